@@ -1,0 +1,14 @@
+//! The partner-center domain: the entities of `DOMAIN.md`, the rules the host enforces, and
+//! the storage they live in (SQLite by default).
+//!
+//! Plugins never write here: they see read-only, tenant-scoped views through the runtime's
+//! capability interfaces, and the host applies their declarative answers.
+
+pub mod access;
+pub mod demo;
+pub mod entities;
+pub mod money;
+pub mod store;
+
+pub use entities::*;
+pub use money::{Currency, CurrencyError};

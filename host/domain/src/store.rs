@@ -1,0 +1,441 @@
+//! Storage of the partner-center data: an embedded SQLite file by default, migrated on open.
+
+use crate::demo::DemoData;
+use crate::entities::*;
+use crate::money::Currency;
+use chrono::{DateTime, TimeZone, Utc};
+use rust_decimal::Decimal;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying the embedded migrations failed.
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored value does not parse: the database was written by something else.
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// What did not parse.
+        detail: String,
+    },
+}
+
+/// The partner-center store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// An installed plugin version as recorded in the store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PluginRecord {
+    /// sha256 of the component, hex.
+    pub digest: String,
+    /// The manifest as TOML text, as it was installed.
+    pub manifest: String,
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite file at `path` and applies the migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true);
+        Self::connect(options).await
+    }
+
+    /// A private in-memory database, for tests and one-off runs.
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        Self::connect(options).await
+    }
+
+    async fn connect(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        // One connection for an in-memory database (each connection would get its own).
+        let in_memory = options.get_filename() == Path::new(":memory:");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(if in_memory { 1 } else { 8 })
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Loads the demo data set unless the store already holds partners. Returns whether it
+    /// loaded. All or nothing: one transaction.
+    pub async fn seed_demo_if_empty(&self, demo: &DemoData) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM partners")
+            .fetch_one(&mut *tx)
+            .await?;
+        if count > 0 {
+            return Ok(false);
+        }
+        for p in &demo.partners {
+            sqlx::query(
+                "INSERT INTO partners (id, kind, name, distributor, country, frozen) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(p.id)
+            .bind(p.kind.as_str())
+            .bind(&p.name)
+            .bind(p.distributor)
+            .bind(&p.country)
+            .bind(p.frozen)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for c in &demo.customers {
+            sqlx::query("INSERT INTO customers (id, partner, account_name, association, associated_at, real_name, customer_type, freeze, manager, country, level) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind(c.id).bind(c.partner).bind(&c.account_name).bind(c.association.as_str())
+                .bind(c.associated_at.timestamp_millis()).bind(c.real_name.as_str())
+                .bind(c.customer_type.as_str()).bind(c.freeze.as_str()).bind(c.manager)
+                .bind(&c.country).bind(i64::from(c.level))
+                .execute(&mut *tx).await?;
+        }
+        for p in &demo.products {
+            sqlx::query("INSERT INTO products (id, seller, service_type, resource_type, spec_code, region, charging_mode) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                .bind(p.id).bind(p.seller).bind(&p.service_type).bind(&p.resource_type)
+                .bind(&p.spec_code).bind(&p.region).bind(p.charging_mode.as_str())
+                .execute(&mut *tx).await?;
+        }
+        for p in &demo.prices {
+            sqlx::query("INSERT INTO list_prices (product, period, amount, currency) VALUES (?, ?, ?, ?)")
+                .bind(p.product)
+                .bind(p.period.as_str())
+                .bind(p.amount.to_string())
+                .bind(p.currency.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        for o in &demo.orders {
+            sqlx::query("INSERT INTO orders (id, customer, kind, status, currency, list_amount, amount, created_at, paid_at, paid_by_partner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind(o.id).bind(o.customer).bind(o.kind.as_str()).bind(o.status.as_str())
+                .bind(o.currency.as_str()).bind(o.list_amount.to_string()).bind(o.amount.to_string())
+                .bind(o.created_at.timestamp_millis()).bind(o.paid_at.map(|t| t.timestamp_millis()))
+                .bind(o.paid_by_partner)
+                .execute(&mut *tx).await?;
+        }
+        for i in &demo.invoice_infos {
+            sqlx::query("INSERT INTO invoice_infos (customer, title_type, title, tax_id) VALUES (?, ?, ?, ?)")
+                .bind(i.customer)
+                .bind(i.title_type.as_str())
+                .bind(&i.title)
+                .bind(&i.tax_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for r in &demo.invoice_requests {
+            sqlx::query("INSERT INTO invoice_requests (id, customer, basis, kind, medium, amount, currency, status, requested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind(r.id).bind(r.customer).bind(r.basis.as_str()).bind(r.kind.as_str())
+                .bind(r.medium.as_str()).bind(r.amount.to_string()).bind(r.currency.as_str())
+                .bind(r.status.as_str()).bind(r.requested_at.timestamp_millis())
+                .execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// One partner.
+    pub async fn partner(&self, id: PartnerId) -> Result<Option<Partner>, StoreError> {
+        let row = sqlx::query("SELECT id, kind, name, distributor, country, frozen FROM partners WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(Partner {
+                id: r.try_get("id")?,
+                kind: word(&r, "partners", "kind")?,
+                name: r.try_get("name")?,
+                distributor: r.try_get("distributor")?,
+                country: r.try_get("country")?,
+                frozen: r.try_get("frozen")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// One customer.
+    pub async fn customer(&self, id: CustomerId) -> Result<Option<Customer>, StoreError> {
+        let row = sqlx::query(&format!("{CUSTOMER_COLUMNS} WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(customer_from_row).transpose()
+    }
+
+    /// A page of the customers of the given partners, by id, after `after`.
+    pub async fn customers_of(
+        &self,
+        partners: &[PartnerId],
+        after: CustomerId,
+        limit: u32,
+    ) -> Result<Vec<Customer>, StoreError> {
+        if partners.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = vec!["?"; partners.len()].join(", ");
+        let sql = format!("{CUSTOMER_COLUMNS} WHERE partner IN ({placeholders}) AND id > ? ORDER BY id LIMIT ?");
+        let mut query = sqlx::query(&sql);
+        for p in partners {
+            query = query.bind(p);
+        }
+        let rows = query.bind(after).bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        rows.iter().map(customer_from_row).collect()
+    }
+
+    /// The resellers of a distributor.
+    pub async fn resellers_of(&self, distributor: PartnerId) -> Result<Vec<PartnerId>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM partners WHERE distributor = ? ORDER BY id")
+                .bind(distributor)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// One order.
+    pub async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        let row = sqlx::query(&format!("{ORDER_COLUMNS} WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(order_from_row).transpose()
+    }
+
+    /// The newest orders of a customer.
+    pub async fn recent_orders(&self, customer: CustomerId, limit: u32) -> Result<Vec<Order>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{ORDER_COLUMNS} WHERE customer = ? ORDER BY created_at DESC, id DESC LIMIT ?"
+        ))
+        .bind(customer)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(order_from_row).collect()
+    }
+
+    /// One product.
+    pub async fn product(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
+        let row = sqlx::query("SELECT id, seller, service_type, resource_type, spec_code, region, charging_mode FROM products WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(Product {
+                id: r.try_get("id")?,
+                seller: r.try_get("seller")?,
+                service_type: r.try_get("service_type")?,
+                resource_type: r.try_get("resource_type")?,
+                spec_code: r.try_get("spec_code")?,
+                region: r.try_get("region")?,
+                charging_mode: word(&r, "products", "charging_mode")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The list price of a product for a period.
+    pub async fn list_price(&self, product: ProductId, period: PeriodType) -> Result<Option<ListPrice>, StoreError> {
+        let row =
+            sqlx::query("SELECT product, period, amount, currency FROM list_prices WHERE product = ? AND period = ?")
+                .bind(product)
+                .bind(period.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| {
+            Ok(ListPrice {
+                product: r.try_get("product")?,
+                period: word(&r, "list_prices", "period")?,
+                amount: decimal(&r, "list_prices", "amount")?,
+                currency: currency(&r, "list_prices")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The invoice-info record of a customer.
+    pub async fn invoice_info(&self, customer: CustomerId) -> Result<Option<InvoiceInfo>, StoreError> {
+        let row = sqlx::query("SELECT customer, title_type, title, tax_id FROM invoice_infos WHERE customer = ?")
+            .bind(customer)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(InvoiceInfo {
+                customer: r.try_get("customer")?,
+                title_type: word(&r, "invoice_infos", "title_type")?,
+                title: r.try_get("title")?,
+                tax_id: r.try_get("tax_id")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The newest invoice requests of a customer.
+    pub async fn invoice_requests(&self, customer: CustomerId, limit: u32) -> Result<Vec<InvoiceRequest>, StoreError> {
+        let rows = sqlx::query("SELECT id, customer, basis, kind, medium, amount, currency, status, requested_at FROM invoice_requests WHERE customer = ? ORDER BY requested_at DESC, id DESC LIMIT ?")
+            .bind(customer)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(InvoiceRequest {
+                    id: r.try_get("id")?,
+                    customer: r.try_get("customer")?,
+                    basis: word(r, "invoice_requests", "basis")?,
+                    kind: word(r, "invoice_requests", "kind")?,
+                    medium: word(r, "invoice_requests", "medium")?,
+                    amount: decimal(r, "invoice_requests", "amount")?,
+                    currency: currency(r, "invoice_requests")?,
+                    status: word(r, "invoice_requests", "status")?,
+                    requested_at: millis(r, "invoice_requests", "requested_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records an installed plugin version; installing the same digest again is a no-op.
+    pub async fn record_plugin(
+        &self,
+        digest: &str,
+        name: &str,
+        version: &str,
+        world: &str,
+        owner: PartnerId,
+        manifest: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO plugins (digest, name, version, world, owner, manifest, installed_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING")
+            .bind(digest).bind(name).bind(version).bind(world).bind(owner).bind(manifest)
+            .bind(Utc::now().timestamp_millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every installed plugin version, oldest first.
+    pub async fn plugins(&self) -> Result<Vec<PluginRecord>, StoreError> {
+        let rows = sqlx::query("SELECT digest, manifest FROM plugins ORDER BY installed_at, digest")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PluginRecord {
+                    digest: r.try_get("digest")?,
+                    manifest: r.try_get("manifest")?,
+                })
+            })
+            .collect()
+    }
+}
+
+const CUSTOMER_COLUMNS: &str = "SELECT id, partner, account_name, association, associated_at, real_name, customer_type, freeze, manager, country, level FROM customers";
+const ORDER_COLUMNS: &str = "SELECT id, customer, kind, status, currency, list_amount, amount, created_at, paid_at, paid_by_partner FROM orders";
+
+fn customer_from_row(r: &SqliteRow) -> Result<Customer, StoreError> {
+    let level: i64 = r.try_get("level")?;
+    Ok(Customer {
+        id: r.try_get("id")?,
+        partner: r.try_get("partner")?,
+        account_name: r.try_get("account_name")?,
+        association: word(r, "customers", "association")?,
+        associated_at: millis(r, "customers", "associated_at")?,
+        real_name: word(r, "customers", "real_name")?,
+        customer_type: word(r, "customers", "customer_type")?,
+        freeze: word(r, "customers", "freeze")?,
+        manager: r.try_get("manager")?,
+        country: r.try_get("country")?,
+        level: u8::try_from(level).map_err(|_| corrupt("customers", format!("level {level}")))?,
+    })
+}
+
+fn order_from_row(r: &SqliteRow) -> Result<Order, StoreError> {
+    let paid_at: Option<i64> = r.try_get("paid_at")?;
+    Ok(Order {
+        id: r.try_get("id")?,
+        customer: r.try_get("customer")?,
+        kind: word(r, "orders", "kind")?,
+        status: word(r, "orders", "status")?,
+        currency: currency(r, "orders")?,
+        list_amount: decimal(r, "orders", "list_amount")?,
+        amount: decimal(r, "orders", "amount")?,
+        created_at: millis(r, "orders", "created_at")?,
+        paid_at: paid_at.map(|ms| from_millis("orders", ms)).transpose()?,
+        paid_by_partner: r.try_get("paid_by_partner")?,
+    })
+}
+
+fn corrupt(table: &'static str, detail: String) -> StoreError {
+    StoreError::Corrupt { table, detail }
+}
+
+fn word<T: FromStr<Err = UnknownWord>>(r: &SqliteRow, table: &'static str, column: &str) -> Result<T, StoreError> {
+    let text: String = r.try_get(column)?;
+    text.parse().map_err(|e: UnknownWord| corrupt(table, e.to_string()))
+}
+
+fn decimal(r: &SqliteRow, table: &'static str, column: &str) -> Result<Decimal, StoreError> {
+    let text: String = r.try_get(column)?;
+    Decimal::from_str_exact(&text).map_err(|e| corrupt(table, format!("{column} {text:?}: {e}")))
+}
+
+fn currency(r: &SqliteRow, table: &'static str) -> Result<Currency, StoreError> {
+    let text: String = r.try_get("currency")?;
+    text.parse()
+        .map_err(|e: crate::CurrencyError| corrupt(table, e.to_string()))
+}
+
+fn millis(r: &SqliteRow, table: &'static str, column: &str) -> Result<DateTime<Utc>, StoreError> {
+    from_millis(table, r.try_get(column)?)
+}
+
+fn from_millis(table: &'static str, ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| corrupt(table, format!("timestamp {ms} out of range")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo;
+
+    #[tokio::test]
+    async fn demo_seed_loads_once_and_reads_back() {
+        let store = Store::in_memory().await.expect("store");
+        let data = DemoData::new(Utc::now());
+        assert!(store.seed_demo_if_empty(&data).await.expect("seed"));
+        assert!(!store.seed_demo_if_empty(&data).await.expect("second seed is a no-op"));
+
+        let c = store
+            .customer(demo::KEY_ACCOUNT_CUSTOMER)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(c.account_name, "lotus-retail");
+        assert_eq!(c.level, 3);
+        let orders = store
+            .recent_orders(demo::KEY_ACCOUNT_CUSTOMER, 10)
+            .await
+            .expect("orders");
+        assert_eq!(orders.iter().map(|o| o.id).collect::<Vec<_>>(), vec![9002, 9001]);
+        let price = store
+            .list_price(3001, PeriodType::Month)
+            .await
+            .expect("price")
+            .expect("exists");
+        assert_eq!(price.amount.to_string(), "120.123456");
+        let page = store.customers_of(&[demo::RESELLER], 101, 2).await.expect("page");
+        assert_eq!(page.iter().map(|c| c.id).collect::<Vec<_>>(), vec![102, 103]);
+    }
+}

@@ -1,0 +1,23 @@
+//! The sandboxed plugin runtime of the partner-center host.
+//!
+//! Plugins are WebAssembly components implementing a world of `wit/` (`pricing-rule`,
+//! `approval-rule`). The runtime installs them (validation, grants, compile once,
+//! content-addressed artefacts), runs each invocation isolated under a deadline, a memory cap
+//! and optional fuel, and returns either a validated output or a typed [`PluginFailure`].
+//! It knows nothing of HTTP or SQL: host data arrives through [`CapabilityData`].
+
+pub mod bindings;
+pub mod capabilities;
+pub mod failure;
+pub mod limits;
+pub mod manifest;
+pub mod model;
+mod runtime;
+mod state;
+
+pub use capabilities::{CapabilityData, StoreData};
+pub use failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, PluginFailure, RuleFailure};
+pub use limits::{InvocationLimits, RuntimeLimits};
+pub use manifest::{Capability, PluginManifest, World};
+pub use runtime::{Invocation, LoadedPlugin, PluginRuntime, RuntimeConfig};
+pub use state::LogLine;

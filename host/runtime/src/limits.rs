@@ -1,0 +1,77 @@
+//! Limits on everything a plugin may consume or send, with the defaults an operator gets.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The limits one invocation of a plugin runs under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvocationLimits {
+    /// Wall-clock deadline, enforced by epoch interruption.
+    pub deadline: Duration,
+    /// Fuel (roughly, Wasm instructions) the call may burn; `None` = unmetered (fuel used is
+    /// still reported).
+    pub fuel: Option<u64>,
+    /// Linear memory cap, enforced by a resource limiter.
+    pub memory_bytes: usize,
+}
+
+impl Default for InvocationLimits {
+    fn default() -> Self {
+        InvocationLimits {
+            deadline: Duration::from_millis(100),
+            fuel: None,
+            memory_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Operator-wide limits: ceilings for per-plugin limits and sizes of what crosses the boundary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuntimeLimits {
+    /// The largest component accepted at install.
+    pub max_component_bytes: usize,
+    /// Limits a plugin gets when its manifest sets none.
+    pub default_invocation: InvocationLimits,
+    /// The highest deadline a manifest may ask for.
+    pub max_deadline: Duration,
+    /// The highest fuel a manifest may ask for.
+    pub max_fuel: u64,
+    /// The highest memory cap a manifest may ask for.
+    pub max_memory_bytes: usize,
+    /// The largest input (estimated encoded size) sent to a plugin.
+    pub max_input_bytes: usize,
+    /// The most lines one quote may have.
+    pub max_quote_lines: usize,
+    /// The largest output (estimated encoded size) accepted from a plugin.
+    pub max_output_bytes: usize,
+    /// The longest single reason text accepted from a plugin.
+    pub max_reason_bytes: usize,
+    /// Log lines kept per invocation; the rest are counted and dropped.
+    pub max_log_lines: usize,
+    /// Bytes kept per log line.
+    pub max_log_line_bytes: usize,
+    /// Bytes of guest stderr kept (a panic message lands there).
+    pub max_stderr_bytes: usize,
+    /// How many plugin instances may be alive at once (the pooling allocator's size).
+    pub max_concurrent_instances: u32,
+}
+
+impl Default for RuntimeLimits {
+    fn default() -> Self {
+        RuntimeLimits {
+            max_component_bytes: 16 << 20,
+            default_invocation: InvocationLimits::default(),
+            max_deadline: Duration::from_secs(2),
+            max_fuel: 1_000_000_000,
+            max_memory_bytes: 256 << 20,
+            max_input_bytes: 4 << 20,
+            max_quote_lines: 10_000,
+            max_output_bytes: 1 << 20,
+            max_reason_bytes: 1024,
+            max_log_lines: 64,
+            max_log_line_bytes: 1024,
+            max_stderr_bytes: 8 << 10,
+            max_concurrent_instances: 256,
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! The plugin manifest: who owns a plugin, which world it implements, which capabilities it
+//! is granted and the limits it asks for. Parsed from TOML, validated before anything else.
+
+use crate::limits::{InvocationLimits, RuntimeLimits};
+use pchost_domain::PartnerId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The extension point a plugin implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum World {
+    /// `partner-center:extension/pricing-rule@0.1.0`
+    PricingRule,
+    /// `partner-center:extension/approval-rule@0.1.0`
+    ApprovalRule,
+}
+
+impl World {
+    /// The short name used in manifests, the CLI and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            World::PricingRule => "pricing-rule",
+            World::ApprovalRule => "approval-rule",
+        }
+    }
+
+    /// The fully qualified WIT world.
+    pub fn wit_name(self) -> &'static str {
+        match self {
+            World::PricingRule => "partner-center:extension/pricing-rule@0.1.0",
+            World::ApprovalRule => "partner-center:extension/approval-rule@0.1.0",
+        }
+    }
+}
+
+impl fmt::Display for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for World {
+    type Err = ManifestError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pricing-rule" => Ok(World::PricingRule),
+            "approval-rule" => Ok(World::ApprovalRule),
+            other => Err(ManifestError::UnknownWorld(other.chars().take(64).collect())),
+        }
+    }
+}
+
+/// A capability a plugin may import, granted in its manifest. Logging needs no grant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capability {
+    /// `partner-center:customer/customers`
+    Customer,
+    /// `partner-center:order/orders`
+    Order,
+    /// `partner-center:pricing/catalog`
+    Pricing,
+    /// `partner-center:invoicing/invoices`
+    Invoicing,
+}
+
+impl Capability {
+    /// Every capability.
+    pub const ALL: [Capability; 4] = [
+        Capability::Customer,
+        Capability::Order,
+        Capability::Pricing,
+        Capability::Invoicing,
+    ];
+
+    /// The grant's name in a manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Customer => "customer",
+            Capability::Order => "order",
+            Capability::Pricing => "pricing",
+            Capability::Invoicing => "invoicing",
+        }
+    }
+
+    /// The WIT package that holds the capability's interface.
+    pub fn wit_package(self) -> &'static str {
+        match self {
+            Capability::Customer => "partner-center:customer",
+            Capability::Order => "partner-center:order",
+            Capability::Pricing => "partner-center:pricing",
+            Capability::Invoicing => "partner-center:invoicing",
+        }
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Capability {
+    type Err = ManifestError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Capability::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| ManifestError::UnknownCapability(s.chars().take(64).collect()))
+    }
+}
+
+/// Limits a manifest asks for; each must lie within the operator's ceiling.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RequestedLimits {
+    /// Deadline in milliseconds.
+    pub deadline_ms: Option<u64>,
+    /// Fuel per invocation.
+    pub fuel: Option<u64>,
+    /// Memory cap in MiB.
+    pub memory_mib: Option<u64>,
+}
+
+/// A plugin manifest as written in `plugin.toml`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PluginManifest {
+    /// Lower-case letters, digits and `-`; at most 64 characters.
+    pub name: String,
+    /// Semantic version of the plugin.
+    pub version: String,
+    /// The world it implements.
+    pub world: World,
+    /// The partner (reseller, distributor, solution provider or seller) that owns it; its
+    /// capability reads are scoped to this partner.
+    pub owner: PartnerId,
+    /// Capabilities it may import.
+    #[serde(default)]
+    pub grants: BTreeSet<Capability>,
+    /// Limits it asks for.
+    #[serde(default)]
+    pub limits: RequestedLimits,
+}
+
+/// Why a manifest was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    /// The TOML does not parse or has unknown fields.
+    #[error("manifest is not valid: {0}")]
+    Syntax(String),
+    /// The manifest is larger than any real manifest.
+    #[error("manifest is {0} bytes; the limit is {MAX_MANIFEST_BYTES}")]
+    TooLarge(usize),
+    /// Bad name.
+    #[error("name {0:?} must be 1-64 characters of a-z, 0-9 and '-'")]
+    BadName(String),
+    /// Bad version.
+    #[error("version {0:?} is not a semantic version (e.g. 1.2.0)")]
+    BadVersion(String),
+    /// Unknown world.
+    #[error("unknown world {0:?}: expected pricing-rule or approval-rule")]
+    UnknownWorld(String),
+    /// Unknown capability.
+    #[error("unknown capability {0:?}: expected customer, order, pricing or invoicing")]
+    UnknownCapability(String),
+    /// Owner id not positive.
+    #[error("owner {0} is not a partner id")]
+    BadOwner(PartnerId),
+    /// A limit above the operator's ceiling, or zero.
+    #[error("limit {field} = {value} is outside 1..={ceiling}")]
+    LimitOutOfRange {
+        /// Which limit.
+        field: &'static str,
+        /// Asked for.
+        value: u64,
+        /// The operator's ceiling.
+        ceiling: u64,
+    },
+}
+
+/// The largest manifest accepted.
+pub const MAX_MANIFEST_BYTES: usize = 16 << 10;
+
+impl PluginManifest {
+    /// Parses and validates a manifest from TOML.
+    pub fn from_toml(text: &str) -> Result<Self, ManifestError> {
+        if text.len() > MAX_MANIFEST_BYTES {
+            return Err(ManifestError::TooLarge(text.len()));
+        }
+        let manifest: PluginManifest =
+            toml::from_str(text).map_err(|e| ManifestError::Syntax(e.message().to_owned()))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// The manifest as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| unreachable!("a manifest always serialises: {e}"))
+    }
+
+    /// Checks the fields that the type system does not.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !name_ok {
+            return Err(ManifestError::BadName(self.name.chars().take(80).collect()));
+        }
+        if semver::Version::parse(&self.version).is_err() {
+            return Err(ManifestError::BadVersion(self.version.chars().take(80).collect()));
+        }
+        if self.owner <= 0 {
+            return Err(ManifestError::BadOwner(self.owner));
+        }
+        Ok(())
+    }
+
+    /// `name@version`, as failures and logs name a plugin.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+
+    /// The limits an invocation of this plugin runs under: the manifest's requests within the
+    /// operator's ceilings, the operator's defaults elsewhere.
+    pub fn invocation_limits(&self, runtime: &RuntimeLimits) -> Result<InvocationLimits, ManifestError> {
+        fn check(field: &'static str, value: u64, ceiling: u64) -> Result<u64, ManifestError> {
+            if value == 0 || value > ceiling {
+                Err(ManifestError::LimitOutOfRange { field, value, ceiling })
+            } else {
+                Ok(value)
+            }
+        }
+        let defaults = runtime.default_invocation;
+        let deadline = match self.limits.deadline_ms {
+            Some(ms) => Duration::from_millis(check("deadline-ms", ms, runtime.max_deadline.as_millis() as u64)?),
+            None => defaults.deadline,
+        };
+        let fuel = match self.limits.fuel {
+            Some(fuel) => Some(check("fuel", fuel, runtime.max_fuel)?),
+            None => defaults.fuel,
+        };
+        let memory_bytes = match self.limits.memory_mib {
+            Some(mib) => (check("memory-mib", mib, (runtime.max_memory_bytes >> 20) as u64)? << 20) as usize,
+            None => defaults.memory_bytes,
+        };
+        Ok(InvocationLimits {
+            deadline,
+            fuel,
+            memory_bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_manifest_parses() {
+        let m = PluginManifest::from_toml(
+            "name = \"payment-on-behalf\"\nversion = \"0.1.0\"\nworld = \"approval-rule\"\nowner = 2\ngrants = [\"order\"]\n[limits]\ndeadline-ms = 50\n",
+        )
+        .expect("valid manifest");
+        assert_eq!(m.world, World::ApprovalRule);
+        assert!(m.grants.contains(&Capability::Order));
+        let limits = m.invocation_limits(&RuntimeLimits::default()).expect("within ceilings");
+        assert_eq!(limits.deadline, Duration::from_millis(50));
+    }
+
+    #[test]
+    fn bad_manifests_are_refused_with_the_field_named() {
+        let base = "version = \"0.1.0\"\nworld = \"pricing-rule\"\nowner = 2\n";
+        assert_eq!(
+            PluginManifest::from_toml(&format!("name = \"Bad Name\"\n{base}")),
+            Err(ManifestError::BadName("Bad Name".into()))
+        );
+        assert!(matches!(
+            PluginManifest::from_toml(&format!("name = \"x\"\n{base}grants = [\"network\"]\n")),
+            Err(ManifestError::Syntax(msg)) if msg.contains("network")
+        ));
+        assert!(matches!(
+            PluginManifest::from_toml(&format!("name = \"x\"\n{base}colour = 1\n")),
+            Err(ManifestError::Syntax(msg)) if msg.contains("colour")
+        ));
+        let greedy =
+            PluginManifest::from_toml(&format!("name = \"x\"\n{base}[limits]\nmemory-mib = 4096\n")).expect("parses");
+        assert_eq!(
+            greedy.invocation_limits(&RuntimeLimits::default()),
+            Err(ManifestError::LimitOutOfRange {
+                field: "memory-mib",
+                value: 4096,
+                ceiling: 256
+            })
+        );
+    }
+}

@@ -1,0 +1,632 @@
+//! The plugin runtime: one wasmtime engine, the installed plugins, and isolated invocations.
+//!
+//! - Install validates and compiles a component once, stores the compiled artefact
+//!   content-addressed by sha256, and keeps one `InstancePre` per plugin version.
+//! - Every invocation gets a fresh `Store` and instance from the pooling allocator, an epoch
+//!   deadline, fuel metering and a memory cap; nothing survives from one call to the next.
+
+use crate::bindings::approval::ApprovalRulePre;
+use crate::bindings::pricing::{PricingRule, PricingRulePre};
+use crate::bindings::{RuleError, types as wt};
+use crate::capabilities::CapabilityData;
+use crate::failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, PluginFailure, RuleFailure};
+use crate::limits::{InvocationLimits, RuntimeLimits};
+use crate::manifest::{Capability, PluginManifest, World};
+use crate::model::{self, InputError};
+use crate::state::{InvocationState, LogLine};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+/// Fuel given to an unmetered call: wasmtime caps injected fuel at `i64::MAX`.
+const UNMETERED_FUEL: u64 = i64::MAX as u64;
+
+/// How the runtime is set up.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Where compiled artefacts are kept (`<sha256>.wasm` and `<sha256>.cwasm`); `None` keeps
+    /// them in memory only.
+    pub artefact_dir: Option<PathBuf>,
+    /// Limits.
+    pub limits: RuntimeLimits,
+    /// Resolution of deadlines: how often the epoch advances.
+    pub epoch_tick: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            artefact_dir: None,
+            limits: RuntimeLimits::default(),
+            epoch_tick: Duration::from_millis(1),
+        }
+    }
+}
+
+/// The successful result of one invocation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Invocation<T> {
+    /// The validated output.
+    pub output: T,
+    /// Fuel burnt (roughly, Wasm instructions executed).
+    pub fuel_used: u64,
+    /// Wall time of the whole invocation: store, instance, call, validation.
+    #[serde(rename = "wall_time_us", serialize_with = "micros")]
+    pub wall_time: Duration,
+    /// What the plugin logged (capped).
+    pub logs: Vec<LogLine>,
+    /// Log lines dropped beyond the cap.
+    pub dropped_logs: usize,
+}
+
+fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_micros().try_into().unwrap_or(u64::MAX))
+}
+
+/// An installed plugin version, ready to instantiate.
+pub struct LoadedPlugin {
+    /// Its manifest.
+    pub manifest: PluginManifest,
+    /// sha256 of the component, hex.
+    pub digest: String,
+    /// The limits its invocations run under.
+    pub limits: InvocationLimits,
+    entry: Entry,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("manifest", &self.manifest)
+            .field("digest", &self.digest)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Entry {
+    Pricing(PricingRulePre<InvocationState>),
+    Approval(ApprovalRulePre<InvocationState>),
+}
+
+/// Advances the engine's epoch every tick, so deadlines cost the guest one counter check.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine, tick: Duration) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new().name("pchost-epoch".into()).spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(tick);
+                engine.increment_epoch();
+            }
+        })?;
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The plugin runtime. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<InvocationState>,
+    plugins: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
+    config: RuntimeConfig,
+    _ticker: EpochTicker,
+}
+
+impl std::fmt::Debug for PluginRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginRuntime")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginRuntime {
+    /// Builds the engine (pooling allocator, epoch interruption, fuel) and the linker with
+    /// every capability and a WASI without ambient authority.
+    pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+        let limits = &config.limits;
+        let mut pool = PoolingAllocationConfig::default();
+        let instances = limits.max_concurrent_instances;
+        pool.total_component_instances(instances)
+            // A Rust component holds its module plus small shim modules (with a table each).
+            .total_core_instances(instances * 8)
+            .total_memories(instances * 2)
+            .total_tables(instances * 8)
+            .max_memory_size(limits.max_memory_bytes);
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .consume_fuel(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        PricingRule::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+
+        if let Some(dir) = &config.artefact_dir {
+            std::fs::create_dir_all(dir)?;
+        }
+        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)?;
+        Ok(PluginRuntime {
+            engine,
+            linker,
+            plugins: RwLock::new(HashMap::new()),
+            config,
+            _ticker: ticker,
+        })
+    }
+
+    /// The operator limits in force.
+    pub fn limits(&self) -> &RuntimeLimits {
+        &self.config.limits
+    }
+
+    /// The installed plugin with this digest.
+    pub fn plugin(&self, digest: &str) -> Option<Arc<LoadedPlugin>> {
+        self.plugins
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(digest)
+            .cloned()
+    }
+
+    /// Every installed plugin.
+    pub fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {
+        let mut all: Vec<_> = self
+            .plugins
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| a.manifest.label().cmp(&b.manifest.label()));
+        all
+    }
+
+    /// Validates, compiles and registers a component. Installing the same bytes with the same
+    /// manifest again returns the installed plugin.
+    pub fn install(&self, manifest: PluginManifest, bytes: &[u8]) -> Result<Arc<LoadedPlugin>, InstallError> {
+        manifest.validate()?;
+        let limits = manifest.invocation_limits(&self.config.limits)?;
+        check_binary(bytes, self.config.limits.max_component_bytes)?;
+        let digest = hex::encode(Sha256::digest(bytes));
+        if let Some(existing) = self.plugin(&digest) {
+            return if existing.manifest == manifest {
+                Ok(existing)
+            } else {
+                Err(InstallError::Invalid(format!(
+                    "this component ({digest}) is already installed as {} of owner {}",
+                    existing.manifest.label(),
+                    existing.manifest.owner
+                )))
+            };
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| InstallError::Invalid(format!("{e:#}")))?;
+        let plugin = self.prepare(manifest, digest, limits, &component)?;
+        if let Some(dir) = &self.config.artefact_dir {
+            let compiled = component
+                .serialize()
+                .map_err(|e| InstallError::Storage(format!("{e:#}")))?;
+            write_atomically(&dir.join(format!("{}.wasm", plugin.digest)), bytes)?;
+            write_atomically(&dir.join(format!("{}.cwasm", plugin.digest)), &compiled)?;
+        }
+        tracing::info!(plugin = %plugin.manifest.label(), digest = %plugin.digest, world = %plugin.manifest.world, "plugin installed");
+        Ok(self.register(plugin))
+    }
+
+    /// Loads a previously installed plugin from the artefact store, without recompiling
+    /// unless the compiled artefact is missing or was made by another engine build.
+    pub fn load(&self, manifest: PluginManifest, digest: &str) -> Result<Arc<LoadedPlugin>, InstallError> {
+        let dir = self
+            .config
+            .artefact_dir
+            .as_deref()
+            .ok_or_else(|| InstallError::Storage("this runtime has no artefact store".into()))?;
+        manifest.validate()?;
+        let limits = manifest.invocation_limits(&self.config.limits)?;
+        let compiled = dir.join(format!("{digest}.cwasm"));
+        let component = match self.deserialize(&compiled) {
+            Ok(component) => component,
+            Err(reason) => {
+                tracing::info!(%digest, %reason, "recompiling plugin from its original component");
+                let bytes = std::fs::read(dir.join(format!("{digest}.wasm")))
+                    .map_err(|e| InstallError::Storage(format!("artefact {digest} is missing: {e}")))?;
+                if hex::encode(Sha256::digest(&bytes)) != digest {
+                    return Err(InstallError::Storage(format!(
+                        "artefact {digest} does not match its digest"
+                    )));
+                }
+                let component =
+                    Component::new(&self.engine, &bytes).map_err(|e| InstallError::Invalid(format!("{e:#}")))?;
+                let serialized = component
+                    .serialize()
+                    .map_err(|e| InstallError::Storage(format!("{e:#}")))?;
+                write_atomically(&compiled, &serialized)?;
+                component
+            }
+        };
+        let plugin = self.prepare(manifest, digest.to_owned(), limits, &component)?;
+        Ok(self.register(plugin))
+    }
+
+    fn deserialize(&self, path: &Path) -> Result<Component, String> {
+        if !path.exists() {
+            return Err("no compiled artefact".into());
+        }
+        #[expect(
+            unsafe_code,
+            reason = "the artefact was written by this host's own install from a validated component; \
+                      wasmtime checks the engine configuration and version before using it"
+        )]
+        // SAFETY: see the reason above: the file is trusted host state, not tenant input.
+        let component = unsafe { Component::deserialize_file(&self.engine, path) };
+        component.map_err(|e| format!("{e:#}"))
+    }
+
+    fn register(&self, plugin: LoadedPlugin) -> Arc<LoadedPlugin> {
+        let plugin = Arc::new(plugin);
+        self.plugins
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(plugin.digest.clone(), plugin.clone());
+        plugin
+    }
+
+    /// Checks imports against the grants and exports against the world, and pre-links.
+    fn prepare(
+        &self,
+        manifest: PluginManifest,
+        digest: String,
+        limits: InvocationLimits,
+        component: &Component,
+    ) -> Result<LoadedPlugin, InstallError> {
+        let component_type = component.component_type();
+        for (import, item) in component_type.imports(&self.engine) {
+            // An instance imported only for the types it defines grants no capability.
+            let calls_functions = match item.ty {
+                ComponentItem::ComponentInstance(instance) => instance
+                    .exports(&self.engine)
+                    .any(|(_, export)| matches!(export.ty, ComponentItem::ComponentFunc(_))),
+                _ => true,
+            };
+            if calls_functions {
+                check_import(import, &manifest)?;
+            }
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| InstallError::Invalid(format!("{e:#}")))?;
+        let world = manifest.world.wit_name();
+        let wrong_world = |e: wasmtime::Error| InstallError::WrongWorld {
+            world,
+            detail: format!("{e:#}"),
+        };
+        let entry = match manifest.world {
+            World::PricingRule => Entry::Pricing(PricingRulePre::new(pre).map_err(wrong_world)?),
+            World::ApprovalRule => Entry::Approval(ApprovalRulePre::new(pre).map_err(wrong_world)?),
+        };
+        Ok(LoadedPlugin {
+            manifest,
+            digest,
+            limits,
+            entry,
+        })
+    }
+
+    /// Runs a pricing rule over a quote.
+    pub fn price(
+        &self,
+        digest: &str,
+        quote: &model::Quote,
+        data: Arc<dyn CapabilityData>,
+    ) -> Result<Invocation<model::PriceAdjustments>, InvokeError> {
+        let plugin = self
+            .plugin(digest)
+            .ok_or_else(|| InvokeError::UnknownPlugin(digest.to_owned()))?;
+        let Entry::Pricing(pre) = &plugin.entry else {
+            return Err(wrong_world(&plugin, World::PricingRule));
+        };
+        let limits = &self.config.limits;
+        if quote.lines.len() > limits.max_quote_lines {
+            return Err(InputError::Invalid {
+                field: "lines".into(),
+                message: format!("{} lines; the limit is {}", quote.lines.len(), limits.max_quote_lines),
+            }
+            .into());
+        }
+        let size = quote.encoded_size();
+        if size > limits.max_input_bytes {
+            return Err(InputError::TooLarge {
+                size,
+                limit: limits.max_input_bytes,
+            }
+            .into());
+        }
+        let input = quote.to_wit()?;
+        let line_count = quote.lines.len();
+        let invocation = self.call(
+            &plugin,
+            quote.as_of,
+            data,
+            |store| pre.instantiate(&mut *store)?.call_price(&mut *store, &input),
+            |answer| {
+                let raw = answer.map_err(rule_failure)?;
+                let size = model::PriceAdjustments::raw_size(&raw);
+                if size > limits.max_output_bytes {
+                    return Err(FailureKind::InvalidOutput(format!(
+                        "output is about {size} bytes; the limit is {}",
+                        limits.max_output_bytes
+                    )));
+                }
+                model::PriceAdjustments::from_wit(raw, line_count, limits.max_reason_bytes)
+                    .map_err(FailureKind::InvalidOutput)
+            },
+        )?;
+        Ok(invocation)
+    }
+
+    /// Runs an approval rule over a request.
+    pub fn decide(
+        &self,
+        digest: &str,
+        request: &model::ApprovalRequest,
+        data: Arc<dyn CapabilityData>,
+    ) -> Result<Invocation<model::Decision>, InvokeError> {
+        let plugin = self
+            .plugin(digest)
+            .ok_or_else(|| InvokeError::UnknownPlugin(digest.to_owned()))?;
+        let Entry::Approval(pre) = &plugin.entry else {
+            return Err(wrong_world(&plugin, World::ApprovalRule));
+        };
+        let input = request.to_wit()?;
+        let max_reason = self.config.limits.max_reason_bytes;
+        let invocation = self.call(
+            &plugin,
+            request.as_of,
+            data,
+            |store| pre.instantiate(&mut *store)?.call_decide(&mut *store, &input),
+            |answer| {
+                model::Decision::from_wit(answer.map_err(rule_failure)?, max_reason).map_err(FailureKind::InvalidOutput)
+            },
+        )?;
+        Ok(invocation)
+    }
+
+    /// One isolated invocation: fresh store and instance, limits armed, failure classified.
+    fn call<R, T>(
+        &self,
+        plugin: &LoadedPlugin,
+        as_of: DateTime<Utc>,
+        data: Arc<dyn CapabilityData>,
+        run: impl FnOnce(&mut Store<InvocationState>) -> wasmtime::Result<R>,
+        finish: impl FnOnce(R) -> Result<T, FailureKind>,
+    ) -> Result<Invocation<T>, PluginFailure> {
+        let started = Instant::now();
+        let state = InvocationState::new(
+            data,
+            plugin.manifest.owner,
+            as_of.timestamp_millis(),
+            invocation_seed(&plugin.digest, as_of),
+            plugin.limits.memory_bytes,
+            &self.config.limits,
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(self.deadline_ticks(plugin.limits.deadline));
+        let budget = plugin.limits.fuel.unwrap_or(UNMETERED_FUEL);
+        let fuel_armed = store.set_fuel(budget);
+        let outcome = fuel_armed.and_then(|()| run(&mut store));
+        let fuel_used = budget.saturating_sub(store.get_fuel().unwrap_or(0));
+        let state = store.into_data();
+        let result = match outcome {
+            Ok(raw) => finish(raw),
+            Err(error) => Err(classify(error, plugin, &state)),
+        };
+        let wall_time = started.elapsed();
+        match result {
+            Ok(output) => {
+                tracing::debug!(plugin = %plugin.manifest.label(), fuel_used, ?wall_time, "plugin invocation succeeded");
+                Ok(Invocation {
+                    output,
+                    fuel_used,
+                    wall_time,
+                    logs: state.logs,
+                    dropped_logs: state.dropped_logs,
+                })
+            }
+            Err(kind) => {
+                tracing::warn!(plugin = %plugin.manifest.label(), digest = %plugin.digest, failure = %kind, fuel_used, ?wall_time, "plugin invocation failed");
+                Err(PluginFailure {
+                    plugin: plugin.manifest.label(),
+                    digest: plugin.digest.clone(),
+                    kind,
+                })
+            }
+        }
+    }
+
+    /// Ticks until the deadline, rounded up, plus one for the tick already under way.
+    fn deadline_ticks(&self, deadline: Duration) -> u64 {
+        let tick = self.config.epoch_tick.as_nanos().max(1);
+        u64::try_from(deadline.as_nanos().div_ceil(tick))
+            .unwrap_or(u64::MAX)
+            .saturating_add(1)
+    }
+}
+
+fn wrong_world(plugin: &LoadedPlugin, expected: World) -> InvokeError {
+    InvokeError::WrongWorld {
+        plugin: plugin.manifest.label(),
+        actual: plugin.manifest.world.as_str(),
+        expected: expected.as_str(),
+    }
+}
+
+/// Randomness seeded by the plugin and the as-of time: a replay draws the same numbers.
+fn invocation_seed(digest: &str, as_of: DateTime<Utc>) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(digest.as_bytes());
+    hasher.update(as_of.timestamp_millis().to_le_bytes());
+    hasher.finalize().into()
+}
+
+/// Turns a wasmtime error into the failure a plugin owner can act on.
+fn classify(error: wasmtime::Error, plugin: &LoadedPlugin, state: &InvocationState) -> FailureKind {
+    let limits = &plugin.limits;
+    if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        return FailureKind::Capacity(format!("{error}"));
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => FailureKind::Timeout(limits.deadline.as_millis() as u64),
+        Some(Trap::OutOfFuel) => FailureKind::OutOfFuel(limits.fuel.unwrap_or(UNMETERED_FUEL)),
+        _ if state.limiter.hit => FailureKind::OutOfMemory(limits.memory_bytes),
+        Some(trap) => {
+            let stderr = state.stderr.contents();
+            let stderr = String::from_utf8_lossy(&stderr);
+            let stderr = stderr.trim();
+            if stderr.is_empty() {
+                FailureKind::Trap(trap.to_string())
+            } else {
+                FailureKind::Trap(format!("{trap}; guest stderr: {stderr}"))
+            }
+        }
+        None => FailureKind::Trap(format!("{error:#}")),
+    }
+}
+
+fn rule_failure(error: RuleError) -> FailureKind {
+    FailureKind::RuleError(match error {
+        RuleError::InvalidInput(message) => RuleFailure::InvalidInput(message),
+        RuleError::Capability(e) => RuleFailure::Capability(match e {
+            wt::CapabilityError::NotFound => CapabilityFailure::NotFound,
+            wt::CapabilityError::AccessDenied => CapabilityFailure::AccessDenied,
+            wt::CapabilityError::Invalid(m) => CapabilityFailure::Invalid(m),
+            wt::CapabilityError::Unavailable(m) => CapabilityFailure::Unavailable(m),
+        }),
+    })
+}
+
+/// Refuses what is not a WebAssembly component before wasmtime parses it.
+fn check_binary(bytes: &[u8], limit: usize) -> Result<(), InstallError> {
+    if bytes.len() > limit {
+        return Err(InstallError::TooLarge {
+            size: bytes.len(),
+            limit,
+        });
+    }
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(InstallError::NotWasm);
+    }
+    // Bytes 4..8: a version (core modules, 1) or a version and layer (components, layer 1).
+    match [bytes[4], bytes[5], bytes[6], bytes[7]] {
+        [1, 0, 0, 0] => Err(InstallError::CoreModule),
+        [_, _, 1, 0] => Ok(()),
+        other => Err(InstallError::UnsupportedBinary(other)),
+    }
+}
+
+/// Which capability, if any, an import needs; refuses imports the host does not provide.
+fn check_import(import: &str, manifest: &PluginManifest) -> Result<(), InstallError> {
+    // WASI is linked with no ambient authority (see `state`), so its imports are harmless.
+    if import.starts_with("wasi:") {
+        return Ok(());
+    }
+    let (package, rest) = import
+        .split_once('/')
+        .ok_or_else(|| InstallError::UnknownImport(import.to_owned()))?;
+    let Some(version) = rest.split_once('@').map(|(_, v)| v) else {
+        return Err(InstallError::UnknownImport(import.to_owned()));
+    };
+    if version != "0.1.0" {
+        return Err(InstallError::UnknownImport(import.to_owned()));
+    }
+    match package {
+        "partner-center:types" | "partner-center:log" | "partner-center:extension" => Ok(()),
+        _ => match Capability::ALL.into_iter().find(|c| c.wit_package() == package) {
+            Some(capability) if manifest.grants.contains(&capability) => Ok(()),
+            Some(capability) => Err(InstallError::MissingGrant {
+                capability,
+                import: import.to_owned(),
+            }),
+            None => Err(InstallError::UnknownImport(import.to_owned())),
+        },
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), InstallError> {
+    let temp = path.with_extension("partial");
+    std::fs::write(&temp, bytes)
+        .and_then(|()| std::fs::rename(&temp, path))
+        .map_err(|e| InstallError::Storage(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binaries_are_sorted_before_parsing() {
+        assert_eq!(check_binary(b"hello world", 100), Err(InstallError::NotWasm));
+        assert_eq!(check_binary(b"\0asm\x01\0\0\0", 100), Err(InstallError::CoreModule));
+        assert_eq!(check_binary(b"\0asm\x0d\0\x01\0", 100), Ok(()));
+        assert_eq!(
+            check_binary(&[0; 200], 100),
+            Err(InstallError::TooLarge { size: 200, limit: 100 })
+        );
+    }
+
+    #[test]
+    fn capability_imports_need_their_grant() {
+        let mut manifest =
+            PluginManifest::from_toml("name = \"x\"\nversion = \"0.1.0\"\nworld = \"approval-rule\"\nowner = 2\n")
+                .expect("valid manifest");
+        assert_eq!(check_import("wasi:cli/stderr@0.2.6", &manifest), Ok(()));
+        assert_eq!(check_import("partner-center:log/log@0.1.0", &manifest), Ok(()));
+        assert_eq!(
+            check_import("partner-center:order/orders@0.1.0", &manifest),
+            Err(InstallError::MissingGrant {
+                capability: Capability::Order,
+                import: "partner-center:order/orders@0.1.0".into()
+            })
+        );
+        manifest.grants.insert(Capability::Order);
+        assert_eq!(check_import("partner-center:order/orders@0.1.0", &manifest), Ok(()));
+        assert!(matches!(
+            check_import("acme:evil/net@1.0.0", &manifest),
+            Err(InstallError::UnknownImport(_))
+        ));
+        assert!(matches!(
+            check_import("partner-center:order/orders@9.0.0", &manifest),
+            Err(InstallError::UnknownImport(_))
+        ));
+    }
+}

@@ -1,0 +1,164 @@
+//! The per-invocation store data: a fresh one for every call, so no state leaks between
+//! invocations or tenants.
+
+use crate::capabilities::CapabilityData;
+use crate::limits::RuntimeLimits;
+use pchost_domain::{Partner, PartnerId};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+
+/// One line a plugin logged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    /// trace, debug, info, warn or error.
+    pub level: &'static str,
+    /// The message, truncated to the operator's per-line cap.
+    pub message: String,
+}
+
+/// Caps linear memory and tables; remembers whether the cap was hit, so that the trap that
+/// follows (a Rust guest aborts when allocation fails) is reported as out-of-memory.
+#[derive(Debug)]
+pub(crate) struct MemoryCap {
+    pub(crate) max_bytes: usize,
+    pub(crate) hit: bool,
+}
+
+/// Table elements a plugin may have: far above what real components use.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// Store data of one invocation.
+pub struct InvocationState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: MemoryCap,
+    pub(crate) stderr: MemoryOutputPipe,
+    pub(crate) data: Arc<dyn CapabilityData>,
+    pub(crate) owner_id: PartnerId,
+    pub(crate) owner: Option<Partner>,
+    pub(crate) logs: Vec<LogLine>,
+    pub(crate) dropped_logs: usize,
+    max_log_lines: usize,
+    max_log_line_bytes: usize,
+}
+
+impl std::fmt::Debug for InvocationState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InvocationState")
+            .field("owner", &self.owner_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A clock that always reads the invocation's as-of time, so a replay sees the same time.
+struct FixedWallClock(Duration);
+
+impl HostWallClock for FixedWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+    fn now(&self) -> Duration {
+        self.0
+    }
+}
+
+/// A monotonic clock that never advances: plugins must not measure time.
+struct FrozenMonotonicClock;
+
+impl HostMonotonicClock for FrozenMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+impl InvocationState {
+    /// State for one call: WASI with no ambient authority (no dirs, env, args, network),
+    /// clocks fixed at `as_of_millis`, randomness from `seed`, stderr captured (bounded).
+    pub(crate) fn new(
+        data: Arc<dyn CapabilityData>,
+        owner_id: PartnerId,
+        as_of_millis: i64,
+        seed: [u8; 32],
+        memory_bytes: usize,
+        limits: &RuntimeLimits,
+    ) -> Self {
+        let stderr = MemoryOutputPipe::new(limits.max_stderr_bytes);
+        let since_epoch = Duration::from_millis(u64::try_from(as_of_millis).unwrap_or(0));
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            .wall_clock(FixedWallClock(since_epoch))
+            .monotonic_clock(FrozenMonotonicClock)
+            .secure_random(wasmtime_wasi::random::Deterministic::new(seed.to_vec()))
+            .insecure_random(wasmtime_wasi::random::Deterministic::new(
+                seed.iter().rev().copied().collect(),
+            ))
+            .insecure_random_seed(u128::from_le_bytes(seed[..16].try_into().unwrap_or_default()))
+            .max_random_size(64 << 10)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        InvocationState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryCap {
+                max_bytes: memory_bytes,
+                hit: false,
+            },
+            stderr,
+            data,
+            owner_id,
+            owner: None,
+            logs: Vec::new(),
+            dropped_logs: 0,
+            max_log_lines: limits.max_log_lines,
+            max_log_line_bytes: limits.max_log_line_bytes,
+        }
+    }
+
+    pub(crate) fn push_log(&mut self, mut line: LogLine) {
+        if self.logs.len() >= self.max_log_lines {
+            self.dropped_logs += 1;
+            return;
+        }
+        if line.message.len() > self.max_log_line_bytes {
+            let mut cut = self.max_log_line_bytes;
+            while !line.message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            line.message.truncate(cut);
+        }
+        self.logs.push(line);
+    }
+}
+
+impl WasiView for InvocationState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

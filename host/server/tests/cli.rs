@@ -1,0 +1,120 @@
+//! `pchost plugin run`, run as a user would: every fixture in `examples/` prints exactly the
+//! expected output checked in beside it, and failures exit non-zero with a clear message.
+
+use pchost_test_plugins as built;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn pchost(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pchost"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("pchost runs")
+}
+
+/// `--world` and `--grant` flags from the plugin's own manifest.
+fn manifest_flags(plugin_dir: &Path) -> Vec<String> {
+    let manifest = std::fs::read_to_string(plugin_dir.join("plugin.toml")).expect("plugin.toml");
+    let manifest = pchost_runtime::PluginManifest::from_toml(&manifest).expect("valid manifest");
+    let mut flags = vec!["--world".to_owned(), manifest.world.to_string()];
+    for grant in manifest.grants {
+        flags.push("--grant".into());
+        flags.push(grant.to_string());
+    }
+    flags
+}
+
+#[test]
+fn every_example_fixture_prints_its_expected_output() {
+    let root = built::repo_root();
+    let mut cases = 0;
+    for plugin in std::fs::read_dir(root.join("examples")).expect("examples/").flatten() {
+        if !plugin.path().is_dir() {
+            continue;
+        }
+        let name = plugin.file_name().to_string_lossy().into_owned();
+        let component = Path::new(built::WASM_DIR).join(format!("{}.wasm", name.replace('-', "_")));
+        let flags = manifest_flags(&root.join("plugins").join(&name));
+        for input in std::fs::read_dir(plugin.path()).expect("example dir").flatten() {
+            let input = input.path();
+            let Some(case) = input
+                .file_name()
+                .and_then(|f| f.to_str())
+                .and_then(|f| f.strip_suffix(".input.json"))
+            else {
+                continue;
+            };
+            let expected_path = plugin.path().join(format!("{case}.expected.json"));
+            let expected: Value =
+                serde_json::from_str(&std::fs::read_to_string(&expected_path).expect("expected output"))
+                    .expect("expected output is JSON");
+            let mut args = vec!["plugin", "run", component.to_str().expect("utf-8 path"), "--input"];
+            args.push(input.to_str().expect("utf-8 path"));
+            args.extend(flags.iter().map(String::as_str));
+            let out = pchost(&args);
+            assert!(
+                out.status.success(),
+                "{name}/{case}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let printed: Value = serde_json::from_slice(&out.stdout).expect("plugin run prints JSON");
+            assert_eq!(printed["output"], expected, "{name}/{case}");
+            assert!(
+                printed["fuel_used"].as_u64().is_some_and(|f| f > 0),
+                "{name}/{case} reports fuel"
+            );
+            assert!(
+                printed["wall_time_us"].as_u64().is_some(),
+                "{name}/{case} reports wall time"
+            );
+            cases += 1;
+        }
+    }
+    assert!(cases >= 5, "only {cases} example cases found");
+}
+
+#[test]
+fn a_failing_plugin_exits_non_zero_with_the_failure() {
+    let input = built::repo_root().join("examples/volume-discount/tiers.input.json");
+    let mut quote: Value = serde_json::from_str(&std::fs::read_to_string(input).expect("fixture")).expect("json");
+    quote["lines"][0]["quantity"] = 0.into();
+    let looping = std::env::temp_dir().join(format!("pchost-cli-loop-{}.json", std::process::id()));
+    std::fs::write(&looping, quote.to_string()).expect("write input");
+    let out = pchost(&[
+        "plugin",
+        "run",
+        built::HOSTILE_INFINITE_LOOP,
+        "--world",
+        "pricing-rule",
+        "--input",
+        looping.to_str().expect("utf-8"),
+        "--deadline-ms",
+        "50",
+    ]);
+    std::fs::remove_file(&looping).expect("clean up");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("timed out at its deadline of 50 ms"), "{stderr}");
+}
+
+#[test]
+fn random_bytes_are_refused_with_a_clear_error() {
+    let junk = std::env::temp_dir().join(format!("pchost-cli-junk-{}.wasm", std::process::id()));
+    std::fs::write(&junk, b"MZ\x90\0 not a component").expect("write junk");
+    let input = built::repo_root().join("examples/refund-approval/approve-1000.input.json");
+    let out = pchost(&[
+        "plugin",
+        "run",
+        junk.to_str().expect("utf-8"),
+        "--world",
+        "approval-rule",
+        "--input",
+        input.to_str().expect("utf-8"),
+    ]);
+    std::fs::remove_file(&junk).expect("clean up");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not a WebAssembly file"), "{stderr}");
+}

@@ -1,0 +1,158 @@
+//! Hostile plugins: each failure is contained as a typed plugin failure and the runtime keeps
+//! serving.
+
+use crate::support::*;
+use pchost_domain::demo;
+use pchost_runtime::{CapabilityFailure, FailureKind, InvokeError, PluginRuntime, RuleFailure};
+use pchost_test_plugins as built;
+
+fn install(runtime: &PluginRuntime, name: &str, path: &str, owner: i64, grants: &[&str]) -> String {
+    runtime
+        .install(manifest(name, "pricing-rule", owner, grants), &built::read(path))
+        .expect("hostile plugins are valid components")
+        .digest
+        .clone()
+}
+
+fn failure(result: Result<impl std::fmt::Debug, InvokeError>) -> FailureKind {
+    match result {
+        Err(InvokeError::Plugin(failure)) => failure.kind,
+        other => panic!("expected a plugin failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_endless_loop_stops_at_its_deadline_and_the_next_invocation_succeeds() {
+    let runtime = runtime();
+    let digest = install(
+        &runtime,
+        "infinite-loop",
+        built::HOSTILE_INFINITE_LOOP,
+        demo::RESELLER,
+        &[],
+    );
+    let looping = quote(demo::STANDARD_CUSTOMER, 1, &[(0, "100")]);
+    assert_eq!(
+        failure(runtime.price(&digest, &looping, demo_data())),
+        FailureKind::Timeout(100)
+    );
+    // Same plugin, same runtime, an input that terminates.
+    let fine = quote(demo::STANDARD_CUSTOMER, 1, &[(3, "100")]);
+    let result = runtime
+        .price(&digest, &fine, demo_data())
+        .expect("the next invocation runs normally");
+    assert!(result.output.lines.is_empty());
+}
+
+#[test]
+fn unbounded_memory_growth_fails_with_out_of_memory_at_the_cap() {
+    let runtime = runtime();
+    let digest = install(&runtime, "memory-hog", built::HOSTILE_MEMORY_HOG, demo::RESELLER, &[]);
+    let q = quote(demo::STANDARD_CUSTOMER, 1, &[(1, "100")]);
+    assert_eq!(
+        failure(runtime.price(&digest, &q, demo_data())),
+        FailureKind::OutOfMemory(64 << 20)
+    );
+    // The pool slot is reusable: a well-behaved plugin runs next.
+    let good = install(&runtime, "volume-discount", built::VOLUME_DISCOUNT, demo::SELLER, &[]);
+    runtime
+        .price(&good, &quote(demo::STANDARD_CUSTOMER, 1, &[(10, "100")]), demo_data())
+        .expect("runs");
+}
+
+#[test]
+fn unbounded_recursion_traps_with_a_stack_overflow() {
+    let runtime = runtime();
+    let digest = install(
+        &runtime,
+        "deep-recursion",
+        built::HOSTILE_DEEP_RECURSION,
+        demo::RESELLER,
+        &[],
+    );
+    let kind = failure(runtime.price(&digest, &quote(demo::STANDARD_CUSTOMER, 1, &[(1, "100")]), demo_data()));
+    assert!(
+        matches!(&kind, FailureKind::Trap(message) if message.contains("call stack exhausted")),
+        "got {kind:?}"
+    );
+}
+
+#[test]
+fn an_oversized_output_is_refused() {
+    let runtime = runtime();
+    let digest = install(
+        &runtime,
+        "oversized-output",
+        built::HOSTILE_OVERSIZED_OUTPUT,
+        demo::RESELLER,
+        &[],
+    );
+    let kind = failure(runtime.price(&digest, &quote(demo::STANDARD_CUSTOMER, 1, &[(1, "100")]), demo_data()));
+    assert_eq!(
+        kind,
+        FailureKind::InvalidOutput(format!(
+            "output is about {} bytes; the limit is {}",
+            (4 << 20) + 8,
+            1 << 20
+        ))
+    );
+}
+
+#[test]
+fn a_panic_becomes_a_trap_carrying_its_message() {
+    let runtime = runtime();
+    let digest = install(&runtime, "panicking", built::HOSTILE_PANICKING, demo::RESELLER, &[]);
+    let kind = failure(runtime.price(&digest, &quote(demo::STANDARD_CUSTOMER, 1, &[(1, "100")]), demo_data()));
+    assert!(
+        matches!(&kind, FailureKind::Trap(message) if message.contains("no tier table for currency CNY")),
+        "got {kind:?}"
+    );
+}
+
+#[test]
+fn fuel_is_metered_and_a_fuel_limit_stops_the_plugin() {
+    let runtime = runtime();
+    let mut limited = manifest("infinite-loop", "pricing-rule", demo::RESELLER, &[]);
+    limited.limits.fuel = Some(1_000_000);
+    let digest = runtime
+        .install(limited, &built::read(built::HOSTILE_INFINITE_LOOP))
+        .expect("install")
+        .digest
+        .clone();
+    let looping = quote(demo::STANDARD_CUSTOMER, 1, &[(0, "100")]);
+    assert_eq!(
+        failure(runtime.price(&digest, &looping, demo_data())),
+        FailureKind::OutOfFuel(1_000_000)
+    );
+    let fine = runtime
+        .price(&digest, &quote(demo::STANDARD_CUSTOMER, 1, &[(3, "100")]), demo_data())
+        .expect("runs");
+    assert!(
+        fine.fuel_used > 0 && fine.fuel_used < 1_000_000,
+        "fuel used {}",
+        fine.fuel_used
+    );
+}
+
+#[test]
+fn a_read_outside_the_owners_scope_gets_access_denied() {
+    let runtime = runtime();
+    let read = |owner: i64, customer: i64| {
+        let digest = install(
+            &runtime,
+            &format!("cross-tenant-reader-{owner}"),
+            built::HOSTILE_CROSS_TENANT_READER,
+            owner,
+            &["customer"],
+        );
+        runtime.price(&digest, &quote(customer, 1, &[(1, "100")]), demo_data())
+    };
+    // Reseller 2 reads its own customer...
+    let own = read(demo::RESELLER, demo::KEY_ACCOUNT_CUSTOMER).expect("own customer is readable");
+    assert!(own.output.lines.is_empty());
+    // ...but not another reseller's customer.
+    assert_eq!(
+        failure(read(demo::RESELLER, demo::OTHER_RESELLERS_CUSTOMER)),
+        FailureKind::RuleError(RuleFailure::Capability(CapabilityFailure::AccessDenied))
+    );
+}

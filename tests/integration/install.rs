@@ -1,0 +1,139 @@
+//! Install-time refusals: each with a precise error, nothing registered.
+
+use crate::support::*;
+use pchost_domain::demo;
+use pchost_runtime::{Capability, InstallError, PluginManifest, PluginRuntime, RuntimeConfig, RuntimeLimits};
+use pchost_test_plugins as built;
+
+fn pricing() -> PluginManifest {
+    manifest("candidate", "pricing-rule", demo::RESELLER, &[])
+}
+
+#[test]
+fn an_ungranted_import_is_refused_naming_the_capability() {
+    let runtime = runtime();
+    let refused = runtime.install(
+        manifest("payment-on-behalf", "approval-rule", demo::RESELLER, &[]),
+        &built::read(built::PAYMENT_ON_BEHALF),
+    );
+    assert_eq!(
+        refused.map(|p| p.digest.clone()),
+        Err(InstallError::MissingGrant {
+            capability: Capability::Order,
+            import: "partner-center:order/orders@0.1.0".into()
+        })
+    );
+    assert_eq!(
+        refused_message(&runtime),
+        "component imports `partner-center:order/orders@0.1.0`, which needs the `order` grant; its manifest does not grant it"
+    );
+    assert!(runtime.plugins().is_empty(), "nothing was installed");
+}
+
+fn refused_message(runtime: &PluginRuntime) -> String {
+    runtime
+        .install(
+            manifest("payment-on-behalf", "approval-rule", demo::RESELLER, &[]),
+            &built::read(built::PAYMENT_ON_BEHALF),
+        )
+        .map(|_| String::new())
+        .unwrap_or_else(|e| e.to_string())
+}
+
+#[test]
+fn random_bytes_and_non_components_are_refused_with_a_clear_error() {
+    let runtime = runtime();
+    assert_eq!(
+        runtime.install(pricing(), b"definitely not wasm").map(|_| ()),
+        Err(InstallError::NotWasm)
+    );
+    // A valid, empty core module: WebAssembly, but not a component.
+    assert_eq!(
+        runtime.install(pricing(), b"\0asm\x01\0\0\0").map(|_| ()),
+        Err(InstallError::CoreModule)
+    );
+    // A real component cut short.
+    let truncated = &built::read(built::VOLUME_DISCOUNT)[..200];
+    assert!(matches!(
+        runtime.install(pricing(), truncated),
+        Err(InstallError::Invalid(_))
+    ));
+    // Deterministic pseudo-random bytes behind a component header.
+    let mut noise = b"\0asm\x0d\0\x01\0".to_vec();
+    let mut x: u32 = 0x2545_f491;
+    noise.extend((0..4096).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x as u8
+    }));
+    assert!(matches!(
+        runtime.install(pricing(), &noise),
+        Err(InstallError::Invalid(_))
+    ));
+    assert!(runtime.plugins().is_empty());
+}
+
+#[test]
+fn an_oversized_component_is_refused_before_parsing() {
+    let runtime = PluginRuntime::new(RuntimeConfig {
+        limits: RuntimeLimits {
+            max_component_bytes: 1024,
+            ..RuntimeLimits::default()
+        },
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
+    let bytes = built::read(built::VOLUME_DISCOUNT);
+    assert_eq!(
+        runtime.install(pricing(), &bytes).map(|_| ()),
+        Err(InstallError::TooLarge {
+            size: bytes.len(),
+            limit: 1024
+        })
+    );
+}
+
+#[test]
+fn a_component_of_another_world_is_refused() {
+    let runtime = runtime();
+    let refused = runtime.install(
+        manifest("volume-discount", "approval-rule", demo::SELLER, &[]),
+        &built::read(built::VOLUME_DISCOUNT),
+    );
+    assert!(
+        matches!(&refused, Err(InstallError::WrongWorld { world, .. }) if *world == "partner-center:extension/approval-rule@0.1.0"),
+        "got {refused:?}"
+    );
+}
+
+#[test]
+fn installed_artefacts_reload_without_recompiling() {
+    let dir = std::env::temp_dir().join(format!("pchost-artefacts-{}", std::process::id()));
+    let config = RuntimeConfig {
+        artefact_dir: Some(dir.clone()),
+        ..RuntimeConfig::default()
+    };
+    let manifest = manifest("volume-discount", "pricing-rule", demo::SELLER, &[]);
+    let digest = {
+        let runtime = PluginRuntime::new(config.clone()).expect("runtime");
+        runtime
+            .install(manifest.clone(), &built::read(built::VOLUME_DISCOUNT))
+            .expect("install")
+            .digest
+            .clone()
+    };
+    assert!(
+        dir.join(format!("{digest}.cwasm")).is_file(),
+        "compiled artefact stored by digest"
+    );
+    let runtime = PluginRuntime::new(config).expect("runtime");
+    let plugin = runtime.load(manifest, &digest).expect("load from the artefact store");
+    let result = runtime.price(
+        &plugin.digest,
+        &quote(demo::STANDARD_CUSTOMER, 1, &[(10, "100")]),
+        demo_data(),
+    );
+    assert_eq!(result.expect("priced").output.lines[0].unit_price, dec("95.00"));
+    std::fs::remove_dir_all(dir).expect("clean up");
+}

@@ -1,0 +1,8 @@
+//! Integration tests: real components, built from `plugins/` for wasm32-wasip2, run through
+//! the real runtime and the real HTTP router.
+
+mod example_plugins;
+mod hostile_plugins;
+mod http_api;
+mod install;
+mod support;

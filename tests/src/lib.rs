@@ -1,0 +1,1 @@
+//! Cross-crate integration tests live in `integration/`; this library is empty.
