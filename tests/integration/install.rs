@@ -137,3 +137,26 @@ fn installed_artefacts_reload_without_recompiling() {
     assert_eq!(result.expect("priced").output.lines[0].unit_price, dec("95.00"));
     std::fs::remove_dir_all(dir).expect("clean up");
 }
+
+#[test]
+fn an_installed_version_is_immutable() {
+    let store = demo_store();
+    let runtime = runtime();
+    let manifest = manifest("volume-discount", "pricing-rule", demo::SELLER, &[]);
+    let install = |bytes: Vec<u8>| {
+        tokio().block_on(pchost_server::bundle::install(
+            &store,
+            &runtime,
+            manifest.clone(),
+            &bytes,
+        ))
+    };
+    let first = install(built::read(built::VOLUME_DISCOUNT)).expect("first install");
+    assert_eq!(
+        install(built::read(built::VOLUME_DISCOUNT)).expect("same bytes again"),
+        first
+    );
+    let refused = install(built::read(built::RESELLER_MARKUP)).expect_err("other bytes, same version");
+    assert!(refused.to_string().contains("versions are immutable"), "{refused}");
+    assert_eq!(runtime.plugins().len(), 1, "the refused component was not registered");
+}

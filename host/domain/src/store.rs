@@ -305,7 +305,8 @@ impl Store {
             .collect()
     }
 
-    /// Records an installed plugin version; installing the same digest again is a no-op.
+    /// Records an installed plugin version; recording the same one again is a no-op. Returns
+    /// false, writing nothing, when `name@version` of `owner` is recorded with another digest.
     pub async fn record_plugin(
         &self,
         digest: &str,
@@ -314,13 +315,30 @@ impl Store {
         world: &str,
         owner: PartnerId,
         manifest: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO plugins (digest, name, version, world, owner, manifest, installed_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING")
+    ) -> Result<bool, StoreError> {
+        sqlx::query("INSERT INTO plugins (digest, name, version, world, owner, manifest, installed_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
             .bind(digest).bind(name).bind(version).bind(world).bind(owner).bind(manifest)
             .bind(Utc::now().timestamp_millis())
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(self.plugin_digest(name, version, owner).await?.as_deref() == Some(digest))
+    }
+
+    /// The digest installed under `name@version` for `owner`, if any.
+    pub async fn plugin_digest(
+        &self,
+        name: &str,
+        version: &str,
+        owner: PartnerId,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT digest FROM plugins WHERE name = ? AND version = ? AND owner = ?")
+                .bind(name)
+                .bind(version)
+                .bind(owner)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Every installed plugin version, oldest first.

@@ -207,7 +207,7 @@ impl PluginRuntime {
             .values()
             .cloned()
             .collect();
-        all.sort_by(|a, b| a.manifest.label().cmp(&b.manifest.label()));
+        all.sort_by_key(|p| p.manifest.label());
         all
     }
 

@@ -2,9 +2,10 @@
 //! artefacts) and the bundled example plugins (`plugins/*/plugin.toml` beside their built
 //! components).
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use pchost_domain::store::Store;
 use pchost_runtime::{PluginManifest, PluginRuntime};
+use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// Loads every plugin the store records as installed.
@@ -20,16 +21,31 @@ pub async fn load_installed(store: &Store, runtime: &PluginRuntime) -> anyhow::R
     Ok(records.len())
 }
 
-/// Installs a component with its manifest and records it in the store.
+/// Installs a component with its manifest and records it in the store. A version is
+/// immutable: other bytes under an installed `name@version` of the same owner are refused
+/// before anything is written.
 pub async fn install(
     store: &Store,
     runtime: &PluginRuntime,
     manifest: PluginManifest,
     wasm: &[u8],
 ) -> anyhow::Result<String> {
+    let digest = hex::encode(Sha256::digest(wasm));
+    if let Some(existing) = store
+        .plugin_digest(&manifest.name, &manifest.version, manifest.owner)
+        .await?
+        && existing != digest
+    {
+        bail!(
+            "{} of owner {} is already installed as {existing}, and this component is {digest}: \
+             versions are immutable, so bump the version (or start from a fresh database)",
+            manifest.label(),
+            manifest.owner
+        );
+    }
     let plugin = runtime.install(manifest, wasm)?;
     let m = &plugin.manifest;
-    store
+    let recorded = store
         .record_plugin(
             &plugin.digest,
             &m.name,
@@ -39,6 +55,13 @@ pub async fn install(
             &m.to_toml(),
         )
         .await?;
+    if !recorded {
+        bail!(
+            "{} of owner {} was installed concurrently with other bytes",
+            m.label(),
+            m.owner
+        );
+    }
     Ok(plugin.digest.clone())
 }
 

@@ -217,8 +217,8 @@ async fn run_plugin(args: RunArgs) -> anyhow::Result<ExitCode> {
     let digest = plugin.digest.clone();
     let label = plugin.manifest.label();
     let result = tokio::task::spawn_blocking(move || match input {
-        Input::Quote(quote) => runtime.price(&digest, &quote, data).map(|i| serde_json::to_value(i)),
-        Input::Approval(request) => runtime.decide(&digest, &request, data).map(|i| serde_json::to_value(i)),
+        Input::Quote(quote) => runtime.price(&digest, &quote, data).map(serde_json::to_value),
+        Input::Approval(request) => runtime.decide(&digest, &request, data).map(serde_json::to_value),
     })
     .await?;
     let mut report = result.with_context(|| format!("running {label}"))??;
