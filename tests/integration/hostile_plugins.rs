@@ -156,3 +156,35 @@ fn a_read_outside_the_owners_scope_gets_access_denied() {
         FailureKind::RuleError(RuleFailure::Capability(CapabilityFailure::AccessDenied))
     );
 }
+
+#[test]
+fn the_sandbox_has_no_ambient_authority_and_replays_deterministically() {
+    let runtime = runtime();
+    let digest = install(
+        &runtime,
+        "sandbox-probe",
+        built::HOSTILE_SANDBOX_PROBE,
+        demo::RESELLER,
+        &[],
+    );
+    let findings = |q: &pchost_runtime::model::Quote| -> Vec<String> {
+        let invocation = runtime.price(&digest, q, demo_data()).expect("probe runs");
+        invocation.logs.into_iter().map(|l| l.message).collect()
+    };
+    let q = quote(demo::STANDARD_CUSTOMER, 1, &[(1, "100")]);
+    let first = findings(&q);
+    assert_eq!(
+        first[0],
+        format!("now={}", q.as_of.timestamp_millis()),
+        "the clock reads the as-of time"
+    );
+    assert_eq!(
+        &first[2..],
+        ["env=0", "args=0", "fs=denied (entity not found)", "passwd=denied"]
+    );
+    // A replay (same plugin, same as-of) draws the same randomness; another as-of does not.
+    assert_eq!(findings(&q), first);
+    let mut later = q.clone();
+    later.as_of += chrono::Duration::seconds(1);
+    assert_ne!(findings(&later)[1], first[1]);
+}

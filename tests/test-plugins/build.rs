@@ -16,6 +16,11 @@ fn main() {
     let plugins = root.join("plugins");
     println!("cargo:rerun-if-changed={}", plugins.display());
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
+    // Cargo keys a workspace member's build by its path relative to the workspace, so two
+    // clones sharing one target directory (CI reuses one) share this script's last run and its
+    // absolute rerun-if-changed paths. scripts/test sets this to the clone's root, so a build
+    // from another clone reruns and builds its own plugin sources.
+    println!("cargo:rerun-if-env-changed=PCHOST_SOURCE_ROOT");
 
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     // OUT_DIR is <target>/<profile>/build/<crate>-<hash>/out: build the guests in
