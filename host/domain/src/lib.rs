@@ -9,6 +9,8 @@ pub mod demo;
 pub mod entities;
 pub mod money;
 pub mod store;
+#[cfg(test)]
+mod testing;
 
 pub use entities::*;
 pub use money::{Currency, CurrencyError};

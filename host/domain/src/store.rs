@@ -1,14 +1,21 @@
-//! Storage of the partner-center data: an embedded SQLite file by default, migrated on open.
+//! Storage of the partner-center data: an embedded SQLite file by default, PostgreSQL for
+//! scale-out. One code path serves both through sqlx's `Any` driver: SQL uses `$N`
+//! placeholders (both engines accept them), money is TEXT holding an exact decimal, times are
+//! 64-bit milliseconds, flags are 0/1 integers. Each engine has its own embedded migrations.
 
 use crate::demo::DemoData;
 use crate::entities::*;
 use crate::money::Currency;
 use chrono::{DateTime, TimeZone, Utc};
 use rust_decimal::Decimal;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Row};
 use std::path::Path;
 use std::str::FromStr;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +26,9 @@ pub enum StoreError {
     /// Applying the embedded migrations failed.
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// The URL names no supported database.
+    #[error("unsupported database URL {0:?}: use sqlite:<path> or postgres://...")]
+    UnsupportedUrl(String),
     /// A stored value does not parse: the database was written by something else.
     #[error("corrupt row in {table}: {detail}")]
     Corrupt {
@@ -29,10 +39,20 @@ pub enum StoreError {
     },
 }
 
+/// Which database engine a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file (or memory).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
 /// The partner-center store.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
 /// An installed plugin version as recorded in the store.
@@ -47,29 +67,55 @@ pub struct PluginRecord {
 impl Store {
     /// Opens (creating if needed) the SQLite file at `path` and applies the migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true);
-        Self::connect(options).await
+        let path = path
+            .to_str()
+            .ok_or_else(|| StoreError::UnsupportedUrl(path.display().to_string()))?;
+        Self::connect(&format!("sqlite://{path}?mode=rwc")).await
     }
 
-    /// A private in-memory database, for tests and one-off runs.
+    /// A private in-memory SQLite database, for tests and one-off runs.
     pub async fn in_memory() -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        Self::connect(options).await
+        Self::connect("sqlite::memory:").await
     }
 
-    async fn connect(options: SqliteConnectOptions) -> Result<Self, StoreError> {
-        // One connection for an in-memory database (each connection would get its own).
-        let in_memory = options.get_filename() == Path::new(":memory:");
-        let pool = SqlitePoolOptions::new()
+    /// Connects to `sqlite:...` or `postgres://...` and applies that engine's migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.chars().take(64).collect()));
+        };
+        // One connection for an in-memory database: each connection would get its own.
+        let in_memory = url.contains(":memory:");
+        let pool = AnyPoolOptions::new()
             .max_connections(if in_memory { 1 } else { 8 })
-            .connect_with(options)
+            // SQLite serialises writers; the pool's wait is bounded by its acquire timeout.
+            .connect(url)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        match backend {
+            Backend::Sqlite => {
+                if !in_memory {
+                    // Readers never block the writer; persistent for the file.
+                    sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+                }
+                SQLITE_MIGRATIONS.run(&pool).await?;
+            }
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        Ok(Store { pool, backend })
+    }
+
+    /// The engine this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection (before dropping a test database, say).
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     /// Loads the demo data set unless the store already holds partners. Returns whether it
@@ -84,19 +130,19 @@ impl Store {
         }
         for p in &demo.partners {
             sqlx::query(
-                "INSERT INTO partners (id, kind, name, distributor, country, frozen) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO partners (id, kind, name, distributor, country, frozen) VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(p.id)
             .bind(p.kind.as_str())
             .bind(&p.name)
             .bind(p.distributor)
             .bind(&p.country)
-            .bind(p.frozen)
+            .bind(i64::from(p.frozen))
             .execute(&mut *tx)
             .await?;
         }
         for c in &demo.customers {
-            sqlx::query("INSERT INTO customers (id, partner, account_name, association, associated_at, real_name, customer_type, freeze, manager, country, level) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO customers (id, partner, account_name, association, associated_at, real_name, customer_type, \"freeze\", manager, country, level) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
                 .bind(c.id).bind(c.partner).bind(&c.account_name).bind(c.association.as_str())
                 .bind(c.associated_at.timestamp_millis()).bind(c.real_name.as_str())
                 .bind(c.customer_type.as_str()).bind(c.freeze.as_str()).bind(c.manager)
@@ -104,13 +150,13 @@ impl Store {
                 .execute(&mut *tx).await?;
         }
         for p in &demo.products {
-            sqlx::query("INSERT INTO products (id, seller, service_type, resource_type, spec_code, region, charging_mode) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO products (id, seller, service_type, resource_type, spec_code, region, charging_mode) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(p.id).bind(p.seller).bind(&p.service_type).bind(&p.resource_type)
                 .bind(&p.spec_code).bind(&p.region).bind(p.charging_mode.as_str())
                 .execute(&mut *tx).await?;
         }
         for p in &demo.prices {
-            sqlx::query("INSERT INTO list_prices (product, period, amount, currency) VALUES (?, ?, ?, ?)")
+            sqlx::query("INSERT INTO list_prices (product, period, amount, currency) VALUES ($1, $2, $3, $4)")
                 .bind(p.product)
                 .bind(p.period.as_str())
                 .bind(p.amount.to_string())
@@ -119,15 +165,15 @@ impl Store {
                 .await?;
         }
         for o in &demo.orders {
-            sqlx::query("INSERT INTO orders (id, customer, kind, status, currency, list_amount, amount, created_at, paid_at, paid_by_partner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO orders (id, customer, kind, status, currency, list_amount, amount, created_at, paid_at, paid_by_partner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
                 .bind(o.id).bind(o.customer).bind(o.kind.as_str()).bind(o.status.as_str())
                 .bind(o.currency.as_str()).bind(o.list_amount.to_string()).bind(o.amount.to_string())
                 .bind(o.created_at.timestamp_millis()).bind(o.paid_at.map(|t| t.timestamp_millis()))
-                .bind(o.paid_by_partner)
+                .bind(i64::from(o.paid_by_partner))
                 .execute(&mut *tx).await?;
         }
         for i in &demo.invoice_infos {
-            sqlx::query("INSERT INTO invoice_infos (customer, title_type, title, tax_id) VALUES (?, ?, ?, ?)")
+            sqlx::query("INSERT INTO invoice_infos (customer, title_type, title, tax_id) VALUES ($1, $2, $3, $4)")
                 .bind(i.customer)
                 .bind(i.title_type.as_str())
                 .bind(&i.title)
@@ -136,7 +182,7 @@ impl Store {
                 .await?;
         }
         for r in &demo.invoice_requests {
-            sqlx::query("INSERT INTO invoice_requests (id, customer, basis, kind, medium, amount, currency, status, requested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO invoice_requests (id, customer, basis, kind, medium, amount, currency, status, requested_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
                 .bind(r.id).bind(r.customer).bind(r.basis.as_str()).bind(r.kind.as_str())
                 .bind(r.medium.as_str()).bind(r.amount.to_string()).bind(r.currency.as_str())
                 .bind(r.status.as_str()).bind(r.requested_at.timestamp_millis())
@@ -148,7 +194,7 @@ impl Store {
 
     /// One partner.
     pub async fn partner(&self, id: PartnerId) -> Result<Option<Partner>, StoreError> {
-        let row = sqlx::query("SELECT id, kind, name, distributor, country, frozen FROM partners WHERE id = ?")
+        let row = sqlx::query("SELECT id, kind, name, distributor, country, frozen FROM partners WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -159,7 +205,7 @@ impl Store {
                 name: r.try_get("name")?,
                 distributor: r.try_get("distributor")?,
                 country: r.try_get("country")?,
-                frozen: r.try_get("frozen")?,
+                frozen: flag(&r, "partners", "frozen")?,
             })
         })
         .transpose()
@@ -167,7 +213,7 @@ impl Store {
 
     /// One customer.
     pub async fn customer(&self, id: CustomerId) -> Result<Option<Customer>, StoreError> {
-        let row = sqlx::query(&format!("{CUSTOMER_COLUMNS} WHERE id = ?"))
+        let row = sqlx::query(&format!("{CUSTOMER_COLUMNS} WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -184,8 +230,12 @@ impl Store {
         if partners.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders = vec!["?"; partners.len()].join(", ");
-        let sql = format!("{CUSTOMER_COLUMNS} WHERE partner IN ({placeholders}) AND id > ? ORDER BY id LIMIT ?");
+        let placeholders: Vec<String> = (1..=partners.len()).map(|i| format!("${i}")).collect();
+        let (after_at, limit_at) = (partners.len() + 1, partners.len() + 2);
+        let sql = format!(
+            "{CUSTOMER_COLUMNS} WHERE partner IN ({}) AND id > ${after_at} ORDER BY id LIMIT ${limit_at}",
+            placeholders.join(", ")
+        );
         let mut query = sqlx::query(&sql);
         for p in partners {
             query = query.bind(p);
@@ -197,7 +247,7 @@ impl Store {
     /// The resellers of a distributor.
     pub async fn resellers_of(&self, distributor: PartnerId) -> Result<Vec<PartnerId>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT id FROM partners WHERE distributor = ? ORDER BY id")
+            sqlx::query_scalar("SELECT id FROM partners WHERE distributor = $1 ORDER BY id")
                 .bind(distributor)
                 .fetch_all(&self.pool)
                 .await?,
@@ -206,7 +256,7 @@ impl Store {
 
     /// One order.
     pub async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        let row = sqlx::query(&format!("{ORDER_COLUMNS} WHERE id = ?"))
+        let row = sqlx::query(&format!("{ORDER_COLUMNS} WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -216,7 +266,7 @@ impl Store {
     /// The newest orders of a customer.
     pub async fn recent_orders(&self, customer: CustomerId, limit: u32) -> Result<Vec<Order>, StoreError> {
         let rows = sqlx::query(&format!(
-            "{ORDER_COLUMNS} WHERE customer = ? ORDER BY created_at DESC, id DESC LIMIT ?"
+            "{ORDER_COLUMNS} WHERE customer = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
         ))
         .bind(customer)
         .bind(i64::from(limit))
@@ -227,7 +277,7 @@ impl Store {
 
     /// One product.
     pub async fn product(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
-        let row = sqlx::query("SELECT id, seller, service_type, resource_type, spec_code, region, charging_mode FROM products WHERE id = ?")
+        let row = sqlx::query("SELECT id, seller, service_type, resource_type, spec_code, region, charging_mode FROM products WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -248,7 +298,7 @@ impl Store {
     /// The list price of a product for a period.
     pub async fn list_price(&self, product: ProductId, period: PeriodType) -> Result<Option<ListPrice>, StoreError> {
         let row =
-            sqlx::query("SELECT product, period, amount, currency FROM list_prices WHERE product = ? AND period = ?")
+            sqlx::query("SELECT product, period, amount, currency FROM list_prices WHERE product = $1 AND period = $2")
                 .bind(product)
                 .bind(period.as_str())
                 .fetch_optional(&self.pool)
@@ -266,7 +316,7 @@ impl Store {
 
     /// The invoice-info record of a customer.
     pub async fn invoice_info(&self, customer: CustomerId) -> Result<Option<InvoiceInfo>, StoreError> {
-        let row = sqlx::query("SELECT customer, title_type, title, tax_id FROM invoice_infos WHERE customer = ?")
+        let row = sqlx::query("SELECT customer, title_type, title, tax_id FROM invoice_infos WHERE customer = $1")
             .bind(customer)
             .fetch_optional(&self.pool)
             .await?;
@@ -283,7 +333,7 @@ impl Store {
 
     /// The newest invoice requests of a customer.
     pub async fn invoice_requests(&self, customer: CustomerId, limit: u32) -> Result<Vec<InvoiceRequest>, StoreError> {
-        let rows = sqlx::query("SELECT id, customer, basis, kind, medium, amount, currency, status, requested_at FROM invoice_requests WHERE customer = ? ORDER BY requested_at DESC, id DESC LIMIT ?")
+        let rows = sqlx::query("SELECT id, customer, basis, kind, medium, amount, currency, status, requested_at FROM invoice_requests WHERE customer = $1 ORDER BY requested_at DESC, id DESC LIMIT $2")
             .bind(customer)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
@@ -316,7 +366,7 @@ impl Store {
         owner: PartnerId,
         manifest: &str,
     ) -> Result<bool, StoreError> {
-        sqlx::query("INSERT INTO plugins (digest, name, version, world, owner, manifest, installed_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+        sqlx::query("INSERT INTO plugins (digest, name, version, world, owner, manifest, installed_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING")
             .bind(digest).bind(name).bind(version).bind(world).bind(owner).bind(manifest)
             .bind(Utc::now().timestamp_millis())
             .execute(&self.pool)
@@ -332,7 +382,7 @@ impl Store {
         owner: PartnerId,
     ) -> Result<Option<String>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT digest FROM plugins WHERE name = ? AND version = ? AND owner = ?")
+            sqlx::query_scalar("SELECT digest FROM plugins WHERE name = $1 AND version = $2 AND owner = $3")
                 .bind(name)
                 .bind(version)
                 .bind(owner)
@@ -357,10 +407,10 @@ impl Store {
     }
 }
 
-const CUSTOMER_COLUMNS: &str = "SELECT id, partner, account_name, association, associated_at, real_name, customer_type, freeze, manager, country, level FROM customers";
+const CUSTOMER_COLUMNS: &str = "SELECT id, partner, account_name, association, associated_at, real_name, customer_type, \"freeze\", manager, country, level FROM customers";
 const ORDER_COLUMNS: &str = "SELECT id, customer, kind, status, currency, list_amount, amount, created_at, paid_at, paid_by_partner FROM orders";
 
-fn customer_from_row(r: &SqliteRow) -> Result<Customer, StoreError> {
+fn customer_from_row(r: &AnyRow) -> Result<Customer, StoreError> {
     let level: i64 = r.try_get("level")?;
     Ok(Customer {
         id: r.try_get("id")?,
@@ -377,7 +427,7 @@ fn customer_from_row(r: &SqliteRow) -> Result<Customer, StoreError> {
     })
 }
 
-fn order_from_row(r: &SqliteRow) -> Result<Order, StoreError> {
+fn order_from_row(r: &AnyRow) -> Result<Order, StoreError> {
     let paid_at: Option<i64> = r.try_get("paid_at")?;
     Ok(Order {
         id: r.try_get("id")?,
@@ -389,7 +439,7 @@ fn order_from_row(r: &SqliteRow) -> Result<Order, StoreError> {
         amount: decimal(r, "orders", "amount")?,
         created_at: millis(r, "orders", "created_at")?,
         paid_at: paid_at.map(|ms| from_millis("orders", ms)).transpose()?,
-        paid_by_partner: r.try_get("paid_by_partner")?,
+        paid_by_partner: flag(r, "orders", "paid_by_partner")?,
     })
 }
 
@@ -397,23 +447,31 @@ fn corrupt(table: &'static str, detail: String) -> StoreError {
     StoreError::Corrupt { table, detail }
 }
 
-fn word<T: FromStr<Err = UnknownWord>>(r: &SqliteRow, table: &'static str, column: &str) -> Result<T, StoreError> {
+fn word<T: FromStr<Err = UnknownWord>>(r: &AnyRow, table: &'static str, column: &str) -> Result<T, StoreError> {
     let text: String = r.try_get(column)?;
     text.parse().map_err(|e: UnknownWord| corrupt(table, e.to_string()))
 }
 
-fn decimal(r: &SqliteRow, table: &'static str, column: &str) -> Result<Decimal, StoreError> {
+fn flag(r: &AnyRow, table: &'static str, column: &str) -> Result<bool, StoreError> {
+    match r.try_get::<i64, _>(column)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(corrupt(table, format!("{column} = {other}"))),
+    }
+}
+
+fn decimal(r: &AnyRow, table: &'static str, column: &str) -> Result<Decimal, StoreError> {
     let text: String = r.try_get(column)?;
     Decimal::from_str_exact(&text).map_err(|e| corrupt(table, format!("{column} {text:?}: {e}")))
 }
 
-fn currency(r: &SqliteRow, table: &'static str) -> Result<Currency, StoreError> {
+fn currency(r: &AnyRow, table: &'static str) -> Result<Currency, StoreError> {
     let text: String = r.try_get("currency")?;
     text.parse()
         .map_err(|e: crate::CurrencyError| corrupt(table, e.to_string()))
 }
 
-fn millis(r: &SqliteRow, table: &'static str, column: &str) -> Result<DateTime<Utc>, StoreError> {
+fn millis(r: &AnyRow, table: &'static str, column: &str) -> Result<DateTime<Utc>, StoreError> {
     from_millis(table, r.try_get(column)?)
 }
 
@@ -427,33 +485,40 @@ fn from_millis(table: &'static str, ms: i64) -> Result<DateTime<Utc>, StoreError
 mod tests {
     use super::*;
     use crate::demo;
+    use crate::testing::on_both_backends;
 
-    #[tokio::test]
-    async fn demo_seed_loads_once_and_reads_back() {
-        let store = Store::in_memory().await.expect("store");
-        let data = DemoData::new(Utc::now());
-        assert!(store.seed_demo_if_empty(&data).await.expect("seed"));
-        assert!(!store.seed_demo_if_empty(&data).await.expect("second seed is a no-op"));
+    on_both_backends! {
+        async fn demo_seed_loads_once_and_reads_back(store: Store) {
+            let data = DemoData::new(Utc::now());
+            assert!(store.seed_demo_if_empty(&data).await.expect("seed"));
+            assert!(!store.seed_demo_if_empty(&data).await.expect("second seed is a no-op"));
 
-        let c = store
-            .customer(demo::KEY_ACCOUNT_CUSTOMER)
-            .await
-            .expect("read")
-            .expect("exists");
-        assert_eq!(c.account_name, "lotus-retail");
-        assert_eq!(c.level, 3);
-        let orders = store
-            .recent_orders(demo::KEY_ACCOUNT_CUSTOMER, 10)
-            .await
-            .expect("orders");
-        assert_eq!(orders.iter().map(|o| o.id).collect::<Vec<_>>(), vec![9002, 9001]);
-        let price = store
-            .list_price(3001, PeriodType::Month)
-            .await
-            .expect("price")
-            .expect("exists");
-        assert_eq!(price.amount.to_string(), "120.123456");
-        let page = store.customers_of(&[demo::RESELLER], 101, 2).await.expect("page");
-        assert_eq!(page.iter().map(|c| c.id).collect::<Vec<_>>(), vec![102, 103]);
+            let c = store.customer(demo::KEY_ACCOUNT_CUSTOMER).await.expect("read").expect("exists");
+            assert_eq!(c.account_name, "lotus-retail");
+            assert_eq!(c.level, 3);
+            assert_eq!(c.freeze, FreezeState::NotFrozen);
+            let orders = store.recent_orders(demo::KEY_ACCOUNT_CUSTOMER, 10).await.expect("orders");
+            assert_eq!(orders.iter().map(|o| o.id).collect::<Vec<_>>(), vec![9002, 9001]);
+            assert_eq!(orders[1].amount.to_string(), "12000.00");
+            assert!(!orders[1].paid_by_partner);
+            let price = store.list_price(3001, PeriodType::Month).await.expect("price").expect("exists");
+            assert_eq!(price.amount.to_string(), "120.123456");
+            let page = store.customers_of(&[demo::RESELLER], 101, 2).await.expect("page");
+            assert_eq!(page.iter().map(|c| c.id).collect::<Vec<_>>(), vec![102, 103]);
+            assert_eq!(store.resellers_of(demo::DISTRIBUTOR).await.expect("resellers"), vec![2, 3]);
+            let partner = store.partner(demo::RESELLER).await.expect("read").expect("exists");
+            assert_eq!((partner.kind, partner.distributor, partner.frozen), (PartnerKind::Reseller, Some(1), false));
+            let info = store.invoice_info(demo::KEY_ACCOUNT_CUSTOMER).await.expect("read").expect("exists");
+            assert_eq!(info.tax_id.as_deref(), Some("91110000MA01LOTUS1"));
+        }
+
+        async fn plugin_versions_are_recorded_once(store: Store) {
+            store.seed_demo_if_empty(&DemoData::new(Utc::now())).await.expect("seed");
+            let record = |digest: &'static str| store.record_plugin(digest, "rule", "0.1.0", "pricing-rule", demo::RESELLER, "m");
+            assert!(record("aaaa").await.expect("first"));
+            assert!(record("aaaa").await.expect("again"), "recording the same version again is a no-op");
+            assert!(!record("bbbb").await.expect("conflict"), "other bytes under the same version are not recorded");
+            assert_eq!(store.plugins().await.expect("list").len(), 1);
+        }
     }
 }

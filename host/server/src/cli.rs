@@ -43,6 +43,10 @@ struct ServeArgs {
     /// The SQLite file (created and migrated if missing).
     #[arg(long, env = "PCHOST_DB", default_value = ".pchost/pchost.db")]
     db: PathBuf,
+    /// A database URL instead of the SQLite file: `postgres://user@host:5432/db` (migrated
+    /// on start) or `sqlite:<path>`.
+    #[arg(long, env = "PCHOST_DATABASE_URL")]
+    database_url: Option<String>,
     /// Address to listen on.
     #[arg(long, env = "PCHOST_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -113,9 +117,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(parent) = args.db.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    let store = Store::open(&args.db)
-        .await
-        .with_context(|| format!("opening {}", args.db.display()))?;
+    let store = match &args.database_url {
+        Some(url) => Store::connect(url).await.context("connecting to the database URL")?,
+        None => Store::open(&args.db)
+            .await
+            .with_context(|| format!("opening {}", args.db.display()))?,
+    };
     if args.demo && store.seed_demo_if_empty(&DemoData::new(Utc::now())).await? {
         tracing::info!("demo data loaded");
     }

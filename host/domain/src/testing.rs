@@ -1,0 +1,109 @@
+//! Runs a test body against each storage backend: SQLite (in memory) always, PostgreSQL in a
+//! database of its own, created for the test and dropped after it, when
+//! `PCHOST_TEST_POSTGRES_URL` names a server (e.g. `postgres://postgres@127.0.0.1:5432/postgres`).
+
+use crate::store::Store;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Declares each test twice, as `sqlite::<name>` and `postgres::<name>`; the PostgreSQL one
+/// is ignored, saying why, unless the suite was built with a PostgreSQL URL.
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($store:ident: Store) $body:block)+) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let $store = $crate::store::Store::in_memory().await.expect("in-memory SQLite");
+                    $body
+                }
+            )+
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                #[cfg_attr(not(postgres_tests), ignore = "PostgreSQL: set PCHOST_TEST_POSTGRES_URL to run")]
+                async fn $name() {
+                    let database = $crate::testing::PostgresDatabase::create().await;
+                    let $store = database.store.clone();
+                    $body
+                    database.drop().await;
+                }
+            )+
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
+/// A database of its own on the PostgreSQL server. Dropped after the test, and on a failing
+/// test's unwinding too, so no run leaves databases behind.
+pub(crate) struct PostgresDatabase {
+    pub(crate) store: Store,
+    admin_url: String,
+    name: String,
+    dropped: bool,
+}
+
+impl PostgresDatabase {
+    pub(crate) async fn create() -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let admin_url = std::env::var("PCHOST_TEST_POSTGRES_URL").expect("PCHOST_TEST_POSTGRES_URL");
+        let name = format!(
+            "pchost_test_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        sqlx::any::install_default_drivers();
+        let admin = sqlx::AnyPool::connect(&admin_url).await.expect("connect to PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let (base, _) = admin_url.rsplit_once('/').expect("URL ends in /<database>");
+        let store = Store::connect(&format!("{base}/{name}"))
+            .await
+            .expect("migrate the test database");
+        PostgresDatabase {
+            store,
+            admin_url,
+            name,
+            dropped: false,
+        }
+    }
+
+    pub(crate) async fn drop(mut self) {
+        self.store.close().await;
+        drop_database(&self.admin_url, &self.name).await;
+        self.dropped = true;
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        // The test failed before dropping its database: drop it from a thread of its own,
+        // since this may run inside the test's async runtime.
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                runtime.block_on(drop_database(&url, &name));
+            }
+        })
+        .join();
+    }
+}
+
+async fn drop_database(admin_url: &str, name: &str) {
+    let admin = sqlx::AnyPool::connect(admin_url).await.expect("connect to PostgreSQL");
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await
+        .expect("drop test database");
+    admin.close().await;
+}
