@@ -34,11 +34,11 @@ macro_rules! word_enum {
         }
 
         impl std::str::FromStr for $name {
-            type Err = UnknownWord;
+            type Err = $crate::entities::UnknownWord;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($word => Ok($name::$variant),)+
-                    _ => Err(UnknownWord { kind: stringify!($name), word: s.chars().take(32).collect() }),
+                    _ => Err($crate::entities::UnknownWord { kind: stringify!($name), word: s.chars().take(32).collect() }),
                 }
             }
         }
@@ -50,6 +50,8 @@ macro_rules! word_enum {
         }
     };
 }
+
+pub(crate) use word_enum;
 
 /// A word that names no value of an enum.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

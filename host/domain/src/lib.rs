@@ -5,9 +5,14 @@
 //! capability interfaces, and the host applies their declarative answers.
 
 pub mod access;
+pub mod accounts;
 pub mod demo;
 pub mod entities;
+pub mod errors;
 pub mod money;
+pub mod orders;
+#[cfg(test)]
+mod rule_tests;
 pub mod store;
 #[cfg(test)]
 mod testing;

@@ -15,6 +15,19 @@ pub fn settle(amount: Decimal) -> Decimal {
     amount.round_dp_with_strategy(SETTLEMENT_PLACES, RoundingStrategy::MidpointAwayFromZero)
 }
 
+/// Cents of a settled amount (exactly 2 places, as the ledger keeps it); `None` when the
+/// amount has more places or does not fit 64 bits.
+pub fn to_cents(amount: Decimal) -> Option<i64> {
+    use rust_decimal::prelude::ToPrimitive;
+    let cents = amount * Decimal::ONE_HUNDRED;
+    if cents.fract().is_zero() { cents.to_i64() } else { None }
+}
+
+/// The amount of a number of cents.
+pub fn from_cents(cents: i64) -> Decimal {
+    Decimal::new(cents, SETTLEMENT_PLACES)
+}
+
 /// An ISO 4217 currency code: three upper-case ASCII letters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

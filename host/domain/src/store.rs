@@ -108,6 +108,11 @@ impl Store {
         Ok(Store { pool, backend })
     }
 
+    /// The connection pool, for the operations of the other domain modules.
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// The engine this store runs on.
     pub fn backend(&self) -> Backend {
         self.backend

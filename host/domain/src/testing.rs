@@ -1,4 +1,5 @@
-//! Runs a test body against each storage backend: SQLite (in memory) always, PostgreSQL in a
+//! Runs a test body against each storage backend: SQLite (a file of its own, so connections
+//! really run concurrently) always, PostgreSQL in a
 //! database of its own, created for the test and dropped after it, when
 //! `PCHOST_TEST_POSTGRES_URL` names a server (e.g. `postgres://postgres@127.0.0.1:5432/postgres`).
 
@@ -13,10 +14,12 @@ macro_rules! on_both_backends {
             #[allow(unused_imports)]
             use super::*;
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let $store = $crate::store::Store::in_memory().await.expect("in-memory SQLite");
+                    let database = $crate::testing::SqliteFile::create().await;
+                    let $store = database.store.clone();
                     $body
+                    database.remove().await;
                 }
             )+
         }
@@ -24,7 +27,7 @@ macro_rules! on_both_backends {
             #[allow(unused_imports)]
             use super::*;
             $(
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 #[cfg_attr(not(postgres_tests), ignore = "PostgreSQL: set PCHOST_TEST_POSTGRES_URL to run")]
                 async fn $name() {
                     let database = $crate::testing::PostgresDatabase::create().await;
@@ -37,6 +40,39 @@ macro_rules! on_both_backends {
     };
 }
 pub(crate) use on_both_backends;
+
+/// A SQLite file of its own in the temporary directory, removed after the test.
+pub(crate) struct SqliteFile {
+    pub(crate) store: Store,
+    path: std::path::PathBuf,
+}
+
+impl SqliteFile {
+    pub(crate) async fn create() -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "pchost-test-{}-{}.db",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let store = Store::open(&path).await.expect("SQLite test database");
+        SqliteFile { store, path }
+    }
+
+    pub(crate) async fn remove(self) {
+        self.store.close().await;
+    }
+}
+
+impl Drop for SqliteFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.path.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
 
 /// A database of its own on the PostgreSQL server. Dropped after the test, and on a failing
 /// test's unwinding too, so no run leaves databases behind.

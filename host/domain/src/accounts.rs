@@ -1,0 +1,288 @@
+//! Accounts and their ledger: every change of a balance is a ledger entry in the same
+//! transaction, so a balance always equals the sum of its entries (DOMAIN "Entities").
+
+use crate::entities::{CustomerId, PartnerId, Role};
+use crate::errors::DomainError;
+use crate::money::{Currency, from_cents, to_cents};
+use crate::store::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+/// Who an account belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "kebab-case")]
+pub enum AccountOwner {
+    /// A partner.
+    Partner(PartnerId),
+    /// A (resale) customer.
+    Customer(CustomerId),
+}
+
+impl AccountOwner {
+    fn parts(self) -> (&'static str, i64) {
+        match self {
+            AccountOwner::Partner(id) => ("partner", id),
+            AccountOwner::Customer(id) => ("customer", id),
+        }
+    }
+}
+
+crate::entities::word_enum! {
+    /// The kind of an account.
+    pub enum AccountKind {
+        /// Money paid in.
+        Cash => "cash",
+        /// Credit granted, down to minus its limit.
+        Credit => "credit",
+        /// Bonus or voucher money.
+        Bonus => "bonus",
+        /// Money a partner may allocate to customers and resellers.
+        Allocatable => "allocatable",
+    }
+}
+
+/// An account.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    /// Id.
+    pub id: i64,
+    /// Owner.
+    pub owner: AccountOwner,
+    /// Kind.
+    pub kind: AccountKind,
+    /// Currency.
+    pub currency: Currency,
+    /// Balance (2 places); a credit account's is negative while credit is used.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub balance: Decimal,
+    /// How far below zero a credit account may go.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub credit_limit: Decimal,
+    /// Ring-fenced ("designated") amount that may not be allocated.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub designated: Decimal,
+}
+
+impl Account {
+    /// What the account can still pay: its balance, plus unused credit for a credit account.
+    pub fn available(&self) -> Decimal {
+        (self.balance + self.credit_limit).max(Decimal::ZERO)
+    }
+}
+
+/// Who did something, and on whose behalf (rule 21).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The acting principal's role.
+    pub role: Role,
+    /// Its partner, if any.
+    pub partner: Option<PartnerId>,
+    /// The staff member or customer id, if any.
+    pub id: Option<i64>,
+    /// The principal acted for, if not itself (e.g. `customer:101`).
+    pub on_behalf_of: Option<String>,
+}
+
+impl Actor {
+    /// `role:partner/id`, as the ledger records it.
+    pub fn label(&self) -> String {
+        let partner = self.partner.map(|p| p.to_string()).unwrap_or_default();
+        let id = self.id.map(|i| i.to_string()).unwrap_or_default();
+        format!("{}:{partner}/{id}", self.role)
+    }
+}
+
+/// One ledger entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// Id.
+    pub id: i64,
+    /// Account.
+    pub account: i64,
+    /// Signed amount (2 places).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// Why: `top-up`, `payment`, `refund`...
+    pub reason: String,
+    /// The order it concerns.
+    pub order: Option<i64>,
+    /// Who.
+    pub actor: String,
+    /// On whose behalf.
+    pub on_behalf_of: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+const ACCOUNT_COLUMNS: &str = "SELECT id, owner_kind, owner_id, kind, currency, balance_cents, credit_limit_cents, designated_cents FROM accounts";
+
+pub(crate) fn account_from_row(r: &sqlx::any::AnyRow) -> Result<Account, StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        table: "accounts",
+        detail,
+    };
+    let owner_id: i64 = r.try_get("owner_id")?;
+    let owner = match r.try_get::<String, _>("owner_kind")?.as_str() {
+        "partner" => AccountOwner::Partner(owner_id),
+        "customer" => AccountOwner::Customer(owner_id),
+        other => return Err(corrupt(format!("owner_kind {other:?}"))),
+    };
+    Ok(Account {
+        id: r.try_get("id")?,
+        owner,
+        kind: r
+            .try_get::<String, _>("kind")?
+            .parse()
+            .map_err(|e: crate::UnknownWord| corrupt(e.to_string()))?,
+        currency: r
+            .try_get::<String, _>("currency")?
+            .parse()
+            .map_err(|e: crate::CurrencyError| corrupt(e.to_string()))?,
+        balance: from_cents(r.try_get("balance_cents")?),
+        credit_limit: from_cents(r.try_get("credit_limit_cents")?),
+        designated: from_cents(r.try_get("designated_cents")?),
+    })
+}
+
+/// The cents of a settled, non-negative amount.
+pub(crate) fn cents(amount: Decimal, field: &'static str) -> Result<i64, DomainError> {
+    match to_cents(amount) {
+        Some(c) if c >= 0 => Ok(c),
+        _ => Err(DomainError::Invalid {
+            field,
+            message: format!("{amount} is not a non-negative amount in cents"),
+        }),
+    }
+}
+
+impl Store {
+    /// The account of an owner, kind and currency.
+    pub async fn account(
+        &self,
+        owner: AccountOwner,
+        kind: AccountKind,
+        currency: Currency,
+    ) -> Result<Option<Account>, StoreError> {
+        let (owner_kind, owner_id) = owner.parts();
+        let row = sqlx::query(&format!(
+            "{ACCOUNT_COLUMNS} WHERE owner_kind = $1 AND owner_id = $2 AND kind = $3 AND currency = $4"
+        ))
+        .bind(owner_kind)
+        .bind(owner_id)
+        .bind(kind.as_str())
+        .bind(currency.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    /// Opens an account (or returns the existing one) with a credit limit.
+    pub async fn open_account(
+        &self,
+        owner: AccountOwner,
+        kind: AccountKind,
+        currency: Currency,
+        credit_limit: Decimal,
+    ) -> Result<Account, DomainError> {
+        let (owner_kind, owner_id) = owner.parts();
+        let limit = cents(credit_limit, "credit_limit")?;
+        sqlx::query("INSERT INTO accounts (owner_kind, owner_id, kind, currency, credit_limit_cents) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
+            .bind(owner_kind)
+            .bind(owner_id)
+            .bind(kind.as_str())
+            .bind(currency.as_str())
+            .bind(limit)
+            .execute(self.pool())
+            .await?;
+        self.account(owner, kind, currency).await?.ok_or_else(|| {
+            DomainError::Store(StoreError::Corrupt {
+                table: "accounts",
+                detail: "account vanished after insert".into(),
+            })
+        })
+    }
+
+    /// Credits an account with money paid in (a top-up), with its ledger entry.
+    pub async fn top_up(
+        &self,
+        account: i64,
+        amount: Decimal,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Account, DomainError> {
+        let amount_cents = cents(amount, "amount")?;
+        let mut tx = self.pool().begin().await?;
+        let updated = sqlx::query("UPDATE accounts SET balance_cents = balance_cents + $1 WHERE id = $2")
+            .bind(amount_cents)
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(DomainError::NotFound {
+                what: "account",
+                id: account,
+            });
+        }
+        insert_entry(&mut tx, account, amount_cents, "top-up", None, actor, now).await?;
+        let row = sqlx::query(&format!("{ACCOUNT_COLUMNS} WHERE id = $1"))
+            .bind(account)
+            .fetch_one(&mut *tx)
+            .await?;
+        let account = account_from_row(&row)?;
+        tx.commit().await?;
+        Ok(account)
+    }
+
+    /// The ledger of an account, oldest first.
+    pub async fn ledger(&self, account: i64) -> Result<Vec<LedgerEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, account, amount_cents, reason, order_id, actor, on_behalf_of, created_at FROM ledger_entries WHERE account = $1 ORDER BY id",
+        )
+        .bind(account)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let created: i64 = r.try_get("created_at")?;
+                Ok(LedgerEntry {
+                    id: r.try_get("id")?,
+                    account: r.try_get("account")?,
+                    amount: from_cents(r.try_get("amount_cents")?),
+                    reason: r.try_get("reason")?,
+                    order: r.try_get("order_id")?,
+                    actor: r.try_get("actor")?,
+                    on_behalf_of: r.try_get("on_behalf_of")?,
+                    created_at: DateTime::from_timestamp_millis(created).ok_or_else(|| StoreError::Corrupt {
+                        table: "ledger_entries",
+                        detail: format!("created_at {created}"),
+                    })?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Writes a ledger entry inside the caller's transaction.
+pub(crate) async fn insert_entry(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account: i64,
+    amount_cents: i64,
+    reason: &str,
+    order: Option<i64>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO ledger_entries (account, amount_cents, reason, order_id, actor, on_behalf_of, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(account)
+        .bind(amount_cents)
+        .bind(reason)
+        .bind(order)
+        .bind(actor.label())
+        .bind(actor.on_behalf_of.clone())
+        .bind(now.timestamp_millis())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

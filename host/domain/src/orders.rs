@@ -1,0 +1,479 @@
+//! Orders: creation from priced lines, payment from the payer's accounts, cancellation.
+//!
+//! Money moves in one transaction. Each debit is a conditional update that refuses to take an
+//! account below zero (or a credit account below minus its limit), so concurrent payments
+//! against one balance never overdraw it (rule 6). Create and pay take an idempotency key: a
+//! repeat returns the first result and writes nothing.
+
+use crate::accounts::{AccountKind, AccountOwner, Actor, account_from_row, insert_entry};
+use crate::entities::*;
+use crate::errors::DomainError;
+use crate::money::{Currency, PRICE_PLACES, from_cents, settle, to_cents};
+use crate::store::Store;
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::{Any, Row, Transaction};
+
+/// A pending-payment order expires after this long (rule 8).
+pub const PAYMENT_WINDOW_DAYS: i64 = 7;
+/// The most lines one order may have.
+pub const MAX_ORDER_LINES: usize = 200;
+/// The longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+/// A priced line of a new order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewOrderLine {
+    /// Product.
+    pub product: ProductId,
+    /// Period.
+    pub period: PeriodType,
+    /// Periods.
+    pub period_count: u32,
+    /// Units.
+    pub quantity: u32,
+    /// List price per unit per period.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub list_unit_price: Decimal,
+    /// Final price per unit per period (up to 6 places).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub unit_price: Decimal,
+}
+
+/// A new order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewOrder {
+    /// Customer.
+    pub customer: CustomerId,
+    /// Currency of every amount.
+    pub currency: Currency,
+    /// Lines.
+    pub lines: Vec<NewOrderLine>,
+}
+
+/// The amount of a line: unit price × quantity × periods, settled to the cent half-up. The
+/// order's amounts are the sums of its lines' amounts.
+pub fn line_amount(unit_price: Decimal, quantity: u32, period_count: u32) -> Decimal {
+    settle(unit_price * Decimal::from(quantity) * Decimal::from(period_count))
+}
+
+/// A created order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreatedOrder {
+    /// Id.
+    pub id: OrderId,
+    /// Sum of list amounts.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub list_amount: Decimal,
+    /// Sum of line amounts: what is due.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// When payment must arrive by (rule 8).
+    pub payment_deadline: DateTime<Utc>,
+}
+
+/// Who pays an order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "payer", content = "id", rename_all = "kebab-case")]
+pub enum Payer {
+    /// The customer, from its own accounts.
+    Customer,
+    /// The customer's partner, on its behalf (rule 22).
+    Partner(PartnerId),
+}
+
+/// One account debited by a payment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Debit {
+    /// Account.
+    pub account: i64,
+    /// Its kind.
+    pub kind: AccountKind,
+    /// Amount taken.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+}
+
+/// A paid order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Payment {
+    /// The order.
+    pub order: OrderId,
+    /// Amount paid.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// Who paid.
+    pub payer: Payer,
+    /// Accounts debited, cash first (rule 6).
+    pub debits: Vec<Debit>,
+    /// When.
+    pub paid_at: DateTime<Utc>,
+}
+
+fn check_key(key: &str) -> Result<(), DomainError> {
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(DomainError::Invalid {
+            field: "idempotency_key",
+            message: format!("1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"),
+        });
+    }
+    Ok(())
+}
+
+/// Claims `(scope, key)` for this request inside `tx`. Returns the first result when the key
+/// was already used for the same request; refuses it for a different request.
+async fn claim_key<T: DeserializeOwned>(
+    tx: &mut Transaction<'_, Any>,
+    scope: &str,
+    key: &str,
+    request: &impl Serialize,
+    now: DateTime<Utc>,
+) -> Result<Option<T>, DomainError> {
+    let body = serde_json::to_vec(request).map_err(|e| DomainError::Invalid {
+        field: "request",
+        message: e.to_string(),
+    })?;
+    let hash = hex::encode(Sha256::digest(&body));
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (scope, idempotency_key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(scope)
+    .bind(key)
+    .bind(&hash)
+    .bind(now.timestamp_millis())
+    .execute(&mut **tx)
+    .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(None);
+    }
+    let row =
+        sqlx::query("SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2")
+            .bind(scope)
+            .bind(key)
+            .fetch_one(&mut **tx)
+            .await?;
+    let stored_hash: String = row.try_get("request_hash")?;
+    let response: Option<String> = row.try_get("response")?;
+    match response {
+        Some(response) if stored_hash == hash => serde_json::from_str(&response).map(Some).map_err(|e| {
+            DomainError::Store(crate::store::StoreError::Corrupt {
+                table: "idempotency_keys",
+                detail: e.to_string(),
+            })
+        }),
+        _ => Err(DomainError::IdempotencyKeyReused(key.to_owned())),
+    }
+}
+
+/// Stores the result of the request that claimed `(scope, key)`, in the same transaction.
+async fn remember(
+    tx: &mut Transaction<'_, Any>,
+    scope: &str,
+    key: &str,
+    response: &impl Serialize,
+) -> Result<(), DomainError> {
+    let text = serde_json::to_string(response).map_err(|e| DomainError::Invalid {
+        field: "response",
+        message: e.to_string(),
+    })?;
+    sqlx::query("UPDATE idempotency_keys SET response = $1 WHERE scope = $2 AND idempotency_key = $3")
+        .bind(text)
+        .bind(scope)
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Creates a pending-payment order from priced lines (rule 8: payable for 7 days).
+    pub async fn create_order(
+        &self,
+        order: &NewOrder,
+        actor: &Actor,
+        idempotency_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CreatedOrder, DomainError> {
+        check_key(idempotency_key)?;
+        if order.lines.is_empty() || order.lines.len() > MAX_ORDER_LINES {
+            return Err(DomainError::Invalid {
+                field: "lines",
+                message: format!("1 to {MAX_ORDER_LINES} lines"),
+            });
+        }
+        let mut list_amount = Decimal::ZERO;
+        let mut amount = Decimal::ZERO;
+        for line in &order.lines {
+            if line.quantity == 0 || line.period_count == 0 {
+                return Err(DomainError::Invalid {
+                    field: "lines",
+                    message: "quantity and period_count must be positive".into(),
+                });
+            }
+            for price in [line.unit_price, line.list_unit_price] {
+                if price.is_sign_negative() || price.scale() > PRICE_PLACES {
+                    return Err(DomainError::Invalid {
+                        field: "lines",
+                        message: format!("{price}: prices are non-negative with at most {PRICE_PLACES} places"),
+                    });
+                }
+            }
+            list_amount += line_amount(line.list_unit_price, line.quantity, line.period_count);
+            amount += line_amount(line.unit_price, line.quantity, line.period_count);
+        }
+        let scope = format!("create-order:{}", actor.label());
+        let mut tx = self.pool().begin().await?;
+        if let Some(first) = claim_key(&mut tx, &scope, idempotency_key, order, now).await? {
+            return Ok(first);
+        }
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE id = $1")
+            .bind(order.customer)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(DomainError::NotFound {
+                what: "customer",
+                id: order.customer,
+            });
+        }
+        let deadline = now + Duration::days(PAYMENT_WINDOW_DAYS);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO orders (customer, kind, status, currency, list_amount, amount, created_at, paid_by_partner, payment_deadline, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9) RETURNING id",
+        )
+        .bind(order.customer)
+        .bind(OrderKind::New.as_str())
+        .bind(OrderStatus::PendingPayment.as_str())
+        .bind(order.currency.as_str())
+        .bind(list_amount.to_string())
+        .bind(amount.to_string())
+        .bind(now.timestamp_millis())
+        .bind(deadline.timestamp_millis())
+        .bind(actor.label())
+        .fetch_one(&mut *tx)
+        .await?;
+        for (i, line) in order.lines.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO order_lines (order_id, line, product, period, period_count, quantity, list_unit_price, unit_price, amount) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(id)
+            .bind(i as i64)
+            .bind(line.product)
+            .bind(line.period.as_str())
+            .bind(i64::from(line.period_count))
+            .bind(i64::from(line.quantity))
+            .bind(line.list_unit_price.to_string())
+            .bind(line.unit_price.to_string())
+            .bind(line_amount(line.unit_price, line.quantity, line.period_count).to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let created = CreatedOrder {
+            id,
+            list_amount,
+            amount,
+            payment_deadline: deadline,
+        };
+        remember(&mut tx, &scope, idempotency_key, &created).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// Pays a pending-payment order from the payer's cash account, then its credit account
+    /// (rule 6), in the order's currency.
+    pub async fn pay_order(
+        &self,
+        order_id: OrderId,
+        payer: Payer,
+        actor: &Actor,
+        idempotency_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Payment, DomainError> {
+        check_key(idempotency_key)?;
+        let scope = format!("pay-order:{}", actor.label());
+        // A concurrent payment can change a balance between reading it and debiting it; the
+        // conditional debit then refuses and the whole transaction is tried again.
+        for _ in 0..16 {
+            match self
+                .try_pay(order_id, payer, actor, &scope, idempotency_key, now)
+                .await?
+            {
+                Some(payment) => return Ok(payment),
+                None => continue,
+            }
+        }
+        Err(DomainError::Store(crate::store::StoreError::Corrupt {
+            table: "accounts",
+            detail: format!("payment of order {order_id} kept conflicting with concurrent payments"),
+        }))
+    }
+
+    /// One attempt; `None` when a concurrent debit got there first.
+    async fn try_pay(
+        &self,
+        order_id: OrderId,
+        payer: Payer,
+        actor: &Actor,
+        scope: &str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Payment>, DomainError> {
+        let mut tx = self.pool().begin().await?;
+        if let Some(first) = claim_key(&mut tx, scope, key, &(order_id, payer), now).await? {
+            return Ok(Some(first));
+        }
+        let row = sqlx::query("SELECT customer, status, currency, amount, payment_deadline FROM orders WHERE id = $1")
+            .bind(order_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(DomainError::NotFound {
+                what: "order",
+                id: order_id,
+            })?;
+        let status: OrderStatus =
+            row.try_get::<String, _>("status")?
+                .parse()
+                .map_err(|e: UnknownWord| DomainError::Invalid {
+                    field: "status",
+                    message: e.to_string(),
+                })?;
+        if status != OrderStatus::PendingPayment {
+            return Err(DomainError::OrderState {
+                order: order_id,
+                status,
+                operation: "paid",
+            });
+        }
+        let deadline: Option<i64> = row.try_get("payment_deadline")?;
+        if deadline.is_some_and(|d| now.timestamp_millis() > d) {
+            return Err(DomainError::OrderExpired(order_id));
+        }
+        let customer: i64 = row.try_get("customer")?;
+        let currency: Currency = row
+            .try_get::<String, _>("currency")?
+            .parse()
+            .map_err(|e: crate::CurrencyError| DomainError::CurrencyMismatch(e.to_string()))?;
+        let amount_text: String = row.try_get("amount")?;
+        let amount = Decimal::from_str_exact(&amount_text).map_err(|e| DomainError::Invalid {
+            field: "amount",
+            message: e.to_string(),
+        })?;
+        let due = to_cents(amount).ok_or(DomainError::Invalid {
+            field: "amount",
+            message: format!("{amount} is not in cents"),
+        })?;
+
+        let owner = match payer {
+            Payer::Customer => AccountOwner::Customer(customer),
+            Payer::Partner(partner) => AccountOwner::Partner(partner),
+        };
+        let (owner_kind, owner_id) = match owner {
+            AccountOwner::Customer(id) => ("customer", id),
+            AccountOwner::Partner(id) => ("partner", id),
+        };
+        let rows = sqlx::query(
+            "SELECT id, owner_kind, owner_id, kind, currency, balance_cents, credit_limit_cents, designated_cents FROM accounts \
+             WHERE owner_kind = $1 AND owner_id = $2 AND currency = $3 AND kind IN ('cash', 'credit')",
+        )
+        .bind(owner_kind)
+        .bind(owner_id)
+        .bind(currency.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        let accounts = rows.iter().map(account_from_row).collect::<Result<Vec<_>, _>>()?;
+        let cash = accounts.iter().find(|a| a.kind == AccountKind::Cash);
+        let credit = accounts.iter().find(|a| a.kind == AccountKind::Credit);
+        let cash_available = cash.map(|a| to_cents(a.available()).unwrap_or(0)).unwrap_or(0);
+        let credit_available = credit.map(|a| to_cents(a.available()).unwrap_or(0)).unwrap_or(0);
+        if cash_available + credit_available < due {
+            return Err(DomainError::InsufficientBalance {
+                needed: amount,
+                available: from_cents(cash_available + credit_available),
+            });
+        }
+        let from_cash = due.min(cash_available);
+        let from_credit = due - from_cash;
+
+        let mut debits = Vec::new();
+        for (account, take) in [(cash, from_cash), (credit, from_credit)] {
+            let Some(account) = account else { continue };
+            if take == 0 {
+                continue;
+            }
+            // The floor is zero for cash and minus the limit for credit (rule 6).
+            let debited = sqlx::query(
+                "UPDATE accounts SET balance_cents = balance_cents - $1 WHERE id = $2 AND balance_cents - $1 >= -credit_limit_cents",
+            )
+            .bind(take)
+            .bind(account.id)
+            .execute(&mut *tx)
+            .await?;
+            if debited.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            insert_entry(&mut tx, account.id, -take, "payment", Some(order_id), actor, now).await?;
+            debits.push(Debit {
+                account: account.id,
+                kind: account.kind,
+                amount: from_cents(take),
+            });
+        }
+        let paid_by = match payer {
+            Payer::Customer => format!("customer:{customer}"),
+            Payer::Partner(p) => format!("partner:{p}"),
+        };
+        let marked = sqlx::query(
+            "UPDATE orders SET status = $1, paid_at = $2, paid_by = $3, paid_by_partner = $4 WHERE id = $5 AND status = $6",
+        )
+        .bind(OrderStatus::Processing.as_str())
+        .bind(now.timestamp_millis())
+        .bind(paid_by)
+        .bind(i64::from(matches!(payer, Payer::Partner(_))))
+        .bind(order_id)
+        .bind(OrderStatus::PendingPayment.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if marked.rows_affected() == 0 {
+            // Paid or cancelled concurrently: try again to report its status.
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let payment = Payment {
+            order: order_id,
+            amount,
+            payer,
+            debits,
+            paid_at: now,
+        };
+        remember(&mut tx, scope, key, &payment).await?;
+        tx.commit().await?;
+        Ok(Some(payment))
+    }
+
+    /// Cancels an order: only a pending-payment order can be cancelled (rule 8).
+    pub async fn cancel_order(&self, order_id: OrderId) -> Result<(), DomainError> {
+        let cancelled = sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status = $3")
+            .bind(OrderStatus::Cancelled.as_str())
+            .bind(order_id)
+            .bind(OrderStatus::PendingPayment.as_str())
+            .execute(self.pool())
+            .await?;
+        if cancelled.rows_affected() == 1 {
+            return Ok(());
+        }
+        let order = self.order(order_id).await?.ok_or(DomainError::NotFound {
+            what: "order",
+            id: order_id,
+        })?;
+        Err(DomainError::OrderState {
+            order: order_id,
+            status: order.status,
+            operation: "cancelled",
+        })
+    }
+}

@@ -1,0 +1,261 @@
+//! The money rules of DOMAIN.md, each test named after its rule, on SQLite and PostgreSQL.
+
+use crate::accounts::{AccountKind, AccountOwner, Actor};
+use crate::demo::{self, DemoData};
+use crate::entities::*;
+use crate::errors::DomainError;
+use crate::money::Currency;
+use crate::orders::{NewOrder, NewOrderLine, Payer};
+use crate::store::Store;
+use crate::testing::on_both_backends;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use rust_decimal::Decimal;
+
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str_exact(s).expect("decimal literal")
+}
+
+fn cny() -> Currency {
+    "CNY".parse().expect("currency")
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).single().expect("date")
+}
+
+fn reseller_admin() -> Actor {
+    Actor {
+        role: Role::PartnerAdmin,
+        partner: Some(demo::RESELLER),
+        id: Some(500),
+        on_behalf_of: None,
+    }
+}
+
+fn on_behalf_of(customer: CustomerId) -> Actor {
+    Actor {
+        on_behalf_of: Some(format!("customer:{customer}")),
+        ..reseller_admin()
+    }
+}
+
+fn line(unit_price: &str, quantity: u32, period_count: u32) -> NewOrderLine {
+    NewOrderLine {
+        product: 2001,
+        period: PeriodType::Month,
+        period_count,
+        quantity,
+        list_unit_price: dec(unit_price),
+        unit_price: dec(unit_price),
+    }
+}
+
+fn order_of(amount: &str) -> NewOrder {
+    NewOrder {
+        customer: demo::STANDARD_CUSTOMER,
+        currency: cny(),
+        lines: vec![line(amount, 1, 1)],
+    }
+}
+
+async fn seeded(store: &Store) {
+    store.seed_demo_if_empty(&DemoData::new(t0())).await.expect("seed");
+}
+
+/// The reseller's cash account holding `cash`, and a credit account with `credit_limit`.
+async fn reseller_accounts(store: &Store, cash: &str, credit_limit: &str) -> (i64, i64) {
+    let owner = AccountOwner::Partner(demo::RESELLER);
+    let cash_account = store
+        .open_account(owner, AccountKind::Cash, cny(), Decimal::ZERO)
+        .await
+        .expect("cash account");
+    store
+        .top_up(cash_account.id, dec(cash), &reseller_admin(), t0())
+        .await
+        .expect("top up");
+    let credit = store
+        .open_account(owner, AccountKind::Credit, cny(), dec(credit_limit))
+        .await
+        .expect("credit account");
+    (cash_account.id, credit.id)
+}
+
+async fn ledger_sum(store: &Store, account: i64) -> Decimal {
+    store
+        .ledger(account)
+        .await
+        .expect("ledger")
+        .iter()
+        .map(|e| e.amount)
+        .sum()
+}
+
+async fn balance(store: &Store, kind: AccountKind) -> Decimal {
+    store
+        .account(AccountOwner::Partner(demo::RESELLER), kind, cny())
+        .await
+        .expect("read")
+        .expect("account")
+        .balance
+}
+
+on_both_backends! {
+    async fn rule_6_payment_takes_cash_first_then_credit_and_never_goes_below_zero(store: Store) {
+        seeded(&store).await;
+        let (cash, credit) = reseller_accounts(&store, "300.00", "500.00").await;
+        let order = store.create_order(&order_of("700.00"), &reseller_admin(), "o-1", t0()).await.expect("order");
+        let payment = store
+            .pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-1", t0())
+            .await
+            .expect("paid");
+        let debits: Vec<_> = payment.debits.iter().map(|d| (d.kind, d.amount.to_string())).collect();
+        assert_eq!(debits, vec![(AccountKind::Cash, "300.00".to_string()), (AccountKind::Credit, "400.00".into())]);
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("0.00"));
+        assert_eq!(balance(&store, AccountKind::Credit).await, dec("-400.00"));
+
+        // 100.00 of credit is left: a 200.00 order is refused and nothing is written.
+        let second = store.create_order(&order_of("200.00"), &reseller_admin(), "o-2", t0()).await.expect("order");
+        let refused = store
+            .pay_order(second.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-2", t0())
+            .await;
+        assert!(
+            matches!(&refused, Err(DomainError::InsufficientBalance { needed, available }) if *needed == dec("200.00") && *available == dec("100.00")),
+            "got {refused:?}"
+        );
+        assert_eq!(refused.map(|_| ()).map_err(|e| e.code()), Err("insufficient-balance"));
+        assert_eq!(store.order(second.id).await.expect("read").expect("order").status, OrderStatus::PendingPayment);
+        assert_eq!(ledger_sum(&store, cash).await, dec("0.00"), "cash balance = sum of its entries");
+        assert_eq!(ledger_sum(&store, credit).await, dec("-400.00"), "credit balance = sum of its entries");
+    }
+
+    async fn rule_6_fifty_concurrent_payments_never_overdraw_the_balance(store: Store) {
+        seeded(&store).await;
+        let (cash, _) = reseller_accounts(&store, "1234.00", "0.00").await;
+        let mut orders = Vec::new();
+        for i in 0..50 {
+            let created = store.create_order(&order_of("100.00"), &reseller_admin(), &format!("o-{i}"), t0()).await.expect("order");
+            orders.push(created.id);
+        }
+        let payments = orders.iter().enumerate().map(|(i, &order)| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .pay_order(order, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), &format!("p-{i}"), t0())
+                    .await
+            })
+        });
+        let mut paid = 0;
+        let mut refused = 0;
+        for payment in payments.collect::<Vec<_>>() {
+            match payment.await.expect("task") {
+                Ok(_) => paid += 1,
+                Err(DomainError::InsufficientBalance { .. }) => refused += 1,
+                Err(other) => panic!("unexpected refusal: {other:?}"),
+            }
+        }
+        // Exactly the affordable ones: 12 × 100.00 of 1234.00.
+        assert_eq!((paid, refused), (12, 38));
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("34.00"));
+        assert_eq!(ledger_sum(&store, cash).await, dec("34.00"), "the ledger sums to the balance");
+        let entries = store.ledger(cash).await.expect("ledger");
+        assert_eq!(entries.iter().filter(|e| e.reason == "payment").count(), 12);
+    }
+
+    async fn create_and_pay_are_idempotent(store: Store) {
+        seeded(&store).await;
+        let (cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;
+        let first = store.create_order(&order_of("250.00"), &reseller_admin(), "same-order", t0()).await.expect("order");
+        let again = store.create_order(&order_of("250.00"), &reseller_admin(), "same-order", t0()).await.expect("repeat");
+        assert_eq!(again, first, "a repeat returns the first result");
+        let reused = store.create_order(&order_of("999.00"), &reseller_admin(), "same-order", t0()).await;
+        assert_eq!(reused.map(|_| ()).map_err(|e| e.code()), Err("idempotency-key-reused"));
+
+        let payer = Payer::Partner(demo::RESELLER);
+        let actor = on_behalf_of(demo::STANDARD_CUSTOMER);
+        let paid = store.pay_order(first.id, payer, &actor, "same-payment", t0()).await.expect("paid");
+        let repeat = store.pay_order(first.id, payer, &actor, "same-payment", t0() + Duration::minutes(1)).await.expect("repeat");
+        assert_eq!(repeat, paid, "a repeat returns the first payment");
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("750.00"), "and debits nothing more");
+        assert_eq!(store.ledger(cash).await.expect("ledger").len(), 2, "top-up and one payment");
+        let bad_key = store.pay_order(first.id, payer, &actor, "", t0()).await;
+        assert_eq!(bad_key.map(|_| ()).map_err(|e| e.code()), Err("invalid-field"));
+    }
+
+    async fn rule_8_only_a_pending_payment_order_can_be_cancelled(store: Store) {
+        seeded(&store).await;
+        let order = store.create_order(&order_of("10.00"), &reseller_admin(), "o-1", t0()).await.expect("order");
+        store.cancel_order(order.id).await.expect("a pending-payment order cancels");
+        let again = store.cancel_order(order.id).await;
+        assert!(
+            matches!(again, Err(DomainError::OrderState { status: OrderStatus::Cancelled, operation: "cancelled", .. })),
+            "got {again:?}"
+        );
+        let completed = store.cancel_order(9001).await;
+        assert_eq!(completed.map_err(|e| e.code()), Err("order-state"));
+        let missing = store.cancel_order(424242).await;
+        assert_eq!(missing.map_err(|e| e.code()), Err("order-not-found"));
+        let pay_cancelled = store
+            .pay_order(order.id, Payer::Partner(demo::RESELLER), &reseller_admin(), "p-1", t0())
+            .await;
+        assert_eq!(pay_cancelled.map(|_| ()).map_err(|e| e.code()), Err("order-state"));
+    }
+
+    async fn rule_8_a_pending_payment_order_expires_after_7_days(store: Store) {
+        seeded(&store).await;
+        reseller_accounts(&store, "100.00", "0.00").await;
+        let order = store.create_order(&order_of("10.00"), &reseller_admin(), "o-1", t0()).await.expect("order");
+        assert_eq!(order.payment_deadline, t0() + Duration::days(7));
+        let late = store
+            .pay_order(order.id, Payer::Partner(demo::RESELLER), &reseller_admin(), "p-late", t0() + Duration::days(7) + Duration::seconds(1))
+            .await;
+        assert_eq!(late.map(|_| ()).map_err(|e| e.code()), Err("order-expired"));
+        store
+            .pay_order(order.id, Payer::Partner(demo::RESELLER), &reseller_admin(), "p-in-time", t0() + Duration::days(6))
+            .await
+            .expect("within 7 days it pays");
+    }
+
+    async fn many_six_decimal_lines_settle_to_the_cent_half_up(store: Store) {
+        seeded(&store).await;
+        reseller_accounts(&store, "10000.00", "0.00").await;
+        // Each line: unit × quantity × periods, rounded half-up to the cent, written out:
+        let lines = vec![
+            line("0.000139", 720, 1),    //    0.100080    ->    0.10
+            line("88.123456", 3, 12),    // 3172.444416    -> 3172.44
+            line("12.345675", 1, 1),     //   12.345675    ->   12.35
+            line("0.125000", 1, 1),      //    0.125 (tie) ->    0.13 (half-even would give 0.12)
+            line("1.005000", 1, 1),      //    1.005 (tie) ->    1.01 (half-even would give 1.00)
+            line("199.999999", 7, 3),    // 4199.999979    -> 4200.00
+        ];
+        let order = NewOrder { customer: demo::STANDARD_CUSTOMER, currency: cny(), lines };
+        let created = store.create_order(&order, &reseller_admin(), "exact", t0()).await.expect("order");
+        // 0.10 + 3172.44 + 12.35 + 0.13 + 1.01 + 4200.00
+        assert_eq!(created.amount.to_string(), "7386.03");
+        let stored = store.order(created.id).await.expect("read").expect("order");
+        assert_eq!(stored.amount.to_string(), "7386.03");
+        let payment = store
+            .pay_order(created.id, Payer::Partner(demo::RESELLER), &reseller_admin(), "pay-exact", t0())
+            .await
+            .expect("paid");
+        assert_eq!(payment.debits[0].amount.to_string(), "7386.03");
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("2613.97"));
+    }
+
+    async fn rule_21_a_payment_on_behalf_records_both_principals(store: Store) {
+        seeded(&store).await;
+        let (cash, _) = reseller_accounts(&store, "100.00", "0.00").await;
+        let order = store.create_order(&order_of("40.00"), &reseller_admin(), "o-1", t0()).await.expect("order");
+        store
+            .pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-1", t0())
+            .await
+            .expect("paid");
+        let entries = store.ledger(cash).await.expect("ledger");
+        let payment = entries.iter().find(|e| e.reason == "payment").expect("payment entry");
+        assert_eq!(payment.actor, "partner-admin:2/500");
+        assert_eq!(payment.on_behalf_of.as_deref(), Some("customer:102"));
+        assert_eq!(payment.order, Some(order.id));
+        assert_eq!(payment.created_at, t0());
+        let stored = store.order(order.id).await.expect("read").expect("order");
+        assert!(stored.paid_by_partner, "rule 22: the partner paid for its customer");
+    }
+}
