@@ -286,3 +286,217 @@ pub(crate) async fn insert_entry(
         .await?;
     Ok(())
 }
+
+/// Who receives an allocation, or gives back a reclaim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "kebab-case")]
+pub enum AllocationTarget {
+    /// A resale customer of the partner.
+    Customer(CustomerId),
+    /// A reseller of the distributor.
+    Reseller(PartnerId),
+}
+
+impl AllocationTarget {
+    fn owner(self) -> AccountOwner {
+        match self {
+            AllocationTarget::Customer(id) => AccountOwner::Customer(id),
+            AllocationTarget::Reseller(id) => AccountOwner::Partner(id),
+        }
+    }
+}
+
+/// Takes `amount` from `from`'s cash and gives it to `to`'s cash (opened if missing), in one
+/// transaction with both ledger entries. With `keep_designated`, `from`'s ring-fenced amount
+/// must stay; otherwise its balance may go down to zero.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one transfer, every part named at the call site"
+)]
+async fn transfer(
+    store: &Store,
+    from: AccountOwner,
+    to: AccountOwner,
+    keep_designated: bool,
+    currency: Currency,
+    amount: Decimal,
+    reason: &str,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    let amount_cents = cents(amount, "amount")?;
+    if amount_cents == 0 {
+        return Err(DomainError::Invalid {
+            field: "amount",
+            message: "must be positive".into(),
+        });
+    }
+    let source = store
+        .account(from, AccountKind::Cash, currency)
+        .await?
+        .ok_or(DomainError::InsufficientBalance {
+            needed: amount,
+            available: Decimal::ZERO,
+        })?;
+    let target = store
+        .open_account(to, AccountKind::Cash, currency, Decimal::ZERO)
+        .await?;
+    let floor = if keep_designated { "designated_cents" } else { "0" };
+    let mut tx = store.pool().begin().await?;
+    // Conditional: never below the floor, whatever else runs concurrently (rule 14).
+    let debited = sqlx::query(&format!(
+        "UPDATE accounts SET balance_cents = balance_cents - $1 WHERE id = $2 AND balance_cents - $1 >= {floor}"
+    ))
+    .bind(amount_cents)
+    .bind(source.id)
+    .execute(&mut *tx)
+    .await?;
+    if debited.rows_affected() == 0 {
+        tx.rollback().await?;
+        let now_source = store
+            .account(from, AccountKind::Cash, currency)
+            .await?
+            .unwrap_or(source);
+        let kept = if keep_designated {
+            now_source.designated
+        } else {
+            Decimal::ZERO
+        };
+        return Err(DomainError::InsufficientBalance {
+            needed: amount,
+            available: (now_source.balance - kept).max(Decimal::ZERO),
+        });
+    }
+    sqlx::query("UPDATE accounts SET balance_cents = balance_cents + $1 WHERE id = $2")
+        .bind(amount_cents)
+        .bind(target.id)
+        .execute(&mut *tx)
+        .await?;
+    insert_entry(&mut tx, source.id, -amount_cents, reason, None, actor, now).await?;
+    insert_entry(&mut tx, target.id, amount_cents, reason, None, actor, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+impl Store {
+    /// Checks that `target` belongs to `partner` and may hold a balance with it (rule 12).
+    async fn check_target(&self, partner: PartnerId, target: AllocationTarget) -> Result<(), DomainError> {
+        match target {
+            AllocationTarget::Customer(id) => {
+                let customer = self
+                    .customer(id)
+                    .await?
+                    .ok_or(DomainError::NotFound { what: "customer", id })?;
+                if customer.partner != partner {
+                    return Err(DomainError::NotOfPartner {
+                        what: "customer",
+                        id,
+                        partner,
+                    });
+                }
+                if customer.association == crate::entities::Association::Referral {
+                    return Err(DomainError::ReferralCustomer(id));
+                }
+            }
+            AllocationTarget::Reseller(id) => {
+                let reseller = self
+                    .partner(id)
+                    .await?
+                    .ok_or(DomainError::NotFound { what: "partner", id })?;
+                if reseller.distributor != Some(partner) {
+                    return Err(DomainError::NotOfPartner {
+                        what: "reseller",
+                        id,
+                        partner,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Allocates balance from a partner's cash to one of its resale customers or resellers:
+    /// never more than the partner's balance minus its ring-fenced amount (rules 12, 14).
+    pub async fn allocate(
+        &self,
+        partner: PartnerId,
+        to: AllocationTarget,
+        currency: Currency,
+        amount: Decimal,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        self.check_target(partner, to).await?;
+        transfer(
+            self,
+            AccountOwner::Partner(partner),
+            to.owner(),
+            true,
+            currency,
+            amount,
+            "allocation",
+            actor,
+            now,
+        )
+        .await
+    }
+
+    /// Reclaims balance from a resale customer or reseller back to its partner: never more
+    /// than the other side's balance (rule 14).
+    pub async fn reclaim(
+        &self,
+        partner: PartnerId,
+        from: AllocationTarget,
+        currency: Currency,
+        amount: Decimal,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        self.check_target(partner, from).await?;
+        transfer(
+            self,
+            from.owner(),
+            AccountOwner::Partner(partner),
+            false,
+            currency,
+            amount,
+            "reclaim",
+            actor,
+            now,
+        )
+        .await
+    }
+
+    /// A customer's cash balance with its partner; refused for referral customers (rule 12).
+    pub async fn customer_balance(&self, customer: CustomerId, currency: Currency) -> Result<Decimal, DomainError> {
+        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
+            what: "customer",
+            id: customer,
+        })?;
+        if found.association == crate::entities::Association::Referral {
+            return Err(DomainError::ReferralCustomer(customer));
+        }
+        Ok(self
+            .account(AccountOwner::Customer(customer), AccountKind::Cash, currency)
+            .await?
+            .map(|a| a.balance)
+            .unwrap_or(Decimal::ZERO))
+    }
+
+    /// Sets the ring-fenced ("designated") amount of an account.
+    pub async fn designate(&self, account: i64, amount: Decimal) -> Result<(), DomainError> {
+        let designated = cents(amount, "designated")?;
+        let updated = sqlx::query("UPDATE accounts SET designated_cents = $1 WHERE id = $2")
+            .bind(designated)
+            .bind(account)
+            .execute(self.pool())
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(DomainError::NotFound {
+                what: "account",
+                id: account,
+            });
+        }
+        Ok(())
+    }
+}

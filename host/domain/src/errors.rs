@@ -47,6 +47,20 @@ pub enum DomainError {
     /// Amounts in different currencies were mixed.
     #[error("currency mismatch: {0}")]
     CurrencyMismatch(String),
+    /// The customer or reseller does not belong to the acting partner.
+    #[error("{what} {id} does not belong to partner {partner}")]
+    NotOfPartner {
+        /// `customer` or `reseller`.
+        what: &'static str,
+        /// Its id.
+        id: i64,
+        /// The acting partner.
+        partner: i64,
+    },
+    /// Coupons, balance allocation and balance queries apply to resale customers only
+    /// (rule 12).
+    #[error("customer {0} is a referral customer: the platform bills it, so it has no balance with its partner")]
+    ReferralCustomer(i64),
     /// An idempotency key was reused for a different request.
     #[error("idempotency key {0:?} was already used for a different request")]
     IdempotencyKeyReused(String),
@@ -75,6 +89,8 @@ impl DomainError {
             DomainError::OrderExpired(_) => "order-expired",
             DomainError::InsufficientBalance { .. } => "insufficient-balance",
             DomainError::CurrencyMismatch(_) => "currency-mismatch",
+            DomainError::NotOfPartner { .. } => "not-of-partner",
+            DomainError::ReferralCustomer(_) => "referral-customer",
             DomainError::IdempotencyKeyReused(_) => "idempotency-key-reused",
             DomainError::Store(_) => "internal",
         }

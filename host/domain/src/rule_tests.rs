@@ -1,6 +1,6 @@
 //! The money rules of DOMAIN.md, each test named after its rule, on SQLite and PostgreSQL.
 
-use crate::accounts::{AccountKind, AccountOwner, Actor};
+use crate::accounts::{AccountKind, AccountOwner, Actor, AllocationTarget};
 use crate::demo::{self, DemoData};
 use crate::entities::*;
 use crate::errors::DomainError;
@@ -257,5 +257,58 @@ on_both_backends! {
         assert_eq!(payment.created_at, t0());
         let stored = store.order(order.id).await.expect("read").expect("order");
         assert!(stored.paid_by_partner, "rule 22: the partner paid for its customer");
+    }
+
+    async fn rule_14_allocation_keeps_the_ring_fenced_amount_and_reclaim_the_resellers_balance(store: Store) {
+        seeded(&store).await;
+        let distributor = AccountOwner::Partner(demo::DISTRIBUTOR);
+        let admin = Actor { role: Role::PartnerAdmin, partner: Some(demo::DISTRIBUTOR), id: Some(1), on_behalf_of: None };
+        let cash = store.open_account(distributor, AccountKind::Cash, cny(), Decimal::ZERO).await.expect("account");
+        store.top_up(cash.id, dec("1000.00"), &admin, t0()).await.expect("top up");
+        store.designate(cash.id, dec("300.00")).await.expect("ring-fence");
+
+        let to_reseller = AllocationTarget::Reseller(demo::RESELLER);
+        let too_much = store.allocate(demo::DISTRIBUTOR, to_reseller, cny(), dec("700.01"), &admin, t0()).await;
+        assert!(
+            matches!(&too_much, Err(DomainError::InsufficientBalance { available, .. }) if *available == dec("700.00")),
+            "got {too_much:?}"
+        );
+        store.allocate(demo::DISTRIBUTOR, to_reseller, cny(), dec("700.00"), &admin, t0()).await.expect("up to balance minus ring-fenced");
+        let reseller_cash = store.account(AccountOwner::Partner(demo::RESELLER), AccountKind::Cash, cny()).await.expect("read").expect("opened");
+        assert_eq!(reseller_cash.balance, dec("700.00"));
+
+        let over = store.reclaim(demo::DISTRIBUTOR, to_reseller, cny(), dec("700.01"), &admin, t0()).await;
+        assert_eq!(over.map_err(|e| e.code()), Err("insufficient-balance"));
+        store.reclaim(demo::DISTRIBUTOR, to_reseller, cny(), dec("200.00"), &admin, t0()).await.expect("within the reseller's balance");
+        let distributor_cash = store.account(distributor, AccountKind::Cash, cny()).await.expect("read").expect("account");
+        assert_eq!(distributor_cash.balance, dec("500.00"));
+        assert_eq!(ledger_sum(&store, distributor_cash.id).await, dec("500.00"));
+        assert_eq!(ledger_sum(&store, reseller_cash.id).await, dec("500.00"));
+
+        // Another distributor's reseller is not ours to fund.
+        let other = store.allocate(demo::SOLUTION_PROVIDER, to_reseller, cny(), dec("1.00"), &admin, t0()).await;
+        assert_eq!(other.map_err(|e| e.code()), Err("not-of-partner"));
+    }
+
+    async fn rule_12_allocation_and_balance_queries_apply_to_resale_customers_only(store: Store) {
+        seeded(&store).await;
+        let provider = AccountOwner::Partner(demo::SOLUTION_PROVIDER);
+        let admin = Actor { role: Role::PartnerAdmin, partner: Some(demo::SOLUTION_PROVIDER), id: Some(4), on_behalf_of: None };
+        let cash = store.open_account(provider, AccountKind::Cash, cny(), Decimal::ZERO).await.expect("account");
+        store.top_up(cash.id, dec("100.00"), &admin, t0()).await.expect("top up");
+        let referral = AllocationTarget::Customer(demo::REFERRAL_CUSTOMER);
+        let refused = store.allocate(demo::SOLUTION_PROVIDER, referral, cny(), dec("10.00"), &admin, t0()).await;
+        assert_eq!(refused.map_err(|e| e.code()), Err("referral-customer"));
+        let query = store.customer_balance(demo::REFERRAL_CUSTOMER, cny()).await;
+        assert_eq!(query.map_err(|e| e.code()), Err("referral-customer"));
+        assert_eq!(store.ledger(cash.id).await.expect("ledger").len(), 1, "nothing moved");
+
+        // A resale customer of reseller 2 can be funded and queried.
+        let reseller_admin = reseller_admin();
+        let reseller_cash = store.open_account(AccountOwner::Partner(demo::RESELLER), AccountKind::Cash, cny(), Decimal::ZERO).await.expect("account");
+        store.top_up(reseller_cash.id, dec("50.00"), &reseller_admin, t0()).await.expect("top up");
+        let resale = AllocationTarget::Customer(demo::STANDARD_CUSTOMER);
+        store.allocate(demo::RESELLER, resale, cny(), dec("20.00"), &reseller_admin, t0()).await.expect("allocated");
+        assert_eq!(store.customer_balance(demo::STANDARD_CUSTOMER, cny()).await.expect("balance"), dec("20.00"));
     }
 }
