@@ -61,6 +61,14 @@ pub enum DomainError {
     /// (rule 12).
     #[error("customer {0} is a referral customer: the platform bills it, so it has no balance with its partner")]
     ReferralCustomer(i64),
+    /// An invoicing rule (2, 3, 4 or 5) refuses the request.
+    #[error("{message}")]
+    Invoicing {
+        /// Stable code.
+        code: &'static str,
+        /// Why, naming the rule.
+        message: String,
+    },
     /// An idempotency key was reused for a different request.
     #[error("idempotency key {0:?} was already used for a different request")]
     IdempotencyKeyReused(String),
@@ -91,6 +99,7 @@ impl DomainError {
             DomainError::CurrencyMismatch(_) => "currency-mismatch",
             DomainError::NotOfPartner { .. } => "not-of-partner",
             DomainError::ReferralCustomer(_) => "referral-customer",
+            DomainError::Invoicing { code, .. } => code,
             DomainError::IdempotencyKeyReused(_) => "idempotency-key-reused",
             DomainError::Store(_) => "internal",
         }

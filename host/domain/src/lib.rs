@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod demo;
 pub mod entities;
 pub mod errors;
+pub mod invoicing;
 pub mod money;
 pub mod orders;
 #[cfg(test)]

@@ -4,6 +4,7 @@ use crate::accounts::{AccountKind, AccountOwner, Actor, AllocationTarget};
 use crate::demo::{self, DemoData};
 use crate::entities::*;
 use crate::errors::DomainError;
+use crate::invoicing::{InvoiceScope, Issuer, NewInvoiceRequest};
 use crate::money::Currency;
 use crate::orders::{NewOrder, NewOrderLine, Payer};
 use crate::store::Store;
@@ -310,5 +311,100 @@ on_both_backends! {
         let resale = AllocationTarget::Customer(demo::STANDARD_CUSTOMER);
         store.allocate(demo::RESELLER, resale, cny(), dec("20.00"), &reseller_admin, t0()).await.expect("allocated");
         assert_eq!(store.customer_balance(demo::STANDARD_CUSTOMER, cny()).await.expect("balance"), dec("20.00"));
+    }
+
+    async fn rule_2_a_billing_cycle_is_invoiced_only_when_closed_settled_and_after_the_3rd(store: Store) {
+        seeded(&store).await;
+        let at = |d: u32, h: u32, m: u32| Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).single().expect("date");
+        let october = |customer| invoice(customer, Issuer::Partner(demo::RESELLER), InvoiceScope::BillingCycle { year: 2026, month: 10 });
+        let early = store.request_invoice(&october(demo::KEY_ACCOUNT_CUSTOMER), at(3, 23, 59)).await;
+        assert_eq!(early.map_err(|e| e.code()), Err("billing-cycle-not-invoiceable"));
+        // Order 9002 (8000.00) was paid on 2026-10-03.
+        let (_, amount) = store.request_invoice(&october(demo::KEY_ACCOUNT_CUSTOMER), at(4, 0, 0)).await.expect("from the 4th");
+        assert_eq!(amount, dec("8000.00"));
+        let open = invoice(demo::KEY_ACCOUNT_CUSTOMER, Issuer::Partner(demo::RESELLER), InvoiceScope::BillingCycle { year: 2026, month: 11 });
+        assert_eq!(store.request_invoice(&open, at(20, 0, 0)).await.map_err(|e| e.code()), Err("billing-cycle-not-invoiceable"));
+        // Customer 102 still owes order 9004 of 2026-10-31.
+        store.set_invoice_info(&title(demo::STANDARD_CUSTOMER, TitleType::Enterprise)).await.expect("title");
+        let arrears = store.request_invoice(&october(demo::STANDARD_CUSTOMER), at(5, 0, 0)).await;
+        assert_eq!(arrears.map_err(|e| e.code()), Err("billing-cycle-in-arrears"));
+    }
+
+    async fn rule_3_vat_special_needs_an_enterprise_title_and_paper_or_digital(store: Store) {
+        seeded(&store).await;
+        let now = t0();
+        let by_order = |customer, order, kind, medium| NewInvoiceRequest {
+            kind,
+            medium,
+            ..invoice(customer, Issuer::Partner(demo::RESELLER), InvoiceScope::Order { order })
+        };
+        let electronic = by_order(demo::KEY_ACCOUNT_CUSTOMER, 9001, InvoiceKind::VatSpecial, InvoiceMedium::Electronic);
+        assert_eq!(store.request_invoice(&electronic, now).await.map_err(|e| e.code()), Err("invoice-medium-not-allowed"));
+        let digital = by_order(demo::KEY_ACCOUNT_CUSTOMER, 9001, InvoiceKind::VatSpecial, InvoiceMedium::Digital);
+        assert_eq!(store.request_invoice(&digital, now).await.expect("special, digital").1, dec("12000.00"));
+        let general_digital = by_order(demo::KEY_ACCOUNT_CUSTOMER, 9001, InvoiceKind::VatGeneral, InvoiceMedium::Digital);
+        assert_eq!(store.request_invoice(&general_digital, now).await.map_err(|e| e.code()), Err("invoice-medium-not-allowed"));
+
+        store.set_invoice_info(&title(demo::STANDARD_CUSTOMER, TitleType::Individual)).await.expect("title");
+        let special = by_order(demo::STANDARD_CUSTOMER, 9003, InvoiceKind::VatSpecial, InvoiceMedium::Paper);
+        assert_eq!(store.request_invoice(&special, now).await.map_err(|e| e.code()), Err("vat-special-needs-enterprise-title"));
+        let general = by_order(demo::STANDARD_CUSTOMER, 9003, InvoiceKind::VatGeneral, InvoiceMedium::Electronic);
+        assert_eq!(store.request_invoice(&general, now).await.expect("general, electronic").1, dec("1500.00"));
+    }
+
+    async fn rule_4_one_valid_invoice_title_per_account(store: Store) {
+        seeded(&store).await;
+        let request = invoice(demo::STANDARD_CUSTOMER, Issuer::Partner(demo::RESELLER), InvoiceScope::Order { order: 9003 });
+        assert_eq!(store.request_invoice(&request, t0()).await.map_err(|e| e.code()), Err("invoice-info-missing"));
+        store.set_invoice_info(&title(demo::STANDARD_CUSTOMER, TitleType::Individual)).await.expect("first title");
+        store.set_invoice_info(&title(demo::STANDARD_CUSTOMER, TitleType::Enterprise)).await.expect("replaces it");
+        let info = store.invoice_info(demo::STANDARD_CUSTOMER).await.expect("read").expect("one record");
+        assert_eq!(info.title_type, TitleType::Enterprise);
+        let no_tax_id = InvoiceInfo { tax_id: None, ..title(demo::STANDARD_CUSTOMER, TitleType::Enterprise) };
+        assert_eq!(store.set_invoice_info(&no_tax_id).await.map_err(|e| e.code()), Err("invalid-field"));
+    }
+
+    async fn rule_5_resale_customers_are_invoiced_by_their_partner_referral_ones_by_the_platform(store: Store) {
+        seeded(&store).await;
+        let order = InvoiceScope::Order { order: 9001 };
+        let by_platform = invoice(demo::KEY_ACCOUNT_CUSTOMER, Issuer::Platform, order);
+        assert_eq!(store.request_invoice(&by_platform, t0()).await.map_err(|e| e.code()), Err("invoice-issuer-mismatch"));
+        let by_other_partner = invoice(demo::KEY_ACCOUNT_CUSTOMER, Issuer::Partner(demo::OTHER_RESELLER), order);
+        assert_eq!(store.request_invoice(&by_other_partner, t0()).await.map_err(|e| e.code()), Err("invoice-issuer-mismatch"));
+
+        // Referral customer 105 pays an order itself; only the platform invoices it.
+        let customer = AccountOwner::Customer(demo::REFERRAL_CUSTOMER);
+        let cash = store.open_account(customer, AccountKind::Cash, cny(), Decimal::ZERO).await.expect("account");
+        let itself = Actor { role: Role::Customer, partner: None, id: Some(demo::REFERRAL_CUSTOMER), on_behalf_of: None };
+        store.top_up(cash.id, dec("500.00"), &itself, t0()).await.expect("top up");
+        let new = NewOrder { customer: demo::REFERRAL_CUSTOMER, currency: cny(), lines: vec![line("120.50", 2, 1)] };
+        let created = store.create_order(&new, &itself, "o-105", t0()).await.expect("order");
+        store.pay_order(created.id, Payer::Customer, &itself, "p-105", t0()).await.expect("paid by the customer");
+        store.set_invoice_info(&title(demo::REFERRAL_CUSTOMER, TitleType::Enterprise)).await.expect("title");
+        let scope = InvoiceScope::Order { order: created.id };
+        let by_partner = invoice(demo::REFERRAL_CUSTOMER, Issuer::Partner(demo::SOLUTION_PROVIDER), scope);
+        assert_eq!(store.request_invoice(&by_partner, t0()).await.map_err(|e| e.code()), Err("invoice-issuer-mismatch"));
+        let (_, amount) = store.request_invoice(&invoice(demo::REFERRAL_CUSTOMER, Issuer::Platform, scope), t0()).await.expect("platform");
+        assert_eq!(amount, dec("241.00"));
+    }
+}
+
+fn invoice(customer: CustomerId, issuer: Issuer, scope: InvoiceScope) -> NewInvoiceRequest {
+    NewInvoiceRequest {
+        customer,
+        issuer,
+        scope,
+        kind: InvoiceKind::VatGeneral,
+        medium: InvoiceMedium::Electronic,
+        currency: cny(),
+    }
+}
+
+fn title(customer: CustomerId, title_type: TitleType) -> InvoiceInfo {
+    InvoiceInfo {
+        customer,
+        title_type,
+        title: format!("Customer {customer}"),
+        tax_id: Some("91110000TEST00001".into()),
     }
 }

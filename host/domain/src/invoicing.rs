@@ -1,0 +1,284 @@
+//! Invoice titles and invoice requests (DOMAIN rules 2-5).
+
+use crate::entities::*;
+use crate::errors::DomainError;
+use crate::money::Currency;
+use crate::store::Store;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+/// Who issues an invoice (rule 5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "issuer", content = "id", rename_all = "kebab-case")]
+pub enum Issuer {
+    /// A partner, under its own title: for its resale customers.
+    Partner(PartnerId),
+    /// The platform: for referral customers.
+    Platform,
+}
+
+/// What an invoice request covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "basis", rename_all = "kebab-case")]
+pub enum InvoiceScope {
+    /// The paid consumption of one calendar month (UTC).
+    BillingCycle {
+        /// Year.
+        year: i32,
+        /// Month, 1-12.
+        month: u32,
+    },
+    /// One paid order.
+    Order {
+        /// The order.
+        order: OrderId,
+    },
+}
+
+/// An invoice request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewInvoiceRequest {
+    /// The customer invoiced.
+    pub customer: CustomerId,
+    /// Who issues it.
+    pub issuer: Issuer,
+    /// What it covers.
+    pub scope: InvoiceScope,
+    /// VAT general or special.
+    pub kind: InvoiceKind,
+    /// Paper, electronic or digital.
+    pub medium: InvoiceMedium,
+    /// Currency of the amounts invoiced.
+    pub currency: Currency,
+}
+
+fn refuse(code: &'static str, message: impl Into<String>) -> DomainError {
+    DomainError::Invoicing {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Rule 3: a VAT special invoice needs an enterprise title and comes on paper or digital; a
+/// general one on paper or electronic.
+pub fn check_kind_and_medium(kind: InvoiceKind, medium: InvoiceMedium, title: TitleType) -> Result<(), DomainError> {
+    match (kind, medium) {
+        (InvoiceKind::VatSpecial, _) if title != TitleType::Enterprise => Err(refuse(
+            "vat-special-needs-enterprise-title",
+            "a VAT special invoice requires an enterprise title (rule 3)",
+        )),
+        (InvoiceKind::VatSpecial, InvoiceMedium::Electronic) => Err(refuse(
+            "invoice-medium-not-allowed",
+            "a VAT special invoice is issued on paper or digitally, not electronically (rule 3)",
+        )),
+        (InvoiceKind::VatGeneral, InvoiceMedium::Digital) => Err(refuse(
+            "invoice-medium-not-allowed",
+            "a VAT general invoice is issued on paper or electronically, not digitally (rule 3)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The first and the day after the last instant of a calendar month, UTC.
+fn month_bounds(year: i32, month: u32) -> Result<(DateTime<Utc>, DateTime<Utc>), DomainError> {
+    let first = NaiveDate::from_ymd_opt(year, month, 1).ok_or(DomainError::Invalid {
+        field: "scope",
+        message: format!("{year}-{month:02} is not a month"),
+    })?;
+    let next = if month == 12 {
+        NaiveDate::from_ymd_opt(year + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(year, month + 1, 1)
+    }
+    .ok_or(DomainError::Invalid {
+        field: "scope",
+        message: "month out of range".into(),
+    })?;
+    let at = |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default());
+    Ok((at(first), at(next)))
+}
+
+/// Rule 2: a billing cycle can be invoiced only once it is closed and the 3rd day of the
+/// next month has passed (from the 4th, 00:00 UTC).
+pub fn check_cycle_closed(year: i32, month: u32, now: DateTime<Utc>) -> Result<(), DomainError> {
+    let (_, next_month) = month_bounds(year, month)?;
+    let opens = next_month + chrono::Duration::days(3);
+    if now < opens {
+        return Err(refuse(
+            "billing-cycle-not-invoiceable",
+            format!(
+                "billing cycle {year}-{month:02} can be invoiced from {} (rule 2: after the 3rd day of the next month)",
+                opens.date_naive()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Sets the invoice-info (title) record of a customer's account, replacing the previous
+    /// one: one valid record per account (rule 4).
+    pub async fn set_invoice_info(&self, info: &InvoiceInfo) -> Result<(), DomainError> {
+        if info.title.trim().is_empty() || info.title.len() > 200 {
+            return Err(DomainError::Invalid {
+                field: "title",
+                message: "1 to 200 characters".into(),
+            });
+        }
+        if info.title_type == TitleType::Enterprise && info.tax_id.as_deref().is_none_or(|t| t.trim().is_empty()) {
+            return Err(DomainError::Invalid {
+                field: "tax_id",
+                message: "an enterprise title needs its taxpayer id".into(),
+            });
+        }
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM invoice_infos WHERE customer = $1")
+            .bind(info.customer)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO invoice_infos (customer, title_type, title, tax_id) VALUES ($1, $2, $3, $4)")
+            .bind(info.customer)
+            .bind(info.title_type.as_str())
+            .bind(&info.title)
+            .bind(info.tax_id.clone())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Requests an invoice, enforcing rules 2-5. Returns the request's id and amount.
+    pub async fn request_invoice(
+        &self,
+        request: &NewInvoiceRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, Decimal), DomainError> {
+        let customer = self.customer(request.customer).await?.ok_or(DomainError::NotFound {
+            what: "customer",
+            id: request.customer,
+        })?;
+        // Rule 5: the partner invoices its resale customers; the platform its referral ones.
+        match (customer.association, request.issuer) {
+            (Association::Resale, Issuer::Partner(p)) if p == customer.partner => {}
+            (Association::Resale, _) => {
+                return Err(refuse(
+                    "invoice-issuer-mismatch",
+                    format!(
+                        "customer {} is a resale customer: its partner {} invoices it (rule 5)",
+                        customer.id, customer.partner
+                    ),
+                ));
+            }
+            (Association::Referral, Issuer::Platform) => {}
+            (Association::Referral, Issuer::Partner(_)) => {
+                return Err(refuse(
+                    "invoice-issuer-mismatch",
+                    format!(
+                        "customer {} is a referral customer: the platform invoices it, never under a partner's title (rule 5)",
+                        customer.id
+                    ),
+                ));
+            }
+        }
+        // Rule 4: the account's one valid title; rule 3: kind and medium it allows.
+        let info = self.invoice_info(customer.id).await?.ok_or_else(|| {
+            refuse(
+                "invoice-info-missing",
+                format!("customer {} has no invoice title yet (rule 4)", customer.id),
+            )
+        })?;
+        check_kind_and_medium(request.kind, request.medium, info.title_type)?;
+
+        let (amount, cycle, order) = match request.scope {
+            InvoiceScope::BillingCycle { year, month } => {
+                check_cycle_closed(year, month, now)?;
+                let (from, to) = month_bounds(year, month)?;
+                let rows = sqlx::query("SELECT status, amount, currency, paid_at, created_at FROM orders WHERE customer = $1 AND created_at < $2")
+                    .bind(customer.id)
+                    .bind(to.timestamp_millis())
+                    .fetch_all(self.pool())
+                    .await?;
+                let mut amount = Decimal::ZERO;
+                for row in &rows {
+                    let status: String = row.try_get("status")?;
+                    let created: i64 = row.try_get("created_at")?;
+                    // Rule 2: a cycle in arrears must be settled first.
+                    if status == OrderStatus::PendingPayment.as_str() && created >= from.timestamp_millis() {
+                        return Err(refuse(
+                            "billing-cycle-in-arrears",
+                            format!("billing cycle {year}-{month:02} has unpaid orders: settle them first (rule 2)"),
+                        ));
+                    }
+                    let paid_at: Option<i64> = row.try_get("paid_at")?;
+                    let currency: String = row.try_get("currency")?;
+                    let in_cycle = paid_at.is_some_and(|t| t >= from.timestamp_millis() && t < to.timestamp_millis());
+                    if in_cycle && currency == request.currency.as_str() {
+                        let text: String = row.try_get("amount")?;
+                        amount += Decimal::from_str_exact(&text).map_err(|e| DomainError::Invalid {
+                            field: "amount",
+                            message: e.to_string(),
+                        })?;
+                    }
+                }
+                (amount, Some(format!("{year}-{month:02}")), None)
+            }
+            InvoiceScope::Order { order } => {
+                let found = self.order(order).await?.ok_or(DomainError::NotFound {
+                    what: "order",
+                    id: order,
+                })?;
+                if found.customer != customer.id {
+                    return Err(DomainError::NotFound {
+                        what: "order",
+                        id: order,
+                    });
+                }
+                if found.paid_at.is_none() {
+                    return Err(DomainError::OrderState {
+                        order,
+                        status: found.status,
+                        operation: "invoiced",
+                    });
+                }
+                if found.currency != request.currency {
+                    return Err(DomainError::CurrencyMismatch(format!(
+                        "order {order} is in {}",
+                        found.currency
+                    )));
+                }
+                (found.amount, None, Some(order))
+            }
+        };
+        if amount <= Decimal::ZERO {
+            return Err(refuse("nothing-to-invoice", "there is no paid amount to invoice"));
+        }
+        let basis = match request.scope {
+            InvoiceScope::BillingCycle { .. } => InvoiceBasis::BillingCycle,
+            InvoiceScope::Order { .. } => InvoiceBasis::Order,
+        };
+        let issuer = match request.issuer {
+            Issuer::Partner(p) => format!("partner:{p}"),
+            Issuer::Platform => "platform".to_owned(),
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO invoice_requests (customer, basis, kind, medium, amount, currency, status, requested_at, cycle, order_id, issuer) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+        )
+        .bind(customer.id)
+        .bind(basis.as_str())
+        .bind(request.kind.as_str())
+        .bind(request.medium.as_str())
+        .bind(amount.to_string())
+        .bind(request.currency.as_str())
+        .bind(InvoiceStatus::Submitted.as_str())
+        .bind(now.timestamp_millis())
+        .bind(cycle)
+        .bind(order)
+        .bind(issuer)
+        .fetch_one(self.pool())
+        .await?;
+        Ok((id, amount))
+    }
+}
