@@ -69,6 +69,14 @@ pub enum DomainError {
         /// Why, naming the rule.
         message: String,
     },
+    /// A partner or customer operation refused by its rule (15, 18, 19).
+    #[error("{message}")]
+    Refused {
+        /// Stable code.
+        code: &'static str,
+        /// Why, naming the rule.
+        message: String,
+    },
     /// An idempotency key was reused for a different request.
     #[error("idempotency key {0:?} was already used for a different request")]
     IdempotencyKeyReused(String),
@@ -100,6 +108,7 @@ impl DomainError {
             DomainError::NotOfPartner { .. } => "not-of-partner",
             DomainError::ReferralCustomer(_) => "referral-customer",
             DomainError::Invoicing { code, .. } => code,
+            DomainError::Refused { code, .. } => code,
             DomainError::IdempotencyKeyReused(_) => "idempotency-key-reused",
             DomainError::Store(_) => "internal",
         }

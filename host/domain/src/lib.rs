@@ -12,6 +12,7 @@ pub mod errors;
 pub mod invoicing;
 pub mod money;
 pub mod orders;
+pub mod partners;
 #[cfg(test)]
 mod rule_tests;
 pub mod store;

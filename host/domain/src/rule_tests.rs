@@ -7,6 +7,7 @@ use crate::errors::DomainError;
 use crate::invoicing::{InvoiceScope, Issuer, NewInvoiceRequest};
 use crate::money::Currency;
 use crate::orders::{NewOrder, NewOrderLine, Payer};
+use crate::partners::{NewCustomer, check_partner_discount};
 use crate::store::Store;
 use crate::testing::on_both_backends;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -386,6 +387,66 @@ on_both_backends! {
         assert_eq!(store.request_invoice(&by_partner, t0()).await.map_err(|e| e.code()), Err("invoice-issuer-mismatch"));
         let (_, amount) = store.request_invoice(&invoice(demo::REFERRAL_CUSTOMER, Issuer::Platform, scope), t0()).await.expect("platform");
         assert_eq!(amount, dec("241.00"));
+    }
+
+    async fn rule_15_a_distributor_invites_only_unbound_resellers_of_its_country(store: Store) {
+        seeded(&store).await;
+        let fresh = store.create_partner(PartnerKind::Reseller, "Hangzhou Reseller", "CN").await.expect("partner");
+        let abroad = store.create_partner(PartnerKind::Reseller, "Singapore Reseller", "SG").await.expect("partner");
+        let rival = store.create_partner(PartnerKind::Distributor, "Rival Distribution", "CN").await.expect("partner");
+        assert_eq!(store.invite_reseller(demo::DISTRIBUTOR, abroad.id).await.map_err(|e| e.code()), Err("reseller-country-mismatch"));
+        store.invite_reseller(demo::DISTRIBUTOR, fresh.id).await.expect("same country, unbound");
+        store.invite_reseller(demo::DISTRIBUTOR, fresh.id).await.expect("inviting it again is a no-op");
+        assert_eq!(store.partner(fresh.id).await.expect("read").expect("partner").distributor, Some(demo::DISTRIBUTOR));
+        assert_eq!(store.invite_reseller(rival.id, fresh.id).await.map_err(|e| e.code()), Err("reseller-already-bound"));
+        assert_eq!(store.invite_reseller(rival.id, demo::RESELLER).await.map_err(|e| e.code()), Err("reseller-already-bound"));
+    }
+
+    async fn rule_18_resale_customers_wait_for_a_budget_unfreeze_matches_and_partner_freezes_cascade(store: Store) {
+        seeded(&store).await;
+        let new = |name: &str, association| NewCustomer {
+            partner: demo::RESELLER,
+            account_name: name.into(),
+            association,
+            customer_type: CustomerType::Enterprise,
+            country: "CN".into(),
+        };
+        let resale = store.create_customer(&new("orchid-media", Association::Resale), t0()).await.expect("customer");
+        assert_eq!(resale.freeze, FreezeState::AccountFrozen, "frozen until the partner sets its budget");
+        let referral = store.create_customer(&new("cedar-labs", Association::Referral), t0()).await.expect("customer");
+        assert_eq!(referral.freeze, FreezeState::NotFrozen);
+        store.set_budget(resale.id, dec("5000.00")).await.expect("budget");
+        assert_eq!(store.customer(resale.id).await.expect("read").expect("customer").freeze, FreezeState::NotFrozen);
+
+        store.freeze_customer(resale.id, FreezeState::AccountAndResourcesFrozen).await.expect("freeze");
+        let wrong = store.unfreeze_customer(resale.id, FreezeState::AccountFrozen).await;
+        assert_eq!(wrong.map_err(|e| e.code()), Err("freeze-type-mismatch"));
+        store.unfreeze_customer(resale.id, FreezeState::AccountAndResourcesFrozen).await.expect("matching unfreeze");
+
+        // Freezing the distributor freezes its resellers and their resale customers.
+        store.freeze_partner(demo::DISTRIBUTOR).await.expect("freeze partner");
+        for reseller in [demo::RESELLER, demo::OTHER_RESELLER] {
+            assert!(store.partner(reseller).await.expect("read").expect("partner").frozen);
+        }
+        for customer in [resale.id, demo::STANDARD_CUSTOMER, demo::OTHER_RESELLERS_CUSTOMER] {
+            assert_eq!(store.customer(customer).await.expect("read").expect("customer").freeze, FreezeState::AccountFrozen);
+        }
+        assert_eq!(store.customer(referral.id).await.expect("read").expect("customer").freeze, FreezeState::NotFrozen, "referral customers are the platform's");
+        assert!(!store.partner(demo::SOLUTION_PROVIDER).await.expect("read").expect("partner").frozen);
+    }
+}
+
+#[test]
+fn rule_19_a_partner_granted_discount_lies_between_080_and_100_of_list() {
+    for ok in ["0.80", "0.85", "1.00", "1", "0.9"] {
+        assert_eq!(check_partner_discount(dec(ok)).map_err(|e| e.code()), Ok(dec(ok)));
+    }
+    for bad in ["0.79", "1.01", "0.855", "0", "-0.9"] {
+        assert_eq!(
+            check_partner_discount(dec(bad)).map_err(|e| e.code()),
+            Err("discount-out-of-range"),
+            "{bad}"
+        );
     }
 }
 

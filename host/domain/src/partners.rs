@@ -1,0 +1,272 @@
+//! Partners and their customers: reseller invitations (rule 15), association, budgets and
+//! freezing (rule 18), and the partner-granted discount range (rule 19).
+
+use crate::entities::*;
+use crate::errors::DomainError;
+use crate::money::to_cents;
+use crate::store::Store;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+fn refused(code: &'static str, message: impl Into<String>) -> DomainError {
+    DomainError::Refused {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Rule 19: a partner-granted discount is a ratio of list price between 0.80 and 1.00 with
+/// at most 2 decimal places.
+pub fn check_partner_discount(ratio: Decimal) -> Result<Decimal, DomainError> {
+    let low = Decimal::new(80, 2);
+    if ratio < low || ratio > Decimal::ONE || ratio.normalize().scale() > 2 {
+        return Err(refused(
+            "discount-out-of-range",
+            format!(
+                "a partner-granted discount of {ratio} is outside 0.80 to 1.00 of list price with 2 places (rule 19)"
+            ),
+        ));
+    }
+    Ok(ratio)
+}
+
+/// A new customer of a partner.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewCustomer {
+    /// The partner.
+    pub partner: PartnerId,
+    /// Unique account name.
+    pub account_name: String,
+    /// Resale or referral.
+    pub association: Association,
+    /// Individual or enterprise.
+    pub customer_type: CustomerType,
+    /// ISO 3166-1 alpha-2 country.
+    pub country: String,
+}
+
+impl Store {
+    /// Registers a partner.
+    pub async fn create_partner(&self, kind: PartnerKind, name: &str, country: &str) -> Result<Partner, DomainError> {
+        if name.trim().is_empty() || name.len() > 200 {
+            return Err(DomainError::Invalid {
+                field: "name",
+                message: "1 to 200 characters".into(),
+            });
+        }
+        if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(DomainError::Invalid {
+                field: "country",
+                message: "an ISO 3166-1 alpha-2 code such as CN".into(),
+            });
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO partners (kind, name, country, frozen) VALUES ($1, $2, $3, 0) RETURNING id",
+        )
+        .bind(kind.as_str())
+        .bind(name)
+        .bind(country)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(Partner {
+            id,
+            kind,
+            name: name.to_owned(),
+            distributor: None,
+            country: country.to_owned(),
+            frozen: false,
+        })
+    }
+
+    /// A distributor binds a reseller: only one of its own country, and not one bound to
+    /// another distributor (rule 15). Inviting a reseller already bound to it is a no-op.
+    pub async fn invite_reseller(&self, distributor: PartnerId, reseller: PartnerId) -> Result<(), DomainError> {
+        let d = self.partner(distributor).await?.ok_or(DomainError::NotFound {
+            what: "partner",
+            id: distributor,
+        })?;
+        let r = self.partner(reseller).await?.ok_or(DomainError::NotFound {
+            what: "partner",
+            id: reseller,
+        })?;
+        if d.kind != PartnerKind::Distributor || r.kind != PartnerKind::Reseller {
+            return Err(refused(
+                "not-a-distributor-and-reseller",
+                "only a distributor invites, and only a reseller",
+            ));
+        }
+        if d.country != r.country {
+            return Err(refused(
+                "reseller-country-mismatch",
+                format!(
+                    "reseller {reseller} is in {}, distributor {distributor} in {} (rule 15)",
+                    r.country, d.country
+                ),
+            ));
+        }
+        let bound = sqlx::query(
+            "UPDATE partners SET distributor = $1 WHERE id = $2 AND (distributor IS NULL OR distributor = $1)",
+        )
+        .bind(distributor)
+        .bind(reseller)
+        .execute(self.pool())
+        .await?;
+        if bound.rows_affected() == 0 {
+            return Err(refused(
+                "reseller-already-bound",
+                format!("reseller {reseller} is bound to another distributor (rule 15)"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Associates a new customer with a partner. A resale customer starts account-frozen
+    /// until the partner sets its budget (rule 18).
+    pub async fn create_customer(&self, new: &NewCustomer, now: DateTime<Utc>) -> Result<Customer, DomainError> {
+        if new.account_name.trim().is_empty() || new.account_name.len() > 64 {
+            return Err(DomainError::Invalid {
+                field: "account_name",
+                message: "1 to 64 characters".into(),
+            });
+        }
+        self.partner(new.partner).await?.ok_or(DomainError::NotFound {
+            what: "partner",
+            id: new.partner,
+        })?;
+        let freeze = match new.association {
+            Association::Resale => FreezeState::AccountFrozen,
+            Association::Referral => FreezeState::NotFrozen,
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO customers (partner, account_name, association, associated_at, real_name, customer_type, \"freeze\", country, level) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) RETURNING id",
+        )
+        .bind(new.partner)
+        .bind(&new.account_name)
+        .bind(new.association.as_str())
+        .bind(now.timestamp_millis())
+        .bind(RealNameStatus::None.as_str())
+        .bind(new.customer_type.as_str())
+        .bind(freeze.as_str())
+        .bind(&new.country)
+        .fetch_one(self.pool())
+        .await?;
+        self.customer(id)
+            .await?
+            .ok_or(DomainError::NotFound { what: "customer", id })
+    }
+
+    /// Sets a resale customer's budget; a customer frozen since its association is unfrozen
+    /// by it (rule 18).
+    pub async fn set_budget(&self, customer: CustomerId, budget: Decimal) -> Result<(), DomainError> {
+        let cents = to_cents(budget).filter(|c| *c >= 0).ok_or(DomainError::Invalid {
+            field: "budget",
+            message: format!("{budget} is not a non-negative amount in cents"),
+        })?;
+        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
+            what: "customer",
+            id: customer,
+        })?;
+        if found.association != Association::Resale {
+            return Err(DomainError::ReferralCustomer(customer));
+        }
+        let was_unset: bool = sqlx::query_scalar::<_, Option<i64>>("SELECT budget_cents FROM customers WHERE id = $1")
+            .bind(customer)
+            .fetch_one(self.pool())
+            .await?
+            .is_none();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE customers SET budget_cents = $1 WHERE id = $2")
+            .bind(cents)
+            .bind(customer)
+            .execute(&mut *tx)
+            .await?;
+        if was_unset {
+            sqlx::query("UPDATE customers SET \"freeze\" = $1 WHERE id = $2 AND \"freeze\" = $3")
+                .bind(FreezeState::NotFrozen.as_str())
+                .bind(customer)
+                .bind(FreezeState::AccountFrozen.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Freezes a customer.
+    pub async fn freeze_customer(&self, customer: CustomerId, state: FreezeState) -> Result<(), DomainError> {
+        if state == FreezeState::NotFrozen {
+            return Err(DomainError::Invalid {
+                field: "state",
+                message: "freeze to account-frozen or account-and-resources-frozen".into(),
+            });
+        }
+        let updated = sqlx::query("UPDATE customers SET \"freeze\" = $1 WHERE id = $2")
+            .bind(state.as_str())
+            .bind(customer)
+            .execute(self.pool())
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(DomainError::NotFound {
+                what: "customer",
+                id: customer,
+            });
+        }
+        Ok(())
+    }
+
+    /// Unfreezes a customer; the unfreeze must name the freeze type it lifts (rule 18).
+    pub async fn unfreeze_customer(&self, customer: CustomerId, lifting: FreezeState) -> Result<(), DomainError> {
+        let updated = sqlx::query("UPDATE customers SET \"freeze\" = $1 WHERE id = $2 AND \"freeze\" = $3")
+            .bind(FreezeState::NotFrozen.as_str())
+            .bind(customer)
+            .bind(lifting.as_str())
+            .execute(self.pool())
+            .await?;
+        if updated.rows_affected() == 1 {
+            return Ok(());
+        }
+        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
+            what: "customer",
+            id: customer,
+        })?;
+        Err(refused(
+            "freeze-type-mismatch",
+            format!(
+                "customer {customer} is {}; an unfreeze of {lifting} does not lift it (rule 18)",
+                found.freeze
+            ),
+        ))
+    }
+
+    /// Freezes a partner, its resale customers and, for a distributor, its resellers and
+    /// their resale customers, in one transaction (rule 18).
+    pub async fn freeze_partner(&self, partner: PartnerId) -> Result<(), DomainError> {
+        let found = self.partner(partner).await?.ok_or(DomainError::NotFound {
+            what: "partner",
+            id: partner,
+        })?;
+        let mut frozen = vec![partner];
+        if found.kind == PartnerKind::Distributor {
+            frozen.extend(self.resellers_of(partner).await?);
+        }
+        let mut tx = self.pool().begin().await?;
+        for id in frozen {
+            sqlx::query("UPDATE partners SET frozen = 1 WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE customers SET \"freeze\" = $1 WHERE partner = $2 AND association = $3 AND \"freeze\" = $4",
+            )
+            .bind(FreezeState::AccountFrozen.as_str())
+            .bind(id)
+            .bind(Association::Resale.as_str())
+            .bind(FreezeState::NotFrozen.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
