@@ -1,6 +1,6 @@
 //! Who may see what: the tenant scope that capability reads are checked against.
 
-use crate::entities::{Partner, PartnerKind};
+use crate::entities::{Customer, Partner, PartnerKind, Role, Staff};
 
 /// Whether the owner of a plugin may read the data of a customer associated with
 /// `customer_partner`: its own customers, and, for a distributor, its resellers' customers.
@@ -10,6 +10,23 @@ pub fn owner_sees_customers_of(owner: &Partner, customer_partner: &Partner) -> b
         PartnerKind::Seller => false,
         PartnerKind::SolutionProvider | PartnerKind::Reseller => owner.id == customer_partner.id,
         PartnerKind::Distributor => owner.id == customer_partner.id || customer_partner.distributor == Some(owner.id),
+    }
+}
+
+/// Whether a staff member sees a customer (rule 16): a partner admin all of its partner's, a
+/// customer manager or salesperson those assigned to them, a supervisor those assigned to
+/// them or to anyone in `supervised` (the staff they supervise).
+pub fn staff_sees(staff: &Staff, customer: &Customer, supervised: &[i64]) -> bool {
+    if customer.partner != staff.partner {
+        return false;
+    }
+    match staff.role {
+        Role::PartnerAdmin => true,
+        Role::CustomerManager | Role::Salesperson => customer.manager == Some(staff.id),
+        Role::Supervisor => customer
+            .manager
+            .is_some_and(|m| m == staff.id || supervised.contains(&m)),
+        Role::PlatformOperator | Role::Customer => false,
     }
 }
 

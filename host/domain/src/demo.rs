@@ -33,6 +33,16 @@ pub const REFERRAL_CUSTOMER: CustomerId = 105;
 /// A new resale customer of [`RESELLER`] with no order yet.
 pub const NEW_CUSTOMER: CustomerId = 106;
 
+/// Reseller 2's partner admin.
+pub const STAFF_ADMIN: i64 = 500;
+/// Reseller 2's customer manager, under [`STAFF_SUPERVISOR`]; manages every demo customer of
+/// reseller 2 but [`STANDARD_CUSTOMER`].
+pub const STAFF_MANAGER: i64 = 501;
+/// Reseller 2's supervisor.
+pub const STAFF_SUPERVISOR: i64 = 502;
+/// Reseller 2's salesperson, managing [`STANDARD_CUSTOMER`].
+pub const STAFF_SALESPERSON: i64 = 503;
+
 /// Everything the demo starts with.
 #[derive(Debug, Clone)]
 pub struct DemoData {
@@ -50,6 +60,8 @@ pub struct DemoData {
     pub invoice_infos: Vec<InvoiceInfo>,
     /// Invoice requests.
     pub invoice_requests: Vec<InvoiceRequest>,
+    /// Partner staff.
+    pub staff: Vec<Staff>,
 }
 
 fn dec(s: &str) -> Decimal {
@@ -102,13 +114,13 @@ impl DemoData {
             real_name: RealNameStatus::Verified,
             customer_type: CustomerType::Enterprise,
             freeze,
-            manager: Some(501),
+            manager: Some(STAFF_MANAGER),
             country: "CN".to_owned(),
             level,
         };
         use Association::*;
         use FreezeState::*;
-        let customers = vec![
+        let mut customers = vec![
             customer(KEY_ACCOUNT_CUSTOMER, RESELLER, "lotus-retail", Resale, NotFrozen, 3),
             customer(STANDARD_CUSTOMER, RESELLER, "panda-games", Resale, NotFrozen, 1),
             customer(FROZEN_CUSTOMER, RESELLER, "winter-logistics", Resale, AccountFrozen, 1),
@@ -130,6 +142,8 @@ impl DemoData {
             ),
             customer(NEW_CUSTOMER, RESELLER, "sprout-labs", Resale, NotFrozen, 0),
         ];
+        // The salesperson manages one customer; the customer manager all the others.
+        customers[1].manager = Some(STAFF_SALESPERSON);
         let product = |id, seller, service: &str, resource: &str, spec: &str, mode| Product {
             id,
             seller,
@@ -222,6 +236,19 @@ impl DemoData {
             status: InvoiceStatus::Issued,
             requested_at: now - Duration::days(80),
         }];
+        let member = |id, partner, role, supervisor| Staff {
+            id,
+            partner,
+            role,
+            supervisor,
+        };
+        let staff = vec![
+            member(STAFF_ADMIN, RESELLER, Role::PartnerAdmin, None),
+            // Before the manager it supervises: staff.supervisor is a foreign key.
+            member(STAFF_SUPERVISOR, RESELLER, Role::Supervisor, None),
+            member(STAFF_MANAGER, RESELLER, Role::CustomerManager, Some(STAFF_SUPERVISOR)),
+            member(STAFF_SALESPERSON, RESELLER, Role::Salesperson, None),
+        ];
         DemoData {
             partners,
             customers,
@@ -230,6 +257,7 @@ impl DemoData {
             orders,
             invoice_infos,
             invoice_requests,
+            staff,
         }
     }
 }

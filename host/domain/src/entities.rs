@@ -419,3 +419,16 @@ word_enum! {
         ResellerInvitation => "reseller-invitation",
     }
 }
+
+/// A member of a partner's staff (DOMAIN "Roles": partner staff).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Staff {
+    /// Id.
+    pub id: i64,
+    /// The partner employing them.
+    pub partner: PartnerId,
+    /// partner-admin, customer-manager, supervisor or salesperson.
+    pub role: Role,
+    /// The supervisor of a customer manager or salesperson.
+    pub supervisor: Option<i64>,
+}

@@ -270,3 +270,170 @@ impl Store {
         Ok(())
     }
 }
+
+/// How long after an unbind a customer may unbind again (rule 17).
+pub const UNBIND_INTERVAL_MONTHS: u32 = 3;
+
+impl Store {
+    /// One staff member.
+    pub async fn staff(&self, id: i64) -> Result<Option<Staff>, DomainError> {
+        let row = sqlx::query("SELECT id, partner, role, supervisor FROM staff WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        use sqlx::Row;
+        let role: String = row.try_get("role")?;
+        Ok(Some(Staff {
+            id: row.try_get("id")?,
+            partner: row.try_get("partner")?,
+            role: role.parse().map_err(|e: UnknownWord| DomainError::Invalid {
+                field: "role",
+                message: e.to_string(),
+            })?,
+            supervisor: row.try_get("supervisor")?,
+        }))
+    }
+
+    /// The customers a staff member sees (rule 16): a partner admin all of the partner's; a
+    /// customer manager or salesperson those assigned to them; a supervisor those assigned to
+    /// them or to the staff they supervise. Unbound customers are no longer the partner's.
+    pub async fn customers_visible_to(&self, staff: &Staff) -> Result<Vec<Customer>, DomainError> {
+        let all = self.customers_of(&[staff.partner], 0, u32::MAX).await?;
+        let supervised: Vec<i64> = if staff.role == Role::Supervisor {
+            sqlx::query_scalar("SELECT id FROM staff WHERE supervisor = $1")
+                .bind(staff.id)
+                .fetch_all(self.pool())
+                .await?
+        } else {
+            Vec::new()
+        };
+        let unbound: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM customers WHERE partner = $1 AND unbound_at IS NOT NULL")
+                .bind(staff.partner)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(all
+            .into_iter()
+            .filter(|c| !unbound.contains(&c.id))
+            .filter(|c| crate::access::staff_sees(staff, c, &supervised))
+            .collect())
+    }
+
+    /// Unbinds a customer from its partner (rule 17): only the partner's admin may, at most
+    /// once per 3 months for a customer, and only with no order awaiting payment.
+    pub async fn unbind_customer(
+        &self,
+        customer: CustomerId,
+        actor: &Staff,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
+            what: "customer",
+            id: customer,
+        })?;
+        if actor.role != Role::PartnerAdmin || actor.partner != found.partner {
+            return Err(refused(
+                "partner-admin-only",
+                "only the partner's admin may unbind a customer (rule 17)",
+            ));
+        }
+        let since = now
+            .checked_sub_months(chrono::Months::new(UNBIND_INTERVAL_MONTHS))
+            .ok_or(DomainError::Invalid {
+                field: "now",
+                message: "out of range".into(),
+            })?;
+        let recent: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(unbound_at) FROM customer_unbinds WHERE customer = $1 AND unbound_at > $2")
+                .bind(customer)
+                .bind(since.timestamp_millis())
+                .fetch_one(self.pool())
+                .await?;
+        if recent.is_some() {
+            return Err(refused(
+                "unbind-too-soon",
+                format!("customer {customer} unbound less than 3 months ago (rule 17)"),
+            ));
+        }
+        let awaiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE customer = $1 AND status = $2")
+            .bind(customer)
+            .bind(OrderStatus::PendingPayment.as_str())
+            .fetch_one(self.pool())
+            .await?;
+        if awaiting > 0 {
+            return Err(refused(
+                "orders-awaiting-payment",
+                format!("customer {customer} has {awaiting} order(s) awaiting payment: settle them first (rule 17)"),
+            ));
+        }
+        let mut tx = self.pool().begin().await?;
+        let unbound = sqlx::query("UPDATE customers SET unbound_at = $1 WHERE id = $2 AND unbound_at IS NULL")
+            .bind(now.timestamp_millis())
+            .bind(customer)
+            .execute(&mut *tx)
+            .await?;
+        if unbound.rows_affected() == 0 {
+            return Err(refused(
+                "customer-not-bound",
+                format!("customer {customer} is not bound to a partner"),
+            ));
+        }
+        sqlx::query("INSERT INTO customer_unbinds (customer, partner, unbound_at, actor) VALUES ($1, $2, $3, $4)")
+            .bind(customer)
+            .bind(found.partner)
+            .bind(now.timestamp_millis())
+            .bind(format!("staff:{}", actor.id))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Binds an unbound customer to a partner again.
+    pub async fn rebind_customer(
+        &self,
+        customer: CustomerId,
+        partner: PartnerId,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        let bound = sqlx::query("UPDATE customers SET unbound_at = NULL, partner = $1, associated_at = $2 WHERE id = $3 AND unbound_at IS NOT NULL")
+            .bind(partner)
+            .bind(now.timestamp_millis())
+            .bind(customer)
+            .execute(self.pool())
+            .await?;
+        if bound.rows_affected() == 0 {
+            return Err(refused(
+                "customer-still-bound",
+                format!("customer {customer} is bound: unbind it first"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Changes a customer's association type: only the partner's admin may (rule 17).
+    pub async fn change_association(
+        &self,
+        customer: CustomerId,
+        association: Association,
+        actor: &Staff,
+    ) -> Result<(), DomainError> {
+        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
+            what: "customer",
+            id: customer,
+        })?;
+        if actor.role != Role::PartnerAdmin || actor.partner != found.partner {
+            return Err(refused(
+                "partner-admin-only",
+                "only the partner's admin may change a customer's association (rule 17)",
+            ));
+        }
+        sqlx::query("UPDATE customers SET association = $1 WHERE id = $2")
+            .bind(association.as_str())
+            .bind(customer)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}

@@ -434,6 +434,46 @@ on_both_backends! {
         assert_eq!(store.customer(referral.id).await.expect("read").expect("customer").freeze, FreezeState::NotFrozen, "referral customers are the platform's");
         assert!(!store.partner(demo::SOLUTION_PROVIDER).await.expect("read").expect("partner").frozen);
     }
+
+    async fn rule_16_staff_see_only_the_customers_assigned_to_them_or_their_team(store: Store) {
+        seeded(&store).await;
+        let sees = |id| {
+            let store = store.clone();
+            async move {
+                let staff = store.staff(id).await.expect("read").expect("staff");
+                let mut ids: Vec<i64> = store.customers_visible_to(&staff).await.expect("visible").iter().map(|c| c.id).collect();
+                ids.sort_unstable();
+                ids
+            }
+        };
+        assert_eq!(sees(demo::STAFF_ADMIN).await, vec![101, 102, 103, 106], "the admin sees all of the partner's");
+        assert_eq!(sees(demo::STAFF_MANAGER).await, vec![101, 103, 106], "a manager sees those assigned to them");
+        assert_eq!(sees(demo::STAFF_SALESPERSON).await, vec![102], "a salesperson sees those assigned to them");
+        assert_eq!(sees(demo::STAFF_SUPERVISOR).await, vec![101, 103, 106], "a supervisor sees its managers' customers");
+    }
+
+    async fn rule_17_only_the_admin_unbinds_once_per_3_months_with_nothing_awaiting_payment(store: Store) {
+        seeded(&store).await;
+        let admin = store.staff(demo::STAFF_ADMIN).await.expect("read").expect("admin");
+        let manager = store.staff(demo::STAFF_MANAGER).await.expect("read").expect("manager");
+        let by_manager = store.unbind_customer(demo::KEY_ACCOUNT_CUSTOMER, &manager, t0()).await;
+        assert_eq!(by_manager.map_err(|e| e.code()), Err("partner-admin-only"));
+        let change = store.change_association(demo::KEY_ACCOUNT_CUSTOMER, Association::Referral, &manager).await;
+        assert_eq!(change.map_err(|e| e.code()), Err("partner-admin-only"));
+        // Customer 102 owes order 9004.
+        let awaiting = store.unbind_customer(demo::STANDARD_CUSTOMER, &admin, t0()).await;
+        assert_eq!(awaiting.map_err(|e| e.code()), Err("orders-awaiting-payment"));
+
+        store.unbind_customer(demo::KEY_ACCOUNT_CUSTOMER, &admin, t0()).await.expect("the admin unbinds");
+        let visible = store.customers_visible_to(&admin).await.expect("visible");
+        assert!(visible.iter().all(|c| c.id != demo::KEY_ACCOUNT_CUSTOMER), "an unbound customer is no longer the partner's");
+        store.rebind_customer(demo::KEY_ACCOUNT_CUSTOMER, demo::RESELLER, t0() + Duration::days(1)).await.expect("rebound");
+        let too_soon = store.unbind_customer(demo::KEY_ACCOUNT_CUSTOMER, &admin, t0() + Duration::days(80)).await;
+        assert_eq!(too_soon.map_err(|e| e.code()), Err("unbind-too-soon"));
+        store.unbind_customer(demo::KEY_ACCOUNT_CUSTOMER, &admin, t0() + Duration::days(93)).await.expect("after 3 months");
+        store.change_association(demo::NEW_CUSTOMER, Association::Referral, &admin).await.expect("the admin changes it");
+        assert_eq!(store.customer(demo::NEW_CUSTOMER).await.expect("read").expect("customer").association, Association::Referral);
+    }
 }
 
 #[test]

@@ -193,6 +193,15 @@ impl Store {
                 .bind(r.status.as_str()).bind(r.requested_at.timestamp_millis())
                 .execute(&mut *tx).await?;
         }
+        for m in &demo.staff {
+            sqlx::query("INSERT INTO staff (id, partner, role, supervisor) VALUES ($1, $2, $3, $4)")
+                .bind(m.id)
+                .bind(m.partner)
+                .bind(m.role.as_str())
+                .bind(m.supervisor)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
