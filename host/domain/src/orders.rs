@@ -113,6 +113,59 @@ pub struct Payment {
     pub paid_at: DateTime<Utc>,
 }
 
+fn refused(code: &'static str, message: impl Into<String>) -> DomainError {
+    DomainError::Refused {
+        code,
+        message: message.into(),
+    }
+}
+
+/// A partner pays only for its own resale customers (rules 12, 22); a customer pays itself
+/// only when no request to its partner is pending (rule 22).
+async fn check_payer(
+    tx: &mut Transaction<'_, Any>,
+    order: OrderId,
+    customer: CustomerId,
+    payer: Payer,
+) -> Result<(), DomainError> {
+    match payer {
+        Payer::Partner(partner) => {
+            let row = sqlx::query("SELECT partner, association FROM customers WHERE id = $1")
+                .bind(customer)
+                .fetch_one(&mut **tx)
+                .await?;
+            let owner: i64 = row.try_get("partner")?;
+            let association: String = row.try_get("association")?;
+            if owner != partner {
+                return Err(DomainError::NotOfPartner {
+                    what: "customer",
+                    id: customer,
+                    partner,
+                });
+            }
+            if association != Association::Resale.as_str() {
+                return Err(DomainError::ReferralCustomer(customer));
+            }
+        }
+        Payer::Customer => {
+            let pending: Option<String> =
+                sqlx::query_scalar("SELECT status FROM payment_requests WHERE order_id = $1 AND status = 'pending'")
+                    .bind(order)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            if pending.is_some() {
+                return Err(refused(
+                    "payment-requested-from-partner",
+                    format!(
+                        "order {order} awaits its partner's payment: the customer pays it once the partner rejects the request (rule 22)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_key(key: &str) -> Result<(), DomainError> {
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(DomainError::Invalid {
@@ -353,6 +406,7 @@ impl Store {
             return Err(DomainError::OrderExpired(order_id));
         }
         let customer: i64 = row.try_get("customer")?;
+        check_payer(&mut tx, order_id, customer, payer).await?;
         let currency: Currency = row
             .try_get::<String, _>("currency")?
             .parse()
@@ -443,6 +497,13 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         }
+        if let Payer::Partner(_) = payer {
+            sqlx::query("UPDATE payment_requests SET status = 'paid', decided_at = $1 WHERE order_id = $2 AND status = 'pending'")
+                .bind(now.timestamp_millis())
+                .bind(order_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let payment = Payment {
             order: order_id,
             amount,
@@ -475,5 +536,198 @@ impl Store {
             status: order.status,
             operation: "cancelled",
         })
+    }
+}
+
+impl Store {
+    /// A resale customer asks its partner to pay a pending-payment order for it (rule 22).
+    pub async fn request_partner_payment(&self, order_id: OrderId, now: DateTime<Utc>) -> Result<(), DomainError> {
+        let order = self.order(order_id).await?.ok_or(DomainError::NotFound {
+            what: "order",
+            id: order_id,
+        })?;
+        if order.status != OrderStatus::PendingPayment {
+            return Err(DomainError::OrderState {
+                order: order_id,
+                status: order.status,
+                operation: "sent to the partner for payment",
+            });
+        }
+        let customer = self.customer(order.customer).await?.ok_or(DomainError::NotFound {
+            what: "customer",
+            id: order.customer,
+        })?;
+        if customer.association != Association::Resale {
+            return Err(DomainError::ReferralCustomer(customer.id));
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO payment_requests (order_id, customer, partner, status, requested_at) VALUES ($1, $2, $3, 'pending', $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(order_id)
+        .bind(customer.id)
+        .bind(customer.partner)
+        .bind(now.timestamp_millis())
+        .execute(self.pool())
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(refused(
+                "payment-already-requested",
+                format!("order {order_id} was already sent to the partner"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The partner rejects a customer's payment request; the customer may then pay (rule 22).
+    pub async fn reject_partner_payment(
+        &self,
+        order_id: OrderId,
+        partner: PartnerId,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        let rejected = sqlx::query(
+            "UPDATE payment_requests SET status = 'rejected', decided_at = $1 WHERE order_id = $2 AND partner = $3 AND status = 'pending'",
+        )
+        .bind(now.timestamp_millis())
+        .bind(order_id)
+        .bind(partner)
+        .execute(self.pool())
+        .await?;
+        if rejected.rows_affected() == 0 {
+            return Err(refused(
+                "no-pending-payment-request",
+                format!("order {order_id} has no payment request pending with partner {partner}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records a refund of a paid order, and its amount, for the approval flow to act on
+    /// (rule 10); the order awaits its refund. Returns the refund's id.
+    pub async fn request_refund(
+        &self,
+        order_id: OrderId,
+        amount: Decimal,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<i64, DomainError> {
+        let amount_cents = crate::accounts::cents(amount, "amount")?;
+        let order = self.order(order_id).await?.ok_or(DomainError::NotFound {
+            what: "order",
+            id: order_id,
+        })?;
+        if !matches!(order.status, OrderStatus::Processing | OrderStatus::Completed) {
+            return Err(DomainError::OrderState {
+                order: order_id,
+                status: order.status,
+                operation: "refunded",
+            });
+        }
+        let refunded: Option<i64> =
+            sqlx::query_scalar("SELECT CAST(SUM(amount_cents) AS BIGINT) FROM refunds WHERE order_id = $1")
+                .bind(order_id)
+                .fetch_one(self.pool())
+                .await?;
+        let refunded = refunded.unwrap_or(0);
+        let paid = to_cents(order.amount).unwrap_or(0);
+        if amount_cents == 0 || refunded + amount_cents > paid {
+            return Err(DomainError::Invalid {
+                field: "amount",
+                message: format!(
+                    "{amount} is more than the {} left to refund",
+                    from_cents(paid - refunded)
+                ),
+            });
+        }
+        let mut tx = self.pool().begin().await?;
+        let marked = sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status = $3")
+            .bind(OrderStatus::PendingRefund.as_str())
+            .bind(order_id)
+            .bind(order.status.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if marked.rows_affected() == 0 {
+            return Err(DomainError::OrderState {
+                order: order_id,
+                status: order.status,
+                operation: "refunded",
+            });
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO refunds (order_id, amount_cents, status, requested_by, requested_at) VALUES ($1, $2, 'requested', $3, $4) RETURNING id",
+        )
+        .bind(order_id)
+        .bind(amount_cents)
+        .bind(actor.label())
+        .bind(now.timestamp_millis())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Pays a requested refund back to whoever paid the order (rule 9): the partner when it
+    /// paid on the customer's behalf, else the customer's own cash account. Returns the
+    /// account credited.
+    pub async fn complete_refund(&self, refund: i64, actor: &Actor, now: DateTime<Utc>) -> Result<i64, DomainError> {
+        let row = sqlx::query(
+            "SELECT r.order_id, r.amount_cents, r.status, o.paid_by, o.currency FROM refunds r JOIN orders o ON o.id = r.order_id WHERE r.id = $1",
+        )
+        .bind(refund)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(DomainError::NotFound { what: "refund", id: refund })?;
+        let status: String = row.try_get("status")?;
+        if status != "requested" {
+            return Err(refused("refund-not-requested", format!("refund {refund} is {status}")));
+        }
+        let order_id: i64 = row.try_get("order_id")?;
+        let amount_cents: i64 = row.try_get("amount_cents")?;
+        let paid_by: Option<String> = row.try_get("paid_by")?;
+        let currency: Currency = row
+            .try_get::<String, _>("currency")?
+            .parse()
+            .map_err(|e: crate::CurrencyError| DomainError::CurrencyMismatch(e.to_string()))?;
+        let owner = match paid_by.as_deref().and_then(|p| p.split_once(':')) {
+            Some(("partner", id)) => id.parse().ok().map(AccountOwner::Partner),
+            Some(("customer", id)) => id.parse().ok().map(AccountOwner::Customer),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            refused(
+                "refund-payer-unknown",
+                format!("order {order_id} records no payer to refund"),
+            )
+        })?;
+        let account = self
+            .open_account(owner, AccountKind::Cash, currency, Decimal::ZERO)
+            .await?;
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query("UPDATE refunds SET status = 'completed', account = $1, completed_at = $2 WHERE id = $3 AND status = 'requested'")
+            .bind(account.id)
+            .bind(now.timestamp_millis())
+            .bind(refund)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(refused(
+                "refund-not-requested",
+                format!("refund {refund} was completed concurrently"),
+            ));
+        }
+        sqlx::query("UPDATE accounts SET balance_cents = balance_cents + $1 WHERE id = $2")
+            .bind(amount_cents)
+            .bind(account.id)
+            .execute(&mut *tx)
+            .await?;
+        insert_entry(&mut tx, account.id, amount_cents, "refund", Some(order_id), actor, now).await?;
+        sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status = $3")
+            .bind(OrderStatus::Completed.as_str())
+            .bind(order_id)
+            .bind(OrderStatus::PendingRefund.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(account.id)
     }
 }

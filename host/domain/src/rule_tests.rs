@@ -474,6 +474,71 @@ on_both_backends! {
         store.change_association(demo::NEW_CUSTOMER, Association::Referral, &admin).await.expect("the admin changes it");
         assert_eq!(store.customer(demo::NEW_CUSTOMER).await.expect("read").expect("customer").association, Association::Referral);
     }
+    async fn rule_22_the_customer_pays_itself_only_after_its_partner_rejects_the_request(store: Store) {
+        seeded(&store).await;
+        reseller_accounts(&store, "500.00", "0.00").await;
+        let customer = AccountOwner::Customer(demo::STANDARD_CUSTOMER);
+        let itself = Actor { role: Role::Customer, partner: None, id: Some(demo::STANDARD_CUSTOMER), on_behalf_of: None };
+        let own = store.open_account(customer, AccountKind::Cash, cny(), Decimal::ZERO).await.expect("account");
+        store.top_up(own.id, dec("500.00"), &itself, t0()).await.expect("top up");
+
+        let order = store.create_order(&order_of("80.00"), &itself, "o-1", t0()).await.expect("order");
+        store.request_partner_payment(order.id, t0()).await.expect("asks the partner");
+        let again = store.request_partner_payment(order.id, t0()).await;
+        assert_eq!(again.map_err(|e| e.code()), Err("payment-already-requested"));
+        let meanwhile = store.pay_order(order.id, Payer::Customer, &itself, "p-self", t0()).await;
+        assert_eq!(meanwhile.map(|_| ()).map_err(|e| e.code()), Err("payment-requested-from-partner"));
+        let stranger = store.reject_partner_payment(order.id, demo::OTHER_RESELLER, t0()).await;
+        assert_eq!(stranger.map_err(|e| e.code()), Err("no-pending-payment-request"));
+        store.reject_partner_payment(order.id, demo::RESELLER, t0()).await.expect("the partner rejects");
+        let paid = store.pay_order(order.id, Payer::Customer, &itself, "p-self-2", t0()).await.expect("then the customer pays");
+        assert_eq!(paid.debits[0].account, own.id);
+
+        // Another order: the partner pays it; another partner may not.
+        let second = store.create_order(&order_of("30.00"), &itself, "o-2", t0()).await.expect("order");
+        store.request_partner_payment(second.id, t0()).await.expect("asks the partner");
+        let other = store.pay_order(second.id, Payer::Partner(demo::OTHER_RESELLER), &reseller_admin(), "p-other", t0()).await;
+        assert_eq!(other.map(|_| ()).map_err(|e| e.code()), Err("not-of-partner"));
+        store
+            .pay_order(second.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-partner", t0())
+            .await
+            .expect("the partner pays");
+    }
+
+    async fn rules_9_and_10_a_refund_is_recorded_then_paid_back_to_whoever_paid(store: Store) {
+        seeded(&store).await;
+        let (reseller_cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;
+        let by_partner = store.create_order(&order_of("600.00"), &reseller_admin(), "o-1", t0()).await.expect("order");
+        store
+            .pay_order(by_partner.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-1", t0())
+            .await
+            .expect("paid by the partner");
+        let too_much = store.request_refund(by_partner.id, dec("600.01"), &reseller_admin(), t0()).await;
+        assert_eq!(too_much.map_err(|e| e.code()), Err("invalid-field"));
+        // Rule 10: the refund and its amount are recorded; the order awaits it.
+        let refund = store.request_refund(by_partner.id, dec("600.00"), &reseller_admin(), t0()).await.expect("recorded");
+        assert_eq!(store.order(by_partner.id).await.expect("read").expect("order").status, OrderStatus::PendingRefund);
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("400.00"), "no money moves before completion");
+        // Rule 9: the partner paid, so the partner gets it back.
+        assert_eq!(store.complete_refund(refund, &reseller_admin(), t0()).await.expect("refunded"), reseller_cash);
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("1000.00"));
+        assert_eq!(ledger_sum(&store, reseller_cash).await, dec("1000.00"));
+        let twice = store.complete_refund(refund, &reseller_admin(), t0()).await;
+        assert_eq!(twice.map_err(|e| e.code()), Err("refund-not-requested"));
+
+        // The customer's own payment goes back to the customer.
+        let itself = Actor { role: Role::Customer, partner: None, id: Some(demo::STANDARD_CUSTOMER), on_behalf_of: None };
+        let own = store.open_account(AccountOwner::Customer(demo::STANDARD_CUSTOMER), AccountKind::Cash, cny(), Decimal::ZERO).await.expect("account");
+        store.top_up(own.id, dec("100.00"), &itself, t0()).await.expect("top up");
+        let by_customer = store.create_order(&order_of("70.00"), &itself, "o-2", t0()).await.expect("order");
+        store.pay_order(by_customer.id, Payer::Customer, &itself, "p-2", t0()).await.expect("paid by the customer");
+        let refund = store.request_refund(by_customer.id, dec("25.50"), &reseller_admin(), t0()).await.expect("partial refund");
+        assert_eq!(store.complete_refund(refund, &reseller_admin(), t0()).await.expect("refunded"), own.id);
+        assert_eq!(store.customer_balance(demo::STANDARD_CUSTOMER, cny()).await.expect("balance"), dec("55.50"));
+        let unpaid = store.create_order(&order_of("5.00"), &itself, "o-3", t0()).await.expect("order");
+        let refused = store.request_refund(unpaid.id, dec("5.00"), &reseller_admin(), t0()).await;
+        assert_eq!(refused.map_err(|e| e.code()), Err("order-state"));
+    }
 }
 
 #[test]
