@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod coupons;
 pub mod demo;
 pub mod entities;
 pub mod errors;

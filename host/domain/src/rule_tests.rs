@@ -1,6 +1,7 @@
 //! The money rules of DOMAIN.md, each test named after its rule, on SQLite and PostgreSQL.
 
 use crate::accounts::{AccountKind, AccountOwner, Actor, AllocationTarget};
+use crate::coupons::{CouponLimits, CouponStatus, DiscountKind, QuotaStatus};
 use crate::demo::{self, DemoData};
 use crate::entities::*;
 use crate::errors::DomainError;
@@ -538,6 +539,85 @@ on_both_backends! {
         let unpaid = store.create_order(&order_of("5.00"), &itself, "o-3", t0()).await.expect("order");
         let refused = store.request_refund(unpaid.id, dec("5.00"), &reseller_admin(), t0()).await;
         assert_eq!(refused.map_err(|e| e.code()), Err("order-state"));
+    }
+    async fn rule_13_coupons_stay_within_their_quota_which_issuing_draws_down_and_reclaiming_returns(store: Store) {
+        seeded(&store).await;
+        let quota = store.create_quota(demo::RESELLER, cny(), dec("100.00"), dec("40.00")).await.expect("quota");
+        let limits = coupon_limits();
+        let over_limit = store.issue_coupon(quota, demo::STANDARD_CUSTOMER, dec("40.01"), &limits).await;
+        assert_eq!(over_limit.map(|_| ()).map_err(|e| e.code()), Err("coupon-exceeds-quota-limit"));
+        let first = store.issue_coupon(quota, demo::STANDARD_CUSTOMER, dec("40.00"), &limits).await.expect("issued");
+        store.issue_coupon(quota, demo::KEY_ACCOUNT_CUSTOMER, dec("40.00"), &limits).await.expect("issued");
+        assert_eq!(store.quota_balance(quota).await.expect("balance"), dec("20.00"));
+        let exhausted = store.issue_coupon(quota, demo::STANDARD_CUSTOMER, dec("30.00"), &limits).await;
+        assert_eq!(exhausted.map(|_| ()).map_err(|e| e.code()), Err("quota-exhausted"));
+        store.reclaim_coupon(first.id).await.expect("reclaimed");
+        assert_eq!(store.quota_balance(quota).await.expect("balance"), dec("60.00"));
+        assert_eq!(store.reclaim_coupon(first.id).await.map_err(|e| e.code()), Err("coupon-not-reclaimable"));
+        for status in [QuotaStatus::Adjusting, QuotaStatus::Frozen, QuotaStatus::Reclaimed] {
+            store.set_quota_status(quota, status).await.expect("status");
+            let refused = store.issue_coupon(quota, demo::STANDARD_CUSTOMER, dec("1.00"), &limits).await;
+            assert_eq!(refused.map(|_| ()).map_err(|e| e.code()), Err("quota-unavailable"), "{status}");
+        }
+        store.set_quota_status(quota, QuotaStatus::Normal).await.expect("status");
+        // Rule 12: coupons go to the partner's resale customers only.
+        let other = store.issue_coupon(quota, demo::OTHER_RESELLERS_CUSTOMER, dec("1.00"), &limits).await;
+        assert_eq!(other.map(|_| ()).map_err(|e| e.code()), Err("not-of-partner"));
+    }
+
+    async fn rule_7_coupons_on_an_order_respect_count_combination_discount_and_product_limits(store: Store) {
+        seeded(&store).await;
+        let quota = store.create_quota(demo::RESELLER, cny(), dec("1000.00"), dec("100.00")).await.expect("quota");
+        let issue = |limits: CouponLimits| {
+            let store = store.clone();
+            async move { store.issue_coupon(quota, demo::STANDARD_CUSTOMER, dec("10.00"), &limits).await.expect("issued").id }
+        };
+        // A 300.00 order of one MARKETPLACE line sold at 0.75 of list.
+        let discounted = NewOrderLine { list_unit_price: dec("400.00"), ..line("300.00", 1, 1) };
+        let new = NewOrder { customer: demo::STANDARD_CUSTOMER, currency: cny(), lines: vec![discounted] };
+        let order = store.create_order(&new, &reseller_admin(), "o-1", t0()).await.expect("order").id;
+
+        let four = vec![issue(coupon_limits()).await, issue(coupon_limits()).await, issue(coupon_limits()).await, issue(coupon_limits()).await];
+        assert_eq!(store.apply_coupons(order, &four, None, t0()).await.map_err(|e| e.code()), Err("too-many-coupons"));
+        let ecs_only = issue(CouponLimits { service_type: Some("ECS".into()), ..coupon_limits() }).await;
+        assert_eq!(store.apply_coupons(order, &[ecs_only], None, t0()).await.map_err(|e| e.code()), Err("coupon-not-applicable"));
+        let no_combining = issue(CouponLimits { combines_with: vec![], ..coupon_limits() }).await;
+        let combined = store.apply_coupons(order, &[no_combining], Some(DiscountKind::PartnerGranted), t0()).await;
+        assert_eq!(combined.map_err(|e| e.code()), Err("coupon-not-combinable"));
+        let shallow_only = issue(CouponLimits { min_discount_ratio: Some(dec("0.80")), ..coupon_limits() }).await;
+        let deep = store.apply_coupons(order, &[shallow_only], None, t0()).await;
+        assert_eq!(deep.map_err(|e| e.code()), Err("coupon-discount-too-deep"), "0.75 of list is below the 0.80 limit");
+        let big_spender = issue(CouponLimits { min_spend: dec("300.01"), ..coupon_limits() }).await;
+        assert_eq!(store.apply_coupons(order, &[big_spender], None, t0()).await.map_err(|e| e.code()), Err("coupon-min-spend"));
+        let expired = store.apply_coupons(order, &[four[0]], None, t0() + Duration::days(40)).await;
+        assert_eq!(expired.map_err(|e| e.code()), Err("coupon-not-usable"));
+
+        // Three coupons and one partner-granted discount: 300.00 - 30.00 due.
+        let due = store.apply_coupons(order, &four[..3], Some(DiscountKind::PartnerGranted), t0()).await.expect("applied");
+        assert_eq!(due, dec("270.00"));
+        assert_eq!(store.coupon(four[0]).await.expect("read").expect("coupon").status, CouponStatus::Used);
+        assert_eq!(store.apply_coupons(order, &[four[3]], None, t0()).await.map_err(|e| e.code()), Err("coupons-already-applied"));
+        reseller_accounts(&store, "300.00", "0.00").await;
+        let paid = store
+            .pay_order(order, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-1", t0())
+            .await
+            .expect("paid");
+        assert_eq!(paid.amount, dec("270.00"));
+    }
+}
+
+fn coupon_limits() -> CouponLimits {
+    CouponLimits {
+        valid_from: t0() - Duration::days(1),
+        valid_to: t0() + Duration::days(30),
+        min_spend: Decimal::ZERO,
+        service_type: None,
+        min_discount_ratio: None,
+        combines_with: vec![
+            DiscountKind::PartnerGranted,
+            DiscountKind::Contract,
+            DiscountKind::Promotion,
+        ],
     }
 }
 
