@@ -6,19 +6,24 @@
 
 pub mod access;
 pub mod accounts;
+pub mod authorizations;
 pub mod coupons;
 pub mod demo;
 pub mod entities;
 pub mod errors;
+pub mod incentives;
 pub mod invoicing;
 pub mod money;
+pub mod opportunities;
 pub mod orders;
 pub mod partners;
+pub mod resources;
 #[cfg(test)]
 mod rule_tests;
 pub mod store;
 #[cfg(test)]
 mod testing;
+pub mod verification;
 
 pub use entities::*;
 pub use money::{Currency, CurrencyError};

@@ -7,8 +7,10 @@ use crate::entities::*;
 use crate::errors::DomainError;
 use crate::invoicing::{InvoiceScope, Issuer, NewInvoiceRequest};
 use crate::money::Currency;
+use crate::opportunities::{NewOpportunity, OpportunityReview};
 use crate::orders::{NewOrder, NewOrderLine, Payer};
 use crate::partners::{NewCustomer, check_partner_discount};
+use crate::resources::{ExpiryPolicy, auto_renew_due};
 use crate::store::Store;
 use crate::testing::on_both_backends;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -603,6 +605,118 @@ on_both_backends! {
             .await
             .expect("paid");
         assert_eq!(paid.amount, dec("270.00"));
+    }
+    async fn rule_11_auto_renew_is_due_7_days_before_expiry_and_keeps_the_period_type(store: Store) {
+        seeded(&store).await;
+        let expires = t0() + Duration::days(10);
+        let main = store
+            .create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1001, PeriodType::Month, ExpiryPolicy::AutoRenew, t0() - Duration::days(20), expires, None)
+            .await
+            .expect("resource");
+        let child = store
+            .create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1002, PeriodType::Month, ExpiryPolicy::AutoRenew, t0() - Duration::days(20), expires, Some(main))
+            .await
+            .expect("child resource");
+        let resource = store.resource(main).await.expect("read").expect("resource");
+        assert!(!auto_renew_due(&resource, t0() + Duration::days(2)), "8 days before expiry: not yet");
+        assert!(auto_renew_due(&resource, t0() + Duration::days(3)), "7 days before expiry: due");
+        assert!(store.resources_due_for_renewal(t0() + Duration::days(2)).await.expect("due").is_empty());
+        assert_eq!(store.resources_due_for_renewal(t0() + Duration::days(3)).await.expect("due").len(), 2);
+
+        let yearly = store.renew_resource(main, PeriodType::Year, 1).await;
+        assert_eq!(yearly.map_err(|e| e.code()), Err("renewal-period-mismatch"));
+        assert_eq!(store.renew_resource(main, PeriodType::Month, 12).await.map_err(|e| e.code()), Err("invalid-field"));
+        assert_eq!(store.renew_resource(child, PeriodType::Month, 1).await.map_err(|e| e.code()), Err("renew-the-main-resource"));
+        let renewed = store.renew_resource(main, PeriodType::Month, 3).await.expect("renewed");
+        assert_eq!(renewed, Utc.with_ymd_and_hms(2027, 2, 12, 9, 0, 0).single().expect("date"));
+        assert_eq!(store.resource(child).await.expect("read").expect("child").expires_at, renewed, "children renew with their main resource");
+    }
+
+    async fn rule_23_a_partner_operates_in_a_customers_account_only_with_its_authorization(store: Store) {
+        seeded(&store).await;
+        let customer = demo::KEY_ACCOUNT_CUSTOMER;
+        assert_eq!(store.ensure_authorized(demo::RESELLER, customer).await.map_err(|e| e.code()), Err("not-authorized"));
+        let no_terms = store.request_authorization(demo::RESELLER, customer, false, t0()).await;
+        assert_eq!(no_terms.map_err(|e| e.code()), Err("operate-terms-not-agreed"));
+        let foreign = store.request_authorization(demo::OTHER_RESELLER, customer, true, t0()).await;
+        assert_eq!(foreign.map_err(|e| e.code()), Err("not-of-partner"));
+        store.request_authorization(demo::RESELLER, customer, true, t0()).await.expect("requested");
+        assert_eq!(store.ensure_authorized(demo::RESELLER, customer).await.map_err(|e| e.code()), Err("not-authorized"), "requested is not granted");
+        store.refuse_authorization(demo::RESELLER, customer, t0()).await.expect("refused");
+        store.request_authorization(demo::RESELLER, customer, false, t0()).await.expect("asking again needs no new agreement");
+        store.grant_authorization(demo::RESELLER, customer, t0()).await.expect("granted");
+        store.ensure_authorized(demo::RESELLER, customer).await.expect("authorized");
+        store.revoke_authorization(demo::RESELLER, customer, t0()).await.expect("revoked");
+        assert_eq!(store.ensure_authorized(demo::RESELLER, customer).await.map_err(|e| e.code()), Err("not-authorized"));
+        assert_eq!(store.revoke_authorization(demo::RESELLER, customer, t0()).await.map_err(|e| e.code()), Err("authorization-state"));
+    }
+
+    async fn rule_24_a_subsidy_goes_only_to_labelled_partners_above_the_threshold(store: Store) {
+        seeded(&store).await;
+        let usd: Currency = "USD".parse().expect("currency");
+        let small = store.claim_subsidy(demo::RESELLER, dec("999999.99"), cny(), t0()).await;
+        assert_eq!(small.map_err(|e| e.code()), Err("below-subsidy-threshold"));
+        let unlabelled = store.claim_subsidy(demo::RESELLER, dec("1000000"), cny(), t0()).await;
+        assert_eq!(unlabelled.map_err(|e| e.code()), Err("capability-label-required"));
+        store.grant_label(demo::RESELLER, "cloud-migration", t0()).await.expect("label");
+        store.claim_subsidy(demo::RESELLER, dec("1000000"), cny(), t0() + Duration::days(1)).await.expect("labelled at the claim");
+        store.revoke_label(demo::RESELLER, "cloud-migration", t0() + Duration::days(2)).await.expect("revoked");
+        let after = store.claim_subsidy(demo::RESELLER, dec("2000000"), cny(), t0() + Duration::days(3)).await;
+        assert_eq!(after.map_err(|e| e.code()), Err("capability-label-required"));
+        // Outside the home region the threshold is 125,000 USD.
+        let abroad = store.create_partner(PartnerKind::SolutionProvider, "Lion City Cloud", "SG").await.expect("partner");
+        store.grant_label(abroad.id, "data-analytics", t0()).await.expect("label");
+        let below = store.claim_subsidy(abroad.id, dec("124999.99"), usd, t0()).await;
+        assert_eq!(below.map_err(|e| e.code()), Err("below-subsidy-threshold"));
+        store.claim_subsidy(abroad.id, dec("125000"), usd, t0()).await.expect("at the threshold");
+    }
+
+    async fn rule_25_a_customer_with_a_phone_needs_the_code_sent_to_it_first(store: Store) {
+        seeded(&store).await;
+        let new = NewCustomer {
+            partner: demo::RESELLER,
+            account_name: "maple-foods".into(),
+            association: Association::Resale,
+            customer_type: CustomerType::Enterprise,
+            country: "CN".into(),
+        };
+        let phone = "+8613800000000";
+        let unsent = store.create_customer_with_phone(&new, phone, "123456", t0()).await;
+        assert_eq!(unsent.map(|_| ()).map_err(|e| e.code()), Err("verification-code-invalid"));
+        let code = store.send_verification_code(phone, t0()).await.expect("sent");
+        assert_eq!(code.len(), 6);
+        let late = store.create_customer_with_phone(&new, phone, &code, t0() + Duration::minutes(11)).await;
+        assert_eq!(late.map(|_| ()).map_err(|e| e.code()), Err("verification-code-invalid"));
+        let code = store.send_verification_code(phone, t0()).await.expect("sent again");
+        let created = store.create_customer_with_phone(&new, phone, &code, t0() + Duration::minutes(5)).await.expect("created");
+        assert_eq!(store.customer_phone(created.id).await.expect("read").as_deref(), Some(phone));
+        let reuse = store.create_customer_with_phone(&NewCustomer { account_name: "maple-2".into(), ..new.clone() }, phone, &code, t0()).await;
+        assert_eq!(reuse.map(|_| ()).map_err(|e| e.code()), Err("verification-code-invalid"), "a code is spent once");
+        // Without a phone: created, and no number to send SMS to.
+        let quiet = store.create_customer(&NewCustomer { account_name: "no-phone".into(), ..new }, t0()).await.expect("created");
+        assert_eq!(store.customer_phone(quiet.id).await.expect("read"), None);
+        assert_eq!(store.send_verification_code("12ab", t0()).await.map_err(|e| e.code()), Err("invalid-field"));
+    }
+
+    async fn rule_20_a_po_is_reviewed_for_bant_and_plausibility_and_the_earlier_duplicate_wins(store: Store) {
+        seeded(&store).await;
+        let po = NewOpportunity {
+            customer_name: "Jade Logistics".into(),
+            budget: Some("800k CNY".into()),
+            decision_maker: Some("CTO".into()),
+            need: Some("migrate ERP to cloud servers".into()),
+            timeline: Some("Q1 2027".into()),
+            monthly_revenue: dec("20000"),
+        };
+        let missing = NewOpportunity { decision_maker: None, ..po.clone() };
+        assert_eq!(store.submit_po(demo::RESELLER, &missing, t0()).await.expect("reviewed").1, OpportunityReview::Incomplete);
+        let unrelated = NewOpportunity { need: Some("office furniture".into()), ..po.clone() };
+        assert_eq!(store.submit_po(demo::RESELLER, &unrelated, t0()).await.expect("reviewed").1, OpportunityReview::Implausible);
+        let trivial = NewOpportunity { monthly_revenue: dec("99"), ..po.clone() };
+        assert_eq!(store.submit_po(demo::RESELLER, &trivial, t0()).await.expect("reviewed").1, OpportunityReview::Implausible);
+        assert_eq!(store.submit_po(demo::RESELLER, &po, t0()).await.expect("reviewed").1, OpportunityReview::Approved);
+        let later = NewOpportunity { customer_name: "jade logistics".into(), ..po };
+        assert_eq!(store.submit_po(demo::OTHER_RESELLER, &later, t0()).await.expect("reviewed").1, OpportunityReview::Duplicate);
     }
 }
 

@@ -1,0 +1,148 @@
+//! A partner operating inside a customer's account only with its authorization (rule 23).
+
+use crate::entities::*;
+use crate::errors::DomainError;
+use crate::store::Store;
+use chrono::{DateTime, Utc};
+
+fn refused(code: &'static str, message: impl Into<String>) -> DomainError {
+    DomainError::Refused {
+        code,
+        message: message.into(),
+    }
+}
+
+impl Store {
+    /// The partner asks a customer of its own for authorization; the first request must agree
+    /// to the operate-on-behalf terms.
+    pub async fn request_authorization(
+        &self,
+        partner: PartnerId,
+        customer: CustomerId,
+        agree_terms: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
+            what: "customer",
+            id: customer,
+        })?;
+        if found.partner != partner {
+            return Err(DomainError::NotOfPartner {
+                what: "customer",
+                id: customer,
+                partner,
+            });
+        }
+        let status = self.authorization(partner, customer).await?;
+        match status.as_deref() {
+            None if !agree_terms => Err(refused(
+                "operate-terms-not-agreed",
+                "the first authorization request agrees to the operate-on-behalf terms (rule 23)",
+            )),
+            None => {
+                sqlx::query("INSERT INTO authorizations (partner, customer, status, terms_agreed_at, updated_at) VALUES ($1, $2, 'requested', $3, $3)")
+                    .bind(partner)
+                    .bind(customer)
+                    .bind(now.timestamp_millis())
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+            Some("granted") => Ok(()),
+            Some(_) => {
+                self.set_authorization(partner, customer, &["refused", "revoked"], "requested", now)
+                    .await
+            }
+        }
+    }
+
+    /// The customer grants a pending request.
+    pub async fn grant_authorization(
+        &self,
+        partner: PartnerId,
+        customer: CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        self.set_authorization(partner, customer, &["requested"], "granted", now)
+            .await
+    }
+
+    /// The customer refuses a pending request.
+    pub async fn refuse_authorization(
+        &self,
+        partner: PartnerId,
+        customer: CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        self.set_authorization(partner, customer, &["requested"], "refused", now)
+            .await
+    }
+
+    /// The customer revokes a granted authorization.
+    pub async fn revoke_authorization(
+        &self,
+        partner: PartnerId,
+        customer: CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        self.set_authorization(partner, customer, &["granted"], "revoked", now)
+            .await
+    }
+
+    /// Refuses an operation inside the customer's account without a granted authorization.
+    pub async fn ensure_authorized(&self, partner: PartnerId, customer: CustomerId) -> Result<(), DomainError> {
+        match self.authorization(partner, customer).await?.as_deref() {
+            Some("granted") => Ok(()),
+            other => Err(refused(
+                "not-authorized",
+                format!(
+                    "partner {partner} is not authorized to operate in customer {customer}'s account ({}) (rule 23)",
+                    other.unwrap_or("never requested")
+                ),
+            )),
+        }
+    }
+
+    async fn authorization(&self, partner: PartnerId, customer: CustomerId) -> Result<Option<String>, DomainError> {
+        Ok(
+            sqlx::query_scalar("SELECT status FROM authorizations WHERE partner = $1 AND customer = $2")
+                .bind(partner)
+                .bind(customer)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    async fn set_authorization(
+        &self,
+        partner: PartnerId,
+        customer: CustomerId,
+        from: &[&str],
+        to: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), DomainError> {
+        let current = self.authorization(partner, customer).await?;
+        let updated = match current.as_deref() {
+            Some(status) if from.contains(&status) => sqlx::query("UPDATE authorizations SET status = $1, updated_at = $2 WHERE partner = $3 AND customer = $4 AND status = $5")
+                .bind(to)
+                .bind(now.timestamp_millis())
+                .bind(partner)
+                .bind(customer)
+                .bind(status)
+                .execute(self.pool())
+                .await?
+                .rows_affected(),
+            _ => 0,
+        };
+        if updated == 0 {
+            return Err(refused(
+                "authorization-state",
+                format!(
+                    "the authorization of partner {partner} by customer {customer} is {}: it cannot become {to}",
+                    current.as_deref().unwrap_or("not requested")
+                ),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,120 @@
+//! Opportunities shared between the platform (HO) and partners (PO), and the review of a PO
+//! (rule 20).
+
+use crate::entities::*;
+use crate::errors::DomainError;
+use crate::store::Store;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// The smallest expected monthly revenue a PO may claim and still be plausible.
+pub const MIN_MONTHLY_REVENUE: Decimal = Decimal::from_parts(1000, 0, 0, false, 0);
+
+/// Words that tie a need to the platform's business.
+const PLATFORM_TERMS: [&str; 10] = [
+    "cloud",
+    "server",
+    "storage",
+    "database",
+    "ecs",
+    "obs",
+    "cdn",
+    "migration",
+    "ai",
+    "network",
+];
+
+/// A partner-originated opportunity with its BANT fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewOpportunity {
+    /// The prospect.
+    pub customer_name: String,
+    /// B: budget.
+    pub budget: Option<String>,
+    /// A: authority, the decision maker.
+    pub decision_maker: Option<String>,
+    /// N: need.
+    pub need: Option<String>,
+    /// T: purchase timeline.
+    pub timeline: Option<String>,
+    /// Expected monthly revenue.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub monthly_revenue: Decimal,
+}
+
+crate::entities::word_enum! {
+    /// The outcome of a PO review (rule 20).
+    pub enum OpportunityReview {
+        /// Complete, plausible and first.
+        Approved => "approved",
+        /// A BANT field is missing.
+        Incomplete => "incomplete",
+        /// Unrelated to the platform or with trivial revenue.
+        Implausible => "implausible",
+        /// An earlier opportunity for the same customer wins.
+        Duplicate => "duplicate",
+    }
+}
+
+/// Reviews a PO on its own: completeness of the BANT fields, then plausibility.
+pub fn review(po: &NewOpportunity) -> OpportunityReview {
+    let filled = |f: &Option<String>| f.as_deref().is_some_and(|v| !v.trim().is_empty());
+    if !(filled(&po.budget) && filled(&po.decision_maker) && filled(&po.need) && filled(&po.timeline)) {
+        return OpportunityReview::Incomplete;
+    }
+    let need = po.need.as_deref().unwrap_or_default().to_lowercase();
+    let related = need
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|w| PLATFORM_TERMS.contains(&w));
+    if !related || po.monthly_revenue < MIN_MONTHLY_REVENUE {
+        return OpportunityReview::Implausible;
+    }
+    OpportunityReview::Approved
+}
+
+impl Store {
+    /// Submits and reviews a PO; among duplicates (same prospect) the earlier approved one
+    /// wins (rule 20). Returns its id and review.
+    pub async fn submit_po(
+        &self,
+        partner: PartnerId,
+        po: &NewOpportunity,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, OpportunityReview), DomainError> {
+        if po.customer_name.trim().is_empty() || po.customer_name.len() > 200 {
+            return Err(DomainError::Invalid {
+                field: "customer_name",
+                message: "1 to 200 characters".into(),
+            });
+        }
+        let mut outcome = review(po);
+        if outcome == OpportunityReview::Approved {
+            let earlier: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM opportunities WHERE LOWER(customer_name) = LOWER($1) AND review = 'approved'",
+            )
+            .bind(po.customer_name.trim())
+            .fetch_one(self.pool())
+            .await?;
+            if earlier > 0 {
+                outcome = OpportunityReview::Duplicate;
+            }
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO opportunities (origin, partner, customer_name, budget, decision_maker, need, timeline, monthly_revenue, review, created_at) \
+             VALUES ('po', $1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        )
+        .bind(partner)
+        .bind(po.customer_name.trim())
+        .bind(po.budget.clone())
+        .bind(po.decision_maker.clone())
+        .bind(po.need.clone())
+        .bind(po.timeline.clone())
+        .bind(po.monthly_revenue.to_string())
+        .bind(outcome.as_str())
+        .bind(now.timestamp_millis())
+        .fetch_one(self.pool())
+        .await?;
+        Ok((id, outcome))
+    }
+}
