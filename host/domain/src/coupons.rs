@@ -513,3 +513,107 @@ impl Store {
         Ok(due)
     }
 }
+
+impl Store {
+    /// A distributor splits part of its quota to one of its resellers: the amount leaves the
+    /// parent's balance and forms the reseller's quota. Returns the new quota.
+    pub async fn split_quota(
+        &self,
+        parent: i64,
+        reseller: PartnerId,
+        amount: Decimal,
+        max_face: Decimal,
+    ) -> Result<i64, DomainError> {
+        let amount_cents = crate::accounts::cents(amount, "amount")?;
+        let max_face_cents = crate::accounts::cents(max_face, "max_face")?;
+        let row = sqlx::query("SELECT partner, currency, status FROM coupon_quotas WHERE id = $1")
+            .bind(parent)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(DomainError::NotFound {
+                what: "quota",
+                id: parent,
+            })?;
+        let owner: i64 = row.try_get("partner")?;
+        let currency: String = row.try_get("currency")?;
+        let found = self.partner(reseller).await?.ok_or(DomainError::NotFound {
+            what: "partner",
+            id: reseller,
+        })?;
+        if found.distributor != Some(owner) {
+            return Err(DomainError::NotOfPartner {
+                what: "reseller",
+                id: reseller,
+                partner: owner,
+            });
+        }
+        let mut tx = self.pool().begin().await?;
+        let drawn = sqlx::query("UPDATE coupon_quotas SET balance_cents = balance_cents - $1 WHERE id = $2 AND status = 'normal' AND balance_cents >= $1")
+            .bind(amount_cents)
+            .bind(parent)
+            .execute(&mut *tx)
+            .await?;
+        if drawn.rows_affected() == 0 {
+            return Err(refused(
+                "quota-exhausted",
+                format!("quota {parent} cannot give {amount} (rule 13)"),
+            ));
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO coupon_quotas (partner, currency, amount_cents, balance_cents, max_face_cents, status, parent) VALUES ($1, $2, $3, $3, $4, 'normal', $5) RETURNING id",
+        )
+        .bind(reseller)
+        .bind(currency)
+        .bind(amount_cents)
+        .bind(max_face_cents.max(1))
+        .bind(parent)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Reclaims a split quota: its unissued balance returns to the parent and it can issue no
+    /// more.
+    pub async fn reclaim_quota(&self, quota: i64) -> Result<Decimal, DomainError> {
+        let row = sqlx::query("SELECT parent FROM coupon_quotas WHERE id = $1")
+            .bind(quota)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(DomainError::NotFound {
+                what: "quota",
+                id: quota,
+            })?;
+        let parent: Option<i64> = row.try_get("parent")?;
+        let parent =
+            parent.ok_or_else(|| refused("quota-not-split", format!("quota {quota} was not split from another")))?;
+        let mut tx = self.pool().begin().await?;
+        // Reclaimed first: an issue racing with this one then finds the quota closed.
+        let closed =
+            sqlx::query("UPDATE coupon_quotas SET status = 'reclaimed' WHERE id = $1 AND status <> 'reclaimed'")
+                .bind(quota)
+                .execute(&mut *tx)
+                .await?;
+        if closed.rows_affected() == 0 {
+            return Err(refused(
+                "quota-unavailable",
+                format!("quota {quota} is already reclaimed"),
+            ));
+        }
+        let balance: i64 = sqlx::query_scalar("SELECT balance_cents FROM coupon_quotas WHERE id = $1")
+            .bind(quota)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE coupon_quotas SET balance_cents = 0 WHERE id = $1")
+            .bind(quota)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE coupon_quotas SET balance_cents = balance_cents + $1 WHERE id = $2")
+            .bind(balance)
+            .bind(parent)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(from_cents(balance))
+    }
+}

@@ -437,3 +437,172 @@ impl Store {
         Ok(())
     }
 }
+
+/// How long an online invitation link stays valid (rule 1); offline ones never expire.
+pub const ONLINE_INVITATION_DAYS: i64 = 7;
+
+/// How an invitation reaches the customer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvitationChannel {
+    /// A link sent online: valid 7 days.
+    Online,
+    /// An offline link or QR code: never expires.
+    Offline,
+}
+
+impl Store {
+    /// Assigns a customer to a customer manager or salesperson of its partner; the partner's
+    /// admin or a supervisor may.
+    pub async fn assign_manager(&self, customer: CustomerId, manager: i64, actor: &Staff) -> Result<(), DomainError> {
+        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
+            what: "customer",
+            id: customer,
+        })?;
+        if actor.partner != found.partner || !matches!(actor.role, Role::PartnerAdmin | Role::Supervisor) {
+            return Err(refused(
+                "assignment-not-permitted",
+                "only the partner's admin or a supervisor assigns customers",
+            ));
+        }
+        let staff = self.staff(manager).await?.ok_or(DomainError::NotFound {
+            what: "staff",
+            id: manager,
+        })?;
+        if staff.partner != found.partner || !matches!(staff.role, Role::CustomerManager | Role::Salesperson) {
+            return Err(refused(
+                "not-a-manager-of-partner",
+                format!(
+                    "staff {manager} is not a customer manager or salesperson of partner {}",
+                    found.partner
+                ),
+            ));
+        }
+        sqlx::query("UPDATE customers SET manager = $1 WHERE id = $2")
+            .bind(manager)
+            .bind(customer)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Submits a customer's real-name verification: from none or rejected to under review.
+    pub async fn submit_real_name(&self, customer: CustomerId, customer_type: CustomerType) -> Result<(), DomainError> {
+        let updated = sqlx::query("UPDATE customers SET real_name = $1, customer_type = $2 WHERE id = $3 AND real_name IN ('none', 'rejected')")
+            .bind(RealNameStatus::UnderReview.as_str())
+            .bind(customer_type.as_str())
+            .bind(customer)
+            .execute(self.pool())
+            .await?;
+        self.real_name_moved(customer, updated.rows_affected(), "submitted")
+            .await
+    }
+
+    /// Records the result of a real-name review.
+    pub async fn record_real_name_result(&self, customer: CustomerId, verified: bool) -> Result<(), DomainError> {
+        let result = if verified {
+            RealNameStatus::Verified
+        } else {
+            RealNameStatus::Rejected
+        };
+        let updated = sqlx::query("UPDATE customers SET real_name = $1 WHERE id = $2 AND real_name = 'under-review'")
+            .bind(result.as_str())
+            .bind(customer)
+            .execute(self.pool())
+            .await?;
+        self.real_name_moved(customer, updated.rows_affected(), "reviewed")
+            .await
+    }
+
+    async fn real_name_moved(&self, customer: CustomerId, rows: u64, what: &str) -> Result<(), DomainError> {
+        if rows == 1 {
+            return Ok(());
+        }
+        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
+            what: "customer",
+            id: customer,
+        })?;
+        Err(refused(
+            "real-name-state",
+            format!(
+                "customer {customer}'s real-name status is {}: it cannot be {what}",
+                found.real_name
+            ),
+        ))
+    }
+
+    /// Invites a customer the partner has registered (rule 1). Returns the invitation token.
+    pub async fn invite_customer(
+        &self,
+        partner: PartnerId,
+        customer: CustomerId,
+        channel: InvitationChannel,
+        now: DateTime<Utc>,
+    ) -> Result<String, DomainError> {
+        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
+            what: "customer",
+            id: customer,
+        })?;
+        if found.partner != partner {
+            return Err(refused(
+                "customer-not-registered",
+                format!("partner {partner} must register customer {customer} before inviting it (rule 1)"),
+            ));
+        }
+        use std::hash::{BuildHasher, RandomState};
+        let token = format!(
+            "{:016x}{:016x}",
+            RandomState::new().hash_one((customer, now.timestamp_nanos_opt())),
+            RandomState::new().hash_one(partner)
+        );
+        sqlx::query(
+            "INSERT INTO invitations (token, partner, customer, channel, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&token)
+        .bind(partner)
+        .bind(customer)
+        .bind(match channel {
+            InvitationChannel::Online => "online",
+            InvitationChannel::Offline => "offline",
+        })
+        .bind(now.timestamp_millis())
+        .execute(self.pool())
+        .await?;
+        Ok(token)
+    }
+
+    /// The customer accepts an invitation: an online link expires after 7 days, an offline
+    /// link or QR code never (rule 1). Returns the customer.
+    pub async fn accept_invitation(&self, token: &str, now: DateTime<Utc>) -> Result<CustomerId, DomainError> {
+        use sqlx::Row;
+        let row = sqlx::query("SELECT customer, channel, created_at, accepted_at FROM invitations WHERE token = $1")
+            .bind(token)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| refused("invitation-unknown", "no such invitation"))?;
+        let customer: i64 = row.try_get("customer")?;
+        let channel: String = row.try_get("channel")?;
+        let created: i64 = row.try_get("created_at")?;
+        let accepted: Option<i64> = row.try_get("accepted_at")?;
+        if accepted.is_some() {
+            return Err(refused("invitation-used", "this invitation was already accepted"));
+        }
+        let age = now.timestamp_millis() - created;
+        if channel == "online" && age > chrono::Duration::days(ONLINE_INVITATION_DAYS).num_milliseconds() {
+            return Err(refused(
+                "invitation-expired",
+                "an online invitation link expires after 7 days (rule 1)",
+            ));
+        }
+        sqlx::query("UPDATE invitations SET accepted_at = $1 WHERE token = $2 AND accepted_at IS NULL")
+            .bind(now.timestamp_millis())
+            .bind(token)
+            .execute(self.pool())
+            .await?;
+        sqlx::query("UPDATE customers SET associated_at = $1 WHERE id = $2")
+            .bind(now.timestamp_millis())
+            .bind(customer)
+            .execute(self.pool())
+            .await?;
+        Ok(customer)
+    }
+}

@@ -179,3 +179,42 @@ impl Store {
         Ok(expires)
     }
 }
+
+impl Store {
+    /// Turns auto-renewal on (or off, to a grace period) for a main resource and its children.
+    pub async fn set_auto_renew(&self, id: i64, on: bool) -> Result<(), DomainError> {
+        let resource = self
+            .resource(id)
+            .await?
+            .ok_or(DomainError::NotFound { what: "resource", id })?;
+        if resource.main_resource.is_some() {
+            return Err(refused(
+                "renew-the-main-resource",
+                format!("resource {id} is a child: set its main resource"),
+            ));
+        }
+        let policy = if on {
+            ExpiryPolicy::AutoRenew
+        } else {
+            ExpiryPolicy::GracePeriod
+        };
+        sqlx::query("UPDATE resources SET expiry_policy = $1 WHERE id = $2 OR main_resource = $2")
+            .bind(policy.as_str())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// A customer's on-demand resources in use.
+    pub async fn on_demand_resources(&self, customer: CustomerId) -> Result<Vec<Resource>, DomainError> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.customer, r.product, r.period, r.expiry_policy, r.expires_at, r.main_resource FROM resources r \
+             JOIN products p ON p.id = r.product WHERE r.customer = $1 AND p.charging_mode = 'on-demand' AND r.status = 'in-use' ORDER BY r.id",
+        )
+        .bind(customer)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(resource_from_row).collect()
+    }
+}

@@ -9,7 +9,7 @@ use crate::invoicing::{InvoiceScope, Issuer, NewInvoiceRequest};
 use crate::money::Currency;
 use crate::opportunities::{NewOpportunity, OpportunityReview};
 use crate::orders::{NewOrder, NewOrderLine, Payer};
-use crate::partners::{NewCustomer, check_partner_discount};
+use crate::partners::{InvitationChannel, NewCustomer, check_partner_discount};
 use crate::resources::{ExpiryPolicy, auto_renew_due};
 use crate::store::Store;
 use crate::testing::on_both_backends;
@@ -717,6 +717,60 @@ on_both_backends! {
         assert_eq!(store.submit_po(demo::RESELLER, &po, t0()).await.expect("reviewed").1, OpportunityReview::Approved);
         let later = NewOpportunity { customer_name: "jade logistics".into(), ..po };
         assert_eq!(store.submit_po(demo::OTHER_RESELLER, &later, t0()).await.expect("reviewed").1, OpportunityReview::Duplicate);
+    }
+    async fn rule_1_invitations_and_customer_operations_assign_real_name_split_quota_auto_renew(store: Store) {
+        seeded(&store).await;
+        // Rule 1: only a registered customer is invited; online links expire after 7 days.
+        let online = store.invite_customer(demo::RESELLER, demo::NEW_CUSTOMER, InvitationChannel::Online, t0()).await.expect("invited");
+        let late = store.accept_invitation(&online, t0() + Duration::days(8)).await;
+        assert_eq!(late.map_err(|e| e.code()), Err("invitation-expired"));
+        let offline = store.invite_customer(demo::RESELLER, demo::NEW_CUSTOMER, InvitationChannel::Offline, t0()).await.expect("invited");
+        assert_eq!(store.accept_invitation(&offline, t0() + Duration::days(400)).await.expect("never expires"), demo::NEW_CUSTOMER);
+        assert_eq!(store.accept_invitation(&offline, t0()).await.map_err(|e| e.code()), Err("invitation-used"));
+        let unregistered = store.invite_customer(demo::RESELLER, demo::OTHER_RESELLERS_CUSTOMER, InvitationChannel::Online, t0()).await;
+        assert_eq!(unregistered.map_err(|e| e.code()), Err("customer-not-registered"));
+
+        // Managers are assigned by the admin or a supervisor.
+        let admin = store.staff(demo::STAFF_ADMIN).await.expect("read").expect("admin");
+        let salesperson = store.staff(demo::STAFF_SALESPERSON).await.expect("read").expect("salesperson");
+        let by_sales = store.assign_manager(demo::NEW_CUSTOMER, demo::STAFF_SALESPERSON, &salesperson).await;
+        assert_eq!(by_sales.map_err(|e| e.code()), Err("assignment-not-permitted"));
+        store.assign_manager(demo::NEW_CUSTOMER, demo::STAFF_SALESPERSON, &admin).await.expect("assigned");
+        let visible: Vec<i64> = store.customers_visible_to(&salesperson).await.expect("visible").iter().map(|c| c.id).collect();
+        assert_eq!(visible, vec![102, 106]);
+
+        // Real-name verification: submitted, reviewed, resubmitted after a rejection.
+        let fresh = store
+            .create_customer(&NewCustomer { partner: demo::RESELLER, account_name: "birch".into(), association: Association::Resale, customer_type: CustomerType::Individual, country: "CN".into() }, t0())
+            .await
+            .expect("customer");
+        store.submit_real_name(fresh.id, CustomerType::Enterprise).await.expect("submitted");
+        assert_eq!(store.submit_real_name(fresh.id, CustomerType::Enterprise).await.map_err(|e| e.code()), Err("real-name-state"));
+        store.record_real_name_result(fresh.id, false).await.expect("rejected");
+        store.submit_real_name(fresh.id, CustomerType::Enterprise).await.expect("resubmitted");
+        store.record_real_name_result(fresh.id, true).await.expect("verified");
+        assert_eq!(store.customer(fresh.id).await.expect("read").expect("customer").real_name, RealNameStatus::Verified);
+
+        // A distributor splits quota to its reseller and reclaims what is left (rule 13).
+        let parent = store.create_quota(demo::DISTRIBUTOR, cny(), dec("500.00"), dec("50.00")).await.expect("quota");
+        let child = store.split_quota(parent, demo::RESELLER, dec("200.00"), dec("50.00")).await.expect("split");
+        assert_eq!(store.quota_balance(parent).await.expect("balance"), dec("300.00"));
+        let foreign = store.split_quota(parent, demo::SOLUTION_PROVIDER, dec("1.00"), dec("1.00")).await;
+        assert_eq!(foreign.map_err(|e| e.code()), Err("not-of-partner"));
+        store.issue_coupon(child, demo::STANDARD_CUSTOMER, dec("50.00"), &coupon_limits()).await.expect("issued by the reseller");
+        assert_eq!(store.reclaim_quota(child).await.expect("reclaimed"), dec("150.00"));
+        assert_eq!(store.quota_balance(parent).await.expect("balance"), dec("450.00"));
+        let closed = store.issue_coupon(child, demo::STANDARD_CUSTOMER, dec("1.00"), &coupon_limits()).await;
+        assert_eq!(closed.map(|_| ()).map_err(|e| e.code()), Err("quota-unavailable"));
+
+        // Auto-renew toggles for a main resource and its children; on-demand resources list.
+        let until = t0() + Duration::days(30);
+        let main = store.create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1001, PeriodType::Month, ExpiryPolicy::GracePeriod, t0(), until, None).await.expect("resource");
+        let child_resource = store.create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1002, PeriodType::Hour, ExpiryPolicy::GracePeriod, t0(), until, Some(main)).await.expect("resource");
+        store.set_auto_renew(main, true).await.expect("auto-renew on");
+        assert_eq!(store.resource(child_resource).await.expect("read").expect("child").expiry_policy, ExpiryPolicy::AutoRenew);
+        let on_demand: Vec<i64> = store.on_demand_resources(demo::KEY_ACCOUNT_CUSTOMER).await.expect("list").iter().map(|r| r.id).collect();
+        assert_eq!(on_demand, vec![child_resource]);
     }
 }
 
