@@ -17,6 +17,7 @@ pub mod money;
 pub mod opportunities;
 pub mod orders;
 pub mod partners;
+pub mod pricing;
 pub mod resources;
 #[cfg(test)]
 mod rule_tests;

@@ -10,6 +10,7 @@ use crate::money::Currency;
 use crate::opportunities::{NewOpportunity, OpportunityReview};
 use crate::orders::{NewOrder, NewOrderLine, Payer};
 use crate::partners::{InvitationChannel, NewCustomer, check_partner_discount};
+use crate::pricing::{Discount, offers};
 use crate::resources::{ExpiryPolicy, auto_renew_due};
 use crate::store::Store;
 use crate::testing::on_both_backends;
@@ -772,6 +773,56 @@ on_both_backends! {
         let on_demand: Vec<i64> = store.on_demand_resources(demo::KEY_ACCOUNT_CUSTOMER).await.expect("list").iter().map(|r| r.id).collect();
         assert_eq!(on_demand, vec![child_resource]);
     }
+    async fn quotes_price_subscriptions_usage_renewals_and_spec_changes_exactly(store: Store) {
+        seeded(&store).await;
+        let q = store.quote_subscription(1001, PeriodType::Month, 3, 2).await.expect("quote");
+        assert_eq!(q.amount, dec("1200.00")); // 200.000000 × 3 × 2
+        assert_eq!(store.quote_subscription(1001, PeriodType::Year, 2, 1).await.expect("quote").amount, dec("4080.00"));
+        let twelve = store.quote_subscription(1001, PeriodType::Month, 12, 1).await;
+        assert_eq!(twelve.map_err(|e| e.code()), Err("invalid-field"), "12 months is a year");
+        // 0.000139 × 720 h × 5 = 0.5004 -> 0.50
+        assert_eq!(store.quote_on_demand(1002, dec("720"), 5).await.expect("quote").amount, dec("0.50"));
+        assert_eq!(store.quote_on_demand(1001, dec("1"), 1).await.map_err(|e| e.code()), Err("charging-mode-mismatch"));
+
+        let expires = t0() + Duration::days(45);
+        let id = store
+            .create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1001, PeriodType::Month, ExpiryPolicy::GracePeriod, t0() - Duration::days(15), expires, None)
+            .await
+            .expect("resource");
+        let resource = store.resource(id).await.expect("read").expect("resource");
+        assert_eq!(store.quote_renewal(&resource, 2).await.expect("quote").amount, dec("400.00"));
+        // From 200.00 to 88.50 a month for the 45 days (1.5 months) left: (88.5 - 200) × 1.5.
+        let change = store.quote_spec_change(&resource, 2001, t0()).await.expect("quote");
+        assert_eq!(change.amount, dec("-167.25"));
+    }
+}
+
+#[test]
+fn the_best_offer_is_the_cheapest_discount_and_partner_discounts_keep_rule_19() {
+    let offer = |kind, ratio: &str| Discount {
+        kind,
+        ratio: dec(ratio),
+    };
+    let priced = offers(
+        dec("1000.00"),
+        &[
+            offer(DiscountKind::PartnerGranted, "0.90"),
+            offer(DiscountKind::Promotion, "0.85"),
+            offer(DiscountKind::Contract, "0.95"),
+        ],
+    )
+    .expect("offers");
+    let summary: Vec<(String, bool)> = priced.iter().map(|o| (o.amount.to_string(), o.best)).collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("900.00".into(), false),
+            ("850.00".into(), true),
+            ("950.00".into(), false)
+        ]
+    );
+    let too_deep = offers(dec("1000.00"), &[offer(DiscountKind::PartnerGranted, "0.75")]);
+    assert_eq!(too_deep.map_err(|e| e.code()), Err("discount-out-of-range"));
 }
 
 fn coupon_limits() -> CouponLimits {

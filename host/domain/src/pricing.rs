@@ -1,0 +1,225 @@
+//! Quotes at list price: subscriptions, on-demand usage, renewals and spec changes, and the
+//! discounts that may apply with the best offer marked. Plugins adjust these prices later
+//! (the pricing chain); this is the catalog's own arithmetic.
+
+use crate::coupons::DiscountKind;
+use crate::entities::*;
+use crate::errors::DomainError;
+use crate::money::{Currency, settle};
+use crate::partners::check_partner_discount;
+use crate::resources::Resource;
+use crate::store::Store;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// A priced line at list price.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuotedLine {
+    /// Product.
+    pub product: ProductId,
+    /// Period the price is per.
+    pub period: PeriodType,
+    /// Periods (or hours of usage for on-demand).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub periods: Decimal,
+    /// Units.
+    pub quantity: u32,
+    /// List price per unit per period.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub unit_price: Decimal,
+    /// unit price × quantity × periods, settled half-up to the cent (signed for a spec change
+    /// to a cheaper spec: a credit).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// Currency.
+    pub currency: Currency,
+}
+
+/// A discount that may apply to a quote.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Discount {
+    /// Its kind.
+    pub kind: DiscountKind,
+    /// The share of list price paid (0.85 = 15% off).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub ratio: Decimal,
+}
+
+/// One discount's outcome on a quote.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Offer {
+    /// The discount.
+    pub discount: Discount,
+    /// The amount with it.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// Whether it is the best offer (the lowest amount; the first of equals).
+    pub best: bool,
+}
+
+fn refused(code: &'static str, message: impl Into<String>) -> DomainError {
+    DomainError::Refused {
+        code,
+        message: message.into(),
+    }
+}
+
+/// The discounts that may apply to `list_amount`, each priced, the best one marked. A
+/// partner-granted discount must lie within rule 19's range; an order carries one discount.
+pub fn offers(list_amount: Decimal, discounts: &[Discount]) -> Result<Vec<Offer>, DomainError> {
+    let mut offers = Vec::with_capacity(discounts.len());
+    for d in discounts {
+        if d.kind == DiscountKind::PartnerGranted {
+            check_partner_discount(d.ratio)?;
+        } else if d.ratio <= Decimal::ZERO || d.ratio > Decimal::ONE {
+            return Err(DomainError::Invalid {
+                field: "ratio",
+                message: format!("{} is not in (0, 1]", d.ratio),
+            });
+        }
+        offers.push(Offer {
+            discount: *d,
+            amount: settle(list_amount * d.ratio),
+            best: false,
+        });
+    }
+    if let Some(best) = offers
+        .iter()
+        .enumerate()
+        .min_by_key(|(i, o)| (o.amount, *i))
+        .map(|(i, _)| i)
+    {
+        offers[best].best = true;
+    }
+    Ok(offers)
+}
+
+impl Store {
+    /// A product and its list price for `period`, checking first that it is charged `mode`.
+    async fn priced(
+        &self,
+        product: ProductId,
+        period: PeriodType,
+        mode: Option<ChargingMode>,
+    ) -> Result<(Product, ListPrice), DomainError> {
+        let p = self.product(product).await?.ok_or(DomainError::NotFound {
+            what: "product",
+            id: product,
+        })?;
+        if let Some(mode) = mode
+            && p.charging_mode != mode
+        {
+            return Err(refused(
+                "charging-mode-mismatch",
+                format!("product {product} is charged {}, not {mode}", p.charging_mode),
+            ));
+        }
+        let price = self
+            .list_price(product, period)
+            .await?
+            .ok_or_else(|| refused("price-not-found", format!("product {product} has no {period} price")))?;
+        Ok((p, price))
+    }
+
+    /// A yearly/monthly subscription for `count` months (1-11) or years (1-3).
+    pub async fn quote_subscription(
+        &self,
+        product: ProductId,
+        period: PeriodType,
+        count: u32,
+        quantity: u32,
+    ) -> Result<QuotedLine, DomainError> {
+        if !matches!((period, count), (PeriodType::Month, 1..=11) | (PeriodType::Year, 1..=3)) || quantity == 0 {
+            return Err(DomainError::Invalid {
+                field: "count",
+                message: "1-11 months or 1-3 years, at least one unit".into(),
+            });
+        }
+        let (_, price) = self.priced(product, period, Some(ChargingMode::YearlyMonthly)).await?;
+        let periods = Decimal::from(count);
+        Ok(QuotedLine {
+            product,
+            period,
+            periods,
+            quantity,
+            unit_price: price.amount,
+            amount: settle(price.amount * periods * Decimal::from(quantity)),
+            currency: price.currency,
+        })
+    }
+
+    /// On-demand usage of `hours` (fractions allowed) for `quantity` units.
+    pub async fn quote_on_demand(
+        &self,
+        product: ProductId,
+        hours: Decimal,
+        quantity: u32,
+    ) -> Result<QuotedLine, DomainError> {
+        if hours <= Decimal::ZERO || quantity == 0 {
+            return Err(DomainError::Invalid {
+                field: "hours",
+                message: "positive usage and at least one unit".into(),
+            });
+        }
+        let (_, price) = self
+            .priced(product, PeriodType::Hour, Some(ChargingMode::OnDemand))
+            .await?;
+        Ok(QuotedLine {
+            product,
+            period: PeriodType::Hour,
+            periods: hours,
+            quantity,
+            unit_price: price.amount,
+            amount: settle(price.amount * hours * Decimal::from(quantity)),
+            currency: price.currency,
+        })
+    }
+
+    /// Renewing a resource for `count` periods of the type it was bought in (rule 11).
+    pub async fn quote_renewal(&self, resource: &Resource, count: u32) -> Result<QuotedLine, DomainError> {
+        self.quote_subscription(resource.product, resource.period, count, 1)
+            .await
+    }
+
+    /// Changing a resource to another spec for the rest of its term: the difference of the
+    /// two list prices for the remaining time, in 30-day months or 365-day years. Negative
+    /// for a cheaper spec (a credit).
+    pub async fn quote_spec_change(
+        &self,
+        resource: &Resource,
+        new_product: ProductId,
+        now: DateTime<Utc>,
+    ) -> Result<QuotedLine, DomainError> {
+        let (_, old) = self.priced(resource.product, resource.period, None).await?;
+        let (_, new) = self.priced(new_product, resource.period, None).await?;
+        if old.currency != new.currency {
+            return Err(DomainError::CurrencyMismatch(format!(
+                "{} and {}",
+                old.currency, new.currency
+            )));
+        }
+        let remaining_days = Decimal::from((resource.expires_at - now).num_days().max(0));
+        let days_per_period = match resource.period {
+            PeriodType::Month => Decimal::from(30),
+            PeriodType::Year => Decimal::from(365),
+            other => {
+                return Err(refused(
+                    "charging-mode-mismatch",
+                    format!("a {other} resource has no term to change"),
+                ));
+            }
+        };
+        let periods = remaining_days / days_per_period;
+        let unit_price = new.amount - old.amount;
+        Ok(QuotedLine {
+            product: new_product,
+            period: resource.period,
+            periods,
+            quantity: 1,
+            unit_price,
+            amount: settle(unit_price * periods),
+            currency: new.currency,
+        })
+    }
+}
