@@ -640,28 +640,7 @@ impl Store {
             });
         }
         let mut tx = self.pool().begin().await?;
-        let marked = sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status = $3")
-            .bind(OrderStatus::PendingRefund.as_str())
-            .bind(order_id)
-            .bind(order.status.as_str())
-            .execute(&mut *tx)
-            .await?;
-        if marked.rows_affected() == 0 {
-            return Err(DomainError::OrderState {
-                order: order_id,
-                status: order.status,
-                operation: "refunded",
-            });
-        }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO refunds (order_id, amount_cents, status, requested_by, requested_at) VALUES ($1, $2, 'requested', $3, $4) RETURNING id",
-        )
-        .bind(order_id)
-        .bind(amount_cents)
-        .bind(actor.label())
-        .bind(now.timestamp_millis())
-        .fetch_one(&mut *tx)
-        .await?;
+        let id = record_refund(&mut tx, order_id, order.status, amount_cents, actor, now).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -729,5 +708,91 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(account.id)
+    }
+}
+
+/// Puts an order in pending-refund and records a refund of `amount_cents`, inside the
+/// caller's transaction (rule 10).
+pub(crate) async fn record_refund(
+    tx: &mut Transaction<'_, Any>,
+    order_id: OrderId,
+    status: OrderStatus,
+    amount_cents: i64,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<i64, DomainError> {
+    let marked = sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status = $3")
+        .bind(OrderStatus::PendingRefund.as_str())
+        .bind(order_id)
+        .bind(status.as_str())
+        .execute(&mut **tx)
+        .await?;
+    if marked.rows_affected() == 0 {
+        return Err(DomainError::OrderState {
+            order: order_id,
+            status,
+            operation: "refunded",
+        });
+    }
+    Ok(sqlx::query_scalar(
+        "INSERT INTO refunds (order_id, amount_cents, status, requested_by, requested_at) VALUES ($1, $2, 'requested', $3, $4) RETURNING id",
+    )
+    .bind(order_id)
+    .bind(amount_cents)
+    .bind(actor.label())
+    .bind(now.timestamp_millis())
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// Which orders [`Store::find_orders`] lists.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OrderFilter {
+    /// Orders of these customers only (the caller's visible customers, rule 16).
+    pub customers: Vec<CustomerId>,
+    /// Orders in this status only.
+    pub status: Option<OrderStatus>,
+}
+
+impl Store {
+    /// A page of orders matching `filter`, by id after `after`, at most `limit` (capped at 100).
+    pub async fn find_orders(
+        &self,
+        filter: &OrderFilter,
+        after: OrderId,
+        limit: u32,
+    ) -> Result<Vec<Order>, DomainError> {
+        if filter.customers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=filter.customers.len()).map(|i| format!("${i}")).collect();
+        let n = filter.customers.len();
+        let mut sql = format!(
+            "SELECT id FROM orders WHERE customer IN ({}) AND id > ${}",
+            placeholders.join(", "),
+            n + 1
+        );
+        if filter.status.is_some() {
+            sql.push_str(&format!(" AND status = ${}", n + 3));
+        }
+        sql.push_str(&format!(" ORDER BY id LIMIT ${}", n + 2));
+        let mut query = sqlx::query_scalar::<_, i64>(&sql);
+        for c in &filter.customers {
+            query = query.bind(*c);
+        }
+        query = query.bind(after).bind(i64::from(limit.min(100)));
+        if let Some(status) = filter.status {
+            query = query.bind(status.as_str());
+        }
+        let ids = query.fetch_all(self.pool()).await?;
+        let mut orders = Vec::with_capacity(ids.len());
+        for id in ids {
+            orders.push(
+                self.order(id)
+                    .await?
+                    .ok_or(DomainError::NotFound { what: "order", id })?,
+            );
+        }
+        Ok(orders)
     }
 }

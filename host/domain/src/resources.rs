@@ -95,10 +95,11 @@ impl Store {
         effective_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         main_resource: Option<i64>,
+        order: Option<OrderId>,
     ) -> Result<i64, DomainError> {
         Ok(sqlx::query_scalar(
-            "INSERT INTO resources (customer, product, period, status, expiry_policy, effective_at, expires_at, main_resource) \
-             VALUES ($1, $2, $3, 'in-use', $4, $5, $6, $7) RETURNING id",
+            "INSERT INTO resources (customer, product, period, status, expiry_policy, effective_at, expires_at, main_resource, order_id) \
+             VALUES ($1, $2, $3, 'in-use', $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(customer)
         .bind(product)
@@ -107,6 +108,7 @@ impl Store {
         .bind(effective_at.timestamp_millis())
         .bind(expires_at.timestamp_millis())
         .bind(main_resource)
+        .bind(order)
         .fetch_one(self.pool())
         .await?)
     }
@@ -216,5 +218,132 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(resource_from_row).collect()
+    }
+}
+
+/// A refund above this needs a customer manager's approval (rule 10; 50,000 on the seed
+/// platform).
+pub const REFUND_APPROVAL_THRESHOLD: rust_decimal::Decimal = rust_decimal::Decimal::from_parts(50_000, 0, 0, false, 0);
+
+/// What unsubscribing a resource did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unsubscription {
+    /// Resources closed: the main one and its children.
+    pub closed: Vec<i64>,
+    /// The refund recorded against the resource's order.
+    pub refund: i64,
+    /// Its amount: the unused term at list price, renewed periods included, capped at what
+    /// is left to refund on the order.
+    pub amount: rust_decimal::Decimal,
+    /// Whether the approval flow must approve it before it is paid (rule 10).
+    pub needs_approval: bool,
+}
+
+impl Store {
+    /// Unsubscribes a main resource with its children (rule 10): closes them, and records a
+    /// refund of the unused term (renewed periods included, as the expiry already counts them)
+    /// for the approval flow to act on.
+    pub async fn unsubscribe_resource(
+        &self,
+        id: i64,
+        actor: &crate::accounts::Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Unsubscription, DomainError> {
+        use rust_decimal::Decimal;
+        let resource = self
+            .resource(id)
+            .await?
+            .ok_or(DomainError::NotFound { what: "resource", id })?;
+        if resource.main_resource.is_some() {
+            return Err(refused(
+                "renew-the-main-resource",
+                format!("resource {id} is a child: unsubscribe its main resource"),
+            ));
+        }
+        let status: String = sqlx::query_scalar("SELECT status FROM resources WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.pool())
+            .await?;
+        if status != "in-use" {
+            return Err(refused("resource-not-in-use", format!("resource {id} is {status}")));
+        }
+        let order: Option<i64> = sqlx::query_scalar("SELECT order_id FROM resources WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.pool())
+            .await?;
+        let order = order.ok_or_else(|| {
+            refused(
+                "resource-without-order",
+                format!("resource {id} records no order to refund"),
+            )
+        })?;
+        let children: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM resources WHERE main_resource = $1 AND status = 'in-use'")
+                .bind(id)
+                .fetch_all(self.pool())
+                .await?;
+        let mut unused = Decimal::ZERO;
+        for rid in std::iter::once(id).chain(children.iter().copied()) {
+            let r = self.resource(rid).await?.ok_or(DomainError::NotFound {
+                what: "resource",
+                id: rid,
+            })?;
+            let days_per_period = match r.period {
+                PeriodType::Month => Decimal::from(30),
+                PeriodType::Year => Decimal::from(365),
+                // Usage is billed afterwards: nothing paid ahead to refund.
+                _ => continue,
+            };
+            let price = self
+                .list_price(r.product, r.period)
+                .await?
+                .map(|p| p.amount)
+                .unwrap_or_default();
+            let remaining = Decimal::from((r.expires_at - now).num_days().max(0));
+            unused += price * remaining / days_per_period;
+        }
+        let found = self.order(order).await?.ok_or(DomainError::NotFound {
+            what: "order",
+            id: order,
+        })?;
+        if !matches!(found.status, OrderStatus::Processing | OrderStatus::Completed) {
+            return Err(DomainError::OrderState {
+                order,
+                status: found.status,
+                operation: "refunded",
+            });
+        }
+        let refunded: Option<i64> =
+            sqlx::query_scalar("SELECT CAST(SUM(amount_cents) AS BIGINT) FROM refunds WHERE order_id = $1")
+                .bind(order)
+                .fetch_one(self.pool())
+                .await?;
+        let left = found.amount - crate::money::from_cents(refunded.unwrap_or(0));
+        let amount = crate::money::settle(unused).min(left);
+        let amount_cents = crate::money::to_cents(amount).unwrap_or(0);
+        if amount_cents <= 0 {
+            return Err(refused(
+                "nothing-to-refund",
+                format!("resource {id} has no unused paid term"),
+            ));
+        }
+        // Closing and recording the refund together: both or neither.
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "UPDATE resources SET status = 'closed' WHERE (id = $1 OR main_resource = $1) AND status = 'in-use'",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let refund = crate::orders::record_refund(&mut tx, order, found.status, amount_cents, actor, now).await?;
+        tx.commit().await?;
+        let mut all = vec![id];
+        all.extend(children);
+        Ok(Unsubscription {
+            closed: all,
+            refund,
+            amount,
+            needs_approval: amount > REFUND_APPROVAL_THRESHOLD,
+        })
     }
 }

@@ -8,7 +8,7 @@ use crate::errors::DomainError;
 use crate::invoicing::{InvoiceScope, Issuer, NewInvoiceRequest};
 use crate::money::Currency;
 use crate::opportunities::{NewOpportunity, OpportunityReview};
-use crate::orders::{NewOrder, NewOrderLine, Payer};
+use crate::orders::{NewOrder, NewOrderLine, OrderFilter, Payer};
 use crate::partners::{InvitationChannel, NewCustomer, check_partner_discount};
 use crate::pricing::{Discount, offers};
 use crate::resources::{ExpiryPolicy, auto_renew_due};
@@ -611,11 +611,11 @@ on_both_backends! {
         seeded(&store).await;
         let expires = t0() + Duration::days(10);
         let main = store
-            .create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1001, PeriodType::Month, ExpiryPolicy::AutoRenew, t0() - Duration::days(20), expires, None)
+            .create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1001, PeriodType::Month, ExpiryPolicy::AutoRenew, t0() - Duration::days(20), expires, None, None)
             .await
             .expect("resource");
         let child = store
-            .create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1002, PeriodType::Month, ExpiryPolicy::AutoRenew, t0() - Duration::days(20), expires, Some(main))
+            .create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1002, PeriodType::Month, ExpiryPolicy::AutoRenew, t0() - Duration::days(20), expires, Some(main), None)
             .await
             .expect("child resource");
         let resource = store.resource(main).await.expect("read").expect("resource");
@@ -766,8 +766,8 @@ on_both_backends! {
 
         // Auto-renew toggles for a main resource and its children; on-demand resources list.
         let until = t0() + Duration::days(30);
-        let main = store.create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1001, PeriodType::Month, ExpiryPolicy::GracePeriod, t0(), until, None).await.expect("resource");
-        let child_resource = store.create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1002, PeriodType::Hour, ExpiryPolicy::GracePeriod, t0(), until, Some(main)).await.expect("resource");
+        let main = store.create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1001, PeriodType::Month, ExpiryPolicy::GracePeriod, t0(), until, None, None).await.expect("resource");
+        let child_resource = store.create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1002, PeriodType::Hour, ExpiryPolicy::GracePeriod, t0(), until, Some(main), None).await.expect("resource");
         store.set_auto_renew(main, true).await.expect("auto-renew on");
         assert_eq!(store.resource(child_resource).await.expect("read").expect("child").expiry_policy, ExpiryPolicy::AutoRenew);
         let on_demand: Vec<i64> = store.on_demand_resources(demo::KEY_ACCOUNT_CUSTOMER).await.expect("list").iter().map(|r| r.id).collect();
@@ -786,7 +786,7 @@ on_both_backends! {
 
         let expires = t0() + Duration::days(45);
         let id = store
-            .create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1001, PeriodType::Month, ExpiryPolicy::GracePeriod, t0() - Duration::days(15), expires, None)
+            .create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1001, PeriodType::Month, ExpiryPolicy::GracePeriod, t0() - Duration::days(15), expires, None, None)
             .await
             .expect("resource");
         let resource = store.resource(id).await.expect("read").expect("resource");
@@ -794,6 +794,45 @@ on_both_backends! {
         // From 200.00 to 88.50 a month for the 45 days (1.5 months) left: (88.5 - 200) × 1.5.
         let change = store.quote_spec_change(&resource, 2001, t0()).await.expect("quote");
         assert_eq!(change.amount, dec("-167.25"));
+    }
+    async fn rule_10_unsubscribing_closes_main_and_children_and_records_the_refund_with_renewed_periods(store: Store) {
+        seeded(&store).await;
+        reseller_accounts(&store, "1000.00", "0.00").await;
+        let order = store.create_order(&order_of("900.00"), &reseller_admin(), "o-1", t0()).await.expect("order");
+        store
+            .pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-1", t0())
+            .await
+            .expect("paid");
+        let expires = t0() + Duration::days(45);
+        let main = store
+            .create_resource(demo::STANDARD_CUSTOMER, 1001, PeriodType::Month, ExpiryPolicy::GracePeriod, t0(), expires, None, Some(order.id))
+            .await
+            .expect("resource");
+        let child = store
+            .create_resource(demo::STANDARD_CUSTOMER, 1002, PeriodType::Hour, ExpiryPolicy::GracePeriod, t0(), expires, Some(main), Some(order.id))
+            .await
+            .expect("child");
+        store.renew_resource(main, PeriodType::Month, 2).await.expect("renewed to 2027-02-17");
+        let done = store.unsubscribe_resource(main, &reseller_admin(), t0()).await.expect("unsubscribed");
+        // 107 days left (renewed months included) at 200.00 a 30-day month: 713.333... -> 713.33.
+        assert_eq!(done.amount, dec("713.33"));
+        assert!(!done.needs_approval, "below the 50,000 threshold");
+        assert_eq!(done.closed, vec![main, child]);
+        assert_eq!(store.order(order.id).await.expect("read").expect("order").status, OrderStatus::PendingRefund);
+        let again = store.unsubscribe_resource(main, &reseller_admin(), t0()).await;
+        assert_eq!(again.map(|_| ()).map_err(|e| e.code()), Err("resource-not-in-use"));
+        store.complete_refund(done.refund, &reseller_admin(), t0()).await.expect("refunded to the partner (rule 9)");
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("813.33"));
+    }
+    async fn orders_are_listed_by_visible_customer_and_status_with_paging(store: Store) {
+        seeded(&store).await;
+        let both = OrderFilter { customers: vec![demo::KEY_ACCOUNT_CUSTOMER, demo::STANDARD_CUSTOMER], status: None };
+        let ids = |orders: Vec<Order>| orders.iter().map(|o| o.id).collect::<Vec<_>>();
+        assert_eq!(ids(store.find_orders(&both, 0, 10).await.expect("list")), vec![9001, 9002, 9003, 9004]);
+        assert_eq!(ids(store.find_orders(&both, 9002, 1).await.expect("page")), vec![9003]);
+        let pending = OrderFilter { status: Some(OrderStatus::PendingPayment), ..both };
+        assert_eq!(ids(store.find_orders(&pending, 0, 10).await.expect("list")), vec![9004]);
+        assert!(store.find_orders(&OrderFilter::default(), 0, 10).await.expect("list").is_empty());
     }
 }
 
