@@ -469,10 +469,7 @@ impl Store {
 
     /// A customer's cash balance with its partner; refused for referral customers (rule 12).
     pub async fn customer_balance(&self, customer: CustomerId, currency: Currency) -> Result<Decimal, DomainError> {
-        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
-            what: "customer",
-            id: customer,
-        })?;
+        let found = self.existing_customer(customer).await?;
         if found.association == crate::entities::Association::Referral {
             return Err(DomainError::ReferralCustomer(customer));
         }

@@ -1,16 +1,9 @@
 //! A partner operating inside a customer's account only with its authorization (rule 23).
 
 use crate::entities::*;
-use crate::errors::DomainError;
+use crate::errors::{DomainError, refused};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
-
-fn refused(code: &'static str, message: impl Into<String>) -> DomainError {
-    DomainError::Refused {
-        code,
-        message: message.into(),
-    }
-}
 
 impl Store {
     /// The partner asks a customer of its own for authorization; the first request must agree
@@ -22,10 +15,7 @@ impl Store {
         agree_terms: bool,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
-            what: "customer",
-            id: customer,
-        })?;
+        let found = self.existing_customer(customer).await?;
         if found.partner != partner {
             return Err(DomainError::NotOfPartner {
                 what: "customer",

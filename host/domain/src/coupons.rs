@@ -2,7 +2,7 @@
 //! customers from a quota, and a customer applies up to 3 of them to a pending order.
 
 use crate::entities::*;
-use crate::errors::DomainError;
+use crate::errors::{DomainError, refused};
 use crate::money::{Currency, from_cents, to_cents};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
@@ -93,13 +93,6 @@ pub struct Coupon {
     pub status: CouponStatus,
     /// Limits.
     pub limits: CouponLimits,
-}
-
-fn refused(code: &'static str, message: impl Into<String>) -> DomainError {
-    DomainError::Refused {
-        code,
-        message: message.into(),
-    }
 }
 
 /// One line of an order as the coupon rules see it.
@@ -326,10 +319,7 @@ impl Store {
                 ),
             ));
         }
-        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
-            what: "customer",
-            id: customer,
-        })?;
+        let found = self.existing_customer(customer).await?;
         if found.partner != partner {
             return Err(DomainError::NotOfPartner {
                 what: "customer",
@@ -413,10 +403,7 @@ impl Store {
         discount: Option<DiscountKind>,
         now: DateTime<Utc>,
     ) -> Result<Decimal, DomainError> {
-        let order = self.order(order_id).await?.ok_or(DomainError::NotFound {
-            what: "order",
-            id: order_id,
-        })?;
+        let order = self.existing_order(order_id).await?;
         if order.status != OrderStatus::PendingPayment {
             return Err(DomainError::OrderState {
                 order: order_id,

@@ -61,15 +61,7 @@ pub enum DomainError {
     /// (rule 12).
     #[error("customer {0} is a referral customer: the platform bills it, so it has no balance with its partner")]
     ReferralCustomer(i64),
-    /// An invoicing rule (2, 3, 4 or 5) refuses the request.
-    #[error("{message}")]
-    Invoicing {
-        /// Stable code.
-        code: &'static str,
-        /// Why, naming the rule.
-        message: String,
-    },
-    /// A partner or customer operation refused by its rule (15, 18, 19).
+    /// An operation refused by a business rule, named in the message.
     #[error("{message}")]
     Refused {
         /// Stable code.
@@ -107,10 +99,17 @@ impl DomainError {
             DomainError::CurrencyMismatch(_) => "currency-mismatch",
             DomainError::NotOfPartner { .. } => "not-of-partner",
             DomainError::ReferralCustomer(_) => "referral-customer",
-            DomainError::Invoicing { code, .. } => code,
             DomainError::Refused { code, .. } => code,
             DomainError::IdempotencyKeyReused(_) => "idempotency-key-reused",
             DomainError::Store(_) => "internal",
         }
+    }
+}
+
+/// A refusal by a named rule, with its stable code.
+pub(crate) fn refused(code: &'static str, message: impl Into<String>) -> DomainError {
+    DomainError::Refused {
+        code,
+        message: message.into(),
     }
 }

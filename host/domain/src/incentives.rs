@@ -1,7 +1,7 @@
 //! Project subsidies for partners holding capability labels (rule 24).
 
 use crate::entities::*;
-use crate::errors::DomainError;
+use crate::errors::{DomainError, refused};
 use crate::money::Currency;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
@@ -9,13 +9,6 @@ use rust_decimal::Decimal;
 
 /// The platform's home region, where thresholds are in CNY.
 pub const HOME_COUNTRY: &str = "CN";
-
-fn refused(code: &'static str, message: impl Into<String>) -> DomainError {
-    DomainError::Refused {
-        code,
-        message: message.into(),
-    }
-}
 
 /// The yearly new cloud spend a subsidy needs: 1,000,000 CNY in the home region, 125,000
 /// USD outside it (rule 24).

@@ -1,7 +1,7 @@
 //! Invoice titles and invoice requests (DOMAIN rules 2-5).
 
 use crate::entities::*;
-use crate::errors::DomainError;
+use crate::errors::{DomainError, refused};
 use crate::money::Currency;
 use crate::store::Store;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -54,26 +54,19 @@ pub struct NewInvoiceRequest {
     pub currency: Currency,
 }
 
-fn refuse(code: &'static str, message: impl Into<String>) -> DomainError {
-    DomainError::Invoicing {
-        code,
-        message: message.into(),
-    }
-}
-
 /// Rule 3: a VAT special invoice needs an enterprise title and comes on paper or digital; a
 /// general one on paper or electronic.
 pub fn check_kind_and_medium(kind: InvoiceKind, medium: InvoiceMedium, title: TitleType) -> Result<(), DomainError> {
     match (kind, medium) {
-        (InvoiceKind::VatSpecial, _) if title != TitleType::Enterprise => Err(refuse(
+        (InvoiceKind::VatSpecial, _) if title != TitleType::Enterprise => Err(refused(
             "vat-special-needs-enterprise-title",
             "a VAT special invoice requires an enterprise title (rule 3)",
         )),
-        (InvoiceKind::VatSpecial, InvoiceMedium::Electronic) => Err(refuse(
+        (InvoiceKind::VatSpecial, InvoiceMedium::Electronic) => Err(refused(
             "invoice-medium-not-allowed",
             "a VAT special invoice is issued on paper or digitally, not electronically (rule 3)",
         )),
-        (InvoiceKind::VatGeneral, InvoiceMedium::Digital) => Err(refuse(
+        (InvoiceKind::VatGeneral, InvoiceMedium::Digital) => Err(refused(
             "invoice-medium-not-allowed",
             "a VAT general invoice is issued on paper or electronically, not digitally (rule 3)",
         )),
@@ -106,7 +99,7 @@ pub fn check_cycle_closed(year: i32, month: u32, now: DateTime<Utc>) -> Result<(
     let (_, next_month) = month_bounds(year, month)?;
     let opens = next_month + chrono::Duration::days(3);
     if now < opens {
-        return Err(refuse(
+        return Err(refused(
             "billing-cycle-not-invoiceable",
             format!(
                 "billing cycle {year}-{month:02} can be invoiced from {} (rule 2: after the 3rd day of the next month)",
@@ -155,15 +148,12 @@ impl Store {
         request: &NewInvoiceRequest,
         now: DateTime<Utc>,
     ) -> Result<(i64, Decimal), DomainError> {
-        let customer = self.customer(request.customer).await?.ok_or(DomainError::NotFound {
-            what: "customer",
-            id: request.customer,
-        })?;
+        let customer = self.existing_customer(request.customer).await?;
         // Rule 5: the partner invoices its resale customers; the platform its referral ones.
         match (customer.association, request.issuer) {
             (Association::Resale, Issuer::Partner(p)) if p == customer.partner => {}
             (Association::Resale, _) => {
-                return Err(refuse(
+                return Err(refused(
                     "invoice-issuer-mismatch",
                     format!(
                         "customer {} is a resale customer: its partner {} invoices it (rule 5)",
@@ -173,7 +163,7 @@ impl Store {
             }
             (Association::Referral, Issuer::Platform) => {}
             (Association::Referral, Issuer::Partner(_)) => {
-                return Err(refuse(
+                return Err(refused(
                     "invoice-issuer-mismatch",
                     format!(
                         "customer {} is a referral customer: the platform invoices it, never under a partner's title (rule 5)",
@@ -184,7 +174,7 @@ impl Store {
         }
         // Rule 4: the account's one valid title; rule 3: kind and medium it allows.
         let info = self.invoice_info(customer.id).await?.ok_or_else(|| {
-            refuse(
+            refused(
                 "invoice-info-missing",
                 format!("customer {} has no invoice title yet (rule 4)", customer.id),
             )
@@ -206,7 +196,7 @@ impl Store {
                     let created: i64 = row.try_get("created_at")?;
                     // Rule 2: a cycle in arrears must be settled first.
                     if status == OrderStatus::PendingPayment.as_str() && created >= from.timestamp_millis() {
-                        return Err(refuse(
+                        return Err(refused(
                             "billing-cycle-in-arrears",
                             format!("billing cycle {year}-{month:02} has unpaid orders: settle them first (rule 2)"),
                         ));
@@ -225,10 +215,7 @@ impl Store {
                 (amount, Some(format!("{year}-{month:02}")), None)
             }
             InvoiceScope::Order { order } => {
-                let found = self.order(order).await?.ok_or(DomainError::NotFound {
-                    what: "order",
-                    id: order,
-                })?;
+                let found = self.existing_order(order).await?;
                 if found.customer != customer.id {
                     return Err(DomainError::NotFound {
                         what: "order",
@@ -252,7 +239,7 @@ impl Store {
             }
         };
         if amount <= Decimal::ZERO {
-            return Err(refuse("nothing-to-invoice", "there is no paid amount to invoice"));
+            return Err(refused("nothing-to-invoice", "there is no paid amount to invoice"));
         }
         let basis = match request.scope {
             InvoiceScope::BillingCycle { .. } => InvoiceBasis::BillingCycle,

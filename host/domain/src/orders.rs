@@ -7,7 +7,7 @@
 
 use crate::accounts::{AccountKind, AccountOwner, Actor, account_from_row, insert_entry};
 use crate::entities::*;
-use crate::errors::DomainError;
+use crate::errors::{DomainError, refused};
 use crate::money::{Currency, PRICE_PLACES, from_cents, settle, to_cents};
 use crate::store::Store;
 use chrono::{DateTime, Duration, Utc};
@@ -111,13 +111,6 @@ pub struct Payment {
     pub debits: Vec<Debit>,
     /// When.
     pub paid_at: DateTime<Utc>,
-}
-
-fn refused(code: &'static str, message: impl Into<String>) -> DomainError {
-    DomainError::Refused {
-        code,
-        message: message.into(),
-    }
 }
 
 /// A partner pays only for its own resale customers (rules 12, 22); a customer pays itself
@@ -527,10 +520,7 @@ impl Store {
         if cancelled.rows_affected() == 1 {
             return Ok(());
         }
-        let order = self.order(order_id).await?.ok_or(DomainError::NotFound {
-            what: "order",
-            id: order_id,
-        })?;
+        let order = self.existing_order(order_id).await?;
         Err(DomainError::OrderState {
             order: order_id,
             status: order.status,
@@ -542,10 +532,7 @@ impl Store {
 impl Store {
     /// A resale customer asks its partner to pay a pending-payment order for it (rule 22).
     pub async fn request_partner_payment(&self, order_id: OrderId, now: DateTime<Utc>) -> Result<(), DomainError> {
-        let order = self.order(order_id).await?.ok_or(DomainError::NotFound {
-            what: "order",
-            id: order_id,
-        })?;
+        let order = self.existing_order(order_id).await?;
         if order.status != OrderStatus::PendingPayment {
             return Err(DomainError::OrderState {
                 order: order_id,
@@ -553,10 +540,7 @@ impl Store {
                 operation: "sent to the partner for payment",
             });
         }
-        let customer = self.customer(order.customer).await?.ok_or(DomainError::NotFound {
-            what: "customer",
-            id: order.customer,
-        })?;
+        let customer = self.existing_customer(order.customer).await?;
         if customer.association != Association::Resale {
             return Err(DomainError::ReferralCustomer(customer.id));
         }
@@ -612,10 +596,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<i64, DomainError> {
         let amount_cents = crate::accounts::cents(amount, "amount")?;
-        let order = self.order(order_id).await?.ok_or(DomainError::NotFound {
-            what: "order",
-            id: order_id,
-        })?;
+        let order = self.existing_order(order_id).await?;
         if !matches!(order.status, OrderStatus::Processing | OrderStatus::Completed) {
             return Err(DomainError::OrderState {
                 order: order_id,

@@ -2,18 +2,11 @@
 //! freezing (rule 18), and the partner-granted discount range (rule 19).
 
 use crate::entities::*;
-use crate::errors::DomainError;
+use crate::errors::{DomainError, refused};
 use crate::money::to_cents;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-
-fn refused(code: &'static str, message: impl Into<String>) -> DomainError {
-    DomainError::Refused {
-        code,
-        message: message.into(),
-    }
-}
 
 /// Rule 19: a partner-granted discount is a ratio of list price between 0.80 and 1.00 with
 /// at most 2 decimal places.
@@ -163,10 +156,7 @@ impl Store {
             field: "budget",
             message: format!("{budget} is not a non-negative amount in cents"),
         })?;
-        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
-            what: "customer",
-            id: customer,
-        })?;
+        let found = self.existing_customer(customer).await?;
         if found.association != Association::Resale {
             return Err(DomainError::ReferralCustomer(customer));
         }
@@ -226,10 +216,7 @@ impl Store {
         if updated.rows_affected() == 1 {
             return Ok(());
         }
-        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
-            what: "customer",
-            id: customer,
-        })?;
+        let found = self.existing_customer(customer).await?;
         Err(refused(
             "freeze-type-mismatch",
             format!(
@@ -328,10 +315,7 @@ impl Store {
         actor: &Staff,
         now: DateTime<Utc>,
     ) -> Result<(), DomainError> {
-        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
-            what: "customer",
-            id: customer,
-        })?;
+        let found = self.existing_customer(customer).await?;
         if actor.role != Role::PartnerAdmin || actor.partner != found.partner {
             return Err(refused(
                 "partner-admin-only",
@@ -419,10 +403,7 @@ impl Store {
         association: Association,
         actor: &Staff,
     ) -> Result<(), DomainError> {
-        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
-            what: "customer",
-            id: customer,
-        })?;
+        let found = self.existing_customer(customer).await?;
         if actor.role != Role::PartnerAdmin || actor.partner != found.partner {
             return Err(refused(
                 "partner-admin-only",
@@ -454,10 +435,7 @@ impl Store {
     /// Assigns a customer to a customer manager or salesperson of its partner; the partner's
     /// admin or a supervisor may.
     pub async fn assign_manager(&self, customer: CustomerId, manager: i64, actor: &Staff) -> Result<(), DomainError> {
-        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
-            what: "customer",
-            id: customer,
-        })?;
+        let found = self.existing_customer(customer).await?;
         if actor.partner != found.partner || !matches!(actor.role, Role::PartnerAdmin | Role::Supervisor) {
             return Err(refused(
                 "assignment-not-permitted",
@@ -517,10 +495,7 @@ impl Store {
         if rows == 1 {
             return Ok(());
         }
-        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
-            what: "customer",
-            id: customer,
-        })?;
+        let found = self.existing_customer(customer).await?;
         Err(refused(
             "real-name-state",
             format!(
@@ -538,10 +513,7 @@ impl Store {
         channel: InvitationChannel,
         now: DateTime<Utc>,
     ) -> Result<String, DomainError> {
-        let found = self.customer(customer).await?.ok_or(DomainError::NotFound {
-            what: "customer",
-            id: customer,
-        })?;
+        let found = self.existing_customer(customer).await?;
         if found.partner != partner {
             return Err(refused(
                 "customer-not-registered",

@@ -4,7 +4,7 @@
 
 use crate::coupons::DiscountKind;
 use crate::entities::*;
-use crate::errors::DomainError;
+use crate::errors::{DomainError, refused};
 use crate::money::{Currency, settle};
 use crate::partners::check_partner_discount;
 use crate::resources::Resource;
@@ -56,13 +56,6 @@ pub struct Offer {
     pub amount: Decimal,
     /// Whether it is the best offer (the lowest amount; the first of equals).
     pub best: bool,
-}
-
-fn refused(code: &'static str, message: impl Into<String>) -> DomainError {
-    DomainError::Refused {
-        code,
-        message: message.into(),
-    }
 }
 
 /// The discounts that may apply to `list_amount`, each priced, the best one marked. A

@@ -1,7 +1,7 @@
 //! Resources created by paid orders, their expiry and renewal (rule 11).
 
 use crate::entities::*;
-use crate::errors::DomainError;
+use crate::errors::{DomainError, refused};
 use crate::store::Store;
 use chrono::{DateTime, Duration, Months, Utc};
 use sqlx::Row;
@@ -42,13 +42,6 @@ pub struct Resource {
     pub expires_at: DateTime<Utc>,
     /// The main resource of a child resource.
     pub main_resource: Option<i64>,
-}
-
-fn refused(code: &'static str, message: impl Into<String>) -> DomainError {
-    DomainError::Refused {
-        code,
-        message: message.into(),
-    }
 }
 
 /// Whether an auto-renewing resource is due for its renewal charge at `now` (rule 11).
@@ -302,10 +295,7 @@ impl Store {
             let remaining = Decimal::from((r.expires_at - now).num_days().max(0));
             unused += price * remaining / days_per_period;
         }
-        let found = self.order(order).await?.ok_or(DomainError::NotFound {
-            what: "order",
-            id: order,
-        })?;
+        let found = self.existing_order(order).await?;
         if !matches!(found.status, OrderStatus::Processing | OrderStatus::Completed) {
             return Err(DomainError::OrderState {
                 order,

@@ -113,6 +113,20 @@ impl Store {
         &self.pool
     }
 
+    /// An order that must exist.
+    pub async fn existing_order(&self, id: OrderId) -> Result<Order, crate::errors::DomainError> {
+        self.order(id)
+            .await?
+            .ok_or(crate::errors::DomainError::NotFound { what: "order", id })
+    }
+
+    /// A customer that must exist.
+    pub async fn existing_customer(&self, id: CustomerId) -> Result<Customer, crate::errors::DomainError> {
+        self.customer(id)
+            .await?
+            .ok_or(crate::errors::DomainError::NotFound { what: "customer", id })
+    }
+
     /// The engine this store runs on.
     pub fn backend(&self) -> Backend {
         self.backend

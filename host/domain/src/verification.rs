@@ -1,7 +1,7 @@
 //! Phone verification before creating a customer with a phone number (rule 25).
 
 use crate::entities::*;
-use crate::errors::DomainError;
+use crate::errors::{DomainError, refused};
 use crate::partners::NewCustomer;
 use crate::store::Store;
 use chrono::{DateTime, Duration, Utc};
@@ -10,13 +10,6 @@ use std::hash::{BuildHasher, RandomState};
 
 /// How long a code stays valid.
 pub const CODE_VALIDITY_MINUTES: i64 = 10;
-
-fn refused(code: &'static str, message: impl Into<String>) -> DomainError {
-    DomainError::Refused {
-        code,
-        message: message.into(),
-    }
-}
 
 fn check_phone(phone: &str) -> Result<(), DomainError> {
     let digits = phone.strip_prefix('+').unwrap_or(phone);
