@@ -77,6 +77,21 @@ const RESOURCE_COLUMNS: &str =
     "SELECT id, customer, product, period, expiry_policy, expires_at, main_resource FROM resources";
 
 impl Store {
+    /// A resource that must exist and be a main resource: children follow their main one.
+    async fn main_resource(&self, id: i64) -> Result<Resource, DomainError> {
+        let resource = self
+            .resource(id)
+            .await?
+            .ok_or(DomainError::NotFound { what: "resource", id })?;
+        if let Some(main) = resource.main_resource {
+            return Err(refused(
+                "not-a-main-resource",
+                format!("resource {id} is a child of {main}: act on its main resource"),
+            ));
+        }
+        Ok(resource)
+    }
+
     /// Records a resource a paid order created.
     #[expect(clippy::too_many_arguments, reason = "a resource's fields, named at the call site")]
     pub async fn create_resource(
@@ -130,16 +145,7 @@ impl Store {
     /// Renews a main resource and its children together, in the period type it was bought
     /// in (rule 11): 1-11 months or 1-3 years. Returns the new expiry.
     pub async fn renew_resource(&self, id: i64, period: PeriodType, count: u32) -> Result<DateTime<Utc>, DomainError> {
-        let resource = self
-            .resource(id)
-            .await?
-            .ok_or(DomainError::NotFound { what: "resource", id })?;
-        if resource.main_resource.is_some() {
-            return Err(refused(
-                "renew-the-main-resource",
-                format!("resource {id} is a child: renew its main resource"),
-            ));
-        }
+        let resource = self.main_resource(id).await?;
         if period != resource.period {
             return Err(refused(
                 "renewal-period-mismatch",
@@ -178,16 +184,7 @@ impl Store {
 impl Store {
     /// Turns auto-renewal on (or off, to a grace period) for a main resource and its children.
     pub async fn set_auto_renew(&self, id: i64, on: bool) -> Result<(), DomainError> {
-        let resource = self
-            .resource(id)
-            .await?
-            .ok_or(DomainError::NotFound { what: "resource", id })?;
-        if resource.main_resource.is_some() {
-            return Err(refused(
-                "renew-the-main-resource",
-                format!("resource {id} is a child: set its main resource"),
-            ));
-        }
+        self.main_resource(id).await?;
         let policy = if on {
             ExpiryPolicy::AutoRenew
         } else {
@@ -243,16 +240,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Unsubscription, DomainError> {
         use rust_decimal::Decimal;
-        let resource = self
-            .resource(id)
-            .await?
-            .ok_or(DomainError::NotFound { what: "resource", id })?;
-        if resource.main_resource.is_some() {
-            return Err(refused(
-                "renew-the-main-resource",
-                format!("resource {id} is a child: unsubscribe its main resource"),
-            ));
-        }
+        self.main_resource(id).await?;
         let status: String = sqlx::query_scalar("SELECT status FROM resources WHERE id = $1")
             .bind(id)
             .fetch_one(self.pool())

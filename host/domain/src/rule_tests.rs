@@ -627,7 +627,7 @@ on_both_backends! {
         let yearly = store.renew_resource(main, PeriodType::Year, 1).await;
         assert_eq!(yearly.map_err(|e| e.code()), Err("renewal-period-mismatch"));
         assert_eq!(store.renew_resource(main, PeriodType::Month, 12).await.map_err(|e| e.code()), Err("invalid-field"));
-        assert_eq!(store.renew_resource(child, PeriodType::Month, 1).await.map_err(|e| e.code()), Err("renew-the-main-resource"));
+        assert_eq!(store.renew_resource(child, PeriodType::Month, 1).await.map_err(|e| e.code()), Err("not-a-main-resource"));
         let renewed = store.renew_resource(main, PeriodType::Month, 3).await.expect("renewed");
         assert_eq!(renewed, Utc.with_ymd_and_hms(2027, 2, 12, 9, 0, 0).single().expect("date"));
         assert_eq!(store.resource(child).await.expect("read").expect("child").expires_at, renewed, "children renew with their main resource");
