@@ -11,6 +11,11 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 fn app() -> axum::Router {
+    app_with_store().0
+}
+
+/// The app and its store, to look at what the requests wrote.
+fn app_with_store() -> (axum::Router, pchost_domain::store::Store, Arc<PluginRuntime>) {
     let store = demo_store();
     let runtime = Arc::new(runtime());
     let installed = tokio()
@@ -31,11 +36,12 @@ fn app() -> axum::Router {
         ]
     );
     let data = Arc::new(StoreData::new(store.clone(), tokio().handle().clone()));
-    router(AppState {
-        store,
-        runtime: runtime as Arc<PluginRuntime>,
+    let app = router(AppState {
+        store: store.clone(),
+        runtime: runtime.clone(),
         data,
-    })
+    });
+    (app, store, runtime)
 }
 
 fn post(app: &axum::Router, path: &str, body: impl Into<Body>) -> (StatusCode, Value) {
@@ -204,5 +210,68 @@ fn bad_requests_get_a_precise_4xx() {
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::PAYLOAD_TOO_LARGE, Some("payload-too-large"))
+    );
+}
+
+fn quote_body() -> String {
+    json!({
+        "customer_id": 102,
+        "currency": "CNY",
+        "lines": [{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": 60 }]
+    })
+    .to_string()
+}
+
+#[test]
+fn every_invocation_is_audited_and_a_failing_rule_refuses_the_quote_naming_the_plugin() {
+    let (app, store, runtime) = app_with_store();
+    let (status, _) = post(&app, "/v1/quotes", quote_body());
+    assert_eq!(status, StatusCode::OK);
+    let audit = |owner| {
+        let filter = pchost_domain::audit::AuditFilter {
+            owner: Some(owner),
+            digest: None,
+        };
+        tokio().block_on(store.invocations(&filter, 10)).expect("audit")
+    };
+    let seller = audit(pchost_domain::demo::SELLER);
+    assert_eq!(seller.len(), 1);
+    assert_eq!(
+        (seller[0].plugin.as_str(), seller[0].world.as_str()),
+        ("volume-discount@0.1.0", "pricing-rule")
+    );
+    assert!(seller[0].failure.is_none() && seller[0].fuel_used.is_some_and(|f| f > 0));
+    let input: Value = serde_json::from_str(&seller[0].input).expect("input is JSON");
+    assert_eq!(
+        input["lines"].as_array().map(Vec::len),
+        Some(1),
+        "the input as the plugin saw it"
+    );
+    assert_eq!(audit(pchost_domain::demo::RESELLER).len(), 1);
+
+    // The reseller adds a rule that panics: the quote is refused, naming it, and audited.
+    let panicking = pchost_test_plugins::read(pchost_test_plugins::HOSTILE_PANICKING);
+    runtime
+        .install(
+            manifest("panicking", "pricing-rule", pchost_domain::demo::RESELLER, &[]),
+            &panicking,
+        )
+        .expect("install");
+    let (status, body) = post(&app, "/v1/quotes", quote_body());
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_GATEWAY, Some("plugin-failed"))
+    );
+    assert_eq!(body["plugin"]["plugin"], "panicking@0.1.0");
+    assert_eq!(body["plugin"]["kind"]["kind"], "trap");
+    let reseller = audit(pchost_domain::demo::RESELLER);
+    let failed: Vec<_> = reseller.iter().filter(|r| r.failure.is_some()).collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].plugin, "panicking@0.1.0");
+    assert!(
+        failed[0]
+            .failure
+            .as_deref()
+            .is_some_and(|f| f.contains("no tier table for currency CNY"))
     );
 }

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod audit;
 pub mod authorizations;
 pub mod coupons;
 pub mod demo;

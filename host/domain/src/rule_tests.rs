@@ -1,6 +1,7 @@
 //! The money rules of DOMAIN.md, each test named after its rule, on SQLite and PostgreSQL.
 
 use crate::accounts::{AccountKind, AccountOwner, Actor, AllocationTarget};
+use crate::audit::AuditFilter;
 use crate::coupons::{CouponLimits, CouponStatus, DiscountKind, QuotaStatus};
 use crate::demo::{self, DemoData};
 use crate::entities::*;
@@ -833,6 +834,33 @@ on_both_backends! {
         let pending = OrderFilter { status: Some(OrderStatus::PendingPayment), ..both };
         assert_eq!(ids(store.find_orders(&pending, 0, 10).await.expect("list")), vec![9004]);
         assert!(store.find_orders(&OrderFilter::default(), 0, 10).await.expect("list").is_empty());
+    }
+    async fn invocations_are_recorded_and_listed_newest_first_by_owner_and_digest(store: Store) {
+        seeded(&store).await;
+        let record = |owner: i64, digest: &str, failure: Option<&str>| crate::audit::InvocationRecord {
+            id: 0,
+            plugin: "rule@0.1.0".into(),
+            digest: digest.into(),
+            world: "pricing-rule".into(),
+            owner,
+            input_hash: crate::audit::InvocationRecord::hash_input("{}"),
+            input: "{}".into(),
+            as_of: t0(),
+            output: failure.is_none().then(|| "{}".to_string()),
+            failure: failure.map(str::to_owned),
+            duration_us: 120,
+            fuel_used: Some(4000),
+            logs: "[]".into(),
+        };
+        let first = store.record_invocation(&record(demo::RESELLER, "aa", None), t0()).await.expect("recorded");
+        let second = store.record_invocation(&record(demo::RESELLER, "bb", Some("{\"kind\":\"timeout\"}")), t0()).await.expect("recorded");
+        store.record_invocation(&record(demo::SELLER, "aa", None), t0()).await.expect("recorded");
+        let by_owner = store.invocations(&AuditFilter { owner: Some(demo::RESELLER), digest: None }, 10).await.expect("list");
+        assert_eq!(by_owner.iter().map(|r| r.id).collect::<Vec<_>>(), vec![second, first], "newest first");
+        assert_eq!(by_owner[0].failure.as_deref(), Some("{\"kind\":\"timeout\"}"));
+        let by_digest = store.invocations(&AuditFilter { owner: None, digest: Some("aa".into()) }, 10).await.expect("list");
+        assert_eq!(by_digest.len(), 2);
+        assert_eq!(store.invocations(&AuditFilter::default(), 1).await.expect("list").len(), 1);
     }
 }
 

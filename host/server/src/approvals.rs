@@ -9,11 +9,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use chrono::Utc;
+use pchost_domain::audit::InvocationRecord;
 use pchost_domain::{ApprovalKind, Currency, CustomerId, OrderId, PartnerId, access};
 use pchost_runtime::World;
 use pchost_runtime::model::{self, Decision, Principal, SubjectCustomer};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::time::Instant;
 
 /// An approval check.
 #[derive(Debug, Deserialize)]
@@ -121,19 +123,38 @@ pub async fn check(
         amount: check.amount,
         currency: check.currency,
     };
-    let response = tokio::task::spawn_blocking(move || decide(&state, &request))
-        .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("approval task failed: {e}")))??;
-    Ok(Json(response))
+    let store = state.store.clone();
+    let (records, response) = tokio::task::spawn_blocking(move || {
+        let mut audit = Vec::new();
+        let response = decide(&state, &request, &mut audit);
+        (audit, response)
+    })
+    .await
+    .map_err(|e| AppError::Internal(anyhow::anyhow!("approval task failed: {e}")))?;
+    // Every invocation is audited, the failing one included.
+    for record in &records {
+        store
+            .record_invocation(record, Utc::now())
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?;
+    }
+    Ok(Json(response?))
 }
 
-fn decide(state: &AppState, request: &model::ApprovalRequest) -> Result<ApprovalResponse, AppError> {
+fn decide(
+    state: &AppState,
+    request: &model::ApprovalRequest,
+    audit: &mut Vec<InvocationRecord>,
+) -> Result<ApprovalResponse, AppError> {
     let mut rules = Vec::new();
     for plugin in state.runtime.plugins() {
         if plugin.manifest.world != World::ApprovalRule || plugin.manifest.owner != request.partner {
             continue;
         }
-        let invocation = state.runtime.decide(&plugin.digest, request, state.data.clone())?;
+        let started = Instant::now();
+        let result = state.runtime.decide(&plugin.digest, request, state.data.clone());
+        audit.extend(crate::audit::record(&plugin, request, request.as_of, started, &result));
+        let invocation = result?;
         rules.push(RuleDecision {
             plugin: plugin.manifest.label(),
             digest: plugin.digest.clone(),

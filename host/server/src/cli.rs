@@ -5,6 +5,7 @@ use crate::bundle;
 use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
+use pchost_domain::audit::AuditFilter;
 use pchost_domain::demo::DemoData;
 use pchost_domain::store::Store;
 use pchost_runtime::manifest::RequestedLimits;
@@ -36,6 +37,27 @@ enum Command {
     /// Work with plugin components.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// List recorded plugin invocations, newest first, as JSON.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+struct AuditArgs {
+    /// The SQLite file.
+    #[arg(long, env = "PCHOST_DB", default_value = ".pchost/pchost.db")]
+    db: PathBuf,
+    /// A database URL instead of the SQLite file.
+    #[arg(long, env = "PCHOST_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Only invocations of plugins owned by this partner.
+    #[arg(long)]
+    owner: Option<i64>,
+    /// Only invocations of this component (sha256).
+    #[arg(long)]
+    digest: Option<String>,
+    /// How many (at most 500).
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +132,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Plugin(PluginCommand::Run(args)) => runtime.block_on(run_plugin(args)),
+        Command::Audit(args) => runtime.block_on(audit(args)),
     }
 }
 
@@ -151,6 +174,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tracing::info!("shutting down");
         })
         .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let store = match &args.database_url {
+        Some(url) => Store::connect(url).await.context("connecting to the database URL")?,
+        None => Store::open(&args.db)
+            .await
+            .with_context(|| format!("opening {}", args.db.display()))?,
+    };
+    let filter = AuditFilter {
+        owner: args.owner,
+        digest: args.digest,
+    };
+    let records = store.invocations(&filter, args.limit).await?;
+    println!("{}", serde_json::to_string_pretty(&records)?);
     Ok(ExitCode::SUCCESS)
 }
 

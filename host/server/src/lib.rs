@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod approvals;
+pub mod audit;
 pub mod bundle;
 pub mod cli;
 pub mod error;

@@ -10,6 +10,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use chrono::Utc;
+use pchost_domain::audit::InvocationRecord;
 use pchost_domain::money::settle;
 use pchost_domain::{Currency, PartnerId, PeriodType, ProductId};
 use pchost_runtime::model::{self, CustomerContext, PartnerContext};
@@ -18,6 +19,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The most lines one quote request may have.
 pub const MAX_LINES: usize = 200;
@@ -222,11 +224,23 @@ pub async fn create(
     };
     let customer_id = customer.id;
     let partner_id = partner.id;
+    let store = state.store.clone();
     // Plugins block (deadlines, capability reads): run the chain off the async executor.
-    let response = tokio::task::spawn_blocking(move || run_chain(&state, quote, partner_id, customer_id))
-        .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("pricing chain task failed: {e}")))??;
-    Ok(Json(response))
+    let (records, response) = tokio::task::spawn_blocking(move || {
+        let mut audit = Vec::new();
+        let response = run_chain(&state, quote, partner_id, customer_id, &mut audit);
+        (audit, response)
+    })
+    .await
+    .map_err(|e| AppError::Internal(anyhow::anyhow!("pricing chain task failed: {e}")))?;
+    // Every invocation is audited, the failing one included.
+    for record in &records {
+        store
+            .record_invocation(record, Utc::now())
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?;
+    }
+    Ok(Json(response?))
 }
 
 /// The pricing rules owned by `owner`, in a stable order.
@@ -244,9 +258,13 @@ fn run_chain(
     mut quote: model::Quote,
     partner: PartnerId,
     customer_id: i64,
+    audit: &mut Vec<InvocationRecord>,
 ) -> Result<QuoteResponse, AppError> {
-    let mut adjustments: Vec<Vec<Adjustment>> = quote.lines.iter().map(|_| Vec::new()).collect();
-    let mut chain = Vec::new();
+    let mut log = ChainLog {
+        adjustments: quote.lines.iter().map(|_| Vec::new()).collect(),
+        steps: Vec::new(),
+        audit,
+    };
 
     let sellers: BTreeSet<PartnerId> = quote.products.iter().filter_map(|p| p.seller).collect();
     for seller in sellers {
@@ -270,19 +288,19 @@ fn run_chain(
                     line
                 })
                 .collect();
-            apply(state, &rule, &view, &own, &mut quote, &mut adjustments, &mut chain)?;
+            apply(state, &rule, &view, &own, &mut quote, &mut log)?;
         }
     }
     let all: Vec<usize> = (0..quote.lines.len()).collect();
     for rule in rules_of(state, partner) {
         let view = quote.clone();
-        apply(state, &rule, &view, &all, &mut quote, &mut adjustments, &mut chain)?;
+        apply(state, &rule, &view, &all, &mut quote, &mut log)?;
     }
 
     let lines: Vec<PricedLine> = quote
         .lines
         .iter()
-        .zip(adjustments)
+        .zip(log.adjustments)
         .map(|(line, adjustments)| PricedLine {
             product_id: quote.products[line.product as usize].id,
             period: line.period,
@@ -300,8 +318,15 @@ fn run_chain(
         customer_id,
         lines,
         total,
-        chain,
+        chain: log.steps,
     })
+}
+
+/// What the chain records as it runs: each line's adjustments, each step, each invocation.
+struct ChainLog<'a> {
+    adjustments: Vec<Vec<Adjustment>>,
+    steps: Vec<ChainStep>,
+    audit: &'a mut Vec<InvocationRecord>,
 }
 
 /// Runs one rule over `view` (whose line `k` is line `map[k]` of `quote`) and applies its
@@ -312,10 +337,13 @@ fn apply(
     view: &model::Quote,
     map: &[usize],
     quote: &mut model::Quote,
-    adjustments: &mut [Vec<Adjustment>],
-    chain: &mut Vec<ChainStep>,
+    log: &mut ChainLog<'_>,
 ) -> Result<(), AppError> {
-    let invocation = state.runtime.price(&rule.digest, view, state.data.clone())?;
+    let started = Instant::now();
+    let result = state.runtime.price(&rule.digest, view, state.data.clone());
+    log.audit
+        .extend(crate::audit::record(rule, view, view.as_of, started, &result));
+    let invocation = result?;
     for adjusted in invocation.output.lines {
         let index = map[adjusted.line as usize];
         let line = &mut quote.lines[index];
@@ -329,7 +357,7 @@ fn apply(
                 )),
             }));
         }
-        adjustments[index].push(Adjustment {
+        log.adjustments[index].push(Adjustment {
             plugin: rule.manifest.label(),
             reason: adjusted.reason,
             from: line.unit_price,
@@ -337,7 +365,7 @@ fn apply(
         });
         line.unit_price = adjusted.unit_price;
     }
-    chain.push(ChainStep {
+    log.steps.push(ChainStep {
         plugin: rule.manifest.label(),
         digest: rule.digest.clone(),
         owner: rule.manifest.owner,
