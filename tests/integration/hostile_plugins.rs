@@ -188,3 +188,67 @@ fn the_sandbox_has_no_ambient_authority_and_replays_deterministically() {
     later.as_of += chrono::Duration::seconds(1);
     assert_ne!(findings(&later)[1], first[1]);
 }
+
+#[test]
+fn when_every_instance_slot_is_busy_an_invocation_fails_with_capacity_and_nothing_else_breaks() {
+    let runtime = std::sync::Arc::new(
+        PluginRuntime::new(pchost_runtime::RuntimeConfig {
+            limits: pchost_runtime::RuntimeLimits {
+                max_concurrent_instances: 1,
+                ..pchost_runtime::RuntimeLimits::default()
+            },
+            ..pchost_runtime::RuntimeConfig::default()
+        })
+        .expect("runtime"),
+    );
+    let mut slow = manifest("infinite-loop", "pricing-rule", demo::RESELLER, &[]);
+    slow.limits.deadline_ms = Some(2000);
+    let looping = runtime
+        .install(slow, &built::read(built::HOSTILE_INFINITE_LOOP))
+        .expect("install")
+        .digest
+        .clone();
+    let good = install(&runtime, "volume-discount", built::VOLUME_DISCOUNT, demo::SELLER, &[]);
+    // One invocation holds the only slot for 2 s...
+    let holder = {
+        let runtime = runtime.clone();
+        std::thread::spawn(move || {
+            runtime.price(&looping, &quote(demo::STANDARD_CUSTOMER, 1, &[(0, "100")]), demo_data())
+        })
+    };
+    // ...so another finds none free and is refused at once rather than queued. (Until the
+    // holder has started, the call still finds the slot free: ask again shortly.)
+    let started = std::time::Instant::now();
+    let busy = loop {
+        match runtime.price(&good, &quote(demo::STANDARD_CUSTOMER, 1, &[(10, "100")]), demo_data()) {
+            Ok(_) if started.elapsed() < std::time::Duration::from_millis(1500) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            other => break other,
+        }
+    };
+    assert!(matches!(failure(busy), FailureKind::Capacity(_)));
+    assert_eq!(failure(holder.join().expect("thread")), FailureKind::Timeout(2000));
+    runtime
+        .price(&good, &quote(demo::STANDARD_CUSTOMER, 1, &[(10, "100")]), demo_data())
+        .expect("the slot is free again");
+}
+
+#[test]
+fn an_input_over_the_limits_is_refused_before_the_plugin_runs() {
+    let runtime = runtime();
+    let digest = install(&runtime, "volume-discount", built::VOLUME_DISCOUNT, demo::SELLER, &[]);
+    let lines: Vec<(u32, &str)> = vec![(1, "100"); 10_001];
+    let refused = runtime.price(&digest, &quote(demo::STANDARD_CUSTOMER, 1, &lines), demo_data());
+    assert!(
+        matches!(&refused, Err(InvokeError::Input(pchost_runtime::model::InputError::Invalid { field, .. })) if field == "lines"),
+        "got {refused:?}"
+    );
+    let mut bad_index = quote(demo::STANDARD_CUSTOMER, 1, &[(1, "100")]);
+    bad_index.lines[0].product = 7;
+    let refused = runtime.price(&digest, &bad_index, demo_data());
+    assert!(
+        matches!(&refused, Err(InvokeError::Input(pchost_runtime::model::InputError::Invalid { field, .. })) if field == "lines[0].product"),
+        "got {refused:?}"
+    );
+}
