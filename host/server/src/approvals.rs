@@ -123,22 +123,8 @@ pub async fn check(
         amount: check.amount,
         currency: check.currency,
     };
-    let store = state.store.clone();
-    let (records, response) = tokio::task::spawn_blocking(move || {
-        let mut audit = Vec::new();
-        let response = decide(&state, &request, &mut audit);
-        (audit, response)
-    })
-    .await
-    .map_err(|e| AppError::Internal(anyhow::anyhow!("approval task failed: {e}")))?;
-    // Every invocation is audited, the failing one included.
-    for record in &records {
-        store
-            .record_invocation(record, Utc::now())
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
-    }
-    Ok(Json(response?))
+    let response = crate::audit::run_audited(state, move |state, audit| decide(state, &request, audit)).await?;
+    Ok(Json(response))
 }
 
 fn decide(

@@ -1,6 +1,8 @@
 //! Builds the audit record of each plugin invocation the API makes; the handlers write them
 //! to the store once the plugins have run (success or failure alike).
 
+use crate::app::AppState;
+use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use pchost_domain::audit::InvocationRecord;
 use pchost_runtime::{Invocation, InvokeError, LoadedPlugin};
@@ -42,4 +44,27 @@ pub fn record<I: Serialize, T: Serialize>(
         fuel_used,
         logs,
     })
+}
+
+/// Runs plugin work off the async executor (plugins block: deadlines, capability reads),
+/// then records every invocation it made, the failing one included, before answering.
+pub async fn run_audited<T: Send + 'static>(
+    state: AppState,
+    work: impl FnOnce(&AppState, &mut Vec<InvocationRecord>) -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    let store = state.store.clone();
+    let (records, result) = tokio::task::spawn_blocking(move || {
+        let mut audit = Vec::new();
+        let result = work(&state, &mut audit);
+        (audit, result)
+    })
+    .await
+    .map_err(|e| AppError::Internal(anyhow::anyhow!("plugin task failed: {e}")))?;
+    for record in &records {
+        store
+            .record_invocation(record, Utc::now())
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?;
+    }
+    result
 }

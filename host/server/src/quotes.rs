@@ -224,23 +224,11 @@ pub async fn create(
     };
     let customer_id = customer.id;
     let partner_id = partner.id;
-    let store = state.store.clone();
-    // Plugins block (deadlines, capability reads): run the chain off the async executor.
-    let (records, response) = tokio::task::spawn_blocking(move || {
-        let mut audit = Vec::new();
-        let response = run_chain(&state, quote, partner_id, customer_id, &mut audit);
-        (audit, response)
+    let response = crate::audit::run_audited(state, move |state, audit| {
+        run_chain(state, quote, partner_id, customer_id, audit)
     })
-    .await
-    .map_err(|e| AppError::Internal(anyhow::anyhow!("pricing chain task failed: {e}")))?;
-    // Every invocation is audited, the failing one included.
-    for record in &records {
-        store
-            .record_invocation(record, Utc::now())
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
-    }
-    Ok(Json(response?))
+    .await?;
+    Ok(Json(response))
 }
 
 /// The pricing rules owned by `owner`, in a stable order.
