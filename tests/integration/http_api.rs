@@ -275,3 +275,38 @@ fn every_invocation_is_audited_and_a_failing_rule_refuses_the_quote_naming_the_p
             .is_some_and(|f| f.contains("no tier table for currency CNY"))
     );
 }
+
+#[test]
+fn a_partner_rule_pricing_below_080_of_list_is_refused_rule_19() {
+    // Reseller 2 runs two rules (rules of one owner run by label): reseller-markup floors a
+    // key account at 0.80 of list, then a 15% volume discount takes it below: rule 19.
+    let store = demo_store();
+    let runtime = Arc::new(runtime());
+    let reseller = pchost_domain::demo::RESELLER;
+    let markup = pchost_test_plugins::read(pchost_test_plugins::RESELLER_MARKUP);
+    runtime
+        .install(manifest("reseller-markup", "pricing-rule", reseller, &[]), &markup)
+        .expect("install");
+    let volume = pchost_test_plugins::read(pchost_test_plugins::VOLUME_DISCOUNT);
+    runtime
+        .install(manifest("volume-discount", "pricing-rule", reseller, &[]), &volume)
+        .expect("install");
+    let data = Arc::new(StoreData::new(store.clone(), tokio().handle().clone()));
+    let app = router(AppState { store, runtime, data });
+    let body = json!({
+        "customer_id": 101,
+        "currency": "CNY",
+        "lines": [{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": 100 }]
+    });
+    let (status, body) = post(&app, "/v1/quotes", body.to_string());
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_GATEWAY, Some("plugin-failed")),
+        "{body}"
+    );
+    assert_eq!(body["plugin"]["plugin"], "volume-discount@0.1.0");
+    assert_eq!(
+        body["plugin"]["kind"],
+        json!({ "kind": "invalid-output", "detail": "line 0: 60.180000 is below 0.80 of list price 88.500000 (rule 19)" })
+    );
+}

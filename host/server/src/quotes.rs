@@ -21,6 +21,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// A partner's rules never price a line below this share of list (rule 19).
+pub const PARTNER_DISCOUNT_FLOOR: Decimal = Decimal::from_parts(80, 0, 0, false, 2);
+
 /// The most lines one quote request may have.
 pub const MAX_LINES: usize = 200;
 /// The most periods or units one line may have.
@@ -276,13 +279,22 @@ fn run_chain(
                     line
                 })
                 .collect();
-            apply(state, &rule, &view, &own, &mut quote, &mut log)?;
+            // A seller prices its own products: rule 19 bounds partners' discounts, not sellers'.
+            apply(state, &rule, &view, &own, &mut quote, &mut log, None)?;
         }
     }
     let all: Vec<usize> = (0..quote.lines.len()).collect();
     for rule in rules_of(state, partner) {
         let view = quote.clone();
-        apply(state, &rule, &view, &all, &mut quote, &mut log)?;
+        apply(
+            state,
+            &rule,
+            &view,
+            &all,
+            &mut quote,
+            &mut log,
+            Some(PARTNER_DISCOUNT_FLOOR),
+        )?;
     }
 
     let lines: Vec<PricedLine> = quote
@@ -318,7 +330,8 @@ struct ChainLog<'a> {
 }
 
 /// Runs one rule over `view` (whose line `k` is line `map[k]` of `quote`) and applies its
-/// answer. A failing rule refuses the whole quote (fail-closed).
+/// answer, refusing a negative price and, with a `floor`, a price below that share of list.
+/// A failing rule refuses the whole quote (fail-closed).
 fn apply(
     state: &AppState,
     rule: &LoadedPlugin,
@@ -326,6 +339,7 @@ fn apply(
     map: &[usize],
     quote: &mut model::Quote,
     log: &mut ChainLog<'_>,
+    floor: Option<Decimal>,
 ) -> Result<(), AppError> {
     let started = Instant::now();
     let result = state.runtime.price(&rule.digest, view, state.data.clone());
@@ -335,15 +349,26 @@ fn apply(
     for adjusted in invocation.output.lines {
         let index = map[adjusted.line as usize];
         let line = &mut quote.lines[index];
-        if adjusted.unit_price.is_sign_negative() && !adjusted.unit_price.is_zero() {
-            return Err(AppError::PluginFailed(pchost_runtime::PluginFailure {
+        let refuse = |why: String| {
+            AppError::PluginFailed(pchost_runtime::PluginFailure {
                 plugin: rule.manifest.label(),
                 digest: rule.digest.clone(),
-                kind: pchost_runtime::FailureKind::InvalidOutput(format!(
-                    "line {index}: negative unit price {}",
-                    adjusted.unit_price
-                )),
-            }));
+                kind: pchost_runtime::FailureKind::InvalidOutput(why),
+            })
+        };
+        if adjusted.unit_price.is_sign_negative() && !adjusted.unit_price.is_zero() {
+            return Err(refuse(format!(
+                "line {index}: negative unit price {}",
+                adjusted.unit_price
+            )));
+        }
+        if let Some(ratio) = floor
+            && adjusted.unit_price < line.list_unit_price * ratio
+        {
+            return Err(refuse(format!(
+                "line {index}: {} is below {ratio} of list price {} (rule 19)",
+                adjusted.unit_price, line.list_unit_price
+            )));
         }
         log.adjustments[index].push(Adjustment {
             plugin: rule.manifest.label(),
