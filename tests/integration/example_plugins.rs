@@ -27,7 +27,7 @@ fn volume_discount_applies_the_tier_of_each_lines_quantity() {
         1,
         &[(5, "100"), (10, "88.5"), (60, "88.5"), (150, "299.99")],
     );
-    let result = runtime.price(&plugin.digest, &quote, demo_data()).expect("priced");
+    let result = runtime.price(&plugin.id, &quote, demo_data()).expect("priced");
     assert_eq!(
         prices(&result.output.lines),
         vec![
@@ -54,9 +54,7 @@ fn reseller_markup_never_goes_below_080_of_list_rule_19() {
         3,
         &[(1, "100"), (1, "120"), (1, "106.666667")],
     );
-    let result = runtime
-        .price(&plugin.digest, &key_account, demo_data())
-        .expect("priced");
+    let result = runtime.price(&plugin.id, &key_account, demo_data()).expect("priced");
     assert_eq!(
         prices(&result.output.lines),
         vec![
@@ -71,7 +69,7 @@ fn reseller_markup_never_goes_below_080_of_list_rule_19() {
     );
     // A standard customer pays the 8% markup.
     let standard = quote(demo::STANDARD_CUSTOMER, 1, &[(1, "84.075")]);
-    let result = runtime.price(&plugin.digest, &standard, demo_data()).expect("priced");
+    let result = runtime.price(&plugin.id, &standard, demo_data()).expect("priced");
     assert_eq!(
         prices(&result.output.lines),
         vec![(0, "90.80100".to_string(), "reseller markup: 8%")]
@@ -113,7 +111,7 @@ fn refund_above_50000_escalates_to_a_customer_manager_rule_10() {
     let decide = |customer, freeze, amount| {
         runtime
             .decide(
-                &plugin.digest,
+                &plugin.id,
                 &request(ApprovalKind::Refund, customer, freeze, amount),
                 demo_data(),
             )
@@ -155,7 +153,7 @@ fn payment_on_behalf_judges_the_order_history_read_through_the_order_capability_
     let decide = |customer, freeze, amount| {
         runtime
             .decide(
-                &plugin.digest,
+                &plugin.id,
                 &request(ApprovalKind::PaymentOnBehalf, customer, freeze, amount),
                 demo_data(),
             )

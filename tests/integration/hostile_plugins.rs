@@ -6,11 +6,12 @@ use pchost_domain::demo;
 use pchost_runtime::{CapabilityFailure, FailureKind, InvokeError, PluginRuntime, RuleFailure};
 use pchost_test_plugins as built;
 
+/// Installs a hostile plugin; returns its id.
 fn install(runtime: &PluginRuntime, name: &str, path: &str, owner: i64, grants: &[&str]) -> String {
     runtime
         .install(manifest(name, "pricing-rule", owner, grants), &built::read(path))
         .expect("hostile plugins are valid components")
-        .digest
+        .id
         .clone()
 }
 
@@ -117,7 +118,7 @@ fn fuel_is_metered_and_a_fuel_limit_stops_the_plugin() {
     let digest = runtime
         .install(limited, &built::read(built::HOSTILE_INFINITE_LOOP))
         .expect("install")
-        .digest
+        .id
         .clone();
     let looping = quote(demo::STANDARD_CUSTOMER, 1, &[(0, "100")]);
     assert_eq!(
@@ -206,7 +207,7 @@ fn when_every_instance_slot_is_busy_an_invocation_fails_with_capacity_and_nothin
     let looping = runtime
         .install(slow, &built::read(built::HOSTILE_INFINITE_LOOP))
         .expect("install")
-        .digest
+        .id
         .clone();
     let good = install(&runtime, "volume-discount", built::VOLUME_DISCOUNT, demo::SELLER, &[]);
     // One invocation holds the only slot for 2 s...

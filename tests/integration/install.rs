@@ -130,7 +130,7 @@ fn installed_artefacts_reload_without_recompiling() {
     let runtime = PluginRuntime::new(config).expect("runtime");
     let plugin = runtime.load(manifest, &digest).expect("load from the artefact store");
     let result = runtime.price(
-        &plugin.digest,
+        &plugin.id,
         &quote(demo::STANDARD_CUSTOMER, 1, &[(10, "100")]),
         demo_data(),
     );
@@ -159,4 +159,36 @@ fn an_installed_version_is_immutable() {
     let refused = install(built::read(built::RESELLER_MARKUP)).expect_err("other bytes, same version");
     assert!(refused.to_string().contains("versions are immutable"), "{refused}");
     assert_eq!(runtime.plugins().len(), 1, "the refused component was not registered");
+}
+
+#[test]
+fn two_owners_may_install_the_same_component_and_each_version_is_immutable() {
+    let runtime = runtime();
+    let bytes = built::read(built::VOLUME_DISCOUNT);
+    let seller = runtime
+        .install(manifest("volume-discount", "pricing-rule", demo::SELLER, &[]), &bytes)
+        .expect("the seller installs it");
+    let reseller = runtime
+        .install(manifest("volume-discount", "pricing-rule", demo::RESELLER, &[]), &bytes)
+        .expect("and so may the reseller");
+    assert_eq!(seller.digest, reseller.digest);
+    assert_eq!(
+        (seller.id.as_str(), reseller.id.as_str()),
+        ("10/volume-discount@0.1.0", "2/volume-discount@0.1.0")
+    );
+    let q = quote(demo::STANDARD_CUSTOMER, 1, &[(10, "100")]);
+    runtime
+        .price(&reseller.id, &q, demo_data())
+        .expect("each runs as its owner");
+    let other_bytes = runtime.install(
+        manifest("volume-discount", "pricing-rule", demo::SELLER, &[]),
+        &built::read(built::RESELLER_MARKUP),
+    );
+    assert_eq!(
+        other_bytes.map(|_| ()),
+        Err(InstallError::VersionExists {
+            id: seller.id.clone(),
+            digest: seller.digest.clone()
+        })
+    );
 }

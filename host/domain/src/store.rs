@@ -394,7 +394,7 @@ impl Store {
         owner: PartnerId,
         manifest: &str,
     ) -> Result<bool, StoreError> {
-        sqlx::query("INSERT INTO plugins (digest, name, version, world, owner, manifest, installed_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING")
+        sqlx::query("INSERT INTO plugin_versions (digest, name, version, world, owner, manifest, installed_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING")
             .bind(digest).bind(name).bind(version).bind(world).bind(owner).bind(manifest)
             .bind(Utc::now().timestamp_millis())
             .execute(&self.pool)
@@ -410,7 +410,7 @@ impl Store {
         owner: PartnerId,
     ) -> Result<Option<String>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT digest FROM plugins WHERE name = $1 AND version = $2 AND owner = $3")
+            sqlx::query_scalar("SELECT digest FROM plugin_versions WHERE name = $1 AND version = $2 AND owner = $3")
                 .bind(name)
                 .bind(version)
                 .bind(owner)
@@ -421,9 +421,10 @@ impl Store {
 
     /// Every installed plugin version, oldest first.
     pub async fn plugins(&self) -> Result<Vec<PluginRecord>, StoreError> {
-        let rows = sqlx::query("SELECT digest, manifest FROM plugins ORDER BY installed_at, digest")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT digest, manifest FROM plugin_versions ORDER BY installed_at, owner, name, version")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 Ok(PluginRecord {

@@ -52,6 +52,14 @@ pub enum InstallError {
         /// What is missing or mismatched.
         detail: String,
     },
+    /// This owner already installed this name and version with other bytes or manifest.
+    #[error("{id} is already installed as {digest}: versions are immutable, so bump the version")]
+    VersionExists {
+        /// `owner/name@version`.
+        id: String,
+        /// The installed component.
+        digest: String,
+    },
     /// The artefact store could not be written.
     #[error("could not store the compiled component: {0}")]
     Storage(String),
@@ -129,8 +137,8 @@ pub struct PluginFailure {
 /// Why an invocation produced no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvokeError {
-    /// No installed plugin has that digest.
-    #[error("no installed plugin has digest {0}")]
+    /// No plugin version is installed under that id.
+    #[error("no plugin is installed as {0}")]
     UnknownPlugin(String),
     /// The plugin implements another world.
     #[error("plugin {plugin} implements {actual}, not {expected}")]

@@ -223,6 +223,12 @@ impl PluginManifest {
         Ok(())
     }
 
+    /// `owner/name@version`: what identifies an installed plugin version. Two owners may
+    /// install the same component; each gets its own id.
+    pub fn id(&self) -> String {
+        format!("{}/{}@{}", self.owner, self.name, self.version)
+    }
+
     /// `name@version`, as failures and logs name a plugin.
     pub fn label(&self) -> String {
         format!("{}@{}", self.name, self.version)

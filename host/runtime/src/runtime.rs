@@ -74,6 +74,8 @@ fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 
 /// An installed plugin version, ready to instantiate.
 pub struct LoadedPlugin {
+    /// `owner/name@version`: the key invocations name it by.
+    pub id: String,
     /// Its manifest.
     pub manifest: PluginManifest,
     /// sha256 of the component, hex.
@@ -86,6 +88,7 @@ pub struct LoadedPlugin {
 impl std::fmt::Debug for LoadedPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedPlugin")
+            .field("id", &self.id)
             .field("manifest", &self.manifest)
             .field("digest", &self.digest)
             .field("limits", &self.limits)
@@ -189,13 +192,9 @@ impl PluginRuntime {
         &self.config.limits
     }
 
-    /// The installed plugin with this digest.
-    pub fn plugin(&self, digest: &str) -> Option<Arc<LoadedPlugin>> {
-        self.plugins
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(digest)
-            .cloned()
+    /// The installed plugin version with this id (`owner/name@version`).
+    pub fn plugin(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
+        self.plugins.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
     }
 
     /// Every installed plugin.
@@ -218,15 +217,14 @@ impl PluginRuntime {
         let limits = manifest.invocation_limits(&self.config.limits)?;
         check_binary(bytes, self.config.limits.max_component_bytes)?;
         let digest = hex::encode(Sha256::digest(bytes));
-        if let Some(existing) = self.plugin(&digest) {
-            return if existing.manifest == manifest {
+        if let Some(existing) = self.plugin(&manifest.id()) {
+            return if existing.digest == digest && existing.manifest == manifest {
                 Ok(existing)
             } else {
-                Err(InstallError::Invalid(format!(
-                    "this component ({digest}) is already installed as {} of owner {}",
-                    existing.manifest.label(),
-                    existing.manifest.owner
-                )))
+                Err(InstallError::VersionExists {
+                    id: existing.id.clone(),
+                    digest: existing.digest.clone(),
+                })
             };
         }
         let component = Component::new(&self.engine, bytes).map_err(|e| InstallError::Invalid(format!("{e:#}")))?;
@@ -296,7 +294,7 @@ impl PluginRuntime {
         self.plugins
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(plugin.digest.clone(), plugin.clone());
+            .insert(plugin.id.clone(), plugin.clone());
         plugin
     }
 
@@ -335,6 +333,7 @@ impl PluginRuntime {
             World::ApprovalRule => Entry::Approval(ApprovalRulePre::new(pre).map_err(wrong_world)?),
         };
         Ok(LoadedPlugin {
+            id: manifest.id(),
             manifest,
             digest,
             limits,
@@ -345,13 +344,13 @@ impl PluginRuntime {
     /// Runs a pricing rule over a quote.
     pub fn price(
         &self,
-        digest: &str,
+        plugin_id: &str,
         quote: &model::Quote,
         data: Arc<dyn CapabilityData>,
     ) -> Result<Invocation<model::PriceAdjustments>, InvokeError> {
         let plugin = self
-            .plugin(digest)
-            .ok_or_else(|| InvokeError::UnknownPlugin(digest.to_owned()))?;
+            .plugin(plugin_id)
+            .ok_or_else(|| InvokeError::UnknownPlugin(plugin_id.to_owned()))?;
         let Entry::Pricing(pre) = &plugin.entry else {
             return Err(wrong_world(&plugin, World::PricingRule));
         };
@@ -397,13 +396,13 @@ impl PluginRuntime {
     /// Runs an approval rule over a request.
     pub fn decide(
         &self,
-        digest: &str,
+        plugin_id: &str,
         request: &model::ApprovalRequest,
         data: Arc<dyn CapabilityData>,
     ) -> Result<Invocation<model::Decision>, InvokeError> {
         let plugin = self
-            .plugin(digest)
-            .ok_or_else(|| InvokeError::UnknownPlugin(digest.to_owned()))?;
+            .plugin(plugin_id)
+            .ok_or_else(|| InvokeError::UnknownPlugin(plugin_id.to_owned()))?;
         let Entry::Approval(pre) = &plugin.entry else {
             return Err(wrong_world(&plugin, World::ApprovalRule));
         };

@@ -138,7 +138,7 @@ fn decide(
             continue;
         }
         let started = Instant::now();
-        let result = state.runtime.decide(&plugin.digest, request, state.data.clone());
+        let result = state.runtime.decide(&plugin.id, request, state.data.clone());
         audit.extend(crate::audit::record(&plugin, request, request.as_of, started, &result));
         let invocation = result?;
         rules.push(RuleDecision {

@@ -260,11 +260,11 @@ async fn run_plugin(args: RunArgs) -> anyhow::Result<ExitCode> {
     let data = Arc::new(StoreData::new(store, tokio::runtime::Handle::current()));
     let runtime = PluginRuntime::new(RuntimeConfig::default())?;
     let plugin = runtime.install(manifest, &component)?;
-    let digest = plugin.digest.clone();
+    let id = plugin.id.clone();
     let label = plugin.manifest.label();
     let result = tokio::task::spawn_blocking(move || match input {
-        Input::Quote(quote) => runtime.price(&digest, &quote, data).map(serde_json::to_value),
-        Input::Approval(request) => runtime.decide(&digest, &request, data).map(serde_json::to_value),
+        Input::Quote(quote) => runtime.price(&id, &quote, data).map(serde_json::to_value),
+        Input::Approval(request) => runtime.decide(&id, &request, data).map(serde_json::to_value),
     })
     .await?;
     let mut report = result.with_context(|| format!("running {label}"))??;

@@ -342,7 +342,7 @@ fn apply(
     floor: Option<Decimal>,
 ) -> Result<(), AppError> {
     let started = Instant::now();
-    let result = state.runtime.price(&rule.digest, view, state.data.clone());
+    let result = state.runtime.price(&rule.id, view, state.data.clone());
     log.audit
         .extend(crate::audit::record(rule, view, view.as_of, started, &result));
     let invocation = result?;
