@@ -222,7 +222,68 @@ fn coupon_from_row(r: &sqlx::any::AnyRow) -> Result<Coupon, DomainError> {
     })
 }
 
+/// A coupon quota: what a partner may issue as coupons (DOMAIN "Entities").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CouponQuota {
+    /// Id.
+    pub id: i64,
+    /// The partner issuing from it.
+    pub partner: PartnerId,
+    /// Currency.
+    pub currency: Currency,
+    /// What is left to issue.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub balance: Decimal,
+    /// The largest coupon it may issue.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub max_face: Decimal,
+    /// Status.
+    pub status: QuotaStatus,
+    /// The distributor's quota it was split from, if any.
+    pub parent: Option<i64>,
+}
+
+/// Cents of a quota's total and per-coupon limit, both positive.
+fn quota_limits(amount: Decimal, max_face: Decimal) -> Result<(i64, i64), DomainError> {
+    let amount = crate::accounts::cents(amount, "amount")?;
+    let max_face = crate::accounts::cents(max_face, "max_face")?;
+    if amount == 0 || max_face == 0 {
+        return Err(DomainError::Invalid {
+            field: "amount",
+            message: "a quota and its per-coupon limit are positive".into(),
+        });
+    }
+    Ok((amount, max_face))
+}
+
 impl Store {
+    /// A coupon quota that must exist.
+    pub async fn quota(&self, id: i64) -> Result<CouponQuota, DomainError> {
+        let row = sqlx::query(
+            "SELECT id, partner, currency, balance_cents, max_face_cents, status, parent FROM coupon_quotas WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(DomainError::NotFound { what: "quota", id })?;
+        let bad = |field: &'static str, message: String| DomainError::Invalid { field, message };
+        Ok(CouponQuota {
+            id: row.try_get("id")?,
+            partner: row.try_get("partner")?,
+            currency: row
+                .try_get::<String, _>("currency")?
+                .parse()
+                .map_err(|e: crate::CurrencyError| bad("currency", e.to_string()))?,
+            balance: from_cents(row.try_get("balance_cents")?),
+            max_face: from_cents(row.try_get("max_face_cents")?),
+            status: row
+                .try_get::<String, _>("status")?
+                .parse()
+                .map_err(|e: UnknownWord| bad("status", e.to_string()))?,
+            parent: row.try_get("parent")?,
+        })
+    }
+
     /// Creates a coupon quota of a partner: `amount` in all, at most `max_face` per coupon.
     pub async fn create_quota(
         &self,
@@ -231,8 +292,7 @@ impl Store {
         amount: Decimal,
         max_face: Decimal,
     ) -> Result<i64, DomainError> {
-        let amount = crate::accounts::cents(amount, "amount")?;
-        let max_face = crate::accounts::cents(max_face, "max_face")?;
+        let (amount, max_face) = quota_limits(amount, max_face)?;
         Ok(sqlx::query_scalar(
             "INSERT INTO coupon_quotas (partner, currency, amount_cents, balance_cents, max_face_cents, status) VALUES ($1, $2, $3, $3, $4, 'normal') RETURNING id",
         )
@@ -246,25 +306,23 @@ impl Store {
 
     /// Sets a quota's status.
     pub async fn set_quota_status(&self, quota: i64, status: QuotaStatus) -> Result<(), DomainError> {
-        sqlx::query("UPDATE coupon_quotas SET status = $1 WHERE id = $2")
+        let updated = sqlx::query("UPDATE coupon_quotas SET status = $1 WHERE id = $2")
             .bind(status.as_str())
             .bind(quota)
             .execute(self.pool())
             .await?;
+        if updated.rows_affected() == 0 {
+            return Err(DomainError::NotFound {
+                what: "quota",
+                id: quota,
+            });
+        }
         Ok(())
     }
 
     /// A quota's remaining balance.
     pub async fn quota_balance(&self, quota: i64) -> Result<Decimal, DomainError> {
-        let cents: i64 = sqlx::query_scalar("SELECT balance_cents FROM coupon_quotas WHERE id = $1")
-            .bind(quota)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(DomainError::NotFound {
-                what: "quota",
-                id: quota,
-            })?;
-        Ok(from_cents(cents))
+        Ok(self.quota(quota).await?.balance)
     }
 
     /// One coupon.
@@ -292,31 +350,23 @@ impl Store {
                 message: "a positive face value and a non-empty validity window".into(),
             });
         }
-        let row = sqlx::query("SELECT partner, currency, max_face_cents, status FROM coupon_quotas WHERE id = $1")
-            .bind(quota)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(DomainError::NotFound {
-                what: "quota",
-                id: quota,
-            })?;
-        let partner: i64 = row.try_get("partner")?;
-        let currency: String = row.try_get("currency")?;
-        let max_face: i64 = row.try_get("max_face_cents")?;
-        let status: String = row.try_get("status")?;
-        if status != QuotaStatus::Normal.as_str() {
+        let CouponQuota {
+            partner,
+            currency,
+            max_face,
+            status,
+            ..
+        } = self.quota(quota).await?;
+        if status != QuotaStatus::Normal {
             return Err(refused(
                 "quota-unavailable",
                 format!("quota {quota} is {status}: it cannot issue coupons (rule 13)"),
             ));
         }
-        if face_cents > max_face {
+        if face > max_face {
             return Err(refused(
                 "coupon-exceeds-quota-limit",
-                format!(
-                    "a coupon from quota {quota} is at most {} (rule 13)",
-                    from_cents(max_face)
-                ),
+                format!("a coupon from quota {quota} is at most {} (rule 13)", max_face),
             ));
         }
         let found = self.existing_customer(customer).await?;
@@ -349,7 +399,7 @@ impl Store {
         )
         .bind(quota)
         .bind(customer)
-        .bind(&currency)
+        .bind(currency.as_str())
         .bind(face_cents)
         .bind(limits.valid_from.timestamp_millis())
         .bind(limits.valid_to.timestamp_millis())
@@ -511,18 +561,12 @@ impl Store {
         amount: Decimal,
         max_face: Decimal,
     ) -> Result<i64, DomainError> {
-        let amount_cents = crate::accounts::cents(amount, "amount")?;
-        let max_face_cents = crate::accounts::cents(max_face, "max_face")?;
-        let row = sqlx::query("SELECT partner, currency, status FROM coupon_quotas WHERE id = $1")
-            .bind(parent)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(DomainError::NotFound {
-                what: "quota",
-                id: parent,
-            })?;
-        let owner: i64 = row.try_get("partner")?;
-        let currency: String = row.try_get("currency")?;
+        let (amount_cents, max_face_cents) = quota_limits(amount, max_face)?;
+        let CouponQuota {
+            partner: owner,
+            currency,
+            ..
+        } = self.quota(parent).await?;
         let found = self.partner(reseller).await?.ok_or(DomainError::NotFound {
             what: "partner",
             id: reseller,
@@ -550,9 +594,9 @@ impl Store {
             "INSERT INTO coupon_quotas (partner, currency, amount_cents, balance_cents, max_face_cents, status, parent) VALUES ($1, $2, $3, $3, $4, 'normal', $5) RETURNING id",
         )
         .bind(reseller)
-        .bind(currency)
+        .bind(currency.as_str())
         .bind(amount_cents)
-        .bind(max_face_cents.max(1))
+        .bind(max_face_cents)
         .bind(parent)
         .fetch_one(&mut *tx)
         .await?;
@@ -563,17 +607,11 @@ impl Store {
     /// Reclaims a split quota: its unissued balance returns to the parent and it can issue no
     /// more.
     pub async fn reclaim_quota(&self, quota: i64) -> Result<Decimal, DomainError> {
-        let row = sqlx::query("SELECT parent FROM coupon_quotas WHERE id = $1")
-            .bind(quota)
-            .fetch_optional(self.pool())
+        let parent = self
+            .quota(quota)
             .await?
-            .ok_or(DomainError::NotFound {
-                what: "quota",
-                id: quota,
-            })?;
-        let parent: Option<i64> = row.try_get("parent")?;
-        let parent =
-            parent.ok_or_else(|| refused("quota-not-split", format!("quota {quota} was not split from another")))?;
+            .parent
+            .ok_or_else(|| refused("quota-not-split", format!("quota {quota} was not split from another")))?;
         let mut tx = self.pool().begin().await?;
         // Reclaimed first: an issue racing with this one then finds the quota closed.
         let closed =
