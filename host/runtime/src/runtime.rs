@@ -15,6 +15,7 @@ use crate::manifest::{Capability, PluginManifest, World};
 use crate::model::{self, InputError};
 use crate::state::{InvocationState, LogLine};
 use chrono::{DateTime, Utc};
+use pchost_domain::PartnerId;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -133,11 +134,18 @@ impl Drop for EpochTicker {
     }
 }
 
+/// The installed plugins, by id and by owner and world.
+#[derive(Default)]
+struct Registry {
+    by_id: HashMap<String, Arc<LoadedPlugin>>,
+    by_owner: HashMap<(PartnerId, World), Vec<Arc<LoadedPlugin>>>,
+}
+
 /// The plugin runtime. Cheap to share behind an `Arc`; every method takes `&self`.
 pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<InvocationState>,
-    plugins: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
+    plugins: RwLock<Registry>,
     config: RuntimeConfig,
     _ticker: EpochTicker,
 }
@@ -181,7 +189,7 @@ impl PluginRuntime {
         Ok(PluginRuntime {
             engine,
             linker,
-            plugins: RwLock::new(HashMap::new()),
+            plugins: RwLock::new(Registry::default()),
             config,
             _ticker: ticker,
         })
@@ -194,20 +202,27 @@ impl PluginRuntime {
 
     /// The installed plugin version with this id (`owner/name@version`).
     pub fn plugin(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
-        self.plugins.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
-    }
-
-    /// Every installed plugin.
-    pub fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {
-        let mut all: Vec<_> = self
-            .plugins
+        self.plugins
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .values()
+            .by_id
+            .get(id)
             .cloned()
-            .collect();
+    }
+
+    /// Every installed plugin, by label.
+    pub fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {
+        let registry = self.plugins.read().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<_> = registry.by_id.values().cloned().collect();
         all.sort_by_key(|p| p.manifest.label());
         all
+    }
+
+    /// The rules an owner installed for a world, in the order they run (by label). Kept
+    /// indexed at install, so a request does not scan every tenant's plugins.
+    pub fn rules_of(&self, owner: PartnerId, world: World) -> Vec<Arc<LoadedPlugin>> {
+        let registry = self.plugins.read().unwrap_or_else(|e| e.into_inner());
+        registry.by_owner.get(&(owner, world)).cloned().unwrap_or_default()
     }
 
     /// Validates, compiles and registers a component. Installing the same bytes with the same
@@ -291,10 +306,15 @@ impl PluginRuntime {
 
     fn register(&self, plugin: LoadedPlugin) -> Arc<LoadedPlugin> {
         let plugin = Arc::new(plugin);
-        self.plugins
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(plugin.id.clone(), plugin.clone());
+        let mut registry = self.plugins.write().unwrap_or_else(|e| e.into_inner());
+        registry.by_id.insert(plugin.id.clone(), plugin.clone());
+        let rules = registry
+            .by_owner
+            .entry((plugin.manifest.owner, plugin.manifest.world))
+            .or_default();
+        rules.retain(|p| p.id != plugin.id);
+        rules.push(plugin.clone());
+        rules.sort_by_key(|p| p.manifest.label());
         plugin
     }
 

@@ -133,10 +133,7 @@ fn decide(
     audit: &mut Vec<InvocationRecord>,
 ) -> Result<ApprovalResponse, AppError> {
     let mut rules = Vec::new();
-    for plugin in state.runtime.plugins() {
-        if plugin.manifest.world != World::ApprovalRule || plugin.manifest.owner != request.partner {
-            continue;
-        }
+    for plugin in state.runtime.rules_of(request.partner, World::ApprovalRule) {
         let started = Instant::now();
         let result = state.runtime.decide(&plugin.id, request, state.data.clone());
         audit.extend(crate::audit::record(&plugin, request, request.as_of, started, &result));

@@ -18,7 +18,6 @@ use pchost_runtime::{LoadedPlugin, World};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// A partner's rules never price a line below this share of list (rule 19).
@@ -234,16 +233,6 @@ pub async fn create(
     Ok(Json(response))
 }
 
-/// The pricing rules owned by `owner`, in a stable order.
-fn rules_of(state: &AppState, owner: PartnerId) -> Vec<Arc<LoadedPlugin>> {
-    state
-        .runtime
-        .plugins()
-        .into_iter()
-        .filter(|p| p.manifest.world == World::PricingRule && p.manifest.owner == owner)
-        .collect()
-}
-
 fn run_chain(
     state: &AppState,
     mut quote: model::Quote,
@@ -259,7 +248,7 @@ fn run_chain(
 
     let sellers: BTreeSet<PartnerId> = quote.products.iter().filter_map(|p| p.seller).collect();
     for seller in sellers {
-        let rules = rules_of(state, seller);
+        let rules = state.runtime.rules_of(seller, World::PricingRule);
         if rules.is_empty() {
             continue;
         }
@@ -284,7 +273,7 @@ fn run_chain(
         }
     }
     let all: Vec<usize> = (0..quote.lines.len()).collect();
-    for rule in rules_of(state, partner) {
+    for rule in state.runtime.rules_of(partner, World::PricingRule) {
         let view = quote.clone();
         apply(
             state,
