@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 macro_rules! on_both_backends {
     ($(async fn $name:ident($store:ident: Store) $body:block)+) => {
         mod sqlite {
-            #[allow(unused_imports)]
+            #[allow(unused_imports, reason = "some test modules use nothing from their parent")]
             use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,7 +24,7 @@ macro_rules! on_both_backends {
             )+
         }
         mod postgres {
-            #[allow(unused_imports)]
+            #[allow(unused_imports, reason = "some test modules use nothing from their parent")]
             use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
