@@ -1,79 +1,36 @@
-//! The HTTP API over the real router, with the demo data and the bundled plugins installed,
-//! as `serve --demo` runs it.
+//! The HTTP API over the real router, with the demo data, the demo keys and the bundled
+//! plugins installed and bound, as `serve --demo` runs it.
 
 use crate::support::*;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use pchost_runtime::{PluginRuntime, StoreData};
-use pchost_server::app::{AppState, router};
+use axum::http::StatusCode;
+use chrono::Utc;
+use pchost_domain::bindings::{BindingScope, FailurePolicy, NewBinding};
+use pchost_domain::demo;
+use pchost_server::app::router;
 use serde_json::{Value, json};
-use std::sync::Arc;
-use tower::ServiceExt;
 
-fn app() -> axum::Router {
-    app_with_store().0
-}
-
-/// The app and its store, to look at what the requests wrote.
-fn app_with_store() -> (axum::Router, pchost_domain::store::Store, Arc<PluginRuntime>) {
-    let store = demo_store();
-    let runtime = Arc::new(runtime());
-    let installed = tokio()
-        .block_on(pchost_server::bundle::install_bundled(
-            &store,
-            &runtime,
-            &pchost_test_plugins::repo_root().join("plugins"),
-            std::path::Path::new(pchost_test_plugins::WASM_DIR),
-        ))
-        .expect("bundled plugins install");
-    assert_eq!(
-        installed,
-        [
-            "payment-on-behalf@0.1.0",
-            "refund-approval@0.1.0",
-            "reseller-markup@0.1.0",
-            "volume-discount@0.1.0"
-        ]
-    );
-    let data = Arc::new(StoreData::new(store.clone(), tokio().handle().clone()));
-    let app = router(AppState {
-        store: store.clone(),
-        runtime: runtime.clone(),
-        data,
-    });
-    (app, store, runtime)
-}
-
-fn post(app: &axum::Router, path: &str, body: impl Into<Body>) -> (StatusCode, Value) {
-    tokio().block_on(async {
-        let request = Request::post(path)
-            .header("content-type", "application/json")
-            .body(body.into())
-            .expect("request");
-        let response = app.clone().oneshot(request).await.expect("response");
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-    })
+fn quote_body(customer: i64, lines: Value) -> Value {
+    json!({ "customer_id": customer, "currency": "CNY", "lines": lines })
 }
 
 #[test]
-fn a_quote_runs_the_sellers_rule_then_the_resellers_and_lists_each_reason() {
-    let app = app();
-    let (status, body) = post(
+fn a_quote_runs_the_sellers_binding_then_the_resellers_lists_each_reason_and_is_stored() {
+    let state = api_state();
+    let app = router(state.clone());
+    let (status, body) = call(
         &app,
+        "POST",
         "/v1/quotes",
-        json!({
-            "customer_id": 102,
-            "currency": "CNY",
-            "lines": [
+        Some(keys::CUSTOMER_102),
+        Some(quote_body(
+            102,
+            json!([
                 { "product_id": 2001, "period": "month", "period_count": 12, "quantity": 60 },
                 { "product_id": 1001, "period": "month", "period_count": 1, "quantity": 2 }
-            ]
-        })
-        .to_string(),
+            ]),
+        )),
     );
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     // Line 0: seller tier (60 units: 10% off 88.50 = 79.650), then reseller markup 8% = 86.02200.
     let line = &body["lines"][0];
     assert_eq!(line["list_unit_price"], "88.500000");
@@ -88,27 +45,34 @@ fn a_quote_runs_the_sellers_rule_then_the_resellers_and_lists_each_reason() {
     assert_eq!(line["unit_price"], "216.000000");
     assert_eq!(line["adjustments"].as_array().map(Vec::len), Some(1));
     assert_eq!(body["total"], "62367.84");
+    assert_eq!(body["chain"][0]["scope"], "seller");
     assert_eq!(body["chain"][0]["lines"], 1, "the seller saw only its own line");
+    assert_eq!(body["chain"][1]["scope"], "partner");
     assert_eq!(body["chain"][1]["lines"], 2);
+    let id = body["quote_id"].as_i64().expect("a stored quote");
+    let saved = tokio()
+        .block_on(state.store.saved_quote(id))
+        .expect("read")
+        .expect("stored");
+    assert_eq!((saved.customer, saved.total.to_string()), (102, "62367.84".to_owned()));
 }
 
 #[test]
 fn approval_checks_escalate_a_60000_refund_and_approve_a_1000_one() {
-    let app = app();
+    let app = router(api_state());
     let check = |amount: &str| {
-        post(
+        call(
             &app,
+            "POST",
             "/v1/approvals/check",
-            json!({
+            Some(keys::SALESPERSON),
+            Some(json!({
                 "kind": "refund",
-                "partner_id": 2,
-                "customer_id": 101,
-                "order_id": 9001,
+                "customer_id": 102,
+                "order_id": 9003,
                 "amount": amount,
-                "currency": "CNY",
-                "actor": { "role": "salesperson", "id": 501, "partner": 2 }
-            })
-            .to_string(),
+                "currency": "CNY"
+            })),
         )
     };
     let (status, body) = check("60000.00");
@@ -132,18 +96,35 @@ fn approval_checks_escalate_a_60000_refund_and_approve_a_1000_one() {
 }
 
 #[test]
-fn bad_requests_get_a_precise_4xx() {
-    let app = app();
-    let (status, body) = post(&app, "/v1/quotes", "{not json");
+fn bad_requests_get_a_precise_4xx_and_store_nothing() {
+    let state = api_state();
+    let app = router(state.clone());
+    let key = Some(keys::RESELLER_ADMIN);
+    let quotes_before = count(&state, "quotes");
+
+    let (status, body) = call_raw(&app, "POST", "/v1/quotes", None, "{}", &[]);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("missing-api-key"))
+    );
+    let (status, body) = call_raw(&app, "POST", "/v1/quotes", Some("pch_not_a_key"), "{}", &[]);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid-api-key"))
+    );
+
+    let (status, body) = call_raw(&app, "POST", "/v1/quotes", key, "{not json", &[]);
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid-json"))
     );
 
-    let (status, body) = post(
+    let (status, body) = call(
         &app,
+        "POST",
         "/v1/quotes",
-        json!({ "customer_id": 102, "currency": "CNY", "lines": [], "colour": 1 }).to_string(),
+        key,
+        Some(json!({ "customer_id": 102, "currency": "CNY", "lines": [], "colour": 1 })),
     );
     assert_eq!(
         (status, body["code"].as_str()),
@@ -151,52 +132,76 @@ fn bad_requests_get_a_precise_4xx() {
     );
     assert!(body["message"].as_str().is_some_and(|m| m.contains("colour")), "{body}");
 
-    let (status, body) = post(
+    let (status, body) = call(
         &app,
-        "/v1/approvals/check",
-        json!({
-            "kind": "refund", "partner_id": 2, "amount": 60000.5, "currency": "CNY", "actor": { "role": "salesperson" }
-        })
-        .to_string(),
+        "POST",
+        "/v1/customers/102/allocations",
+        key,
+        Some(json!({ "currency": "CNY", "amount": 100.5 })),
     );
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid-json")),
-        "a JSON number is not money"
+        "a JSON number is not money: {body}"
     );
+    for (amount, why) in [
+        ("-5", "negative"),
+        ("0", "zero"),
+        ("1.005", "three places"),
+        ("abc", "not a decimal"),
+    ] {
+        let (status, body) = call(
+            &app,
+            "POST",
+            "/v1/customers/102/allocations",
+            key,
+            Some(json!({ "currency": "CNY", "amount": amount })),
+        );
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{why}: {body}");
+        assert!(
+            body["field"] == "amount" || body["code"] == "invalid-json",
+            "{why}: {body}"
+        );
+    }
 
-    let (status, body) = post(
+    let (status, body) = call(
         &app,
-        "/v1/approvals/check",
-        json!({
-            "kind": "refund", "partner_id": 2, "amount": "-5", "currency": "CNY", "actor": { "role": "salesperson" }
-        })
-        .to_string(),
+        "POST",
+        "/v1/quotes",
+        key,
+        Some(quote_body(
+            999,
+            json!([{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": 1 }]),
+        )),
     );
-    assert_eq!(
-        (status, body["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("amount"))
-    );
-
-    let (status, body) = post(&app, "/v1/quotes", json!({
-        "customer_id": 999, "currency": "CNY", "lines": [{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": 1 }]
-    }).to_string());
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("customer-not-found"))
     );
 
-    let (status, body) = post(&app, "/v1/quotes", json!({
-        "customer_id": 102, "currency": "CNY", "lines": [{ "product_id": 2001, "period": "month", "period_count": 0, "quantity": 1 }]
-    }).to_string());
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/quotes",
+        key,
+        Some(quote_body(
+            102,
+            json!([{ "product_id": 2001, "period": "month", "period_count": 0, "quantity": 1 }]),
+        )),
+    );
     assert_eq!(
         (status, body["field"].as_str()),
         (StatusCode::BAD_REQUEST, Some("lines[0].period_count"))
     );
 
-    let (status, body) = post(&app, "/v1/quotes", json!({
-        "customer_id": 102, "currency": "USD", "lines": [{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": 1 }]
-    }).to_string());
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/quotes",
+        key,
+        Some(json!({ "customer_id": 102, "currency": "USD",
+            "lines": [{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": 1 }] })),
+    );
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("currency-mismatch"))
@@ -206,99 +211,136 @@ fn bad_requests_get_a_precise_4xx() {
         "{{\"customer_id\": 102, \"currency\": \"CNY\", \"lines\": [], \"pad\": \"{}\"}}",
         "x".repeat(300 << 10)
     );
-    let (status, body) = post(&app, "/v1/quotes", huge);
+    let (status, body) = call_raw(&app, "POST", "/v1/quotes", key, &huge, &[]);
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::PAYLOAD_TOO_LARGE, Some("payload-too-large"))
     );
-}
 
-fn quote_body() -> String {
-    json!({
-        "customer_id": 102,
-        "currency": "CNY",
-        "lines": [{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": 60 }]
-    })
-    .to_string()
+    assert_eq!(count(&state, "quotes"), quotes_before, "no refused quote was stored");
+    let ledger: i64 = scalar(&state, "SELECT COUNT(*) FROM ledger_entries");
+    let fresh = api_state();
+    assert_eq!(
+        ledger,
+        scalar(&fresh, "SELECT COUNT(*) FROM ledger_entries"),
+        "no refused allocation moved money"
+    );
 }
 
 #[test]
 fn every_invocation_is_audited_and_a_failing_rule_refuses_the_quote_naming_the_plugin() {
-    let (app, store, runtime) = app_with_store();
-    let (status, _) = post(&app, "/v1/quotes", quote_body());
-    assert_eq!(status, StatusCode::OK);
-    let audit = |owner| {
-        let filter = pchost_domain::audit::AuditFilter {
-            owner: Some(owner),
-            digest: None,
-        };
-        tokio().block_on(store.invocations(&filter, 10)).expect("audit")
-    };
-    let seller = audit(pchost_domain::demo::SELLER);
-    assert_eq!(seller.len(), 1);
-    assert_eq!(
-        (seller[0].plugin.as_str(), seller[0].world.as_str()),
-        ("volume-discount@0.1.0", "pricing-rule")
+    let state = api_state();
+    let app = router(state.clone());
+    let body = quote_body(
+        102,
+        json!([{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": 60 }]),
     );
-    assert!(seller[0].failure.is_none() && seller[0].fuel_used.is_some_and(|f| f > 0));
-    let input: Value = serde_json::from_str(&seller[0].input).expect("input is JSON");
+    let (status, _) = call(&app, "POST", "/v1/quotes", Some(keys::CUSTOMER_102), Some(body.clone()));
+    assert_eq!(status, StatusCode::CREATED);
+
+    let (status, seller) = call(&app, "GET", "/v1/invocations", Some(keys::SELLER_ADMIN), None);
+    assert_eq!(status, StatusCode::OK, "{seller}");
+    assert_eq!(
+        seller.as_array().map(Vec::len),
+        Some(1),
+        "the seller sees its own plugin's invocation only"
+    );
+    assert_eq!(seller[0]["plugin"], "volume-discount@0.1.0");
+    assert_eq!(seller[0]["world"], "partner-center:extension/pricing-rule@0.1.0");
+    assert!(seller[0]["failure"].is_null() && seller[0]["fuel_used"].as_i64().is_some_and(|f| f > 0));
+    let input: Value = serde_json::from_str(seller[0]["input"].as_str().expect("input")).expect("input is JSON");
     assert_eq!(
         input["lines"].as_array().map(Vec::len),
         Some(1),
         "the input as the plugin saw it"
     );
-    assert_eq!(audit(pchost_domain::demo::RESELLER).len(), 1);
+    let (_, reseller) = call(&app, "GET", "/v1/invocations", Some(keys::RESELLER_ADMIN), None);
+    assert_eq!(reseller.as_array().map(Vec::len), Some(1));
+    let (_, all) = call(&app, "GET", "/v1/invocations", Some(keys::OPERATOR), None);
+    assert_eq!(all.as_array().map(Vec::len), Some(2), "the operator sees every owner's");
 
     // The reseller adds a rule that panics: the quote is refused, naming it, and audited.
     let panicking = pchost_test_plugins::read(pchost_test_plugins::HOSTILE_PANICKING);
-    runtime
-        .install(
-            manifest("panicking", "pricing-rule", pchost_domain::demo::RESELLER, &[]),
+    tokio().block_on(async {
+        pchost_server::bundle::install(
+            &state.store,
+            &state.runtime,
+            manifest("panicking", "pricing-rule", demo::RESELLER, &[]),
             &panicking,
         )
+        .await
         .expect("install");
-    let (status, body) = post(&app, "/v1/quotes", quote_body());
+        state
+            .store
+            .create_binding(
+                &partner_binding("panicking", 5, FailurePolicy::FailClosed),
+                "test",
+                Utc::now(),
+            )
+            .await
+            .expect("bind");
+        state.bindings.reload(&state.store).await.expect("reload");
+    });
+    let (status, refused) = call(&app, "POST", "/v1/quotes", Some(keys::CUSTOMER_102), Some(body));
     assert_eq!(
-        (status, body["code"].as_str()),
+        (status, refused["code"].as_str()),
         (StatusCode::BAD_GATEWAY, Some("plugin-failed"))
     );
-    assert_eq!(body["plugin"]["plugin"], "panicking@0.1.0");
-    assert_eq!(body["plugin"]["kind"]["kind"], "trap");
-    let reseller = audit(pchost_domain::demo::RESELLER);
-    let failed: Vec<_> = reseller.iter().filter(|r| r.failure.is_some()).collect();
-    assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0].plugin, "panicking@0.1.0");
+    assert_eq!(refused["plugin"]["plugin"], "panicking@0.1.0");
+    assert_eq!(refused["plugin"]["kind"]["kind"], "trap");
+    let (_, failed) = call(
+        &app,
+        "GET",
+        "/v1/invocations?failed=true",
+        Some(keys::RESELLER_ADMIN),
+        None,
+    );
+    assert_eq!(failed.as_array().map(Vec::len), Some(1));
+    assert_eq!(failed[0]["plugin"], "panicking@0.1.0");
     assert!(
-        failed[0]
-            .failure
-            .as_deref()
+        failed[0]["failure"]
+            .as_str()
             .is_some_and(|f| f.contains("no tier table for currency CNY"))
     );
 }
 
 #[test]
 fn a_partner_rule_pricing_below_080_of_list_is_refused_rule_19() {
-    // Reseller 2 runs two rules (rules of one owner run by label): reseller-markup floors a
-    // key account at 0.80 of list, then a 15% volume discount takes it below: rule 19.
-    let store = demo_store();
-    let runtime = Arc::new(runtime());
-    let reseller = pchost_domain::demo::RESELLER;
-    let markup = pchost_test_plugins::read(pchost_test_plugins::RESELLER_MARKUP);
-    runtime
-        .install(manifest("reseller-markup", "pricing-rule", reseller, &[]), &markup)
-        .expect("install");
+    // Reseller 2 binds a 15% volume discount after its markup, which floors a key account at
+    // 0.80 of list: the discount takes it below, which rule 19 forbids.
+    let state = api_state();
     let volume = pchost_test_plugins::read(pchost_test_plugins::VOLUME_DISCOUNT);
-    runtime
-        .install(manifest("volume-discount", "pricing-rule", reseller, &[]), &volume)
+    tokio().block_on(async {
+        pchost_server::bundle::install(
+            &state.store,
+            &state.runtime,
+            manifest("volume-discount", "pricing-rule", demo::RESELLER, &[]),
+            &volume,
+        )
+        .await
         .expect("install");
-    let data = Arc::new(StoreData::new(store.clone(), tokio().handle().clone()));
-    let app = router(AppState { store, runtime, data });
-    let body = json!({
-        "customer_id": 101,
-        "currency": "CNY",
-        "lines": [{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": 100 }]
+        state
+            .store
+            .create_binding(
+                &partner_binding("volume-discount", 10, FailurePolicy::FailClosed),
+                "test",
+                Utc::now(),
+            )
+            .await
+            .expect("bind");
+        state.bindings.reload(&state.store).await.expect("reload");
     });
-    let (status, body) = post(&app, "/v1/quotes", body.to_string());
+    let app = router(state);
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/quotes",
+        Some(keys::CUSTOMER_101),
+        Some(quote_body(
+            101,
+            json!([{ "product_id": 1001, "period": "month", "period_count": 1, "quantity": 100 }]),
+        )),
+    );
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::BAD_GATEWAY, Some("plugin-failed")),
@@ -307,6 +349,80 @@ fn a_partner_rule_pricing_below_080_of_list_is_refused_rule_19() {
     assert_eq!(body["plugin"]["plugin"], "volume-discount@0.1.0");
     assert_eq!(
         body["plugin"]["kind"],
-        json!({ "kind": "invalid-output", "detail": "line 0: 60.180000 is below 0.80 of list price 88.500000 (rule 19)" })
+        json!({ "kind": "invalid-output", "detail": "line 0: 136.000000 is below 0.80 of list price 200.000000 (rule 19)" })
     );
+}
+
+#[test]
+fn the_openapi_document_lists_every_route_with_its_security() {
+    let app = router(api_state());
+    let (status, doc) = call(&app, "GET", "/openapi.json", None, None);
+    assert_eq!(status, StatusCode::OK);
+    let paths = doc["paths"].as_object().expect("paths");
+    for path in [
+        "/v1/quotes",
+        "/v1/orders/{id}/payments",
+        "/v1/plugins",
+        "/v1/bindings/{id}/rollback",
+        "/v1/invocations",
+    ] {
+        assert!(paths.contains_key(path), "{path} is documented");
+    }
+    assert!(paths.len() >= 40, "{} paths", paths.len());
+    assert_eq!(doc["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
+}
+
+#[test]
+fn a_principal_over_its_rate_limit_gets_429_with_retry_after() {
+    let state = api_state();
+    let limited = pchost_server::app::AppState {
+        limiter: std::sync::Arc::new(pchost_server::ratelimit::RateLimiter::new(
+            pchost_server::ratelimit::RateLimit {
+                per_second: 1,
+                burst: 2,
+            },
+        )),
+        ..state
+    };
+    let app = router(limited);
+    for _ in 0..2 {
+        assert_eq!(
+            call(&app, "GET", "/v1/me", Some(keys::CUSTOMER_102), None).0,
+            StatusCode::OK
+        );
+    }
+    let (status, body) = call(&app, "GET", "/v1/me", Some(keys::CUSTOMER_102), None);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate-limited"))
+    );
+    assert_eq!(
+        call(&app, "GET", "/v1/me", Some(keys::CUSTOMER_101), None).0,
+        StatusCode::OK,
+        "other keys are unaffected"
+    );
+}
+
+fn partner_binding(plugin: &str, position: i32, failure_policy: FailurePolicy) -> NewBinding {
+    NewBinding {
+        world: "pricing-rule".into(),
+        scope: BindingScope::Partner,
+        scope_id: Some(demo::RESELLER),
+        plugin_owner: demo::RESELLER,
+        plugin_name: plugin.into(),
+        version: "0.1.0".into(),
+        position,
+        failure_policy,
+        enabled: true,
+    }
+}
+
+fn count(state: &pchost_server::app::AppState, table: &str) -> i64 {
+    scalar(state, &format!("SELECT COUNT(*) FROM {table}"))
+}
+
+fn scalar(state: &pchost_server::app::AppState, sql: &str) -> i64 {
+    tokio()
+        .block_on(sqlx::query_scalar::<_, i64>(sql).fetch_one(state.store.pool()))
+        .expect("count")
 }

@@ -86,3 +86,103 @@ pub fn quote(customer: i64, level: u8, lines: &[(u32, &str)]) -> Quote {
             .collect(),
     }
 }
+
+/// The plugin runtime every API test shares, with the bundled plugins compiled once.
+pub fn shared_runtime() -> Arc<PluginRuntime> {
+    static RUNTIME: OnceLock<Arc<PluginRuntime>> = OnceLock::new();
+    RUNTIME.get_or_init(|| Arc::new(runtime())).clone()
+}
+
+/// A server's state over a fresh demo store with the demo API keys and the bundled plugins
+/// installed and bound, as `serve --demo --bundled-plugins` sets it up.
+pub fn api_state() -> pchost_server::app::AppState {
+    let store = demo_store();
+    let runtime = shared_runtime();
+    tokio().block_on(async {
+        pchost_server::auth::seed_demo_keys(&store).await.expect("demo keys");
+        pchost_server::bundle::install_bundled(
+            &store,
+            &runtime,
+            &pchost_test_plugins::repo_root().join("plugins"),
+            std::path::Path::new(pchost_test_plugins::WASM_DIR),
+        )
+        .await
+        .expect("bundled plugins install");
+        let state = pchost_server::app::AppState::new(
+            store,
+            runtime,
+            pchost_server::ratelimit::RateLimit {
+                per_second: 10_000,
+                burst: 10_000,
+            },
+        );
+        state.bindings.reload(&state.store).await.expect("bindings");
+        state
+    })
+}
+
+/// Sends a request to the router: `key` as the bearer API key, `body` as JSON.
+pub fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (axum::http::StatusCode, serde_json::Value) {
+    let body = body.map(|b| b.to_string());
+    call_raw(app, method, path, key, body.as_deref().unwrap_or(""), &[])
+}
+
+/// Sends a request with a raw body and extra headers.
+pub fn call_raw(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (axum::http::StatusCode, serde_json::Value) {
+    use tower::ServiceExt;
+    tokio().block_on(async {
+        let mut request = axum::http::Request::builder().method(method).uri(path);
+        if !body.is_empty() {
+            request = request.header("content-type", "application/json");
+        }
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(axum::body::Body::from(body.to_owned())).expect("request");
+        let response = app.clone().oneshot(request).await.expect("response");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 4 << 20).await.expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    })
+}
+
+/// The demo keys (README): one per role.
+pub mod keys {
+    /// The platform operator.
+    pub const OPERATOR: &str = "pch_demo_operator";
+    /// Distributor 1's admin.
+    pub const DISTRIBUTOR_ADMIN: &str = "pch_demo_distributor_admin";
+    /// Reseller 2's admin.
+    pub const RESELLER_ADMIN: &str = "pch_demo_reseller_admin";
+    /// Reseller 2's customer manager 501 (manages 101, 103...).
+    pub const MANAGER: &str = "pch_demo_reseller_manager";
+    /// Reseller 2's supervisor 502, over 501.
+    pub const SUPERVISOR: &str = "pch_demo_reseller_supervisor";
+    /// Reseller 2's salesperson 503 (manages 102).
+    pub const SALESPERSON: &str = "pch_demo_reseller_salesperson";
+    /// Seller 10's admin.
+    pub const SELLER_ADMIN: &str = "pch_demo_seller_admin";
+    /// Customer 101 (reseller 2, resale, key account).
+    pub const CUSTOMER_101: &str = "pch_demo_customer_101";
+    /// Customer 102 (reseller 2).
+    pub const CUSTOMER_102: &str = "pch_demo_customer_102";
+}

@@ -158,6 +158,28 @@ pub(crate) fn cents(amount: Decimal, field: &'static str) -> Result<i64, DomainE
 }
 
 impl Store {
+    /// The accounts of an owner, by id.
+    pub async fn accounts_of(&self, owner: AccountOwner) -> Result<Vec<Account>, DomainError> {
+        let (owner_kind, owner_id) = owner.parts();
+        let rows = sqlx::query(&format!(
+            "{ACCOUNT_COLUMNS} WHERE owner_kind = $1 AND owner_id = $2 ORDER BY id"
+        ))
+        .bind(owner_kind)
+        .bind(owner_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(account_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// One account.
+    pub async fn account_by_id(&self, id: i64) -> Result<Option<Account>, DomainError> {
+        let row = sqlx::query(&format!("{ACCOUNT_COLUMNS} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.as_ref().map(account_from_row).transpose()?)
+    }
+
     /// The account of an owner, kind and currency.
     pub async fn account(
         &self,

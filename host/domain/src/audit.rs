@@ -57,6 +57,14 @@ pub struct AuditFilter {
     pub owner: Option<PartnerId>,
     /// Of this component only.
     pub digest: Option<String>,
+    /// Of this plugin only: a `name@version` label exactly, or a name (any version).
+    pub plugin: Option<String>,
+    /// Of this world only.
+    pub world: Option<String>,
+    /// Only failed invocations (`Some(true)`) or only successful ones (`Some(false)`).
+    pub failed: Option<bool>,
+    /// Only those with an id below this one: the next page, newest first.
+    pub before: Option<i64>,
 }
 
 impl Store {
@@ -88,12 +96,24 @@ impl Store {
     pub async fn invocations(&self, filter: &AuditFilter, limit: u32) -> Result<Vec<InvocationRecord>, DomainError> {
         let rows = sqlx::query(
             "SELECT id, plugin, digest, world, owner, input_hash, input, as_of, output, failure, duration_us, fuel_used, logs FROM invocations \
-             WHERE ($1 = 0 OR owner = $2) AND ($3 = '' OR digest = $3) ORDER BY id DESC LIMIT $4",
+             WHERE ($1 = 0 OR owner = $2) AND ($3 = '' OR digest = $3) \
+             AND ($5 = '' OR plugin = $5 OR substr(plugin, 1, length($5) + 1) = $5 || '@') \
+             AND ($6 = '' OR world = $6) AND ($7 = '' OR outcome = $7) AND ($8 = 0 OR id < $9) \
+             ORDER BY id DESC LIMIT $4",
         )
         .bind(i64::from(filter.owner.is_some()))
         .bind(filter.owner.unwrap_or(0))
         .bind(filter.digest.clone().unwrap_or_default())
         .bind(i64::from(limit.min(MAX_AUDIT_PAGE)))
+        .bind(filter.plugin.clone().unwrap_or_default())
+        .bind(filter.world.clone().unwrap_or_default())
+        .bind(match filter.failed {
+            None => "",
+            Some(true) => "failed",
+            Some(false) => "ok",
+        })
+        .bind(i64::from(filter.before.is_some()))
+        .bind(filter.before.unwrap_or(0))
         .fetch_all(self.pool())
         .await?;
         rows.iter()

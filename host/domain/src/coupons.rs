@@ -256,32 +256,71 @@ fn quota_limits(amount: Decimal, max_face: Decimal) -> Result<(i64, i64), Domain
     Ok((amount, max_face))
 }
 
+const QUOTA_COLUMNS: &str =
+    "SELECT id, partner, currency, balance_cents, max_face_cents, status, parent FROM coupon_quotas";
+
+fn quota_from_row(row: &sqlx::any::AnyRow) -> Result<CouponQuota, DomainError> {
+    let bad = |field: &'static str, message: String| DomainError::Invalid { field, message };
+    Ok(CouponQuota {
+        id: row.try_get("id")?,
+        partner: row.try_get("partner")?,
+        currency: row
+            .try_get::<String, _>("currency")?
+            .parse()
+            .map_err(|e: crate::CurrencyError| bad("currency", e.to_string()))?,
+        balance: from_cents(row.try_get("balance_cents")?),
+        max_face: from_cents(row.try_get("max_face_cents")?),
+        status: row
+            .try_get::<String, _>("status")?
+            .parse()
+            .map_err(|e: UnknownWord| bad("status", e.to_string()))?,
+        parent: row.try_get("parent")?,
+    })
+}
+
 impl Store {
     /// A coupon quota that must exist.
     pub async fn quota(&self, id: i64) -> Result<CouponQuota, DomainError> {
-        let row = sqlx::query(
-            "SELECT id, partner, currency, balance_cents, max_face_cents, status, parent FROM coupon_quotas WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or(DomainError::NotFound { what: "quota", id })?;
-        let bad = |field: &'static str, message: String| DomainError::Invalid { field, message };
-        Ok(CouponQuota {
-            id: row.try_get("id")?,
-            partner: row.try_get("partner")?,
-            currency: row
-                .try_get::<String, _>("currency")?
-                .parse()
-                .map_err(|e: crate::CurrencyError| bad("currency", e.to_string()))?,
-            balance: from_cents(row.try_get("balance_cents")?),
-            max_face: from_cents(row.try_get("max_face_cents")?),
-            status: row
-                .try_get::<String, _>("status")?
-                .parse()
-                .map_err(|e: UnknownWord| bad("status", e.to_string()))?,
-            parent: row.try_get("parent")?,
-        })
+        let row = sqlx::query(&format!("{QUOTA_COLUMNS} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(DomainError::NotFound { what: "quota", id })?;
+        quota_from_row(&row)
+    }
+
+    /// The coupon quotas of a partner (its own and those split to it), by id.
+    pub async fn quotas_of(&self, partner: PartnerId) -> Result<Vec<CouponQuota>, DomainError> {
+        let rows = sqlx::query(&format!("{QUOTA_COLUMNS} WHERE partner = $1 ORDER BY id"))
+            .bind(partner)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(quota_from_row).collect()
+    }
+
+    /// A page of coupons, by id after `after`, at most `limit` (capped at
+    /// [`crate::partners::MAX_PAGE`]): those drawn from a quota of `partner` and/or owned by
+    /// `customer`, when given.
+    pub async fn coupons_of(
+        &self,
+        partner: Option<PartnerId>,
+        customer: Option<CustomerId>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Coupon>, DomainError> {
+        let rows = sqlx::query(&format!(
+            "{COUPON_COLUMNS} WHERE ($1 = 0 OR quota IN (SELECT id FROM coupon_quotas WHERE partner = $2)) \
+             AND ($3 = 0 OR customer = $4) AND id > $5 ORDER BY id LIMIT $6"
+        ))
+        .bind(i64::from(partner.is_some()))
+        .bind(partner.unwrap_or(0))
+        .bind(i64::from(customer.is_some()))
+        .bind(customer.unwrap_or(0))
+        .bind(after)
+        .bind(i64::from(limit.min(crate::partners::MAX_PAGE)))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(coupon_from_row).collect()
     }
 
     /// Creates a coupon quota of a partner: `amount` in all, at most `max_face` per coupon.

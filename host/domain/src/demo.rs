@@ -42,6 +42,16 @@ pub const STAFF_MANAGER: i64 = 501;
 pub const STAFF_SUPERVISOR: i64 = 502;
 /// Reseller 2's salesperson, managing [`STANDARD_CUSTOMER`].
 pub const STAFF_SALESPERSON: i64 = 503;
+/// The partner admin of [`DISTRIBUTOR`].
+pub const DISTRIBUTOR_ADMIN: i64 = 504;
+/// The partner admin of [`SELLER`].
+pub const SELLER_ADMIN: i64 = 505;
+/// The partner admin of [`OTHER_RESELLER`].
+pub const OTHER_RESELLER_ADMIN: i64 = 506;
+/// The partner admin of [`OTHER_SELLER`].
+pub const OTHER_SELLER_ADMIN: i64 = 507;
+/// The partner admin of [`SOLUTION_PROVIDER`].
+pub const SOLUTION_PROVIDER_ADMIN: i64 = 508;
 
 /// Everything the demo starts with.
 #[derive(Debug, Clone)]
@@ -209,6 +219,7 @@ impl DemoData {
             created_at: now - Duration::days(days_ago),
             paid_at: paid.then(|| now - Duration::days(days_ago)),
             paid_by_partner: false,
+            quote: None,
         };
         use OrderStatus::*;
         let orders = vec![
@@ -248,6 +259,11 @@ impl DemoData {
             member(STAFF_SUPERVISOR, RESELLER, Role::Supervisor, None),
             member(STAFF_MANAGER, RESELLER, Role::CustomerManager, Some(STAFF_SUPERVISOR)),
             member(STAFF_SALESPERSON, RESELLER, Role::Salesperson, None),
+            member(DISTRIBUTOR_ADMIN, DISTRIBUTOR, Role::PartnerAdmin, None),
+            member(SELLER_ADMIN, SELLER, Role::PartnerAdmin, None),
+            member(OTHER_RESELLER_ADMIN, OTHER_RESELLER, Role::PartnerAdmin, None),
+            member(OTHER_SELLER_ADMIN, OTHER_SELLER, Role::PartnerAdmin, None),
+            member(SOLUTION_PROVIDER_ADMIN, SOLUTION_PROVIDER, Role::PartnerAdmin, None),
         ];
         DemoData {
             partners,

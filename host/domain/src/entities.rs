@@ -363,6 +363,9 @@ pub struct Order {
     pub paid_at: Option<DateTime<Utc>>,
     /// Paid by the partner on the customer's behalf.
     pub paid_by_partner: bool,
+    /// The saved quote it was created from, if any.
+    #[serde(default)]
+    pub quote: Option<i64>,
 }
 
 /// The invoice-info (title) record of an account.

@@ -39,6 +39,9 @@ pub struct Currency([u8; 3]);
 pub struct CurrencyError(pub String);
 
 impl Currency {
+    /// The platform's home currency (the seed platform's).
+    pub const CNY: Currency = Currency(*b"CNY");
+
     /// The code as text.
     pub fn as_str(&self) -> &str {
         // Only upper-case ASCII letters are ever stored.

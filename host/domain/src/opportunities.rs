@@ -57,6 +57,34 @@ crate::entities::word_enum! {
     }
 }
 
+/// A stored opportunity: an HO shared by the platform or a PO shared by a partner.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Opportunity {
+    /// Id.
+    pub id: i64,
+    /// `ho` (platform to partner) or `po` (partner to platform).
+    pub origin: String,
+    /// The partner it is shared with or by.
+    pub partner: PartnerId,
+    /// The prospect.
+    pub customer_name: String,
+    /// B: budget.
+    pub budget: Option<String>,
+    /// A: authority, the decision maker.
+    pub decision_maker: Option<String>,
+    /// N: need.
+    pub need: Option<String>,
+    /// T: purchase timeline.
+    pub timeline: Option<String>,
+    /// Expected monthly revenue.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub monthly_revenue: Decimal,
+    /// The review's outcome (rule 20).
+    pub review: OpportunityReview,
+    /// Submitted.
+    pub created_at: DateTime<Utc>,
+}
+
 /// Reviews a PO on its own: completeness of the BANT fields, then plausibility.
 pub fn review(po: &NewOpportunity) -> OpportunityReview {
     let filled = |f: &Option<String>| f.as_deref().is_some_and(|v| !v.trim().is_empty());
@@ -116,5 +144,45 @@ impl Store {
         .fetch_one(self.pool())
         .await?;
         Ok((id, outcome))
+    }
+}
+
+impl Store {
+    /// A page of a partner's opportunities, by id after `after`, at most `limit` (capped at
+    /// [`crate::partners::MAX_PAGE`]).
+    pub async fn opportunities_of(
+        &self,
+        partner: PartnerId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Opportunity>, DomainError> {
+        use crate::store::{decimal, millis, word};
+        use sqlx::Row;
+        let rows = sqlx::query(
+            "SELECT id, origin, partner, customer_name, budget, decision_maker, need, timeline, monthly_revenue, review, created_at \
+             FROM opportunities WHERE partner = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(partner)
+        .bind(after)
+        .bind(i64::from(limit.min(crate::partners::MAX_PAGE)))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Opportunity {
+                    id: r.try_get("id")?,
+                    origin: r.try_get("origin")?,
+                    partner: r.try_get("partner")?,
+                    customer_name: r.try_get("customer_name")?,
+                    budget: r.try_get("budget")?,
+                    decision_maker: r.try_get("decision_maker")?,
+                    need: r.try_get("need")?,
+                    timeline: r.try_get("timeline")?,
+                    monthly_revenue: decimal(r, "opportunities", "monthly_revenue")?,
+                    review: word(r, "opportunities", "review")?,
+                    created_at: millis(r, "opportunities", "created_at")?,
+                })
+            })
+            .collect()
     }
 }

@@ -52,6 +52,11 @@ pub struct NewOrder {
     pub currency: Currency,
     /// Lines.
     pub lines: Vec<NewOrderLine>,
+    /// The saved quote the order is created from, which it claims (once) in the same
+    /// transaction. Part of the idempotency fingerprint; left out of it when `None`, so that
+    /// the fingerprints of orders without a quote are as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<i64>,
 }
 
 /// The amount of a line: unit price × quantity × periods, settled to the cent half-up. The
@@ -214,6 +219,54 @@ async fn claim_key<T: DeserializeOwned>(
     }
 }
 
+fn quote_already_ordered(quote: i64) -> DomainError {
+    refused(
+        "quote-already-ordered",
+        format!("quote {quote} was already turned into an order"),
+    )
+}
+
+/// An order may be created from a saved quote of the same customer and currency, before the
+/// quote expires, and only once; checked inside the order's transaction (the claim itself
+/// follows the order's insert).
+async fn check_quote(
+    tx: &mut Transaction<'_, Any>,
+    quote: i64,
+    order: &NewOrder,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    let row = sqlx::query("SELECT customer, currency, expires_at, order_id FROM quotes WHERE id = $1")
+        .bind(quote)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let mismatch = || {
+        refused(
+            "quote-mismatch",
+            format!("customer {} has no quote {quote} in {}", order.customer, order.currency),
+        )
+    };
+    let Some(row) = row else {
+        return Err(mismatch());
+    };
+    let customer: i64 = row.try_get("customer")?;
+    let currency: String = row.try_get("currency")?;
+    if customer != order.customer || currency != order.currency.as_str() {
+        return Err(mismatch());
+    }
+    let ordered: Option<i64> = row.try_get("order_id")?;
+    if ordered.is_some() {
+        return Err(quote_already_ordered(quote));
+    }
+    let expires_at: i64 = row.try_get("expires_at")?;
+    if now.timestamp_millis() >= expires_at {
+        return Err(refused(
+            "quote-expired",
+            format!("quote {quote} expired: price the order again"),
+        ));
+    }
+    Ok(())
+}
+
 /// Stores the result of the request that claimed `(scope, key)`, in the same transaction.
 async fn remember(
     tx: &mut Transaction<'_, Any>,
@@ -285,10 +338,13 @@ impl Store {
                 id: order.customer,
             });
         }
+        if let Some(quote) = order.quote {
+            check_quote(&mut tx, quote, order, now).await?;
+        }
         let deadline = now + Duration::days(PAYMENT_WINDOW_DAYS);
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO orders (customer, kind, status, currency, list_amount, amount, created_at, paid_by_partner, payment_deadline, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9) RETURNING id",
+            "INSERT INTO orders (customer, kind, status, currency, list_amount, amount, created_at, paid_by_partner, payment_deadline, created_by, quote_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10) RETURNING id",
         )
         .bind(order.customer)
         .bind(OrderKind::New.as_str())
@@ -299,8 +355,20 @@ impl Store {
         .bind(now.timestamp_millis())
         .bind(deadline.timestamp_millis())
         .bind(actor.label())
+        .bind(order.quote)
         .fetch_one(&mut *tx)
         .await?;
+        if let Some(quote) = order.quote {
+            // Conditional: of two orders racing for one quote, exactly one claims it.
+            let claimed = sqlx::query("UPDATE quotes SET order_id = $1 WHERE id = $2 AND order_id IS NULL")
+                .bind(id)
+                .bind(quote)
+                .execute(&mut *tx)
+                .await?;
+            if claimed.rows_affected() != 1 {
+                return Err(quote_already_ordered(quote));
+            }
+        }
         for (i, line) in order.lines.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO order_lines (order_id, line, product, period, period_count, quantity, list_unit_price, unit_price, amount) \

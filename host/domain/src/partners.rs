@@ -268,18 +268,7 @@ impl Store {
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
-        let Some(row) = row else { return Ok(None) };
-        use sqlx::Row;
-        let role: String = row.try_get("role")?;
-        Ok(Some(Staff {
-            id: row.try_get("id")?,
-            partner: row.try_get("partner")?,
-            role: role.parse().map_err(|e: UnknownWord| DomainError::Invalid {
-                field: "role",
-                message: e.to_string(),
-            })?,
-            supervisor: row.try_get("supervisor")?,
-        }))
+        row.as_ref().map(staff_from_row).transpose()
     }
 
     /// The customers a staff member sees (rule 16): a partner admin all of the partner's; a
@@ -576,5 +565,167 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(customer)
+    }
+}
+
+/// The most rows one listing page returns.
+pub const MAX_PAGE: u32 = 500;
+
+/// Which customers [`Store::find_customers`] lists.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CustomerFilter {
+    /// Customers of any of these partners; empty for no restriction (the operator).
+    pub partners: Vec<PartnerId>,
+    /// Customers managed by one of these staff (rule 16); `Some(vec![])` matches none.
+    pub managers: Option<Vec<i64>>,
+    /// Of this association only.
+    pub association: Option<Association>,
+    /// In this freeze state only.
+    pub freeze: Option<FreezeState>,
+    /// In this real-name status only.
+    pub real_name: Option<RealNameStatus>,
+}
+
+fn staff_from_row(row: &sqlx::any::AnyRow) -> Result<Staff, DomainError> {
+    use sqlx::Row;
+    Ok(Staff {
+        id: row.try_get("id")?,
+        partner: row.try_get("partner")?,
+        role: crate::store::word(row, "staff", "role")?,
+        supervisor: row.try_get("supervisor")?,
+    })
+}
+
+impl Store {
+    /// Adds a member to a partner's staff: a partner admin, customer manager, supervisor or
+    /// salesperson. A customer manager or salesperson may report to a supervisor of the same
+    /// partner.
+    pub async fn create_staff(
+        &self,
+        partner: PartnerId,
+        role: Role,
+        supervisor: Option<i64>,
+    ) -> Result<Staff, DomainError> {
+        if matches!(role, Role::PlatformOperator | Role::Customer) {
+            return Err(refused(
+                "invalid-staff-role",
+                format!("{role} is not a staff role: partner-admin, customer-manager, supervisor or salesperson"),
+            ));
+        }
+        self.partner(partner).await?.ok_or(DomainError::NotFound {
+            what: "partner",
+            id: partner,
+        })?;
+        if let Some(supervisor) = supervisor {
+            if !matches!(role, Role::CustomerManager | Role::Salesperson) {
+                return Err(refused(
+                    "invalid-supervisor",
+                    format!("a {role} reports to no supervisor: only customer managers and salespeople do"),
+                ));
+            }
+            let found = self.staff(supervisor).await?;
+            if !found.is_some_and(|s| s.role == Role::Supervisor && s.partner == partner) {
+                return Err(refused(
+                    "invalid-supervisor",
+                    format!("staff {supervisor} is not a supervisor of partner {partner}"),
+                ));
+            }
+        }
+        let row = sqlx::query(
+            "INSERT INTO staff (partner, role, supervisor) VALUES ($1, $2, $3) RETURNING id, partner, role, supervisor",
+        )
+        .bind(partner)
+        .bind(role.as_str())
+        .bind(supervisor)
+        .fetch_one(self.pool())
+        .await?;
+        staff_from_row(&row)
+    }
+
+    /// A partner's staff, by id.
+    pub async fn staff_of(&self, partner: PartnerId) -> Result<Vec<Staff>, DomainError> {
+        let rows = sqlx::query("SELECT id, partner, role, supervisor FROM staff WHERE partner = $1 ORDER BY id")
+            .bind(partner)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(staff_from_row).collect()
+    }
+
+    /// A page of the customers matching `filter`, by id after `after`, at most `limit`
+    /// (capped at [`MAX_PAGE`]). When the filter names partners, customers unbound from
+    /// their partner (rule 17) are left out: they are no longer any partner's.
+    pub async fn find_customers(
+        &self,
+        filter: &CustomerFilter,
+        after: CustomerId,
+        limit: u32,
+    ) -> Result<Vec<Customer>, DomainError> {
+        if filter.managers.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Vec::new());
+        }
+        let mut next = 0;
+        let mut placeholder = || {
+            next += 1;
+            format!("${next}")
+        };
+        let mut sql = format!("{} WHERE id > {}", crate::store::CUSTOMER_COLUMNS, placeholder());
+        let list = |ids: &[i64], placeholder: &mut dyn FnMut() -> String| {
+            ids.iter().map(|_| placeholder()).collect::<Vec<_>>().join(", ")
+        };
+        if !filter.partners.is_empty() {
+            sql.push_str(&format!(
+                " AND partner IN ({}) AND unbound_at IS NULL",
+                list(&filter.partners, &mut placeholder)
+            ));
+        }
+        if let Some(managers) = &filter.managers {
+            sql.push_str(&format!(" AND manager IN ({})", list(managers, &mut placeholder)));
+        }
+        if filter.association.is_some() {
+            sql.push_str(&format!(" AND association = {}", placeholder()));
+        }
+        if filter.freeze.is_some() {
+            sql.push_str(&format!(" AND \"freeze\" = {}", placeholder()));
+        }
+        if filter.real_name.is_some() {
+            sql.push_str(&format!(" AND real_name = {}", placeholder()));
+        }
+        sql.push_str(&format!(" ORDER BY id LIMIT {}", placeholder()));
+        let mut query = sqlx::query(&sql).bind(after);
+        for id in filter.partners.iter().chain(filter.managers.iter().flatten()) {
+            query = query.bind(*id);
+        }
+        let words = [
+            filter.association.map(Association::as_str),
+            filter.freeze.map(FreezeState::as_str),
+            filter.real_name.map(RealNameStatus::as_str),
+        ];
+        for word in words.into_iter().flatten() {
+            query = query.bind(word);
+        }
+        let rows = query
+            .bind(i64::from(limit.min(MAX_PAGE)))
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(crate::store::customer_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// A page of partners, by id after `after`, at most `limit` (capped at [`MAX_PAGE`]).
+    pub async fn partners_list(&self, after: PartnerId, limit: u32) -> Result<Vec<Partner>, DomainError> {
+        let rows = sqlx::query(&format!(
+            "{} WHERE id > $1 ORDER BY id LIMIT $2",
+            crate::store::PARTNER_COLUMNS
+        ))
+        .bind(after)
+        .bind(i64::from(limit.min(MAX_PAGE)))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(crate::store::partner_from_row)
+            .collect::<Result<_, _>>()?)
     }
 }

@@ -77,6 +77,15 @@ const RESOURCE_COLUMNS: &str =
     "SELECT id, customer, product, period, expiry_policy, expires_at, main_resource FROM resources";
 
 impl Store {
+    /// The resources of a customer, by id.
+    pub async fn resources_of(&self, customer: CustomerId) -> Result<Vec<Resource>, DomainError> {
+        let rows = sqlx::query(&format!("{RESOURCE_COLUMNS} WHERE customer = $1 ORDER BY id"))
+            .bind(customer)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(resource_from_row).collect()
+    }
+
     /// A resource that must exist and be a main resource: children follow their main one.
     async fn main_resource(&self, id: i64) -> Result<Resource, DomainError> {
         let resource = self

@@ -10,7 +10,7 @@ use crate::invoicing::{InvoiceScope, Issuer, NewInvoiceRequest};
 use crate::money::Currency;
 use crate::opportunities::{NewOpportunity, OpportunityReview};
 use crate::orders::{NewOrder, NewOrderLine, OrderFilter, Payer};
-use crate::partners::{InvitationChannel, NewCustomer, check_partner_discount};
+use crate::partners::{CustomerFilter, InvitationChannel, NewCustomer, check_partner_discount};
 use crate::pricing::{Discount, offers};
 use crate::resources::{ExpiryPolicy, auto_renew_due};
 use crate::store::Store;
@@ -62,6 +62,7 @@ fn order_of(amount: &str) -> NewOrder {
         customer: demo::STANDARD_CUSTOMER,
         currency: cny(),
         lines: vec![line(amount, 1, 1)],
+        quote: None,
     }
 }
 
@@ -234,7 +235,7 @@ on_both_backends! {
             line("1.005000", 1, 1),      //    1.005 (tie) ->    1.01 (half-even would give 1.00)
             line("199.999999", 7, 3),    // 4199.999979    -> 4200.00
         ];
-        let order = NewOrder { customer: demo::STANDARD_CUSTOMER, currency: cny(), lines };
+        let order = NewOrder { customer: demo::STANDARD_CUSTOMER, currency: cny(), lines, quote: None };
         let created = store.create_order(&order, &reseller_admin(), "exact", t0()).await.expect("order");
         // 0.10 + 3172.44 + 12.35 + 0.13 + 1.01 + 4200.00
         assert_eq!(created.amount.to_string(), "7386.03");
@@ -383,7 +384,7 @@ on_both_backends! {
         let cash = store.open_account(customer, AccountKind::Cash, cny(), Decimal::ZERO).await.expect("account");
         let itself = Actor { role: Role::Customer, partner: None, id: Some(demo::REFERRAL_CUSTOMER), on_behalf_of: None };
         store.top_up(cash.id, dec("500.00"), &itself, t0()).await.expect("top up");
-        let new = NewOrder { customer: demo::REFERRAL_CUSTOMER, currency: cny(), lines: vec![line("120.50", 2, 1)] };
+        let new = NewOrder { customer: demo::REFERRAL_CUSTOMER, currency: cny(), lines: vec![line("120.50", 2, 1)], quote: None };
         let created = store.create_order(&new, &itself, "o-105", t0()).await.expect("order");
         store.pay_order(created.id, Payer::Customer, &itself, "p-105", t0()).await.expect("paid by the customer");
         store.set_invoice_info(&title(demo::REFERRAL_CUSTOMER, TitleType::Enterprise)).await.expect("title");
@@ -578,7 +579,7 @@ on_both_backends! {
         };
         // A 300.00 order of one MARKETPLACE line sold at 0.75 of list.
         let discounted = NewOrderLine { list_unit_price: dec("400.00"), ..line("300.00", 1, 1) };
-        let new = NewOrder { customer: demo::STANDARD_CUSTOMER, currency: cny(), lines: vec![discounted] };
+        let new = NewOrder { customer: demo::STANDARD_CUSTOMER, currency: cny(), lines: vec![discounted], quote: None };
         let order = store.create_order(&new, &reseller_admin(), "o-1", t0()).await.expect("order").id;
 
         let four = vec![issue(coupon_limits()).await, issue(coupon_limits()).await, issue(coupon_limits()).await, issue(coupon_limits()).await];
@@ -855,12 +856,289 @@ on_both_backends! {
         let first = store.record_invocation(&record(demo::RESELLER, "aa", None), t0()).await.expect("recorded");
         let second = store.record_invocation(&record(demo::RESELLER, "bb", Some("{\"kind\":\"timeout\"}")), t0()).await.expect("recorded");
         store.record_invocation(&record(demo::SELLER, "aa", None), t0()).await.expect("recorded");
-        let by_owner = store.invocations(&AuditFilter { owner: Some(demo::RESELLER), digest: None }, 10).await.expect("list");
+        let by_owner = store.invocations(&AuditFilter { owner: Some(demo::RESELLER), ..AuditFilter::default() }, 10).await.expect("list");
         assert_eq!(by_owner.iter().map(|r| r.id).collect::<Vec<_>>(), vec![second, first], "newest first");
         assert_eq!(by_owner[0].failure.as_deref(), Some("{\"kind\":\"timeout\"}"));
-        let by_digest = store.invocations(&AuditFilter { owner: None, digest: Some("aa".into()) }, 10).await.expect("list");
+        let by_digest = store.invocations(&AuditFilter { digest: Some("aa".into()), ..AuditFilter::default() }, 10).await.expect("list");
         assert_eq!(by_digest.len(), 2);
         assert_eq!(store.invocations(&AuditFilter::default(), 1).await.expect("list").len(), 1);
+    }
+
+    async fn invocations_filter_by_plugin_name_or_label_world_outcome_and_page_before_an_id(store: Store) {
+        seeded(&store).await;
+        let record = |plugin: &str, world: &str, failed: bool| crate::audit::InvocationRecord {
+            id: 0,
+            plugin: plugin.into(),
+            digest: "dd".into(),
+            world: world.into(),
+            owner: demo::RESELLER,
+            input_hash: crate::audit::InvocationRecord::hash_input("{}"),
+            input: "{}".into(),
+            as_of: t0(),
+            output: (!failed).then(|| "{}".to_string()),
+            failure: failed.then(|| "{\"kind\":\"trap\"}".to_string()),
+            duration_us: 1,
+            fuel_used: None,
+            logs: "[]".into(),
+        };
+        let mut ids = Vec::new();
+        for (plugin, world, failed) in [
+            ("rule@0.1.0", "pricing-rule", false),
+            ("rule@0.2.0", "pricing-rule", true),
+            ("rules@0.1.0", "pricing-rule", false),
+            ("ru_e@0.1.0", "approval-rule", true),
+            ("rule@0.2.0", "approval-rule", false),
+        ] {
+            ids.push(store.record_invocation(&record(plugin, world, failed), t0()).await.expect("recorded"));
+        }
+        let found = |filter: AuditFilter| {
+            let store = store.clone();
+            async move {
+                store.invocations(&filter, 10).await.expect("list").iter().map(|r| r.id).collect::<Vec<_>>()
+            }
+        };
+        // A name matches every version of it, and only it: not "rules", not "ru_e" (no wildcards).
+        assert_eq!(found(AuditFilter { plugin: Some("rule".into()), ..AuditFilter::default() }).await, vec![ids[4], ids[1], ids[0]]);
+        assert_eq!(found(AuditFilter { plugin: Some("rule@0.2.0".into()), ..AuditFilter::default() }).await, vec![ids[4], ids[1]]);
+        assert_eq!(found(AuditFilter { plugin: Some("ru_e".into()), ..AuditFilter::default() }).await, vec![ids[3]]);
+        assert_eq!(found(AuditFilter { plugin: Some("ru%".into()), ..AuditFilter::default() }).await, Vec::<i64>::new());
+        assert_eq!(found(AuditFilter { world: Some("approval-rule".into()), ..AuditFilter::default() }).await, vec![ids[4], ids[3]]);
+        assert_eq!(found(AuditFilter { failed: Some(true), ..AuditFilter::default() }).await, vec![ids[3], ids[1]]);
+        assert_eq!(found(AuditFilter { failed: Some(false), ..AuditFilter::default() }).await, vec![ids[4], ids[2], ids[0]]);
+        assert_eq!(found(AuditFilter { before: Some(ids[3]), ..AuditFilter::default() }).await, vec![ids[2], ids[1], ids[0]]);
+        let combined = AuditFilter {
+            plugin: Some("rule".into()),
+            world: Some("pricing-rule".into()),
+            failed: Some(false),
+            before: Some(ids[4]),
+            owner: Some(demo::RESELLER),
+            digest: Some("dd".into()),
+        };
+        assert_eq!(found(combined).await, vec![ids[0]]);
+        let page = store.invocations(&AuditFilter { before: Some(ids[4]), ..AuditFilter::default() }, 2).await.expect("page");
+        assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[3], ids[2]]);
+    }
+
+    async fn an_order_from_a_saved_quote_claims_it_once_and_a_repeat_writes_nothing(store: Store) {
+        seeded(&store).await;
+        let expires = t0() + Duration::hours(1);
+        let body = r#"{"lines":[{"product":2001,"amount":"250.00"}]}"#;
+        let quote = store
+            .save_quote(demo::STANDARD_CUSTOMER, cny(), dec("250.00"), body, "partner-admin:2/500", t0(), expires)
+            .await
+            .expect("saved");
+        let saved = store.saved_quote(quote).await.expect("read").expect("quote");
+        assert_eq!((saved.id, saved.customer, saved.currency, saved.total), (quote, 102, cny(), dec("250.00")));
+        assert_eq!((saved.body.as_str(), saved.created_at, saved.expires_at), (body, t0(), expires));
+        assert_eq!((saved.created_by.as_str(), saved.order), ("partner-admin:2/500", None));
+        assert_eq!(store.saved_quote(4242).await.expect("read"), None);
+
+        let from_quote = NewOrder { quote: Some(quote), ..order_of("250.00") };
+        let first = store.create_order(&from_quote, &reseller_admin(), "q-1", t0()).await.expect("ordered");
+        assert_eq!(first.amount, dec("250.00"));
+        assert_eq!(store.saved_quote(quote).await.expect("read").expect("quote").order, Some(first.id));
+        assert_eq!(store.order(first.id).await.expect("read").expect("order").quote, Some(quote));
+        let orders_now = store.recent_orders(demo::STANDARD_CUSTOMER, 100).await.expect("orders");
+        assert_eq!(orders_now.len(), 3, "9003, 9004 and the new one");
+
+        // Another order from the same quote is refused and writes nothing.
+        let second = store.create_order(&from_quote, &reseller_admin(), "q-2", t0()).await;
+        assert_eq!(second.map(|_| ()).map_err(|e| e.code()), Err("quote-already-ordered"));
+        // The same request again returns the first order, writing nothing.
+        let repeat = store.create_order(&from_quote, &reseller_admin(), "q-1", t0() + Duration::minutes(5)).await.expect("repeat");
+        assert_eq!(repeat, first);
+        // The quote is part of the request: the same key without it is another request.
+        let without = store.create_order(&order_of("250.00"), &reseller_admin(), "q-1", t0()).await;
+        assert_eq!(without.map(|_| ()).map_err(|e| e.code()), Err("idempotency-key-reused"));
+        assert_eq!(store.recent_orders(demo::STANDARD_CUSTOMER, 100).await.expect("orders"), orders_now);
+        assert_eq!(store.saved_quote(quote).await.expect("read").expect("quote").order, Some(first.id));
+
+        // A quote of another customer, another currency, or none at all does not fit.
+        let other = NewOrder { customer: demo::KEY_ACCOUNT_CUSTOMER, ..from_quote.clone() };
+        assert_eq!(store.create_order(&other, &reseller_admin(), "q-3", t0()).await.map(|_| ()).map_err(|e| e.code()), Err("quote-mismatch"));
+        let usd = NewOrder { currency: "USD".parse().expect("currency"), ..from_quote.clone() };
+        assert_eq!(store.create_order(&usd, &reseller_admin(), "q-4", t0()).await.map(|_| ()).map_err(|e| e.code()), Err("quote-mismatch"));
+        let missing = NewOrder { quote: Some(4242), ..from_quote.clone() };
+        assert_eq!(store.create_order(&missing, &reseller_admin(), "q-5", t0()).await.map(|_| ()).map_err(|e| e.code()), Err("quote-mismatch"));
+        assert_eq!(store.recent_orders(demo::STANDARD_CUSTOMER, 100).await.expect("orders").len(), 3);
+    }
+
+    async fn an_expired_quote_cannot_be_ordered(store: Store) {
+        seeded(&store).await;
+        let expires = t0() + Duration::hours(1);
+        let save = |now, expires_at| store.save_quote(demo::STANDARD_CUSTOMER, cny(), dec("10.00"), "{}", "customer:102", now, expires_at);
+        let quote = save(t0(), expires).await.expect("saved");
+        let order = NewOrder { quote: Some(quote), ..order_of("10.00") };
+        let late = store.create_order(&order, &reseller_admin(), "late", expires).await;
+        assert_eq!(late.map(|_| ()).map_err(|e| e.code()), Err("quote-expired"));
+        assert_eq!(store.saved_quote(quote).await.expect("read").expect("quote").order, None);
+        assert_eq!(store.recent_orders(demo::STANDARD_CUSTOMER, 100).await.expect("orders").len(), 2, "nothing written");
+        // The key was not used up by the refusal: within the window it orders.
+        let in_time = store.create_order(&order, &reseller_admin(), "late", expires - Duration::milliseconds(1)).await.expect("in time");
+        assert_eq!(store.order(in_time.id).await.expect("read").expect("order").quote, Some(quote));
+        // A quote is saved only with an expiry after its pricing, for an existing customer.
+        assert_eq!(save(t0(), t0()).await.map_err(|e| e.code()), Err("invalid-field"));
+        let unknown = store.save_quote(4242, cny(), dec("1.00"), "{}", "operator", t0(), expires).await;
+        assert_eq!(unknown.map_err(|e| e.code()), Err("customer-not-found"));
+    }
+
+    async fn rule_16_find_customers_filters_by_manager_partner_and_state_with_paging(store: Store) {
+        seeded(&store).await;
+        let ids = |customers: Vec<Customer>| customers.iter().map(|c| c.id).collect::<Vec<_>>();
+        let reseller = CustomerFilter { partners: vec![demo::RESELLER], ..CustomerFilter::default() };
+        assert_eq!(ids(store.find_customers(&reseller, 0, 100).await.expect("list")), vec![101, 102, 103, 106]);
+        // Manager 501 sees only the customers assigned to it (rule 16), page by page.
+        let manager = CustomerFilter { managers: Some(vec![demo::STAFF_MANAGER]), ..reseller.clone() };
+        assert_eq!(ids(store.find_customers(&manager, 0, 100).await.expect("list")), vec![101, 103, 106]);
+        assert_eq!(ids(store.find_customers(&manager, 0, 2).await.expect("page 1")), vec![101, 103]);
+        assert_eq!(ids(store.find_customers(&manager, 103, 2).await.expect("page 2")), vec![106]);
+        assert_eq!(ids(store.find_customers(&manager, 106, 2).await.expect("page 3")), Vec::<i64>::new());
+        let salesperson = CustomerFilter { managers: Some(vec![demo::STAFF_SALESPERSON]), ..reseller.clone() };
+        assert_eq!(ids(store.find_customers(&salesperson, 0, 100).await.expect("list")), vec![102]);
+        let nobody = CustomerFilter { managers: Some(Vec::new()), ..reseller.clone() };
+        assert_eq!(ids(store.find_customers(&nobody, 0, 100).await.expect("list")), Vec::<i64>::new());
+        // No partner restriction: every customer (the operator), with the equality filters.
+        assert_eq!(ids(store.find_customers(&CustomerFilter::default(), 0, 100).await.expect("all")), vec![101, 102, 103, 104, 105, 106]);
+        let both = CustomerFilter { partners: vec![demo::RESELLER, demo::SOLUTION_PROVIDER], ..CustomerFilter::default() };
+        assert_eq!(ids(store.find_customers(&both, 102, 100).await.expect("list")), vec![103, 105, 106]);
+        let referral = CustomerFilter { association: Some(Association::Referral), ..CustomerFilter::default() };
+        assert_eq!(ids(store.find_customers(&referral, 0, 100).await.expect("list")), vec![105]);
+        let frozen = CustomerFilter { freeze: Some(FreezeState::AccountFrozen), ..reseller.clone() };
+        assert_eq!(ids(store.find_customers(&frozen, 0, 100).await.expect("list")), vec![103]);
+        let unverified = CustomerFilter { real_name: Some(RealNameStatus::None), ..CustomerFilter::default() };
+        assert_eq!(ids(store.find_customers(&unverified, 0, 100).await.expect("list")), Vec::<i64>::new());
+        let managed = CustomerFilter {
+            managers: Some(vec![demo::STAFF_MANAGER, demo::STAFF_SALESPERSON]),
+            real_name: Some(RealNameStatus::Verified),
+            association: Some(Association::Resale),
+            freeze: Some(FreezeState::NotFrozen),
+            ..reseller.clone()
+        };
+        assert_eq!(ids(store.find_customers(&managed, 0, 100).await.expect("list")), vec![101, 102, 106]);
+        // An unbound customer is no longer the partner's (rule 17).
+        let admin = store.staff(demo::STAFF_ADMIN).await.expect("read").expect("admin");
+        store.unbind_customer(demo::NEW_CUSTOMER, &admin, t0()).await.expect("unbound");
+        assert_eq!(ids(store.find_customers(&manager, 0, 100).await.expect("list")), vec![101, 103]);
+        assert_eq!(ids(store.find_customers(&CustomerFilter::default(), 105, 100).await.expect("all")), vec![106]);
+    }
+
+    async fn staff_are_created_for_a_partner_under_a_supervisor_of_the_same_partner(store: Store) {
+        seeded(&store).await;
+        let code = |r: Result<Staff, DomainError>| r.map(|_| ()).map_err(|e| e.code());
+        assert_eq!(code(store.create_staff(demo::RESELLER, Role::PlatformOperator, None).await), Err("invalid-staff-role"));
+        assert_eq!(code(store.create_staff(demo::RESELLER, Role::Customer, None).await), Err("invalid-staff-role"));
+        assert_eq!(code(store.create_staff(4242, Role::Salesperson, None).await), Err("partner-not-found"));
+        let not_a_supervisor = store.create_staff(demo::RESELLER, Role::Salesperson, Some(demo::STAFF_ADMIN)).await;
+        assert_eq!(code(not_a_supervisor), Err("invalid-supervisor"));
+        assert_eq!(code(store.create_staff(demo::RESELLER, Role::Salesperson, Some(4242)).await), Err("invalid-supervisor"));
+        let elsewhere = store.create_staff(demo::OTHER_RESELLER, Role::Supervisor, None).await.expect("created");
+        assert_eq!((elsewhere.partner, elsewhere.role, elsewhere.supervisor), (3, Role::Supervisor, None));
+        assert_eq!(code(store.create_staff(demo::RESELLER, Role::CustomerManager, Some(elsewhere.id)).await), Err("invalid-supervisor"));
+        let admin_with_supervisor = store.create_staff(demo::RESELLER, Role::PartnerAdmin, Some(demo::STAFF_SUPERVISOR)).await;
+        assert_eq!(code(admin_with_supervisor), Err("invalid-supervisor"));
+
+        let manager = store.create_staff(demo::RESELLER, Role::CustomerManager, Some(demo::STAFF_SUPERVISOR)).await.expect("created");
+        assert_eq!((manager.partner, manager.role, manager.supervisor), (2, Role::CustomerManager, Some(502)));
+        assert!(manager.id > demo::SOLUTION_PROVIDER_ADMIN, "new ids follow the demo's: {}", manager.id);
+        assert_eq!(store.staff(manager.id).await.expect("read"), Some(manager.clone()));
+        let reseller_staff: Vec<i64> = store.staff_of(demo::RESELLER).await.expect("staff").iter().map(|s| s.id).collect();
+        assert_eq!(reseller_staff, vec![500, 501, 502, 503, manager.id]);
+        assert_eq!(store.staff_of(demo::OTHER_RESELLER).await.expect("staff").iter().map(|s| s.id).collect::<Vec<_>>(), vec![506, elsewhere.id]);
+        // Each demo partner has an admin.
+        for (id, partner) in [
+            (demo::DISTRIBUTOR_ADMIN, demo::DISTRIBUTOR),
+            (demo::SELLER_ADMIN, demo::SELLER),
+            (demo::OTHER_RESELLER_ADMIN, demo::OTHER_RESELLER),
+            (demo::OTHER_SELLER_ADMIN, demo::OTHER_SELLER),
+            (demo::SOLUTION_PROVIDER_ADMIN, demo::SOLUTION_PROVIDER),
+        ] {
+            let admin = store.staff(id).await.expect("read").expect("admin");
+            assert_eq!((admin.partner, admin.role, admin.supervisor), (partner, Role::PartnerAdmin, None));
+        }
+        assert_eq!(store.staff_of(demo::DISTRIBUTOR).await.expect("staff").iter().map(|s| s.id).collect::<Vec<_>>(), vec![504]);
+        // The supervisor now also sees the new manager's customers (none yet) and 501's.
+        let supervisor = store.staff(demo::STAFF_SUPERVISOR).await.expect("read").expect("supervisor");
+        let visible: Vec<i64> = store.customers_visible_to(&supervisor).await.expect("visible").iter().map(|c| c.id).collect();
+        assert_eq!(visible, vec![101, 103, 106]);
+    }
+
+    async fn partners_quotas_coupons_accounts_opportunities_and_resources_are_listed_by_id(store: Store) {
+        seeded(&store).await;
+        let partner_ids = |partners: Vec<Partner>| partners.iter().map(|p| p.id).collect::<Vec<_>>();
+        assert_eq!(partner_ids(store.partners_list(0, 3).await.expect("page 1")), vec![1, 2, 3]);
+        assert_eq!(partner_ids(store.partners_list(3, 1000).await.expect("page 2")), vec![4, 10, 11]);
+        assert_eq!(store.partners_list(0, 1).await.expect("one")[0].name, "Huaxia Cloud Distribution");
+
+        let q1 = store.create_quota(demo::RESELLER, cny(), dec("500.00"), dec("100.00")).await.expect("quota");
+        let q2 = store.create_quota(demo::OTHER_RESELLER, cny(), dec("500.00"), dec("100.00")).await.expect("quota");
+        let q3 = store.create_quota(demo::RESELLER, cny(), dec("50.00"), dec("10.00")).await.expect("quota");
+        let quotas = store.quotas_of(demo::RESELLER).await.expect("quotas");
+        assert_eq!(quotas.iter().map(|q| (q.id, q.balance)).collect::<Vec<_>>(), vec![(q1, dec("500.00")), (q3, dec("50.00"))]);
+        assert_eq!(store.quotas_of(demo::SELLER).await.expect("none").len(), 0);
+
+        let issue = |quota, customer, face: &str| {
+            let store = store.clone();
+            let face = dec(face);
+            async move { store.issue_coupon(quota, customer, face, &coupon_limits()).await.expect("issued").id }
+        };
+        let c1 = issue(q1, demo::KEY_ACCOUNT_CUSTOMER, "10.00").await;
+        let c2 = issue(q1, demo::STANDARD_CUSTOMER, "20.00").await;
+        let c3 = issue(q2, demo::OTHER_RESELLERS_CUSTOMER, "30.00").await;
+        let c4 = issue(q3, demo::STANDARD_CUSTOMER, "5.00").await;
+        let coupons = |partner, customer, after, limit| {
+            let store = store.clone();
+            async move {
+                store.coupons_of(partner, customer, after, limit).await.expect("coupons").iter().map(|c| c.id).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(coupons(Some(demo::RESELLER), None, 0, 10).await, vec![c1, c2, c4]);
+        assert_eq!(coupons(None, Some(demo::STANDARD_CUSTOMER), 0, 10).await, vec![c2, c4]);
+        assert_eq!(coupons(Some(demo::RESELLER), Some(demo::STANDARD_CUSTOMER), c2, 10).await, vec![c4]);
+        assert_eq!(coupons(Some(demo::OTHER_RESELLER), Some(demo::STANDARD_CUSTOMER), 0, 10).await, Vec::<i64>::new());
+        assert_eq!(coupons(None, None, c1, 2).await, vec![c2, c3]);
+        let listed = store.coupons_of(None, Some(demo::OTHER_RESELLERS_CUSTOMER), 0, 10).await.expect("coupons");
+        assert_eq!((listed[0].quota, listed[0].face, listed[0].status), (q2, dec("30.00"), CouponStatus::Usable));
+
+        let (cash, credit) = reseller_accounts(&store, "300.00", "500.00").await;
+        let accounts = store.accounts_of(AccountOwner::Partner(demo::RESELLER)).await.expect("accounts");
+        assert_eq!(accounts.iter().map(|a| (a.id, a.kind)).collect::<Vec<_>>(), vec![(cash, AccountKind::Cash), (credit, AccountKind::Credit)]);
+        assert_eq!(store.accounts_of(AccountOwner::Customer(demo::STANDARD_CUSTOMER)).await.expect("none").len(), 0);
+        let found = store.account_by_id(cash).await.expect("read").expect("account");
+        assert_eq!((found.owner, found.balance), (AccountOwner::Partner(demo::RESELLER), dec("300.00")));
+        assert_eq!(store.account_by_id(4242).await.expect("read"), None);
+
+        let po = |name: &str| NewOpportunity {
+            customer_name: name.into(),
+            budget: Some("1M CNY".into()),
+            decision_maker: Some("CIO".into()),
+            need: Some("cloud storage".into()),
+            timeline: None,
+            monthly_revenue: dec("12000.50"),
+        };
+        let (o1, _) = store.submit_po(demo::RESELLER, &po("Jade"), t0()).await.expect("submitted");
+        store.submit_po(demo::OTHER_RESELLER, &po("Opal"), t0()).await.expect("submitted");
+        let (o3, _) = store.submit_po(demo::RESELLER, &po("Ruby"), t0()).await.expect("submitted");
+        let listed = store.opportunities_of(demo::RESELLER, 0, 10).await.expect("opportunities");
+        assert_eq!(listed.iter().map(|o| o.id).collect::<Vec<_>>(), vec![o1, o3]);
+        let first = &listed[0];
+        assert_eq!((first.origin.as_str(), first.partner, first.customer_name.as_str()), ("po", 2, "Jade"));
+        assert_eq!((first.budget.as_deref(), first.timeline.as_deref()), (Some("1M CNY"), None));
+        assert_eq!((first.monthly_revenue, first.review, first.created_at), (dec("12000.50"), OpportunityReview::Incomplete, t0()));
+        assert_eq!(store.opportunities_of(demo::RESELLER, o1, 1).await.expect("page").iter().map(|o| o.id).collect::<Vec<_>>(), vec![o3]);
+
+        let until = t0() + Duration::days(30);
+        let resource = |customer, product, period| {
+            let store = store.clone();
+            async move {
+                store.create_resource(customer, product, period, ExpiryPolicy::GracePeriod, t0(), until, None, None).await.expect("resource")
+            }
+        };
+        let r1 = resource(demo::KEY_ACCOUNT_CUSTOMER, 1001, PeriodType::Month).await;
+        resource(demo::STANDARD_CUSTOMER, 1001, PeriodType::Month).await;
+        let r3 = resource(demo::KEY_ACCOUNT_CUSTOMER, 1002, PeriodType::Hour).await;
+        let resources = store.resources_of(demo::KEY_ACCOUNT_CUSTOMER).await.expect("resources");
+        assert_eq!(resources.iter().map(|r| (r.id, r.product)).collect::<Vec<_>>(), vec![(r1, 1001), (r3, 1002)]);
+        assert_eq!(store.resources_of(demo::NEW_CUSTOMER).await.expect("none").len(), 0);
     }
 }
 

@@ -109,7 +109,7 @@ impl Store {
     }
 
     /// The connection pool, for the operations of the other domain modules.
-    pub(crate) fn pool(&self) -> &AnyPool {
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
@@ -222,21 +222,11 @@ impl Store {
 
     /// One partner.
     pub async fn partner(&self, id: PartnerId) -> Result<Option<Partner>, StoreError> {
-        let row = sqlx::query("SELECT id, kind, name, distributor, country, frozen FROM partners WHERE id = $1")
+        let row = sqlx::query(&format!("{PARTNER_COLUMNS} WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            Ok(Partner {
-                id: r.try_get("id")?,
-                kind: word(&r, "partners", "kind")?,
-                name: r.try_get("name")?,
-                distributor: r.try_get("distributor")?,
-                country: r.try_get("country")?,
-                frozen: flag(&r, "partners", "frozen")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(partner_from_row).transpose()
     }
 
     /// One customer.
@@ -436,10 +426,22 @@ impl Store {
     }
 }
 
-const CUSTOMER_COLUMNS: &str = "SELECT id, partner, account_name, association, associated_at, real_name, customer_type, \"freeze\", manager, country, level FROM customers";
-const ORDER_COLUMNS: &str = "SELECT id, customer, kind, status, currency, list_amount, amount, created_at, paid_at, paid_by_partner FROM orders";
+pub(crate) const PARTNER_COLUMNS: &str = "SELECT id, kind, name, distributor, country, frozen FROM partners";
+pub(crate) const CUSTOMER_COLUMNS: &str = "SELECT id, partner, account_name, association, associated_at, real_name, customer_type, \"freeze\", manager, country, level FROM customers";
+const ORDER_COLUMNS: &str = "SELECT id, customer, kind, status, currency, list_amount, amount, created_at, paid_at, paid_by_partner, quote_id FROM orders";
 
-fn customer_from_row(r: &AnyRow) -> Result<Customer, StoreError> {
+pub(crate) fn partner_from_row(r: &AnyRow) -> Result<Partner, StoreError> {
+    Ok(Partner {
+        id: r.try_get("id")?,
+        kind: word(r, "partners", "kind")?,
+        name: r.try_get("name")?,
+        distributor: r.try_get("distributor")?,
+        country: r.try_get("country")?,
+        frozen: flag(r, "partners", "frozen")?,
+    })
+}
+
+pub(crate) fn customer_from_row(r: &AnyRow) -> Result<Customer, StoreError> {
     let level: i64 = r.try_get("level")?;
     Ok(Customer {
         id: r.try_get("id")?,
@@ -469,19 +471,24 @@ fn order_from_row(r: &AnyRow) -> Result<Order, StoreError> {
         created_at: millis(r, "orders", "created_at")?,
         paid_at: paid_at.map(|ms| from_millis("orders", ms)).transpose()?,
         paid_by_partner: flag(r, "orders", "paid_by_partner")?,
+        quote: r.try_get("quote_id")?,
     })
 }
 
-fn corrupt(table: &'static str, detail: String) -> StoreError {
+pub(crate) fn corrupt(table: &'static str, detail: String) -> StoreError {
     StoreError::Corrupt { table, detail }
 }
 
-fn word<T: FromStr<Err = UnknownWord>>(r: &AnyRow, table: &'static str, column: &str) -> Result<T, StoreError> {
+pub(crate) fn word<T: FromStr<Err = UnknownWord>>(
+    r: &AnyRow,
+    table: &'static str,
+    column: &str,
+) -> Result<T, StoreError> {
     let text: String = r.try_get(column)?;
     text.parse().map_err(|e: UnknownWord| corrupt(table, e.to_string()))
 }
 
-fn flag(r: &AnyRow, table: &'static str, column: &str) -> Result<bool, StoreError> {
+pub(crate) fn flag(r: &AnyRow, table: &'static str, column: &str) -> Result<bool, StoreError> {
     match r.try_get::<i64, _>(column)? {
         0 => Ok(false),
         1 => Ok(true),
@@ -489,22 +496,22 @@ fn flag(r: &AnyRow, table: &'static str, column: &str) -> Result<bool, StoreErro
     }
 }
 
-fn decimal(r: &AnyRow, table: &'static str, column: &str) -> Result<Decimal, StoreError> {
+pub(crate) fn decimal(r: &AnyRow, table: &'static str, column: &str) -> Result<Decimal, StoreError> {
     let text: String = r.try_get(column)?;
     Decimal::from_str_exact(&text).map_err(|e| corrupt(table, format!("{column} {text:?}: {e}")))
 }
 
-fn currency(r: &AnyRow, table: &'static str) -> Result<Currency, StoreError> {
+pub(crate) fn currency(r: &AnyRow, table: &'static str) -> Result<Currency, StoreError> {
     let text: String = r.try_get("currency")?;
     text.parse()
         .map_err(|e: crate::CurrencyError| corrupt(table, e.to_string()))
 }
 
-fn millis(r: &AnyRow, table: &'static str, column: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn millis(r: &AnyRow, table: &'static str, column: &str) -> Result<DateTime<Utc>, StoreError> {
     from_millis(table, r.try_get(column)?)
 }
 
-fn from_millis(table: &'static str, ms: i64) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn from_millis(table: &'static str, ms: i64) -> Result<DateTime<Utc>, StoreError> {
     Utc.timestamp_millis_opt(ms)
         .single()
         .ok_or_else(|| corrupt(table, format!("timestamp {ms} out of range")))

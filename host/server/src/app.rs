@@ -1,16 +1,31 @@
-//! The HTTP API: state, router and the limits every request is held to.
+//! The HTTP API: state, router, the OpenAPI document, and the limits every request is held
+//! to (body sizes here, rate limits per principal in [`crate::ratelimit`]).
 
-use crate::{approvals, quotes};
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use crate::api::{
+    accounts, approvals, audit, coupons, customers, invoices, keys, opportunities, orders, partners, plugins, quotes,
+};
+use crate::extensions::BindingIndex;
+use crate::ratelimit::RateLimiter;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::routing::get;
+use axum::{Json, Router};
 use pchost_domain::store::Store;
 use pchost_runtime::{CapabilityData, PluginRuntime};
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// The largest request body any endpoint accepts.
+/// The largest request body a JSON endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 256 << 10;
+/// The largest plugin upload: the operator's component limit (16 MiB) plus the manifest and
+/// multipart framing.
+pub const MAX_UPLOAD_BYTES: usize = (16 << 20) + (64 << 10);
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -21,17 +36,28 @@ pub struct AppState {
     pub runtime: Arc<PluginRuntime>,
     /// The capability view plugins read (tenant-scoped by the runtime).
     pub data: Arc<dyn CapabilityData>,
+    /// Which plugin versions are bound where.
+    pub bindings: Arc<BindingIndex>,
+    /// Per-principal request budgets.
+    pub limiter: Arc<RateLimiter>,
 }
 
-/// The whole API.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/v1/quotes", post(quotes::create))
-        .route("/v1/approvals/check", post(approvals::check))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+impl AppState {
+    /// The state of a server over `store` and `runtime`, with no binding loaded yet (call
+    /// `bindings.reload`) and every principal held to `limit`.
+    pub fn new(store: Store, runtime: Arc<PluginRuntime>, limit: crate::ratelimit::RateLimit) -> Self {
+        let data = Arc::new(pchost_runtime::StoreData::new(
+            store.clone(),
+            tokio::runtime::Handle::current(),
+        ));
+        AppState {
+            store,
+            runtime,
+            data,
+            bindings: Arc::new(BindingIndex::default()),
+            limiter: Arc::new(RateLimiter::new(limit)),
+        }
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -42,6 +68,139 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "status": "ok" }))
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "pchost: the partner-center plugin host", description = "Partners, customers, orders, prices, invoices, coupons and money, customised by sandboxed WebAssembly plugins. Authenticate with `Authorization: Bearer pch_...`. Errors: docs/errors.md."),
+    modifiers(&BearerKeys)
+)]
+struct ApiDoc;
+
+struct BearerKeys;
+
+impl Modify for BearerKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("pch_...")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The whole API and its OpenAPI document, built from the same handler list.
+pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(plugins::upload, plugins::versions))
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES));
+    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(keys::me))
+        .routes(routes!(keys::create))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(partners::create, partners::list))
+        .routes(routes!(partners::get))
+        .routes(routes!(partners::create_staff))
+        .routes(routes!(partners::invite_reseller, partners::resellers))
+        .routes(routes!(accounts::allocate_to_reseller))
+        .routes(routes!(accounts::reclaim_from_reseller))
+        .routes(routes!(coupons::split))
+        .routes(routes!(coupons::reclaim_quota))
+        .routes(routes!(customers::create, customers::list))
+        .routes(routes!(customers::get))
+        .routes(routes!(customers::verification_code))
+        .routes(routes!(customers::invite))
+        .routes(routes!(customers::accept))
+        .routes(routes!(customers::freeze))
+        .routes(routes!(customers::unfreeze))
+        .routes(routes!(customers::change_association))
+        .routes(routes!(customers::unbind))
+        .routes(routes!(customers::real_name))
+        .routes(routes!(customers::real_name_result))
+        .routes(routes!(customers::assign_manager))
+        .routes(routes!(customers::budget))
+        .routes(routes!(accounts::list))
+        .routes(routes!(accounts::ledger))
+        .routes(routes!(accounts::allocate_to_customer))
+        .routes(routes!(accounts::reclaim_from_customer))
+        .routes(routes!(accounts::top_up))
+        .routes(routes!(coupons::quotas))
+        .routes(routes!(coupons::issue, coupons::list))
+        .routes(routes!(coupons::reclaim))
+        .routes(routes!(quotes::subscription))
+        .routes(routes!(quotes::on_demand))
+        .routes(routes!(quotes::renewal))
+        .routes(routes!(orders::create, orders::list))
+        .routes(routes!(orders::get))
+        .routes(routes!(orders::pay))
+        .routes(routes!(orders::cancel))
+        .routes(routes!(orders::request_partner_payment))
+        .routes(routes!(orders::reject_partner_payment))
+        .routes(routes!(orders::refund))
+        .routes(routes!(orders::resources))
+        .routes(routes!(orders::renew))
+        .routes(routes!(orders::unsubscribe))
+        .routes(routes!(orders::auto_renew))
+        .routes(routes!(invoices::get_info, invoices::put_info))
+        .routes(routes!(invoices::request, invoices::list))
+        .routes(routes!(opportunities::submit, opportunities::list))
+        .routes(routes!(approvals::check))
+        .routes(routes!(plugins::bind, plugins::bindings))
+        .routes(routes!(plugins::change, plugins::unbind))
+        .routes(routes!(plugins::rollback))
+        .routes(routes!(audit::invocations))
+        .merge(uploads)
+        .split_for_parts();
+    let document = api.clone();
+    let router = router
+        .route("/health", get(health))
+        .route("/openapi.json", get(move || async move { Json(api) }))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .with_state(state);
+    (router, document)
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    router_and_openapi(state).0
+}
+
+/// One span per request, with an id and (once authenticated) the principal, so that every log
+/// line of a request can be found together.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    tracing::info_span!(
+        "request",
+        id = NEXT.fetch_add(1, Ordering::Relaxed),
+        method = %request.method(),
+        path = %request.uri().path(),
+        principal = tracing::field::Empty,
+    )
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// The client's address, for rate-limiting unauthenticated endpoints (`local` when the
+/// router runs without a socket, as in tests).
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+                .unwrap_or_else(|| "local".into()),
+        ))
+    }
 }

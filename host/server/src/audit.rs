@@ -33,7 +33,7 @@ pub fn record<I: Serialize, T: Serialize>(
         id: 0,
         plugin: plugin.manifest.label(),
         digest: plugin.digest.clone(),
-        world: plugin.manifest.world.as_str().to_owned(),
+        world: plugin.manifest.world.wit_name().to_owned(),
         owner: plugin.manifest.owner,
         input_hash: InvocationRecord::hash_input(&input),
         input,

@@ -1,49 +1,64 @@
-//! Installing plugins at start-up: the ones recorded in the store (from their compiled
-//! artefacts) and the bundled example plugins (`plugins/*/plugin.toml` beside their built
-//! components).
+//! Installing plugins: the versions recorded in the store (loaded from their compiled
+//! artefacts at start-up and whenever another process installs one), uploads, and the bundled
+//! example plugins (`plugins/*/plugin.toml` beside their built components) with their demo
+//! bindings.
 
-use anyhow::{Context, bail};
+use crate::error::AppError;
+use anyhow::Context;
+use pchost_domain::bindings::{BindingScope, FailurePolicy, NewBinding};
 use pchost_domain::store::Store;
-use pchost_runtime::{PluginManifest, PluginRuntime};
+use pchost_domain::{PartnerKind, errors::DomainError};
+use pchost_runtime::{LoadedPlugin, PluginManifest, PluginRuntime};
 use sha2::{Digest, Sha256};
 use std::path::Path;
+use std::sync::Arc;
 
-/// Loads every plugin the store records as installed.
+/// Loads every plugin version the store records that this runtime has not loaded yet.
+/// Returns how many it loaded.
 pub async fn load_installed(store: &Store, runtime: &PluginRuntime) -> anyhow::Result<usize> {
-    let records = store.plugins().await?;
-    for record in &records {
+    let mut loaded = 0;
+    for record in store.plugins().await? {
         let manifest = PluginManifest::from_toml(&record.manifest)
             .with_context(|| format!("stored manifest of plugin {}", record.digest))?;
+        if runtime.plugin(&manifest.id()).is_some() {
+            continue;
+        }
         runtime
             .load(manifest, &record.digest)
             .with_context(|| format!("loading installed plugin {}", record.digest))?;
+        loaded += 1;
     }
-    Ok(records.len())
+    Ok(loaded)
 }
 
 /// Installs a component with its manifest and records it in the store. A version is
-/// immutable: other bytes under an installed `name@version` of the same owner are refused
-/// before anything is written.
+/// immutable: other bytes under an installed `owner/name@version` are refused before anything
+/// is written. Compiling runs off the async executor.
 pub async fn install(
     store: &Store,
-    runtime: &PluginRuntime,
+    runtime: &Arc<PluginRuntime>,
     manifest: PluginManifest,
     wasm: &[u8],
-) -> anyhow::Result<String> {
+) -> Result<Arc<LoadedPlugin>, AppError> {
     let digest = hex::encode(Sha256::digest(wasm));
     if let Some(existing) = store
         .plugin_digest(&manifest.name, &manifest.version, manifest.owner)
         .await?
         && existing != digest
     {
-        bail!(
-            "{} of owner {} is already installed as {existing}, and this component is {digest}: \
-             versions are immutable, so bump the version (or start from a fresh database)",
-            manifest.label(),
-            manifest.owner
-        );
+        return Err(AppError::Conflict {
+            code: "version-exists",
+            message: format!(
+                "{} is already installed as {existing}, and this component is {digest}: versions are immutable, so bump the version",
+                manifest.id()
+            ),
+        });
     }
-    let plugin = runtime.install(manifest, wasm)?;
+    let bytes = wasm.to_vec();
+    let compiler = runtime.clone();
+    let plugin = tokio::task::spawn_blocking(move || compiler.install(manifest, &bytes))
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("install task failed: {e}")))??;
     let m = &plugin.manifest;
     let recorded = store
         .record_plugin(
@@ -56,20 +71,20 @@ pub async fn install(
         )
         .await?;
     if !recorded {
-        bail!(
-            "{} of owner {} was installed concurrently with other bytes",
-            m.label(),
-            m.owner
-        );
+        return Err(AppError::Conflict {
+            code: "version-exists",
+            message: format!("{} was installed concurrently with other bytes", plugin.id),
+        });
     }
-    Ok(plugin.digest.clone())
+    Ok(plugin)
 }
 
 /// Installs every `<manifests>/*/plugin.toml` whose component `<wasm_dir>/<name>.wasm`
-/// (dashes as underscores, as cargo names it) exists. Returns the labels installed.
+/// (dashes as underscores, as cargo names it) exists, and binds each in its owner's scope
+/// (a seller's products, or a partner's customers), in label order. Returns the labels.
 pub async fn install_bundled(
     store: &Store,
-    runtime: &PluginRuntime,
+    runtime: &Arc<PluginRuntime>,
     manifests: &Path,
     wasm_dir: &Path,
 ) -> anyhow::Result<Vec<String>> {
@@ -81,8 +96,8 @@ pub async fn install_bundled(
         .collect();
     entries.sort();
     let mut installed = Vec::new();
-    for path in entries {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    for (position, path) in entries.iter().enumerate() {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let manifest = PluginManifest::from_toml(&text).with_context(|| format!("in {}", path.display()))?;
         let wasm_path = wasm_dir.join(format!("{}.wasm", manifest.name.replace('-', "_")));
         let wasm = std::fs::read(&wasm_path).with_context(|| {
@@ -93,9 +108,37 @@ pub async fn install_bundled(
             )
         })?;
         let label = manifest.label();
-        install(store, runtime, manifest, &wasm)
+        let plugin = install(store, runtime, manifest, &wasm)
             .await
             .with_context(|| format!("installing {label}"))?;
+        let m = &plugin.manifest;
+        let owner = store
+            .partner(m.owner)
+            .await?
+            .with_context(|| format!("owner {} of {label} is not a partner", m.owner))?;
+        let scope = if owner.kind == PartnerKind::Seller {
+            BindingScope::Seller
+        } else {
+            BindingScope::Partner
+        };
+        let binding = NewBinding {
+            world: m.world.as_str().to_owned(),
+            scope,
+            scope_id: Some(owner.id),
+            plugin_owner: owner.id,
+            plugin_name: m.name.clone(),
+            version: m.version.clone(),
+            position: i32::try_from(position).unwrap_or(i32::MAX),
+            failure_policy: FailurePolicy::FailClosed,
+            enabled: true,
+        };
+        match store.create_binding(&binding, "bundled", chrono::Utc::now()).await {
+            Ok(_) => {}
+            Err(DomainError::Refused {
+                code: "binding-exists", ..
+            }) => {}
+            Err(e) => return Err(e).with_context(|| format!("binding {label}")),
+        }
         installed.push(label);
     }
     Ok(installed)

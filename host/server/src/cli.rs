@@ -2,11 +2,15 @@
 
 use crate::app::{AppState, router};
 use crate::bundle;
+use crate::extensions::BindingIndex;
+use crate::ratelimit::RateLimit;
 use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use pchost_domain::audit::AuditFilter;
+use pchost_domain::bindings::{BindingChange, NewBinding};
 use pchost_domain::demo::DemoData;
+use pchost_domain::keys::{KeyPrincipal, NewApiKey};
 use pchost_domain::store::Store;
 use pchost_runtime::manifest::RequestedLimits;
 use pchost_runtime::model::{ApprovalRequest, Quote};
@@ -39,6 +43,126 @@ enum Command {
     Plugin(PluginCommand),
     /// List recorded plugin invocations, newest first, as JSON.
     Audit(AuditArgs),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage bindings of plugin versions to extension points.
+    #[command(subcommand)]
+    Binding(BindingCommand),
+}
+
+/// Where the database is.
+#[derive(Debug, Args)]
+struct DbArgs {
+    /// The SQLite file.
+    #[arg(long, env = "PCHOST_DB", default_value = ".pchost/pchost.db")]
+    db: PathBuf,
+    /// A database URL instead of the SQLite file.
+    #[arg(long, env = "PCHOST_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+impl DbArgs {
+    async fn open(&self) -> anyhow::Result<Store> {
+        match &self.database_url {
+            Some(url) => Store::connect(url).await.context("connecting to the database URL"),
+            None => {
+                if let Some(parent) = self.db.parent() {
+                    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+                }
+                Store::open(&self.db)
+                    .await
+                    .with_context(|| format!("opening {}", self.db.display()))
+            }
+        }
+    }
+
+    fn artefacts(&self, explicit: &Option<PathBuf>) -> PathBuf {
+        explicit
+            .clone()
+            .unwrap_or_else(|| self.db.parent().unwrap_or(std::path::Path::new(".")).join("artefacts"))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create an operator key (the first key of a fresh installation) and print it once.
+    CreateOperator {
+        #[command(flatten)]
+        db: DbArgs,
+        /// What the key is for.
+        #[arg(long, default_value = "operator")]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BindingCommand {
+    /// List every binding as JSON.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Bind an installed plugin version to an extension point in a scope.
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        /// pricing-rule or approval-rule.
+        #[arg(long)]
+        world: World,
+        /// platform, seller or partner.
+        #[arg(long)]
+        scope: String,
+        /// The seller or partner of the scope.
+        #[arg(long)]
+        scope_id: Option<i64>,
+        /// The plugin's owner.
+        #[arg(long)]
+        owner: i64,
+        /// The plugin's name.
+        #[arg(long)]
+        plugin: String,
+        /// The version.
+        #[arg(long)]
+        version: String,
+        /// Order within the scope.
+        #[arg(long, default_value_t = 0)]
+        position: i32,
+        /// fail-closed, fail-open or fallback.
+        #[arg(long, default_value = "fail-closed")]
+        policy: String,
+    },
+    /// Enable a binding.
+    Enable {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The binding.
+        id: i64,
+    },
+    /// Disable a binding.
+    Disable {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The binding.
+        id: i64,
+    },
+    /// Run another installed version (the current one becomes the previous version).
+    Upgrade {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The binding.
+        id: i64,
+        /// The version.
+        #[arg(long)]
+        version: String,
+    },
+    /// Go back to the previous version.
+    Rollback {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The binding.
+        id: i64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -84,12 +208,38 @@ struct ServeArgs {
     /// Where the bundled plugins' built components (`<name>.wasm`) are.
     #[arg(long)]
     wasm_dir: Option<PathBuf>,
+    /// Requests per second each API key (or unauthenticated client address) may make.
+    #[arg(long, env = "PCHOST_RATE_LIMIT", default_value_t = 50)]
+    rate_limit_per_second: u32,
+    /// Requests each may make in a burst.
+    #[arg(long, env = "PCHOST_RATE_BURST", default_value_t = 100)]
+    rate_limit_burst: u32,
 }
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
     /// Run a component once on an input file and print the result as JSON.
     Run(RunArgs),
+    /// Install a component with its manifest into the database and artefact store; a running
+    /// server loads it within seconds.
+    Install {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The manifest (`plugin.toml`).
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The component (`.wasm`).
+        #[arg(long)]
+        component: PathBuf,
+        /// Where compiled artefacts are kept (default: `artefacts/` beside the database).
+        #[arg(long)]
+        artefacts: Option<PathBuf>,
+    },
+    /// List installed plugin versions as JSON.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -133,48 +283,183 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Plugin(PluginCommand::Run(args)) => runtime.block_on(run_plugin(args)),
         Command::Audit(args) => runtime.block_on(audit(args)),
+        Command::Plugin(PluginCommand::Install {
+            db,
+            manifest,
+            component,
+            artefacts,
+        }) => runtime.block_on(install_plugin(db, manifest, component, artefacts)),
+        Command::Plugin(PluginCommand::List { db }) => runtime.block_on(async move {
+            let store = db.open().await?;
+            print_json(&store.plugin_versions(None).await?)
+        }),
+        Command::Keys(KeysCommand::CreateOperator { db, name }) => runtime.block_on(create_operator_key(db, name)),
+        Command::Binding(command) => runtime.block_on(binding(command)),
     }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    if let Some(parent) = args.db.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    }
-    let store = match &args.database_url {
-        Some(url) => Store::connect(url).await.context("connecting to the database URL")?,
-        None => Store::open(&args.db)
-            .await
-            .with_context(|| format!("opening {}", args.db.display()))?,
+    let db = DbArgs {
+        db: args.db.clone(),
+        database_url: args.database_url.clone(),
     };
+    let store = db.open().await?;
     if args.demo && store.seed_demo_if_empty(&DemoData::new(Utc::now())).await? {
-        tracing::info!("demo data loaded");
+        crate::auth::seed_demo_keys(&store).await?;
+        tracing::info!("demo data and demo API keys loaded (see README: never use --demo in production)");
     }
-    let artefacts = args
-        .artefacts
-        .unwrap_or_else(|| args.db.parent().unwrap_or(std::path::Path::new(".")).join("artefacts"));
     let runtime = Arc::new(PluginRuntime::new(RuntimeConfig {
-        artefact_dir: Some(artefacts),
+        artefact_dir: Some(db.artefacts(&args.artefacts)),
         ..RuntimeConfig::default()
     })?);
     let loaded = bundle::load_installed(&store, &runtime).await?;
     tracing::info!(loaded, "installed plugins loaded");
     if let (Some(manifests), Some(wasm_dir)) = (&args.bundled_plugins, &args.wasm_dir) {
         let installed = bundle::install_bundled(&store, &runtime, manifests, wasm_dir).await?;
-        tracing::info!(?installed, "bundled plugins installed");
+        tracing::info!(?installed, "bundled plugins installed and bound");
     }
-    let data = Arc::new(StoreData::new(store.clone(), tokio::runtime::Handle::current()));
-    let app = router(AppState { store, runtime, data });
+    let state = AppState::new(
+        store.clone(),
+        runtime.clone(),
+        RateLimit {
+            per_second: args.rate_limit_per_second,
+            burst: args.rate_limit_burst,
+        },
+    );
+    let bound = state.bindings.reload(&store).await?;
+    tracing::info!(bound, "bindings loaded");
+    let bindings = state.bindings.clone();
+    tokio::spawn(sync_from_store(store, runtime, bindings));
+    let app = router(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    tracing::info!(address = %args.listen, "serving");
-    axum::serve(listener, app)
+    tracing::info!(address = %listener.local_addr()?, "serving");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");
         })
         .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often the server picks up what another process (the CLI, another instance) installed
+/// or bound.
+const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn sync_from_store(store: Store, runtime: Arc<PluginRuntime>, bindings: Arc<BindingIndex>) {
+    let mut ticker = tokio::time::interval(SYNC_INTERVAL);
+    loop {
+        ticker.tick().await;
+        match bundle::load_installed(&store, &runtime).await {
+            Ok(0) => {}
+            Ok(loaded) => tracing::info!(loaded, "plugin versions installed elsewhere loaded"),
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "loading installed plugins failed"),
+        }
+        if let Err(e) = bindings.reload(&store).await {
+            tracing::warn!(error = %e, "reloading bindings failed");
+        }
+    }
+}
+
+async fn create_operator_key(db: DbArgs, name: String) -> anyhow::Result<ExitCode> {
+    let store = db.open().await?;
+    let (secret, key_hash) = crate::auth::generate_key()?;
+    let key = store
+        .create_api_key(
+            &NewApiKey {
+                name,
+                key_hash,
+                prefix: secret[..crate::auth::KEY_PREFIX.len() + 8].to_owned(),
+                principal: KeyPrincipal::Operator,
+                scopes: vec!["*".into()],
+                created_by: "cli".into(),
+            },
+            Utc::now(),
+        )
+        .await?;
+    eprintln!("operator key {} created; it is shown once:", key.id);
+    println!("{secret}");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn install_plugin(
+    db: DbArgs,
+    manifest: PathBuf,
+    component: PathBuf,
+    artefacts: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let store = db.open().await?;
+    let text = read_limited(&manifest, crate::api::plugins::MAX_MANIFEST_BYTES as u64)?;
+    let manifest =
+        PluginManifest::from_toml(&String::from_utf8(text)?).with_context(|| format!("in {}", manifest.display()))?;
+    let wasm = read_limited(&component, 16 << 20)?;
+    let runtime = Arc::new(PluginRuntime::new(RuntimeConfig {
+        artefact_dir: Some(db.artefacts(&artefacts)),
+        ..RuntimeConfig::default()
+    })?);
+    let plugin = bundle::install(&store, &runtime, manifest, &wasm).await?;
+    print_json(&json!({ "id": plugin.id, "digest": plugin.digest, "world": plugin.manifest.world }))
+}
+
+async fn binding(command: BindingCommand) -> anyhow::Result<ExitCode> {
+    let now = Utc::now();
+    match command {
+        BindingCommand::List { db } => print_json(&db.open().await?.bindings().await?),
+        BindingCommand::Create {
+            db,
+            world,
+            scope,
+            scope_id,
+            owner,
+            plugin,
+            version,
+            position,
+            policy,
+        } => {
+            let binding = NewBinding {
+                world: world.as_str().into(),
+                scope: scope.parse()?,
+                scope_id,
+                plugin_owner: owner,
+                plugin_name: plugin,
+                version,
+                position,
+                failure_policy: policy.parse()?,
+                enabled: true,
+            };
+            print_json(&db.open().await?.create_binding(&binding, "cli", now).await?)
+        }
+        BindingCommand::Enable { db, id } => change(db, id, Some(true), None).await,
+        BindingCommand::Disable { db, id } => change(db, id, Some(false), None).await,
+        BindingCommand::Upgrade { db, id, version } => change(db, id, None, Some(version)).await,
+        BindingCommand::Rollback { db, id } => print_json(&db.open().await?.rollback_binding(id, "cli", now).await?),
+    }
+}
+
+async fn change(db: DbArgs, id: i64, enabled: Option<bool>, version: Option<String>) -> anyhow::Result<ExitCode> {
+    let change = BindingChange {
+        enabled,
+        version,
+        ..BindingChange::default()
+    };
+    print_json(&db.open().await?.update_binding(id, &change, "cli", Utc::now()).await?)
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<ExitCode> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_limited(path: &std::path::Path, limit: u64) -> anyhow::Result<Vec<u8>> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if len > limit {
+        bail!("{} is {len} bytes; the limit is {limit}", path.display());
+    }
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
 async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
@@ -187,6 +472,7 @@ async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
     let filter = AuditFilter {
         owner: args.owner,
         digest: args.digest,
+        ..AuditFilter::default()
     };
     let records = store.invocations(&filter, args.limit).await?;
     println!("{}", serde_json::to_string_pretty(&records)?);

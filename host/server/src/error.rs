@@ -2,11 +2,14 @@
 //! the field at fault. Codes are part of the API (see docs/errors.md): never reuse one.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pchost_runtime::{InvokeError, PluginFailure};
+use pchost_domain::errors::DomainError;
+use pchost_runtime::manifest::ManifestError;
+use pchost_runtime::{InstallError, InvokeError, PluginFailure};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An API error.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +28,22 @@ pub enum AppError {
     /// The body is larger than the endpoint accepts.
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// No valid API key: 401.
+    #[error("{message}")]
+    Unauthenticated {
+        /// `missing-api-key` or `invalid-api-key`.
+        code: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// The caller may not do this: 403.
+    #[error("{message}")]
+    Forbidden {
+        /// `role-not-permitted`, `out-of-scope`, `scope-missing`, `not-owner`.
+        code: &'static str,
+        /// Why.
+        message: String,
+    },
     /// Something named in the request does not exist.
     #[error("{what} {id} not found")]
     NotFound {
@@ -34,6 +53,14 @@ pub enum AppError {
         what: &'static str,
         /// Its id.
         id: String,
+    },
+    /// The request conflicts with the current state: 409.
+    #[error("{message}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// Why.
+        message: String,
     },
     /// The request is well-formed but breaks a business rule.
     #[error("{message}")]
@@ -45,6 +72,12 @@ pub enum AppError {
         /// Field at fault.
         field: Option<String>,
     },
+    /// The caller sent too many requests: 429.
+    #[error("rate limit exceeded: retry in {retry_after_secs} s")]
+    RateLimited {
+        /// When a request will be accepted again.
+        retry_after_secs: u64,
+    },
     /// A plugin failed; the action was refused (fail-closed).
     #[error(transparent)]
     PluginFailed(PluginFailure),
@@ -53,13 +86,19 @@ pub enum AppError {
     Internal(#[from] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The error body every refusal carries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody<'a> {
+    /// Stable code (docs/errors.md).
     code: &'a str,
+    /// Human message.
     message: String,
+    /// JSON path of the field at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    /// The failing plugin, for `plugin-failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     plugin: Option<&'a PluginFailure>,
 }
 
@@ -70,8 +109,12 @@ impl AppError {
             AppError::InvalidJson(_) => "invalid-json",
             AppError::InvalidField { .. } => "invalid-field",
             AppError::PayloadTooLarge(_) => "payload-too-large",
-            AppError::NotFound { code, .. } => code,
-            AppError::Unprocessable { code, .. } => code,
+            AppError::Unauthenticated { code, .. }
+            | AppError::Forbidden { code, .. }
+            | AppError::NotFound { code, .. }
+            | AppError::Conflict { code, .. }
+            | AppError::Unprocessable { code, .. } => code,
+            AppError::RateLimited { .. } => "rate-limited",
             AppError::PluginFailed(_) => "plugin-failed",
             AppError::Internal(_) => "internal",
         }
@@ -81,8 +124,12 @@ impl AppError {
         match self {
             AppError::InvalidJson(_) | AppError::InvalidField { .. } => StatusCode::BAD_REQUEST,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::PluginFailed(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -95,12 +142,53 @@ impl AppError {
             message: message.into(),
         }
     }
+
+    /// A refusal for who the caller is.
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A business-rule refusal.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Unprocessable {
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// A missing entity.
+    pub fn not_found(what: &'static str, id: impl ToString) -> Self {
+        let code = match what {
+            "customer" => "customer-not-found",
+            "partner" => "partner-not-found",
+            "order" => "order-not-found",
+            "product" => "product-not-found",
+            "quote" => "quote-not-found",
+            "binding" => "binding-not-found",
+            "account" => "account-not-found",
+            "api key" => "api-key-not-found",
+            "resource" => "resource-not-found",
+            "coupon" => "coupon-not-found",
+            "staff" => "staff-not-found",
+            _ => "not-found",
+        };
+        AppError::NotFound {
+            code,
+            what,
+            id: id.to_string(),
+        }
+    }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        if let AppError::Internal(e) = &self {
-            tracing::error!(error = ?e, "internal error");
+        match &self {
+            AppError::Internal(e) => tracing::error!(error = ?e, "internal error"),
+            other => tracing::info!(code = other.code(), message = %other, "request refused"),
         }
         let field = match &self {
             AppError::InvalidField { field, .. } => Some(field.as_str()),
@@ -117,7 +205,13 @@ impl IntoResponse for AppError {
             field,
             plugin,
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if let AppError::RateLimited { retry_after_secs } = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        response
     }
 }
 
@@ -132,6 +226,15 @@ impl From<JsonRejection> for AppError {
     }
 }
 
+impl From<QueryRejection> for AppError {
+    fn from(rejection: QueryRejection) -> Self {
+        AppError::InvalidField {
+            field: "query".into(),
+            message: rejection.body_text(),
+        }
+    }
+}
+
 impl From<InvokeError> for AppError {
     fn from(error: InvokeError) -> Self {
         match error {
@@ -139,12 +242,81 @@ impl From<InvokeError> for AppError {
             InvokeError::Input(pchost_runtime::model::InputError::Invalid { field, message }) => {
                 AppError::InvalidField { field, message }
             }
-            InvokeError::Input(e @ pchost_runtime::model::InputError::TooLarge { .. }) => AppError::Unprocessable {
-                code: "input-too-large",
-                message: e.to_string(),
-                field: None,
-            },
+            InvokeError::Input(e @ pchost_runtime::model::InputError::TooLarge { .. }) => {
+                AppError::unprocessable("input-too-large", e.to_string())
+            }
             other => AppError::Internal(anyhow::anyhow!(other)),
+        }
+    }
+}
+
+impl From<InstallError> for AppError {
+    fn from(error: InstallError) -> Self {
+        let message = error.to_string();
+        match error {
+            InstallError::TooLarge { .. } => AppError::Unprocessable {
+                code: "component-too-large",
+                message,
+                field: Some("component".into()),
+            },
+            InstallError::NotWasm
+            | InstallError::CoreModule
+            | InstallError::UnsupportedBinary(_)
+            | InstallError::Invalid(_) => AppError::Unprocessable {
+                code: "invalid-component",
+                message,
+                field: Some("component".into()),
+            },
+            InstallError::MissingGrant { .. } => AppError::unprocessable("missing-grant", message),
+            InstallError::UnknownImport(_) => AppError::unprocessable("unknown-import", message),
+            InstallError::WrongWorld { .. } => AppError::unprocessable("wrong-world", message),
+            InstallError::VersionExists { .. } => AppError::Conflict {
+                code: "version-exists",
+                message,
+            },
+            InstallError::Manifest(ManifestError::LimitOutOfRange { .. }) => AppError::Unprocessable {
+                code: "limit-above-ceiling",
+                message,
+                field: Some("manifest.limits".into()),
+            },
+            InstallError::Manifest(_) => AppError::InvalidField {
+                field: "manifest".into(),
+                message,
+            },
+            InstallError::Storage(_) => AppError::Internal(anyhow::anyhow!(message)),
+        }
+    }
+}
+
+/// Domain refusals that are about the state of things rather than the request: 409.
+const CONFLICT_CODES: &[&str] = &[
+    "binding-exists",
+    "quote-already-ordered",
+    "already-bound",
+    "no-previous-version",
+    "invitation-used",
+];
+
+impl From<DomainError> for AppError {
+    fn from(error: DomainError) -> Self {
+        let code = error.code();
+        let message = error.to_string();
+        match error {
+            DomainError::Invalid { field, message } => AppError::InvalidField {
+                field: field.into(),
+                message,
+            },
+            DomainError::NotFound { what, id } => AppError::NotFound {
+                code,
+                what,
+                id: id.to_string(),
+            },
+            DomainError::OrderState { .. } | DomainError::OrderExpired(_) | DomainError::IdempotencyKeyReused(_) => {
+                AppError::Conflict { code, message }
+            }
+            DomainError::Store(e) => AppError::Internal(anyhow::anyhow!(e)),
+            DomainError::Refused { code, .. } if CONFLICT_CODES.contains(&code) => AppError::Conflict { code, message },
+            _ => AppError::unprocessable(code, message),
         }
     }
 }

@@ -1,9 +1,11 @@
 //! The partner-center plugin host service: the HTTP API and the `pchost` command line.
 
+pub mod api;
 pub mod app;
-pub mod approvals;
 pub mod audit;
+pub mod auth;
 pub mod bundle;
 pub mod cli;
 pub mod error;
-pub mod quotes;
+pub mod extensions;
+pub mod ratelimit;

@@ -1,0 +1,566 @@
+//! Plugin bindings: which installed plugin version runs for a world (pricing-rule,
+//! approval-rule...) at a scope (the whole platform, one marketplace seller's products, one
+//! partner), in which position, and what a failure of it does to the action. A binding keeps
+//! the version it ran before its last upgrade, so that an upgrade can be rolled back.
+
+use crate::entities::{PartnerId, PartnerKind};
+use crate::errors::{DomainError, refused};
+use crate::store::{self, Store};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use std::ops::RangeInclusive;
+
+/// The positions a binding may take; lower runs first.
+pub const POSITIONS: RangeInclusive<i32> = -1000..=1000;
+
+crate::entities::word_enum! {
+    /// What a failing plugin does to the action.
+    pub enum FailurePolicy {
+        /// The action is refused.
+        FailClosed => "fail-closed",
+        /// The action goes on as if the plugin had not run.
+        FailOpen => "fail-open",
+        /// The action goes on with the host's built-in behaviour.
+        Fallback => "fallback",
+    }
+}
+
+crate::entities::word_enum! {
+    /// Where a binding applies.
+    pub enum BindingScope {
+        /// Everywhere.
+        Platform => "platform",
+        /// The products of one marketplace seller.
+        Seller => "seller",
+        /// One partner and its customers.
+        Partner => "partner",
+    }
+}
+
+/// A plugin bound to a world at a scope.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Binding {
+    /// Id.
+    pub id: i64,
+    /// The world, e.g. `pricing-rule`.
+    pub world: String,
+    /// Where it applies.
+    pub scope: BindingScope,
+    /// The seller or partner; `None` for the platform scope.
+    pub scope_id: Option<PartnerId>,
+    /// The plugin's owner.
+    pub plugin_owner: PartnerId,
+    /// The plugin's name.
+    pub plugin_name: String,
+    /// The version that runs.
+    pub version: String,
+    /// The version that ran before the last version change, for a rollback.
+    pub previous_version: Option<String>,
+    /// Order among the bindings of one world and scope; lower runs first.
+    pub position: i32,
+    /// What a failure does.
+    pub failure_policy: FailurePolicy,
+    /// Whether it runs.
+    pub enabled: bool,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Who changed it last.
+    pub updated_by: String,
+}
+
+/// A binding to create.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewBinding {
+    /// The world; must be the installed version's.
+    pub world: String,
+    /// Where it applies.
+    pub scope: BindingScope,
+    /// The seller or partner; `None` for the platform scope.
+    pub scope_id: Option<PartnerId>,
+    /// The plugin's owner.
+    pub plugin_owner: PartnerId,
+    /// The plugin's name.
+    pub plugin_name: String,
+    /// An installed version of the plugin.
+    pub version: String,
+    /// Order, in [`POSITIONS`].
+    pub position: i32,
+    /// What a failure does.
+    pub failure_policy: FailurePolicy,
+    /// Whether it runs.
+    pub enabled: bool,
+}
+
+/// Changes to a binding; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BindingChange {
+    /// Turn it on or off.
+    pub enabled: Option<bool>,
+    /// Another installed version of the same plugin and world.
+    pub version: Option<String>,
+    /// Another position, in [`POSITIONS`].
+    pub position: Option<i32>,
+    /// Another failure policy.
+    pub failure_policy: Option<FailurePolicy>,
+}
+
+/// An installed plugin version.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PluginVersion {
+    /// The plugin's owner.
+    pub owner: PartnerId,
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// sha256 of the component, hex.
+    pub digest: String,
+    /// The world it implements.
+    pub world: String,
+    /// When it was installed.
+    pub installed_at: DateTime<Utc>,
+}
+
+const BINDING_FIELDS: &str = "id, world, scope, scope_id, plugin_owner, plugin_name, version, previous_version, position, failure_policy, enabled, created_at, updated_at, updated_by";
+
+fn binding_from_row(r: &AnyRow) -> Result<Binding, DomainError> {
+    let scope: BindingScope = store::word(r, "plugin_bindings", "scope")?;
+    let scope_id: i64 = r.try_get("scope_id")?;
+    let position: i64 = r.try_get("position")?;
+    Ok(Binding {
+        id: r.try_get("id")?,
+        world: r.try_get("world")?,
+        scope,
+        scope_id: (scope != BindingScope::Platform).then_some(scope_id),
+        plugin_owner: r.try_get("plugin_owner")?,
+        plugin_name: r.try_get("plugin_name")?,
+        version: r.try_get("version")?,
+        previous_version: r.try_get("previous_version")?,
+        position: i32::try_from(position)
+            .map_err(|_| store::corrupt("plugin_bindings", format!("position {position}")))?,
+        failure_policy: store::word(r, "plugin_bindings", "failure_policy")?,
+        enabled: store::flag(r, "plugin_bindings", "enabled")?,
+        created_at: store::millis(r, "plugin_bindings", "created_at")?,
+        updated_at: store::millis(r, "plugin_bindings", "updated_at")?,
+        updated_by: r.try_get("updated_by")?,
+    })
+}
+
+fn check_position(position: i32) -> Result<(), DomainError> {
+    if !POSITIONS.contains(&position) {
+        return Err(DomainError::Invalid {
+            field: "position",
+            message: format!("{position} is outside {} to {}", POSITIONS.start(), POSITIONS.end()),
+        });
+    }
+    Ok(())
+}
+
+fn binding_not_found(id: i64) -> DomainError {
+    DomainError::NotFound { what: "binding", id }
+}
+
+impl Store {
+    /// `owner/name@version` must be installed and implement `world`.
+    async fn check_installed(
+        &self,
+        owner: PartnerId,
+        name: &str,
+        version: &str,
+        world: &str,
+    ) -> Result<(), DomainError> {
+        let installed: Option<String> =
+            sqlx::query_scalar("SELECT world FROM plugin_versions WHERE owner = $1 AND name = $2 AND version = $3")
+                .bind(owner)
+                .bind(name)
+                .bind(version)
+                .fetch_optional(self.pool())
+                .await?;
+        match installed {
+            None => Err(refused(
+                "plugin-version-not-found",
+                format!("{owner}/{name}@{version} is not installed"),
+            )),
+            Some(installed) if installed != world => Err(refused(
+                "world-mismatch",
+                format!("{owner}/{name}@{version} implements {installed}, not {world}"),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Binds an installed plugin version to a world at a scope. A plugin is bound at most once
+    /// per world and scope.
+    pub async fn create_binding(
+        &self,
+        new: &NewBinding,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Binding, DomainError> {
+        check_position(new.position)?;
+        let scope_id = match (new.scope, new.scope_id) {
+            (BindingScope::Platform, None) => 0,
+            (BindingScope::Seller | BindingScope::Partner, Some(id)) => {
+                let partner = self
+                    .partner(id)
+                    .await?
+                    .ok_or(DomainError::NotFound { what: "partner", id })?;
+                if new.scope == BindingScope::Seller && partner.kind != PartnerKind::Seller {
+                    return Err(refused(
+                        "scope-not-seller",
+                        format!("partner {id} is a {}, not a marketplace seller", partner.kind),
+                    ));
+                }
+                id
+            }
+            (BindingScope::Platform, Some(_)) => {
+                return Err(DomainError::Invalid {
+                    field: "scope_id",
+                    message: "a platform binding names no partner".into(),
+                });
+            }
+            (_, None) => {
+                return Err(DomainError::Invalid {
+                    field: "scope_id",
+                    message: format!("a {} binding names its partner", new.scope),
+                });
+            }
+        };
+        self.check_installed(new.plugin_owner, &new.plugin_name, &new.version, &new.world)
+            .await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO plugin_bindings (world, scope, scope_id, plugin_owner, plugin_name, version, position, failure_policy, enabled, created_at, updated_at, updated_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) ON CONFLICT DO NOTHING RETURNING {BINDING_FIELDS}"
+        ))
+        .bind(&new.world)
+        .bind(new.scope.as_str())
+        .bind(scope_id)
+        .bind(new.plugin_owner)
+        .bind(&new.plugin_name)
+        .bind(&new.version)
+        .bind(i64::from(new.position))
+        .bind(new.failure_policy.as_str())
+        .bind(i64::from(new.enabled))
+        .bind(now.timestamp_millis())
+        .bind(actor)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| {
+            refused(
+                "binding-exists",
+                format!(
+                    "{}/{} is already bound to {} at this {} scope",
+                    new.plugin_owner, new.plugin_name, new.world, new.scope
+                ),
+            )
+        })?;
+        binding_from_row(&row)
+    }
+
+    /// One binding.
+    pub async fn binding(&self, id: i64) -> Result<Option<Binding>, DomainError> {
+        let row = sqlx::query(&format!("SELECT {BINDING_FIELDS} FROM plugin_bindings WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(binding_from_row).transpose()
+    }
+
+    /// Every binding, by world, scope (platform, seller, partner), scope id, position and id.
+    pub async fn bindings(&self) -> Result<Vec<Binding>, DomainError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {BINDING_FIELDS} FROM plugin_bindings ORDER BY world, \
+             CASE scope WHEN 'platform' THEN 0 WHEN 'seller' THEN 1 ELSE 2 END, scope_id, position, id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(binding_from_row).collect()
+    }
+
+    /// Changes a binding in one update. A new version must be installed for the same plugin
+    /// and world; the version it replaces becomes the previous version (naming the current
+    /// version changes nothing).
+    pub async fn update_binding(
+        &self,
+        id: i64,
+        change: &BindingChange,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Binding, DomainError> {
+        if let Some(position) = change.position {
+            check_position(position)?;
+        }
+        let current = self.binding(id).await?.ok_or_else(|| binding_not_found(id))?;
+        if let Some(version) = &change.version
+            && *version != current.version
+        {
+            // Owner, name and world never change, so this holds at the update too.
+            self.check_installed(current.plugin_owner, &current.plugin_name, version, &current.world)
+                .await?;
+        }
+        // Every right-hand side reads the row as it was before the update, on both engines.
+        let row = sqlx::query(&format!(
+            "UPDATE plugin_bindings SET \
+             enabled = CASE WHEN $1 = 1 THEN $2 ELSE enabled END, \
+             position = CASE WHEN $3 = 1 THEN $4 ELSE position END, \
+             failure_policy = CASE WHEN $5 = 1 THEN $6 ELSE failure_policy END, \
+             previous_version = CASE WHEN $7 = 1 AND version <> $8 THEN version ELSE previous_version END, \
+             version = CASE WHEN $7 = 1 THEN $8 ELSE version END, \
+             updated_at = $9, updated_by = $10 \
+             WHERE id = $11 RETURNING {BINDING_FIELDS}"
+        ))
+        .bind(i64::from(change.enabled.is_some()))
+        .bind(i64::from(change.enabled.unwrap_or(false)))
+        .bind(i64::from(change.position.is_some()))
+        .bind(i64::from(change.position.unwrap_or(0)))
+        .bind(i64::from(change.failure_policy.is_some()))
+        .bind(change.failure_policy.map(FailurePolicy::as_str).unwrap_or(""))
+        .bind(i64::from(change.version.is_some()))
+        .bind(change.version.clone().unwrap_or_default())
+        .bind(now.timestamp_millis())
+        .bind(actor)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| binding_not_found(id))?;
+        binding_from_row(&row)
+    }
+
+    /// Rolls a binding back to its previous version: the two versions swap, so rolling back
+    /// again undoes the rollback.
+    pub async fn rollback_binding(&self, id: i64, actor: &str, now: DateTime<Utc>) -> Result<Binding, DomainError> {
+        let row = sqlx::query(&format!(
+            "UPDATE plugin_bindings SET version = previous_version, previous_version = version, updated_at = $1, updated_by = $2 \
+             WHERE id = $3 AND previous_version IS NOT NULL RETURNING {BINDING_FIELDS}"
+        ))
+        .bind(now.timestamp_millis())
+        .bind(actor)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => binding_from_row(&row),
+            None => {
+                self.binding(id).await?.ok_or_else(|| binding_not_found(id))?;
+                Err(refused(
+                    "no-previous-version",
+                    format!("binding {id} has no previous version to roll back to"),
+                ))
+            }
+        }
+    }
+
+    /// Deletes a binding. False when there is no such binding.
+    pub async fn delete_binding(&self, id: i64) -> Result<bool, DomainError> {
+        let deleted = sqlx::query("DELETE FROM plugin_bindings WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
+    /// The installed plugin versions, of every owner or of one, by owner, name, installation
+    /// time and version.
+    pub async fn plugin_versions(&self, owner: Option<PartnerId>) -> Result<Vec<PluginVersion>, DomainError> {
+        let rows = sqlx::query(
+            "SELECT owner, name, version, digest, world, installed_at FROM plugin_versions \
+             WHERE ($1 = 0 OR owner = $2) ORDER BY owner, name, installed_at, version",
+        )
+        .bind(i64::from(owner.is_some()))
+        .bind(owner.unwrap_or(0))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PluginVersion {
+                    owner: r.try_get("owner")?,
+                    name: r.try_get("name")?,
+                    version: r.try_get("version")?,
+                    digest: r.try_get("digest")?,
+                    world: r.try_get("world")?,
+                    installed_at: store::millis(r, "plugin_versions", "installed_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::{self, DemoData};
+    use crate::testing::on_both_backends;
+    use chrono::{Duration, TimeZone};
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).single().expect("date")
+    }
+
+    /// Seeds the demo and installs volume-discount 0.1.0 and 0.2.0 (pricing-rule) and 0.3.0
+    /// (approval-rule) of the seller, and approver 1.0.0 (approval-rule) of the reseller.
+    async fn installed(store: &Store) {
+        store.seed_demo_if_empty(&DemoData::new(t0())).await.expect("seed");
+        for (owner, name, version, world) in [
+            (demo::SELLER, "volume-discount", "0.1.0", "pricing-rule"),
+            (demo::SELLER, "volume-discount", "0.2.0", "pricing-rule"),
+            (demo::SELLER, "volume-discount", "0.3.0", "approval-rule"),
+            (demo::RESELLER, "approver", "1.0.0", "approval-rule"),
+        ] {
+            let digest = format!("{name}-{version}");
+            assert!(
+                store
+                    .record_plugin(&digest, name, version, world, owner, "m")
+                    .await
+                    .expect("installed")
+            );
+        }
+    }
+
+    fn seller_binding(version: &str) -> NewBinding {
+        NewBinding {
+            world: "pricing-rule".into(),
+            scope: BindingScope::Seller,
+            scope_id: Some(demo::SELLER),
+            plugin_owner: demo::SELLER,
+            plugin_name: "volume-discount".into(),
+            version: version.into(),
+            position: 10,
+            failure_policy: FailurePolicy::FailClosed,
+            enabled: true,
+        }
+    }
+
+    fn code<T>(r: Result<T, DomainError>) -> Result<(), &'static str> {
+        r.map(|_| ()).map_err(|e| e.code())
+    }
+
+    on_both_backends! {
+        async fn a_binding_upgrade_records_the_previous_version_and_rollbacks_swap_them(store: Store) {
+            installed(&store).await;
+            let created = store.create_binding(&seller_binding("0.1.0"), "operator", t0()).await.expect("bound");
+            assert_eq!(
+                (created.world.as_str(), created.scope, created.scope_id, created.plugin_owner, created.plugin_name.as_str()),
+                ("pricing-rule", BindingScope::Seller, Some(10), 10, "volume-discount")
+            );
+            assert_eq!((created.version.as_str(), created.previous_version.as_deref()), ("0.1.0", None));
+            assert_eq!((created.position, created.failure_policy, created.enabled), (10, FailurePolicy::FailClosed, true));
+            assert_eq!((created.created_at, created.updated_at, created.updated_by.as_str()), (t0(), t0(), "operator"));
+            assert_eq!(store.binding(created.id).await.expect("read"), Some(created.clone()));
+
+            let t1 = t0() + Duration::minutes(1);
+            let upgrade = BindingChange { version: Some("0.2.0".into()), ..BindingChange::default() };
+            let upgraded = store.update_binding(created.id, &upgrade, "staff:505", t1).await.expect("upgraded");
+            assert_eq!((upgraded.version.as_str(), upgraded.previous_version.as_deref()), ("0.2.0", Some("0.1.0")));
+            assert_eq!((upgraded.updated_at, upgraded.updated_by.as_str(), upgraded.created_at), (t1, "staff:505", t0()));
+            assert_eq!((upgraded.position, upgraded.enabled), (10, true), "fields not named stay");
+
+            // Naming the current version changes no version; the other fields change.
+            let t2 = t0() + Duration::minutes(2);
+            let same = BindingChange {
+                version: Some("0.2.0".into()),
+                position: Some(-5),
+                enabled: Some(false),
+                failure_policy: Some(FailurePolicy::Fallback),
+            };
+            let changed = store.update_binding(created.id, &same, "staff:505", t2).await.expect("changed");
+            assert_eq!((changed.version.as_str(), changed.previous_version.as_deref()), ("0.2.0", Some("0.1.0")));
+            assert_eq!((changed.position, changed.enabled, changed.failure_policy), (-5, false, FailurePolicy::Fallback));
+
+            let t3 = t0() + Duration::minutes(3);
+            let back = store.rollback_binding(created.id, "operator", t3).await.expect("rolled back");
+            assert_eq!((back.version.as_str(), back.previous_version.as_deref()), ("0.1.0", Some("0.2.0")));
+            assert_eq!((back.updated_at, back.position, back.enabled), (t3, -5, false));
+            let forth = store.rollback_binding(created.id, "operator", t3).await.expect("rolled back again");
+            assert_eq!((forth.version.as_str(), forth.previous_version.as_deref()), ("0.2.0", Some("0.1.0")));
+            assert_eq!(store.binding(created.id).await.expect("read"), Some(forth));
+
+            // A binding never upgraded has nothing to roll back to.
+            let platform = NewBinding { scope: BindingScope::Platform, scope_id: None, ..seller_binding("0.1.0") };
+            let fresh = store.create_binding(&platform, "operator", t0()).await.expect("bound at the platform");
+            assert_eq!(fresh.scope_id, None);
+            assert_eq!(code(store.rollback_binding(fresh.id, "operator", t0()).await), Err("no-previous-version"));
+            assert_eq!(code(store.rollback_binding(4242, "operator", t0()).await), Err("not-found"));
+        }
+
+        async fn binding_refusals_name_what_is_wrong(store: Store) {
+            installed(&store).await;
+            let create = |new: NewBinding| {
+                let store = store.clone();
+                async move { store.create_binding(&new, "operator", t0()).await }
+            };
+            let wrong_world = NewBinding { world: "approval-rule".into(), ..seller_binding("0.1.0") };
+            assert_eq!(code(create(wrong_world).await), Err("world-mismatch"));
+            assert_eq!(code(create(seller_binding("9.9.9")).await), Err("plugin-version-not-found"));
+            let other_owner = NewBinding { plugin_owner: demo::OTHER_SELLER, ..seller_binding("0.1.0") };
+            assert_eq!(code(create(other_owner).await), Err("plugin-version-not-found"));
+            let not_seller = NewBinding { scope_id: Some(demo::RESELLER), ..seller_binding("0.1.0") };
+            assert_eq!(code(create(not_seller).await), Err("scope-not-seller"));
+            let unknown = NewBinding { scope: BindingScope::Partner, scope_id: Some(4242), ..seller_binding("0.1.0") };
+            assert_eq!(code(create(unknown).await), Err("partner-not-found"));
+            let platform_with_id = NewBinding { scope: BindingScope::Platform, ..seller_binding("0.1.0") };
+            let refused = create(platform_with_id).await;
+            assert!(matches!(refused, Err(DomainError::Invalid { field: "scope_id", .. })), "got {refused:?}");
+            let partner_without_id = NewBinding { scope: BindingScope::Partner, scope_id: None, ..seller_binding("0.1.0") };
+            let refused = create(partner_without_id).await;
+            assert!(matches!(refused, Err(DomainError::Invalid { field: "scope_id", .. })), "got {refused:?}");
+            for position in [-1001, 1001] {
+                let refused = create(NewBinding { position, ..seller_binding("0.1.0") }).await;
+                assert!(matches!(refused, Err(DomainError::Invalid { field: "position", .. })), "got {refused:?}");
+            }
+
+            let first = create(NewBinding { position: 1000, ..seller_binding("0.1.0") }).await.expect("bound");
+            let twice = NewBinding { position: -1000, version: "0.2.0".into(), ..seller_binding("0.1.0") };
+            assert_eq!(code(create(twice).await), Err("binding-exists"));
+            // The same plugin at another scope, or another plugin at the same scope, is fine.
+            let at_partner = NewBinding { scope: BindingScope::Partner, scope_id: Some(demo::RESELLER), ..seller_binding("0.1.0") };
+            let second = create(at_partner).await.expect("bound at a partner");
+            let approver = NewBinding {
+                world: "approval-rule".into(),
+                scope: BindingScope::Partner,
+                scope_id: Some(demo::RESELLER),
+                plugin_owner: demo::RESELLER,
+                plugin_name: "approver".into(),
+                version: "1.0.0".into(),
+                position: 0,
+                failure_policy: FailurePolicy::FailOpen,
+                enabled: true,
+            };
+            let third = create(approver).await.expect("bound");
+
+            // Updates refuse what creation refuses, and change nothing then.
+            let to = |version: &str| BindingChange { version: Some(version.into()), ..BindingChange::default() };
+            assert_eq!(code(store.update_binding(first.id, &to("0.3.0"), "operator", t0()).await), Err("world-mismatch"));
+            assert_eq!(code(store.update_binding(first.id, &to("9.9.9"), "operator", t0()).await), Err("plugin-version-not-found"));
+            let far = BindingChange { position: Some(1001), ..BindingChange::default() };
+            assert_eq!(code(store.update_binding(first.id, &far, "operator", t0()).await), Err("invalid-field"));
+            assert_eq!(code(store.update_binding(4242, &to("0.2.0"), "operator", t0()).await), Err("not-found"));
+            assert_eq!(store.binding(first.id).await.expect("read"), Some(first.clone()));
+
+            // Listed by world, scope (platform, seller, partner), scope id, position.
+            let ids: Vec<i64> = store.bindings().await.expect("list").iter().map(|b| b.id).collect();
+            assert_eq!(ids, vec![third.id, first.id, second.id]);
+            assert!(store.delete_binding(second.id).await.expect("deleted"));
+            assert!(!store.delete_binding(second.id).await.expect("already gone"));
+            assert_eq!(store.binding(second.id).await.expect("read"), None);
+
+            let versions = store.plugin_versions(Some(demo::SELLER)).await.expect("versions");
+            let listed: Vec<(&str, &str, &str)> =
+                versions.iter().map(|v| (v.name.as_str(), v.version.as_str(), v.world.as_str())).collect();
+            assert_eq!(
+                listed,
+                vec![
+                    ("volume-discount", "0.1.0", "pricing-rule"),
+                    ("volume-discount", "0.2.0", "pricing-rule"),
+                    ("volume-discount", "0.3.0", "approval-rule"),
+                ]
+            );
+            assert_eq!(versions[0].digest, "volume-discount-0.1.0");
+            let all = store.plugin_versions(None).await.expect("all");
+            assert_eq!(all.iter().map(|v| v.owner).collect::<Vec<_>>(), vec![2, 10, 10, 10]);
+        }
+    }
+}

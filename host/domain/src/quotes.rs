@@ -1,0 +1,105 @@
+//! Saved quotes: a priced quote kept so that an order can be created from it later, at the
+//! quoted price, once and before the quote expires (see [`crate::orders::NewOrder::quote`]).
+//! The priced quote itself (its lines and the adjustments that led to them) is JSON that the
+//! domain stores without reading.
+
+use crate::entities::{CustomerId, OrderId};
+use crate::errors::DomainError;
+use crate::money::Currency;
+use crate::store::{self, Store};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+/// The longest quote body stored, in bytes.
+pub const MAX_QUOTE_BODY: usize = 1 << 20;
+
+/// A saved quote.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedQuote {
+    /// Id.
+    pub id: i64,
+    /// The customer it was priced for.
+    pub customer: CustomerId,
+    /// Currency of every amount.
+    pub currency: Currency,
+    /// What the quote totals.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub total: Decimal,
+    /// The priced quote as JSON, opaque to the domain.
+    pub body: String,
+    /// When it was priced.
+    pub created_at: DateTime<Utc>,
+    /// From this instant on it can no longer be ordered.
+    pub expires_at: DateTime<Utc>,
+    /// Who priced it.
+    pub created_by: String,
+    /// The order created from it, once there is one.
+    pub order: Option<OrderId>,
+}
+
+impl Store {
+    /// Saves a priced quote of a customer, orderable until `expires_at` (exclusive). Returns
+    /// its id.
+    #[expect(clippy::too_many_arguments, reason = "a quote's fields, named at the call site")]
+    pub async fn save_quote(
+        &self,
+        customer: CustomerId,
+        currency: Currency,
+        total: Decimal,
+        body: &str,
+        created_by: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<i64, DomainError> {
+        if body.is_empty() || body.len() > MAX_QUOTE_BODY {
+            return Err(DomainError::Invalid {
+                field: "body",
+                message: format!("1 to {MAX_QUOTE_BODY} bytes"),
+            });
+        }
+        if expires_at <= now {
+            return Err(DomainError::Invalid {
+                field: "expires_at",
+                message: format!("{expires_at} is not after {now}"),
+            });
+        }
+        self.existing_customer(customer).await?;
+        Ok(sqlx::query_scalar(
+            "INSERT INTO quotes (customer, currency, total, body, created_at, expires_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(customer)
+        .bind(currency.as_str())
+        .bind(total.to_string())
+        .bind(body)
+        .bind(now.timestamp_millis())
+        .bind(expires_at.timestamp_millis())
+        .bind(created_by)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// One saved quote.
+    pub async fn saved_quote(&self, id: i64) -> Result<Option<SavedQuote>, DomainError> {
+        let row = sqlx::query(
+            "SELECT id, customer, currency, total, body, created_at, expires_at, created_by, order_id FROM quotes WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(SavedQuote {
+            id: r.try_get("id")?,
+            customer: r.try_get("customer")?,
+            currency: store::currency(&r, "quotes")?,
+            total: store::decimal(&r, "quotes", "total")?,
+            body: r.try_get("body")?,
+            created_at: store::millis(&r, "quotes", "created_at")?,
+            expires_at: store::millis(&r, "quotes", "expires_at")?,
+            created_by: r.try_get("created_by")?,
+            order: r.try_get("order_id")?,
+        }))
+    }
+}

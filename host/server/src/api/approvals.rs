@@ -1,0 +1,290 @@
+//! Approval rules: `POST /v1/approvals/check` asks them about an action without doing it,
+//! and [`gate`] asks them before an action of DOMAIN rules 10, 12-14, 17, 18 or a payment on
+//! behalf is carried out.
+//!
+//! The enabled bindings of the approval-rule extension point run, platform-wide ones first,
+//! then those bound to the partner whose rules govern the action. They combine as: any reject
+//! rejects, else any escalate escalates (to the first escalating rule's role), else approve.
+//! With no rule bound the action is approved.
+
+use crate::app::AppState;
+use crate::auth::{Access, Caller};
+use crate::error::AppError;
+use crate::extensions::{PolicyApplied, StepOutcome, run_bound};
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use chrono::Utc;
+use pchost_domain::audit::InvocationRecord;
+use pchost_domain::bindings::BindingScope;
+use pchost_domain::{ApprovalKind, Currency, Customer, CustomerId, OrderId, PartnerId};
+use pchost_runtime::World;
+use pchost_runtime::model::{self, Decision, Principal, SubjectCustomer};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// An approval check.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalCheck {
+    /// What is asked: `refund`, `payment-on-behalf`, `coupon-issue`, `balance-allocation`,
+    /// `customer-unfreeze`, `reseller-invitation`.
+    #[schema(value_type = String)]
+    pub kind: ApprovalKind,
+    /// The customer concerned.
+    #[serde(default)]
+    pub customer_id: Option<CustomerId>,
+    /// The reseller concerned.
+    #[serde(default)]
+    pub reseller_id: Option<PartnerId>,
+    /// The order concerned.
+    #[serde(default)]
+    pub order_id: Option<OrderId>,
+    /// The amount at stake, as a decimal string.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>)]
+    pub amount: Option<Decimal>,
+    /// Its currency.
+    #[schema(value_type = String)]
+    pub currency: Currency,
+}
+
+/// One rule's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleDecision {
+    /// The binding.
+    pub binding: i64,
+    /// `name@version`.
+    pub plugin: String,
+    /// sha256 of the component.
+    pub digest: String,
+    /// Its decision.
+    #[schema(value_type = Object)]
+    pub decision: Decision,
+    /// Fuel burnt.
+    pub fuel_used: u64,
+    /// Wall time.
+    pub wall_time_us: u64,
+}
+
+/// The combined answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalResponse {
+    /// The combined decision: `{"decision":"approve"}`, `{"decision":"reject","reason":..}`
+    /// or `{"decision":"escalate","role":..,"reason":..}`.
+    #[schema(value_type = Object)]
+    pub decision: Decision,
+    /// Each rule's answer, in the order they ran.
+    pub rules: Vec<RuleDecision>,
+    /// Rules whose plugin failed and whose binding's policy skipped it or fell back.
+    pub policies: Vec<PolicyApplied>,
+}
+
+/// Asks the approval rules of the caller's partner (or, for the operator, the customer's
+/// partner) about an action, without doing it.
+#[utoipa::path(post, path = "/v1/approvals/check", tag = "approvals", request_body = ApprovalCheck,
+    responses((status = 200, body = ApprovalResponse), (status = "4XX", body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn check(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<ApprovalCheck>, JsonRejection>,
+) -> Result<Json<ApprovalResponse>, AppError> {
+    caller.need("approvals", Access::Read)?;
+    caller.not_customer()?;
+    let Json(check) = payload?;
+    if let Some(amount) = check.amount
+        && amount.is_sign_negative()
+        && !amount.is_zero()
+    {
+        return Err(AppError::field("amount", "must not be negative"));
+    }
+    let customer = match check.customer_id {
+        Some(id) => Some(caller.customer(&state, id).await?),
+        None => None,
+    };
+    let partner = match (&customer, caller.partner()) {
+        (_, Some(partner)) => partner.id,
+        (Some(customer), None) => customer.partner,
+        (None, None) => {
+            return Err(AppError::field(
+                "customer_id",
+                "the operator names the customer concerned",
+            ));
+        }
+    };
+    let request = approval_request(&caller, check.kind, partner, customer.as_ref(), check.currency)
+        .with_reseller(check.reseller_id)
+        .with_order(check.order_id)
+        .with_amount(check.amount);
+    let response = crate::audit::run_audited(state, move |state, audit| decide(state, &request, audit)).await?;
+    Ok(Json(response))
+}
+
+/// The input of the approval rules for an action of `caller`'s.
+pub fn approval_request(
+    caller: &Caller,
+    kind: ApprovalKind,
+    partner: PartnerId,
+    customer: Option<&Customer>,
+    currency: Currency,
+) -> model::ApprovalRequest {
+    let actor = caller.actor(None);
+    model::ApprovalRequest {
+        kind,
+        as_of: Utc::now(),
+        actor: Principal {
+            partner: actor.partner,
+            id: actor.id,
+            role: actor.role,
+        },
+        partner,
+        customer: customer.map(|c| SubjectCustomer {
+            id: c.id,
+            association: c.association,
+            freeze: c.freeze,
+            manager: c.manager,
+        }),
+        reseller: None,
+        order: None,
+        amount: None,
+        currency,
+    }
+}
+
+/// The platform's home currency: the currency of an approval request that concerns no
+/// amount (an unfreeze, a reseller invitation), so that rules always see one.
+pub fn home_currency() -> Currency {
+    Currency::CNY
+}
+
+/// Builder-style setters for the optional parts of an approval request.
+pub trait ApprovalRequestExt {
+    /// The reseller concerned.
+    fn with_reseller(self, reseller: Option<PartnerId>) -> Self;
+    /// The order concerned.
+    fn with_order(self, order: Option<OrderId>) -> Self;
+    /// The amount at stake.
+    fn with_amount(self, amount: Option<Decimal>) -> Self;
+}
+
+impl ApprovalRequestExt for model::ApprovalRequest {
+    fn with_reseller(mut self, reseller: Option<PartnerId>) -> Self {
+        self.reseller = reseller;
+        self
+    }
+    fn with_order(mut self, order: Option<OrderId>) -> Self {
+        self.order = order;
+        self
+    }
+    fn with_amount(mut self, amount: Option<Decimal>) -> Self {
+        self.amount = amount;
+        self
+    }
+}
+
+/// Asks the bound approval rules about an action before it is carried out. Approve lets it
+/// go on; reject refuses it with the rule's reason (`approval-rejected`); escalate refuses it
+/// for now with the role that must approve (`approval-escalated`).
+pub async fn gate(state: &AppState, request: model::ApprovalRequest) -> Result<ApprovalResponse, AppError> {
+    let response = crate::audit::run_audited(state.clone(), move |state, audit| decide(state, &request, audit)).await?;
+    match &response.decision {
+        Decision::Approve => Ok(response),
+        Decision::Reject { reason } => Err(AppError::unprocessable(
+            "approval-rejected",
+            format!("an approval rule rejected the action: {reason}"),
+        )),
+        Decision::Escalate { role, reason } => Err(AppError::Conflict {
+            code: "approval-escalated",
+            message: format!("the action needs the approval of a {role}: {reason}"),
+        }),
+    }
+}
+
+fn decide(
+    state: &AppState,
+    request: &model::ApprovalRequest,
+    audit: &mut Vec<InvocationRecord>,
+) -> Result<ApprovalResponse, AppError> {
+    let mut rules = Vec::new();
+    let mut policies = Vec::new();
+    let bindings = state
+        .bindings
+        .bound(World::ApprovalRule, BindingScope::Platform, None)
+        .into_iter()
+        .chain(
+            state
+                .bindings
+                .bound(World::ApprovalRule, BindingScope::Partner, Some(request.partner)),
+        );
+    for binding in bindings {
+        let outcome = run_bound(
+            &state.runtime,
+            &binding,
+            request,
+            request.as_of,
+            audit,
+            |plugin| state.runtime.decide(&plugin.id, request, state.data.clone()),
+            |_, decision| Ok(decision),
+        )?;
+        match outcome {
+            StepOutcome::Skipped(policy) => policies.push(policy),
+            StepOutcome::Answered {
+                plugin,
+                value,
+                fuel_used,
+                wall_time_us,
+                policy,
+            } => {
+                policies.extend(policy);
+                rules.push(RuleDecision {
+                    binding: binding.id,
+                    plugin: plugin.manifest.label(),
+                    digest: plugin.digest.clone(),
+                    decision: value,
+                    fuel_used,
+                    wall_time_us,
+                });
+            }
+        }
+    }
+    Ok(ApprovalResponse {
+        decision: combine(rules.iter().map(|r| &r.decision)),
+        rules,
+        policies,
+    })
+}
+
+/// Any reject rejects, else any escalate escalates, else approve.
+pub fn combine<'a>(decisions: impl Iterator<Item = &'a Decision> + Clone) -> Decision {
+    if let Some(reject) = decisions.clone().find(|d| matches!(d, Decision::Reject { .. })) {
+        return reject.clone();
+    }
+    if let Some(escalate) = decisions.clone().find(|d| matches!(d, Decision::Escalate { .. })) {
+        return escalate.clone();
+    }
+    Decision::Approve
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pchost_domain::Role;
+
+    #[test]
+    fn any_reject_rejects_else_any_escalate_escalates() {
+        let reject = Decision::Reject { reason: "no".into() };
+        let escalate = Decision::Escalate {
+            role: Role::CustomerManager,
+            reason: "big".into(),
+        };
+        assert_eq!(
+            combine([Decision::Approve, escalate.clone(), reject.clone()].iter()),
+            reject
+        );
+        assert_eq!(combine([Decision::Approve, escalate.clone()].iter()), escalate);
+        assert_eq!(combine([Decision::Approve].iter()), Decision::Approve);
+        assert_eq!(combine([].iter()), Decision::Approve);
+    }
+}

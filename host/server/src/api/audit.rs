@@ -1,0 +1,74 @@
+//! The invocation audit trail over the API: a plugin owner sees its own plugins' invocations,
+//! the operator everyone's.
+
+use crate::app::AppState;
+use crate::auth::{Access, Caller};
+use crate::error::AppError;
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use pchost_domain::audit::{AuditFilter, InvocationRecord};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+/// Filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InvocationQuery {
+    /// For the operator: one owner's plugins.
+    pub owner: Option<i64>,
+    /// A plugin: `name` or `name@version`.
+    pub plugin: Option<String>,
+    /// One component (sha256).
+    pub digest: Option<String>,
+    /// The WIT world, e.g. `partner-center:extension/pricing-rule@0.1.0`.
+    pub world: Option<String>,
+    /// Only failed (true) or only successful (false) invocations.
+    pub failed: Option<bool>,
+    /// Ids below this one (paging, newest first).
+    pub before: Option<i64>,
+    /// At most this many (1 to 500, default 50).
+    pub limit: Option<u32>,
+}
+
+/// Lists recorded plugin invocations, newest first: plugin, digest, world, owner, input (and
+/// its sha256), as-of time, output or failure, duration, fuel and logs.
+#[utoipa::path(get, path = "/v1/invocations", tag = "audit", params(InvocationQuery),
+    responses((status = 200, description = "invocation records"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn invocations(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<InvocationQuery>, QueryRejection>,
+) -> Result<Json<Vec<InvocationRecord>>, AppError> {
+    caller.need("audit", Access::Read)?;
+    let Query(query) = query?;
+    let limit = super::Page {
+        after: 0,
+        limit: query.limit,
+    }
+    .limit()?;
+    let owner = if caller.is_operator() {
+        query.owner
+    } else {
+        caller.partner_admin()?;
+        Some(caller.partner_or(query.owner)?)
+    };
+    for (field, value) in [
+        ("plugin", &query.plugin),
+        ("digest", &query.digest),
+        ("world", &query.world),
+    ] {
+        if value.as_ref().is_some_and(|v| v.len() > 128) {
+            return Err(AppError::field(field, "at most 128 characters"));
+        }
+    }
+    let filter = AuditFilter {
+        owner,
+        digest: query.digest,
+        plugin: query.plugin,
+        world: query.world,
+        failed: query.failed,
+        before: query.before,
+    };
+    Ok(Json(state.store.invocations(&filter, limit).await?))
+}

@@ -1,0 +1,600 @@
+//! Customers: register, list, get, invite, freeze and unfreeze, change association, unbind,
+//! real-name verification, manager assignment and budget (DOMAIN.md "Customer").
+
+use super::{Page, text};
+use crate::api::approvals::{approval_request, gate};
+use crate::app::AppState;
+use crate::auth::{Access, Caller, Principal};
+use crate::error::AppError;
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::Utc;
+use pchost_domain::keys::KeyPrincipal;
+use pchost_domain::partners::{CustomerFilter, InvitationChannel, NewCustomer};
+use pchost_domain::{
+    ApprovalKind, Association, Customer, CustomerId, CustomerType, FreezeState, PartnerKind, RealNameStatus, Role,
+};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// A customer as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerView {
+    /// Id.
+    pub id: CustomerId,
+    /// Its partner.
+    pub partner_id: i64,
+    /// Account name.
+    pub account_name: String,
+    /// `resale` or `referral`.
+    pub association: String,
+    /// When it was associated.
+    pub associated_at: chrono::DateTime<Utc>,
+    /// `none`, `under-review`, `rejected`, `verified`.
+    pub real_name: String,
+    /// `individual` or `enterprise`.
+    pub customer_type: String,
+    /// `not-frozen`, `account-frozen`, `account-and-resources-frozen`.
+    pub freeze: String,
+    /// Assigned manager (staff id).
+    pub manager: Option<i64>,
+    /// Country.
+    pub country: String,
+    /// Level.
+    pub level: u8,
+}
+
+impl From<Customer> for CustomerView {
+    fn from(c: Customer) -> Self {
+        CustomerView {
+            id: c.id,
+            partner_id: c.partner,
+            account_name: c.account_name,
+            association: c.association.to_string(),
+            associated_at: c.associated_at,
+            real_name: c.real_name.to_string(),
+            customer_type: c.customer_type.to_string(),
+            freeze: c.freeze.to_string(),
+            manager: c.manager,
+            country: c.country,
+            level: c.level,
+        }
+    }
+}
+
+/// Registering (reporting) a customer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCustomerRequest {
+    /// Account name (1 to 64 characters).
+    pub account_name: String,
+    /// `resale` or `referral`.
+    #[schema(value_type = String)]
+    pub association: Association,
+    /// `individual` or `enterprise`.
+    #[schema(value_type = String)]
+    pub customer_type: CustomerType,
+    /// ISO country code.
+    pub country: String,
+    /// A phone number to verify (rule 25): send `verification_code` got from
+    /// `POST /v1/verification-codes` for it.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// The code sent to `phone`.
+    #[serde(default)]
+    pub verification_code: Option<String>,
+    /// For the operator: the partner the customer belongs to.
+    #[serde(default)]
+    pub partner_id: Option<i64>,
+}
+
+/// Registers a customer of the caller's partner (rule 1: before it is invited). A customer
+/// manager or salesperson who registers one is assigned to it.
+#[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = NewCustomerRequest,
+    responses((status = 201, body = CustomerView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<NewCustomerRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<CustomerView>), AppError> {
+    caller.need("customers", Access::Write)?;
+    caller.not_customer()?;
+    let Json(request) = payload?;
+    let partner_id = match caller.partner() {
+        Some(own) if request.partner_id.is_some_and(|p| p != own.id) => {
+            return Err(AppError::forbidden(
+                "out-of-scope",
+                "staff register customers of their own partner only",
+            ));
+        }
+        Some(own) => own.id,
+        None => request
+            .partner_id
+            .ok_or_else(|| AppError::field("partner_id", "the operator names the partner"))?,
+    };
+    let partner = state
+        .store
+        .partner(partner_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("partner", partner_id))?;
+    if partner.kind == PartnerKind::Seller {
+        return Err(AppError::forbidden(
+            "role-not-permitted",
+            "a marketplace seller has no customers",
+        ));
+    }
+    let new = NewCustomer {
+        partner: partner.id,
+        account_name: text("account_name", &request.account_name, 64)?,
+        association: request.association,
+        customer_type: request.customer_type,
+        country: text("country", &request.country, 8)?,
+    };
+    let now = Utc::now();
+    let mut customer = match (&request.phone, &request.verification_code) {
+        (Some(phone), Some(code)) => state.store.create_customer_with_phone(&new, phone, code, now).await?,
+        (Some(_), None) => {
+            return Err(AppError::field(
+                "verification_code",
+                "a phone number needs its verification code (rule 25)",
+            ));
+        }
+        (None, Some(_)) => return Err(AppError::field("phone", "a verification code needs its phone number")),
+        (None, None) => state.store.create_customer(&new, now).await?,
+    };
+    if let Principal::Staff { staff, .. } = &caller.principal
+        && matches!(staff.role, Role::CustomerManager | Role::Salesperson)
+    {
+        state.store.assign_manager(customer.id, staff.id, staff).await?;
+        customer.manager = Some(staff.id);
+    }
+    tracing::info!(customer = customer.id, partner = partner.id, by = %caller.label(), "customer registered");
+    Ok((StatusCode::CREATED, Json(customer.into())))
+}
+
+/// A phone to send a verification code to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationRequest {
+    /// The phone number.
+    pub phone: String,
+}
+
+/// The code, for the SMS gateway (nothing here sends SMS).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerificationCode {
+    /// The phone.
+    pub phone: String,
+    /// The code to send.
+    pub code: String,
+}
+
+/// Creates a verification code for a phone number (rule 25).
+#[utoipa::path(post, path = "/v1/verification-codes", tag = "customers", request_body = VerificationRequest,
+    responses((status = 201, body = VerificationCode), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn verification_code(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<VerificationRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<VerificationCode>), AppError> {
+    caller.need("customers", Access::Write)?;
+    caller.staff()?;
+    let Json(request) = payload?;
+    let code = state.store.send_verification_code(&request.phone, Utc::now()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(VerificationCode {
+            phone: request.phone,
+            code,
+        }),
+    ))
+}
+
+/// Customer list filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerQuery {
+    /// `resale` or `referral`.
+    #[param(value_type = Option<String>)]
+    pub association: Option<Association>,
+    /// Freeze state.
+    #[param(value_type = Option<String>)]
+    pub freeze: Option<FreezeState>,
+    /// Real-name status.
+    #[param(value_type = Option<String>)]
+    pub real_name: Option<RealNameStatus>,
+    /// For the operator: one partner's customers.
+    pub partner_id: Option<i64>,
+    /// Ids above this one.
+    #[serde(default)]
+    pub after: i64,
+    /// At most this many (1 to 500, default 50).
+    pub limit: Option<u32>,
+}
+
+/// Lists the customers the caller sees (rule 16), by id.
+#[utoipa::path(get, path = "/v1/customers", tag = "customers", params(CustomerQuery),
+    responses((status = 200, body = Vec<CustomerView>), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<CustomerQuery>, QueryRejection>,
+) -> Result<Json<Vec<CustomerView>>, AppError> {
+    caller.need("customers", Access::Read)?;
+    let Query(query) = query?;
+    let limit = Page {
+        after: query.after,
+        limit: query.limit,
+    }
+    .limit()?;
+    let mut filter = CustomerFilter {
+        association: query.association,
+        freeze: query.freeze,
+        real_name: query.real_name,
+        ..CustomerFilter::default()
+    };
+    match &caller.principal {
+        Principal::Operator => filter.partners = query.partner_id.into_iter().collect(),
+        Principal::Customer(_) => {
+            return Err(AppError::forbidden(
+                "role-not-permitted",
+                "a customer does not list customers",
+            ));
+        }
+        Principal::Staff {
+            staff,
+            partner,
+            supervised,
+        } => {
+            if query.partner_id.is_some() {
+                return Err(AppError::field("partner_id", "only the operator filters by partner"));
+            }
+            filter.partners = vec![partner.id];
+            match staff.role {
+                Role::PartnerAdmin if partner.kind == PartnerKind::Distributor => {
+                    filter.partners.extend(state.store.resellers_of(partner.id).await?);
+                }
+                Role::PartnerAdmin => {}
+                Role::Supervisor => filter.managers = Some(supervised.iter().copied().chain([staff.id]).collect()),
+                _ => filter.managers = Some(vec![staff.id]),
+            }
+            if partner.kind == PartnerKind::Seller {
+                return Ok(Json(Vec::new()));
+            }
+        }
+    }
+    let customers = state.store.find_customers(&filter, query.after, limit).await?;
+    Ok(Json(customers.into_iter().map(Into::into).collect()))
+}
+
+/// Gets a customer the caller sees.
+#[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers", params(("id" = i64, Path)),
+    responses((status = 200, body = CustomerView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<CustomerId>,
+) -> Result<Json<CustomerView>, AppError> {
+    caller.need("customers", Access::Read)?;
+    Ok(Json(caller.customer(&state, id).await?.into()))
+}
+
+/// How to invite.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    /// `online` (a link valid 7 days) or `offline` (a link or QR code that never expires).
+    pub channel: String,
+}
+
+/// An invitation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Invitation {
+    /// The token the customer accepts with `POST /v1/invitations/accept`.
+    pub token: String,
+    /// The customer.
+    pub customer_id: CustomerId,
+}
+
+/// Invites a registered customer (rule 1).
+#[utoipa::path(post, path = "/v1/customers/{id}/invitations", tag = "customers", params(("id" = i64, Path)), request_body = InviteRequest,
+    responses((status = 201, body = Invitation), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn invite(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<CustomerId>,
+    payload: Result<Json<InviteRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Invitation>), AppError> {
+    caller.need("customers", Access::Write)?;
+    let (_, partner) = caller.staff()?;
+    let partner = partner.id;
+    let Json(request) = payload?;
+    let channel = match request.channel.as_str() {
+        "online" => InvitationChannel::Online,
+        "offline" => InvitationChannel::Offline,
+        _ => return Err(AppError::field("channel", "`online` or `offline`")),
+    };
+    let customer = caller.customer(&state, id).await?;
+    let token = state
+        .store
+        .invite_customer(partner, customer.id, channel, Utc::now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(Invitation { token, customer_id: id })))
+}
+
+/// Accepting an invitation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptRequest {
+    /// The invitation token.
+    pub token: String,
+}
+
+/// The accepted association and the customer's first API key (shown once).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    /// The customer.
+    pub customer_id: CustomerId,
+    /// Its API key: keep it, it is not shown again.
+    pub api_key: String,
+}
+
+/// Accepts an invitation: the token is the credential, so no API key is needed; rate-limited
+/// per client address.
+#[utoipa::path(post, path = "/v1/invitations/accept", tag = "customers", request_body = AcceptRequest,
+    responses((status = 201, body = Accepted), (status = "4XX", body = crate::error::ErrorBody)))]
+pub async fn accept(
+    State(state): State<AppState>,
+    client: crate::app::ClientAddr,
+    payload: Result<Json<AcceptRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Accepted>), AppError> {
+    state.limiter.check(&format!("addr:{}", client.0))?;
+    let Json(request) = payload?;
+    if request.token.is_empty() || request.token.len() > 128 {
+        return Err(AppError::field("token", "1 to 128 characters"));
+    }
+    let customer_id = state.store.accept_invitation(&request.token, Utc::now()).await?;
+    let (_, api_key) = crate::auth::issue_key(
+        &state,
+        "invitation",
+        KeyPrincipal::Customer(customer_id),
+        Vec::new(),
+        &format!("customer:{customer_id}"),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(Accepted { customer_id, api_key })))
+}
+
+/// A freeze state to set or lift.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeRequest {
+    /// `account-frozen` or `account-and-resources-frozen`.
+    #[schema(value_type = String)]
+    pub state: FreezeState,
+}
+
+/// Freezes a customer (partner admin).
+#[utoipa::path(post, path = "/v1/customers/{id}/freeze", tag = "customers", params(("id" = i64, Path)), request_body = FreezeRequest,
+    responses((status = 200, body = CustomerView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn freeze(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<CustomerId>,
+    payload: Result<Json<FreezeRequest>, JsonRejection>,
+) -> Result<Json<CustomerView>, AppError> {
+    caller.need("customers", Access::Write)?;
+    admin_or_operator(&caller)?;
+    let Json(request) = payload?;
+    caller.customer(&state, id).await?;
+    state.store.freeze_customer(id, request.state).await?;
+    reread(&state, id).await
+}
+
+/// Unfreezes a customer; the request names the freeze it lifts (rule 18). Asks the approval
+/// rules (`customer-unfreeze`) first.
+#[utoipa::path(post, path = "/v1/customers/{id}/unfreeze", tag = "customers", params(("id" = i64, Path)), request_body = FreezeRequest,
+    responses((status = 200, body = CustomerView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn unfreeze(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<CustomerId>,
+    payload: Result<Json<FreezeRequest>, JsonRejection>,
+) -> Result<Json<CustomerView>, AppError> {
+    caller.need("customers", Access::Write)?;
+    admin_or_operator(&caller)?;
+    let Json(request) = payload?;
+    let customer = caller.customer(&state, id).await?;
+    if customer.freeze != request.state {
+        return Err(AppError::unprocessable(
+            "freeze-type-mismatch",
+            format!("customer {id} is {}, not {} (rule 18)", customer.freeze, request.state),
+        ));
+    }
+    gate(
+        &state,
+        approval_request(
+            &caller,
+            ApprovalKind::CustomerUnfreeze,
+            customer.partner,
+            Some(&customer),
+            crate::api::approvals::home_currency(),
+        ),
+    )
+    .await?;
+    state.store.unfreeze_customer(id, request.state).await?;
+    reread(&state, id).await
+}
+
+/// A new association type.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssociationRequest {
+    /// `resale` or `referral`.
+    #[schema(value_type = String)]
+    pub association: Association,
+}
+
+/// Changes a customer's association type (rule 17: partner admin only).
+#[utoipa::path(post, path = "/v1/customers/{id}/association", tag = "customers", params(("id" = i64, Path)), request_body = AssociationRequest,
+    responses((status = 200, body = CustomerView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn change_association(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<CustomerId>,
+    payload: Result<Json<AssociationRequest>, JsonRejection>,
+) -> Result<Json<CustomerView>, AppError> {
+    caller.need("customers", Access::Write)?;
+    caller.partner_admin()?;
+    let Json(request) = payload?;
+    caller.customer(&state, id).await?;
+    let (staff, _) = caller.staff()?;
+    state.store.change_association(id, request.association, staff).await?;
+    reread(&state, id).await
+}
+
+/// Unbinds a customer from its partner (rule 17: partner admin only, once per 3 months, no
+/// order awaiting partner payment).
+#[utoipa::path(post, path = "/v1/customers/{id}/unbind", tag = "customers", params(("id" = i64, Path)),
+    responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn unbind(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<CustomerId>,
+) -> Result<StatusCode, AppError> {
+    caller.need("customers", Access::Write)?;
+    caller.partner_admin()?;
+    caller.customer(&state, id).await?;
+    let (staff, _) = caller.staff()?;
+    state.store.unbind_customer(id, staff, Utc::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A real-name submission.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RealNameRequest {
+    /// `individual` or `enterprise`.
+    #[schema(value_type = String)]
+    pub customer_type: CustomerType,
+}
+
+/// Submits real-name verification (the customer itself or staff who see it).
+#[utoipa::path(post, path = "/v1/customers/{id}/real-name", tag = "customers", params(("id" = i64, Path)), request_body = RealNameRequest,
+    responses((status = 200, body = CustomerView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn real_name(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<CustomerId>,
+    payload: Result<Json<RealNameRequest>, JsonRejection>,
+) -> Result<Json<CustomerView>, AppError> {
+    caller.need("customers", Access::Write)?;
+    let Json(request) = payload?;
+    caller.customer(&state, id).await?;
+    state.store.submit_real_name(id, request.customer_type).await?;
+    reread(&state, id).await
+}
+
+/// A review result.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RealNameResult {
+    /// Whether the verification passed.
+    pub verified: bool,
+}
+
+/// Records the result of a real-name review (the operator reviews).
+#[utoipa::path(post, path = "/v1/customers/{id}/real-name/result", tag = "customers", params(("id" = i64, Path)), request_body = RealNameResult,
+    responses((status = 200, body = CustomerView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn real_name_result(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<CustomerId>,
+    payload: Result<Json<RealNameResult>, JsonRejection>,
+) -> Result<Json<CustomerView>, AppError> {
+    caller.need("customers", Access::Write)?;
+    caller.operator()?;
+    let Json(request) = payload?;
+    caller.customer(&state, id).await?;
+    state.store.record_real_name_result(id, request.verified).await?;
+    reread(&state, id).await
+}
+
+/// A manager to assign.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManagerRequest {
+    /// Staff id of the partner.
+    pub manager_id: i64,
+}
+
+/// Assigns a customer's manager (partner admin, or a supervisor within its team).
+#[utoipa::path(post, path = "/v1/customers/{id}/manager", tag = "customers", params(("id" = i64, Path)), request_body = ManagerRequest,
+    responses((status = 200, body = CustomerView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn assign_manager(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<CustomerId>,
+    payload: Result<Json<ManagerRequest>, JsonRejection>,
+) -> Result<Json<CustomerView>, AppError> {
+    caller.need("customers", Access::Write)?;
+    let (staff, _) = caller.staff()?;
+    if !matches!(staff.role, Role::PartnerAdmin | Role::Supervisor) {
+        return Err(AppError::forbidden(
+            "role-not-permitted",
+            "only a partner admin or a supervisor assigns managers",
+        ));
+    }
+    let Json(request) = payload?;
+    caller.customer(&state, id).await?;
+    state.store.assign_manager(id, request.manager_id, staff).await?;
+    reread(&state, id).await
+}
+
+/// A budget.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetRequest {
+    /// The budget, a decimal string.
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String)]
+    pub amount: Decimal,
+}
+
+/// Sets a resale customer's budget, which lifts the freeze of its association (rule 18).
+#[utoipa::path(post, path = "/v1/customers/{id}/budget", tag = "customers", params(("id" = i64, Path)), request_body = BudgetRequest,
+    responses((status = 200, body = CustomerView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn budget(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<CustomerId>,
+    payload: Result<Json<BudgetRequest>, JsonRejection>,
+) -> Result<Json<CustomerView>, AppError> {
+    caller.need("customers", Access::Write)?;
+    caller.partner_admin()?;
+    let Json(request) = payload?;
+    let amount = super::money("amount", request.amount)?;
+    caller.customer(&state, id).await?;
+    state.store.set_budget(id, amount).await?;
+    reread(&state, id).await
+}
+
+fn admin_or_operator(caller: &Caller) -> Result<(), AppError> {
+    if caller.is_operator() {
+        Ok(())
+    } else {
+        caller.partner_admin().map(|_| ())
+    }
+}
+
+async fn reread(state: &AppState, id: CustomerId) -> Result<Json<CustomerView>, AppError> {
+    let customer = state
+        .store
+        .customer(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("customer", id))?;
+    Ok(Json(customer.into()))
+}

@@ -1,0 +1,167 @@
+//! API keys: who am I, create a key for a principal, list and revoke keys. A key's secret is
+//! shown once, at creation.
+
+use crate::app::AppState;
+use crate::auth::{Access, Caller, Principal, issue_key};
+use crate::error::AppError;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::Utc;
+use pchost_domain::keys::{ApiKey, KeyPrincipal};
+use pchost_domain::{PartnerKind, Role};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// `operator`, `staff:<id>@<partner>` or `customer:<id>`.
+    pub principal: String,
+    /// Its role.
+    pub role: String,
+    /// Its partner.
+    pub partner_id: Option<i64>,
+    /// The kind of that partner.
+    pub partner_kind: Option<String>,
+    /// The key's id.
+    pub key_id: i64,
+    /// The key's scopes.
+    pub scopes: Vec<String>,
+}
+
+/// Who the key belongs to.
+#[utoipa::path(get, path = "/v1/me", tag = "keys",
+    responses((status = 200, body = Me), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn me(caller: Caller) -> Json<Me> {
+    Json(Me {
+        principal: caller.label(),
+        role: caller.role().to_string(),
+        partner_id: caller.partner().map(|p| p.id),
+        partner_kind: caller.partner().map(|p| p.kind.to_string()),
+        key_id: caller.key_id,
+        scopes: caller.scopes.clone(),
+    })
+}
+
+/// A key to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKeyRequest {
+    /// What it is for (1 to 64 characters).
+    pub name: String,
+    /// For a staff member of the caller's partner.
+    #[serde(default)]
+    pub staff_id: Option<i64>,
+    /// For a customer the caller sees.
+    #[serde(default)]
+    pub customer_id: Option<i64>,
+    /// For the operator (operator only).
+    #[serde(default)]
+    pub operator: bool,
+    /// `*` (default) or `<area>:read|write`, e.g. `orders:read`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// A created key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyCreated {
+    /// The key's record.
+    #[schema(value_type = Object)]
+    pub key: ApiKey,
+    /// The secret: keep it, it is not shown again.
+    pub api_key: String,
+}
+
+/// Creates a key: the operator for anyone; a partner admin for its own staff and for
+/// customers it sees. Scopes only narrow what the principal's role allows.
+#[utoipa::path(post, path = "/v1/api-keys", tag = "keys", request_body = NewKeyRequest,
+    responses((status = 201, body = KeyCreated), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<NewKeyRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<KeyCreated>), AppError> {
+    caller.need("keys", Access::Write)?;
+    if !caller.is_operator() {
+        caller.partner_admin()?;
+    }
+    let Json(request) = payload?;
+    let name = super::text("name", &request.name, 64)?;
+    let principal = match (request.operator, request.staff_id, request.customer_id) {
+        (true, None, None) => {
+            caller.operator()?;
+            KeyPrincipal::Operator
+        }
+        (false, Some(staff_id), None) => {
+            let staff = state
+                .store
+                .staff(staff_id)
+                .await?
+                .ok_or_else(|| AppError::not_found("staff", staff_id))?;
+            if !caller.is_operator() && caller.partner().map(|p| p.id) != Some(staff.partner) {
+                return Err(AppError::forbidden(
+                    "out-of-scope",
+                    format!("staff {staff_id} is not of the caller's partner"),
+                ));
+            }
+            KeyPrincipal::Staff(staff_id)
+        }
+        (false, None, Some(customer_id)) => KeyPrincipal::Customer(caller.customer(&state, customer_id).await?.id),
+        _ => {
+            return Err(AppError::field(
+                "staff_id",
+                "name exactly one of staff_id, customer_id or operator",
+            ));
+        }
+    };
+    let (key, api_key) = issue_key(&state, &name, principal, request.scopes, &caller.label()).await?;
+    Ok((StatusCode::CREATED, Json(KeyCreated { key, api_key })))
+}
+
+/// Revokes a key: the operator any; a partner admin its partner's staff's and customers'
+/// keys; anyone the key it calls with.
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "keys", params(("id" = i64, Path)),
+    responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, AppError> {
+    caller.need("keys", Access::Write)?;
+    let key = state
+        .store
+        .api_key(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("api key", id))?;
+    let allowed = caller.key_id == id
+        || caller.is_operator()
+        || match (&caller.principal, key.principal) {
+            (Principal::Staff { staff, partner, .. }, KeyPrincipal::Staff(owner))
+                if staff.role == Role::PartnerAdmin =>
+            {
+                state.store.staff(owner).await?.is_some_and(|s| s.partner == partner.id)
+            }
+            (Principal::Staff { staff, partner, .. }, KeyPrincipal::Customer(owner))
+                if staff.role == Role::PartnerAdmin && partner.kind != PartnerKind::Seller =>
+            {
+                caller.customer(&state, owner).await.is_ok()
+            }
+            _ => false,
+        };
+    if !allowed {
+        return Err(AppError::forbidden(
+            "out-of-scope",
+            format!("api key {id} is not the caller's to revoke"),
+        ));
+    }
+    if !state.store.revoke_api_key(id, Utc::now()).await? {
+        return Err(AppError::Conflict {
+            code: "api-key-revoked",
+            message: format!("api key {id} is already revoked"),
+        });
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

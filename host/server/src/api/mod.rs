@@ -1,0 +1,84 @@
+//! The `/v1` API: one module per capability, each handler checking who may call it (see
+//! docs/api.md for the role matrix) before it touches the domain.
+
+pub mod accounts;
+pub mod approvals;
+pub mod audit;
+pub mod coupons;
+pub mod customers;
+pub mod invoices;
+pub mod keys;
+pub mod opportunities;
+pub mod orders;
+pub mod partners;
+pub mod plugins;
+pub mod quotes;
+
+use crate::error::AppError;
+use axum::http::HeaderMap;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+/// The largest page a listing returns.
+pub const MAX_PAGE: u32 = 500;
+/// The page a listing returns when none is asked for.
+pub const DEFAULT_PAGE: u32 = 50;
+
+/// Keyset paging: the items after an id, at most `limit`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// Items with an id above this one (default 0: from the start).
+    #[serde(default)]
+    pub after: i64,
+    /// At most this many (1 to 500, default 50).
+    pub limit: Option<u32>,
+}
+
+impl Page {
+    /// The checked limit.
+    pub fn limit(&self) -> Result<u32, AppError> {
+        match self.limit {
+            None => Ok(DEFAULT_PAGE),
+            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+            Some(_) => Err(AppError::field("limit", format!("must be 1 to {MAX_PAGE}"))),
+        }
+    }
+}
+
+/// A positive amount of money with at most 2 decimal places.
+pub fn money(field: &str, amount: Decimal) -> Result<Decimal, AppError> {
+    if amount <= Decimal::ZERO {
+        return Err(AppError::field(field, "must be a positive decimal string"));
+    }
+    if amount.normalize().scale() > 2 {
+        return Err(AppError::field(field, "money has at most 2 decimal places"));
+    }
+    Ok(amount)
+}
+
+/// The `Idempotency-Key` header, required on writes that move money or create orders.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<String, AppError> {
+    let value = headers
+        .get("idempotency-key")
+        .ok_or_else(|| AppError::field("Idempotency-Key", "this request needs an Idempotency-Key header"))?;
+    value
+        .to_str()
+        .ok()
+        .filter(|k| (1..=128).contains(&k.len()))
+        .map(str::to_owned)
+        .ok_or_else(|| AppError::field("Idempotency-Key", "1 to 128 visible ASCII characters"))
+}
+
+/// A text field's checked value.
+pub fn text(field: &str, value: &str, max: usize) -> Result<String, AppError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > max || trimmed.chars().any(char::is_control) {
+        return Err(AppError::field(
+            field,
+            format!("1 to {max} characters, no control characters"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}

@@ -1,0 +1,625 @@
+//! Orders and the resources they create: create from a stored quote, list, get, pay (the
+//! customer, or its partner on its behalf), cancel, payment requests (rule 22), refunds,
+//! renewal, unsubscription and auto-renew (DOMAIN.md "Order").
+
+use super::{Page, idempotency_key, money};
+use crate::api::approvals::{ApprovalRequestExt, approval_request, gate};
+use crate::api::quotes::QuoteResponse;
+use crate::app::AppState;
+use crate::auth::{Access, Caller, Principal};
+use crate::error::AppError;
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Utc};
+use pchost_domain::orders::{NewOrder, NewOrderLine, OrderFilter, Payer};
+use pchost_domain::resources::Resource;
+use pchost_domain::{ApprovalKind, Customer, Order, OrderId, OrderStatus, Role};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// An order as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderView {
+    /// Id.
+    pub id: OrderId,
+    /// The customer.
+    pub customer_id: i64,
+    /// `new`, `renew`, ...
+    pub kind: String,
+    /// `pending-payment`, `completed`, `cancelled`, ...
+    pub status: String,
+    /// Currency.
+    pub currency: String,
+    /// List amount.
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub list_amount: Decimal,
+    /// Amount after the pricing chain.
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Paid.
+    pub paid_at: Option<DateTime<Utc>>,
+    /// Whether the partner paid it on the customer's behalf.
+    pub paid_by_partner: bool,
+    /// The quote it was created from, whose breakdown lists every plugin adjustment.
+    pub quote_id: Option<i64>,
+}
+
+impl From<Order> for OrderView {
+    fn from(o: Order) -> Self {
+        OrderView {
+            id: o.id,
+            customer_id: o.customer,
+            kind: o.kind.to_string(),
+            status: o.status.to_string(),
+            currency: o.currency.to_string(),
+            list_amount: o.list_amount,
+            amount: o.amount,
+            created_at: o.created_at,
+            paid_at: o.paid_at,
+            paid_by_partner: o.paid_by_partner,
+            quote_id: o.quote,
+        }
+    }
+}
+
+/// Creating an order.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrderRequest {
+    /// The stored quote to order (`POST /v1/quotes`), at its prices.
+    pub quote_id: i64,
+}
+
+/// A created order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedOrderView {
+    /// The order.
+    pub order: OrderView,
+    /// When it expires unpaid (rule 8: 7 days).
+    pub payment_deadline: DateTime<Utc>,
+}
+
+/// Creates an order from a stored quote, at the quote's prices. Needs an `Idempotency-Key`:
+/// a retry with the same key returns the same order.
+#[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = NewOrderRequest,
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = CreatedOrderView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    payload: Result<Json<NewOrderRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedOrderView>), AppError> {
+    caller.need("orders", Access::Write)?;
+    let key = idempotency_key(&headers)?;
+    let Json(request) = payload?;
+    let saved = state
+        .store
+        .saved_quote(request.quote_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("quote", request.quote_id))?;
+    let customer = caller.customer(&state, saved.customer).await?;
+    let quote: QuoteResponse = serde_json::from_str(&saved.body)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored quote {} is unreadable: {e}", saved.id)))?;
+    let order = NewOrder {
+        customer: customer.id,
+        currency: saved.currency,
+        lines: quote
+            .lines
+            .iter()
+            .map(|l| NewOrderLine {
+                product: l.product_id,
+                period: l.period,
+                period_count: l.period_count,
+                quantity: l.quantity,
+                list_unit_price: l.list_unit_price,
+                unit_price: l.unit_price,
+            })
+            .collect(),
+        quote: Some(saved.id),
+    };
+    let created = state
+        .store
+        .create_order(&order, &caller.actor(Some(customer.id)), &key, Utc::now())
+        .await?;
+    let stored = state
+        .store
+        .order(created.id)
+        .await?
+        .ok_or_else(|| AppError::not_found("order", created.id))?;
+    tracing::info!(order = created.id, quote = saved.id, by = %caller.label(), "order created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedOrderView {
+            order: stored.into(),
+            payment_deadline: created.payment_deadline,
+        }),
+    ))
+}
+
+/// Order list filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OrderQuery {
+    /// One customer's orders (required for staff and the operator).
+    pub customer_id: Option<i64>,
+    /// Only this status.
+    #[param(value_type = Option<String>)]
+    pub status: Option<OrderStatus>,
+    /// Ids above this one.
+    #[serde(default)]
+    pub after: i64,
+    /// At most this many (1 to 500, default 50).
+    pub limit: Option<u32>,
+}
+
+/// Lists a customer's orders: a customer its own, staff those of customers they see.
+#[utoipa::path(get, path = "/v1/orders", tag = "orders", params(OrderQuery),
+    responses((status = 200, body = Vec<OrderView>), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<OrderQuery>, QueryRejection>,
+) -> Result<Json<Vec<OrderView>>, AppError> {
+    caller.need("orders", Access::Read)?;
+    let Query(query) = query?;
+    let limit = Page {
+        after: query.after,
+        limit: query.limit,
+    }
+    .limit()?;
+    let customer = match (&caller.principal, query.customer_id) {
+        (Principal::Customer(c), None) => c.id,
+        (_, Some(id)) => caller.customer(&state, id).await?.id,
+        (_, None) => return Err(AppError::field("customer_id", "name the customer whose orders to list")),
+    };
+    let filter = OrderFilter {
+        customers: vec![customer],
+        status: query.status,
+    };
+    let orders = state.store.find_orders(&filter, query.after, limit).await?;
+    Ok(Json(orders.into_iter().map(Into::into).collect()))
+}
+
+/// Gets an order with the breakdown of its quote.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderDetail {
+    /// The order.
+    pub order: OrderView,
+    /// The quote it was created from: every line's adjustments, plugin by plugin.
+    pub quote: Option<QuoteResponse>,
+}
+
+/// Gets an order the caller sees, with its price breakdown.
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", params(("id" = i64, Path)),
+    responses((status = 200, body = OrderDetail), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<OrderId>,
+) -> Result<Json<OrderDetail>, AppError> {
+    caller.need("orders", Access::Read)?;
+    let (order, _) = order_in_scope(&state, &caller, id).await?;
+    let quote = match order.quote {
+        Some(quote) => match state.store.saved_quote(quote).await? {
+            Some(saved) => serde_json::from_str(&saved.body).ok(),
+            None => None,
+        },
+        None => None,
+    };
+    Ok(Json(OrderDetail {
+        order: order.into(),
+        quote,
+    }))
+}
+
+/// Who pays.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayRequest {
+    /// `customer` (its own balance; a customer's key) or `partner` (the partner's balance,
+    /// on the customer's behalf; a partner admin's key). Default: by who calls.
+    #[serde(default)]
+    pub payer: Option<String>,
+}
+
+/// A payment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentView {
+    /// The order.
+    pub order_id: OrderId,
+    /// Amount debited.
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// `customer` or `partner`.
+    pub payer: String,
+    /// Debits per account (cash first, then credit: rule 6).
+    #[schema(value_type = Vec<Object>)]
+    pub debits: Vec<pchost_domain::orders::Debit>,
+    /// When.
+    pub paid_at: DateTime<Utc>,
+}
+
+/// Pays an order from balance (rule 6). A customer pays its own; a partner admin pays on the
+/// customer's behalf (rule 22) after the approval rules (`payment-on-behalf`) approve; both
+/// principals are recorded (rule 21). Needs an `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/orders/{id}/payments", tag = "orders", params(("id" = i64, Path), ("Idempotency-Key" = String, Header)),
+    request_body = PayRequest,
+    responses((status = 201, body = PaymentView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn pay(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<OrderId>,
+    payload: Result<Json<PayRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<PaymentView>), AppError> {
+    caller.need("orders", Access::Write)?;
+    let key = idempotency_key(&headers)?;
+    let Json(request) = payload?;
+    let (order, customer) = order_in_scope(&state, &caller, id).await?;
+    let payer = match (&caller.principal, request.payer.as_deref()) {
+        (Principal::Customer(_), None | Some("customer")) => Payer::Customer,
+        (Principal::Staff { staff, partner, .. }, None | Some("partner")) if staff.role == Role::PartnerAdmin => {
+            let approval = approval_request(
+                &caller,
+                ApprovalKind::PaymentOnBehalf,
+                customer.partner,
+                Some(&customer),
+                order.currency,
+            )
+            .with_order(Some(order.id))
+            .with_amount(Some(order.amount));
+            gate(&state, approval).await?;
+            Payer::Partner(partner.id)
+        }
+        (_, Some(other)) if !matches!(other, "customer" | "partner") => {
+            return Err(AppError::field("payer", "`customer` or `partner`"));
+        }
+        _ => {
+            return Err(AppError::forbidden(
+                "role-not-permitted",
+                "a customer pays its own orders; a partner admin pays on a customer's behalf",
+            ));
+        }
+    };
+    let payment = state
+        .store
+        .pay_order(order.id, payer, &caller.actor(Some(customer.id)), &key, Utc::now())
+        .await?;
+    tracing::info!(order = order.id, amount = %payment.amount, by = %caller.label(), "order paid");
+    Ok((
+        StatusCode::CREATED,
+        Json(PaymentView {
+            order_id: payment.order,
+            amount: payment.amount,
+            payer: match payment.payer {
+                Payer::Customer => "customer".into(),
+                Payer::Partner(_) => "partner".into(),
+            },
+            debits: payment.debits,
+            paid_at: payment.paid_at,
+        }),
+    ))
+}
+
+/// Cancels a pending-payment order (rule 8).
+#[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", params(("id" = i64, Path)),
+    responses((status = 200, body = OrderView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<OrderId>,
+) -> Result<Json<OrderView>, AppError> {
+    caller.need("orders", Access::Write)?;
+    order_in_scope(&state, &caller, id).await?;
+    state.store.cancel_order(id).await?;
+    reread(&state, id).await
+}
+
+/// A customer asks its partner to pay an order for it (rule 22).
+#[utoipa::path(post, path = "/v1/orders/{id}/payment-requests", tag = "orders", params(("id" = i64, Path)),
+    responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn request_partner_payment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<OrderId>,
+) -> Result<StatusCode, AppError> {
+    caller.need("orders", Access::Write)?;
+    if !matches!(caller.principal, Principal::Customer(_)) {
+        return Err(AppError::forbidden(
+            "role-not-permitted",
+            "only the customer asks its partner to pay",
+        ));
+    }
+    order_in_scope(&state, &caller, id).await?;
+    state.store.request_partner_payment(id, Utc::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The partner rejects a customer's payment request; the customer may then pay (rule 22).
+#[utoipa::path(post, path = "/v1/orders/{id}/payment-requests/reject", tag = "orders", params(("id" = i64, Path)),
+    responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn reject_partner_payment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<OrderId>,
+) -> Result<StatusCode, AppError> {
+    caller.need("orders", Access::Write)?;
+    let partner = caller.partner_admin()?.id;
+    order_in_scope(&state, &caller, id).await?;
+    state.store.reject_partner_payment(id, partner, Utc::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A refund.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    /// Amount, a decimal string with at most 2 places.
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String)]
+    pub amount: Decimal,
+}
+
+/// A completed refund.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundView {
+    /// The refund.
+    pub refund_id: i64,
+    /// The order.
+    pub order_id: OrderId,
+    /// Amount.
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+}
+
+/// Refunds part or all of a paid order, to whoever paid it (rule 9), after the approval rules
+/// (`refund`) approve (rule 10: a large refund is escalated to a customer manager).
+#[utoipa::path(post, path = "/v1/orders/{id}/refunds", tag = "orders", params(("id" = i64, Path)), request_body = RefundRequest,
+    responses((status = 201, body = RefundView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<OrderId>,
+    payload: Result<Json<RefundRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<RefundView>), AppError> {
+    caller.need("orders", Access::Write)?;
+    caller.not_customer()?;
+    let Json(request) = payload?;
+    let amount = money("amount", request.amount)?;
+    let (order, customer) = order_in_scope(&state, &caller, id).await?;
+    let approval = approval_request(
+        &caller,
+        ApprovalKind::Refund,
+        customer.partner,
+        Some(&customer),
+        order.currency,
+    )
+    .with_order(Some(order.id))
+    .with_amount(Some(amount));
+    gate(&state, approval).await?;
+    let actor = caller.actor(Some(customer.id));
+    let now = Utc::now();
+    let refund_id = state.store.request_refund(order.id, amount, &actor, now).await?;
+    state.store.complete_refund(refund_id, &actor, now).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RefundView {
+            refund_id,
+            order_id: order.id,
+            amount,
+        }),
+    ))
+}
+
+/// A resource as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResourceView {
+    /// Id.
+    pub id: i64,
+    /// The customer.
+    pub customer_id: i64,
+    /// Product.
+    pub product_id: i64,
+    /// Period type.
+    pub period: String,
+    /// Expiry policy.
+    pub expiry_policy: String,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Its main resource, for a child.
+    pub main_resource: Option<i64>,
+}
+
+impl From<Resource> for ResourceView {
+    fn from(r: Resource) -> Self {
+        ResourceView {
+            id: r.id,
+            customer_id: r.customer,
+            product_id: r.product,
+            period: r.period.to_string(),
+            expiry_policy: r.expiry_policy.to_string(),
+            expires_at: r.expires_at,
+            main_resource: r.main_resource,
+        }
+    }
+}
+
+/// Resource list filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceQuery {
+    /// Only on-demand resources.
+    #[serde(default)]
+    pub on_demand: bool,
+}
+
+/// Lists a customer's resources (or only its on-demand ones).
+#[utoipa::path(get, path = "/v1/customers/{id}/resources", tag = "orders", params(("id" = i64, Path), ResourceQuery),
+    responses((status = 200, body = Vec<ResourceView>), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn resources(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    query: Result<Query<ResourceQuery>, QueryRejection>,
+) -> Result<Json<Vec<ResourceView>>, AppError> {
+    caller.need("orders", Access::Read)?;
+    let Query(query) = query?;
+    caller.customer(&state, id).await?;
+    let resources = if query.on_demand {
+        state.store.on_demand_resources(id).await?
+    } else {
+        state.store.resources_of(id).await?
+    };
+    Ok(Json(resources.into_iter().map(Into::into).collect()))
+}
+
+/// A renewal.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenewRequest {
+    /// Periods of the resource's own type (rule 11): 1-11 months or 1-3 years.
+    pub period_count: u32,
+}
+
+/// The new term.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Renewed {
+    /// The resource.
+    pub resource_id: i64,
+    /// Its new expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Extends a resource's term by periods of its original type (rule 11). Price it first with
+/// `POST /v1/quotes/renewal` and order that quote to charge it.
+#[utoipa::path(post, path = "/v1/resources/{id}/renewals", tag = "orders", params(("id" = i64, Path)), request_body = RenewRequest,
+    responses((status = 201, body = Renewed), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn renew(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    payload: Result<Json<RenewRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Renewed>), AppError> {
+    caller.need("orders", Access::Write)?;
+    let Json(request) = payload?;
+    let resource = resource_in_scope(&state, &caller, id).await?;
+    let expires_at = state
+        .store
+        .renew_resource(id, resource.period, request.period_count)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Renewed {
+            resource_id: id,
+            expires_at,
+        }),
+    ))
+}
+
+/// An unsubscription.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnsubscribedView {
+    /// Resources closed (the main one and its children: rule 10).
+    pub closed: Vec<i64>,
+    /// The refund recorded.
+    pub refund_id: i64,
+    /// Its amount (renewed periods included).
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// Whether it is above the approval threshold (rule 10).
+    pub needs_approval: bool,
+}
+
+/// Unsubscribes a resource with its children; the unused term is refunded (rule 10).
+#[utoipa::path(post, path = "/v1/resources/{id}/unsubscribe", tag = "orders", params(("id" = i64, Path)),
+    responses((status = 201, body = UnsubscribedView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn unsubscribe(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<UnsubscribedView>), AppError> {
+    caller.need("orders", Access::Write)?;
+    let resource = resource_in_scope(&state, &caller, id).await?;
+    let done = state
+        .store
+        .unsubscribe_resource(id, &caller.actor(Some(resource.customer)), Utc::now())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(UnsubscribedView {
+            closed: done.closed,
+            refund_id: done.refund,
+            amount: done.amount,
+            needs_approval: done.needs_approval,
+        }),
+    ))
+}
+
+/// Auto-renew on or off.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutoRenewRequest {
+    /// Whether the resource renews itself from 7 days before expiry (rule 11).
+    pub enabled: bool,
+}
+
+/// Turns auto-renew on or off.
+#[utoipa::path(put, path = "/v1/resources/{id}/auto-renew", tag = "orders", params(("id" = i64, Path)), request_body = AutoRenewRequest,
+    responses((status = 200, body = ResourceView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn auto_renew(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    payload: Result<Json<AutoRenewRequest>, JsonRejection>,
+) -> Result<Json<ResourceView>, AppError> {
+    caller.need("orders", Access::Write)?;
+    let Json(request) = payload?;
+    resource_in_scope(&state, &caller, id).await?;
+    state.store.set_auto_renew(id, request.enabled).await?;
+    let resource = state
+        .store
+        .resource(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("resource", id))?;
+    Ok(Json(resource.into()))
+}
+
+async fn order_in_scope(state: &AppState, caller: &Caller, id: OrderId) -> Result<(Order, Customer), AppError> {
+    let order = state
+        .store
+        .order(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("order", id))?;
+    let customer = caller.customer(state, order.customer).await?;
+    Ok((order, customer))
+}
+
+async fn resource_in_scope(state: &AppState, caller: &Caller, id: i64) -> Result<Resource, AppError> {
+    let resource = state
+        .store
+        .resource(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("resource", id))?;
+    caller.customer(state, resource.customer).await?;
+    Ok(resource)
+}
+
+async fn reread(state: &AppState, id: OrderId) -> Result<Json<OrderView>, AppError> {
+    let order = state
+        .store
+        .order(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("order", id))?;
+    Ok(Json(order.into()))
+}

@@ -1,0 +1,224 @@
+//! Partners, their staff and resellers: the operator registers partners (each with a first
+//! admin and its API key); a distributor invites resellers of its country (rule 15) and lists
+//! them; a partner admin adds staff.
+
+use super::{Page, text};
+use crate::api::approvals::{ApprovalRequestExt, approval_request, gate, home_currency};
+use crate::app::AppState;
+use crate::auth::{Access, Caller, Principal, issue_key};
+use crate::error::AppError;
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use pchost_domain::keys::KeyPrincipal;
+use pchost_domain::{ApprovalKind, Partner, PartnerKind, Role, Staff};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A new partner.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPartnerRequest {
+    /// `solution-provider`, `distributor`, `reseller` or `seller`.
+    #[schema(value_type = String)]
+    pub kind: PartnerKind,
+    /// Name (1 to 128 characters).
+    pub name: String,
+    /// ISO country code.
+    pub country: String,
+}
+
+/// A registered partner with its first admin and that admin's API key (shown once).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerCreated {
+    /// The partner.
+    #[schema(value_type = Object)]
+    pub partner: Partner,
+    /// Its first admin.
+    #[schema(value_type = Object)]
+    pub admin: Staff,
+    /// The admin's API key: keep it, it is not shown again.
+    pub api_key: String,
+}
+
+/// Registers a partner with a first admin. Operator only.
+#[utoipa::path(post, path = "/v1/partners", tag = "partners", request_body = NewPartnerRequest,
+    responses((status = 201, body = PartnerCreated), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<NewPartnerRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<PartnerCreated>), AppError> {
+    caller.need("partners", Access::Write)?;
+    caller.operator()?;
+    let Json(request) = payload?;
+    let name = text("name", &request.name, 128)?;
+    let country = text("country", &request.country, 8)?;
+    let partner = state.store.create_partner(request.kind, &name, &country).await?;
+    let admin = state.store.create_staff(partner.id, Role::PartnerAdmin, None).await?;
+    let (_, api_key) = issue_key(
+        &state,
+        "first admin",
+        KeyPrincipal::Staff(admin.id),
+        Vec::new(),
+        &caller.label(),
+    )
+    .await?;
+    tracing::info!(partner = partner.id, kind = %partner.kind, by = %caller.label(), "partner registered");
+    Ok((
+        StatusCode::CREATED,
+        Json(PartnerCreated {
+            partner,
+            admin,
+            api_key,
+        }),
+    ))
+}
+
+/// Lists partners. Operator only.
+#[utoipa::path(get, path = "/v1/partners", tag = "partners", params(Page),
+    responses((status = 200, description = "partners by id"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    page: Result<Query<Page>, QueryRejection>,
+) -> Result<Json<Vec<Partner>>, AppError> {
+    caller.need("partners", Access::Read)?;
+    caller.operator()?;
+    let Query(page) = page?;
+    Ok(Json(state.store.partners_list(page.after, page.limit()?).await?))
+}
+
+/// Gets a partner: the operator any, staff their own, a distributor's staff its resellers.
+#[utoipa::path(get, path = "/v1/partners/{id}", tag = "partners", params(("id" = i64, Path)),
+    responses((status = 200, description = "the partner"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Partner>, AppError> {
+    caller.need("partners", Access::Read)?;
+    let partner = state
+        .store
+        .partner(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("partner", id))?;
+    let visible = match &caller.principal {
+        Principal::Operator => true,
+        Principal::Staff { partner: own, .. } => own.id == id || partner.distributor == Some(own.id),
+        Principal::Customer(c) => c.partner == id,
+    };
+    if !visible {
+        return Err(AppError::forbidden(
+            "out-of-scope",
+            format!("partner {id} is outside what {} may see", caller.label()),
+        ));
+    }
+    Ok(Json(partner))
+}
+
+/// A reseller to bind.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteResellerRequest {
+    /// The reseller (registered by the operator).
+    pub reseller_id: i64,
+}
+
+/// Binds a reseller of the distributor's country that has no distributor yet (rule 15),
+/// after the approval rules (`reseller-invitation`) approve. Distributor admin.
+#[utoipa::path(post, path = "/v1/resellers", tag = "resellers", request_body = InviteResellerRequest,
+    responses((status = 201, description = "the bound reseller"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn invite_reseller(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<InviteResellerRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Partner>), AppError> {
+    caller.need("resellers", Access::Write)?;
+    let distributor = caller.admin_of_kind(&[PartnerKind::Distributor])?.id;
+    let Json(request) = payload?;
+    let approval = approval_request(
+        &caller,
+        ApprovalKind::ResellerInvitation,
+        distributor,
+        None,
+        home_currency(),
+    )
+    .with_reseller(Some(request.reseller_id));
+    gate(&state, approval).await?;
+    state.store.invite_reseller(distributor, request.reseller_id).await?;
+    let reseller = state
+        .store
+        .partner(request.reseller_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("partner", request.reseller_id))?;
+    Ok((StatusCode::CREATED, Json(reseller)))
+}
+
+/// Lists the distributor's resellers. Distributor staff.
+#[utoipa::path(get, path = "/v1/resellers", tag = "resellers",
+    responses((status = 200, description = "the resellers"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn resellers(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Partner>>, AppError> {
+    caller.need("resellers", Access::Read)?;
+    let (_, partner) = caller.staff()?;
+    if partner.kind != PartnerKind::Distributor {
+        return Err(AppError::forbidden(
+            "role-not-permitted",
+            format!("a {} has no resellers", partner.kind),
+        ));
+    }
+    let mut resellers = Vec::new();
+    for id in state.store.resellers_of(partner.id).await? {
+        resellers.extend(state.store.partner(id).await?);
+    }
+    Ok(Json(resellers))
+}
+
+/// A new staff member.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewStaffRequest {
+    /// `partner-admin`, `customer-manager`, `supervisor` or `salesperson`.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// Its supervisor (a supervisor of the same partner).
+    #[serde(default)]
+    pub supervisor_id: Option<i64>,
+}
+
+/// The member and its API key (shown once).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StaffCreated {
+    /// The member.
+    #[schema(value_type = Object)]
+    pub staff: Staff,
+    /// Its API key: keep it, it is not shown again.
+    pub api_key: String,
+}
+
+/// Adds a staff member to the caller's partner. Partner admin.
+#[utoipa::path(post, path = "/v1/staff", tag = "partners", request_body = NewStaffRequest,
+    responses((status = 201, body = StaffCreated), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn create_staff(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<NewStaffRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<StaffCreated>), AppError> {
+    caller.need("partners", Access::Write)?;
+    let partner = caller.partner_admin()?.id;
+    let Json(request) = payload?;
+    let staff = state
+        .store
+        .create_staff(partner, request.role, request.supervisor_id)
+        .await?;
+    let (_, api_key) = issue_key(
+        &state,
+        "staff",
+        KeyPrincipal::Staff(staff.id),
+        Vec::new(),
+        &caller.label(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(StaffCreated { staff, api_key })))
+}

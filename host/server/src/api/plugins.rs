@@ -1,0 +1,397 @@
+//! Plugin lifecycle: upload a component with its manifest, list versions, bind a version to an
+//! extension point in a scope, enable, disable, upgrade, roll back and unbind. Only the owner
+//! (and the operator) manages a plugin, and nobody binds into another tenant's scope.
+//!
+//! Changes take effect on the next request: every binding change rebuilds the binding index,
+//! and an uploaded version is compiled and loaded before the upload answers.
+
+use crate::app::AppState;
+use crate::auth::{Access, Caller};
+use crate::error::AppError;
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use chrono::Utc;
+use pchost_domain::bindings::{Binding, BindingChange, BindingScope, FailurePolicy, NewBinding, PluginVersion};
+use pchost_domain::{PartnerId, PartnerKind};
+use pchost_runtime::{PluginManifest, World};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// The largest manifest accepted.
+pub const MAX_MANIFEST_BYTES: usize = 16 << 10;
+
+/// An installed version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Installed {
+    /// `owner/name@version`.
+    pub id: String,
+    /// sha256 of the component: what runs.
+    pub digest: String,
+    /// The extension point it implements.
+    pub world: String,
+    /// Its owner.
+    pub owner: PartnerId,
+}
+
+/// Uploads a component with its manifest as `multipart/form-data`: a `manifest` part (the
+/// `plugin.toml` text) and a `component` part (the `.wasm` bytes). The manifest's owner must
+/// be the caller's partner (the operator may upload for any partner); its limits must lie
+/// within the operator's ceilings; a version is immutable and content-addressed. The
+/// component is validated and compiled before anything is stored.
+#[utoipa::path(post, path = "/v1/plugins", tag = "plugins",
+    request_body(content_type = "multipart/form-data", description = "parts `manifest` (TOML) and `component` (wasm)"),
+    responses((status = 201, body = Installed), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<(StatusCode, Json<Installed>), AppError> {
+    caller.need("plugins", Access::Write)?;
+    if !caller.is_operator() {
+        caller.partner_admin()?;
+    }
+    let mut multipart = multipart.map_err(|e| AppError::InvalidJson(format!("not a multipart/form-data body: {e}")))?;
+    let max_component = state.runtime.limits().max_component_bytes;
+    let (mut manifest, mut component) = (None, None);
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "manifest" if manifest.is_none() => {
+                let bytes = field.bytes().await.map_err(multipart_error)?;
+                if bytes.len() > MAX_MANIFEST_BYTES {
+                    return Err(AppError::field(
+                        "manifest",
+                        format!("at most {MAX_MANIFEST_BYTES} bytes"),
+                    ));
+                }
+                let text =
+                    String::from_utf8(bytes.to_vec()).map_err(|_| AppError::field("manifest", "not UTF-8 text"))?;
+                manifest =
+                    Some(PluginManifest::from_toml(&text).map_err(|e| AppError::field("manifest", e.to_string()))?);
+            }
+            "component" if component.is_none() => {
+                let bytes = field.bytes().await.map_err(multipart_error)?;
+                if bytes.len() > max_component {
+                    return Err(AppError::PayloadTooLarge(max_component));
+                }
+                component = Some(bytes);
+            }
+            other => {
+                return Err(AppError::field(
+                    other.to_owned(),
+                    "unexpected or repeated part: send one `manifest` and one `component`",
+                ));
+            }
+        }
+    }
+    let manifest = manifest.ok_or_else(|| AppError::field("manifest", "the `manifest` part is missing"))?;
+    let component = component.ok_or_else(|| AppError::field("component", "the `component` part is missing"))?;
+    match caller.partner() {
+        Some(own) if own.id != manifest.owner => {
+            return Err(AppError::forbidden(
+                "not-owner",
+                format!(
+                    "the manifest names owner {}, the caller is of partner {}",
+                    manifest.owner, own.id
+                ),
+            ));
+        }
+        Some(_) => {}
+        None => {
+            state
+                .store
+                .partner(manifest.owner)
+                .await?
+                .ok_or_else(|| AppError::not_found("partner", manifest.owner))?;
+        }
+    }
+    let plugin = crate::bundle::install(&state.store, &state.runtime, manifest, &component).await?;
+    tracing::info!(plugin = %plugin.id, digest = %plugin.digest, by = %caller.label(), "plugin uploaded");
+    Ok((
+        StatusCode::CREATED,
+        Json(Installed {
+            id: plugin.id.clone(),
+            digest: plugin.digest.clone(),
+            world: plugin.manifest.world.to_string(),
+            owner: plugin.manifest.owner,
+        }),
+    ))
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> AppError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::PayloadTooLarge(crate::app::MAX_UPLOAD_BYTES)
+    } else {
+        AppError::InvalidJson(format!("bad multipart body: {}", e.body_text()))
+    }
+}
+
+/// Whose versions.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct VersionQuery {
+    /// For the operator: one owner's.
+    pub owner: Option<PartnerId>,
+}
+
+/// Lists installed versions: the caller's partner's (the operator: all, or one owner's).
+#[utoipa::path(get, path = "/v1/plugins", tag = "plugins", params(VersionQuery),
+    responses((status = 200, description = "installed versions"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<VersionQuery>, QueryRejection>,
+) -> Result<Json<Vec<PluginVersion>>, AppError> {
+    caller.need("plugins", Access::Read)?;
+    let Query(query) = query?;
+    let owner = if caller.is_operator() {
+        query.owner
+    } else {
+        Some(caller.partner_or(query.owner)?)
+    };
+    Ok(Json(state.store.plugin_versions(owner).await?))
+}
+
+/// A binding to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBindingRequest {
+    /// The extension point: `pricing-rule` or `approval-rule`.
+    pub world: String,
+    /// `platform` (operator only), `seller` (a seller's products) or `partner` (a partner's
+    /// customers). Default: the caller's own (seller for a seller, else partner).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub scope: Option<BindingScope>,
+    /// The seller or partner of the scope. Default: the caller's partner.
+    #[serde(default)]
+    pub scope_id: Option<PartnerId>,
+    /// The plugin's owner (default: the caller's partner).
+    #[serde(default)]
+    pub owner: Option<PartnerId>,
+    /// The plugin's name.
+    pub plugin: String,
+    /// The version to run.
+    pub version: String,
+    /// Order within the scope: lower runs first (-1000 to 1000, default 0).
+    #[serde(default)]
+    pub position: i32,
+    /// `fail-closed` (default), `fail-open` or `fallback`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub failure_policy: Option<FailurePolicy>,
+    /// Whether it runs (default true).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// Binds an installed version to an extension point in a scope.
+#[utoipa::path(post, path = "/v1/bindings", tag = "plugins", request_body = NewBindingRequest,
+    responses((status = 201, description = "the binding"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn bind(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<NewBindingRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Binding>), AppError> {
+    caller.need("plugins", Access::Write)?;
+    if !caller.is_operator() {
+        caller.partner_admin()?;
+    }
+    let Json(request) = payload?;
+    request
+        .world
+        .parse::<World>()
+        .map_err(|_| AppError::field("world", "`pricing-rule` or `approval-rule`"))?;
+    let own = caller.partner();
+    let scope = match (request.scope, own) {
+        (Some(scope), _) => scope,
+        (None, Some(p)) if p.kind == PartnerKind::Seller => BindingScope::Seller,
+        (None, Some(_)) => BindingScope::Partner,
+        (None, None) => return Err(AppError::field("scope", "the operator names the scope")),
+    };
+    let scope_id = match scope {
+        BindingScope::Platform => None,
+        _ => Some(
+            request
+                .scope_id
+                .or(own.map(|p| p.id))
+                .ok_or_else(|| AppError::field("scope_id", "name the seller or partner of the scope"))?,
+        ),
+    };
+    let owner = request
+        .owner
+        .or(own.map(|p| p.id))
+        .ok_or_else(|| AppError::field("owner", "the operator names the plugin's owner"))?;
+    if let Some(own) = own {
+        if owner != own.id {
+            return Err(AppError::forbidden(
+                "not-owner",
+                format!("plugins of partner {owner} are not the caller's to bind"),
+            ));
+        }
+        if scope == BindingScope::Platform || scope_id != Some(own.id) {
+            return Err(AppError::forbidden(
+                "out-of-scope",
+                "a partner binds only into its own scope; platform-wide bindings are the operator's",
+            ));
+        }
+        let expected = if own.kind == PartnerKind::Seller {
+            BindingScope::Seller
+        } else {
+            BindingScope::Partner
+        };
+        if scope != expected {
+            return Err(AppError::forbidden(
+                "out-of-scope",
+                format!("a {} binds into a `{expected}` scope", own.kind),
+            ));
+        }
+    }
+    if !(-1000..=1000).contains(&request.position) {
+        return Err(AppError::field("position", "-1000 to 1000"));
+    }
+    let binding = state
+        .store
+        .create_binding(
+            &NewBinding {
+                world: request.world,
+                scope,
+                scope_id,
+                plugin_owner: owner,
+                plugin_name: request.plugin,
+                version: request.version,
+                position: request.position,
+                failure_policy: request.failure_policy.unwrap_or(FailurePolicy::FailClosed),
+                enabled: request.enabled.unwrap_or(true),
+            },
+            &caller.label(),
+            Utc::now(),
+        )
+        .await?;
+    state.bindings.reload(&state.store).await?;
+    tracing::info!(binding = binding.id, by = %caller.label(), "plugin bound");
+    Ok((StatusCode::CREATED, Json(binding)))
+}
+
+/// Lists bindings: those of the caller's partner's plugins or scope (the operator: all).
+#[utoipa::path(get, path = "/v1/bindings", tag = "plugins",
+    responses((status = 200, description = "bindings"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn bindings(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Binding>>, AppError> {
+    caller.need("plugins", Access::Read)?;
+    let all = state.store.bindings().await?;
+    if caller.is_operator() {
+        return Ok(Json(all));
+    }
+    let own = caller.partner_or(None)?;
+    Ok(Json(
+        all.into_iter()
+            .filter(|b| b.plugin_owner == own || b.scope_id == Some(own))
+            .collect(),
+    ))
+}
+
+/// A change to a binding.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BindingChangeRequest {
+    /// Enable or disable.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Run another installed version of the same plugin (the current one is kept as the
+    /// previous version, for rollback and fallback).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// New order.
+    #[serde(default)]
+    pub position: Option<i32>,
+    /// New failure policy.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub failure_policy: Option<FailurePolicy>,
+}
+
+/// Enables, disables, upgrades or reorders a binding.
+#[utoipa::path(patch, path = "/v1/bindings/{id}", tag = "plugins", params(("id" = i64, Path)), request_body = BindingChangeRequest,
+    responses((status = 200, description = "the binding"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn change(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    payload: Result<Json<BindingChangeRequest>, JsonRejection>,
+) -> Result<Json<Binding>, AppError> {
+    caller.need("plugins", Access::Write)?;
+    managed(&state, &caller, id).await?;
+    let Json(request) = payload?;
+    if request.position.is_some_and(|p| !(-1000..=1000).contains(&p)) {
+        return Err(AppError::field("position", "-1000 to 1000"));
+    }
+    let binding = state
+        .store
+        .update_binding(
+            id,
+            &BindingChange {
+                enabled: request.enabled,
+                version: request.version,
+                position: request.position,
+                failure_policy: request.failure_policy,
+            },
+            &caller.label(),
+            Utc::now(),
+        )
+        .await?;
+    state.bindings.reload(&state.store).await?;
+    Ok(Json(binding))
+}
+
+/// Rolls a binding back to its previous version.
+#[utoipa::path(post, path = "/v1/bindings/{id}/rollback", tag = "plugins", params(("id" = i64, Path)),
+    responses((status = 200, description = "the binding"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn rollback(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Binding>, AppError> {
+    caller.need("plugins", Access::Write)?;
+    managed(&state, &caller, id).await?;
+    let binding = state.store.rollback_binding(id, &caller.label(), Utc::now()).await?;
+    state.bindings.reload(&state.store).await?;
+    Ok(Json(binding))
+}
+
+/// Removes a binding.
+#[utoipa::path(delete, path = "/v1/bindings/{id}", tag = "plugins", params(("id" = i64, Path)),
+    responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn unbind(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, AppError> {
+    caller.need("plugins", Access::Write)?;
+    managed(&state, &caller, id).await?;
+    state.store.delete_binding(id).await?;
+    state.bindings.reload(&state.store).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The binding, when the caller manages it: the operator any, a partner admin those of its
+/// own plugins in its own scope.
+async fn managed(state: &AppState, caller: &Caller, id: i64) -> Result<Binding, AppError> {
+    let binding = state
+        .store
+        .binding(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("binding", id))?;
+    if caller.is_operator() {
+        return Ok(binding);
+    }
+    let own = caller.partner_admin()?.id;
+    if binding.plugin_owner != own || binding.scope_id != Some(own) {
+        return Err(AppError::forbidden(
+            "not-owner",
+            format!("binding {id} is not the caller's to manage"),
+        ));
+    }
+    Ok(binding)
+}

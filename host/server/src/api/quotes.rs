@@ -1,0 +1,569 @@
+//! Quotes: prices over the catalog through the pricing chain, stored so that an order is
+//! created from exactly what the customer was shown.
+//!
+//! The chain runs the enabled bindings of the pricing-rule extension point, in order: the
+//! platform-wide ones over the whole quote; then, for each marketplace seller, the ones bound
+//! to that seller over the lines of its own products only (a seller never sees another's
+//! lines); then the ones bound to the customer's partner over the whole quote. Each step
+//! sees the previous step's prices. After each step the host checks the invariants: no
+//! negative price, and no partner price below 0.80 of list (rule 19). The currency cannot
+//! change: a rule answers prices only.
+
+use crate::app::AppState;
+use crate::auth::{Access, Caller};
+use crate::error::AppError;
+use crate::extensions::{PolicyApplied, StepOutcome, run_bound};
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
+use pchost_domain::audit::InvocationRecord;
+use pchost_domain::bindings::{Binding, BindingScope};
+use pchost_domain::money::settle;
+use pchost_domain::{Currency, Customer, PartnerId, PeriodType, ProductId};
+use pchost_runtime::model::{self, CustomerContext, PartnerContext};
+use pchost_runtime::{FailureKind, PluginFailure, World};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use utoipa::ToSchema;
+
+/// A partner's rules never price a line below this share of list (rule 19).
+pub const PARTNER_DISCOUNT_FLOOR: Decimal = Decimal::from_parts(80, 0, 0, false, 2);
+/// The most lines one quote request may have.
+pub const MAX_LINES: usize = 200;
+/// The most periods or units one line may have.
+pub const MAX_COUNT: u32 = 100_000;
+/// How long a quote can be ordered.
+pub const QUOTE_VALIDITY: Duration = Duration::hours(24);
+
+/// A subscription quote request: periods of products.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteRequest {
+    /// The customer.
+    pub customer_id: i64,
+    /// Currency of the quote; every list price must be in it.
+    #[schema(value_type = String, example = "CNY")]
+    pub currency: Currency,
+    /// Lines (1 to 200).
+    pub lines: Vec<QuoteRequestLine>,
+}
+
+/// One requested line.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteRequestLine {
+    /// Product.
+    pub product_id: ProductId,
+    /// Period the product is bought per: `hour`, `day`, `month`, `year`, `one-time`.
+    #[schema(value_type = String, example = "month")]
+    pub period: PeriodType,
+    /// How many periods (1 to 100,000).
+    pub period_count: u32,
+    /// How many units (1 to 100,000).
+    pub quantity: u32,
+}
+
+/// An on-demand quote request: hours of usage.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnDemandRequest {
+    /// The customer.
+    pub customer_id: i64,
+    /// Currency.
+    #[schema(value_type = String, example = "CNY")]
+    pub currency: Currency,
+    /// Lines.
+    pub lines: Vec<OnDemandLine>,
+}
+
+/// Hours of one product.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnDemandLine {
+    /// Product (with an hourly price).
+    pub product_id: ProductId,
+    /// Whole hours (1 to 100,000).
+    pub hours: u32,
+    /// Units.
+    pub quantity: u32,
+}
+
+/// A renewal quote request (rule 11: the original period type).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenewalRequest {
+    /// The resource to renew.
+    pub resource_id: i64,
+    /// Periods: 1-11 months or 1-3 years.
+    pub period_count: u32,
+}
+
+/// One adjustment a plugin made to a line.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Adjustment {
+    /// `name@version`.
+    pub plugin: String,
+    /// The binding it ran under.
+    pub binding: i64,
+    /// Its reason.
+    pub reason: String,
+    /// Unit price before.
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String)]
+    pub from: Decimal,
+    /// Unit price after.
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String)]
+    pub to: Decimal,
+}
+
+/// A priced line.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PricedLine {
+    /// Product.
+    pub product_id: ProductId,
+    /// Period.
+    #[schema(value_type = String)]
+    pub period: PeriodType,
+    /// Periods.
+    pub period_count: u32,
+    /// Units.
+    pub quantity: u32,
+    /// List price per unit per period.
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String)]
+    pub list_unit_price: Decimal,
+    /// Final price per unit per period.
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String)]
+    pub unit_price: Decimal,
+    /// unit price × quantity × periods, settled to the cent (half-up).
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String)]
+    pub amount: Decimal,
+    /// What each plugin did, in chain order.
+    pub adjustments: Vec<Adjustment>,
+}
+
+/// One plugin run of the chain.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChainStep {
+    /// The binding.
+    pub binding: i64,
+    /// `platform`, `seller` or `partner`.
+    #[schema(value_type = String)]
+    pub scope: BindingScope,
+    /// `name@version` that answered.
+    pub plugin: String,
+    /// sha256 of the component.
+    pub digest: String,
+    /// Owner whose rule it is.
+    pub owner: PartnerId,
+    /// Lines it saw.
+    pub lines: usize,
+    /// Fuel burnt.
+    pub fuel_used: u64,
+    /// Wall time.
+    pub wall_time_us: u64,
+}
+
+/// A priced quote.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QuoteResponse {
+    /// The stored quote: create an order from it before `expires_at`.
+    pub quote_id: i64,
+    /// Until when it can be ordered.
+    pub expires_at: DateTime<Utc>,
+    /// Currency.
+    #[schema(value_type = String)]
+    pub currency: Currency,
+    /// The customer.
+    pub customer_id: i64,
+    /// Lines.
+    pub lines: Vec<PricedLine>,
+    /// Sum of the line amounts.
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String)]
+    pub total: Decimal,
+    /// The chain as it ran.
+    pub chain: Vec<ChainStep>,
+    /// Steps whose plugin failed and whose binding's policy skipped it or fell back (kept in
+    /// the stored quote's record, not read back from it).
+    #[serde(default, skip_deserializing)]
+    pub policies: Vec<PolicyApplied>,
+}
+
+/// Prices a subscription quote through the pricing chain and stores it.
+#[utoipa::path(post, path = "/v1/quotes", tag = "quotes", request_body = QuoteRequest,
+    responses((status = 201, body = QuoteResponse), (status = "4XX", body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn subscription(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<QuoteRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<QuoteResponse>), AppError> {
+    caller.need("quotes", Access::Write)?;
+    let Json(request) = payload?;
+    let lines: Vec<_> = request
+        .lines
+        .iter()
+        .map(|l| (l.product_id, l.period, l.period_count, l.quantity))
+        .collect();
+    quote(state, caller, request.customer_id, request.currency, &lines).await
+}
+
+/// Prices hours of on-demand usage (whole hours at the hourly list price) through the chain.
+#[utoipa::path(post, path = "/v1/quotes/on-demand", tag = "quotes", request_body = OnDemandRequest,
+    responses((status = 201, body = QuoteResponse), (status = "4XX", body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn on_demand(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<OnDemandRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<QuoteResponse>), AppError> {
+    caller.need("quotes", Access::Write)?;
+    let Json(request) = payload?;
+    let lines: Vec<_> = request
+        .lines
+        .iter()
+        .map(|l| (l.product_id, PeriodType::Hour, l.hours, l.quantity))
+        .collect();
+    quote(state, caller, request.customer_id, request.currency, &lines).await
+}
+
+/// Prices the renewal of a resource for more periods of its original type (rule 11).
+#[utoipa::path(post, path = "/v1/quotes/renewal", tag = "quotes", request_body = RenewalRequest,
+    responses((status = 201, body = QuoteResponse), (status = "4XX", body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn renewal(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<RenewalRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<QuoteResponse>), AppError> {
+    caller.need("quotes", Access::Write)?;
+    let Json(request) = payload?;
+    let resource = state
+        .store
+        .resource(request.resource_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("resource", request.resource_id))?;
+    let max = match resource.period {
+        PeriodType::Month => 11,
+        PeriodType::Year => 3,
+        other => {
+            return Err(AppError::unprocessable(
+                "not-renewable",
+                format!("a {other} resource is not renewed by periods"),
+            ));
+        }
+    };
+    if request.period_count == 0 || request.period_count > max {
+        return Err(AppError::field(
+            "period_count",
+            format!("a {} renewal is 1 to {max} periods", resource.period),
+        ));
+    }
+    let price = state
+        .store
+        .list_price(resource.product, resource.period)
+        .await?
+        .ok_or_else(|| AppError::unprocessable("price-not-found", "the resource's product has no list price"))?;
+    let lines = [(resource.product, resource.period, request.period_count, 1)];
+    quote(state, caller, resource.customer, price.currency, &lines).await
+}
+
+/// Checks the request, builds the plugins' quote from the catalog, runs the chain and stores
+/// the result.
+async fn quote(
+    state: AppState,
+    caller: Caller,
+    customer_id: i64,
+    currency: Currency,
+    request: &[(ProductId, PeriodType, u32, u32)],
+) -> Result<(StatusCode, Json<QuoteResponse>), AppError> {
+    if request.is_empty() || request.len() > MAX_LINES {
+        return Err(AppError::field("lines", format!("a quote has 1 to {MAX_LINES} lines")));
+    }
+    for (i, (_, _, count, quantity)) in request.iter().enumerate() {
+        for (name, value) in [("period_count", *count), ("quantity", *quantity)] {
+            if value == 0 || value > MAX_COUNT {
+                return Err(AppError::field(
+                    format!("lines[{i}].{name}"),
+                    format!("must be 1 to {MAX_COUNT}"),
+                ));
+            }
+        }
+    }
+    let customer = caller.customer(&state, customer_id).await?;
+    let store = &state.store;
+    let partner = store
+        .partner(customer.partner)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("customer {} has no partner", customer.id)))?;
+
+    let mut products = Vec::new();
+    let mut lines = Vec::new();
+    for (i, &(product_id, period, period_count, quantity)) in request.iter().enumerate() {
+        let product = store
+            .product(product_id)
+            .await?
+            .ok_or_else(|| AppError::not_found("product", product_id))?;
+        let price = store
+            .list_price(product_id, period)
+            .await?
+            .ok_or_else(|| AppError::Unprocessable {
+                code: "price-not-found",
+                message: format!("product {product_id} has no {period} price"),
+                field: Some(format!("lines[{i}].period")),
+            })?;
+        if price.currency != currency {
+            return Err(AppError::Unprocessable {
+                code: "currency-mismatch",
+                message: format!(
+                    "product {} is priced in {}, the quote is in {currency}",
+                    product.id, price.currency
+                ),
+                field: Some("currency".into()),
+            });
+        }
+        let index = match products
+            .iter()
+            .position(|p: &pchost_domain::Product| p.id == product.id)
+        {
+            Some(index) => index,
+            None => {
+                products.push(product);
+                products.len() - 1
+            }
+        };
+        lines.push(model::QuoteLine {
+            product: index as u32,
+            period,
+            period_count,
+            quantity,
+            list_unit_price: price.amount,
+            unit_price: price.amount,
+        });
+    }
+    let now = Utc::now();
+    let quote = model::Quote {
+        currency,
+        as_of: now,
+        partner: Some(PartnerContext {
+            id: partner.id,
+            kind: partner.kind,
+            distributor: partner.distributor,
+        }),
+        customer: Some(CustomerContext {
+            id: customer.id,
+            association: customer.association,
+            freeze: customer.freeze,
+            level: customer.level,
+        }),
+        products,
+        lines,
+    };
+    let mut response = crate::audit::run_audited(state.clone(), move |state, audit| {
+        run_chain(state, quote, &customer, audit)
+    })
+    .await?;
+    response.expires_at = now + QUOTE_VALIDITY;
+    let body = serde_json::to_string(&response).map_err(|e| AppError::Internal(e.into()))?;
+    response.quote_id = state
+        .store
+        .save_quote(
+            customer_id,
+            currency,
+            response.total,
+            &body,
+            &caller.label(),
+            now,
+            response.expires_at,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(response)))
+}
+
+/// Runs the whole chain over `quote`.
+pub fn run_chain(
+    state: &AppState,
+    mut quote: model::Quote,
+    customer: &Customer,
+    audit: &mut Vec<InvocationRecord>,
+) -> Result<QuoteResponse, AppError> {
+    let mut log = ChainLog {
+        adjustments: quote.lines.iter().map(|_| Vec::new()).collect(),
+        steps: Vec::new(),
+        policies: Vec::new(),
+        audit,
+    };
+    let all: Vec<usize> = (0..quote.lines.len()).collect();
+    for binding in state.bindings.bound(World::PricingRule, BindingScope::Platform, None) {
+        let view = quote.clone();
+        apply(state, &binding, &view, &all, &mut quote, &mut log, None)?;
+    }
+    let sellers: BTreeSet<PartnerId> = quote.products.iter().filter_map(|p| p.seller).collect();
+    for seller in sellers {
+        let bindings = state
+            .bindings
+            .bound(World::PricingRule, BindingScope::Seller, Some(seller));
+        if bindings.is_empty() {
+            continue;
+        }
+        // The seller's view: only the lines of its own products, with only those products.
+        let own: Vec<usize> = (0..quote.lines.len())
+            .filter(|&i| quote.products[quote.lines[i].product as usize].seller == Some(seller))
+            .collect();
+        for binding in bindings {
+            let mut view = quote.clone();
+            view.products.retain(|p| p.seller == Some(seller));
+            view.lines = own
+                .iter()
+                .map(|&i| {
+                    let mut line = quote.lines[i].clone();
+                    let id = quote.products[line.product as usize].id;
+                    line.product = view.products.iter().position(|p| p.id == id).unwrap_or_default() as u32;
+                    line
+                })
+                .collect();
+            // A seller prices its own products: rule 19 bounds partners' discounts, not sellers'.
+            apply(state, &binding, &view, &own, &mut quote, &mut log, None)?;
+        }
+    }
+    for binding in state
+        .bindings
+        .bound(World::PricingRule, BindingScope::Partner, Some(customer.partner))
+    {
+        let view = quote.clone();
+        apply(
+            state,
+            &binding,
+            &view,
+            &all,
+            &mut quote,
+            &mut log,
+            Some(PARTNER_DISCOUNT_FLOOR),
+        )?;
+    }
+
+    let lines: Vec<PricedLine> = quote
+        .lines
+        .iter()
+        .zip(log.adjustments)
+        .map(|(line, adjustments)| PricedLine {
+            product_id: quote.products[line.product as usize].id,
+            period: line.period,
+            period_count: line.period_count,
+            quantity: line.quantity,
+            list_unit_price: line.list_unit_price,
+            unit_price: line.unit_price,
+            amount: settle(line.unit_price * Decimal::from(line.quantity) * Decimal::from(line.period_count)),
+            adjustments,
+        })
+        .collect();
+    let total = lines.iter().map(|l| l.amount).sum();
+    Ok(QuoteResponse {
+        quote_id: 0,
+        expires_at: quote.as_of,
+        currency: quote.currency,
+        customer_id: customer.id,
+        lines,
+        total,
+        chain: log.steps,
+        policies: log.policies,
+    })
+}
+
+/// What the chain records as it runs: each line's adjustments, each step, each invocation.
+struct ChainLog<'a> {
+    adjustments: Vec<Vec<Adjustment>>,
+    steps: Vec<ChainStep>,
+    policies: Vec<PolicyApplied>,
+    audit: &'a mut Vec<InvocationRecord>,
+}
+
+/// Runs one binding over `view` (whose line `k` is line `map[k]` of `quote`) and applies its
+/// answer. A negative price, or with a `floor` a price below that share of list, is a failure
+/// of the plugin, handled by the binding's failure policy like a trap or a timeout.
+fn apply(
+    state: &AppState,
+    binding: &Binding,
+    view: &model::Quote,
+    map: &[usize],
+    quote: &mut model::Quote,
+    log: &mut ChainLog<'_>,
+    floor: Option<Decimal>,
+) -> Result<(), AppError> {
+    let outcome = run_bound(
+        &state.runtime,
+        binding,
+        view,
+        view.as_of,
+        log.audit,
+        |plugin| state.runtime.price(&plugin.id, view, state.data.clone()),
+        |plugin, output: model::PriceAdjustments| {
+            let refuse = |why: String| PluginFailure {
+                plugin: plugin.manifest.label(),
+                digest: plugin.digest.clone(),
+                kind: FailureKind::InvalidOutput(why),
+            };
+            for adjusted in &output.lines {
+                let index = map[adjusted.line as usize];
+                let line = &quote.lines[index];
+                if adjusted.unit_price.is_sign_negative() && !adjusted.unit_price.is_zero() {
+                    return Err(refuse(format!(
+                        "line {index}: negative unit price {}",
+                        adjusted.unit_price
+                    )));
+                }
+                if let Some(ratio) = floor
+                    && adjusted.unit_price < line.list_unit_price * ratio
+                {
+                    return Err(refuse(format!(
+                        "line {index}: {} is below {ratio} of list price {} (rule 19)",
+                        adjusted.unit_price, line.list_unit_price
+                    )));
+                }
+            }
+            Ok(output)
+        },
+    )?;
+    match outcome {
+        StepOutcome::Skipped(policy) => log.policies.push(policy),
+        StepOutcome::Answered {
+            plugin,
+            value,
+            fuel_used,
+            wall_time_us,
+            policy,
+        } => {
+            log.policies.extend(policy);
+            for adjusted in value.lines {
+                let index = map[adjusted.line as usize];
+                let line = &mut quote.lines[index];
+                log.adjustments[index].push(Adjustment {
+                    plugin: plugin.manifest.label(),
+                    binding: binding.id,
+                    reason: adjusted.reason,
+                    from: line.unit_price,
+                    to: adjusted.unit_price,
+                });
+                line.unit_price = adjusted.unit_price;
+            }
+            log.steps.push(ChainStep {
+                binding: binding.id,
+                scope: binding.scope,
+                plugin: plugin.manifest.label(),
+                digest: plugin.digest.clone(),
+                owner: plugin.manifest.owner,
+                lines: view.lines.len(),
+                fuel_used,
+                wall_time_us,
+            });
+        }
+    }
+    Ok(())
+}

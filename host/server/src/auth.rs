@@ -1,0 +1,420 @@
+//! Who is calling: API keys, the principal behind each, its scopes, and what it may see.
+//!
+//! A key is `pch_` followed by 32 random bytes in hex. Only its sha256 is stored, so a key is
+//! shown once, at creation. Every authenticated request resolves the key to a principal
+//! (the operator, a partner's staff member, or a customer) and is checked against the
+//! principal's role (DOMAIN.md "Roles"), its scope (rule 16) and the key's scopes.
+
+use crate::app::AppState;
+use crate::error::AppError;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use pchost_domain::accounts::Actor;
+use pchost_domain::keys::{ApiKey, KeyPrincipal, NewApiKey};
+use pchost_domain::{Customer, CustomerId, Partner, PartnerId, PartnerKind, Role, Staff, access};
+use sha2::{Digest, Sha256};
+
+/// The longest `Authorization` header value looked at.
+const MAX_KEY_CHARS: usize = 128;
+/// What every key starts with, so leaked keys are easy to scan for.
+pub const KEY_PREFIX: &str = "pch_";
+
+/// The areas of the API a key's scopes name, each as `<area>:read` or `<area>:write`
+/// (write implies read); `*` grants everything.
+pub const AREAS: &[&str] = &[
+    "partners",
+    "customers",
+    "resellers",
+    "orders",
+    "quotes",
+    "invoices",
+    "coupons",
+    "accounts",
+    "opportunities",
+    "plugins",
+    "audit",
+    "approvals",
+    "keys",
+];
+
+/// Whether a scope word is valid.
+pub fn valid_scope(scope: &str) -> bool {
+    scope == "*"
+        || scope
+            .split_once(':')
+            .is_some_and(|(area, access)| AREAS.contains(&area) && matches!(access, "read" | "write"))
+}
+
+/// A new random key and its stored form.
+pub fn generate_key() -> Result<(String, String), AppError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| AppError::Internal(anyhow::anyhow!("no OS randomness: {e}")))?;
+    let key = format!("{KEY_PREFIX}{}", hex::encode(bytes));
+    let hash = hash_key(&key);
+    Ok((key, hash))
+}
+
+/// The stored form of a key.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Creates a key for `principal` and returns it with the secret, which is never stored.
+pub async fn issue_key(
+    state: &AppState,
+    name: &str,
+    principal: KeyPrincipal,
+    scopes: Vec<String>,
+    created_by: &str,
+) -> Result<(ApiKey, String), AppError> {
+    for (i, scope) in scopes.iter().enumerate() {
+        if !valid_scope(scope) {
+            return Err(AppError::field(
+                format!("scopes[{i}]"),
+                format!(
+                    "{scope:?} is not `*` nor `<area>:read|write` with area one of {}",
+                    AREAS.join(", ")
+                ),
+            ));
+        }
+    }
+    let scopes = if scopes.is_empty() {
+        vec!["*".to_owned()]
+    } else {
+        scopes
+    };
+    let (secret, key_hash) = generate_key()?;
+    let key = state
+        .store
+        .create_api_key(
+            &NewApiKey {
+                name: name.to_owned(),
+                key_hash,
+                prefix: secret[..KEY_PREFIX.len() + 8].to_owned(),
+                principal,
+                scopes,
+                created_by: created_by.to_owned(),
+            },
+            chrono::Utc::now(),
+        )
+        .await?;
+    Ok((key, secret))
+}
+
+/// The principal behind a key.
+#[derive(Clone, Debug)]
+pub enum Principal {
+    /// Runs the host.
+    Operator,
+    /// A partner's staff member.
+    Staff {
+        /// The member.
+        staff: Staff,
+        /// Its partner.
+        partner: Partner,
+        /// The staff it supervises (for a supervisor).
+        supervised: Vec<i64>,
+    },
+    /// An end customer.
+    Customer(Customer),
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The key used.
+    pub key_id: i64,
+    /// Who it is.
+    pub principal: Principal,
+    /// What the key may touch.
+    pub scopes: Vec<String>,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| AppError::Unauthenticated {
+                code: "missing-api-key",
+                message: "send the API key as `Authorization: Bearer pch_...`".into(),
+            })?;
+        let invalid = || AppError::Unauthenticated {
+            code: "invalid-api-key",
+            message: "the API key is not valid (unknown, revoked or malformed)".into(),
+        };
+        let key = header
+            .to_str()
+            .ok()
+            .filter(|v| v.len() <= MAX_KEY_CHARS)
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .filter(|k| k.starts_with(KEY_PREFIX))
+            .ok_or_else(invalid)?;
+        let record = state
+            .store
+            .api_key_by_hash(&hash_key(key))
+            .await?
+            .filter(|k| k.revoked_at.is_none())
+            .ok_or_else(invalid)?;
+        state.limiter.check(&format!("key:{}", record.id))?;
+        let principal = match record.principal {
+            KeyPrincipal::Operator => Principal::Operator,
+            KeyPrincipal::Staff(id) => {
+                let staff = state.store.staff(id).await?.ok_or_else(invalid)?;
+                let partner = state.store.partner(staff.partner).await?.ok_or_else(invalid)?;
+                let supervised = if staff.role == Role::Supervisor {
+                    state
+                        .store
+                        .staff_of(partner.id)
+                        .await?
+                        .into_iter()
+                        .filter(|s| s.supervisor == Some(staff.id))
+                        .map(|s| s.id)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                Principal::Staff {
+                    staff,
+                    partner,
+                    supervised,
+                }
+            }
+            KeyPrincipal::Customer(id) => Principal::Customer(state.store.customer(id).await?.ok_or_else(invalid)?),
+        };
+        let caller = Caller {
+            key_id: record.id,
+            principal,
+            scopes: record.scopes,
+        };
+        tracing::Span::current().record("principal", caller.label());
+        Ok(caller)
+    }
+}
+
+/// What a request does to an area: read it or change it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Look.
+    Read,
+    /// Change.
+    Write,
+}
+
+impl Caller {
+    /// `operator`, `staff:<id>@<partner>` or `customer:<id>`: who acted, for logs and records.
+    pub fn label(&self) -> String {
+        match &self.principal {
+            Principal::Operator => format!("operator(key {})", self.key_id),
+            Principal::Staff { staff, partner, .. } => format!("staff:{}@{}", staff.id, partner.id),
+            Principal::Customer(c) => format!("customer:{}", c.id),
+        }
+    }
+
+    /// The role (DOMAIN.md "Roles").
+    pub fn role(&self) -> Role {
+        match &self.principal {
+            Principal::Operator => Role::PlatformOperator,
+            Principal::Staff { staff, .. } => staff.role,
+            Principal::Customer(_) => Role::Customer,
+        }
+    }
+
+    /// The partner the caller belongs to, if any.
+    pub fn partner(&self) -> Option<&Partner> {
+        match &self.principal {
+            Principal::Staff { partner, .. } => Some(partner),
+            _ => None,
+        }
+    }
+
+    /// Refuses unless the key's scopes cover `area` with `access`.
+    pub fn need(&self, area: &'static str, access: Access) -> Result<(), AppError> {
+        let covered = self.scopes.iter().any(|s| {
+            s == "*"
+                || s.split_once(':').is_some_and(|(a, level)| {
+                    a == area && (level == "write" || (level == "read" && access == Access::Read))
+                })
+        });
+        if covered {
+            Ok(())
+        } else {
+            let level = if access == Access::Read { "read" } else { "write" };
+            Err(AppError::forbidden(
+                "scope-missing",
+                format!("this API key lacks the `{area}:{level}` scope"),
+            ))
+        }
+    }
+
+    /// Refuses unless the caller is the operator.
+    pub fn operator(&self) -> Result<(), AppError> {
+        match self.principal {
+            Principal::Operator => Ok(()),
+            _ => Err(self.role_refused("only the platform operator")),
+        }
+    }
+
+    /// Whether the caller is the operator.
+    pub fn is_operator(&self) -> bool {
+        matches!(self.principal, Principal::Operator)
+    }
+
+    /// The caller's staff record and partner, refusing anyone else.
+    pub fn staff(&self) -> Result<(&Staff, &Partner), AppError> {
+        match &self.principal {
+            Principal::Staff { staff, partner, .. } => Ok((staff, partner)),
+            _ => Err(self.role_refused("only partner staff")),
+        }
+    }
+
+    /// The caller's partner when it is a partner admin (rule 17: admin-only operations).
+    pub fn partner_admin(&self) -> Result<&Partner, AppError> {
+        match &self.principal {
+            Principal::Staff { staff, partner, .. } if staff.role == Role::PartnerAdmin => Ok(partner),
+            _ => Err(self.role_refused("only a partner admin")),
+        }
+    }
+
+    /// The caller's partner when it is an admin of a partner of `kind`.
+    pub fn admin_of_kind(&self, kinds: &[PartnerKind]) -> Result<&Partner, AppError> {
+        let partner = self.partner_admin()?;
+        if kinds.contains(&partner.kind) {
+            Ok(partner)
+        } else {
+            Err(AppError::forbidden(
+                "role-not-permitted",
+                format!("a {} may not do this", partner.kind),
+            ))
+        }
+    }
+
+    fn role_refused(&self, who: &str) -> AppError {
+        AppError::forbidden(
+            "role-not-permitted",
+            format!("{who} may do this; the caller is a {}", self.role()),
+        )
+    }
+
+    /// Loads a customer the caller may act on: the operator any, a customer itself, staff
+    /// those rule 16 lets them see (a distributor's admin also its resellers' customers).
+    pub async fn customer(&self, state: &AppState, id: CustomerId) -> Result<Customer, AppError> {
+        let customer = state
+            .store
+            .customer(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("customer", id))?;
+        let visible = match &self.principal {
+            Principal::Operator => true,
+            Principal::Customer(c) => c.id == id,
+            Principal::Staff {
+                staff,
+                partner,
+                supervised,
+            } => {
+                access::staff_sees(staff, &customer, supervised)
+                    || (staff.role == Role::PartnerAdmin
+                        && partner.kind == PartnerKind::Distributor
+                        && customer.partner != partner.id
+                        && state
+                            .store
+                            .partner(customer.partner)
+                            .await?
+                            .is_some_and(|p| access::owner_sees_customers_of(partner, &p)))
+            }
+        };
+        if visible {
+            Ok(customer)
+        } else {
+            Err(AppError::forbidden(
+                "out-of-scope",
+                format!("customer {id} is outside what {} may see", self.label()),
+            ))
+        }
+    }
+
+    /// Refuses a customer principal: a partner-side operation.
+    pub fn not_customer(&self) -> Result<(), AppError> {
+        match self.principal {
+            Principal::Customer(_) => Err(self.role_refused("only the operator or partner staff")),
+            _ => Ok(()),
+        }
+    }
+
+    /// The actor the domain records (rule 21): who acts and, when it acts on someone else's
+    /// behalf, for whom.
+    pub fn actor(&self, on_behalf_of: Option<CustomerId>) -> Actor {
+        let (role, partner, id) = match &self.principal {
+            Principal::Operator => (Role::PlatformOperator, None, None),
+            Principal::Staff { staff, partner, .. } => (staff.role, Some(partner.id), Some(staff.id)),
+            Principal::Customer(c) => (Role::Customer, Some(c.partner), Some(c.id)),
+        };
+        let on_behalf_of = match (&self.principal, on_behalf_of) {
+            (Principal::Customer(c), Some(id)) if c.id == id => None,
+            (_, Some(id)) => Some(format!("customer:{id}")),
+            (_, None) => None,
+        };
+        Actor {
+            role,
+            partner,
+            id,
+            on_behalf_of,
+        }
+    }
+
+    /// The partner whose data the caller works on: its own, or for the operator the one named.
+    pub fn partner_or(&self, named: Option<PartnerId>) -> Result<PartnerId, AppError> {
+        match (&self.principal, named) {
+            (Principal::Operator, Some(id)) => Ok(id),
+            (Principal::Operator, None) => Err(AppError::field("partner_id", "the operator names the partner")),
+            (Principal::Staff { partner, .. }, None) => Ok(partner.id),
+            (Principal::Staff { partner, .. }, Some(id)) if id == partner.id => Ok(id),
+            (Principal::Staff { .. }, Some(id)) => Err(AppError::forbidden(
+                "out-of-scope",
+                format!("partner {id} is outside what {} may see", self.label()),
+            )),
+            (Principal::Customer(_), _) => Err(self.role_refused("only the operator or partner staff")),
+        }
+    }
+}
+
+/// The keys of the demo principals, documented in the README. They exist only in a database
+/// seeded with `--demo`.
+pub const DEMO_KEYS: &[(&str, &str)] = &[
+    ("pch_demo_operator", "operator"),
+    ("pch_demo_distributor_admin", "staff:504"),
+    ("pch_demo_reseller_admin", "staff:500"),
+    ("pch_demo_reseller_manager", "staff:501"),
+    ("pch_demo_reseller_supervisor", "staff:502"),
+    ("pch_demo_reseller_salesperson", "staff:503"),
+    ("pch_demo_seller_admin", "staff:505"),
+    ("pch_demo_customer_101", "customer:101"),
+    ("pch_demo_customer_102", "customer:102"),
+];
+
+/// Creates the [`DEMO_KEYS`].
+pub async fn seed_demo_keys(store: &pchost_domain::store::Store) -> anyhow::Result<()> {
+    for (key, principal) in DEMO_KEYS {
+        let principal = match principal.split_once(':') {
+            Some(("staff", id)) => KeyPrincipal::Staff(id.parse()?),
+            Some(("customer", id)) => KeyPrincipal::Customer(id.parse()?),
+            _ => KeyPrincipal::Operator,
+        };
+        store
+            .create_api_key(
+                &NewApiKey {
+                    name: "demo".into(),
+                    key_hash: hash_key(key),
+                    prefix: (*key).into(),
+                    principal,
+                    scopes: vec!["*".into()],
+                    created_by: "demo".into(),
+                },
+                chrono::Utc::now(),
+            )
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! Extension points: which plugin versions are bound where, and running a bound plugin
+//! under its binding's failure policy.
+//!
+//! Bindings live in the store; this index is a snapshot of the enabled ones, rebuilt after
+//! every change, so a change takes effect on the next request without a restart and a
+//! request never scans other tenants' bindings.
+
+use crate::audit;
+use crate::error::AppError;
+use chrono::{DateTime, Utc};
+use pchost_domain::PartnerId;
+use pchost_domain::audit::InvocationRecord;
+use pchost_domain::bindings::{Binding, BindingScope, FailurePolicy};
+use pchost_domain::store::Store;
+use pchost_runtime::{Invocation, InvokeError, LoadedPlugin, PluginFailure, PluginRuntime, World};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+type Key = (World, BindingScope, Option<PartnerId>);
+
+/// The enabled bindings, by extension point and scope, in the order they run.
+#[derive(Debug, Default)]
+pub struct BindingIndex {
+    current: RwLock<Arc<HashMap<Key, Vec<Binding>>>>,
+}
+
+impl BindingIndex {
+    /// Rebuilds the snapshot from the store.
+    pub async fn reload(&self, store: &Store) -> Result<usize, AppError> {
+        let mut index: HashMap<Key, Vec<Binding>> = HashMap::new();
+        let mut count = 0;
+        for binding in store.bindings().await? {
+            let Ok(world) = binding.world.parse::<World>() else {
+                tracing::warn!(binding = binding.id, world = %binding.world, "binding to an unknown world ignored");
+                continue;
+            };
+            if binding.enabled {
+                count += 1;
+                index
+                    .entry((world, binding.scope, binding.scope_id))
+                    .or_default()
+                    .push(binding);
+            }
+        }
+        for bindings in index.values_mut() {
+            bindings.sort_by_key(|b| (b.position, b.id));
+        }
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(index);
+        Ok(count)
+    }
+
+    /// The enabled bindings of one extension point in one scope, in order.
+    pub fn bound(&self, world: World, scope: BindingScope, scope_id: Option<PartnerId>) -> Vec<Binding> {
+        let snapshot = self.current.read().unwrap_or_else(|e| e.into_inner()).clone();
+        snapshot.get(&(world, scope, scope_id)).cloned().unwrap_or_default()
+    }
+}
+
+/// The plugin id (`owner/name@version`) a binding runs, or its previous version.
+pub fn plugin_id(binding: &Binding, version: &str) -> String {
+    format!("{}/{}@{}", binding.plugin_owner, binding.plugin_name, version)
+}
+
+/// A bound plugin step that did not count: skipped under fail-open, or answered by the
+/// previous version under fallback.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct PolicyApplied {
+    /// The binding.
+    pub binding: i64,
+    /// `name@version` that failed.
+    pub plugin: String,
+    /// `fail-open` (skipped) or `fallback` (the previous version answered).
+    #[schema(value_type = String)]
+    pub policy: FailurePolicy,
+    /// The failure.
+    #[schema(value_type = Object)]
+    pub failure: PluginFailure,
+    /// The version that answered instead, under fallback.
+    pub answered_by: Option<String>,
+}
+
+/// What running a bound plugin gave.
+#[derive(Debug)]
+pub enum StepOutcome<T> {
+    /// The plugin (or, under fallback, its previous version) answered.
+    Answered {
+        /// Who answered.
+        plugin: Arc<LoadedPlugin>,
+        /// The checked answer.
+        value: T,
+        /// The invocation's cost.
+        fuel_used: u64,
+        /// The invocation's wall time.
+        wall_time_us: u64,
+        /// Set when the previous version answered.
+        policy: Option<PolicyApplied>,
+    },
+    /// The plugin failed and its binding is fail-open: the step is skipped.
+    Skipped(PolicyApplied),
+}
+
+/// Runs the plugin a binding names: `invoke` calls it, `check` validates and converts its
+/// output (an invariant broken there is a failure of the plugin like any other). Every
+/// invocation is added to `records`. A failure is handled by the binding's policy:
+/// fail-closed refuses the action, fail-open skips the step, fallback runs the previous
+/// version (and refuses when there is none or it fails too).
+pub fn run_bound<I: Serialize, O, T>(
+    runtime: &PluginRuntime,
+    binding: &Binding,
+    input: &I,
+    as_of: DateTime<Utc>,
+    records: &mut Vec<InvocationRecord>,
+    invoke: impl Fn(&LoadedPlugin) -> Result<Invocation<O>, InvokeError>,
+    check: impl Fn(&LoadedPlugin, O) -> Result<T, PluginFailure>,
+) -> Result<StepOutcome<T>, AppError>
+where
+    O: Serialize,
+{
+    let attempt = |version: &str, records: &mut Vec<InvocationRecord>| -> Result<_, AppError> {
+        let id = plugin_id(binding, version);
+        let plugin = runtime.plugin(&id).ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!(
+                "binding {} names {id}, which is not loaded",
+                binding.id
+            ))
+        })?;
+        let started = Instant::now();
+        let result = invoke(&plugin);
+        records.extend(audit::record(&plugin, input, as_of, started, &result));
+        match result {
+            Ok(invocation) => {
+                let fuel_used = invocation.fuel_used;
+                let wall_time_us = invocation.wall_time.as_micros().try_into().unwrap_or(u64::MAX);
+                match check(&plugin, invocation.output) {
+                    Ok(value) => Ok(Ok((plugin, value, fuel_used, wall_time_us))),
+                    Err(failure) => {
+                        if let Some(last) = records.last_mut() {
+                            last.failure = serde_json::to_string(&failure).ok();
+                        }
+                        Ok(Err(failure))
+                    }
+                }
+            }
+            Err(InvokeError::Plugin(failure)) => Ok(Err(failure)),
+            Err(other) => Err(other.into()),
+        }
+    };
+    let failure = match attempt(&binding.version, records)? {
+        Ok((plugin, value, fuel_used, wall_time_us)) => {
+            return Ok(StepOutcome::Answered {
+                plugin,
+                value,
+                fuel_used,
+                wall_time_us,
+                policy: None,
+            });
+        }
+        Err(failure) => failure,
+    };
+    tracing::warn!(binding = binding.id, plugin = %failure.plugin, policy = %binding.failure_policy, failure = ?failure.kind, "bound plugin failed");
+    match binding.failure_policy {
+        FailurePolicy::FailClosed => Err(AppError::PluginFailed(failure)),
+        FailurePolicy::FailOpen => Ok(StepOutcome::Skipped(PolicyApplied {
+            binding: binding.id,
+            plugin: failure.plugin.clone(),
+            policy: FailurePolicy::FailOpen,
+            failure,
+            answered_by: None,
+        })),
+        FailurePolicy::Fallback => {
+            let Some(previous) = &binding.previous_version else {
+                return Err(AppError::PluginFailed(failure));
+            };
+            match attempt(previous, records)? {
+                Ok((plugin, value, fuel_used, wall_time_us)) => Ok(StepOutcome::Answered {
+                    policy: Some(PolicyApplied {
+                        binding: binding.id,
+                        plugin: failure.plugin.clone(),
+                        policy: FailurePolicy::Fallback,
+                        failure,
+                        answered_by: Some(plugin.manifest.label()),
+                    }),
+                    plugin,
+                    value,
+                    fuel_used,
+                    wall_time_us,
+                }),
+                Err(second) => Err(AppError::PluginFailed(second)),
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Per-principal rate limits: a token bucket per API key (and per client address for the
+//! few unauthenticated endpoints), refilled continuously. In memory: a restart forgets the
+//! buckets, which only ever errs towards letting a caller through once more.
+
+use crate::error::AppError;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Beyond this many tracked callers, full buckets are forgotten (they hold no information).
+const MAX_TRACKED: usize = 100_000;
+
+/// The limits a bucket is held to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimit {
+    /// Requests per second, sustained.
+    pub per_second: u32,
+    /// Requests allowed in a burst.
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            per_second: 50,
+            burst: 100,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// The buckets of every caller.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: RateLimit,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl RateLimiter {
+    /// A limiter holding every caller to `limit`.
+    pub fn new(limit: RateLimit) -> Self {
+        RateLimiter {
+            limit,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token from `caller`'s bucket, or refuses with how long to wait.
+    pub fn check(&self, caller: &str) -> Result<(), AppError> {
+        let now = Instant::now();
+        let rate = f64::from(self.limit.per_second.max(1));
+        let burst = f64::from(self.limit.burst.max(1));
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= MAX_TRACKED && !buckets.contains_key(caller) {
+            buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
+        }
+        let bucket = buckets
+            .entry(caller.to_owned())
+            .or_insert(Bucket { tokens: burst, at: now });
+        bucket.tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate).min(burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = ((1.0 - bucket.tokens) / rate).ceil();
+            Err(AppError::RateLimited {
+                retry_after_secs: (wait as u64).max(1),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_passes_then_the_caller_waits_and_others_are_unaffected() {
+        let limiter = RateLimiter::new(RateLimit {
+            per_second: 1,
+            burst: 3,
+        });
+        for _ in 0..3 {
+            limiter.check("key:1").expect("within the burst");
+        }
+        match limiter.check("key:1") {
+            Err(AppError::RateLimited { retry_after_secs }) => assert_eq!(retry_after_secs, 1),
+            other => panic!("expected rate-limited, got {other:?}"),
+        }
+        limiter.check("key:2").expect("another key has its own bucket");
+    }
+}
