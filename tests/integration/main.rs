@@ -1,6 +1,7 @@
 //! Integration tests: real components, built from `plugins/` for wasm32-wasip2, run through
 //! the real runtime and the real HTTP router.
 
+mod authorization;
 mod example_plugins;
 mod hostile_plugins;
 mod http_api;

@@ -99,7 +99,9 @@ pub fn api_state() -> pchost_server::app::AppState {
     let store = demo_store();
     let runtime = shared_runtime();
     tokio().block_on(async {
-        pchost_server::auth::seed_demo_keys(&store).await.expect("demo keys");
+        pchost_server::demo::seed(&store)
+            .await
+            .expect("demo keys, money and resource");
         pchost_server::bundle::install_bundled(
             &store,
             &runtime,

@@ -36,6 +36,9 @@ pub struct NewCustomer {
     pub customer_type: CustomerType,
     /// ISO 3166-1 alpha-2 country.
     pub country: String,
+    /// The staff member who registered it and manages it: a customer manager or salesperson
+    /// of the same partner (rule 16), or none.
+    pub manager: Option<i64>,
 }
 
 impl Store {
@@ -126,13 +129,27 @@ impl Store {
             what: "partner",
             id: new.partner,
         })?;
+        if let Some(manager) = new.manager {
+            let staff = self.staff(manager).await?;
+            if !staff.is_some_and(|s| {
+                s.partner == new.partner && matches!(s.role, Role::CustomerManager | Role::Salesperson)
+            }) {
+                return Err(refused(
+                    "invalid-manager",
+                    format!(
+                        "staff {manager} is not a customer manager or salesperson of partner {}",
+                        new.partner
+                    ),
+                ));
+            }
+        }
         let freeze = match new.association {
             Association::Resale => FreezeState::AccountFrozen,
             Association::Referral => FreezeState::NotFrozen,
         };
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO customers (partner, account_name, association, associated_at, real_name, customer_type, \"freeze\", country, level) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) RETURNING id",
+            "INSERT INTO customers (partner, account_name, association, associated_at, real_name, customer_type, \"freeze\", country, manager, level) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0) RETURNING id",
         )
         .bind(new.partner)
         .bind(&new.account_name)
@@ -142,6 +159,7 @@ impl Store {
         .bind(new.customer_type.as_str())
         .bind(freeze.as_str())
         .bind(&new.country)
+        .bind(new.manager)
         .fetch_one(self.pool())
         .await?;
         self.customer(id)

@@ -408,6 +408,27 @@ on_both_backends! {
         assert_eq!(store.invite_reseller(rival.id, demo::RESELLER).await.map_err(|e| e.code()), Err("reseller-already-bound"));
     }
 
+    async fn rule_16_a_customer_registered_by_its_salesperson_is_managed_by_it(store: Store) {
+        seeded(&store).await;
+        let new = |manager| NewCustomer {
+            partner: demo::RESELLER,
+            account_name: "aspen-tea".into(),
+            association: Association::Referral,
+            customer_type: CustomerType::Individual,
+            country: "CN".into(),
+            manager: Some(manager),
+        };
+        let registered = store.create_customer(&new(demo::STAFF_SALESPERSON), t0()).await.expect("registered");
+        assert_eq!(registered.manager, Some(demo::STAFF_SALESPERSON));
+        let salesperson = store.staff(demo::STAFF_SALESPERSON).await.expect("read").expect("staff");
+        let visible = store.customers_visible_to(&salesperson).await.expect("visible");
+        assert!(visible.iter().any(|c| c.id == registered.id), "its registrant sees it (rule 16)");
+        for not_a_manager in [demo::STAFF_SUPERVISOR, demo::OTHER_RESELLER_ADMIN] {
+            let refused = store.create_customer(&new(not_a_manager), t0()).await;
+            assert_eq!(refused.map(|_| ()).map_err(|e| e.code()), Err("invalid-manager"));
+        }
+    }
+
     async fn rule_18_resale_customers_wait_for_a_budget_unfreeze_matches_and_partner_freezes_cascade(store: Store) {
         seeded(&store).await;
         let new = |name: &str, association| NewCustomer {
@@ -416,6 +437,7 @@ on_both_backends! {
             association,
             customer_type: CustomerType::Enterprise,
             country: "CN".into(),
+            manager: None,
         };
         let resale = store.create_customer(&new("orchid-media", Association::Resale), t0()).await.expect("customer");
         assert_eq!(resale.freeze, FreezeState::AccountFrozen, "frozen until the partner sets its budget");
@@ -682,6 +704,7 @@ on_both_backends! {
             association: Association::Resale,
             customer_type: CustomerType::Enterprise,
             country: "CN".into(),
+            manager: None,
         };
         let phone = "+8613800000000";
         let unsent = store.create_customer_with_phone(&new, phone, "123456", t0()).await;
@@ -744,7 +767,7 @@ on_both_backends! {
 
         // Real-name verification: submitted, reviewed, resubmitted after a rejection.
         let fresh = store
-            .create_customer(&NewCustomer { partner: demo::RESELLER, account_name: "birch".into(), association: Association::Resale, customer_type: CustomerType::Individual, country: "CN".into() }, t0())
+            .create_customer(&NewCustomer { partner: demo::RESELLER, account_name: "birch".into(), association: Association::Resale, customer_type: CustomerType::Individual, country: "CN".into(), manager: None }, t0())
             .await
             .expect("customer");
         store.submit_real_name(fresh.id, CustomerType::Enterprise).await.expect("submitted");

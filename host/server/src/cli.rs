@@ -305,7 +305,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let store = db.open().await?;
     if args.demo && store.seed_demo_if_empty(&DemoData::new(Utc::now())).await? {
-        crate::auth::seed_demo_keys(&store).await?;
+        crate::demo::seed(&store).await?;
         tracing::info!("demo data and demo API keys loaded (see README: never use --demo in production)");
     }
     let runtime = Arc::new(PluginRuntime::new(RuntimeConfig {

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod bundle;
 pub mod cli;
+pub mod demo;
 pub mod error;
 pub mod extensions;
 pub mod ratelimit;

@@ -126,15 +126,23 @@ pub async fn create(
             "a marketplace seller has no customers",
         ));
     }
+    // A customer manager or salesperson who registers a customer manages it (rule 16).
+    let manager = match &caller.principal {
+        Principal::Staff { staff, .. } if matches!(staff.role, Role::CustomerManager | Role::Salesperson) => {
+            Some(staff.id)
+        }
+        _ => None,
+    };
     let new = NewCustomer {
         partner: partner.id,
         account_name: text("account_name", &request.account_name, 64)?,
         association: request.association,
         customer_type: request.customer_type,
         country: text("country", &request.country, 8)?,
+        manager,
     };
     let now = Utc::now();
-    let mut customer = match (&request.phone, &request.verification_code) {
+    let customer = match (&request.phone, &request.verification_code) {
         (Some(phone), Some(code)) => state.store.create_customer_with_phone(&new, phone, code, now).await?,
         (Some(_), None) => {
             return Err(AppError::field(
@@ -145,12 +153,6 @@ pub async fn create(
         (None, Some(_)) => return Err(AppError::field("phone", "a verification code needs its phone number")),
         (None, None) => state.store.create_customer(&new, now).await?,
     };
-    if let Principal::Staff { staff, .. } = &caller.principal
-        && matches!(staff.role, Role::CustomerManager | Role::Salesperson)
-    {
-        state.store.assign_manager(customer.id, staff.id, staff).await?;
-        customer.manager = Some(staff.id);
-    }
     tracing::info!(customer = customer.id, partner = partner.id, by = %caller.label(), "customer registered");
     Ok((StatusCode::CREATED, Json(customer.into())))
 }

@@ -1,0 +1,474 @@
+//! The README's walkthrough, end to end, against the real `pchost` binary serving on
+//! 127.0.0.1 over a fresh SQLite file: the operator creates a distributor and a reseller; the
+//! reseller registers and invites a customer; a seller uploads and binds a pricing plugin; the
+//! reseller uploads and binds its own pricing and approval plugins; the customer gets a quote
+//! showing each adjustment, creates and pays an order; an invoice is requested; a refund asks
+//! the approval rule; the audit lists every plugin invocation.
+
+use pchost_test_plugins as built;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A server process, killed when dropped.
+struct Server {
+    child: Child,
+    address: String,
+    dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn pchost(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_pchost"))
+        .args(args)
+        .arg("--db")
+        .arg(dir.join("pchost.db"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("pchost runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("UTF-8")
+}
+
+/// Starts `pchost serve --demo` (for the catalog) on a free port and waits until it serves.
+fn serve(dir: PathBuf) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pchost"))
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--db"])
+        .arg(dir.join("pchost.db"))
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pchost serve starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the server logs until it serves")
+            .expect("log line");
+        if let Some(rest) = line.split("address=").nth(1)
+            && line.contains("serving")
+        {
+            break rest.split_whitespace().next().expect("address").to_owned();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, address, dir }
+}
+
+/// One HTTP/1.1 request over a fresh connection; returns the status and the JSON body.
+fn request(
+    server: &Server,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+    extra: &str,
+) -> (u16, Value) {
+    let mut stream = TcpStream::connect(&server.address).expect("connect");
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{auth}{extra}\r\n",
+        server.address,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("write head");
+    stream.write_all(body).expect("write body");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read");
+    let text = String::from_utf8_lossy(&response);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    // Small responses may be chunked: take the JSON between the first '{' or '[' and the last.
+    let start = body.find(['{', '[']).unwrap_or(body.len());
+    let end = body.rfind(['}', ']']).map(|i| i + 1).unwrap_or(start);
+    (status, serde_json::from_str(&body[start..end]).unwrap_or(Value::Null))
+}
+
+fn json_call(server: &Server, method: &str, path: &str, key: &str, body: Value) -> (u16, Value) {
+    request(
+        server,
+        method,
+        path,
+        Some(key),
+        "application/json",
+        body.to_string().as_bytes(),
+        "",
+    )
+}
+
+fn ok(expected: u16, (status, body): (u16, Value)) -> Value {
+    assert_eq!(status, expected, "{body}");
+    body
+}
+
+fn upload(server: &Server, key: &str, manifest: &str, component: &[u8]) -> (u16, Value) {
+    let boundary = "pchost-walkthrough-boundary";
+    let mut body = Vec::new();
+    body.extend(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"manifest\"\r\n\r\n{manifest}\r\n").as_bytes(),
+    );
+    body.extend(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"component\"; filename=\"c.wasm\"\r\nContent-Type: application/wasm\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend(component);
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    request(
+        server,
+        "POST",
+        "/v1/plugins",
+        Some(key),
+        &format!("multipart/form-data; boundary={boundary}"),
+        &body,
+        "",
+    )
+}
+
+fn manifest(name: &str, world: &str, owner: i64) -> String {
+    format!("name = \"{name}\"\nversion = \"1.0.0\"\nworld = \"{world}\"\nowner = {owner}\ngrants = []\n")
+}
+
+#[test]
+fn the_readme_walkthrough_runs_against_a_real_server() {
+    let dir = std::env::temp_dir().join(format!("pchost-walkthrough-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let operator = pchost(&dir, &["keys", "create-operator"]).trim().to_owned();
+    assert!(operator.starts_with("pch_") && operator.len() == 68, "{operator}");
+    let server = serve(dir);
+    let id = |v: &Value, path: &str| v.pointer(path).and_then(Value::as_i64).expect(path);
+
+    // The operator registers a distributor and a reseller; each gets a first admin key.
+    let distributor = ok(
+        201,
+        json_call(
+            &server,
+            "POST",
+            "/v1/partners",
+            &operator,
+            json!({ "kind": "distributor", "name": "Northwind Distribution", "country": "CN" }),
+        ),
+    );
+    let reseller = ok(
+        201,
+        json_call(
+            &server,
+            "POST",
+            "/v1/partners",
+            &operator,
+            json!({ "kind": "reseller", "name": "Bluebird Cloud", "country": "CN" }),
+        ),
+    );
+    let distributor_key = distributor["api_key"].as_str().expect("key").to_owned();
+    let reseller_key = reseller["api_key"].as_str().expect("key").to_owned();
+    let reseller_id = id(&reseller, "/partner/id");
+    ok(
+        201,
+        json_call(
+            &server,
+            "POST",
+            "/v1/resellers",
+            &distributor_key,
+            json!({ "reseller_id": reseller_id }),
+        ),
+    );
+    ok(
+        200,
+        json_call(
+            &server,
+            "POST",
+            &format!("/v1/partners/{reseller_id}/top-ups"),
+            &operator,
+            json!({ "currency": "CNY", "amount": "50000.00" }),
+        ),
+    );
+
+    // The reseller registers a customer and invites it; the customer accepts and gets a key.
+    let customer = ok(
+        201,
+        json_call(
+            &server,
+            "POST",
+            "/v1/customers",
+            &reseller_key,
+            json!({ "account_name": "harbor-foods", "association": "resale", "customer_type": "enterprise", "country": "CN" }),
+        ),
+    );
+    let customer_id = id(&customer, "/id");
+    let invitation = ok(
+        201,
+        json_call(
+            &server,
+            "POST",
+            &format!("/v1/customers/{customer_id}/invitations"),
+            &reseller_key,
+            json!({ "channel": "online" }),
+        ),
+    );
+    let (status, accepted) = request(
+        &server,
+        "POST",
+        "/v1/invitations/accept",
+        None,
+        "application/json",
+        json!({ "token": invitation["token"] }).to_string().as_bytes(),
+        "",
+    );
+    assert_eq!(status, 201, "{accepted}");
+    let customer_key = accepted["api_key"].as_str().expect("key").to_owned();
+    // A resale customer is frozen on association until its partner sets its budget (rule 18).
+    let budgeted = ok(
+        200,
+        json_call(
+            &server,
+            "POST",
+            &format!("/v1/customers/{customer_id}/budget"),
+            &reseller_key,
+            json!({ "amount": "20000.00" }),
+        ),
+    );
+    assert_eq!(budgeted["freeze"], "not-frozen");
+    ok(
+        204,
+        json_call(
+            &server,
+            "POST",
+            &format!("/v1/customers/{customer_id}/allocations"),
+            &reseller_key,
+            json!({ "currency": "CNY", "amount": "10000.00" }),
+        ),
+    );
+
+    // Seller 10 (the demo catalog's seller of product 2001) gets a key from the operator,
+    // uploads its volume-discount rule and binds it to its products.
+    let seller_key = ok(
+        201,
+        json_call(
+            &server,
+            "POST",
+            "/v1/api-keys",
+            &operator,
+            json!({ "name": "seller", "staff_id": 505 }),
+        ),
+    );
+    let seller_key = seller_key["api_key"].as_str().expect("key").to_owned();
+    let uploaded = ok(
+        201,
+        upload(
+            &server,
+            &seller_key,
+            &manifest("volume-discount", "pricing-rule", 10),
+            &built::read(built::VOLUME_DISCOUNT),
+        ),
+    );
+    assert_eq!(uploaded["id"], "10/volume-discount@1.0.0");
+    let bound = ok(
+        201,
+        json_call(
+            &server,
+            "POST",
+            "/v1/bindings",
+            &seller_key,
+            json!({ "world": "pricing-rule", "plugin": "volume-discount", "version": "1.0.0" }),
+        ),
+    );
+    assert_eq!(
+        (bound["scope"].as_str(), bound["scope_id"].as_i64()),
+        (Some("seller"), Some(10))
+    );
+
+    // The reseller uploads and binds its markup and its refund approval rule.
+    ok(
+        201,
+        upload(
+            &server,
+            &reseller_key,
+            &manifest("reseller-markup", "pricing-rule", reseller_id),
+            &built::read(built::RESELLER_MARKUP),
+        ),
+    );
+    ok(
+        201,
+        json_call(
+            &server,
+            "POST",
+            "/v1/bindings",
+            &reseller_key,
+            json!({ "world": "pricing-rule", "plugin": "reseller-markup", "version": "1.0.0" }),
+        ),
+    );
+    ok(
+        201,
+        upload(
+            &server,
+            &reseller_key,
+            &manifest("refund-approval", "approval-rule", reseller_id),
+            &built::read(built::REFUND_APPROVAL),
+        ),
+    );
+    ok(
+        201,
+        json_call(
+            &server,
+            "POST",
+            "/v1/bindings",
+            &reseller_key,
+            json!({ "world": "approval-rule", "plugin": "refund-approval", "version": "1.0.0" }),
+        ),
+    );
+
+    // The customer gets a quote: 60 units of product 2001 for a month. The seller's tier
+    // takes 10% off 88.50 (79.65), then the reseller adds 8% (86.022).
+    let quote = ok(
+        201,
+        json_call(
+            &server,
+            "POST",
+            "/v1/quotes",
+            &customer_key,
+            json!({
+        "customer_id": customer_id, "currency": "CNY",
+        "lines": [{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": 60 }] }),
+        ),
+    );
+    let line = &quote["lines"][0];
+    assert_eq!(line["unit_price"], "86.022000");
+    assert_eq!(line["adjustments"][0]["plugin"], "volume-discount@1.0.0");
+    assert_eq!(line["adjustments"][0]["to"], "79.650000");
+    assert_eq!(line["adjustments"][1]["plugin"], "reseller-markup@1.0.0");
+    assert_eq!(quote["total"], "5161.32"); // 86.022 × 60 = 5161.32
+
+    // It orders the quote and pays from its balance; the order keeps the breakdown.
+    let order = request(
+        &server,
+        "POST",
+        "/v1/orders",
+        Some(&customer_key),
+        "application/json",
+        json!({ "quote_id": quote["quote_id"] }).to_string().as_bytes(),
+        "Idempotency-Key: walkthrough-order\r\n",
+    );
+    let order = ok(201, order);
+    let order_id = id(&order, "/order/id");
+    assert_eq!(order["order"]["amount"], "5161.32");
+    let paid = ok(
+        201,
+        request(
+            &server,
+            "POST",
+            &format!("/v1/orders/{order_id}/payments"),
+            Some(&customer_key),
+            "application/json",
+            b"{}",
+            "Idempotency-Key: walkthrough-pay\r\n",
+        ),
+    );
+    assert_eq!(paid["amount"], "5161.32");
+    let detail = ok(
+        200,
+        json_call(
+            &server,
+            "GET",
+            &format!("/v1/orders/{order_id}"),
+            &customer_key,
+            Value::Null,
+        ),
+    );
+    assert_eq!(detail["order"]["status"], "processing");
+    assert_eq!(
+        detail["quote"]["lines"][0]["adjustments"].as_array().map(Vec::len),
+        Some(2)
+    );
+
+    // An invoice: the title first (rule 4), then the request by order, issued by the reseller (rule 5).
+    ok(
+        200,
+        json_call(
+            &server,
+            "PUT",
+            &format!("/v1/customers/{customer_id}/invoice-info"),
+            &customer_key,
+            json!({ "title_type": "enterprise", "title": "Harbor Foods Ltd", "tax_id": "91310000MA1HARBOR" }),
+        ),
+    );
+    let invoice = ok(
+        201,
+        json_call(
+            &server,
+            "POST",
+            "/v1/invoices",
+            &customer_key,
+            json!({
+        "customer_id": customer_id, "scope": { "basis": "order", "order": order_id },
+        "kind": "vat-special", "medium": "digital", "currency": "CNY" }),
+        ),
+    );
+    assert_eq!(
+        (invoice["amount"].as_str(), invoice["issuer"].as_str()),
+        (Some("5161.32"), Some("partner"))
+    );
+
+    // A 1,000 refund: the reseller's approval rule approves it.
+    ok(
+        201,
+        json_call(
+            &server,
+            "POST",
+            &format!("/v1/orders/{order_id}/refunds"),
+            &reseller_key,
+            json!({ "amount": "1000.00" }),
+        ),
+    );
+
+    // The audit: each owner sees its own plugins' invocations; the operator sees all three.
+    let seller_audit = ok(
+        200,
+        json_call(&server, "GET", "/v1/invocations", &seller_key, Value::Null),
+    );
+    assert_eq!(seller_audit.as_array().map(Vec::len), Some(1), "{seller_audit}");
+    assert_eq!(seller_audit[0]["plugin"], "volume-discount@1.0.0");
+    let reseller_audit = ok(
+        200,
+        json_call(&server, "GET", "/v1/invocations", &reseller_key, Value::Null),
+    );
+    let plugins: Vec<&str> = reseller_audit
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|r| r["plugin"].as_str())
+        .collect();
+    assert_eq!(
+        plugins,
+        ["refund-approval@1.0.0", "reseller-markup@1.0.0"],
+        "newest first"
+    );
+    let all = ok(
+        200,
+        json_call(&server, "GET", "/v1/invocations", &operator, Value::Null),
+    );
+    assert_eq!(all.as_array().map(Vec::len), Some(3));
+    assert!(
+        all.as_array()
+            .expect("list")
+            .iter()
+            .all(|r| r["failure"].is_null() && r["input_hash"].as_str().is_some_and(|h| h.len() == 64))
+    );
+}

@@ -1,0 +1,465 @@
+//! The authorization matrix: every endpoint × every role, each cell asserting the exact
+//! outcome (the success status, or the refusal's status and code). Each cell runs against a
+//! fresh demo data set, so a cell's outcome does not depend on the cells before it.
+//!
+//! Columns: no key; the platform operator; distributor 1's admin; reseller 2's admin; its
+//! customer manager 501 (customer 101's manager); its supervisor 502 (over 501); its
+//! salesperson 503 (customer 102's manager); seller 10's admin; customer 102.
+//! Rule 16 shows in the columns of 501 and 503: each sees only its own customers' data.
+
+use crate::support::*;
+use axum::http::StatusCode;
+use pchost_server::app::{AppState, router};
+use serde_json::{Value, json};
+
+const ROLES: [(&str, Option<&str>); 9] = [
+    ("anonymous", None),
+    ("operator", Some(keys::OPERATOR)),
+    ("distributor-admin", Some(keys::DISTRIBUTOR_ADMIN)),
+    ("reseller-admin", Some(keys::RESELLER_ADMIN)),
+    ("manager-501", Some(keys::MANAGER)),
+    ("supervisor-502", Some(keys::SUPERVISOR)),
+    ("salesperson-503", Some(keys::SALESPERSON)),
+    ("seller-admin", Some(keys::SELLER_ADMIN)),
+    ("customer-102", Some(keys::CUSTOMER_102)),
+];
+
+/// One row: a request and the outcome for each role, as tokens: a success status (`200`),
+/// `u` (401 missing-api-key), `r` (403 role-not-permitted), `s` (403 out-of-scope),
+/// `n` (403 not-owner), or `<status>:<code>` for another refusal.
+struct Row {
+    method: &'static str,
+    path: &'static str,
+    body: Option<Value>,
+    setup: Option<fn(&AppState)>,
+    expect: &'static str,
+}
+
+fn row(method: &'static str, path: &'static str, body: Option<Value>, expect: &'static str) -> Row {
+    Row {
+        method,
+        path,
+        body,
+        setup: None,
+        expect,
+    }
+}
+
+fn expected(token: &str) -> (u16, &str) {
+    match token {
+        "u" => (401, "missing-api-key"),
+        "r" => (403, "role-not-permitted"),
+        "s" => (403, "out-of-scope"),
+        "n" => (403, "not-owner"),
+        other => match other.split_once(':') {
+            Some((status, code)) => (status.parse().expect("status"), code),
+            None => (other.parse().expect("status"), ""),
+        },
+    }
+}
+
+fn quote_of_102(state: &AppState) {
+    let (status, body) = call(
+        &router(state.clone()),
+        "POST",
+        "/v1/quotes",
+        Some(keys::RESELLER_ADMIN),
+        Some(json!({ "customer_id": 102, "currency": "CNY",
+            "lines": [{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": 1 }] })),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+fn customer_asks_partner_to_pay(state: &AppState) {
+    let (status, body) = call(
+        &router(state.clone()),
+        "POST",
+        "/v1/orders/9004/payment-requests",
+        Some(keys::CUSTOMER_102),
+        None,
+    );
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+}
+
+fn customer_pays_9004(state: &AppState) {
+    let (status, body) = call_raw(
+        &router(state.clone()),
+        "POST",
+        "/v1/orders/9004/payments",
+        Some(keys::CUSTOMER_102),
+        "{}",
+        &[("idempotency-key", "setup-pay")],
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+fn an_unbound_plugin_of_reseller_2(state: &AppState) {
+    let recorded = tokio()
+        .block_on(state.store.record_plugin(
+            &"0".repeat(64),
+            "extra-rule",
+            "0.1.0",
+            "pricing-rule",
+            2,
+            "name = \"extra-rule\"\nversion = \"0.1.0\"\nworld = \"pricing-rule\"\nowner = 2\n",
+        ))
+        .expect("record");
+    assert!(recorded);
+}
+
+fn rows() -> Vec<Row> {
+    let quote = json!({ "customer_id": 102, "currency": "CNY",
+        "lines": [{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": 1 }] });
+    let transfer = json!({ "currency": "CNY", "amount": "10.00" });
+    vec![
+        row("GET", "/v1/me", None, "u 200 200 200 200 200 200 200 200"),
+        row(
+            "POST",
+            "/v1/api-keys",
+            Some(json!({ "name": "k", "customer_id": 102 })),
+            "u 201 201 201 r r r s r",
+        ),
+        row("DELETE", "/v1/api-keys/9", None, "u 204 204 204 s s s s 204"),
+        row(
+            "POST",
+            "/v1/partners",
+            Some(json!({ "kind": "reseller", "name": "n", "country": "CN" })),
+            "u 201 r r r r r r r",
+        ),
+        row("GET", "/v1/partners", None, "u 200 r r r r r r r"),
+        row("GET", "/v1/partners/2", None, "u 200 200 200 200 200 200 s 200"),
+        row(
+            "POST",
+            "/v1/staff",
+            Some(json!({ "role": "salesperson" })),
+            "u r 201 201 r r r 201 r",
+        ),
+        row(
+            "POST",
+            "/v1/resellers",
+            Some(json!({ "reseller_id": 3 })),
+            "u r 201 r r r r r r",
+        ),
+        row("GET", "/v1/resellers", None, "u r 200 r r r r r r"),
+        row(
+            "POST",
+            "/v1/resellers/2/allocations",
+            Some(transfer.clone()),
+            "u r 204 r r r r r r",
+        ),
+        row(
+            "POST",
+            "/v1/resellers/2/reclaims",
+            Some(transfer.clone()),
+            "u r 204 r r r r r r",
+        ),
+        row(
+            "POST",
+            "/v1/resellers/2/coupon-quotas",
+            Some(json!({ "parent_quota_id": 1, "amount": "100.00", "max_face": "10.00" })),
+            "u r 201 r r r r r r",
+        ),
+        row(
+            "POST",
+            "/v1/coupon-quotas/2/reclaim",
+            None,
+            "u r 422:quota-not-split r r r r r r",
+        ),
+        row(
+            "POST",
+            "/v1/customers",
+            Some(
+                json!({ "account_name": "new", "association": "resale", "customer_type": "individual", "country": "CN", "partner_id": 2 }),
+            ),
+            "u 201 s 201 201 201 201 s r",
+        ),
+        row("GET", "/v1/customers", None, "u 200 200 200 200 200 200 200 r"),
+        row("GET", "/v1/customers/102", None, "u 200 200 200 s s 200 s 200"),
+        row(
+            "POST",
+            "/v1/verification-codes",
+            Some(json!({ "phone": "+8613800000000" })),
+            "u r 201 201 201 201 201 201 r",
+        ),
+        row(
+            "POST",
+            "/v1/customers/102/invitations",
+            Some(json!({ "channel": "online" })),
+            "u r 422:customer-not-registered 201 s s 201 s r",
+        ),
+        row(
+            "POST",
+            "/v1/invitations/accept",
+            Some(json!({ "token": "nope" })),
+            "422:invitation-unknown 422:invitation-unknown 422:invitation-unknown 422:invitation-unknown 422:invitation-unknown 422:invitation-unknown 422:invitation-unknown 422:invitation-unknown 422:invitation-unknown",
+        ),
+        row(
+            "POST",
+            "/v1/customers/102/freeze",
+            Some(json!({ "state": "account-frozen" })),
+            "u 200 200 200 r r r s r",
+        ),
+        row(
+            "POST",
+            "/v1/customers/103/unfreeze",
+            Some(json!({ "state": "account-frozen" })),
+            "u 200 200 200 r r r s r",
+        ),
+        row(
+            "POST",
+            "/v1/customers/102/association",
+            Some(json!({ "association": "referral" })),
+            "u r 422:partner-admin-only 200 r r r s r",
+        ),
+        row(
+            "POST",
+            "/v1/customers/102/unbind",
+            None,
+            "u r 422:partner-admin-only 422:orders-awaiting-payment r r r s r",
+        ),
+        row(
+            "POST",
+            "/v1/customers/102/real-name",
+            Some(json!({ "customer_type": "individual" })),
+            "u 422:real-name-state 422:real-name-state 422:real-name-state s s 422:real-name-state s 422:real-name-state",
+        ),
+        row(
+            "POST",
+            "/v1/customers/102/real-name/result",
+            Some(json!({ "verified": true })),
+            "u 422:real-name-state r r r r r r r",
+        ),
+        row(
+            "POST",
+            "/v1/customers/102/manager",
+            Some(json!({ "manager_id": 501 })),
+            "u r 422:assignment-not-permitted 200 r s r s r",
+        ),
+        row(
+            "POST",
+            "/v1/customers/102/budget",
+            Some(json!({ "amount": "1000.00" })),
+            "u r 200 200 r r r s r",
+        ),
+        row("GET", "/v1/accounts?partner_id=2", None, "u 200 200 200 r r r s r"),
+        row("GET", "/v1/accounts/6/ledger", None, "u 200 200 200 s s 200 s 200"),
+        row(
+            "POST",
+            "/v1/customers/102/allocations",
+            Some(transfer.clone()),
+            "u r 422:not-of-partner 204 r r r s r",
+        ),
+        row(
+            "POST",
+            "/v1/customers/102/reclaims",
+            Some(transfer.clone()),
+            "u r 422:not-of-partner 204 r r r s r",
+        ),
+        row(
+            "POST",
+            "/v1/partners/2/top-ups",
+            Some(transfer.clone()),
+            "u 200 r r r r r r r",
+        ),
+        row("GET", "/v1/coupon-quotas?partner_id=2", None, "u 200 s 200 r r r s r"),
+        row(
+            "POST",
+            "/v1/coupons",
+            Some(json!({ "quota_id": 2, "customer_id": 102, "face": "10.00",
+                "valid_from": "2026-01-01T00:00:00Z", "valid_to": "2030-01-01T00:00:00Z" })),
+            "u r s 201 r r r s r",
+        ),
+        row(
+            "GET",
+            "/v1/coupons?customer_id=102",
+            None,
+            "u 200 200 200 s s 200 s 200",
+        ),
+        row(
+            "POST",
+            "/v1/coupons/1/reclaim",
+            None,
+            "u r 404:coupon-not-found 404:coupon-not-found r r r 404:coupon-not-found r",
+        ),
+        row("POST", "/v1/quotes", Some(quote.clone()), "u 201 201 201 s s 201 s 201"),
+        row(
+            "POST",
+            "/v1/quotes/renewal",
+            Some(json!({ "resource_id": 1, "period_count": 1 })),
+            "u 201 201 201 s s 201 s 201",
+        ),
+        Row {
+            method: "POST",
+            path: "/v1/orders",
+            body: Some(json!({ "quote_id": 1 })),
+            setup: Some(quote_of_102),
+            expect: "u 201 201 201 s s 201 s 201",
+        },
+        row("GET", "/v1/orders?customer_id=102", None, "u 200 200 200 s s 200 s 200"),
+        row("GET", "/v1/orders/9004", None, "u 200 200 200 s s 200 s 200"),
+        row(
+            "POST",
+            "/v1/orders/9004/payments",
+            Some(json!({})),
+            "u r 422:not-of-partner 201 s s r s 201",
+        ),
+        row("POST", "/v1/orders/9004/cancel", None, "u 200 200 200 s s 200 s 200"),
+        row("POST", "/v1/orders/9004/payment-requests", None, "u r r r r r r r 204"),
+        Row {
+            method: "POST",
+            path: "/v1/orders/9004/payment-requests/reject",
+            body: None,
+            setup: Some(customer_asks_partner_to_pay),
+            expect: "u r 422:no-pending-payment-request 204 r r r s r",
+        },
+        Row {
+            method: "POST",
+            path: "/v1/orders/9004/refunds",
+            body: Some(json!({ "amount": "100.00" })),
+            setup: Some(customer_pays_9004),
+            expect: "u 201 201 201 s s 201 s r",
+        },
+        row(
+            "GET",
+            "/v1/customers/102/resources",
+            None,
+            "u 200 200 200 s s 200 s 200",
+        ),
+        row(
+            "POST",
+            "/v1/resources/1/renewals",
+            Some(json!({ "period_count": 1 })),
+            "u 201 201 201 s s 201 s 201",
+        ),
+        row(
+            "POST",
+            "/v1/resources/1/unsubscribe",
+            None,
+            "u 201 201 201 s s 201 s 201",
+        ),
+        row(
+            "PUT",
+            "/v1/resources/1/auto-renew",
+            Some(json!({ "enabled": true })),
+            "u 200 200 200 s s 200 s 200",
+        ),
+        row(
+            "GET",
+            "/v1/customers/101/invoice-info",
+            None,
+            "u 200 200 200 200 200 s s s",
+        ),
+        row(
+            "PUT",
+            "/v1/customers/102/invoice-info",
+            Some(json!({ "title_type": "individual", "title": "Zhang San" })),
+            "u 200 200 200 s s 200 s 200",
+        ),
+        row(
+            "POST",
+            "/v1/invoices",
+            Some(
+                json!({ "customer_id": 101, "scope": { "basis": "order", "order": 9001 },
+                "kind": "vat-general", "medium": "electronic", "currency": "CNY" }),
+            ),
+            "u 201 201 201 201 201 s s s",
+        ),
+        row(
+            "GET",
+            "/v1/invoices?customer_id=101",
+            None,
+            "u 200 200 200 200 200 s s s",
+        ),
+        row(
+            "POST",
+            "/v1/opportunities",
+            Some(
+                json!({ "customer_name": "acme", "budget": "1m", "decision_maker": "cto", "need": "cloud migration",
+                "timeline": "Q1", "monthly_revenue": "20000" }),
+            ),
+            "u r 201 201 201 201 201 201 r",
+        ),
+        row(
+            "GET",
+            "/v1/opportunities?partner_id=2",
+            None,
+            "u 200 s 200 200 200 200 s r",
+        ),
+        row(
+            "POST",
+            "/v1/approvals/check",
+            Some(json!({ "kind": "refund", "customer_id": 102, "amount": "10.00", "currency": "CNY" })),
+            "u 200 200 200 s s 200 s r",
+        ),
+        row("GET", "/v1/plugins", None, "u 200 200 200 200 200 200 200 r"),
+        Row {
+            method: "POST",
+            path: "/v1/bindings",
+            body: Some(
+                json!({ "world": "pricing-rule", "scope": "partner", "scope_id": 2, "owner": 2,
+                "plugin": "extra-rule", "version": "0.1.0", "position": 9 }),
+            ),
+            setup: Some(an_unbound_plugin_of_reseller_2),
+            expect: "u 201 n 201 r r r n r",
+        },
+        row("GET", "/v1/bindings", None, "u 200 200 200 200 200 200 200 r"),
+        row(
+            "PATCH",
+            "/v1/bindings/3",
+            Some(json!({ "enabled": false })),
+            "u 200 n 200 r r r n r",
+        ),
+        row(
+            "POST",
+            "/v1/bindings/3/rollback",
+            None,
+            "u 409:no-previous-version n 409:no-previous-version r r r n r",
+        ),
+        row("DELETE", "/v1/bindings/3", None, "u 204 n 204 r r r n r"),
+        row("GET", "/v1/invocations", None, "u 200 200 200 r r r 200 r"),
+    ]
+}
+
+#[test]
+fn every_endpoint_for_every_role_is_allowed_or_refused_exactly() {
+    let mut mismatches = Vec::new();
+    let rows = rows();
+    for row in &rows {
+        let tokens: Vec<&str> = row.expect.split_whitespace().collect();
+        assert_eq!(
+            tokens.len(),
+            ROLES.len(),
+            "{} {}: one outcome per role",
+            row.method,
+            row.path
+        );
+        for ((role, key), token) in ROLES.iter().zip(tokens) {
+            let state = api_state();
+            if let Some(setup) = row.setup {
+                setup(&state);
+            }
+            let app = router(state);
+            let headers = [("idempotency-key", "matrix-1")];
+            let body = row.body.as_ref().map(Value::to_string).unwrap_or_default();
+            let (status, answer) = call_raw(&app, row.method, row.path, *key, &body, &headers);
+            let (want_status, want_code) = expected(token);
+            let code = answer["code"].as_str().unwrap_or("");
+            if status.as_u16() != want_status || (status.as_u16() >= 400 && code != want_code) {
+                mismatches.push(format!(
+                    "{} {} as {role}: expected {token}, got {} {code} ({})",
+                    row.method,
+                    row.path,
+                    status.as_u16(),
+                    answer["message"].as_str().unwrap_or("")
+                ));
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} cells differ:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    assert!(rows.len() >= 60, "every endpoint has a row");
+}
