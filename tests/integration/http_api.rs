@@ -401,6 +401,18 @@ fn a_principal_over_its_rate_limit_gets_429_with_retry_after() {
         StatusCode::OK,
         "other keys are unaffected"
     );
+    // Guessing keys is limited per client address like any other request.
+    let guesses: Vec<_> = (0..3)
+        .map(|_| call(&app, "GET", "/v1/me", Some("pch_guess"), None).1["code"].clone())
+        .collect();
+    assert_eq!(
+        guesses,
+        [
+            json!("invalid-api-key"),
+            json!("invalid-api-key"),
+            json!("rate-limited")
+        ]
+    );
 }
 
 fn partner_binding(plugin: &str, position: i32, failure_policy: FailurePolicy) -> NewBinding {
@@ -425,4 +437,155 @@ fn scalar(state: &pchost_server::app::AppState, sql: &str) -> i64 {
     tokio()
         .block_on(sqlx::query_scalar::<_, i64>(sql).fetch_one(state.store.pool()))
         .expect("count")
+}
+
+/// A `multipart/form-data` upload body with a manifest and a component.
+fn upload_body(manifest: &str, component: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend(
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"manifest\"\r\n\r\n{manifest}\r\n").as_bytes(),
+    );
+    body.extend(
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"component\"; filename=\"c.wasm\"\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend(component);
+    body.extend(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+const BOUNDARY: &str = "pchost-test-boundary";
+
+fn upload(app: &axum::Router, key: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    use tower::ServiceExt;
+    tokio().block_on(async {
+        let request = axum::http::Request::post("/v1/plugins")
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+            .body(axum::body::Body::from(body))
+            .expect("request");
+        let response = app.clone().oneshot(request).await.expect("response");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    })
+}
+
+fn plugin_manifest(name: &str, world: &str, owner: i64, extra: &str) -> String {
+    format!("name = \"{name}\"\nversion = \"2.0.0\"\nworld = \"{world}\"\nowner = {owner}\ngrants = []\n{extra}")
+}
+
+#[test]
+fn bad_uploads_get_a_precise_4xx_and_nothing_is_stored() {
+    let state = api_state();
+    let app = router(state.clone());
+    let key = keys::RESELLER_ADMIN;
+    let versions_before = count(&state, "plugin_versions");
+    let markup = pchost_test_plugins::read(pchost_test_plugins::RESELLER_MARKUP);
+    let pricing = |name: &str| plugin_manifest(name, "pricing-rule", demo::RESELLER, "");
+
+    let cases: Vec<(Vec<u8>, StatusCode, &str, &str)> = vec![
+        (
+            upload_body(&pricing("junk"), b"not wasm at all"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-component",
+            "magic bytes",
+        ),
+        (
+            upload_body(&pricing("core"), b"\0asm\x01\0\0\0"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-component",
+            "core WebAssembly module",
+        ),
+        (
+            upload_body(&pricing("huge"), &vec![0u8; (16 << 20) + 1]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "larger than",
+        ),
+        (
+            upload_body(
+                &plugin_manifest("payer", "approval-rule", demo::RESELLER, ""),
+                &pchost_test_plugins::read(pchost_test_plugins::PAYMENT_ON_BEHALF),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing-grant",
+            "order",
+        ),
+        (
+            upload_body(
+                &plugin_manifest(
+                    "greedy",
+                    "pricing-rule",
+                    demo::RESELLER,
+                    "[limits]\nmemory-mib = 4096\n",
+                ),
+                &markup,
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "limit-above-ceiling",
+            "memory-mib",
+        ),
+        (
+            upload_body(&plugin_manifest("wrong", "approval-rule", demo::RESELLER, ""), &markup),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong-world",
+            "approval-rule",
+        ),
+        (
+            upload_body("name = [", &markup),
+            StatusCode::BAD_REQUEST,
+            "invalid-field",
+            "manifest",
+        ),
+        (
+            upload_body(
+                &plugin_manifest("theirs", "pricing-rule", demo::OTHER_RESELLER, ""),
+                &markup,
+            ),
+            StatusCode::FORBIDDEN,
+            "not-owner",
+            "owner 3",
+        ),
+        (
+            upload_body(
+                &plugin_manifest("reseller-markup", "pricing-rule", demo::RESELLER, "").replace("2.0.0", "0.1.0"),
+                &pchost_test_plugins::read(pchost_test_plugins::VOLUME_DISCOUNT),
+            ),
+            StatusCode::CONFLICT,
+            "version-exists",
+            "immutable",
+        ),
+        (
+            b"--pchost-test-boundary--\r\n".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid-field",
+            "manifest",
+        ),
+    ];
+    for (body, status, code, mention) in cases {
+        let (got, answer) = upload(&app, key, body);
+        assert_eq!((got, answer["code"].as_str()), (status, Some(code)), "{answer}");
+        assert!(
+            answer["message"].as_str().is_some_and(|m| m.contains(mention)),
+            "{code}: {answer}"
+        );
+    }
+    assert_eq!(
+        count(&state, "plugin_versions"),
+        versions_before,
+        "no refused upload was recorded"
+    );
+    for name in ["junk", "core", "huge", "payer", "greedy", "wrong", "theirs"] {
+        let id = format!("{}/{name}@2.0.0", demo::RESELLER);
+        assert!(
+            state.runtime.plugin(&id).is_none(),
+            "{id} was refused, so it is not loaded"
+        );
+    }
+
+    let (status, body) = upload(&app, key, upload_body(&pricing("markup-two"), &markup));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["id"], "2/markup-two@2.0.0");
+    assert_eq!(count(&state, "plugin_versions"), versions_before + 1);
 }

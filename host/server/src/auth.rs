@@ -145,19 +145,32 @@ impl FromRequestParts<AppState> for Caller {
             code: "invalid-api-key",
             message: "the API key is not valid (unknown, revoked or malformed)".into(),
         };
-        let key = header
+        // Failed attempts count against the client address, so guessing keys (or flooding
+        // the key lookup) is rate-limited like any other request.
+        let refuse = || -> AppError {
+            let client = crate::app::client_addr(parts);
+            match state.limiter.check(&format!("addr:{client}")) {
+                Ok(()) => invalid(),
+                Err(limited) => limited,
+            }
+        };
+        let Some(key) = header
             .to_str()
             .ok()
             .filter(|v| v.len() <= MAX_KEY_CHARS)
             .and_then(|v| v.strip_prefix("Bearer "))
             .filter(|k| k.starts_with(KEY_PREFIX))
-            .ok_or_else(invalid)?;
-        let record = state
+        else {
+            return Err(refuse());
+        };
+        let Some(record) = state
             .store
             .api_key_by_hash(&hash_key(key))
             .await?
             .filter(|k| k.revoked_at.is_none())
-            .ok_or_else(invalid)?;
+        else {
+            return Err(refuse());
+        };
         state.limiter.check(&format!("key:{}", record.id))?;
         let principal = match record.principal {
             KeyPrincipal::Operator => Principal::Operator,
