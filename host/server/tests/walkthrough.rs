@@ -471,4 +471,78 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
             .iter()
             .all(|r| r["failure"].is_null() && r["input_hash"].as_str().is_some_and(|h| h.len() == 64))
     );
+
+    // Lifecycle from the CLI while the server runs: install 1.1.0, upgrade the binding to it;
+    // the server picks both up without a restart. Then roll back over the API.
+    let manifest_path = server.dir.join("markup-1.1.0.toml");
+    std::fs::write(
+        &manifest_path,
+        manifest("reseller-markup", "pricing-rule", reseller_id).replace("1.0.0", "1.1.0"),
+    )
+    .expect("manifest");
+    pchost(
+        &server.dir,
+        &[
+            "plugin",
+            "install",
+            "--manifest",
+            manifest_path.to_str().expect("path"),
+            "--component",
+            built::RESELLER_MARKUP,
+        ],
+    );
+    let bindings = ok(
+        200,
+        json_call(&server, "GET", "/v1/bindings", &reseller_key, Value::Null),
+    );
+    let markup = bindings
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|b| b["plugin_name"] == "reseller-markup")
+        .expect("bound");
+    let binding = id(markup, "/id").to_string();
+    pchost(&server.dir, &["binding", "upgrade", &binding, "--version", "1.1.0"]);
+    let quote_body = json!({ "customer_id": customer_id, "currency": "CNY",
+        "lines": [{ "product_id": 1001, "period": "month", "period_count": 1, "quantity": 1 }] });
+    let markup_version = || {
+        let quote = ok(
+            201,
+            json_call(&server, "POST", "/v1/quotes", &customer_key, quote_body.clone()),
+        );
+        quote["lines"][0]["adjustments"][0]["plugin"]
+            .as_str()
+            .expect("adjusted")
+            .to_owned()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while markup_version() != "reseller-markup@1.1.0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not pick up the CLI's upgrade"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let rolled_back = ok(
+        200,
+        json_call(
+            &server,
+            "POST",
+            &format!("/v1/bindings/{binding}/rollback"),
+            &reseller_key,
+            Value::Null,
+        ),
+    );
+    assert_eq!(
+        (
+            rolled_back["version"].as_str(),
+            rolled_back["previous_version"].as_str()
+        ),
+        (Some("1.0.0"), Some("1.1.0"))
+    );
+    assert_eq!(
+        markup_version(),
+        "reseller-markup@1.0.0",
+        "a rollback over the API applies at once"
+    );
 }
