@@ -290,9 +290,9 @@ impl From<InstallError> for AppError {
 
 /// Domain refusals that are about the state of things rather than the request: 409.
 const CONFLICT_CODES: &[&str] = &[
+    "api-key-exists",
     "binding-exists",
     "quote-already-ordered",
-    "already-bound",
     "no-previous-version",
     "invitation-used",
 ];
