@@ -30,16 +30,37 @@ const ROLES: [(&str, Option<&str>); 9] = [
 struct Row {
     method: &'static str,
     path: &'static str,
-    body: Option<Value>,
+    body: Option<Body>,
     setup: Option<fn(&AppState)>,
     expect: &'static str,
+}
+
+/// A request body: JSON, or a plugin upload.
+enum Body {
+    Json(Value),
+    Upload,
+}
+
+const BOUNDARY: &str = "matrix-boundary";
+
+/// Reseller 2's markup as `2/matrix-rule@1.0.0`, as a multipart upload.
+fn upload_body() -> Vec<u8> {
+    let manifest = "name = \"matrix-rule\"\nversion = \"1.0.0\"\nworld = \"pricing-rule\"\nowner = 2\n";
+    let mut body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"manifest\"\r\n\r\n{manifest}\r\n\
+         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"component\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend(pchost_test_plugins::read(pchost_test_plugins::RESELLER_MARKUP));
+    body.extend(format!("\r\n--{BOUNDARY}--\r\n").into_bytes());
+    body
 }
 
 fn row(method: &'static str, path: &'static str, body: Option<Value>, expect: &'static str) -> Row {
     Row {
         method,
         path,
-        body,
+        body: body.map(Body::Json),
         setup: None,
         expect,
     }
@@ -89,6 +110,18 @@ fn customer_pays_9004(state: &AppState) {
         Some(keys::CUSTOMER_102),
         "{}",
         &[("idempotency-key", "setup-pay")],
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+fn a_coupon_for_102(state: &AppState) {
+    let (status, body) = call(
+        &router(state.clone()),
+        "POST",
+        "/v1/coupons",
+        Some(keys::RESELLER_ADMIN),
+        Some(json!({ "quota_id": 2, "customer_id": 102, "face": "10.00",
+            "valid_from": "2026-01-01T00:00:00Z", "valid_to": "2030-01-01T00:00:00Z" })),
     );
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
@@ -284,14 +317,28 @@ fn rows() -> Vec<Row> {
         row("POST", "/v1/quotes", Some(quote.clone()), "u 201 201 201 s s 201 s 201"),
         row(
             "POST",
+            "/v1/quotes/on-demand",
+            Some(
+                json!({ "customer_id": 102, "currency": "CNY", "lines": [{ "product_id": 1002, "hours": 10, "quantity": 1 }] }),
+            ),
+            "u 201 201 201 s s 201 s 201",
+        ),
+        row(
+            "POST",
             "/v1/quotes/renewal",
             Some(json!({ "resource_id": 1, "period_count": 1 })),
             "u 201 201 201 s s 201 s 201",
         ),
+        row(
+            "POST",
+            "/v1/quotes/spec-change",
+            Some(json!({ "resource_id": 1, "product_id": 2002 })),
+            "u 200 200 200 s s 200 s 200",
+        ),
         Row {
             method: "POST",
             path: "/v1/orders",
-            body: Some(json!({ "quote_id": 1 })),
+            body: Some(Body::Json(json!({ "quote_id": 1 }))),
             setup: Some(quote_of_102),
             expect: "u 201 201 201 s s 201 s 201",
         },
@@ -303,6 +350,13 @@ fn rows() -> Vec<Row> {
             Some(json!({})),
             "u r 422:not-of-partner 201 s s r s 201",
         ),
+        Row {
+            method: "POST",
+            path: "/v1/orders/9004/coupons",
+            body: Some(Body::Json(json!({ "coupon_ids": [1] }))),
+            setup: Some(a_coupon_for_102),
+            expect: "u 200 200 200 s s 200 s 200",
+        },
         row("POST", "/v1/orders/9004/cancel", None, "u 200 200 200 s s 200 s 200"),
         row("POST", "/v1/orders/9004/payment-requests", None, "u r r r r r r r 204"),
         Row {
@@ -315,7 +369,7 @@ fn rows() -> Vec<Row> {
         Row {
             method: "POST",
             path: "/v1/orders/9004/refunds",
-            body: Some(json!({ "amount": "100.00" })),
+            body: Some(Body::Json(json!({ "amount": "100.00" }))),
             setup: Some(customer_pays_9004),
             expect: "u 201 201 201 s s 201 s r",
         },
@@ -394,11 +448,18 @@ fn rows() -> Vec<Row> {
         row("GET", "/v1/plugins", None, "u 200 200 200 200 200 200 200 r"),
         Row {
             method: "POST",
+            path: "/v1/plugins",
+            body: Some(Body::Upload),
+            setup: None,
+            expect: "u 201 n 201 r r r n r",
+        },
+        Row {
+            method: "POST",
             path: "/v1/bindings",
-            body: Some(
+            body: Some(Body::Json(
                 json!({ "world": "pricing-rule", "scope": "partner", "scope_id": 2, "owner": 2,
                 "plugin": "extra-rule", "version": "0.1.0", "position": 9 }),
-            ),
+            )),
             setup: Some(an_unbound_plugin_of_reseller_2),
             expect: "u 201 n 201 r r r n r",
         },
@@ -439,9 +500,13 @@ fn every_endpoint_for_every_role_is_allowed_or_refused_exactly() {
                 setup(&state);
             }
             let app = router(state);
-            let headers = [("idempotency-key", "matrix-1")];
-            let body = row.body.as_ref().map(Value::to_string).unwrap_or_default();
-            let (status, answer) = call_raw(&app, row.method, row.path, *key, &body, &headers);
+            let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
+            let (body, headers) = match &row.body {
+                Some(Body::Json(value)) => (value.to_string().into_bytes(), vec![("idempotency-key", "matrix-1")]),
+                Some(Body::Upload) => (upload_body(), vec![("content-type", content_type.as_str())]),
+                None => (Vec::new(), vec![("idempotency-key", "matrix-1")]),
+            };
+            let (status, answer) = call_raw(&app, row.method, row.path, *key, body, &headers);
             let (want_status, want_code) = expected(token);
             let code = answer["code"].as_str().unwrap_or("");
             if status.as_u16() != want_status || (status.as_u16() >= 400 && code != want_code) {
@@ -462,4 +527,32 @@ fn every_endpoint_for_every_role_is_allowed_or_refused_exactly() {
         mismatches.join("\n")
     );
     assert!(rows.len() >= 60, "every endpoint has a row");
+}
+
+#[test]
+fn the_matrix_covers_every_route_of_the_openapi_document() {
+    let (_, doc) = pchost_server::app::router_and_openapi(api_state());
+    let doc = serde_json::to_value(doc).expect("document");
+    let rows = rows();
+    let mut missing = Vec::new();
+    for (template, methods) in doc["paths"].as_object().expect("paths") {
+        for method in methods.as_object().expect("methods").keys() {
+            let covered = rows.iter().any(|row| {
+                let path = row.path.split('?').next().unwrap_or(row.path);
+                row.method.eq_ignore_ascii_case(method) && matches_template(template, path)
+            });
+            if !covered {
+                missing.push(format!("{} {template}", method.to_uppercase()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "routes without a matrix row: {missing:?}");
+}
+
+fn matches_template(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<_>, Vec<_>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| t == p || (t.starts_with('{') && t.ends_with('}')))
 }

@@ -211,7 +211,7 @@ fn bad_requests_get_a_precise_4xx_and_store_nothing() {
         "{{\"customer_id\": 102, \"currency\": \"CNY\", \"lines\": [], \"pad\": \"{}\"}}",
         "x".repeat(300 << 10)
     );
-    let (status, body) = call_raw(&app, "POST", "/v1/quotes", key, &huge, &[]);
+    let (status, body) = call_raw(&app, "POST", "/v1/quotes", key, huge.clone(), &[]);
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::PAYLOAD_TOO_LARGE, Some("payload-too-large"))
@@ -588,4 +588,95 @@ fn bad_uploads_get_a_precise_4xx_and_nothing_is_stored() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["id"], "2/markup-two@2.0.0");
     assert_eq!(count(&state, "plugin_versions"), versions_before + 1);
+}
+
+#[test]
+fn a_payment_on_a_customers_behalf_asks_the_approval_rules_and_records_both_principals_rule_21() {
+    let state = api_state();
+    let app = router(state.clone());
+    let (status, paid) = call_raw(
+        &app,
+        "POST",
+        "/v1/orders/9004/payments",
+        Some(keys::RESELLER_ADMIN),
+        "{}",
+        &[("idempotency-key", "on-behalf-1")],
+    );
+    assert_eq!(status, StatusCode::CREATED, "{paid}");
+    assert_eq!(
+        (paid["payer"].as_str(), paid["amount"].as_str()),
+        (Some("partner"), Some("900.00"))
+    );
+    let (_, accounts) = call(&app, "GET", "/v1/accounts", Some(keys::RESELLER_ADMIN), None);
+    let cash = accounts
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["kind"] == "cash"))
+        .expect("the reseller's cash account");
+    let (_, ledger) = call(
+        &app,
+        "GET",
+        &format!("/v1/accounts/{}/ledger", cash["id"]),
+        Some(keys::RESELLER_ADMIN),
+        None,
+    );
+    let last = ledger.as_array().and_then(|l| l.last()).expect("an entry");
+    assert_eq!(
+        (last["amount"].as_str(), last["reason"].as_str(), last["order"].as_i64()),
+        (Some("-900.00"), Some("payment"), Some(9004))
+    );
+    assert_eq!(last["actor"], "partner-admin:2/500");
+    assert_eq!(last["on_behalf_of"], "customer:102");
+    let (_, audit) = call(&app, "GET", "/v1/invocations", Some(keys::RESELLER_ADMIN), None);
+    let asked: Vec<&str> = audit
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter(|r| r["input"].as_str().is_some_and(|i| i.contains("payment-on-behalf")))
+        .filter_map(|r| r["plugin"].as_str())
+        .collect();
+    assert_eq!(
+        asked,
+        ["refund-approval@0.1.0", "payment-on-behalf@0.1.0"],
+        "both approval rules were asked"
+    );
+}
+
+#[test]
+fn a_binding_outside_what_its_extension_point_serves_is_refused() {
+    let app = router(api_state());
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/bindings",
+        Some(keys::SELLER_ADMIN),
+        Some(json!({ "world": "approval-rule", "plugin": "volume-discount", "version": "0.1.0" })),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("scope-not-applicable"))
+    );
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/bindings",
+        Some(keys::SELLER_ADMIN),
+        Some(json!({ "world": "pricing-rule", "plugin": "volume-discount", "version": "0.1.0" })),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("binding-exists")),
+        "{body}"
+    );
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/bindings",
+        Some(keys::SELLER_ADMIN),
+        Some(json!({ "world": "pricing-rule", "plugin": "volume-discount", "version": "9.9.9", "position": 1 })),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("plugin-version-not-found")),
+        "{body}"
+    );
 }

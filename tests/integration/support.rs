@@ -132,7 +132,7 @@ pub fn call(
     body: Option<serde_json::Value>,
 ) -> (axum::http::StatusCode, serde_json::Value) {
     let body = body.map(|b| b.to_string());
-    call_raw(app, method, path, key, body.as_deref().unwrap_or(""), &[])
+    call_raw(app, method, path, key, body.unwrap_or_default(), &[])
 }
 
 /// Sends a request with a raw body and extra headers.
@@ -141,13 +141,18 @@ pub fn call_raw(
     method: &str,
     path: &str,
     key: Option<&str>,
-    body: &str,
+    body: impl Into<Vec<u8>>,
     headers: &[(&str, &str)],
 ) -> (axum::http::StatusCode, serde_json::Value) {
+    let body: Vec<u8> = body.into();
     use tower::ServiceExt;
     tokio().block_on(async {
         let mut request = axum::http::Request::builder().method(method).uri(path);
-        if !body.is_empty() {
+        if !body.is_empty()
+            && !headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
             request = request.header("content-type", "application/json");
         }
         if let Some(key) = key {
@@ -156,7 +161,7 @@ pub fn call_raw(
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let request = request.body(axum::body::Body::from(body.to_owned())).expect("request");
+        let request = request.body(axum::body::Body::from(body)).expect("request");
         let response = app.clone().oneshot(request).await.expect("response");
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), 4 << 20).await.expect("body");

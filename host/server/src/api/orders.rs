@@ -310,6 +310,57 @@ pub async fn pay(
     ))
 }
 
+/// Coupons for an order.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CouponsRequest {
+    /// Up to 3 of the customer's usable coupons (rule 7).
+    pub coupon_ids: Vec<i64>,
+    /// The one discount the order carries beside them, if any: `partner-granted`,
+    /// `contract` or `promotion` (a coupon may refuse to combine with it).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub discount: Option<pchost_domain::coupons::DiscountKind>,
+}
+
+/// The amount due after the coupons.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CouponsApplied {
+    /// The order.
+    pub order_id: OrderId,
+    /// What is left to pay.
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount_due: Decimal,
+}
+
+/// Applies coupons to a pending-payment order before it is paid (rule 7): at most 3 coupons
+/// and 1 discount; each coupon's limits must match. The coupons are used up at once; pay the
+/// amount due next.
+#[utoipa::path(post, path = "/v1/orders/{id}/coupons", tag = "orders", params(("id" = i64, Path)), request_body = CouponsRequest,
+    responses((status = 200, body = CouponsApplied), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn apply_coupons(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<OrderId>,
+    payload: Result<Json<CouponsRequest>, JsonRejection>,
+) -> Result<Json<CouponsApplied>, AppError> {
+    caller.need("orders", Access::Write)?;
+    let Json(request) = payload?;
+    if request.coupon_ids.is_empty() || request.coupon_ids.len() > 3 {
+        return Err(AppError::field("coupon_ids", "1 to 3 coupons per order (rule 7)"));
+    }
+    order_in_scope(&state, &caller, id).await?;
+    let amount_due = state
+        .store
+        .apply_coupons(id, &request.coupon_ids, request.discount, Utc::now())
+        .await?;
+    Ok(Json(CouponsApplied {
+        order_id: id,
+        amount_due,
+    }))
+}
+
 /// Cancels a pending-payment order (rule 8).
 #[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", params(("id" = i64, Path)),
     responses((status = 200, body = OrderView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]

@@ -200,7 +200,7 @@ pub async fn bind(
         caller.partner_admin()?;
     }
     let Json(request) = payload?;
-    request
+    let world = request
         .world
         .parse::<World>()
         .map_err(|_| AppError::field("world", "`pricing-rule` or `approval-rule`"))?;
@@ -248,6 +248,13 @@ pub async fn bind(
                 format!("a {} binds into a `{expected}` scope", own.kind),
             ));
         }
+    }
+    if world == World::ApprovalRule && scope == BindingScope::Seller {
+        return Err(AppError::Unprocessable {
+            code: "scope-not-applicable",
+            message: "approval rules govern a partner's actions: bind them platform-wide or in a partner scope".into(),
+            field: Some("scope".into()),
+        });
     }
     if !(-1000..=1000).contains(&request.position) {
         return Err(AppError::field("position", "-1000 to 1000"));

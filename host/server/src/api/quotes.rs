@@ -275,6 +275,44 @@ pub async fn renewal(
     quote(state, caller, resource.customer, price.currency, &lines).await
 }
 
+/// A spec change quote request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpecChangeRequest {
+    /// The resource to change.
+    pub resource_id: i64,
+    /// The product (spec) to change it to.
+    pub product_id: ProductId,
+}
+
+/// Prices changing a resource to another spec for the rest of its term: the difference of the
+/// two list prices over the remaining time (30-day months, 365-day years), negative for a
+/// cheaper spec. At list price: the pricing chain prices purchases, not the difference.
+#[utoipa::path(post, path = "/v1/quotes/spec-change", tag = "quotes", request_body = SpecChangeRequest,
+    responses((status = 200, description = "the prorated line: product, period, periods, unit price, amount, currency"),
+        (status = "4XX", body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn spec_change(
+    State(state): State<AppState>,
+    caller: Caller,
+    payload: Result<Json<SpecChangeRequest>, JsonRejection>,
+) -> Result<Json<pchost_domain::pricing::QuotedLine>, AppError> {
+    caller.need("quotes", Access::Read)?;
+    let Json(request) = payload?;
+    let resource = state
+        .store
+        .resource(request.resource_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("resource", request.resource_id))?;
+    caller.customer(&state, resource.customer).await?;
+    Ok(Json(
+        state
+            .store
+            .quote_spec_change(&resource, request.product_id, Utc::now())
+            .await?,
+    ))
+}
+
 /// Checks the request, builds the plugins' quote from the catalog, runs the chain and stores
 /// the result.
 async fn quote(
