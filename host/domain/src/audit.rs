@@ -1,16 +1,27 @@
 //! The audit trail of plugin invocations: what ran, on what input, with what outcome, cost
-//! and log lines. The input is kept whole so that an invocation can be replayed.
+//! and log lines. The input is kept whole so that an invocation can be replayed. Each record
+//! says why the plugin ran: for a live request, as a binding's shadow version, or replayed.
 
 use crate::entities::PartnerId;
 use crate::errors::DomainError;
-use crate::store::Store;
+use crate::store::{self, Store};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 /// The most records one query returns.
 pub const MAX_AUDIT_PAGE: u32 = 500;
+
+/// [`InvocationRecord::purpose`] of an invocation for a live request.
+pub const PURPOSE_LIVE: &str = "live";
+/// [`InvocationRecord::purpose`] of a binding's shadow version run beside the active one.
+pub const PURPOSE_SHADOW: &str = "shadow";
+/// [`InvocationRecord::purpose`] of a recorded invocation run again.
+pub const PURPOSE_REPLAY: &str = "replay";
+/// Every purpose an invocation may have.
+pub const PURPOSES: [&str; 3] = [PURPOSE_LIVE, PURPOSE_SHADOW, PURPOSE_REPLAY];
 
 /// One plugin invocation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,6 +52,8 @@ pub struct InvocationRecord {
     pub fuel_used: Option<i64>,
     /// Log lines, as a JSON array (already capped by the runtime).
     pub logs: String,
+    /// Why it ran: `live`, `shadow` or `replay` (see [`PURPOSES`]).
+    pub purpose: String,
 }
 
 impl InvocationRecord {
@@ -65,14 +78,43 @@ pub struct AuditFilter {
     pub failed: Option<bool>,
     /// Only those with an id below this one: the next page, newest first.
     pub before: Option<i64>,
+    /// Only those run for this purpose: `live`, `shadow` or `replay`.
+    pub purpose: Option<String>,
+}
+
+const INVOCATION_FIELDS: &str = "id, plugin, digest, world, owner, input_hash, input, as_of, output, failure, duration_us, fuel_used, logs, purpose";
+
+fn invocation_from_row(r: &AnyRow) -> Result<InvocationRecord, DomainError> {
+    Ok(InvocationRecord {
+        id: r.try_get("id")?,
+        plugin: r.try_get("plugin")?,
+        digest: r.try_get("digest")?,
+        world: r.try_get("world")?,
+        owner: r.try_get("owner")?,
+        input_hash: r.try_get("input_hash")?,
+        input: r.try_get("input")?,
+        as_of: store::millis(r, "invocations", "as_of")?,
+        output: r.try_get("output")?,
+        failure: r.try_get("failure")?,
+        duration_us: r.try_get("duration_us")?,
+        fuel_used: r.try_get("fuel_used")?,
+        logs: r.try_get("logs")?,
+        purpose: r.try_get("purpose")?,
+    })
 }
 
 impl Store {
-    /// Records an invocation; returns its id.
+    /// Records an invocation (its `id` is ignored); returns its id.
     pub async fn record_invocation(&self, r: &InvocationRecord, now: DateTime<Utc>) -> Result<i64, DomainError> {
+        if !PURPOSES.contains(&r.purpose.as_str()) {
+            return Err(DomainError::Invalid {
+                field: "purpose",
+                message: format!("{:?} is not one of {}", r.purpose, PURPOSES.join(", ")),
+            });
+        }
         Ok(sqlx::query_scalar(
-            "INSERT INTO invocations (plugin, digest, world, owner, input_hash, input, as_of, outcome, output, failure, duration_us, fuel_used, logs, recorded_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+            "INSERT INTO invocations (plugin, digest, world, owner, input_hash, input, as_of, outcome, output, failure, duration_us, fuel_used, logs, recorded_at, purpose) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
         )
         .bind(&r.plugin)
         .bind(&r.digest)
@@ -88,19 +130,30 @@ impl Store {
         .bind(r.fuel_used)
         .bind(&r.logs)
         .bind(now.timestamp_millis())
+        .bind(&r.purpose)
         .fetch_one(self.pool())
         .await?)
     }
 
+    /// One invocation.
+    pub async fn invocation(&self, id: i64) -> Result<Option<InvocationRecord>, DomainError> {
+        let row = sqlx::query(&format!("SELECT {INVOCATION_FIELDS} FROM invocations WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(invocation_from_row).transpose()
+    }
+
     /// The newest invocations matching `filter`, newest first, at most `limit` (capped).
     pub async fn invocations(&self, filter: &AuditFilter, limit: u32) -> Result<Vec<InvocationRecord>, DomainError> {
-        let rows = sqlx::query(
-            "SELECT id, plugin, digest, world, owner, input_hash, input, as_of, output, failure, duration_us, fuel_used, logs FROM invocations \
+        let rows = sqlx::query(&format!(
+            "SELECT {INVOCATION_FIELDS} FROM invocations \
              WHERE ($1 = 0 OR owner = $2) AND ($3 = '' OR digest = $3) \
              AND ($5 = '' OR plugin = $5 OR substr(plugin, 1, length($5) + 1) = $5 || '@') \
              AND ($6 = '' OR world = $6) AND ($7 = '' OR outcome = $7) AND ($8 = 0 OR id < $9) \
-             ORDER BY id DESC LIMIT $4",
-        )
+             AND ($10 = '' OR purpose = $10) \
+             ORDER BY id DESC LIMIT $4"
+        ))
         .bind(i64::from(filter.owner.is_some()))
         .bind(filter.owner.unwrap_or(0))
         .bind(filter.digest.clone().unwrap_or_default())
@@ -114,30 +167,76 @@ impl Store {
         })
         .bind(i64::from(filter.before.is_some()))
         .bind(filter.before.unwrap_or(0))
+        .bind(filter.purpose.clone().unwrap_or_default())
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                let as_of: i64 = r.try_get("as_of")?;
-                Ok(InvocationRecord {
-                    id: r.try_get("id")?,
-                    plugin: r.try_get("plugin")?,
-                    digest: r.try_get("digest")?,
-                    world: r.try_get("world")?,
-                    owner: r.try_get("owner")?,
-                    input_hash: r.try_get("input_hash")?,
-                    input: r.try_get("input")?,
-                    as_of: DateTime::from_timestamp_millis(as_of).ok_or(DomainError::Invalid {
-                        field: "as_of",
-                        message: format!("{as_of}"),
-                    })?,
-                    output: r.try_get("output")?,
-                    failure: r.try_get("failure")?,
-                    duration_us: r.try_get("duration_us")?,
-                    fuel_used: r.try_get("fuel_used")?,
-                    logs: r.try_get("logs")?,
-                })
-            })
-            .collect()
+        rows.iter().map(invocation_from_row).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::on_both_backends;
+    use chrono::TimeZone;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).single().expect("date")
+    }
+
+    fn record(plugin: &str, purpose: &str) -> InvocationRecord {
+        InvocationRecord {
+            id: 0,
+            plugin: plugin.into(),
+            digest: "dd".into(),
+            world: "pricing-rule".into(),
+            owner: 10,
+            input_hash: InvocationRecord::hash_input(r#"{"quote":1}"#),
+            input: r#"{"quote":1}"#.into(),
+            as_of: t0(),
+            output: Some(r#"{"adjustments":[]}"#.into()),
+            failure: None,
+            duration_us: 250,
+            fuel_used: Some(12_000),
+            logs: r#"["priced"]"#.into(),
+            purpose: purpose.into(),
+        }
+    }
+
+    on_both_backends! {
+        async fn invocations_are_read_back_by_id_and_filtered_by_purpose(store: Store) {
+            let live = store.record_invocation(&record("rule@0.1.0", PURPOSE_LIVE), t0()).await.expect("recorded");
+            let shadow = store.record_invocation(&record("rule@0.2.0", PURPOSE_SHADOW), t0()).await.expect("recorded");
+            let replay = store.record_invocation(&record("rule@0.1.0", PURPOSE_REPLAY), t0()).await.expect("recorded");
+            let later = store.record_invocation(&record("rule@0.1.0", PURPOSE_LIVE), t0()).await.expect("recorded");
+            assert!(live < shadow && shadow < replay && replay < later);
+
+            let read = store.invocation(shadow).await.expect("read").expect("recorded");
+            assert_eq!(read, InvocationRecord { id: shadow, ..record("rule@0.2.0", "shadow") });
+            assert_eq!(read.input_hash, "c10ac9dbc9405ae872f3980ff71e0b8eb36aaad97b199a67a60517c12b01ba70");
+            assert_eq!(store.invocation(4242).await.expect("read"), None);
+
+            let found = |purpose: Option<&str>| {
+                let store = store.clone();
+                let filter = AuditFilter { purpose: purpose.map(str::to_owned), ..AuditFilter::default() };
+                async move { store.invocations(&filter, 10).await.expect("list").iter().map(|r| r.id).collect::<Vec<_>>() }
+            };
+            assert_eq!(found(None).await, vec![later, replay, shadow, live]);
+            assert_eq!(found(Some("live")).await, vec![later, live]);
+            assert_eq!(found(Some("shadow")).await, vec![shadow]);
+            assert_eq!(found(Some("replay")).await, vec![replay]);
+            assert_eq!(found(Some("other")).await, Vec::<i64>::new());
+            let combined = AuditFilter {
+                plugin: Some("rule@0.1.0".into()),
+                purpose: Some("live".into()),
+                before: Some(later),
+                ..AuditFilter::default()
+            };
+            assert_eq!(store.invocations(&combined, 10).await.expect("list"), vec![InvocationRecord { id: live, ..record("rule@0.1.0", "live") }]);
+
+            let refused = store.record_invocation(&record("rule@0.1.0", "rehearsal"), t0()).await;
+            assert!(matches!(refused, Err(DomainError::Invalid { field: "purpose", .. })), "got {refused:?}");
+            assert_eq!(found(None).await.len(), 4, "a refusal records nothing");
+        }
     }
 }

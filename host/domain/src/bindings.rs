@@ -1,7 +1,10 @@
 //! Plugin bindings: which installed plugin version runs for a world (pricing-rule,
 //! approval-rule...) at a scope (the whole platform, one marketplace seller's products, one
 //! partner), in which position, and what a failure of it does to the action. A binding keeps
-//! the version it ran before its last upgrade, so that an upgrade can be rolled back.
+//! the version it ran before its last upgrade, so that an upgrade can be rolled back. A
+//! binding may also name a shadow version of the same plugin, run on live requests beside the
+//! active version without affecting results; the requests on which the two answered
+//! differently are recorded as [`ShadowDiff`]s.
 
 use crate::entities::{PartnerId, PartnerKind};
 use crate::errors::{DomainError, refused};
@@ -58,6 +61,9 @@ pub struct Binding {
     pub version: String,
     /// The version that ran before the last version change, for a rollback.
     pub previous_version: Option<String>,
+    /// A version of the same plugin run beside `version` on live requests, without affecting
+    /// results; never `version` itself.
+    pub shadow_version: Option<String>,
     /// Order among the bindings of one world and scope; lower runs first.
     pub position: i32,
     /// What a failure does.
@@ -106,6 +112,68 @@ pub struct BindingChange {
     pub position: Option<i32>,
     /// Another failure policy.
     pub failure_policy: Option<FailurePolicy>,
+    /// `Some(Some(v))` makes `v`, an installed version of the same plugin and world other
+    /// than the active version, the shadow version; `Some(None)` removes the shadow. In JSON,
+    /// `null` removes it and an absent field leaves it.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub shadow_version: Option<Option<String>>,
+}
+
+/// A field that is present, even as `null`: `Some(None)` for `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// The longest output of either version a shadow difference keeps, in bytes.
+pub const MAX_SHADOW_OUTPUT: usize = 1 << 20;
+/// The most shadow differences one query returns.
+pub const MAX_SHADOW_PAGE: u32 = 500;
+
+/// One live request on which a binding's shadow version answered differently from its
+/// active version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShadowDiff {
+    /// Id.
+    pub id: i64,
+    /// The binding.
+    pub binding: i64,
+    /// The version that answered for real.
+    pub active_version: String,
+    /// The version run beside it.
+    pub shadow_version: String,
+    /// sha256 of the input both were given (see [`crate::audit::InvocationRecord::hash_input`]).
+    pub input_hash: String,
+    /// The active version's invocation in the audit trail, when it was recorded.
+    pub active_invocation: Option<i64>,
+    /// The shadow version's invocation in the audit trail, when it was recorded.
+    pub shadow_invocation: Option<i64>,
+    /// What the active version answered, as JSON.
+    pub active_output: String,
+    /// What the shadow version answered, as JSON.
+    pub shadow_output: String,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A shadow difference to record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewShadowDiff {
+    /// The binding; must exist.
+    pub binding: i64,
+    /// The version that answered for real.
+    pub active_version: String,
+    /// The version run beside it.
+    pub shadow_version: String,
+    /// sha256 of the input both were given.
+    pub input_hash: String,
+    /// The active version's invocation in the audit trail, if recorded.
+    pub active_invocation: Option<i64>,
+    /// The shadow version's invocation in the audit trail, if recorded.
+    pub shadow_invocation: Option<i64>,
+    /// What the active version answered, as JSON, at most [`MAX_SHADOW_OUTPUT`] bytes.
+    pub active_output: String,
+    /// What the shadow version answered, as JSON, at most [`MAX_SHADOW_OUTPUT`] bytes.
+    pub shadow_output: String,
 }
 
 /// An installed plugin version.
@@ -125,7 +193,9 @@ pub struct PluginVersion {
     pub installed_at: DateTime<Utc>,
 }
 
-const BINDING_FIELDS: &str = "id, world, scope, scope_id, plugin_owner, plugin_name, version, previous_version, position, failure_policy, enabled, created_at, updated_at, updated_by";
+const BINDING_FIELDS: &str = "id, world, scope, scope_id, plugin_owner, plugin_name, version, previous_version, shadow_version, position, failure_policy, enabled, created_at, updated_at, updated_by";
+
+const SHADOW_DIFF_FIELDS: &str = "id, binding, active_version, shadow_version, input_hash, active_invocation, shadow_invocation, active_output, shadow_output, recorded_at";
 
 fn binding_from_row(r: &AnyRow) -> Result<Binding, DomainError> {
     let scope: BindingScope = store::word(r, "plugin_bindings", "scope")?;
@@ -140,6 +210,7 @@ fn binding_from_row(r: &AnyRow) -> Result<Binding, DomainError> {
         plugin_name: r.try_get("plugin_name")?,
         version: r.try_get("version")?,
         previous_version: r.try_get("previous_version")?,
+        shadow_version: r.try_get("shadow_version")?,
         position: i32::try_from(position)
             .map_err(|_| store::corrupt("plugin_bindings", format!("position {position}")))?,
         failure_policy: store::word(r, "plugin_bindings", "failure_policy")?,
@@ -162,6 +233,13 @@ fn check_position(position: i32) -> Result<(), DomainError> {
 
 fn binding_not_found(id: i64) -> DomainError {
     DomainError::NotFound { what: "binding", id }
+}
+
+fn shadow_is_active(id: i64, version: &str) -> DomainError {
+    refused(
+        "shadow-is-active",
+        format!("{version} would be both the active and the shadow version of binding {id}"),
+    )
 }
 
 impl Store {
@@ -283,7 +361,9 @@ impl Store {
 
     /// Changes a binding in one update. A new version must be installed for the same plugin
     /// and world; the version it replaces becomes the previous version (naming the current
-    /// version changes nothing).
+    /// version changes nothing). So must a new shadow version, which must also differ from
+    /// the version active after the change (refused `shadow-is-active`), so that promoting
+    /// the shadow takes removing it, or naming another, in the same change.
     pub async fn update_binding(
         &self,
         id: i64,
@@ -295,6 +375,11 @@ impl Store {
             check_position(position)?;
         }
         let current = self.binding(id).await?.ok_or_else(|| binding_not_found(id))?;
+        let version = change.version.as_ref().unwrap_or(&current.version);
+        let shadow = change.shadow_version.as_ref().unwrap_or(&current.shadow_version);
+        if shadow.as_ref() == Some(version) {
+            return Err(shadow_is_active(id, version));
+        }
         if let Some(version) = &change.version
             && *version != current.version
         {
@@ -302,7 +387,15 @@ impl Store {
             self.check_installed(current.plugin_owner, &current.plugin_name, version, &current.world)
                 .await?;
         }
+        if let Some(Some(shadow)) = &change.shadow_version
+            && current.shadow_version.as_ref() != Some(shadow)
+        {
+            self.check_installed(current.plugin_owner, &current.plugin_name, shadow, &current.world)
+                .await?;
+        }
         // Every right-hand side reads the row as it was before the update, on both engines.
+        // The last condition holds the shadow apart from the active version against a
+        // concurrent change.
         let row = sqlx::query(&format!(
             "UPDATE plugin_bindings SET \
              enabled = CASE WHEN $1 = 1 THEN $2 ELSE enabled END, \
@@ -310,8 +403,10 @@ impl Store {
              failure_policy = CASE WHEN $5 = 1 THEN $6 ELSE failure_policy END, \
              previous_version = CASE WHEN $7 = 1 AND version <> $8 THEN version ELSE previous_version END, \
              version = CASE WHEN $7 = 1 THEN $8 ELSE version END, \
+             shadow_version = CASE WHEN $12 = 1 THEN $13 ELSE shadow_version END, \
              updated_at = $9, updated_by = $10 \
-             WHERE id = $11 RETURNING {BINDING_FIELDS}"
+             WHERE id = $11 AND (CASE WHEN $12 = 1 THEN $13 ELSE shadow_version END) IS DISTINCT FROM \
+             (CASE WHEN $7 = 1 THEN $8 ELSE version END) RETURNING {BINDING_FIELDS}"
         ))
         .bind(i64::from(change.enabled.is_some()))
         .bind(i64::from(change.enabled.unwrap_or(false)))
@@ -324,17 +419,28 @@ impl Store {
         .bind(now.timestamp_millis())
         .bind(actor)
         .bind(id)
+        .bind(i64::from(change.shadow_version.is_some()))
+        .bind(change.shadow_version.clone().flatten())
         .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| binding_not_found(id))?;
-        binding_from_row(&row)
+        .await?;
+        match row {
+            Some(row) => binding_from_row(&row),
+            None => {
+                // Changed in between so that the shadow would be the active version.
+                let latest = self.binding(id).await?.ok_or_else(|| binding_not_found(id))?;
+                Err(shadow_is_active(id, change.version.as_ref().unwrap_or(&latest.version)))
+            }
+        }
     }
 
     /// Rolls a binding back to its previous version: the two versions swap, so rolling back
-    /// again undoes the rollback.
+    /// again undoes the rollback. The shadow version stays, unless it is the version rolled
+    /// back to: a version never shadows itself, so it is removed then.
     pub async fn rollback_binding(&self, id: i64, actor: &str, now: DateTime<Utc>) -> Result<Binding, DomainError> {
         let row = sqlx::query(&format!(
-            "UPDATE plugin_bindings SET version = previous_version, previous_version = version, updated_at = $1, updated_by = $2 \
+            "UPDATE plugin_bindings SET version = previous_version, previous_version = version, \
+             shadow_version = CASE WHEN shadow_version = previous_version THEN NULL ELSE shadow_version END, \
+             updated_at = $1, updated_by = $2 \
              WHERE id = $3 AND previous_version IS NOT NULL RETURNING {BINDING_FIELDS}"
         ))
         .bind(now.timestamp_millis())
@@ -361,6 +467,66 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(deleted.rows_affected() == 1)
+    }
+
+    /// Records a difference between a binding's shadow and active versions; returns its id.
+    pub async fn record_shadow_diff(&self, diff: &NewShadowDiff, now: DateTime<Utc>) -> Result<i64, DomainError> {
+        for (field, output) in [
+            ("active_output", &diff.active_output),
+            ("shadow_output", &diff.shadow_output),
+        ] {
+            if output.len() > MAX_SHADOW_OUTPUT {
+                return Err(DomainError::Invalid {
+                    field,
+                    message: format!("at most {MAX_SHADOW_OUTPUT} bytes"),
+                });
+            }
+        }
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO shadow_diffs (binding, active_version, shadow_version, input_hash, active_invocation, shadow_invocation, active_output, shadow_output, recorded_at) \
+             SELECT id, $2, $3, $4, $5, $6, $7, $8, $9 FROM plugin_bindings WHERE id = $1 RETURNING id",
+        )
+        .bind(diff.binding)
+        .bind(&diff.active_version)
+        .bind(&diff.shadow_version)
+        .bind(&diff.input_hash)
+        .bind(diff.active_invocation)
+        .bind(diff.shadow_invocation)
+        .bind(&diff.active_output)
+        .bind(&diff.shadow_output)
+        .bind(now.timestamp_millis())
+        .fetch_optional(self.pool())
+        .await?;
+        id.ok_or_else(|| binding_not_found(diff.binding))
+    }
+
+    /// A page of a binding's shadow differences, by id, after `after`; at most `limit`
+    /// (capped at [`MAX_SHADOW_PAGE`]).
+    pub async fn shadow_diffs(&self, binding: i64, after: i64, limit: u32) -> Result<Vec<ShadowDiff>, DomainError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SHADOW_DIFF_FIELDS} FROM shadow_diffs WHERE binding = $1 AND id > $2 ORDER BY id LIMIT $3"
+        ))
+        .bind(binding)
+        .bind(after)
+        .bind(i64::from(limit.min(MAX_SHADOW_PAGE)))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ShadowDiff {
+                    id: r.try_get("id")?,
+                    binding: r.try_get("binding")?,
+                    active_version: r.try_get("active_version")?,
+                    shadow_version: r.try_get("shadow_version")?,
+                    input_hash: r.try_get("input_hash")?,
+                    active_invocation: r.try_get("active_invocation")?,
+                    shadow_invocation: r.try_get("shadow_invocation")?,
+                    active_output: r.try_get("active_output")?,
+                    shadow_output: r.try_get("shadow_output")?,
+                    recorded_at: store::millis(r, "shadow_diffs", "recorded_at")?,
+                })
+            })
+            .collect()
     }
 
     /// The installed plugin versions, of every owner or of one, by owner, name, installation
@@ -438,6 +604,31 @@ mod tests {
         r.map(|_| ()).map_err(|e| e.code())
     }
 
+    #[test]
+    fn a_null_shadow_version_in_json_removes_the_shadow_and_an_absent_one_leaves_it() {
+        let parse = |json: &str| serde_json::from_str::<BindingChange>(json).expect("a change");
+        assert_eq!(parse("{}").shadow_version, None);
+        assert_eq!(parse(r#"{"shadow_version":null}"#).shadow_version, Some(None));
+        assert_eq!(
+            parse(r#"{"shadow_version":"0.2.0"}"#).shadow_version,
+            Some(Some("0.2.0".into()))
+        );
+        for change in [
+            BindingChange::default(),
+            BindingChange {
+                shadow_version: Some(None),
+                ..BindingChange::default()
+            },
+            BindingChange {
+                shadow_version: Some(Some("0.2.0".into())),
+                ..BindingChange::default()
+            },
+        ] {
+            let json = serde_json::to_string(&change).expect("json");
+            assert_eq!(parse(&json), change, "{json}");
+        }
+    }
+
     on_both_backends! {
         async fn a_binding_upgrade_records_the_previous_version_and_rollbacks_swap_them(store: Store) {
             installed(&store).await;
@@ -465,6 +656,7 @@ mod tests {
                 position: Some(-5),
                 enabled: Some(false),
                 failure_policy: Some(FailurePolicy::Fallback),
+                shadow_version: None,
             };
             let changed = store.update_binding(created.id, &same, "staff:505", t2).await.expect("changed");
             assert_eq!((changed.version.as_str(), changed.previous_version.as_deref()), ("0.2.0", Some("0.1.0")));
@@ -484,6 +676,150 @@ mod tests {
             assert_eq!(fresh.scope_id, None);
             assert_eq!(code(store.rollback_binding(fresh.id, "operator", t0()).await), Err("no-previous-version"));
             assert_eq!(code(store.rollback_binding(4242, "operator", t0()).await), Err("not-found"));
+        }
+
+        async fn a_shadow_version_is_set_checked_kept_by_rollbacks_and_cleared(store: Store) {
+            installed(&store).await;
+            assert!(store.record_plugin("vd-0.4.0", "volume-discount", "0.4.0", "pricing-rule", demo::SELLER, "m").await.expect("installed"));
+            let created = store.create_binding(&seller_binding("0.1.0"), "operator", t0()).await.expect("bound");
+            assert_eq!(created.shadow_version, None);
+            let shadow = |version: Option<&str>| BindingChange {
+                shadow_version: Some(version.map(str::to_owned)),
+                ..BindingChange::default()
+            };
+
+            let t1 = t0() + Duration::minutes(1);
+            let shadowed = store.update_binding(created.id, &shadow(Some("0.2.0")), "staff:505", t1).await.expect("shadowed");
+            assert_eq!(
+                (shadowed.version.as_str(), shadowed.previous_version.as_deref(), shadowed.shadow_version.as_deref()),
+                ("0.1.0", None, Some("0.2.0"))
+            );
+            assert_eq!((shadowed.updated_at, shadowed.updated_by.as_str()), (t1, "staff:505"));
+            assert_eq!(store.binding(created.id).await.expect("read"), Some(shadowed.clone()));
+
+            // Refused: the active version, a version not installed, another world, another
+            // plugin, and making the shadow active while it stays the shadow.
+            let refused = |change: BindingChange| {
+                let store = store.clone();
+                async move { code(store.update_binding(created.id, &change, "operator", t0()).await) }
+            };
+            assert_eq!(refused(shadow(Some("0.1.0"))).await, Err("shadow-is-active"));
+            assert_eq!(refused(shadow(Some("9.9.9"))).await, Err("plugin-version-not-found"));
+            assert_eq!(refused(shadow(Some("1.0.0"))).await, Err("plugin-version-not-found"), "approver is another plugin");
+            assert_eq!(refused(shadow(Some("0.3.0"))).await, Err("world-mismatch"));
+            let promote = BindingChange { version: Some("0.2.0".into()), ..BindingChange::default() };
+            assert_eq!(refused(promote).await, Err("shadow-is-active"));
+            let both = BindingChange { version: Some("0.4.0".into()), shadow_version: Some(Some("0.4.0".into())), ..BindingChange::default() };
+            assert_eq!(refused(both).await, Err("shadow-is-active"));
+            assert_eq!(code(store.update_binding(4242, &shadow(Some("0.2.0")), "operator", t0()).await), Err("not-found"));
+            assert_eq!(store.binding(created.id).await.expect("read"), Some(shadowed.clone()), "refusals change nothing");
+
+            // Other changes leave the shadow; naming it again changes nothing.
+            let moved = BindingChange { position: Some(3), ..shadow(Some("0.2.0")) };
+            let moved = store.update_binding(created.id, &moved, "operator", t1).await.expect("moved");
+            assert_eq!((moved.position, moved.shadow_version.as_deref()), (3, Some("0.2.0")));
+            let disabled = BindingChange { enabled: Some(false), ..BindingChange::default() };
+            let disabled = store.update_binding(created.id, &disabled, "operator", t1).await.expect("disabled");
+            assert_eq!((disabled.enabled, disabled.shadow_version.as_deref()), (false, Some("0.2.0")));
+
+            // Promoting the shadow while the old version becomes the shadow, in one change.
+            let swap = BindingChange { version: Some("0.2.0".into()), shadow_version: Some(Some("0.1.0".into())), ..BindingChange::default() };
+            let swapped = store.update_binding(created.id, &swap, "operator", t1).await.expect("swapped");
+            assert_eq!(
+                (swapped.version.as_str(), swapped.previous_version.as_deref(), swapped.shadow_version.as_deref()),
+                ("0.2.0", Some("0.1.0"), Some("0.1.0"))
+            );
+            // A rollback to the shadow version removes the shadow: a version never shadows itself.
+            let back = store.rollback_binding(created.id, "operator", t1).await.expect("rolled back");
+            assert_eq!(
+                (back.version.as_str(), back.previous_version.as_deref(), back.shadow_version.as_deref()),
+                ("0.1.0", Some("0.2.0"), None)
+            );
+            // Any other shadow stays through rollbacks.
+            let other = store.update_binding(created.id, &shadow(Some("0.4.0")), "operator", t1).await.expect("shadowed");
+            assert_eq!(other.shadow_version.as_deref(), Some("0.4.0"));
+            let forth = store.rollback_binding(created.id, "operator", t1).await.expect("rolled back");
+            assert_eq!(
+                (forth.version.as_str(), forth.previous_version.as_deref(), forth.shadow_version.as_deref()),
+                ("0.2.0", Some("0.1.0"), Some("0.4.0"))
+            );
+
+            let cleared = store.update_binding(created.id, &shadow(None), "operator", t1).await.expect("cleared");
+            assert_eq!((cleared.version.as_str(), cleared.shadow_version.as_deref()), ("0.2.0", None));
+            let again = store.update_binding(created.id, &shadow(None), "operator", t1).await.expect("cleared again");
+            assert_eq!(again.shadow_version, None);
+            assert_eq!(store.binding(created.id).await.expect("read"), Some(again));
+        }
+
+        async fn shadow_differences_are_recorded_and_listed_by_binding(store: Store) {
+            installed(&store).await;
+            let binding = store.create_binding(&seller_binding("0.1.0"), "operator", t0()).await.expect("bound");
+            let other = NewBinding { scope: BindingScope::Platform, scope_id: None, ..seller_binding("0.1.0") };
+            let other = store.create_binding(&other, "operator", t0()).await.expect("bound");
+            let diff = |n: i64| NewShadowDiff {
+                binding: binding.id,
+                active_version: "0.1.0".into(),
+                shadow_version: "0.2.0".into(),
+                input_hash: format!("hash-{n}"),
+                active_invocation: Some(n),
+                shadow_invocation: (n == 1).then_some(n + 1),
+                active_output: format!(r#"{{"total":"{n}00.00"}}"#),
+                shadow_output: format!(r#"{{"total":"{n}90.00"}}"#),
+            };
+            let t1 = t0() + Duration::seconds(1);
+            let first = store.record_shadow_diff(&diff(1), t0()).await.expect("recorded");
+            store.record_shadow_diff(&NewShadowDiff { binding: other.id, ..diff(9) }, t0()).await.expect("recorded");
+            let second = store.record_shadow_diff(&diff(2), t1).await.expect("recorded");
+
+            let listed = store.shadow_diffs(binding.id, 0, 10).await.expect("list");
+            assert_eq!(
+                listed,
+                vec![
+                    ShadowDiff {
+                        id: first,
+                        binding: binding.id,
+                        active_version: "0.1.0".into(),
+                        shadow_version: "0.2.0".into(),
+                        input_hash: "hash-1".into(),
+                        active_invocation: Some(1),
+                        shadow_invocation: Some(2),
+                        active_output: r#"{"total":"100.00"}"#.into(),
+                        shadow_output: r#"{"total":"190.00"}"#.into(),
+                        recorded_at: t0(),
+                    },
+                    ShadowDiff {
+                        id: second,
+                        binding: binding.id,
+                        active_version: "0.1.0".into(),
+                        shadow_version: "0.2.0".into(),
+                        input_hash: "hash-2".into(),
+                        active_invocation: Some(2),
+                        shadow_invocation: None,
+                        active_output: r#"{"total":"200.00"}"#.into(),
+                        shadow_output: r#"{"total":"290.00"}"#.into(),
+                        recorded_at: t1,
+                    },
+                ]
+            );
+            let ids = |diffs: Vec<ShadowDiff>| diffs.iter().map(|d| d.id).collect::<Vec<_>>();
+            assert_eq!(ids(store.shadow_diffs(binding.id, first, 10).await.expect("page")), vec![second]);
+            assert_eq!(ids(store.shadow_diffs(binding.id, 0, 1).await.expect("page")), vec![first]);
+            assert_eq!(store.shadow_diffs(other.id, 0, 10).await.expect("list").len(), 1);
+
+            assert_eq!(code(store.record_shadow_diff(&NewShadowDiff { binding: 4242, ..diff(3) }, t0()).await), Err("not-found"));
+            for (field, huge) in [
+                ("active_output", NewShadowDiff { active_output: "x".repeat(MAX_SHADOW_OUTPUT + 1), ..diff(3) }),
+                ("shadow_output", NewShadowDiff { shadow_output: "x".repeat(MAX_SHADOW_OUTPUT + 1), ..diff(3) }),
+            ] {
+                let refused = store.record_shadow_diff(&huge, t0()).await;
+                assert!(matches!(refused, Err(DomainError::Invalid { field: f, .. }) if f == field), "got {refused:?}");
+            }
+            assert_eq!(ids(store.shadow_diffs(binding.id, 0, 10).await.expect("list")), vec![first, second], "refusals record nothing");
+
+            // Deleting a binding deletes its differences.
+            assert!(store.delete_binding(binding.id).await.expect("deleted"));
+            assert!(store.shadow_diffs(binding.id, 0, 10).await.expect("list").is_empty());
+            assert_eq!(store.shadow_diffs(other.id, 0, 10).await.expect("list").len(), 1);
         }
 
         async fn binding_refusals_name_what_is_wrong(store: Store) {

@@ -26,6 +26,7 @@ pub mod resources;
 #[cfg(test)]
 mod rule_tests;
 pub mod store;
+pub mod tasks;
 #[cfg(test)]
 mod testing;
 pub mod verification;

@@ -875,6 +875,7 @@ on_both_backends! {
             duration_us: 120,
             fuel_used: Some(4000),
             logs: "[]".into(),
+            purpose: "live".into(),
         };
         let first = store.record_invocation(&record(demo::RESELLER, "aa", None), t0()).await.expect("recorded");
         let second = store.record_invocation(&record(demo::RESELLER, "bb", Some("{\"kind\":\"timeout\"}")), t0()).await.expect("recorded");
@@ -903,6 +904,7 @@ on_both_backends! {
             duration_us: 1,
             fuel_used: None,
             logs: "[]".into(),
+            purpose: "live".into(),
         };
         let mut ids = Vec::new();
         for (plugin, world, failed) in [
@@ -936,6 +938,7 @@ on_both_backends! {
             before: Some(ids[4]),
             owner: Some(demo::RESELLER),
             digest: Some("dd".into()),
+            purpose: Some("live".into()),
         };
         assert_eq!(found(combined).await, vec![ids[0]]);
         let page = store.invocations(&AuditFilter { before: Some(ids[4]), ..AuditFilter::default() }, 2).await.expect("page");

@@ -1,0 +1,451 @@
+//! Approval tasks: when an approval rule escalates an action to a role, the action is kept as
+//! a task until a principal with that role decides on it. Approving it lets the caller carry
+//! the action out and record how that went; rejecting it ends it. The action and its outcome
+//! are JSON that the domain stores without reading.
+
+use crate::entities::{ApprovalKind, CustomerId, PartnerId, Role};
+use crate::errors::{DomainError, refused};
+use crate::store::{self, Store};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// The longest reason stored, in bytes.
+pub const MAX_TASK_REASON: usize = 1024;
+/// The longest action stored, in bytes.
+pub const MAX_TASK_ACTION: usize = 64 << 10;
+/// The longest outcome (or rejection note) stored, in bytes.
+pub const MAX_TASK_OUTCOME: usize = 1 << 20;
+/// The most tasks one query returns.
+pub const MAX_TASK_PAGE: u32 = 500;
+
+crate::entities::word_enum! {
+    /// Where a task is.
+    pub enum TaskStatus {
+        /// Waiting for a decision.
+        Pending => "pending",
+        /// Approved, and the action was carried out (or is being carried out).
+        Approved => "approved",
+        /// Rejected: the action was not carried out.
+        Rejected => "rejected",
+        /// Approved, but the action was then refused; the outcome says why.
+        Failed => "failed",
+    }
+}
+
+/// An action waiting for a person's decision.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalTask {
+    /// Id.
+    pub id: i64,
+    /// What kind of action it is.
+    pub kind: ApprovalKind,
+    /// The partner whose staff decide.
+    pub partner: PartnerId,
+    /// The customer concerned, if any: it limits which staff may decide (rule 16).
+    pub customer: Option<CustomerId>,
+    /// The role that must decide.
+    pub role: Role,
+    /// The escalating rule's reason.
+    pub reason: String,
+    /// `name@version` of the escalating rule.
+    pub plugin: String,
+    /// The action, as JSON (opaque to the domain).
+    pub action: String,
+    /// The actor label of who asked for the action.
+    pub requested_by: String,
+    /// Where it is.
+    pub status: TaskStatus,
+    /// The actor label of who decided, once decided.
+    pub decided_by: Option<String>,
+    /// When it was decided.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// JSON: the action's result, or why it was refused, or the rejection note.
+    pub outcome: Option<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A task to create.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewTask {
+    /// What kind of action it is.
+    pub kind: ApprovalKind,
+    /// The partner whose staff decide; must exist.
+    pub partner: PartnerId,
+    /// The customer concerned, if any; must exist.
+    pub customer: Option<CustomerId>,
+    /// The role that must decide.
+    pub role: Role,
+    /// The escalating rule's reason, at most [`MAX_TASK_REASON`] bytes.
+    pub reason: String,
+    /// `name@version` of the escalating rule.
+    pub plugin: String,
+    /// The action as JSON, 1 to [`MAX_TASK_ACTION`] bytes.
+    pub action: String,
+    /// The actor label of who asked for the action.
+    pub requested_by: String,
+}
+
+const TASK_FIELDS: &str = "id, kind, partner, customer, role, reason, plugin, action, requested_by, status, decided_by, decided_at, outcome, created_at";
+
+fn task_from_row(r: &AnyRow) -> Result<ApprovalTask, DomainError> {
+    let decided_at: Option<i64> = r.try_get("decided_at")?;
+    Ok(ApprovalTask {
+        id: r.try_get("id")?,
+        kind: store::word(r, "approval_tasks", "kind")?,
+        partner: r.try_get("partner")?,
+        customer: r.try_get("customer")?,
+        role: store::word(r, "approval_tasks", "role")?,
+        reason: r.try_get("reason")?,
+        plugin: r.try_get("plugin")?,
+        action: r.try_get("action")?,
+        requested_by: r.try_get("requested_by")?,
+        status: store::word(r, "approval_tasks", "status")?,
+        decided_by: r.try_get("decided_by")?,
+        decided_at: decided_at
+            .map(|ms| store::from_millis("approval_tasks", ms))
+            .transpose()?,
+        outcome: r.try_get("outcome")?,
+        created_at: store::millis(r, "approval_tasks", "created_at")?,
+    })
+}
+
+fn task_not_found(id: i64) -> DomainError {
+    DomainError::NotFound {
+        what: "approval task",
+        id,
+    }
+}
+
+fn check_outcome(field: &'static str, outcome: &str) -> Result<(), DomainError> {
+    if outcome.is_empty() || outcome.len() > MAX_TASK_OUTCOME {
+        return Err(DomainError::Invalid {
+            field,
+            message: format!("1 to {MAX_TASK_OUTCOME} bytes"),
+        });
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Stores an escalated action as a pending task.
+    pub async fn create_task(&self, new: &NewTask, now: DateTime<Utc>) -> Result<ApprovalTask, DomainError> {
+        if new.reason.len() > MAX_TASK_REASON {
+            return Err(DomainError::Invalid {
+                field: "reason",
+                message: format!("at most {MAX_TASK_REASON} bytes"),
+            });
+        }
+        if new.action.is_empty() || new.action.len() > MAX_TASK_ACTION {
+            return Err(DomainError::Invalid {
+                field: "action",
+                message: format!("1 to {MAX_TASK_ACTION} bytes"),
+            });
+        }
+        if self.partner(new.partner).await?.is_none() {
+            return Err(DomainError::NotFound {
+                what: "partner",
+                id: new.partner,
+            });
+        }
+        if let Some(customer) = new.customer {
+            self.existing_customer(customer).await?;
+        }
+        let row = sqlx::query(&format!(
+            "INSERT INTO approval_tasks (kind, partner, customer, role, reason, plugin, action, requested_by, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9) RETURNING {TASK_FIELDS}"
+        ))
+        .bind(new.kind.as_str())
+        .bind(new.partner)
+        .bind(new.customer)
+        .bind(new.role.as_str())
+        .bind(&new.reason)
+        .bind(&new.plugin)
+        .bind(&new.action)
+        .bind(&new.requested_by)
+        .bind(now.timestamp_millis())
+        .fetch_one(self.pool())
+        .await?;
+        task_from_row(&row)
+    }
+
+    /// One task.
+    pub async fn task(&self, id: i64) -> Result<Option<ApprovalTask>, DomainError> {
+        let row = sqlx::query(&format!("SELECT {TASK_FIELDS} FROM approval_tasks WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    /// A page of tasks, of one partner or of all, in one status or any, by id, after `after`;
+    /// at most `limit` (capped at [`MAX_TASK_PAGE`]).
+    pub async fn tasks(
+        &self,
+        partner: Option<PartnerId>,
+        status: Option<TaskStatus>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<ApprovalTask>, DomainError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_FIELDS} FROM approval_tasks \
+             WHERE ($1 = 0 OR partner = $2) AND ($3 = '' OR status = $3) AND id > $4 ORDER BY id LIMIT $5"
+        ))
+        .bind(i64::from(partner.is_some()))
+        .bind(partner.unwrap_or(0))
+        .bind(status.map(TaskStatus::as_str).unwrap_or(""))
+        .bind(after)
+        .bind(i64::from(limit.min(MAX_TASK_PAGE)))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    /// Decides a pending task: approving makes it [`TaskStatus::Approved`] (the caller then
+    /// carries the action out and records its outcome), rejecting makes it
+    /// [`TaskStatus::Rejected`] with `note` (JSON) as its outcome; a note with an approval is
+    /// ignored. One conditional update claims the task, so of two racing deciders exactly one
+    /// wins; the other is refused `task-not-pending`, as is any decision on a decided task.
+    pub async fn decide_task(
+        &self,
+        id: i64,
+        approve: bool,
+        decided_by: &str,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ApprovalTask, DomainError> {
+        let note = if approve { None } else { note };
+        if let Some(note) = note {
+            check_outcome("note", note)?;
+        }
+        let status = if approve {
+            TaskStatus::Approved
+        } else {
+            TaskStatus::Rejected
+        };
+        let row = sqlx::query(&format!(
+            "UPDATE approval_tasks SET status = $1, decided_by = $2, decided_at = $3, outcome = $4 \
+             WHERE id = $5 AND status = 'pending' RETURNING {TASK_FIELDS}"
+        ))
+        .bind(status.as_str())
+        .bind(decided_by)
+        .bind(now.timestamp_millis())
+        .bind(note)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => task_from_row(&row),
+            None => {
+                let task = self.task(id).await?.ok_or_else(|| task_not_found(id))?;
+                Err(refused(
+                    "task-not-pending",
+                    format!("approval task {id} is {}: it was already decided", task.status),
+                ))
+            }
+        }
+    }
+
+    /// Records the outcome (JSON) of carrying out an approved task, once; `failed` means the
+    /// action was refused, and makes the task [`TaskStatus::Failed`]. Refused
+    /// `task-not-approved` unless the task was approved, `task-outcome-recorded` when its
+    /// outcome already is.
+    pub async fn record_task_outcome(&self, id: i64, outcome: &str, failed: bool) -> Result<ApprovalTask, DomainError> {
+        check_outcome("outcome", outcome)?;
+        let row = sqlx::query(&format!(
+            "UPDATE approval_tasks SET outcome = $1, status = CASE WHEN $2 = 1 THEN 'failed' ELSE status END \
+             WHERE id = $3 AND status = 'approved' AND outcome IS NULL RETURNING {TASK_FIELDS}"
+        ))
+        .bind(outcome)
+        .bind(i64::from(failed))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => task_from_row(&row),
+            None => {
+                let task = self.task(id).await?.ok_or_else(|| task_not_found(id))?;
+                Err(match task.status {
+                    TaskStatus::Approved | TaskStatus::Failed => refused(
+                        "task-outcome-recorded",
+                        format!("approval task {id} already has its outcome recorded"),
+                    ),
+                    TaskStatus::Pending | TaskStatus::Rejected => refused(
+                        "task-not-approved",
+                        format!(
+                            "approval task {id} is {}: only an approved task has an outcome",
+                            task.status
+                        ),
+                    ),
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::{self, DemoData};
+    use crate::testing::on_both_backends;
+    use chrono::{Duration, TimeZone};
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).single().expect("date")
+    }
+
+    const ACTION: &str = r#"{"refund":{"order":9001,"amount":"100.00"}}"#;
+
+    fn refund() -> NewTask {
+        NewTask {
+            kind: ApprovalKind::Refund,
+            partner: demo::RESELLER,
+            customer: Some(demo::STANDARD_CUSTOMER),
+            role: Role::PartnerAdmin,
+            reason: "refunds over 50.00 need an admin".into(),
+            plugin: "approver@1.0.0".into(),
+            action: ACTION.into(),
+            requested_by: "salesperson:2/503".into(),
+        }
+    }
+
+    async fn seeded(store: &Store) {
+        store.seed_demo_if_empty(&DemoData::new(t0())).await.expect("seed");
+    }
+
+    fn code<T>(r: Result<T, DomainError>) -> Result<(), &'static str> {
+        r.map(|_| ()).map_err(|e| e.code())
+    }
+
+    on_both_backends! {
+        async fn a_task_is_created_listed_approved_and_its_outcome_recorded(store: Store) {
+            seeded(&store).await;
+            let created = store.create_task(&refund(), t0()).await.expect("created");
+            assert_eq!(
+                (created.kind, created.partner, created.customer, created.role),
+                (ApprovalKind::Refund, 2, Some(102), Role::PartnerAdmin)
+            );
+            assert_eq!(
+                (created.reason.as_str(), created.plugin.as_str(), created.action.as_str(), created.requested_by.as_str()),
+                ("refunds over 50.00 need an admin", "approver@1.0.0", ACTION, "salesperson:2/503")
+            );
+            assert_eq!((created.status, created.decided_by.as_deref(), created.decided_at), (TaskStatus::Pending, None, None));
+            assert_eq!((created.outcome.as_deref(), created.created_at), (None, t0()));
+            assert_eq!(store.task(created.id).await.expect("read"), Some(created.clone()));
+            assert_eq!(store.task(4242).await.expect("read"), None);
+
+            let other = NewTask { partner: demo::OTHER_RESELLER, customer: None, ..refund() };
+            let other = store.create_task(&other, t0()).await.expect("created");
+            let pending = store.tasks(Some(demo::RESELLER), Some(TaskStatus::Pending), 0, 10).await.expect("list");
+            assert_eq!(pending, vec![created.clone()]);
+
+            let t1 = t0() + Duration::minutes(5);
+            let approved = store.decide_task(created.id, true, "partner-admin:2/500", Some("{}"), t1).await.expect("approved");
+            assert_eq!(approved.status, TaskStatus::Approved);
+            assert_eq!((approved.decided_by.as_deref(), approved.decided_at), (Some("partner-admin:2/500"), Some(t1)));
+            assert_eq!(approved.outcome.as_deref(), None, "an approval's note is ignored");
+            assert!(store.tasks(Some(demo::RESELLER), Some(TaskStatus::Pending), 0, 10).await.expect("list").is_empty());
+
+            let again = store.decide_task(created.id, false, "partner-admin:2/500", None, t1).await;
+            match again {
+                Err(DomainError::Refused { code: "task-not-pending", message }) => {
+                    assert_eq!(message, format!("approval task {} is approved: it was already decided", created.id));
+                }
+                other => panic!("expected task-not-pending, got {other:?}"),
+            }
+            assert_eq!(code(store.decide_task(4242, true, "operator", None, t1).await), Err("not-found"));
+
+            let result = r#"{"refund":7001}"#;
+            let done = store.record_task_outcome(created.id, result, false).await.expect("recorded");
+            assert_eq!((done.status, done.outcome.as_deref()), (TaskStatus::Approved, Some(result)));
+            assert_eq!((&done.decided_by, done.decided_at), (&approved.decided_by, approved.decided_at));
+            assert_eq!(code(store.record_task_outcome(created.id, result, true).await), Err("task-outcome-recorded"));
+            assert_eq!(code(store.record_task_outcome(other.id, result, false).await), Err("task-not-approved"));
+            assert_eq!(code(store.record_task_outcome(4242, result, false).await), Err("not-found"));
+            assert_eq!(store.task(created.id).await.expect("read"), Some(done.clone()));
+
+            // Every partner, every status, by id; paged after an id.
+            let all = store.tasks(None, None, 0, 10).await.expect("list");
+            assert_eq!(all, vec![done.clone(), other.clone()]);
+            assert_eq!(store.tasks(None, None, created.id, 10).await.expect("page"), vec![other.clone()]);
+            assert_eq!(store.tasks(None, None, 0, 1).await.expect("page"), vec![done.clone()]);
+            assert_eq!(store.tasks(None, Some(TaskStatus::Approved), 0, 10).await.expect("list"), vec![done]);
+            assert_eq!(store.tasks(Some(demo::OTHER_RESELLER), None, 0, 10).await.expect("list"), vec![other]);
+        }
+
+        async fn a_rejection_keeps_its_note_and_a_refused_action_fails_the_task(store: Store) {
+            seeded(&store).await;
+            let rejected = store.create_task(&refund(), t0()).await.expect("created");
+            let t1 = t0() + Duration::minutes(1);
+            let note = r#"{"note":"not this month"}"#;
+            let rejected = store.decide_task(rejected.id, false, "partner-admin:2/500", Some(note), t1).await.expect("rejected");
+            assert_eq!(rejected.status, TaskStatus::Rejected);
+            assert_eq!((rejected.decided_by.as_deref(), rejected.decided_at), (Some("partner-admin:2/500"), Some(t1)));
+            assert_eq!(rejected.outcome.as_deref(), Some(note));
+            assert_eq!(code(store.decide_task(rejected.id, true, "operator", None, t1).await), Err("task-not-pending"));
+            assert_eq!(code(store.record_task_outcome(rejected.id, "{}", false).await), Err("task-not-approved"));
+
+            let silent = store.create_task(&refund(), t0()).await.expect("created");
+            let silent = store.decide_task(silent.id, false, "operator", None, t1).await.expect("rejected");
+            assert_eq!((silent.status, silent.outcome.as_deref()), (TaskStatus::Rejected, None));
+
+            let failing = store.create_task(&refund(), t0()).await.expect("created");
+            store.decide_task(failing.id, true, "partner-admin:2/500", None, t1).await.expect("approved");
+            let refusal = r#"{"code":"order-state","message":"order 9001 is refunded"}"#;
+            let failed = store.record_task_outcome(failing.id, refusal, true).await.expect("recorded");
+            assert_eq!((failed.status, failed.outcome.as_deref()), (TaskStatus::Failed, Some(refusal)));
+            assert_eq!(code(store.decide_task(failing.id, true, "operator", None, t1).await), Err("task-not-pending"));
+            assert_eq!(code(store.record_task_outcome(failing.id, refusal, true).await), Err("task-outcome-recorded"));
+            let failed_ids: Vec<i64> =
+                store.tasks(Some(demo::RESELLER), Some(TaskStatus::Failed), 0, 10).await.expect("list").iter().map(|t| t.id).collect();
+            assert_eq!(failed_ids, vec![failing.id]);
+        }
+
+        async fn task_refusals_name_the_field(store: Store) {
+            seeded(&store).await;
+            let invalid = |r: Result<ApprovalTask, DomainError>| match r {
+                Err(DomainError::Invalid { field, .. }) => field,
+                other => panic!("expected an invalid field, got {other:?}"),
+            };
+            let long_reason = NewTask { reason: "r".repeat(MAX_TASK_REASON + 1), ..refund() };
+            assert_eq!(invalid(store.create_task(&long_reason, t0()).await), "reason");
+            let longest_reason = NewTask { reason: "r".repeat(MAX_TASK_REASON), ..refund() };
+            assert_eq!(store.create_task(&longest_reason, t0()).await.expect("created").reason.len(), 1024);
+            let no_action = NewTask { action: String::new(), ..refund() };
+            assert_eq!(invalid(store.create_task(&no_action, t0()).await), "action");
+            let huge_action = NewTask { action: "x".repeat(MAX_TASK_ACTION + 1), ..refund() };
+            assert_eq!(invalid(store.create_task(&huge_action, t0()).await), "action");
+            let unknown_partner = NewTask { partner: 4242, ..refund() };
+            assert_eq!(code(store.create_task(&unknown_partner, t0()).await), Err("partner-not-found"));
+            let unknown_customer = NewTask { customer: Some(4242), ..refund() };
+            assert_eq!(code(store.create_task(&unknown_customer, t0()).await), Err("customer-not-found"));
+
+            let task = store.create_task(&refund(), t0()).await.expect("created");
+            assert_eq!(invalid(store.decide_task(task.id, false, "operator", Some(""), t0()).await), "note");
+            assert_eq!(store.task(task.id).await.expect("read").expect("task").status, TaskStatus::Pending);
+            store.decide_task(task.id, true, "operator", None, t0()).await.expect("approved");
+            assert_eq!(invalid(store.record_task_outcome(task.id, "", false).await), "outcome");
+        }
+
+        async fn of_two_racing_deciders_exactly_one_wins(store: Store) {
+            seeded(&store).await;
+            for round in 0..5 {
+                let task = store.create_task(&refund(), t0()).await.expect("created");
+                let (approve, reject) = tokio::join!(
+                    store.decide_task(task.id, true, "partner-admin:2/500", None, t0()),
+                    store.decide_task(task.id, false, "operator", Some("{}"), t0()),
+                );
+                let decided = store.task(task.id).await.expect("read").expect("task");
+                match (approve, reject) {
+                    (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => {
+                        assert_eq!(lost.code(), "task-not-pending", "round {round}");
+                        assert_eq!(decided, won, "round {round}");
+                    }
+                    other => panic!("round {round}: expected exactly one winner, got {other:?}"),
+                }
+            }
+        }
+    }
+}
