@@ -126,6 +126,18 @@ fn a_coupon_for_102(state: &AppState) {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
+/// Task 1: a 60,000 refund of customer 102's order 9003, escalated to a customer manager.
+fn an_escalated_refund_of_102(state: &AppState) {
+    let (status, body) = call(
+        &router(state.clone()),
+        "POST",
+        "/v1/orders/9003/refunds",
+        Some(keys::RESELLER_ADMIN),
+        Some(json!({ "amount": "60000.00" })),
+    );
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
 fn an_unbound_plugin_of_reseller_2(state: &AppState) {
     let recorded = tokio()
         .block_on(state.store.record_plugin(
@@ -478,6 +490,36 @@ fn rows() -> Vec<Row> {
         ),
         row("DELETE", "/v1/bindings/3", None, "u 204 n 204 r r r n r"),
         row("GET", "/v1/invocations", None, "u 200 200 200 r r r 200 r"),
+        row("GET", "/v1/approval-tasks", None, "u 200 200 200 200 200 200 200 r"),
+        Row {
+            method: "GET",
+            path: "/v1/approval-tasks/1",
+            body: None,
+            setup: Some(an_escalated_refund_of_102),
+            expect: "u 200 s 200 200 200 200 s r",
+        },
+        Row {
+            method: "POST",
+            path: "/v1/approval-tasks/1/approve",
+            body: Some(Body::Json(json!({}))),
+            setup: Some(an_escalated_refund_of_102),
+            expect: "u 200 s 200 s s r s r",
+        },
+        Row {
+            method: "POST",
+            path: "/v1/approval-tasks/1/reject",
+            body: Some(Body::Json(json!({ "note": "no" }))),
+            setup: Some(an_escalated_refund_of_102),
+            expect: "u 200 s 200 s s r s r",
+        },
+        Row {
+            method: "POST",
+            path: "/v1/invocations/2/replay",
+            body: None,
+            setup: Some(quote_of_102),
+            expect: "u 200 n 200 r r r n r",
+        },
+        row("GET", "/v1/bindings/4/shadow-diffs", None, "u 200 n n r r r 200 r"),
     ]
 }
 

@@ -3,6 +3,7 @@
 
 mod authorization;
 mod example_plugins;
+mod extension_points;
 mod hostile_plugins;
 mod http_api;
 mod install;

@@ -3,6 +3,7 @@
 
 use crate::api::{
     accounts, approvals, audit, coupons, customers, invoices, keys, opportunities, orders, partners, plugins, quotes,
+    tasks,
 };
 use crate::extensions::BindingIndex;
 use crate::ratelimit::RateLimiter;
@@ -151,10 +152,16 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(invoices::request, invoices::list))
         .routes(routes!(opportunities::submit, opportunities::list))
         .routes(routes!(approvals::check))
+        .routes(routes!(tasks::list))
+        .routes(routes!(tasks::get))
+        .routes(routes!(tasks::approve))
+        .routes(routes!(tasks::reject))
         .routes(routes!(plugins::bind, plugins::bindings))
         .routes(routes!(plugins::change, plugins::unbind))
         .routes(routes!(plugins::rollback))
         .routes(routes!(audit::invocations))
+        .routes(routes!(audit::replay))
+        .routes(routes!(plugins::shadow_diffs))
         .merge(uploads)
         .split_for_parts();
     let document = api.clone();

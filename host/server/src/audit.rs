@@ -1,13 +1,58 @@
-//! Builds the audit record of each plugin invocation the API makes; the handlers write them
-//! to the store once the plugins have run (success or failure alike).
+//! Builds the audit record of each plugin invocation the API makes, and writes them (with the
+//! shadow versions' differences) to the store once the plugins have run, success or failure
+//! alike.
 
 use crate::app::AppState;
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use pchost_domain::audit::InvocationRecord;
+use pchost_domain::bindings::NewShadowDiff;
 use pchost_runtime::{Invocation, InvokeError, LoadedPlugin};
 use serde::Serialize;
 use std::time::Instant;
+
+/// Why a plugin ran: for the request (`live`), beside the active version (`shadow`), or to
+/// check a recorded invocation (`replay`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// A live request.
+    Live,
+    /// A shadow version beside the active one.
+    Shadow,
+    /// A replay of a recorded invocation.
+    Replay,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Live => "live",
+            Purpose::Shadow => "shadow",
+            Purpose::Replay => "replay",
+        }
+    }
+}
+
+/// A shadow version's answer that differed from the active version's, pointing at the two
+/// invocations in [`AuditLog::records`] by index until they are written.
+#[derive(Debug)]
+pub struct PendingDiff {
+    /// The record of the active version's invocation.
+    pub active: usize,
+    /// The record of the shadow version's invocation.
+    pub shadow: usize,
+    /// The diff, without the invocation ids.
+    pub diff: NewShadowDiff,
+}
+
+/// What a request's plugin work leaves to write.
+#[derive(Debug, Default)]
+pub struct AuditLog {
+    /// Every invocation, in order.
+    pub records: Vec<InvocationRecord>,
+    /// The shadow versions' differences.
+    pub diffs: Vec<PendingDiff>,
+}
 
 /// The record of one invocation, or `None` when the plugin never ran (its input was refused
 /// before the call).
@@ -16,6 +61,7 @@ pub fn record<I: Serialize, T: Serialize>(
     input: &I,
     as_of: DateTime<Utc>,
     started: Instant,
+    purpose: Purpose,
     result: &Result<Invocation<T>, InvokeError>,
 ) -> Option<InvocationRecord> {
     let input = serde_json::to_string(input).ok()?;
@@ -43,28 +89,50 @@ pub fn record<I: Serialize, T: Serialize>(
         duration_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
         fuel_used,
         logs,
+        purpose: purpose.as_str().to_owned(),
     })
 }
 
 /// Runs plugin work off the async executor (plugins block: deadlines, capability reads),
-/// then records every invocation it made, the failing one included, before answering.
+/// then records every invocation it made, the failing one included, and the shadow
+/// differences, before answering.
 pub async fn run_audited<T: Send + 'static>(
     state: AppState,
-    work: impl FnOnce(&AppState, &mut Vec<InvocationRecord>) -> Result<T, AppError> + Send + 'static,
+    work: impl FnOnce(&AppState, &mut AuditLog) -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
+    let (result, _) = run_audited_with_ids(state, work).await?;
+    result
+}
+
+/// [`run_audited`], also returning the ids the invocations were recorded under, in order.
+pub async fn run_audited_with_ids<T: Send + 'static>(
+    state: AppState,
+    work: impl FnOnce(&AppState, &mut AuditLog) -> Result<T, AppError> + Send + 'static,
+) -> Result<(Result<T, AppError>, Vec<i64>), AppError> {
     let store = state.store.clone();
-    let (records, result) = tokio::task::spawn_blocking(move || {
-        let mut audit = Vec::new();
-        let result = work(&state, &mut audit);
-        (audit, result)
+    let (log, result) = tokio::task::spawn_blocking(move || {
+        let mut log = AuditLog::default();
+        let result = work(&state, &mut log);
+        (log, result)
     })
     .await
     .map_err(|e| AppError::Internal(anyhow::anyhow!("plugin task failed: {e}")))?;
-    for record in &records {
-        store
-            .record_invocation(record, Utc::now())
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
+    let now = Utc::now();
+    let mut ids = Vec::with_capacity(log.records.len());
+    for record in &log.records {
+        ids.push(store.record_invocation(record, now).await?);
     }
-    result
+    for pending in log.diffs {
+        let diff = NewShadowDiff {
+            active_invocation: ids.get(pending.active).copied(),
+            shadow_invocation: ids.get(pending.shadow).copied(),
+            ..pending.diff
+        };
+        // A binding deleted meanwhile takes its diffs with it; the request is not at fault.
+        match store.record_shadow_diff(&diff, now).await {
+            Ok(_) | Err(pchost_domain::errors::DomainError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((result, ids))
 }

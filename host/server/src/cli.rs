@@ -49,6 +49,52 @@ enum Command {
     /// Manage bindings of plugin versions to extension points.
     #[command(subcommand)]
     Binding(BindingCommand),
+    /// Decide approval tasks, as the operator.
+    #[command(subcommand)]
+    Tasks(TasksCommand),
+    /// Re-run a recorded invocation on the same plugin version and input; prints whether it
+    /// answered identically, or where it differs.
+    Replay {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The invocation (`pchost audit` lists them).
+        id: i64,
+        /// Where compiled artefacts are kept (default: `artefacts/` beside the database).
+        #[arg(long)]
+        artefacts: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TasksCommand {
+    /// List approval tasks as JSON.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Only pending, approved, rejected or failed ones.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Approve a task: its action is carried out now.
+    Approve {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The task.
+        id: i64,
+        /// Why.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Reject a task: its action is refused.
+    Reject {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The task.
+        id: i64,
+        /// Why.
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 /// Where the database is.
@@ -295,6 +341,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }),
         Command::Keys(KeysCommand::CreateOperator { db, name }) => runtime.block_on(create_operator_key(db, name)),
         Command::Binding(command) => runtime.block_on(binding(command)),
+        Command::Tasks(command) => runtime.block_on(tasks(command)),
+        Command::Replay { db, id, artefacts } => runtime.block_on(replay(db, id, artefacts)),
     }
 }
 
@@ -445,6 +493,45 @@ async fn change(db: DbArgs, id: i64, enabled: Option<bool>, version: Option<Stri
         ..BindingChange::default()
     };
     print_json(&db.open().await?.update_binding(id, &change, "cli", Utc::now()).await?)
+}
+
+async fn tasks(command: TasksCommand) -> anyhow::Result<ExitCode> {
+    const BY: &str = "operator(cli)";
+    match command {
+        TasksCommand::List { db, status } => {
+            let status = status.map(|s| s.parse()).transpose()?;
+            print_json(&db.open().await?.tasks(None, status, 0, 500).await?)
+        }
+        TasksCommand::Approve { db, id, note } => {
+            let store = db.open().await?;
+            print_json(&crate::api::tasks::decide(&store, id, true, BY, note.as_deref()).await?)
+        }
+        TasksCommand::Reject { db, id, note } => {
+            let store = db.open().await?;
+            print_json(&crate::api::tasks::decide(&store, id, false, BY, note.as_deref()).await?)
+        }
+    }
+}
+
+async fn replay(db: DbArgs, id: i64, artefacts: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let store = db.open().await?;
+    let record = store
+        .invocation(id)
+        .await?
+        .with_context(|| format!("no invocation {id}"))?;
+    let runtime = Arc::new(PluginRuntime::new(RuntimeConfig {
+        artefact_dir: Some(db.artefacts(&artefacts)),
+        ..RuntimeConfig::default()
+    })?);
+    bundle::load_installed(&store, &runtime).await?;
+    let state = AppState::new(store, runtime, RateLimit::default());
+    let report = crate::replay::replay(&state, record).await?;
+    print_json(&report)?;
+    Ok(if report.identical {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<ExitCode> {

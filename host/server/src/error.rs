@@ -292,6 +292,7 @@ impl From<InstallError> for AppError {
 const CONFLICT_CODES: &[&str] = &[
     "api-key-exists",
     "binding-exists",
+    "task-not-pending",
     "quote-already-ordered",
     "no-previous-version",
     "invitation-used",

@@ -5,12 +5,11 @@
 //! every change, so a change takes effect on the next request without a restart and a
 //! request never scans other tenants' bindings.
 
-use crate::audit;
+use crate::audit::{self, AuditLog, PendingDiff, Purpose};
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use pchost_domain::PartnerId;
-use pchost_domain::audit::InvocationRecord;
-use pchost_domain::bindings::{Binding, BindingScope, FailurePolicy};
+use pchost_domain::bindings::{Binding, BindingScope, FailurePolicy, NewShadowDiff};
 use pchost_domain::store::Store;
 use pchost_runtime::{Invocation, InvokeError, LoadedPlugin, PluginFailure, PluginRuntime, World};
 use serde::Serialize;
@@ -103,40 +102,47 @@ pub enum StepOutcome<T> {
 
 /// Runs the plugin a binding names: `invoke` calls it, `check` validates and converts its
 /// output (an invariant broken there is a failure of the plugin like any other). Every
-/// invocation is added to `records`. A failure is handled by the binding's policy:
-/// fail-closed refuses the action, fail-open skips the step, fallback runs the previous
-/// version (and refuses when there is none or it fails too).
+/// invocation is added to `log`. A failure is handled by the binding's policy: fail-closed
+/// refuses the action, fail-open skips the step, fallback runs the previous version (and
+/// refuses when there is none or it fails too). When the active version answered and the
+/// binding has a shadow version, the shadow runs on the same input; its answer never counts,
+/// and a difference from the active answer is recorded.
 pub fn run_bound<I: Serialize, O, T>(
     runtime: &PluginRuntime,
     binding: &Binding,
     input: &I,
     as_of: DateTime<Utc>,
-    records: &mut Vec<InvocationRecord>,
+    log: &mut AuditLog,
     invoke: impl Fn(&LoadedPlugin) -> Result<Invocation<O>, InvokeError>,
     check: impl Fn(&LoadedPlugin, O) -> Result<T, PluginFailure>,
 ) -> Result<StepOutcome<T>, AppError>
 where
     O: Serialize,
 {
-    let attempt = |version: &str, records: &mut Vec<InvocationRecord>| -> Result<_, AppError> {
+    let load = |version: &str| {
         let id = plugin_id(binding, version);
-        let plugin = runtime.plugin(&id).ok_or_else(|| {
+        runtime.plugin(&id).ok_or_else(|| {
             AppError::Internal(anyhow::anyhow!(
                 "binding {} names {id}, which is not loaded",
                 binding.id
             ))
-        })?;
+        })
+    };
+    let attempt = |version: &str, log: &mut AuditLog| -> Result<_, AppError> {
+        let plugin = load(version)?;
         let started = Instant::now();
         let result = invoke(&plugin);
-        records.extend(audit::record(&plugin, input, as_of, started, &result));
+        log.records
+            .extend(audit::record(&plugin, input, as_of, started, Purpose::Live, &result));
         match result {
             Ok(invocation) => {
                 let fuel_used = invocation.fuel_used;
                 let wall_time_us = invocation.wall_time.as_micros().try_into().unwrap_or(u64::MAX);
+                let answer = serde_json::to_string(&invocation.output).unwrap_or_default();
                 match check(&plugin, invocation.output) {
-                    Ok(value) => Ok(Ok((plugin, value, fuel_used, wall_time_us))),
+                    Ok(value) => Ok(Ok((plugin, value, fuel_used, wall_time_us, answer))),
                     Err(failure) => {
-                        if let Some(last) = records.last_mut() {
+                        if let Some(last) = log.records.last_mut() {
                             last.failure = serde_json::to_string(&failure).ok();
                         }
                         Ok(Err(failure))
@@ -147,8 +153,11 @@ where
             Err(other) => Err(other.into()),
         }
     };
-    let failure = match attempt(&binding.version, records)? {
-        Ok((plugin, value, fuel_used, wall_time_us)) => {
+    let failure = match attempt(&binding.version, log)? {
+        Ok((plugin, value, fuel_used, wall_time_us, answer)) => {
+            if let Some(shadow) = &binding.shadow_version {
+                run_shadow(binding, shadow, &load, input, as_of, log, &invoke, answer);
+            }
             return Ok(StepOutcome::Answered {
                 plugin,
                 value,
@@ -173,8 +182,8 @@ where
             let Some(previous) = &binding.previous_version else {
                 return Err(AppError::PluginFailed(failure));
             };
-            match attempt(previous, records)? {
-                Ok((plugin, value, fuel_used, wall_time_us)) => Ok(StepOutcome::Answered {
+            match attempt(previous, log)? {
+                Ok((plugin, value, fuel_used, wall_time_us, _)) => Ok(StepOutcome::Answered {
                     policy: Some(PolicyApplied {
                         binding: binding.id,
                         plugin: failure.plugin.clone(),
@@ -190,5 +199,56 @@ where
                 Err(second) => Err(AppError::PluginFailed(second)),
             }
         }
+    }
+}
+
+/// Runs a binding's shadow version on the input the active version answered, and records a
+/// difference when its raw answer (or its failure) is not the active one. Never fails the
+/// request: a shadow that cannot run is logged.
+#[allow(clippy::too_many_arguments, reason = "the pieces of one shadow run")]
+fn run_shadow<I: Serialize, O: Serialize>(
+    binding: &Binding,
+    shadow: &str,
+    load: &impl Fn(&str) -> Result<Arc<LoadedPlugin>, AppError>,
+    input: &I,
+    as_of: DateTime<Utc>,
+    log: &mut AuditLog,
+    invoke: &impl Fn(&LoadedPlugin) -> Result<Invocation<O>, InvokeError>,
+    active_answer: String,
+) {
+    let plugin = match load(shadow) {
+        Ok(plugin) => plugin,
+        Err(e) => {
+            tracing::warn!(binding = binding.id, error = %e, "shadow version not run");
+            return;
+        }
+    };
+    let active = log.records.len().saturating_sub(1);
+    let started = Instant::now();
+    let result = invoke(&plugin);
+    let Some(record) = audit::record(&plugin, input, as_of, started, Purpose::Shadow, &result) else {
+        return;
+    };
+    let shadow_answer = match &result {
+        Ok(invocation) => serde_json::to_string(&invocation.output).unwrap_or_default(),
+        Err(_) => record.failure.clone().unwrap_or_default(),
+    };
+    let input_hash = record.input_hash.clone();
+    log.records.push(record);
+    if shadow_answer != active_answer {
+        log.diffs.push(PendingDiff {
+            active,
+            shadow: log.records.len() - 1,
+            diff: NewShadowDiff {
+                binding: binding.id,
+                active_version: binding.version.clone(),
+                shadow_version: shadow.to_owned(),
+                input_hash,
+                active_invocation: None,
+                shadow_invocation: None,
+                active_output: active_answer,
+                shadow_output: shadow_answer,
+            },
+        });
     }
 }

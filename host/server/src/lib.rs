@@ -1,5 +1,6 @@
 //! The partner-center plugin host service: the HTTP API and the `pchost` command line.
 
+pub mod actions;
 pub mod api;
 pub mod app;
 pub mod audit;
@@ -10,3 +11,4 @@ pub mod demo;
 pub mod error;
 pub mod extensions;
 pub mod ratelimit;
+pub mod replay;

@@ -197,7 +197,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
             "POST",
             &format!("/v1/partners/{reseller_id}/top-ups"),
             &operator,
-            json!({ "currency": "CNY", "amount": "50000.00" }),
+            json!({ "currency": "CNY", "amount": "150000.00" }),
         ),
     );
 
@@ -253,7 +253,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
             "POST",
             &format!("/v1/customers/{customer_id}/allocations"),
             &reseller_key,
-            json!({ "currency": "CNY", "amount": "10000.00" }),
+            json!({ "currency": "CNY", "amount": "100000.00" }),
         ),
     );
 
@@ -545,4 +545,201 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
         "reseller-markup@1.0.0",
         "a rollback over the API applies at once"
     );
+
+    // Issue #5: human approval. The reseller hires a supervisor and a customer manager under
+    // it, and puts the manager in charge of the customer (rule 16).
+    let supervisor = ok(
+        201,
+        json_call(
+            &server,
+            "POST",
+            "/v1/staff",
+            &reseller_key,
+            json!({ "role": "supervisor" }),
+        ),
+    );
+    let supervisor_key = supervisor["api_key"].as_str().expect("key").to_owned();
+    let manager = ok(
+        201,
+        json_call(
+            &server,
+            "POST",
+            "/v1/staff",
+            &reseller_key,
+            json!({ "role": "customer-manager", "supervisor_id": id(&supervisor, "/staff/id") }),
+        ),
+    );
+    let manager_key = manager["api_key"].as_str().expect("key").to_owned();
+    ok(
+        200,
+        json_call(
+            &server,
+            "POST",
+            &format!("/v1/customers/{customer_id}/manager"),
+            &reseller_key,
+            json!({ "manager_id": id(&manager, "/staff/id") }),
+        ),
+    );
+    // A year of 60 units: (88.50 - 10%) + 8% = 86.022 × 720 = 61,935.84, ordered and paid.
+    let big = ok(
+        201,
+        json_call(
+            &server,
+            "POST",
+            "/v1/quotes",
+            &customer_key,
+            json!({
+        "customer_id": customer_id, "currency": "CNY",
+        "lines": [{ "product_id": 2001, "period": "month", "period_count": 12, "quantity": 60 }] }),
+        ),
+    );
+    assert_eq!(big["total"], "61935.84");
+    let big_order = ok(
+        201,
+        request(
+            &server,
+            "POST",
+            "/v1/orders",
+            Some(&customer_key),
+            "application/json",
+            json!({ "quote_id": big["quote_id"] }).to_string().as_bytes(),
+            "Idempotency-Key: walkthrough-big\r\n",
+        ),
+    );
+    let big_order = id(&big_order, "/order/id");
+    ok(
+        201,
+        request(
+            &server,
+            "POST",
+            &format!("/v1/orders/{big_order}/payments"),
+            Some(&customer_key),
+            "application/json",
+            b"{}",
+            "Idempotency-Key: walkthrough-big-pay\r\n",
+        ),
+    );
+
+    // A 60,000 refund escalates to a customer manager and waits; nothing is refunded yet.
+    let refund = |amount: &str| {
+        json_call(
+            &server,
+            "POST",
+            &format!("/v1/orders/{big_order}/refunds"),
+            &reseller_key,
+            json!({ "amount": amount }),
+        )
+    };
+    let escalated = ok(202, refund("60000.00"));
+    let task = id(&escalated, "/task/id");
+    assert_eq!(
+        (escalated["task"]["status"].as_str(), escalated["task"]["role"].as_str()),
+        (Some("pending"), Some("customer-manager"))
+    );
+    let pending = ok(
+        200,
+        json_call(
+            &server,
+            "GET",
+            &format!("/v1/approval-tasks/{task}"),
+            &manager_key,
+            Value::Null,
+        ),
+    );
+    assert_eq!(pending["status"], "pending");
+    let refunded = |order: i64| {
+        let detail = ok(
+            200,
+            json_call(
+                &server,
+                "GET",
+                &format!("/v1/orders/{order}"),
+                &customer_key,
+                Value::Null,
+            ),
+        );
+        detail["order"]["status"].as_str().unwrap_or("").to_owned()
+    };
+    assert_eq!(refunded(big_order), "processing", "not refunded while the task waits");
+    // The customer manager approves: the refund completes.
+    let approved = ok(
+        200,
+        json_call(
+            &server,
+            "POST",
+            &format!("/v1/approval-tasks/{task}/approve"),
+            &manager_key,
+            json!({ "note": "contract ends early" }),
+        ),
+    );
+    assert_eq!(approved["status"], "approved", "{approved}");
+    assert!(
+        approved["outcome"]
+            .as_str()
+            .is_some_and(|o| o.contains("\"amount\":\"60000.00\""))
+    );
+    // Another large refund escalates; the supervisor rejects it, and it is refused for good.
+    let second = ok(202, refund("55000.00"));
+    let second = id(&second, "/task/id");
+    let rejected = ok(
+        200,
+        json_call(
+            &server,
+            "POST",
+            &format!("/v1/approval-tasks/{second}/reject"),
+            &supervisor_key,
+            json!({ "note": "no" }),
+        ),
+    );
+    assert_eq!(rejected["status"], "rejected");
+    let (status, again) = json_call(
+        &server,
+        "POST",
+        &format!("/v1/approval-tasks/{second}/approve"),
+        &manager_key,
+        json!({}),
+    );
+    assert_eq!((status, again["code"].as_str()), (409, Some("task-not-pending")));
+    // Both decisions and both escalations are on record.
+    let tasks = ok(
+        200,
+        json_call(&server, "GET", "/v1/approval-tasks", &reseller_key, Value::Null),
+    );
+    let decided: Vec<(&str, &str)> = tasks
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| {
+            (
+                t["status"].as_str().unwrap_or(""),
+                t["decided_by"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    let manager_label = format!("staff:{}@{reseller_id}", id(&manager, "/staff/id"));
+    let supervisor_label = format!("staff:{}@{reseller_id}", id(&supervisor, "/staff/id"));
+    assert_eq!(
+        decided,
+        [
+            ("approved", manager_label.as_str()),
+            ("rejected", supervisor_label.as_str())
+        ]
+    );
+    let escalations = ok(
+        200,
+        json_call(
+            &server,
+            "GET",
+            "/v1/invocations?plugin=refund-approval",
+            &reseller_key,
+            Value::Null,
+        ),
+    );
+    let escalations = escalations
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter(|r| r["output"].as_str().is_some_and(|o| o.contains("escalate")))
+        .count();
+    assert_eq!(escalations, 2);
 }

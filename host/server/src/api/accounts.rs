@@ -2,7 +2,8 @@
 //! resellers and their reclaims (rules 12, 14), and operator top-ups.
 
 use super::money;
-use crate::api::approvals::{ApprovalRequestExt, approval_request, gate};
+use crate::actions::Action;
+use crate::api::approvals::{ApprovalRequestExt, act, approval_request};
 use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal};
 use crate::error::AppError;
@@ -10,6 +11,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::Utc;
 use pchost_domain::accounts::{Account, AccountOwner, AllocationTarget, LedgerEntry};
 use pchost_domain::{ApprovalKind, Association, Currency, PartnerKind, Role};
@@ -124,13 +126,14 @@ pub struct Transfer {
 /// Allocates balance from the partner to a resale customer (rules 12, 14), after the
 /// approval rules (`balance-allocation`) approve. Partner admin only.
 #[utoipa::path(post, path = "/v1/customers/{id}/allocations", tag = "accounts", params(("id" = i64, Path)), request_body = Transfer,
-    responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 204), (status = 202, description = "escalated: an approval task holds it"),
+        (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn allocate_to_customer(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
     payload: Result<Json<Transfer>, JsonRejection>,
-) -> Result<StatusCode, AppError> {
+) -> Result<Response, AppError> {
     caller.need("accounts", Access::Write)?;
     let partner = caller.partner_admin()?.id;
     let Json(request) = payload?;
@@ -144,19 +147,15 @@ pub async fn allocate_to_customer(
         request.currency,
     )
     .with_amount(Some(amount));
-    gate(&state, approval).await?;
-    state
-        .store
-        .allocate(
-            partner,
-            AllocationTarget::Customer(id),
-            request.currency,
-            amount,
-            &caller.actor(Some(id)),
-            Utc::now(),
-        )
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let action = Action::Allocation {
+        partner,
+        customer: Some(id),
+        reseller: None,
+        currency: request.currency,
+        amount,
+        actor: caller.actor(Some(id)),
+    };
+    act(&state, &caller, approval, action, StatusCode::NO_CONTENT).await
 }
 
 /// Reclaims balance from a resale customer back to the partner. Partner admin only.
@@ -189,13 +188,14 @@ pub async fn reclaim_from_customer(
 
 /// Allocates funds from a distributor to one of its resellers (rule 14). Distributor admin.
 #[utoipa::path(post, path = "/v1/resellers/{id}/allocations", tag = "resellers", params(("id" = i64, Path)), request_body = Transfer,
-    responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 204), (status = 202, description = "escalated: an approval task holds it"),
+        (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn allocate_to_reseller(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
     payload: Result<Json<Transfer>, JsonRejection>,
-) -> Result<StatusCode, AppError> {
+) -> Result<Response, AppError> {
     caller.need("resellers", Access::Write)?;
     let distributor = caller.admin_of_kind(&[PartnerKind::Distributor])?.id;
     let Json(request) = payload?;
@@ -209,19 +209,15 @@ pub async fn allocate_to_reseller(
     )
     .with_reseller(Some(id))
     .with_amount(Some(amount));
-    gate(&state, approval).await?;
-    state
-        .store
-        .allocate(
-            distributor,
-            AllocationTarget::Reseller(id),
-            request.currency,
-            amount,
-            &caller.actor(None),
-            Utc::now(),
-        )
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let action = Action::Allocation {
+        partner: distributor,
+        customer: None,
+        reseller: Some(id),
+        currency: request.currency,
+        amount,
+        actor: caller.actor(None),
+    };
+    act(&state, &caller, approval, action, StatusCode::NO_CONTENT).await
 }
 
 /// Reclaims funds from a reseller, up to its balance (rule 14). Distributor admin.

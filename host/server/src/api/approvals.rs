@@ -7,16 +7,20 @@
 //! rejects, else any escalate escalates (to the first escalating rule's role), else approve.
 //! With no rule bound the action is approved.
 
+use crate::actions::Action;
 use crate::app::AppState;
+use crate::audit::AuditLog;
 use crate::auth::{Access, Caller};
 use crate::error::AppError;
 use crate::extensions::{PolicyApplied, StepOutcome, run_bound};
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use pchost_domain::audit::InvocationRecord;
 use pchost_domain::bindings::BindingScope;
+use pchost_domain::tasks::NewTask;
 use pchost_domain::{ApprovalKind, Currency, Customer, CustomerId, OrderId, PartnerId};
 use pchost_runtime::World;
 use pchost_runtime::model::{self, Decision, Principal, SubjectCustomer};
@@ -184,28 +188,69 @@ impl ApprovalRequestExt for model::ApprovalRequest {
     }
 }
 
-/// Asks the bound approval rules about an action before it is carried out. Approve lets it
-/// go on; reject refuses it with the rule's reason (`approval-rejected`); escalate refuses it
-/// for now with the role that must approve (`approval-escalated`).
-pub async fn gate(state: &AppState, request: model::ApprovalRequest) -> Result<ApprovalResponse, AppError> {
+/// Asks the bound approval rules about `action`, then: approve carries it out and answers
+/// `done` with its result; reject refuses it with the rule's reason (`approval-rejected`);
+/// escalate stores it as an approval task for the role and answers 202 with the task, to be
+/// carried out when a principal with that role approves it (`/v1/approval-tasks`).
+pub async fn act(
+    state: &AppState,
+    caller: &Caller,
+    request: model::ApprovalRequest,
+    action: Action,
+    done: StatusCode,
+) -> Result<Response, AppError> {
+    let (kind, partner, customer) = (request.kind, request.partner, request.customer.as_ref().map(|c| c.id));
     let response = crate::audit::run_audited(state.clone(), move |state, audit| decide(state, &request, audit)).await?;
     match &response.decision {
-        Decision::Approve => Ok(response),
+        Decision::Approve => {
+            let result = action.execute(&state.store).await?;
+            Ok(if done == StatusCode::NO_CONTENT {
+                done.into_response()
+            } else {
+                (done, Json(result)).into_response()
+            })
+        }
         Decision::Reject { reason } => Err(AppError::unprocessable(
             "approval-rejected",
             format!("an approval rule rejected the action: {reason}"),
         )),
-        Decision::Escalate { role, reason } => Err(AppError::Conflict {
-            code: "approval-escalated",
-            message: format!("the action needs the approval of a {role}: {reason}"),
-        }),
+        Decision::Escalate { role, reason } => {
+            let plugin = response
+                .rules
+                .iter()
+                .find(|r| matches!(r.decision, Decision::Escalate { .. }))
+                .map(|r| r.plugin.clone())
+                .unwrap_or_default();
+            let task = state
+                .store
+                .create_task(
+                    &NewTask {
+                        kind,
+                        partner,
+                        customer,
+                        role: *role,
+                        reason: reason.clone(),
+                        plugin,
+                        action: serde_json::to_string(&action).map_err(|e| AppError::Internal(e.into()))?,
+                        requested_by: caller.label(),
+                    },
+                    Utc::now(),
+                )
+                .await?;
+            tracing::info!(task = task.id, %kind, %role, by = %caller.label(), "action escalated for approval");
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({ "status": "pending-approval", "task": task })),
+            )
+                .into_response())
+        }
     }
 }
 
 fn decide(
     state: &AppState,
     request: &model::ApprovalRequest,
-    audit: &mut Vec<InvocationRecord>,
+    audit: &mut AuditLog,
 ) -> Result<ApprovalResponse, AppError> {
     let mut rules = Vec::new();
     let mut policies = Vec::new();

@@ -6,7 +6,7 @@ use crate::auth::{Access, Caller};
 use crate::error::AppError;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use pchost_domain::audit::{AuditFilter, InvocationRecord};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -25,6 +25,8 @@ pub struct InvocationQuery {
     pub world: Option<String>,
     /// Only failed (true) or only successful (false) invocations.
     pub failed: Option<bool>,
+    /// Why the plugin ran: `live`, `shadow` or `replay`.
+    pub purpose: Option<String>,
     /// Ids below this one (paging, newest first).
     pub before: Option<i64>,
     /// At most this many (1 to 500, default 50).
@@ -53,6 +55,13 @@ pub async fn invocations(
         caller.partner_admin()?;
         Some(caller.partner_or(query.owner)?)
     };
+    if query
+        .purpose
+        .as_deref()
+        .is_some_and(|p| !matches!(p, "live" | "shadow" | "replay"))
+    {
+        return Err(AppError::field("purpose", "`live`, `shadow` or `replay`"));
+    }
     for (field, value) in [
         ("plugin", &query.plugin),
         ("digest", &query.digest),
@@ -69,6 +78,34 @@ pub async fn invocations(
         world: query.world,
         failed: query.failed,
         before: query.before,
+        purpose: query.purpose,
     };
     Ok(Json(state.store.invocations(&filter, limit).await?))
+}
+
+/// Replays a recorded invocation: the same plugin version (checked by digest) runs again on
+/// the recorded input and as-of time, and the report says whether it answered identically or
+/// where it differs. The replay is itself audited (purpose `replay`). The owner's admin or the
+/// operator.
+#[utoipa::path(post, path = "/v1/invocations/{id}/replay", tag = "audit", params(("id" = i64, Path)),
+    responses((status = 200, body = crate::replay::ReplayReport), (status = "4XX", body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn replay(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<crate::replay::ReplayReport>, AppError> {
+    caller.need("audit", Access::Write)?;
+    let record = state.store.invocation(id).await?.ok_or_else(|| AppError::NotFound {
+        code: "invocation-not-found",
+        what: "invocation",
+        id: id.to_string(),
+    })?;
+    if !caller.is_operator() && caller.partner_admin()?.id != record.owner {
+        return Err(AppError::forbidden(
+            "not-owner",
+            format!("invocation {id} is of another owner's plugin"),
+        ));
+    }
+    Ok(Json(crate::replay::replay(&state, record).await?))
 }

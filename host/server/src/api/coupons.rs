@@ -2,7 +2,8 @@
 //! distributor splits quota to its resellers and reclaims it.
 
 use super::{Page, money};
-use crate::api::approvals::{ApprovalRequestExt, approval_request, gate};
+use crate::actions::Action;
+use crate::api::approvals::{ApprovalRequestExt, act, approval_request};
 use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal};
 use crate::error::AppError;
@@ -10,6 +11,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use pchost_domain::coupons::{Coupon, CouponLimits, CouponQuota, DiscountKind};
 use pchost_domain::{ApprovalKind, PartnerKind};
@@ -79,12 +81,13 @@ pub struct IssueRequest {
 /// Issues a coupon from one of the partner's quotas to a resale customer (rules 12, 13),
 /// after the approval rules (`coupon-issue`) approve. Partner admin.
 #[utoipa::path(post, path = "/v1/coupons", tag = "coupons", request_body = IssueRequest,
-    responses((status = 201, description = "the coupon"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 201, description = "the coupon"), (status = 202, description = "escalated: an approval task holds it"),
+        (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn issue(
     State(state): State<AppState>,
     caller: Caller,
     payload: Result<Json<IssueRequest>, JsonRejection>,
-) -> Result<(StatusCode, Json<Coupon>), AppError> {
+) -> Result<Response, AppError> {
     caller.need("coupons", Access::Write)?;
     let partner = caller.partner_admin()?.id;
     let Json(request) = payload?;
@@ -113,7 +116,6 @@ pub async fn issue(
         quota.currency,
     )
     .with_amount(Some(face));
-    gate(&state, approval).await?;
     let limits = CouponLimits {
         valid_from: request.valid_from,
         valid_to: request.valid_to,
@@ -122,8 +124,13 @@ pub async fn issue(
         min_discount_ratio: request.min_discount_ratio,
         combines_with: request.combines_with,
     };
-    let coupon = state.store.issue_coupon(quota.id, customer.id, face, &limits).await?;
-    Ok((StatusCode::CREATED, Json(coupon)))
+    let action = Action::CouponIssue {
+        quota: quota.id,
+        customer: customer.id,
+        face,
+        limits,
+    };
+    act(&state, &caller, approval, action, StatusCode::CREATED).await
 }
 
 /// Reclaims an unused coupon; its value returns to the quota (rule 13). Partner admin.

@@ -2,7 +2,8 @@
 //! real-name verification, manager assignment and budget (DOMAIN.md "Customer").
 
 use super::{Page, text};
-use crate::api::approvals::{approval_request, gate};
+use crate::actions::Action;
+use crate::api::approvals::{act, approval_request};
 use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal};
 use crate::error::AppError;
@@ -10,6 +11,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::Utc;
 use pchost_domain::keys::KeyPrincipal;
 use pchost_domain::partners::{CustomerFilter, InvitationChannel, NewCustomer};
@@ -399,13 +401,14 @@ pub async fn freeze(
 /// Unfreezes a customer; the request names the freeze it lifts (rule 18). Asks the approval
 /// rules (`customer-unfreeze`) first.
 #[utoipa::path(post, path = "/v1/customers/{id}/unfreeze", tag = "customers", params(("id" = i64, Path)), request_body = FreezeRequest,
-    responses((status = 200, body = CustomerView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 200, body = CustomerView), (status = 202, description = "escalated: an approval task holds it"),
+        (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn unfreeze(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<CustomerId>,
     payload: Result<Json<FreezeRequest>, JsonRejection>,
-) -> Result<Json<CustomerView>, AppError> {
+) -> Result<Response, AppError> {
     caller.need("customers", Access::Write)?;
     admin_or_operator(&caller)?;
     let Json(request) = payload?;
@@ -416,19 +419,18 @@ pub async fn unfreeze(
             format!("customer {id} is {}, not {} (rule 18)", customer.freeze, request.state),
         ));
     }
-    gate(
-        &state,
-        approval_request(
-            &caller,
-            ApprovalKind::CustomerUnfreeze,
-            customer.partner,
-            Some(&customer),
-            crate::api::approvals::home_currency(),
-        ),
-    )
-    .await?;
-    state.store.unfreeze_customer(id, request.state).await?;
-    reread(&state, id).await
+    let approval = approval_request(
+        &caller,
+        ApprovalKind::CustomerUnfreeze,
+        customer.partner,
+        Some(&customer),
+        crate::api::approvals::home_currency(),
+    );
+    let action = Action::CustomerUnfreeze {
+        customer: id,
+        state: request.state,
+    };
+    act(&state, &caller, approval, action, StatusCode::OK).await
 }
 
 /// A new association type.

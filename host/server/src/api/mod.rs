@@ -13,6 +13,7 @@ pub mod orders;
 pub mod partners;
 pub mod plugins;
 pub mod quotes;
+pub mod tasks;
 
 use crate::error::AppError;
 use axum::http::HeaderMap;

@@ -3,7 +3,8 @@
 //! renewal, unsubscription and auto-renew (DOMAIN.md "Order").
 
 use super::{Page, idempotency_key, money};
-use crate::api::approvals::{ApprovalRequestExt, approval_request, gate};
+use crate::actions::Action;
+use crate::api::approvals::{ApprovalRequestExt, act, approval_request};
 use crate::api::quotes::QuoteResponse;
 use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal};
@@ -12,6 +13,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use pchost_domain::orders::{NewOrder, NewOrderLine, OrderFilter, Payer};
 use pchost_domain::resources::Resource;
@@ -253,20 +255,21 @@ pub struct PaymentView {
 /// principals are recorded (rule 21). Needs an `Idempotency-Key`.
 #[utoipa::path(post, path = "/v1/orders/{id}/payments", tag = "orders", params(("id" = i64, Path), ("Idempotency-Key" = String, Header)),
     request_body = PayRequest,
-    responses((status = 201, body = PaymentView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 201, body = PaymentView), (status = 202, description = "escalated: an approval task holds it"),
+        (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn pay(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     Path(id): Path<OrderId>,
     payload: Result<Json<PayRequest>, JsonRejection>,
-) -> Result<(StatusCode, Json<PaymentView>), AppError> {
+) -> Result<Response, AppError> {
     caller.need("orders", Access::Write)?;
     let key = idempotency_key(&headers)?;
     let Json(request) = payload?;
     let (order, customer) = order_in_scope(&state, &caller, id).await?;
-    let payer = match (&caller.principal, request.payer.as_deref()) {
-        (Principal::Customer(_), None | Some("customer")) => Payer::Customer,
+    match (&caller.principal, request.payer.as_deref()) {
+        (Principal::Customer(_), None | Some("customer")) => {}
         (Principal::Staff { staff, partner, .. }, None | Some("partner")) if staff.role == Role::PartnerAdmin => {
             let approval = approval_request(
                 &caller,
@@ -277,8 +280,13 @@ pub async fn pay(
             )
             .with_order(Some(order.id))
             .with_amount(Some(order.amount));
-            gate(&state, approval).await?;
-            Payer::Partner(partner.id)
+            let action = Action::PaymentOnBehalf {
+                order: order.id,
+                partner: partner.id,
+                actor: caller.actor(Some(customer.id)),
+                idempotency_key: key,
+            };
+            return act(&state, &caller, approval, action, StatusCode::CREATED).await;
         }
         (_, Some(other)) if !matches!(other, "customer" | "partner") => {
             return Err(AppError::field("payer", "`customer` or `partner`"));
@@ -289,10 +297,16 @@ pub async fn pay(
                 "a customer pays its own orders; a partner admin pays on a customer's behalf",
             ));
         }
-    };
+    }
     let payment = state
         .store
-        .pay_order(order.id, payer, &caller.actor(Some(customer.id)), &key, Utc::now())
+        .pay_order(
+            order.id,
+            Payer::Customer,
+            &caller.actor(Some(customer.id)),
+            &key,
+            Utc::now(),
+        )
         .await?;
     tracing::info!(order = order.id, amount = %payment.amount, by = %caller.label(), "order paid");
     Ok((
@@ -300,14 +314,12 @@ pub async fn pay(
         Json(PaymentView {
             order_id: payment.order,
             amount: payment.amount,
-            payer: match payment.payer {
-                Payer::Customer => "customer".into(),
-                Payer::Partner(_) => "partner".into(),
-            },
+            payer: "customer".into(),
             debits: payment.debits,
             paid_at: payment.paid_at,
         }),
-    ))
+    )
+        .into_response())
 }
 
 /// Coupons for an order.
@@ -436,13 +448,14 @@ pub struct RefundView {
 /// Refunds part or all of a paid order, to whoever paid it (rule 9), after the approval rules
 /// (`refund`) approve (rule 10: a large refund is escalated to a customer manager).
 #[utoipa::path(post, path = "/v1/orders/{id}/refunds", tag = "orders", params(("id" = i64, Path)), request_body = RefundRequest,
-    responses((status = 201, body = RefundView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 201, body = RefundView), (status = 202, description = "escalated: an approval task holds it"),
+        (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn refund(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<OrderId>,
     payload: Result<Json<RefundRequest>, JsonRejection>,
-) -> Result<(StatusCode, Json<RefundView>), AppError> {
+) -> Result<Response, AppError> {
     caller.need("orders", Access::Write)?;
     caller.not_customer()?;
     let Json(request) = payload?;
@@ -457,19 +470,12 @@ pub async fn refund(
     )
     .with_order(Some(order.id))
     .with_amount(Some(amount));
-    gate(&state, approval).await?;
-    let actor = caller.actor(Some(customer.id));
-    let now = Utc::now();
-    let refund_id = state.store.request_refund(order.id, amount, &actor, now).await?;
-    state.store.complete_refund(refund_id, &actor, now).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(RefundView {
-            refund_id,
-            order_id: order.id,
-            amount,
-        }),
-    ))
+    let action = Action::Refund {
+        order: order.id,
+        amount,
+        actor: caller.actor(Some(customer.id)),
+    };
+    act(&state, &caller, approval, action, StatusCode::CREATED).await
 }
 
 /// A resource as the API shows it.

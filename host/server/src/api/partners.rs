@@ -3,7 +3,8 @@
 //! them; a partner admin adds staff.
 
 use super::{Page, text};
-use crate::api::approvals::{ApprovalRequestExt, approval_request, gate, home_currency};
+use crate::actions::Action;
+use crate::api::approvals::{ApprovalRequestExt, act, approval_request, home_currency};
 use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal, issue_key};
 use crate::error::AppError;
@@ -11,6 +12,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use pchost_domain::keys::KeyPrincipal;
 use pchost_domain::{ApprovalKind, Partner, PartnerKind, Role, Staff};
 use serde::{Deserialize, Serialize};
@@ -129,12 +131,13 @@ pub struct InviteResellerRequest {
 /// Binds a reseller of the distributor's country that has no distributor yet (rule 15),
 /// after the approval rules (`reseller-invitation`) approve. Distributor admin.
 #[utoipa::path(post, path = "/v1/resellers", tag = "resellers", request_body = InviteResellerRequest,
-    responses((status = 201, description = "the bound reseller"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 201, description = "the bound reseller"), (status = 202, description = "escalated: an approval task holds it"),
+        (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn invite_reseller(
     State(state): State<AppState>,
     caller: Caller,
     payload: Result<Json<InviteResellerRequest>, JsonRejection>,
-) -> Result<(StatusCode, Json<Partner>), AppError> {
+) -> Result<Response, AppError> {
     caller.need("resellers", Access::Write)?;
     let distributor = caller.admin_of_kind(&[PartnerKind::Distributor])?.id;
     let Json(request) = payload?;
@@ -146,14 +149,11 @@ pub async fn invite_reseller(
         home_currency(),
     )
     .with_reseller(Some(request.reseller_id));
-    gate(&state, approval).await?;
-    state.store.invite_reseller(distributor, request.reseller_id).await?;
-    let reseller = state
-        .store
-        .partner(request.reseller_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("partner", request.reseller_id))?;
-    Ok((StatusCode::CREATED, Json(reseller)))
+    let action = Action::ResellerInvitation {
+        distributor,
+        reseller: request.reseller_id,
+    };
+    act(&state, &caller, approval, action, StatusCode::CREATED).await
 }
 
 /// Lists the distributor's resellers. Distributor staff.

@@ -317,6 +317,17 @@ pub struct BindingChangeRequest {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub failure_policy: Option<FailurePolicy>,
+    /// Another installed version to run beside the active one on live requests, without
+    /// affecting results (its differences are recorded: `GET /v1/bindings/{id}/shadow-diffs`);
+    /// `null` stops it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub shadow_version: Option<Option<String>>,
+}
+
+/// `Some(value)` for a field that is present, even as `null`; absent stays `None` (default).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 /// Enables, disables, upgrades or reorders a binding.
@@ -343,6 +354,7 @@ pub async fn change(
                 version: request.version,
                 position: request.position,
                 failure_policy: request.failure_policy,
+                shadow_version: request.shadow_version,
             },
             &caller.label(),
             Utc::now(),
@@ -401,4 +413,37 @@ async fn managed(state: &AppState, caller: &Caller, id: i64) -> Result<Binding, 
         ));
     }
     Ok(binding)
+}
+
+/// Paging of shadow differences.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DiffQuery {
+    /// Ids above this one.
+    #[serde(default)]
+    pub after: i64,
+    /// At most this many (1 to 500, default 50).
+    pub limit: Option<u32>,
+}
+
+/// Lists the live requests on which a binding's shadow version answered differently from its
+/// active version: both versions, the input's hash, both answers and both invocations.
+#[utoipa::path(get, path = "/v1/bindings/{id}/shadow-diffs", tag = "plugins", params(("id" = i64, Path), DiffQuery),
+    responses((status = 200, description = "the differences, oldest first"), (status = "4XX", body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn shadow_diffs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    query: Result<Query<DiffQuery>, QueryRejection>,
+) -> Result<Json<Vec<pchost_domain::bindings::ShadowDiff>>, AppError> {
+    caller.need("plugins", Access::Read)?;
+    let Query(query) = query?;
+    let limit = crate::api::Page {
+        after: query.after,
+        limit: query.limit,
+    }
+    .limit()?;
+    managed(&state, &caller, id).await?;
+    Ok(Json(state.store.shadow_diffs(id, query.after, limit).await?))
 }

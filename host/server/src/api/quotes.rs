@@ -10,6 +10,7 @@
 //! change: a rule answers prices only.
 
 use crate::app::AppState;
+use crate::audit::AuditLog;
 use crate::auth::{Access, Caller};
 use crate::error::AppError;
 use crate::extensions::{PolicyApplied, StepOutcome, run_bound};
@@ -18,7 +19,6 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
-use pchost_domain::audit::InvocationRecord;
 use pchost_domain::bindings::{Binding, BindingScope};
 use pchost_domain::money::settle;
 use pchost_domain::{Currency, Customer, PartnerId, PeriodType, ProductId};
@@ -430,7 +430,7 @@ pub fn run_chain(
     state: &AppState,
     mut quote: model::Quote,
     customer: &Customer,
-    audit: &mut Vec<InvocationRecord>,
+    audit: &mut AuditLog,
 ) -> Result<QuoteResponse, AppError> {
     let mut log = ChainLog {
         adjustments: quote.lines.iter().map(|_| Vec::new()).collect(),
@@ -520,7 +520,7 @@ struct ChainLog<'a> {
     adjustments: Vec<Vec<Adjustment>>,
     steps: Vec<ChainStep>,
     policies: Vec<PolicyApplied>,
-    audit: &'a mut Vec<InvocationRecord>,
+    audit: &'a mut AuditLog,
 }
 
 /// Runs one binding over `view` (whose line `k` is line `map[k]` of `quote`) and applies its

@@ -1,0 +1,160 @@
+//! The actions approval rules govern (DOMAIN rules 10, 12-14, 17, 18 and payment on behalf),
+//! as data: an action is asked of the bound approval rules, then carried out at once
+//! (approve), refused (reject), or kept as an approval task until a person with the
+//! escalated role decides it (escalate). The same [`Action::execute`] carries it out in both
+//! cases, so an approved task does exactly what the original request would have done.
+
+use crate::error::AppError;
+use chrono::Utc;
+use pchost_domain::accounts::{Actor, AllocationTarget};
+use pchost_domain::coupons::CouponLimits;
+use pchost_domain::orders::Payer;
+use pchost_domain::store::Store;
+use pchost_domain::{Currency, CustomerId, FreezeState, OrderId, PartnerId};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// An action waiting for, or past, its approval.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// Refund part or all of a paid order to whoever paid it (rules 9, 10).
+    Refund {
+        /// The order.
+        order: OrderId,
+        /// How much.
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+        /// Who asked.
+        actor: Actor,
+    },
+    /// The partner pays a customer's order from its own balance (rule 22).
+    PaymentOnBehalf {
+        /// The order.
+        order: OrderId,
+        /// The paying partner.
+        partner: PartnerId,
+        /// Who asked.
+        actor: Actor,
+        /// The request's idempotency key: a retry pays once.
+        idempotency_key: String,
+    },
+    /// Issue a coupon from a quota (rules 12, 13).
+    CouponIssue {
+        /// The quota.
+        quota: i64,
+        /// The customer.
+        customer: CustomerId,
+        /// Face value.
+        #[serde(with = "rust_decimal::serde::str")]
+        face: Decimal,
+        /// Its limits.
+        limits: CouponLimits,
+    },
+    /// Move balance from a partner to a resale customer or a reseller (rules 12, 14).
+    Allocation {
+        /// The giving partner.
+        partner: PartnerId,
+        /// A customer, when the receiver is one.
+        customer: Option<CustomerId>,
+        /// A reseller, when the receiver is one.
+        reseller: Option<PartnerId>,
+        /// Currency.
+        currency: Currency,
+        /// How much.
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+        /// Who asked.
+        actor: Actor,
+    },
+    /// Lift a customer's freeze (rule 18).
+    CustomerUnfreeze {
+        /// The customer.
+        customer: CustomerId,
+        /// The freeze lifted.
+        state: FreezeState,
+    },
+    /// Bind a reseller to a distributor (rule 15).
+    ResellerInvitation {
+        /// The distributor.
+        distributor: PartnerId,
+        /// The reseller.
+        reseller: PartnerId,
+    },
+}
+
+impl Action {
+    /// Carries the action out; returns what the endpoint answers.
+    pub async fn execute(&self, store: &Store) -> Result<Value, AppError> {
+        let now = Utc::now();
+        match self {
+            Action::Refund { order, amount, actor } => {
+                let refund = store.request_refund(*order, *amount, actor, now).await?;
+                store.complete_refund(refund, actor, now).await?;
+                Ok(json!({ "refund_id": refund, "order_id": order, "amount": amount.to_string() }))
+            }
+            Action::PaymentOnBehalf {
+                order,
+                partner,
+                actor,
+                idempotency_key,
+            } => {
+                let payment = store
+                    .pay_order(*order, Payer::Partner(*partner), actor, idempotency_key, now)
+                    .await?;
+                Ok(json!({
+                    "order_id": payment.order,
+                    "amount": payment.amount.to_string(),
+                    "payer": "partner",
+                    "debits": payment.debits,
+                    "paid_at": payment.paid_at,
+                }))
+            }
+            Action::CouponIssue {
+                quota,
+                customer,
+                face,
+                limits,
+            } => {
+                let coupon = store.issue_coupon(*quota, *customer, *face, limits).await?;
+                Ok(serde_json::to_value(coupon).map_err(|e| AppError::Internal(e.into()))?)
+            }
+            Action::Allocation {
+                partner,
+                customer,
+                reseller,
+                currency,
+                amount,
+                actor,
+            } => {
+                let to = match (customer, reseller) {
+                    (Some(c), None) => AllocationTarget::Customer(*c),
+                    (None, Some(r)) => AllocationTarget::Reseller(*r),
+                    _ => return Err(AppError::Internal(anyhow::anyhow!("an allocation names one receiver"))),
+                };
+                store.allocate(*partner, to, *currency, *amount, actor, now).await?;
+                Ok(json!({ "allocated": amount.to_string(), "currency": currency }))
+            }
+            Action::CustomerUnfreeze { customer, state } => {
+                store.unfreeze_customer(*customer, *state).await?;
+                let customer = store
+                    .customer(*customer)
+                    .await?
+                    .ok_or_else(|| AppError::not_found("customer", customer))?;
+                Ok(
+                    serde_json::to_value(crate::api::customers::CustomerView::from(customer))
+                        .map_err(|e| AppError::Internal(e.into()))?,
+                )
+            }
+            Action::ResellerInvitation { distributor, reseller } => {
+                store.invite_reseller(*distributor, *reseller).await?;
+                let reseller = store
+                    .partner(*reseller)
+                    .await?
+                    .ok_or_else(|| AppError::not_found("partner", reseller))?;
+                Ok(serde_json::to_value(reseller).map_err(|e| AppError::Internal(e.into()))?)
+            }
+        }
+    }
+}

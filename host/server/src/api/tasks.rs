@@ -1,0 +1,216 @@
+//! Approval tasks: actions an approval rule escalated to a role, waiting for a person. A
+//! principal with that role (or above it: a supervisor for a customer manager's or
+//! salesperson's task, the partner admin for any, the operator) approves it, which carries the
+//! action out, or rejects it, which refuses it. Rule 16 applies: a decider must see the
+//! customer the task concerns.
+
+use super::Page;
+use crate::actions::Action;
+use crate::app::AppState;
+use crate::auth::{Access, Caller, Principal};
+use crate::error::AppError;
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use chrono::Utc;
+use pchost_domain::Role;
+use pchost_domain::store::Store;
+use pchost_domain::tasks::{ApprovalTask, TaskStatus};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+/// Which tasks.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TaskQuery {
+    /// `pending`, `approved`, `rejected` or `failed`.
+    #[param(value_type = Option<String>)]
+    pub status: Option<TaskStatus>,
+    /// Ids above this one.
+    #[serde(default)]
+    pub after: i64,
+    /// At most this many (1 to 500, default 50).
+    pub limit: Option<u32>,
+}
+
+/// Lists the approval tasks of the caller's partner (the operator: all), oldest first.
+#[utoipa::path(get, path = "/v1/approval-tasks", tag = "approvals", params(TaskQuery),
+    responses((status = 200, description = "tasks: kind, role, reason, the escalating plugin, the action, status, decision"),
+        (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<TaskQuery>, QueryRejection>,
+) -> Result<Json<Vec<ApprovalTask>>, AppError> {
+    caller.need("approvals", Access::Read)?;
+    let Query(query) = query?;
+    let limit = Page {
+        after: query.after,
+        limit: query.limit,
+    }
+    .limit()?;
+    let partner = if caller.is_operator() {
+        None
+    } else {
+        Some(caller.staff()?.1.id)
+    };
+    Ok(Json(
+        state.store.tasks(partner, query.status, query.after, limit).await?,
+    ))
+}
+
+/// Gets a task of the caller's partner.
+#[utoipa::path(get, path = "/v1/approval-tasks/{id}", tag = "approvals", params(("id" = i64, Path)),
+    responses((status = 200, description = "the task"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<ApprovalTask>, AppError> {
+    caller.need("approvals", Access::Read)?;
+    let own = if caller.is_operator() {
+        None
+    } else {
+        Some(caller.staff()?.1.id)
+    };
+    let task = load(&state.store, id).await?;
+    if own.is_some_and(|partner| partner != task.partner) {
+        return Err(AppError::forbidden(
+            "out-of-scope",
+            format!("task {id} is another partner's"),
+        ));
+    }
+    Ok(Json(task))
+}
+
+/// A decision's note.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// Why (kept with the task; at most 1 KiB).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Approves a task: the action is carried out now, as it would have been without the
+/// escalation. If the action is then refused (the balance fell short meanwhile, say), the
+/// task ends `failed` with the refusal as its outcome.
+#[utoipa::path(post, path = "/v1/approval-tasks/{id}/approve", tag = "approvals", params(("id" = i64, Path)), request_body = Decision,
+    responses((status = 200, description = "the decided task, with the action's outcome"), (status = "4XX", body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn approve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    payload: Result<Json<Decision>, JsonRejection>,
+) -> Result<Json<ApprovalTask>, AppError> {
+    caller.need("approvals", Access::Write)?;
+    let Json(decision) = payload?;
+    decidable(&state, &caller, id, &decision).await?;
+    Ok(Json(
+        decide(&state.store, id, true, &caller.label(), decision.note.as_deref()).await?,
+    ))
+}
+
+/// Rejects a task: the action is refused and never carried out.
+#[utoipa::path(post, path = "/v1/approval-tasks/{id}/reject", tag = "approvals", params(("id" = i64, Path)), request_body = Decision,
+    responses((status = 200, description = "the rejected task"), (status = "4XX", body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn reject(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    payload: Result<Json<Decision>, JsonRejection>,
+) -> Result<Json<ApprovalTask>, AppError> {
+    caller.need("approvals", Access::Write)?;
+    let Json(decision) = payload?;
+    decidable(&state, &caller, id, &decision).await?;
+    Ok(Json(
+        decide(&state.store, id, false, &caller.label(), decision.note.as_deref()).await?,
+    ))
+}
+
+/// Decides a pending task (the caller's right to was checked): approving claims it and
+/// carries its action out, recording the outcome (`failed` when the action is refused);
+/// rejecting claims it with the note. Of two racing deciders exactly one wins; the other
+/// gets `task-not-pending`.
+pub async fn decide(
+    store: &Store,
+    id: i64,
+    approve: bool,
+    decided_by: &str,
+    note: Option<&str>,
+) -> Result<ApprovalTask, AppError> {
+    if !approve {
+        let note = serde_json::json!({ "rejected": note.unwrap_or_default() }).to_string();
+        let task = store
+            .decide_task(id, false, decided_by, Some(&note), Utc::now())
+            .await?;
+        tracing::info!(task = id, by = %decided_by, "approval task rejected");
+        return Ok(task);
+    }
+    let task = load(store, id).await?;
+    let action: Action = serde_json::from_str(&task.action)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("task {id} holds an unreadable action: {e}")))?;
+    let task = store.decide_task(id, true, decided_by, note, Utc::now()).await?;
+    let (outcome, failed) = match action.execute(store).await {
+        Ok(result) => (result, false),
+        Err(AppError::Internal(e)) => return Err(AppError::Internal(e)),
+        Err(refusal) => (
+            serde_json::json!({ "code": refusal.code(), "message": refusal.to_string() }),
+            true,
+        ),
+    };
+    let task = store.record_task_outcome(task.id, &outcome.to_string(), failed).await?;
+    tracing::info!(task = id, %failed, by = %decided_by, "approval task approved");
+    Ok(task)
+}
+
+async fn load(store: &Store, id: i64) -> Result<ApprovalTask, AppError> {
+    store.task(id).await?.ok_or_else(|| AppError::NotFound {
+        code: "approval-task-not-found",
+        what: "approval task",
+        id: id.to_string(),
+    })
+}
+
+/// The task, when the caller may decide it: the operator; or staff of the task's partner
+/// whose role is the task's, or above it, and who see the customer concerned (rule 16).
+async fn decidable(state: &AppState, caller: &Caller, id: i64, decision: &Decision) -> Result<ApprovalTask, AppError> {
+    if decision.note.as_ref().is_some_and(|n| n.len() > 1024) {
+        return Err(AppError::field("note", "at most 1024 bytes"));
+    }
+    let task = load(&state.store, id).await?;
+    if let Principal::Staff { staff, partner, .. } = &caller.principal {
+        if partner.id != task.partner {
+            return Err(AppError::forbidden(
+                "out-of-scope",
+                format!("task {id} is another partner's"),
+            ));
+        }
+        let may = staff.role == task.role
+            || staff.role == Role::PartnerAdmin
+            || (staff.role == Role::Supervisor && matches!(task.role, Role::CustomerManager | Role::Salesperson));
+        if !may {
+            return Err(AppError::forbidden(
+                "role-not-permitted",
+                format!("task {id} needs a {}; the caller is a {}", task.role, staff.role),
+            ));
+        }
+    } else if !caller.is_operator() {
+        return Err(AppError::forbidden(
+            "role-not-permitted",
+            "only partner staff or the operator decide tasks",
+        ));
+    }
+    if let Some(customer) = task.customer {
+        caller.customer(state, customer).await?;
+    }
+    if task.status != TaskStatus::Pending {
+        return Err(AppError::Conflict {
+            code: "task-not-pending",
+            message: format!("task {id} is already {}", task.status),
+        });
+    }
+    Ok(task)
+}
