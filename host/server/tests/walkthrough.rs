@@ -742,4 +742,14 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
         .filter(|r| r["output"].as_str().is_some_and(|o| o.contains("escalate")))
         .count();
     assert_eq!(escalations, 2);
+
+    // The CLI sees the same tasks, and replays a recorded invocation identically.
+    let tasks: Value = serde_json::from_str(&pchost(&server.dir, &["tasks", "list"])).expect("JSON");
+    assert_eq!(tasks.as_array().map(Vec::len), Some(2));
+    let first = seller_audit[0]["id"].as_i64().expect("an invocation").to_string();
+    let report: Value = serde_json::from_str(&pchost(&server.dir, &["replay", &first])).expect("JSON");
+    assert_eq!(
+        (report["identical"].as_bool(), report["plugin"].as_str()),
+        (Some(true), Some("volume-discount@1.0.0"))
+    );
 }
