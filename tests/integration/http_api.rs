@@ -680,3 +680,39 @@ fn a_binding_outside_what_its_extension_point_serves_is_refused() {
         "{body}"
     );
 }
+
+#[test]
+fn the_native_benchmark_baseline_prices_exactly_as_the_plugins_do() {
+    let plugins = router(api_state());
+    let native = router(pchost_server::app::AppState {
+        native_rules: true,
+        ..api_state()
+    });
+    for (key, customer) in [(keys::CUSTOMER_102, 102), (keys::CUSTOMER_101, 101)] {
+        let body = quote_body(
+            customer,
+            json!([
+                { "product_id": 2001, "period": "month", "period_count": 12, "quantity": 60 },
+                { "product_id": 2001, "period": "month", "period_count": 1, "quantity": 5 },
+                { "product_id": 1001, "period": "month", "period_count": 3, "quantity": 120 }
+            ]),
+        );
+        let (_, a) = call(&plugins, "POST", "/v1/quotes", Some(key), Some(body.clone()));
+        let (_, b) = call(&native, "POST", "/v1/quotes", Some(key), Some(body));
+        let prices = |q: &Value| -> Vec<Value> {
+            q["lines"]
+                .as_array()
+                .expect("lines")
+                .iter()
+                .map(|l| l["unit_price"].clone())
+                .collect()
+        };
+        assert_eq!(prices(&a), prices(&b), "customer {customer}");
+        assert_eq!(a["total"], b["total"]);
+        assert!(
+            b["chain"][0]["plugin"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("(native)"))
+        );
+    }
+}

@@ -2,7 +2,7 @@
 
 use crate::support::*;
 use pchost_domain::demo;
-use pchost_runtime::{Capability, InstallError, PluginManifest, PluginRuntime, RuntimeConfig, RuntimeLimits, World};
+use pchost_runtime::{Capability, InstallError, PluginManifest, PluginRuntime, RuntimeConfig, RuntimeLimits};
 use pchost_test_plugins as built;
 
 fn pricing() -> PluginManifest {
@@ -182,19 +182,7 @@ fn two_owners_may_install_the_same_component_and_each_version_is_immutable() {
     runtime
         .price(&reseller.id, &q, demo_data())
         .expect("each runs as its owner");
-    let ids = |owner| {
-        runtime
-            .rules_of(owner, World::PricingRule)
-            .iter()
-            .map(|p| p.id.clone())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        ids(demo::RESELLER),
-        vec!["2/volume-discount@0.1.0".to_string()],
-        "each owner's rules, indexed"
-    );
-    assert!(runtime.rules_of(demo::RESELLER, World::ApprovalRule).is_empty());
+    assert_eq!(runtime.plugins().len(), 2, "two versions, one compiled component");
     let other_bytes = runtime.install(
         manifest("volume-discount", "pricing-rule", demo::SELLER, &[]),
         &built::read(built::RESELLER_MARKUP),

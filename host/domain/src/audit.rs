@@ -106,33 +106,54 @@ fn invocation_from_row(r: &AnyRow) -> Result<InvocationRecord, DomainError> {
 impl Store {
     /// Records an invocation (its `id` is ignored); returns its id.
     pub async fn record_invocation(&self, r: &InvocationRecord, now: DateTime<Utc>) -> Result<i64, DomainError> {
-        if !PURPOSES.contains(&r.purpose.as_str()) {
+        let ids = self.record_invocations(std::slice::from_ref(r), now).await?;
+        ids.first().copied().ok_or(DomainError::NotFound {
+            what: "invocation",
+            id: 0,
+        })
+    }
+
+    /// Records the invocations of one request in one transaction (one commit, not one per
+    /// plugin); returns their ids, in order. All or none are written.
+    pub async fn record_invocations(
+        &self,
+        records: &[InvocationRecord],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, DomainError> {
+        if let Some(r) = records.iter().find(|r| !PURPOSES.contains(&r.purpose.as_str())) {
             return Err(DomainError::Invalid {
                 field: "purpose",
                 message: format!("{:?} is not one of {}", r.purpose, PURPOSES.join(", ")),
             });
         }
-        Ok(sqlx::query_scalar(
-            "INSERT INTO invocations (plugin, digest, world, owner, input_hash, input, as_of, outcome, output, failure, duration_us, fuel_used, logs, recorded_at, purpose) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
-        )
-        .bind(&r.plugin)
-        .bind(&r.digest)
-        .bind(&r.world)
-        .bind(r.owner)
-        .bind(&r.input_hash)
-        .bind(&r.input)
-        .bind(r.as_of.timestamp_millis())
-        .bind(if r.failure.is_some() { "failed" } else { "ok" })
-        .bind(r.output.clone())
-        .bind(r.failure.clone())
-        .bind(r.duration_us)
-        .bind(r.fuel_used)
-        .bind(&r.logs)
-        .bind(now.timestamp_millis())
-        .bind(&r.purpose)
-        .fetch_one(self.pool())
-        .await?)
+        let mut tx = self.pool().begin().await?;
+        let mut ids = Vec::with_capacity(records.len());
+        for r in records {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO invocations (plugin, digest, world, owner, input_hash, input, as_of, outcome, output, failure, duration_us, fuel_used, logs, recorded_at, purpose) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+            )
+            .bind(&r.plugin)
+            .bind(&r.digest)
+            .bind(&r.world)
+            .bind(r.owner)
+            .bind(&r.input_hash)
+            .bind(&r.input)
+            .bind(r.as_of.timestamp_millis())
+            .bind(if r.failure.is_some() { "failed" } else { "ok" })
+            .bind(r.output.clone())
+            .bind(r.failure.clone())
+            .bind(r.duration_us)
+            .bind(r.fuel_used)
+            .bind(&r.logs)
+            .bind(now.timestamp_millis())
+            .bind(&r.purpose)
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(ids)
     }
 
     /// One invocation.

@@ -19,5 +19,5 @@ pub use capabilities::{CapabilityData, StoreData};
 pub use failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, PluginFailure, RuleFailure};
 pub use limits::{InvocationLimits, RuntimeLimits};
 pub use manifest::{Capability, PluginManifest, World};
-pub use runtime::{Invocation, LoadedPlugin, PluginRuntime, RuntimeConfig};
+pub use runtime::{Invocation, LoadedPlugin, PluginRuntime, RuntimeConfig, WarmPricing};
 pub use state::LogLine;

@@ -47,6 +47,12 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> InputError {
 
 /// A decimal as the contract carries it: exact, at most 10 places, mantissa within 64 bits.
 pub fn decimal_to_wit(value: Decimal, field: &str) -> Result<wt::Decimal, InputError> {
+    decimal_to_wit_at(value, || field.to_owned())
+}
+
+/// [`decimal_to_wit`] naming the field only when the value is refused: the hot path of a
+/// quote's lines allocates nothing per line.
+fn decimal_to_wit_at(value: Decimal, field: impl Fn() -> String) -> Result<wt::Decimal, InputError> {
     // Keep the caller's scale (`60000.00` stays two places) unless it is needlessly long.
     let value = if value.scale() > MAX_SCALE {
         value.normalize()
@@ -55,11 +61,11 @@ pub fn decimal_to_wit(value: Decimal, field: &str) -> Result<wt::Decimal, InputE
     };
     if value.scale() > MAX_SCALE {
         return Err(invalid(
-            field,
+            field(),
             format!("{value} has more than {MAX_SCALE} decimal places"),
         ));
     }
-    let mantissa = i64::try_from(value.mantissa()).map_err(|_| invalid(field, format!("{value} is out of range")))?;
+    let mantissa = i64::try_from(value.mantissa()).map_err(|_| invalid(field(), format!("{value} is out of range")))?;
     Ok(wt::Decimal {
         mantissa,
         scale: value.scale() as u8,
@@ -207,8 +213,8 @@ impl Quote {
                     period: period(l.period),
                     period_count: l.period_count,
                     quantity: l.quantity,
-                    list_unit_price: decimal_to_wit(l.list_unit_price, &format!("lines[{i}].list_unit_price"))?,
-                    unit_price: decimal_to_wit(l.unit_price, &format!("lines[{i}].unit_price"))?,
+                    list_unit_price: decimal_to_wit_at(l.list_unit_price, || format!("lines[{i}].list_unit_price"))?,
+                    unit_price: decimal_to_wit_at(l.unit_price, || format!("lines[{i}].unit_price"))?,
                 })
             })
             .collect::<Result<Vec<_>, InputError>>()?;

@@ -15,7 +15,6 @@ use crate::manifest::{Capability, PluginManifest, World};
 use crate::model::{self, InputError};
 use crate::state::{InvocationState, LogLine};
 use chrono::{DateTime, Utc};
-use pchost_domain::PartnerId;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -134,11 +133,10 @@ impl Drop for EpochTicker {
     }
 }
 
-/// The installed plugins, by id and by owner and world.
+/// The installed plugins, by id.
 #[derive(Default)]
 struct Registry {
     by_id: HashMap<String, Arc<LoadedPlugin>>,
-    by_owner: HashMap<(PartnerId, World), Vec<Arc<LoadedPlugin>>>,
 }
 
 /// The plugin runtime. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -146,6 +144,8 @@ pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<InvocationState>,
     plugins: RwLock<Registry>,
+    /// Compiled components by digest, shared by every version with those bytes.
+    components: RwLock<HashMap<String, Component>>,
     config: RuntimeConfig,
     _ticker: EpochTicker,
 }
@@ -190,6 +190,7 @@ impl PluginRuntime {
             engine,
             linker,
             plugins: RwLock::new(Registry::default()),
+            components: RwLock::new(HashMap::new()),
             config,
             _ticker: ticker,
         })
@@ -218,13 +219,6 @@ impl PluginRuntime {
         all
     }
 
-    /// The rules an owner installed for a world, in the order they run (by label). Kept
-    /// indexed at install, so a request does not scan every tenant's plugins.
-    pub fn rules_of(&self, owner: PartnerId, world: World) -> Vec<Arc<LoadedPlugin>> {
-        let registry = self.plugins.read().unwrap_or_else(|e| e.into_inner());
-        registry.by_owner.get(&(owner, world)).cloned().unwrap_or_default()
-    }
-
     /// Validates, compiles and registers a component. Installing the same bytes with the same
     /// manifest again returns the installed plugin.
     pub fn install(&self, manifest: PluginManifest, bytes: &[u8]) -> Result<Arc<LoadedPlugin>, InstallError> {
@@ -242,9 +236,17 @@ impl PluginRuntime {
                 })
             };
         }
-        let component = Component::new(&self.engine, bytes).map_err(|e| InstallError::Invalid(format!("{e:#}")))?;
+        let cached = self.compiled(&digest);
+        let fresh = cached.is_none();
+        let component = match cached {
+            Some(component) => component,
+            None => Component::new(&self.engine, bytes).map_err(|e| InstallError::Invalid(format!("{e:#}")))?,
+        };
         let plugin = self.prepare(manifest, digest, limits, &component)?;
-        if let Some(dir) = &self.config.artefact_dir {
+        self.remember(&plugin.digest, &component);
+        if let Some(dir) = &self.config.artefact_dir
+            && fresh
+        {
             let compiled = component
                 .serialize()
                 .map_err(|e| InstallError::Storage(format!("{e:#}")))?;
@@ -266,7 +268,11 @@ impl PluginRuntime {
         manifest.validate()?;
         let limits = manifest.invocation_limits(&self.config.limits)?;
         let compiled = dir.join(format!("{digest}.cwasm"));
-        let component = match self.deserialize(&compiled) {
+        let component = match self
+            .compiled(digest)
+            .ok_or(())
+            .or_else(|()| self.deserialize(&compiled))
+        {
             Ok(component) => component,
             Err(reason) => {
                 tracing::info!(%digest, %reason, "recompiling plugin from its original component");
@@ -287,7 +293,26 @@ impl PluginRuntime {
             }
         };
         let plugin = self.prepare(manifest, digest.to_owned(), limits, &component)?;
+        self.remember(digest, &component);
         Ok(self.register(plugin))
+    }
+
+    /// The compiled component of a digest already loaded: every version (of any owner) with
+    /// the same bytes shares one compiled copy of the code.
+    fn compiled(&self, digest: &str) -> Option<Component> {
+        self.components
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(digest)
+            .cloned()
+    }
+
+    fn remember(&self, digest: &str, component: &Component) {
+        self.components
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(digest.to_owned())
+            .or_insert_with(|| component.clone());
     }
 
     fn deserialize(&self, path: &Path) -> Result<Component, String> {
@@ -308,13 +333,6 @@ impl PluginRuntime {
         let plugin = Arc::new(plugin);
         let mut registry = self.plugins.write().unwrap_or_else(|e| e.into_inner());
         registry.by_id.insert(plugin.id.clone(), plugin.clone());
-        let rules = registry
-            .by_owner
-            .entry((plugin.manifest.owner, plugin.manifest.world))
-            .or_default();
-        rules.retain(|p| p.id != plugin.id);
-        rules.push(plugin.clone());
-        rules.sort_by_key(|p| p.manifest.label());
         plugin
     }
 
@@ -397,20 +415,62 @@ impl PluginRuntime {
             quote.as_of,
             data,
             |store| pre.instantiate(&mut *store)?.call_price(&mut *store, &input),
-            |answer| {
-                let raw = answer.map_err(rule_failure)?;
-                let size = model::PriceAdjustments::raw_size(&raw);
-                if size > limits.max_output_bytes {
-                    return Err(FailureKind::InvalidOutput(format!(
-                        "output is about {size} bytes; the limit is {}",
-                        limits.max_output_bytes
-                    )));
-                }
-                model::PriceAdjustments::from_wit(raw, line_count, limits.max_reason_bytes)
-                    .map_err(FailureKind::InvalidOutput)
-            },
+            |answer| checked_price(answer, line_count, limits),
         )?;
         Ok(invocation)
+    }
+
+    /// Instantiates a pricing rule once, to be called many times: **opt-in and not what the
+    /// API uses.** It saves the instantiation of every call, but the instance's memory and
+    /// globals live on between calls, so a rule can carry what one quote told it into the next
+    /// answer. Use it only for one tenant's own quotes (never across tenants), for a rule you
+    /// trust to be stateless. The deadline and fuel are re-armed per call; the memory cap holds
+    /// for the instance's life; a failure poisons it (make a new one).
+    pub fn warm_pricing(
+        &self,
+        plugin_id: &str,
+        as_of: DateTime<Utc>,
+        data: Arc<dyn CapabilityData>,
+    ) -> Result<WarmPricing, InvokeError> {
+        let plugin = self
+            .plugin(plugin_id)
+            .ok_or_else(|| InvokeError::UnknownPlugin(plugin_id.to_owned()))?;
+        let Entry::Pricing(pre) = &plugin.entry else {
+            return Err(wrong_world(&plugin, World::PricingRule));
+        };
+        let state = InvocationState::new(
+            data,
+            plugin.manifest.owner,
+            as_of.timestamp_millis(),
+            invocation_seed(&plugin.digest, as_of),
+            plugin.limits.memory_bytes,
+            &self.config.limits,
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let deadline_ticks = self.deadline_ticks(plugin.limits.deadline);
+        store.set_epoch_deadline(deadline_ticks);
+        let fail = |error: wasmtime::Error, store: &Store<InvocationState>| {
+            InvokeError::Plugin(PluginFailure {
+                plugin: plugin.manifest.label(),
+                digest: plugin.digest.clone(),
+                kind: classify(error, &plugin, store.data()),
+            })
+        };
+        if let Err(e) = store.set_fuel(UNMETERED_FUEL) {
+            return Err(fail(e, &store));
+        }
+        let rule = match pre.instantiate(&mut store) {
+            Ok(rule) => rule,
+            Err(e) => return Err(fail(e, &store)),
+        };
+        Ok(WarmPricing {
+            limits: self.config.limits,
+            plugin: plugin.clone(),
+            store,
+            rule,
+            deadline_ticks,
+        })
     }
 
     /// Runs an approval rule over a request.
@@ -500,6 +560,74 @@ impl PluginRuntime {
             .unwrap_or(u64::MAX)
             .saturating_add(1)
     }
+}
+
+/// A pricing rule instantiated once and called many times: see
+/// [`PluginRuntime::warm_pricing`] for when that is safe.
+pub struct WarmPricing {
+    limits: RuntimeLimits,
+    plugin: Arc<LoadedPlugin>,
+    store: Store<InvocationState>,
+    rule: PricingRule,
+    deadline_ticks: u64,
+}
+
+impl std::fmt::Debug for WarmPricing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WarmPricing")
+            .field("plugin", &self.plugin.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WarmPricing {
+    /// Prices a quote on the warm instance, with the same input and output checks as
+    /// [`PluginRuntime::price`].
+    pub fn price(&mut self, quote: &model::Quote) -> Result<model::PriceAdjustments, InvokeError> {
+        if quote.lines.len() > self.limits.max_quote_lines {
+            return Err(InputError::Invalid {
+                field: "lines".into(),
+                message: format!(
+                    "{} lines; the limit is {}",
+                    quote.lines.len(),
+                    self.limits.max_quote_lines
+                ),
+            }
+            .into());
+        }
+        let input = quote.to_wit()?;
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let plugin = &self.plugin;
+        let failure = |kind| {
+            InvokeError::Plugin(PluginFailure {
+                plugin: plugin.manifest.label(),
+                digest: plugin.digest.clone(),
+                kind,
+            })
+        };
+        let answer = match self.rule.call_price(&mut self.store, &input) {
+            Ok(answer) => answer,
+            Err(error) => return Err(failure(classify(error, plugin, self.store.data()))),
+        };
+        checked_price(answer, quote.lines.len(), &self.limits).map_err(failure)
+    }
+}
+
+/// A pricing rule's answer, checked against the quote it was given and the output limits.
+fn checked_price(
+    answer: Result<crate::bindings::pricing::partner_center::extension::pricing_types::PriceAdjustments, RuleError>,
+    line_count: usize,
+    limits: &RuntimeLimits,
+) -> Result<model::PriceAdjustments, FailureKind> {
+    let raw = answer.map_err(rule_failure)?;
+    let size = model::PriceAdjustments::raw_size(&raw);
+    if size > limits.max_output_bytes {
+        return Err(FailureKind::InvalidOutput(format!(
+            "output is about {size} bytes; the limit is {}",
+            limits.max_output_bytes
+        )));
+    }
+    model::PriceAdjustments::from_wit(raw, line_count, limits.max_reason_bytes).map_err(FailureKind::InvalidOutput)
 }
 
 fn wrong_world(plugin: &LoadedPlugin, expected: World) -> InvokeError {

@@ -42,6 +42,9 @@ pub struct AppState {
     pub bindings: Arc<BindingIndex>,
     /// Per-principal request budgets.
     pub limiter: Arc<RateLimiter>,
+    /// Run the bundled example rules natively instead of as plugins: the baseline of the
+    /// HTTP benchmark (`serve --native-rules-for-benchmarks`), never a production mode.
+    pub native_rules: bool,
 }
 
 impl AppState {
@@ -58,6 +61,7 @@ impl AppState {
             data,
             bindings: Arc::new(BindingIndex::default()),
             limiter: Arc::new(RateLimiter::new(limit)),
+            native_rules: false,
         }
     }
 }

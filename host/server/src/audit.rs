@@ -118,10 +118,11 @@ pub async fn run_audited_with_ids<T: Send + 'static>(
     .await
     .map_err(|e| AppError::Internal(anyhow::anyhow!("plugin task failed: {e}")))?;
     let now = Utc::now();
-    let mut ids = Vec::with_capacity(log.records.len());
-    for record in &log.records {
-        ids.push(store.record_invocation(record, now).await?);
-    }
+    let ids = if log.records.is_empty() {
+        Vec::new()
+    } else {
+        store.record_invocations(&log.records, now).await?
+    };
     for pending in log.diffs {
         let diff = NewShadowDiff {
             active_invocation: ids.get(pending.active).copied(),

@@ -254,6 +254,10 @@ struct ServeArgs {
     /// Where the bundled plugins' built components (`<name>.wasm`) are.
     #[arg(long)]
     wasm_dir: Option<PathBuf>,
+    /// Price with native Rust versions of the bundled example rules instead of their plugins:
+    /// the baseline the benchmark suite compares the plugin chain with. Not for production.
+    #[arg(long, hide = true)]
+    native_rules_for_benchmarks: bool,
     /// Requests per second each API key (or unauthenticated client address) may make.
     #[arg(long, env = "PCHOST_RATE_LIMIT", default_value_t = 50)]
     rate_limit_per_second: u32,
@@ -374,6 +378,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             burst: args.rate_limit_burst,
         },
     );
+    let mut state = state;
+    state.native_rules = args.native_rules_for_benchmarks;
+    if state.native_rules {
+        tracing::warn!("pricing with native versions of the example rules: a benchmark baseline, not production");
+    }
     let bound = state.bindings.reload(&store).await?;
     tracing::info!(bound, "bindings loaded");
     let bindings = state.bindings.clone();

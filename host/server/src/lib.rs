@@ -10,5 +10,6 @@ pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod extensions;
+pub mod native_rules;
 pub mod ratelimit;
 pub mod replay;

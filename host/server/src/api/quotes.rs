@@ -27,6 +27,7 @@ use pchost_runtime::{FailureKind, PluginFailure, World};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::time::Instant;
 use utoipa::ToSchema;
 
 /// A partner's rules never price a line below this share of list (rule 19).
@@ -535,6 +536,32 @@ fn apply(
     log: &mut ChainLog<'_>,
     floor: Option<Decimal>,
 ) -> Result<(), AppError> {
+    if state.native_rules
+        && let Some(rule) = crate::native_rules::rule(&binding.plugin_name)
+    {
+        let started = Instant::now();
+        let output = rule(view);
+        let label = format!("{}@{} (native)", binding.plugin_name, binding.version);
+        if let Some(why) = invariant_breach(quote, map, floor, &output) {
+            return Err(AppError::PluginFailed(PluginFailure {
+                plugin: label,
+                digest: "native".into(),
+                kind: FailureKind::InvalidOutput(why),
+            }));
+        }
+        let step = ChainStep {
+            binding: binding.id,
+            scope: binding.scope,
+            plugin: label,
+            digest: "native".into(),
+            owner: binding.plugin_owner,
+            lines: view.lines.len(),
+            fuel_used: 0,
+            wall_time_us: started.elapsed().as_micros().try_into().unwrap_or(u64::MAX),
+        };
+        record(quote, map, binding.id, output, step, log);
+        return Ok(());
+    }
     let outcome = run_bound(
         &state.runtime,
         binding,
@@ -542,31 +569,13 @@ fn apply(
         view.as_of,
         log.audit,
         |plugin| state.runtime.price(&plugin.id, view, state.data.clone()),
-        |plugin, output: model::PriceAdjustments| {
-            let refuse = |why: String| PluginFailure {
+        |plugin, output: model::PriceAdjustments| match invariant_breach(quote, map, floor, &output) {
+            None => Ok(output),
+            Some(why) => Err(PluginFailure {
                 plugin: plugin.manifest.label(),
                 digest: plugin.digest.clone(),
                 kind: FailureKind::InvalidOutput(why),
-            };
-            for adjusted in &output.lines {
-                let index = map[adjusted.line as usize];
-                let line = &quote.lines[index];
-                if adjusted.unit_price.is_sign_negative() && !adjusted.unit_price.is_zero() {
-                    return Err(refuse(format!(
-                        "line {index}: negative unit price {}",
-                        adjusted.unit_price
-                    )));
-                }
-                if let Some(ratio) = floor
-                    && adjusted.unit_price < line.list_unit_price * ratio
-                {
-                    return Err(refuse(format!(
-                        "line {index}: {} is below {ratio} of list price {} (rule 19)",
-                        adjusted.unit_price, line.list_unit_price
-                    )));
-                }
-            }
-            Ok(output)
+            }),
         },
     )?;
     match outcome {
@@ -579,19 +588,7 @@ fn apply(
             policy,
         } => {
             log.policies.extend(policy);
-            for adjusted in value.lines {
-                let index = map[adjusted.line as usize];
-                let line = &mut quote.lines[index];
-                log.adjustments[index].push(Adjustment {
-                    plugin: plugin.manifest.label(),
-                    binding: binding.id,
-                    reason: adjusted.reason,
-                    from: line.unit_price,
-                    to: adjusted.unit_price,
-                });
-                line.unit_price = adjusted.unit_price;
-            }
-            log.steps.push(ChainStep {
+            let step = ChainStep {
                 binding: binding.id,
                 scope: binding.scope,
                 plugin: plugin.manifest.label(),
@@ -600,8 +597,60 @@ fn apply(
                 lines: view.lines.len(),
                 fuel_used,
                 wall_time_us,
-            });
+            };
+            record(quote, map, binding.id, value, step, log);
         }
     }
     Ok(())
+}
+
+/// The invariants every step's answer must keep: no negative price and, with a `floor`, no
+/// price below that share of list (rule 19). The currency cannot change: a rule answers
+/// prices only.
+fn invariant_breach(
+    quote: &model::Quote,
+    map: &[usize],
+    floor: Option<Decimal>,
+    output: &model::PriceAdjustments,
+) -> Option<String> {
+    for adjusted in &output.lines {
+        let index = map[adjusted.line as usize];
+        let line = &quote.lines[index];
+        if adjusted.unit_price.is_sign_negative() && !adjusted.unit_price.is_zero() {
+            return Some(format!("line {index}: negative unit price {}", adjusted.unit_price));
+        }
+        if let Some(ratio) = floor
+            && adjusted.unit_price < line.list_unit_price * ratio
+        {
+            return Some(format!(
+                "line {index}: {} is below {ratio} of list price {} (rule 19)",
+                adjusted.unit_price, line.list_unit_price
+            ));
+        }
+    }
+    None
+}
+
+/// Applies a step's checked answer to the quote and logs its adjustments and the step.
+fn record(
+    quote: &mut model::Quote,
+    map: &[usize],
+    binding: i64,
+    output: model::PriceAdjustments,
+    step: ChainStep,
+    log: &mut ChainLog<'_>,
+) {
+    for adjusted in output.lines {
+        let index = map[adjusted.line as usize];
+        let line = &mut quote.lines[index];
+        log.adjustments[index].push(Adjustment {
+            plugin: step.plugin.clone(),
+            binding,
+            reason: adjusted.reason,
+            from: line.unit_price,
+            to: adjusted.unit_price,
+        });
+        line.unit_price = adjusted.unit_price;
+    }
+    log.steps.push(step);
 }

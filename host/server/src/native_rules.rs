@@ -1,0 +1,72 @@
+//! The bundled example pricing rules as native Rust, over the host's own in-memory quote: the
+//! baseline the benchmark suite measures the plugin chain against (`serve
+//! --native-rules-for-benchmarks`, and `pchost-bench`). Each gives the same answer as its
+//! plugin (`plugins/volume-discount`, `plugins/reseller-markup`); the benchmark checks that
+//! before it measures.
+
+use pchost_runtime::model::{LinePrice, PriceAdjustments, Quote};
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// A native rule.
+pub type NativeRule = fn(&Quote) -> PriceAdjustments;
+
+/// The native twin of a bundled plugin, by the plugin's name.
+pub fn rule(plugin_name: &str) -> Option<NativeRule> {
+    match plugin_name {
+        "volume-discount" => Some(volume_discount),
+        "reseller-markup" | "platform-surcharge" => Some(reseller_markup),
+        _ => None,
+    }
+}
+
+fn line(index: usize, price: Decimal, reason: &str) -> LinePrice {
+    LinePrice {
+        line: index as u32,
+        unit_price: price.round_dp_with_strategy(6, RoundingStrategy::MidpointAwayFromZero),
+        reason: reason.to_owned(),
+    }
+}
+
+/// `plugins/volume-discount`: 15% off from 100 units, 10% from 50, 5% from 10.
+pub fn volume_discount(quote: &Quote) -> PriceAdjustments {
+    const TIERS: [(u32, i64, &str); 3] = [
+        (100, 15, "volume tier 100+ units: 15% off"),
+        (50, 10, "volume tier 50+ units: 10% off"),
+        (10, 5, "volume tier 10+ units: 5% off"),
+    ];
+    let lines = quote
+        .lines
+        .iter()
+        .enumerate()
+        .filter_map(|(index, l)| {
+            let (_, percent, reason) = TIERS.iter().find(|(min, _, _)| l.quantity >= *min)?;
+            Some(line(index, l.unit_price * Decimal::new(100 - percent, 2), reason))
+        })
+        .collect();
+    PriceAdjustments { lines }
+}
+
+/// `plugins/reseller-markup`: 8% on standard customers; key accounts (level 3+) 25% off, never
+/// below 0.80 of list.
+pub fn reseller_markup(quote: &Quote) -> PriceAdjustments {
+    let key_account = quote.customer.as_ref().is_some_and(|c| c.level >= 3);
+    let lines = quote
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(index, l)| {
+            if key_account {
+                let floor = l.list_unit_price * Decimal::new(80, 2);
+                let discounted = l.unit_price * Decimal::new(75, 2);
+                if discounted < floor {
+                    line(index, floor, "key-account discount capped at 0.80 of list (rule 19)")
+                } else {
+                    line(index, discounted, "key-account discount: 25%")
+                }
+            } else {
+                line(index, l.unit_price * Decimal::new(108, 2), "reseller markup: 8%")
+            }
+        })
+        .collect();
+    PriceAdjustments { lines }
+}
