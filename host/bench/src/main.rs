@@ -36,15 +36,31 @@ fn main() -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build; the figures mean little (run scripts/bench)");
     }
+    // `pchost-bench 1 3` runs sections 1-2 and 3 only, printing without writing results:
+    // for profiling one section (`perf record -g pchost-bench 2`).
+    let only: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+    let run = |section: &str| only.is_empty() || only.contains(&section);
     let bench = Bench::new()?;
     let mut results = Results::default();
-    bench.warm_and_isolated(&mut results)?;
-    bench.plugin_vs_native(&mut results)?;
-    bench.cost_growth(&mut results)?;
-    tenants(&mut results)?;
+    if run("1") || run("2") {
+        bench.warm_and_isolated(&mut results)?;
+    }
+    if run("3") {
+        bench.plugin_vs_native(&mut results)?;
+    }
+    if run("6") {
+        bench.cost_growth(&mut results)?;
+    }
+    if run("5") {
+        tenants(&mut results)?;
+    }
     drop(bench);
-    http_under_load(&mut results)?;
-    results.write(&out)?;
+    if run("4") {
+        http_under_load(&mut results)?;
+    }
+    if only.is_empty() {
+        results.write(&out)?;
+    }
     Ok(())
 }
 

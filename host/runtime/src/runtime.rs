@@ -30,6 +30,9 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// Fuel given to an unmetered call: wasmtime caps injected fuel at `i64::MAX`.
 const UNMETERED_FUEL: u64 = i64::MAX as u64;
 
+/// Memory (and table) bytes of a pool slot kept resident between instances.
+const KEEP_RESIDENT_BYTES: usize = 64 << 10;
+
 /// How the runtime is set up.
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
@@ -170,7 +173,12 @@ impl PluginRuntime {
             .total_core_instances(instances * 8)
             .total_memories(instances * 2)
             .total_tables(instances * 8)
-            .max_memory_size(limits.max_memory_bytes);
+            .max_memory_size(limits.max_memory_bytes)
+            // Reset the first pages of a returned slot by zeroing them rather than handing them
+            // back to the kernel: the next instance would fault them all in again (and every
+            // madvise costs the other cores a TLB shootdown). A rule's working set is small.
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(KEEP_RESIDENT_BYTES);
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
