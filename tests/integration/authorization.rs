@@ -496,7 +496,7 @@ fn rows() -> Vec<Row> {
             path: "/v1/approval-tasks/1",
             body: None,
             setup: Some(an_escalated_refund_of_102),
-            expect: "u 200 s 200 200 200 200 s r",
+            expect: "u 200 s 200 s s 200 s r",
         },
         Row {
             method: "POST",

@@ -586,6 +586,8 @@ fn a_60000_refund_escalates_stays_pending_until_a_customer_manager_approves_and_
         None,
     );
     assert_eq!(pending.as_array().map(Vec::len), Some(1));
+    let (_, unseen) = call(&app, "GET", "/v1/approval-tasks", Some(keys::SALESPERSON), None);
+    assert_eq!(unseen, json!([]), "rule 16: customer 101 is not the salesperson's");
 
     // Only a customer manager (or above) who sees customer 101 decides it.
     let decide = |key: &str, verb: &str, id: i64| {

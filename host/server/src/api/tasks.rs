@@ -33,7 +33,8 @@ pub struct TaskQuery {
     pub limit: Option<u32>,
 }
 
-/// Lists the approval tasks of the caller's partner (the operator: all), oldest first.
+/// Lists the approval tasks of the caller's partner (the operator: all), oldest first; a
+/// manager, supervisor or salesperson sees those of the customers it sees (rule 16).
 #[utoipa::path(get, path = "/v1/approval-tasks", tag = "approvals", params(TaskQuery),
     responses((status = 200, description = "tasks: kind, role, reason, the escalating plugin, the action, status, decision"),
         (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
@@ -54,9 +55,22 @@ pub async fn list(
     } else {
         Some(caller.staff()?.1.id)
     };
-    Ok(Json(
-        state.store.tasks(partner, query.status, query.after, limit).await?,
-    ))
+    let tasks = state.store.tasks(partner, query.status, query.after, limit).await?;
+    if caller.is_operator() || caller.role() == Role::PartnerAdmin {
+        return Ok(Json(tasks));
+    }
+    // Rule 16: a manager, supervisor or salesperson sees only the tasks of its customers.
+    let mut visible = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let sees = match task.customer {
+            Some(customer) => caller.customer(&state, customer).await.is_ok(),
+            None => true,
+        };
+        if sees {
+            visible.push(task);
+        }
+    }
+    Ok(Json(visible))
 }
 
 /// Gets a task of the caller's partner.
@@ -79,6 +93,9 @@ pub async fn get(
             "out-of-scope",
             format!("task {id} is another partner's"),
         ));
+    }
+    if let Some(customer) = task.customer {
+        caller.customer(&state, customer).await?;
     }
     Ok(Json(task))
 }
