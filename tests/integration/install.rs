@@ -195,3 +195,38 @@ fn two_owners_may_install_the_same_component_and_each_version_is_immutable() {
         })
     );
 }
+
+#[test]
+fn without_fuel_metering_rules_run_report_no_fuel_and_fuel_limits_are_refused() {
+    let runtime = PluginRuntime::new(RuntimeConfig {
+        meter_fuel: false,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
+    let plugin = runtime
+        .install(
+            manifest("volume-discount", "pricing-rule", demo::SELLER, &[]),
+            &built::read(built::VOLUME_DISCOUNT),
+        )
+        .expect("installs");
+    let q = quote(demo::STANDARD_CUSTOMER, 1, &[(60, "100")]);
+    let priced = runtime.price(&plugin.id, &q, demo_data()).expect("prices");
+    assert_eq!(
+        (priced.output.lines[0].unit_price, priced.fuel_used),
+        (dec("90.000000"), 0)
+    );
+    let limited = PluginManifest::from_toml(
+        "name = \"capped\"\nversion = \"0.1.0\"\nworld = \"pricing-rule\"\nowner = 10\n[limits]\nfuel = 1000\n",
+    )
+    .expect("manifest");
+    let refused = runtime.install(limited, &built::read(built::VOLUME_DISCOUNT));
+    assert!(
+        matches!(
+            refused,
+            Err(InstallError::Manifest(
+                pchost_runtime::manifest::ManifestError::FuelNotMetered
+            ))
+        ),
+        "{refused:?}"
+    );
+}

@@ -47,6 +47,7 @@ fn main() -> anyhow::Result<()> {
     }
     if run("3") {
         bench.plugin_vs_native(&mut results)?;
+        bench.without_fuel_metering(&mut results)?;
     }
     if run("6") {
         bench.cost_growth(&mut results)?;
@@ -329,6 +330,48 @@ impl Bench {
                     "×",
                 );
             }
+        }
+        Ok(())
+    }
+
+    /// The compute-heavy rule once more, on a runtime that does not meter fuel
+    /// (`serve --no-fuel-metering`): what fuel accounting costs a compute-bound rule.
+    fn without_fuel_metering(&self, results: &mut Results) -> anyhow::Result<()> {
+        let runtime = PluginRuntime::new(RuntimeConfig {
+            meter_fuel: false,
+            ..RuntimeConfig::default()
+        })?;
+        runtime.install(
+            manifest("heavy-pricing", "0.1.0", 2),
+            &std::fs::read(pchost_test_plugins::HEAVY_PRICING)?,
+        )?;
+        let mut warm = runtime.warm_pricing(HEAVY, as_of(), self.data.clone())?;
+        let section = "3 plugin vs native";
+        for lines in [20, 200] {
+            let q = quote(lines, 60);
+            let n = measure(|| {
+                black_box(native::heavy(black_box(&q)));
+            });
+            let w = measure(|| {
+                black_box(warm.price(&q).ok());
+            });
+            let i = measure(|| {
+                black_box(runtime.price(HEAVY, &q, self.data.clone()).ok());
+            });
+            let name = format!("heavy-pricing (compute-heavy), {lines} lines, fuel not metered");
+            results.latency(section, &format!("{name}, plugin warm"), w);
+            results.figure(
+                section,
+                &format!("{name}, warm plugin / native (p50)"),
+                w.p50 / n.p50,
+                "×",
+            );
+            results.figure(
+                section,
+                &format!("{name}, isolated plugin / native (p50)"),
+                i.p50 / n.p50,
+                "×",
+            );
         }
         Ok(())
     }

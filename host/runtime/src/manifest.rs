@@ -181,6 +181,11 @@ pub enum ManifestError {
         /// The operator's ceiling.
         ceiling: u64,
     },
+    /// A fuel limit on a host that does not meter fuel.
+    #[error(
+        "this host does not meter fuel (its operator turned metering off): remove the fuel limit; the deadline still bounds the plugin"
+    )]
+    FuelNotMetered,
 }
 
 /// The largest manifest accepted.

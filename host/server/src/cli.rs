@@ -258,6 +258,10 @@ struct ServeArgs {
     /// the baseline the benchmark suite compares the plugin chain with. Not for production.
     #[arg(long, hide = true)]
     native_rules_for_benchmarks: bool,
+    /// Do not meter fuel: compute-bound rules run about 7% faster, invocations report 0 fuel,
+    /// manifests with a fuel limit are refused; deadlines still bound every plugin.
+    #[arg(long)]
+    no_fuel_metering: bool,
     /// Requests per second each API key (or unauthenticated client address) may make.
     #[arg(long, env = "PCHOST_RATE_LIMIT", default_value_t = 50)]
     rate_limit_per_second: u32,
@@ -362,6 +366,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let runtime = Arc::new(PluginRuntime::new(RuntimeConfig {
         artefact_dir: Some(db.artefacts(&args.artefacts)),
+        meter_fuel: !args.no_fuel_metering,
         ..RuntimeConfig::default()
     })?);
     let loaded = bundle::load_installed(&store, &runtime).await?;
