@@ -126,6 +126,7 @@ impl Store {
                 message: format!("{:?} is not one of {}", r.purpose, PURPOSES.join(", ")),
             });
         }
+        let _turn = self.sqlite_writer().await;
         let mut tx = self.pool().begin().await?;
         let mut ids = Vec::with_capacity(records.len());
         for r in records {

@@ -66,6 +66,7 @@ impl Store {
             });
         }
         self.existing_customer(customer).await?;
+        let _turn = self.sqlite_writer().await;
         Ok(sqlx::query_scalar(
             "INSERT INTO quotes (customer, currency, total, body, created_at, expires_at, created_by) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
