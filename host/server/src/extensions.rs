@@ -22,7 +22,7 @@ type Key = (World, BindingScope, Option<PartnerId>);
 /// The enabled bindings, by extension point and scope, in the order they run.
 #[derive(Debug, Default)]
 pub struct BindingIndex {
-    current: RwLock<Arc<HashMap<Key, Vec<Binding>>>>,
+    current: RwLock<Arc<HashMap<Key, Arc<[Binding]>>>>,
 }
 
 impl BindingIndex {
@@ -43,17 +43,25 @@ impl BindingIndex {
                     .push(binding);
             }
         }
-        for bindings in index.values_mut() {
-            bindings.sort_by_key(|b| (b.position, b.id));
-        }
+        let index = index
+            .into_iter()
+            .map(|(key, mut bindings)| {
+                bindings.sort_by_key(|b| (b.position, b.id));
+                (key, Arc::from(bindings))
+            })
+            .collect();
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(index);
         Ok(count)
     }
 
-    /// The enabled bindings of one extension point in one scope, in order.
-    pub fn bound(&self, world: World, scope: BindingScope, scope_id: Option<PartnerId>) -> Vec<Binding> {
-        let snapshot = self.current.read().unwrap_or_else(|e| e.into_inner()).clone();
-        snapshot.get(&(world, scope, scope_id)).cloned().unwrap_or_default()
+    /// The enabled bindings of one extension point in one scope, in order: shared with the
+    /// snapshot, so a request copies no binding.
+    pub fn bound(&self, world: World, scope: BindingScope, scope_id: Option<PartnerId>) -> Arc<[Binding]> {
+        let snapshot = self.current.read().unwrap_or_else(|e| e.into_inner());
+        snapshot
+            .get(&(world, scope, scope_id))
+            .cloned()
+            .unwrap_or_else(|| Arc::from(Vec::new()))
     }
 }
 

@@ -254,19 +254,14 @@ fn decide(
 ) -> Result<ApprovalResponse, AppError> {
     let mut rules = Vec::new();
     let mut policies = Vec::new();
-    let bindings = state
+    let platform = state.bindings.bound(World::ApprovalRule, BindingScope::Platform, None);
+    let partner = state
         .bindings
-        .bound(World::ApprovalRule, BindingScope::Platform, None)
-        .into_iter()
-        .chain(
-            state
-                .bindings
-                .bound(World::ApprovalRule, BindingScope::Partner, Some(request.partner)),
-        );
-    for binding in bindings {
+        .bound(World::ApprovalRule, BindingScope::Partner, Some(request.partner));
+    for binding in platform.iter().chain(partner.iter()) {
         let outcome = run_bound(
             &state.runtime,
-            &binding,
+            binding,
             request,
             request.as_of,
             audit,

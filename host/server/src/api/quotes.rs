@@ -440,9 +440,13 @@ pub fn run_chain(
         audit,
     };
     let all: Vec<usize> = (0..quote.lines.len()).collect();
-    for binding in state.bindings.bound(World::PricingRule, BindingScope::Platform, None) {
+    for binding in state
+        .bindings
+        .bound(World::PricingRule, BindingScope::Platform, None)
+        .iter()
+    {
         let view = quote.clone();
-        apply(state, &binding, &view, &all, &mut quote, &mut log, None)?;
+        apply(state, binding, &view, &all, &mut quote, &mut log, None)?;
     }
     let sellers: BTreeSet<PartnerId> = quote.products.iter().filter_map(|p| p.seller).collect();
     for seller in sellers {
@@ -456,7 +460,7 @@ pub fn run_chain(
         let own: Vec<usize> = (0..quote.lines.len())
             .filter(|&i| quote.products[quote.lines[i].product as usize].seller == Some(seller))
             .collect();
-        for binding in bindings {
+        for binding in bindings.iter() {
             let mut view = quote.clone();
             view.products.retain(|p| p.seller == Some(seller));
             view.lines = own
@@ -469,17 +473,18 @@ pub fn run_chain(
                 })
                 .collect();
             // A seller prices its own products: rule 19 bounds partners' discounts, not sellers'.
-            apply(state, &binding, &view, &own, &mut quote, &mut log, None)?;
+            apply(state, binding, &view, &own, &mut quote, &mut log, None)?;
         }
     }
     for binding in state
         .bindings
         .bound(World::PricingRule, BindingScope::Partner, Some(customer.partner))
+        .iter()
     {
         let view = quote.clone();
         apply(
             state,
-            &binding,
+            binding,
             &view,
             &all,
             &mut quote,
