@@ -45,7 +45,8 @@ const BOUNDARY: &str = "matrix-boundary";
 
 /// Reseller 2's markup as `2/matrix-rule@1.0.0`, as a multipart upload.
 fn upload_body() -> Vec<u8> {
-    let manifest = "name = \"matrix-rule\"\nversion = \"1.0.0\"\nworld = \"pricing-rule\"\nowner = 2\n";
+    let manifest =
+        "name = \"matrix-rule\"\nversion = \"1.0.0\"\nworld = \"pricing-rule\"\nworld-version = \"0.2.0\"\nowner = 2\n";
     let mut body = format!(
         "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"manifest\"\r\n\r\n{manifest}\r\n\
          --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"component\"\r\n\r\n"

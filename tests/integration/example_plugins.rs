@@ -9,7 +9,7 @@ use pchost_test_plugins as built;
 fn prices(adjusted: &[LinePrice]) -> Vec<(u32, String, &str)> {
     adjusted
         .iter()
-        .map(|l| (l.line, l.unit_price.to_string(), l.reason.as_str()))
+        .map(|l| (l.line, l.unit_price.to_string(), &*l.reason))
         .collect()
 }
 
@@ -18,7 +18,7 @@ fn volume_discount_applies_the_tier_of_each_lines_quantity() {
     let runtime = runtime();
     let plugin = runtime
         .install(
-            manifest("volume-discount", "pricing-rule", demo::SELLER, &[]),
+            manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
             &built::read(built::VOLUME_DISCOUNT),
         )
         .expect("install");
@@ -39,12 +39,66 @@ fn volume_discount_applies_the_tier_of_each_lines_quantity() {
     assert!(result.fuel_used > 0, "fuel used is reported");
 }
 
+/// extension@0.1.0 and 0.2.0 carry the same quote: the same do-nothing rule built against
+/// each hands every price back exactly, to the digit (each keeps its own scale), isolated and
+/// warm.
+#[test]
+fn both_contract_versions_carry_every_price_exactly() {
+    let runtime = runtime();
+    let v1 = runtime
+        .install(
+            manifest("echo-v1", "pricing-rule", demo::RESELLER, &[]),
+            &built::read(built::BENCH_ECHO_V1),
+        )
+        .expect("install 0.1.0");
+    let v2 = runtime
+        .install(
+            manifest("echo-v2", "pricing-rule@0.2.0", demo::RESELLER, &[]),
+            &built::read(built::BENCH_ECHO_V2),
+        )
+        .expect("install 0.2.0");
+    let quote = quote(
+        demo::STANDARD_CUSTOMER,
+        1,
+        &[
+            (1, "88.5"),
+            (2, "0.0000000001"),
+            (3, "60000.00"),
+            (4, "922337203.6854775807"),
+        ],
+    );
+    let expected = ["88.5", "0.0000000001", "60000.00", "922337203.6854775807"];
+    for plugin in [&v1, &v2] {
+        let isolated = runtime.price(&plugin.id, &quote, demo_data()).expect("priced");
+        let mut warm = runtime
+            .warm_pricing(&plugin.id, quote.as_of, demo_data())
+            .expect("warm");
+        for answer in [isolated.output, warm.price(&quote).expect("priced warm")] {
+            assert_eq!(
+                answer.lines.iter().map(|l| l.line).collect::<Vec<_>>(),
+                vec![0, 1, 2, 3]
+            );
+            assert_eq!(
+                answer
+                    .lines
+                    .iter()
+                    .map(|l| l.unit_price.to_string())
+                    .collect::<Vec<_>>(),
+                expected,
+                "{}",
+                plugin.id
+            );
+            assert!(answer.lines.iter().all(|l| &*l.reason == "unchanged"));
+        }
+    }
+}
+
 #[test]
 fn reseller_markup_never_goes_below_080_of_list_rule_19() {
     let runtime = runtime();
     let plugin = runtime
         .install(
-            manifest("reseller-markup", "pricing-rule", demo::RESELLER, &[]),
+            manifest("reseller-markup", "pricing-rule@0.2.0", demo::RESELLER, &[]),
             &built::read(built::RESELLER_MARKUP),
         )
         .expect("install");

@@ -13,8 +13,14 @@ use serde_json::{Value, json};
 /// Installs `component` as `owner/name@version` and records it, as an upload does. The
 /// runtime is shared by the tests, so each test names its plugins apart.
 fn install(state: &AppState, owner: i64, name: &str, version: &str, component: &str) {
+    // The example rules are built against extension@0.2.0, the hostile ones against 0.1.0.
+    let world_version = if component.contains("hostile") {
+        "0.1.0"
+    } else {
+        "0.2.0"
+    };
     let manifest = pchost_runtime::PluginManifest::from_toml(&format!(
-        "name = \"{name}\"\nversion = \"{version}\"\nworld = \"pricing-rule\"\nowner = {owner}\n"
+        "name = \"{name}\"\nversion = \"{version}\"\nworld = \"pricing-rule\"\nworld-version = \"{world_version}\"\nowner = {owner}\n"
     ))
     .expect("manifest");
     tokio()

@@ -6,10 +6,16 @@ use pchost_domain::demo;
 use pchost_runtime::{CapabilityFailure, FailureKind, InvokeError, PluginRuntime, RuleFailure};
 use pchost_test_plugins as built;
 
-/// Installs a hostile plugin; returns its id.
+/// Installs a hostile plugin (built against extension@0.1.0) or an example one (0.2.0);
+/// returns its id.
 fn install(runtime: &PluginRuntime, name: &str, path: &str, owner: i64, grants: &[&str]) -> String {
+    let world = if path.contains("hostile") {
+        "pricing-rule"
+    } else {
+        "pricing-rule@0.2.0"
+    };
     runtime
-        .install(manifest(name, "pricing-rule", owner, grants), &built::read(path))
+        .install(manifest(name, world, owner, grants), &built::read(path))
         .expect("hostile plugins are valid components")
         .id
         .clone()

@@ -246,7 +246,7 @@ fn every_invocation_is_audited_and_a_failing_rule_refuses_the_quote_naming_the_p
         "the seller sees its own plugin's invocation only"
     );
     assert_eq!(seller[0]["plugin"], "volume-discount@0.1.0");
-    assert_eq!(seller[0]["world"], "partner-center:extension/pricing-rule@0.1.0");
+    assert_eq!(seller[0]["world"], "partner-center:extension/pricing-rule@0.2.0");
     assert!(seller[0]["failure"].is_null() && seller[0]["fuel_used"].as_i64().is_some_and(|f| f > 0));
     let input: Value = serde_json::from_str(seller[0]["input"].as_str().expect("input")).expect("input is JSON");
     assert_eq!(
@@ -314,7 +314,7 @@ fn a_partner_rule_pricing_below_080_of_list_is_refused_rule_19() {
         pchost_server::bundle::install(
             &state.store,
             &state.runtime,
-            manifest("volume-discount", "pricing-rule", demo::RESELLER, &[]),
+            manifest("volume-discount", "pricing-rule@0.2.0", demo::RESELLER, &[]),
             &volume,
         )
         .await
@@ -471,8 +471,12 @@ fn upload(app: &axum::Router, key: &str, body: Vec<u8>) -> (StatusCode, Value) {
     })
 }
 
+/// `world` may name the extension package's version as WIT does (`pricing-rule@0.2.0`).
 fn plugin_manifest(name: &str, world: &str, owner: i64, extra: &str) -> String {
-    format!("name = \"{name}\"\nversion = \"2.0.0\"\nworld = \"{world}\"\nowner = {owner}\ngrants = []\n{extra}")
+    let (world, version) = world.split_once('@').unwrap_or((world, "0.1.0"));
+    format!(
+        "name = \"{name}\"\nversion = \"2.0.0\"\nworld = \"{world}\"\nworld-version = \"{version}\"\nowner = {owner}\ngrants = []\n{extra}"
+    )
 }
 
 #[test]
@@ -482,7 +486,7 @@ fn bad_uploads_get_a_precise_4xx_and_nothing_is_stored() {
     let key = keys::RESELLER_ADMIN;
     let versions_before = count(&state, "plugin_versions");
     let markup = pchost_test_plugins::read(pchost_test_plugins::RESELLER_MARKUP);
-    let pricing = |name: &str| plugin_manifest(name, "pricing-rule", demo::RESELLER, "");
+    let pricing = |name: &str| plugin_manifest(name, "pricing-rule@0.2.0", demo::RESELLER, "");
 
     let cases: Vec<(Vec<u8>, StatusCode, &str, &str)> = vec![
         (
@@ -516,7 +520,7 @@ fn bad_uploads_get_a_precise_4xx_and_nothing_is_stored() {
             upload_body(
                 &plugin_manifest(
                     "greedy",
-                    "pricing-rule",
+                    "pricing-rule@0.2.0",
                     demo::RESELLER,
                     "[limits]\nmemory-mib = 4096\n",
                 ),
@@ -533,6 +537,16 @@ fn bad_uploads_get_a_precise_4xx_and_nothing_is_stored() {
             "approval-rule",
         ),
         (
+            // The markup is built against extension@0.2.0; its manifest claims 0.1.0.
+            upload_body(
+                &plugin_manifest("old-contract", "pricing-rule", demo::RESELLER, ""),
+                &markup,
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong-world",
+            "pricing-rule@0.1.0",
+        ),
+        (
             upload_body("name = [", &markup),
             StatusCode::BAD_REQUEST,
             "invalid-field",
@@ -540,7 +554,7 @@ fn bad_uploads_get_a_precise_4xx_and_nothing_is_stored() {
         ),
         (
             upload_body(
-                &plugin_manifest("theirs", "pricing-rule", demo::OTHER_RESELLER, ""),
+                &plugin_manifest("theirs", "pricing-rule@0.2.0", demo::OTHER_RESELLER, ""),
                 &markup,
             ),
             StatusCode::FORBIDDEN,
@@ -549,7 +563,7 @@ fn bad_uploads_get_a_precise_4xx_and_nothing_is_stored() {
         ),
         (
             upload_body(
-                &plugin_manifest("reseller-markup", "pricing-rule", demo::RESELLER, "").replace("2.0.0", "0.1.0"),
+                &plugin_manifest("reseller-markup", "pricing-rule@0.2.0", demo::RESELLER, "").replace("2.0.0", "0.1.0"),
                 &pchost_test_plugins::read(pchost_test_plugins::VOLUME_DISCOUNT),
             ),
             StatusCode::CONFLICT,

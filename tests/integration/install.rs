@@ -114,7 +114,7 @@ fn installed_artefacts_reload_without_recompiling() {
         artefact_dir: Some(dir.clone()),
         ..RuntimeConfig::default()
     };
-    let manifest = manifest("volume-discount", "pricing-rule", demo::SELLER, &[]);
+    let manifest = manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]);
     let digest = {
         let runtime = PluginRuntime::new(config.clone()).expect("runtime");
         runtime
@@ -142,7 +142,7 @@ fn installed_artefacts_reload_without_recompiling() {
 fn an_installed_version_is_immutable() {
     let store = demo_store();
     let runtime = std::sync::Arc::new(runtime());
-    let manifest = manifest("volume-discount", "pricing-rule", demo::SELLER, &[]);
+    let manifest = manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]);
     let install = |bytes: Vec<u8>| {
         tokio().block_on(pchost_server::bundle::install(
             &store,
@@ -168,10 +168,16 @@ fn two_owners_may_install_the_same_component_and_each_version_is_immutable() {
     let runtime = runtime();
     let bytes = built::read(built::VOLUME_DISCOUNT);
     let seller = runtime
-        .install(manifest("volume-discount", "pricing-rule", demo::SELLER, &[]), &bytes)
+        .install(
+            manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+            &bytes,
+        )
         .expect("the seller installs it");
     let reseller = runtime
-        .install(manifest("volume-discount", "pricing-rule", demo::RESELLER, &[]), &bytes)
+        .install(
+            manifest("volume-discount", "pricing-rule@0.2.0", demo::RESELLER, &[]),
+            &bytes,
+        )
         .expect("and so may the reseller");
     assert_eq!(seller.digest, reseller.digest);
     assert_eq!(
@@ -184,7 +190,7 @@ fn two_owners_may_install_the_same_component_and_each_version_is_immutable() {
         .expect("each runs as its owner");
     assert_eq!(runtime.plugins().len(), 2, "two versions, one compiled component");
     let other_bytes = runtime.install(
-        manifest("volume-discount", "pricing-rule", demo::SELLER, &[]),
+        manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
         &built::read(built::RESELLER_MARKUP),
     );
     assert_eq!(
@@ -205,7 +211,7 @@ fn without_fuel_metering_rules_run_report_no_fuel_and_fuel_limits_are_refused() 
     .expect("runtime");
     let plugin = runtime
         .install(
-            manifest("volume-discount", "pricing-rule", demo::SELLER, &[]),
+            manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
             &built::read(built::VOLUME_DISCOUNT),
         )
         .expect("installs");

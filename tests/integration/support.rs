@@ -36,11 +36,13 @@ pub fn runtime() -> PluginRuntime {
     PluginRuntime::new(RuntimeConfig::default()).expect("runtime")
 }
 
-/// A manifest.
+/// A manifest. `world` may name the extension package's version as WIT does
+/// (`pricing-rule@0.2.0`); without one it is 0.1.0.
 pub fn manifest(name: &str, world: &str, owner: i64, grants: &[&str]) -> PluginManifest {
     let grants = grants.iter().map(|g| format!("{g:?}")).collect::<Vec<_>>().join(", ");
+    let (world, version) = world.split_once('@').unwrap_or((world, "0.1.0"));
     PluginManifest::from_toml(&format!(
-        "name = {name:?}\nversion = \"0.1.0\"\nworld = {world:?}\nowner = {owner}\ngrants = [{grants}]\n"
+        "name = {name:?}\nversion = \"0.1.0\"\nworld = {world:?}\nworld-version = {version:?}\nowner = {owner}\ngrants = [{grants}]\n"
     ))
     .expect("valid manifest")
 }

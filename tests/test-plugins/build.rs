@@ -1,6 +1,6 @@
-//! Builds every guest in `plugins/` (examples and hostile ones) for wasm32-wasip2 and writes a
-//! constant with each component's path, so tests always run the components built from the
-//! current sources.
+//! Builds every guest in `plugins/` (examples, hostile ones, benchmark fixtures) for
+//! wasm32-wasip2 and writes a constant with each component's path, so tests always run the
+//! components built from the current sources.
 
 use std::env;
 use std::fmt::Write as _;
@@ -77,10 +77,10 @@ fn members(plugins: &Path) -> Vec<String> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     for entry in std::fs::read_dir(plugins).expect("reading plugins/").flatten() {
         let path = entry.path();
-        if path.file_name().is_some_and(|n| n == "hostile") {
+        if path.file_name().is_some_and(|n| n == "hostile" || n == "bench") {
             dirs.extend(
                 std::fs::read_dir(&path)
-                    .expect("reading plugins/hostile")
+                    .expect("reading plugins/hostile and plugins/bench")
                     .flatten()
                     .map(|e| e.path()),
             );

@@ -22,6 +22,8 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Samples per latency figure.
 const SAMPLES: usize = 2_000;
@@ -204,6 +206,8 @@ struct Bench {
 const VOLUME: &str = "10/volume-discount@0.1.0";
 const MARKUP: &str = "2/reseller-markup@0.1.0";
 const HEAVY: &str = "2/heavy-pricing@0.1.0";
+const ECHO_V1: &str = "2/bench-echo-v1@0.1.0";
+const ECHO_V2: &str = "2/bench-echo-v2@0.1.0";
 
 impl Bench {
     fn new() -> anyhow::Result<Bench> {
@@ -222,6 +226,13 @@ impl Bench {
         ] {
             runtime.install(manifest(name, "0.1.0", owner), &std::fs::read(path)?)?;
         }
+        // The same do-nothing rule against each contract version: the boundary cost per line.
+        for (name, world_version, path) in [
+            ("bench-echo-v1", "0.1.0", pchost_test_plugins::BENCH_ECHO_V1),
+            ("bench-echo-v2", "0.2.0", pchost_test_plugins::BENCH_ECHO_V2),
+        ] {
+            runtime.install(manifest_at(name, "0.1.0", 2, world_version), &std::fs::read(path)?)?;
+        }
         Ok(Bench {
             runtime,
             data,
@@ -230,11 +241,16 @@ impl Bench {
     }
 
     fn warm_and_isolated(&self, results: &mut Results) -> anyhow::Result<()> {
+        results.latency(
+            "1 warm call",
+            "typed no-op call (bench-noop `func()`), batched",
+            self.warm_noop()?,
+        );
         let mut warm = self.runtime.warm_pricing(VOLUME, as_of(), self.data.clone())?;
         let empty = quote(0, 1);
         results.latency(
             "1 warm call",
-            "no-op rule (volume-discount, empty quote), batched",
+            "volume-discount, empty quote, batched",
             measure_batched(100, || {
                 black_box(warm.price(&empty).ok());
             }),
@@ -249,9 +265,32 @@ impl Bench {
                 }),
             );
         }
-        // Per-line boundary cost: lines the rule leaves alone (lowering only), and lines it
-        // reprices (lowering and lifting), from the slope between 20 and 200 lines.
-        for (what, quantity) in [("lowering only", 1), ("lowering and lifting", 60)] {
+        // Boundary cost per line: a rule that reprices every line at its own price (no
+        // arithmetic), against each contract version, from the slope between 20 and 200 lines:
+        // lowering the line, the guest's bindings, the answer lifted back and validated.
+        let small = quote(20, 60);
+        let large = quote(200, 60);
+        for (version, id) in [("0.1.0 (list of records)", ECHO_V1), ("0.2.0 (columns)", ECHO_V2)] {
+            let mut echo = self.runtime.warm_pricing(id, as_of(), self.data.clone())?;
+            if echo.price(&large)?.lines.len() != 200 {
+                bail!("{id} must reprice every line");
+            }
+            let a = measure(|| {
+                black_box(echo.price(&small).ok());
+            });
+            let b = measure(|| {
+                black_box(echo.price(&large).ok());
+            });
+            results.figure(
+                "1 warm call",
+                &format!("boundary cost per line, extension@{version}"),
+                (b.p50 - a.p50) * 1000.0 / 180.0,
+                "ns",
+            );
+        }
+        // The example rule's own cost per line on top: lines it leaves alone, and lines it
+        // reprices (a decimal product and a rounding each).
+        for (what, quantity) in [("left alone", 1), ("repriced", 60)] {
             let small = quote(20, quantity);
             let large = quote(200, quantity);
             let a = measure(|| {
@@ -262,7 +301,7 @@ impl Bench {
             });
             results.figure(
                 "1 warm call",
-                &format!("boundary cost per line, {what} (slope 20→200 lines)"),
+                &format!("volume-discount cost per line, {what} (slope 20→200 lines)"),
                 (b.p50 - a.p50) * 1000.0 / 180.0,
                 "ns",
             );
@@ -285,6 +324,43 @@ impl Bench {
             );
         }
         Ok(())
+    }
+
+    /// A typed call of `bench-noop`'s `func()` export on a warm instance, on the runtime's own
+    /// engine (pooling allocator, epoch deadline, fuel metering): the host's fixed cost of
+    /// entering a plugin, before any contract.
+    fn warm_noop(&self) -> anyhow::Result<Latency> {
+        struct Host {
+            wasi: WasiCtx,
+            table: ResourceTable,
+        }
+        impl WasiView for Host {
+            fn ctx(&mut self) -> WasiCtxView<'_> {
+                WasiCtxView {
+                    ctx: &mut self.wasi,
+                    table: &mut self.table,
+                }
+            }
+        }
+        let engine = self.runtime.engine();
+        let component = Component::new(engine, std::fs::read(pchost_test_plugins::BENCH_NOOP)?)?;
+        let mut linker = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        let mut store = wasmtime::Store::new(
+            engine,
+            Host {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+            },
+        );
+        store.set_epoch_deadline(u64::MAX / 2);
+        // The runtime meters fuel by default: give the instance all of it, as warm rules get.
+        store.set_fuel(u64::MAX / 2)?;
+        let instance = linker.instantiate(&mut store, &component)?;
+        let noop = instance.get_typed_func::<(), ()>(&mut store, "noop")?;
+        Ok(measure_batched(1000, || {
+            noop.call(&mut store, ()).expect("the no-op call");
+        }))
     }
 
     fn plugin_vs_native(&self, results: &mut Results) -> anyhow::Result<()> {
@@ -414,9 +490,15 @@ impl Bench {
     }
 }
 
+/// A manifest of one of the example pricing rules, which are built against extension@0.2.0.
 fn manifest(name: &str, version: &str, owner: i64) -> PluginManifest {
+    manifest_at(name, version, owner, "0.2.0")
+}
+
+/// A pricing-rule manifest against a version of the extension package.
+fn manifest_at(name: &str, version: &str, owner: i64, world_version: &str) -> PluginManifest {
     PluginManifest::from_toml(&format!(
-        "name = \"{name}\"\nversion = \"{version}\"\nworld = \"pricing-rule\"\nowner = {owner}\n"
+        "name = \"{name}\"\nversion = \"{version}\"\nworld = \"pricing-rule\"\nworld-version = \"{world_version}\"\nowner = {owner}\n"
     ))
     .expect("a valid manifest")
 }

@@ -166,9 +166,9 @@ impl InvocationState {
 
 impl wt::Host for InvocationState {}
 
-impl crate::bindings::pricing::partner_center::extension::errors::Host for InvocationState {}
-impl crate::bindings::pricing::partner_center::extension::pricing_types::Host for InvocationState {}
-impl crate::bindings::approval::partner_center::extension::approval_types::Host for InvocationState {}
+impl crate::bindings::pricing::partner_center::extension0_1_0::errors::Host for InvocationState {}
+impl crate::bindings::pricing::partner_center::extension0_1_0::pricing_types::Host for InvocationState {}
+impl crate::bindings::approval::partner_center::extension0_1_0::approval_types::Host for InvocationState {}
 
 impl log::Host for InvocationState {
     fn log(&mut self, level: log::Level, message: String) {

@@ -18,6 +18,6 @@ mod state;
 pub use capabilities::{CapabilityData, StoreData};
 pub use failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, PluginFailure, RuleFailure};
 pub use limits::{InvocationLimits, RuntimeLimits};
-pub use manifest::{Capability, PluginManifest, World};
+pub use manifest::{Capability, PluginManifest, World, WorldVersion};
 pub use runtime::{Invocation, LoadedPlugin, PluginRuntime, RuntimeConfig, WarmPricing};
 pub use state::LogLine;

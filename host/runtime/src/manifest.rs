@@ -28,11 +28,54 @@ impl World {
         }
     }
 
-    /// The fully qualified WIT world.
-    pub fn wit_name(self) -> &'static str {
+    /// The fully qualified WIT world at a version of the extension package; `None` when that
+    /// version has no such world.
+    pub fn wit_name(self, version: WorldVersion) -> Option<&'static str> {
+        match (self, version) {
+            (World::PricingRule, WorldVersion::V0_1) => Some("partner-center:extension/pricing-rule@0.1.0"),
+            (World::PricingRule, WorldVersion::V0_2) => Some("partner-center:extension/pricing-rule@0.2.0"),
+            (World::ApprovalRule, WorldVersion::V0_1) => Some("partner-center:extension/approval-rule@0.1.0"),
+            (World::ApprovalRule, WorldVersion::V0_2) => None,
+        }
+    }
+}
+
+/// The version of the extension package (`partner-center:extension`) a plugin is built
+/// against. Every released version keeps running: the host implements each side by side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WorldVersion {
+    /// 0.1.0: both worlds; quote lines as a list of records.
+    #[default]
+    #[serde(rename = "0.1.0")]
+    V0_1,
+    /// 0.2.0: the pricing rule with columnar quote lines (`wit/deps/extension-0.2.0`).
+    #[serde(rename = "0.2.0")]
+    V0_2,
+}
+
+impl WorldVersion {
+    /// As written in manifests.
+    pub fn as_str(self) -> &'static str {
         match self {
-            World::PricingRule => "partner-center:extension/pricing-rule@0.1.0",
-            World::ApprovalRule => "partner-center:extension/approval-rule@0.1.0",
+            WorldVersion::V0_1 => "0.1.0",
+            WorldVersion::V0_2 => "0.2.0",
+        }
+    }
+}
+
+impl fmt::Display for WorldVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for WorldVersion {
+    type Err = ManifestError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "0.1.0" => Ok(WorldVersion::V0_1),
+            "0.2.0" => Ok(WorldVersion::V0_2),
+            other => Err(ManifestError::UnknownWorldVersion(other.chars().take(64).collect())),
         }
     }
 }
@@ -136,6 +179,9 @@ pub struct PluginManifest {
     pub version: String,
     /// The world it implements.
     pub world: World,
+    /// The version of the extension package it is built against (default 0.1.0).
+    #[serde(default)]
+    pub world_version: WorldVersion,
     /// The partner (reseller, distributor, solution provider or seller) that owns it; its
     /// capability reads are scoped to this partner.
     pub owner: PartnerId,
@@ -165,6 +211,17 @@ pub enum ManifestError {
     /// Unknown world.
     #[error("unknown world {0:?}: expected pricing-rule or approval-rule")]
     UnknownWorld(String),
+    /// Unknown version of the extension package.
+    #[error("unknown world-version {0:?}: expected 0.1.0 or 0.2.0")]
+    UnknownWorldVersion(String),
+    /// The extension package at that version has no such world.
+    #[error("{world} has no version {version}: approval-rule exists at 0.1.0 only")]
+    NoSuchWorldVersion {
+        /// The world.
+        world: World,
+        /// The version asked for.
+        version: WorldVersion,
+    },
     /// Unknown capability.
     #[error("unknown capability {0:?}: expected customer, order, pricing or invoicing")]
     UnknownCapability(String),
@@ -225,7 +282,22 @@ impl PluginManifest {
         if self.owner <= 0 {
             return Err(ManifestError::BadOwner(self.owner));
         }
+        if self.world.wit_name(self.world_version).is_none() {
+            return Err(ManifestError::NoSuchWorldVersion {
+                world: self.world,
+                version: self.world_version,
+            });
+        }
         Ok(())
+    }
+
+    /// The fully qualified WIT world the plugin implements.
+    pub fn wit_world(&self) -> &'static str {
+        // `validate` refuses the combinations that have no world, and every constructor of a
+        // manifest that reaches the runtime validates it.
+        self.world
+            .wit_name(self.world_version)
+            .unwrap_or("partner-center:extension (no such world)")
     }
 
     /// `owner/name@version`: what identifies an installed plugin version. Two owners may
@@ -281,6 +353,8 @@ mod tests {
         )
         .expect("valid manifest");
         assert_eq!(m.world, World::ApprovalRule);
+        assert_eq!(m.world_version, WorldVersion::V0_1, "0.1.0 when not given");
+        assert_eq!(m.wit_world(), "partner-center:extension/approval-rule@0.1.0");
         assert!(m.grants.contains(&Capability::Order));
         let limits = m.invocation_limits(&RuntimeLimits::default()).expect("within ceilings");
         assert_eq!(limits.deadline, Duration::from_millis(50));
@@ -296,6 +370,19 @@ mod tests {
         assert!(matches!(
             PluginManifest::from_toml(&format!("name = \"x\"\n{base}grants = [\"network\"]\n")),
             Err(ManifestError::Syntax(msg)) if msg.contains("network")
+        ));
+        assert_eq!(
+            PluginManifest::from_toml(
+                "name = \"x\"\nversion = \"0.1.0\"\nworld = \"approval-rule\"\nworld-version = \"0.2.0\"\nowner = 2\n"
+            ),
+            Err(ManifestError::NoSuchWorldVersion {
+                world: World::ApprovalRule,
+                version: WorldVersion::V0_2
+            })
+        );
+        assert!(matches!(
+            PluginManifest::from_toml(&format!("name = \"x\"\n{base}world-version = \"0.3.0\"\n")),
+            Err(ManifestError::Syntax(msg)) if msg.contains("0.3.0")
         ));
         assert!(matches!(
             PluginManifest::from_toml(&format!("name = \"x\"\n{base}colour = 1\n")),

@@ -7,11 +7,12 @@
 
 use crate::bindings::approval::ApprovalRulePre;
 use crate::bindings::pricing::{PricingRule, PricingRulePre};
-use crate::bindings::{RuleError, types as wt};
+use crate::bindings::pricing_v2::{PricingRule as PricingRuleV2, PricingRulePre as PricingRuleV2Pre};
+use crate::bindings::{RuleError, RuleErrorV2, types as wt};
 use crate::capabilities::CapabilityData;
 use crate::failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, PluginFailure, RuleFailure};
 use crate::limits::{InvocationLimits, RuntimeLimits};
-use crate::manifest::{Capability, PluginManifest, World};
+use crate::manifest::{Capability, PluginManifest, World, WorldVersion};
 use crate::model::{self, InputError};
 use crate::state::{InvocationState, LogLine};
 use chrono::{DateTime, Utc};
@@ -108,6 +109,7 @@ impl std::fmt::Debug for LoadedPlugin {
 
 enum Entry {
     Pricing(PricingRulePre<InvocationState>),
+    PricingV2(PricingRuleV2Pre<InvocationState>),
     Approval(ApprovalRulePre<InvocationState>),
 }
 
@@ -211,7 +213,14 @@ impl PluginRuntime {
         })
     }
 
-    /// The operator limits in force.
+    /// The engine every plugin runs on (pooling allocator, epoch deadlines, fuel metering as
+    /// configured): for benchmarks and tools that run a component of their own under exactly
+    /// the settings plugins get.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The operator's limits.
     pub fn limits(&self) -> &RuntimeLimits {
         &self.config.limits
     }
@@ -382,14 +391,16 @@ impl PluginRuntime {
             .linker
             .instantiate_pre(component)
             .map_err(|e| InstallError::Invalid(format!("{e:#}")))?;
-        let world = manifest.world.wit_name();
         let wrong_world = |e: wasmtime::Error| InstallError::WrongWorld {
-            world,
+            world: manifest.wit_world(),
             detail: format!("{e:#}"),
         };
-        let entry = match manifest.world {
-            World::PricingRule => Entry::Pricing(PricingRulePre::new(pre).map_err(wrong_world)?),
-            World::ApprovalRule => Entry::Approval(ApprovalRulePre::new(pre).map_err(wrong_world)?),
+        let entry = match (manifest.world, manifest.world_version) {
+            (World::PricingRule, WorldVersion::V0_1) => Entry::Pricing(PricingRulePre::new(pre).map_err(wrong_world)?),
+            (World::PricingRule, WorldVersion::V0_2) => {
+                Entry::PricingV2(PricingRuleV2Pre::new(pre).map_err(wrong_world)?)
+            }
+            (World::ApprovalRule, _) => Entry::Approval(ApprovalRulePre::new(pre).map_err(wrong_world)?),
         };
         Ok(LoadedPlugin {
             id: manifest.id(),
@@ -410,34 +421,32 @@ impl PluginRuntime {
         let plugin = self
             .plugin(plugin_id)
             .ok_or_else(|| InvokeError::UnknownPlugin(plugin_id.to_owned()))?;
-        let Entry::Pricing(pre) = &plugin.entry else {
-            return Err(wrong_world(&plugin, World::PricingRule));
-        };
         let limits = &self.config.limits;
-        if quote.lines.len() > limits.max_quote_lines {
-            return Err(InputError::Invalid {
-                field: "lines".into(),
-                message: format!("{} lines; the limit is {}", quote.lines.len(), limits.max_quote_lines),
-            }
-            .into());
-        }
-        let size = quote.encoded_size();
-        if size > limits.max_input_bytes {
-            return Err(InputError::TooLarge {
-                size,
-                limit: limits.max_input_bytes,
-            }
-            .into());
-        }
-        let input = quote.to_wit()?;
+        check_quote_size(quote, limits)?;
         let line_count = quote.lines.len();
-        let invocation = self.call(
-            &plugin,
-            quote.as_of,
-            data,
-            |store| pre.instantiate(&mut *store)?.call_price(&mut *store, &input),
-            |answer| checked_price(answer, line_count, limits),
-        )?;
+        let invocation = match &plugin.entry {
+            Entry::Pricing(pre) => {
+                let input = quote.to_wit()?;
+                self.call(
+                    &plugin,
+                    quote.as_of,
+                    data,
+                    |store| pre.instantiate(&mut *store)?.call_price(&mut *store, &input),
+                    |answer| checked_price(answer, line_count, limits),
+                )?
+            }
+            Entry::PricingV2(pre) => {
+                let input = quote.to_wit_v2()?;
+                self.call(
+                    &plugin,
+                    quote.as_of,
+                    data,
+                    |store| pre.instantiate(&mut *store)?.call_price(&mut *store, &input),
+                    |answer| checked_price_v2(answer, line_count, limits),
+                )?
+            }
+            Entry::Approval(_) => return Err(wrong_world(&plugin, World::PricingRule)),
+        };
         Ok(invocation)
     }
 
@@ -456,9 +465,9 @@ impl PluginRuntime {
         let plugin = self
             .plugin(plugin_id)
             .ok_or_else(|| InvokeError::UnknownPlugin(plugin_id.to_owned()))?;
-        let Entry::Pricing(pre) = &plugin.entry else {
+        if matches!(plugin.entry, Entry::Approval(_)) {
             return Err(wrong_world(&plugin, World::PricingRule));
-        };
+        }
         let state = InvocationState::new(
             data,
             plugin.manifest.owner,
@@ -483,7 +492,12 @@ impl PluginRuntime {
         {
             return Err(fail(e, &store));
         }
-        let rule = match pre.instantiate(&mut store) {
+        let rule = match &plugin.entry {
+            Entry::Pricing(pre) => pre.instantiate(&mut store).map(WarmRule::V1),
+            Entry::PricingV2(pre) => pre.instantiate(&mut store).map(WarmRule::V2),
+            Entry::Approval(_) => unreachable!("refused above"),
+        };
+        let rule = match rule {
             Ok(rule) => rule,
             Err(e) => return Err(fail(e, &store)),
         };
@@ -594,8 +608,14 @@ pub struct WarmPricing {
     limits: RuntimeLimits,
     plugin: Arc<LoadedPlugin>,
     store: Store<InvocationState>,
-    rule: PricingRule,
+    rule: WarmRule,
     deadline_ticks: u64,
+}
+
+/// The instance of a warm pricing rule, by contract version.
+enum WarmRule {
+    V1(PricingRule),
+    V2(PricingRuleV2),
 }
 
 impl std::fmt::Debug for WarmPricing {
@@ -610,18 +630,7 @@ impl WarmPricing {
     /// Prices a quote on the warm instance, with the same input and output checks as
     /// [`PluginRuntime::price`].
     pub fn price(&mut self, quote: &model::Quote) -> Result<model::PriceAdjustments, InvokeError> {
-        if quote.lines.len() > self.limits.max_quote_lines {
-            return Err(InputError::Invalid {
-                field: "lines".into(),
-                message: format!(
-                    "{} lines; the limit is {}",
-                    quote.lines.len(),
-                    self.limits.max_quote_lines
-                ),
-            }
-            .into());
-        }
-        let input = quote.to_wit()?;
+        check_quote_size(quote, &self.limits)?;
         self.store.set_epoch_deadline(self.deadline_ticks);
         let plugin = &self.plugin;
         let failure = |kind| {
@@ -631,17 +640,32 @@ impl WarmPricing {
                 kind,
             })
         };
-        let answer = match self.rule.call_price(&mut self.store, &input) {
-            Ok(answer) => answer,
-            Err(error) => return Err(failure(classify(error, plugin, self.store.data()))),
+        let line_count = quote.lines.len();
+        let checked = match &self.rule {
+            WarmRule::V1(rule) => {
+                let input = quote.to_wit()?;
+                rule.call_price(&mut self.store, &input)
+                    .map(|answer| checked_price(answer, line_count, &self.limits))
+            }
+            WarmRule::V2(rule) => {
+                let input = quote.to_wit_v2()?;
+                rule.call_price(&mut self.store, &input)
+                    .map(|answer| checked_price_v2(answer, line_count, &self.limits))
+            }
         };
-        checked_price(answer, quote.lines.len(), &self.limits).map_err(failure)
+        match checked {
+            Ok(checked) => checked.map_err(failure),
+            Err(error) => Err(failure(classify(error, plugin, self.store.data()))),
+        }
     }
 }
 
 /// A pricing rule's answer, checked against the quote it was given and the output limits.
 fn checked_price(
-    answer: Result<crate::bindings::pricing::partner_center::extension::pricing_types::PriceAdjustments, RuleError>,
+    answer: Result<
+        crate::bindings::pricing::partner_center::extension0_1_0::pricing_types::PriceAdjustments,
+        RuleError,
+    >,
     line_count: usize,
     limits: &RuntimeLimits,
 ) -> Result<model::PriceAdjustments, FailureKind> {
@@ -654,6 +678,46 @@ fn checked_price(
         )));
     }
     model::PriceAdjustments::from_wit(raw, line_count, limits.max_reason_bytes).map_err(FailureKind::InvalidOutput)
+}
+
+/// [`checked_price`] for the columnar answer of extension@0.2.0.
+fn checked_price_v2(
+    answer: Result<
+        crate::bindings::pricing_v2::partner_center::extension0_2_0::pricing_types::PriceAdjustments,
+        RuleErrorV2,
+    >,
+    line_count: usize,
+    limits: &RuntimeLimits,
+) -> Result<model::PriceAdjustments, FailureKind> {
+    let raw = answer.map_err(|e| rule_failure(e.into()))?;
+    let size = model::PriceAdjustments::raw_size_v2(&raw);
+    if size > limits.max_output_bytes {
+        return Err(FailureKind::InvalidOutput(format!(
+            "output is about {size} bytes; the limit is {}",
+            limits.max_output_bytes
+        )));
+    }
+    model::PriceAdjustments::from_wit_v2(raw, line_count, limits.max_reason_bytes).map_err(FailureKind::InvalidOutput)
+}
+
+/// Refuses a quote beyond the operator's line and size limits before anything is converted.
+fn check_quote_size(quote: &model::Quote, limits: &RuntimeLimits) -> Result<(), InvokeError> {
+    if quote.lines.len() > limits.max_quote_lines {
+        return Err(InputError::Invalid {
+            field: "lines".into(),
+            message: format!("{} lines; the limit is {}", quote.lines.len(), limits.max_quote_lines),
+        }
+        .into());
+    }
+    let size = quote.encoded_size();
+    if size > limits.max_input_bytes {
+        return Err(InputError::TooLarge {
+            size,
+            limit: limits.max_input_bytes,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 fn wrong_world(plugin: &LoadedPlugin, expected: World) -> InvokeError {
@@ -739,7 +803,13 @@ fn check_import(import: &str, manifest: &PluginManifest) -> Result<(), InstallEr
     let Some(version) = rest.split_once('@').map(|(_, v)| v) else {
         return Err(InstallError::UnknownImport(import.to_owned()));
     };
-    if version != "0.1.0" {
+    // Capability interfaces exist at 0.1.0; the extension package at the manifest's version.
+    let expected = if package == "partner-center:extension" {
+        manifest.world_version.as_str()
+    } else {
+        "0.1.0"
+    };
+    if version != expected {
         return Err(InstallError::UnknownImport(import.to_owned()));
     }
     match package {

@@ -79,7 +79,7 @@ pub fn record<I: Serialize, T: Serialize>(
         id: 0,
         plugin: plugin.manifest.label(),
         digest: plugin.digest.clone(),
-        world: plugin.manifest.world.wit_name().to_owned(),
+        world: plugin.manifest.wit_world().to_owned(),
         owner: plugin.manifest.owner,
         input_hash: InvocationRecord::hash_input(&input),
         input,

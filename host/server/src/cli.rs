@@ -14,7 +14,7 @@ use pchost_domain::keys::{KeyPrincipal, NewApiKey};
 use pchost_domain::store::Store;
 use pchost_runtime::manifest::RequestedLimits;
 use pchost_runtime::model::{ApprovalRequest, Quote};
-use pchost_runtime::{Capability, PluginManifest, PluginRuntime, RuntimeConfig, StoreData, World};
+use pchost_runtime::{Capability, PluginManifest, PluginRuntime, RuntimeConfig, StoreData, World, WorldVersion};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -303,6 +303,9 @@ struct RunArgs {
     /// The world it implements: pricing-rule or approval-rule.
     #[arg(long)]
     world: World,
+    /// The version of the extension package it is built against: 0.1.0 or 0.2.0.
+    #[arg(long, default_value = "0.1.0")]
+    world_version: WorldVersion,
     /// The input: a quote (pricing-rule) or an approval request (approval-rule), as JSON.
     #[arg(long)]
     input: PathBuf,
@@ -625,6 +628,7 @@ async fn run_plugin(args: RunArgs) -> anyhow::Result<ExitCode> {
         name,
         version: "0.0.0".into(),
         world: args.world,
+        world_version: args.world_version,
         owner,
         grants: args.grants.into_iter().collect::<BTreeSet<_>>(),
         limits: RequestedLimits {

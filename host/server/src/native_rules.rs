@@ -23,7 +23,7 @@ fn line(index: usize, price: Decimal, reason: &str) -> LinePrice {
     LinePrice {
         line: index as u32,
         unit_price: price.round_dp_with_strategy(6, RoundingStrategy::MidpointAwayFromZero),
-        reason: reason.to_owned(),
+        reason: reason.into(),
     }
 }
 

@@ -70,7 +70,7 @@ pub async fn replay(state: &AppState, record: InvocationRecord) -> Result<Replay
             ),
         });
     }
-    let world = if record.world == plugin.manifest.world.wit_name() || record.world == plugin.manifest.world.as_str() {
+    let world = if record.world == plugin.manifest.wit_world() || record.world == plugin.manifest.world.as_str() {
         plugin.manifest.world
     } else {
         return Err(AppError::Conflict {

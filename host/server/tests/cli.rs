@@ -14,11 +14,16 @@ fn pchost(args: &[&str]) -> Output {
         .expect("pchost runs")
 }
 
-/// `--world` and `--grant` flags from the plugin's own manifest.
+/// `--world`, `--world-version` and `--grant` flags from the plugin's own manifest.
 fn manifest_flags(plugin_dir: &Path) -> Vec<String> {
     let manifest = std::fs::read_to_string(plugin_dir.join("plugin.toml")).expect("plugin.toml");
     let manifest = pchost_runtime::PluginManifest::from_toml(&manifest).expect("valid manifest");
-    let mut flags = vec!["--world".to_owned(), manifest.world.to_string()];
+    let mut flags = vec![
+        "--world".to_owned(),
+        manifest.world.to_string(),
+        "--world-version".to_owned(),
+        manifest.world_version.to_string(),
+    ];
     for grant in manifest.grants {
         flags.push("--grant".into());
         flags.push(grant.to_string());

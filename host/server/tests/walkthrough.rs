@@ -143,8 +143,12 @@ fn upload(server: &Server, key: &str, manifest: &str, component: &[u8]) -> (u16,
     )
 }
 
+/// `world` may name the extension package's version as WIT does (`pricing-rule@0.2.0`).
 fn manifest(name: &str, world: &str, owner: i64) -> String {
-    format!("name = \"{name}\"\nversion = \"1.0.0\"\nworld = \"{world}\"\nowner = {owner}\ngrants = []\n")
+    let (world, version) = world.split_once('@').unwrap_or((world, "0.1.0"));
+    format!(
+        "name = \"{name}\"\nversion = \"1.0.0\"\nworld = \"{world}\"\nworld-version = \"{version}\"\nowner = {owner}\ngrants = []\n"
+    )
 }
 
 #[test]
@@ -275,7 +279,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
         upload(
             &server,
             &seller_key,
-            &manifest("volume-discount", "pricing-rule", 10),
+            &manifest("volume-discount", "pricing-rule@0.2.0", 10),
             &built::read(built::VOLUME_DISCOUNT),
         ),
     );
@@ -301,7 +305,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
         upload(
             &server,
             &reseller_key,
-            &manifest("reseller-markup", "pricing-rule", reseller_id),
+            &manifest("reseller-markup", "pricing-rule@0.2.0", reseller_id),
             &built::read(built::RESELLER_MARKUP),
         ),
     );
@@ -477,7 +481,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
     let manifest_path = server.dir.join("markup-1.1.0.toml");
     std::fs::write(
         &manifest_path,
-        manifest("reseller-markup", "pricing-rule", reseller_id).replace("1.0.0", "1.1.0"),
+        manifest("reseller-markup", "pricing-rule@0.2.0", reseller_id).replace("1.0.0", "1.1.0"),
     )
     .expect("manifest");
     pchost(

@@ -3,7 +3,7 @@
 //! operations per line. The host runs the same arithmetic natively (`rule.rs` is shared) to
 //! measure what running it as a plugin costs.
 
-use pchost_plugin_sdk::pricing_rule::{Guest, LinePrice, PriceAdjustments, Quote, RuleError};
+use pchost_plugin_sdk::pricing_rule_v2::{Guest, PriceAdjustments, Quote, RuleError};
 use pchost_plugin_sdk::rust_decimal::{Decimal, RoundingStrategy};
 
 mod rule;
@@ -12,27 +12,14 @@ struct HeavyPricing;
 
 impl Guest for HeavyPricing {
     fn price(quote: Quote) -> Result<PriceAdjustments, RuleError> {
-        let lines = quote
-            .lines
-            .iter()
-            .enumerate()
-            .map(|(index, line)| LinePrice {
-                line: index as u32,
-                unit_price: rule::heavy_unit_price(
-                    line.list_unit_price.to_decimal(),
-                    line.unit_price.to_decimal(),
-                    line.quantity,
-                    line.period_count,
-                )
-                .into(),
-                reason: 0,
-            })
-            .collect();
-        Ok(PriceAdjustments {
-            lines,
-            reasons: vec!["tiered, loyalty and volume pricing".into()],
-        })
+        let mut answer = PriceAdjustments::with_capacity(quote.line_count());
+        let reason = answer.reason("tiered, loyalty and volume pricing");
+        for line in quote.lines() {
+            let price = rule::heavy_unit_price(line.list_unit_price, line.unit_price, line.quantity, line.period_count);
+            answer.reprice(line.index, price, reason);
+        }
+        Ok(answer)
     }
 }
 
-pchost_plugin_sdk::pricing_rule::export_pricing_rule!(HeavyPricing);
+pchost_plugin_sdk::pricing_rule_v2::export_pricing_rule!(HeavyPricing);

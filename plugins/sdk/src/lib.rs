@@ -27,7 +27,7 @@ pub use wit_bindgen;
 pub mod pricing_rule {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "partner-center:extension/pricing-rule",
+        world: "partner-center:extension/pricing-rule@0.1.0",
         pub_export_macro: true,
         export_macro_name: "export_pricing_rule",
         default_bindings_module: "pchost_plugin_sdk::pricing_rule",
@@ -36,7 +36,7 @@ pub mod pricing_rule {
     });
 
     pub use partner_center::customer::customers;
-    pub use partner_center::extension::pricing_types::*;
+    pub use partner_center::extension0_1_0::pricing_types::*;
     pub use partner_center::invoicing::invoices;
     pub use partner_center::log::log;
     pub use partner_center::order::orders;
@@ -46,12 +46,134 @@ pub mod pricing_rule {
     crate::decimal_conversions!(partner_center::types::types::Decimal);
 }
 
+/// Bindings of the `pricing-rule` world of extension@0.2.0: the quote's lines and the
+/// answer's adjustments travel as columns (see `wit/deps/extension-0.2.0`). Rules read lines
+/// as rows with [`Quote::lines`](pricing_rule_v2::Quote::lines) and answer with
+/// [`PriceAdjustments::reprice`](pricing_rule_v2::PriceAdjustments::reprice), so they never
+/// touch the columns themselves:
+///
+/// ```ignore
+/// use pchost_plugin_sdk::pricing_rule_v2::{Guest, PriceAdjustments, Quote, RuleError};
+/// struct MyRule;
+/// impl Guest for MyRule {
+///     fn price(quote: Quote) -> Result<PriceAdjustments, RuleError> {
+///         let mut answer = PriceAdjustments::default();
+///         let reason = answer.reason("5% off");
+///         for line in quote.lines() {
+///             answer.reprice(line.index, line.unit_price * Decimal::new(95, 2), reason);
+///         }
+///         Ok(answer)
+///     }
+/// }
+/// pchost_plugin_sdk::pricing_rule_v2::export_pricing_rule!(MyRule);
+/// ```
+#[cfg(feature = "pricing-rule-v2")]
+pub mod pricing_rule_v2 {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        // A world of its own name: the export macros wit-bindgen generates are named after
+        // the world, and 0.1.0's `pricing-rule` already takes those names in this crate.
+        inline: "package pchost:sdk; world pricing-rule-v2 { include partner-center:extension/pricing-rule@0.2.0; }",
+        world: "pchost:sdk/pricing-rule-v2",
+        pub_export_macro: true,
+        export_macro_name: "export_pricing_rule",
+        default_bindings_module: "pchost_plugin_sdk::pricing_rule_v2",
+        runtime_path: "pchost_plugin_sdk::wit_bindgen::rt",
+        generate_all,
+    });
+
+    pub use partner_center::customer::customers;
+    pub use partner_center::extension0_2_0::pricing_types::*;
+    pub use partner_center::invoicing::invoices;
+    pub use partner_center::log::log;
+    pub use partner_center::order::orders;
+    pub use partner_center::pricing::catalog;
+    pub use partner_center::types::types::{CapabilityError, OrderId, PeriodType, ProductId, RealNameStatus, Role};
+
+    use crate::rust_decimal::Decimal;
+
+    /// One line of a quote, read from its columns.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Line {
+        /// Its index in the quote: what [`PriceAdjustments::reprice`] takes.
+        pub index: u32,
+        /// Index into `quote.products`.
+        pub product: u32,
+        /// The period the unit price is quoted per.
+        pub period: PeriodType,
+        /// How many periods.
+        pub period_count: u32,
+        /// How many units.
+        pub quantity: u32,
+        /// The catalog list price per unit per period.
+        pub list_unit_price: Decimal,
+        /// The unit price so far.
+        pub unit_price: Decimal,
+    }
+
+    impl Quote {
+        /// How many lines the quote has.
+        pub fn line_count(&self) -> usize {
+            self.lines.product.len()
+        }
+
+        /// The lines, in order.
+        pub fn lines(&self) -> impl ExactSizeIterator<Item = Line> + '_ {
+            let columns = &self.lines;
+            (0..self.line_count()).map(move |i| Line {
+                index: i as u32,
+                product: columns.product[i],
+                period: columns.period[i],
+                period_count: columns.period_count[i],
+                quantity: columns.quantity[i],
+                list_unit_price: Decimal::new(columns.list_unit_price[i], u32::from(columns.list_unit_price_scale[i])),
+                unit_price: Decimal::new(columns.unit_price[i], u32::from(columns.unit_price_scale[i])),
+            })
+        }
+    }
+
+    impl Default for PriceAdjustments {
+        fn default() -> Self {
+            Self::with_capacity(0)
+        }
+    }
+
+    impl PriceAdjustments {
+        /// An answer with room for `lines` repriced lines.
+        pub fn with_capacity(lines: usize) -> Self {
+            PriceAdjustments {
+                line: Vec::with_capacity(lines),
+                unit_price: Vec::with_capacity(lines),
+                unit_price_scale: Vec::with_capacity(lines),
+                reason: Vec::with_capacity(lines),
+                reasons: Vec::new(),
+            }
+        }
+
+        /// Adds a reason and returns the index [`reprice`](Self::reprice) takes.
+        pub fn reason(&mut self, text: impl Into<String>) -> u32 {
+            self.reasons.push(text.into());
+            (self.reasons.len() - 1) as u32
+        }
+
+        /// Sets line `line`'s new unit price (rounded half away from zero to at most 10
+        /// places, the contract's limit) with the reason at index `reason`.
+        pub fn reprice(&mut self, line: u32, unit_price: Decimal, reason: u32) {
+            let (mantissa, scale) = crate::to_mantissa_and_scale(unit_price);
+            self.line.push(line);
+            self.unit_price.push(mantissa);
+            self.unit_price_scale.push(scale);
+            self.reason.push(reason);
+        }
+    }
+}
+
 /// Bindings of the `approval-rule` world.
 #[cfg(feature = "approval-rule")]
 pub mod approval_rule {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "partner-center:extension/approval-rule",
+        world: "partner-center:extension/approval-rule@0.1.0",
         pub_export_macro: true,
         export_macro_name: "export_approval_rule",
         default_bindings_module: "pchost_plugin_sdk::approval_rule",
@@ -60,7 +182,7 @@ pub mod approval_rule {
     });
 
     pub use partner_center::customer::customers;
-    pub use partner_center::extension::approval_types::*;
+    pub use partner_center::extension0_1_0::approval_types::*;
     pub use partner_center::invoicing::invoices;
     pub use partner_center::log::log;
     pub use partner_center::order::orders;
@@ -83,36 +205,32 @@ macro_rules! decimal_conversions {
         }
 
         impl From<$crate::rust_decimal::Decimal> for $wit {
-            /// Rounds half-up to at most 10 places (the contract's limit), dropping further
-            /// places while the mantissa does not fit 64 bits. A value beyond ±9.2e18, which
-            /// no price reaches, saturates; the host then refuses it as out of range.
+            /// Rounds half away from zero to at most 10 places (the contract's limit), dropping
+            /// further places while the mantissa does not fit 64 bits. A value beyond ±9.2e18,
+            /// which no price reaches, saturates; the host then refuses it as out of range.
             fn from(value: $crate::rust_decimal::Decimal) -> Self {
-                let mut places = 10;
-                loop {
-                    let rounded = value.round_dp_with_strategy(
-                        places,
-                        $crate::rust_decimal::RoundingStrategy::MidpointAwayFromZero,
-                    );
-                    let mantissa = rounded.mantissa();
-                    match i64::try_from(mantissa) {
-                        // The scale is at most 10 here, so it fits a u8.
-                        Ok(m) => {
-                            return Self {
-                                mantissa: m,
-                                scale: rounded.scale() as u8,
-                            };
-                        }
-                        Err(_) if places > 0 => places -= 1,
-                        Err(_) => {
-                            let m = if mantissa < 0 { i64::MIN } else { i64::MAX };
-                            return Self {
-                                mantissa: m,
-                                scale: 0,
-                            };
-                        }
-                    }
-                }
+                let (mantissa, scale) = $crate::to_mantissa_and_scale(value);
+                Self { mantissa, scale }
             }
         }
     };
+}
+
+/// A decimal as the contract's 64-bit mantissa and scale: rounded half away from zero to at
+/// most 10 places (the contract's limit), dropping further places while the mantissa does not
+/// fit 64 bits. A value beyond ±9.2e18, which no price reaches, saturates; the host then
+/// refuses it as out of range.
+#[doc(hidden)]
+pub fn to_mantissa_and_scale(value: rust_decimal::Decimal) -> (i64, u8) {
+    let mut places = 10;
+    loop {
+        let rounded = value.round_dp_with_strategy(places, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        let mantissa = rounded.mantissa();
+        match i64::try_from(mantissa) {
+            // The scale is at most 10 here, so it fits a u8.
+            Ok(m) => return (m, rounded.scale() as u8),
+            Err(_) if places > 0 => places -= 1,
+            Err(_) => return (if mantissa < 0 { i64::MIN } else { i64::MAX }, 0),
+        }
+    }
 }

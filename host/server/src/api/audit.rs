@@ -21,7 +21,7 @@ pub struct InvocationQuery {
     pub plugin: Option<String>,
     /// One component (sha256).
     pub digest: Option<String>,
-    /// The WIT world, e.g. `partner-center:extension/pricing-rule@0.1.0`.
+    /// The WIT world, e.g. `partner-center:extension/pricing-rule@0.2.0`.
     pub world: Option<String>,
     /// Only failed (true) or only successful (false) invocations.
     pub failed: Option<bool>,

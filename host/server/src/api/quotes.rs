@@ -651,7 +651,7 @@ fn record(
         log.adjustments[index].push(Adjustment {
             plugin: step.plugin.clone(),
             binding,
-            reason: adjusted.reason,
+            reason: adjusted.reason.to_string(),
             from: line.unit_price,
             to: adjusted.unit_price,
         });
