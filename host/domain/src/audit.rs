@@ -120,17 +120,35 @@ impl Store {
         records: &[InvocationRecord],
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>, DomainError> {
-        if let Some(r) = records.iter().find(|r| !PURPOSES.contains(&r.purpose.as_str())) {
-            return Err(DomainError::Invalid {
-                field: "purpose",
-                message: format!("{:?} is not one of {}", r.purpose, PURPOSES.join(", ")),
-            });
-        }
+        check_purposes(records)?;
         let _turn = self.sqlite_writer().await;
         let mut tx = self.pool().begin().await?;
-        let mut ids = Vec::with_capacity(records.len());
-        for r in records {
-            let id: i64 = sqlx::query_scalar(
+        let ids = insert_invocations(&mut tx, records, now).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+}
+
+/// Refuses records of an unknown purpose before anything is written.
+pub(crate) fn check_purposes(records: &[InvocationRecord]) -> Result<(), DomainError> {
+    match records.iter().find(|r| !PURPOSES.contains(&r.purpose.as_str())) {
+        Some(r) => Err(DomainError::Invalid {
+            field: "purpose",
+            message: format!("{:?} is not one of {}", r.purpose, PURPOSES.join(", ")),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Inserts invocation records in the caller's transaction; returns their ids, in order.
+pub(crate) async fn insert_invocations(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    records: &[InvocationRecord],
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, DomainError> {
+    let mut ids = Vec::with_capacity(records.len());
+    for r in records {
+        let id: i64 = sqlx::query_scalar(
                 "INSERT INTO invocations (plugin, digest, world, owner, input_hash, input, as_of, outcome, output, failure, duration_us, fuel_used, logs, recorded_at, purpose) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
             )
@@ -149,14 +167,14 @@ impl Store {
             .bind(&r.logs)
             .bind(now.timestamp_millis())
             .bind(&r.purpose)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
-            ids.push(id);
-        }
-        tx.commit().await?;
-        Ok(ids)
+        ids.push(id);
     }
+    Ok(ids)
+}
 
+impl Store {
     /// One invocation.
     pub async fn invocation(&self, id: i64) -> Result<Option<InvocationRecord>, DomainError> {
         let row = sqlx::query(&format!("SELECT {INVOCATION_FIELDS} FROM invocations WHERE id = $1"))
@@ -226,6 +244,31 @@ mod tests {
     }
 
     on_both_backends! {
+        async fn a_quote_and_the_invocations_that_priced_it_commit_together(store: Store) {
+            store.seed_demo_if_empty(&crate::demo::DemoData::new(t0())).await.expect("seeded");
+            let quote = crate::quotes::NewQuote {
+                customer: crate::demo::STANDARD_CUSTOMER,
+                currency: "CNY".parse().expect("currency"),
+                total: rust_decimal::Decimal::new(1000, 2),
+                body: "{}",
+                created_by: "customer:102",
+                now: t0(),
+                expires_at: t0() + chrono::Duration::hours(1),
+            };
+            let records = [record("a@1.0.0", PURPOSE_LIVE), record("b@1.0.0", PURPOSE_LIVE)];
+            let (id, ids) = store.save_quote_with_invocations(&quote, &records).await.expect("saved");
+            assert_eq!(ids.len(), 2);
+            let read = store.invocation(ids[1]).await.expect("read").expect("recorded");
+            assert_eq!(read, InvocationRecord { id: ids[1], ..record("b@1.0.0", PURPOSE_LIVE) });
+            assert_eq!(store.saved_quote(id).await.expect("read").map(|q| q.body), Some("{}".to_owned()));
+            // One bad record refuses the whole write: neither the quote nor any record.
+            let bad = [record("c@1.0.0", PURPOSE_LIVE), record("d@1.0.0", "guess")];
+            let refused = store.save_quote_with_invocations(&quote, &bad).await;
+            assert_eq!(refused.map(|_| ()).map_err(|e| e.code()), Err("invalid-field"));
+            assert_eq!(store.invocations(&AuditFilter::default(), 100).await.expect("list").len(), 2);
+            assert_eq!(store.saved_quote(id + 1).await.expect("read"), None);
+        }
+
         async fn invocations_are_read_back_by_id_and_filtered_by_purpose(store: Store) {
             let live = store.record_invocation(&record("rule@0.1.0", PURPOSE_LIVE), t0()).await.expect("recorded");
             let shadow = store.record_invocation(&record("rule@0.2.0", PURPOSE_SHADOW), t0()).await.expect("recorded");

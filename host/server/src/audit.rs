@@ -7,6 +7,7 @@ use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use pchost_domain::audit::InvocationRecord;
 use pchost_domain::bindings::NewShadowDiff;
+use pchost_domain::store::Store;
 use pchost_runtime::{Invocation, InvokeError, LoadedPlugin};
 use serde::Serialize;
 use std::time::Instant;
@@ -110,20 +111,46 @@ pub async fn run_audited_with_ids<T: Send + 'static>(
     work: impl FnOnce(&AppState, &mut AuditLog) -> Result<T, AppError> + Send + 'static,
 ) -> Result<(Result<T, AppError>, Vec<i64>), AppError> {
     let store = state.store.clone();
-    let (log, result) = tokio::task::spawn_blocking(move || {
-        let mut log = AuditLog::default();
-        let result = work(&state, &mut log);
-        (log, result)
-    })
-    .await
-    .map_err(|e| AppError::Internal(anyhow::anyhow!("plugin task failed: {e}")))?;
+    let (log, result) = run_unrecorded(state, work).await?;
+    let ids = write(&store, log).await?;
+    Ok((result, ids))
+}
+
+/// Writes a log: its records in one transaction, then their diffs. Returns the records' ids.
+pub async fn write(store: &Store, log: AuditLog) -> Result<Vec<i64>, AppError> {
     let now = Utc::now();
     let ids = if log.records.is_empty() {
         Vec::new()
     } else {
         store.record_invocations(&log.records, now).await?
     };
-    for pending in log.diffs {
+    record_diffs(store, log.diffs, &ids, now).await?;
+    Ok(ids)
+}
+
+/// Runs plugin work on the blocking pool and hands back its log unwritten: for a caller that
+/// writes the records in a transaction of its own, then their diffs with [`record_diffs`].
+pub async fn run_unrecorded<T: Send + 'static>(
+    state: AppState,
+    work: impl FnOnce(&AppState, &mut AuditLog) -> Result<T, AppError> + Send + 'static,
+) -> Result<(AuditLog, Result<T, AppError>), AppError> {
+    tokio::task::spawn_blocking(move || {
+        let mut log = AuditLog::default();
+        let result = work(&state, &mut log);
+        (log, result)
+    })
+    .await
+    .map_err(|e| AppError::Internal(anyhow::anyhow!("plugin task failed: {e}")))
+}
+
+/// Writes the shadow diffs of a log whose records were written under `ids`.
+pub async fn record_diffs(
+    store: &Store,
+    diffs: Vec<PendingDiff>,
+    ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    for pending in diffs {
         let diff = NewShadowDiff {
             active_invocation: ids.get(pending.active).copied(),
             shadow_invocation: ids.get(pending.shadow).copied(),
@@ -135,5 +162,5 @@ pub async fn run_audited_with_ids<T: Send + 'static>(
             Err(e) => return Err(e.into()),
         }
     }
-    Ok((result, ids))
+    Ok(())
 }

@@ -21,6 +21,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use pchost_domain::bindings::{Binding, BindingScope};
 use pchost_domain::money::settle;
+use pchost_domain::quotes::NewQuote;
 use pchost_domain::{Currency, Customer, PartnerId, PeriodType, ProductId};
 use pchost_runtime::model::{self, CustomerContext, PartnerContext};
 use pchost_runtime::{FailureKind, PluginFailure, World};
@@ -405,24 +406,34 @@ async fn quote(
         products,
         lines,
     };
-    let mut response = crate::audit::run_audited(state.clone(), move |state, audit| {
+    let (log, priced) = crate::audit::run_unrecorded(state.clone(), move |state, audit| {
         run_chain(state, quote, &customer, audit)
     })
     .await?;
+    let mut response = match priced {
+        Ok(response) => response,
+        Err(refused) => {
+            // The invocations that led to a refusal are on record too.
+            crate::audit::write(&state.store, log).await?;
+            return Err(refused);
+        }
+    };
     response.expires_at = now + QUOTE_VALIDITY;
     let body = serde_json::to_string(&response).map_err(|e| AppError::Internal(e.into()))?;
-    response.quote_id = state
-        .store
-        .save_quote(
-            customer_id,
-            currency,
-            response.total,
-            &body,
-            &caller.label(),
-            now,
-            response.expires_at,
-        )
-        .await?;
+    let created_by = caller.label();
+    let quote = NewQuote {
+        customer: customer_id,
+        currency,
+        total: response.total,
+        body: &body,
+        created_by: &created_by,
+        now,
+        expires_at: response.expires_at,
+    };
+    // The quote and the records of the invocations that priced it: one commit.
+    let (quote_id, ids) = state.store.save_quote_with_invocations(&quote, &log.records).await?;
+    crate::audit::record_diffs(&state.store, log.diffs, &ids, Utc::now()).await?;
+    response.quote_id = quote_id;
     Ok((StatusCode::CREATED, Json(response)))
 }
 
