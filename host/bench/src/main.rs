@@ -828,10 +828,15 @@ impl HttpServer {
         if native {
             command.arg("--native-rules-for-benchmarks");
         }
-        let mut child = command.spawn()?;
-        let stderr = child.stderr.take().context("stderr")?;
+        // From here on the server is killed on every way out, failures included.
+        let mut server = HttpServer {
+            child: command.spawn()?,
+            address: String::new(),
+            dir: dir.clone(),
+        };
+        let stderr = server.child.stderr.take().context("stderr")?;
         let mut lines = std::io::BufReader::new(stderr).lines();
-        let address = loop {
+        server.address = loop {
             let line = lines.next().context("the server stopped before serving")??;
             if line.contains("serving")
                 && let Some(rest) = line.split("address=").nth(1)
@@ -844,7 +849,7 @@ impl HttpServer {
         let manifest = dir.join("surcharge.toml");
         std::fs::write(
             &manifest,
-            "name = \"platform-surcharge\"\nversion = \"1.0.0\"\nworld = \"pricing-rule\"\nowner = 1\n",
+            "name = \"platform-surcharge\"\nversion = \"1.0.0\"\nworld = \"pricing-rule\"\nworld-version = \"0.2.0\"\nowner = 1\n",
         )?;
         let run = |args: &[&str]| -> anyhow::Result<()> {
             let status = std::process::Command::new(pchost)
@@ -884,7 +889,7 @@ impl HttpServer {
         ])?;
         // The server picks both up within its 2 s sync.
         std::thread::sleep(Duration::from_secs(3));
-        Ok(HttpServer { child, address, dir })
+        Ok(server)
     }
 }
 

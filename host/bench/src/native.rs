@@ -9,6 +9,7 @@ pub use pchost_server::native_rules::{reseller_markup, volume_discount};
 
 /// `plugins/heavy-pricing`.
 pub fn heavy(quote: &Quote) -> PriceAdjustments {
+    let reason: std::sync::Arc<str> = "tiered, loyalty and volume pricing".into();
     let lines = quote
         .lines
         .iter()
@@ -21,7 +22,7 @@ pub fn heavy(quote: &Quote) -> PriceAdjustments {
                 line.quantity,
                 line.period_count,
             ),
-            reason: "tiered, loyalty and volume pricing".into(),
+            reason: reason.clone(),
         })
         .collect();
     PriceAdjustments { lines }

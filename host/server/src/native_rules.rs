@@ -6,6 +6,7 @@
 
 use pchost_runtime::model::{LinePrice, PriceAdjustments, Quote};
 use rust_decimal::{Decimal, RoundingStrategy};
+use std::sync::Arc;
 
 /// A native rule.
 pub type NativeRule = fn(&Quote) -> PriceAdjustments;
@@ -19,11 +20,24 @@ pub fn rule(plugin_name: &str) -> Option<NativeRule> {
     }
 }
 
-fn line(index: usize, price: Decimal, reason: &str) -> LinePrice {
+fn line(index: usize, price: Decimal, reason: &Arc<str>) -> LinePrice {
     LinePrice {
         line: index as u32,
         unit_price: price.round_dp_with_strategy(6, RoundingStrategy::MidpointAwayFromZero),
-        reason: reason.into(),
+        reason: reason.clone(),
+    }
+}
+
+/// Each reason allocated once per answer and shared by its lines, as a plugin's answer is.
+struct Reasons<const N: usize>([Option<Arc<str>>; N]);
+
+impl<const N: usize> Reasons<N> {
+    fn new() -> Self {
+        Reasons(std::array::from_fn(|_| None))
+    }
+
+    fn get(&mut self, index: usize, text: &str) -> &Arc<str> {
+        self.0[index].get_or_insert_with(|| text.into())
     }
 }
 
@@ -34,13 +48,16 @@ pub fn volume_discount(quote: &Quote) -> PriceAdjustments {
         (50, 10, "volume tier 50+ units: 10% off"),
         (10, 5, "volume tier 10+ units: 5% off"),
     ];
+    let mut reasons = Reasons::<3>::new();
     let lines = quote
         .lines
         .iter()
         .enumerate()
         .filter_map(|(index, l)| {
-            let (_, percent, reason) = TIERS.iter().find(|(min, _, _)| l.quantity >= *min)?;
-            Some(line(index, l.unit_price * Decimal::new(100 - percent, 2), reason))
+            let tier = TIERS.iter().position(|(min, _, _)| l.quantity >= *min)?;
+            let (_, percent, reason) = TIERS[tier];
+            let price = l.unit_price * Decimal::new(100 - percent, 2);
+            Some(line(index, price, reasons.get(tier, reason)))
         })
         .collect();
     PriceAdjustments { lines }
@@ -50,6 +67,7 @@ pub fn volume_discount(quote: &Quote) -> PriceAdjustments {
 /// below 0.80 of list.
 pub fn reseller_markup(quote: &Quote) -> PriceAdjustments {
     let key_account = quote.customer.as_ref().is_some_and(|c| c.level >= 3);
+    let mut reasons = Reasons::<3>::new();
     let lines = quote
         .lines
         .iter()
@@ -59,12 +77,17 @@ pub fn reseller_markup(quote: &Quote) -> PriceAdjustments {
                 let floor = l.list_unit_price * Decimal::new(80, 2);
                 let discounted = l.unit_price * Decimal::new(75, 2);
                 if discounted < floor {
-                    line(index, floor, "key-account discount capped at 0.80 of list (rule 19)")
+                    let reason = reasons.get(0, "key-account discount capped at 0.80 of list (rule 19)");
+                    line(index, floor, reason)
                 } else {
-                    line(index, discounted, "key-account discount: 25%")
+                    line(index, discounted, reasons.get(1, "key-account discount: 25%"))
                 }
             } else {
-                line(index, l.unit_price * Decimal::new(108, 2), "reseller markup: 8%")
+                line(
+                    index,
+                    l.unit_price * Decimal::new(108, 2),
+                    reasons.get(2, "reseller markup: 8%"),
+                )
             }
         })
         .collect();
