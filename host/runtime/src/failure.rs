@@ -45,7 +45,9 @@ pub enum InstallError {
     #[error("component imports `{0}`, which this host does not provide")]
     UnknownImport(String),
     /// It does not implement the manifest's world.
-    #[error("component does not implement {world}: {detail}")]
+    #[error(
+        "component does not implement {world} (the manifest's world and world-version; a component built against another version of the extension package needs its world-version): {detail}"
+    )]
     WrongWorld {
         /// The world the manifest names.
         world: &'static str,
