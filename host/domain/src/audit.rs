@@ -140,36 +140,56 @@ pub(crate) fn check_purposes(records: &[InvocationRecord]) -> Result<(), DomainE
     }
 }
 
+/// Rows per INSERT statement: a request's records go in one statement (one round trip to
+/// the database while holding SQLite's single writer), within any engine's parameter limit.
+const ROWS_PER_INSERT: usize = 64;
+
 /// Inserts invocation records in the caller's transaction; returns their ids, in order.
 pub(crate) async fn insert_invocations(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     records: &[InvocationRecord],
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>, DomainError> {
+    const COLUMNS: usize = 15;
     let mut ids = Vec::with_capacity(records.len());
-    for r in records {
-        let id: i64 = sqlx::query_scalar(
-                "INSERT INTO invocations (plugin, digest, world, owner, input_hash, input, as_of, outcome, output, failure, duration_us, fuel_used, logs, recorded_at, purpose) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
-            )
-            .bind(&r.plugin)
-            .bind(&r.digest)
-            .bind(&r.world)
-            .bind(r.owner)
-            .bind(&r.input_hash)
-            .bind(&r.input)
-            .bind(r.as_of.timestamp_millis())
-            .bind(if r.failure.is_some() { "failed" } else { "ok" })
-            .bind(r.output.clone())
-            .bind(r.failure.clone())
-            .bind(r.duration_us)
-            .bind(r.fuel_used)
-            .bind(&r.logs)
-            .bind(now.timestamp_millis())
-            .bind(&r.purpose)
-            .fetch_one(&mut **tx)
-            .await?;
-        ids.push(id);
+    for chunk in records.chunks(ROWS_PER_INSERT) {
+        let rows = (0..chunk.len())
+            .map(|row| {
+                let params = (1..=COLUMNS)
+                    .map(|column| format!("${}", row * COLUMNS + column))
+                    .collect::<Vec<_>>();
+                format!("({})", params.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO invocations (plugin, digest, world, owner, input_hash, input, as_of, outcome, output, failure, duration_us, fuel_used, logs, recorded_at, purpose) \
+             VALUES {rows} RETURNING id"
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(&sql);
+        for r in chunk {
+            query = query
+                .bind(&r.plugin)
+                .bind(&r.digest)
+                .bind(&r.world)
+                .bind(r.owner)
+                .bind(&r.input_hash)
+                .bind(&r.input)
+                .bind(r.as_of.timestamp_millis())
+                .bind(if r.failure.is_some() { "failed" } else { "ok" })
+                .bind(r.output.clone())
+                .bind(r.failure.clone())
+                .bind(r.duration_us)
+                .bind(r.fuel_used)
+                .bind(&r.logs)
+                .bind(now.timestamp_millis())
+                .bind(&r.purpose);
+        }
+        let mut chunk_ids = query.fetch_all(&mut **tx).await?;
+        // Ids are assigned in the order of the VALUES rows (the writer is alone in its
+        // transaction), but RETURNING may hand them back in any order.
+        chunk_ids.sort_unstable();
+        ids.extend(chunk_ids);
     }
     Ok(ids)
 }
@@ -267,6 +287,20 @@ mod tests {
             assert_eq!(refused.map(|_| ()).map_err(|e| e.code()), Err("invalid-field"));
             assert_eq!(store.invocations(&AuditFilter::default(), 100).await.expect("list").len(), 2);
             assert_eq!(store.saved_quote(id + 1).await.expect("read"), None);
+        }
+
+        async fn many_records_of_one_request_keep_their_order_across_statements(store: Store) {
+            // More than one INSERT's worth of rows: the ids still follow the records' order.
+            let records: Vec<_> = (0..(ROWS_PER_INSERT * 2 + 3))
+                .map(|i| record(&format!("rule-{i}@1.0.0"), PURPOSE_LIVE))
+                .collect();
+            let ids = store.record_invocations(&records, t0()).await.expect("recorded");
+            assert_eq!(ids.len(), records.len());
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "ascending ids");
+            for (i, id) in ids.iter().enumerate().step_by(31) {
+                let read = store.invocation(*id).await.expect("read").expect("recorded");
+                assert_eq!(read.plugin, format!("rule-{i}@1.0.0"));
+            }
         }
 
         async fn invocations_are_read_back_by_id_and_filtered_by_purpose(store: Store) {
