@@ -33,6 +33,8 @@ fn main() {
 
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
+        // From plugins/, so that cargo reads plugins/.cargo/config.toml (the guests' stack).
+        .current_dir(&plugins)
         .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
         .arg(plugins.join("Cargo.toml"))
         .arg("--target-dir")
