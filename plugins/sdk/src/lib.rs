@@ -1,19 +1,25 @@
 //! Everything a Rust plugin for the partner-center host needs.
 //!
-//! Enable the feature of the world you build (`pricing-rule` or `approval-rule`), implement its
-//! `Guest` trait and export it:
+//! Enable the feature of the world you build, implement its `Guest` trait and export it:
+//!
+//! - `pricing-rule-v2`: the pricing rule of extension@0.2.0, lines read as rows from columns
+//!   (see [`pricing_rule_v2`] for an example); what new pricing rules should use;
+//! - `pricing-rule`: the pricing rule of extension@0.1.0, lines as a list of records;
+//! - `approval-rule`: the approval rule (extension@0.1.0):
 //!
 //! ```ignore
-//! use pchost_plugin_sdk::pricing_rule::{Guest, Quote, PriceAdjustments, RuleError};
+//! use pchost_plugin_sdk::approval_rule::{ApprovalRequest, Decision, Guest, RuleError};
 //! struct MyRule;
 //! impl Guest for MyRule {
-//!     fn price(quote: Quote) -> Result<PriceAdjustments, RuleError> { /* ... */ }
+//!     fn decide(request: ApprovalRequest) -> Result<Decision, RuleError> { /* ... */ }
 //! }
-//! pchost_plugin_sdk::pricing_rule::export_pricing_rule!(MyRule);
+//! pchost_plugin_sdk::approval_rule::export_approval_rule!(MyRule);
 //! ```
 //!
-//! Money crosses the boundary as an exact `decimal { mantissa, scale }`; convert it to a
-//! [`rust_decimal::Decimal`] with `to_decimal()` and back with `Decimal::into()`.
+//! Money crosses the boundary exactly, as a 64-bit mantissa and a scale: convert a 0.1.0
+//! `decimal` to a [`rust_decimal::Decimal`] with `to_decimal()` and back with `Decimal::into()`;
+//! the 0.2.0 rows and builder take and give `Decimal`s directly. The manifest's
+//! `world-version` must name the version the plugin is built against.
 
 // The generated bindings name this crate by its path, as plugins see it.
 extern crate self as pchost_plugin_sdk;
