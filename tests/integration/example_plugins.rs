@@ -36,7 +36,7 @@ fn volume_discount_applies_the_tier_of_each_lines_quantity() {
             (3, "254.9915".to_string(), "volume tier 100+ units: 15% off"),
         ]
     );
-    assert!(result.fuel_used > 0, "fuel used is reported");
+    assert!(result.usage.fuel_used > 0, "fuel used is reported");
 }
 
 /// extension@0.1.0 and 0.2.0 carry the same quote: the same do-nothing rule built against

@@ -140,9 +140,9 @@ fn fuel_is_metered_and_a_fuel_limit_stops_the_plugin() {
         .price(&digest, &quote(demo::STANDARD_CUSTOMER, 1, &[(3, "100")]), demo_data())
         .expect("runs");
     assert!(
-        fine.fuel_used > 0 && fine.fuel_used < 1_000_000,
+        fine.usage.fuel_used > 0 && fine.usage.fuel_used < 1_000_000,
         "fuel used {}",
-        fine.fuel_used
+        fine.usage.fuel_used
     );
 }
 

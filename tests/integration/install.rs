@@ -218,7 +218,7 @@ fn without_fuel_metering_rules_run_report_no_fuel_and_fuel_limits_are_refused() 
     let q = quote(demo::STANDARD_CUSTOMER, 1, &[(60, "100")]);
     let priced = runtime.price(&plugin.id, &q, demo_data()).expect("prices");
     assert_eq!(
-        (priced.output.lines[0].unit_price, priced.fuel_used),
+        (priced.output.lines[0].unit_price, priced.usage.fuel_used),
         (dec("90.000000"), 0)
     );
     let limited = PluginManifest::from_toml(

@@ -28,7 +28,7 @@ pub fn demo_store() -> Store {
 
 /// The capability view over a fresh demo store.
 pub fn demo_data() -> Arc<dyn CapabilityData> {
-    Arc::new(StoreData::new(demo_store(), tokio().handle().clone()))
+    Arc::new(StoreData::new(demo_store()))
 }
 
 /// A runtime with the default limits.

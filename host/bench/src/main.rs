@@ -220,7 +220,7 @@ impl Bench {
             store.seed_demo_if_empty(&DemoData::new(Utc::now())).await?;
             anyhow::Ok(store)
         })?;
-        let data: Arc<dyn CapabilityData> = Arc::new(StoreData::new(store, tokio.handle().clone()));
+        let data: Arc<dyn CapabilityData> = Arc::new(StoreData::new(store));
         let runtime = PluginRuntime::new(RuntimeConfig::default())?;
         for (name, owner, path) in [
             ("volume-discount", 10, pchost_test_plugins::VOLUME_DISCOUNT),
@@ -653,7 +653,7 @@ fn tenants_child(args: &[String]) -> anyhow::Result<()> {
         store.seed_demo_if_empty(&DemoData::new(Utc::now())).await?;
         anyhow::Ok(store)
     })?;
-    let data: Arc<dyn CapabilityData> = Arc::new(StoreData::new(store, tokio.handle().clone()));
+    let data: Arc<dyn CapabilityData> = Arc::new(StoreData::new(store));
     let runtime = PluginRuntime::new(RuntimeConfig {
         artefact_dir: Some(PathBuf::from(dir)),
         ..RuntimeConfig::default()

@@ -50,6 +50,10 @@ pub struct InvocationRecord {
     pub duration_us: i64,
     /// Fuel burnt, when known.
     pub fuel_used: Option<i64>,
+    /// Capability calls made, refused ones included (the operator caps them per invocation).
+    pub capability_calls: i64,
+    /// Capability calls refused as outside the owner's scope.
+    pub denied_calls: i64,
     /// Log lines, as a JSON array (already capped by the runtime).
     pub logs: String,
     /// Why it ran: `live`, `shadow` or `replay` (see [`PURPOSES`]).
@@ -82,7 +86,7 @@ pub struct AuditFilter {
     pub purpose: Option<String>,
 }
 
-const INVOCATION_FIELDS: &str = "id, plugin, digest, world, owner, input_hash, input, as_of, output, failure, duration_us, fuel_used, logs, purpose";
+const INVOCATION_FIELDS: &str = "id, plugin, digest, world, owner, input_hash, input, as_of, output, failure, duration_us, fuel_used, capability_calls, denied_calls, logs, purpose";
 
 fn invocation_from_row(r: &AnyRow) -> Result<InvocationRecord, DomainError> {
     Ok(InvocationRecord {
@@ -98,6 +102,8 @@ fn invocation_from_row(r: &AnyRow) -> Result<InvocationRecord, DomainError> {
         failure: r.try_get("failure")?,
         duration_us: r.try_get("duration_us")?,
         fuel_used: r.try_get("fuel_used")?,
+        capability_calls: r.try_get("capability_calls")?,
+        denied_calls: r.try_get("denied_calls")?,
         logs: r.try_get("logs")?,
         purpose: r.try_get("purpose")?,
     })
@@ -150,7 +156,7 @@ pub(crate) async fn insert_invocations(
     records: &[InvocationRecord],
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>, DomainError> {
-    const COLUMNS: usize = 15;
+    const COLUMNS: usize = 17;
     let mut ids = Vec::with_capacity(records.len());
     for chunk in records.chunks(ROWS_PER_INSERT) {
         let rows = (0..chunk.len())
@@ -163,7 +169,7 @@ pub(crate) async fn insert_invocations(
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "INSERT INTO invocations (plugin, digest, world, owner, input_hash, input, as_of, outcome, output, failure, duration_us, fuel_used, logs, recorded_at, purpose) \
+            "INSERT INTO invocations (plugin, digest, world, owner, input_hash, input, as_of, outcome, output, failure, duration_us, fuel_used, capability_calls, denied_calls, logs, recorded_at, purpose) \
              VALUES {rows} RETURNING id"
         );
         let mut query = sqlx::query_scalar::<_, i64>(&sql);
@@ -181,6 +187,8 @@ pub(crate) async fn insert_invocations(
                 .bind(r.failure.clone())
                 .bind(r.duration_us)
                 .bind(r.fuel_used)
+                .bind(r.capability_calls)
+                .bind(r.denied_calls)
                 .bind(&r.logs)
                 .bind(now.timestamp_millis())
                 .bind(&r.purpose);
@@ -258,6 +266,8 @@ mod tests {
             failure: None,
             duration_us: 250,
             fuel_used: Some(12_000),
+            capability_calls: 3,
+            denied_calls: 1,
             logs: r#"["priced"]"#.into(),
             purpose: purpose.into(),
         }

@@ -874,6 +874,8 @@ on_both_backends! {
             failure: failure.map(str::to_owned),
             duration_us: 120,
             fuel_used: Some(4000),
+            capability_calls: 0,
+            denied_calls: 0,
             logs: "[]".into(),
             purpose: "live".into(),
         };
@@ -903,6 +905,8 @@ on_both_backends! {
             failure: failed.then(|| "{\"kind\":\"trap\"}".to_string()),
             duration_us: 1,
             fuel_used: None,
+            capability_calls: 0,
+            denied_calls: 0,
             logs: "[]".into(),
             purpose: "live".into(),
         };

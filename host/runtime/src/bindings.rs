@@ -1,12 +1,17 @@
 //! Host-side bindings generated from `wit/`. The 0.1.0 pricing world generates every shared
 //! interface; the other worlds reuse them, so every world links against one set of host
 //! implementations.
+//!
+//! Imports and exports are async: a plugin runs on a fiber, so that a capability read it waits
+//! on can be abandoned with the whole invocation at its deadline (see `runtime`).
 
 /// The `pricing-rule` world and every shared interface.
 pub mod pricing {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "partner-center:extension/pricing-rule@0.1.0",
+        imports: { default: async },
+        exports: { default: async },
     });
 }
 
@@ -15,6 +20,8 @@ pub mod approval {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "partner-center:extension/approval-rule@0.1.0",
+        imports: { default: async },
+        exports: { default: async },
         with: {
             "partner-center:types/types": super::pricing::partner_center::types::types,
             "partner-center:log/log": super::pricing::partner_center::log::log,
@@ -32,6 +39,8 @@ pub mod pricing_v2 {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "partner-center:extension/pricing-rule@0.2.0",
+        imports: { default: async },
+        exports: { default: async },
         with: {
             "partner-center:types/types": super::pricing::partner_center::types::types,
             "partner-center:log/log": super::pricing::partner_center::log::log,

@@ -7,98 +7,99 @@ use crate::model;
 use crate::state::{InvocationState, LogLine};
 use pchost_domain::store::{Store, StoreError};
 use pchost_domain::{access, entities as d};
-use tokio::runtime::Handle;
 
 /// The largest page a capability returns, whatever the plugin asks for.
 pub const MAX_PAGE: u32 = 100;
 
-/// Read access to the host's data, as the capabilities need it. Calls are synchronous: plugins
-/// run on blocking threads, never on the async executor.
+/// Read access to the host's data, as the capabilities need it. Reads are async: a plugin
+/// waits on them inside its invocation, whose deadline bounds them (see
+/// [`crate::PluginRuntime`]).
+#[async_trait::async_trait]
 pub trait CapabilityData: Send + Sync {
     /// One partner.
-    fn partner(&self, id: d::PartnerId) -> Result<Option<d::Partner>, String>;
+    async fn partner(&self, id: d::PartnerId) -> Result<Option<d::Partner>, String>;
     /// One customer.
-    fn customer(&self, id: d::CustomerId) -> Result<Option<d::Customer>, String>;
+    async fn customer(&self, id: d::CustomerId) -> Result<Option<d::Customer>, String>;
     /// A page of the customers of some partners, by id after `after`.
-    fn customers_of(
+    async fn customers_of(
         &self,
         partners: &[d::PartnerId],
         after: d::CustomerId,
         limit: u32,
     ) -> Result<Vec<d::Customer>, String>;
     /// The resellers of a distributor.
-    fn resellers_of(&self, distributor: d::PartnerId) -> Result<Vec<d::PartnerId>, String>;
+    async fn resellers_of(&self, distributor: d::PartnerId) -> Result<Vec<d::PartnerId>, String>;
     /// One order.
-    fn order(&self, id: d::OrderId) -> Result<Option<d::Order>, String>;
+    async fn order(&self, id: d::OrderId) -> Result<Option<d::Order>, String>;
     /// The newest orders of a customer.
-    fn recent_orders(&self, customer: d::CustomerId, limit: u32) -> Result<Vec<d::Order>, String>;
+    async fn recent_orders(&self, customer: d::CustomerId, limit: u32) -> Result<Vec<d::Order>, String>;
     /// One product.
-    fn product(&self, id: d::ProductId) -> Result<Option<d::Product>, String>;
+    async fn product(&self, id: d::ProductId) -> Result<Option<d::Product>, String>;
     /// A list price.
-    fn list_price(&self, product: d::ProductId, period: d::PeriodType) -> Result<Option<d::ListPrice>, String>;
+    async fn list_price(&self, product: d::ProductId, period: d::PeriodType) -> Result<Option<d::ListPrice>, String>;
     /// The invoice-info record of a customer.
-    fn invoice_info(&self, customer: d::CustomerId) -> Result<Option<d::InvoiceInfo>, String>;
+    async fn invoice_info(&self, customer: d::CustomerId) -> Result<Option<d::InvoiceInfo>, String>;
     /// The newest invoice requests of a customer.
-    fn invoice_requests(&self, customer: d::CustomerId, limit: u32) -> Result<Vec<d::InvoiceRequest>, String>;
+    async fn invoice_requests(&self, customer: d::CustomerId, limit: u32) -> Result<Vec<d::InvoiceRequest>, String>;
 }
 
-/// [`CapabilityData`] over the partner-center [`Store`]. Must be called from a thread outside
-/// the tokio executor (a `spawn_blocking` task or a plain thread): it blocks on the store.
+/// [`CapabilityData`] over the partner-center [`Store`].
 #[derive(Debug, Clone)]
 pub struct StoreData {
     store: Store,
-    handle: Handle,
 }
 
 impl StoreData {
-    /// Reads `store`, driving its futures on the runtime behind `handle`.
-    pub fn new(store: Store, handle: Handle) -> Self {
-        StoreData { store, handle }
-    }
-
-    fn run<T>(&self, f: impl Future<Output = Result<T, StoreError>>) -> Result<T, String> {
-        self.handle.block_on(f).map_err(|e| {
-            tracing::warn!(error = %e, "capability read failed");
-            "storage unavailable".to_owned()
-        })
+    /// Reads `store`.
+    pub fn new(store: Store) -> Self {
+        StoreData { store }
     }
 }
 
+/// A store error, as a plugin sees it (the details stay in the host's log).
+fn storage<T>(result: Result<T, StoreError>) -> Result<T, String> {
+    result.map_err(|e| {
+        tracing::warn!(error = %e, "capability read failed");
+        "storage unavailable".to_owned()
+    })
+}
+
+#[async_trait::async_trait]
 impl CapabilityData for StoreData {
-    fn partner(&self, id: d::PartnerId) -> Result<Option<d::Partner>, String> {
-        self.run(self.store.partner(id))
+    async fn partner(&self, id: d::PartnerId) -> Result<Option<d::Partner>, String> {
+        storage(self.store.partner(id).await)
     }
-    fn customer(&self, id: d::CustomerId) -> Result<Option<d::Customer>, String> {
-        self.run(self.store.customer(id))
+    async fn customer(&self, id: d::CustomerId) -> Result<Option<d::Customer>, String> {
+        storage(self.store.customer(id).await)
     }
-    fn customers_of(
+    async fn customers_of(
         &self,
         partners: &[d::PartnerId],
         after: d::CustomerId,
         limit: u32,
     ) -> Result<Vec<d::Customer>, String> {
-        self.run(self.store.customers_of(partners, after, limit))
+        storage(self.store.customers_of(partners, after, limit).await)
     }
-    fn resellers_of(&self, distributor: d::PartnerId) -> Result<Vec<d::PartnerId>, String> {
-        self.run(self.store.resellers_of(distributor))
+    async fn resellers_of(&self, distributor: d::PartnerId) -> Result<Vec<d::PartnerId>, String> {
+        storage(self.store.resellers_of(distributor).await)
     }
-    fn order(&self, id: d::OrderId) -> Result<Option<d::Order>, String> {
-        self.run(self.store.order(id))
+    async fn order(&self, id: d::OrderId) -> Result<Option<d::Order>, String> {
+        storage(self.store.order(id).await)
     }
-    fn recent_orders(&self, customer: d::CustomerId, limit: u32) -> Result<Vec<d::Order>, String> {
-        self.run(self.store.recent_orders(customer, limit))
+    async fn recent_orders(&self, customer: d::CustomerId, limit: u32) -> Result<Vec<d::Order>, String> {
+        storage(self.store.recent_orders(customer, limit).await)
     }
-    fn product(&self, id: d::ProductId) -> Result<Option<d::Product>, String> {
-        self.run(self.store.product(id))
+    async fn product(&self, id: d::ProductId) -> Result<Option<d::Product>, String> {
+        storage(self.store.product(id).await)
     }
-    fn list_price(&self, product: d::ProductId, period: d::PeriodType) -> Result<Option<d::ListPrice>, String> {
-        self.run(self.store.list_price(product, period))
+    async fn list_price(&self, product: d::ProductId, period: d::PeriodType) -> Result<Option<d::ListPrice>, String> {
+        storage(self.store.list_price(product, period).await)
     }
-    fn invoice_info(&self, customer: d::CustomerId) -> Result<Option<d::InvoiceInfo>, String> {
-        self.run(self.store.invoice_info(customer))
+    async fn invoice_info(&self, customer: d::CustomerId) -> Result<Option<d::InvoiceInfo>, String> {
+        storage(self.store.invoice_info(customer).await)
     }
-    fn invoice_requests(&self, customer: d::CustomerId, limit: u32) -> Result<Vec<d::InvoiceRequest>, String> {
-        self.run(self.store.invoice_requests(customer, limit))
+    async fn invoice_requests(&self, customer: d::CustomerId, limit: u32) -> Result<Vec<d::InvoiceRequest>, String> {
+        storage(self.store.invoice_requests(customer, limit).await)
     }
 }
 
@@ -123,14 +124,28 @@ fn to_wit_decimal(value: rust_decimal::Decimal) -> CapResult<wt::Decimal> {
 }
 
 impl InvocationState {
+    /// Counts a capability call, and refuses it past the operator's budget per invocation: a
+    /// plugin cannot turn one invocation into an unbounded stream of reads.
+    fn charge(&mut self) -> CapResult<()> {
+        self.capability_calls = self.capability_calls.saturating_add(1);
+        if self.capability_calls > self.max_capability_calls {
+            return Err(unavailable(format!(
+                "capability call limit reached: {} per invocation",
+                self.max_capability_calls
+            )));
+        }
+        Ok(())
+    }
+
     /// The plugin's owner, looked up once per invocation.
-    fn owner(&mut self) -> CapResult<d::Partner> {
+    async fn owner(&mut self) -> CapResult<d::Partner> {
         if let Some(owner) = &self.owner {
             return Ok(owner.clone());
         }
         let owner = self
             .data
             .partner(self.owner_id)
+            .await
             .map_err(unavailable)?
             // An owner that no longer exists sees nothing.
             .ok_or(wt::CapabilityError::AccessDenied)?;
@@ -138,23 +153,27 @@ impl InvocationState {
         Ok(owner)
     }
 
-    /// Refuses a customer outside the owner's scope.
-    fn visible_customer(&mut self, id: d::CustomerId) -> CapResult<d::Customer> {
+    /// Refuses a customer outside the owner's scope. Refusals are counted for the audit
+    /// record (and logged at debug only: a plugin probing ids must not flood the host's log).
+    async fn visible_customer(&mut self, id: d::CustomerId) -> CapResult<d::Customer> {
         let customer = self
             .data
             .customer(id)
+            .await
             .map_err(unavailable)?
             .ok_or(wt::CapabilityError::NotFound)?;
-        let owner = self.owner()?;
+        let owner = self.owner().await?;
         let partner = self
             .data
             .partner(customer.partner)
+            .await
             .map_err(unavailable)?
             .ok_or(wt::CapabilityError::AccessDenied)?;
         if access::owner_sees_customers_of(&owner, &partner) {
             Ok(customer)
         } else {
-            tracing::info!(
+            self.denied_calls = self.denied_calls.saturating_add(1);
+            tracing::debug!(
                 plugin_owner = owner.id,
                 customer = id,
                 "capability read outside scope denied"
@@ -171,7 +190,7 @@ impl crate::bindings::pricing::partner_center::extension0_1_0::pricing_types::Ho
 impl crate::bindings::approval::partner_center::extension0_1_0::approval_types::Host for InvocationState {}
 
 impl log::Host for InvocationState {
-    fn log(&mut self, level: log::Level, message: String) {
+    async fn log(&mut self, level: log::Level, message: String) {
         let level = match level {
             log::Level::Trace => "trace",
             log::Level::Debug => "debug",
@@ -209,25 +228,28 @@ fn customer_to_wit(c: d::Customer) -> customers::Customer {
 
 impl customers::Host for InvocationState {
     #[tracing::instrument(level = "debug", skip(self))]
-    fn get(&mut self, id: u64) -> CapResult<customers::Customer> {
-        let customer = self.visible_customer(domain_id(id)?)?;
+    async fn get(&mut self, id: u64) -> CapResult<customers::Customer> {
+        self.charge()?;
+        let customer = self.visible_customer(domain_id(id)?).await?;
         Ok(customer_to_wit(customer))
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
-    fn page(&mut self, after: u64, limit: u32) -> CapResult<Vec<customers::Customer>> {
-        let owner = self.owner()?;
+    async fn page(&mut self, after: u64, limit: u32) -> CapResult<Vec<customers::Customer>> {
+        self.charge()?;
+        let owner = self.owner().await?;
         let mut scope = match owner.kind {
             d::PartnerKind::Seller => return Ok(Vec::new()),
             _ => vec![owner.id],
         };
         if owner.kind == d::PartnerKind::Distributor {
-            scope.extend(self.data.resellers_of(owner.id).map_err(unavailable)?);
+            scope.extend(self.data.resellers_of(owner.id).await.map_err(unavailable)?);
         }
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let page = self
             .data
             .customers_of(&scope, after, limit.min(MAX_PAGE))
+            .await
             .map_err(unavailable)?;
         Ok(page.into_iter().map(customer_to_wit).collect())
     }
@@ -265,22 +287,26 @@ fn order_to_wit(o: d::Order) -> CapResult<orders::Order> {
 
 impl orders::Host for InvocationState {
     #[tracing::instrument(level = "debug", skip(self))]
-    fn get(&mut self, id: u64) -> CapResult<orders::Order> {
+    async fn get(&mut self, id: u64) -> CapResult<orders::Order> {
+        self.charge()?;
         let order = self
             .data
             .order(domain_id(id)?)
+            .await
             .map_err(unavailable)?
             .ok_or(wt::CapabilityError::NotFound)?;
-        self.visible_customer(order.customer)?;
+        self.visible_customer(order.customer).await?;
         order_to_wit(order)
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
-    fn recent(&mut self, customer: u64, limit: u32) -> CapResult<Vec<orders::Order>> {
-        let customer = self.visible_customer(domain_id(customer)?)?;
+    async fn recent(&mut self, customer: u64, limit: u32) -> CapResult<Vec<orders::Order>> {
+        self.charge()?;
+        let customer = self.visible_customer(domain_id(customer)?).await?;
         let orders = self
             .data
             .recent_orders(customer.id, limit.min(MAX_PAGE))
+            .await
             .map_err(unavailable)?;
         orders.into_iter().map(order_to_wit).collect()
     }
@@ -288,10 +314,12 @@ impl orders::Host for InvocationState {
 
 impl catalog::Host for InvocationState {
     #[tracing::instrument(level = "debug", skip(self))]
-    fn get(&mut self, id: u64) -> CapResult<catalog::Product> {
+    async fn get(&mut self, id: u64) -> CapResult<catalog::Product> {
+        self.charge()?;
         let p = self
             .data
             .product(domain_id(id)?)
+            .await
             .map_err(unavailable)?
             .ok_or(wt::CapabilityError::NotFound)?;
         Ok(catalog::Product {
@@ -306,10 +334,12 @@ impl catalog::Host for InvocationState {
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
-    fn price(&mut self, id: u64, period: catalog::PeriodType) -> CapResult<catalog::ListPrice> {
+    async fn price(&mut self, id: u64, period: catalog::PeriodType) -> CapResult<catalog::ListPrice> {
+        self.charge()?;
         let price = self
             .data
             .list_price(domain_id(id)?, model::period_from_wit(period))
+            .await
             .map_err(unavailable)?
             .ok_or(wt::CapabilityError::NotFound)?;
         Ok(catalog::ListPrice {
@@ -321,9 +351,10 @@ impl catalog::Host for InvocationState {
 
 impl invoices::Host for InvocationState {
     #[tracing::instrument(level = "debug", skip(self))]
-    fn info(&mut self, customer: u64) -> CapResult<Option<invoices::InvoiceInfo>> {
-        let customer = self.visible_customer(domain_id(customer)?)?;
-        let info = self.data.invoice_info(customer.id).map_err(unavailable)?;
+    async fn info(&mut self, customer: u64) -> CapResult<Option<invoices::InvoiceInfo>> {
+        self.charge()?;
+        let customer = self.visible_customer(domain_id(customer)?).await?;
+        let info = self.data.invoice_info(customer.id).await.map_err(unavailable)?;
         Ok(info.map(|i| invoices::InvoiceInfo {
             title_type: match i.title_type {
                 d::TitleType::Enterprise => invoices::TitleType::Enterprise,
@@ -335,11 +366,13 @@ impl invoices::Host for InvocationState {
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
-    fn requests(&mut self, customer: u64, limit: u32) -> CapResult<Vec<invoices::InvoiceRequest>> {
-        let customer = self.visible_customer(domain_id(customer)?)?;
+    async fn requests(&mut self, customer: u64, limit: u32) -> CapResult<Vec<invoices::InvoiceRequest>> {
+        self.charge()?;
+        let customer = self.visible_customer(domain_id(customer)?).await?;
         let requests = self
             .data
             .invoice_requests(customer.id, limit.min(MAX_PAGE))
+            .await
             .map_err(unavailable)?;
         requests
             .into_iter()

@@ -92,6 +92,15 @@ pub enum FailureKind {
     /// No instance slot was free (too many concurrent invocations).
     #[error("could not start: {0}")]
     Capacity(String),
+    /// The plugin's owner already runs its whole share of the instance pool: only that
+    /// owner's invocations are refused.
+    #[error("refused: owner {owner} already runs {limit} plugin invocations at once, its share of the pool")]
+    ConcurrencyLimit {
+        /// The plugin's owner.
+        owner: i64,
+        /// Its share: invocations at once.
+        limit: u32,
+    },
 }
 
 /// A rule's own error, as the plugin reported it.
@@ -134,6 +143,21 @@ pub struct PluginFailure {
     pub digest: String,
     /// What went wrong.
     pub kind: FailureKind,
+    /// What the invocation used before it failed: for the audit record, not the caller.
+    #[serde(skip)]
+    pub usage: Usage,
+}
+
+/// What one invocation used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    /// Fuel burnt (roughly, Wasm instructions executed); 0 when the runtime does not meter
+    /// fuel.
+    pub fuel_used: u64,
+    /// Capability calls made, refused ones included.
+    pub capability_calls: u32,
+    /// Capability calls refused as outside the owner's scope.
+    pub denied_calls: u32,
 }
 
 /// Why an invocation produced no answer.

@@ -6,6 +6,7 @@
 //! and optional fuel, and returns either a validated output or a typed [`PluginFailure`].
 //! It knows nothing of HTTP or SQL: host data arrives through [`CapabilityData`].
 
+mod admission;
 pub mod bindings;
 pub mod capabilities;
 pub mod failure;
@@ -13,11 +14,12 @@ pub mod limits;
 pub mod manifest;
 pub mod model;
 mod runtime;
+mod sandbox;
 mod state;
 
 pub use capabilities::{CapabilityData, StoreData};
-pub use failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, PluginFailure, RuleFailure};
-pub use limits::{InvocationLimits, RuntimeLimits};
+pub use failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, PluginFailure, RuleFailure, Usage};
+pub use limits::{ComponentLimits, InvocationLimits, RuntimeLimits};
 pub use manifest::{Capability, PluginManifest, World, WorldVersion};
 pub use runtime::{Invocation, LoadedPlugin, PluginRuntime, RuntimeConfig, WarmPricing};
 pub use state::LogLine;

@@ -54,6 +54,42 @@ pub struct RuntimeLimits {
     pub max_stderr_bytes: usize,
     /// How many plugin instances may be alive at once (the pooling allocator's size).
     pub max_concurrent_instances: u32,
+    /// How many of those one owner's plugins may hold at once: past it, only that owner's
+    /// invocations wait (at most `admission_wait`), then are refused as `concurrency-limit`.
+    pub owner_concurrency: u32,
+    /// How long an invocation waits for a permit of its owner's share, then for an instance
+    /// slot, before it is refused.
+    pub admission_wait: Duration,
+    /// How far past its deadline an invocation waiting on the host runs before the watchdog
+    /// drops it (guest code stops at the deadline itself).
+    pub watchdog_margin: Duration,
+    /// Capability calls one invocation may make; the next ones answer `unavailable`.
+    pub max_capability_calls: u32,
+    /// What one component may hold of the pool, checked at install.
+    pub per_component: ComponentLimits,
+}
+
+/// What one component may hold of the instance pool: a component past these is refused at
+/// install, so that no invocation can take more than its slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ComponentLimits {
+    /// Core module instances (a Rust component has its module and a few shims; a JavaScript
+    /// or Python one, a few dozen at most).
+    pub core_instances: u32,
+    /// Linear memories.
+    pub memories: u32,
+    /// Tables.
+    pub tables: u32,
+}
+
+impl Default for ComponentLimits {
+    fn default() -> Self {
+        ComponentLimits {
+            core_instances: 32,
+            memories: 2,
+            tables: 16,
+        }
+    }
 }
 
 impl Default for RuntimeLimits {
@@ -72,6 +108,11 @@ impl Default for RuntimeLimits {
             max_log_line_bytes: 1024,
             max_stderr_bytes: 8 << 10,
             max_concurrent_instances: 256,
+            owner_concurrency: 64,
+            admission_wait: Duration::from_millis(25),
+            watchdog_margin: Duration::from_millis(20),
+            max_capability_calls: 100,
+            per_component: ComponentLimits::default(),
         }
     }
 }

@@ -4,16 +4,24 @@
 //!   content-addressed by sha256, and keeps one `InstancePre` per plugin version.
 //! - Every invocation gets a fresh `Store` and instance from the pooling allocator, an epoch
 //!   deadline, fuel metering and a memory cap; nothing survives from one call to the next.
+//! - The deadline bounds the whole invocation, host calls included. Guest code is stopped by
+//!   the epoch deadline; a guest waiting on the host is stopped by a watchdog: the invocation
+//!   runs on a fiber (async), under a timer of its deadline plus a small margin that drops it,
+//!   store, instance slot and all, and fails it as a timeout. The WASI surface never waits
+//!   on real time (see `sandbox`), so only a slow capability read can need the watchdog.
+//! - Each owner's plugins get a bounded share of the instance pool (see `admission`).
 
+use crate::admission::Admission;
 use crate::bindings::approval::ApprovalRulePre;
 use crate::bindings::pricing::{PricingRule, PricingRulePre};
 use crate::bindings::pricing_v2::{PricingRule as PricingRuleV2, PricingRulePre as PricingRuleV2Pre};
 use crate::bindings::{RuleError, RuleErrorV2, types as wt};
 use crate::capabilities::CapabilityData;
-use crate::failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, PluginFailure, RuleFailure};
+use crate::failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, PluginFailure, RuleFailure, Usage};
 use crate::limits::{InvocationLimits, RuntimeLimits};
 use crate::manifest::{Capability, PluginManifest, World, WorldVersion};
 use crate::model::{self, InputError};
+use crate::sandbox::{self, WaitPastDeadline};
 use crate::state::{InvocationState, LogLine};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -24,6 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tokio::runtime::Handle;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
@@ -71,9 +80,9 @@ impl Default for RuntimeConfig {
 pub struct Invocation<T> {
     /// The validated output.
     pub output: T,
-    /// Fuel burnt (roughly, Wasm instructions executed); 0 when the runtime does not meter
-    /// fuel.
-    pub fuel_used: u64,
+    /// Fuel, capability calls.
+    #[serde(flatten)]
+    pub usage: Usage,
     /// Wall time of the whole invocation: store, instance, call, validation.
     #[serde(rename = "wall_time_us", serialize_with = "micros")]
     pub wall_time: Duration,
@@ -156,12 +165,21 @@ struct Registry {
 }
 
 /// The plugin runtime. Cheap to share behind an `Arc`; every method takes `&self`.
+///
+/// Invocations block the calling thread until the plugin answers or its deadline passes:
+/// call them from a blocking thread (`spawn_blocking`, a plain thread), never from an async
+/// task. Their timers and host reads run on the tokio runtime the `PluginRuntime` was created
+/// in, or, when it was created outside any, on a one-thread runtime of its own.
 pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<InvocationState>,
     plugins: RwLock<Registry>,
     /// Compiled components by digest, shared by every version with those bytes.
     components: RwLock<HashMap<String, Component>>,
+    admission: Admission,
+    /// Drives invocations: their watchdog timers and the host reads they wait on.
+    executor: Handle,
+    _own_executor: Option<tokio::runtime::Runtime>,
     config: RuntimeConfig,
     _ticker: EpochTicker,
 }
@@ -181,11 +199,18 @@ impl PluginRuntime {
         let limits = &config.limits;
         let mut pool = PoolingAllocationConfig::default();
         let instances = limits.max_concurrent_instances;
+        let per_component = &limits.per_component;
         pool.total_component_instances(instances)
+            // Per component: what one invocation may hold of the pool, checked at install.
+            .max_core_instances_per_component(per_component.core_instances)
+            .max_memories_per_component(per_component.memories)
+            .max_tables_per_component(per_component.tables)
             // A Rust component holds its module plus small shim modules (with a table each).
             .total_core_instances(instances * 8)
             .total_memories(instances * 2)
             .total_tables(instances * 8)
+            // One fiber stack per running invocation.
+            .total_stacks(instances)
             .max_memory_size(limits.max_memory_bytes)
             // Reset the first pages of a returned slot by zeroing them rather than handing them
             // back to the kernel: the next instance would fault them all in again (and every
@@ -201,21 +226,41 @@ impl PluginRuntime {
         let engine = Engine::new(&wasm)?;
 
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        sandbox::add_to_linker(&mut linker)?;
         PricingRule::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
 
         if let Some(dir) = &config.artefact_dir {
             std::fs::create_dir_all(dir)?;
         }
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)?;
+        let admission = Admission::new(instances, limits.owner_concurrency, limits.admission_wait);
+        let (executor, own_executor) = match Handle::try_current() {
+            Ok(handle) => (handle, None),
+            Err(_) => {
+                let own = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("pchost-invocations")
+                    .enable_time()
+                    .build()?;
+                (own.handle().clone(), Some(own))
+            }
+        };
         Ok(PluginRuntime {
             engine,
             linker,
             plugins: RwLock::new(Registry::default()),
             components: RwLock::new(HashMap::new()),
+            admission,
+            executor,
+            _own_executor: own_executor,
             config,
             _ticker: ticker,
         })
+    }
+
+    /// How many invocations of `owner`'s plugins are running now.
+    pub fn running(&self, owner: pchost_domain::PartnerId) -> u32 {
+        self.admission.running(owner)
     }
 
     /// The engine every plugin runs on (pooling allocator, epoch deadlines, fuel metering as
@@ -436,7 +481,12 @@ impl PluginRuntime {
                     &plugin,
                     quote.as_of,
                     data,
-                    |store| pre.instantiate(&mut *store)?.call_price(&mut *store, &input),
+                    async |store| {
+                        pre.instantiate_async(&mut *store)
+                            .await?
+                            .call_price(&mut *store, &input)
+                            .await
+                    },
                     |answer| checked_price(answer, line_count, limits),
                 )?
             }
@@ -446,7 +496,12 @@ impl PluginRuntime {
                     &plugin,
                     quote.as_of,
                     data,
-                    |store| pre.instantiate(&mut *store)?.call_price(&mut *store, &input),
+                    async |store| {
+                        pre.instantiate_async(&mut *store)
+                            .await?
+                            .call_price(&mut *store, &input)
+                            .await
+                    },
                     |answer| checked_price_v2(answer, line_count, limits),
                 )?
             }
@@ -459,8 +514,9 @@ impl PluginRuntime {
     /// API uses.** It saves the instantiation of every call, but the instance's memory and
     /// globals live on between calls, so a rule can carry what one quote told it into the next
     /// answer. Use it only for one tenant's own quotes (never across tenants), for a rule you
-    /// trust to be stateless. The deadline and fuel are re-armed per call; the memory cap holds
-    /// for the instance's life; a failure poisons it (make a new one).
+    /// trust to be stateless. The deadline, watchdog and fuel are re-armed per call; the memory
+    /// cap holds for the instance's life; a failure poisons it (make a new one). It holds an
+    /// instance slot for its life, outside the owners' shares of the pool.
     pub fn warm_pricing(
         &self,
         plugin_id: &str,
@@ -473,23 +529,14 @@ impl PluginRuntime {
         if matches!(plugin.entry, Entry::Approval(_)) {
             return Err(wrong_world(&plugin, World::PricingRule));
         }
-        let state = InvocationState::new(
-            data,
-            plugin.manifest.owner,
-            as_of.timestamp_millis(),
-            invocation_seed(&plugin.digest, as_of),
-            plugin.limits.memory_bytes,
-            &self.config.limits,
-        );
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.limiter);
-        let deadline_ticks = self.deadline_ticks(plugin.limits.deadline);
-        store.set_epoch_deadline(deadline_ticks);
+        let mut store = self.store(&plugin, as_of, data);
         let fail = |error: wasmtime::Error, store: &Store<InvocationState>| {
+            let state = store.data();
             InvokeError::Plugin(PluginFailure {
                 plugin: plugin.manifest.label(),
                 digest: plugin.digest.clone(),
-                kind: classify(error, &plugin, store.data()),
+                kind: classify(error, &plugin, state),
+                usage: usage(0, state),
             })
         };
         if self.config.meter_fuel
@@ -497,21 +544,31 @@ impl PluginRuntime {
         {
             return Err(fail(e, &store));
         }
-        let rule = match &plugin.entry {
-            Entry::Pricing(pre) => pre.instantiate(&mut store).map(WarmRule::V1),
-            Entry::PricingV2(pre) => pre.instantiate(&mut store).map(WarmRule::V2),
-            Entry::Approval(_) => unreachable!("refused above"),
-        };
+        let watchdog = self.watchdog(&plugin);
+        let rule = self.executor.block_on(async {
+            let instantiate = async {
+                match &plugin.entry {
+                    Entry::Pricing(pre) => pre.instantiate_async(&mut store).await.map(WarmRule::V1),
+                    Entry::PricingV2(pre) => pre.instantiate_async(&mut store).await.map(WarmRule::V2),
+                    Entry::Approval(_) => Err(wasmtime::format_err!("an approval rule has no pricing export")),
+                }
+            };
+            tokio::time::timeout(watchdog, instantiate)
+                .await
+                .unwrap_or_else(|_| Err(WatchdogTimeout.into()))
+        });
         let rule = match rule {
             Ok(rule) => rule,
             Err(e) => return Err(fail(e, &store)),
         };
         Ok(WarmPricing {
             limits: self.config.limits,
+            deadline_ticks: self.deadline_ticks(plugin.limits.deadline),
+            watchdog,
+            executor: self.executor.clone(),
             plugin: plugin.clone(),
             store,
             rule,
-            deadline_ticks,
         })
     }
 
@@ -534,7 +591,12 @@ impl PluginRuntime {
             &plugin,
             request.as_of,
             data,
-            |store| pre.instantiate(&mut *store)?.call_decide(&mut *store, &input),
+            async |store| {
+                pre.instantiate_async(&mut *store)
+                    .await?
+                    .call_decide(&mut *store, &input)
+                    .await
+            },
             |answer| {
                 model::Decision::from_wit(answer.map_err(rule_failure)?, max_reason).map_err(FailureKind::InvalidOutput)
             },
@@ -542,46 +604,89 @@ impl PluginRuntime {
         Ok(invocation)
     }
 
-    /// One isolated invocation: fresh store and instance, limits armed, failure classified.
-    fn call<R, T>(
+    /// A fresh store for one invocation of `plugin`: its state, memory cap and epoch deadline.
+    fn store(
         &self,
         plugin: &LoadedPlugin,
         as_of: DateTime<Utc>,
         data: Arc<dyn CapabilityData>,
-        run: impl FnOnce(&mut Store<InvocationState>) -> wasmtime::Result<R>,
-        finish: impl FnOnce(R) -> Result<T, FailureKind>,
-    ) -> Result<Invocation<T>, PluginFailure> {
-        let started = Instant::now();
+    ) -> Store<InvocationState> {
         let state = InvocationState::new(
             data,
             plugin.manifest.owner,
             as_of.timestamp_millis(),
             invocation_seed(&plugin.digest, as_of),
-            plugin.limits.memory_bytes,
+            &plugin.limits,
             &self.config.limits,
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(self.deadline_ticks(plugin.limits.deadline));
-        let budget = plugin.limits.fuel.unwrap_or(UNMETERED_FUEL);
-        let (outcome, fuel_used) = if self.config.meter_fuel {
-            let outcome = store.set_fuel(budget).and_then(|()| run(&mut store));
-            (outcome, budget.saturating_sub(store.get_fuel().unwrap_or(0)))
-        } else {
-            (run(&mut store), 0)
+        store
+    }
+
+    /// How long an invocation of `plugin` may take in all before the watchdog drops it.
+    fn watchdog(&self, plugin: &LoadedPlugin) -> Duration {
+        plugin
+            .limits
+            .deadline
+            .saturating_add(self.config.limits.watchdog_margin)
+    }
+
+    /// One isolated invocation: a permit of the owner's share, a fresh store and instance,
+    /// limits armed, the watchdog running, the failure classified.
+    fn call<R, T>(
+        &self,
+        plugin: &LoadedPlugin,
+        as_of: DateTime<Utc>,
+        data: Arc<dyn CapabilityData>,
+        run: impl AsyncFnOnce(&mut Store<InvocationState>) -> wasmtime::Result<R>,
+        finish: impl FnOnce(R) -> Result<T, FailureKind>,
+    ) -> Result<Invocation<T>, PluginFailure> {
+        let started = Instant::now();
+        let failure = |kind, usage| PluginFailure {
+            plugin: plugin.manifest.label(),
+            digest: plugin.digest.clone(),
+            kind,
+            usage,
         };
-        let state = store.into_data();
+        let (outcome, state, fuel_used) = self.executor.block_on(async {
+            let _admitted = match self.admission.admit(plugin.manifest.owner).await {
+                Ok(admitted) => admitted,
+                Err(kind) => {
+                    tracing::warn!(plugin = %plugin.manifest.label(), owner = plugin.manifest.owner, failure = %kind, "plugin invocation refused");
+                    return Err(failure(kind, Usage::default()));
+                }
+            };
+            let mut store = self.store(plugin, as_of, data);
+            let budget = plugin.limits.fuel.unwrap_or(UNMETERED_FUEL);
+            if self.config.meter_fuel
+                && let Err(e) = store.set_fuel(budget)
+            {
+                return Ok((Err(e), store.into_data(), 0));
+            }
+            let outcome = tokio::time::timeout(self.watchdog(plugin), run(&mut store))
+                .await
+                .unwrap_or_else(|_| Err(WatchdogTimeout.into()));
+            let fuel_used = if self.config.meter_fuel {
+                budget.saturating_sub(store.get_fuel().unwrap_or(0))
+            } else {
+                0
+            };
+            Ok((outcome, store.into_data(), fuel_used))
+        })?;
         let result = match outcome {
             Ok(raw) => finish(raw),
             Err(error) => Err(classify(error, plugin, &state)),
         };
         let wall_time = started.elapsed();
+        let usage = usage(fuel_used, &state);
         match result {
             Ok(output) => {
                 tracing::debug!(plugin = %plugin.manifest.label(), fuel_used, ?wall_time, "plugin invocation succeeded");
                 Ok(Invocation {
                     output,
-                    fuel_used,
+                    usage,
                     wall_time,
                     logs: state.logs,
                     dropped_logs: state.dropped_logs,
@@ -589,11 +694,7 @@ impl PluginRuntime {
             }
             Err(kind) => {
                 tracing::warn!(plugin = %plugin.manifest.label(), digest = %plugin.digest, failure = %kind, fuel_used, ?wall_time, "plugin invocation failed");
-                Err(PluginFailure {
-                    plugin: plugin.manifest.label(),
-                    digest: plugin.digest.clone(),
-                    kind,
-                })
+                Err(failure(kind, usage))
             }
         }
     }
@@ -607,14 +708,31 @@ impl PluginRuntime {
     }
 }
 
+/// What an invocation used, from its final state.
+fn usage(fuel_used: u64, state: &InvocationState) -> Usage {
+    Usage {
+        fuel_used,
+        capability_calls: state.capability_calls,
+        denied_calls: state.denied_calls,
+    }
+}
+
+/// The watchdog dropped an invocation still running past its deadline and margin: it was
+/// waiting on the host (guest code is stopped by the epoch deadline).
+#[derive(Debug, thiserror::Error)]
+#[error("still running past its deadline: stopped by the watchdog")]
+struct WatchdogTimeout;
+
 /// A pricing rule instantiated once and called many times: see
 /// [`PluginRuntime::warm_pricing`] for when that is safe.
 pub struct WarmPricing {
     limits: RuntimeLimits,
+    deadline_ticks: u64,
+    watchdog: Duration,
+    executor: Handle,
     plugin: Arc<LoadedPlugin>,
     store: Store<InvocationState>,
     rule: WarmRule,
-    deadline_ticks: u64,
 }
 
 /// The instance of a warm pricing rule, by contract version.
@@ -637,30 +755,41 @@ impl WarmPricing {
     pub fn price(&mut self, quote: &model::Quote) -> Result<model::PriceAdjustments, InvokeError> {
         check_quote_size(quote, &self.limits)?;
         self.store.set_epoch_deadline(self.deadline_ticks);
+        let line_count = quote.lines.len();
+        let (store, limits, watchdog) = (&mut self.store, &self.limits, self.watchdog);
+        let checked = match &self.rule {
+            WarmRule::V1(rule) => {
+                let input = quote.to_wit()?;
+                self.executor.block_on(async {
+                    tokio::time::timeout(watchdog, rule.call_price(&mut *store, &input))
+                        .await
+                        .unwrap_or_else(|_| Err(WatchdogTimeout.into()))
+                        .map(|answer| checked_price(answer, line_count, limits))
+                })
+            }
+            WarmRule::V2(rule) => {
+                let input = quote.to_wit_v2()?;
+                self.executor.block_on(async {
+                    tokio::time::timeout(watchdog, rule.call_price(&mut *store, &input))
+                        .await
+                        .unwrap_or_else(|_| Err(WatchdogTimeout.into()))
+                        .map(|answer| checked_price_v2(answer, line_count, limits))
+                })
+            }
+        };
         let plugin = &self.plugin;
+        let state = self.store.data();
         let failure = |kind| {
             InvokeError::Plugin(PluginFailure {
                 plugin: plugin.manifest.label(),
                 digest: plugin.digest.clone(),
                 kind,
+                usage: usage(0, state),
             })
-        };
-        let line_count = quote.lines.len();
-        let checked = match &self.rule {
-            WarmRule::V1(rule) => {
-                let input = quote.to_wit()?;
-                rule.call_price(&mut self.store, &input)
-                    .map(|answer| checked_price(answer, line_count, &self.limits))
-            }
-            WarmRule::V2(rule) => {
-                let input = quote.to_wit_v2()?;
-                rule.call_price(&mut self.store, &input)
-                    .map(|answer| checked_price_v2(answer, line_count, &self.limits))
-            }
         };
         match checked {
             Ok(checked) => checked.map_err(failure),
-            Err(error) => Err(failure(classify(error, plugin, self.store.data()))),
+            Err(error) => Err(failure(classify(error, plugin, state))),
         }
     }
 }
@@ -747,8 +876,17 @@ fn classify(error: wasmtime::Error, plugin: &LoadedPlugin, state: &InvocationSta
     if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
         return FailureKind::Capacity(format!("{error}"));
     }
+    let deadline_ms = u64::try_from(limits.deadline.as_millis()).unwrap_or(u64::MAX);
+    if let Some(wait) = error.downcast_ref::<WaitPastDeadline>() {
+        tracing::debug!(plugin = %plugin.manifest.label(), %wait, "plugin waited past its deadline");
+        return FailureKind::Timeout(deadline_ms);
+    }
+    if error.downcast_ref::<WatchdogTimeout>().is_some() {
+        tracing::warn!(plugin = %plugin.manifest.label(), digest = %plugin.digest, "watchdog stopped an invocation waiting on the host past its deadline");
+        return FailureKind::Timeout(deadline_ms);
+    }
     match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => FailureKind::Timeout(limits.deadline.as_millis() as u64),
+        Some(Trap::Interrupt) => FailureKind::Timeout(deadline_ms),
         Some(Trap::OutOfFuel) => FailureKind::OutOfFuel(limits.fuel.unwrap_or(UNMETERED_FUEL)),
         _ if state.limiter.hit => FailureKind::OutOfMemory(limits.memory_bytes),
         Some(trap) => {
@@ -798,9 +936,14 @@ fn check_binary(bytes: &[u8], limit: usize) -> Result<(), InstallError> {
 
 /// Which capability, if any, an import needs; refuses imports the host does not provide.
 fn check_import(import: &str, manifest: &PluginManifest) -> Result<(), InstallError> {
-    // WASI is linked with no ambient authority (see `state`), so its imports are harmless.
+    // The WASI a std guest needs, with no authority and nothing that waits (see `sandbox`);
+    // sockets and every other WASI package are not provided.
     if import.starts_with("wasi:") {
-        return Ok(());
+        return if sandbox::provides(import) {
+            Ok(())
+        } else {
+            Err(InstallError::UnknownImport(import.to_owned()))
+        };
     }
     let (package, rest) = import
         .split_once('/')
@@ -858,6 +1001,10 @@ mod tests {
             PluginManifest::from_toml("name = \"x\"\nversion = \"0.1.0\"\nworld = \"approval-rule\"\nowner = 2\n")
                 .expect("valid manifest");
         assert_eq!(check_import("wasi:cli/stderr@0.2.6", &manifest), Ok(()));
+        assert_eq!(
+            check_import("wasi:sockets/tcp@0.2.6", &manifest),
+            Err(InstallError::UnknownImport("wasi:sockets/tcp@0.2.6".into()))
+        );
         assert_eq!(check_import("partner-center:log/log@0.1.0", &manifest), Ok(()));
         assert_eq!(
             check_import("partner-center:order/orders@0.1.0", &manifest),

@@ -2,15 +2,17 @@
 //! invocations or tenants.
 
 use crate::capabilities::CapabilityData;
-use crate::limits::RuntimeLimits;
+use crate::limits::{InvocationLimits, RuntimeLimits};
+use crate::sandbox::{VirtualClock, WaitsView};
 use pchost_domain::{Partner, PartnerId};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::ClosedInputStream;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 /// One line a plugin logged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -21,11 +23,14 @@ pub struct LogLine {
     pub message: String,
 }
 
-/// Caps linear memory and tables; remembers whether the cap was hit, so that the trap that
+/// Caps the linear memory of one invocation, all its memories together (a component may
+/// define several), and its tables; remembers whether the cap was hit, so that the trap that
 /// follows (a Rust guest aborts when allocation fails) is reported as out-of-memory.
 #[derive(Debug)]
 pub(crate) struct MemoryCap {
     pub(crate) max_bytes: usize,
+    /// Bytes of every memory of the invocation together.
+    pub(crate) total_bytes: usize,
     pub(crate) hit: bool,
 }
 
@@ -33,11 +38,13 @@ pub(crate) struct MemoryCap {
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.total_bytes.saturating_sub(current).saturating_add(desired);
+        if total > self.max_bytes {
             self.hit = true;
             return Ok(false);
         }
+        self.total_bytes = total;
         Ok(true)
     }
 
@@ -59,6 +66,13 @@ pub struct InvocationState {
     pub(crate) dropped_logs: usize,
     max_log_lines: usize,
     max_log_line_bytes: usize,
+    /// The invocation's monotonic clock (see [`crate::sandbox`]).
+    clock: Arc<VirtualClock>,
+    /// Capability calls made, refused ones included.
+    pub(crate) capability_calls: u32,
+    /// Capability calls refused: outside the owner's scope, or past the budget.
+    pub(crate) denied_calls: u32,
+    pub(crate) max_capability_calls: u32,
 }
 
 impl std::fmt::Debug for InvocationState {
@@ -81,35 +95,24 @@ impl HostWallClock for FixedWallClock {
     }
 }
 
-/// A monotonic clock that never advances: plugins must not measure time.
-struct FrozenMonotonicClock;
-
-impl HostMonotonicClock for FrozenMonotonicClock {
-    fn resolution(&self) -> u64 {
-        1
-    }
-    fn now(&self) -> u64 {
-        0
-    }
-}
-
 impl InvocationState {
     /// State for one call: WASI with no ambient authority (no dirs, env, args, network),
-    /// clocks fixed at `as_of_millis`, randomness from `seed`, stderr captured (bounded).
+    /// the wall clock fixed at `as_of_millis`, a virtual monotonic clock that may advance up
+    /// to `deadline`, randomness from `seed`, stdin closed, stderr captured (bounded).
     pub(crate) fn new(
         data: Arc<dyn CapabilityData>,
         owner_id: PartnerId,
         as_of_millis: i64,
         seed: [u8; 32],
-        memory_bytes: usize,
+        invocation: &InvocationLimits,
         limits: &RuntimeLimits,
     ) -> Self {
         let stderr = MemoryOutputPipe::new(limits.max_stderr_bytes);
         let since_epoch = Duration::from_millis(u64::try_from(as_of_millis).unwrap_or(0));
         let wasi = WasiCtx::builder()
+            .stdin(ClosedInputStream)
             .stderr(stderr.clone())
             .wall_clock(FixedWallClock(since_epoch))
-            .monotonic_clock(FrozenMonotonicClock)
             .secure_random(wasmtime_wasi::random::Deterministic::new(seed.to_vec()))
             .insecure_random(wasmtime_wasi::random::Deterministic::new(
                 seed.iter().rev().copied().collect(),
@@ -124,7 +127,8 @@ impl InvocationState {
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryCap {
-                max_bytes: memory_bytes,
+                max_bytes: invocation.memory_bytes,
+                total_bytes: 0,
                 hit: false,
             },
             stderr,
@@ -135,6 +139,18 @@ impl InvocationState {
             dropped_logs: 0,
             max_log_lines: limits.max_log_lines,
             max_log_line_bytes: limits.max_log_line_bytes,
+            clock: VirtualClock::new(u64::try_from(invocation.deadline.as_nanos()).unwrap_or(u64::MAX)),
+            capability_calls: 0,
+            denied_calls: 0,
+            max_capability_calls: limits.max_capability_calls,
+        }
+    }
+
+    /// What the virtual monotonic clock and `wasi:io/poll` work on.
+    pub(crate) fn waits(&mut self) -> WaitsView<'_> {
+        WaitsView {
+            table: &mut self.table,
+            clock: &self.clock,
         }
     }
 

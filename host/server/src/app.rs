@@ -51,10 +51,7 @@ impl AppState {
     /// The state of a server over `store` and `runtime`, with no binding loaded yet (call
     /// `bindings.reload`) and every principal held to `limit`.
     pub fn new(store: Store, runtime: Arc<PluginRuntime>, limit: crate::ratelimit::RateLimit) -> Self {
-        let data = Arc::new(pchost_runtime::StoreData::new(
-            store.clone(),
-            tokio::runtime::Handle::current(),
-        ));
+        let data = Arc::new(pchost_runtime::StoreData::new(store.clone()));
         AppState {
             store,
             runtime,

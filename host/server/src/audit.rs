@@ -66,14 +66,14 @@ pub fn record<I: Serialize, T: Serialize>(
     result: &Result<Invocation<T>, InvokeError>,
 ) -> Option<InvocationRecord> {
     let input = serde_json::to_string(input).ok()?;
-    let (output, failure, fuel_used, logs) = match result {
+    let (output, failure, usage, logs) = match result {
         Ok(invocation) => (
             serde_json::to_string(&invocation.output).ok(),
             None,
-            i64::try_from(invocation.fuel_used).ok(),
+            invocation.usage,
             serde_json::to_string(&invocation.logs).unwrap_or_else(|_| "[]".into()),
         ),
-        Err(InvokeError::Plugin(failure)) => (None, serde_json::to_string(failure).ok(), None, "[]".into()),
+        Err(InvokeError::Plugin(failure)) => (None, serde_json::to_string(failure).ok(), failure.usage, "[]".into()),
         Err(_) => return None,
     };
     Some(InvocationRecord {
@@ -88,7 +88,9 @@ pub fn record<I: Serialize, T: Serialize>(
         output,
         failure,
         duration_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
-        fuel_used,
+        fuel_used: i64::try_from(usage.fuel_used).ok(),
+        capability_calls: i64::from(usage.capability_calls),
+        denied_calls: i64::from(usage.denied_calls),
         logs,
         purpose: purpose.as_str().to_owned(),
     })

@@ -648,7 +648,7 @@ async fn run_plugin(args: RunArgs) -> anyhow::Result<ExitCode> {
             store
         }
     };
-    let data = Arc::new(StoreData::new(store, tokio::runtime::Handle::current()));
+    let data = Arc::new(StoreData::new(store));
     let runtime = PluginRuntime::new(RuntimeConfig::default())?;
     let plugin = runtime.install(manifest, &component)?;
     let id = plugin.id.clone();

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pchost_domain::errors::DomainError;
 use pchost_runtime::manifest::ManifestError;
-use pchost_runtime::{InstallError, InvokeError, PluginFailure};
+use pchost_runtime::{FailureKind, InstallError, InvokeError, PluginFailure};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -115,7 +115,11 @@ impl AppError {
             | AppError::Conflict { code, .. }
             | AppError::Unprocessable { code, .. } => code,
             AppError::RateLimited { .. } => "rate-limited",
-            AppError::PluginFailed(_) => "plugin-failed",
+            AppError::PluginFailed(failure) => match failure.kind {
+                FailureKind::ConcurrencyLimit { .. } => "plugin-concurrency-limit",
+                FailureKind::Capacity(_) => "plugin-capacity",
+                _ => "plugin-failed",
+            },
             AppError::Internal(_) => "internal",
         }
     }
@@ -130,7 +134,12 @@ impl AppError {
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::PluginFailed(_) => StatusCode::BAD_GATEWAY,
+            // Busy, not broken: the owner's share of the pool (only its requests) or the pool.
+            AppError::PluginFailed(failure) => match failure.kind {
+                FailureKind::ConcurrencyLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
+                FailureKind::Capacity(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::BAD_GATEWAY,
+            },
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -206,10 +215,18 @@ impl IntoResponse for AppError {
             plugin,
         };
         let mut response = (self.status(), Json(body)).into_response();
-        if let AppError::RateLimited { retry_after_secs } = &self {
+        let retry_after_secs = match &self {
+            AppError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            AppError::PluginFailed(PluginFailure {
+                kind: FailureKind::ConcurrencyLimit { .. } | FailureKind::Capacity(_),
+                ..
+            }) => Some(1),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after_secs {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

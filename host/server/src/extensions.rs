@@ -144,7 +144,7 @@ where
             .extend(audit::record(&plugin, input, as_of, started, Purpose::Live, &result));
         match result {
             Ok(invocation) => {
-                let fuel_used = invocation.fuel_used;
+                let fuel_used = invocation.usage.fuel_used;
                 let wall_time_us = invocation.wall_time.as_micros().try_into().unwrap_or(u64::MAX);
                 let answer = serde_json::to_string(&invocation.output).unwrap_or_default();
                 match check(&plugin, invocation.output) {

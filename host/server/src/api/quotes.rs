@@ -563,6 +563,7 @@ fn apply(
                 plugin: label,
                 digest: "native".into(),
                 kind: FailureKind::InvalidOutput(why),
+                usage: Default::default(),
             }));
         }
         let step = ChainStep {
@@ -591,6 +592,8 @@ fn apply(
                 plugin: plugin.manifest.label(),
                 digest: plugin.digest.clone(),
                 kind: FailureKind::InvalidOutput(why),
+                // The invocation's own usage is on its audit record already.
+                usage: Default::default(),
             }),
         },
     )?;
