@@ -2,6 +2,7 @@
 //! the real runtime and the real HTTP router.
 
 mod authorization;
+mod containment;
 mod example_plugins;
 mod extension_points;
 mod hostile_plugins;

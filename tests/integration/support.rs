@@ -98,8 +98,12 @@ pub fn shared_runtime() -> Arc<PluginRuntime> {
 /// A server's state over a fresh demo store with the demo API keys and the bundled plugins
 /// installed and bound, as `serve --demo --bundled-plugins` sets it up.
 pub fn api_state() -> pchost_server::app::AppState {
+    api_state_on(shared_runtime())
+}
+
+/// [`api_state`] on a runtime of the test's own (other limits).
+pub fn api_state_on(runtime: Arc<PluginRuntime>) -> pchost_server::app::AppState {
     let store = demo_store();
-    let runtime = shared_runtime();
     tokio().block_on(async {
         pchost_server::demo::seed(&store)
             .await

@@ -983,6 +983,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), InstallError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::ComponentLimits;
+    use crate::state::MemoryCap;
 
     #[test]
     fn binaries_are_sorted_before_parsing() {
@@ -993,6 +995,51 @@ mod tests {
             check_binary(&[0; 200], 100),
             Err(InstallError::TooLarge { size: 200, limit: 100 })
         );
+    }
+
+    /// A component of `modules` core instances with one memory of `pages` 64 KiB pages each.
+    fn component_with_memories(modules: usize, pages: u32) -> Vec<u8> {
+        let defs: String = (0..modules)
+            .map(|i| format!("(core module $m{i} (memory {pages})) (core instance (instantiate $m{i}))"))
+            .collect();
+        wat::parse_str(format!("(component {defs})")).expect("valid WAT")
+    }
+
+    #[test]
+    fn the_memory_cap_counts_all_memories_of_an_invocation_together() {
+        let runtime = PluginRuntime::new(RuntimeConfig::default()).expect("runtime");
+        let cap = 64 << 20;
+        let instantiate = |bytes: &[u8]| {
+            let component = Component::new(runtime.engine(), bytes).expect("compiles");
+            let mut store = Store::new(
+                runtime.engine(),
+                MemoryCap {
+                    max_bytes: cap,
+                    total_bytes: 0,
+                    hit: false,
+                },
+            );
+            store.limiter(|cap| cap);
+            let result = Linker::new(runtime.engine()).instantiate(&mut store, &component).map(drop);
+            (result, store.data().hit)
+        };
+        // Two memories of 40 MiB: each under the 64 MiB cap, together over it.
+        assert!(!instantiate(&component_with_memories(1, 640)).1);
+        let (result, hit) = instantiate(&component_with_memories(2, 640));
+        assert!(result.is_err() && hit, "two 40 MiB memories must not fit a 64 MiB cap");
+    }
+
+    #[test]
+    fn a_component_beyond_the_per_component_pool_limits_is_refused_before_it_runs() {
+        let runtime = PluginRuntime::new(RuntimeConfig::default()).expect("runtime");
+        let limits = ComponentLimits::default();
+        let too_many = component_with_memories(limits.memories as usize + 1, 1);
+        let refused = Component::new(runtime.engine(), &too_many).map(drop).map_err(|e| format!("{e:#}"));
+        assert!(
+            refused.as_ref().is_err_and(|e| e.contains("3 Wasm linear memories")),
+            "got {refused:?}"
+        );
+        assert!(Component::new(runtime.engine(), &component_with_memories(limits.memories as usize, 1)).is_ok());
     }
 
     #[test]

@@ -14,7 +14,9 @@ use pchost_domain::keys::{KeyPrincipal, NewApiKey};
 use pchost_domain::store::Store;
 use pchost_runtime::manifest::RequestedLimits;
 use pchost_runtime::model::{ApprovalRequest, Quote};
-use pchost_runtime::{Capability, PluginManifest, PluginRuntime, RuntimeConfig, StoreData, World, WorldVersion};
+use pchost_runtime::{
+    Capability, PluginManifest, PluginRuntime, RuntimeConfig, RuntimeLimits, StoreData, World, WorldVersion,
+};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -268,6 +270,48 @@ struct ServeArgs {
     /// Requests each may make in a burst.
     #[arg(long, env = "PCHOST_RATE_BURST", default_value_t = 100)]
     rate_limit_burst: u32,
+    #[command(flatten)]
+    containment: ContainmentArgs,
+}
+
+/// How plugins share the host: the operator's containment settings (docs/api.md, Limits).
+#[derive(Debug, Args)]
+struct ContainmentArgs {
+    /// Plugin instances alive at once, in all (the instance pool's size).
+    #[arg(long, env = "PCHOST_PLUGIN_INSTANCES", default_value_t = RuntimeLimits::default().max_concurrent_instances)]
+    plugin_instances: u32,
+    /// Of those, how many one owner's plugins may hold at once (default: a quarter).
+    #[arg(long, env = "PCHOST_OWNER_CONCURRENCY")]
+    owner_concurrency: Option<u32>,
+    /// How long an invocation waits for its owner's share or a slot before it is refused.
+    #[arg(long, env = "PCHOST_ADMISSION_WAIT_MS", default_value_t = RuntimeLimits::default().admission_wait.as_millis() as u64)]
+    admission_wait_ms: u64,
+    /// How far past its deadline an invocation waiting on the host runs before it is dropped.
+    #[arg(long, env = "PCHOST_WATCHDOG_MARGIN_MS", default_value_t = RuntimeLimits::default().watchdog_margin.as_millis() as u64)]
+    watchdog_margin_ms: u64,
+    /// Capability calls one invocation may make; the next ones answer `unavailable`.
+    #[arg(long, env = "PCHOST_MAX_CAPABILITY_CALLS", default_value_t = RuntimeLimits::default().max_capability_calls)]
+    max_capability_calls: u32,
+}
+
+impl ContainmentArgs {
+    fn limits(&self) -> anyhow::Result<RuntimeLimits> {
+        if self.plugin_instances == 0 {
+            bail!("--plugin-instances must be at least 1");
+        }
+        let owner_concurrency = self.owner_concurrency.unwrap_or((self.plugin_instances / 4).max(1));
+        if owner_concurrency == 0 || owner_concurrency > self.plugin_instances {
+            bail!("--owner-concurrency must be 1 to --plugin-instances ({})", self.plugin_instances);
+        }
+        Ok(RuntimeLimits {
+            max_concurrent_instances: self.plugin_instances,
+            owner_concurrency,
+            admission_wait: std::time::Duration::from_millis(self.admission_wait_ms),
+            watchdog_margin: std::time::Duration::from_millis(self.watchdog_margin_ms),
+            max_capability_calls: self.max_capability_calls,
+            ..RuntimeLimits::default()
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -370,6 +414,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime = Arc::new(PluginRuntime::new(RuntimeConfig {
         artefact_dir: Some(db.artefacts(&args.artefacts)),
         meter_fuel: !args.no_fuel_metering,
+        limits: args.containment.limits()?,
         ..RuntimeConfig::default()
     })?);
     let loaded = bundle::load_installed(&store, &runtime).await?;

@@ -1,0 +1,366 @@
+//! Containment: no plugin can hold a thread, an instance slot or the host's time past its
+//! deadline, whichever way it waits, and no owner can take another owner's share of the
+//! instance pool. Each test asserts the specific failure, then that the next normal
+//! invocation succeeds.
+
+use crate::support::*;
+use axum::http::StatusCode;
+use chrono::Utc;
+use pchost_domain::bindings::{BindingScope, FailurePolicy, NewBinding};
+use pchost_domain::demo;
+use pchost_domain::entities as d;
+use pchost_runtime::{
+    CapabilityData, FailureKind, InvokeError, PluginFailure, PluginRuntime, RuntimeConfig, RuntimeLimits,
+};
+use pchost_test_plugins as built;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the noisy neighbour does, by the quantity of the first line (plugins/hostile/README.md).
+mod mode {
+    pub const SLEEP_AN_HOUR: u32 = 1;
+    pub const POLL_NEVER_READY: u32 = 2;
+    pub const READ_STDIN: u32 = 3;
+    pub const CAPABILITY_LOOP: u32 = 4;
+    pub const SLEEP_10_MS: u32 = 5;
+    pub const CAPABILITY_1000_TIMES: u32 = 6;
+    pub const SPIN: u32 = 7;
+    pub const ANSWER: u32 = 10;
+}
+
+/// Installs the noisy neighbour for `owner` (granted the customer capability); returns its id.
+fn install_noisy(runtime: &PluginRuntime, owner: i64) -> String {
+    runtime
+        .install(
+            manifest("noisy-neighbour", "pricing-rule@0.2.0", owner, &["customer"]),
+            &built::read(built::HOSTILE_NOISY_NEIGHBOUR),
+        )
+        .expect("a valid component")
+        .id
+        .clone()
+}
+
+/// A quote of customer 102 whose first line asks the noisy neighbour for `mode`.
+fn asking(mode: u32) -> pchost_runtime::model::Quote {
+    quote(demo::STANDARD_CUSTOMER, 1, &[(mode, "100")])
+}
+
+fn failure<T: std::fmt::Debug>(result: Result<T, InvokeError>) -> PluginFailure {
+    match result {
+        Err(InvokeError::Plugin(failure)) => failure,
+        other => panic!("expected a plugin failure, got {other:?}"),
+    }
+}
+
+/// What a successful invocation logged.
+fn logged(result: Result<pchost_runtime::Invocation<pchost_runtime::model::PriceAdjustments>, InvokeError>) -> Vec<String> {
+    let invocation = result.expect("the plugin answers");
+    invocation.logs.into_iter().map(|line| line.message).collect()
+}
+
+/// The next normal invocation after a failure runs and answers.
+fn next_one_answers(runtime: &PluginRuntime, id: &str) {
+    runtime
+        .price(id, &asking(mode::ANSWER), demo_data())
+        .expect("the next invocation runs normally");
+}
+
+#[test]
+fn a_sleep_past_the_deadline_fails_as_a_timeout_at_once_without_waiting() {
+    let runtime = runtime();
+    let id = install_noisy(&runtime, demo::SELLER);
+    let started = Instant::now();
+    let failed = failure(runtime.price(&id, &asking(mode::SLEEP_AN_HOUR), demo_data()));
+    assert_eq!(failed.kind, FailureKind::Timeout(100));
+    // The hour is never waited: the virtual clock cannot reach it within the deadline. (A
+    // generous bound: the point is that no real time is waited, let alone the deadline.)
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    next_one_answers(&runtime, &id);
+}
+
+#[test]
+fn a_poll_on_a_pollable_that_never_becomes_ready_fails_as_a_timeout() {
+    let runtime = runtime();
+    let id = install_noisy(&runtime, demo::SELLER);
+    let failed = failure(runtime.price(&id, &asking(mode::POLL_NEVER_READY), demo_data()));
+    assert_eq!(failed.kind, FailureKind::Timeout(100));
+    next_one_answers(&runtime, &id);
+}
+
+#[test]
+fn a_blocking_read_of_stdin_returns_at_once_because_stdin_is_closed() {
+    let runtime = runtime();
+    let id = install_noisy(&runtime, demo::SELLER);
+    assert_eq!(
+        logged(runtime.price(&id, &asking(mode::READ_STDIN), demo_data())),
+        vec!["stdin: Ok(0)".to_owned()]
+    );
+    next_one_answers(&runtime, &id);
+}
+
+#[test]
+fn a_sleep_within_the_deadline_passes_on_the_virtual_clock_the_same_way_every_time() {
+    let runtime = runtime();
+    let id = install_noisy(&runtime, demo::SELLER);
+    for _ in 0..2 {
+        assert_eq!(
+            logged(runtime.price(&id, &asking(mode::SLEEP_10_MS), demo_data())),
+            vec!["slept 10 ms".to_owned()]
+        );
+    }
+}
+
+#[test]
+fn a_capability_call_in_a_loop_is_refused_past_its_budget_and_stopped_at_the_deadline() {
+    let runtime = runtime();
+    let id = install_noisy(&runtime, demo::RESELLER);
+    let failed = failure(runtime.price(&id, &asking(mode::CAPABILITY_LOOP), demo_data()));
+    assert_eq!(failed.kind, FailureKind::Timeout(100));
+    // Every call is counted for the audit, the refused ones past the budget included.
+    let budget = RuntimeLimits::default().max_capability_calls;
+    assert!(failed.usage.capability_calls > budget, "{:?}", failed.usage);
+    next_one_answers(&runtime, &id);
+}
+
+#[test]
+fn a_plugin_sees_the_capability_budget_as_a_clear_error_on_the_call_past_it() {
+    let runtime = runtime();
+    let id = install_noisy(&runtime, demo::RESELLER);
+    let invocation = runtime
+        .price(&id, &asking(mode::CAPABILITY_1000_TIMES), demo_data())
+        .expect("the plugin answers");
+    assert_eq!(
+        invocation.logs.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(),
+        vec![r#"call 101: CapabilityError::Unavailable("capability call limit reached: 100 per invocation")"#]
+    );
+    assert_eq!(invocation.usage.capability_calls, 101);
+    assert_eq!(invocation.usage.denied_calls, 0);
+}
+
+#[test]
+fn reads_outside_the_owners_scope_are_counted_as_denied() {
+    let runtime = runtime();
+    // Seller 10 sees no customers: every read is refused as outside its scope.
+    let id = install_noisy(&runtime, demo::SELLER);
+    let invocation = runtime
+        .price(&id, &asking(mode::CAPABILITY_1000_TIMES), demo_data())
+        .expect("the plugin answers");
+    assert_eq!(
+        invocation.logs.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(),
+        vec!["call 1: CapabilityError::AccessDenied"]
+    );
+    assert_eq!((invocation.usage.capability_calls, invocation.usage.denied_calls), (1, 1));
+}
+
+/// Host data whose every read waits forever: a database that stopped answering.
+struct Stalled;
+
+#[async_trait::async_trait]
+impl CapabilityData for Stalled {
+    async fn partner(&self, _: d::PartnerId) -> Result<Option<d::Partner>, String> {
+        std::future::pending().await
+    }
+    async fn customer(&self, _: d::CustomerId) -> Result<Option<d::Customer>, String> {
+        std::future::pending().await
+    }
+    async fn customers_of(&self, _: &[d::PartnerId], _: d::CustomerId, _: u32) -> Result<Vec<d::Customer>, String> {
+        std::future::pending().await
+    }
+    async fn resellers_of(&self, _: d::PartnerId) -> Result<Vec<d::PartnerId>, String> {
+        std::future::pending().await
+    }
+    async fn order(&self, _: d::OrderId) -> Result<Option<d::Order>, String> {
+        std::future::pending().await
+    }
+    async fn recent_orders(&self, _: d::CustomerId, _: u32) -> Result<Vec<d::Order>, String> {
+        std::future::pending().await
+    }
+    async fn product(&self, _: d::ProductId) -> Result<Option<d::Product>, String> {
+        std::future::pending().await
+    }
+    async fn list_price(&self, _: d::ProductId, _: d::PeriodType) -> Result<Option<d::ListPrice>, String> {
+        std::future::pending().await
+    }
+    async fn invoice_info(&self, _: d::CustomerId) -> Result<Option<d::InvoiceInfo>, String> {
+        std::future::pending().await
+    }
+    async fn invoice_requests(&self, _: d::CustomerId, _: u32) -> Result<Vec<d::InvoiceRequest>, String> {
+        std::future::pending().await
+    }
+}
+
+#[test]
+fn the_watchdog_stops_an_invocation_waiting_on_a_host_read_and_its_slot_and_thread_come_back() {
+    // Two instance slots only: were a stalled invocation to keep its slot, the third would
+    // find none.
+    let runtime = Arc::new(
+        PluginRuntime::new(RuntimeConfig {
+            limits: RuntimeLimits {
+                max_concurrent_instances: 2,
+                owner_concurrency: 2,
+                ..RuntimeLimits::default()
+            },
+            ..RuntimeConfig::default()
+        })
+        .expect("runtime"),
+    );
+    let id = install_noisy(&runtime, demo::RESELLER);
+    let stalled = |runtime: Arc<PluginRuntime>, id: String| {
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let failed = failure(runtime.price(&id, &asking(mode::CAPABILITY_LOOP), Arc::new(Stalled)));
+            (failed.kind, started.elapsed())
+        })
+    };
+    for _ in 0..2 {
+        let both = [stalled(runtime.clone(), id.clone()), stalled(runtime.clone(), id.clone())];
+        for thread in both {
+            let (kind, took) = thread.join().expect("the thread comes back");
+            assert_eq!(kind, FailureKind::Timeout(100));
+            // The deadline (100 ms) plus the watchdog's margin (20 ms), give or take a busy
+            // machine: not the forever the read would wait.
+            assert!(took < Duration::from_secs(2), "took {took:?}");
+        }
+    }
+    assert_eq!(runtime.running(demo::RESELLER), 0);
+    next_one_answers(&runtime, &id);
+}
+
+#[test]
+fn an_owner_past_its_share_of_the_pool_is_refused_while_other_owners_run() {
+    let runtime = Arc::new(
+        PluginRuntime::new(RuntimeConfig {
+            limits: RuntimeLimits {
+                max_concurrent_instances: 4,
+                owner_concurrency: 1,
+                admission_wait: Duration::from_millis(10),
+                ..RuntimeLimits::default()
+            },
+            ..RuntimeConfig::default()
+        })
+        .expect("runtime"),
+    );
+    let seller = install_noisy(&runtime, demo::SELLER);
+    let reseller = install_noisy(&runtime, demo::RESELLER);
+    // Seller 10's one permit is held by a plugin spinning until its deadline.
+    let spinning = {
+        let (runtime, seller) = (runtime.clone(), seller.clone());
+        std::thread::spawn(move || failure(runtime.price(&seller, &asking(mode::SPIN), demo_data())).kind)
+    };
+    while runtime.running(demo::SELLER) == 0 {
+        std::thread::yield_now();
+    }
+    let refused = failure(runtime.price(&seller, &asking(mode::ANSWER), demo_data()));
+    assert_eq!(
+        refused.kind,
+        FailureKind::ConcurrencyLimit {
+            owner: demo::SELLER,
+            limit: 1
+        }
+    );
+    // Reseller 2's plugins are not held back by seller 10's share.
+    runtime
+        .price(&reseller, &asking(mode::ANSWER), demo_data())
+        .expect("another owner's invocation runs meanwhile");
+    assert_eq!(spinning.join().expect("joined"), FailureKind::Timeout(100));
+    next_one_answers(&runtime, &seller);
+}
+
+#[test]
+fn over_the_api_a_busy_owner_is_refused_429_for_its_own_products_only_and_audited() {
+    let runtime = Arc::new(
+        PluginRuntime::new(RuntimeConfig {
+            limits: RuntimeLimits {
+                owner_concurrency: 1,
+                admission_wait: Duration::from_millis(10),
+                ..RuntimeLimits::default()
+            },
+            ..RuntimeConfig::default()
+        })
+        .expect("runtime"),
+    );
+    let state = api_state_on(runtime.clone());
+    tokio().block_on(async {
+        pchost_server::bundle::install(
+            &state.store,
+            &state.runtime,
+            manifest("noisy-neighbour", "pricing-rule@0.2.0", demo::SELLER, &["customer"]),
+            &built::read(built::HOSTILE_NOISY_NEIGHBOUR),
+        )
+        .await
+        .expect("installed");
+        state
+            .store
+            .create_binding(
+                &NewBinding {
+                    world: "pricing-rule".into(),
+                    scope: BindingScope::Seller,
+                    scope_id: Some(demo::SELLER),
+                    plugin_owner: demo::SELLER,
+                    plugin_name: "noisy-neighbour".into(),
+                    version: "0.1.0".into(),
+                    position: 10,
+                    failure_policy: FailurePolicy::FailClosed,
+                    enabled: true,
+                },
+                "test",
+                Utc::now(),
+            )
+            .await
+            .expect("bound");
+        state.bindings.reload(&state.store).await.expect("reload");
+    });
+    let app = pchost_server::app::router(state);
+    let seller_line = |quantity: u32| {
+        json!({ "customer_id": 102, "currency": "CNY",
+                "lines": [{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": quantity }] })
+    };
+    // Seller 10's one permit is held by a quote whose rule spins until its deadline.
+    let spinning = {
+        let app = app.clone();
+        let body = seller_line(mode::SPIN);
+        std::thread::spawn(move || call(&app, "POST", "/v1/quotes", Some(keys::CUSTOMER_102), Some(body)))
+    };
+    while runtime.running(demo::SELLER) == 0 {
+        std::thread::yield_now();
+    }
+    let (status, body) = call(&app, "POST", "/v1/quotes", Some(keys::CUSTOMER_102), Some(seller_line(mode::ANSWER)));
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["code"], "plugin-concurrency-limit");
+    assert_eq!(body["plugin"]["kind"], json!({ "kind": "concurrency-limit", "detail": { "owner": 10, "limit": 1 } }));
+    // Reseller 2's quote for customer 101 names no product of seller 10: priced meanwhile.
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/quotes",
+        Some(keys::CUSTOMER_101),
+        Some(json!({ "customer_id": 101, "currency": "CNY",
+                     "lines": [{ "product_id": 1001, "period": "month", "period_count": 1, "quantity": 2 }] })),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = spinning.join().expect("joined");
+    assert_eq!((status, &body["plugin"]["kind"]["kind"]), (StatusCode::BAD_GATEWAY, &json!("timeout")));
+    // Both are on the seller's audit trail, the refusal with what it was.
+    // Everything is on the seller's audit trail, the refusal with what it was: its bound
+    // volume discount, the first of its rules, found its share taken.
+    let (status, audit) = call(&app, "GET", "/v1/invocations", Some(keys::SELLER_ADMIN), None);
+    assert_eq!(status, StatusCode::OK);
+    let mut outcomes: Vec<(String, String)> = audit
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|r| {
+            let failure: serde_json::Value = serde_json::from_str(r["failure"].as_str().unwrap_or("null")).expect("JSON");
+            let kind = failure["kind"]["kind"].as_str().unwrap_or("ok").to_owned();
+            (r["plugin"].as_str().unwrap_or_default().to_owned(), kind)
+        })
+        .collect();
+    outcomes.sort();
+    let expected = [
+        ("noisy-neighbour@0.1.0", "timeout"),
+        ("volume-discount@0.1.0", "concurrency-limit"),
+        ("volume-discount@0.1.0", "ok"),
+    ];
+    assert_eq!(outcomes, expected.map(|(p, k)| (p.to_owned(), k.to_owned())), "{audit:#}");
+}
