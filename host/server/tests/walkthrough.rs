@@ -5,143 +5,11 @@
 //! showing each adjustment, creates and pays an order; an invoice is requested; a refund asks
 //! the approval rule; the audit lists every plugin invocation.
 
+mod common;
+
+use common::*;
 use pchost_test_plugins as built;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
-/// A server process, killed when dropped.
-struct Server {
-    child: Child,
-    address: String,
-    dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn pchost(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_pchost"))
-        .args(args)
-        .arg("--db")
-        .arg(dir.join("pchost.db"))
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("pchost runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).expect("UTF-8")
-}
-
-/// Starts `pchost serve --demo` (for the catalog) on a free port and waits until it serves.
-fn serve(dir: PathBuf) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pchost"))
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--db"])
-        .arg(dir.join("pchost.db"))
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("pchost serve starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the server logs until it serves")
-            .expect("log line");
-        if let Some(rest) = line.split("address=").nth(1)
-            && line.contains("serving")
-        {
-            break rest.split_whitespace().next().expect("address").to_owned();
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, address, dir }
-}
-
-/// One HTTP/1.1 request over a fresh connection; returns the status and the JSON body.
-fn request(
-    server: &Server,
-    method: &str,
-    path: &str,
-    key: Option<&str>,
-    content_type: &str,
-    body: &[u8],
-    extra: &str,
-) -> (u16, Value) {
-    let mut stream = TcpStream::connect(&server.address).expect("connect");
-    let auth = key
-        .map(|k| format!("Authorization: Bearer {k}\r\n"))
-        .unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{auth}{extra}\r\n",
-        server.address,
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).expect("write head");
-    stream.write_all(body).expect("write body");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read");
-    let text = String::from_utf8_lossy(&response);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    // Small responses may be chunked: take the JSON between the first '{' or '[' and the last.
-    let start = body.find(['{', '[']).unwrap_or(body.len());
-    let end = body.rfind(['}', ']']).map(|i| i + 1).unwrap_or(start);
-    (status, serde_json::from_str(&body[start..end]).unwrap_or(Value::Null))
-}
-
-fn json_call(server: &Server, method: &str, path: &str, key: &str, body: Value) -> (u16, Value) {
-    request(
-        server,
-        method,
-        path,
-        Some(key),
-        "application/json",
-        body.to_string().as_bytes(),
-        "",
-    )
-}
-
-fn ok(expected: u16, (status, body): (u16, Value)) -> Value {
-    assert_eq!(status, expected, "{body}");
-    body
-}
-
-fn upload(server: &Server, key: &str, manifest: &str, component: &[u8]) -> (u16, Value) {
-    let boundary = "pchost-walkthrough-boundary";
-    let mut body = Vec::new();
-    body.extend(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"manifest\"\r\n\r\n{manifest}\r\n").as_bytes(),
-    );
-    body.extend(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"component\"; filename=\"c.wasm\"\r\nContent-Type: application/wasm\r\n\r\n")
-            .as_bytes(),
-    );
-    body.extend(component);
-    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
-    request(
-        server,
-        "POST",
-        "/v1/plugins",
-        Some(key),
-        &format!("multipart/form-data; boundary={boundary}"),
-        &body,
-        "",
-    )
-}
 
 /// `world` may name the extension package's version as WIT does (`pricing-rule@0.2.0`).
 fn manifest(name: &str, world: &str, owner: i64) -> String {
@@ -157,7 +25,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let operator = pchost(&dir, &["keys", "create-operator"]).trim().to_owned();
     assert!(operator.starts_with("pch_") && operator.len() == 68, "{operator}");
-    let server = serve(dir);
+    let server = serve(dir, &[]);
     let id = |v: &Value, path: &str| v.pointer(path).and_then(Value::as_i64).expect(path);
 
     // The operator registers a distributor and a reseller; each gets a first admin key.
