@@ -54,7 +54,9 @@ fn failure<T: std::fmt::Debug>(result: Result<T, InvokeError>) -> PluginFailure 
 }
 
 /// What a successful invocation logged.
-fn logged(result: Result<pchost_runtime::Invocation<pchost_runtime::model::PriceAdjustments>, InvokeError>) -> Vec<String> {
+fn logged(
+    result: Result<pchost_runtime::Invocation<pchost_runtime::model::PriceAdjustments>, InvokeError>,
+) -> Vec<String> {
     let invocation = result.expect("the plugin answers");
     invocation.logs.into_iter().map(|line| line.message).collect()
 }
@@ -75,7 +77,11 @@ fn a_sleep_past_the_deadline_fails_as_a_timeout_at_once_without_waiting() {
     assert_eq!(failed.kind, FailureKind::Timeout(100));
     // The hour is never waited: the virtual clock cannot reach it within the deadline. (A
     // generous bound: the point is that no real time is waited, let alone the deadline.)
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
     next_one_answers(&runtime, &id);
 }
 
@@ -150,7 +156,10 @@ fn reads_outside_the_owners_scope_are_counted_as_denied() {
         invocation.logs.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(),
         vec!["call 1: CapabilityError::AccessDenied"]
     );
-    assert_eq!((invocation.usage.capability_calls, invocation.usage.denied_calls), (1, 1));
+    assert_eq!(
+        (invocation.usage.capability_calls, invocation.usage.denied_calls),
+        (1, 1)
+    );
 }
 
 /// Host data whose every read waits forever: a database that stopped answering.
@@ -214,7 +223,10 @@ fn the_watchdog_stops_an_invocation_waiting_on_a_host_read_and_its_slot_and_thre
         })
     };
     for _ in 0..2 {
-        let both = [stalled(runtime.clone(), id.clone()), stalled(runtime.clone(), id.clone())];
+        let both = [
+            stalled(runtime.clone(), id.clone()),
+            stalled(runtime.clone(), id.clone()),
+        ];
         for thread in both {
             let (kind, took) = thread.join().expect("the thread comes back");
             assert_eq!(kind, FailureKind::Timeout(100));
@@ -325,10 +337,19 @@ fn over_the_api_a_busy_owner_is_refused_429_for_its_own_products_only_and_audite
     while runtime.running(demo::SELLER) == 0 {
         std::thread::yield_now();
     }
-    let (status, body) = call(&app, "POST", "/v1/quotes", Some(keys::CUSTOMER_102), Some(seller_line(mode::ANSWER)));
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/quotes",
+        Some(keys::CUSTOMER_102),
+        Some(seller_line(mode::ANSWER)),
+    );
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!(body["code"], "plugin-concurrency-limit");
-    assert_eq!(body["plugin"]["kind"], json!({ "kind": "concurrency-limit", "detail": { "owner": 10, "limit": 1 } }));
+    assert_eq!(
+        body["plugin"]["kind"],
+        json!({ "kind": "concurrency-limit", "detail": { "owner": 10, "limit": 1 } })
+    );
     // Reseller 2's quote for customer 101 names no product of seller 10: priced meanwhile.
     let (status, body) = call(
         &app,
@@ -340,7 +361,10 @@ fn over_the_api_a_busy_owner_is_refused_429_for_its_own_products_only_and_audite
     );
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = spinning.join().expect("joined");
-    assert_eq!((status, &body["plugin"]["kind"]["kind"]), (StatusCode::BAD_GATEWAY, &json!("timeout")));
+    assert_eq!(
+        (status, &body["plugin"]["kind"]["kind"]),
+        (StatusCode::BAD_GATEWAY, &json!("timeout"))
+    );
     // Both are on the seller's audit trail, the refusal with what it was.
     // Everything is on the seller's audit trail, the refusal with what it was: its bound
     // volume discount, the first of its rules, found its share taken.
@@ -351,7 +375,8 @@ fn over_the_api_a_busy_owner_is_refused_429_for_its_own_products_only_and_audite
         .expect("a list")
         .iter()
         .map(|r| {
-            let failure: serde_json::Value = serde_json::from_str(r["failure"].as_str().unwrap_or("null")).expect("JSON");
+            let failure: serde_json::Value =
+                serde_json::from_str(r["failure"].as_str().unwrap_or("null")).expect("JSON");
             let kind = failure["kind"]["kind"].as_str().unwrap_or("ok").to_owned();
             (r["plugin"].as_str().unwrap_or_default().to_owned(), kind)
         })
@@ -362,5 +387,44 @@ fn over_the_api_a_busy_owner_is_refused_429_for_its_own_products_only_and_audite
         ("volume-discount@0.1.0", "concurrency-limit"),
         ("volume-discount@0.1.0", "ok"),
     ];
-    assert_eq!(outcomes, expected.map(|(p, k)| (p.to_owned(), k.to_owned())), "{audit:#}");
+    assert_eq!(
+        outcomes,
+        expected.map(|(p, k)| (p.to_owned(), k.to_owned())),
+        "{audit:#}"
+    );
+}
+
+#[test]
+fn an_owner_spinning_on_every_core_leaves_another_owners_rule_a_turn_within_a_tick() {
+    // One turn of guest code at a time (one core), held by three of seller 10's invocations
+    // spinning until their deadline: without turns, reseller 2's rule would wait for them.
+    let runtime = Arc::new(
+        PluginRuntime::new(RuntimeConfig {
+            limits: RuntimeLimits {
+                guest_turns: 1,
+                ..RuntimeLimits::default()
+            },
+            ..RuntimeConfig::default()
+        })
+        .expect("runtime"),
+    );
+    let seller = install_noisy(&runtime, demo::SELLER);
+    let reseller = install_noisy(&runtime, demo::RESELLER);
+    let spinners: Vec<_> = (0..3)
+        .map(|_| {
+            let (runtime, seller) = (runtime.clone(), seller.clone());
+            std::thread::spawn(move || failure(runtime.price(&seller, &asking(mode::SPIN), demo_data())).kind)
+        })
+        .collect();
+    while runtime.running(demo::SELLER) < 3 {
+        std::thread::yield_now();
+    }
+    runtime
+        .price(&reseller, &asking(mode::ANSWER), demo_data())
+        .expect("reseller 2's rule gets a turn");
+    // It answered while all three spinners were still running (each runs to its deadline).
+    assert_eq!(runtime.running(demo::SELLER), 3);
+    for spinner in spinners {
+        assert_eq!(spinner.join().expect("joined"), FailureKind::Timeout(100));
+    }
 }

@@ -9,6 +9,7 @@
 mod admission;
 pub mod bindings;
 pub mod capabilities;
+mod cpu;
 pub mod failure;
 pub mod limits;
 pub mod manifest;

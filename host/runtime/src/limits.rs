@@ -65,6 +65,9 @@ pub struct RuntimeLimits {
     pub watchdog_margin: Duration,
     /// Capability calls one invocation may make; the next ones answer `unavailable`.
     pub max_capability_calls: u32,
+    /// How many invocations run guest code at once (one per core by default); the others
+    /// wait for a turn, given to the waiting owners in turn (see `cpu`).
+    pub guest_turns: u32,
     /// What one component may hold of the pool, checked at install.
     pub per_component: ComponentLimits,
 }
@@ -112,6 +115,7 @@ impl Default for RuntimeLimits {
             admission_wait: Duration::from_millis(25),
             watchdog_margin: Duration::from_millis(20),
             max_capability_calls: 100,
+            guest_turns: std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
             per_component: ComponentLimits::default(),
         }
     }

@@ -17,6 +17,7 @@ use crate::bindings::pricing::{PricingRule, PricingRulePre};
 use crate::bindings::pricing_v2::{PricingRule as PricingRuleV2, PricingRulePre as PricingRuleV2Pre};
 use crate::bindings::{RuleError, RuleErrorV2, types as wt};
 use crate::capabilities::CapabilityData;
+use crate::cpu::{CpuShares, InvocationTurn, OffTurnData};
 use crate::failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, PluginFailure, RuleFailure, Usage};
 use crate::limits::{InvocationLimits, RuntimeLimits};
 use crate::manifest::{Capability, PluginManifest, World, WorldVersion};
@@ -35,7 +36,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, UpdateDeadline};
 
 /// Fuel given to an unmetered call: wasmtime caps injected fuel at `i64::MAX`.
 const UNMETERED_FUEL: u64 = i64::MAX as u64;
@@ -177,6 +178,7 @@ pub struct PluginRuntime {
     /// Compiled components by digest, shared by every version with those bytes.
     components: RwLock<HashMap<String, Component>>,
     admission: Admission,
+    cpu: Arc<CpuShares>,
     /// Drives invocations: their watchdog timers and the host reads they wait on.
     executor: Handle,
     _own_executor: Option<tokio::runtime::Runtime>,
@@ -251,6 +253,7 @@ impl PluginRuntime {
             plugins: RwLock::new(Registry::default()),
             components: RwLock::new(HashMap::new()),
             admission,
+            cpu: CpuShares::new(limits.guest_turns as usize),
             executor,
             _own_executor: own_executor,
             config,
@@ -658,7 +661,13 @@ impl PluginRuntime {
                     return Err(failure(kind, Usage::default()));
                 }
             };
+            let turn = InvocationTurn::start(&self.cpu, plugin.manifest.owner).await;
+            let data = Arc::new(OffTurnData {
+                data,
+                turn: turn.clone(),
+            });
             let mut store = self.store(plugin, as_of, data);
+            take_turns(&mut store, turn, plugin.limits.deadline);
             let budget = plugin.limits.fuel.unwrap_or(UNMETERED_FUEL);
             if self.config.meter_fuel
                 && let Err(e) = store.set_fuel(budget)
@@ -706,6 +715,27 @@ impl PluginRuntime {
             .unwrap_or(u64::MAX)
             .saturating_add(1)
     }
+}
+
+/// Arms the deadline of an invocation that runs in turns (see `cpu`): at each epoch tick its
+/// guest code reaches, it stops at the deadline, or gives its turn to another invocation that
+/// waits for one and queues again, or runs on.
+fn take_turns(store: &mut Store<InvocationState>, turn: InvocationTurn, deadline: Duration) {
+    let deadline_at = Instant::now() + deadline;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline_at {
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        if !turn.others_waiting() {
+            return Ok(UpdateDeadline::Continue(1));
+        }
+        let turn = turn.clone();
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(async move { turn.without_turn(std::future::ready(())).await }),
+        ))
+    });
 }
 
 /// What an invocation used, from its final state.
@@ -1020,7 +1050,9 @@ mod tests {
                 },
             );
             store.limiter(|cap| cap);
-            let result = Linker::new(runtime.engine()).instantiate(&mut store, &component).map(drop);
+            let result = Linker::new(runtime.engine())
+                .instantiate(&mut store, &component)
+                .map(drop);
             (result, store.data().hit)
         };
         // Two memories of 40 MiB: each under the 64 MiB cap, together over it.
@@ -1034,7 +1066,9 @@ mod tests {
         let runtime = PluginRuntime::new(RuntimeConfig::default()).expect("runtime");
         let limits = ComponentLimits::default();
         let too_many = component_with_memories(limits.memories as usize + 1, 1);
-        let refused = Component::new(runtime.engine(), &too_many).map(drop).map_err(|e| format!("{e:#}"));
+        let refused = Component::new(runtime.engine(), &too_many)
+            .map(drop)
+            .map_err(|e| format!("{e:#}"));
         assert!(
             refused.as_ref().is_err_and(|e| e.contains("3 Wasm linear memories")),
             "got {refused:?}"

@@ -292,6 +292,10 @@ struct ContainmentArgs {
     /// Capability calls one invocation may make; the next ones answer `unavailable`.
     #[arg(long, env = "PCHOST_MAX_CAPABILITY_CALLS", default_value_t = RuntimeLimits::default().max_capability_calls)]
     max_capability_calls: u32,
+    /// Invocations running guest code at once (default: one per core); the others wait for a
+    /// turn, given to the waiting owners in turn.
+    #[arg(long, env = "PCHOST_GUEST_TURNS", default_value_t = RuntimeLimits::default().guest_turns)]
+    guest_turns: u32,
 }
 
 impl ContainmentArgs {
@@ -301,7 +305,10 @@ impl ContainmentArgs {
         }
         let owner_concurrency = self.owner_concurrency.unwrap_or((self.plugin_instances / 4).max(1));
         if owner_concurrency == 0 || owner_concurrency > self.plugin_instances {
-            bail!("--owner-concurrency must be 1 to --plugin-instances ({})", self.plugin_instances);
+            bail!(
+                "--owner-concurrency must be 1 to --plugin-instances ({})",
+                self.plugin_instances
+            );
         }
         Ok(RuntimeLimits {
             max_concurrent_instances: self.plugin_instances,
@@ -309,6 +316,7 @@ impl ContainmentArgs {
             admission_wait: std::time::Duration::from_millis(self.admission_wait_ms),
             watchdog_margin: std::time::Duration::from_millis(self.watchdog_margin_ms),
             max_capability_calls: self.max_capability_calls,
+            guest_turns: self.guest_turns,
             ..RuntimeLimits::default()
         })
     }
