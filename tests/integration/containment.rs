@@ -26,6 +26,7 @@ mod mode {
     pub const SLEEP_10_MS: u32 = 5;
     pub const CAPABILITY_1000_TIMES: u32 = 6;
     pub const SPIN: u32 = 7;
+    pub const COUNT_INVOCATIONS: u32 = 11;
     pub const ANSWER: u32 = 10;
 }
 
@@ -426,5 +427,17 @@ fn an_owner_spinning_on_every_core_leaves_another_owners_rule_a_turn_within_a_ti
     assert_eq!(runtime.running(demo::SELLER), 3);
     for spinner in spinners {
         assert_eq!(spinner.join().expect("joined"), FailureKind::Timeout(100));
+    }
+}
+
+#[test]
+fn no_state_survives_from_one_invocation_to_the_next() {
+    let runtime = runtime();
+    let id = install_noisy(&runtime, demo::SELLER);
+    for _ in 0..3 {
+        assert_eq!(
+            logged(runtime.price(&id, &asking(mode::COUNT_INVOCATIONS), demo_data())),
+            vec!["invocation 1".to_owned()]
+        );
     }
 }

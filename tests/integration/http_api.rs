@@ -730,3 +730,32 @@ fn the_native_benchmark_baseline_prices_exactly_as_the_plugins_do() {
         );
     }
 }
+
+#[test]
+fn a_revoked_key_is_refused_as_invalid_from_the_next_request_on() {
+    let app = router(api_state());
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/v1/api-keys",
+        Some(keys::RESELLER_ADMIN),
+        Some(json!({ "name": "integration", "staff_id": 500, "scopes": ["orders:read"] })),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let secret = created["api_key"].as_str().expect("the secret, shown once").to_owned();
+    assert_eq!(call(&app, "GET", "/v1/me", Some(&secret), None).0, StatusCode::OK);
+    let id = created["key"]["id"].as_i64().expect("id");
+    let (status, _) = call(
+        &app,
+        "DELETE",
+        &format!("/v1/api-keys/{id}"),
+        Some(keys::RESELLER_ADMIN),
+        None,
+    );
+    assert!(status.is_success(), "{status}");
+    let (status, body) = call(&app, "GET", "/v1/me", Some(&secret), None);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid-api-key"))
+    );
+}

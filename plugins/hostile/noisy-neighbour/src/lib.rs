@@ -11,10 +11,16 @@
 //! - 7: spins forever;
 //! - 8: allocates 1 MiB blocks, touching each, without end;
 //! - 9: panics;
+//! - 11: counts its invocations in a global and logs the count (state that would leak from
+//!   one quote into the next, were an instance reused);
 //! - anything else: answers at once, changing nothing.
 use pchost_plugin_sdk::pricing_rule_v2::{Guest, PriceAdjustments, Quote, RuleError, customers, log};
 use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// Invocations this instance has seen.
+static SEEN: AtomicU64 = AtomicU64::new(0);
 
 struct NoisyNeighbour;
 
@@ -63,6 +69,7 @@ impl Guest for NoisyNeighbour {
                 }
             }
             9 => panic!("noisy neighbour panics on purpose"),
+            11 => say(format!("invocation {}", SEEN.fetch_add(1, Ordering::Relaxed) + 1)),
             _ => {}
         }
         Ok(PriceAdjustments::default())
