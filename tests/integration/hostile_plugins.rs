@@ -54,7 +54,14 @@ fn an_endless_loop_stops_at_its_deadline_and_the_next_invocation_succeeds() {
 #[test]
 fn unbounded_memory_growth_fails_with_out_of_memory_at_the_cap() {
     let runtime = runtime();
-    let digest = install(&runtime, "memory-hog", built::HOSTILE_MEMORY_HOG, demo::RESELLER, &[]);
+    // A deadline long enough that a busy machine cannot stop it before the cap does.
+    let mut hog = manifest("memory-hog", "pricing-rule", demo::RESELLER, &[]);
+    hog.limits.deadline_ms = Some(2000);
+    let digest = runtime
+        .install(hog, &built::read(built::HOSTILE_MEMORY_HOG))
+        .expect("a valid component")
+        .id
+        .clone();
     let q = quote(demo::STANDARD_CUSTOMER, 1, &[(1, "100")]);
     assert_eq!(
         failure(runtime.price(&digest, &q, demo_data())),

@@ -138,14 +138,24 @@ pub(crate) struct InvocationTurn {
 }
 
 impl InvocationTurn {
-    /// Waits for a first turn for an invocation of `owner`'s.
-    pub(crate) async fn start(shares: &Arc<CpuShares>, owner: d::PartnerId) -> Self {
-        let turn = shares.take(owner).await;
+    /// The turns of an invocation of `owner`'s, holding none yet.
+    pub(crate) fn new(shares: &Arc<CpuShares>, owner: d::PartnerId) -> Self {
         InvocationTurn {
             shares: shares.clone(),
             owner,
-            held: Arc::new(Mutex::new(Some(turn))),
+            held: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Waits for a turn.
+    pub(crate) async fn wait(&self) {
+        let turn = self.shares.take(self.owner).await;
+        *self.lock() = Some(turn);
+    }
+
+    /// Gives the turn back for good: the invocation runs no more guest code.
+    pub(crate) fn end(&self) {
+        drop(self.lock().take());
     }
 
     /// Whether another invocation waits for a turn.
@@ -157,8 +167,7 @@ impl InvocationTurn {
     pub(crate) async fn without_turn<T>(&self, work: impl Future<Output = T>) -> T {
         drop(self.lock().take());
         let out = work.await;
-        let turn = self.shares.take(self.owner).await;
-        *self.lock() = Some(turn);
+        self.wait().await;
         out
     }
 

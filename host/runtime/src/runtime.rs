@@ -661,22 +661,30 @@ impl PluginRuntime {
                     return Err(failure(kind, Usage::default()));
                 }
             };
-            let turn = InvocationTurn::start(&self.cpu, plugin.manifest.owner).await;
+            let turn = InvocationTurn::new(&self.cpu, plugin.manifest.owner);
             let data = Arc::new(OffTurnData {
                 data,
                 turn: turn.clone(),
             });
             let mut store = self.store(plugin, as_of, data);
-            take_turns(&mut store, turn, plugin.limits.deadline);
+            take_turns(&mut store, turn.clone(), plugin.limits.deadline);
             let budget = plugin.limits.fuel.unwrap_or(UNMETERED_FUEL);
             if self.config.meter_fuel
                 && let Err(e) = store.set_fuel(budget)
             {
                 return Ok((Err(e), store.into_data(), 0));
             }
-            let outcome = tokio::time::timeout(self.watchdog(plugin), run(&mut store))
+            // The deadline bounds the whole invocation: waiting for a turn, guest code and
+            // host calls alike.
+            let guest = async {
+                turn.wait().await;
+                run(&mut store).await
+            };
+            let outcome = tokio::time::timeout(self.watchdog(plugin), guest)
                 .await
                 .unwrap_or_else(|_| Err(WatchdogTimeout.into()));
+            // No more guest code runs: the next invocation in line may.
+            turn.end();
             let fuel_used = if self.config.meter_fuel {
                 budget.saturating_sub(store.get_fuel().unwrap_or(0))
             } else {
