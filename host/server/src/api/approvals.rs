@@ -98,11 +98,8 @@ pub async fn check(
     caller.need("approvals", Access::Read)?;
     caller.not_customer()?;
     let Json(check) = payload?;
-    if let Some(amount) = check.amount
-        && amount.is_sign_negative()
-        && !amount.is_zero()
-    {
-        return Err(AppError::field("amount", "must not be negative"));
+    if let Some(amount) = check.amount {
+        super::money_or_zero("amount", amount)?;
     }
     let customer = match check.customer_id {
         Some(id) => Some(caller.customer(&state, id).await?),

@@ -93,8 +93,7 @@ pub async fn issue(
     let Json(request) = payload?;
     let face = money("face", request.face)?;
     let min_spend = match request.min_spend {
-        Some(m) if m.is_sign_negative() => return Err(AppError::field("min_spend", "must not be negative")),
-        Some(m) => m,
+        Some(m) => super::money_or_zero("min_spend", m)?,
         None => Decimal::ZERO,
     };
     if request.valid_to <= request.valid_from {

@@ -17,6 +17,8 @@ pub mod tasks;
 
 use crate::error::AppError;
 use axum::http::HeaderMap;
+use pchost_domain::errors::out_of_range;
+use pchost_domain::money::{SETTLEMENT_PLACES, in_range};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -48,13 +50,26 @@ impl Page {
     }
 }
 
-/// A positive amount of money with at most 2 decimal places.
+/// A positive amount of money with at most 2 decimal places, at most
+/// [`MAX_AMOUNT`](pchost_domain::money::MAX_AMOUNT) (`amount-out-of-range` beyond it).
 pub fn money(field: &str, amount: Decimal) -> Result<Decimal, AppError> {
     if amount <= Decimal::ZERO {
         return Err(AppError::field(field, "must be a positive decimal string"));
     }
-    if amount.normalize().scale() > 2 {
+    money_or_zero(field, amount)
+}
+
+/// A non-negative amount of money (a minimum spend, an amount at stake, a forecast), held to
+/// the same places and range as [`money`].
+pub fn money_or_zero(field: &str, amount: Decimal) -> Result<Decimal, AppError> {
+    if amount.is_sign_negative() && !amount.is_zero() {
+        return Err(AppError::field(field, "must not be negative"));
+    }
+    if amount.normalize().scale() > SETTLEMENT_PLACES {
         return Err(AppError::field(field, "money has at most 2 decimal places"));
+    }
+    if !in_range(amount) {
+        return Err(out_of_range(field, amount).into());
     }
     Ok(amount)
 }
