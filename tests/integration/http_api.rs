@@ -259,14 +259,21 @@ fn a_reclaim_of_an_amount_beyond_the_platforms_range_answers_422_instead_of_drop
             "{amount}: {body}"
         );
     }
-    // One digit more than a decimal holds is refused while parsing, naming the field.
-    let (status, body) = reclaim("792281625142643375935439503350");
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid-json")),
-        "{body}"
-    );
-    assert!(body["message"].as_str().is_some_and(|m| m.contains("amount")), "{body}");
+    // Text a decimal cannot hold exactly is refused while parsing, naming the field: one
+    // digit more than it holds, or places it would round away (once taken as 1.00).
+    for amount in [
+        "792281625142643375935439503350",
+        "1.000000000000000000000000000001",
+        "1e2",
+    ] {
+        let (status, body) = reclaim(amount);
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid-json")),
+            "{amount}: {body}"
+        );
+        assert!(body["message"].as_str().is_some_and(|m| m.contains("amount")), "{body}");
+    }
     assert_eq!(count(&state, "ledger_entries"), entries_before, "nothing moved");
 
     // Within the range, the reclaim is refused for what it is: more than the balance.

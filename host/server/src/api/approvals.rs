@@ -46,7 +46,7 @@ pub struct ApprovalCheck {
     #[serde(default)]
     pub order_id: Option<OrderId>,
     /// The amount at stake, as a decimal string.
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, deserialize_with = "super::exact_decimal_option")]
     #[schema(value_type = Option<String>)]
     pub amount: Option<Decimal>,
     /// Its currency.

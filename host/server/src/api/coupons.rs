@@ -54,7 +54,7 @@ pub struct IssueRequest {
     /// The resale customer it goes to.
     pub customer_id: i64,
     /// Face value, a decimal string.
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(deserialize_with = "super::exact_decimal")]
     #[schema(value_type = String)]
     pub face: Decimal,
     /// Valid from.
@@ -62,14 +62,14 @@ pub struct IssueRequest {
     /// Valid until.
     pub valid_to: DateTime<Utc>,
     /// Minimum spend, a decimal string (default 0).
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, deserialize_with = "super::exact_decimal_option")]
     #[schema(value_type = Option<String>)]
     pub min_spend: Option<Decimal>,
     /// Only for this service type.
     #[serde(default)]
     pub service_type: Option<String>,
     /// Refused when every line's discount ratio is below this (rule 7).
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, deserialize_with = "super::exact_decimal_option")]
     #[schema(value_type = Option<String>)]
     pub min_discount_ratio: Option<Decimal>,
     /// Discounts it may combine with: `partner-granted`, `contract`, `promotion`.
@@ -209,11 +209,11 @@ pub struct SplitRequest {
     /// The distributor's quota to split from.
     pub parent_quota_id: i64,
     /// Amount moved to the reseller's new quota.
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(deserialize_with = "super::exact_decimal")]
     #[schema(value_type = String)]
     pub amount: Decimal,
     /// Per-coupon limit of the new quota.
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(deserialize_with = "super::exact_decimal")]
     #[schema(value_type = String)]
     pub max_face: Decimal,
 }

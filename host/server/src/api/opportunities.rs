@@ -34,7 +34,7 @@ pub struct PoRequest {
     #[serde(default)]
     pub timeline: Option<String>,
     /// Expected monthly revenue, a decimal string.
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(deserialize_with = "super::exact_decimal")]
     #[schema(value_type = String)]
     pub monthly_revenue: Decimal,
 }
