@@ -477,6 +477,8 @@ impl Store {
                 format!("coupon {coupon} is {}", found.status),
             ));
         }
+        // Unchecked, and safe: a quota's balance only gets back what was drawn from it, so it
+        // stays within the amount it was created with (at most MAX_AMOUNT).
         sqlx::query("UPDATE coupon_quotas SET balance_cents = balance_cents + $1 WHERE id = $2")
             .bind(cents)
             .bind(found.quota)
@@ -681,6 +683,7 @@ impl Store {
             .bind(quota)
             .execute(&mut *tx)
             .await?;
+        // The parent gets back at most what it gave: within its own amount, as above.
         sqlx::query("UPDATE coupon_quotas SET balance_cents = balance_cents + $1 WHERE id = $2")
             .bind(balance)
             .bind(parent)
