@@ -240,6 +240,100 @@ fn a_negative_price_under_fail_open_skips_the_step_and_says_so() {
     assert!(skip["answered_by"].is_null());
 }
 
+/// Seller 10 binds the hostile `huge-price` rule to its products under `policy`.
+fn bind_huge_seller_price(state: &AppState, policy: FailurePolicy) -> i64 {
+    install(
+        state,
+        demo::SELLER,
+        "premium",
+        "1.0.0",
+        pchost_test_plugins::HOSTILE_HUGE_PRICE,
+    );
+    bind(
+        state,
+        NewBinding {
+            position: 20,
+            failure_policy: policy,
+            ..pricing(
+                BindingScope::Seller,
+                Some(demo::SELLER),
+                demo::SELLER,
+                "premium",
+                "1.0.0",
+            )
+        },
+    )
+}
+
+fn one_seller_unit() -> Value {
+    json!([{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": 1 }])
+}
+
+#[test]
+fn a_sellers_unit_price_of_i64_max_is_refused_by_the_seller_ceiling_and_no_quote_is_stored() {
+    // Seen: a seller's rule answered 9,223,372,036,854,775,807 and the host stored a quote
+    // totalling 1.0e25. Sellers' rules may raise a price to 10 times list by default.
+    let state = api_state();
+    bind_huge_seller_price(&state, FailurePolicy::FailClosed);
+    let quotes_before = count_quotes(&state);
+    let app = router(state.clone());
+    let (status, body) = quote(&app, keys::CUSTOMER_102, 102, one_seller_unit());
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_GATEWAY, Some("plugin-failed")),
+        "{body}"
+    );
+    assert_eq!(body["plugin"]["plugin"], "premium@1.0.0");
+    assert_eq!(
+        body["plugin"]["kind"],
+        json!({
+            "kind": "invalid-output",
+            "detail": "line 0: 9223372036854775807 is above 10 times the list price 88.500000 (the seller scope's ceiling)"
+        })
+    );
+    assert_eq!(count_quotes(&state), quotes_before, "no quote was stored");
+}
+
+#[test]
+fn a_price_above_the_ceiling_under_fail_open_skips_the_step_and_says_so() {
+    let state = api_state();
+    let binding = bind_huge_seller_price(&state, FailurePolicy::FailOpen);
+    let app = router(state);
+    let (status, body) = quote(&app, keys::CUSTOMER_102, 102, one_seller_unit());
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Only the reseller's markup counted: 88.50 × 1.08 = 95.58.
+    assert_eq!(body["lines"][0]["unit_price"], "95.580000");
+    assert_eq!(body["total"], "95.58");
+    assert_eq!(body["policies"][0]["binding"].as_i64(), Some(binding));
+    assert_eq!(body["policies"][0]["failure"]["kind"]["kind"], "invalid-output");
+}
+
+#[test]
+fn the_operators_partner_ceiling_binds_a_markup_above_it_and_the_defaults_do_not() {
+    let line = json!([{ "product_id": 1001, "period": "month", "period_count": 1, "quantity": 1 }]);
+    // By default (2 times list) the reseller's 8% markup passes: 200 × 1.08 = 216.
+    let (status, body) = quote(&router(api_state()), keys::CUSTOMER_102, 102, line.clone());
+    assert_eq!(
+        (status, body["lines"][0]["unit_price"].as_str()),
+        (StatusCode::CREATED, Some("216.000000"))
+    );
+    // An operator allowing partners 5% above list (`--price-ceiling-partner 1.05`) refuses it.
+    let mut state = api_state();
+    state.price_ceilings.partner = dec("1.05");
+    let (status, body) = quote(&router(state), keys::CUSTOMER_102, 102, line);
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(
+        body["plugin"]["kind"]["detail"],
+        "line 0: 216.000000 is above 1.05 times the list price 200.000000 (the partner scope's ceiling)"
+    );
+}
+
+fn count_quotes(state: &AppState) -> i64 {
+    tokio()
+        .block_on(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM quotes").fetch_one(state.store.pool()))
+        .expect("count")
+}
+
 #[test]
 fn a_rule_19_breach_under_fail_open_is_skipped_too() {
     // Volume discount bound after the key-account discount takes customer 101 below 0.80 of list.

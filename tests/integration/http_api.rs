@@ -228,6 +228,64 @@ fn bad_requests_get_a_precise_4xx_and_store_nothing() {
 }
 
 #[test]
+fn a_reclaim_of_an_amount_beyond_the_platforms_range_answers_422_instead_of_dropping_the_connection() {
+    // Seen: this amount overflowed the conversion to cents, and the panic dropped the
+    // connection. The largest amount the platform handles is 10^15.
+    let state = api_state();
+    let app = router(state.clone());
+    let entries_before = count(&state, "ledger_entries");
+    let reclaim = |amount: &str| {
+        call(
+            &app,
+            "POST",
+            "/v1/customers/101/reclaims",
+            Some(keys::RESELLER_ADMIN),
+            Some(json!({ "currency": "CNY", "amount": amount })),
+        )
+    };
+    for amount in [
+        "7922816251426433759354395033",
+        "79228162514264337593543950335",
+        "1000000000000000.01",
+    ] {
+        let (status, body) = reclaim(amount);
+        assert_eq!(
+            (status, body["code"].as_str(), body["field"].as_str()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("amount-out-of-range"),
+                Some("amount")
+            ),
+            "{amount}: {body}"
+        );
+    }
+    // Text a decimal cannot hold exactly is refused while parsing, naming the field: one
+    // digit more than it holds, or places it would round away (once taken as 1.00).
+    for amount in [
+        "792281625142643375935439503350",
+        "1.000000000000000000000000000001",
+        "1e2",
+    ] {
+        let (status, body) = reclaim(amount);
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid-json")),
+            "{amount}: {body}"
+        );
+        assert!(body["message"].as_str().is_some_and(|m| m.contains("amount")), "{body}");
+    }
+    assert_eq!(count(&state, "ledger_entries"), entries_before, "nothing moved");
+
+    // Within the range, the reclaim is refused for what it is: more than the balance.
+    let (status, body) = reclaim("1000000000000000.00");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("insufficient-balance")),
+        "{body}"
+    );
+}
+
+#[test]
 fn every_invocation_is_audited_and_a_failing_rule_refuses_the_quote_naming_the_plugin() {
     let state = api_state();
     let app = router(state.clone());

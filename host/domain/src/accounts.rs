@@ -2,8 +2,8 @@
 //! transaction, so a balance always equals the sum of its entries (DOMAIN "Entities").
 
 use crate::entities::{CustomerId, PartnerId, Role};
-use crate::errors::DomainError;
-use crate::money::{Currency, from_cents, to_cents};
+use crate::errors::{DomainError, out_of_range};
+use crate::money::{Currency, MAX_CENTS, from_cents, in_range, to_cents};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -68,6 +68,7 @@ pub struct Account {
 impl Account {
     /// What the account can still pay: its balance, plus unused credit for a credit account.
     pub fn available(&self) -> Decimal {
+        // Both come from i64 cents: their sum cannot overflow a decimal.
         (self.balance + self.credit_limit).max(Decimal::ZERO)
     }
 }
@@ -146,8 +147,11 @@ pub(crate) fn account_from_row(r: &sqlx::any::AnyRow) -> Result<Account, StoreEr
     })
 }
 
-/// The cents of a settled, non-negative amount.
+/// The cents of a settled, non-negative amount within the platform's range.
 pub(crate) fn cents(amount: Decimal, field: &'static str) -> Result<i64, DomainError> {
+    if !in_range(amount) {
+        return Err(out_of_range(field, amount));
+    }
     match to_cents(amount) {
         Some(c) if c >= 0 => Ok(c),
         _ => Err(DomainError::Invalid {
@@ -236,15 +240,14 @@ impl Store {
     ) -> Result<Account, DomainError> {
         let amount_cents = cents(amount, "amount")?;
         let mut tx = self.pool().begin().await?;
-        let updated = sqlx::query("UPDATE accounts SET balance_cents = balance_cents + $1 WHERE id = $2")
-            .bind(amount_cents)
-            .bind(account)
-            .execute(&mut *tx)
-            .await?;
-        if updated.rows_affected() == 0 {
-            return Err(DomainError::NotFound {
-                what: "account",
-                id: account,
+        if !credit(&mut tx, account, amount_cents).await? {
+            tx.rollback().await?;
+            return Err(match self.account_by_id(account).await? {
+                Some(found) => out_of_range("amount", format!("a balance of {} plus {amount}", found.balance)),
+                None => DomainError::NotFound {
+                    what: "account",
+                    id: account,
+                },
             });
         }
         insert_entry(&mut tx, account, amount_cents, "top-up", None, actor, now).await?;
@@ -284,6 +287,26 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Adds `amount_cents` (0 to [`MAX_CENTS`]) to an account's balance inside the caller's
+/// transaction. Conditional, so that no balance grows beyond the platform's range however
+/// many credits arrive (the database's arithmetic would fail, or SQLite's turn to floating
+/// point, long before an i64 overflows): `false` when the account is missing or would
+/// exceed it.
+pub(crate) async fn credit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account: i64,
+    amount_cents: i64,
+) -> Result<bool, sqlx::Error> {
+    let credited =
+        sqlx::query("UPDATE accounts SET balance_cents = balance_cents + $1 WHERE id = $2 AND balance_cents <= $3")
+            .bind(amount_cents)
+            .bind(account)
+            .bind(MAX_CENTS.saturating_sub(amount_cents))
+            .execute(&mut **tx)
+            .await?;
+    Ok(credited.rows_affected() == 1)
 }
 
 /// Writes a ledger entry inside the caller's transaction.
@@ -386,14 +409,17 @@ async fn transfer(
         };
         return Err(DomainError::InsufficientBalance {
             needed: amount,
+            // From i64 cents: cannot overflow a decimal.
             available: (now_source.balance - kept).max(Decimal::ZERO),
         });
     }
-    sqlx::query("UPDATE accounts SET balance_cents = balance_cents + $1 WHERE id = $2")
-        .bind(amount_cents)
-        .bind(target.id)
-        .execute(&mut *tx)
-        .await?;
+    if !credit(&mut tx, target.id, amount_cents).await? {
+        tx.rollback().await?;
+        return Err(out_of_range(
+            "amount",
+            format!("the receiving account's balance of {} plus {amount}", target.balance),
+        ));
+    }
     insert_entry(&mut tx, source.id, -amount_cents, reason, None, actor, now).await?;
     insert_entry(&mut tx, target.id, amount_cents, reason, None, actor, now).await?;
     tx.commit().await?;

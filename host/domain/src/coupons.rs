@@ -2,8 +2,8 @@
 //! customers from a quota, and a customer applies up to 3 of them to a pending order.
 
 use crate::entities::*;
-use crate::errors::{DomainError, refused};
-use crate::money::{Currency, from_cents, to_cents};
+use crate::errors::{DomainError, out_of_range, refused};
+use crate::money::{self, Currency, from_cents, to_cents};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -168,10 +168,14 @@ pub fn check_coupons(
                 format!("coupon {} cannot be combined with a {kind} discount (rule 7)", c.id),
             ));
         }
+        // A ratio too large for a decimal is far above any limit: not discounted below it.
         if let Some(min) = limits.min_discount_ratio
-            && lines
-                .iter()
-                .all(|l| l.list_unit_price > Decimal::ZERO && l.unit_price / l.list_unit_price < min)
+            && lines.iter().all(|l| {
+                l.list_unit_price > Decimal::ZERO
+                    && l.unit_price
+                        .checked_div(l.list_unit_price)
+                        .is_some_and(|ratio| ratio < min)
+            })
         {
             return Err(refused(
                 "coupon-discount-too-deep",
@@ -473,6 +477,8 @@ impl Store {
                 format!("coupon {coupon} is {}", found.status),
             ));
         }
+        // Unchecked, and safe: a quota's balance only gets back what was drawn from it, so it
+        // stays within the amount it was created with (at most MAX_AMOUNT).
         sqlx::query("UPDATE coupon_quotas SET balance_cents = balance_cents + $1 WHERE id = $2")
             .bind(cents)
             .bind(found.quota)
@@ -550,8 +556,13 @@ impl Store {
             now,
         )?;
 
-        let off: Decimal = coupons.iter().map(|c| c.face).sum();
-        let due = (order.amount - off).max(Decimal::ZERO);
+        let off =
+            money::total(coupons.iter().map(|c| c.face)).ok_or_else(|| out_of_range("coupons", "their face values"))?;
+        let due = order
+            .amount
+            .checked_sub(off)
+            .ok_or_else(|| out_of_range("coupons", "the amount less their face values"))?
+            .max(Decimal::ZERO);
         let mut tx = self.pool().begin().await?;
         let updated = sqlx::query(
             "UPDATE orders SET amount = $1, discount_kind = $2 WHERE id = $3 AND status = $4 AND amount = $5",
@@ -672,6 +683,7 @@ impl Store {
             .bind(quota)
             .execute(&mut *tx)
             .await?;
+        // The parent gets back at most what it gave: within its own amount, as above.
         sqlx::query("UPDATE coupon_quotas SET balance_cents = balance_cents + $1 WHERE id = $2")
             .bind(balance)
             .bind(parent)

@@ -69,6 +69,15 @@ pub enum DomainError {
         /// Why, naming the rule.
         message: String,
     },
+    /// An amount, or what the host computes from amounts, lies beyond the platform's range
+    /// ([`crate::money::MAX_AMOUNT`]) or beyond what the arithmetic can hold exactly.
+    #[error("{}: {message}", field.as_deref().unwrap_or("amount"))]
+    AmountOutOfRange {
+        /// The field at fault, when one is.
+        field: Option<String>,
+        /// What is out of range.
+        message: String,
+    },
     /// An idempotency key was reused for a different request.
     #[error("idempotency key {0:?} was already used for a different request")]
     IdempotencyKeyReused(String),
@@ -100,9 +109,22 @@ impl DomainError {
             DomainError::NotOfPartner { .. } => "not-of-partner",
             DomainError::ReferralCustomer(_) => "referral-customer",
             DomainError::Refused { code, .. } => code,
+            DomainError::AmountOutOfRange { .. } => "amount-out-of-range",
             DomainError::IdempotencyKeyReused(_) => "idempotency-key-reused",
             DomainError::Store(_) => "internal",
         }
+    }
+}
+
+/// `what` (an amount, or a figure computed from amounts) lies beyond the platform's range;
+/// `field` is the field at fault.
+pub fn out_of_range(field: impl Into<String>, what: impl std::fmt::Display) -> DomainError {
+    DomainError::AmountOutOfRange {
+        field: Some(field.into()),
+        message: format!(
+            "{what} is beyond the largest amount the platform handles, {}",
+            crate::money::MAX_AMOUNT
+        ),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Invoice titles and invoice requests (DOMAIN rules 2-5).
 
 use crate::entities::*;
-use crate::errors::{DomainError, refused};
+use crate::errors::{DomainError, out_of_range, refused};
 use crate::money::Currency;
 use crate::store::Store;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -206,10 +206,12 @@ impl Store {
                     let in_cycle = paid_at.is_some_and(|t| t >= from.timestamp_millis() && t < to.timestamp_millis());
                     if in_cycle && currency == request.currency.as_str() {
                         let text: String = row.try_get("amount")?;
-                        amount += Decimal::from_str_exact(&text).map_err(|e| DomainError::Invalid {
+                        let paid = Decimal::from_str_exact(&text).map_err(|e| DomainError::Invalid {
                             field: "amount",
                             message: e.to_string(),
                         })?;
+                        amount = crate::money::total([amount, paid])
+                            .ok_or_else(|| out_of_range("amount", format!("the paid amount of {year}-{month:02}")))?;
                     }
                 }
                 (amount, Some(format!("{year}-{month:02}")), None)

@@ -7,8 +7,8 @@
 
 use crate::accounts::{AccountKind, AccountOwner, Actor, account_from_row, insert_entry};
 use crate::entities::*;
-use crate::errors::{DomainError, refused};
-use crate::money::{Currency, PRICE_PLACES, from_cents, settle, to_cents};
+use crate::errors::{DomainError, out_of_range, refused};
+use crate::money::{self, Currency, PRICE_PLACES, from_cents, in_range, to_cents};
 use crate::store::Store;
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -57,12 +57,6 @@ pub struct NewOrder {
     /// the fingerprints of orders without a quote are as before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quote: Option<i64>,
-}
-
-/// The amount of a line: unit price × quantity × periods, settled to the cent half-up. The
-/// order's amounts are the sums of its lines' amounts.
-pub fn line_amount(unit_price: Decimal, quantity: u32, period_count: u32) -> Decimal {
-    settle(unit_price * Decimal::from(quantity) * Decimal::from(period_count))
 }
 
 /// A created order.
@@ -303,9 +297,11 @@ impl Store {
                 message: format!("1 to {MAX_ORDER_LINES} lines"),
             });
         }
-        let mut list_amount = Decimal::ZERO;
-        let mut amount = Decimal::ZERO;
-        for line in &order.lines {
+        // The order's amounts are the sums of its lines' (unit price × quantity × periods,
+        // settled), each within the platform's range.
+        let mut list_amounts = Vec::with_capacity(order.lines.len());
+        let mut amounts = Vec::with_capacity(order.lines.len());
+        for (i, line) in order.lines.iter().enumerate() {
             if line.quantity == 0 || line.period_count == 0 {
                 return Err(DomainError::Invalid {
                     field: "lines",
@@ -320,9 +316,19 @@ impl Store {
                     });
                 }
             }
-            list_amount += line_amount(line.list_unit_price, line.quantity, line.period_count);
-            amount += line_amount(line.unit_price, line.quantity, line.period_count);
+            let amount_of = |unit_price| {
+                money::line_amount(unit_price, line.quantity, line.period_count).ok_or_else(|| {
+                    out_of_range(
+                        format!("lines[{i}]"),
+                        format!("{unit_price} × {} × {}", line.quantity, line.period_count),
+                    )
+                })
+            };
+            list_amounts.push(amount_of(line.list_unit_price)?);
+            amounts.push(amount_of(line.unit_price)?);
         }
+        let list_amount = money::total(list_amounts).ok_or_else(|| out_of_range("lines", "the list amount"))?;
+        let amount = money::total(amounts.iter().copied()).ok_or_else(|| out_of_range("lines", "the amount"))?;
         let scope = format!("create-order:{}", actor.label());
         let mut tx = self.pool().begin().await?;
         if let Some(first) = claim_key(&mut tx, &scope, idempotency_key, order, now).await? {
@@ -369,7 +375,7 @@ impl Store {
                 return Err(quote_already_ordered(quote));
             }
         }
-        for (i, line) in order.lines.iter().enumerate() {
+        for (i, (line, amount)) in order.lines.iter().zip(&amounts).enumerate() {
             sqlx::query(
                 "INSERT INTO order_lines (order_id, line, product, period, period_count, quantity, list_unit_price, unit_price, amount) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -382,7 +388,7 @@ impl Store {
             .bind(i64::from(line.quantity))
             .bind(line.list_unit_price.to_string())
             .bind(line.unit_price.to_string())
-            .bind(line_amount(line.unit_price, line.quantity, line.period_count).to_string())
+            .bind(amount.to_string())
             .execute(&mut *tx)
             .await?;
         }
@@ -477,6 +483,9 @@ impl Store {
             field: "amount",
             message: e.to_string(),
         })?;
+        if !in_range(amount) {
+            return Err(out_of_range("amount", amount));
+        }
         let due = to_cents(amount).ok_or(DomainError::Invalid {
             field: "amount",
             message: format!("{amount} is not in cents"),
@@ -504,13 +513,16 @@ impl Store {
         let credit = accounts.iter().find(|a| a.kind == AccountKind::Credit);
         let cash_available = cash.map(|a| to_cents(a.available()).unwrap_or(0)).unwrap_or(0);
         let credit_available = credit.map(|a| to_cents(a.available()).unwrap_or(0)).unwrap_or(0);
-        if cash_available + credit_available < due {
+        // Saturating: a sum beyond i64 covers any amount due all the same.
+        let available = cash_available.saturating_add(credit_available);
+        if available < due {
             return Err(DomainError::InsufficientBalance {
                 needed: amount,
-                available: from_cents(cash_available + credit_available),
+                available: from_cents(available),
             });
         }
         let from_cash = due.min(cash_available);
+        // 0 <= from_cash <= due: no overflow.
         let from_credit = due - from_cash;
 
         let mut debits = Vec::new();
@@ -679,12 +691,13 @@ impl Store {
                 .await?;
         let refunded = refunded.unwrap_or(0);
         let paid = to_cents(order.amount).unwrap_or(0);
-        if amount_cents == 0 || refunded + amount_cents > paid {
+        // An overflowing sum is more than any paid amount.
+        if amount_cents == 0 || refunded.checked_add(amount_cents).is_none_or(|sum| sum > paid) {
             return Err(DomainError::Invalid {
                 field: "amount",
                 message: format!(
                     "{amount} is more than the {} left to refund",
-                    from_cents(paid - refunded)
+                    from_cents(paid.saturating_sub(refunded))
                 ),
             });
         }
@@ -743,11 +756,17 @@ impl Store {
                 format!("refund {refund} was completed concurrently"),
             ));
         }
-        sqlx::query("UPDATE accounts SET balance_cents = balance_cents + $1 WHERE id = $2")
-            .bind(amount_cents)
-            .bind(account.id)
-            .execute(&mut *tx)
-            .await?;
+        if !crate::accounts::credit(&mut tx, account.id, amount_cents).await? {
+            tx.rollback().await?;
+            return Err(out_of_range(
+                "amount",
+                format!(
+                    "a balance of {} plus the refund of {}",
+                    account.balance,
+                    from_cents(amount_cents)
+                ),
+            ));
+        }
         insert_entry(&mut tx, account.id, amount_cents, "refund", Some(order_id), actor, now).await?;
         sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status = $3")
             .bind(OrderStatus::Completed.as_str())

@@ -3,7 +3,6 @@
 
 use crate::entities::*;
 use crate::errors::{DomainError, refused};
-use crate::money::to_cents;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -170,10 +169,7 @@ impl Store {
     /// Sets a resale customer's budget; a customer frozen since its association is unfrozen
     /// by it (rule 18).
     pub async fn set_budget(&self, customer: CustomerId, budget: Decimal) -> Result<(), DomainError> {
-        let cents = to_cents(budget).filter(|c| *c >= 0).ok_or(DomainError::Invalid {
-            field: "budget",
-            message: format!("{budget} is not a non-negative amount in cents"),
-        })?;
+        let cents = crate::accounts::cents(budget, "budget")?;
         let found = self.existing_customer(customer).await?;
         if found.association != Association::Resale {
             return Err(DomainError::ReferralCustomer(customer));

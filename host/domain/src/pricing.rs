@@ -4,8 +4,8 @@
 
 use crate::coupons::DiscountKind;
 use crate::entities::*;
-use crate::errors::{DomainError, refused};
-use crate::money::{Currency, settle};
+use crate::errors::{DomainError, out_of_range, refused};
+use crate::money::{self, Currency, in_range, settle};
 use crate::partners::check_partner_discount;
 use crate::resources::Resource;
 use crate::store::Store;
@@ -71,9 +71,13 @@ pub fn offers(list_amount: Decimal, discounts: &[Discount]) -> Result<Vec<Offer>
                 message: format!("{} is not in (0, 1]", d.ratio),
             });
         }
+        let amount = list_amount
+            .checked_mul(d.ratio)
+            .filter(|a| in_range(*a))
+            .ok_or_else(|| out_of_range("list_amount", list_amount))?;
         offers.push(Offer {
             discount: *d,
-            amount: settle(list_amount * d.ratio),
+            amount: settle(amount),
             best: false,
         });
     }
@@ -130,14 +134,15 @@ impl Store {
             });
         }
         let (_, price) = self.priced(product, period, Some(ChargingMode::YearlyMonthly)).await?;
-        let periods = Decimal::from(count);
+        let amount = money::line_amount(price.amount, quantity, count)
+            .ok_or_else(|| out_of_range("quantity", format!("{} × {quantity} × {count}", price.amount)))?;
         Ok(QuotedLine {
             product,
             period,
-            periods,
+            periods: Decimal::from(count),
             quantity,
             unit_price: price.amount,
-            amount: settle(price.amount * periods * Decimal::from(quantity)),
+            amount,
             currency: price.currency,
         })
     }
@@ -158,13 +163,19 @@ impl Store {
         let (_, price) = self
             .priced(product, PeriodType::Hour, Some(ChargingMode::OnDemand))
             .await?;
+        let amount = price
+            .amount
+            .checked_mul(hours)
+            .and_then(|a| a.checked_mul(Decimal::from(quantity)))
+            .filter(|a| in_range(*a))
+            .ok_or_else(|| out_of_range("hours", format!("{} × {hours} × {quantity}", price.amount)))?;
         Ok(QuotedLine {
             product,
             period: PeriodType::Hour,
             periods: hours,
             quantity,
             unit_price: price.amount,
-            amount: settle(price.amount * hours * Decimal::from(quantity)),
+            amount: settle(amount),
             currency: price.currency,
         })
     }
@@ -203,15 +214,23 @@ impl Store {
                 ));
             }
         };
+        // Days over 30 or 365: a division that only shrinks.
         let periods = remaining_days / days_per_period;
-        let unit_price = new.amount - old.amount;
+        let unit_price = new
+            .amount
+            .checked_sub(old.amount)
+            .ok_or_else(|| out_of_range("product_id", "the difference of the two list prices"))?;
+        let amount = unit_price
+            .checked_mul(periods)
+            .filter(|a| in_range(*a))
+            .ok_or_else(|| out_of_range("product_id", format!("{unit_price} × {periods} periods")))?;
         Ok(QuotedLine {
             product: new_product,
             period: resource.period,
             periods,
             quantity: 1,
             unit_price,
-            amount: settle(unit_price * periods),
+            amount: settle(amount),
             currency: new.currency,
         })
     }

@@ -290,7 +290,10 @@ impl Store {
                 .map(|p| p.amount)
                 .unwrap_or_default();
             let remaining = Decimal::from((r.expires_at - now).num_days().max(0));
-            unused += price * remaining / days_per_period;
+            unused = price
+                .checked_mul(remaining)
+                .and_then(|value| unused.checked_add(value / days_per_period))
+                .ok_or_else(|| crate::errors::out_of_range("resource", "the unused term's value"))?;
         }
         let found = self.existing_order(order).await?;
         if !matches!(found.status, OrderStatus::Processing | OrderStatus::Completed) {
@@ -305,8 +308,14 @@ impl Store {
                 .bind(order)
                 .fetch_one(self.pool())
                 .await?;
-        let left = found.amount - crate::money::from_cents(refunded.unwrap_or(0));
+        let left = found
+            .amount
+            .checked_sub(crate::money::from_cents(refunded.unwrap_or(0)))
+            .ok_or_else(|| crate::errors::out_of_range("order", "the order's amount left to refund"))?;
         let amount = crate::money::settle(unused).min(left);
+        if !crate::money::in_range(amount) {
+            return Err(crate::errors::out_of_range("amount", amount));
+        }
         let amount_cents = crate::money::to_cents(amount).unwrap_or(0);
         if amount_cents <= 0 {
             return Err(refused(

@@ -7,7 +7,7 @@ use crate::demo::{self, DemoData};
 use crate::entities::*;
 use crate::errors::DomainError;
 use crate::invoicing::{InvoiceScope, Issuer, NewInvoiceRequest};
-use crate::money::Currency;
+use crate::money::{Currency, MAX_AMOUNT};
 use crate::opportunities::{NewOpportunity, OpportunityReview};
 use crate::orders::{NewOrder, NewOrderLine, OrderFilter, Payer};
 use crate::partners::{CustomerFilter, InvitationChannel, NewCustomer, check_partner_discount};
@@ -1090,6 +1090,53 @@ on_both_backends! {
         let supervisor = store.staff(demo::STAFF_SUPERVISOR).await.expect("read").expect("supervisor");
         let visible: Vec<i64> = store.customers_visible_to(&supervisor).await.expect("visible").iter().map(|c| c.id).collect();
         assert_eq!(visible, vec![101, 103, 106]);
+    }
+
+    async fn amounts_beyond_the_platforms_range_are_refused_with_a_code_and_write_nothing(store: Store) {
+        seeded(&store).await;
+        let huge = dec("7922816251426433759354395033");
+        let code = |r: Result<(), DomainError>| r.map_err(|e| e.code());
+        let admin = reseller_admin();
+        let cash = store
+            .open_account(AccountOwner::Partner(demo::RESELLER), AccountKind::Cash, cny(), Decimal::ZERO)
+            .await
+            .expect("account");
+        // Once an overflow in the cents conversion: a refusal now.
+        let top_up = store.top_up(cash.id, huge, &admin, t0()).await.map(|_| ());
+        assert_eq!(code(top_up), Err("amount-out-of-range"));
+        let to_customer = AllocationTarget::Customer(demo::STANDARD_CUSTOMER);
+        for result in [
+            store.allocate(demo::RESELLER, to_customer, cny(), huge, &admin, t0()).await,
+            store.reclaim(demo::RESELLER, to_customer, cny(), huge, &admin, t0()).await,
+            store.set_budget(demo::STANDARD_CUSTOMER, huge).await,
+            store.create_quota(demo::RESELLER, cny(), huge, dec("1.00")).await.map(|_| ()),
+        ] {
+            assert_eq!(code(result), Err("amount-out-of-range"));
+        }
+
+        // A balance fills up to the range and no further, however many credits arrive.
+        store.top_up(cash.id, MAX_AMOUNT, &admin, t0()).await.expect("up to the range");
+        let over = store.top_up(cash.id, dec("0.01"), &admin, t0()).await.map(|_| ());
+        assert!(
+            matches!(&over, Err(DomainError::AmountOutOfRange { field: Some(f), .. }) if f == "amount"),
+            "got {over:?}"
+        );
+        assert_eq!(balance(&store, AccountKind::Cash).await, MAX_AMOUNT);
+        assert_eq!(ledger_sum(&store, cash.id).await, MAX_AMOUNT, "the refused credit wrote no entry");
+
+        // An order's lines and totals stay within the range, whatever their prices.
+        let line_beyond = NewOrder { lines: vec![line("1000000.00", 100_000, 100_000)], ..order_of("1.00") };
+        let refused = store.create_order(&line_beyond, &admin, "beyond", t0()).await;
+        assert!(
+            matches!(&refused, Err(DomainError::AmountOutOfRange { field: Some(f), .. }) if f == "lines[0]"),
+            "got {refused:?}"
+        );
+        let max_price = NewOrder { lines: vec![line("79228162514264337593543950335", 2, 1)], ..order_of("1.00") };
+        let refused = store.create_order(&max_price, &admin, "max", t0()).await.map(|_| ());
+        assert_eq!(code(refused), Err("amount-out-of-range"), "an overflowing product is a refusal, not a panic");
+        let many = NewOrder { lines: vec![line("500000000000000.00", 1, 1); 3], ..order_of("1.00") };
+        let refused = store.create_order(&many, &admin, "many", t0()).await.map(|_| ());
+        assert_eq!(code(refused), Err("amount-out-of-range"), "each line is within range, their sum is not");
     }
 
     async fn partners_quotas_coupons_accounts_opportunities_and_resources_are_listed_by_id(store: Store) {

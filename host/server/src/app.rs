@@ -1,6 +1,7 @@
 //! The HTTP API: state, router, the OpenAPI document, and the limits every request is held
 //! to (body sizes here, rate limits per principal in [`crate::ratelimit`]).
 
+use crate::api::quotes::chain::PriceCeilings;
 use crate::api::{
     accounts, approvals, audit, coupons, customers, invoices, keys, opportunities, orders, partners, plugins, quotes,
     tasks,
@@ -42,6 +43,8 @@ pub struct AppState {
     pub bindings: Arc<BindingIndex>,
     /// Per-principal request budgets.
     pub limiter: Arc<RateLimiter>,
+    /// How far above list price each binding scope's pricing rules may raise a price.
+    pub price_ceilings: PriceCeilings,
     /// Run the bundled example rules natively instead of as plugins: the baseline of the
     /// HTTP benchmark (`serve --native-rules-for-benchmarks`), never a production mode.
     pub native_rules: bool,
@@ -58,6 +61,7 @@ impl AppState {
             data,
             bindings: Arc::new(BindingIndex::default()),
             limiter: Arc::new(RateLimiter::new(limit)),
+            price_ceilings: PriceCeilings::default(),
             native_rules: false,
         }
     }

@@ -1,5 +1,6 @@
 //! The `pchost` command line: `serve` the API, `plugin run` a component locally.
 
+use crate::api::quotes::chain::{PriceCeilings, parse_ceiling};
 use crate::app::{AppState, router};
 use crate::bundle;
 use crate::extensions::BindingIndex;
@@ -17,6 +18,7 @@ use pchost_runtime::model::{ApprovalRequest, Quote};
 use pchost_runtime::{
     Capability, PluginManifest, PluginRuntime, RuntimeConfig, RuntimeLimits, StoreData, World, WorldVersion,
 };
+use rust_decimal::Decimal;
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -270,6 +272,17 @@ struct ServeArgs {
     /// Requests each may make in a burst.
     #[arg(long, env = "PCHOST_RATE_BURST", default_value_t = 100)]
     rate_limit_burst: u32,
+    /// The most a platform-wide pricing rule may raise a unit price to, as a multiple of its
+    /// list price (at least 1).
+    #[arg(long, env = "PCHOST_PRICE_CEILING_PLATFORM", default_value = "10", value_parser = parse_ceiling)]
+    price_ceiling_platform: Decimal,
+    /// The most a seller's pricing rule may raise a unit price of its products to, as a
+    /// multiple of list.
+    #[arg(long, env = "PCHOST_PRICE_CEILING_SELLER", default_value = "10", value_parser = parse_ceiling)]
+    price_ceiling_seller: Decimal,
+    /// The most a partner's pricing rule may raise a unit price to, as a multiple of list.
+    #[arg(long, env = "PCHOST_PRICE_CEILING_PARTNER", default_value = "2", value_parser = parse_ceiling)]
+    price_ceiling_partner: Decimal,
     #[command(flatten)]
     containment: ContainmentArgs,
 }
@@ -309,6 +322,9 @@ impl ContainmentArgs {
                 "--owner-concurrency must be 1 to --plugin-instances ({})",
                 self.plugin_instances
             );
+        }
+        if self.guest_turns == 0 {
+            bail!("--guest-turns must be at least 1");
         }
         Ok(RuntimeLimits {
             max_concurrent_instances: self.plugin_instances,
@@ -440,6 +456,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
     );
     let mut state = state;
+    state.price_ceilings = PriceCeilings {
+        platform: args.price_ceiling_platform,
+        seller: args.price_ceiling_seller,
+        partner: args.price_ceiling_partner,
+    };
     state.native_rules = args.native_rules_for_benchmarks;
     if state.native_rules {
         tracing::warn!("pricing with native versions of the example rules: a benchmark baseline, not production");

@@ -332,6 +332,7 @@ impl From<DomainError> for AppError {
             DomainError::OrderState { .. } | DomainError::OrderExpired(_) | DomainError::IdempotencyKeyReused(_) => {
                 AppError::Conflict { code, message }
             }
+            DomainError::AmountOutOfRange { field, .. } => AppError::Unprocessable { code, message, field },
             DomainError::Store(e) => AppError::Internal(anyhow::anyhow!(e)),
             DomainError::Refused { code, .. } if CONFLICT_CODES.contains(&code) => AppError::Conflict { code, message },
             _ => AppError::unprocessable(code, message),

@@ -10,6 +10,8 @@ pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod extensions;
+#[cfg(test)]
+mod money_properties;
 pub mod native_rules;
 pub mod ratelimit;
 pub mod replay;

@@ -123,3 +123,26 @@ fn random_bytes_are_refused_with_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not a WebAssembly file"), "{stderr}");
 }
+
+#[test]
+fn a_price_ceiling_below_list_price_is_refused_at_start_from_the_flag_or_the_environment() {
+    let output = pchost(&["serve", "--price-ceiling-partner", "0.5"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("--price-ceiling-partner")
+            && stderr.contains("0.5 is below 1: a rule may always price at list"),
+        "{stderr}"
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_pchost"))
+        .arg("serve")
+        .env("PCHOST_PRICE_CEILING_SELLER", "ten")
+        .output()
+        .expect("pchost runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("--price-ceiling-seller") && stderr.contains("\"ten\" is not a decimal"),
+        "{stderr}"
+    );
+}

@@ -118,7 +118,7 @@ pub struct Transfer {
     #[schema(value_type = String, example = "CNY")]
     pub currency: Currency,
     /// Amount, a decimal string with at most 2 places.
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(deserialize_with = "super::exact_decimal")]
     #[schema(value_type = String, example = "1000.00")]
     pub amount: Decimal,
 }

@@ -46,7 +46,7 @@ pub struct ApprovalCheck {
     #[serde(default)]
     pub order_id: Option<OrderId>,
     /// The amount at stake, as a decimal string.
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, deserialize_with = "super::exact_decimal_option")]
     #[schema(value_type = Option<String>)]
     pub amount: Option<Decimal>,
     /// Its currency.
@@ -98,11 +98,8 @@ pub async fn check(
     caller.need("approvals", Access::Read)?;
     caller.not_customer()?;
     let Json(check) = payload?;
-    if let Some(amount) = check.amount
-        && amount.is_sign_negative()
-        && !amount.is_zero()
-    {
-        return Err(AppError::field("amount", "must not be negative"));
+    if let Some(amount) = check.amount {
+        super::money_or_zero("amount", amount)?;
     }
     let customer = match check.customer_id {
         Some(id) => Some(caller.customer(&state, id).await?),

@@ -54,7 +54,7 @@ pub struct IssueRequest {
     /// The resale customer it goes to.
     pub customer_id: i64,
     /// Face value, a decimal string.
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(deserialize_with = "super::exact_decimal")]
     #[schema(value_type = String)]
     pub face: Decimal,
     /// Valid from.
@@ -62,14 +62,14 @@ pub struct IssueRequest {
     /// Valid until.
     pub valid_to: DateTime<Utc>,
     /// Minimum spend, a decimal string (default 0).
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, deserialize_with = "super::exact_decimal_option")]
     #[schema(value_type = Option<String>)]
     pub min_spend: Option<Decimal>,
     /// Only for this service type.
     #[serde(default)]
     pub service_type: Option<String>,
     /// Refused when every line's discount ratio is below this (rule 7).
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, deserialize_with = "super::exact_decimal_option")]
     #[schema(value_type = Option<String>)]
     pub min_discount_ratio: Option<Decimal>,
     /// Discounts it may combine with: `partner-granted`, `contract`, `promotion`.
@@ -93,8 +93,7 @@ pub async fn issue(
     let Json(request) = payload?;
     let face = money("face", request.face)?;
     let min_spend = match request.min_spend {
-        Some(m) if m.is_sign_negative() => return Err(AppError::field("min_spend", "must not be negative")),
-        Some(m) => m,
+        Some(m) => super::money_or_zero("min_spend", m)?,
         None => Decimal::ZERO,
     };
     if request.valid_to <= request.valid_from {
@@ -210,11 +209,11 @@ pub struct SplitRequest {
     /// The distributor's quota to split from.
     pub parent_quota_id: i64,
     /// Amount moved to the reseller's new quota.
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(deserialize_with = "super::exact_decimal")]
     #[schema(value_type = String)]
     pub amount: Decimal,
     /// Per-coupon limit of the new quota.
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(deserialize_with = "super::exact_decimal")]
     #[schema(value_type = String)]
     pub max_face: Decimal,
 }

@@ -563,7 +563,7 @@ pub async fn assign_manager(
 #[serde(deny_unknown_fields)]
 pub struct BudgetRequest {
     /// The budget, a decimal string.
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(deserialize_with = "super::exact_decimal")]
     #[schema(value_type = String)]
     pub amount: Decimal,
 }

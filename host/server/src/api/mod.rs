@@ -17,8 +17,11 @@ pub mod tasks;
 
 use crate::error::AppError;
 use axum::http::HeaderMap;
+use pchost_domain::errors::out_of_range;
+use pchost_domain::money::{SETTLEMENT_PLACES, in_range};
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+use std::borrow::Cow;
 use utoipa::IntoParams;
 
 /// The largest page a listing returns.
@@ -48,15 +51,50 @@ impl Page {
     }
 }
 
-/// A positive amount of money with at most 2 decimal places.
+/// A positive amount of money with at most 2 decimal places, at most
+/// [`MAX_AMOUNT`](pchost_domain::money::MAX_AMOUNT) (`amount-out-of-range` beyond it).
 pub fn money(field: &str, amount: Decimal) -> Result<Decimal, AppError> {
     if amount <= Decimal::ZERO {
         return Err(AppError::field(field, "must be a positive decimal string"));
     }
-    if amount.normalize().scale() > 2 {
+    money_or_zero(field, amount)
+}
+
+/// A non-negative amount of money (a minimum spend, an amount at stake, a forecast), held to
+/// the same places and range as [`money`].
+pub fn money_or_zero(field: &str, amount: Decimal) -> Result<Decimal, AppError> {
+    if amount.is_sign_negative() && !amount.is_zero() {
+        return Err(AppError::field(field, "must not be negative"));
+    }
+    if amount.normalize().scale() > SETTLEMENT_PLACES {
         return Err(AppError::field(field, "money has at most 2 decimal places"));
     }
+    if !in_range(amount) {
+        return Err(out_of_range(field, amount).into());
+    }
     Ok(amount)
+}
+
+/// An amount in a request, read exactly from its decimal string: text with more digits than
+/// a decimal holds is refused (`invalid-json`, naming the field), never rounded as
+/// `rust_decimal`'s own reader rounds it, and only plain decimal notation is money.
+pub fn exact_decimal<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+    parse_exact(&Cow::<str>::deserialize(deserializer)?)
+}
+
+/// [`exact_decimal`] for an optional amount; an empty string is none, as before.
+pub fn exact_decimal_option<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Decimal>, D::Error> {
+    match Option::<Cow<str>>::deserialize(deserializer)? {
+        Some(text) if !text.is_empty() => parse_exact(&text).map(Some),
+        _ => Ok(None),
+    }
+}
+
+fn parse_exact<E: serde::de::Error>(text: &str) -> Result<Decimal, E> {
+    Decimal::from_str_exact(text).map_err(|e| {
+        let shown: String = text.chars().take(64).collect();
+        E::custom(format!("{shown:?} is not an exact decimal string: {e}"))
+    })
 }
 
 /// The `Idempotency-Key` header, required on writes that move money or create orders.

@@ -34,7 +34,7 @@ pub struct PoRequest {
     #[serde(default)]
     pub timeline: Option<String>,
     /// Expected monthly revenue, a decimal string.
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(deserialize_with = "super::exact_decimal")]
     #[schema(value_type = String)]
     pub monthly_revenue: Decimal,
 }
@@ -68,9 +68,7 @@ pub async fn submit(
     limit("decision_maker", &po.decision_maker)?;
     limit("need", &po.need)?;
     limit("timeline", &po.timeline)?;
-    if po.monthly_revenue.is_sign_negative() {
-        return Err(AppError::field("monthly_revenue", "must not be negative"));
-    }
+    super::money_or_zero("monthly_revenue", po.monthly_revenue)?;
     let new = NewOpportunity {
         customer_name: super::text("customer_name", &po.customer_name, 128)?,
         budget: po.budget,

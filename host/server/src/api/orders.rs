@@ -427,7 +427,7 @@ pub async fn reject_partner_payment(
 #[serde(deny_unknown_fields)]
 pub struct RefundRequest {
     /// Amount, a decimal string with at most 2 places.
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(deserialize_with = "super::exact_decimal")]
     #[schema(value_type = String)]
     pub amount: Decimal,
 }

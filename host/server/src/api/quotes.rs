@@ -5,9 +5,12 @@
 //! platform-wide ones over the whole quote; then, for each marketplace seller, the ones bound
 //! to that seller over the lines of its own products only (a seller never sees another's
 //! lines); then the ones bound to the customer's partner over the whole quote. Each step
-//! sees the previous step's prices. After each step the host checks the invariants: no
-//! negative price, and no partner price below 0.80 of list (rule 19). The currency cannot
-//! change: a rule answers prices only.
+//! sees the previous step's prices. After each step the host checks the invariants (see
+//! [`chain`]): no negative price, no partner price below 0.80 of list (rule 19), and no price
+//! raised above its scope's ceiling, a multiple of list. The currency cannot change: a rule
+//! answers prices only.
+
+pub mod chain;
 
 use crate::app::AppState;
 use crate::audit::AuditLog;
@@ -18,9 +21,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
+use chain::{apply_answer, check_answer, priced_lines};
 use chrono::{DateTime, Duration, Utc};
 use pchost_domain::bindings::{Binding, BindingScope};
-use pchost_domain::money::settle;
 use pchost_domain::quotes::NewQuote;
 use pchost_domain::{Currency, Customer, PartnerId, PeriodType, ProductId};
 use pchost_runtime::model::{self, CustomerContext, PartnerContext};
@@ -31,8 +34,6 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 use utoipa::ToSchema;
 
-/// A partner's rules never price a line below this share of list (rule 19).
-pub const PARTNER_DISCOUNT_FLOOR: Decimal = Decimal::from_parts(80, 0, 0, false, 2);
 /// The most lines one quote request may have.
 pub const MAX_LINES: usize = 200;
 /// The most periods or units one line may have.
@@ -457,7 +458,7 @@ pub fn run_chain(
         .iter()
     {
         let view = quote.clone();
-        apply(state, binding, &view, &all, &mut quote, &mut log, None)?;
+        apply(state, binding, &view, &all, &mut quote, &mut log)?;
     }
     let sellers: BTreeSet<PartnerId> = quote.products.iter().filter_map(|p| p.seller).collect();
     for seller in sellers {
@@ -483,8 +484,7 @@ pub fn run_chain(
                     line
                 })
                 .collect();
-            // A seller prices its own products: rule 19 bounds partners' discounts, not sellers'.
-            apply(state, binding, &view, &own, &mut quote, &mut log, None)?;
+            apply(state, binding, &view, &own, &mut quote, &mut log)?;
         }
     }
     for binding in state
@@ -493,33 +493,10 @@ pub fn run_chain(
         .iter()
     {
         let view = quote.clone();
-        apply(
-            state,
-            binding,
-            &view,
-            &all,
-            &mut quote,
-            &mut log,
-            Some(PARTNER_DISCOUNT_FLOOR),
-        )?;
+        apply(state, binding, &view, &all, &mut quote, &mut log)?;
     }
 
-    let lines: Vec<PricedLine> = quote
-        .lines
-        .iter()
-        .zip(log.adjustments)
-        .map(|(line, adjustments)| PricedLine {
-            product_id: quote.products[line.product as usize].id,
-            period: line.period,
-            period_count: line.period_count,
-            quantity: line.quantity,
-            list_unit_price: line.list_unit_price,
-            unit_price: line.unit_price,
-            amount: settle(line.unit_price * Decimal::from(line.quantity) * Decimal::from(line.period_count)),
-            adjustments,
-        })
-        .collect();
-    let total = lines.iter().map(|l| l.amount).sum();
+    let (lines, total) = priced_lines(&quote, log.adjustments)?;
     Ok(QuoteResponse {
         quote_id: 0,
         expires_at: quote.as_of,
@@ -541,8 +518,9 @@ struct ChainLog<'a> {
 }
 
 /// Runs one binding over `view` (whose line `k` is line `map[k]` of `quote`) and applies its
-/// answer. A negative price, or with a `floor` a price below that share of list, is a failure
-/// of the plugin, handled by the binding's failure policy like a trap or a timeout.
+/// answer. An answer breaking the invariants of the binding's scope (a negative price, a
+/// partner's price below the rule-19 floor, a price raised above the scope's ceiling) is a
+/// failure of the plugin, handled by the binding's failure policy like a trap or a timeout.
 fn apply(
     state: &AppState,
     binding: &Binding,
@@ -550,22 +528,21 @@ fn apply(
     map: &[usize],
     quote: &mut model::Quote,
     log: &mut ChainLog<'_>,
-    floor: Option<Decimal>,
 ) -> Result<(), AppError> {
+    let bounds = state.price_ceilings.bounds(binding.scope);
     if state.native_rules
         && let Some(rule) = crate::native_rules::rule(&binding.plugin_name)
     {
         let started = Instant::now();
-        let output = rule(view);
         let label = format!("{}@{} (native)", binding.plugin_name, binding.version);
-        if let Some(why) = invariant_breach(quote, map, floor, &output) {
-            return Err(AppError::PluginFailed(PluginFailure {
-                plugin: label,
+        let answer = check_answer(quote, map, bounds, rule(view)).map_err(|why| {
+            AppError::PluginFailed(PluginFailure {
+                plugin: label.clone(),
                 digest: "native".into(),
                 kind: FailureKind::InvalidOutput(why),
                 usage: Default::default(),
-            }));
-        }
+            })
+        })?;
         let step = ChainStep {
             binding: binding.id,
             scope: binding.scope,
@@ -576,7 +553,7 @@ fn apply(
             fuel_used: 0,
             wall_time_us: started.elapsed().as_micros().try_into().unwrap_or(u64::MAX),
         };
-        record(quote, map, binding.id, output, step, log);
+        record(quote, answer, step, log);
         return Ok(());
     }
     let outcome = run_bound(
@@ -586,15 +563,14 @@ fn apply(
         view.as_of,
         log.audit,
         |plugin| state.runtime.price(&plugin.id, view, state.data.clone()),
-        |plugin, output: model::PriceAdjustments| match invariant_breach(quote, map, floor, &output) {
-            None => Ok(output),
-            Some(why) => Err(PluginFailure {
+        |plugin, output: model::PriceAdjustments| {
+            check_answer(quote, map, bounds, output).map_err(|why| PluginFailure {
                 plugin: plugin.manifest.label(),
                 digest: plugin.digest.clone(),
                 kind: FailureKind::InvalidOutput(why),
                 // The invocation's own usage is on its audit record already.
                 usage: Default::default(),
-            }),
+            })
         },
     )?;
     match outcome {
@@ -617,59 +593,14 @@ fn apply(
                 fuel_used,
                 wall_time_us,
             };
-            record(quote, map, binding.id, value, step, log);
+            record(quote, value, step, log);
         }
     }
     Ok(())
 }
 
-/// The invariants every step's answer must keep: no negative price and, with a `floor`, no
-/// price below that share of list (rule 19). The currency cannot change: a rule answers
-/// prices only.
-fn invariant_breach(
-    quote: &model::Quote,
-    map: &[usize],
-    floor: Option<Decimal>,
-    output: &model::PriceAdjustments,
-) -> Option<String> {
-    for adjusted in &output.lines {
-        let index = map[adjusted.line as usize];
-        let line = &quote.lines[index];
-        if adjusted.unit_price.is_sign_negative() && !adjusted.unit_price.is_zero() {
-            return Some(format!("line {index}: negative unit price {}", adjusted.unit_price));
-        }
-        if let Some(ratio) = floor
-            && adjusted.unit_price < line.list_unit_price * ratio
-        {
-            return Some(format!(
-                "line {index}: {} is below {ratio} of list price {} (rule 19)",
-                adjusted.unit_price, line.list_unit_price
-            ));
-        }
-    }
-    None
-}
-
 /// Applies a step's checked answer to the quote and logs its adjustments and the step.
-fn record(
-    quote: &mut model::Quote,
-    map: &[usize],
-    binding: i64,
-    output: model::PriceAdjustments,
-    step: ChainStep,
-    log: &mut ChainLog<'_>,
-) {
-    for adjusted in output.lines {
-        let index = map[adjusted.line as usize];
-        let line = &mut quote.lines[index];
-        log.adjustments[index].push(Adjustment {
-            plugin: step.plugin.clone(),
-            binding,
-            reason: adjusted.reason.to_string(),
-            from: line.unit_price,
-            to: adjusted.unit_price,
-        });
-        line.unit_price = adjusted.unit_price;
-    }
+fn record(quote: &mut model::Quote, answer: chain::CheckedAnswer, step: ChainStep, log: &mut ChainLog<'_>) {
+    apply_answer(quote, answer, &step.plugin, step.binding, &mut log.adjustments);
     log.steps.push(step);
 }
