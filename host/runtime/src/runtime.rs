@@ -1081,7 +1081,7 @@ mod tests {
             refused.as_ref().is_err_and(|e| e.contains("3 Wasm linear memories")),
             "got {refused:?}"
         );
-        assert!(Component::new(runtime.engine(), &component_with_memories(limits.memories as usize, 1)).is_ok());
+        assert!(Component::new(runtime.engine(), component_with_memories(limits.memories as usize, 1)).is_ok());
     }
 
     #[test]
