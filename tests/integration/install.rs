@@ -1,8 +1,11 @@
-//! Install-time refusals: each with a precise error, nothing registered.
+//! Install-time refusals: each with a precise error, nothing registered. The pre-check before
+//! compiling.
 
 use crate::support::*;
 use pchost_domain::demo;
-use pchost_runtime::{Capability, InstallError, PluginManifest, PluginRuntime, RuntimeConfig, RuntimeLimits};
+use pchost_runtime::{
+    Capability, InstallError, PluginManifest, PluginRuntime, RuntimeConfig, RuntimeLimits, ShapeLimits,
+};
 use pchost_test_plugins as built;
 
 fn pricing() -> PluginManifest {
@@ -235,4 +238,92 @@ fn without_fuel_metering_rules_run_report_no_fuel_and_fuel_limits_are_refused() 
         ),
         "{refused:?}"
     );
+}
+
+fn runtime_with_shape(shape: ShapeLimits) -> PluginRuntime {
+    PluginRuntime::new(RuntimeConfig {
+        limits: RuntimeLimits {
+            shape,
+            ..RuntimeLimits::default()
+        },
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime")
+}
+
+#[test]
+fn a_component_without_its_worlds_export_is_refused_naming_it() {
+    // A pricing rule under an approval-rule manifest exports `price`, not `decide`.
+    let refused = runtime().install(
+        manifest("volume-discount", "approval-rule", demo::SELLER, &[]),
+        &built::read(built::VOLUME_DISCOUNT),
+    );
+    assert_eq!(
+        refused.map(|_| ()),
+        Err(InstallError::WrongWorld {
+            world: "partner-center:extension/approval-rule@0.1.0",
+            detail: "it exports no function `decide`".into()
+        })
+    );
+}
+
+#[test]
+fn components_past_the_operators_shape_limits_are_refused() {
+    let unlimited = ShapeLimits {
+        core_modules: u64::MAX,
+        nested_components: u64::MAX,
+        functions: u64::MAX,
+        code_bytes: u64::MAX,
+        function_bytes: u64::MAX,
+    };
+    let bytes = built::read(built::VOLUME_DISCOUNT);
+    let install = |shape: ShapeLimits| {
+        runtime_with_shape(shape)
+            .install(
+                manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+                &bytes,
+            )
+            .map(|_| ())
+    };
+    let cases = [
+        (
+            ShapeLimits {
+                core_modules: 1,
+                ..unlimited
+            },
+            "core modules",
+        ),
+        (
+            ShapeLimits {
+                functions: 10,
+                ..unlimited
+            },
+            "function bodies",
+        ),
+        (
+            ShapeLimits {
+                code_bytes: 1000,
+                ..unlimited
+            },
+            "bytes of code",
+        ),
+        (
+            ShapeLimits {
+                function_bytes: 16,
+                ..unlimited
+            },
+            "bytes in one function body",
+        ),
+    ];
+    for (shape, counted) in cases {
+        match install(shape) {
+            Err(InstallError::TooComplex { what, count, limit }) => {
+                assert_eq!(what, counted);
+                assert!(count > limit, "{what}: {count} > {limit}");
+            }
+            other => panic!("{counted}: expected too-complex, got {other:?}"),
+        }
+    }
+    // The real plugin is far within the default limits.
+    install(ShapeLimits::default()).expect("installs");
 }

@@ -54,6 +54,16 @@ pub enum InstallError {
         /// What is missing or mismatched.
         detail: String,
     },
+    /// It holds more than the operator allows of something compile time grows with.
+    #[error("component has {count} {what}; the limit is {limit}")]
+    TooComplex {
+        /// What was counted: `core modules`, `function bodies`, `bytes of code`...
+        what: &'static str,
+        /// How many it has (counting stops at the first past the limit).
+        count: u64,
+        /// The operator's limit.
+        limit: u64,
+    },
     /// This owner already installed this name and version with other bytes or manifest.
     #[error("{id} is already installed as {digest}: versions are immutable, so bump the version")]
     VersionExists {

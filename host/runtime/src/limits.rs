@@ -1,5 +1,6 @@
 //! Limits on everything a plugin may consume or send, with the defaults an operator gets.
 
+use crate::precheck::ShapeLimits;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -67,6 +68,9 @@ pub struct RuntimeLimits {
     pub max_capability_calls: u32,
     /// What one component may hold of the pool, checked at install.
     pub per_component: ComponentLimits,
+    /// What one component may contain of what compile time grows with, checked before it is
+    /// compiled.
+    pub shape: ShapeLimits,
 }
 
 /// What one component may hold of the instance pool: a component past these is refused at
@@ -113,6 +117,7 @@ impl Default for RuntimeLimits {
             watchdog_margin: Duration::from_millis(20),
             max_capability_calls: 100,
             per_component: ComponentLimits::default(),
+            shape: ShapeLimits::default(),
         }
     }
 }

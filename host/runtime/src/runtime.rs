@@ -21,6 +21,7 @@ use crate::failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, 
 use crate::limits::{InvocationLimits, RuntimeLimits};
 use crate::manifest::{Capability, PluginManifest, World, WorldVersion};
 use crate::model::{self, InputError};
+use crate::precheck;
 use crate::sandbox::{self, WaitPastDeadline};
 use crate::state::{InvocationState, LogLine};
 use chrono::{DateTime, Utc};
@@ -294,7 +295,8 @@ impl PluginRuntime {
     }
 
     /// Validates, compiles and registers a component. Installing the same bytes with the same
-    /// manifest again returns the installed plugin.
+    /// manifest again returns the installed plugin. The component is pre-checked (see
+    /// `precheck`) before it is compiled.
     pub fn install(&self, manifest: PluginManifest, bytes: &[u8]) -> Result<Arc<LoadedPlugin>, InstallError> {
         manifest.validate()?;
         let limits = manifest.invocation_limits(&self.config.limits)?;
@@ -313,6 +315,12 @@ impl PluginRuntime {
                 })
             };
         }
+        precheck::check(
+            bytes,
+            &manifest,
+            self.engine.get_wasm_features(),
+            &self.config.limits.shape,
+        )?;
         let cached = self.compiled(&digest);
         let fresh = cached.is_none();
         let component = match cached {
@@ -935,7 +943,7 @@ fn check_binary(bytes: &[u8], limit: usize) -> Result<(), InstallError> {
 }
 
 /// Which capability, if any, an import needs; refuses imports the host does not provide.
-fn check_import(import: &str, manifest: &PluginManifest) -> Result<(), InstallError> {
+pub(crate) fn check_import(import: &str, manifest: &PluginManifest) -> Result<(), InstallError> {
     // The WASI a std guest needs, with no authority and nothing that waits (see `sandbox`);
     // sockets and every other WASI package are not provided.
     if import.starts_with("wasi:") {

@@ -284,6 +284,11 @@ impl From<InstallError> for AppError {
                 message,
                 field: Some("component".into()),
             },
+            InstallError::TooComplex { .. } => AppError::Unprocessable {
+                code: "component-too-complex",
+                message,
+                field: Some("component".into()),
+            },
             InstallError::MissingGrant { .. } => AppError::unprocessable("missing-grant", message),
             InstallError::UnknownImport(_) => AppError::unprocessable("unknown-import", message),
             InstallError::WrongWorld { .. } => AppError::unprocessable("wrong-world", message),
