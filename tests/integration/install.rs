@@ -1,12 +1,15 @@
 //! Install-time refusals: each with a precise error, nothing registered. The pre-check before
-//! compiling.
+//! compiling, and the bounds of compilation.
 
 use crate::support::*;
 use pchost_domain::demo;
+use pchost_runtime::compile::{ChildCompiler, CompileConfig, Compiler};
 use pchost_runtime::{
     Capability, InstallError, PluginManifest, PluginRuntime, RuntimeConfig, RuntimeLimits, ShapeLimits,
 };
 use pchost_test_plugins as built;
+use std::path::PathBuf;
+use std::time::Duration;
 
 fn pricing() -> PluginManifest {
     manifest("candidate", "pricing-rule", demo::RESELLER, &[])
@@ -240,11 +243,17 @@ fn without_fuel_metering_rules_run_report_no_fuel_and_fuel_limits_are_refused() 
     );
 }
 
-fn runtime_with_shape(shape: ShapeLimits) -> PluginRuntime {
+/// A runtime whose compiler cannot run: an install that gets as far as compiling fails with
+/// `InstallError::Compiler`, so any other refusal came before compiling.
+fn runtime_that_cannot_compile(shape: ShapeLimits) -> PluginRuntime {
     PluginRuntime::new(RuntimeConfig {
         limits: RuntimeLimits {
             shape,
             ..RuntimeLimits::default()
+        },
+        compile: CompileConfig {
+            compiler: Compiler::ChildProcess(ChildCompiler::new("/nonexistent/pchost".into())),
+            ..CompileConfig::default()
         },
         ..RuntimeConfig::default()
     })
@@ -252,23 +261,46 @@ fn runtime_with_shape(shape: ShapeLimits) -> PluginRuntime {
 }
 
 #[test]
-fn a_component_without_its_worlds_export_is_refused_naming_it() {
+fn imports_and_the_worlds_export_are_checked_before_compiling() {
+    let runtime = runtime_that_cannot_compile(ShapeLimits::default());
+    let ungranted = runtime.install(
+        manifest("payment-on-behalf", "approval-rule", demo::RESELLER, &[]),
+        &built::read(built::PAYMENT_ON_BEHALF),
+    );
+    assert_eq!(
+        ungranted.map(|_| ()),
+        Err(InstallError::MissingGrant {
+            capability: Capability::Order,
+            import: "partner-center:order/orders@0.1.0".into()
+        })
+    );
     // A pricing rule under an approval-rule manifest exports `price`, not `decide`.
-    let refused = runtime().install(
+    let wrong_world = runtime.install(
         manifest("volume-discount", "approval-rule", demo::SELLER, &[]),
         &built::read(built::VOLUME_DISCOUNT),
     );
     assert_eq!(
-        refused.map(|_| ()),
+        wrong_world.map(|_| ()),
         Err(InstallError::WrongWorld {
             world: "partner-center:extension/approval-rule@0.1.0",
             detail: "it exports no function `decide`".into()
         })
     );
+    // What passes the pre-check goes on to the compiler.
+    let compiled = runtime.install(
+        manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+        &built::read(built::VOLUME_DISCOUNT),
+    );
+    assert!(
+        matches!(&compiled, Err(InstallError::Compiler(message)) if message.contains("/nonexistent/pchost")),
+        "{:?}",
+        compiled.map(|_| ())
+    );
+    assert!(runtime.plugins().is_empty());
 }
 
 #[test]
-fn components_past_the_operators_shape_limits_are_refused() {
+fn components_past_the_operators_shape_limits_are_refused_before_compiling() {
     let unlimited = ShapeLimits {
         core_modules: u64::MAX,
         nested_components: u64::MAX,
@@ -277,8 +309,8 @@ fn components_past_the_operators_shape_limits_are_refused() {
         function_bytes: u64::MAX,
     };
     let bytes = built::read(built::VOLUME_DISCOUNT);
-    let install = |shape: ShapeLimits| {
-        runtime_with_shape(shape)
+    let refusal = |shape: ShapeLimits| {
+        runtime_that_cannot_compile(shape)
             .install(
                 manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
                 &bytes,
@@ -316,7 +348,7 @@ fn components_past_the_operators_shape_limits_are_refused() {
         ),
     ];
     for (shape, counted) in cases {
-        match install(shape) {
+        match refusal(shape) {
             Err(InstallError::TooComplex { what, count, limit }) => {
                 assert_eq!(what, counted);
                 assert!(count > limit, "{what}: {count} > {limit}");
@@ -324,6 +356,48 @@ fn components_past_the_operators_shape_limits_are_refused() {
             other => panic!("{counted}: expected too-complex, got {other:?}"),
         }
     }
-    // The real plugin is far within the default limits.
-    install(ShapeLimits::default()).expect("installs");
+    // The real plugin is far within the default limits: it reaches the compiler.
+    assert!(matches!(
+        refusal(ShapeLimits::default()),
+        Err(InstallError::Compiler(_))
+    ));
+}
+
+#[test]
+fn past_the_ceiling_an_in_process_compile_is_refused_and_keeps_its_turn_until_it_ends() {
+    let dir = temp_dir("ceiling");
+    let runtime = PluginRuntime::new(RuntimeConfig {
+        artefact_dir: Some(dir.clone()),
+        compile: CompileConfig {
+            ceiling: Duration::from_millis(1),
+            max_wait: Duration::from_millis(1),
+            ..CompileConfig::default()
+        },
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
+    let refused = runtime.install(
+        manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+        &built::read(built::VOLUME_DISCOUNT),
+    );
+    assert_eq!(refused.map(|_| ()), Err(InstallError::CompileTimeout { ceiling_ms: 1 }));
+    // That compilation still runs, in its turn: the next install finds no turn free.
+    let busy = runtime.install(
+        manifest("reseller-markup", "pricing-rule@0.2.0", demo::RESELLER, &[]),
+        &built::read(built::RESELLER_MARKUP),
+    );
+    assert_eq!(busy.map(|_| ()), Err(InstallError::CompileBusy { waited_ms: 1 }));
+    assert!(runtime.plugins().is_empty());
+    assert_eq!(
+        std::fs::read_dir(&dir).expect("artefact dir").count(),
+        0,
+        "nothing stored"
+    );
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+fn temp_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pchost-install-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }

@@ -1,7 +1,7 @@
 //! The sandboxed plugin runtime of the partner-center host.
 //!
 //! Plugins are WebAssembly components implementing a world of `wit/` (`pricing-rule`,
-//! `approval-rule`). The runtime installs them (a pre-check, grants, compile once,
+//! `approval-rule`). The runtime installs them (a pre-check, grants, a bounded compile once,
 //! content-addressed artefacts), runs each invocation isolated under a deadline, a memory cap
 //! and optional fuel, and returns either a validated output or a typed [`PluginFailure`].
 //! It knows nothing of HTTP or SQL: host data arrives through [`CapabilityData`].
@@ -9,6 +9,7 @@
 mod admission;
 pub mod bindings;
 pub mod capabilities;
+pub mod compile;
 pub mod failure;
 pub mod limits;
 pub mod manifest;

@@ -17,6 +17,7 @@ use crate::bindings::pricing::{PricingRule, PricingRulePre};
 use crate::bindings::pricing_v2::{PricingRule as PricingRuleV2, PricingRulePre as PricingRuleV2Pre};
 use crate::bindings::{RuleError, RuleErrorV2, types as wt};
 use crate::capabilities::CapabilityData;
+use crate::compile::{CompileConfig, Compiled, Compilers, EngineSettings, engine_config};
 use crate::failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, PluginFailure, RuleFailure, Usage};
 use crate::limits::{InvocationLimits, RuntimeLimits};
 use crate::manifest::{Capability, PluginManifest, World, WorldVersion};
@@ -36,17 +37,10 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{Engine, Store, Trap};
 
 /// Fuel given to an unmetered call: wasmtime caps injected fuel at `i64::MAX`.
 const UNMETERED_FUEL: u64 = i64::MAX as u64;
-
-/// Memory (and table) bytes of a pool slot kept resident between instances: a plugin built
-/// with the SDK's 64 KiB stack (`plugins/.cargo/config.toml`) keeps its stack, data and early
-/// heap in them, so a fresh instance touches no page the kernel has to fault in again (7-9 µs
-/// per isolated invocation instead of 19-22 µs; see BENCHMARKS.md). At most this much per
-/// pool slot stays resident: 64 MiB for the default 256 slots.
-const KEEP_RESIDENT_BYTES: usize = 256 << 10;
 
 /// How the runtime is set up.
 #[derive(Clone, Debug)]
@@ -63,6 +57,8 @@ pub struct RuntimeConfig {
     /// BENCHMARKS.md); invocations then report 0 fuel, manifests with a fuel limit are
     /// refused, and the epoch deadline alone bounds a plugin's time.
     pub meter_fuel: bool,
+    /// How components are compiled: where, how many at once, within what time.
+    pub compile: CompileConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -72,6 +68,7 @@ impl Default for RuntimeConfig {
             limits: RuntimeLimits::default(),
             epoch_tick: Duration::from_millis(1),
             meter_fuel: true,
+            compile: CompileConfig::default(),
         }
     }
 }
@@ -127,6 +124,35 @@ enum Entry {
     Approval(ApprovalRulePre<InvocationState>),
 }
 
+/// A component's compiled code: found compiled (in memory or in the artefact store), or just
+/// compiled by this install or load.
+enum Code {
+    Cached(Component),
+    Compiled(Compiled),
+}
+
+impl Code {
+    fn component(&self) -> &Component {
+        match self {
+            Code::Cached(component) | Code::Compiled(Compiled { component, .. }) => component,
+        }
+    }
+
+    /// The serialized artefact: the compiler's, or serialized now.
+    fn into_artefact(self) -> Result<Vec<u8>, InstallError> {
+        match self {
+            Code::Compiled(Compiled {
+                artefact: Some(artefact),
+                ..
+            }) => Ok(artefact),
+            code => code
+                .component()
+                .serialize()
+                .map_err(|e| InstallError::Storage(format!("{e:#}"))),
+        }
+    }
+}
+
 /// Advances the engine's epoch every tick, so deadlines cost the guest one counter check.
 struct EpochTicker {
     stop: Arc<AtomicBool>,
@@ -177,6 +203,7 @@ pub struct PluginRuntime {
     plugins: RwLock<Registry>,
     /// Compiled components by digest, shared by every version with those bytes.
     components: RwLock<HashMap<String, Component>>,
+    compilers: Compilers,
     admission: Admission,
     /// Drives invocations: their watchdog timers and the host reads they wait on.
     executor: Handle,
@@ -198,33 +225,10 @@ impl PluginRuntime {
     /// every capability and a WASI without ambient authority.
     pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
         let limits = &config.limits;
-        let mut pool = PoolingAllocationConfig::default();
         let instances = limits.max_concurrent_instances;
-        let per_component = &limits.per_component;
-        pool.total_component_instances(instances)
-            // Per component: what one invocation may hold of the pool, checked at install.
-            .max_core_instances_per_component(per_component.core_instances)
-            .max_memories_per_component(per_component.memories)
-            .max_tables_per_component(per_component.tables)
-            // A Rust component holds its module plus small shim modules (with a table each).
-            .total_core_instances(instances * 8)
-            .total_memories(instances * 2)
-            .total_tables(instances * 8)
-            // One fiber stack per running invocation.
-            .total_stacks(instances)
-            .max_memory_size(limits.max_memory_bytes)
-            // Reset the first pages of a returned slot by zeroing them rather than handing them
-            // back to the kernel: the next instance would fault them all in again (and every
-            // madvise costs the other cores a TLB shootdown). A rule's working set is small
-            // when its stack is (the default wasm32 stack is 1 MiB, below the data).
-            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-            .table_keep_resident(KEEP_RESIDENT_BYTES);
-        let mut wasm = Config::new();
-        wasm.wasm_component_model(true)
-            .epoch_interruption(true)
-            .consume_fuel(config.meter_fuel)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&wasm)?;
+        let settings = EngineSettings::of(&config);
+        let engine = Engine::new(&engine_config(&settings))?;
+        let compilers = Compilers::new(config.compile.clone(), settings, limits.max_component_bytes);
 
         let mut linker = Linker::new(&engine);
         sandbox::add_to_linker(&mut linker)?;
@@ -251,6 +255,7 @@ impl PluginRuntime {
             linker,
             plugins: RwLock::new(Registry::default()),
             components: RwLock::new(HashMap::new()),
+            compilers,
             admission,
             executor,
             _own_executor: own_executor,
@@ -296,7 +301,8 @@ impl PluginRuntime {
 
     /// Validates, compiles and registers a component. Installing the same bytes with the same
     /// manifest again returns the installed plugin. The component is pre-checked (see
-    /// `precheck`) before it is compiled.
+    /// `precheck`) before it is compiled, and compiled within the runtime's bounds (see
+    /// [`CompileConfig`]).
     pub fn install(&self, manifest: PluginManifest, bytes: &[u8]) -> Result<Arc<LoadedPlugin>, InstallError> {
         manifest.validate()?;
         let limits = manifest.invocation_limits(&self.config.limits)?;
@@ -321,25 +327,24 @@ impl PluginRuntime {
             self.engine.get_wasm_features(),
             &self.config.limits.shape,
         )?;
-        let cached = self.compiled(&digest);
-        let fresh = cached.is_none();
-        let component = match cached {
-            Some(component) => component,
-            None => Component::new(&self.engine, bytes).map_err(|e| InstallError::Invalid(format!("{e:#}")))?,
+        let code = match self.compiled(&digest) {
+            Some(component) => Code::Cached(component),
+            None => self.compile(&digest, bytes)?,
         };
-        let plugin = self.prepare(manifest, digest, limits, &component)?;
-        self.remember(&plugin.digest, &component);
-        if let Some(dir) = &self.config.artefact_dir
-            && fresh
-        {
-            let compiled = component
-                .serialize()
-                .map_err(|e| InstallError::Storage(format!("{e:#}")))?;
-            write_atomically(&dir.join(format!("{}.wasm", plugin.digest)), bytes)?;
-            write_atomically(&dir.join(format!("{}.cwasm", plugin.digest)), &compiled)?;
-        }
+        let plugin = self.prepare(manifest, digest, limits, code.component())?;
+        let plugin = self.keep(plugin, code, Some(bytes))?;
         tracing::info!(plugin = %plugin.manifest.label(), digest = %plugin.digest, world = %plugin.manifest.world, "plugin installed");
-        Ok(self.register(plugin))
+        Ok(plugin)
+    }
+
+    /// Compiles in a turn of the runtime's compilers, unless another install compiled the same
+    /// bytes while this one waited for its turn.
+    fn compile(&self, digest: &str, bytes: &[u8]) -> Result<Code, InstallError> {
+        let turn = self.compilers.turn()?;
+        match self.compiled(digest) {
+            Some(component) => Ok(Code::Cached(component)),
+            None => self.compilers.compile(turn, &self.engine, bytes).map(Code::Compiled),
+        }
     }
 
     /// Loads a previously installed plugin from the artefact store, without recompiling
@@ -356,12 +361,12 @@ impl PluginRuntime {
             return Err(InstallError::Manifest(crate::manifest::ManifestError::FuelNotMetered));
         }
         let compiled = dir.join(format!("{digest}.cwasm"));
-        let component = match self
+        let code = match self
             .compiled(digest)
             .ok_or(())
             .or_else(|()| self.deserialize(&compiled))
         {
-            Ok(component) => component,
+            Ok(component) => Code::Cached(component),
             Err(reason) => {
                 tracing::info!(%digest, %reason, "recompiling plugin from its original component");
                 let bytes = std::fs::read(dir.join(format!("{digest}.wasm")))
@@ -371,17 +376,27 @@ impl PluginRuntime {
                         "artefact {digest} does not match its digest"
                     )));
                 }
-                let component =
-                    Component::new(&self.engine, &bytes).map_err(|e| InstallError::Invalid(format!("{e:#}")))?;
-                let serialized = component
-                    .serialize()
-                    .map_err(|e| InstallError::Storage(format!("{e:#}")))?;
-                write_atomically(&compiled, &serialized)?;
-                component
+                self.compile(digest, &bytes)?
             }
         };
-        let plugin = self.prepare(manifest, digest.to_owned(), limits, &component)?;
-        self.remember(digest, &component);
+        let plugin = self.prepare(manifest, digest.to_owned(), limits, code.component())?;
+        self.keep(plugin, code, None)
+    }
+
+    /// Registers a prepared plugin. A component just compiled is stored in the artefact store
+    /// first, replacing whatever is there (a stale artefact of another engine build). `wasm`
+    /// is the original component, when this is an install.
+    fn keep(&self, plugin: LoadedPlugin, code: Code, wasm: Option<&[u8]>) -> Result<Arc<LoadedPlugin>, InstallError> {
+        let component = code.component().clone();
+        if let Some(dir) = &self.config.artefact_dir
+            && matches!(code, Code::Compiled(_))
+        {
+            if let Some(wasm) = wasm {
+                write_atomically(&dir.join(format!("{}.wasm", plugin.digest)), wasm)?;
+            }
+            write_atomically(&dir.join(format!("{}.cwasm", plugin.digest)), &code.into_artefact()?)?;
+        }
+        self.remember(&plugin.digest, &component);
         Ok(self.register(plugin))
     }
 

@@ -12,6 +12,7 @@ use pchost_domain::bindings::{BindingChange, NewBinding};
 use pchost_domain::demo::DemoData;
 use pchost_domain::keys::{KeyPrincipal, NewApiKey};
 use pchost_domain::store::Store;
+use pchost_runtime::compile::{ChildCompiler, CompileConfig, Compiler};
 use pchost_runtime::manifest::RequestedLimits;
 use pchost_runtime::model::{ApprovalRequest, Quote};
 use pchost_runtime::{Capability, PluginManifest, PluginRuntime, RuntimeConfig, StoreData, World, WorldVersion};
@@ -21,6 +22,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 /// The largest input file `plugin run` reads.
@@ -52,6 +54,13 @@ enum Command {
     /// Decide approval tasks, as the operator.
     #[command(subcommand)]
     Tasks(TasksCommand),
+    /// Compile one component for a server or `plugin install` (they run it; see
+    /// `pchost_runtime::compile`): the component on stdin, the compiled artefact on stdout.
+    #[command(name = "compile-component", hide = true)]
+    CompileComponent {
+        /// The request, as JSON.
+        request: String,
+    },
     /// Re-run a recorded invocation on the same plugin version and input; prints whether it
     /// answered identically, or where it differs.
     Replay {
@@ -268,6 +277,42 @@ struct ServeArgs {
     /// Requests each may make in a burst.
     #[arg(long, env = "PCHOST_RATE_BURST", default_value_t = 100)]
     rate_limit_burst: u32,
+    #[command(flatten)]
+    compile: CompileArgs,
+}
+
+/// How components are compiled: each in a child process of this executable, killed past the
+/// timeout.
+#[derive(Debug, Args)]
+struct CompileArgs {
+    /// Seconds one compilation may take; past it the install is refused (`compile-timeout`).
+    #[arg(long, env = "PCHOST_COMPILE_TIMEOUT_SECS", default_value_t = 30)]
+    compile_timeout_secs: u64,
+    /// Compilations at once; further uploads wait for a turn (up to 30 s, then `compile-busy`).
+    #[arg(long, env = "PCHOST_COMPILE_CONCURRENCY", default_value_t = 1)]
+    compile_concurrency: u32,
+    /// Threads each compilation may use.
+    #[arg(long, env = "PCHOST_COMPILE_THREADS", default_value_t = 1)]
+    compile_threads: u32,
+    /// MiB of address space each compilation may map.
+    #[arg(long, env = "PCHOST_COMPILE_MEMORY_MIB", default_value_t = 1024)]
+    compile_memory_mib: u64,
+}
+
+impl CompileArgs {
+    fn config(&self) -> anyhow::Result<CompileConfig> {
+        let program = std::env::current_exe().context("finding this executable, to compile components with")?;
+        Ok(CompileConfig {
+            compiler: Compiler::ChildProcess(ChildCompiler {
+                program,
+                memory_bytes: self.compile_memory_mib.saturating_mul(1 << 20),
+                threads: self.compile_threads,
+            }),
+            concurrency: self.compile_concurrency,
+            ceiling: Duration::from_secs(self.compile_timeout_secs),
+            ..CompileConfig::default()
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -288,6 +333,8 @@ enum PluginCommand {
         /// Where compiled artefacts are kept (default: `artefacts/` beside the database).
         #[arg(long)]
         artefacts: Option<PathBuf>,
+        #[command(flatten)]
+        compile: CompileArgs,
     },
     /// List installed plugin versions as JSON.
     List {
@@ -331,6 +378,11 @@ struct RunArgs {
 
 /// Runs the command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // A child compiler logs nothing and needs no async runtime: only its exit code and
+    // stderr reach its parent.
+    if let Command::CompileComponent { request } = &cli.command {
+        return Ok(pchost_runtime::compile::child_main(request));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
@@ -345,7 +397,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             manifest,
             component,
             artefacts,
-        }) => runtime.block_on(install_plugin(db, manifest, component, artefacts)),
+            compile,
+        }) => runtime.block_on(install_plugin(db, manifest, component, artefacts, compile)),
         Command::Plugin(PluginCommand::List { db }) => runtime.block_on(async move {
             let store = db.open().await?;
             print_json(&store.plugin_versions(None).await?)
@@ -354,6 +407,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Binding(command) => runtime.block_on(binding(command)),
         Command::Tasks(command) => runtime.block_on(tasks(command)),
         Command::Replay { db, id, artefacts } => runtime.block_on(replay(db, id, artefacts)),
+        Command::CompileComponent { .. } => unreachable!("served before the async runtime starts"),
     }
 }
 
@@ -370,6 +424,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime = Arc::new(PluginRuntime::new(RuntimeConfig {
         artefact_dir: Some(db.artefacts(&args.artefacts)),
         meter_fuel: !args.no_fuel_metering,
+        compile: args.compile.config()?,
         ..RuntimeConfig::default()
     })?);
     let loaded = bundle::load_installed(&store, &runtime).await?;
@@ -454,6 +509,7 @@ async fn install_plugin(
     manifest: PathBuf,
     component: PathBuf,
     artefacts: Option<PathBuf>,
+    compile: CompileArgs,
 ) -> anyhow::Result<ExitCode> {
     let store = db.open().await?;
     let text = read_limited(&manifest, crate::api::plugins::MAX_MANIFEST_BYTES as u64)?;
@@ -462,6 +518,7 @@ async fn install_plugin(
     let wasm = read_limited(&component, 16 << 20)?;
     let runtime = Arc::new(PluginRuntime::new(RuntimeConfig {
         artefact_dir: Some(db.artefacts(&artefacts)),
+        compile: compile.config()?,
         ..RuntimeConfig::default()
     })?);
     let plugin = bundle::install(&store, &runtime, manifest, &wasm).await?;
