@@ -7,7 +7,9 @@ use chrono::Utc;
 use pchost_domain::bindings::{BindingScope, FailurePolicy, NewBinding};
 use pchost_domain::demo;
 use pchost_server::app::router;
+use pchost_server::ratelimit::{RateLimiter, UploadLimit};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 fn quote_body(customer: i64, lines: Value) -> Value {
     json!({ "customer_id": customer, "currency": "CNY", "lines": lines })
@@ -457,6 +459,12 @@ fn upload_body(manifest: &str, component: &[u8]) -> Vec<u8> {
 const BOUNDARY: &str = "pchost-test-boundary";
 
 fn upload(app: &axum::Router, key: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let (status, _, answer) = upload_retry_after(app, key, body);
+    (status, answer)
+}
+
+/// An upload's status, `Retry-After` header and answer.
+fn upload_retry_after(app: &axum::Router, key: &str, body: Vec<u8>) -> (StatusCode, Option<String>, Value) {
     use tower::ServiceExt;
     tokio().block_on(async {
         let request = axum::http::Request::post("/v1/plugins")
@@ -466,8 +474,17 @@ fn upload(app: &axum::Router, key: &str, body: Vec<u8>) -> (StatusCode, Value) {
             .expect("request");
         let response = app.clone().oneshot(request).await.expect("response");
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            retry_after,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     })
 }
 
@@ -602,6 +619,64 @@ fn bad_uploads_get_a_precise_4xx_and_nothing_is_stored() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["id"], "2/markup-two@2.0.0");
     assert_eq!(count(&state, "plugin_versions"), versions_before + 1);
+}
+
+#[test]
+fn an_owners_uploads_past_its_budget_get_429_with_retry_after_and_other_owners_keep_theirs() {
+    let state = api_state();
+    let app = router(pchost_server::app::AppState {
+        uploads: Arc::new(RateLimiter::for_uploads(UploadLimit {
+            per_minute: 1,
+            burst: 2,
+        })),
+        ..state.clone()
+    });
+    let versions_before = count(&state, "plugin_versions");
+    let markup = pchost_test_plugins::read(pchost_test_plugins::RESELLER_MARKUP);
+    let reseller = |name: &str| {
+        upload_body(
+            &plugin_manifest(name, "pricing-rule@0.2.0", demo::RESELLER, ""),
+            &markup,
+        )
+    };
+    for name in ["budget-one", "budget-two"] {
+        let (status, body) = upload(&app, keys::RESELLER_ADMIN, reseller(name));
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, retry_after, body) = upload_retry_after(&app, keys::RESELLER_ADMIN, reseller("budget-three"));
+    assert_eq!(
+        (status, body["code"].as_str(), retry_after.as_deref()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("upload-rate-limited"), Some("60")),
+        "{body}"
+    );
+    // The operator uploading for the reseller spends the reseller's budget.
+    let (status, body) = upload(&app, keys::OPERATOR, reseller("budget-four"));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("upload-rate-limited"))
+    );
+    // A caller refused as not the owner spends nobody's budget; the seller still has its own.
+    let seller = |name: &str| {
+        upload_body(
+            &plugin_manifest(name, "pricing-rule@0.2.0", demo::SELLER, ""),
+            &pchost_test_plugins::read(pchost_test_plugins::VOLUME_DISCOUNT),
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            upload(&app, keys::RESELLER_ADMIN, seller("budget-seller")).0,
+            StatusCode::FORBIDDEN
+        );
+    }
+    let (status, body) = upload(&app, keys::SELLER_ADMIN, seller("budget-seller"));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(count(&state, "plugin_versions"), versions_before + 3);
+    for refused in ["budget-three", "budget-four"] {
+        assert!(
+            state.runtime.plugin(&format!("2/{refused}@2.0.0")).is_none(),
+            "{refused} not loaded"
+        );
+    }
 }
 
 #[test]

@@ -6,7 +6,7 @@ use crate::api::{
     tasks,
 };
 use crate::extensions::BindingIndex;
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{RateLimiter, UploadLimit};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::routing::get;
@@ -42,6 +42,8 @@ pub struct AppState {
     pub bindings: Arc<BindingIndex>,
     /// Per-principal request budgets.
     pub limiter: Arc<RateLimiter>,
+    /// Per-owner upload budgets: each upload may cost a compilation.
+    pub uploads: Arc<RateLimiter>,
     /// Run the bundled example rules natively instead of as plugins: the baseline of the
     /// HTTP benchmark (`serve --native-rules-for-benchmarks`), never a production mode.
     pub native_rules: bool,
@@ -49,7 +51,7 @@ pub struct AppState {
 
 impl AppState {
     /// The state of a server over `store` and `runtime`, with no binding loaded yet (call
-    /// `bindings.reload`) and every principal held to `limit`.
+    /// `bindings.reload`), every principal held to `limit`, and the default upload limit.
     pub fn new(store: Store, runtime: Arc<PluginRuntime>, limit: crate::ratelimit::RateLimit) -> Self {
         let data = Arc::new(pchost_runtime::StoreData::new(store.clone()));
         AppState {
@@ -58,6 +60,7 @@ impl AppState {
             data,
             bindings: Arc::new(BindingIndex::default()),
             limiter: Arc::new(RateLimiter::new(limit)),
+            uploads: Arc::new(RateLimiter::for_uploads(UploadLimit::default())),
             native_rules: false,
         }
     }

@@ -3,7 +3,7 @@
 use crate::app::{AppState, router};
 use crate::bundle;
 use crate::extensions::BindingIndex;
-use crate::ratelimit::RateLimit;
+use crate::ratelimit::{RateLimit, RateLimiter, UploadLimit};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
@@ -277,6 +277,12 @@ struct ServeArgs {
     /// Requests each may make in a burst.
     #[arg(long, env = "PCHOST_RATE_BURST", default_value_t = 100)]
     rate_limit_burst: u32,
+    /// Plugin uploads per minute each owning partner may make (each may cost a compilation).
+    #[arg(long, env = "PCHOST_UPLOADS_PER_MINUTE", default_value_t = 10)]
+    uploads_per_minute: u32,
+    /// Plugin uploads each owner may make in a burst.
+    #[arg(long, env = "PCHOST_UPLOAD_BURST", default_value_t = 5)]
+    upload_burst: u32,
     #[command(flatten)]
     compile: CompileArgs,
 }
@@ -433,7 +439,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let installed = bundle::install_bundled(&store, &runtime, manifests, wasm_dir).await?;
         tracing::info!(?installed, "bundled plugins installed and bound");
     }
-    let state = AppState::new(
+    let mut state = AppState::new(
         store.clone(),
         runtime.clone(),
         RateLimit {
@@ -441,7 +447,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             burst: args.rate_limit_burst,
         },
     );
-    let mut state = state;
+    state.uploads = Arc::new(RateLimiter::for_uploads(UploadLimit {
+        per_minute: args.uploads_per_minute,
+        burst: args.upload_burst,
+    }));
     state.native_rules = args.native_rules_for_benchmarks;
     if state.native_rules {
         tracing::warn!("pricing with native versions of the example rules: a benchmark baseline, not production");

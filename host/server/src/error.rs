@@ -75,6 +75,8 @@ pub enum AppError {
     /// The caller sent too many requests: 429.
     #[error("rate limit exceeded: retry in {retry_after_secs} s")]
     RateLimited {
+        /// `rate-limited` (requests) or `upload-rate-limited` (an owner's uploads).
+        code: &'static str,
         /// When a request will be accepted again.
         retry_after_secs: u64,
     },
@@ -124,8 +126,8 @@ impl AppError {
             | AppError::NotFound { code, .. }
             | AppError::Conflict { code, .. }
             | AppError::Unprocessable { code, .. }
+            | AppError::RateLimited { code, .. }
             | AppError::Unavailable { code, .. } => code,
-            AppError::RateLimited { .. } => "rate-limited",
             AppError::PluginFailed(failure) => match failure.kind {
                 FailureKind::ConcurrencyLimit { .. } => "plugin-concurrency-limit",
                 FailureKind::Capacity(_) => "plugin-capacity",
@@ -228,7 +230,7 @@ impl IntoResponse for AppError {
         };
         let mut response = (self.status(), Json(body)).into_response();
         let retry_after_secs = match &self {
-            AppError::RateLimited { retry_after_secs } | AppError::Unavailable { retry_after_secs, .. } => {
+            AppError::RateLimited { retry_after_secs, .. } | AppError::Unavailable { retry_after_secs, .. } => {
                 Some(*retry_after_secs)
             }
             AppError::PluginFailed(PluginFailure {

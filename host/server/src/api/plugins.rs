@@ -38,8 +38,9 @@ pub struct Installed {
 /// Uploads a component with its manifest as `multipart/form-data`: a `manifest` part (the
 /// `plugin.toml` text) and a `component` part (the `.wasm` bytes). The manifest's owner must
 /// be the caller's partner (the operator may upload for any partner); its limits must lie
-/// within the operator's ceilings; a version is immutable and content-addressed. The
-/// component is validated and compiled before anything is stored.
+/// within the operator's ceilings; a version is immutable and content-addressed. Each owner
+/// has an upload budget (`upload-rate-limited`). The component is pre-checked, then compiled
+/// within the host's time ceiling, before anything is stored.
 #[utoipa::path(post, path = "/v1/plugins", tag = "plugins",
     request_body(content_type = "multipart/form-data", description = "parts `manifest` (TOML) and `component` (wasm)"),
     responses((status = 201, body = Installed), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
@@ -107,6 +108,8 @@ pub async fn upload(
                 .ok_or_else(|| AppError::not_found("partner", manifest.owner))?;
         }
     }
+    // After the owner is known to be the caller's: nobody spends another owner's budget.
+    state.uploads.check(&format!("owner:{}", manifest.owner))?;
     let plugin = crate::bundle::install(&state.store, &state.runtime, manifest, &component).await?;
     tracing::info!(plugin = %plugin.id, digest = %plugin.digest, by = %caller.label(), "plugin uploaded");
     Ok((
