@@ -680,6 +680,98 @@ fn an_owners_uploads_past_its_budget_get_429_with_retry_after_and_other_owners_k
 }
 
 #[test]
+fn a_version_is_deleted_by_its_owner_or_the_operator_once_no_binding_names_it() {
+    let state = api_state();
+    let app = router(state.clone());
+    let markup = pchost_test_plugins::read(pchost_test_plugins::RESELLER_MARKUP);
+    let (status, body) = upload(
+        &app,
+        keys::RESELLER_ADMIN,
+        upload_body(
+            &plugin_manifest("deletable", "pricing-rule@0.2.0", demo::RESELLER, ""),
+            &markup,
+        ),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, binding) = call(
+        &app,
+        "POST",
+        "/v1/bindings",
+        Some(keys::RESELLER_ADMIN),
+        Some(
+            json!({ "world": "pricing-rule", "plugin": "deletable", "version": "2.0.0", "position": 5, "enabled": false }),
+        ),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{binding}");
+    let path = "/v1/plugins/2/deletable/2.0.0";
+
+    let (status, body) = call(&app, "DELETE", path, Some(keys::SELLER_ADMIN), None);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("not-owner"))
+    );
+    let (status, body) = call(&app, "DELETE", path, Some(keys::RESELLER_ADMIN), None);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("version-in-use")),
+        "{body}"
+    );
+    let named = format!("binding {} (active)", binding["id"]);
+    assert!(body["message"].as_str().is_some_and(|m| m.contains(&named)), "{body}");
+    assert!(
+        state.runtime.plugin("2/deletable@2.0.0").is_some(),
+        "a refusal unloads nothing"
+    );
+
+    let unbind = format!("/v1/bindings/{}", binding["id"]);
+    assert_eq!(
+        call(&app, "DELETE", &unbind, Some(keys::RESELLER_ADMIN), None).0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = call(&app, "DELETE", path, Some(keys::RESELLER_ADMIN), None);
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert!(state.runtime.plugin("2/deletable@2.0.0").is_none(), "unloaded");
+    let (_, listed) = call(&app, "GET", "/v1/plugins", Some(keys::RESELLER_ADMIN), None);
+    assert!(!listed.to_string().contains("deletable"), "{listed}");
+    let (status, body) = call(&app, "DELETE", path, Some(keys::RESELLER_ADMIN), None);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not-found"))
+    );
+
+    // The bundled markup is bound; the operator may delete any owner's unbound version.
+    let (status, body) = call(
+        &app,
+        "DELETE",
+        "/v1/plugins/2/reseller-markup/0.1.0",
+        Some(keys::OPERATOR),
+        None,
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("version-in-use"))
+    );
+    let (status, body) = upload(
+        &app,
+        keys::SELLER_ADMIN,
+        upload_body(
+            &plugin_manifest("deletable", "pricing-rule@0.2.0", demo::SELLER, ""),
+            &pchost_test_plugins::read(pchost_test_plugins::VOLUME_DISCOUNT),
+        ),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = call(
+        &app,
+        "DELETE",
+        "/v1/plugins/10/deletable/2.0.0",
+        Some(keys::OPERATOR),
+        None,
+    );
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert!(state.runtime.plugin("10/deletable@2.0.0").is_none());
+}
+
+#[test]
 fn a_payment_on_a_customers_behalf_asks_the_approval_rules_and_records_both_principals_rule_21() {
     let state = api_state();
     let app = router(state.clone());

@@ -1,5 +1,5 @@
 //! Install-time refusals: each with a precise error, nothing registered. The pre-check before
-//! compiling, and the bounds of compilation.
+//! compiling, the bounds of compilation, unloading and deleting versions.
 
 use crate::support::*;
 use pchost_domain::demo;
@@ -9,6 +9,7 @@ use pchost_runtime::{
 };
 use pchost_test_plugins as built;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 fn pricing() -> PluginManifest {
@@ -400,4 +401,122 @@ fn temp_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("pchost-install-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
+}
+
+#[test]
+fn an_unloaded_version_stops_running_its_twin_keeps_the_code_and_the_last_takes_the_artefacts() {
+    let dir = temp_dir("unload");
+    let runtime = PluginRuntime::new(RuntimeConfig {
+        artefact_dir: Some(dir.clone()),
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
+    let bytes = built::read(built::VOLUME_DISCOUNT);
+    let seller = runtime
+        .install(
+            manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+            &bytes,
+        )
+        .expect("installed");
+    let reseller = runtime
+        .install(
+            manifest("volume-discount", "pricing-rule@0.2.0", demo::RESELLER, &[]),
+            &bytes,
+        )
+        .expect("installed");
+    let q = quote(demo::STANDARD_CUSTOMER, 1, &[(10, "100")]);
+
+    assert_eq!(
+        runtime.unload(&seller.id).map(|p| p.id.clone()),
+        Some(seller.id.clone())
+    );
+    assert_eq!(
+        runtime.unload(&seller.id).map(|p| p.id.clone()),
+        None,
+        "already unloaded"
+    );
+    assert!(matches!(
+        runtime.price(&seller.id, &q, demo_data()),
+        Err(pchost_runtime::InvokeError::UnknownPlugin(_))
+    ));
+    runtime
+        .price(&reseller.id, &q, demo_data())
+        .expect("the twin still runs");
+    assert!(
+        !runtime.remove_artefacts(&seller.digest).expect("kept"),
+        "the twin uses them"
+    );
+    assert!(dir.join(format!("{}.cwasm", seller.digest)).is_file());
+
+    runtime.unload(&reseller.id).expect("unloaded");
+    assert!(runtime.remove_artefacts(&seller.digest).expect("removed"));
+    assert_eq!(std::fs::read_dir(&dir).expect("artefact dir").count(), 0);
+    // Installed again, its artefacts are written again.
+    let again = runtime
+        .install(
+            manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+            &bytes,
+        )
+        .expect("installed again");
+    assert!(dir.join(format!("{}.wasm", again.digest)).is_file());
+    assert!(dir.join(format!("{}.cwasm", again.digest)).is_file());
+    assert!(
+        runtime.remove_artefacts("../../etc/passwd").is_err(),
+        "a digest names no other path"
+    );
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+#[test]
+fn a_deleted_version_is_unloaded_and_its_artefacts_go_with_the_last_version_of_its_bytes() {
+    let dir = temp_dir("delete");
+    let store = demo_store();
+    let runtime = Arc::new(
+        PluginRuntime::new(RuntimeConfig {
+            artefact_dir: Some(dir.clone()),
+            ..RuntimeConfig::default()
+        })
+        .expect("runtime"),
+    );
+    let bytes = built::read(built::VOLUME_DISCOUNT);
+    let version = |v: &str| {
+        let mut m = manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]);
+        m.version = v.into();
+        m
+    };
+    let install = |v: &str| {
+        tokio()
+            .block_on(pchost_server::bundle::install(&store, &runtime, version(v), &bytes))
+            .expect("installed")
+    };
+    let delete = |v: &str| {
+        tokio().block_on(pchost_server::bundle::delete(
+            &store,
+            &runtime,
+            demo::SELLER,
+            "volume-discount",
+            v,
+        ))
+    };
+    let first = install("1.0.0");
+    let second = install("2.0.0");
+    let files = || std::fs::read_dir(&dir).expect("artefact dir").count();
+    assert_eq!(files(), 2);
+
+    delete("1.0.0").expect("deleted");
+    assert!(runtime.plugin(&first.id).is_none(), "unloaded");
+    assert_eq!(files(), 2, "2.0.0 has the same bytes");
+    let q = quote(demo::STANDARD_CUSTOMER, 1, &[(10, "100")]);
+    runtime.price(&second.id, &q, demo_data()).expect("2.0.0 still runs");
+
+    delete("2.0.0").expect("deleted");
+    assert!(runtime.plugins().is_empty());
+    assert_eq!(files(), 0, "no version has the bytes");
+    let again = delete("2.0.0").expect_err("already deleted");
+    assert_eq!(again.code(), "not-found", "{again}");
+    let versions = tokio()
+        .block_on(store.plugin_versions(Some(demo::SELLER)))
+        .expect("versions");
+    assert!(versions.is_empty());
+    std::fs::remove_dir_all(dir).expect("clean up");
 }

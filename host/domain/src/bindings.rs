@@ -529,6 +529,74 @@ impl Store {
             .collect()
     }
 
+    /// Deletes an installed version, unless a binding names it as its active, previous or
+    /// shadow version (refused `version-in-use`, naming them): the check and the deletion
+    /// are one statement. Returns the digest of its component; `None` when no such version
+    /// is installed.
+    pub async fn delete_plugin_version(
+        &self,
+        owner: PartnerId,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<String>, DomainError> {
+        const NAMED_BY: &str = "b.plugin_owner = $1 AND b.plugin_name = $2 \
+             AND (b.version = $3 OR b.previous_version = $3 OR b.shadow_version = $3)";
+        let digest: Option<String> = sqlx::query_scalar(&format!(
+            "DELETE FROM plugin_versions WHERE owner = $1 AND name = $2 AND version = $3 \
+             AND NOT EXISTS (SELECT 1 FROM plugin_bindings b WHERE {NAMED_BY}) RETURNING digest"
+        ))
+        .bind(owner)
+        .bind(name)
+        .bind(version)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(digest) = digest else {
+            let rows = sqlx::query(&format!(
+                "SELECT b.id, b.version, b.previous_version FROM plugin_bindings b \
+                 WHERE {NAMED_BY} ORDER BY b.id"
+            ))
+            .bind(owner)
+            .bind(name)
+            .bind(version)
+            .fetch_all(self.pool())
+            .await?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let mut uses = Vec::new();
+            for row in &rows {
+                let id: i64 = row.try_get("id")?;
+                let active: String = row.try_get("version")?;
+                let previous: Option<String> = row.try_get("previous_version")?;
+                let role = if active == version {
+                    "active"
+                } else if previous.as_deref() == Some(version) {
+                    "previous"
+                } else {
+                    "shadow"
+                };
+                uses.push(format!("binding {id} ({role})"));
+            }
+            return Err(refused(
+                "version-in-use",
+                format!(
+                    "{owner}/{name}@{version} is named by {}: unbind it or change those bindings first",
+                    uses.join(", ")
+                ),
+            ));
+        };
+        Ok(Some(digest))
+    }
+
+    /// Whether any installed version (of any owner) has this component.
+    pub async fn digest_installed(&self, digest: &str) -> Result<bool, DomainError> {
+        let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM plugin_versions WHERE digest = $1")
+            .bind(digest)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(versions > 0)
+    }
+
     /// The installed plugin versions, of every owner or of one, by owner, name, installation
     /// time and version.
     pub async fn plugin_versions(&self, owner: Option<PartnerId>) -> Result<Vec<PluginVersion>, DomainError> {
@@ -584,6 +652,14 @@ mod tests {
                     .expect("installed")
             );
         }
+    }
+
+    /// Records a version.
+    async fn record(store: &Store, digest: &str, owner: PartnerId, name: &str, version: &str, world: &str) -> bool {
+        store
+            .record_plugin(digest, name, version, world, owner, "m")
+            .await
+            .expect("recorded")
     }
 
     fn seller_binding(version: &str) -> NewBinding {
@@ -680,7 +756,7 @@ mod tests {
 
         async fn a_shadow_version_is_set_checked_kept_by_rollbacks_and_cleared(store: Store) {
             installed(&store).await;
-            assert!(store.record_plugin("vd-0.4.0", "volume-discount", "0.4.0", "pricing-rule", demo::SELLER, "m").await.expect("installed"));
+            assert!(record(&store, "vd-0.4.0", demo::SELLER, "volume-discount", "0.4.0", "pricing-rule").await);
             let created = store.create_binding(&seller_binding("0.1.0"), "operator", t0()).await.expect("bound");
             assert_eq!(created.shadow_version, None);
             let shadow = |version: Option<&str>| BindingChange {
@@ -820,6 +896,45 @@ mod tests {
             assert!(store.delete_binding(binding.id).await.expect("deleted"));
             assert!(store.shadow_diffs(binding.id, 0, 10).await.expect("list").is_empty());
             assert_eq!(store.shadow_diffs(other.id, 0, 10).await.expect("list").len(), 1);
+        }
+
+        async fn a_version_is_deleted_only_when_no_binding_names_it_as_active_previous_or_shadow(store: Store) {
+            installed(&store).await;
+            assert!(record(&store, "vd-0.4.0", demo::SELLER, "volume-discount", "0.4.0", "pricing-rule").await);
+            // The reseller installed the seller's 0.1.0 bytes under its own name.
+            assert!(record(&store, "volume-discount-0.1.0", demo::RESELLER, "copy", "1.0.0", "pricing-rule").await);
+            let binding = store.create_binding(&seller_binding("0.1.0"), "operator", t0()).await.expect("bound");
+            let change = BindingChange { version: Some("0.2.0".into()), shadow_version: Some(Some("0.4.0".into())), ..BindingChange::default() };
+            store.update_binding(binding.id, &change, "operator", t0()).await.expect("upgraded, with a shadow");
+            let versions_before = store.plugin_versions(None).await.expect("versions");
+            let delete = |version: &'static str| {
+                let store = store.clone();
+                async move { store.delete_plugin_version(demo::SELLER, "volume-discount", version).await }
+            };
+
+            for (version, role) in [("0.2.0", "active"), ("0.1.0", "previous"), ("0.4.0", "shadow")] {
+                let refused = delete(version).await;
+                let named = format!("binding {} ({role})", binding.id);
+                assert!(
+                    matches!(&refused, Err(DomainError::Refused { code: "version-in-use", message }) if message.contains(&named)),
+                    "{version}: {refused:?}"
+                );
+            }
+            assert_eq!(store.plugin_versions(None).await.expect("versions"), versions_before, "refusals delete nothing");
+            assert_eq!(delete("9.9.9").await.expect("nothing to delete"), None);
+            assert_eq!(store.delete_plugin_version(demo::OTHER_SELLER, "volume-discount", "0.3.0").await.expect("another owner's"), None);
+
+            // 0.3.0 is bound nowhere; no other version has its bytes.
+            assert_eq!(delete("0.3.0").await.expect("deleted").as_deref(), Some("volume-discount-0.3.0"));
+            assert!(!store.digest_installed("volume-discount-0.3.0").await.expect("read"));
+            assert_eq!(delete("0.3.0").await.expect("already gone"), None);
+            assert_eq!(store.plugin_digest("volume-discount", "0.3.0", demo::SELLER).await.expect("read"), None);
+
+            // Unbound, 0.1.0 goes too; the reseller's copy keeps its bytes in use.
+            assert!(store.delete_binding(binding.id).await.expect("unbound"));
+            assert_eq!(delete("0.1.0").await.expect("deleted").as_deref(), Some("volume-discount-0.1.0"));
+            assert!(store.digest_installed("volume-discount-0.1.0").await.expect("read"));
+            assert_eq!(store.plugin_versions(None).await.expect("versions").len(), versions_before.len() - 2);
         }
 
         async fn binding_refusals_name_what_is_wrong(store: Store) {

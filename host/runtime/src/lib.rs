@@ -24,5 +24,5 @@ pub use failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, Plu
 pub use limits::{ComponentLimits, InvocationLimits, RuntimeLimits};
 pub use manifest::{Capability, PluginManifest, World, WorldVersion};
 pub use precheck::ShapeLimits;
-pub use runtime::{Invocation, LoadedPlugin, PluginRuntime, RuntimeConfig, WarmPricing};
+pub use runtime::{Invocation, LoadedPlugin, PluginRuntime, RuntimeConfig, WarmPricing, remove_artefacts};
 pub use state::LogLine;

@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
@@ -204,6 +204,9 @@ pub struct PluginRuntime {
     /// Compiled components by digest, shared by every version with those bytes.
     components: RwLock<HashMap<String, Component>>,
     compilers: Compilers,
+    /// Held while artefact files are written for a version being registered, or removed for a
+    /// digest no version uses: so neither sees the other half done.
+    artefact_files: Mutex<()>,
     admission: Admission,
     /// Drives invocations: their watchdog timers and the host reads they wait on.
     executor: Handle,
@@ -256,6 +259,7 @@ impl PluginRuntime {
             plugins: RwLock::new(Registry::default()),
             components: RwLock::new(HashMap::new()),
             compilers,
+            artefact_files: Mutex::new(()),
             admission,
             executor,
             _own_executor: own_executor,
@@ -383,21 +387,60 @@ impl PluginRuntime {
         self.keep(plugin, code, None)
     }
 
-    /// Registers a prepared plugin. A component just compiled is stored in the artefact store
-    /// first, replacing whatever is there (a stale artefact of another engine build). `wasm`
-    /// is the original component, when this is an install.
+    /// Registers a prepared plugin and makes sure its artefacts are stored: the component
+    /// just compiled replaces whatever is there (a stale artefact of another engine build);
+    /// one found compiled writes only missing files (a concurrent
+    /// [`PluginRuntime::remove_artefacts`] may just have removed them). `wasm` is the original
+    /// component, when this is an install.
     fn keep(&self, plugin: LoadedPlugin, code: Code, wasm: Option<&[u8]>) -> Result<Arc<LoadedPlugin>, InstallError> {
+        let _files = self.artefact_files.lock().unwrap_or_else(|e| e.into_inner());
         let component = code.component().clone();
-        if let Some(dir) = &self.config.artefact_dir
-            && matches!(code, Code::Compiled(_))
-        {
-            if let Some(wasm) = wasm {
-                write_atomically(&dir.join(format!("{}.wasm", plugin.digest)), wasm)?;
+        if let Some(dir) = &self.config.artefact_dir {
+            let fresh = matches!(code, Code::Compiled(_));
+            let original = dir.join(format!("{}.wasm", plugin.digest));
+            if let Some(wasm) = wasm
+                && (fresh || !original.exists())
+            {
+                write_atomically(&original, wasm)?;
             }
-            write_atomically(&dir.join(format!("{}.cwasm", plugin.digest)), &code.into_artefact()?)?;
+            let compiled = dir.join(format!("{}.cwasm", plugin.digest));
+            if fresh || !compiled.exists() {
+                write_atomically(&compiled, &code.into_artefact()?)?;
+            }
         }
         self.remember(&plugin.digest, &component);
         Ok(self.register(plugin))
+    }
+
+    /// Unregisters an installed version: invocations that have begun finish, later ones find
+    /// no such plugin. The compiled code of its digest is dropped once no version uses it.
+    /// Returns the version, if it was loaded.
+    pub fn unload(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
+        let mut registry = self.plugins.write().unwrap_or_else(|e| e.into_inner());
+        let plugin = registry.by_id.remove(id)?;
+        if !registry.by_id.values().any(|p| p.digest == plugin.digest) {
+            self.components
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&plugin.digest);
+        }
+        tracing::info!(plugin = %plugin.id, digest = %plugin.digest, "plugin unloaded");
+        Some(plugin)
+    }
+
+    /// Removes the artefact files of `digest` (see [`remove_artefacts`]) unless a loaded
+    /// version uses it. Returns whether they were removed.
+    pub fn remove_artefacts(&self, digest: &str) -> std::io::Result<bool> {
+        let Some(dir) = &self.config.artefact_dir else {
+            return Ok(false);
+        };
+        let _files = self.artefact_files.lock().unwrap_or_else(|e| e.into_inner());
+        let registry = self.plugins.read().unwrap_or_else(|e| e.into_inner());
+        if registry.by_id.values().any(|p| p.digest == digest) {
+            return Ok(false);
+        }
+        remove_artefacts(dir, digest)?;
+        Ok(true)
     }
 
     /// The compiled component of a digest already loaded: every version (of any owner) with
@@ -994,6 +1037,24 @@ pub(crate) fn check_import(import: &str, manifest: &PluginManifest) -> Result<()
             None => Err(InstallError::UnknownImport(import.to_owned())),
         },
     }
+}
+
+/// Removes the original and compiled artefacts of `digest` from `dir`, if they are there. For
+/// a version deleted from the store when no other version has its bytes: by a process with no
+/// runtime, or through [`PluginRuntime::remove_artefacts`], which checks that no loaded
+/// version uses them.
+pub fn remove_artefacts(dir: &Path, digest: &str) -> std::io::Result<()> {
+    // A digest names the files; never let it name another path.
+    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(std::io::Error::other(format!("{digest:?} is not a sha256 digest")));
+    }
+    for extension in ["wasm", "cwasm"] {
+        match std::fs::remove_file(dir.join(format!("{digest}.{extension}"))) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), InstallError> {

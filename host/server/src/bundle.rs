@@ -1,13 +1,13 @@
 //! Installing plugins: the versions recorded in the store (loaded from their compiled
-//! artefacts at start-up and whenever another process installs one), uploads, and the bundled
-//! example plugins (`plugins/*/plugin.toml` beside their built components) with their demo
-//! bindings.
+//! artefacts at start-up and whenever another process installs one), uploads, deletions of
+//! versions no binding uses, and the bundled example plugins (`plugins/*/plugin.toml` beside
+//! their built components) with their demo bindings.
 
 use crate::error::AppError;
 use anyhow::Context;
 use pchost_domain::bindings::{BindingScope, FailurePolicy, NewBinding};
 use pchost_domain::store::Store;
-use pchost_domain::{PartnerKind, errors::DomainError};
+use pchost_domain::{PartnerId, PartnerKind, errors::DomainError};
 use pchost_runtime::{LoadedPlugin, PluginManifest, PluginRuntime};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -77,6 +77,37 @@ pub async fn install(
         });
     }
     Ok(plugin)
+}
+
+/// Deletes an installed version that no binding names (active, previous or shadow): its
+/// record, then the loaded version, then its artefact files unless another version has the
+/// same bytes. Refused `version-in-use` (409) while a binding names it.
+pub async fn delete(
+    store: &Store,
+    runtime: &PluginRuntime,
+    owner: PartnerId,
+    name: &str,
+    version: &str,
+) -> Result<(), AppError> {
+    let id = format!("{owner}/{name}@{version}");
+    let digest = store
+        .delete_plugin_version(owner, name, version)
+        .await?
+        .ok_or_else(|| AppError::not_found("plugin version", &id))?;
+    runtime.unload(&id);
+    forget_artefacts(store, runtime, &digest).await
+}
+
+/// Removes the artefact files of a component no recorded version has, unless a loaded version
+/// still uses it.
+async fn forget_artefacts(store: &Store, runtime: &PluginRuntime, digest: &str) -> Result<(), AppError> {
+    if store.digest_installed(digest).await? {
+        return Ok(());
+    }
+    runtime
+        .remove_artefacts(digest)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("removing the artefacts of {digest}: {e}")))?;
+    Ok(())
 }
 
 /// Installs every `<manifests>/*/plugin.toml` whose component `<wasm_dir>/<name>.wasm`

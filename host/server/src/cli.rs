@@ -1,4 +1,5 @@
-//! The `pchost` command line: `serve` the API, `plugin run` a component locally.
+//! The `pchost` command line: `serve` the API, `plugin run` a component locally, manage
+//! plugins, bindings, keys and tasks.
 
 use crate::app::{AppState, router};
 use crate::bundle;
@@ -347,6 +348,26 @@ enum PluginCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Delete an installed version that no binding names (as active, previous or shadow
+    /// version), and its stored component unless another version has the same bytes. A
+    /// running server keeps the version's code in memory until it restarts; nothing can bind
+    /// it meanwhile.
+    Delete {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The plugin's owner.
+        #[arg(long)]
+        owner: i64,
+        /// The plugin's name.
+        #[arg(long)]
+        plugin: String,
+        /// The version.
+        #[arg(long)]
+        version: String,
+        /// Where compiled artefacts are kept (default: `artefacts/` beside the database).
+        #[arg(long)]
+        artefacts: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -409,6 +430,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = db.open().await?;
             print_json(&store.plugin_versions(None).await?)
         }),
+        Command::Plugin(PluginCommand::Delete {
+            db,
+            owner,
+            plugin,
+            version,
+            artefacts,
+        }) => runtime.block_on(delete_plugin(db, owner, plugin, version, artefacts)),
         Command::Keys(KeysCommand::CreateOperator { db, name }) => runtime.block_on(create_operator_key(db, name)),
         Command::Binding(command) => runtime.block_on(binding(command)),
         Command::Tasks(command) => runtime.block_on(tasks(command)),
@@ -532,6 +560,27 @@ async fn install_plugin(
     })?);
     let plugin = bundle::install(&store, &runtime, manifest, &wasm).await?;
     print_json(&json!({ "id": plugin.id, "digest": plugin.digest, "world": plugin.manifest.world }))
+}
+
+async fn delete_plugin(
+    db: DbArgs,
+    owner: i64,
+    plugin: String,
+    version: String,
+    artefacts: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let store = db.open().await?;
+    let id = format!("{owner}/{plugin}@{version}");
+    let digest = store
+        .delete_plugin_version(owner, &plugin, &version)
+        .await?
+        .with_context(|| format!("{id} is not installed"))?;
+    if !store.digest_installed(&digest).await? {
+        let dir = db.artefacts(&artefacts);
+        pchost_runtime::remove_artefacts(&dir, &digest)
+            .with_context(|| format!("removing the artefacts of {digest} from {}", dir.display()))?;
+    }
+    print_json(&json!({ "deleted": id, "digest": digest }))
 }
 
 async fn binding(command: BindingCommand) -> anyhow::Result<ExitCode> {

@@ -349,6 +349,7 @@ const CONFLICT_CODES: &[&str] = &[
     "quote-already-ordered",
     "no-previous-version",
     "invitation-used",
+    "version-in-use",
 ];
 
 impl From<DomainError> for AppError {
