@@ -4,7 +4,7 @@
 use crate::support::*;
 use axum::http::StatusCode;
 use chrono::Utc;
-use pchost_domain::bindings::{BindingScope, FailurePolicy, NewBinding};
+use pchost_domain::bindings::{BindingScope, FailurePolicy, NewBinding, PluginQuota};
 use pchost_domain::demo;
 use pchost_server::app::router;
 use pchost_server::ratelimit::{RateLimiter, UploadLimit};
@@ -269,6 +269,7 @@ fn every_invocation_is_audited_and_a_failing_rule_refuses_the_quote_naming_the_p
             &state.runtime,
             manifest("panicking", "pricing-rule", demo::RESELLER, &[]),
             &panicking,
+            &state.plugin_quota,
         )
         .await
         .expect("install");
@@ -318,6 +319,7 @@ fn a_partner_rule_pricing_below_080_of_list_is_refused_rule_19() {
             &state.runtime,
             manifest("volume-discount", "pricing-rule@0.2.0", demo::RESELLER, &[]),
             &volume,
+            &state.plugin_quota,
         )
         .await
         .expect("install");
@@ -677,6 +679,83 @@ fn an_owners_uploads_past_its_budget_get_429_with_retry_after_and_other_owners_k
             "{refused} not loaded"
         );
     }
+}
+
+#[test]
+fn uploads_past_an_owners_quota_of_versions_or_bytes_get_409_and_store_nothing() {
+    let state = api_state();
+    let markup = pchost_test_plugins::read(pchost_test_plugins::RESELLER_MARKUP);
+    let size = markup.len() as u64;
+    let reseller = |name: &str| {
+        upload_body(
+            &plugin_manifest(name, "pricing-rule@0.2.0", demo::RESELLER, ""),
+            &markup,
+        )
+    };
+    let usage = || {
+        tokio()
+            .block_on(state.store.plugin_usage(demo::RESELLER))
+            .expect("usage")
+    };
+    let with_quota = |quota: PluginQuota| {
+        router(pchost_server::app::AppState {
+            plugin_quota: quota,
+            ..state.clone()
+        })
+    };
+
+    // Room for one more version.
+    let app = with_quota(PluginQuota {
+        max_versions: usage().versions + 1,
+        max_bytes: u64::MAX,
+    });
+    let (status, body) = upload(&app, keys::RESELLER_ADMIN, reseller("quota-one"));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = upload(&app, keys::RESELLER_ADMIN, reseller("quota-two"));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("version-quota-exceeded")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("DELETE /v1/plugins")),
+        "{body}"
+    );
+    let (status, body) = upload(&app, keys::RESELLER_ADMIN, reseller("quota-one"));
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the same version again needs no room: {body}"
+    );
+
+    // Room for versions, one byte short for the component.
+    let app = with_quota(PluginQuota {
+        max_versions: u64::MAX,
+        max_bytes: usage().bytes + size - 1,
+    });
+    let versions_before = count(&state, "plugin_versions");
+    let (status, body) = upload(&app, keys::RESELLER_ADMIN, reseller("quota-three"));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("storage-quota-exceeded")),
+        "{body}"
+    );
+    assert_eq!(count(&state, "plugin_versions"), versions_before, "nothing recorded");
+    for refused in ["quota-two", "quota-three"] {
+        assert!(
+            state.runtime.plugin(&format!("2/{refused}@2.0.0")).is_none(),
+            "{refused} not loaded"
+        );
+    }
+    // Each version lists its size: what it counts against the quota.
+    let (_, listed) = call(&app, "GET", "/v1/plugins", Some(keys::RESELLER_ADMIN), None);
+    let quota_one = listed
+        .as_array()
+        .and_then(|all| all.iter().find(|v| v["name"] == "quota-one"))
+        .expect("listed");
+    assert_eq!(quota_one["size_bytes"], json!(size));
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! compiling, the bounds of compilation, unloading and deleting versions.
 
 use crate::support::*;
+use pchost_domain::bindings::PluginQuota;
 use pchost_domain::demo;
 use pchost_runtime::compile::{ChildCompiler, CompileConfig, Compiler};
 use pchost_runtime::{
@@ -156,6 +157,7 @@ fn an_installed_version_is_immutable() {
             &runtime,
             manifest.clone(),
             &bytes,
+            &PluginQuota::default(),
         ))
     };
     let first = install(built::read(built::VOLUME_DISCOUNT)).expect("first install");
@@ -486,7 +488,13 @@ fn a_deleted_version_is_unloaded_and_its_artefacts_go_with_the_last_version_of_i
     };
     let install = |v: &str| {
         tokio()
-            .block_on(pchost_server::bundle::install(&store, &runtime, version(v), &bytes))
+            .block_on(pchost_server::bundle::install(
+                &store,
+                &runtime,
+                version(v),
+                &bytes,
+                &PluginQuota::default(),
+            ))
             .expect("installed")
     };
     let delete = |v: &str| {

@@ -109,6 +109,7 @@ pub fn api_state() -> pchost_server::app::AppState {
             &runtime,
             &pchost_test_plugins::repo_root().join("plugins"),
             std::path::Path::new(pchost_test_plugins::WASM_DIR),
+            &pchost_domain::bindings::PluginQuota::default(),
         )
         .await
         .expect("bundled plugins install");

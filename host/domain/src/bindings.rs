@@ -189,8 +189,68 @@ pub struct PluginVersion {
     pub digest: String,
     /// The world it implements.
     pub world: String,
+    /// The component's size in bytes (0 for versions installed before sizes were recorded).
+    pub size_bytes: u64,
     /// When it was installed.
     pub installed_at: DateTime<Utc>,
+}
+
+/// A plugin version to record as installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewPluginVersion<'a> {
+    /// sha256 of the component, hex.
+    pub digest: &'a str,
+    /// Name.
+    pub name: &'a str,
+    /// Version.
+    pub version: &'a str,
+    /// The world it implements.
+    pub world: &'a str,
+    /// The plugin's owner.
+    pub owner: PartnerId,
+    /// The manifest as TOML text.
+    pub manifest: &'a str,
+    /// The component's size: what it counts against its owner's quota.
+    pub size_bytes: u64,
+}
+
+/// What one owner may keep installed: every version counts, and counts its component's
+/// bytes, even when another version has the same bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PluginQuota {
+    /// Installed versions.
+    pub max_versions: u64,
+    /// Bytes of their components, together.
+    pub max_bytes: u64,
+}
+
+impl Default for PluginQuota {
+    fn default() -> Self {
+        PluginQuota {
+            max_versions: 200,
+            max_bytes: 256 << 20,
+        }
+    }
+}
+
+/// What one owner has installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PluginUsage {
+    /// Installed versions.
+    pub versions: u64,
+    /// Bytes of their components, together.
+    pub bytes: u64,
+}
+
+/// What recording a version did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// It is recorded (now, or it was already, with the same digest).
+    Yes,
+    /// The version is recorded with this other digest; nothing was written.
+    OtherDigest(String),
+    /// Its owner's quota has no room for it; nothing was written. The owner's usage.
+    OverQuota(PluginUsage),
 }
 
 const BINDING_FIELDS: &str = "id, world, scope, scope_id, plugin_owner, plugin_name, version, previous_version, shadow_version, position, failure_policy, enabled, created_at, updated_at, updated_by";
@@ -601,7 +661,7 @@ impl Store {
     /// time and version.
     pub async fn plugin_versions(&self, owner: Option<PartnerId>) -> Result<Vec<PluginVersion>, DomainError> {
         let rows = sqlx::query(
-            "SELECT owner, name, version, digest, world, installed_at FROM plugin_versions \
+            "SELECT owner, name, version, digest, world, size_bytes, installed_at FROM plugin_versions \
              WHERE ($1 = 0 OR owner = $2) ORDER BY owner, name, installed_at, version",
         )
         .bind(i64::from(owner.is_some()))
@@ -610,12 +670,15 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
+                let size: i64 = r.try_get("size_bytes")?;
                 Ok(PluginVersion {
                     owner: r.try_get("owner")?,
                     name: r.try_get("name")?,
                     version: r.try_get("version")?,
                     digest: r.try_get("digest")?,
                     world: r.try_get("world")?,
+                    size_bytes: u64::try_from(size)
+                        .map_err(|_| store::corrupt("plugin_versions", format!("size_bytes {size}")))?,
                     installed_at: store::millis(r, "plugin_versions", "installed_at")?,
                 })
             })
@@ -645,19 +708,23 @@ mod tests {
             (demo::RESELLER, "approver", "1.0.0", "approval-rule"),
         ] {
             let digest = format!("{name}-{version}");
-            assert!(
-                store
-                    .record_plugin(&digest, name, version, world, owner, "m")
-                    .await
-                    .expect("installed")
-            );
+            assert_eq!(record(store, &digest, owner, name, version, world).await, Recorded::Yes);
         }
     }
 
-    /// Records a version.
-    async fn record(store: &Store, digest: &str, owner: PartnerId, name: &str, version: &str, world: &str) -> bool {
+    /// Records a version of 1000 bytes under the default quota.
+    async fn record(store: &Store, digest: &str, owner: PartnerId, name: &str, version: &str, world: &str) -> Recorded {
+        let new = NewPluginVersion {
+            digest,
+            name,
+            version,
+            world,
+            owner,
+            manifest: "m",
+            size_bytes: 1000,
+        };
         store
-            .record_plugin(digest, name, version, world, owner, "m")
+            .record_plugin(&new, &PluginQuota::default())
             .await
             .expect("recorded")
     }
@@ -756,7 +823,7 @@ mod tests {
 
         async fn a_shadow_version_is_set_checked_kept_by_rollbacks_and_cleared(store: Store) {
             installed(&store).await;
-            assert!(record(&store, "vd-0.4.0", demo::SELLER, "volume-discount", "0.4.0", "pricing-rule").await);
+            assert_eq!(record(&store, "vd-0.4.0", demo::SELLER, "volume-discount", "0.4.0", "pricing-rule").await, Recorded::Yes);
             let created = store.create_binding(&seller_binding("0.1.0"), "operator", t0()).await.expect("bound");
             assert_eq!(created.shadow_version, None);
             let shadow = |version: Option<&str>| BindingChange {
@@ -900,9 +967,9 @@ mod tests {
 
         async fn a_version_is_deleted_only_when_no_binding_names_it_as_active_previous_or_shadow(store: Store) {
             installed(&store).await;
-            assert!(record(&store, "vd-0.4.0", demo::SELLER, "volume-discount", "0.4.0", "pricing-rule").await);
+            assert_eq!(record(&store, "vd-0.4.0", demo::SELLER, "volume-discount", "0.4.0", "pricing-rule").await, Recorded::Yes);
             // The reseller installed the seller's 0.1.0 bytes under its own name.
-            assert!(record(&store, "volume-discount-0.1.0", demo::RESELLER, "copy", "1.0.0", "pricing-rule").await);
+            assert_eq!(record(&store, "volume-discount-0.1.0", demo::RESELLER, "copy", "1.0.0", "pricing-rule").await, Recorded::Yes);
             let binding = store.create_binding(&seller_binding("0.1.0"), "operator", t0()).await.expect("bound");
             let change = BindingChange { version: Some("0.2.0".into()), shadow_version: Some(Some("0.4.0".into())), ..BindingChange::default() };
             store.update_binding(binding.id, &change, "operator", t0()).await.expect("upgraded, with a shadow");
@@ -935,6 +1002,32 @@ mod tests {
             assert_eq!(delete("0.1.0").await.expect("deleted").as_deref(), Some("volume-discount-0.1.0"));
             assert!(store.digest_installed("volume-discount-0.1.0").await.expect("read"));
             assert_eq!(store.plugin_versions(None).await.expect("versions").len(), versions_before.len() - 2);
+        }
+
+        async fn an_owners_quota_refuses_a_version_past_its_count_or_its_bytes_and_writes_nothing(store: Store) {
+            installed(&store).await;
+            let quota = PluginQuota { max_versions: 4, max_bytes: 5000 };
+            let new = |version: &'static str, size_bytes: u64| NewPluginVersion {
+                digest: version,
+                name: "volume-discount",
+                version,
+                world: "pricing-rule",
+                owner: demo::SELLER,
+                manifest: "m",
+                size_bytes,
+            };
+            // The seller has 3 versions of 1000 bytes.
+            assert_eq!(store.plugin_usage(demo::SELLER).await.expect("usage"), PluginUsage { versions: 3, bytes: 3000 });
+            let too_big = store.record_plugin(&new("0.4.0", 2001), &quota).await.expect("refused");
+            assert_eq!(too_big, Recorded::OverQuota(PluginUsage { versions: 3, bytes: 3000 }));
+            assert_eq!(store.record_plugin(&new("0.4.0", 2000), &quota).await.expect("fits exactly"), Recorded::Yes);
+            let one_more = store.record_plugin(&new("0.5.0", 0), &quota).await.expect("refused");
+            assert_eq!(one_more, Recorded::OverQuota(PluginUsage { versions: 4, bytes: 5000 }));
+            assert_eq!(store.record_plugin(&new("0.4.0", 2000), &quota).await.expect("again"), Recorded::Yes, "recording it again needs no room");
+            assert_eq!(store.plugin_usage(demo::SELLER).await.expect("usage"), PluginUsage { versions: 4, bytes: 5000 });
+            assert_eq!(store.plugin_usage(demo::RESELLER).await.expect("usage"), PluginUsage { versions: 1, bytes: 1000 }, "a quota is per owner");
+            let sizes: Vec<u64> = store.plugin_versions(Some(demo::SELLER)).await.expect("versions").iter().map(|v| v.size_bytes).collect();
+            assert_eq!(sizes, vec![1000, 1000, 1000, 2000]);
         }
 
         async fn binding_refusals_name_what_is_wrong(store: Store) {

@@ -11,6 +11,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::routing::get;
 use axum::{Json, Router};
+use pchost_domain::bindings::PluginQuota;
 use pchost_domain::store::Store;
 use pchost_runtime::{CapabilityData, PluginRuntime};
 use std::net::SocketAddr;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Per-owner upload budgets: each upload may cost a compilation.
     pub uploads: Arc<RateLimiter>,
+    /// What each owner may keep installed.
+    pub plugin_quota: PluginQuota,
     /// Run the bundled example rules natively instead of as plugins: the baseline of the
     /// HTTP benchmark (`serve --native-rules-for-benchmarks`), never a production mode.
     pub native_rules: bool,
@@ -51,7 +54,8 @@ pub struct AppState {
 
 impl AppState {
     /// The state of a server over `store` and `runtime`, with no binding loaded yet (call
-    /// `bindings.reload`), every principal held to `limit`, and the default upload limit.
+    /// `bindings.reload`), every principal held to `limit`, and the default upload limit and
+    /// plugin quota.
     pub fn new(store: Store, runtime: Arc<PluginRuntime>, limit: crate::ratelimit::RateLimit) -> Self {
         let data = Arc::new(pchost_runtime::StoreData::new(store.clone()));
         AppState {
@@ -61,6 +65,7 @@ impl AppState {
             bindings: Arc::new(BindingIndex::default()),
             limiter: Arc::new(RateLimiter::new(limit)),
             uploads: Arc::new(RateLimiter::for_uploads(UploadLimit::default())),
+            plugin_quota: PluginQuota::default(),
             native_rules: false,
         }
     }

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use pchost_domain::audit::AuditFilter;
-use pchost_domain::bindings::{BindingChange, NewBinding};
+use pchost_domain::bindings::{BindingChange, NewBinding, PluginQuota};
 use pchost_domain::demo::DemoData;
 use pchost_domain::keys::{KeyPrincipal, NewApiKey};
 use pchost_domain::store::Store;
@@ -285,7 +285,29 @@ struct ServeArgs {
     #[arg(long, env = "PCHOST_UPLOAD_BURST", default_value_t = 5)]
     upload_burst: u32,
     #[command(flatten)]
+    quota: QuotaArgs,
+    #[command(flatten)]
     compile: CompileArgs,
+}
+
+/// What each owner may keep installed.
+#[derive(Debug, Args)]
+struct QuotaArgs {
+    /// Plugin versions each owning partner may keep installed.
+    #[arg(long, env = "PCHOST_PLUGIN_VERSIONS_PER_OWNER", default_value_t = 200)]
+    plugin_versions_per_owner: u64,
+    /// MiB of components each owning partner may keep installed, all its versions together.
+    #[arg(long, env = "PCHOST_PLUGIN_MIB_PER_OWNER", default_value_t = 256)]
+    plugin_mib_per_owner: u64,
+}
+
+impl QuotaArgs {
+    fn quota(&self) -> PluginQuota {
+        PluginQuota {
+            max_versions: self.plugin_versions_per_owner,
+            max_bytes: self.plugin_mib_per_owner.saturating_mul(1 << 20),
+        }
+    }
 }
 
 /// How components are compiled: each in a child process of this executable, killed past the
@@ -340,6 +362,8 @@ enum PluginCommand {
         /// Where compiled artefacts are kept (default: `artefacts/` beside the database).
         #[arg(long)]
         artefacts: Option<PathBuf>,
+        #[command(flatten)]
+        quota: QuotaArgs,
         #[command(flatten)]
         compile: CompileArgs,
     },
@@ -424,8 +448,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             manifest,
             component,
             artefacts,
+            quota,
             compile,
-        }) => runtime.block_on(install_plugin(db, manifest, component, artefacts, compile)),
+        }) => runtime.block_on(install_plugin(db, manifest, component, artefacts, quota, compile)),
         Command::Plugin(PluginCommand::List { db }) => runtime.block_on(async move {
             let store = db.open().await?;
             print_json(&store.plugin_versions(None).await?)
@@ -437,11 +462,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             version,
             artefacts,
         }) => runtime.block_on(delete_plugin(db, owner, plugin, version, artefacts)),
+        Command::CompileComponent { .. } => unreachable!("served before the async runtime starts"),
         Command::Keys(KeysCommand::CreateOperator { db, name }) => runtime.block_on(create_operator_key(db, name)),
         Command::Binding(command) => runtime.block_on(binding(command)),
         Command::Tasks(command) => runtime.block_on(tasks(command)),
         Command::Replay { db, id, artefacts } => runtime.block_on(replay(db, id, artefacts)),
-        Command::CompileComponent { .. } => unreachable!("served before the async runtime starts"),
     }
 }
 
@@ -463,8 +488,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     })?);
     let loaded = bundle::load_installed(&store, &runtime).await?;
     tracing::info!(loaded, "installed plugins loaded");
+    let quota = args.quota.quota();
     if let (Some(manifests), Some(wasm_dir)) = (&args.bundled_plugins, &args.wasm_dir) {
-        let installed = bundle::install_bundled(&store, &runtime, manifests, wasm_dir).await?;
+        let installed = bundle::install_bundled(&store, &runtime, manifests, wasm_dir, &quota).await?;
         tracing::info!(?installed, "bundled plugins installed and bound");
     }
     let mut state = AppState::new(
@@ -479,6 +505,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         per_minute: args.uploads_per_minute,
         burst: args.upload_burst,
     }));
+    state.plugin_quota = quota;
     state.native_rules = args.native_rules_for_benchmarks;
     if state.native_rules {
         tracing::warn!("pricing with native versions of the example rules: a benchmark baseline, not production");
@@ -546,6 +573,7 @@ async fn install_plugin(
     manifest: PathBuf,
     component: PathBuf,
     artefacts: Option<PathBuf>,
+    quota: QuotaArgs,
     compile: CompileArgs,
 ) -> anyhow::Result<ExitCode> {
     let store = db.open().await?;
@@ -558,7 +586,7 @@ async fn install_plugin(
         compile: compile.config()?,
         ..RuntimeConfig::default()
     })?);
-    let plugin = bundle::install(&store, &runtime, manifest, &wasm).await?;
+    let plugin = bundle::install(&store, &runtime, manifest, &wasm, &quota.quota()).await?;
     print_json(&json!({ "id": plugin.id, "digest": plugin.digest, "world": plugin.manifest.world }))
 }
 

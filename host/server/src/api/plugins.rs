@@ -40,8 +40,9 @@ pub struct Installed {
 /// `plugin.toml` text) and a `component` part (the `.wasm` bytes). The manifest's owner must
 /// be the caller's partner (the operator may upload for any partner); its limits must lie
 /// within the operator's ceilings; a version is immutable and content-addressed. Each owner
-/// has an upload budget (`upload-rate-limited`). The component is pre-checked, then compiled
-/// within the host's time ceiling, before anything is stored.
+/// has an upload budget (`upload-rate-limited`) and a quota of versions and bytes. The
+/// component is pre-checked, then compiled within the host's time ceiling, before anything is
+/// stored.
 #[utoipa::path(post, path = "/v1/plugins", tag = "plugins",
     request_body(content_type = "multipart/form-data", description = "parts `manifest` (TOML) and `component` (wasm)"),
     responses((status = 201, body = Installed), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
@@ -111,7 +112,8 @@ pub async fn upload(
     }
     // After the owner is known to be the caller's: nobody spends another owner's budget.
     state.uploads.check(&format!("owner:{}", manifest.owner))?;
-    let plugin = crate::bundle::install(&state.store, &state.runtime, manifest, &component).await?;
+    let plugin =
+        crate::bundle::install(&state.store, &state.runtime, manifest, &component, &state.plugin_quota).await?;
     tracing::info!(plugin = %plugin.id, digest = %plugin.digest, by = %caller.label(), "plugin uploaded");
     Ok((
         StatusCode::CREATED,
