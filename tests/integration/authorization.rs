@@ -9,6 +9,7 @@
 
 use crate::support::*;
 use axum::http::StatusCode;
+use pchost_domain::bindings::{NewPluginVersion, Recorded};
 use pchost_server::app::{AppState, router};
 use serde_json::{Value, json};
 
@@ -140,17 +141,19 @@ fn an_escalated_refund_of_102(state: &AppState) {
 }
 
 fn an_unbound_plugin_of_reseller_2(state: &AppState) {
+    let new = NewPluginVersion {
+        digest: &"0".repeat(64),
+        name: "extra-rule",
+        version: "0.1.0",
+        world: "pricing-rule",
+        owner: 2,
+        manifest: "name = \"extra-rule\"\nversion = \"0.1.0\"\nworld = \"pricing-rule\"\nowner = 2\n",
+        size_bytes: 1000,
+    };
     let recorded = tokio()
-        .block_on(state.store.record_plugin(
-            &"0".repeat(64),
-            "extra-rule",
-            "0.1.0",
-            "pricing-rule",
-            2,
-            "name = \"extra-rule\"\nversion = \"0.1.0\"\nworld = \"pricing-rule\"\nowner = 2\n",
-        ))
+        .block_on(state.store.record_plugin(&new, &state.plugin_quota))
         .expect("record");
-    assert!(recorded);
+    assert_eq!(recorded, Recorded::Yes);
 }
 
 fn rows() -> Vec<Row> {
@@ -465,6 +468,13 @@ fn rows() -> Vec<Row> {
             body: Some(Body::Upload),
             setup: None,
             expect: "u 201 n 201 r r r n r",
+        },
+        Row {
+            method: "DELETE",
+            path: "/v1/plugins/2/extra-rule/0.1.0",
+            body: None,
+            setup: Some(an_unbound_plugin_of_reseller_2),
+            expect: "u 204 n 204 r r r n r",
         },
         Row {
             method: "POST",

@@ -338,6 +338,7 @@ fn over_the_api_a_busy_owner_is_refused_429_for_its_own_products_only_and_audite
             &state.runtime,
             noisy_manifest(demo::SELLER, Some(LONG_DEADLINE_MS)),
             &built::read(built::HOSTILE_NOISY_NEIGHBOUR),
+            &state.plugin_quota,
         )
         .await
         .expect("installed");

@@ -29,6 +29,7 @@ fn install(state: &AppState, owner: i64, name: &str, version: &str, component: &
             &state.runtime,
             manifest,
             &pchost_test_plugins::read(component),
+            &state.plugin_quota,
         ))
         .expect("install");
 }

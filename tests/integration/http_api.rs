@@ -4,10 +4,12 @@
 use crate::support::*;
 use axum::http::StatusCode;
 use chrono::Utc;
-use pchost_domain::bindings::{BindingScope, FailurePolicy, NewBinding};
+use pchost_domain::bindings::{BindingScope, FailurePolicy, NewBinding, PluginQuota};
 use pchost_domain::demo;
 use pchost_server::app::router;
+use pchost_server::ratelimit::{RateLimiter, UploadLimit};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 fn quote_body(customer: i64, lines: Value) -> Value {
     json!({ "customer_id": customer, "currency": "CNY", "lines": lines })
@@ -325,6 +327,7 @@ fn every_invocation_is_audited_and_a_failing_rule_refuses_the_quote_naming_the_p
             &state.runtime,
             manifest("panicking", "pricing-rule", demo::RESELLER, &[]),
             &panicking,
+            &state.plugin_quota,
         )
         .await
         .expect("install");
@@ -374,6 +377,7 @@ fn a_partner_rule_pricing_below_080_of_list_is_refused_rule_19() {
             &state.runtime,
             manifest("volume-discount", "pricing-rule@0.2.0", demo::RESELLER, &[]),
             &volume,
+            &state.plugin_quota,
         )
         .await
         .expect("install");
@@ -515,6 +519,12 @@ fn upload_body(manifest: &str, component: &[u8]) -> Vec<u8> {
 const BOUNDARY: &str = "pchost-test-boundary";
 
 fn upload(app: &axum::Router, key: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let (status, _, answer) = upload_retry_after(app, key, body);
+    (status, answer)
+}
+
+/// An upload's status, `Retry-After` header and answer.
+fn upload_retry_after(app: &axum::Router, key: &str, body: Vec<u8>) -> (StatusCode, Option<String>, Value) {
     use tower::ServiceExt;
     tokio().block_on(async {
         let request = axum::http::Request::post("/v1/plugins")
@@ -524,8 +534,17 @@ fn upload(app: &axum::Router, key: &str, body: Vec<u8>) -> (StatusCode, Value) {
             .expect("request");
         let response = app.clone().oneshot(request).await.expect("response");
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            retry_after,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     })
 }
 
@@ -660,6 +679,233 @@ fn bad_uploads_get_a_precise_4xx_and_nothing_is_stored() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["id"], "2/markup-two@2.0.0");
     assert_eq!(count(&state, "plugin_versions"), versions_before + 1);
+}
+
+#[test]
+fn an_owners_uploads_past_its_budget_get_429_with_retry_after_and_other_owners_keep_theirs() {
+    let state = api_state();
+    let app = router(pchost_server::app::AppState {
+        uploads: Arc::new(RateLimiter::for_uploads(UploadLimit {
+            per_minute: 1,
+            burst: 2,
+        })),
+        ..state.clone()
+    });
+    let versions_before = count(&state, "plugin_versions");
+    let markup = pchost_test_plugins::read(pchost_test_plugins::RESELLER_MARKUP);
+    let reseller = |name: &str| {
+        upload_body(
+            &plugin_manifest(name, "pricing-rule@0.2.0", demo::RESELLER, ""),
+            &markup,
+        )
+    };
+    for name in ["budget-one", "budget-two"] {
+        let (status, body) = upload(&app, keys::RESELLER_ADMIN, reseller(name));
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, retry_after, body) = upload_retry_after(&app, keys::RESELLER_ADMIN, reseller("budget-three"));
+    assert_eq!(
+        (status, body["code"].as_str(), retry_after.as_deref()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("upload-rate-limited"), Some("60")),
+        "{body}"
+    );
+    // The operator uploading for the reseller spends the reseller's budget.
+    let (status, body) = upload(&app, keys::OPERATOR, reseller("budget-four"));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("upload-rate-limited"))
+    );
+    // A caller refused as not the owner spends nobody's budget; the seller still has its own.
+    let seller = |name: &str| {
+        upload_body(
+            &plugin_manifest(name, "pricing-rule@0.2.0", demo::SELLER, ""),
+            &pchost_test_plugins::read(pchost_test_plugins::VOLUME_DISCOUNT),
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            upload(&app, keys::RESELLER_ADMIN, seller("budget-seller")).0,
+            StatusCode::FORBIDDEN
+        );
+    }
+    let (status, body) = upload(&app, keys::SELLER_ADMIN, seller("budget-seller"));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(count(&state, "plugin_versions"), versions_before + 3);
+    for refused in ["budget-three", "budget-four"] {
+        assert!(
+            state.runtime.plugin(&format!("2/{refused}@2.0.0")).is_none(),
+            "{refused} not loaded"
+        );
+    }
+}
+
+#[test]
+fn uploads_past_an_owners_quota_of_versions_or_bytes_get_409_and_store_nothing() {
+    let state = api_state();
+    let markup = pchost_test_plugins::read(pchost_test_plugins::RESELLER_MARKUP);
+    let size = markup.len() as u64;
+    let reseller = |name: &str| {
+        upload_body(
+            &plugin_manifest(name, "pricing-rule@0.2.0", demo::RESELLER, ""),
+            &markup,
+        )
+    };
+    let usage = || {
+        tokio()
+            .block_on(state.store.plugin_usage(demo::RESELLER))
+            .expect("usage")
+    };
+    let with_quota = |quota: PluginQuota| {
+        router(pchost_server::app::AppState {
+            plugin_quota: quota,
+            ..state.clone()
+        })
+    };
+
+    // Room for one more version.
+    let app = with_quota(PluginQuota {
+        max_versions: usage().versions + 1,
+        max_bytes: u64::MAX,
+    });
+    let (status, body) = upload(&app, keys::RESELLER_ADMIN, reseller("quota-one"));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = upload(&app, keys::RESELLER_ADMIN, reseller("quota-two"));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("version-quota-exceeded")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("DELETE /v1/plugins")),
+        "{body}"
+    );
+    let (status, body) = upload(&app, keys::RESELLER_ADMIN, reseller("quota-one"));
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the same version again needs no room: {body}"
+    );
+
+    // Room for versions, one byte short for the component.
+    let app = with_quota(PluginQuota {
+        max_versions: u64::MAX,
+        max_bytes: usage().bytes + size - 1,
+    });
+    let versions_before = count(&state, "plugin_versions");
+    let (status, body) = upload(&app, keys::RESELLER_ADMIN, reseller("quota-three"));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("storage-quota-exceeded")),
+        "{body}"
+    );
+    assert_eq!(count(&state, "plugin_versions"), versions_before, "nothing recorded");
+    for refused in ["quota-two", "quota-three"] {
+        assert!(
+            state.runtime.plugin(&format!("2/{refused}@2.0.0")).is_none(),
+            "{refused} not loaded"
+        );
+    }
+    // Each version lists its size: what it counts against the quota.
+    let (_, listed) = call(&app, "GET", "/v1/plugins", Some(keys::RESELLER_ADMIN), None);
+    let quota_one = listed
+        .as_array()
+        .and_then(|all| all.iter().find(|v| v["name"] == "quota-one"))
+        .expect("listed");
+    assert_eq!(quota_one["size_bytes"], json!(size));
+}
+
+#[test]
+fn a_version_is_deleted_by_its_owner_or_the_operator_once_no_binding_names_it() {
+    let state = api_state();
+    let app = router(state.clone());
+    let markup = pchost_test_plugins::read(pchost_test_plugins::RESELLER_MARKUP);
+    let (status, body) = upload(
+        &app,
+        keys::RESELLER_ADMIN,
+        upload_body(
+            &plugin_manifest("deletable", "pricing-rule@0.2.0", demo::RESELLER, ""),
+            &markup,
+        ),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, binding) = call(
+        &app,
+        "POST",
+        "/v1/bindings",
+        Some(keys::RESELLER_ADMIN),
+        Some(
+            json!({ "world": "pricing-rule", "plugin": "deletable", "version": "2.0.0", "position": 5, "enabled": false }),
+        ),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{binding}");
+    let path = "/v1/plugins/2/deletable/2.0.0";
+
+    let (status, body) = call(&app, "DELETE", path, Some(keys::SELLER_ADMIN), None);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("not-owner"))
+    );
+    let (status, body) = call(&app, "DELETE", path, Some(keys::RESELLER_ADMIN), None);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("version-in-use")),
+        "{body}"
+    );
+    let named = format!("binding {} (active)", binding["id"]);
+    assert!(body["message"].as_str().is_some_and(|m| m.contains(&named)), "{body}");
+    assert!(
+        state.runtime.plugin("2/deletable@2.0.0").is_some(),
+        "a refusal unloads nothing"
+    );
+
+    let unbind = format!("/v1/bindings/{}", binding["id"]);
+    assert_eq!(
+        call(&app, "DELETE", &unbind, Some(keys::RESELLER_ADMIN), None).0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = call(&app, "DELETE", path, Some(keys::RESELLER_ADMIN), None);
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert!(state.runtime.plugin("2/deletable@2.0.0").is_none(), "unloaded");
+    let (_, listed) = call(&app, "GET", "/v1/plugins", Some(keys::RESELLER_ADMIN), None);
+    assert!(!listed.to_string().contains("deletable"), "{listed}");
+    let (status, body) = call(&app, "DELETE", path, Some(keys::RESELLER_ADMIN), None);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not-found"))
+    );
+
+    // The bundled markup is bound; the operator may delete any owner's unbound version.
+    let (status, body) = call(
+        &app,
+        "DELETE",
+        "/v1/plugins/2/reseller-markup/0.1.0",
+        Some(keys::OPERATOR),
+        None,
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("version-in-use"))
+    );
+    let (status, body) = upload(
+        &app,
+        keys::SELLER_ADMIN,
+        upload_body(
+            &plugin_manifest("deletable", "pricing-rule@0.2.0", demo::SELLER, ""),
+            &pchost_test_plugins::read(pchost_test_plugins::VOLUME_DISCOUNT),
+        ),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = call(
+        &app,
+        "DELETE",
+        "/v1/plugins/10/deletable/2.0.0",
+        Some(keys::OPERATOR),
+        None,
+    );
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert!(state.runtime.plugin("10/deletable@2.0.0").is_none());
 }
 
 #[test]

@@ -1,9 +1,17 @@
-//! Install-time refusals: each with a precise error, nothing registered.
+//! Install-time refusals: each with a precise error, nothing registered. The pre-check before
+//! compiling, the bounds of compilation, unloading and deleting versions.
 
 use crate::support::*;
+use pchost_domain::bindings::PluginQuota;
 use pchost_domain::demo;
-use pchost_runtime::{Capability, InstallError, PluginManifest, PluginRuntime, RuntimeConfig, RuntimeLimits};
+use pchost_runtime::compile::{ChildCompiler, CompileConfig, Compiler};
+use pchost_runtime::{
+    Capability, InstallError, PluginManifest, PluginRuntime, RuntimeConfig, RuntimeLimits, ShapeLimits,
+};
 use pchost_test_plugins as built;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 fn pricing() -> PluginManifest {
     manifest("candidate", "pricing-rule", demo::RESELLER, &[])
@@ -149,6 +157,7 @@ fn an_installed_version_is_immutable() {
             &runtime,
             manifest.clone(),
             &bytes,
+            &PluginQuota::default(),
         ))
     };
     let first = install(built::read(built::VOLUME_DISCOUNT)).expect("first install");
@@ -235,4 +244,287 @@ fn without_fuel_metering_rules_run_report_no_fuel_and_fuel_limits_are_refused() 
         ),
         "{refused:?}"
     );
+}
+
+/// A runtime whose compiler cannot run: an install that gets as far as compiling fails with
+/// `InstallError::Compiler`, so any other refusal came before compiling.
+fn runtime_that_cannot_compile(shape: ShapeLimits) -> PluginRuntime {
+    PluginRuntime::new(RuntimeConfig {
+        limits: RuntimeLimits {
+            shape,
+            ..RuntimeLimits::default()
+        },
+        compile: CompileConfig {
+            compiler: Compiler::ChildProcess(ChildCompiler::new("/nonexistent/pchost".into())),
+            ..CompileConfig::default()
+        },
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime")
+}
+
+#[test]
+fn imports_and_the_worlds_export_are_checked_before_compiling() {
+    let runtime = runtime_that_cannot_compile(ShapeLimits::default());
+    let ungranted = runtime.install(
+        manifest("payment-on-behalf", "approval-rule", demo::RESELLER, &[]),
+        &built::read(built::PAYMENT_ON_BEHALF),
+    );
+    assert_eq!(
+        ungranted.map(|_| ()),
+        Err(InstallError::MissingGrant {
+            capability: Capability::Order,
+            import: "partner-center:order/orders@0.1.0".into()
+        })
+    );
+    // A pricing rule under an approval-rule manifest exports `price`, not `decide`.
+    let wrong_world = runtime.install(
+        manifest("volume-discount", "approval-rule", demo::SELLER, &[]),
+        &built::read(built::VOLUME_DISCOUNT),
+    );
+    assert_eq!(
+        wrong_world.map(|_| ()),
+        Err(InstallError::WrongWorld {
+            world: "partner-center:extension/approval-rule@0.1.0",
+            detail: "it exports no function `decide`".into()
+        })
+    );
+    // What passes the pre-check goes on to the compiler.
+    let compiled = runtime.install(
+        manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+        &built::read(built::VOLUME_DISCOUNT),
+    );
+    assert!(
+        matches!(&compiled, Err(InstallError::Compiler(message)) if message.contains("/nonexistent/pchost")),
+        "{:?}",
+        compiled.map(|_| ())
+    );
+    assert!(runtime.plugins().is_empty());
+}
+
+#[test]
+fn components_past_the_operators_shape_limits_are_refused_before_compiling() {
+    let unlimited = ShapeLimits {
+        core_modules: u64::MAX,
+        nested_components: u64::MAX,
+        functions: u64::MAX,
+        code_bytes: u64::MAX,
+        function_bytes: u64::MAX,
+    };
+    let bytes = built::read(built::VOLUME_DISCOUNT);
+    let refusal = |shape: ShapeLimits| {
+        runtime_that_cannot_compile(shape)
+            .install(
+                manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+                &bytes,
+            )
+            .map(|_| ())
+    };
+    let cases = [
+        (
+            ShapeLimits {
+                core_modules: 1,
+                ..unlimited
+            },
+            "core modules",
+        ),
+        (
+            ShapeLimits {
+                functions: 10,
+                ..unlimited
+            },
+            "function bodies",
+        ),
+        (
+            ShapeLimits {
+                code_bytes: 1000,
+                ..unlimited
+            },
+            "bytes of code",
+        ),
+        (
+            ShapeLimits {
+                function_bytes: 16,
+                ..unlimited
+            },
+            "bytes in one function body",
+        ),
+    ];
+    for (shape, counted) in cases {
+        match refusal(shape) {
+            Err(InstallError::TooComplex { what, count, limit }) => {
+                assert_eq!(what, counted);
+                assert!(count > limit, "{what}: {count} > {limit}");
+            }
+            other => panic!("{counted}: expected too-complex, got {other:?}"),
+        }
+    }
+    // The real plugin is far within the default limits: it reaches the compiler.
+    assert!(matches!(
+        refusal(ShapeLimits::default()),
+        Err(InstallError::Compiler(_))
+    ));
+}
+
+#[test]
+fn past_the_ceiling_an_in_process_compile_is_refused_and_keeps_its_turn_until_it_ends() {
+    let dir = temp_dir("ceiling");
+    let runtime = PluginRuntime::new(RuntimeConfig {
+        artefact_dir: Some(dir.clone()),
+        compile: CompileConfig {
+            ceiling: Duration::from_millis(1),
+            max_wait: Duration::from_millis(1),
+            ..CompileConfig::default()
+        },
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
+    let refused = runtime.install(
+        manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+        &built::read(built::VOLUME_DISCOUNT),
+    );
+    assert_eq!(refused.map(|_| ()), Err(InstallError::CompileTimeout { ceiling_ms: 1 }));
+    // That compilation still runs, in its turn: the next install finds no turn free.
+    let busy = runtime.install(
+        manifest("reseller-markup", "pricing-rule@0.2.0", demo::RESELLER, &[]),
+        &built::read(built::RESELLER_MARKUP),
+    );
+    assert_eq!(busy.map(|_| ()), Err(InstallError::CompileBusy { waited_ms: 1 }));
+    assert!(runtime.plugins().is_empty());
+    assert_eq!(
+        std::fs::read_dir(&dir).expect("artefact dir").count(),
+        0,
+        "nothing stored"
+    );
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+fn temp_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pchost-install-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn an_unloaded_version_stops_running_its_twin_keeps_the_code_and_the_last_takes_the_artefacts() {
+    let dir = temp_dir("unload");
+    let runtime = PluginRuntime::new(RuntimeConfig {
+        artefact_dir: Some(dir.clone()),
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
+    let bytes = built::read(built::VOLUME_DISCOUNT);
+    let seller = runtime
+        .install(
+            manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+            &bytes,
+        )
+        .expect("installed");
+    let reseller = runtime
+        .install(
+            manifest("volume-discount", "pricing-rule@0.2.0", demo::RESELLER, &[]),
+            &bytes,
+        )
+        .expect("installed");
+    let q = quote(demo::STANDARD_CUSTOMER, 1, &[(10, "100")]);
+
+    assert_eq!(
+        runtime.unload(&seller.id).map(|p| p.id.clone()),
+        Some(seller.id.clone())
+    );
+    assert_eq!(
+        runtime.unload(&seller.id).map(|p| p.id.clone()),
+        None,
+        "already unloaded"
+    );
+    assert!(matches!(
+        runtime.price(&seller.id, &q, demo_data()),
+        Err(pchost_runtime::InvokeError::UnknownPlugin(_))
+    ));
+    runtime
+        .price(&reseller.id, &q, demo_data())
+        .expect("the twin still runs");
+    assert!(
+        !runtime.remove_artefacts(&seller.digest).expect("kept"),
+        "the twin uses them"
+    );
+    assert!(dir.join(format!("{}.cwasm", seller.digest)).is_file());
+
+    runtime.unload(&reseller.id).expect("unloaded");
+    assert!(runtime.remove_artefacts(&seller.digest).expect("removed"));
+    assert_eq!(std::fs::read_dir(&dir).expect("artefact dir").count(), 0);
+    // Installed again, its artefacts are written again.
+    let again = runtime
+        .install(
+            manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+            &bytes,
+        )
+        .expect("installed again");
+    assert!(dir.join(format!("{}.wasm", again.digest)).is_file());
+    assert!(dir.join(format!("{}.cwasm", again.digest)).is_file());
+    assert!(
+        runtime.remove_artefacts("../../etc/passwd").is_err(),
+        "a digest names no other path"
+    );
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+#[test]
+fn a_deleted_version_is_unloaded_and_its_artefacts_go_with_the_last_version_of_its_bytes() {
+    let dir = temp_dir("delete");
+    let store = demo_store();
+    let runtime = Arc::new(
+        PluginRuntime::new(RuntimeConfig {
+            artefact_dir: Some(dir.clone()),
+            ..RuntimeConfig::default()
+        })
+        .expect("runtime"),
+    );
+    let bytes = built::read(built::VOLUME_DISCOUNT);
+    let version = |v: &str| {
+        let mut m = manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]);
+        m.version = v.into();
+        m
+    };
+    let install = |v: &str| {
+        tokio()
+            .block_on(pchost_server::bundle::install(
+                &store,
+                &runtime,
+                version(v),
+                &bytes,
+                &PluginQuota::default(),
+            ))
+            .expect("installed")
+    };
+    let delete = |v: &str| {
+        tokio().block_on(pchost_server::bundle::delete(
+            &store,
+            &runtime,
+            demo::SELLER,
+            "volume-discount",
+            v,
+        ))
+    };
+    let first = install("1.0.0");
+    let second = install("2.0.0");
+    let files = || std::fs::read_dir(&dir).expect("artefact dir").count();
+    assert_eq!(files(), 2);
+
+    delete("1.0.0").expect("deleted");
+    assert!(runtime.plugin(&first.id).is_none(), "unloaded");
+    assert_eq!(files(), 2, "2.0.0 has the same bytes");
+    let q = quote(demo::STANDARD_CUSTOMER, 1, &[(10, "100")]);
+    runtime.price(&second.id, &q, demo_data()).expect("2.0.0 still runs");
+
+    delete("2.0.0").expect("deleted");
+    assert!(runtime.plugins().is_empty());
+    assert_eq!(files(), 0, "no version has the bytes");
+    let again = delete("2.0.0").expect_err("already deleted");
+    assert_eq!(again.code(), "not-found", "{again}");
+    let versions = tokio()
+        .block_on(store.plugin_versions(Some(demo::SELLER)))
+        .expect("versions");
+    assert!(versions.is_empty());
+    std::fs::remove_dir_all(dir).expect("clean up");
 }

@@ -113,10 +113,11 @@ pub fn api_state_on(runtime: Arc<PluginRuntime>) -> pchost_server::app::AppState
             &runtime,
             &pchost_test_plugins::repo_root().join("plugins"),
             std::path::Path::new(pchost_test_plugins::WASM_DIR),
+            &pchost_domain::bindings::PluginQuota::default(),
         )
         .await
         .expect("bundled plugins install");
-        let state = pchost_server::app::AppState::new(
+        let mut state = pchost_server::app::AppState::new(
             store,
             runtime,
             pchost_server::ratelimit::RateLimit {
@@ -124,6 +125,13 @@ pub fn api_state_on(runtime: Arc<PluginRuntime>) -> pchost_server::app::AppState
                 burst: 10_000,
             },
         );
+        // Tests upload many components as one owner; the upload budget has tests of its own.
+        state.uploads = Arc::new(pchost_server::ratelimit::RateLimiter::for_uploads(
+            pchost_server::ratelimit::UploadLimit {
+                per_minute: 10_000,
+                burst: 10_000,
+            },
+        ));
         state.bindings.reload(&state.store).await.expect("bindings");
         state
     })

@@ -189,8 +189,68 @@ pub struct PluginVersion {
     pub digest: String,
     /// The world it implements.
     pub world: String,
+    /// The component's size in bytes (0 for versions installed before sizes were recorded).
+    pub size_bytes: u64,
     /// When it was installed.
     pub installed_at: DateTime<Utc>,
+}
+
+/// A plugin version to record as installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewPluginVersion<'a> {
+    /// sha256 of the component, hex.
+    pub digest: &'a str,
+    /// Name.
+    pub name: &'a str,
+    /// Version.
+    pub version: &'a str,
+    /// The world it implements.
+    pub world: &'a str,
+    /// The plugin's owner.
+    pub owner: PartnerId,
+    /// The manifest as TOML text.
+    pub manifest: &'a str,
+    /// The component's size: what it counts against its owner's quota.
+    pub size_bytes: u64,
+}
+
+/// What one owner may keep installed: every version counts, and counts its component's
+/// bytes, even when another version has the same bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PluginQuota {
+    /// Installed versions.
+    pub max_versions: u64,
+    /// Bytes of their components, together.
+    pub max_bytes: u64,
+}
+
+impl Default for PluginQuota {
+    fn default() -> Self {
+        PluginQuota {
+            max_versions: 200,
+            max_bytes: 256 << 20,
+        }
+    }
+}
+
+/// What one owner has installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PluginUsage {
+    /// Installed versions.
+    pub versions: u64,
+    /// Bytes of their components, together.
+    pub bytes: u64,
+}
+
+/// What recording a version did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// It is recorded (now, or it was already, with the same digest).
+    Yes,
+    /// The version is recorded with this other digest; nothing was written.
+    OtherDigest(String),
+    /// Its owner's quota has no room for it; nothing was written. The owner's usage.
+    OverQuota(PluginUsage),
 }
 
 const BINDING_FIELDS: &str = "id, world, scope, scope_id, plugin_owner, plugin_name, version, previous_version, shadow_version, position, failure_policy, enabled, created_at, updated_at, updated_by";
@@ -529,11 +589,79 @@ impl Store {
             .collect()
     }
 
+    /// Deletes an installed version, unless a binding names it as its active, previous or
+    /// shadow version (refused `version-in-use`, naming them): the check and the deletion
+    /// are one statement. Returns the digest of its component; `None` when no such version
+    /// is installed.
+    pub async fn delete_plugin_version(
+        &self,
+        owner: PartnerId,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<String>, DomainError> {
+        const NAMED_BY: &str = "b.plugin_owner = $1 AND b.plugin_name = $2 \
+             AND (b.version = $3 OR b.previous_version = $3 OR b.shadow_version = $3)";
+        let digest: Option<String> = sqlx::query_scalar(&format!(
+            "DELETE FROM plugin_versions WHERE owner = $1 AND name = $2 AND version = $3 \
+             AND NOT EXISTS (SELECT 1 FROM plugin_bindings b WHERE {NAMED_BY}) RETURNING digest"
+        ))
+        .bind(owner)
+        .bind(name)
+        .bind(version)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(digest) = digest else {
+            let rows = sqlx::query(&format!(
+                "SELECT b.id, b.version, b.previous_version FROM plugin_bindings b \
+                 WHERE {NAMED_BY} ORDER BY b.id"
+            ))
+            .bind(owner)
+            .bind(name)
+            .bind(version)
+            .fetch_all(self.pool())
+            .await?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let mut uses = Vec::new();
+            for row in &rows {
+                let id: i64 = row.try_get("id")?;
+                let active: String = row.try_get("version")?;
+                let previous: Option<String> = row.try_get("previous_version")?;
+                let role = if active == version {
+                    "active"
+                } else if previous.as_deref() == Some(version) {
+                    "previous"
+                } else {
+                    "shadow"
+                };
+                uses.push(format!("binding {id} ({role})"));
+            }
+            return Err(refused(
+                "version-in-use",
+                format!(
+                    "{owner}/{name}@{version} is named by {}: unbind it or change those bindings first",
+                    uses.join(", ")
+                ),
+            ));
+        };
+        Ok(Some(digest))
+    }
+
+    /// Whether any installed version (of any owner) has this component.
+    pub async fn digest_installed(&self, digest: &str) -> Result<bool, DomainError> {
+        let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM plugin_versions WHERE digest = $1")
+            .bind(digest)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(versions > 0)
+    }
+
     /// The installed plugin versions, of every owner or of one, by owner, name, installation
     /// time and version.
     pub async fn plugin_versions(&self, owner: Option<PartnerId>) -> Result<Vec<PluginVersion>, DomainError> {
         let rows = sqlx::query(
-            "SELECT owner, name, version, digest, world, installed_at FROM plugin_versions \
+            "SELECT owner, name, version, digest, world, size_bytes, installed_at FROM plugin_versions \
              WHERE ($1 = 0 OR owner = $2) ORDER BY owner, name, installed_at, version",
         )
         .bind(i64::from(owner.is_some()))
@@ -542,12 +670,15 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
+                let size: i64 = r.try_get("size_bytes")?;
                 Ok(PluginVersion {
                     owner: r.try_get("owner")?,
                     name: r.try_get("name")?,
                     version: r.try_get("version")?,
                     digest: r.try_get("digest")?,
                     world: r.try_get("world")?,
+                    size_bytes: u64::try_from(size)
+                        .map_err(|_| store::corrupt("plugin_versions", format!("size_bytes {size}")))?,
                     installed_at: store::millis(r, "plugin_versions", "installed_at")?,
                 })
             })
@@ -577,13 +708,25 @@ mod tests {
             (demo::RESELLER, "approver", "1.0.0", "approval-rule"),
         ] {
             let digest = format!("{name}-{version}");
-            assert!(
-                store
-                    .record_plugin(&digest, name, version, world, owner, "m")
-                    .await
-                    .expect("installed")
-            );
+            assert_eq!(record(store, &digest, owner, name, version, world).await, Recorded::Yes);
         }
+    }
+
+    /// Records a version of 1000 bytes under the default quota.
+    async fn record(store: &Store, digest: &str, owner: PartnerId, name: &str, version: &str, world: &str) -> Recorded {
+        let new = NewPluginVersion {
+            digest,
+            name,
+            version,
+            world,
+            owner,
+            manifest: "m",
+            size_bytes: 1000,
+        };
+        store
+            .record_plugin(&new, &PluginQuota::default())
+            .await
+            .expect("recorded")
     }
 
     fn seller_binding(version: &str) -> NewBinding {
@@ -680,7 +823,7 @@ mod tests {
 
         async fn a_shadow_version_is_set_checked_kept_by_rollbacks_and_cleared(store: Store) {
             installed(&store).await;
-            assert!(store.record_plugin("vd-0.4.0", "volume-discount", "0.4.0", "pricing-rule", demo::SELLER, "m").await.expect("installed"));
+            assert_eq!(record(&store, "vd-0.4.0", demo::SELLER, "volume-discount", "0.4.0", "pricing-rule").await, Recorded::Yes);
             let created = store.create_binding(&seller_binding("0.1.0"), "operator", t0()).await.expect("bound");
             assert_eq!(created.shadow_version, None);
             let shadow = |version: Option<&str>| BindingChange {
@@ -820,6 +963,71 @@ mod tests {
             assert!(store.delete_binding(binding.id).await.expect("deleted"));
             assert!(store.shadow_diffs(binding.id, 0, 10).await.expect("list").is_empty());
             assert_eq!(store.shadow_diffs(other.id, 0, 10).await.expect("list").len(), 1);
+        }
+
+        async fn a_version_is_deleted_only_when_no_binding_names_it_as_active_previous_or_shadow(store: Store) {
+            installed(&store).await;
+            assert_eq!(record(&store, "vd-0.4.0", demo::SELLER, "volume-discount", "0.4.0", "pricing-rule").await, Recorded::Yes);
+            // The reseller installed the seller's 0.1.0 bytes under its own name.
+            assert_eq!(record(&store, "volume-discount-0.1.0", demo::RESELLER, "copy", "1.0.0", "pricing-rule").await, Recorded::Yes);
+            let binding = store.create_binding(&seller_binding("0.1.0"), "operator", t0()).await.expect("bound");
+            let change = BindingChange { version: Some("0.2.0".into()), shadow_version: Some(Some("0.4.0".into())), ..BindingChange::default() };
+            store.update_binding(binding.id, &change, "operator", t0()).await.expect("upgraded, with a shadow");
+            let versions_before = store.plugin_versions(None).await.expect("versions");
+            let delete = |version: &'static str| {
+                let store = store.clone();
+                async move { store.delete_plugin_version(demo::SELLER, "volume-discount", version).await }
+            };
+
+            for (version, role) in [("0.2.0", "active"), ("0.1.0", "previous"), ("0.4.0", "shadow")] {
+                let refused = delete(version).await;
+                let named = format!("binding {} ({role})", binding.id);
+                assert!(
+                    matches!(&refused, Err(DomainError::Refused { code: "version-in-use", message }) if message.contains(&named)),
+                    "{version}: {refused:?}"
+                );
+            }
+            assert_eq!(store.plugin_versions(None).await.expect("versions"), versions_before, "refusals delete nothing");
+            assert_eq!(delete("9.9.9").await.expect("nothing to delete"), None);
+            assert_eq!(store.delete_plugin_version(demo::OTHER_SELLER, "volume-discount", "0.3.0").await.expect("another owner's"), None);
+
+            // 0.3.0 is bound nowhere; no other version has its bytes.
+            assert_eq!(delete("0.3.0").await.expect("deleted").as_deref(), Some("volume-discount-0.3.0"));
+            assert!(!store.digest_installed("volume-discount-0.3.0").await.expect("read"));
+            assert_eq!(delete("0.3.0").await.expect("already gone"), None);
+            assert_eq!(store.plugin_digest("volume-discount", "0.3.0", demo::SELLER).await.expect("read"), None);
+
+            // Unbound, 0.1.0 goes too; the reseller's copy keeps its bytes in use.
+            assert!(store.delete_binding(binding.id).await.expect("unbound"));
+            assert_eq!(delete("0.1.0").await.expect("deleted").as_deref(), Some("volume-discount-0.1.0"));
+            assert!(store.digest_installed("volume-discount-0.1.0").await.expect("read"));
+            assert_eq!(store.plugin_versions(None).await.expect("versions").len(), versions_before.len() - 2);
+        }
+
+        async fn an_owners_quota_refuses_a_version_past_its_count_or_its_bytes_and_writes_nothing(store: Store) {
+            installed(&store).await;
+            let quota = PluginQuota { max_versions: 4, max_bytes: 5000 };
+            let new = |version: &'static str, size_bytes: u64| NewPluginVersion {
+                digest: version,
+                name: "volume-discount",
+                version,
+                world: "pricing-rule",
+                owner: demo::SELLER,
+                manifest: "m",
+                size_bytes,
+            };
+            // The seller has 3 versions of 1000 bytes.
+            assert_eq!(store.plugin_usage(demo::SELLER).await.expect("usage"), PluginUsage { versions: 3, bytes: 3000 });
+            let too_big = store.record_plugin(&new("0.4.0", 2001), &quota).await.expect("refused");
+            assert_eq!(too_big, Recorded::OverQuota(PluginUsage { versions: 3, bytes: 3000 }));
+            assert_eq!(store.record_plugin(&new("0.4.0", 2000), &quota).await.expect("fits exactly"), Recorded::Yes);
+            let one_more = store.record_plugin(&new("0.5.0", 0), &quota).await.expect("refused");
+            assert_eq!(one_more, Recorded::OverQuota(PluginUsage { versions: 4, bytes: 5000 }));
+            assert_eq!(store.record_plugin(&new("0.4.0", 2000), &quota).await.expect("again"), Recorded::Yes, "recording it again needs no room");
+            assert_eq!(store.plugin_usage(demo::SELLER).await.expect("usage"), PluginUsage { versions: 4, bytes: 5000 });
+            assert_eq!(store.plugin_usage(demo::RESELLER).await.expect("usage"), PluginUsage { versions: 1, bytes: 1000 }, "a quota is per owner");
+            let sizes: Vec<u64> = store.plugin_versions(Some(demo::SELLER)).await.expect("versions").iter().map(|v| v.size_bytes).collect();
+            assert_eq!(sizes, vec![1000, 1000, 1000, 2000]);
         }
 
         async fn binding_refusals_name_what_is_wrong(store: Store) {

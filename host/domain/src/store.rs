@@ -3,6 +3,7 @@
 //! placeholders (both engines accept them), money is TEXT holding an exact decimal, times are
 //! 64-bit milliseconds, flags are 0/1 integers. Each engine has its own embedded migrations.
 
+use crate::bindings::{NewPluginVersion, PluginQuota, PluginUsage, Recorded};
 use crate::demo::DemoData;
 use crate::entities::*;
 use crate::money::Currency;
@@ -391,23 +392,57 @@ impl Store {
             .collect()
     }
 
-    /// Records an installed plugin version; recording the same one again is a no-op. Returns
-    /// false, writing nothing, when `name@version` of `owner` is recorded with another digest.
-    pub async fn record_plugin(
-        &self,
-        digest: &str,
-        name: &str,
-        version: &str,
-        world: &str,
-        owner: PartnerId,
-        manifest: &str,
-    ) -> Result<bool, StoreError> {
-        sqlx::query("INSERT INTO plugin_versions (digest, name, version, world, owner, manifest, installed_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING")
-            .bind(digest).bind(name).bind(version).bind(world).bind(owner).bind(manifest)
-            .bind(Utc::now().timestamp_millis())
-            .execute(&self.pool)
-            .await?;
-        Ok(self.plugin_digest(name, version, owner).await?.as_deref() == Some(digest))
+    /// Records an installed plugin version if its owner's quota has room for it; recording the
+    /// same one again is a no-op (and needs no room). Writes nothing when `name@version` of
+    /// `owner` is recorded with another digest, or when the owner's versions or their bytes
+    /// would exceed `quota` (checked in the same statement as the insert).
+    pub async fn record_plugin(&self, new: &NewPluginVersion<'_>, quota: &PluginQuota) -> Result<Recorded, StoreError> {
+        let size = i64::try_from(new.size_bytes).unwrap_or(i64::MAX);
+        let max_versions = i64::try_from(quota.max_versions).unwrap_or(i64::MAX);
+        let max_bytes = i64::try_from(quota.max_bytes).unwrap_or(i64::MAX);
+        sqlx::query(
+            "INSERT INTO plugin_versions (digest, name, version, world, owner, manifest, installed_at, size_bytes) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+             WHERE (SELECT COUNT(*) FROM plugin_versions WHERE owner = $5) < $9 \
+             AND (SELECT COALESCE(SUM(size_bytes), 0) FROM plugin_versions WHERE owner = $5) + $8 <= $10 \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(new.digest)
+        .bind(new.name)
+        .bind(new.version)
+        .bind(new.world)
+        .bind(new.owner)
+        .bind(new.manifest)
+        .bind(Utc::now().timestamp_millis())
+        .bind(size)
+        .bind(max_versions)
+        .bind(max_bytes)
+        .execute(&self.pool)
+        .await?;
+        Ok(match self.plugin_digest(new.name, new.version, new.owner).await? {
+            Some(digest) if digest == new.digest => Recorded::Yes,
+            Some(digest) => Recorded::OtherDigest(digest),
+            None => Recorded::OverQuota(self.plugin_usage(new.owner).await?),
+        })
+    }
+
+    /// How many versions `owner` has installed, and their components' bytes.
+    pub async fn plugin_usage(&self, owner: PartnerId) -> Result<PluginUsage, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS versions, CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) AS bytes \
+             FROM plugin_versions WHERE owner = $1",
+        )
+        .bind(owner)
+        .fetch_one(&self.pool)
+        .await?;
+        let count = |column: &str| -> Result<u64, StoreError> {
+            let value: i64 = row.try_get(column)?;
+            u64::try_from(value).map_err(|_| corrupt("plugin_versions", format!("{column} {value}")))
+        };
+        Ok(PluginUsage {
+            versions: count("versions")?,
+            bytes: count("bytes")?,
+        })
     }
 
     /// The digest installed under `name@version` for `owner`, if any.
@@ -568,11 +603,16 @@ mod tests {
 
         async fn plugin_versions_are_recorded_once(store: Store) {
             store.seed_demo_if_empty(&DemoData::new(Utc::now())).await.expect("seed");
-            let record = |digest: &'static str| store.record_plugin(digest, "rule", "0.1.0", "pricing-rule", demo::RESELLER, "m");
-            assert!(record("aaaa").await.expect("first"));
-            assert!(record("aaaa").await.expect("again"), "recording the same version again is a no-op");
-            assert!(!record("bbbb").await.expect("conflict"), "other bytes under the same version are not recorded");
+            let record = |digest: &'static str| {
+                let new = NewPluginVersion { digest, name: "rule", version: "0.1.0", world: "pricing-rule", owner: demo::RESELLER, manifest: "m", size_bytes: 100 };
+                let store = store.clone();
+                async move { store.record_plugin(&new, &PluginQuota::default()).await }
+            };
+            assert_eq!(record("aaaa").await.expect("first"), Recorded::Yes);
+            assert_eq!(record("aaaa").await.expect("again"), Recorded::Yes, "recording the same version again is a no-op");
+            assert_eq!(record("bbbb").await.expect("conflict"), Recorded::OtherDigest("aaaa".into()), "other bytes under the same version are not recorded");
             assert_eq!(store.plugins().await.expect("list").len(), 1);
+            assert_eq!(store.plugin_usage(demo::RESELLER).await.expect("usage"), PluginUsage { versions: 1, bytes: 100 });
         }
     }
 }

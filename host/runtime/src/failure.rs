@@ -54,6 +54,34 @@ pub enum InstallError {
         /// What is missing or mismatched.
         detail: String,
     },
+    /// It holds more than the operator allows of something compile time grows with.
+    #[error("component has {count} {what}; the limit is {limit}")]
+    TooComplex {
+        /// What was counted: `core modules`, `function bodies`, `bytes of code`...
+        what: &'static str,
+        /// How many it has (counting stops at the first past the limit).
+        count: u64,
+        /// The operator's limit.
+        limit: u64,
+    },
+    /// Compiling took longer than the operator's ceiling.
+    #[error("compiling the component took longer than {ceiling_ms} ms, the host's ceiling")]
+    CompileTimeout {
+        /// The ceiling.
+        ceiling_ms: u64,
+    },
+    /// Every compile slot stayed busy for as long as an install may wait.
+    #[error("the host is compiling other components: no compile slot came free within {waited_ms} ms, retry later")]
+    CompileBusy {
+        /// How long it waited.
+        waited_ms: u64,
+    },
+    /// The compiler stopped abnormally on this component, e.g. at its memory limit.
+    #[error("the compiler stopped on this component: {0}")]
+    CompileFailed(String),
+    /// The host could not run its compiler (a host fault, not the component's).
+    #[error("could not run the compiler: {0}")]
+    Compiler(String),
     /// This owner already installed this name and version with other bytes or manifest.
     #[error("{id} is already installed as {digest}: versions are immutable, so bump the version")]
     VersionExists {

@@ -1,7 +1,7 @@
 //! The sandboxed plugin runtime of the partner-center host.
 //!
 //! Plugins are WebAssembly components implementing a world of `wit/` (`pricing-rule`,
-//! `approval-rule`). The runtime installs them (validation, grants, compile once,
+//! `approval-rule`). The runtime installs them (a pre-check, grants, a bounded compile once,
 //! content-addressed artefacts), runs each invocation isolated under a deadline, a memory cap
 //! and optional fuel, and returns either a validated output or a typed [`PluginFailure`].
 //! It knows nothing of HTTP or SQL: host data arrives through [`CapabilityData`].
@@ -9,11 +9,13 @@
 mod admission;
 pub mod bindings;
 pub mod capabilities;
+pub mod compile;
 mod cpu;
 pub mod failure;
 pub mod limits;
 pub mod manifest;
 pub mod model;
+mod precheck;
 mod runtime;
 mod sandbox;
 mod state;
@@ -22,5 +24,6 @@ pub use capabilities::{CapabilityData, StoreData};
 pub use failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, PluginFailure, RuleFailure, Usage};
 pub use limits::{ComponentLimits, InvocationLimits, RuntimeLimits};
 pub use manifest::{Capability, PluginManifest, World, WorldVersion};
-pub use runtime::{Invocation, LoadedPlugin, PluginRuntime, RuntimeConfig, WarmPricing};
+pub use precheck::ShapeLimits;
+pub use runtime::{Invocation, LoadedPlugin, PluginRuntime, RuntimeConfig, WarmPricing, remove_artefacts};
 pub use state::LogLine;

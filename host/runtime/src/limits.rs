@@ -1,5 +1,6 @@
 //! Limits on everything a plugin may consume or send, with the defaults an operator gets.
 
+use crate::precheck::ShapeLimits;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -70,6 +71,9 @@ pub struct RuntimeLimits {
     pub guest_turns: u32,
     /// What one component may hold of the pool, checked at install.
     pub per_component: ComponentLimits,
+    /// What one component may contain of what compile time grows with, checked before it is
+    /// compiled.
+    pub shape: ShapeLimits,
 }
 
 /// What one component may hold of the instance pool: a component past these is refused at
@@ -117,6 +121,7 @@ impl Default for RuntimeLimits {
             max_capability_calls: 100,
             guest_turns: std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
             per_component: ComponentLimits::default(),
+            shape: ShapeLimits::default(),
         }
     }
 }

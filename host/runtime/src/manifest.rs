@@ -28,6 +28,14 @@ impl World {
         }
     }
 
+    /// The function the world exports: what the host calls.
+    pub fn export(self) -> &'static str {
+        match self {
+            World::PricingRule => "price",
+            World::ApprovalRule => "decide",
+        }
+    }
+
     /// The fully qualified WIT world at a version of the extension package; `None` when that
     /// version has no such world.
     pub fn wit_name(self, version: WorldVersion) -> Option<&'static str> {

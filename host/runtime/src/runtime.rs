@@ -17,11 +17,13 @@ use crate::bindings::pricing::{PricingRule, PricingRulePre};
 use crate::bindings::pricing_v2::{PricingRule as PricingRuleV2, PricingRulePre as PricingRuleV2Pre};
 use crate::bindings::{RuleError, RuleErrorV2, types as wt};
 use crate::capabilities::CapabilityData;
+use crate::compile::{CompileConfig, Compiled, Compilers, EngineSettings, engine_config};
 use crate::cpu::{CpuShares, InvocationTurn, OffTurnData};
 use crate::failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, PluginFailure, RuleFailure, Usage};
 use crate::limits::{InvocationLimits, RuntimeLimits};
 use crate::manifest::{Capability, PluginManifest, World, WorldVersion};
 use crate::model::{self, InputError};
+use crate::precheck;
 use crate::sandbox::{self, WaitPastDeadline};
 use crate::state::{InvocationState, LogLine};
 use chrono::{DateTime, Utc};
@@ -30,23 +32,16 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, UpdateDeadline};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 /// Fuel given to an unmetered call: wasmtime caps injected fuel at `i64::MAX`.
 const UNMETERED_FUEL: u64 = i64::MAX as u64;
-
-/// Memory (and table) bytes of a pool slot kept resident between instances: a plugin built
-/// with the SDK's 64 KiB stack (`plugins/.cargo/config.toml`) keeps its stack, data and early
-/// heap in them, so a fresh instance touches no page the kernel has to fault in again (7-9 µs
-/// per isolated invocation instead of 19-22 µs; see BENCHMARKS.md). At most this much per
-/// pool slot stays resident: 64 MiB for the default 256 slots.
-const KEEP_RESIDENT_BYTES: usize = 256 << 10;
 
 /// How the runtime is set up.
 #[derive(Clone, Debug)]
@@ -63,6 +58,8 @@ pub struct RuntimeConfig {
     /// BENCHMARKS.md); invocations then report 0 fuel, manifests with a fuel limit are
     /// refused, and the epoch deadline alone bounds a plugin's time.
     pub meter_fuel: bool,
+    /// How components are compiled: where, how many at once, within what time.
+    pub compile: CompileConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -72,6 +69,7 @@ impl Default for RuntimeConfig {
             limits: RuntimeLimits::default(),
             epoch_tick: Duration::from_millis(1),
             meter_fuel: true,
+            compile: CompileConfig::default(),
         }
     }
 }
@@ -127,6 +125,35 @@ enum Entry {
     Approval(ApprovalRulePre<InvocationState>),
 }
 
+/// A component's compiled code: found compiled (in memory or in the artefact store), or just
+/// compiled by this install or load.
+enum Code {
+    Cached(Component),
+    Compiled(Compiled),
+}
+
+impl Code {
+    fn component(&self) -> &Component {
+        match self {
+            Code::Cached(component) | Code::Compiled(Compiled { component, .. }) => component,
+        }
+    }
+
+    /// The serialized artefact: the compiler's, or serialized now.
+    fn into_artefact(self) -> Result<Vec<u8>, InstallError> {
+        match self {
+            Code::Compiled(Compiled {
+                artefact: Some(artefact),
+                ..
+            }) => Ok(artefact),
+            code => code
+                .component()
+                .serialize()
+                .map_err(|e| InstallError::Storage(format!("{e:#}"))),
+        }
+    }
+}
+
 /// Advances the engine's epoch every tick, so deadlines cost the guest one counter check.
 struct EpochTicker {
     stop: Arc<AtomicBool>,
@@ -177,6 +204,10 @@ pub struct PluginRuntime {
     plugins: RwLock<Registry>,
     /// Compiled components by digest, shared by every version with those bytes.
     components: RwLock<HashMap<String, Component>>,
+    compilers: Compilers,
+    /// Held while artefact files are written for a version being registered, or removed for a
+    /// digest no version uses: so neither sees the other half done.
+    artefact_files: Mutex<()>,
     admission: Admission,
     cpu: Arc<CpuShares>,
     /// Drives invocations: their watchdog timers and the host reads they wait on.
@@ -199,33 +230,10 @@ impl PluginRuntime {
     /// every capability and a WASI without ambient authority.
     pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
         let limits = &config.limits;
-        let mut pool = PoolingAllocationConfig::default();
         let instances = limits.max_concurrent_instances;
-        let per_component = &limits.per_component;
-        pool.total_component_instances(instances)
-            // Per component: what one invocation may hold of the pool, checked at install.
-            .max_core_instances_per_component(per_component.core_instances)
-            .max_memories_per_component(per_component.memories)
-            .max_tables_per_component(per_component.tables)
-            // A Rust component holds its module plus small shim modules (with a table each).
-            .total_core_instances(instances * 8)
-            .total_memories(instances * 2)
-            .total_tables(instances * 8)
-            // One fiber stack per running invocation.
-            .total_stacks(instances)
-            .max_memory_size(limits.max_memory_bytes)
-            // Reset the first pages of a returned slot by zeroing them rather than handing them
-            // back to the kernel: the next instance would fault them all in again (and every
-            // madvise costs the other cores a TLB shootdown). A rule's working set is small
-            // when its stack is (the default wasm32 stack is 1 MiB, below the data).
-            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-            .table_keep_resident(KEEP_RESIDENT_BYTES);
-        let mut wasm = Config::new();
-        wasm.wasm_component_model(true)
-            .epoch_interruption(true)
-            .consume_fuel(config.meter_fuel)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&wasm)?;
+        let settings = EngineSettings::of(&config);
+        let engine = Engine::new(&engine_config(&settings))?;
+        let compilers = Compilers::new(config.compile.clone(), settings, limits.max_component_bytes);
 
         let mut linker = Linker::new(&engine);
         sandbox::add_to_linker(&mut linker)?;
@@ -252,6 +260,8 @@ impl PluginRuntime {
             linker,
             plugins: RwLock::new(Registry::default()),
             components: RwLock::new(HashMap::new()),
+            compilers,
+            artefact_files: Mutex::new(()),
             admission,
             cpu: CpuShares::new(limits.guest_turns as usize),
             executor,
@@ -297,7 +307,9 @@ impl PluginRuntime {
     }
 
     /// Validates, compiles and registers a component. Installing the same bytes with the same
-    /// manifest again returns the installed plugin.
+    /// manifest again returns the installed plugin. The component is pre-checked (see
+    /// `precheck`) before it is compiled, and compiled within the runtime's bounds (see
+    /// [`CompileConfig`]).
     pub fn install(&self, manifest: PluginManifest, bytes: &[u8]) -> Result<Arc<LoadedPlugin>, InstallError> {
         manifest.validate()?;
         let limits = manifest.invocation_limits(&self.config.limits)?;
@@ -316,25 +328,30 @@ impl PluginRuntime {
                 })
             };
         }
-        let cached = self.compiled(&digest);
-        let fresh = cached.is_none();
-        let component = match cached {
-            Some(component) => component,
-            None => Component::new(&self.engine, bytes).map_err(|e| InstallError::Invalid(format!("{e:#}")))?,
+        precheck::check(
+            bytes,
+            &manifest,
+            self.engine.get_wasm_features(),
+            &self.config.limits.shape,
+        )?;
+        let code = match self.compiled(&digest) {
+            Some(component) => Code::Cached(component),
+            None => self.compile(&digest, bytes)?,
         };
-        let plugin = self.prepare(manifest, digest, limits, &component)?;
-        self.remember(&plugin.digest, &component);
-        if let Some(dir) = &self.config.artefact_dir
-            && fresh
-        {
-            let compiled = component
-                .serialize()
-                .map_err(|e| InstallError::Storage(format!("{e:#}")))?;
-            write_atomically(&dir.join(format!("{}.wasm", plugin.digest)), bytes)?;
-            write_atomically(&dir.join(format!("{}.cwasm", plugin.digest)), &compiled)?;
-        }
+        let plugin = self.prepare(manifest, digest, limits, code.component())?;
+        let plugin = self.keep(plugin, code, Some(bytes))?;
         tracing::info!(plugin = %plugin.manifest.label(), digest = %plugin.digest, world = %plugin.manifest.world, "plugin installed");
-        Ok(self.register(plugin))
+        Ok(plugin)
+    }
+
+    /// Compiles in a turn of the runtime's compilers, unless another install compiled the same
+    /// bytes while this one waited for its turn.
+    fn compile(&self, digest: &str, bytes: &[u8]) -> Result<Code, InstallError> {
+        let turn = self.compilers.turn()?;
+        match self.compiled(digest) {
+            Some(component) => Ok(Code::Cached(component)),
+            None => self.compilers.compile(turn, &self.engine, bytes).map(Code::Compiled),
+        }
     }
 
     /// Loads a previously installed plugin from the artefact store, without recompiling
@@ -351,12 +368,12 @@ impl PluginRuntime {
             return Err(InstallError::Manifest(crate::manifest::ManifestError::FuelNotMetered));
         }
         let compiled = dir.join(format!("{digest}.cwasm"));
-        let component = match self
+        let code = match self
             .compiled(digest)
             .ok_or(())
             .or_else(|()| self.deserialize(&compiled))
         {
-            Ok(component) => component,
+            Ok(component) => Code::Cached(component),
             Err(reason) => {
                 tracing::info!(%digest, %reason, "recompiling plugin from its original component");
                 let bytes = std::fs::read(dir.join(format!("{digest}.wasm")))
@@ -366,18 +383,67 @@ impl PluginRuntime {
                         "artefact {digest} does not match its digest"
                     )));
                 }
-                let component =
-                    Component::new(&self.engine, &bytes).map_err(|e| InstallError::Invalid(format!("{e:#}")))?;
-                let serialized = component
-                    .serialize()
-                    .map_err(|e| InstallError::Storage(format!("{e:#}")))?;
-                write_atomically(&compiled, &serialized)?;
-                component
+                self.compile(digest, &bytes)?
             }
         };
-        let plugin = self.prepare(manifest, digest.to_owned(), limits, &component)?;
-        self.remember(digest, &component);
+        let plugin = self.prepare(manifest, digest.to_owned(), limits, code.component())?;
+        self.keep(plugin, code, None)
+    }
+
+    /// Registers a prepared plugin and makes sure its artefacts are stored: the component
+    /// just compiled replaces whatever is there (a stale artefact of another engine build);
+    /// one found compiled writes only missing files (a concurrent
+    /// [`PluginRuntime::remove_artefacts`] may just have removed them). `wasm` is the original
+    /// component, when this is an install.
+    fn keep(&self, plugin: LoadedPlugin, code: Code, wasm: Option<&[u8]>) -> Result<Arc<LoadedPlugin>, InstallError> {
+        let _files = self.artefact_files.lock().unwrap_or_else(|e| e.into_inner());
+        let component = code.component().clone();
+        if let Some(dir) = &self.config.artefact_dir {
+            let fresh = matches!(code, Code::Compiled(_));
+            let original = dir.join(format!("{}.wasm", plugin.digest));
+            if let Some(wasm) = wasm
+                && (fresh || !original.exists())
+            {
+                write_atomically(&original, wasm)?;
+            }
+            let compiled = dir.join(format!("{}.cwasm", plugin.digest));
+            if fresh || !compiled.exists() {
+                write_atomically(&compiled, &code.into_artefact()?)?;
+            }
+        }
+        self.remember(&plugin.digest, &component);
         Ok(self.register(plugin))
+    }
+
+    /// Unregisters an installed version: invocations that have begun finish, later ones find
+    /// no such plugin. The compiled code of its digest is dropped once no version uses it.
+    /// Returns the version, if it was loaded.
+    pub fn unload(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
+        let mut registry = self.plugins.write().unwrap_or_else(|e| e.into_inner());
+        let plugin = registry.by_id.remove(id)?;
+        if !registry.by_id.values().any(|p| p.digest == plugin.digest) {
+            self.components
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&plugin.digest);
+        }
+        tracing::info!(plugin = %plugin.id, digest = %plugin.digest, "plugin unloaded");
+        Some(plugin)
+    }
+
+    /// Removes the artefact files of `digest` (see [`remove_artefacts`]) unless a loaded
+    /// version uses it. Returns whether they were removed.
+    pub fn remove_artefacts(&self, digest: &str) -> std::io::Result<bool> {
+        let Some(dir) = &self.config.artefact_dir else {
+            return Ok(false);
+        };
+        let _files = self.artefact_files.lock().unwrap_or_else(|e| e.into_inner());
+        let registry = self.plugins.read().unwrap_or_else(|e| e.into_inner());
+        if registry.by_id.values().any(|p| p.digest == digest) {
+            return Ok(false);
+        }
+        remove_artefacts(dir, digest)?;
+        Ok(true)
     }
 
     /// The compiled component of a digest already loaded: every version (of any owner) with
@@ -973,7 +1039,7 @@ fn check_binary(bytes: &[u8], limit: usize) -> Result<(), InstallError> {
 }
 
 /// Which capability, if any, an import needs; refuses imports the host does not provide.
-fn check_import(import: &str, manifest: &PluginManifest) -> Result<(), InstallError> {
+pub(crate) fn check_import(import: &str, manifest: &PluginManifest) -> Result<(), InstallError> {
     // The WASI a std guest needs, with no authority and nothing that waits (see `sandbox`);
     // sockets and every other WASI package are not provided.
     if import.starts_with("wasi:") {
@@ -1009,6 +1075,24 @@ fn check_import(import: &str, manifest: &PluginManifest) -> Result<(), InstallEr
             None => Err(InstallError::UnknownImport(import.to_owned())),
         },
     }
+}
+
+/// Removes the original and compiled artefacts of `digest` from `dir`, if they are there. For
+/// a version deleted from the store when no other version has its bytes: by a process with no
+/// runtime, or through [`PluginRuntime::remove_artefacts`], which checks that no loaded
+/// version uses them.
+pub fn remove_artefacts(dir: &Path, digest: &str) -> std::io::Result<()> {
+    // A digest names the files; never let it name another path.
+    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(std::io::Error::other(format!("{digest:?} is not a sha256 digest")));
+    }
+    for extension in ["wasm", "cwasm"] {
+        match std::fs::remove_file(dir.join(format!("{digest}.{extension}"))) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), InstallError> {

@@ -7,11 +7,12 @@ use crate::api::{
     tasks,
 };
 use crate::extensions::BindingIndex;
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{RateLimiter, UploadLimit};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::routing::get;
 use axum::{Json, Router};
+use pchost_domain::bindings::PluginQuota;
 use pchost_domain::store::Store;
 use pchost_runtime::{CapabilityData, PluginRuntime};
 use std::net::SocketAddr;
@@ -45,6 +46,10 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// How far above list price each binding scope's pricing rules may raise a price.
     pub price_ceilings: PriceCeilings,
+    /// Per-owner upload budgets: each upload may cost a compilation.
+    pub uploads: Arc<RateLimiter>,
+    /// What each owner may keep installed.
+    pub plugin_quota: PluginQuota,
     /// Run the bundled example rules natively instead of as plugins: the baseline of the
     /// HTTP benchmark (`serve --native-rules-for-benchmarks`), never a production mode.
     pub native_rules: bool,
@@ -52,7 +57,8 @@ pub struct AppState {
 
 impl AppState {
     /// The state of a server over `store` and `runtime`, with no binding loaded yet (call
-    /// `bindings.reload`) and every principal held to `limit`.
+    /// `bindings.reload`), every principal held to `limit`, and the default upload limit and
+    /// plugin quota.
     pub fn new(store: Store, runtime: Arc<PluginRuntime>, limit: crate::ratelimit::RateLimit) -> Self {
         let data = Arc::new(pchost_runtime::StoreData::new(store.clone()));
         AppState {
@@ -62,6 +68,8 @@ impl AppState {
             bindings: Arc::new(BindingIndex::default()),
             limiter: Arc::new(RateLimiter::new(limit)),
             price_ceilings: PriceCeilings::default(),
+            uploads: Arc::new(RateLimiter::for_uploads(UploadLimit::default())),
+            plugin_quota: PluginQuota::default(),
             native_rules: false,
         }
     }
@@ -164,6 +172,7 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(plugins::bind, plugins::bindings))
         .routes(routes!(plugins::change, plugins::unbind))
         .routes(routes!(plugins::rollback))
+        .routes(routes!(plugins::delete_version))
         .routes(routes!(audit::invocations))
         .routes(routes!(audit::replay))
         .routes(routes!(plugins::shadow_diffs))

@@ -1,13 +1,15 @@
 //! Installing plugins: the versions recorded in the store (loaded from their compiled
-//! artefacts at start-up and whenever another process installs one), uploads, and the bundled
-//! example plugins (`plugins/*/plugin.toml` beside their built components) with their demo
-//! bindings.
+//! artefacts at start-up and whenever another process installs one), uploads within their
+//! owner's quota, deletions of versions no binding uses, and the bundled example plugins
+//! (`plugins/*/plugin.toml` beside their built components) with their demo bindings.
 
 use crate::error::AppError;
 use anyhow::Context;
-use pchost_domain::bindings::{BindingScope, FailurePolicy, NewBinding};
+use pchost_domain::bindings::{
+    BindingScope, FailurePolicy, NewBinding, NewPluginVersion, PluginQuota, PluginUsage, Recorded,
+};
 use pchost_domain::store::Store;
-use pchost_domain::{PartnerKind, errors::DomainError};
+use pchost_domain::{PartnerId, PartnerKind, errors::DomainError};
 use pchost_runtime::{LoadedPlugin, PluginManifest, PluginRuntime};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -33,50 +35,120 @@ pub async fn load_installed(store: &Store, runtime: &PluginRuntime) -> anyhow::R
 
 /// Installs a component with its manifest and records it in the store. A version is
 /// immutable: other bytes under an installed `owner/name@version` are refused before anything
-/// is written. Compiling runs off the async executor.
+/// is written, and so is a new version its owner's `quota` has no room for. Compiling runs
+/// off the async executor. A version the store then refuses (installed concurrently) is not
+/// left loaded.
 pub async fn install(
     store: &Store,
     runtime: &Arc<PluginRuntime>,
     manifest: PluginManifest,
     wasm: &[u8],
+    quota: &PluginQuota,
 ) -> Result<Arc<LoadedPlugin>, AppError> {
     let digest = hex::encode(Sha256::digest(wasm));
-    if let Some(existing) = store
+    match store
         .plugin_digest(&manifest.name, &manifest.version, manifest.owner)
         .await?
-        && existing != digest
     {
-        return Err(AppError::Conflict {
-            code: "version-exists",
-            message: format!(
-                "{} is already installed as {existing}, and this component is {digest}: versions are immutable, so bump the version",
-                manifest.id()
-            ),
-        });
+        Some(existing) if existing != digest => return Err(version_exists(&manifest.id(), &existing, &digest)),
+        // The same version again: nothing new to hold.
+        Some(_) => {}
+        None => {
+            let usage = store.plugin_usage(manifest.owner).await?;
+            if usage.versions >= quota.max_versions || usage.bytes + wasm.len() as u64 > quota.max_bytes {
+                return Err(over_quota(manifest.owner, usage, wasm.len(), quota));
+            }
+        }
     }
+    let loaded_before = runtime.plugin(&manifest.id()).is_some();
     let bytes = wasm.to_vec();
     let compiler = runtime.clone();
     let plugin = tokio::task::spawn_blocking(move || compiler.install(manifest, &bytes))
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("install task failed: {e}")))??;
     let m = &plugin.manifest;
-    let recorded = store
-        .record_plugin(
-            &plugin.digest,
-            &m.name,
-            &m.version,
-            m.world.as_str(),
-            m.owner,
-            &m.to_toml(),
-        )
-        .await?;
-    if !recorded {
-        return Err(AppError::Conflict {
-            code: "version-exists",
-            message: format!("{} was installed concurrently with other bytes", plugin.id),
-        });
+    let manifest_text = m.to_toml();
+    let new = NewPluginVersion {
+        digest: &plugin.digest,
+        name: &m.name,
+        version: &m.version,
+        world: m.world.as_str(),
+        owner: m.owner,
+        manifest: &manifest_text,
+        size_bytes: wasm.len() as u64,
+    };
+    let refusal = match store.record_plugin(&new, quota).await {
+        Ok(Recorded::Yes) => return Ok(plugin),
+        Ok(Recorded::OtherDigest(existing)) => version_exists(&plugin.id, &existing, &plugin.digest),
+        Ok(Recorded::OverQuota(usage)) => over_quota(m.owner, usage, wasm.len(), quota),
+        Err(e) => e.into(),
+    };
+    if !loaded_before {
+        runtime.unload(&plugin.id);
+        forget_artefacts(store, runtime, &plugin.digest).await?;
     }
-    Ok(plugin)
+    Err(refusal)
+}
+
+fn version_exists(id: &str, existing: &str, digest: &str) -> AppError {
+    AppError::Conflict {
+        code: "version-exists",
+        message: format!(
+            "{id} is already installed as {existing}, and this component is {digest}: versions are immutable, so bump the version"
+        ),
+    }
+}
+
+fn over_quota(owner: PartnerId, usage: PluginUsage, size: usize, quota: &PluginQuota) -> AppError {
+    let make_room = "delete a version no binding uses (DELETE /v1/plugins/{owner}/{name}/{version}) to make room";
+    if usage.versions >= quota.max_versions {
+        AppError::Conflict {
+            code: "version-quota-exceeded",
+            message: format!(
+                "partner {owner} has {} plugin versions installed, its limit: {make_room}",
+                usage.versions
+            ),
+        }
+    } else {
+        AppError::Conflict {
+            code: "storage-quota-exceeded",
+            message: format!(
+                "partner {owner}'s installed components hold {} bytes; {size} more would pass its limit of {} bytes: {make_room}",
+                usage.bytes, quota.max_bytes
+            ),
+        }
+    }
+}
+
+/// Deletes an installed version that no binding names (active, previous or shadow): its
+/// record, then the loaded version, then its artefact files unless another version has the
+/// same bytes. Refused `version-in-use` (409) while a binding names it.
+pub async fn delete(
+    store: &Store,
+    runtime: &PluginRuntime,
+    owner: PartnerId,
+    name: &str,
+    version: &str,
+) -> Result<(), AppError> {
+    let id = format!("{owner}/{name}@{version}");
+    let digest = store
+        .delete_plugin_version(owner, name, version)
+        .await?
+        .ok_or_else(|| AppError::not_found("plugin version", &id))?;
+    runtime.unload(&id);
+    forget_artefacts(store, runtime, &digest).await
+}
+
+/// Removes the artefact files of a component no recorded version has, unless a loaded version
+/// still uses it.
+async fn forget_artefacts(store: &Store, runtime: &PluginRuntime, digest: &str) -> Result<(), AppError> {
+    if store.digest_installed(digest).await? {
+        return Ok(());
+    }
+    runtime
+        .remove_artefacts(digest)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("removing the artefacts of {digest}: {e}")))?;
+    Ok(())
 }
 
 /// Installs every `<manifests>/*/plugin.toml` whose component `<wasm_dir>/<name>.wasm`
@@ -87,6 +159,7 @@ pub async fn install_bundled(
     runtime: &Arc<PluginRuntime>,
     manifests: &Path,
     wasm_dir: &Path,
+    quota: &PluginQuota,
 ) -> anyhow::Result<Vec<String>> {
     let mut entries: Vec<_> = std::fs::read_dir(manifests)
         .with_context(|| format!("reading {}", manifests.display()))?
@@ -108,7 +181,7 @@ pub async fn install_bundled(
             )
         })?;
         let label = manifest.label();
-        let plugin = install(store, runtime, manifest, &wasm)
+        let plugin = install(store, runtime, manifest, &wasm, quota)
             .await
             .with_context(|| format!("installing {label}"))?;
         let m = &plugin.manifest;

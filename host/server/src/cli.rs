@@ -1,18 +1,20 @@
-//! The `pchost` command line: `serve` the API, `plugin run` a component locally.
+//! The `pchost` command line: `serve` the API, `plugin run` a component locally, manage
+//! plugins, bindings, keys and tasks.
 
 use crate::api::quotes::chain::{PriceCeilings, parse_ceiling};
 use crate::app::{AppState, router};
 use crate::bundle;
 use crate::extensions::BindingIndex;
-use crate::ratelimit::RateLimit;
+use crate::ratelimit::{RateLimit, RateLimiter, UploadLimit};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use pchost_domain::audit::AuditFilter;
-use pchost_domain::bindings::{BindingChange, NewBinding};
+use pchost_domain::bindings::{BindingChange, NewBinding, PluginQuota};
 use pchost_domain::demo::DemoData;
 use pchost_domain::keys::{KeyPrincipal, NewApiKey};
 use pchost_domain::store::Store;
+use pchost_runtime::compile::{ChildCompiler, CompileConfig, Compiler};
 use pchost_runtime::manifest::RequestedLimits;
 use pchost_runtime::model::{ApprovalRequest, Quote};
 use pchost_runtime::{
@@ -25,6 +27,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 /// The largest input file `plugin run` reads.
@@ -56,6 +59,13 @@ enum Command {
     /// Decide approval tasks, as the operator.
     #[command(subcommand)]
     Tasks(TasksCommand),
+    /// Compile one component for a server or `plugin install` (they run it; see
+    /// `pchost_runtime::compile`): the component on stdin, the compiled artefact on stdout.
+    #[command(name = "compile-component", hide = true)]
+    CompileComponent {
+        /// The request, as JSON.
+        request: String,
+    },
     /// Re-run a recorded invocation on the same plugin version and input; prints whether it
     /// answered identically, or where it differs.
     Replay {
@@ -283,8 +293,18 @@ struct ServeArgs {
     /// The most a partner's pricing rule may raise a unit price to, as a multiple of list.
     #[arg(long, env = "PCHOST_PRICE_CEILING_PARTNER", default_value = "2", value_parser = parse_ceiling)]
     price_ceiling_partner: Decimal,
+    /// Plugin uploads per minute each owning partner may make (each may cost a compilation).
+    #[arg(long, env = "PCHOST_UPLOADS_PER_MINUTE", default_value_t = 10)]
+    uploads_per_minute: u32,
+    /// Plugin uploads each owner may make in a burst.
+    #[arg(long, env = "PCHOST_UPLOAD_BURST", default_value_t = 5)]
+    upload_burst: u32,
     #[command(flatten)]
     containment: ContainmentArgs,
+    #[command(flatten)]
+    quota: QuotaArgs,
+    #[command(flatten)]
+    compile: CompileArgs,
 }
 
 /// How plugins share the host: the operator's containment settings (docs/api.md, Limits).
@@ -338,6 +358,60 @@ impl ContainmentArgs {
     }
 }
 
+/// What each owner may keep installed.
+#[derive(Debug, Args)]
+struct QuotaArgs {
+    /// Plugin versions each owning partner may keep installed.
+    #[arg(long, env = "PCHOST_PLUGIN_VERSIONS_PER_OWNER", default_value_t = 200)]
+    plugin_versions_per_owner: u64,
+    /// MiB of components each owning partner may keep installed, all its versions together.
+    #[arg(long, env = "PCHOST_PLUGIN_MIB_PER_OWNER", default_value_t = 256)]
+    plugin_mib_per_owner: u64,
+}
+
+impl QuotaArgs {
+    fn quota(&self) -> PluginQuota {
+        PluginQuota {
+            max_versions: self.plugin_versions_per_owner,
+            max_bytes: self.plugin_mib_per_owner.saturating_mul(1 << 20),
+        }
+    }
+}
+
+/// How components are compiled: each in a child process of this executable, killed past the
+/// timeout.
+#[derive(Debug, Args)]
+struct CompileArgs {
+    /// Seconds one compilation may take; past it the install is refused (`compile-timeout`).
+    #[arg(long, env = "PCHOST_COMPILE_TIMEOUT_SECS", default_value_t = 30)]
+    compile_timeout_secs: u64,
+    /// Compilations at once; further uploads wait for a turn (up to 30 s, then `compile-busy`).
+    #[arg(long, env = "PCHOST_COMPILE_CONCURRENCY", default_value_t = 1)]
+    compile_concurrency: u32,
+    /// Threads each compilation may use.
+    #[arg(long, env = "PCHOST_COMPILE_THREADS", default_value_t = 1)]
+    compile_threads: u32,
+    /// MiB of address space each compilation may map.
+    #[arg(long, env = "PCHOST_COMPILE_MEMORY_MIB", default_value_t = 1024)]
+    compile_memory_mib: u64,
+}
+
+impl CompileArgs {
+    fn config(&self) -> anyhow::Result<CompileConfig> {
+        let program = std::env::current_exe().context("finding this executable, to compile components with")?;
+        Ok(CompileConfig {
+            compiler: Compiler::ChildProcess(ChildCompiler {
+                program,
+                memory_bytes: self.compile_memory_mib.saturating_mul(1 << 20),
+                threads: self.compile_threads,
+            }),
+            concurrency: self.compile_concurrency,
+            ceiling: Duration::from_secs(self.compile_timeout_secs),
+            ..CompileConfig::default()
+        })
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
     /// Run a component once on an input file and print the result as JSON.
@@ -356,11 +430,35 @@ enum PluginCommand {
         /// Where compiled artefacts are kept (default: `artefacts/` beside the database).
         #[arg(long)]
         artefacts: Option<PathBuf>,
+        #[command(flatten)]
+        quota: QuotaArgs,
+        #[command(flatten)]
+        compile: CompileArgs,
     },
     /// List installed plugin versions as JSON.
     List {
         #[command(flatten)]
         db: DbArgs,
+    },
+    /// Delete an installed version that no binding names (as active, previous or shadow
+    /// version), and its stored component unless another version has the same bytes. A
+    /// running server keeps the version's code in memory until it restarts; nothing can bind
+    /// it meanwhile.
+    Delete {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The plugin's owner.
+        #[arg(long)]
+        owner: i64,
+        /// The plugin's name.
+        #[arg(long)]
+        plugin: String,
+        /// The version.
+        #[arg(long)]
+        version: String,
+        /// Where compiled artefacts are kept (default: `artefacts/` beside the database).
+        #[arg(long)]
+        artefacts: Option<PathBuf>,
     },
 }
 
@@ -399,6 +497,11 @@ struct RunArgs {
 
 /// Runs the command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // A child compiler logs nothing and needs no async runtime: only its exit code and
+    // stderr reach its parent.
+    if let Command::CompileComponent { request } = &cli.command {
+        return Ok(pchost_runtime::compile::child_main(request));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
@@ -413,11 +516,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             manifest,
             component,
             artefacts,
-        }) => runtime.block_on(install_plugin(db, manifest, component, artefacts)),
+            quota,
+            compile,
+        }) => runtime.block_on(install_plugin(db, manifest, component, artefacts, quota, compile)),
         Command::Plugin(PluginCommand::List { db }) => runtime.block_on(async move {
             let store = db.open().await?;
             print_json(&store.plugin_versions(None).await?)
         }),
+        Command::Plugin(PluginCommand::Delete {
+            db,
+            owner,
+            plugin,
+            version,
+            artefacts,
+        }) => runtime.block_on(delete_plugin(db, owner, plugin, version, artefacts)),
+        Command::CompileComponent { .. } => unreachable!("served before the async runtime starts"),
         Command::Keys(KeysCommand::CreateOperator { db, name }) => runtime.block_on(create_operator_key(db, name)),
         Command::Binding(command) => runtime.block_on(binding(command)),
         Command::Tasks(command) => runtime.block_on(tasks(command)),
@@ -439,15 +552,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         artefact_dir: Some(db.artefacts(&args.artefacts)),
         meter_fuel: !args.no_fuel_metering,
         limits: args.containment.limits()?,
+        compile: args.compile.config()?,
         ..RuntimeConfig::default()
     })?);
     let loaded = bundle::load_installed(&store, &runtime).await?;
     tracing::info!(loaded, "installed plugins loaded");
+    let quota = args.quota.quota();
     if let (Some(manifests), Some(wasm_dir)) = (&args.bundled_plugins, &args.wasm_dir) {
-        let installed = bundle::install_bundled(&store, &runtime, manifests, wasm_dir).await?;
+        let installed = bundle::install_bundled(&store, &runtime, manifests, wasm_dir, &quota).await?;
         tracing::info!(?installed, "bundled plugins installed and bound");
     }
-    let state = AppState::new(
+    let mut state = AppState::new(
         store.clone(),
         runtime.clone(),
         RateLimit {
@@ -455,12 +570,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             burst: args.rate_limit_burst,
         },
     );
-    let mut state = state;
     state.price_ceilings = PriceCeilings {
         platform: args.price_ceiling_platform,
         seller: args.price_ceiling_seller,
         partner: args.price_ceiling_partner,
     };
+    state.uploads = Arc::new(RateLimiter::for_uploads(UploadLimit {
+        per_minute: args.uploads_per_minute,
+        burst: args.upload_burst,
+    }));
+    state.plugin_quota = quota;
     state.native_rules = args.native_rules_for_benchmarks;
     if state.native_rules {
         tracing::warn!("pricing with native versions of the example rules: a benchmark baseline, not production");
@@ -528,6 +647,8 @@ async fn install_plugin(
     manifest: PathBuf,
     component: PathBuf,
     artefacts: Option<PathBuf>,
+    quota: QuotaArgs,
+    compile: CompileArgs,
 ) -> anyhow::Result<ExitCode> {
     let store = db.open().await?;
     let text = read_limited(&manifest, crate::api::plugins::MAX_MANIFEST_BYTES as u64)?;
@@ -536,10 +657,32 @@ async fn install_plugin(
     let wasm = read_limited(&component, 16 << 20)?;
     let runtime = Arc::new(PluginRuntime::new(RuntimeConfig {
         artefact_dir: Some(db.artefacts(&artefacts)),
+        compile: compile.config()?,
         ..RuntimeConfig::default()
     })?);
-    let plugin = bundle::install(&store, &runtime, manifest, &wasm).await?;
+    let plugin = bundle::install(&store, &runtime, manifest, &wasm, &quota.quota()).await?;
     print_json(&json!({ "id": plugin.id, "digest": plugin.digest, "world": plugin.manifest.world }))
+}
+
+async fn delete_plugin(
+    db: DbArgs,
+    owner: i64,
+    plugin: String,
+    version: String,
+    artefacts: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let store = db.open().await?;
+    let id = format!("{owner}/{plugin}@{version}");
+    let digest = store
+        .delete_plugin_version(owner, &plugin, &version)
+        .await?
+        .with_context(|| format!("{id} is not installed"))?;
+    if !store.digest_installed(&digest).await? {
+        let dir = db.artefacts(&artefacts);
+        pchost_runtime::remove_artefacts(&dir, &digest)
+            .with_context(|| format!("removing the artefacts of {digest} from {}", dir.display()))?;
+    }
+    print_json(&json!({ "deleted": id, "digest": digest }))
 }
 
 async fn binding(command: BindingCommand) -> anyhow::Result<ExitCode> {

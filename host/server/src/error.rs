@@ -75,7 +75,19 @@ pub enum AppError {
     /// The caller sent too many requests: 429.
     #[error("rate limit exceeded: retry in {retry_after_secs} s")]
     RateLimited {
+        /// `rate-limited` (requests) or `upload-rate-limited` (an owner's uploads).
+        code: &'static str,
         /// When a request will be accepted again.
+        retry_after_secs: u64,
+    },
+    /// The service cannot take this now, through no fault of the request: 503.
+    #[error("{message}")]
+    Unavailable {
+        /// Stable code.
+        code: &'static str,
+        /// Why.
+        message: String,
+        /// When to try again.
         retry_after_secs: u64,
     },
     /// A plugin failed; the action was refused (fail-closed).
@@ -113,8 +125,9 @@ impl AppError {
             | AppError::Forbidden { code, .. }
             | AppError::NotFound { code, .. }
             | AppError::Conflict { code, .. }
-            | AppError::Unprocessable { code, .. } => code,
-            AppError::RateLimited { .. } => "rate-limited",
+            | AppError::Unprocessable { code, .. }
+            | AppError::RateLimited { code, .. }
+            | AppError::Unavailable { code, .. } => code,
             AppError::PluginFailed(failure) => match failure.kind {
                 FailureKind::ConcurrencyLimit { .. } => "plugin-concurrency-limit",
                 FailureKind::Capacity(_) => "plugin-capacity",
@@ -134,6 +147,7 @@ impl AppError {
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             // Busy, not broken: the owner's share of the pool (only its requests) or the pool.
             AppError::PluginFailed(failure) => match failure.kind {
                 FailureKind::ConcurrencyLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -216,7 +230,9 @@ impl IntoResponse for AppError {
         };
         let mut response = (self.status(), Json(body)).into_response();
         let retry_after_secs = match &self {
-            AppError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            AppError::RateLimited { retry_after_secs, .. } | AppError::Unavailable { retry_after_secs, .. } => {
+                Some(*retry_after_secs)
+            }
             AppError::PluginFailed(PluginFailure {
                 kind: FailureKind::ConcurrencyLimit { .. } | FailureKind::Capacity(_),
                 ..
@@ -284,6 +300,26 @@ impl From<InstallError> for AppError {
                 message,
                 field: Some("component".into()),
             },
+            InstallError::TooComplex { .. } => AppError::Unprocessable {
+                code: "component-too-complex",
+                message,
+                field: Some("component".into()),
+            },
+            InstallError::CompileTimeout { .. } => AppError::Unprocessable {
+                code: "compile-timeout",
+                message,
+                field: Some("component".into()),
+            },
+            InstallError::CompileFailed(_) => AppError::Unprocessable {
+                code: "compile-failed",
+                message,
+                field: Some("component".into()),
+            },
+            InstallError::CompileBusy { waited_ms } => AppError::Unavailable {
+                code: "compile-busy",
+                message,
+                retry_after_secs: waited_ms.div_ceil(1000).max(1),
+            },
             InstallError::MissingGrant { .. } => AppError::unprocessable("missing-grant", message),
             InstallError::UnknownImport(_) => AppError::unprocessable("unknown-import", message),
             InstallError::WrongWorld { .. } => AppError::unprocessable("wrong-world", message),
@@ -300,7 +336,7 @@ impl From<InstallError> for AppError {
                 field: "manifest".into(),
                 message,
             },
-            InstallError::Storage(_) => AppError::Internal(anyhow::anyhow!(message)),
+            InstallError::Storage(_) | InstallError::Compiler(_) => AppError::Internal(anyhow::anyhow!(message)),
         }
     }
 }
@@ -313,6 +349,7 @@ const CONFLICT_CODES: &[&str] = &[
     "quote-already-ordered",
     "no-previous-version",
     "invitation-used",
+    "version-in-use",
 ];
 
 impl From<DomainError> for AppError {
@@ -343,5 +380,51 @@ impl From<DomainError> for AppError {
 impl From<pchost_domain::store::StoreError> for AppError {
     fn from(error: pchost_domain::store::StoreError) -> Self {
         AppError::Internal(anyhow::anyhow!(error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(error: InstallError) -> (StatusCode, &'static str, Option<String>) {
+        let error = AppError::from(error);
+        let code = error.code();
+        let response = error.into_response();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (response.status(), code, retry_after)
+    }
+
+    #[test]
+    fn install_refusals_of_the_precheck_and_the_compiler_have_stable_codes() {
+        let unprocessable = |code| (StatusCode::UNPROCESSABLE_ENTITY, code, None);
+        assert_eq!(
+            answer(InstallError::TooComplex {
+                what: "core modules",
+                count: 33,
+                limit: 32
+            }),
+            unprocessable("component-too-complex")
+        );
+        assert_eq!(
+            answer(InstallError::CompileTimeout { ceiling_ms: 30_000 }),
+            unprocessable("compile-timeout")
+        );
+        assert_eq!(
+            answer(InstallError::CompileFailed("signal 6".into())),
+            unprocessable("compile-failed")
+        );
+        assert_eq!(
+            answer(InstallError::CompileBusy { waited_ms: 30_000 }),
+            (StatusCode::SERVICE_UNAVAILABLE, "compile-busy", Some("30".into()))
+        );
+        assert_eq!(
+            answer(InstallError::Compiler("no such file".into())),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal", None)
+        );
     }
 }

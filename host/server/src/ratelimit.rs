@@ -1,6 +1,7 @@
-//! Per-principal rate limits: a token bucket per API key (and per client address for the
-//! few unauthenticated endpoints), refilled continuously. In memory: a restart forgets the
-//! buckets, which only ever errs towards letting a caller through once more.
+//! Rate limits: a token bucket per API key (and per client address for the few
+//! unauthenticated endpoints), and one per plugin owner for uploads (each costs a compilation),
+//! refilled continuously. In memory: a restart forgets the buckets, which only ever errs
+//! towards letting a caller through once more.
 
 use crate::error::AppError;
 use std::collections::HashMap;
@@ -28,6 +29,24 @@ impl Default for RateLimit {
     }
 }
 
+/// The limits an owner's uploads are held to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UploadLimit {
+    /// Uploads per minute, sustained.
+    pub per_minute: u32,
+    /// Uploads allowed in a burst.
+    pub burst: u32,
+}
+
+impl Default for UploadLimit {
+    fn default() -> Self {
+        UploadLimit {
+            per_minute: 10,
+            burst: 5,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Bucket {
     tokens: f64,
@@ -37,15 +56,34 @@ struct Bucket {
 /// The buckets of every caller.
 #[derive(Debug)]
 pub struct RateLimiter {
-    limit: RateLimit,
+    /// Tokens per second.
+    rate: f64,
+    burst: f64,
+    /// The refusal's code.
+    code: &'static str,
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
 impl RateLimiter {
-    /// A limiter holding every caller to `limit`.
+    /// A limiter holding every caller to `limit`, refusing as `rate-limited`.
     pub fn new(limit: RateLimit) -> Self {
+        Self::with_rate(f64::from(limit.per_second.max(1)), limit.burst, "rate-limited")
+    }
+
+    /// A limiter holding every owner's uploads to `limit`, refusing as `upload-rate-limited`.
+    pub fn for_uploads(limit: UploadLimit) -> Self {
+        Self::with_rate(
+            f64::from(limit.per_minute.max(1)) / 60.0,
+            limit.burst,
+            "upload-rate-limited",
+        )
+    }
+
+    fn with_rate(rate: f64, burst: u32, code: &'static str) -> Self {
         RateLimiter {
-            limit,
+            rate,
+            burst: f64::from(burst.max(1)),
+            code,
             buckets: Mutex::new(HashMap::new()),
         }
     }
@@ -53,8 +91,7 @@ impl RateLimiter {
     /// Takes one token from `caller`'s bucket, or refuses with how long to wait.
     pub fn check(&self, caller: &str) -> Result<(), AppError> {
         let now = Instant::now();
-        let rate = f64::from(self.limit.per_second.max(1));
-        let burst = f64::from(self.limit.burst.max(1));
+        let (rate, burst) = (self.rate, self.burst);
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= MAX_TRACKED && !buckets.contains_key(caller) {
             buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
@@ -70,6 +107,7 @@ impl RateLimiter {
         } else {
             let wait = ((1.0 - bucket.tokens) / rate).ceil();
             Err(AppError::RateLimited {
+                code: self.code,
                 retry_after_secs: (wait as u64).max(1),
             })
         }
@@ -90,9 +128,31 @@ mod tests {
             limiter.check("key:1").expect("within the burst");
         }
         match limiter.check("key:1") {
-            Err(AppError::RateLimited { retry_after_secs }) => assert_eq!(retry_after_secs, 1),
+            Err(AppError::RateLimited {
+                code: "rate-limited",
+                retry_after_secs,
+            }) => assert_eq!(retry_after_secs, 1),
             other => panic!("expected rate-limited, got {other:?}"),
         }
         limiter.check("key:2").expect("another key has its own bucket");
+    }
+
+    #[test]
+    fn an_owners_upload_burst_passes_then_it_waits_a_minute_share() {
+        let limiter = RateLimiter::for_uploads(UploadLimit {
+            per_minute: 10,
+            burst: 2,
+        });
+        for _ in 0..2 {
+            limiter.check("owner:2").expect("within the burst");
+        }
+        match limiter.check("owner:2") {
+            Err(AppError::RateLimited {
+                code: "upload-rate-limited",
+                retry_after_secs,
+            }) => assert!((5..=6).contains(&retry_after_secs), "{retry_after_secs}"),
+            other => panic!("expected upload-rate-limited, got {other:?}"),
+        }
+        limiter.check("owner:10").expect("another owner has its own bucket");
     }
 }

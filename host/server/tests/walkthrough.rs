@@ -418,6 +418,55 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
         "a rollback over the API applies at once"
     );
 
+    // Deleting versions. 1.1.0 is the binding's previous version: it stays. 1.2.0, bound
+    // nowhere, goes over the API, and 1.3.0 from the CLI. Their component stays stored: 1.0.0
+    // and 1.1.0 have the same bytes.
+    let versions = |v: &str| format!("/v1/plugins/{reseller_id}/reseller-markup/{v}");
+    let (status, in_use) = json_call(&server, "DELETE", &versions("1.1.0"), &reseller_key, Value::Null);
+    assert_eq!(
+        (status, in_use["code"].as_str()),
+        (409, Some("version-in-use")),
+        "{in_use}"
+    );
+    let markup_manifest = |v: &str| manifest("reseller-markup", "pricing-rule@0.2.0", reseller_id).replace("1.0.0", v);
+    for v in ["1.2.0", "1.3.0"] {
+        ok(
+            201,
+            upload(
+                &server,
+                &reseller_key,
+                &markup_manifest(v),
+                &built::read(built::RESELLER_MARKUP),
+            ),
+        );
+    }
+    ok(
+        204,
+        json_call(&server, "DELETE", &versions("1.2.0"), &reseller_key, Value::Null),
+    );
+    let deleted: Value = serde_json::from_str(&pchost(
+        &server.dir,
+        &[
+            "plugin",
+            "delete",
+            "--owner",
+            &reseller_id.to_string(),
+            "--plugin",
+            "reseller-markup",
+            "--version",
+            "1.3.0",
+        ],
+    ))
+    .expect("JSON");
+    assert_eq!(deleted["deleted"], format!("{reseller_id}/reseller-markup@1.3.0"));
+    let digest = deleted["digest"].as_str().expect("digest");
+    assert!(
+        server.dir.join("artefacts").join(format!("{digest}.cwasm")).is_file(),
+        "1.0.0 has the bytes"
+    );
+    let (status, gone) = json_call(&server, "DELETE", &versions("1.3.0"), &reseller_key, Value::Null);
+    assert_eq!((status, gone["code"].as_str()), (404, Some("not-found")), "{gone}");
+
     // Issue #5: human approval. The reseller hires a supervisor and a customer manager under
     // it, and puts the manager in charge of the customer (rule 16).
     let supervisor = ok(

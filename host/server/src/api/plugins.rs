@@ -1,6 +1,7 @@
-//! Plugin lifecycle: upload a component with its manifest, list versions, bind a version to an
-//! extension point in a scope, enable, disable, upgrade, roll back and unbind. Only the owner
-//! (and the operator) manages a plugin, and nobody binds into another tenant's scope.
+//! Plugin lifecycle: upload a component with its manifest, list versions, delete a version no
+//! binding uses, bind a version to an extension point in a scope, enable, disable, upgrade,
+//! roll back and unbind. Only the owner (and the operator) manages a plugin, and nobody binds
+//! into another tenant's scope.
 //!
 //! Changes take effect on the next request: every binding change rebuilds the binding index,
 //! and an uploaded version is compiled and loaded before the upload answers.
@@ -38,8 +39,10 @@ pub struct Installed {
 /// Uploads a component with its manifest as `multipart/form-data`: a `manifest` part (the
 /// `plugin.toml` text) and a `component` part (the `.wasm` bytes). The manifest's owner must
 /// be the caller's partner (the operator may upload for any partner); its limits must lie
-/// within the operator's ceilings; a version is immutable and content-addressed. The
-/// component is validated and compiled before anything is stored.
+/// within the operator's ceilings; a version is immutable and content-addressed. Each owner
+/// has an upload budget (`upload-rate-limited`) and a quota of versions and bytes. The
+/// component is pre-checked, then compiled within the host's time ceiling, before anything is
+/// stored.
 #[utoipa::path(post, path = "/v1/plugins", tag = "plugins",
     request_body(content_type = "multipart/form-data", description = "parts `manifest` (TOML) and `component` (wasm)"),
     responses((status = 201, body = Installed), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
@@ -107,7 +110,10 @@ pub async fn upload(
                 .ok_or_else(|| AppError::not_found("partner", manifest.owner))?;
         }
     }
-    let plugin = crate::bundle::install(&state.store, &state.runtime, manifest, &component).await?;
+    // After the owner is known to be the caller's: nobody spends another owner's budget.
+    state.uploads.check(&format!("owner:{}", manifest.owner))?;
+    let plugin =
+        crate::bundle::install(&state.store, &state.runtime, manifest, &component, &state.plugin_quota).await?;
     tracing::info!(plugin = %plugin.id, digest = %plugin.digest, by = %caller.label(), "plugin uploaded");
     Ok((
         StatusCode::CREATED,
@@ -152,6 +158,32 @@ pub async fn versions(
         Some(caller.partner_or(query.owner)?)
     };
     Ok(Json(state.store.plugin_versions(owner).await?))
+}
+
+/// Deletes an installed version that no binding names as its active, previous or shadow
+/// version (`version-in-use` otherwise): its record, its loaded code, and its stored
+/// component unless another version has the same bytes. The owner's admin, or the operator.
+#[utoipa::path(delete, path = "/v1/plugins/{owner}/{name}/{version}", tag = "plugins",
+    params(("owner" = i64, Path), ("name" = String, Path), ("version" = String, Path)),
+    responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn delete_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((owner, name, version)): Path<(PartnerId, String, String)>,
+) -> Result<StatusCode, AppError> {
+    caller.need("plugins", Access::Write)?;
+    if !caller.is_operator() {
+        let own = caller.partner_admin()?;
+        if own.id != owner {
+            return Err(AppError::forbidden(
+                "not-owner",
+                format!("plugins of partner {owner} are not the caller's to delete"),
+            ));
+        }
+    }
+    crate::bundle::delete(&state.store, &state.runtime, owner, &name, &version).await?;
+    tracing::info!(plugin = %format!("{owner}/{name}@{version}"), by = %caller.label(), "plugin version deleted");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A binding to create.
