@@ -2,19 +2,41 @@
 //!
 //! Guest code runs only while its invocation holds a turn, and there are as many turns as
 //! cores. A guest that runs on past an epoch tick (1 ms) while another invocation waits for a
-//! turn gives its turn back and queues again; freed turns go to the waiting owners one after
-//! the other, whatever the number of invocations each has waiting. So an owner whose plugins
-//! spin until their deadline gets at most its share of the cores while others want them, and
-//! a quick rule of another owner waits about one tick for a turn, not for the spinners'
-//! deadlines. An invocation waiting on a host read gives its turn back meanwhile.
+//! turn gives its turn back and queues again. A freed turn goes to the waiting owner served
+//! least recently, whatever the number of invocations each has waiting: an owner whose
+//! plugins spin until their deadline is served at every tick, so it always comes last, and a
+//! quick rule of another owner waits at most about one tick for a turn, not for the spinners'
+//! deadlines. An invocation waiting on a host read gives its turn back meanwhile. Guest code
+//! also runs on threads of lower OS priority than the host's own (see [`lower_this_thread`]).
 //!
 //! Without contention a turn costs one uncontended lock to take and one to give back.
 
 use crate::capabilities::CapabilityData;
 use pchost_domain::entities as d;
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+/// The nice value of threads that run guest code: below the host's own threads (HTTP,
+/// database, timers), so a guest burning its turn never delays the host's work for other
+/// tenants. Raising a thread's nice value needs no privilege; it is never lowered again.
+const GUEST_NICE: i32 = 10;
+
+/// Lowers the calling thread's priority to [`GUEST_NICE`], once per thread: it is about to
+/// run guest code (and on Linux the nice value is per thread).
+pub(crate) fn lower_this_thread() {
+    thread_local! {
+        static LOWERED: Cell<bool> = const { Cell::new(false) };
+    }
+    if !LOWERED.get() {
+        if let Err(e) = rustix::process::setpriority_process(None, GUEST_NICE) {
+            tracing::debug!(error = %e, "could not lower the priority of a plugin thread");
+        }
+        LOWERED.set(true);
+    }
+}
 
 /// The turns, and who waits for one.
 #[derive(Debug)]
@@ -25,9 +47,23 @@ pub(crate) struct CpuShares {
 #[derive(Debug)]
 struct Turns {
     free: usize,
-    /// Owners with invocations waiting, in the order they are served.
-    queue: VecDeque<d::PartnerId>,
-    waiting: HashMap<d::PartnerId, VecDeque<oneshot::Sender<Turn>>>,
+    /// Turns handed out so far: the clock of [`Waiting::served`].
+    handed: u64,
+    /// Owners that began to wait so far: the clock of [`Waiting::since`].
+    arrivals: u64,
+    /// The owners with invocations waiting.
+    waiting: HashMap<d::PartnerId, Waiting>,
+}
+
+/// One owner's invocations waiting for a turn.
+#[derive(Debug)]
+struct Waiting {
+    /// When the owner was last handed a turn while waiting ([`Turns::handed`] then), or 0 if
+    /// not since it began to wait: the least is served first.
+    served: u64,
+    /// When it began to wait: first come, first served among owners not served yet.
+    since: u64,
+    queue: VecDeque<oneshot::Sender<Turn>>,
 }
 
 /// The right to run guest code; given back (to the next owner in line) when dropped.
@@ -52,7 +88,8 @@ impl CpuShares {
         Arc::new(CpuShares {
             state: Mutex::new(Turns {
                 free: turns.max(1),
-                queue: VecDeque::new(),
+                handed: 0,
+                arrivals: 0,
                 waiting: HashMap::new(),
             }),
         })
@@ -67,7 +104,7 @@ impl CpuShares {
         let waiting = {
             let mut guard = self.lock();
             let turns = &mut *guard;
-            if turns.free > 0 && turns.queue.is_empty() {
+            if turns.free > 0 && turns.waiting.is_empty() {
                 turns.free -= 1;
                 return Turn {
                     shares: self.clone(),
@@ -75,11 +112,20 @@ impl CpuShares {
                 };
             }
             let (tx, rx) = oneshot::channel();
-            let mine = turns.waiting.entry(owner).or_default();
-            if mine.is_empty() {
-                turns.queue.push_back(owner);
-            }
-            mine.push_back(tx);
+            let arrivals = &mut turns.arrivals;
+            turns
+                .waiting
+                .entry(owner)
+                .or_insert_with(|| {
+                    *arrivals += 1;
+                    Waiting {
+                        served: 0,
+                        since: *arrivals,
+                        queue: VecDeque::new(),
+                    }
+                })
+                .queue
+                .push_back(tx);
             rx
         };
         match waiting.await {
@@ -92,7 +138,7 @@ impl CpuShares {
 
     /// Whether any invocation waits for a turn.
     pub(crate) fn contended(&self) -> bool {
-        !self.lock().queue.is_empty()
+        !self.lock().waiting.is_empty()
     }
 
     /// Hands a freed turn to the next owner in line, or keeps it free.
@@ -101,16 +147,24 @@ impl CpuShares {
             let next = {
                 let mut guard = self.lock();
                 let turns = &mut *guard;
-                let Some(owner) = turns.queue.pop_front() else {
+                let next_owner = turns
+                    .waiting
+                    .iter()
+                    .min_by_key(|(_, w)| (w.served, w.since))
+                    .map(|(owner, _)| *owner);
+                let Some(owner) = next_owner else {
                     turns.free += 1;
                     return;
                 };
-                let queue = turns.waiting.entry(owner).or_default();
-                let next = queue.pop_front();
-                if queue.is_empty() {
+                turns.handed += 1;
+                let handed = turns.handed;
+                let Some(waiting) = turns.waiting.get_mut(&owner) else {
+                    continue;
+                };
+                let next = waiting.queue.pop_front();
+                waiting.served = handed;
+                if waiting.queue.is_empty() {
                     turns.waiting.remove(&owner);
-                } else {
-                    turns.queue.push_back(owner);
                 }
                 next
             };
@@ -134,7 +188,8 @@ impl CpuShares {
 pub(crate) struct InvocationTurn {
     shares: Arc<CpuShares>,
     owner: d::PartnerId,
-    held: Arc<Mutex<Option<Turn>>>,
+    /// The turn held, and since when.
+    held: Arc<Mutex<Option<(Turn, Instant)>>>,
 }
 
 impl InvocationTurn {
@@ -150,7 +205,7 @@ impl InvocationTurn {
     /// Waits for a turn.
     pub(crate) async fn wait(&self) {
         let turn = self.shares.take(self.owner).await;
-        *self.lock() = Some(turn);
+        *self.lock() = Some((turn, Instant::now()));
     }
 
     /// Gives the turn back for good: the invocation runs no more guest code.
@@ -158,9 +213,12 @@ impl InvocationTurn {
         drop(self.lock().take());
     }
 
-    /// Whether another invocation waits for a turn.
-    pub(crate) fn others_waiting(&self) -> bool {
-        self.shares.contended()
+    /// Whether to give the turn to another invocation: one waits, and this one has had its
+    /// turn for at least `slice` (a quick rule is not sent back to the queue by a tick that
+    /// happens to fall just after its turn came).
+    pub(crate) fn should_yield(&self, slice: Duration) -> bool {
+        let held_long = self.lock().as_ref().is_none_or(|(_, since)| since.elapsed() >= slice);
+        held_long && self.shares.contended()
     }
 
     /// Gives the turn back, waits for `work`, then queues for a turn again.
@@ -171,7 +229,7 @@ impl InvocationTurn {
         out
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Turn>> {
+    fn lock(&self) -> MutexGuard<'_, Option<(Turn, Instant)>> {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -228,10 +286,9 @@ impl CapabilityData for OffTurnData {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[tokio::test]
-    async fn freed_turns_go_to_waiting_owners_in_turn_not_to_the_one_with_most_waiters() {
+    async fn a_freed_turn_goes_to_the_owner_served_least_recently_not_the_one_with_most_waiters() {
         let shares = CpuShares::new(1);
         let running = shares.take(10).await;
         // Owner 10 queues three more invocations, then owner 2 one.
@@ -256,7 +313,7 @@ mod tests {
         while let Ok(owner) = order.try_recv() {
             served.push(owner);
         }
-        // Owner 2 is served second, not after all of owner 10's.
+        // Owner 2 is served as soon as a turn is free, before the rest of owner 10's.
         assert_eq!(served, vec![10, 2, 10, 10]);
         assert!(!shares.contended());
     }

@@ -719,6 +719,7 @@ impl PluginRuntime {
             kind,
             usage,
         };
+        crate::cpu::lower_this_thread();
         let (outcome, state, fuel_used) = self.executor.block_on(async {
             let _admitted = match self.admission.admit(plugin.manifest.owner).await {
                 Ok(admitted) => admitted,
@@ -733,7 +734,7 @@ impl PluginRuntime {
                 turn: turn.clone(),
             });
             let mut store = self.store(plugin, as_of, data);
-            take_turns(&mut store, turn.clone(), plugin.limits.deadline);
+            take_turns(&mut store, turn.clone(), plugin.limits.deadline, self.config.epoch_tick);
             let budget = plugin.limits.fuel.unwrap_or(UNMETERED_FUEL);
             if self.config.meter_fuel
                 && let Err(e) = store.set_fuel(budget)
@@ -744,6 +745,9 @@ impl PluginRuntime {
             // host calls alike.
             let guest = async {
                 turn.wait().await;
+                // A full tick of guest code from the moment the turn came, not from before
+                // the wait: else a guest that waited would give its new turn up at once.
+                store.set_epoch_deadline(1);
                 run(&mut store).await
             };
             let outcome = tokio::time::timeout(self.watchdog(plugin), guest)
@@ -792,16 +796,16 @@ impl PluginRuntime {
 }
 
 /// Arms the deadline of an invocation that runs in turns (see `cpu`): at each epoch tick its
-/// guest code reaches, it stops at the deadline, or gives its turn to another invocation that
-/// waits for one and queues again, or runs on.
-fn take_turns(store: &mut Store<InvocationState>, turn: InvocationTurn, deadline: Duration) {
+/// guest code reaches, it stops at the deadline, or (after a tick's worth of its turn) gives
+/// its turn to another invocation that waits for one and queues again, or runs on.
+fn take_turns(store: &mut Store<InvocationState>, turn: InvocationTurn, deadline: Duration, tick: Duration) {
     let deadline_at = Instant::now() + deadline;
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
         if Instant::now() >= deadline_at {
             return Ok(UpdateDeadline::Interrupt);
         }
-        if !turn.others_waiting() {
+        if !turn.should_yield(tick) {
             return Ok(UpdateDeadline::Continue(1));
         }
         let turn = turn.clone();
