@@ -7,6 +7,7 @@
 
 mod heavy;
 mod native;
+mod noisy;
 mod plot;
 
 use anyhow::{Context, bail};
@@ -63,6 +64,9 @@ fn main() -> anyhow::Result<()> {
     drop(bench);
     if run("4") {
         http_under_load(&mut results)?;
+    }
+    if run("7") {
+        noisy::noisy_neighbour(&mut results)?;
     }
     if only.is_empty() {
         results.write(&out)?;
@@ -714,7 +718,11 @@ wrk.headers["Authorization"] = "Bearer pch_demo_customer_102"
     )?;
     // Both servers up at once, driven in turns: background load on this shared machine then
     // falls on both modes alike, and the ratio is taken per round.
-    let servers = [HttpServer::start(&pchost, false)?, HttpServer::start(&pchost, true)?];
+    // No rate limit: wrk drives one key as fast as the server answers.
+    let servers = [
+        HttpServer::start(&pchost, false, 1_000_000)?,
+        HttpServer::start(&pchost, true, 1_000_000)?,
+    ];
     let mut rounds: [Vec<(f64, f64, f64)>; 2] = [Vec::new(), Vec::new()];
     for _ in 0..HTTP_ROUNDS {
         for (server, figures) in servers.iter().zip(rounds.iter_mut()) {
@@ -827,10 +835,12 @@ struct HttpServer {
     child: std::process::Child,
     address: String,
     dir: PathBuf,
+    program: PathBuf,
 }
 
 impl HttpServer {
-    fn start(pchost: &Path, native: bool) -> anyhow::Result<HttpServer> {
+    /// `rate_limit`: requests per second (and burst) each API key may make.
+    fn start(pchost: &Path, native: bool, rate_limit: u32) -> anyhow::Result<HttpServer> {
         use std::io::BufRead;
         let dir = std::env::temp_dir().join(format!("pchost-bench-http-{}-{native}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
@@ -838,16 +848,11 @@ impl HttpServer {
         let root = pchost_test_plugins::repo_root();
         let mut command = std::process::Command::new(pchost);
         command
-            .args([
-                "serve",
-                "--demo",
-                "--listen",
-                "127.0.0.1:0",
-                "--rate-limit-per-second",
-                "1000000",
-                "--rate-limit-burst",
-                "1000000",
-            ])
+            .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+            .arg("--rate-limit-per-second")
+            .arg(rate_limit.to_string())
+            .arg("--rate-limit-burst")
+            .arg(rate_limit.to_string())
             .arg("--db")
             .arg(&db)
             .arg("--bundled-plugins")
@@ -865,6 +870,7 @@ impl HttpServer {
             child: command.spawn()?,
             address: String::new(),
             dir: dir.clone(),
+            program: pchost.to_owned(),
         };
         let stderr = server.child.stderr.take().context("stderr")?;
         let mut lines = std::io::BufReader::new(stderr).lines();
@@ -883,21 +889,8 @@ impl HttpServer {
             &manifest,
             "name = \"platform-surcharge\"\nversion = \"1.0.0\"\nworld = \"pricing-rule\"\nworld-version = \"0.2.0\"\nowner = 1\n",
         )?;
-        let run = |args: &[&str]| -> anyhow::Result<()> {
-            let status = std::process::Command::new(pchost)
-                .args(args)
-                .arg("--db")
-                .arg(&db)
-                .env("RUST_LOG", "warn")
-                .stdout(std::process::Stdio::null())
-                .status()?;
-            if !status.success() {
-                bail!("pchost {args:?} failed");
-            }
-            Ok(())
-        };
         let manifest = manifest.display().to_string();
-        run(&[
+        server.pchost(&[
             "plugin",
             "install",
             "--manifest",
@@ -905,7 +898,7 @@ impl HttpServer {
             "--component",
             pchost_test_plugins::RESELLER_MARKUP,
         ])?;
-        run(&[
+        server.pchost(&[
             "binding",
             "create",
             "--world",
@@ -922,6 +915,22 @@ impl HttpServer {
         // The server picks both up within its 2 s sync.
         std::thread::sleep(Duration::from_secs(3));
         Ok(server)
+    }
+
+    /// Runs a `pchost` command on this server's database (a running server picks up what it
+    /// installs or binds within its 2 s sync).
+    fn pchost(&self, args: &[&str]) -> anyhow::Result<()> {
+        let status = std::process::Command::new(&self.program)
+            .args(args)
+            .arg("--db")
+            .arg(self.dir.join("pchost.db"))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("pchost {args:?} failed");
+        }
+        Ok(())
     }
 }
 
