@@ -720,8 +720,8 @@ wrk.headers["Authorization"] = "Bearer pch_demo_customer_102"
     // falls on both modes alike, and the ratio is taken per round.
     // No rate limit: wrk drives one key as fast as the server answers.
     let servers = [
-        HttpServer::start(&pchost, false, 1_000_000)?,
-        HttpServer::start(&pchost, true, 1_000_000)?,
+        HttpServer::start(&pchost, false, 1_000_000, &std::env::temp_dir())?,
+        HttpServer::start(&pchost, true, 1_000_000, &std::env::temp_dir())?,
     ];
     let mut rounds: [Vec<(f64, f64, f64)>; 2] = [Vec::new(), Vec::new()];
     for _ in 0..HTTP_ROUNDS {
@@ -839,10 +839,11 @@ struct HttpServer {
 }
 
 impl HttpServer {
-    /// `rate_limit`: requests per second (and burst) each API key may make.
-    fn start(pchost: &Path, native: bool, rate_limit: u32) -> anyhow::Result<HttpServer> {
+    /// `rate_limit`: requests per second (and burst) each API key may make; `base`: where its
+    /// database and artefacts go.
+    fn start(pchost: &Path, native: bool, rate_limit: u32, base: &Path) -> anyhow::Result<HttpServer> {
         use std::io::BufRead;
-        let dir = std::env::temp_dir().join(format!("pchost-bench-http-{}-{native}", std::process::id()));
+        let dir = base.join(format!("pchost-bench-http-{}-{native}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let db = dir.join("pchost.db");
         let root = pchost_test_plugins::repo_root();
