@@ -462,6 +462,45 @@ fn an_owner_spinning_on_every_core_leaves_another_owners_rule_a_turn_within_a_ti
 }
 
 #[test]
+fn a_rule_waiting_for_a_turn_sends_a_spinner_to_its_callback_at_once_not_at_the_next_tick() {
+    // Ticks 3 s apart and one turn: only the waiting rule's nudge can take the turn from the
+    // spinner before the next tick.
+    let tick = Duration::from_secs(3);
+    let runtime = Arc::new(
+        PluginRuntime::new(RuntimeConfig {
+            epoch_tick: tick,
+            limits: RuntimeLimits {
+                guest_turns: 1,
+                ..RuntimeLimits::default()
+            },
+            ..RuntimeConfig::default()
+        })
+        .expect("runtime"),
+    );
+    let spinner = install_spinner(&runtime, demo::SELLER);
+    let reseller = install_noisy(&runtime, demo::RESELLER);
+    let spinning = {
+        let (runtime, spinner) = (runtime.clone(), spinner.clone());
+        std::thread::spawn(move || failure(runtime.price(&spinner, &asking(mode::SPIN), demo_data())).kind)
+    };
+    until_running(&runtime, demo::SELLER, 1);
+    // Past the spinner's slice of its turn (200 µs) by far.
+    std::thread::sleep(Duration::from_millis(50));
+    let asked = Instant::now();
+    runtime
+        .price(&reseller, &asking(mode::ANSWER), demo_data())
+        .expect("reseller 2's rule gets the turn");
+    let waited = asked.elapsed();
+    assert!(
+        waited < tick / 2,
+        "reseller 2's rule waited {waited:?}, as for the tick"
+    );
+    // The spinner ran on to its deadline, stopped at the tick after it.
+    assert_eq!(spinning.join().expect("joined"), FailureKind::Timeout(LONG_DEADLINE_MS));
+    next_one_answers(&runtime, &spinner);
+}
+
+#[test]
 fn no_state_survives_from_one_invocation_to_the_next() {
     let runtime = runtime();
     let id = install_noisy(&runtime, demo::SELLER);

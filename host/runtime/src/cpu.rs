@@ -1,13 +1,16 @@
 //! Fair shares of the cores between plugin owners.
 //!
 //! Guest code runs only while its invocation holds a turn, and there are as many turns as
-//! cores. A guest that runs on past an epoch tick (1 ms) while another invocation waits for a
-//! turn gives its turn back and queues again. A freed turn goes to the waiting owner served
-//! least recently, whatever the number of invocations each has waiting: an owner whose
-//! plugins spin until their deadline is served at every tick, so it always comes last, and a
-//! quick rule of another owner waits at most about one tick for a turn, not for the spinners'
-//! deadlines. An invocation waiting on a host read gives its turn back meanwhile. Guest code
-//! also runs on threads of lower OS priority than the host's own (see [`lower_this_thread`]).
+//! cores. A guest that has held its turn for a [`YIELD_SLICE`] while another invocation waits
+//! for one gives it back at its next epoch callback and queues again. Callbacks come at every
+//! epoch tick (1 ms), and at once when an invocation starts to wait: it nudges the running
+//! guests (the runtime advances the engine's epoch), so a quick rule waits about a slice for a
+//! turn, not a tick. A freed turn goes to the waiting owner served least recently, whatever
+//! the number of invocations each has waiting: an owner whose plugins spin until their
+//! deadline is served again and again, so it always comes last, and another owner's rule
+//! waits for the spinners' slices, not for their deadlines. An invocation waiting on a host
+//! read gives its turn back meanwhile. Guest code also runs on threads of lower OS priority
+//! than the host's own (see [`lower_this_thread`]).
 //!
 //! Without contention a turn costs one uncontended lock to take and one to give back.
 
@@ -24,6 +27,12 @@ use tokio::sync::oneshot;
 /// tenants. Raising a thread's nice value needs no privilege; it is never lowered again.
 const GUEST_NICE: i32 = 10;
 
+/// How long a guest keeps its turn before a waiting invocation may take it: short against the
+/// tick, so that a quick rule of another owner waits for a turn about this long, not a tick;
+/// long against a change of turns (a few microseconds), so that spinners waiting on one
+/// another do not spend their time changing turns (they change at ticks anyway).
+pub(crate) const YIELD_SLICE: Duration = Duration::from_micros(200);
+
 /// Lowers the calling thread's priority to [`GUEST_NICE`], once per thread: it is about to
 /// run guest code (and on Linux the nice value is per thread).
 pub(crate) fn lower_this_thread() {
@@ -39,9 +48,18 @@ pub(crate) fn lower_this_thread() {
 }
 
 /// The turns, and who waits for one.
-#[derive(Debug)]
 pub(crate) struct CpuShares {
     state: Mutex<Turns>,
+    /// Sends the guests that hold turns to their epoch callbacks now (see the module).
+    nudge: Box<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for CpuShares {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CpuShares")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -83,8 +101,9 @@ impl Drop for Turn {
 }
 
 impl CpuShares {
-    /// `turns` invocations running guest code at once (one per core).
-    pub(crate) fn new(turns: usize) -> Arc<Self> {
+    /// `turns` invocations running guest code at once (one per core); `nudge` sends the
+    /// running guests to their epoch callbacks.
+    pub(crate) fn new(turns: usize, nudge: impl Fn() + Send + Sync + 'static) -> Arc<Self> {
         Arc::new(CpuShares {
             state: Mutex::new(Turns {
                 free: turns.max(1),
@@ -92,6 +111,7 @@ impl CpuShares {
                 arrivals: 0,
                 waiting: HashMap::new(),
             }),
+            nudge: Box::new(nudge),
         })
     }
 
@@ -128,6 +148,7 @@ impl CpuShares {
                 .push_back(tx);
             rx
         };
+        (self.nudge)();
         match waiting.await {
             Ok(turn) => turn,
             // A sender is only ever dropped after it handed a turn over, so this cannot
@@ -289,7 +310,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_freed_turn_goes_to_the_owner_served_least_recently_not_the_one_with_most_waiters() {
-        let shares = CpuShares::new(1);
+        let shares = CpuShares::new(1, || {});
         let running = shares.take(10).await;
         // Owner 10 queues three more invocations, then owner 2 one.
         let (tx, mut order) = tokio::sync::mpsc::unbounded_channel();
@@ -320,7 +341,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_turn_whose_waiter_gave_up_goes_to_the_next_one() {
-        let shares = CpuShares::new(1);
+        let shares = CpuShares::new(1, || {});
         let running = shares.take(1).await;
         let abandoned = tokio::spawn({
             let shares = shares.clone();

@@ -244,6 +244,10 @@ impl PluginRuntime {
         }
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)?;
         let admission = Admission::new(instances, limits.owner_concurrency, limits.admission_wait);
+        let cpu = {
+            let engine = engine.clone();
+            CpuShares::new(limits.guest_turns as usize, move || engine.increment_epoch())
+        };
         let (executor, own_executor) = match Handle::try_current() {
             Ok(handle) => (handle, None),
             Err(_) => {
@@ -263,7 +267,7 @@ impl PluginRuntime {
             compilers,
             artefact_files: Mutex::new(()),
             admission,
-            cpu: CpuShares::new(limits.guest_turns as usize),
+            cpu,
             executor,
             _own_executor: own_executor,
             config,
@@ -632,7 +636,6 @@ impl PluginRuntime {
         };
         Ok(WarmPricing {
             limits: self.config.limits,
-            deadline_ticks: self.deadline_ticks(plugin.limits.deadline),
             watchdog,
             executor: self.executor.clone(),
             plugin: plugin.clone(),
@@ -690,7 +693,7 @@ impl PluginRuntime {
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(self.deadline_ticks(plugin.limits.deadline));
+        arm_deadline(&mut store, plugin.limits.deadline);
         store
     }
 
@@ -734,7 +737,7 @@ impl PluginRuntime {
                 turn: turn.clone(),
             });
             let mut store = self.store(plugin, as_of, data);
-            take_turns(&mut store, turn.clone(), plugin.limits.deadline, self.config.epoch_tick);
+            take_turns(&mut store, turn.clone(), plugin.limits.deadline);
             let budget = plugin.limits.fuel.unwrap_or(UNMETERED_FUEL);
             if self.config.meter_fuel
                 && let Err(e) = store.set_fuel(budget)
@@ -785,27 +788,35 @@ impl PluginRuntime {
             }
         }
     }
-
-    /// Ticks until the deadline, rounded up, plus one for the tick already under way.
-    fn deadline_ticks(&self, deadline: Duration) -> u64 {
-        let tick = self.config.epoch_tick.as_nanos().max(1);
-        u64::try_from(deadline.as_nanos().div_ceil(tick))
-            .unwrap_or(u64::MAX)
-            .saturating_add(1)
-    }
 }
 
-/// Arms the deadline of an invocation that runs in turns (see `cpu`): at each epoch tick its
-/// guest code reaches, it stops at the deadline, or (after a tick's worth of its turn) gives
-/// its turn to another invocation that waits for one and queues again, or runs on.
-fn take_turns(store: &mut Store<InvocationState>, turn: InvocationTurn, deadline: Duration, tick: Duration) {
+/// Arms `deadline` from now on a store: its guest code stops at the first epoch callback past
+/// it. Deadlines are read on the clock, not counted in ticks, because the epoch also advances
+/// when an invocation waiting for a turn nudges the running guests (see `cpu`).
+fn arm_deadline(store: &mut Store<InvocationState>, deadline: Duration) {
+    let deadline_at = Instant::now() + deadline;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline_at {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::Continue(1))
+        }
+    });
+}
+
+/// Arms the deadline of an invocation that runs in turns (see `cpu`): at each epoch tick (or
+/// nudge) its guest code reaches, it stops at the deadline, or (after a `YIELD_SLICE` of its
+/// turn) gives its turn to another invocation that waits for one and queues again, or runs
+/// on.
+fn take_turns(store: &mut Store<InvocationState>, turn: InvocationTurn, deadline: Duration) {
     let deadline_at = Instant::now() + deadline;
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
         if Instant::now() >= deadline_at {
             return Ok(UpdateDeadline::Interrupt);
         }
-        if !turn.should_yield(tick) {
+        if !turn.should_yield(crate::cpu::YIELD_SLICE) {
             return Ok(UpdateDeadline::Continue(1));
         }
         let turn = turn.clone();
@@ -835,7 +846,6 @@ struct WatchdogTimeout;
 /// [`PluginRuntime::warm_pricing`] for when that is safe.
 pub struct WarmPricing {
     limits: RuntimeLimits,
-    deadline_ticks: u64,
     watchdog: Duration,
     executor: Handle,
     plugin: Arc<LoadedPlugin>,
@@ -862,7 +872,7 @@ impl WarmPricing {
     /// [`PluginRuntime::price`].
     pub fn price(&mut self, quote: &model::Quote) -> Result<model::PriceAdjustments, InvokeError> {
         check_quote_size(quote, &self.limits)?;
-        self.store.set_epoch_deadline(self.deadline_ticks);
+        arm_deadline(&mut self.store, self.plugin.limits.deadline);
         let line_count = quote.lines.len();
         let (store, limits, watchdog) = (&mut self.store, &self.limits, self.watchdog);
         let checked = match &self.rule {
