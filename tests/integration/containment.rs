@@ -428,12 +428,12 @@ fn over_the_api_a_busy_owner_is_refused_429_for_its_own_products_only_and_audite
     );
 }
 
-#[test]
-fn an_owner_spinning_on_every_core_leaves_another_owners_rule_a_turn_within_a_tick() {
-    // One turn of guest code at a time (one core), held by three of seller 10's invocations
-    // spinning until their deadline: without turns, reseller 2's rule would wait for them.
-    let runtime = Arc::new(
+/// A runtime that runs guest code one invocation at a time (as on one core), its epoch
+/// advancing every `tick`.
+fn one_turn_runtime(tick: Duration) -> Arc<PluginRuntime> {
+    Arc::new(
         PluginRuntime::new(RuntimeConfig {
+            epoch_tick: tick,
             limits: RuntimeLimits {
                 guest_turns: 1,
                 ..RuntimeLimits::default()
@@ -441,7 +441,14 @@ fn an_owner_spinning_on_every_core_leaves_another_owners_rule_a_turn_within_a_ti
             ..RuntimeConfig::default()
         })
         .expect("runtime"),
-    );
+    )
+}
+
+#[test]
+fn an_owner_spinning_on_every_core_leaves_another_owners_rule_a_turn_within_a_tick() {
+    // One turn of guest code at a time (one core), held by three of seller 10's invocations
+    // spinning until their deadline: without turns, reseller 2's rule would wait for them.
+    let runtime = one_turn_runtime(RuntimeConfig::default().epoch_tick);
     let spinner = install_spinner(&runtime, demo::SELLER);
     let reseller = install_noisy(&runtime, demo::RESELLER);
     let spinners: Vec<_> = (0..3)
@@ -466,17 +473,7 @@ fn a_rule_waiting_for_a_turn_sends_a_spinner_to_its_callback_at_once_not_at_the_
     // Ticks 3 s apart and one turn: only the waiting rule's nudge can take the turn from the
     // spinner before the next tick.
     let tick = Duration::from_secs(3);
-    let runtime = Arc::new(
-        PluginRuntime::new(RuntimeConfig {
-            epoch_tick: tick,
-            limits: RuntimeLimits {
-                guest_turns: 1,
-                ..RuntimeLimits::default()
-            },
-            ..RuntimeConfig::default()
-        })
-        .expect("runtime"),
-    );
+    let runtime = one_turn_runtime(tick);
     let spinner = install_spinner(&runtime, demo::SELLER);
     let reseller = install_noisy(&runtime, demo::RESELLER);
     let spinning = {
