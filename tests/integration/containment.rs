@@ -27,6 +27,8 @@ mod mode {
     pub const CAPABILITY_1000_TIMES: u32 = 6;
     pub const SPIN: u32 = 7;
     pub const COUNT_INVOCATIONS: u32 = 11;
+    pub const ALIASED_REASONS: u32 = 12;
+    pub const SUBSCRIBE_IN_A_LOOP: u32 = 13;
     pub const ANSWER: u32 = 10;
 }
 
@@ -495,6 +497,36 @@ fn a_rule_waiting_for_a_turn_sends_a_spinner_to_its_callback_at_once_not_at_the_
     // The spinner ran on to its deadline, stopped at the tick after it.
     assert_eq!(spinning.join().expect("joined"), FailureKind::Timeout(LONG_DEADLINE_MS));
     next_one_answers(&runtime, &spinner);
+}
+
+#[test]
+fn an_answer_whose_strings_all_alias_one_buffer_is_refused_before_the_host_copies_more_than_2_mib() {
+    let runtime = runtime();
+    let id = install_noisy(&runtime, demo::SELLER);
+    // 1 MiB in the guest, 100 MiB were the host to copy every reason.
+    let failed = failure(runtime.price(&id, &asking(mode::ALIASED_REASONS), demo_data()));
+    assert_eq!(
+        failed.kind,
+        FailureKind::InvalidOutput(format!(
+            "the plugin passed the host more than {} bytes in one call; the output limit is {}",
+            2 << 20,
+            1 << 20
+        ))
+    );
+    next_one_answers(&runtime, &id);
+}
+
+#[test]
+fn a_guest_holding_host_resources_in_a_loop_traps_at_1024_instead_of_growing_the_host() {
+    let runtime = runtime();
+    let id = install_noisy(&runtime, demo::SELLER);
+    let failed = failure(runtime.price(&id, &asking(mode::SUBSCRIBE_IN_A_LOOP), demo_data()));
+    // A trap naming the full table, not a timeout after a million pollables.
+    let FailureKind::Trap(message) = &failed.kind else {
+        panic!("expected a trap, got {:?}", failed.kind);
+    };
+    assert!(message.contains("resource table has no free keys"), "{message}");
+    next_one_answers(&runtime, &id);
 }
 
 #[test]

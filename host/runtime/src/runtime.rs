@@ -608,7 +608,7 @@ impl PluginRuntime {
             InvokeError::Plugin(PluginFailure {
                 plugin: plugin.manifest.label(),
                 digest: plugin.digest.clone(),
-                kind: classify(error, &plugin, state),
+                kind: classify(error, &plugin, state, &self.config.limits),
                 usage: usage(0, state),
             })
         };
@@ -693,6 +693,11 @@ impl PluginRuntime {
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
+        // What the host copies out of the guest in one call (an answer, a log line, a
+        // capability's arguments) is bounded while it is copied: a list of strings that all
+        // point at the same bytes would otherwise make the host allocate far more than the
+        // guest's memory holds, before any check of the answer's size could run.
+        store.set_hostcall_fuel(hostcall_bytes(&self.config.limits));
         arm_deadline(&mut store, plugin.limits.deadline);
         store
     }
@@ -767,7 +772,7 @@ impl PluginRuntime {
         })?;
         let result = match outcome {
             Ok(raw) => finish(raw),
-            Err(error) => Err(classify(error, plugin, &state)),
+            Err(error) => Err(classify(error, plugin, &state, &self.config.limits)),
         };
         let wall_time = started.elapsed();
         let usage = usage(fuel_used, &state);
@@ -907,7 +912,7 @@ impl WarmPricing {
         };
         match checked {
             Ok(checked) => checked.map_err(failure),
-            Err(error) => Err(failure(classify(error, plugin, state))),
+            Err(error) => Err(failure(classify(error, plugin, state, &self.limits))),
         }
     }
 }
@@ -989,8 +994,33 @@ fn invocation_seed(digest: &str, as_of: DateTime<Utc>) -> [u8; 32] {
 }
 
 /// Turns a wasmtime error into the failure a plugin owner can act on.
-fn classify(error: wasmtime::Error, plugin: &LoadedPlugin, state: &InvocationState) -> FailureKind {
+/// The most the host copies out of a guest in one call: twice the output limit, because the
+/// host's copy of a list of strings counts a header per string on top of its bytes.
+fn hostcall_bytes(limits: &RuntimeLimits) -> usize {
+    limits.max_output_bytes.saturating_mul(2)
+}
+
+/// How wasmtime words a copy out of the guest past [`hostcall_bytes`] (its error type is
+/// private); a test pins it (`hostile_plugins::an_oversized_output_is_refused`).
+const HOSTCALL_BYTES_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
+fn classify(
+    error: wasmtime::Error,
+    plugin: &LoadedPlugin,
+    state: &InvocationState,
+    runtime: &RuntimeLimits,
+) -> FailureKind {
     let limits = &plugin.limits;
+    if error
+        .chain()
+        .any(|cause| cause.to_string().contains(HOSTCALL_BYTES_EXHAUSTED))
+    {
+        return FailureKind::InvalidOutput(format!(
+            "the plugin passed the host more than {} bytes in one call; the output limit is {}",
+            hostcall_bytes(runtime),
+            runtime.max_output_bytes
+        ));
+    }
     if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
         return FailureKind::Capacity(format!("{error}"));
     }

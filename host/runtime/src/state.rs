@@ -37,6 +37,11 @@ pub(crate) struct MemoryCap {
 /// Table elements a plugin may have: far above what real components use.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
+/// Host resources (streams, pollables) one invocation may hold at once. A std guest holds a
+/// handful; the bound keeps a guest that subscribes in a loop from making the host hold
+/// memory outside its memory cap (wasmtime's default is a million).
+pub(crate) const MAX_HOST_RESOURCES: usize = 1024;
+
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let total = self.total_bytes.saturating_sub(current).saturating_add(desired);
@@ -125,7 +130,11 @@ impl InvocationState {
             .build();
         InvocationState {
             wasi,
-            table: ResourceTable::new(),
+            table: {
+                let mut table = ResourceTable::new();
+                table.set_max_capacity(MAX_HOST_RESOURCES);
+                table
+            },
             limiter: MemoryCap {
                 max_bytes: invocation.memory_bytes,
                 total_bytes: 0,

@@ -13,6 +13,10 @@
 //! - 9: panics;
 //! - 11: counts its invocations in a global and logs the count (state that would leak from
 //!   one quote into the next, were an instance reused);
+//! - 12: answers 100 reasons that all point at the same 1 MiB of its memory: 1 MiB in the
+//!   guest, 100 MiB to a host that copies each string;
+//! - 13: subscribes to the monotonic clock in a loop, keeping every pollable (host memory
+//!   outside its own);
 //! - anything else: answers at once, changing nothing.
 use pchost_plugin_sdk::pricing_rule_v2::{Guest, PriceAdjustments, Quote, RuleError, customers, log};
 use std::io::Read;
@@ -70,6 +74,22 @@ impl Guest for NoisyNeighbour {
             }
             9 => panic!("noisy neighbour panics on purpose"),
             11 => say(format!("invocation {}", SEEN.fetch_add(1, Ordering::Relaxed) + 1)),
+            13 => loop {
+                std::mem::forget(wasip2::clocks::monotonic_clock::subscribe_duration(0));
+            },
+            12 => {
+                let mut one = std::mem::ManuallyDrop::new("x".repeat(1 << 20));
+                let (ptr, len, capacity) = (one.as_mut_ptr(), one.len(), one.capacity());
+                // SAFETY: none. The aliasing is the attack: the strings are never dropped in
+                // the guest, because the host refuses the answer before its post-return.
+                let reasons = (0..100)
+                    .map(|_| unsafe { String::from_raw_parts(ptr, len, capacity) })
+                    .collect();
+                return Ok(PriceAdjustments {
+                    reasons,
+                    ..PriceAdjustments::default()
+                });
+            }
             _ => {}
         }
         Ok(PriceAdjustments::default())
