@@ -71,13 +71,18 @@ struct Turns {
     arrivals: u64,
     /// The owners with invocations waiting.
     waiting: HashMap<d::PartnerId, Waiting>,
+    /// When each owner was last handed a turn ([`Turns::handed`] then), kept after its queue
+    /// empties: an owner whose invocations queue one at a time (a spinner per core, each
+    /// queueing alone again after its slice) is not taken for one never served. One entry
+    /// per owner that ever ran guest code.
+    last_served: HashMap<d::PartnerId, u64>,
 }
 
 /// One owner's invocations waiting for a turn.
 #[derive(Debug)]
 struct Waiting {
-    /// When the owner was last handed a turn while waiting ([`Turns::handed`] then), or 0 if
-    /// not since it began to wait: the least is served first.
+    /// When the owner was last handed a turn ([`Turns::handed`] then), or 0 if never: the
+    /// least is served first.
     served: u64,
     /// When it began to wait: first come, first served among owners not served yet.
     since: u64,
@@ -110,6 +115,7 @@ impl CpuShares {
                 handed: 0,
                 arrivals: 0,
                 waiting: HashMap::new(),
+                last_served: HashMap::new(),
             }),
             nudge: Box::new(nudge),
         })
@@ -126,6 +132,8 @@ impl CpuShares {
             let turns = &mut *guard;
             if turns.free > 0 && turns.waiting.is_empty() {
                 turns.free -= 1;
+                turns.handed += 1;
+                turns.last_served.insert(owner, turns.handed);
                 return Turn {
                     shares: self.clone(),
                     live: true,
@@ -133,13 +141,14 @@ impl CpuShares {
             }
             let (tx, rx) = oneshot::channel();
             let arrivals = &mut turns.arrivals;
+            let served = turns.last_served.get(&owner).copied().unwrap_or(0);
             turns
                 .waiting
                 .entry(owner)
                 .or_insert_with(|| {
                     *arrivals += 1;
                     Waiting {
-                        served: 0,
+                        served,
                         since: *arrivals,
                         queue: VecDeque::new(),
                     }
@@ -184,6 +193,7 @@ impl CpuShares {
                 };
                 let next = waiting.queue.pop_front();
                 waiting.served = handed;
+                turns.last_served.insert(owner, handed);
                 if waiting.queue.is_empty() {
                     turns.waiting.remove(&owner);
                 }
@@ -334,9 +344,44 @@ mod tests {
         while let Ok(owner) = order.try_recv() {
             served.push(owner);
         }
-        // Owner 2 is served as soon as a turn is free, before the rest of owner 10's.
-        assert_eq!(served, vec![10, 2, 10, 10]);
+        // Owner 2 is served as soon as a turn is free (owner 10 had the one running), before
+        // the rest of owner 10's.
+        assert_eq!(served, vec![2, 10, 10, 10]);
         assert!(!shares.contended());
+    }
+
+    #[tokio::test]
+    async fn an_owner_queueing_again_alone_keeps_its_place_behind_an_owner_never_served() {
+        let shares = CpuShares::new(1, || {});
+        let (tx, mut order) = tokio::sync::mpsc::unbounded_channel();
+        let queue = |owner| {
+            let (shares, tx) = (shares.clone(), tx.clone());
+            tokio::spawn(async move {
+                let turn = shares.take(owner).await;
+                tx.send(owner).expect("receiver");
+                turn
+            })
+        };
+        // Owner 10 runs; owner 2 queues; owner 10 gives its turn to owner 2 and queues again,
+        // alone (as a spinner does after its slice); then owner 3 queues, never served.
+        let owner_10 = shares.take(10).await;
+        let owner_2 = queue(2);
+        tokio::task::yield_now().await;
+        drop(owner_10);
+        let owner_2 = owner_2.await.expect("joined");
+        let owner_10_again = queue(10);
+        tokio::task::yield_now().await;
+        let owner_3 = queue(3);
+        tokio::task::yield_now().await;
+        drop(owner_2);
+        drop(owner_3.await.expect("joined"));
+        drop(owner_10_again.await.expect("joined"));
+        let mut served = Vec::new();
+        while let Ok(owner) = order.try_recv() {
+            served.push(owner);
+        }
+        // Owner 3 comes before owner 10, which was served before owner 2 was.
+        assert_eq!(served, vec![2, 3, 10]);
     }
 
     #[tokio::test]
