@@ -241,6 +241,72 @@ impl CapabilityData for Stalled {
     }
 }
 
+/// Host data that knows no customer, noting the nice value of the thread each customer read
+/// runs on.
+#[derive(Default)]
+struct NiceOfReads {
+    seen: std::sync::Mutex<Vec<i32>>,
+}
+
+/// The calling thread's nice value (Linux: field 19 of its `stat`).
+fn this_threads_nice() -> i32 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
+    let after_name = &stat[stat.rfind(')').expect("name") + 2..];
+    after_name.split(' ').nth(16).expect("nice").parse().expect("a number")
+}
+
+#[async_trait::async_trait]
+impl CapabilityData for NiceOfReads {
+    async fn partner(&self, _: d::PartnerId) -> Result<Option<d::Partner>, String> {
+        Ok(None)
+    }
+    async fn customer(&self, _: d::CustomerId) -> Result<Option<d::Customer>, String> {
+        self.seen.lock().expect("lock").push(this_threads_nice());
+        Ok(None)
+    }
+    async fn customers_of(&self, _: &[d::PartnerId], _: d::CustomerId, _: u32) -> Result<Vec<d::Customer>, String> {
+        Ok(Vec::new())
+    }
+    async fn resellers_of(&self, _: d::PartnerId) -> Result<Vec<d::PartnerId>, String> {
+        Ok(Vec::new())
+    }
+    async fn order(&self, _: d::OrderId) -> Result<Option<d::Order>, String> {
+        Ok(None)
+    }
+    async fn recent_orders(&self, _: d::CustomerId, _: u32) -> Result<Vec<d::Order>, String> {
+        Ok(Vec::new())
+    }
+    async fn product(&self, _: d::ProductId) -> Result<Option<d::Product>, String> {
+        Ok(None)
+    }
+    async fn list_price(&self, _: d::ProductId, _: d::PeriodType) -> Result<Option<d::ListPrice>, String> {
+        Ok(None)
+    }
+    async fn invoice_info(&self, _: d::CustomerId) -> Result<Option<d::InvoiceInfo>, String> {
+        Ok(None)
+    }
+    async fn invoice_requests(&self, _: d::CustomerId, _: u32) -> Result<Vec<d::InvoiceRequest>, String> {
+        Ok(Vec::new())
+    }
+}
+
+#[test]
+fn host_reads_run_at_the_hosts_priority_not_at_the_guests() {
+    let runtime = runtime();
+    let id = install_noisy(&runtime, demo::SELLER);
+    let host_nice = this_threads_nice();
+    let reads = Arc::new(NiceOfReads::default());
+    runtime
+        .price(&id, &asking(mode::CAPABILITY_1000_TIMES), reads.clone())
+        .expect("the plugin answers");
+    // This thread ran the guest, at the guests' lower priority; the reads ran on the host's.
+    let guest_nice = this_threads_nice();
+    assert!(guest_nice > host_nice, "guest code ran at nice {guest_nice}");
+    let seen = reads.seen.lock().expect("lock").clone();
+    assert!(!seen.is_empty());
+    assert!(seen.iter().all(|nice| *nice == host_nice), "reads ran at nice {seen:?}");
+}
+
 #[test]
 fn the_watchdog_stops_an_invocation_waiting_on_a_host_read_and_its_slot_and_thread_come_back() {
     // Two instance slots only: were a stalled invocation to keep its slot, the third would

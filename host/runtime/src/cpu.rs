@@ -266,18 +266,54 @@ impl InvocationTurn {
 }
 
 /// Host data read without holding a turn: a plugin waiting on the store lets others run.
+/// Each read runs as a task of the host's executor, not on the guest's thread: that thread
+/// runs at the guests' lower priority, and a thread it starts (a database connection's
+/// worker, opened by a read) would inherit it.
 pub(crate) struct OffTurnData {
     pub(crate) data: Arc<dyn CapabilityData>,
     pub(crate) turn: InvocationTurn,
 }
 
+impl OffTurnData {
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl Future<Output = Result<T, String>> + Send + 'static,
+    ) -> Result<T, String> {
+        let task = AbortOnDrop(tokio::spawn(read));
+        self.turn
+            .without_turn(task)
+            .await
+            .unwrap_or_else(|e| Err(format!("host read failed: {e}")))
+    }
+}
+
+/// A host read's task, cancelled with the invocation that waits for it (the watchdog drops
+/// a stalled invocation; its read must not live on).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
 #[async_trait::async_trait]
 impl CapabilityData for OffTurnData {
     async fn partner(&self, id: d::PartnerId) -> Result<Option<d::Partner>, String> {
-        self.turn.without_turn(self.data.partner(id)).await
+        let data = self.data.clone();
+        self.read(async move { data.partner(id).await }).await
     }
     async fn customer(&self, id: d::CustomerId) -> Result<Option<d::Customer>, String> {
-        self.turn.without_turn(self.data.customer(id)).await
+        let data = self.data.clone();
+        self.read(async move { data.customer(id).await }).await
     }
     async fn customers_of(
         &self,
@@ -285,31 +321,38 @@ impl CapabilityData for OffTurnData {
         after: d::CustomerId,
         limit: u32,
     ) -> Result<Vec<d::Customer>, String> {
-        self.turn
-            .without_turn(self.data.customers_of(partners, after, limit))
+        let (data, partners) = (self.data.clone(), partners.to_vec());
+        self.read(async move { data.customers_of(&partners, after, limit).await })
             .await
     }
     async fn resellers_of(&self, distributor: d::PartnerId) -> Result<Vec<d::PartnerId>, String> {
-        self.turn.without_turn(self.data.resellers_of(distributor)).await
+        let data = self.data.clone();
+        self.read(async move { data.resellers_of(distributor).await }).await
     }
     async fn order(&self, id: d::OrderId) -> Result<Option<d::Order>, String> {
-        self.turn.without_turn(self.data.order(id)).await
+        let data = self.data.clone();
+        self.read(async move { data.order(id).await }).await
     }
     async fn recent_orders(&self, customer: d::CustomerId, limit: u32) -> Result<Vec<d::Order>, String> {
-        self.turn.without_turn(self.data.recent_orders(customer, limit)).await
+        let data = self.data.clone();
+        self.read(async move { data.recent_orders(customer, limit).await })
+            .await
     }
     async fn product(&self, id: d::ProductId) -> Result<Option<d::Product>, String> {
-        self.turn.without_turn(self.data.product(id)).await
+        let data = self.data.clone();
+        self.read(async move { data.product(id).await }).await
     }
     async fn list_price(&self, product: d::ProductId, period: d::PeriodType) -> Result<Option<d::ListPrice>, String> {
-        self.turn.without_turn(self.data.list_price(product, period)).await
+        let data = self.data.clone();
+        self.read(async move { data.list_price(product, period).await }).await
     }
     async fn invoice_info(&self, customer: d::CustomerId) -> Result<Option<d::InvoiceInfo>, String> {
-        self.turn.without_turn(self.data.invoice_info(customer)).await
+        let data = self.data.clone();
+        self.read(async move { data.invoice_info(customer).await }).await
     }
     async fn invoice_requests(&self, customer: d::CustomerId, limit: u32) -> Result<Vec<d::InvoiceRequest>, String> {
-        self.turn
-            .without_turn(self.data.invoice_requests(customer, limit))
+        let data = self.data.clone();
+        self.read(async move { data.invoice_requests(customer, limit).await })
             .await
     }
 }
