@@ -549,8 +549,10 @@ fn a_rule_waiting_for_a_turn_sends_a_spinner_to_its_callback_at_once_not_at_the_
         std::thread::spawn(move || failure(runtime.price(&spinner, &asking(mode::SPIN), demo_data())).kind)
     };
     until_running(&runtime, demo::SELLER, 1);
-    // Past the spinner's slice of its turn (200 µs) by far.
-    std::thread::sleep(Duration::from_millis(50));
+    // Past the spinner's slice of its turn (200 µs) by far, even on a busy machine where its
+    // thread takes a while to reach its turn after admission: were it to take its turn within
+    // a slice of the nudge, it would rightly keep it until the next tick.
+    std::thread::sleep(Duration::from_millis(500));
     let asked = Instant::now();
     runtime
         .price(&reseller, &asking(mode::ANSWER), demo_data())
