@@ -10,6 +10,7 @@
 use crate::RuntimeConfig;
 use crate::failure::InstallError;
 use serde::{Deserialize, Serialize};
+use std::collections::{HashSet, VecDeque};
 use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -192,7 +193,12 @@ pub(crate) struct Compilers {
 impl Compilers {
     pub(crate) fn new(config: CompileConfig, settings: EngineSettings, max_input_bytes: usize) -> Self {
         let turns = Arc::new(Turns {
-            free: Mutex::new(config.concurrency.max(1)),
+            queue: Mutex::new(Queue {
+                free: config.concurrency.max(1),
+                next_ticket: 0,
+                waiting: VecDeque::new(),
+                owners: HashSet::new(),
+            }),
             freed: Condvar::new(),
         });
         Compilers {
@@ -203,27 +209,63 @@ impl Compilers {
         }
     }
 
-    /// Waits for a turn to compile, at most `max_wait`.
-    pub(crate) fn turn(&self) -> Result<Turn, InstallError> {
+    /// Waits for a turn to compile, at most `max_wait`, for an install by `owner` (`None`: the
+    /// host recompiling an installed version). Turns go first come, first served, and an
+    /// owner has one install in line at a time (its next waits for it to end before it gets
+    /// in line): an owner uploading slow components one after the other holds one place in
+    /// line, not the compiler.
+    pub(crate) fn turn(&self, owner: Option<i64>) -> Result<Turn, InstallError> {
         let wait = self.config.max_wait;
         let deadline = Instant::now() + wait;
-        let mut free = self.turns.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *free == 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(InstallError::CompileBusy {
-                    waited_ms: millis(wait),
+        let busy = || InstallError::CompileBusy {
+            waited_ms: millis(wait),
+        };
+        let mut queue = self.turns.lock();
+        if let Some(owner) = owner {
+            while queue.owners.contains(&owner) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(busy());
+                }
+                queue = self
+                    .turns
+                    .freed
+                    .wait_timeout(queue, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            queue.owners.insert(owner);
+        }
+        let ticket = queue.next_ticket;
+        queue.next_ticket += 1;
+        queue.waiting.push_back(ticket);
+        loop {
+            if queue.free > 0 && queue.waiting.front() == Some(&ticket) {
+                queue.waiting.pop_front();
+                queue.free -= 1;
+                // Another turn may be free for the next in line.
+                self.turns.freed.notify_all();
+                return Ok(Turn {
+                    turns: self.turns.clone(),
+                    owner,
                 });
             }
-            free = self
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                queue.waiting.retain(|t| *t != ticket);
+                if let Some(owner) = owner {
+                    queue.owners.remove(&owner);
+                }
+                self.turns.freed.notify_all();
+                return Err(busy());
+            }
+            queue = self
                 .turns
                 .freed
-                .wait_timeout(free, left)
+                .wait_timeout(queue, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        *free -= 1;
-        Ok(Turn(self.turns.clone()))
     }
 
     /// Compiles `bytes` in its turn, within the ceiling.
@@ -378,21 +420,44 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The turns to compile: a counting semaphore.
+/// The turns to compile, and who waits for one.
 #[derive(Debug)]
 struct Turns {
-    free: Mutex<u32>,
+    queue: Mutex<Queue>,
     freed: Condvar,
 }
 
-/// A turn to compile, given back when dropped.
+impl Turns {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 #[derive(Debug)]
-pub(crate) struct Turn(Arc<Turns>);
+struct Queue {
+    free: u32,
+    next_ticket: u64,
+    /// The tickets of the installs waiting, oldest first.
+    waiting: VecDeque<u64>,
+    /// The owners with an install waiting or compiling.
+    owners: HashSet<i64>,
+}
+
+/// A turn to compile, given back (and its owner's place in line) when dropped.
+#[derive(Debug)]
+pub(crate) struct Turn {
+    turns: Arc<Turns>,
+    owner: Option<i64>,
+}
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.0.freed.notify_one();
+        let mut queue = self.turns.lock();
+        queue.free += 1;
+        if let Some(owner) = self.owner {
+            queue.owners.remove(&owner);
+        }
+        self.turns.freed.notify_all();
     }
 }
 
@@ -496,4 +561,45 @@ fn limit_address_space(bytes: u64) -> std::io::Result<()> {
         },
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_owner_has_one_install_in_line_and_turns_go_first_come_first_served() {
+        let config = CompileConfig {
+            max_wait: Duration::from_secs(10),
+            ..CompileConfig::default()
+        };
+        let compilers = Compilers::new(config, EngineSettings::of(&RuntimeConfig::default()), 1 << 20);
+        let waiting = || compilers.turns.lock().waiting.len();
+        let compiling = compilers.turn(Some(10)).expect("a free turn");
+        let served = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            let take = |owner| {
+                let (compilers, served) = (&compilers, &served);
+                move || {
+                    let turn = compilers.turn(Some(owner)).expect("a turn within the wait");
+                    served.lock().expect("lock").push(owner);
+                    std::thread::sleep(Duration::from_millis(10));
+                    drop(turn);
+                }
+            };
+            // Owner 10 asks again first, but waits for its compile to end before it gets in
+            // line; owners 2 and 3 get in line meanwhile, in that order.
+            scope.spawn(take(10));
+            scope.spawn(take(2));
+            while waiting() < 1 {
+                std::thread::yield_now();
+            }
+            scope.spawn(take(3));
+            while waiting() < 2 {
+                std::thread::yield_now();
+            }
+            drop(compiling);
+        });
+        assert_eq!(served.into_inner().expect("lock"), vec![2, 3, 10]);
+    }
 }

@@ -340,7 +340,7 @@ impl PluginRuntime {
         )?;
         let code = match self.compiled(&digest) {
             Some(component) => Code::Cached(component),
-            None => self.compile(&digest, bytes)?,
+            None => self.compile(Some(manifest.owner), &digest, bytes)?,
         };
         let plugin = self.prepare(manifest, digest, limits, code.component())?;
         let plugin = self.keep(plugin, code, Some(bytes))?;
@@ -350,8 +350,8 @@ impl PluginRuntime {
 
     /// Compiles in a turn of the runtime's compilers, unless another install compiled the same
     /// bytes while this one waited for its turn.
-    fn compile(&self, digest: &str, bytes: &[u8]) -> Result<Code, InstallError> {
-        let turn = self.compilers.turn()?;
+    fn compile(&self, owner: Option<i64>, digest: &str, bytes: &[u8]) -> Result<Code, InstallError> {
+        let turn = self.compilers.turn(owner)?;
         match self.compiled(digest) {
             Some(component) => Ok(Code::Cached(component)),
             None => self.compilers.compile(turn, &self.engine, bytes).map(Code::Compiled),
@@ -387,7 +387,7 @@ impl PluginRuntime {
                         "artefact {digest} does not match its digest"
                     )));
                 }
-                self.compile(digest, &bytes)?
+                self.compile(None, digest, &bytes)?
             }
         };
         let plugin = self.prepare(manifest, digest.to_owned(), limits, code.component())?;

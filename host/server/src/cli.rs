@@ -385,7 +385,8 @@ struct CompileArgs {
     /// Seconds one compilation may take; past it the install is refused (`compile-timeout`).
     #[arg(long, env = "PCHOST_COMPILE_TIMEOUT_SECS", default_value_t = 30)]
     compile_timeout_secs: u64,
-    /// Compilations at once; further uploads wait for a turn (up to 30 s, then `compile-busy`).
+    /// Compilations at once; further uploads wait for a turn, first come, first served (up to
+    /// 30 s, then `compile-busy`), one per owner in line (its next waits for it to end).
     #[arg(long, env = "PCHOST_COMPILE_CONCURRENCY", default_value_t = 1)]
     compile_concurrency: u32,
     /// Threads each compilation may use.
