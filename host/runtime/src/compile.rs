@@ -220,52 +220,38 @@ impl Compilers {
         let busy = || InstallError::CompileBusy {
             waited_ms: millis(wait),
         };
-        let mut queue = self.turns.lock();
+        let turns = &self.turns;
+        let (mut queue, ready) = turns.wait_for(turns.lock(), deadline, |queue| {
+            owner.is_none_or(|owner| !queue.owners.contains(&owner))
+        });
+        if !ready {
+            return Err(busy());
+        }
         if let Some(owner) = owner {
-            while queue.owners.contains(&owner) {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(busy());
-                }
-                queue = self
-                    .turns
-                    .freed
-                    .wait_timeout(queue, left)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
             queue.owners.insert(owner);
         }
         let ticket = queue.next_ticket;
         queue.next_ticket += 1;
         queue.waiting.push_back(ticket);
-        loop {
-            if queue.free > 0 && queue.waiting.front() == Some(&ticket) {
-                queue.waiting.pop_front();
-                queue.free -= 1;
-                // Another turn may be free for the next in line.
-                self.turns.freed.notify_all();
-                return Ok(Turn {
-                    turns: self.turns.clone(),
-                    owner,
-                });
+        let (mut queue, ready) = turns.wait_for(queue, deadline, |queue| {
+            queue.free > 0 && queue.waiting.front() == Some(&ticket)
+        });
+        if !ready {
+            queue.waiting.retain(|t| *t != ticket);
+            if let Some(owner) = owner {
+                queue.owners.remove(&owner);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                queue.waiting.retain(|t| *t != ticket);
-                if let Some(owner) = owner {
-                    queue.owners.remove(&owner);
-                }
-                self.turns.freed.notify_all();
-                return Err(busy());
-            }
-            queue = self
-                .turns
-                .freed
-                .wait_timeout(queue, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            turns.freed.notify_all();
+            return Err(busy());
         }
+        queue.waiting.pop_front();
+        queue.free -= 1;
+        // Another turn may be free for the next in line.
+        turns.freed.notify_all();
+        Ok(Turn {
+            turns: turns.clone(),
+            owner,
+        })
     }
 
     /// Compiles `bytes` in its turn, within the ceiling.
@@ -430,6 +416,27 @@ struct Turns {
 impl Turns {
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until `ready` holds of the queue or `deadline` passes; says which.
+    fn wait_for<'a>(
+        &'a self,
+        mut queue: std::sync::MutexGuard<'a, Queue>,
+        deadline: Instant,
+        ready: impl Fn(&Queue) -> bool,
+    ) -> (std::sync::MutexGuard<'a, Queue>, bool) {
+        while !ready(&queue) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return (queue, false);
+            }
+            queue = self
+                .freed
+                .wait_timeout(queue, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        (queue, true)
     }
 }
 

@@ -65,13 +65,14 @@ impl std::fmt::Debug for CpuShares {
 #[derive(Debug)]
 struct Turns {
     free: usize,
-    /// Turns handed out so far: the clock of [`Waiting::served`].
+    /// Turns handed out so far: the clock of [`Turns::last_served`].
     handed: u64,
     /// Owners that began to wait so far: the clock of [`Waiting::since`].
     arrivals: u64,
     /// The owners with invocations waiting.
     waiting: HashMap<d::PartnerId, Waiting>,
-    /// When each owner was last handed a turn ([`Turns::handed`] then), kept after its queue
+    /// When each owner was last handed a turn ([`Turns::handed`] then): of the owners waiting,
+    /// the one served least recently (never: 0) goes first. Kept after an owner's queue
     /// empties: an owner whose invocations queue one at a time (a spinner per core, each
     /// queueing alone again after its slice) is not taken for one never served. One entry
     /// per owner that ever ran guest code.
@@ -81,9 +82,6 @@ struct Turns {
 /// One owner's invocations waiting for a turn.
 #[derive(Debug)]
 struct Waiting {
-    /// When the owner was last handed a turn ([`Turns::handed`] then), or 0 if never: the
-    /// least is served first.
-    served: u64,
     /// When it began to wait: first come, first served among owners not served yet.
     since: u64,
     queue: VecDeque<oneshot::Sender<Turn>>,
@@ -141,14 +139,12 @@ impl CpuShares {
             }
             let (tx, rx) = oneshot::channel();
             let arrivals = &mut turns.arrivals;
-            let served = turns.last_served.get(&owner).copied().unwrap_or(0);
             turns
                 .waiting
                 .entry(owner)
                 .or_insert_with(|| {
                     *arrivals += 1;
                     Waiting {
-                        served,
                         since: *arrivals,
                         queue: VecDeque::new(),
                     }
@@ -177,10 +173,11 @@ impl CpuShares {
             let next = {
                 let mut guard = self.lock();
                 let turns = &mut *guard;
+                let last_served = &turns.last_served;
                 let next_owner = turns
                     .waiting
                     .iter()
-                    .min_by_key(|(_, w)| (w.served, w.since))
+                    .min_by_key(|(owner, w)| (last_served.get(*owner).copied().unwrap_or(0), w.since))
                     .map(|(owner, _)| *owner);
                 let Some(owner) = next_owner else {
                     turns.free += 1;
@@ -192,7 +189,6 @@ impl CpuShares {
                     continue;
                 };
                 let next = waiting.queue.pop_front();
-                waiting.served = handed;
                 turns.last_served.insert(owner, handed);
                 if waiting.queue.is_empty() {
                     turns.waiting.remove(&owner);

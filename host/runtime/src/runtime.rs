@@ -603,6 +603,7 @@ impl PluginRuntime {
             return Err(wrong_world(&plugin, World::PricingRule));
         }
         let mut store = self.store(&plugin, as_of, data);
+        arm_deadline(&mut store, plugin.limits.deadline);
         let fail = |error: wasmtime::Error, store: &Store<InvocationState>| {
             let state = store.data();
             InvokeError::Plugin(PluginFailure {
@@ -676,7 +677,8 @@ impl PluginRuntime {
         Ok(invocation)
     }
 
-    /// A fresh store for one invocation of `plugin`: its state, memory cap and epoch deadline.
+    /// A fresh store for one invocation of `plugin`: its state, memory cap and the bound on
+    /// what it copies out; the caller arms its deadline (`arm_deadline` or `take_turns`).
     fn store(
         &self,
         plugin: &LoadedPlugin,
@@ -698,7 +700,6 @@ impl PluginRuntime {
         // point at the same bytes would otherwise make the host allocate far more than the
         // guest's memory holds, before any check of the answer's size could run.
         store.set_hostcall_fuel(hostcall_bytes(&self.config.limits));
-        arm_deadline(&mut store, plugin.limits.deadline);
         store
     }
 
@@ -993,7 +994,6 @@ fn invocation_seed(digest: &str, as_of: DateTime<Utc>) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// Turns a wasmtime error into the failure a plugin owner can act on.
 /// The most the host copies out of a guest in one call: twice the output limit, because the
 /// host's copy of a list of strings counts a header per string on top of its bytes.
 fn hostcall_bytes(limits: &RuntimeLimits) -> usize {
@@ -1004,6 +1004,7 @@ fn hostcall_bytes(limits: &RuntimeLimits) -> usize {
 /// private); a test pins it (`hostile_plugins::an_oversized_output_is_refused`).
 const HOSTCALL_BYTES_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
 
+/// Turns a wasmtime error into the failure a plugin owner can act on.
 fn classify(
     error: wasmtime::Error,
     plugin: &LoadedPlugin,

@@ -40,7 +40,7 @@ const MAX_TABLE_ELEMENTS: usize = 100_000;
 /// Host resources (streams, pollables) one invocation may hold at once. A std guest holds a
 /// handful; the bound keeps a guest that subscribes in a loop from making the host hold
 /// memory outside its memory cap (wasmtime's default is a million).
-pub(crate) const MAX_HOST_RESOURCES: usize = 1024;
+const MAX_HOST_RESOURCES: usize = 1024;
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
