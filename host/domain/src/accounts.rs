@@ -2,7 +2,7 @@
 //! transaction, so a balance always equals the sum of its entries (DOMAIN "Entities").
 
 use crate::entities::{CustomerId, PartnerId, Role};
-use crate::errors::{DomainError, out_of_range};
+use crate::errors::{DomainError, Entity, out_of_range};
 use crate::money::{Currency, MAX_CENTS, from_cents, in_range, to_cents};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
@@ -245,7 +245,7 @@ impl Store {
             return Err(match self.account_by_id(account).await? {
                 Some(found) => out_of_range("amount", format!("a balance of {} plus {amount}", found.balance)),
                 None => DomainError::NotFound {
-                    what: "account",
+                    what: Entity::Account,
                     id: account,
                 },
             });
@@ -431,10 +431,10 @@ impl Store {
     async fn check_target(&self, partner: PartnerId, target: AllocationTarget) -> Result<(), DomainError> {
         match target {
             AllocationTarget::Customer(id) => {
-                let customer = self
-                    .customer(id)
-                    .await?
-                    .ok_or(DomainError::NotFound { what: "customer", id })?;
+                let customer = self.customer(id).await?.ok_or(DomainError::NotFound {
+                    what: Entity::Customer,
+                    id,
+                })?;
                 if customer.partner != partner {
                     return Err(DomainError::NotOfPartner {
                         what: "customer",
@@ -447,10 +447,10 @@ impl Store {
                 }
             }
             AllocationTarget::Reseller(id) => {
-                let reseller = self
-                    .partner(id)
-                    .await?
-                    .ok_or(DomainError::NotFound { what: "partner", id })?;
+                let reseller = self.partner(id).await?.ok_or(DomainError::NotFound {
+                    what: Entity::Partner,
+                    id,
+                })?;
                 if reseller.distributor != Some(partner) {
                     return Err(DomainError::NotOfPartner {
                         what: "reseller",
@@ -538,7 +538,7 @@ impl Store {
             .await?;
         if updated.rows_affected() == 0 {
             return Err(DomainError::NotFound {
-                what: "account",
+                what: Entity::Account,
                 id: account,
             });
         }

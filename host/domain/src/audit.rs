@@ -3,7 +3,7 @@
 //! says why the plugin ran: for a live request, as a binding's shadow version, or replayed.
 
 use crate::entities::PartnerId;
-use crate::errors::DomainError;
+use crate::errors::{DomainError, Entity};
 use crate::store::{self, Store};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -114,7 +114,7 @@ impl Store {
     pub async fn record_invocation(&self, r: &InvocationRecord, now: DateTime<Utc>) -> Result<i64, DomainError> {
         let ids = self.record_invocations(std::slice::from_ref(r), now).await?;
         ids.first().copied().ok_or(DomainError::NotFound {
-            what: "invocation",
+            what: Entity::Invocation,
             id: 0,
         })
     }
@@ -294,7 +294,7 @@ mod tests {
             // One bad record refuses the whole write: neither the quote nor any record.
             let bad = [record("c@1.0.0", PURPOSE_LIVE), record("d@1.0.0", "guess")];
             let refused = store.save_quote_with_invocations(&quote, &bad).await;
-            assert_eq!(refused.map(|_| ()).map_err(|e| e.code()), Err("invalid-field"));
+            assert_eq!(refused.map(|_| ()).map_err(|e| e.code().as_str()), Err("invalid-field"));
             assert_eq!(store.invocations(&AuditFilter::default(), 100).await.expect("list").len(), 2);
             assert_eq!(store.saved_quote(id + 1).await.expect("read"), None);
         }

@@ -1,7 +1,7 @@
 //! A partner operating inside a customer's account only with its authorization (rule 23).
 
 use crate::entities::*;
-use crate::errors::{DomainError, refused};
+use crate::errors::{DomainError, ErrorCode, refused};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 
@@ -26,7 +26,7 @@ impl Store {
         let status = self.authorization(partner, customer).await?;
         match status.as_deref() {
             None if !agree_terms => Err(refused(
-                "operate-terms-not-agreed",
+                ErrorCode::OperateTermsNotAgreed,
                 "the first authorization request agrees to the operate-on-behalf terms (rule 23)",
             )),
             None => {
@@ -84,7 +84,7 @@ impl Store {
         match self.authorization(partner, customer).await?.as_deref() {
             Some("granted") => Ok(()),
             other => Err(refused(
-                "not-authorized",
+                ErrorCode::NotAuthorized,
                 format!(
                     "partner {partner} is not authorized to operate in customer {customer}'s account ({}) (rule 23)",
                     other.unwrap_or("never requested")
@@ -126,7 +126,7 @@ impl Store {
         };
         if updated == 0 {
             return Err(refused(
-                "authorization-state",
+                ErrorCode::AuthorizationState,
                 format!(
                     "the authorization of partner {partner} by customer {customer} is {}: it cannot become {to}",
                     current.as_deref().unwrap_or("not requested")

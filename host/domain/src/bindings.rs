@@ -7,7 +7,7 @@
 //! differently are recorded as [`ShadowDiff`]s.
 
 use crate::entities::{PartnerId, PartnerKind};
-use crate::errors::{DomainError, refused};
+use crate::errors::{DomainError, Entity, ErrorCode, refused};
 use crate::store::{self, Store};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -292,12 +292,15 @@ fn check_position(position: i32) -> Result<(), DomainError> {
 }
 
 fn binding_not_found(id: i64) -> DomainError {
-    DomainError::NotFound { what: "binding", id }
+    DomainError::NotFound {
+        what: Entity::Binding,
+        id,
+    }
 }
 
 fn shadow_is_active(id: i64, version: &str) -> DomainError {
     refused(
-        "shadow-is-active",
+        ErrorCode::ShadowIsActive,
         format!("{version} would be both the active and the shadow version of binding {id}"),
     )
 }
@@ -320,11 +323,11 @@ impl Store {
                 .await?;
         match installed {
             None => Err(refused(
-                "plugin-version-not-found",
+                ErrorCode::PluginVersionNotFound,
                 format!("{owner}/{name}@{version} is not installed"),
             )),
             Some(installed) if installed != world => Err(refused(
-                "world-mismatch",
+                ErrorCode::WorldMismatch,
                 format!("{owner}/{name}@{version} implements {installed}, not {world}"),
             )),
             Some(_) => Ok(()),
@@ -343,13 +346,13 @@ impl Store {
         let scope_id = match (new.scope, new.scope_id) {
             (BindingScope::Platform, None) => 0,
             (BindingScope::Seller | BindingScope::Partner, Some(id)) => {
-                let partner = self
-                    .partner(id)
-                    .await?
-                    .ok_or(DomainError::NotFound { what: "partner", id })?;
+                let partner = self.partner(id).await?.ok_or(DomainError::NotFound {
+                    what: Entity::Partner,
+                    id,
+                })?;
                 if new.scope == BindingScope::Seller && partner.kind != PartnerKind::Seller {
                     return Err(refused(
-                        "scope-not-seller",
+                        ErrorCode::ScopeNotSeller,
                         format!("partner {id} is a {}, not a marketplace seller", partner.kind),
                     ));
                 }
@@ -389,7 +392,7 @@ impl Store {
         .await?
         .ok_or_else(|| {
             refused(
-                "binding-exists",
+                ErrorCode::BindingExists,
                 format!(
                     "{}/{} is already bound to {} at this {} scope",
                     new.plugin_owner, new.plugin_name, new.world, new.scope
@@ -513,7 +516,7 @@ impl Store {
             None => {
                 self.binding(id).await?.ok_or_else(|| binding_not_found(id))?;
                 Err(refused(
-                    "no-previous-version",
+                    ErrorCode::NoPreviousVersion,
                     format!("binding {id} has no previous version to roll back to"),
                 ))
             }
@@ -638,7 +641,7 @@ impl Store {
                 uses.push(format!("binding {id} ({role})"));
             }
             return Err(refused(
-                "version-in-use",
+                ErrorCode::VersionInUse,
                 format!(
                     "{owner}/{name}@{version} is named by {}: unbind it or change those bindings first",
                     uses.join(", ")
@@ -744,7 +747,7 @@ mod tests {
     }
 
     fn code<T>(r: Result<T, DomainError>) -> Result<(), &'static str> {
-        r.map(|_| ()).map_err(|e| e.code())
+        r.map(|_| ()).map_err(|e| e.code().as_str())
     }
 
     #[test]
@@ -818,7 +821,7 @@ mod tests {
             let fresh = store.create_binding(&platform, "operator", t0()).await.expect("bound at the platform");
             assert_eq!(fresh.scope_id, None);
             assert_eq!(code(store.rollback_binding(fresh.id, "operator", t0()).await), Err("no-previous-version"));
-            assert_eq!(code(store.rollback_binding(4242, "operator", t0()).await), Err("not-found"));
+            assert_eq!(code(store.rollback_binding(4242, "operator", t0()).await), Err("binding-not-found"));
         }
 
         async fn a_shadow_version_is_set_checked_kept_by_rollbacks_and_cleared(store: Store) {
@@ -854,7 +857,7 @@ mod tests {
             assert_eq!(refused(promote).await, Err("shadow-is-active"));
             let both = BindingChange { version: Some("0.4.0".into()), shadow_version: Some(Some("0.4.0".into())), ..BindingChange::default() };
             assert_eq!(refused(both).await, Err("shadow-is-active"));
-            assert_eq!(code(store.update_binding(4242, &shadow(Some("0.2.0")), "operator", t0()).await), Err("not-found"));
+            assert_eq!(code(store.update_binding(4242, &shadow(Some("0.2.0")), "operator", t0()).await), Err("binding-not-found"));
             assert_eq!(store.binding(created.id).await.expect("read"), Some(shadowed.clone()), "refusals change nothing");
 
             // Other changes leave the shadow; naming it again changes nothing.
@@ -949,7 +952,7 @@ mod tests {
             assert_eq!(ids(store.shadow_diffs(binding.id, 0, 1).await.expect("page")), vec![first]);
             assert_eq!(store.shadow_diffs(other.id, 0, 10).await.expect("list").len(), 1);
 
-            assert_eq!(code(store.record_shadow_diff(&NewShadowDiff { binding: 4242, ..diff(3) }, t0()).await), Err("not-found"));
+            assert_eq!(code(store.record_shadow_diff(&NewShadowDiff { binding: 4242, ..diff(3) }, t0()).await), Err("binding-not-found"));
             for (field, huge) in [
                 ("active_output", NewShadowDiff { active_output: "x".repeat(MAX_SHADOW_OUTPUT + 1), ..diff(3) }),
                 ("shadow_output", NewShadowDiff { shadow_output: "x".repeat(MAX_SHADOW_OUTPUT + 1), ..diff(3) }),
@@ -983,7 +986,7 @@ mod tests {
                 let refused = delete(version).await;
                 let named = format!("binding {} ({role})", binding.id);
                 assert!(
-                    matches!(&refused, Err(DomainError::Refused { code: "version-in-use", message }) if message.contains(&named)),
+                    matches!(&refused, Err(DomainError::Refused { code: ErrorCode::VersionInUse, message }) if message.contains(&named)),
                     "{version}: {refused:?}"
                 );
             }
@@ -1081,7 +1084,7 @@ mod tests {
             assert_eq!(code(store.update_binding(first.id, &to("9.9.9"), "operator", t0()).await), Err("plugin-version-not-found"));
             let far = BindingChange { position: Some(1001), ..BindingChange::default() };
             assert_eq!(code(store.update_binding(first.id, &far, "operator", t0()).await), Err("invalid-field"));
-            assert_eq!(code(store.update_binding(4242, &to("0.2.0"), "operator", t0()).await), Err("not-found"));
+            assert_eq!(code(store.update_binding(4242, &to("0.2.0"), "operator", t0()).await), Err("binding-not-found"));
             assert_eq!(store.binding(first.id).await.expect("read"), Some(first.clone()));
 
             // Listed by world, scope (platform, seller, partner), scope id, position.

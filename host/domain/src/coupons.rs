@@ -2,7 +2,7 @@
 //! customers from a quota, and a customer applies up to 3 of them to a pending order.
 
 use crate::entities::*;
-use crate::errors::{DomainError, out_of_range, refused};
+use crate::errors::{DomainError, Entity, ErrorCode, out_of_range, refused};
 use crate::money::{self, Currency, from_cents, to_cents};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
@@ -120,7 +120,7 @@ pub fn check_coupons(
 ) -> Result<(), DomainError> {
     if coupons.len() > MAX_COUPONS_PER_ORDER {
         return Err(refused(
-            "too-many-coupons",
+            ErrorCode::TooManyCoupons,
             format!("an order uses at most {MAX_COUPONS_PER_ORDER} coupons (rule 7)"),
         ));
     }
@@ -139,13 +139,13 @@ pub fn check_coupons(
             || now > limits.valid_to
         {
             return Err(refused(
-                "coupon-not-usable",
+                ErrorCode::CouponNotUsable,
                 format!("coupon {} is not usable by customer {customer} on this order now", c.id),
             ));
         }
         if amount < limits.min_spend {
             return Err(refused(
-                "coupon-min-spend",
+                ErrorCode::CouponMinSpend,
                 format!(
                     "coupon {} needs an order of at least {} (rule 7)",
                     c.id, limits.min_spend
@@ -156,7 +156,7 @@ pub fn check_coupons(
             && !lines.iter().any(|l| &l.service_type == service)
         {
             return Err(refused(
-                "coupon-not-applicable",
+                ErrorCode::CouponNotApplicable,
                 format!("coupon {} is for {service} and the order has none (rule 7)", c.id),
             ));
         }
@@ -164,7 +164,7 @@ pub fn check_coupons(
             && !limits.combines_with.contains(&kind)
         {
             return Err(refused(
-                "coupon-not-combinable",
+                ErrorCode::CouponNotCombinable,
                 format!("coupon {} cannot be combined with a {kind} discount (rule 7)", c.id),
             ));
         }
@@ -178,7 +178,7 @@ pub fn check_coupons(
             })
         {
             return Err(refused(
-                "coupon-discount-too-deep",
+                ErrorCode::CouponDiscountTooDeep,
                 format!(
                     "coupon {} needs a line priced at {min} of list or more; every line is discounted deeper (rule 7)",
                     c.id
@@ -289,7 +289,10 @@ impl Store {
             .bind(id)
             .fetch_optional(self.pool())
             .await?
-            .ok_or(DomainError::NotFound { what: "quota", id })?;
+            .ok_or(DomainError::NotFound {
+                what: Entity::Quota,
+                id,
+            })?;
         quota_from_row(&row)
     }
 
@@ -356,7 +359,7 @@ impl Store {
             .await?;
         if updated.rows_affected() == 0 {
             return Err(DomainError::NotFound {
-                what: "quota",
+                what: Entity::Quota,
                 id: quota,
             });
         }
@@ -402,13 +405,13 @@ impl Store {
         } = self.quota(quota).await?;
         if status != QuotaStatus::Normal {
             return Err(refused(
-                "quota-unavailable",
+                ErrorCode::QuotaUnavailable,
                 format!("quota {quota} is {status}: it cannot issue coupons (rule 13)"),
             ));
         }
         if face > max_face {
             return Err(refused(
-                "coupon-exceeds-quota-limit",
+                ErrorCode::CouponExceedsQuotaLimit,
                 format!("a coupon from quota {quota} is at most {} (rule 13)", max_face),
             ));
         }
@@ -431,7 +434,7 @@ impl Store {
             .await?;
         if drawn.rows_affected() == 0 {
             return Err(refused(
-                "quota-exhausted",
+                ErrorCode::QuotaExhausted,
                 format!("quota {quota} has less than {face} left (rule 13)"),
             ));
         }
@@ -453,15 +456,16 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.coupon(id)
-            .await?
-            .ok_or(DomainError::NotFound { what: "coupon", id })
+        self.coupon(id).await?.ok_or(DomainError::NotFound {
+            what: Entity::Coupon,
+            id,
+        })
     }
 
     /// Takes an unused coupon back; its value returns to its quota (rule 13).
     pub async fn reclaim_coupon(&self, coupon: i64) -> Result<(), DomainError> {
         let found = self.coupon(coupon).await?.ok_or(DomainError::NotFound {
-            what: "coupon",
+            what: Entity::Coupon,
             id: coupon,
         })?;
         let cents = to_cents(found.face).unwrap_or(0);
@@ -473,7 +477,7 @@ impl Store {
                 .await?;
         if taken.rows_affected() == 0 {
             return Err(refused(
-                "coupon-not-reclaimable",
+                ErrorCode::CouponNotReclaimable,
                 format!("coupon {coupon} is {}", found.status),
             ));
         }
@@ -512,7 +516,7 @@ impl Store {
             .await?;
         if applied > 0 {
             return Err(refused(
-                "coupons-already-applied",
+                ErrorCode::CouponsAlreadyApplied,
                 format!("order {order_id} already has its coupons"),
             ));
         }
@@ -540,11 +544,10 @@ impl Store {
             .collect::<Result<Vec<_>, DomainError>>()?;
         let mut coupons = Vec::new();
         for &id in coupon_ids.iter().take(MAX_COUPONS_PER_ORDER + 1) {
-            coupons.push(
-                self.coupon(id)
-                    .await?
-                    .ok_or(DomainError::NotFound { what: "coupon", id })?,
-            );
+            coupons.push(self.coupon(id).await?.ok_or(DomainError::NotFound {
+                what: Entity::Coupon,
+                id,
+            })?);
         }
         check_coupons(
             order.customer,
@@ -591,7 +594,7 @@ impl Store {
             .await?;
             if used.rows_affected() == 0 {
                 return Err(refused(
-                    "coupon-not-usable",
+                    ErrorCode::CouponNotUsable,
                     format!("coupon {} was used concurrently", c.id),
                 ));
             }
@@ -618,7 +621,7 @@ impl Store {
             ..
         } = self.quota(parent).await?;
         let found = self.partner(reseller).await?.ok_or(DomainError::NotFound {
-            what: "partner",
+            what: Entity::Partner,
             id: reseller,
         })?;
         if found.distributor != Some(owner) {
@@ -636,7 +639,7 @@ impl Store {
             .await?;
         if drawn.rows_affected() == 0 {
             return Err(refused(
-                "quota-exhausted",
+                ErrorCode::QuotaExhausted,
                 format!("quota {parent} cannot give {amount} (rule 13)"),
             ));
         }
@@ -657,11 +660,12 @@ impl Store {
     /// Reclaims a split quota: its unissued balance returns to the parent and it can issue no
     /// more.
     pub async fn reclaim_quota(&self, quota: i64) -> Result<Decimal, DomainError> {
-        let parent = self
-            .quota(quota)
-            .await?
-            .parent
-            .ok_or_else(|| refused("quota-not-split", format!("quota {quota} was not split from another")))?;
+        let parent = self.quota(quota).await?.parent.ok_or_else(|| {
+            refused(
+                ErrorCode::QuotaNotSplit,
+                format!("quota {quota} was not split from another"),
+            )
+        })?;
         let mut tx = self.pool().begin().await?;
         // Reclaimed first: an issue racing with this one then finds the quota closed.
         let closed =
@@ -671,7 +675,7 @@ impl Store {
                 .await?;
         if closed.rows_affected() == 0 {
             return Err(refused(
-                "quota-unavailable",
+                ErrorCode::QuotaUnavailable,
                 format!("quota {quota} is already reclaimed"),
             ));
         }

@@ -1,8 +1,277 @@
-//! Refusals of domain operations. Each has a stable code (part of the API: never reused for
-//! another meaning) and a message for people; docs/errors.md lists them.
+//! Refusals of domain operations, and the stable codes every refusal of the host carries.
+//! A code is part of the API (never reused for another meaning); docs/errors.md lists each
+//! one with its HTTP status, and a test keeps the two in step.
 
 use crate::entities::OrderStatus;
 use crate::store::StoreError;
+
+/// Declares [`ErrorCode`] from `Variant = ("code", http status)` pairs.
+macro_rules! error_codes {
+    ($($variant:ident = ($code:literal, $status:literal),)+) => {
+        /// A stable error code of the API, with the HTTP status it is answered with.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $(
+                #[doc = concat!("`", $code, "`")]
+                $variant,
+            )+
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order of docs/errors.md.
+            pub const ALL: &[ErrorCode] = &[$(ErrorCode::$variant),+];
+
+            /// The code as the API writes it.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)+
+                }
+            }
+
+            /// The HTTP status a refusal with this code is answered with.
+            pub const fn http_status(self) -> u16 {
+                match self {
+                    $(ErrorCode::$variant => $status,)+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    InvalidJson = ("invalid-json", 400),
+    InvalidField = ("invalid-field", 400),
+    AmountOutOfRange = ("amount-out-of-range", 422),
+    PayloadTooLarge = ("payload-too-large", 413),
+    MissingApiKey = ("missing-api-key", 401),
+    InvalidApiKey = ("invalid-api-key", 401),
+    RoleNotPermitted = ("role-not-permitted", 403),
+    OutOfScope = ("out-of-scope", 403),
+    ScopeMissing = ("scope-missing", 403),
+    NotOwner = ("not-owner", 403),
+    RateLimited = ("rate-limited", 429),
+    UploadRateLimited = ("upload-rate-limited", 429),
+    ApiKeyRevoked = ("api-key-revoked", 409),
+    ApiKeyExists = ("api-key-exists", 409),
+    CustomerNotFound = ("customer-not-found", 404),
+    PartnerNotFound = ("partner-not-found", 404),
+    OrderNotFound = ("order-not-found", 404),
+    ProductNotFound = ("product-not-found", 404),
+    QuoteNotFound = ("quote-not-found", 404),
+    ResourceNotFound = ("resource-not-found", 404),
+    CouponNotFound = ("coupon-not-found", 404),
+    AccountNotFound = ("account-not-found", 404),
+    BindingNotFound = ("binding-not-found", 404),
+    ApiKeyNotFound = ("api-key-not-found", 404),
+    StaffNotFound = ("staff-not-found", 404),
+    InvoiceInfoNotFound = ("invoice-info-not-found", 404),
+    NotFound = ("not-found", 404),
+    PriceNotFound = ("price-not-found", 422),
+    CurrencyMismatch = ("currency-mismatch", 422),
+    InputTooLarge = ("input-too-large", 422),
+    NotRenewable = ("not-renewable", 422),
+    QuoteMismatch = ("quote-mismatch", 422),
+    QuoteExpired = ("quote-expired", 422),
+    QuoteAlreadyOrdered = ("quote-already-ordered", 409),
+    ApprovalRejected = ("approval-rejected", 422),
+    TaskNotPending = ("task-not-pending", 409),
+    ApprovalTaskNotFound = ("approval-task-not-found", 404),
+    InvocationNotFound = ("invocation-not-found", 404),
+    PluginNotLoaded = ("plugin-not-loaded", 409),
+    DigestMismatch = ("digest-mismatch", 409),
+    PluginFailed = ("plugin-failed", 502),
+    PluginConcurrencyLimit = ("plugin-concurrency-limit", 429),
+    PluginCapacity = ("plugin-capacity", 503),
+    Internal = ("internal", 500),
+    InvalidComponent = ("invalid-component", 422),
+    ComponentTooLarge = ("component-too-large", 422),
+    ComponentTooComplex = ("component-too-complex", 422),
+    CompileTimeout = ("compile-timeout", 422),
+    CompileFailed = ("compile-failed", 422),
+    CompileBusy = ("compile-busy", 503),
+    MissingGrant = ("missing-grant", 422),
+    UnknownImport = ("unknown-import", 422),
+    WrongWorld = ("wrong-world", 422),
+    LimitAboveCeiling = ("limit-above-ceiling", 422),
+    VersionExists = ("version-exists", 409),
+    VersionQuotaExceeded = ("version-quota-exceeded", 409),
+    StorageQuotaExceeded = ("storage-quota-exceeded", 409),
+    VersionInUse = ("version-in-use", 409),
+    PluginVersionNotFound = ("plugin-version-not-found", 422),
+    WorldMismatch = ("world-mismatch", 422),
+    ScopeNotSeller = ("scope-not-seller", 422),
+    ScopeNotApplicable = ("scope-not-applicable", 422),
+    BindingExists = ("binding-exists", 409),
+    NoPreviousVersion = ("no-previous-version", 409),
+    ShadowIsActive = ("shadow-is-active", 422),
+    OrderState = ("order-state", 409),
+    OrderExpired = ("order-expired", 409),
+    InsufficientBalance = ("insufficient-balance", 422),
+    IdempotencyKeyReused = ("idempotency-key-reused", 409),
+    NotOfPartner = ("not-of-partner", 422),
+    ReferralCustomer = ("referral-customer", 422),
+    BillingCycleNotInvoiceable = ("billing-cycle-not-invoiceable", 422),
+    BillingCycleInArrears = ("billing-cycle-in-arrears", 422),
+    VatSpecialNeedsEnterpriseTitle = ("vat-special-needs-enterprise-title", 422),
+    InvoiceMediumNotAllowed = ("invoice-medium-not-allowed", 422),
+    InvoiceInfoMissing = ("invoice-info-missing", 422),
+    InvoiceIssuerMismatch = ("invoice-issuer-mismatch", 422),
+    NothingToInvoice = ("nothing-to-invoice", 422),
+    ResellerCountryMismatch = ("reseller-country-mismatch", 422),
+    ResellerAlreadyBound = ("reseller-already-bound", 422),
+    NotADistributorAndReseller = ("not-a-distributor-and-reseller", 422),
+    FreezeTypeMismatch = ("freeze-type-mismatch", 422),
+    DiscountOutOfRange = ("discount-out-of-range", 422),
+    PartnerAdminOnly = ("partner-admin-only", 422),
+    UnbindTooSoon = ("unbind-too-soon", 422),
+    OrdersAwaitingPayment = ("orders-awaiting-payment", 422),
+    CustomerNotBound = ("customer-not-bound", 422),
+    CustomerStillBound = ("customer-still-bound", 422),
+    PaymentRequestedFromPartner = ("payment-requested-from-partner", 422),
+    PaymentAlreadyRequested = ("payment-already-requested", 422),
+    NoPendingPaymentRequest = ("no-pending-payment-request", 422),
+    RefundNotRequested = ("refund-not-requested", 422),
+    RefundPayerUnknown = ("refund-payer-unknown", 422),
+    TooManyCoupons = ("too-many-coupons", 422),
+    CouponNotUsable = ("coupon-not-usable", 422),
+    CouponMinSpend = ("coupon-min-spend", 422),
+    CouponNotApplicable = ("coupon-not-applicable", 422),
+    CouponNotCombinable = ("coupon-not-combinable", 422),
+    CouponDiscountTooDeep = ("coupon-discount-too-deep", 422),
+    CouponsAlreadyApplied = ("coupons-already-applied", 422),
+    QuotaUnavailable = ("quota-unavailable", 422),
+    CouponExceedsQuotaLimit = ("coupon-exceeds-quota-limit", 422),
+    QuotaExhausted = ("quota-exhausted", 422),
+    CouponNotReclaimable = ("coupon-not-reclaimable", 422),
+    RenewalPeriodMismatch = ("renewal-period-mismatch", 422),
+    NotAMainResource = ("not-a-main-resource", 422),
+    NotAuthorized = ("not-authorized", 422),
+    OperateTermsNotAgreed = ("operate-terms-not-agreed", 422),
+    AuthorizationState = ("authorization-state", 422),
+    BelowSubsidyThreshold = ("below-subsidy-threshold", 422),
+    CapabilityLabelRequired = ("capability-label-required", 422),
+    VerificationCodeInvalid = ("verification-code-invalid", 422),
+    CustomerNotRegistered = ("customer-not-registered", 422),
+    InvitationExpired = ("invitation-expired", 422),
+    InvitationUnknown = ("invitation-unknown", 422),
+    InvitationUsed = ("invitation-used", 409),
+    AssignmentNotPermitted = ("assignment-not-permitted", 422),
+    NotAManagerOfPartner = ("not-a-manager-of-partner", 422),
+    RealNameState = ("real-name-state", 422),
+    QuotaNotSplit = ("quota-not-split", 422),
+    ChargingModeMismatch = ("charging-mode-mismatch", 422),
+    ResourceNotInUse = ("resource-not-in-use", 422),
+    ResourceWithoutOrder = ("resource-without-order", 422),
+    NothingToRefund = ("nothing-to-refund", 422),
+    InvalidStaffRole = ("invalid-staff-role", 422),
+    InvalidSupervisor = ("invalid-supervisor", 422),
+    InvalidManager = ("invalid-manager", 422),
+    TaskNotApproved = ("task-not-approved", 409),
+    TaskOutcomeRecorded = ("task-outcome-recorded", 409),
+}
+
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a not-found refusal names; each kind has its own code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entity {
+    /// An account.
+    Account,
+    /// An API key.
+    ApiKey,
+    /// An approval task.
+    ApprovalTask,
+    /// A plugin binding.
+    Binding,
+    /// A coupon.
+    Coupon,
+    /// A customer.
+    Customer,
+    /// A customer's invoice information.
+    InvoiceInfo,
+    /// A recorded plugin invocation.
+    Invocation,
+    /// An order.
+    Order,
+    /// A partner.
+    Partner,
+    /// An installed plugin version.
+    PluginVersion,
+    /// A product.
+    Product,
+    /// A coupon quota.
+    Quota,
+    /// A saved quote.
+    Quote,
+    /// A refund.
+    Refund,
+    /// A resource.
+    Resource,
+    /// A staff member.
+    Staff,
+}
+
+impl Entity {
+    /// How messages name it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Entity::Account => "account",
+            Entity::ApiKey => "api key",
+            Entity::ApprovalTask => "approval task",
+            Entity::Binding => "binding",
+            Entity::Coupon => "coupon",
+            Entity::Customer => "customer",
+            Entity::InvoiceInfo => "invoice info of customer",
+            Entity::Invocation => "invocation",
+            Entity::Order => "order",
+            Entity::Partner => "partner",
+            Entity::PluginVersion => "plugin version",
+            Entity::Product => "product",
+            Entity::Quota => "quota",
+            Entity::Quote => "quote",
+            Entity::Refund => "refund",
+            Entity::Resource => "resource",
+            Entity::Staff => "staff",
+        }
+    }
+
+    /// The code of a refusal because it does not exist.
+    pub const fn not_found_code(self) -> ErrorCode {
+        match self {
+            Entity::Account => ErrorCode::AccountNotFound,
+            Entity::ApiKey => ErrorCode::ApiKeyNotFound,
+            Entity::ApprovalTask => ErrorCode::ApprovalTaskNotFound,
+            Entity::Binding => ErrorCode::BindingNotFound,
+            Entity::Coupon => ErrorCode::CouponNotFound,
+            Entity::Customer => ErrorCode::CustomerNotFound,
+            Entity::InvoiceInfo => ErrorCode::InvoiceInfoNotFound,
+            Entity::Invocation => ErrorCode::InvocationNotFound,
+            Entity::Order => ErrorCode::OrderNotFound,
+            Entity::Partner => ErrorCode::PartnerNotFound,
+            Entity::Product => ErrorCode::ProductNotFound,
+            Entity::Quote => ErrorCode::QuoteNotFound,
+            Entity::Resource => ErrorCode::ResourceNotFound,
+            Entity::Staff => ErrorCode::StaffNotFound,
+            Entity::PluginVersion | Entity::Quota | Entity::Refund => ErrorCode::NotFound,
+        }
+    }
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Why a domain operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -18,8 +287,8 @@ pub enum DomainError {
     /// Something named does not exist.
     #[error("{what} {id} not found")]
     NotFound {
-        /// `order`, `customer`, `account`...
-        what: &'static str,
+        /// What was looked for.
+        what: Entity,
         /// Its id.
         id: i64,
     },
@@ -65,7 +334,7 @@ pub enum DomainError {
     #[error("{message}")]
     Refused {
         /// Stable code.
-        code: &'static str,
+        code: ErrorCode,
         /// Why, naming the rule.
         message: String,
     },
@@ -94,24 +363,20 @@ impl From<sqlx::Error> for DomainError {
 
 impl DomainError {
     /// The stable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            DomainError::Invalid { .. } => "invalid-field",
-            DomainError::NotFound { what: "order", .. } => "order-not-found",
-            DomainError::NotFound { what: "customer", .. } => "customer-not-found",
-            DomainError::NotFound { what: "partner", .. } => "partner-not-found",
-            DomainError::NotFound { what: "product", .. } => "product-not-found",
-            DomainError::NotFound { .. } => "not-found",
-            DomainError::OrderState { .. } => "order-state",
-            DomainError::OrderExpired(_) => "order-expired",
-            DomainError::InsufficientBalance { .. } => "insufficient-balance",
-            DomainError::CurrencyMismatch(_) => "currency-mismatch",
-            DomainError::NotOfPartner { .. } => "not-of-partner",
-            DomainError::ReferralCustomer(_) => "referral-customer",
-            DomainError::Refused { code, .. } => code,
-            DomainError::AmountOutOfRange { .. } => "amount-out-of-range",
-            DomainError::IdempotencyKeyReused(_) => "idempotency-key-reused",
-            DomainError::Store(_) => "internal",
+            DomainError::Invalid { .. } => ErrorCode::InvalidField,
+            DomainError::NotFound { what, .. } => what.not_found_code(),
+            DomainError::OrderState { .. } => ErrorCode::OrderState,
+            DomainError::OrderExpired(_) => ErrorCode::OrderExpired,
+            DomainError::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
+            DomainError::CurrencyMismatch(_) => ErrorCode::CurrencyMismatch,
+            DomainError::NotOfPartner { .. } => ErrorCode::NotOfPartner,
+            DomainError::ReferralCustomer(_) => ErrorCode::ReferralCustomer,
+            DomainError::Refused { code, .. } => *code,
+            DomainError::AmountOutOfRange { .. } => ErrorCode::AmountOutOfRange,
+            DomainError::IdempotencyKeyReused(_) => ErrorCode::IdempotencyKeyReused,
+            DomainError::Store(_) => ErrorCode::Internal,
         }
     }
 }
@@ -129,7 +394,7 @@ pub fn out_of_range(field: impl Into<String>, what: impl std::fmt::Display) -> D
 }
 
 /// A refusal by a named rule, with its stable code.
-pub(crate) fn refused(code: &'static str, message: impl Into<String>) -> DomainError {
+pub(crate) fn refused(code: ErrorCode, message: impl Into<String>) -> DomainError {
     DomainError::Refused {
         code,
         message: message.into(),

@@ -1,7 +1,7 @@
 //! Project subsidies for partners holding capability labels (rule 24).
 
 use crate::entities::*;
-use crate::errors::{DomainError, refused};
+use crate::errors::{DomainError, Entity, ErrorCode, refused};
 use crate::money::Currency;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
@@ -62,7 +62,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<i64, DomainError> {
         let found = self.partner(partner).await?.ok_or(DomainError::NotFound {
-            what: "partner",
+            what: Entity::Partner,
             id: partner,
         })?;
         let (threshold, threshold_currency) = subsidy_threshold(&found.country);
@@ -73,7 +73,7 @@ impl Store {
         }
         if annual_spend < threshold {
             return Err(refused(
-                "below-subsidy-threshold",
+                ErrorCode::BelowSubsidyThreshold,
                 format!("a subsidy needs {threshold} {threshold_currency} of new cloud spend a year (rule 24)"),
             ));
         }
@@ -86,7 +86,7 @@ impl Store {
         .await?;
         if labels == 0 {
             return Err(refused(
-                "capability-label-required",
+                ErrorCode::CapabilityLabelRequired,
                 format!("partner {partner} holds no capability label now (rule 24)"),
             ));
         }

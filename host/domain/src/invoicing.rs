@@ -1,7 +1,7 @@
 //! Invoice titles and invoice requests (DOMAIN rules 2-5).
 
 use crate::entities::*;
-use crate::errors::{DomainError, out_of_range, refused};
+use crate::errors::{DomainError, Entity, ErrorCode, out_of_range, refused};
 use crate::money::Currency;
 use crate::store::Store;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -59,15 +59,15 @@ pub struct NewInvoiceRequest {
 pub fn check_kind_and_medium(kind: InvoiceKind, medium: InvoiceMedium, title: TitleType) -> Result<(), DomainError> {
     match (kind, medium) {
         (InvoiceKind::VatSpecial, _) if title != TitleType::Enterprise => Err(refused(
-            "vat-special-needs-enterprise-title",
+            ErrorCode::VatSpecialNeedsEnterpriseTitle,
             "a VAT special invoice requires an enterprise title (rule 3)",
         )),
         (InvoiceKind::VatSpecial, InvoiceMedium::Electronic) => Err(refused(
-            "invoice-medium-not-allowed",
+            ErrorCode::InvoiceMediumNotAllowed,
             "a VAT special invoice is issued on paper or digitally, not electronically (rule 3)",
         )),
         (InvoiceKind::VatGeneral, InvoiceMedium::Digital) => Err(refused(
-            "invoice-medium-not-allowed",
+            ErrorCode::InvoiceMediumNotAllowed,
             "a VAT general invoice is issued on paper or electronically, not digitally (rule 3)",
         )),
         _ => Ok(()),
@@ -100,7 +100,7 @@ pub fn check_cycle_closed(year: i32, month: u32, now: DateTime<Utc>) -> Result<(
     let opens = next_month + chrono::Duration::days(3);
     if now < opens {
         return Err(refused(
-            "billing-cycle-not-invoiceable",
+            ErrorCode::BillingCycleNotInvoiceable,
             format!(
                 "billing cycle {year}-{month:02} can be invoiced from {} (rule 2: after the 3rd day of the next month)",
                 opens.date_naive()
@@ -154,7 +154,7 @@ impl Store {
             (Association::Resale, Issuer::Partner(p)) if p == customer.partner => {}
             (Association::Resale, _) => {
                 return Err(refused(
-                    "invoice-issuer-mismatch",
+                    ErrorCode::InvoiceIssuerMismatch,
                     format!(
                         "customer {} is a resale customer: its partner {} invoices it (rule 5)",
                         customer.id, customer.partner
@@ -164,7 +164,7 @@ impl Store {
             (Association::Referral, Issuer::Platform) => {}
             (Association::Referral, Issuer::Partner(_)) => {
                 return Err(refused(
-                    "invoice-issuer-mismatch",
+                    ErrorCode::InvoiceIssuerMismatch,
                     format!(
                         "customer {} is a referral customer: the platform invoices it, never under a partner's title (rule 5)",
                         customer.id
@@ -175,7 +175,7 @@ impl Store {
         // Rule 4: the account's one valid title; rule 3: kind and medium it allows.
         let info = self.invoice_info(customer.id).await?.ok_or_else(|| {
             refused(
-                "invoice-info-missing",
+                ErrorCode::InvoiceInfoMissing,
                 format!("customer {} has no invoice title yet (rule 4)", customer.id),
             )
         })?;
@@ -197,7 +197,7 @@ impl Store {
                     // Rule 2: a cycle in arrears must be settled first.
                     if status == OrderStatus::PendingPayment.as_str() && created >= from.timestamp_millis() {
                         return Err(refused(
-                            "billing-cycle-in-arrears",
+                            ErrorCode::BillingCycleInArrears,
                             format!("billing cycle {year}-{month:02} has unpaid orders: settle them first (rule 2)"),
                         ));
                     }
@@ -220,7 +220,7 @@ impl Store {
                 let found = self.existing_order(order).await?;
                 if found.customer != customer.id {
                     return Err(DomainError::NotFound {
-                        what: "order",
+                        what: Entity::Order,
                         id: order,
                     });
                 }
@@ -241,7 +241,10 @@ impl Store {
             }
         };
         if amount <= Decimal::ZERO {
-            return Err(refused("nothing-to-invoice", "there is no paid amount to invoice"));
+            return Err(refused(
+                ErrorCode::NothingToInvoice,
+                "there is no paid amount to invoice",
+            ));
         }
         let basis = match request.scope {
             InvoiceScope::BillingCycle { .. } => InvoiceBasis::BillingCycle,

@@ -4,7 +4,7 @@
 //! record.
 
 use crate::entities::CustomerId;
-use crate::errors::{DomainError, refused};
+use crate::errors::{DomainError, Entity, ErrorCode, refused};
 use crate::store::{self, Store};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -129,9 +129,10 @@ impl Store {
         match new.principal {
             KeyPrincipal::Operator => {}
             KeyPrincipal::Staff(id) => {
-                self.staff(id)
-                    .await?
-                    .ok_or(DomainError::NotFound { what: "staff", id })?;
+                self.staff(id).await?.ok_or(DomainError::NotFound {
+                    what: Entity::Staff,
+                    id,
+                })?;
             }
             KeyPrincipal::Customer(id) => {
                 self.existing_customer(id).await?;
@@ -152,10 +153,11 @@ impl Store {
         .bind(&new.created_by)
         .fetch_optional(self.pool())
         .await?;
-        let id = id.ok_or_else(|| refused("api-key-exists", "a key with this secret already exists"))?;
-        self.api_key(id)
-            .await?
-            .ok_or(DomainError::NotFound { what: "api key", id })
+        let id = id.ok_or_else(|| refused(ErrorCode::ApiKeyExists, "a key with this secret already exists"))?;
+        self.api_key(id).await?.ok_or(DomainError::NotFound {
+            what: Entity::ApiKey,
+            id,
+        })
     }
 
     /// The key whose secret hashes to `key_hash`, revoked or not: the caller checks
@@ -251,11 +253,11 @@ mod tests {
             assert_eq!(ids(store.api_keys(Some(KeyPrincipal::Staff(501))).await.expect("none")), Vec::<i64>::new());
 
             // Refusals: a bad name, unknown principals, a secret already in use.
-            let code = |r: Result<ApiKey, DomainError>| r.map(|_| ()).map_err(|e| e.code());
+            let code = |r: Result<ApiKey, DomainError>| r.map(|_| ()).map_err(|e| e.code().as_str());
             assert_eq!(code(store.create_api_key(&new_key(" ", "ee55", KeyPrincipal::Operator), t0()).await), Err("invalid-field"));
             assert_eq!(code(store.create_api_key(&new_key(&"k".repeat(65), "ee55", KeyPrincipal::Operator), t0()).await), Err("invalid-field"));
             let missing_staff = store.create_api_key(&new_key("x", "ee55", KeyPrincipal::Staff(4242)), t0()).await;
-            assert!(matches!(missing_staff, Err(DomainError::NotFound { what: "staff", id: 4242 })), "got {missing_staff:?}");
+            assert!(matches!(missing_staff, Err(DomainError::NotFound { what: Entity::Staff, id: 4242 })), "got {missing_staff:?}");
             assert_eq!(code(store.create_api_key(&new_key("x", "ee55", KeyPrincipal::Customer(4242)), t0()).await), Err("customer-not-found"));
             let spaced = NewApiKey { scopes: vec!["two words".into()], ..new_key("x", "ee55", KeyPrincipal::Operator) };
             assert_eq!(code(store.create_api_key(&spaced, t0()).await), Err("invalid-field"));

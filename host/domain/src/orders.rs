@@ -7,7 +7,7 @@
 
 use crate::accounts::{AccountKind, AccountOwner, Actor, account_from_row, insert_entry};
 use crate::entities::*;
-use crate::errors::{DomainError, out_of_range, refused};
+use crate::errors::{DomainError, Entity, ErrorCode, out_of_range, refused};
 use crate::money::{self, Currency, PRICE_PLACES, from_cents, in_range, to_cents};
 use crate::store::Store;
 use chrono::{DateTime, Duration, Utc};
@@ -147,7 +147,7 @@ async fn check_payer(
                     .await?;
             if pending.is_some() {
                 return Err(refused(
-                    "payment-requested-from-partner",
+                    ErrorCode::PaymentRequestedFromPartner,
                     format!(
                         "order {order} awaits its partner's payment: the customer pays it once the partner rejects the request (rule 22)"
                     ),
@@ -215,7 +215,7 @@ async fn claim_key<T: DeserializeOwned>(
 
 fn quote_already_ordered(quote: i64) -> DomainError {
     refused(
-        "quote-already-ordered",
+        ErrorCode::QuoteAlreadyOrdered,
         format!("quote {quote} was already turned into an order"),
     )
 }
@@ -235,7 +235,7 @@ async fn check_quote(
         .await?;
     let mismatch = || {
         refused(
-            "quote-mismatch",
+            ErrorCode::QuoteMismatch,
             format!("customer {} has no quote {quote} in {}", order.customer, order.currency),
         )
     };
@@ -254,7 +254,7 @@ async fn check_quote(
     let expires_at: i64 = row.try_get("expires_at")?;
     if now.timestamp_millis() >= expires_at {
         return Err(refused(
-            "quote-expired",
+            ErrorCode::QuoteExpired,
             format!("quote {quote} expired: price the order again"),
         ));
     }
@@ -340,7 +340,7 @@ impl Store {
             .await?;
         if exists.is_none() {
             return Err(DomainError::NotFound {
-                what: "customer",
+                what: Entity::Customer,
                 id: order.customer,
             });
         }
@@ -451,7 +451,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(DomainError::NotFound {
-                what: "order",
+                what: Entity::Order,
                 id: order_id,
             })?;
         let status: OrderStatus =
@@ -635,7 +635,7 @@ impl Store {
         .await?;
         if inserted.rows_affected() == 0 {
             return Err(refused(
-                "payment-already-requested",
+                ErrorCode::PaymentAlreadyRequested,
                 format!("order {order_id} was already sent to the partner"),
             ));
         }
@@ -659,7 +659,7 @@ impl Store {
         .await?;
         if rejected.rows_affected() == 0 {
             return Err(refused(
-                "no-pending-payment-request",
+                ErrorCode::NoPendingPaymentRequest,
                 format!("order {order_id} has no payment request pending with partner {partner}"),
             ));
         }
@@ -717,10 +717,13 @@ impl Store {
         .bind(refund)
         .fetch_optional(self.pool())
         .await?
-        .ok_or(DomainError::NotFound { what: "refund", id: refund })?;
+        .ok_or(DomainError::NotFound { what: Entity::Refund, id: refund })?;
         let status: String = row.try_get("status")?;
         if status != "requested" {
-            return Err(refused("refund-not-requested", format!("refund {refund} is {status}")));
+            return Err(refused(
+                ErrorCode::RefundNotRequested,
+                format!("refund {refund} is {status}"),
+            ));
         }
         let order_id: i64 = row.try_get("order_id")?;
         let amount_cents: i64 = row.try_get("amount_cents")?;
@@ -736,7 +739,7 @@ impl Store {
         }
         .ok_or_else(|| {
             refused(
-                "refund-payer-unknown",
+                ErrorCode::RefundPayerUnknown,
                 format!("order {order_id} records no payer to refund"),
             )
         })?;
@@ -752,7 +755,7 @@ impl Store {
             .await?;
         if done.rows_affected() == 0 {
             return Err(refused(
-                "refund-not-requested",
+                ErrorCode::RefundNotRequested,
                 format!("refund {refund} was completed concurrently"),
             ));
         }
@@ -855,11 +858,10 @@ impl Store {
         let ids = query.fetch_all(self.pool()).await?;
         let mut orders = Vec::with_capacity(ids.len());
         for id in ids {
-            orders.push(
-                self.order(id)
-                    .await?
-                    .ok_or(DomainError::NotFound { what: "order", id })?,
-            );
+            orders.push(self.order(id).await?.ok_or(DomainError::NotFound {
+                what: Entity::Order,
+                id,
+            })?);
         }
         Ok(orders)
     }

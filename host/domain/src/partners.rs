@@ -2,7 +2,7 @@
 //! freezing (rule 18), and the partner-granted discount range (rule 19).
 
 use crate::entities::*;
-use crate::errors::{DomainError, refused};
+use crate::errors::{DomainError, Entity, ErrorCode, refused};
 use crate::store::Store;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -13,7 +13,7 @@ pub fn check_partner_discount(ratio: Decimal) -> Result<Decimal, DomainError> {
     let low = Decimal::new(80, 2);
     if ratio < low || ratio > Decimal::ONE || ratio.normalize().scale() > 2 {
         return Err(refused(
-            "discount-out-of-range",
+            ErrorCode::DiscountOutOfRange,
             format!(
                 "a partner-granted discount of {ratio} is outside 0.80 to 1.00 of list price with 2 places (rule 19)"
             ),
@@ -77,22 +77,22 @@ impl Store {
     /// another distributor (rule 15). Inviting a reseller already bound to it is a no-op.
     pub async fn invite_reseller(&self, distributor: PartnerId, reseller: PartnerId) -> Result<(), DomainError> {
         let d = self.partner(distributor).await?.ok_or(DomainError::NotFound {
-            what: "partner",
+            what: Entity::Partner,
             id: distributor,
         })?;
         let r = self.partner(reseller).await?.ok_or(DomainError::NotFound {
-            what: "partner",
+            what: Entity::Partner,
             id: reseller,
         })?;
         if d.kind != PartnerKind::Distributor || r.kind != PartnerKind::Reseller {
             return Err(refused(
-                "not-a-distributor-and-reseller",
+                ErrorCode::NotADistributorAndReseller,
                 "only a distributor invites, and only a reseller",
             ));
         }
         if d.country != r.country {
             return Err(refused(
-                "reseller-country-mismatch",
+                ErrorCode::ResellerCountryMismatch,
                 format!(
                     "reseller {reseller} is in {}, distributor {distributor} in {} (rule 15)",
                     r.country, d.country
@@ -108,7 +108,7 @@ impl Store {
         .await?;
         if bound.rows_affected() == 0 {
             return Err(refused(
-                "reseller-already-bound",
+                ErrorCode::ResellerAlreadyBound,
                 format!("reseller {reseller} is bound to another distributor (rule 15)"),
             ));
         }
@@ -125,7 +125,7 @@ impl Store {
             });
         }
         self.partner(new.partner).await?.ok_or(DomainError::NotFound {
-            what: "partner",
+            what: Entity::Partner,
             id: new.partner,
         })?;
         if let Some(manager) = new.manager {
@@ -134,7 +134,7 @@ impl Store {
                 s.partner == new.partner && matches!(s.role, Role::CustomerManager | Role::Salesperson)
             }) {
                 return Err(refused(
-                    "invalid-manager",
+                    ErrorCode::InvalidManager,
                     format!(
                         "staff {manager} is not a customer manager or salesperson of partner {}",
                         new.partner
@@ -161,9 +161,10 @@ impl Store {
         .bind(new.manager)
         .fetch_one(self.pool())
         .await?;
-        self.customer(id)
-            .await?
-            .ok_or(DomainError::NotFound { what: "customer", id })
+        self.customer(id).await?.ok_or(DomainError::NotFound {
+            what: Entity::Customer,
+            id,
+        })
     }
 
     /// Sets a resale customer's budget; a customer frozen since its association is unfrozen
@@ -212,7 +213,7 @@ impl Store {
             .await?;
         if updated.rows_affected() == 0 {
             return Err(DomainError::NotFound {
-                what: "customer",
+                what: Entity::Customer,
                 id: customer,
             });
         }
@@ -232,7 +233,7 @@ impl Store {
         }
         let found = self.existing_customer(customer).await?;
         Err(refused(
-            "freeze-type-mismatch",
+            ErrorCode::FreezeTypeMismatch,
             format!(
                 "customer {customer} is {}; an unfreeze of {lifting} does not lift it (rule 18)",
                 found.freeze
@@ -244,7 +245,7 @@ impl Store {
     /// their resale customers, in one transaction (rule 18).
     pub async fn freeze_partner(&self, partner: PartnerId) -> Result<(), DomainError> {
         let found = self.partner(partner).await?.ok_or(DomainError::NotFound {
-            what: "partner",
+            what: Entity::Partner,
             id: partner,
         })?;
         let mut frozen = vec![partner];
@@ -321,7 +322,7 @@ impl Store {
         let found = self.existing_customer(customer).await?;
         if actor.role != Role::PartnerAdmin || actor.partner != found.partner {
             return Err(refused(
-                "partner-admin-only",
+                ErrorCode::PartnerAdminOnly,
                 "only the partner's admin may unbind a customer (rule 17)",
             ));
         }
@@ -339,7 +340,7 @@ impl Store {
                 .await?;
         if recent.is_some() {
             return Err(refused(
-                "unbind-too-soon",
+                ErrorCode::UnbindTooSoon,
                 format!("customer {customer} unbound less than 3 months ago (rule 17)"),
             ));
         }
@@ -350,7 +351,7 @@ impl Store {
             .await?;
         if awaiting > 0 {
             return Err(refused(
-                "orders-awaiting-payment",
+                ErrorCode::OrdersAwaitingPayment,
                 format!("customer {customer} has {awaiting} order(s) awaiting payment: settle them first (rule 17)"),
             ));
         }
@@ -362,7 +363,7 @@ impl Store {
             .await?;
         if unbound.rows_affected() == 0 {
             return Err(refused(
-                "customer-not-bound",
+                ErrorCode::CustomerNotBound,
                 format!("customer {customer} is not bound to a partner"),
             ));
         }
@@ -392,7 +393,7 @@ impl Store {
             .await?;
         if bound.rows_affected() == 0 {
             return Err(refused(
-                "customer-still-bound",
+                ErrorCode::CustomerStillBound,
                 format!("customer {customer} is bound: unbind it first"),
             ));
         }
@@ -409,7 +410,7 @@ impl Store {
         let found = self.existing_customer(customer).await?;
         if actor.role != Role::PartnerAdmin || actor.partner != found.partner {
             return Err(refused(
-                "partner-admin-only",
+                ErrorCode::PartnerAdminOnly,
                 "only the partner's admin may change a customer's association (rule 17)",
             ));
         }
@@ -441,17 +442,17 @@ impl Store {
         let found = self.existing_customer(customer).await?;
         if actor.partner != found.partner || !matches!(actor.role, Role::PartnerAdmin | Role::Supervisor) {
             return Err(refused(
-                "assignment-not-permitted",
+                ErrorCode::AssignmentNotPermitted,
                 "only the partner's admin or a supervisor assigns customers",
             ));
         }
         let staff = self.staff(manager).await?.ok_or(DomainError::NotFound {
-            what: "staff",
+            what: Entity::Staff,
             id: manager,
         })?;
         if staff.partner != found.partner || !matches!(staff.role, Role::CustomerManager | Role::Salesperson) {
             return Err(refused(
-                "not-a-manager-of-partner",
+                ErrorCode::NotAManagerOfPartner,
                 format!(
                     "staff {manager} is not a customer manager or salesperson of partner {}",
                     found.partner
@@ -500,7 +501,7 @@ impl Store {
         }
         let found = self.existing_customer(customer).await?;
         Err(refused(
-            "real-name-state",
+            ErrorCode::RealNameState,
             format!(
                 "customer {customer}'s real-name status is {}: it cannot be {what}",
                 found.real_name
@@ -519,7 +520,7 @@ impl Store {
         let found = self.existing_customer(customer).await?;
         if found.partner != partner {
             return Err(refused(
-                "customer-not-registered",
+                ErrorCode::CustomerNotRegistered,
                 format!("partner {partner} must register customer {customer} before inviting it (rule 1)"),
             ));
         }
@@ -553,18 +554,21 @@ impl Store {
             .bind(token)
             .fetch_optional(self.pool())
             .await?
-            .ok_or_else(|| refused("invitation-unknown", "no such invitation"))?;
+            .ok_or_else(|| refused(ErrorCode::InvitationUnknown, "no such invitation"))?;
         let customer: i64 = row.try_get("customer")?;
         let channel: String = row.try_get("channel")?;
         let created: i64 = row.try_get("created_at")?;
         let accepted: Option<i64> = row.try_get("accepted_at")?;
         if accepted.is_some() {
-            return Err(refused("invitation-used", "this invitation was already accepted"));
+            return Err(refused(
+                ErrorCode::InvitationUsed,
+                "this invitation was already accepted",
+            ));
         }
         let age = now.timestamp_millis() - created;
         if channel == "online" && age > chrono::Duration::days(ONLINE_INVITATION_DAYS).num_milliseconds() {
             return Err(refused(
-                "invitation-expired",
+                ErrorCode::InvitationExpired,
                 "an online invitation link expires after 7 days (rule 1)",
             ));
         }
@@ -622,25 +626,25 @@ impl Store {
     ) -> Result<Staff, DomainError> {
         if matches!(role, Role::PlatformOperator | Role::Customer) {
             return Err(refused(
-                "invalid-staff-role",
+                ErrorCode::InvalidStaffRole,
                 format!("{role} is not a staff role: partner-admin, customer-manager, supervisor or salesperson"),
             ));
         }
         self.partner(partner).await?.ok_or(DomainError::NotFound {
-            what: "partner",
+            what: Entity::Partner,
             id: partner,
         })?;
         if let Some(supervisor) = supervisor {
             if !matches!(role, Role::CustomerManager | Role::Salesperson) {
                 return Err(refused(
-                    "invalid-supervisor",
+                    ErrorCode::InvalidSupervisor,
                     format!("a {role} reports to no supervisor: only customer managers and salespeople do"),
                 ));
             }
             let found = self.staff(supervisor).await?;
             if !found.is_some_and(|s| s.role == Role::Supervisor && s.partner == partner) {
                 return Err(refused(
-                    "invalid-supervisor",
+                    ErrorCode::InvalidSupervisor,
                     format!("staff {supervisor} is not a supervisor of partner {partner}"),
                 ));
             }

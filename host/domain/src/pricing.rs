@@ -4,7 +4,7 @@
 
 use crate::coupons::DiscountKind;
 use crate::entities::*;
-use crate::errors::{DomainError, out_of_range, refused};
+use crate::errors::{DomainError, Entity, ErrorCode, out_of_range, refused};
 use crate::money::{self, Currency, in_range, settle};
 use crate::partners::check_partner_discount;
 use crate::resources::Resource;
@@ -101,21 +101,23 @@ impl Store {
         mode: Option<ChargingMode>,
     ) -> Result<(Product, ListPrice), DomainError> {
         let p = self.product(product).await?.ok_or(DomainError::NotFound {
-            what: "product",
+            what: Entity::Product,
             id: product,
         })?;
         if let Some(mode) = mode
             && p.charging_mode != mode
         {
             return Err(refused(
-                "charging-mode-mismatch",
+                ErrorCode::ChargingModeMismatch,
                 format!("product {product} is charged {}, not {mode}", p.charging_mode),
             ));
         }
-        let price = self
-            .list_price(product, period)
-            .await?
-            .ok_or_else(|| refused("price-not-found", format!("product {product} has no {period} price")))?;
+        let price = self.list_price(product, period).await?.ok_or_else(|| {
+            refused(
+                ErrorCode::PriceNotFound,
+                format!("product {product} has no {period} price"),
+            )
+        })?;
         Ok((p, price))
     }
 
@@ -209,7 +211,7 @@ impl Store {
             PeriodType::Year => Decimal::from(365),
             other => {
                 return Err(refused(
-                    "charging-mode-mismatch",
+                    ErrorCode::ChargingModeMismatch,
                     format!("a {other} resource has no term to change"),
                 ));
             }

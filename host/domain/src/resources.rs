@@ -1,7 +1,7 @@
 //! Resources created by paid orders, their expiry and renewal (rule 11).
 
 use crate::entities::*;
-use crate::errors::{DomainError, refused};
+use crate::errors::{DomainError, Entity, ErrorCode, refused};
 use crate::store::Store;
 use chrono::{DateTime, Duration, Months, Utc};
 use sqlx::Row;
@@ -88,13 +88,13 @@ impl Store {
 
     /// A resource that must exist and be a main resource: children follow their main one.
     async fn main_resource(&self, id: i64) -> Result<Resource, DomainError> {
-        let resource = self
-            .resource(id)
-            .await?
-            .ok_or(DomainError::NotFound { what: "resource", id })?;
+        let resource = self.resource(id).await?.ok_or(DomainError::NotFound {
+            what: Entity::Resource,
+            id,
+        })?;
         if let Some(main) = resource.main_resource {
             return Err(refused(
-                "not-a-main-resource",
+                ErrorCode::NotAMainResource,
                 format!("resource {id} is a child of {main}: act on its main resource"),
             ));
         }
@@ -157,7 +157,7 @@ impl Store {
         let resource = self.main_resource(id).await?;
         if period != resource.period {
             return Err(refused(
-                "renewal-period-mismatch",
+                ErrorCode::RenewalPeriodMismatch,
                 format!(
                     "resource {id} was bought per {}: a renewal uses the same period type (rule 11)",
                     resource.period
@@ -255,7 +255,10 @@ impl Store {
             .fetch_one(self.pool())
             .await?;
         if status != "in-use" {
-            return Err(refused("resource-not-in-use", format!("resource {id} is {status}")));
+            return Err(refused(
+                ErrorCode::ResourceNotInUse,
+                format!("resource {id} is {status}"),
+            ));
         }
         let order: Option<i64> = sqlx::query_scalar("SELECT order_id FROM resources WHERE id = $1")
             .bind(id)
@@ -263,7 +266,7 @@ impl Store {
             .await?;
         let order = order.ok_or_else(|| {
             refused(
-                "resource-without-order",
+                ErrorCode::ResourceWithoutOrder,
                 format!("resource {id} records no order to refund"),
             )
         })?;
@@ -275,7 +278,7 @@ impl Store {
         let mut unused = Decimal::ZERO;
         for rid in std::iter::once(id).chain(children.iter().copied()) {
             let r = self.resource(rid).await?.ok_or(DomainError::NotFound {
-                what: "resource",
+                what: Entity::Resource,
                 id: rid,
             })?;
             let days_per_period = match r.period {
@@ -319,7 +322,7 @@ impl Store {
         let amount_cents = crate::money::to_cents(amount).unwrap_or(0);
         if amount_cents <= 0 {
             return Err(refused(
-                "nothing-to-refund",
+                ErrorCode::NothingToRefund,
                 format!("resource {id} has no unused paid term"),
             ));
         }

@@ -6,6 +6,7 @@
 use crate::bindings::{NewPluginVersion, PluginQuota, PluginUsage, Recorded};
 use crate::demo::DemoData;
 use crate::entities::*;
+use crate::errors::Entity;
 use crate::money::Currency;
 use chrono::{DateTime, TimeZone, Utc};
 use rust_decimal::Decimal;
@@ -134,16 +135,18 @@ impl Store {
 
     /// An order that must exist.
     pub async fn existing_order(&self, id: OrderId) -> Result<Order, crate::errors::DomainError> {
-        self.order(id)
-            .await?
-            .ok_or(crate::errors::DomainError::NotFound { what: "order", id })
+        self.order(id).await?.ok_or(crate::errors::DomainError::NotFound {
+            what: Entity::Order,
+            id,
+        })
     }
 
     /// A customer that must exist.
     pub async fn existing_customer(&self, id: CustomerId) -> Result<Customer, crate::errors::DomainError> {
-        self.customer(id)
-            .await?
-            .ok_or(crate::errors::DomainError::NotFound { what: "customer", id })
+        self.customer(id).await?.ok_or(crate::errors::DomainError::NotFound {
+            what: Entity::Customer,
+            id,
+        })
     }
 
     /// The engine this store runs on.

@@ -4,7 +4,7 @@
 //! are JSON that the domain stores without reading.
 
 use crate::entities::{ApprovalKind, CustomerId, PartnerId, Role};
-use crate::errors::{DomainError, refused};
+use crate::errors::{DomainError, Entity, ErrorCode, refused};
 use crate::store::{self, Store};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -114,7 +114,7 @@ fn task_from_row(r: &AnyRow) -> Result<ApprovalTask, DomainError> {
 
 fn task_not_found(id: i64) -> DomainError {
     DomainError::NotFound {
-        what: "approval task",
+        what: Entity::ApprovalTask,
         id,
     }
 }
@@ -146,7 +146,7 @@ impl Store {
         }
         if self.partner(new.partner).await?.is_none() {
             return Err(DomainError::NotFound {
-                what: "partner",
+                what: Entity::Partner,
                 id: new.partner,
             });
         }
@@ -241,7 +241,7 @@ impl Store {
             None => {
                 let task = self.task(id).await?.ok_or_else(|| task_not_found(id))?;
                 Err(refused(
-                    "task-not-pending",
+                    ErrorCode::TaskNotPending,
                     format!("approval task {id} is {}: it was already decided", task.status),
                 ))
             }
@@ -269,11 +269,11 @@ impl Store {
                 let task = self.task(id).await?.ok_or_else(|| task_not_found(id))?;
                 Err(match task.status {
                     TaskStatus::Approved | TaskStatus::Failed => refused(
-                        "task-outcome-recorded",
+                        ErrorCode::TaskOutcomeRecorded,
                         format!("approval task {id} already has its outcome recorded"),
                     ),
                     TaskStatus::Pending | TaskStatus::Rejected => refused(
-                        "task-not-approved",
+                        ErrorCode::TaskNotApproved,
                         format!(
                             "approval task {id} is {}: only an approved task has an outcome",
                             task.status
@@ -316,7 +316,7 @@ mod tests {
     }
 
     fn code<T>(r: Result<T, DomainError>) -> Result<(), &'static str> {
-        r.map(|_| ()).map_err(|e| e.code())
+        r.map(|_| ()).map_err(|e| e.code().as_str())
     }
 
     on_both_backends! {
@@ -350,12 +350,12 @@ mod tests {
 
             let again = store.decide_task(created.id, false, "partner-admin:2/500", None, t1).await;
             match again {
-                Err(DomainError::Refused { code: "task-not-pending", message }) => {
+                Err(DomainError::Refused { code: ErrorCode::TaskNotPending, message }) => {
                     assert_eq!(message, format!("approval task {} is approved: it was already decided", created.id));
                 }
                 other => panic!("expected task-not-pending, got {other:?}"),
             }
-            assert_eq!(code(store.decide_task(4242, true, "operator", None, t1).await), Err("not-found"));
+            assert_eq!(code(store.decide_task(4242, true, "operator", None, t1).await), Err("approval-task-not-found"));
 
             let result = r#"{"refund":7001}"#;
             let done = store.record_task_outcome(created.id, result, false).await.expect("recorded");
@@ -363,7 +363,7 @@ mod tests {
             assert_eq!((&done.decided_by, done.decided_at), (&approved.decided_by, approved.decided_at));
             assert_eq!(code(store.record_task_outcome(created.id, result, true).await), Err("task-outcome-recorded"));
             assert_eq!(code(store.record_task_outcome(other.id, result, false).await), Err("task-not-approved"));
-            assert_eq!(code(store.record_task_outcome(4242, result, false).await), Err("not-found"));
+            assert_eq!(code(store.record_task_outcome(4242, result, false).await), Err("approval-task-not-found"));
             assert_eq!(store.task(created.id).await.expect("read"), Some(done.clone()));
 
             // Every partner, every status, by id; paged after an id.
@@ -440,7 +440,7 @@ mod tests {
                 let decided = store.task(task.id).await.expect("read").expect("task");
                 match (approve, reject) {
                     (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => {
-                        assert_eq!(lost.code(), "task-not-pending", "round {round}");
+                        assert_eq!(lost.code(), ErrorCode::TaskNotPending, "round {round}");
                         assert_eq!(decided, won, "round {round}");
                     }
                     other => panic!("round {round}: expected exactly one winner, got {other:?}"),

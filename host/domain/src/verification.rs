@@ -1,7 +1,7 @@
 //! Phone verification before creating a customer with a phone number (rule 25).
 
 use crate::entities::*;
-use crate::errors::{DomainError, refused};
+use crate::errors::{DomainError, ErrorCode, refused};
 use crate::partners::NewCustomer;
 use crate::store::Store;
 use chrono::{DateTime, Duration, Utc};
@@ -71,7 +71,7 @@ impl Store {
                 .await?;
         if spent.rows_affected() == 0 {
             return Err(refused(
-                "verification-code-invalid",
+                ErrorCode::VerificationCodeInvalid,
                 format!("no valid verification code {code:?} for {phone} (rule 25)"),
             ));
         }

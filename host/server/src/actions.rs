@@ -8,6 +8,7 @@ use crate::error::AppError;
 use chrono::Utc;
 use pchost_domain::accounts::{Actor, AllocationTarget};
 use pchost_domain::coupons::CouponLimits;
+use pchost_domain::errors::Entity;
 use pchost_domain::orders::Payer;
 use pchost_domain::store::Store;
 use pchost_domain::{Currency, CustomerId, FreezeState, OrderId, PartnerId};
@@ -141,7 +142,7 @@ impl Action {
                 let customer = store
                     .customer(*customer)
                     .await?
-                    .ok_or_else(|| AppError::not_found("customer", customer))?;
+                    .ok_or_else(|| AppError::not_found(Entity::Customer, customer))?;
                 Ok(
                     serde_json::to_value(crate::api::customers::CustomerView::from(customer))
                         .map_err(|e| AppError::Internal(e.into()))?,
@@ -152,7 +153,7 @@ impl Action {
                 let reseller = store
                     .partner(*reseller)
                     .await?
-                    .ok_or_else(|| AppError::not_found("partner", reseller))?;
+                    .ok_or_else(|| AppError::not_found(Entity::Partner, reseller))?;
                 Ok(serde_json::to_value(reseller).map_err(|e| AppError::Internal(e.into()))?)
             }
         }

@@ -10,6 +10,7 @@ use crate::error::AppError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use pchost_domain::accounts::Actor;
+use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::keys::{ApiKey, KeyPrincipal, NewApiKey};
 use pchost_domain::{Customer, CustomerId, Partner, PartnerId, PartnerKind, Role, Staff, access};
 use sha2::{Digest, Sha256};
@@ -134,16 +135,17 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| AppError::Unauthenticated {
-                code: "missing-api-key",
-                message: "send the API key as `Authorization: Bearer pch_...`".into(),
-            })?;
-        let invalid = || AppError::Unauthenticated {
-            code: "invalid-api-key",
-            message: "the API key is not valid (unknown, revoked or malformed)".into(),
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(|| {
+            AppError::refused(
+                ErrorCode::MissingApiKey,
+                "send the API key as `Authorization: Bearer pch_...`",
+            )
+        })?;
+        let invalid = || {
+            AppError::refused(
+                ErrorCode::InvalidApiKey,
+                "the API key is not valid (unknown, revoked or malformed)",
+            )
         };
         // Failed attempts count against the client address, so guessing keys (or flooding
         // the key lookup) is rate-limited like any other request.
@@ -255,8 +257,8 @@ impl Caller {
             Ok(())
         } else {
             let level = if access == Access::Read { "read" } else { "write" };
-            Err(AppError::forbidden(
-                "scope-missing",
+            Err(AppError::refused(
+                ErrorCode::ScopeMissing,
                 format!("this API key lacks the `{area}:{level}` scope"),
             ))
         }
@@ -297,16 +299,16 @@ impl Caller {
         if kinds.contains(&partner.kind) {
             Ok(partner)
         } else {
-            Err(AppError::forbidden(
-                "role-not-permitted",
+            Err(AppError::refused(
+                ErrorCode::RoleNotPermitted,
                 format!("a {} may not do this", partner.kind),
             ))
         }
     }
 
     fn role_refused(&self, who: &str) -> AppError {
-        AppError::forbidden(
-            "role-not-permitted",
+        AppError::refused(
+            ErrorCode::RoleNotPermitted,
             format!("{who} may do this; the caller is a {}", self.role()),
         )
     }
@@ -318,7 +320,7 @@ impl Caller {
             .store
             .customer(id)
             .await?
-            .ok_or_else(|| AppError::not_found("customer", id))?;
+            .ok_or_else(|| AppError::not_found(Entity::Customer, id))?;
         let visible = match &self.principal {
             Principal::Operator => true,
             Principal::Customer(c) => c.id == id,
@@ -341,8 +343,8 @@ impl Caller {
         if visible {
             Ok(customer)
         } else {
-            Err(AppError::forbidden(
-                "out-of-scope",
+            Err(AppError::refused(
+                ErrorCode::OutOfScope,
                 format!("customer {id} is outside what {} may see", self.label()),
             ))
         }
@@ -384,8 +386,8 @@ impl Caller {
             (Principal::Operator, None) => Err(AppError::field("partner_id", "the operator names the partner")),
             (Principal::Staff { partner, .. }, None) => Ok(partner.id),
             (Principal::Staff { partner, .. }, Some(id)) if id == partner.id => Ok(id),
-            (Principal::Staff { .. }, Some(id)) => Err(AppError::forbidden(
-                "out-of-scope",
+            (Principal::Staff { .. }, Some(id)) => Err(AppError::refused(
+                ErrorCode::OutOfScope,
                 format!("partner {id} is outside what {} may see", self.label()),
             )),
             (Principal::Customer(_), _) => Err(self.role_refused("only the operator or partner staff")),

@@ -8,6 +8,7 @@ use anyhow::Context;
 use pchost_domain::bindings::{
     BindingScope, FailurePolicy, NewBinding, NewPluginVersion, PluginQuota, PluginUsage, Recorded,
 };
+use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::store::Store;
 use pchost_domain::{PartnerId, PartnerKind, errors::DomainError};
 use pchost_runtime::{LoadedPlugin, PluginManifest, PluginRuntime};
@@ -91,32 +92,32 @@ pub async fn install(
 }
 
 fn version_exists(id: &str, existing: &str, digest: &str) -> AppError {
-    AppError::Conflict {
-        code: "version-exists",
-        message: format!(
+    AppError::refused(
+        ErrorCode::VersionExists,
+        format!(
             "{id} is already installed as {existing}, and this component is {digest}: versions are immutable, so bump the version"
         ),
-    }
+    )
 }
 
 fn over_quota(owner: PartnerId, usage: PluginUsage, size: usize, quota: &PluginQuota) -> AppError {
     let make_room = "delete a version no binding uses (DELETE /v1/plugins/{owner}/{name}/{version}) to make room";
     if usage.versions >= quota.max_versions {
-        AppError::Conflict {
-            code: "version-quota-exceeded",
-            message: format!(
+        AppError::refused(
+            ErrorCode::VersionQuotaExceeded,
+            format!(
                 "partner {owner} has {} plugin versions installed, its limit: {make_room}",
                 usage.versions
             ),
-        }
+        )
     } else {
-        AppError::Conflict {
-            code: "storage-quota-exceeded",
-            message: format!(
+        AppError::refused(
+            ErrorCode::StorageQuotaExceeded,
+            format!(
                 "partner {owner}'s installed components hold {} bytes; {size} more would pass its limit of {} bytes: {make_room}",
                 usage.bytes, quota.max_bytes
             ),
-        }
+        )
     }
 }
 
@@ -134,7 +135,7 @@ pub async fn delete(
     let digest = store
         .delete_plugin_version(owner, name, version)
         .await?
-        .ok_or_else(|| AppError::not_found("plugin version", &id))?;
+        .ok_or_else(|| AppError::not_found(Entity::PluginVersion, &id))?;
     runtime.unload(&id);
     forget_artefacts(store, runtime, &digest).await
 }
@@ -208,7 +209,8 @@ pub async fn install_bundled(
         match store.create_binding(&binding, "bundled", chrono::Utc::now()).await {
             Ok(_) => {}
             Err(DomainError::Refused {
-                code: "binding-exists", ..
+                code: ErrorCode::BindingExists,
+                ..
             }) => {}
             Err(e) => return Err(e).with_context(|| format!("binding {label}")),
         }

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pchost_domain::errors::DomainError;
+use pchost_domain::errors::{DomainError, Entity, ErrorCode};
 use pchost_runtime::manifest::ManifestError;
 use pchost_runtime::{FailureKind, InstallError, InvokeError, PluginFailure};
 use serde::Serialize;
@@ -14,81 +14,17 @@ use utoipa::ToSchema;
 /// An API error.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// The body is not the JSON this endpoint takes.
-    #[error("{0}")]
-    InvalidJson(String),
-    /// A field has a bad value.
-    #[error("{field}: {message}")]
-    InvalidField {
-        /// JSON path of the field.
-        field: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// The body is larger than the endpoint accepts.
-    #[error("request body is larger than {0} bytes")]
-    PayloadTooLarge(usize),
-    /// No valid API key: 401.
+    /// A refusal with a stable code; the code says the HTTP status.
     #[error("{message}")]
-    Unauthenticated {
-        /// `missing-api-key` or `invalid-api-key`.
-        code: &'static str,
-        /// Why.
+    Refused {
+        /// Stable code (docs/errors.md).
+        code: ErrorCode,
+        /// Why, for people.
         message: String,
-    },
-    /// The caller may not do this: 403.
-    #[error("{message}")]
-    Forbidden {
-        /// `role-not-permitted`, `out-of-scope`, `scope-missing`, `not-owner`.
-        code: &'static str,
-        /// Why.
-        message: String,
-    },
-    /// Something named in the request does not exist.
-    #[error("{what} {id} not found")]
-    NotFound {
-        /// `customer-not-found`, `product-not-found`, ...
-        code: &'static str,
-        /// What was looked for.
-        what: &'static str,
-        /// Its id.
-        id: String,
-    },
-    /// The request conflicts with the current state: 409.
-    #[error("{message}")]
-    Conflict {
-        /// Stable code.
-        code: &'static str,
-        /// Why.
-        message: String,
-    },
-    /// The request is well-formed but breaks a business rule.
-    #[error("{message}")]
-    Unprocessable {
-        /// Stable code.
-        code: &'static str,
-        /// Why.
-        message: String,
-        /// Field at fault.
+        /// JSON path of the field at fault.
         field: Option<String>,
-    },
-    /// The caller sent too many requests: 429.
-    #[error("rate limit exceeded: retry in {retry_after_secs} s")]
-    RateLimited {
-        /// `rate-limited` (requests) or `upload-rate-limited` (an owner's uploads).
-        code: &'static str,
-        /// When a request will be accepted again.
-        retry_after_secs: u64,
-    },
-    /// The service cannot take this now, through no fault of the request: 503.
-    #[error("{message}")]
-    Unavailable {
-        /// Stable code.
-        code: &'static str,
-        /// Why.
-        message: String,
-        /// When to try again.
-        retry_after_secs: u64,
+        /// When to try again (`Retry-After`), for refusals of a busy host or a spent budget.
+        retry_after_secs: Option<u64>,
     },
     /// A plugin failed; the action was refused (fail-closed).
     #[error(transparent)]
@@ -116,129 +52,109 @@ pub struct ErrorBody<'a> {
 
 impl AppError {
     /// The stable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AppError::InvalidJson(_) => "invalid-json",
-            AppError::InvalidField { .. } => "invalid-field",
-            AppError::PayloadTooLarge(_) => "payload-too-large",
-            AppError::Unauthenticated { code, .. }
-            | AppError::Forbidden { code, .. }
-            | AppError::NotFound { code, .. }
-            | AppError::Conflict { code, .. }
-            | AppError::Unprocessable { code, .. }
-            | AppError::RateLimited { code, .. }
-            | AppError::Unavailable { code, .. } => code,
+            AppError::Refused { code, .. } => *code,
             AppError::PluginFailed(failure) => match failure.kind {
-                FailureKind::ConcurrencyLimit { .. } => "plugin-concurrency-limit",
-                FailureKind::Capacity(_) => "plugin-capacity",
-                _ => "plugin-failed",
+                FailureKind::ConcurrencyLimit { .. } => ErrorCode::PluginConcurrencyLimit,
+                FailureKind::Capacity(_) => ErrorCode::PluginCapacity,
+                _ => ErrorCode::PluginFailed,
             },
-            AppError::Internal(_) => "internal",
+            AppError::Internal(_) => ErrorCode::Internal,
         }
     }
 
-    fn status(&self) -> StatusCode {
+    /// The field at fault, when one is.
+    pub fn field_at_fault(&self) -> Option<&str> {
         match self {
-            AppError::InvalidJson(_) | AppError::InvalidField { .. } => StatusCode::BAD_REQUEST,
-            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            AppError::NotFound { .. } => StatusCode::NOT_FOUND,
-            AppError::Conflict { .. } => StatusCode::CONFLICT,
-            AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            // Busy, not broken: the owner's share of the pool (only its requests) or the pool.
-            AppError::PluginFailed(failure) => match failure.kind {
-                FailureKind::ConcurrencyLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
-                FailureKind::Capacity(_) => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::BAD_GATEWAY,
-            },
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Refused { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// A refusal with its code.
+    pub fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
+        AppError::Refused {
+            code,
+            message: message.into(),
+            field: None,
+            retry_after_secs: None,
+        }
+    }
+
+    /// A refusal with its code, naming the field at fault.
+    pub fn refused_at(code: ErrorCode, field: impl Into<String>, message: impl Into<String>) -> Self {
+        AppError::Refused {
+            code,
+            message: message.into(),
+            field: Some(field.into()),
+            retry_after_secs: None,
         }
     }
 
     /// A field with a bad value.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        AppError::InvalidField {
-            field: field.into(),
-            message: message.into(),
-        }
+        let field = field.into();
+        let message = format!("{field}: {}", message.into());
+        Self::refused_at(ErrorCode::InvalidField, field, message)
     }
 
-    /// A refusal for who the caller is.
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        AppError::Forbidden {
-            code,
-            message: message.into(),
-        }
+    /// A body that is not the JSON (or multipart form) the endpoint takes.
+    pub fn invalid_json(message: impl Into<String>) -> Self {
+        Self::refused(ErrorCode::InvalidJson, message)
     }
 
-    /// A business-rule refusal.
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        AppError::Unprocessable {
-            code,
-            message: message.into(),
-            field: None,
-        }
+    /// A body over `limit` bytes.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::refused(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is larger than {limit} bytes"),
+        )
     }
 
     /// A missing entity.
-    pub fn not_found(what: &'static str, id: impl ToString) -> Self {
-        let code = match what {
-            "customer" => "customer-not-found",
-            "partner" => "partner-not-found",
-            "order" => "order-not-found",
-            "product" => "product-not-found",
-            "quote" => "quote-not-found",
-            "binding" => "binding-not-found",
-            "account" => "account-not-found",
-            "api key" => "api-key-not-found",
-            "resource" => "resource-not-found",
-            "coupon" => "coupon-not-found",
-            "staff" => "staff-not-found",
-            _ => "not-found",
-        };
-        AppError::NotFound {
+    pub fn not_found(what: Entity, id: impl std::fmt::Display) -> Self {
+        Self::refused(what.not_found_code(), format!("{what} {id} not found"))
+    }
+
+    /// A refusal that holds for `retry_after_secs` only: a spent budget, a busy host.
+    pub fn retry_later(code: ErrorCode, message: impl Into<String>, retry_after_secs: u64) -> Self {
+        AppError::Refused {
             code,
-            what,
-            id: id.to_string(),
+            message: message.into(),
+            field: None,
+            retry_after_secs: Some(retry_after_secs),
         }
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        let code = self.code();
         match &self {
             AppError::Internal(e) => tracing::error!(error = ?e, "internal error"),
-            other => tracing::info!(code = other.code(), message = %other, "request refused"),
+            other => tracing::info!(code = %code, message = %other, "request refused"),
         }
-        let field = match &self {
-            AppError::InvalidField { field, .. } => Some(field.as_str()),
-            AppError::Unprocessable { field, .. } => field.as_deref(),
-            _ => None,
-        };
-        let plugin = match &self {
-            AppError::PluginFailed(failure) => Some(failure),
-            _ => None,
+        let (plugin, retry_after_secs) = match &self {
+            AppError::PluginFailed(failure) => {
+                // Busy, not broken: the owner's share of the pool (only its requests) or the pool.
+                let busy = matches!(
+                    failure.kind,
+                    FailureKind::ConcurrencyLimit { .. } | FailureKind::Capacity(_)
+                );
+                (Some(failure), busy.then_some(1))
+            }
+            AppError::Refused { retry_after_secs, .. } => (None, *retry_after_secs),
+            AppError::Internal(_) => (None, None),
         };
         let body = ErrorBody {
-            code: self.code(),
+            code: code.as_str(),
             message: self.to_string(),
-            field,
+            field: self.field_at_fault(),
             plugin,
         };
-        let mut response = (self.status(), Json(body)).into_response();
-        let retry_after_secs = match &self {
-            AppError::RateLimited { retry_after_secs, .. } | AppError::Unavailable { retry_after_secs, .. } => {
-                Some(*retry_after_secs)
-            }
-            AppError::PluginFailed(PluginFailure {
-                kind: FailureKind::ConcurrencyLimit { .. } | FailureKind::Capacity(_),
-                ..
-            }) => Some(1),
-            _ => None,
-        };
+        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, Json(body)).into_response();
         if let Some(seconds) = retry_after_secs {
             response
                 .headers_mut()
@@ -252,19 +168,16 @@ impl From<JsonRejection> for AppError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
             JsonRejection::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                AppError::PayloadTooLarge(crate::app::MAX_BODY_BYTES)
+                AppError::payload_too_large(crate::app::MAX_BODY_BYTES)
             }
-            other => AppError::InvalidJson(other.body_text()),
+            other => AppError::invalid_json(other.body_text()),
         }
     }
 }
 
 impl From<QueryRejection> for AppError {
     fn from(rejection: QueryRejection) -> Self {
-        AppError::InvalidField {
-            field: "query".into(),
-            message: rejection.body_text(),
-        }
+        AppError::field("query", rejection.body_text())
     }
 }
 
@@ -273,10 +186,10 @@ impl From<InvokeError> for AppError {
         match error {
             InvokeError::Plugin(failure) => AppError::PluginFailed(failure),
             InvokeError::Input(pchost_runtime::model::InputError::Invalid { field, message }) => {
-                AppError::InvalidField { field, message }
+                AppError::field(field, message)
             }
             InvokeError::Input(e @ pchost_runtime::model::InputError::TooLarge { .. }) => {
-                AppError::unprocessable("input-too-large", e.to_string())
+                AppError::refused(ErrorCode::InputTooLarge, e.to_string())
             }
             other => AppError::Internal(anyhow::anyhow!(other)),
         }
@@ -286,93 +199,45 @@ impl From<InvokeError> for AppError {
 impl From<InstallError> for AppError {
     fn from(error: InstallError) -> Self {
         let message = error.to_string();
+        let component = |code| AppError::refused_at(code, "component", message.clone());
         match error {
-            InstallError::TooLarge { .. } => AppError::Unprocessable {
-                code: "component-too-large",
-                message,
-                field: Some("component".into()),
-            },
+            InstallError::TooLarge { .. } => component(ErrorCode::ComponentTooLarge),
             InstallError::NotWasm
             | InstallError::CoreModule
             | InstallError::UnsupportedBinary(_)
-            | InstallError::Invalid(_) => AppError::Unprocessable {
-                code: "invalid-component",
-                message,
-                field: Some("component".into()),
-            },
-            InstallError::TooComplex { .. } => AppError::Unprocessable {
-                code: "component-too-complex",
-                message,
-                field: Some("component".into()),
-            },
-            InstallError::CompileTimeout { .. } => AppError::Unprocessable {
-                code: "compile-timeout",
-                message,
-                field: Some("component".into()),
-            },
-            InstallError::CompileFailed(_) => AppError::Unprocessable {
-                code: "compile-failed",
-                message,
-                field: Some("component".into()),
-            },
-            InstallError::CompileBusy { waited_ms } => AppError::Unavailable {
-                code: "compile-busy",
-                message,
-                retry_after_secs: waited_ms.div_ceil(1000).max(1),
-            },
-            InstallError::MissingGrant { .. } => AppError::unprocessable("missing-grant", message),
-            InstallError::UnknownImport(_) => AppError::unprocessable("unknown-import", message),
-            InstallError::WrongWorld { .. } => AppError::unprocessable("wrong-world", message),
-            InstallError::VersionExists { .. } => AppError::Conflict {
-                code: "version-exists",
-                message,
-            },
-            InstallError::Manifest(ManifestError::LimitOutOfRange { .. }) => AppError::Unprocessable {
-                code: "limit-above-ceiling",
-                message,
-                field: Some("manifest.limits".into()),
-            },
-            InstallError::Manifest(_) => AppError::InvalidField {
-                field: "manifest".into(),
-                message,
-            },
+            | InstallError::Invalid(_) => component(ErrorCode::InvalidComponent),
+            InstallError::TooComplex { .. } => component(ErrorCode::ComponentTooComplex),
+            InstallError::CompileTimeout { .. } => component(ErrorCode::CompileTimeout),
+            InstallError::CompileFailed(_) => component(ErrorCode::CompileFailed),
+            InstallError::CompileBusy { waited_ms } => {
+                AppError::retry_later(ErrorCode::CompileBusy, message, waited_ms.div_ceil(1000).max(1))
+            }
+            InstallError::MissingGrant { .. } => AppError::refused(ErrorCode::MissingGrant, message),
+            InstallError::UnknownImport(_) => AppError::refused(ErrorCode::UnknownImport, message),
+            InstallError::WrongWorld { .. } => AppError::refused(ErrorCode::WrongWorld, message),
+            InstallError::VersionExists { .. } => AppError::refused(ErrorCode::VersionExists, message),
+            InstallError::Manifest(ManifestError::LimitOutOfRange { .. }) => {
+                AppError::refused_at(ErrorCode::LimitAboveCeiling, "manifest.limits", message)
+            }
+            InstallError::Manifest(_) => AppError::field("manifest", message),
             InstallError::Storage(_) | InstallError::Compiler(_) => AppError::Internal(anyhow::anyhow!(message)),
         }
     }
 }
 
-/// Domain refusals that are about the state of things rather than the request: 409.
-const CONFLICT_CODES: &[&str] = &[
-    "api-key-exists",
-    "binding-exists",
-    "task-not-pending",
-    "quote-already-ordered",
-    "no-previous-version",
-    "invitation-used",
-    "version-in-use",
-];
-
 impl From<DomainError> for AppError {
     fn from(error: DomainError) -> Self {
         let code = error.code();
-        let message = error.to_string();
         match error {
-            DomainError::Invalid { field, message } => AppError::InvalidField {
-                field: field.into(),
-                message,
-            },
-            DomainError::NotFound { what, id } => AppError::NotFound {
+            DomainError::Invalid { field, message } => AppError::field(field, message),
+            DomainError::AmountOutOfRange { ref field, .. } => AppError::Refused {
                 code,
-                what,
-                id: id.to_string(),
+                field: field.clone(),
+                message: error.to_string(),
+                retry_after_secs: None,
             },
-            DomainError::OrderState { .. } | DomainError::OrderExpired(_) | DomainError::IdempotencyKeyReused(_) => {
-                AppError::Conflict { code, message }
-            }
-            DomainError::AmountOutOfRange { field, .. } => AppError::Unprocessable { code, message, field },
             DomainError::Store(e) => AppError::Internal(anyhow::anyhow!(e)),
-            DomainError::Refused { code, .. } if CONFLICT_CODES.contains(&code) => AppError::Conflict { code, message },
-            _ => AppError::unprocessable(code, message),
+            other => AppError::refused(code, other.to_string()),
         }
     }
 }
@@ -387,7 +252,7 @@ impl From<pchost_domain::store::StoreError> for AppError {
 mod tests {
     use super::*;
 
-    fn answer(error: InstallError) -> (StatusCode, &'static str, Option<String>) {
+    fn answer(error: InstallError) -> (StatusCode, ErrorCode, Option<String>) {
         let error = AppError::from(error);
         let code = error.code();
         let response = error.into_response();
@@ -408,23 +273,128 @@ mod tests {
                 count: 33,
                 limit: 32
             }),
-            unprocessable("component-too-complex")
+            unprocessable(ErrorCode::ComponentTooComplex)
         );
         assert_eq!(
             answer(InstallError::CompileTimeout { ceiling_ms: 30_000 }),
-            unprocessable("compile-timeout")
+            unprocessable(ErrorCode::CompileTimeout)
         );
         assert_eq!(
             answer(InstallError::CompileFailed("signal 6".into())),
-            unprocessable("compile-failed")
+            unprocessable(ErrorCode::CompileFailed)
         );
         assert_eq!(
             answer(InstallError::CompileBusy { waited_ms: 30_000 }),
-            (StatusCode::SERVICE_UNAVAILABLE, "compile-busy", Some("30".into()))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::CompileBusy,
+                Some("30".into())
+            )
         );
         assert_eq!(
             answer(InstallError::Compiler("no such file".into())),
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal", None)
+            (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, None)
+        );
+    }
+
+    /// The codes docs/errors.md lists in its `| code | HTTP | meaning |` tables, with their
+    /// statuses (a row may list several codes of one status).
+    fn documented_codes() -> Vec<(String, u16)> {
+        let doc = include_str!("../../../docs/errors.md");
+        let mut codes = Vec::new();
+        let mut in_code_table = false;
+        for line in doc.lines() {
+            if !line.starts_with('|') {
+                in_code_table = false;
+                continue;
+            }
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if cells.get(1..4) == Some(&["code", "HTTP", "meaning"][..]) {
+                in_code_table = true;
+                continue;
+            }
+            let Some(status) = cells.get(2).and_then(|s| s.parse::<u16>().ok()) else {
+                continue;
+            };
+            if in_code_table {
+                for code in cells[1].split(',') {
+                    codes.push((code.trim().trim_matches('`').to_owned(), status));
+                }
+            }
+        }
+        codes
+    }
+
+    #[test]
+    fn docs_errors_md_lists_every_code_with_its_status_and_no_other() {
+        let documented = documented_codes();
+        let mut wrong = Vec::new();
+        for code in ErrorCode::ALL {
+            let rows: Vec<u16> = documented
+                .iter()
+                .filter(|(c, _)| c == code.as_str())
+                .map(|(_, s)| *s)
+                .collect();
+            if rows.is_empty() {
+                wrong.push(format!("`{code}` is answered but not documented"));
+            }
+            if rows.iter().any(|s| *s != code.http_status()) {
+                wrong.push(format!(
+                    "`{code}` is answered with {} but documented with {rows:?}",
+                    code.http_status()
+                ));
+            }
+        }
+        for (code, _) in &documented {
+            if !ErrorCode::ALL.iter().any(|c| c.as_str() == code) {
+                wrong.push(format!("`{code}` is documented but no such code exists"));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "docs/errors.md and ErrorCode disagree:\n{}",
+            wrong.join("\n")
+        );
+    }
+
+    /// The host's non-test sources: each file up to its `#[cfg(test)]` module, test-only files
+    /// left out.
+    fn host_sources() -> String {
+        fn walk(dir: &std::path::Path, out: &mut String) {
+            let mut entries: Vec<_> = std::fs::read_dir(dir).expect("read host sources").flatten().collect();
+            entries.sort_by_key(|e| e.path());
+            for entry in entries {
+                let path = entry.path();
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                if path.is_dir() {
+                    if name != "tests" {
+                        walk(&path, out);
+                    }
+                } else if name.ends_with(".rs")
+                    && !["rule_tests.rs", "testing.rs", "money_properties.rs"].contains(&name)
+                {
+                    let text = std::fs::read_to_string(&path).expect("read a host source");
+                    out.push_str(text.split("#[cfg(test)]").next().unwrap_or_default());
+                }
+            }
+        }
+        let host = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut sources = String::new();
+        walk(&host, &mut sources);
+        sources
+    }
+
+    #[test]
+    fn every_code_is_answered_by_some_code_path() {
+        let sources = host_sources();
+        let never: Vec<String> = ErrorCode::ALL
+            .iter()
+            .filter(|code| !sources.contains(&format!("ErrorCode::{code:?}")))
+            .map(|code| code.as_str().to_owned())
+            .collect();
+        assert!(
+            never.is_empty(),
+            "codes no code path answers (remove them from ErrorCode and docs/errors.md): {never:?}"
         );
     }
 }

@@ -10,9 +10,9 @@
 use crate::api::accounts::Transfer;
 use crate::api::quotes::chain::{PriceCeilings, apply_answer, check_answer, priced_lines};
 use crate::api::quotes::{Adjustment, PricedLine};
-use crate::error::AppError;
 use chrono::DateTime;
 use pchost_domain::bindings::BindingScope;
+use pchost_domain::errors::ErrorCode;
 use pchost_domain::money::{self, MAX_AMOUNT, MAX_CENTS, from_cents, to_cents};
 use pchost_domain::{ChargingMode, Currency, PeriodType, Product};
 use pchost_runtime::bindings::pricing::partner_center::extension0_1_0::pricing_types as wp;
@@ -333,9 +333,9 @@ proptest! {
         match priced_lines(&quote, adjustments) {
             Ok((priced, total)) => check_priced(&quote, &priced, total, &scopes, &ceilings)?,
             Err(refused) => {
-                prop_assert_eq!(refused.code(), "amount-out-of-range");
+                prop_assert_eq!(refused.code(), ErrorCode::AmountOutOfRange);
                 prop_assert!(
-                    matches!(&refused, AppError::Unprocessable { field: Some(f), .. } if f == "total" || f.ends_with(".amount")),
+                    matches!(refused.field_at_fault(), Some(f) if f == "total" || f.ends_with(".amount")),
                     "{:?}", refused
                 );
             }
@@ -358,14 +358,12 @@ proptest! {
                 prop_assert_eq!(from_cents(cents), amount);
             }
             Err(refused) => {
-                let field = match &refused {
-                    AppError::InvalidField { field, .. } => Some(field.as_str()),
-                    AppError::Unprocessable { field, .. } => field.as_deref(),
-                    _ => None,
-                };
-                prop_assert!(matches!(refused.code(), "invalid-field" | "amount-out-of-range"), "{:?}", refused);
-                prop_assert_eq!(field, Some("amount"));
-                if refused.code() == "amount-out-of-range" {
+                prop_assert!(
+                    matches!(refused.code(), ErrorCode::InvalidField | ErrorCode::AmountOutOfRange),
+                    "{:?}", refused
+                );
+                prop_assert_eq!(refused.field_at_fault(), Some("amount"));
+                if refused.code() == ErrorCode::AmountOutOfRange {
                     prop_assert!(transfer.amount > MAX_AMOUNT);
                 }
             }

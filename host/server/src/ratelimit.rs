@@ -4,6 +4,7 @@
 //! towards letting a caller through once more.
 
 use crate::error::AppError;
+use pchost_domain::errors::ErrorCode;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -60,14 +61,14 @@ pub struct RateLimiter {
     rate: f64,
     burst: f64,
     /// The refusal's code.
-    code: &'static str,
+    code: ErrorCode,
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
 impl RateLimiter {
     /// A limiter holding every caller to `limit`, refusing as `rate-limited`.
     pub fn new(limit: RateLimit) -> Self {
-        Self::with_rate(f64::from(limit.per_second.max(1)), limit.burst, "rate-limited")
+        Self::with_rate(f64::from(limit.per_second.max(1)), limit.burst, ErrorCode::RateLimited)
     }
 
     /// A limiter holding every owner's uploads to `limit`, refusing as `upload-rate-limited`.
@@ -75,11 +76,11 @@ impl RateLimiter {
         Self::with_rate(
             f64::from(limit.per_minute.max(1)) / 60.0,
             limit.burst,
-            "upload-rate-limited",
+            ErrorCode::UploadRateLimited,
         )
     }
 
-    fn with_rate(rate: f64, burst: u32, code: &'static str) -> Self {
+    fn with_rate(rate: f64, burst: u32, code: ErrorCode) -> Self {
         RateLimiter {
             rate,
             burst: f64::from(burst.max(1)),
@@ -106,10 +107,12 @@ impl RateLimiter {
             Ok(())
         } else {
             let wait = ((1.0 - bucket.tokens) / rate).ceil();
-            Err(AppError::RateLimited {
-                code: self.code,
-                retry_after_secs: (wait as u64).max(1),
-            })
+            let retry_after_secs = (wait as u64).max(1);
+            Err(AppError::retry_later(
+                self.code,
+                format!("rate limit exceeded: retry in {retry_after_secs} s"),
+                retry_after_secs,
+            ))
         }
     }
 }
@@ -128,9 +131,10 @@ mod tests {
             limiter.check("key:1").expect("within the burst");
         }
         match limiter.check("key:1") {
-            Err(AppError::RateLimited {
-                code: "rate-limited",
-                retry_after_secs,
+            Err(AppError::Refused {
+                code: ErrorCode::RateLimited,
+                retry_after_secs: Some(retry_after_secs),
+                ..
             }) => assert_eq!(retry_after_secs, 1),
             other => panic!("expected rate-limited, got {other:?}"),
         }
@@ -147,9 +151,10 @@ mod tests {
             limiter.check("owner:2").expect("within the burst");
         }
         match limiter.check("owner:2") {
-            Err(AppError::RateLimited {
-                code: "upload-rate-limited",
-                retry_after_secs,
+            Err(AppError::Refused {
+                code: ErrorCode::UploadRateLimited,
+                retry_after_secs: Some(retry_after_secs),
+                ..
             }) => assert!((5..=6).contains(&retry_after_secs), "{retry_after_secs}"),
             other => panic!("expected upload-rate-limited, got {other:?}"),
         }

@@ -11,6 +11,7 @@ use crate::app::AppState;
 use crate::audit::{AuditLog, Purpose};
 use crate::error::AppError;
 use pchost_domain::audit::InvocationRecord;
+use pchost_domain::errors::ErrorCode;
 use pchost_runtime::World;
 use pchost_runtime::model::{ApprovalRequest, Quote};
 use serde::Serialize;
@@ -57,29 +58,31 @@ pub struct Difference {
 /// Replays a recorded invocation.
 pub async fn replay(state: &AppState, record: InvocationRecord) -> Result<ReplayReport, AppError> {
     let plugin_id = format!("{}/{}", record.owner, record.plugin);
-    let plugin = state.runtime.plugin(&plugin_id).ok_or_else(|| AppError::Conflict {
-        code: "plugin-not-loaded",
-        message: format!("{plugin_id} is not installed on this host any more"),
+    let plugin = state.runtime.plugin(&plugin_id).ok_or_else(|| {
+        AppError::refused(
+            ErrorCode::PluginNotLoaded,
+            format!("{plugin_id} is not installed on this host any more"),
+        )
     })?;
     if plugin.digest != record.digest {
-        return Err(AppError::Conflict {
-            code: "digest-mismatch",
-            message: format!(
+        return Err(AppError::refused(
+            ErrorCode::DigestMismatch,
+            format!(
                 "{plugin_id} is now {}, the invocation ran {}",
                 plugin.digest, record.digest
             ),
-        });
+        ));
     }
     let world = if record.world == plugin.manifest.wit_world() || record.world == plugin.manifest.world.as_str() {
         plugin.manifest.world
     } else {
-        return Err(AppError::Conflict {
-            code: "digest-mismatch",
-            message: format!(
+        return Err(AppError::refused(
+            ErrorCode::DigestMismatch,
+            format!(
                 "the invocation ran world {}, {plugin_id} implements {}",
                 record.world, plugin.manifest.world
             ),
-        });
+        ));
     };
     let recorded = match (&record.output, &record.failure) {
         (Some(output), _) => serde_json::json!({ "output": parse(output)? }),

@@ -4,16 +4,17 @@
 use super::money;
 use crate::actions::Action;
 use crate::api::approvals::{ApprovalRequestExt, act, approval_request};
+use crate::api::extract::{Body, Params, Path};
 use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal};
 use crate::error::AppError;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 use pchost_domain::accounts::{Account, AccountOwner, AllocationTarget, LedgerEntry};
+use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{ApprovalKind, Association, Currency, PartnerKind, Role};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -37,17 +38,17 @@ pub struct AccountQuery {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<AccountQuery>, QueryRejection>,
+    query: Params<AccountQuery>,
 ) -> Result<Json<Vec<Account>>, AppError> {
     caller.need("accounts", Access::Read)?;
-    let Query(query) = query?;
+    let Params(query) = query;
     let owner = match (query.customer_id, query.partner_id) {
         (Some(_), Some(_)) => return Err(AppError::field("customer_id", "name a customer or a partner, not both")),
         (Some(id), None) => {
             let customer = caller.customer(&state, id).await?;
             if customer.association != Association::Resale {
-                return Err(AppError::unprocessable(
-                    "referral-customer",
+                return Err(AppError::refused(
+                    ErrorCode::ReferralCustomer,
                     format!("customer {id} is a referral customer: it has no balance with its partner (rule 12)"),
                 ));
             }
@@ -56,14 +57,14 @@ pub async fn list(
         (None, partner) => match &caller.principal {
             Principal::Customer(c) => {
                 if partner.is_some() {
-                    return Err(AppError::forbidden(
-                        "role-not-permitted",
+                    return Err(AppError::refused(
+                        ErrorCode::RoleNotPermitted,
                         "a customer sees its own accounts only",
                     ));
                 }
                 if c.association != Association::Resale {
-                    return Err(AppError::unprocessable(
-                        "referral-customer",
+                    return Err(AppError::refused(
+                        ErrorCode::ReferralCustomer,
                         format!(
                             "customer {} is a referral customer: it has no balance with its partner (rule 12)",
                             c.id
@@ -92,15 +93,15 @@ pub async fn ledger(
         .store
         .account_by_id(id)
         .await?
-        .ok_or_else(|| AppError::not_found("account", id))?;
+        .ok_or_else(|| AppError::not_found(Entity::Account, id))?;
     match account.owner {
         AccountOwner::Customer(customer) => {
             caller.customer(&state, customer).await?;
         }
         AccountOwner::Partner(partner) => {
             if matches!(caller.principal, Principal::Customer(_)) {
-                return Err(AppError::forbidden(
-                    "out-of-scope",
+                return Err(AppError::refused(
+                    ErrorCode::OutOfScope,
                     format!("account {id} is not the customer's"),
                 ));
             }
@@ -132,11 +133,11 @@ pub async fn allocate_to_customer(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    payload: Result<Json<Transfer>, JsonRejection>,
+    payload: Body<Transfer>,
 ) -> Result<Response, AppError> {
     caller.need("accounts", Access::Write)?;
     let partner = caller.partner_admin()?.id;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let amount = money("amount", request.amount)?;
     let customer = caller.customer(&state, id).await?;
     let approval = approval_request(
@@ -165,11 +166,11 @@ pub async fn reclaim_from_customer(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    payload: Result<Json<Transfer>, JsonRejection>,
+    payload: Body<Transfer>,
 ) -> Result<StatusCode, AppError> {
     caller.need("accounts", Access::Write)?;
     let partner = caller.partner_admin()?.id;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let amount = money("amount", request.amount)?;
     caller.customer(&state, id).await?;
     state
@@ -194,11 +195,11 @@ pub async fn allocate_to_reseller(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    payload: Result<Json<Transfer>, JsonRejection>,
+    payload: Body<Transfer>,
 ) -> Result<Response, AppError> {
     caller.need("resellers", Access::Write)?;
     let distributor = caller.admin_of_kind(&[PartnerKind::Distributor])?.id;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let amount = money("amount", request.amount)?;
     let approval = approval_request(
         &caller,
@@ -227,11 +228,11 @@ pub async fn reclaim_from_reseller(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    payload: Result<Json<Transfer>, JsonRejection>,
+    payload: Body<Transfer>,
 ) -> Result<StatusCode, AppError> {
     caller.need("resellers", Access::Write)?;
     let distributor = caller.admin_of_kind(&[PartnerKind::Distributor])?.id;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let amount = money("amount", request.amount)?;
     state
         .store
@@ -256,17 +257,17 @@ pub async fn top_up(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    payload: Result<Json<Transfer>, JsonRejection>,
+    payload: Body<Transfer>,
 ) -> Result<Json<Account>, AppError> {
     caller.need("accounts", Access::Write)?;
     caller.operator()?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let amount = money("amount", request.amount)?;
     state
         .store
         .partner(id)
         .await?
-        .ok_or_else(|| AppError::not_found("partner", id))?;
+        .ok_or_else(|| AppError::not_found(Entity::Partner, id))?;
     let owner = AccountOwner::Partner(id);
     let kind = pchost_domain::accounts::AccountKind::Cash;
     let account = match state.store.account(owner, kind, request.currency).await? {
@@ -297,7 +298,7 @@ async fn partner_in_scope(state: &AppState, caller: &Caller, named: Option<i64>)
             .store
             .partner(id)
             .await?
-            .ok_or_else(|| AppError::not_found("partner", id))?;
+            .ok_or_else(|| AppError::not_found(Entity::Partner, id))?;
         if reseller.distributor == Some(partner.id) {
             return Ok(id);
         }
@@ -306,8 +307,8 @@ async fn partner_in_scope(state: &AppState, caller: &Caller, named: Option<i64>)
     if let Principal::Staff { staff, .. } = &caller.principal
         && staff.role != Role::PartnerAdmin
     {
-        return Err(AppError::forbidden(
-            "role-not-permitted",
+        return Err(AppError::refused(
+            ErrorCode::RoleNotPermitted,
             "only a partner admin sees the partner's accounts",
         ));
     }

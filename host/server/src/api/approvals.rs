@@ -8,6 +8,7 @@
 //! With no rule bound the action is approved.
 
 use crate::actions::Action;
+use crate::api::extract::Body;
 use crate::app::AppState;
 use crate::audit::AuditLog;
 use crate::auth::{Access, Caller};
@@ -15,11 +16,11 @@ use crate::error::AppError;
 use crate::extensions::{PolicyApplied, StepOutcome, run_bound};
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use pchost_domain::bindings::BindingScope;
+use pchost_domain::errors::ErrorCode;
 use pchost_domain::tasks::NewTask;
 use pchost_domain::{ApprovalKind, Currency, Customer, CustomerId, OrderId, PartnerId};
 use pchost_runtime::World;
@@ -93,11 +94,11 @@ pub struct ApprovalResponse {
 pub async fn check(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Json<ApprovalCheck>, JsonRejection>,
+    payload: Body<ApprovalCheck>,
 ) -> Result<Json<ApprovalResponse>, AppError> {
     caller.need("approvals", Access::Read)?;
     caller.not_customer()?;
-    let Json(check) = payload?;
+    let Body(check) = payload;
     if let Some(amount) = check.amount {
         super::money_or_zero("amount", amount)?;
     }
@@ -207,8 +208,8 @@ pub async fn act(
                 (done, Json(result)).into_response()
             })
         }
-        Decision::Reject { reason } => Err(AppError::unprocessable(
-            "approval-rejected",
+        Decision::Reject { reason } => Err(AppError::refused(
+            ErrorCode::ApprovalRejected,
             format!("an approval rule rejected the action: {reason}"),
         )),
         Decision::Escalate { role, reason } => {

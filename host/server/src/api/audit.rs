@@ -1,13 +1,14 @@
 //! The invocation audit trail over the API: a plugin owner sees its own plugins' invocations,
 //! the operator everyone's.
 
+use crate::api::extract::{Params, Path};
 use crate::app::AppState;
 use crate::auth::{Access, Caller};
 use crate::error::AppError;
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use pchost_domain::audit::{AuditFilter, InvocationRecord};
+use pchost_domain::errors::{Entity, ErrorCode};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -40,10 +41,10 @@ pub struct InvocationQuery {
 pub async fn invocations(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<InvocationQuery>, QueryRejection>,
+    query: Params<InvocationQuery>,
 ) -> Result<Json<Vec<InvocationRecord>>, AppError> {
     caller.need("audit", Access::Read)?;
-    let Query(query) = query?;
+    let Params(query) = query;
     let limit = super::Page {
         after: 0,
         limit: query.limit,
@@ -96,14 +97,14 @@ pub async fn replay(
     Path(id): Path<i64>,
 ) -> Result<Json<crate::replay::ReplayReport>, AppError> {
     caller.need("audit", Access::Write)?;
-    let record = state.store.invocation(id).await?.ok_or_else(|| AppError::NotFound {
-        code: "invocation-not-found",
-        what: "invocation",
-        id: id.to_string(),
-    })?;
+    let record = state
+        .store
+        .invocation(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(Entity::Invocation, id))?;
     if !caller.is_operator() && caller.partner_admin()?.id != record.owner {
-        return Err(AppError::forbidden(
-            "not-owner",
+        return Err(AppError::refused(
+            ErrorCode::NotOwner,
             format!("invocation {id} is of another owner's plugin"),
         ));
     }

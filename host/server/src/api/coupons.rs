@@ -4,16 +4,17 @@
 use super::{Page, money};
 use crate::actions::Action;
 use crate::api::approvals::{ApprovalRequestExt, act, approval_request};
+use crate::api::extract::{Body, Params, Path};
 use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal};
 use crate::error::AppError;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use pchost_domain::coupons::{Coupon, CouponLimits, CouponQuota, DiscountKind};
+use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{ApprovalKind, PartnerKind};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -34,10 +35,10 @@ pub struct QuotaQuery {
 pub async fn quotas(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<QuotaQuery>, QueryRejection>,
+    query: Params<QuotaQuery>,
 ) -> Result<Json<Vec<CouponQuota>>, AppError> {
     caller.need("coupons", Access::Read)?;
-    let Query(query) = query?;
+    let Params(query) = query;
     if !caller.is_operator() {
         caller.partner_admin()?;
     }
@@ -86,11 +87,11 @@ pub struct IssueRequest {
 pub async fn issue(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Json<IssueRequest>, JsonRejection>,
+    payload: Body<IssueRequest>,
 ) -> Result<Response, AppError> {
     caller.need("coupons", Access::Write)?;
     let partner = caller.partner_admin()?.id;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let face = money("face", request.face)?;
     let min_spend = match request.min_spend {
         Some(m) => super::money_or_zero("min_spend", m)?,
@@ -101,8 +102,8 @@ pub async fn issue(
     }
     let quota = state.store.quota(request.quota_id).await?;
     if quota.partner != partner {
-        return Err(AppError::forbidden(
-            "out-of-scope",
+        return Err(AppError::refused(
+            ErrorCode::OutOfScope,
             format!("quota {} is not the caller's partner's", quota.id),
         ));
     }
@@ -146,10 +147,10 @@ pub async fn reclaim(
         .store
         .coupon(id)
         .await?
-        .ok_or_else(|| AppError::not_found("coupon", id))?;
+        .ok_or_else(|| AppError::not_found(Entity::Coupon, id))?;
     if state.store.quota(coupon.quota).await?.partner != partner {
-        return Err(AppError::forbidden(
-            "out-of-scope",
+        return Err(AppError::refused(
+            ErrorCode::OutOfScope,
             format!("coupon {id} was not issued by the caller's partner"),
         ));
     }
@@ -177,10 +178,10 @@ pub struct CouponQuery {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<CouponQuery>, QueryRejection>,
+    query: Params<CouponQuery>,
 ) -> Result<Json<Vec<Coupon>>, AppError> {
     caller.need("coupons", Access::Read)?;
-    let Query(query) = query?;
+    let Params(query) = query;
     let limit = Page {
         after: query.after,
         limit: query.limit,
@@ -232,16 +233,16 @@ pub async fn split(
     State(state): State<AppState>,
     caller: Caller,
     Path(reseller): Path<i64>,
-    payload: Result<Json<SplitRequest>, JsonRejection>,
+    payload: Body<SplitRequest>,
 ) -> Result<(StatusCode, Json<SplitQuota>), AppError> {
     caller.need("resellers", Access::Write)?;
     let distributor = caller.admin_of_kind(&[PartnerKind::Distributor])?.id;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let amount = money("amount", request.amount)?;
     let max_face = money("max_face", request.max_face)?;
     if state.store.quota(request.parent_quota_id).await?.partner != distributor {
-        return Err(AppError::forbidden(
-            "out-of-scope",
+        return Err(AppError::refused(
+            ErrorCode::OutOfScope,
             format!("quota {} is not the caller's partner's", request.parent_quota_id),
         ));
     }
@@ -275,15 +276,15 @@ pub async fn reclaim_quota(
     let parent = match quota.parent {
         Some(parent) => state.store.quota(parent).await?,
         None => {
-            return Err(AppError::unprocessable(
-                "quota-not-split",
+            return Err(AppError::refused(
+                ErrorCode::QuotaNotSplit,
                 format!("quota {id} was not split from another"),
             ));
         }
     };
     if parent.partner != distributor {
-        return Err(AppError::forbidden(
-            "out-of-scope",
+        return Err(AppError::refused(
+            ErrorCode::OutOfScope,
             format!("quota {id} was not split by the caller's partner"),
         ));
     }

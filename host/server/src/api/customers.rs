@@ -4,15 +4,16 @@
 use super::{Page, text};
 use crate::actions::Action;
 use crate::api::approvals::{act, approval_request};
+use crate::api::extract::{Body, Params, Path};
 use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal};
 use crate::error::AppError;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
+use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::keys::KeyPrincipal;
 use pchost_domain::partners::{CustomerFilter, InvitationChannel, NewCustomer};
 use pchost_domain::{
@@ -100,15 +101,15 @@ pub struct NewCustomerRequest {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Json<NewCustomerRequest>, JsonRejection>,
+    payload: Body<NewCustomerRequest>,
 ) -> Result<(StatusCode, Json<CustomerView>), AppError> {
     caller.need("customers", Access::Write)?;
     caller.not_customer()?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let partner_id = match caller.partner() {
         Some(own) if request.partner_id.is_some_and(|p| p != own.id) => {
-            return Err(AppError::forbidden(
-                "out-of-scope",
+            return Err(AppError::refused(
+                ErrorCode::OutOfScope,
                 "staff register customers of their own partner only",
             ));
         }
@@ -121,10 +122,10 @@ pub async fn create(
         .store
         .partner(partner_id)
         .await?
-        .ok_or_else(|| AppError::not_found("partner", partner_id))?;
+        .ok_or_else(|| AppError::not_found(Entity::Partner, partner_id))?;
     if partner.kind == PartnerKind::Seller {
-        return Err(AppError::forbidden(
-            "role-not-permitted",
+        return Err(AppError::refused(
+            ErrorCode::RoleNotPermitted,
             "a marketplace seller has no customers",
         ));
     }
@@ -182,11 +183,11 @@ pub struct VerificationCode {
 pub async fn verification_code(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Json<VerificationRequest>, JsonRejection>,
+    payload: Body<VerificationRequest>,
 ) -> Result<(StatusCode, Json<VerificationCode>), AppError> {
     caller.need("customers", Access::Write)?;
     caller.staff()?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let code = state.store.send_verification_code(&request.phone, Utc::now()).await?;
     Ok((
         StatusCode::CREATED,
@@ -225,10 +226,10 @@ pub struct CustomerQuery {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<CustomerQuery>, QueryRejection>,
+    query: Params<CustomerQuery>,
 ) -> Result<Json<Vec<CustomerView>>, AppError> {
     caller.need("customers", Access::Read)?;
-    let Query(query) = query?;
+    let Params(query) = query;
     let limit = Page {
         after: query.after,
         limit: query.limit,
@@ -243,8 +244,8 @@ pub async fn list(
     match &caller.principal {
         Principal::Operator => filter.partners = query.partner_id.into_iter().collect(),
         Principal::Customer(_) => {
-            return Err(AppError::forbidden(
-                "role-not-permitted",
+            return Err(AppError::refused(
+                ErrorCode::RoleNotPermitted,
                 "a customer does not list customers",
             ));
         }
@@ -310,12 +311,12 @@ pub async fn invite(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<CustomerId>,
-    payload: Result<Json<InviteRequest>, JsonRejection>,
+    payload: Body<InviteRequest>,
 ) -> Result<(StatusCode, Json<Invitation>), AppError> {
     caller.need("customers", Access::Write)?;
     let (_, partner) = caller.staff()?;
     let partner = partner.id;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let channel = match request.channel.as_str() {
         "online" => InvitationChannel::Online,
         "offline" => InvitationChannel::Offline,
@@ -353,10 +354,10 @@ pub struct Accepted {
 pub async fn accept(
     State(state): State<AppState>,
     client: crate::app::ClientAddr,
-    payload: Result<Json<AcceptRequest>, JsonRejection>,
+    payload: Body<AcceptRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), AppError> {
     state.limiter.check(&format!("addr:{}", client.0))?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     if request.token.is_empty() || request.token.len() > 128 {
         return Err(AppError::field("token", "1 to 128 characters"));
     }
@@ -388,11 +389,11 @@ pub async fn freeze(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<CustomerId>,
-    payload: Result<Json<FreezeRequest>, JsonRejection>,
+    payload: Body<FreezeRequest>,
 ) -> Result<Json<CustomerView>, AppError> {
     caller.need("customers", Access::Write)?;
     admin_or_operator(&caller)?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     caller.customer(&state, id).await?;
     state.store.freeze_customer(id, request.state).await?;
     reread(&state, id).await
@@ -407,15 +408,15 @@ pub async fn unfreeze(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<CustomerId>,
-    payload: Result<Json<FreezeRequest>, JsonRejection>,
+    payload: Body<FreezeRequest>,
 ) -> Result<Response, AppError> {
     caller.need("customers", Access::Write)?;
     admin_or_operator(&caller)?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let customer = caller.customer(&state, id).await?;
     if customer.freeze != request.state {
-        return Err(AppError::unprocessable(
-            "freeze-type-mismatch",
+        return Err(AppError::refused(
+            ErrorCode::FreezeTypeMismatch,
             format!("customer {id} is {}, not {} (rule 18)", customer.freeze, request.state),
         ));
     }
@@ -449,11 +450,11 @@ pub async fn change_association(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<CustomerId>,
-    payload: Result<Json<AssociationRequest>, JsonRejection>,
+    payload: Body<AssociationRequest>,
 ) -> Result<Json<CustomerView>, AppError> {
     caller.need("customers", Access::Write)?;
     caller.partner_admin()?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     caller.customer(&state, id).await?;
     let (staff, _) = caller.staff()?;
     state.store.change_association(id, request.association, staff).await?;
@@ -493,10 +494,10 @@ pub async fn real_name(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<CustomerId>,
-    payload: Result<Json<RealNameRequest>, JsonRejection>,
+    payload: Body<RealNameRequest>,
 ) -> Result<Json<CustomerView>, AppError> {
     caller.need("customers", Access::Write)?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     caller.customer(&state, id).await?;
     state.store.submit_real_name(id, request.customer_type).await?;
     reread(&state, id).await
@@ -517,11 +518,11 @@ pub async fn real_name_result(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<CustomerId>,
-    payload: Result<Json<RealNameResult>, JsonRejection>,
+    payload: Body<RealNameResult>,
 ) -> Result<Json<CustomerView>, AppError> {
     caller.need("customers", Access::Write)?;
     caller.operator()?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     caller.customer(&state, id).await?;
     state.store.record_real_name_result(id, request.verified).await?;
     reread(&state, id).await
@@ -542,17 +543,17 @@ pub async fn assign_manager(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<CustomerId>,
-    payload: Result<Json<ManagerRequest>, JsonRejection>,
+    payload: Body<ManagerRequest>,
 ) -> Result<Json<CustomerView>, AppError> {
     caller.need("customers", Access::Write)?;
     let (staff, _) = caller.staff()?;
     if !matches!(staff.role, Role::PartnerAdmin | Role::Supervisor) {
-        return Err(AppError::forbidden(
-            "role-not-permitted",
+        return Err(AppError::refused(
+            ErrorCode::RoleNotPermitted,
             "only a partner admin or a supervisor assigns managers",
         ));
     }
-    let Json(request) = payload?;
+    let Body(request) = payload;
     caller.customer(&state, id).await?;
     state.store.assign_manager(id, request.manager_id, staff).await?;
     reread(&state, id).await
@@ -575,11 +576,11 @@ pub async fn budget(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<CustomerId>,
-    payload: Result<Json<BudgetRequest>, JsonRejection>,
+    payload: Body<BudgetRequest>,
 ) -> Result<Json<CustomerView>, AppError> {
     caller.need("customers", Access::Write)?;
     caller.partner_admin()?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let amount = super::money("amount", request.amount)?;
     caller.customer(&state, id).await?;
     state.store.set_budget(id, amount).await?;
@@ -599,6 +600,6 @@ async fn reread(state: &AppState, id: CustomerId) -> Result<Json<CustomerView>, 
         .store
         .customer(id)
         .await?
-        .ok_or_else(|| AppError::not_found("customer", id))?;
+        .ok_or_else(|| AppError::not_found(Entity::Customer, id))?;
     Ok(Json(customer.into()))
 }

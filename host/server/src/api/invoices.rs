@@ -1,14 +1,15 @@
 //! Invoicing: the invoice title of an account (rule 4), invoice requests (rules 2, 3, 5) and
 //! their list.
 
+use crate::api::extract::{Body, Params, Path};
 use crate::app::AppState;
 use crate::auth::{Access, Caller};
 use crate::error::AppError;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
+use pchost_domain::errors::Entity;
 use pchost_domain::invoicing::{InvoiceScope, Issuer, NewInvoiceRequest};
 use pchost_domain::{Association, Currency, InvoiceInfo, InvoiceKind, InvoiceMedium, InvoiceRequest, TitleType};
 use serde::{Deserialize, Serialize};
@@ -38,11 +39,11 @@ pub async fn get_info(
 ) -> Result<Json<InvoiceInfoBody>, AppError> {
     caller.need("invoices", Access::Read)?;
     caller.customer(&state, id).await?;
-    let info = state.store.invoice_info(id).await?.ok_or_else(|| AppError::NotFound {
-        code: "invoice-info-not-found",
-        what: "invoice info of customer",
-        id: id.to_string(),
-    })?;
+    let info = state
+        .store
+        .invoice_info(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(Entity::InvoiceInfo, id))?;
     Ok(Json(InvoiceInfoBody {
         title_type: info.title_type,
         title: info.title,
@@ -57,10 +58,10 @@ pub async fn put_info(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    payload: Result<Json<InvoiceInfoBody>, JsonRejection>,
+    payload: Body<InvoiceInfoBody>,
 ) -> Result<Json<InvoiceInfoBody>, AppError> {
     caller.need("invoices", Access::Write)?;
-    let Json(body) = payload?;
+    let Body(body) = payload;
     caller.customer(&state, id).await?;
     let title = super::text("title", &body.title, 128)?;
     let tax_id = body
@@ -124,10 +125,10 @@ pub struct InvoiceRequested {
 pub async fn request(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Json<InvoiceRequestBody>, JsonRejection>,
+    payload: Body<InvoiceRequestBody>,
 ) -> Result<(StatusCode, Json<InvoiceRequested>), AppError> {
     caller.need("invoices", Access::Write)?;
-    let Json(body) = payload?;
+    let Body(body) = payload;
     let customer = caller.customer(&state, body.customer_id).await?;
     let issuer = match customer.association {
         Association::Resale => Issuer::Partner(customer.partner),
@@ -176,10 +177,10 @@ pub struct InvoiceQuery {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<InvoiceQuery>, QueryRejection>,
+    query: Params<InvoiceQuery>,
 ) -> Result<Json<Vec<InvoiceRequest>>, AppError> {
     caller.need("invoices", Access::Read)?;
-    let Query(query) = query?;
+    let Params(query) = query;
     let limit = super::Page {
         after: 0,
         limit: query.limit,

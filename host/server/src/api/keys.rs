@@ -1,14 +1,15 @@
 //! API keys: who am I, create a key for a principal, list and revoke keys. A key's secret is
 //! shown once, at creation.
 
+use crate::api::extract::{Body, Path};
 use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal, issue_key};
 use crate::error::AppError;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
+use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::keys::{ApiKey, KeyPrincipal};
 use pchost_domain::{PartnerKind, Role};
 use serde::{Deserialize, Serialize};
@@ -82,13 +83,13 @@ pub struct KeyCreated {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Json<NewKeyRequest>, JsonRejection>,
+    payload: Body<NewKeyRequest>,
 ) -> Result<(StatusCode, Json<KeyCreated>), AppError> {
     caller.need("keys", Access::Write)?;
     if !caller.is_operator() {
         caller.partner_admin()?;
     }
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let name = super::text("name", &request.name, 64)?;
     let principal = match (request.operator, request.staff_id, request.customer_id) {
         (true, None, None) => {
@@ -100,10 +101,10 @@ pub async fn create(
                 .store
                 .staff(staff_id)
                 .await?
-                .ok_or_else(|| AppError::not_found("staff", staff_id))?;
+                .ok_or_else(|| AppError::not_found(Entity::Staff, staff_id))?;
             if !caller.is_operator() && caller.partner().map(|p| p.id) != Some(staff.partner) {
-                return Err(AppError::forbidden(
-                    "out-of-scope",
+                return Err(AppError::refused(
+                    ErrorCode::OutOfScope,
                     format!("staff {staff_id} is not of the caller's partner"),
                 ));
             }
@@ -135,7 +136,7 @@ pub async fn revoke(
         .store
         .api_key(id)
         .await?
-        .ok_or_else(|| AppError::not_found("api key", id))?;
+        .ok_or_else(|| AppError::not_found(Entity::ApiKey, id))?;
     let allowed = caller.key_id == id
         || caller.is_operator()
         || match (&caller.principal, key.principal) {
@@ -152,16 +153,16 @@ pub async fn revoke(
             _ => false,
         };
     if !allowed {
-        return Err(AppError::forbidden(
-            "out-of-scope",
+        return Err(AppError::refused(
+            ErrorCode::OutOfScope,
             format!("api key {id} is not the caller's to revoke"),
         ));
     }
     if !state.store.revoke_api_key(id, Utc::now()).await? {
-        return Err(AppError::Conflict {
-            code: "api-key-revoked",
-            message: format!("api key {id} is already revoked"),
-        });
+        return Err(AppError::refused(
+            ErrorCode::ApiKeyRevoked,
+            format!("api key {id} is already revoked"),
+        ));
     }
     Ok(StatusCode::NO_CONTENT)
 }

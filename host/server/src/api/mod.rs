@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod audit;
 pub mod coupons;
 pub mod customers;
+pub mod extract;
 pub mod invoices;
 pub mod keys;
 pub mod opportunities;

@@ -2,12 +2,12 @@
 //! plausibility (rule 20), and lists its own.
 
 use super::Page;
+use crate::api::extract::{Body, Params};
 use crate::app::AppState;
 use crate::auth::{Access, Caller};
 use crate::error::AppError;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
 use pchost_domain::opportunities::{NewOpportunity, Opportunity};
@@ -54,12 +54,12 @@ pub struct PoSubmitted {
 pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Json<PoRequest>, JsonRejection>,
+    payload: Body<PoRequest>,
 ) -> Result<(StatusCode, Json<PoSubmitted>), AppError> {
     caller.need("opportunities", Access::Write)?;
     let (_, partner) = caller.staff()?;
     let partner = partner.id;
-    let Json(po) = payload?;
+    let Body(po) = payload;
     let limit = |field: &str, value: &Option<String>| match value {
         Some(v) if v.chars().count() > 512 => Err(AppError::field(field, "at most 512 characters")),
         _ => Ok(()),
@@ -107,10 +107,10 @@ pub struct OpportunityQuery {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<OpportunityQuery>, QueryRejection>,
+    query: Params<OpportunityQuery>,
 ) -> Result<Json<Vec<Opportunity>>, AppError> {
     caller.need("opportunities", Access::Read)?;
-    let Query(query) = query?;
+    let Params(query) = query;
     let limit = Page {
         after: query.after,
         limit: query.limit,

@@ -5,16 +5,17 @@
 use super::{Page, idempotency_key, money};
 use crate::actions::Action;
 use crate::api::approvals::{ApprovalRequestExt, act, approval_request};
+use crate::api::extract::{Body, Params, Path};
 use crate::api::quotes::QuoteResponse;
 use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal};
 use crate::error::AppError;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::orders::{NewOrder, NewOrderLine, OrderFilter, Payer};
 use pchost_domain::resources::Resource;
 use pchost_domain::{ApprovalKind, Customer, Order, OrderId, OrderStatus, Role};
@@ -97,16 +98,16 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    payload: Result<Json<NewOrderRequest>, JsonRejection>,
+    payload: Body<NewOrderRequest>,
 ) -> Result<(StatusCode, Json<CreatedOrderView>), AppError> {
     caller.need("orders", Access::Write)?;
     let key = idempotency_key(&headers)?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let saved = state
         .store
         .saved_quote(request.quote_id)
         .await?
-        .ok_or_else(|| AppError::not_found("quote", request.quote_id))?;
+        .ok_or_else(|| AppError::not_found(Entity::Quote, request.quote_id))?;
     let customer = caller.customer(&state, saved.customer).await?;
     let quote: QuoteResponse = serde_json::from_str(&saved.body)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("stored quote {} is unreadable: {e}", saved.id)))?;
@@ -135,7 +136,7 @@ pub async fn create(
         .store
         .order(created.id)
         .await?
-        .ok_or_else(|| AppError::not_found("order", created.id))?;
+        .ok_or_else(|| AppError::not_found(Entity::Order, created.id))?;
     tracing::info!(order = created.id, quote = saved.id, by = %caller.label(), "order created");
     Ok((
         StatusCode::CREATED,
@@ -168,10 +169,10 @@ pub struct OrderQuery {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<OrderQuery>, QueryRejection>,
+    query: Params<OrderQuery>,
 ) -> Result<Json<Vec<OrderView>>, AppError> {
     caller.need("orders", Access::Read)?;
-    let Query(query) = query?;
+    let Params(query) = query;
     let limit = Page {
         after: query.after,
         limit: query.limit,
@@ -262,11 +263,11 @@ pub async fn pay(
     caller: Caller,
     headers: HeaderMap,
     Path(id): Path<OrderId>,
-    payload: Result<Json<PayRequest>, JsonRejection>,
+    payload: Body<PayRequest>,
 ) -> Result<Response, AppError> {
     caller.need("orders", Access::Write)?;
     let key = idempotency_key(&headers)?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let (order, customer) = order_in_scope(&state, &caller, id).await?;
     match (&caller.principal, request.payer.as_deref()) {
         (Principal::Customer(_), None | Some("customer")) => {}
@@ -292,8 +293,8 @@ pub async fn pay(
             return Err(AppError::field("payer", "`customer` or `partner`"));
         }
         _ => {
-            return Err(AppError::forbidden(
-                "role-not-permitted",
+            return Err(AppError::refused(
+                ErrorCode::RoleNotPermitted,
                 "a customer pays its own orders; a partner admin pays on a customer's behalf",
             ));
         }
@@ -355,10 +356,10 @@ pub async fn apply_coupons(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<OrderId>,
-    payload: Result<Json<CouponsRequest>, JsonRejection>,
+    payload: Body<CouponsRequest>,
 ) -> Result<Json<CouponsApplied>, AppError> {
     caller.need("orders", Access::Write)?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     if request.coupon_ids.is_empty() || request.coupon_ids.len() > 3 {
         return Err(AppError::field("coupon_ids", "1 to 3 coupons per order (rule 7)"));
     }
@@ -397,8 +398,8 @@ pub async fn request_partner_payment(
 ) -> Result<StatusCode, AppError> {
     caller.need("orders", Access::Write)?;
     if !matches!(caller.principal, Principal::Customer(_)) {
-        return Err(AppError::forbidden(
-            "role-not-permitted",
+        return Err(AppError::refused(
+            ErrorCode::RoleNotPermitted,
             "only the customer asks its partner to pay",
         ));
     }
@@ -454,11 +455,11 @@ pub async fn refund(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<OrderId>,
-    payload: Result<Json<RefundRequest>, JsonRejection>,
+    payload: Body<RefundRequest>,
 ) -> Result<Response, AppError> {
     caller.need("orders", Access::Write)?;
     caller.not_customer()?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let amount = money("amount", request.amount)?;
     let (order, customer) = order_in_scope(&state, &caller, id).await?;
     let approval = approval_request(
@@ -527,10 +528,10 @@ pub async fn resources(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    query: Result<Query<ResourceQuery>, QueryRejection>,
+    query: Params<ResourceQuery>,
 ) -> Result<Json<Vec<ResourceView>>, AppError> {
     caller.need("orders", Access::Read)?;
-    let Query(query) = query?;
+    let Params(query) = query;
     caller.customer(&state, id).await?;
     let resources = if query.on_demand {
         state.store.on_demand_resources(id).await?
@@ -565,10 +566,10 @@ pub async fn renew(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    payload: Result<Json<RenewRequest>, JsonRejection>,
+    payload: Body<RenewRequest>,
 ) -> Result<(StatusCode, Json<Renewed>), AppError> {
     caller.need("orders", Access::Write)?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let resource = resource_in_scope(&state, &caller, id).await?;
     let expires_at = state
         .store
@@ -638,17 +639,17 @@ pub async fn auto_renew(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    payload: Result<Json<AutoRenewRequest>, JsonRejection>,
+    payload: Body<AutoRenewRequest>,
 ) -> Result<Json<ResourceView>, AppError> {
     caller.need("orders", Access::Write)?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     resource_in_scope(&state, &caller, id).await?;
     state.store.set_auto_renew(id, request.enabled).await?;
     let resource = state
         .store
         .resource(id)
         .await?
-        .ok_or_else(|| AppError::not_found("resource", id))?;
+        .ok_or_else(|| AppError::not_found(Entity::Resource, id))?;
     Ok(Json(resource.into()))
 }
 
@@ -657,7 +658,7 @@ async fn order_in_scope(state: &AppState, caller: &Caller, id: OrderId) -> Resul
         .store
         .order(id)
         .await?
-        .ok_or_else(|| AppError::not_found("order", id))?;
+        .ok_or_else(|| AppError::not_found(Entity::Order, id))?;
     let customer = caller.customer(state, order.customer).await?;
     Ok((order, customer))
 }
@@ -667,7 +668,7 @@ async fn resource_in_scope(state: &AppState, caller: &Caller, id: i64) -> Result
         .store
         .resource(id)
         .await?
-        .ok_or_else(|| AppError::not_found("resource", id))?;
+        .ok_or_else(|| AppError::not_found(Entity::Resource, id))?;
     caller.customer(state, resource.customer).await?;
     Ok(resource)
 }
@@ -677,6 +678,6 @@ async fn reread(state: &AppState, id: OrderId) -> Result<Json<OrderView>, AppErr
         .store
         .order(id)
         .await?
-        .ok_or_else(|| AppError::not_found("order", id))?;
+        .ok_or_else(|| AppError::not_found(Entity::Order, id))?;
     Ok(Json(order.into()))
 }

@@ -5,14 +5,15 @@
 use super::{Page, text};
 use crate::actions::Action;
 use crate::api::approvals::{ApprovalRequestExt, act, approval_request, home_currency};
+use crate::api::extract::{Body, Params, Path};
 use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal, issue_key};
 use crate::error::AppError;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::keys::KeyPrincipal;
 use pchost_domain::{ApprovalKind, Partner, PartnerKind, Role, Staff};
 use serde::{Deserialize, Serialize};
@@ -50,11 +51,11 @@ pub struct PartnerCreated {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Json<NewPartnerRequest>, JsonRejection>,
+    payload: Body<NewPartnerRequest>,
 ) -> Result<(StatusCode, Json<PartnerCreated>), AppError> {
     caller.need("partners", Access::Write)?;
     caller.operator()?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let name = text("name", &request.name, 128)?;
     let country = text("country", &request.country, 8)?;
     let partner = state.store.create_partner(request.kind, &name, &country).await?;
@@ -84,11 +85,11 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    page: Result<Query<Page>, QueryRejection>,
+    page: Params<Page>,
 ) -> Result<Json<Vec<Partner>>, AppError> {
     caller.need("partners", Access::Read)?;
     caller.operator()?;
-    let Query(page) = page?;
+    let Params(page) = page;
     Ok(Json(state.store.partners_list(page.after, page.limit()?).await?))
 }
 
@@ -105,15 +106,15 @@ pub async fn get(
         .store
         .partner(id)
         .await?
-        .ok_or_else(|| AppError::not_found("partner", id))?;
+        .ok_or_else(|| AppError::not_found(Entity::Partner, id))?;
     let visible = match &caller.principal {
         Principal::Operator => true,
         Principal::Staff { partner: own, .. } => own.id == id || partner.distributor == Some(own.id),
         Principal::Customer(c) => c.partner == id,
     };
     if !visible {
-        return Err(AppError::forbidden(
-            "out-of-scope",
+        return Err(AppError::refused(
+            ErrorCode::OutOfScope,
             format!("partner {id} is outside what {} may see", caller.label()),
         ));
     }
@@ -136,11 +137,11 @@ pub struct InviteResellerRequest {
 pub async fn invite_reseller(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Json<InviteResellerRequest>, JsonRejection>,
+    payload: Body<InviteResellerRequest>,
 ) -> Result<Response, AppError> {
     caller.need("resellers", Access::Write)?;
     let distributor = caller.admin_of_kind(&[PartnerKind::Distributor])?.id;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let approval = approval_request(
         &caller,
         ApprovalKind::ResellerInvitation,
@@ -163,8 +164,8 @@ pub async fn resellers(State(state): State<AppState>, caller: Caller) -> Result<
     caller.need("resellers", Access::Read)?;
     let (_, partner) = caller.staff()?;
     if partner.kind != PartnerKind::Distributor {
-        return Err(AppError::forbidden(
-            "role-not-permitted",
+        return Err(AppError::refused(
+            ErrorCode::RoleNotPermitted,
             format!("a {} has no resellers", partner.kind),
         ));
     }
@@ -203,11 +204,11 @@ pub struct StaffCreated {
 pub async fn create_staff(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Json<NewStaffRequest>, JsonRejection>,
+    payload: Body<NewStaffRequest>,
 ) -> Result<(StatusCode, Json<StaffCreated>), AppError> {
     caller.need("partners", Access::Write)?;
     let partner = caller.partner_admin()?.id;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let staff = state
         .store
         .create_staff(partner, request.role, request.supervisor_id)

@@ -6,15 +6,16 @@
 //! Changes take effect on the next request: every binding change rebuilds the binding index,
 //! and an uploaded version is compiled and loaded before the upload answers.
 
+use crate::api::extract::{Body, Params, Path};
 use crate::app::AppState;
 use crate::auth::{Access, Caller};
 use crate::error::AppError;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use chrono::Utc;
 use pchost_domain::bindings::{Binding, BindingChange, BindingScope, FailurePolicy, NewBinding, PluginVersion};
+use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{PartnerId, PartnerKind};
 use pchost_runtime::{PluginManifest, World};
 use serde::{Deserialize, Serialize};
@@ -55,7 +56,8 @@ pub async fn upload(
     if !caller.is_operator() {
         caller.partner_admin()?;
     }
-    let mut multipart = multipart.map_err(|e| AppError::InvalidJson(format!("not a multipart/form-data body: {e}")))?;
+    let mut multipart =
+        multipart.map_err(|e| AppError::invalid_json(format!("not a multipart/form-data body: {e}")))?;
     let max_component = state.runtime.limits().max_component_bytes;
     let (mut manifest, mut component) = (None, None);
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
@@ -77,7 +79,7 @@ pub async fn upload(
             "component" if component.is_none() => {
                 let bytes = field.bytes().await.map_err(multipart_error)?;
                 if bytes.len() > max_component {
-                    return Err(AppError::PayloadTooLarge(max_component));
+                    return Err(AppError::payload_too_large(max_component));
                 }
                 component = Some(bytes);
             }
@@ -93,8 +95,8 @@ pub async fn upload(
     let component = component.ok_or_else(|| AppError::field("component", "the `component` part is missing"))?;
     match caller.partner() {
         Some(own) if own.id != manifest.owner => {
-            return Err(AppError::forbidden(
-                "not-owner",
+            return Err(AppError::refused(
+                ErrorCode::NotOwner,
                 format!(
                     "the manifest names owner {}, the caller is of partner {}",
                     manifest.owner, own.id
@@ -107,7 +109,7 @@ pub async fn upload(
                 .store
                 .partner(manifest.owner)
                 .await?
-                .ok_or_else(|| AppError::not_found("partner", manifest.owner))?;
+                .ok_or_else(|| AppError::not_found(Entity::Partner, manifest.owner))?;
         }
     }
     // After the owner is known to be the caller's: nobody spends another owner's budget.
@@ -128,9 +130,9 @@ pub async fn upload(
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> AppError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        AppError::PayloadTooLarge(crate::app::MAX_UPLOAD_BYTES)
+        AppError::payload_too_large(crate::app::MAX_UPLOAD_BYTES)
     } else {
-        AppError::InvalidJson(format!("bad multipart body: {}", e.body_text()))
+        AppError::invalid_json(format!("bad multipart body: {}", e.body_text()))
     }
 }
 
@@ -148,10 +150,10 @@ pub struct VersionQuery {
 pub async fn versions(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<VersionQuery>, QueryRejection>,
+    query: Params<VersionQuery>,
 ) -> Result<Json<Vec<PluginVersion>>, AppError> {
     caller.need("plugins", Access::Read)?;
-    let Query(query) = query?;
+    let Params(query) = query;
     let owner = if caller.is_operator() {
         query.owner
     } else {
@@ -175,8 +177,8 @@ pub async fn delete_version(
     if !caller.is_operator() {
         let own = caller.partner_admin()?;
         if own.id != owner {
-            return Err(AppError::forbidden(
-                "not-owner",
+            return Err(AppError::refused(
+                ErrorCode::NotOwner,
                 format!("plugins of partner {owner} are not the caller's to delete"),
             ));
         }
@@ -225,13 +227,13 @@ pub struct NewBindingRequest {
 pub async fn bind(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Json<NewBindingRequest>, JsonRejection>,
+    payload: Body<NewBindingRequest>,
 ) -> Result<(StatusCode, Json<Binding>), AppError> {
     caller.need("plugins", Access::Write)?;
     if !caller.is_operator() {
         caller.partner_admin()?;
     }
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let world = request
         .world
         .parse::<World>()
@@ -258,14 +260,14 @@ pub async fn bind(
         .ok_or_else(|| AppError::field("owner", "the operator names the plugin's owner"))?;
     if let Some(own) = own {
         if owner != own.id {
-            return Err(AppError::forbidden(
-                "not-owner",
+            return Err(AppError::refused(
+                ErrorCode::NotOwner,
                 format!("plugins of partner {owner} are not the caller's to bind"),
             ));
         }
         if scope == BindingScope::Platform || scope_id != Some(own.id) {
-            return Err(AppError::forbidden(
-                "out-of-scope",
+            return Err(AppError::refused(
+                ErrorCode::OutOfScope,
                 "a partner binds only into its own scope; platform-wide bindings are the operator's",
             ));
         }
@@ -275,18 +277,18 @@ pub async fn bind(
             BindingScope::Partner
         };
         if scope != expected {
-            return Err(AppError::forbidden(
-                "out-of-scope",
+            return Err(AppError::refused(
+                ErrorCode::OutOfScope,
                 format!("a {} binds into a `{expected}` scope", own.kind),
             ));
         }
     }
     if world == World::ApprovalRule && scope == BindingScope::Seller {
-        return Err(AppError::Unprocessable {
-            code: "scope-not-applicable",
-            message: "approval rules govern a partner's actions: bind them platform-wide or in a partner scope".into(),
-            field: Some("scope".into()),
-        });
+        return Err(AppError::refused_at(
+            ErrorCode::ScopeNotApplicable,
+            "scope",
+            "approval rules govern a partner's actions: bind them platform-wide or in a partner scope",
+        ));
     }
     if !(-1000..=1000).contains(&request.position) {
         return Err(AppError::field("position", "-1000 to 1000"));
@@ -369,11 +371,11 @@ pub async fn change(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    payload: Result<Json<BindingChangeRequest>, JsonRejection>,
+    payload: Body<BindingChangeRequest>,
 ) -> Result<Json<Binding>, AppError> {
     caller.need("plugins", Access::Write)?;
     managed(&state, &caller, id).await?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     if request.position.is_some_and(|p| !(-1000..=1000).contains(&p)) {
         return Err(AppError::field("position", "-1000 to 1000"));
     }
@@ -433,14 +435,14 @@ async fn managed(state: &AppState, caller: &Caller, id: i64) -> Result<Binding, 
         .store
         .binding(id)
         .await?
-        .ok_or_else(|| AppError::not_found("binding", id))?;
+        .ok_or_else(|| AppError::not_found(Entity::Binding, id))?;
     if caller.is_operator() {
         return Ok(binding);
     }
     let own = caller.partner_admin()?.id;
     if binding.plugin_owner != own || binding.scope_id != Some(own) {
-        return Err(AppError::forbidden(
-            "not-owner",
+        return Err(AppError::refused(
+            ErrorCode::NotOwner,
             format!("binding {id} is not the caller's to manage"),
         ));
     }
@@ -467,10 +469,10 @@ pub async fn shadow_diffs(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    query: Result<Query<DiffQuery>, QueryRejection>,
+    query: Params<DiffQuery>,
 ) -> Result<Json<Vec<pchost_domain::bindings::ShadowDiff>>, AppError> {
     caller.need("plugins", Access::Read)?;
-    let Query(query) = query?;
+    let Params(query) = query;
     let limit = crate::api::Page {
         after: query.after,
         limit: query.limit,

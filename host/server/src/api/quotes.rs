@@ -12,6 +12,7 @@
 
 pub mod chain;
 
+use crate::api::extract::Body;
 use crate::app::AppState;
 use crate::audit::AuditLog;
 use crate::auth::{Access, Caller};
@@ -19,11 +20,11 @@ use crate::error::AppError;
 use crate::extensions::{PolicyApplied, StepOutcome, run_bound};
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use chain::{apply_answer, check_answer, priced_lines};
 use chrono::{DateTime, Duration, Utc};
 use pchost_domain::bindings::{Binding, BindingScope};
+use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::quotes::NewQuote;
 use pchost_domain::{Currency, Customer, PartnerId, PeriodType, ProductId};
 use pchost_runtime::model::{self, CustomerContext, PartnerContext};
@@ -206,10 +207,10 @@ pub struct QuoteResponse {
 pub async fn subscription(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Json<QuoteRequest>, JsonRejection>,
+    payload: Body<QuoteRequest>,
 ) -> Result<(StatusCode, Json<QuoteResponse>), AppError> {
     caller.need("quotes", Access::Write)?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let lines: Vec<_> = request
         .lines
         .iter()
@@ -225,10 +226,10 @@ pub async fn subscription(
 pub async fn on_demand(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Json<OnDemandRequest>, JsonRejection>,
+    payload: Body<OnDemandRequest>,
 ) -> Result<(StatusCode, Json<QuoteResponse>), AppError> {
     caller.need("quotes", Access::Write)?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let lines: Vec<_> = request
         .lines
         .iter()
@@ -244,21 +245,21 @@ pub async fn on_demand(
 pub async fn renewal(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Json<RenewalRequest>, JsonRejection>,
+    payload: Body<RenewalRequest>,
 ) -> Result<(StatusCode, Json<QuoteResponse>), AppError> {
     caller.need("quotes", Access::Write)?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let resource = state
         .store
         .resource(request.resource_id)
         .await?
-        .ok_or_else(|| AppError::not_found("resource", request.resource_id))?;
+        .ok_or_else(|| AppError::not_found(Entity::Resource, request.resource_id))?;
     let max = match resource.period {
         PeriodType::Month => 11,
         PeriodType::Year => 3,
         other => {
-            return Err(AppError::unprocessable(
-                "not-renewable",
+            return Err(AppError::refused(
+                ErrorCode::NotRenewable,
                 format!("a {other} resource is not renewed by periods"),
             ));
         }
@@ -273,7 +274,7 @@ pub async fn renewal(
         .store
         .list_price(resource.product, resource.period)
         .await?
-        .ok_or_else(|| AppError::unprocessable("price-not-found", "the resource's product has no list price"))?;
+        .ok_or_else(|| AppError::refused(ErrorCode::PriceNotFound, "the resource's product has no list price"))?;
     let lines = [(resource.product, resource.period, request.period_count, 1)];
     quote(state, caller, resource.customer, price.currency, &lines).await
 }
@@ -298,15 +299,15 @@ pub struct SpecChangeRequest {
 pub async fn spec_change(
     State(state): State<AppState>,
     caller: Caller,
-    payload: Result<Json<SpecChangeRequest>, JsonRejection>,
+    payload: Body<SpecChangeRequest>,
 ) -> Result<Json<pchost_domain::pricing::QuotedLine>, AppError> {
     caller.need("quotes", Access::Read)?;
-    let Json(request) = payload?;
+    let Body(request) = payload;
     let resource = state
         .store
         .resource(request.resource_id)
         .await?
-        .ok_or_else(|| AppError::not_found("resource", request.resource_id))?;
+        .ok_or_else(|| AppError::not_found(Entity::Resource, request.resource_id))?;
     caller.customer(&state, resource.customer).await?;
     Ok(Json(
         state
@@ -351,24 +352,23 @@ async fn quote(
         let product = store
             .product(product_id)
             .await?
-            .ok_or_else(|| AppError::not_found("product", product_id))?;
-        let price = store
-            .list_price(product_id, period)
-            .await?
-            .ok_or_else(|| AppError::Unprocessable {
-                code: "price-not-found",
-                message: format!("product {product_id} has no {period} price"),
-                field: Some(format!("lines[{i}].period")),
-            })?;
+            .ok_or_else(|| AppError::not_found(Entity::Product, product_id))?;
+        let price = store.list_price(product_id, period).await?.ok_or_else(|| {
+            AppError::refused_at(
+                ErrorCode::PriceNotFound,
+                format!("lines[{i}].period"),
+                format!("product {product_id} has no {period} price"),
+            )
+        })?;
         if price.currency != currency {
-            return Err(AppError::Unprocessable {
-                code: "currency-mismatch",
-                message: format!(
+            return Err(AppError::refused_at(
+                ErrorCode::CurrencyMismatch,
+                "currency",
+                format!(
                     "product {} is priced in {}, the quote is in {currency}",
                     product.id, price.currency
                 ),
-                field: Some("currency".into()),
-            });
+            ));
         }
         let index = match products
             .iter()

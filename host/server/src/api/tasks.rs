@@ -6,14 +6,15 @@
 
 use super::Page;
 use crate::actions::Action;
+use crate::api::extract::{Body, Params, Path};
 use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal};
 use crate::error::AppError;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use chrono::Utc;
 use pchost_domain::Role;
+use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::store::Store;
 use pchost_domain::tasks::{ApprovalTask, TaskStatus};
 use serde::Deserialize;
@@ -41,10 +42,10 @@ pub struct TaskQuery {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<TaskQuery>, QueryRejection>,
+    query: Params<TaskQuery>,
 ) -> Result<Json<Vec<ApprovalTask>>, AppError> {
     caller.need("approvals", Access::Read)?;
-    let Query(query) = query?;
+    let Params(query) = query;
     let limit = Page {
         after: query.after,
         limit: query.limit,
@@ -89,8 +90,8 @@ pub async fn get(
     };
     let task = load(&state.store, id).await?;
     if own.is_some_and(|partner| partner != task.partner) {
-        return Err(AppError::forbidden(
-            "out-of-scope",
+        return Err(AppError::refused(
+            ErrorCode::OutOfScope,
             format!("task {id} is another partner's"),
         ));
     }
@@ -119,10 +120,10 @@ pub async fn approve(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    payload: Result<Json<Decision>, JsonRejection>,
+    payload: Body<Decision>,
 ) -> Result<Json<ApprovalTask>, AppError> {
     caller.need("approvals", Access::Write)?;
-    let Json(decision) = payload?;
+    let Body(decision) = payload;
     decidable(&state, &caller, id, &decision).await?;
     Ok(Json(
         decide(&state.store, id, true, &caller.label(), decision.note.as_deref()).await?,
@@ -137,10 +138,10 @@ pub async fn reject(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    payload: Result<Json<Decision>, JsonRejection>,
+    payload: Body<Decision>,
 ) -> Result<Json<ApprovalTask>, AppError> {
     caller.need("approvals", Access::Write)?;
-    let Json(decision) = payload?;
+    let Body(decision) = payload;
     decidable(&state, &caller, id, &decision).await?;
     Ok(Json(
         decide(&state.store, id, false, &caller.label(), decision.note.as_deref()).await?,
@@ -184,11 +185,10 @@ pub async fn decide(
 }
 
 async fn load(store: &Store, id: i64) -> Result<ApprovalTask, AppError> {
-    store.task(id).await?.ok_or_else(|| AppError::NotFound {
-        code: "approval-task-not-found",
-        what: "approval task",
-        id: id.to_string(),
-    })
+    store
+        .task(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(Entity::ApprovalTask, id))
 }
 
 /// The task, when the caller may decide it: the operator; or staff of the task's partner
@@ -200,8 +200,8 @@ async fn decidable(state: &AppState, caller: &Caller, id: i64, decision: &Decisi
     let task = load(&state.store, id).await?;
     if let Principal::Staff { staff, partner, .. } = &caller.principal {
         if partner.id != task.partner {
-            return Err(AppError::forbidden(
-                "out-of-scope",
+            return Err(AppError::refused(
+                ErrorCode::OutOfScope,
                 format!("task {id} is another partner's"),
             ));
         }
@@ -209,14 +209,14 @@ async fn decidable(state: &AppState, caller: &Caller, id: i64, decision: &Decisi
             || staff.role == Role::PartnerAdmin
             || (staff.role == Role::Supervisor && matches!(task.role, Role::CustomerManager | Role::Salesperson));
         if !may {
-            return Err(AppError::forbidden(
-                "role-not-permitted",
+            return Err(AppError::refused(
+                ErrorCode::RoleNotPermitted,
                 format!("task {id} needs a {}; the caller is a {}", task.role, staff.role),
             ));
         }
     } else if !caller.is_operator() {
-        return Err(AppError::forbidden(
-            "role-not-permitted",
+        return Err(AppError::refused(
+            ErrorCode::RoleNotPermitted,
             "only partner staff or the operator decide tasks",
         ));
     }
@@ -224,10 +224,10 @@ async fn decidable(state: &AppState, caller: &Caller, id: i64, decision: &Decisi
         caller.customer(state, customer).await?;
     }
     if task.status != TaskStatus::Pending {
-        return Err(AppError::Conflict {
-            code: "task-not-pending",
-            message: format!("task {id} is already {}", task.status),
-        });
+        return Err(AppError::refused(
+            ErrorCode::TaskNotPending,
+            format!("task {id} is already {}", task.status),
+        ));
     }
     Ok(task)
 }

@@ -281,7 +281,7 @@ mod tests {
             kind: FailureKind::InvalidOutput(why.err().unwrap_or_default()),
             usage: Default::default(),
         });
-        assert_eq!(failure.code(), "plugin-failed");
+        assert_eq!(failure.code(), pchost_domain::errors::ErrorCode::PluginFailed);
     }
 
     #[test]
@@ -367,7 +367,7 @@ mod tests {
     #[test]
     fn line_amounts_and_the_total_beyond_the_range_are_refused_naming_them() {
         let refused = |q: &Quote| match priced_lines(q, no_adjustments(q.lines.len())) {
-            Err(e) => (e.code(), e.to_string()),
+            Err(e) => (e.code().as_str(), e.to_string()),
             Ok(_) => ("accepted", String::new()),
         };
         let mut q = quote(&[("9223372036854775807", "9223372036854775807")]);
