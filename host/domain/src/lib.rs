@@ -16,6 +16,8 @@ pub mod errors;
 pub mod incentives;
 pub mod invoicing;
 pub mod keys;
+#[cfg(test)]
+mod migration_tests;
 pub mod money;
 pub mod opportunities;
 pub mod orders;
