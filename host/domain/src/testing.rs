@@ -3,7 +3,7 @@
 //! database of its own, created for the test and dropped after it, when
 //! `PCHOST_TEST_POSTGRES_URL` names a server (e.g. `postgres://postgres@127.0.0.1:5432/postgres`).
 
-use crate::store::{SQLITE_MIGRATIONS, Store};
+use crate::store::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, Store};
 use sqlx::migrate::Migrator;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -148,6 +148,40 @@ impl PostgresDatabase {
             admin_url,
             name,
             dropped: false,
+        }
+    }
+
+    /// A database as the migrations up to `version` left it, holding the rows `fill` inserts,
+    /// then opened as a store: the upgrade an older deployment goes through.
+    pub(crate) async fn upgraded_from(version: i64, fill: &str) -> Self {
+        let (admin_url, name, url) = Self::create_empty().await;
+        let older = sqlx::AnyPool::connect(&url)
+            .await
+            .expect("connect to the test database");
+        let filled = match migrations_up_to(&POSTGRES_MIGRATIONS, version).run(&older).await {
+            Ok(()) => sqlx::raw_sql(fill)
+                .execute(&older)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        older.close().await;
+        let store = match filled {
+            Ok(()) => Store::connect(&url).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match store {
+            Ok(store) => PostgresDatabase {
+                store,
+                admin_url,
+                name,
+                dropped: false,
+            },
+            Err(e) => {
+                drop_database(&admin_url, &name).await;
+                panic!("upgrading a database from migration {version}: {e}");
+            }
         }
     }
 
