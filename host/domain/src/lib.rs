@@ -27,6 +27,8 @@ pub mod quotes;
 pub mod resources;
 #[cfg(test)]
 mod rule_tests;
+#[cfg(test)]
+mod schema_parity;
 pub mod store;
 pub mod tasks;
 #[cfg(test)]
