@@ -16,6 +16,8 @@ pub mod errors;
 pub mod incentives;
 pub mod invoicing;
 pub mod keys;
+#[cfg(test)]
+mod migration_tests;
 pub mod money;
 pub mod opportunities;
 pub mod orders;
@@ -25,6 +27,8 @@ pub mod quotes;
 pub mod resources;
 #[cfg(test)]
 mod rule_tests;
+#[cfg(test)]
+mod schema_parity;
 pub mod store;
 pub mod tasks;
 #[cfg(test)]

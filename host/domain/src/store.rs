@@ -17,8 +17,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+pub(crate) static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(crate) static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -237,6 +237,24 @@ impl Store {
                 .bind(m.supervisor)
                 .execute(&mut *tx)
                 .await?;
+        }
+        // A PostgreSQL identity does not see explicit ids: move each past the demo's, so new
+        // rows follow the highest id, as SQLite numbers them.
+        if self.backend == Backend::Postgres {
+            for table in [
+                "partners",
+                "customers",
+                "products",
+                "orders",
+                "invoice_requests",
+                "staff",
+            ] {
+                sqlx::query(&format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'), MAX(id)) FROM {table}"
+                ))
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(true)

@@ -3,7 +3,8 @@
 //! database of its own, created for the test and dropped after it, when
 //! `PCHOST_TEST_POSTGRES_URL` names a server (e.g. `postgres://postgres@127.0.0.1:5432/postgres`).
 
-use crate::store::Store;
+use crate::store::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, Store};
+use sqlx::migrate::Migrator;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Declares each test twice, as `sqlite::<name>` and `postgres::<name>`; the PostgreSQL one
@@ -49,14 +50,44 @@ pub(crate) struct SqliteFile {
 
 impl SqliteFile {
     pub(crate) async fn create() -> Self {
+        let path = Self::next_path();
+        let store = Store::open(&path).await.expect("SQLite test database");
+        SqliteFile { store, path }
+    }
+
+    /// A database as the migrations up to `version` left it, holding the rows `fill` inserts,
+    /// then opened as a store: the upgrade an older deployment goes through.
+    pub(crate) async fn upgraded_from(version: i64, fill: &str) -> Self {
+        let path = Self::next_path();
+        sqlx::any::install_default_drivers();
+        let older = sqlx::AnyPool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .expect("SQLite test database");
+        migrations_up_to(&SQLITE_MIGRATIONS, version)
+            .run(&older)
+            .await
+            .expect("the older migrations");
+        sqlx::raw_sql(fill)
+            .execute(&older)
+            .await
+            .expect("fill the older database");
+        older.close().await;
+        match Store::open(&path).await {
+            Ok(store) => SqliteFile { store, path },
+            Err(e) => {
+                remove_sqlite_files(&path);
+                panic!("upgrading a database from migration {version}: {e}");
+            }
+        }
+    }
+
+    pub(crate) fn next_path() -> std::path::PathBuf {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
+        std::env::temp_dir().join(format!(
             "pchost-test-{}-{}.db",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let store = Store::open(&path).await.expect("SQLite test database");
-        SqliteFile { store, path }
+        ))
     }
 
     pub(crate) async fn remove(self) {
@@ -66,11 +97,30 @@ impl SqliteFile {
 
 impl Drop for SqliteFile {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.path.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
+        remove_sqlite_files(&self.path);
+    }
+}
+
+pub(crate) fn remove_sqlite_files(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = path.to_path_buf().into_os_string();
+        path.push(suffix);
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// `all` cut down to its migrations up to `version`: what an older release applied.
+pub(crate) fn migrations_up_to(all: &Migrator, version: i64) -> Migrator {
+    Migrator {
+        migrations: all
+            .iter()
+            .filter(|m| m.version <= version)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into(),
+        ignore_missing: false,
+        locking: true,
+        no_tx: false,
     }
 }
 
@@ -85,6 +135,58 @@ pub(crate) struct PostgresDatabase {
 
 impl PostgresDatabase {
     pub(crate) async fn create() -> Self {
+        let (admin_url, name, url) = Self::create_empty().await;
+        let store = match Store::connect(&url).await {
+            Ok(store) => store,
+            Err(e) => {
+                drop_database(&admin_url, &name).await;
+                panic!("migrate the test database: {e}");
+            }
+        };
+        PostgresDatabase {
+            store,
+            admin_url,
+            name,
+            dropped: false,
+        }
+    }
+
+    /// A database as the migrations up to `version` left it, holding the rows `fill` inserts,
+    /// then opened as a store: the upgrade an older deployment goes through.
+    pub(crate) async fn upgraded_from(version: i64, fill: &str) -> Self {
+        let (admin_url, name, url) = Self::create_empty().await;
+        let older = sqlx::AnyPool::connect(&url)
+            .await
+            .expect("connect to the test database");
+        let filled = match migrations_up_to(&POSTGRES_MIGRATIONS, version).run(&older).await {
+            Ok(()) => sqlx::raw_sql(fill)
+                .execute(&older)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        older.close().await;
+        let store = match filled {
+            Ok(()) => Store::connect(&url).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match store {
+            Ok(store) => PostgresDatabase {
+                store,
+                admin_url,
+                name,
+                dropped: false,
+            },
+            Err(e) => {
+                drop_database(&admin_url, &name).await;
+                panic!("upgrading a database from migration {version}: {e}");
+            }
+        }
+    }
+
+    /// Creates a database of its own; returns the admin URL, its name and its URL.
+    async fn create_empty() -> (String, String, String) {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let admin_url = std::env::var("PCHOST_TEST_POSTGRES_URL").expect("PCHOST_TEST_POSTGRES_URL");
         let name = format!(
@@ -100,15 +202,8 @@ impl PostgresDatabase {
             .expect("create test database");
         admin.close().await;
         let (base, _) = admin_url.rsplit_once('/').expect("URL ends in /<database>");
-        let store = Store::connect(&format!("{base}/{name}"))
-            .await
-            .expect("migrate the test database");
-        PostgresDatabase {
-            store,
-            admin_url,
-            name,
-            dropped: false,
-        }
+        let url = format!("{base}/{name}");
+        (admin_url, name, url)
     }
 
     pub(crate) async fn drop(mut self) {
