@@ -9,8 +9,8 @@
 
 use crate::support::*;
 use axum::http::StatusCode;
-use pchost_domain::bindings::{NewPluginVersion, Recorded};
 use pchost_server::app::{AppState, router};
+use pchost_store::bindings::{NewPluginVersion, Recorded};
 use serde_json::{Value, json};
 
 const ROLES: [(&str, Option<&str>); 9] = [

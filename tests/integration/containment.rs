@@ -6,12 +6,12 @@
 use crate::support::*;
 use axum::http::StatusCode;
 use chrono::Utc;
-use pchost_domain::bindings::{BindingScope, FailurePolicy, NewBinding};
-use pchost_domain::demo;
 use pchost_domain::entities as d;
 use pchost_runtime::{
     CapabilityData, FailureKind, InvokeError, PluginFailure, PluginRuntime, RuntimeConfig, RuntimeLimits,
 };
+use pchost_store::bindings::{BindingScope, FailurePolicy, NewBinding};
+use pchost_store::demo;
 use pchost_test_plugins as built;
 use serde_json::json;
 use std::sync::Arc;

@@ -2,8 +2,9 @@
 
 use crate::support::*;
 use chrono::Utc;
-use pchost_domain::{ApprovalKind, Association, FreezeState, Role, demo};
+use pchost_domain::{ApprovalKind, Association, FreezeState, Role};
 use pchost_runtime::model::{ApprovalRequest, Decision, LinePrice, Principal, SubjectCustomer};
+use pchost_store::demo;
 use pchost_test_plugins as built;
 
 fn prices(adjusted: &[LinePrice]) -> Vec<(u32, String, &str)> {

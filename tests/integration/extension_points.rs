@@ -5,9 +5,9 @@
 use crate::support::*;
 use axum::http::StatusCode;
 use chrono::Utc;
-use pchost_domain::bindings::{BindingScope, FailurePolicy, NewBinding};
-use pchost_domain::demo;
 use pchost_server::app::{AppState, router};
+use pchost_store::bindings::{BindingScope, FailurePolicy, NewBinding};
+use pchost_store::demo;
 use serde_json::{Value, json};
 
 /// Installs `component` as `owner/name@version` and records it, as an upload does. The

@@ -2,8 +2,8 @@
 //! serving.
 
 use crate::support::*;
-use pchost_domain::demo;
 use pchost_runtime::{CapabilityFailure, FailureKind, InvokeError, PluginRuntime, RuleFailure};
+use pchost_store::demo;
 use pchost_test_plugins as built;
 
 /// Installs a hostile plugin (built against extension@0.1.0) or an example one (0.2.0);

@@ -4,10 +4,10 @@
 use crate::support::*;
 use axum::http::StatusCode;
 use chrono::Utc;
-use pchost_domain::bindings::{BindingScope, FailurePolicy, NewBinding, PluginQuota};
-use pchost_domain::demo;
 use pchost_server::app::router;
 use pchost_server::ratelimit::{RateLimiter, UploadLimit};
+use pchost_store::bindings::{BindingScope, FailurePolicy, NewBinding, PluginQuota};
+use pchost_store::demo;
 use serde_json::{Value, json};
 use std::sync::Arc;
 

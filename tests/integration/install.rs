@@ -2,12 +2,12 @@
 //! compiling, the bounds of compilation, unloading and deleting versions.
 
 use crate::support::*;
-use pchost_domain::bindings::PluginQuota;
-use pchost_domain::demo;
 use pchost_runtime::compile::{ChildCompiler, CompileConfig, Compiler};
 use pchost_runtime::{
     Capability, InstallError, PluginManifest, PluginRuntime, RuntimeConfig, RuntimeLimits, ShapeLimits,
 };
+use pchost_store::bindings::PluginQuota;
+use pchost_store::demo;
 use pchost_test_plugins as built;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,10 +1,11 @@
 //! Shared set-up: a runtime, the demo data behind the capabilities, manifests and quotes.
 
 use chrono::{TimeZone, Utc};
-use pchost_domain::demo::DemoData;
-use pchost_domain::store::Store;
 use pchost_runtime::model::{CustomerContext, PartnerContext, Quote, QuoteLine};
-use pchost_runtime::{CapabilityData, PluginManifest, PluginRuntime, RuntimeConfig, StoreData};
+use pchost_runtime::{CapabilityData, PluginManifest, PluginRuntime, RuntimeConfig};
+use pchost_server::capability_data::StoreData;
+use pchost_store::demo::DemoData;
+use pchost_store::store::Store;
 use rust_decimal::Decimal;
 use std::sync::{Arc, OnceLock};
 
@@ -64,9 +65,9 @@ pub fn quote(customer: i64, level: u8, lines: &[(u32, &str)]) -> Quote {
         currency: "CNY".parse().expect("currency"),
         as_of: Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).single().expect("date"),
         partner: Some(PartnerContext {
-            id: pchost_domain::demo::RESELLER,
+            id: pchost_store::demo::RESELLER,
             kind: pchost_domain::PartnerKind::Reseller,
-            distributor: Some(pchost_domain::demo::DISTRIBUTOR),
+            distributor: Some(pchost_store::demo::DISTRIBUTOR),
         }),
         customer: Some(CustomerContext {
             id: customer,
@@ -113,7 +114,7 @@ pub fn api_state_on(runtime: Arc<PluginRuntime>) -> pchost_server::app::AppState
             &runtime,
             &pchost_test_plugins::repo_root().join("plugins"),
             std::path::Path::new(pchost_test_plugins::WASM_DIR),
-            &pchost_domain::bindings::PluginQuota::default(),
+            &pchost_store::bindings::PluginQuota::default(),
         )
         .await
         .expect("bundled plugins install");

@@ -12,11 +12,12 @@ mod plot;
 
 use anyhow::{Context, bail};
 use chrono::{TimeZone, Utc};
-use pchost_domain::demo::DemoData;
-use pchost_domain::store::Store;
 use pchost_domain::{Association, FreezeState, PartnerKind, PeriodType};
 use pchost_runtime::model::{CustomerContext, PartnerContext, Quote, QuoteLine};
-use pchost_runtime::{CapabilityData, PluginManifest, PluginRuntime, RuntimeConfig, StoreData, WarmPricing};
+use pchost_runtime::{CapabilityData, PluginManifest, PluginRuntime, RuntimeConfig, WarmPricing};
+use pchost_server::capability_data::StoreData;
+use pchost_store::demo::DemoData;
+use pchost_store::store::Store;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use std::hint::black_box;

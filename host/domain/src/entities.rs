@@ -14,7 +14,9 @@ pub type OrderId = i64;
 /// See [`PartnerId`].
 pub type ProductId = i64;
 
-/// Declares an enum stored and serialised as a fixed kebab-case word.
+/// Declares an enum stored and serialised as a fixed kebab-case word (the store declares
+/// its own record kinds with it too).
+#[macro_export]
 macro_rules! word_enum {
     ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $word:literal,)+ }) => {
         $(#[$meta])*
@@ -51,8 +53,6 @@ macro_rules! word_enum {
     };
 }
 
-pub(crate) use word_enum;
-
 /// A word that names no value of an enum.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {kind} {word:?}")]
@@ -63,7 +63,7 @@ pub struct UnknownWord {
     pub word: String,
 }
 
-word_enum! {
+crate::word_enum! {
     /// What kind of partner an account is.
     pub enum PartnerKind {
         /// A direct partner.
@@ -77,7 +77,7 @@ word_enum! {
     }
 }
 
-word_enum! {
+crate::word_enum! {
     /// How a customer is associated with its partner.
     pub enum Association {
         /// The partner bills and invoices the customer.
@@ -87,7 +87,7 @@ word_enum! {
     }
 }
 
-word_enum! {
+crate::word_enum! {
     /// Real-name verification status.
     pub enum RealNameStatus {
         /// Never submitted.
@@ -101,7 +101,7 @@ word_enum! {
     }
 }
 
-word_enum! {
+crate::word_enum! {
     /// A person or a company.
     pub enum CustomerType {
         /// A person.
@@ -111,7 +111,7 @@ word_enum! {
     }
 }
 
-word_enum! {
+crate::word_enum! {
     /// A customer's freeze state.
     pub enum FreezeState {
         /// Not frozen.
@@ -123,7 +123,7 @@ word_enum! {
     }
 }
 
-word_enum! {
+crate::word_enum! {
     /// The role of a principal (DOMAIN.md "Roles").
     pub enum Role {
         /// Runs the host.
@@ -141,7 +141,7 @@ word_enum! {
     }
 }
 
-word_enum! {
+crate::word_enum! {
     /// How a product is charged.
     pub enum ChargingMode {
         /// Subscription, paid in advance.
@@ -151,7 +151,7 @@ word_enum! {
     }
 }
 
-word_enum! {
+crate::word_enum! {
     /// The period a price is quoted per.
     pub enum PeriodType {
         /// Per hour.
@@ -167,7 +167,7 @@ word_enum! {
     }
 }
 
-word_enum! {
+crate::word_enum! {
     /// What an order does.
     pub enum OrderKind {
         /// A new purchase.
@@ -187,7 +187,7 @@ word_enum! {
     }
 }
 
-word_enum! {
+crate::word_enum! {
     /// Where an order is in its life.
     pub enum OrderStatus {
         /// Awaiting review.
@@ -205,7 +205,7 @@ word_enum! {
     }
 }
 
-word_enum! {
+crate::word_enum! {
     /// Who an invoice is made out to.
     pub enum TitleType {
         /// A company.
@@ -215,7 +215,7 @@ word_enum! {
     }
 }
 
-word_enum! {
+crate::word_enum! {
     /// The tax kind of an invoice.
     pub enum InvoiceKind {
         /// VAT general invoice.
@@ -225,7 +225,7 @@ word_enum! {
     }
 }
 
-word_enum! {
+crate::word_enum! {
     /// How an invoice is delivered.
     pub enum InvoiceMedium {
         /// Paper.
@@ -237,7 +237,7 @@ word_enum! {
     }
 }
 
-word_enum! {
+crate::word_enum! {
     /// What an invoice request covers.
     pub enum InvoiceBasis {
         /// A closed billing cycle.
@@ -249,7 +249,7 @@ word_enum! {
     }
 }
 
-word_enum! {
+crate::word_enum! {
     /// Where an invoice request is.
     pub enum InvoiceStatus {
         /// Submitted.
@@ -405,7 +405,7 @@ pub struct InvoiceRequest {
     pub requested_at: DateTime<Utc>,
 }
 
-word_enum! {
+crate::word_enum! {
     /// An action that the approval rules decide on (DOMAIN rules 10, 12-14, 17, 18, 22).
     pub enum ApprovalKind {
         /// Refund of an unsubscribed order.

@@ -3,7 +3,6 @@
 //! one with its HTTP status, and a test keeps the two in step.
 
 use crate::entities::OrderStatus;
-use crate::store::StoreError;
 
 /// Declares [`ErrorCode`] from `Variant = ("code", http status)` pairs.
 macro_rules! error_codes {
@@ -350,15 +349,6 @@ pub enum DomainError {
     /// An idempotency key was reused for a different request.
     #[error("idempotency key {0:?} was already used for a different request")]
     IdempotencyKeyReused(String),
-    /// Storage failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<sqlx::Error> for DomainError {
-    fn from(e: sqlx::Error) -> Self {
-        DomainError::Store(StoreError::Database(e))
-    }
 }
 
 impl DomainError {
@@ -376,7 +366,6 @@ impl DomainError {
             DomainError::Refused { code, .. } => *code,
             DomainError::AmountOutOfRange { .. } => ErrorCode::AmountOutOfRange,
             DomainError::IdempotencyKeyReused(_) => ErrorCode::IdempotencyKeyReused,
-            DomainError::Store(_) => ErrorCode::Internal,
         }
     }
 }
@@ -394,7 +383,7 @@ pub fn out_of_range(field: impl Into<String>, what: impl std::fmt::Display) -> D
 }
 
 /// A refusal by a named rule, with its stable code.
-pub(crate) fn refused(code: ErrorCode, message: impl Into<String>) -> DomainError {
+pub fn refused(code: ErrorCode, message: impl Into<String>) -> DomainError {
     DomainError::Refused {
         code,
         message: message.into(),

@@ -20,7 +20,7 @@ mod runtime;
 mod sandbox;
 mod state;
 
-pub use capabilities::{CapabilityData, StoreData};
+pub use capabilities::CapabilityData;
 pub use failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, PluginFailure, RuleFailure, Usage};
 pub use limits::{ComponentLimits, InvocationLimits, RuntimeLimits};
 pub use manifest::{Capability, PluginManifest, World, WorldVersion};

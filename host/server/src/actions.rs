@@ -6,12 +6,12 @@
 
 use crate::error::AppError;
 use chrono::Utc;
-use pchost_domain::accounts::{Actor, AllocationTarget};
-use pchost_domain::coupons::CouponLimits;
 use pchost_domain::errors::Entity;
-use pchost_domain::orders::Payer;
-use pchost_domain::store::Store;
 use pchost_domain::{Currency, CustomerId, FreezeState, OrderId, PartnerId};
+use pchost_store::accounts::{Actor, AllocationTarget};
+use pchost_store::coupons::CouponLimits;
+use pchost_store::orders::Payer;
+use pchost_store::store::Store;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

@@ -12,9 +12,9 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::routing::get;
 use axum::{Json, Router};
-use pchost_domain::bindings::PluginQuota;
-use pchost_domain::store::Store;
 use pchost_runtime::{CapabilityData, PluginRuntime};
+use pchost_store::bindings::PluginQuota;
+use pchost_store::store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,7 +60,7 @@ impl AppState {
     /// `bindings.reload`), every principal held to `limit`, and the default upload limit and
     /// plugin quota.
     pub fn new(store: Store, runtime: Arc<PluginRuntime>, limit: crate::ratelimit::RateLimit) -> Self {
-        let data = Arc::new(pchost_runtime::StoreData::new(store.clone()));
+        let data = Arc::new(crate::capability_data::StoreData::new(store.clone()));
         AppState {
             store,
             runtime,

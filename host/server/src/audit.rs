@@ -5,10 +5,10 @@
 use crate::app::AppState;
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
-use pchost_domain::audit::InvocationRecord;
-use pchost_domain::bindings::NewShadowDiff;
-use pchost_domain::store::Store;
 use pchost_runtime::{Invocation, InvokeError, LoadedPlugin};
+use pchost_store::audit::InvocationRecord;
+use pchost_store::bindings::NewShadowDiff;
+use pchost_store::store::Store;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -160,7 +160,7 @@ pub async fn record_diffs(
         };
         // A binding deleted meanwhile takes its diffs with it; the request is not at fault.
         match store.record_shadow_diff(&diff, now).await {
-            Ok(_) | Err(pchost_domain::errors::DomainError::NotFound { .. }) => {}
+            Ok(_) | Err(pchost_store::StoreError::Refused(pchost_domain::errors::DomainError::NotFound { .. })) => {}
             Err(e) => return Err(e.into()),
         }
     }

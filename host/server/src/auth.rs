@@ -9,10 +9,10 @@ use crate::app::AppState;
 use crate::error::AppError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use pchost_domain::accounts::Actor;
 use pchost_domain::errors::{Entity, ErrorCode};
-use pchost_domain::keys::{ApiKey, KeyPrincipal, NewApiKey};
 use pchost_domain::{Customer, CustomerId, Partner, PartnerId, PartnerKind, Role, Staff, access};
+use pchost_store::accounts::Actor;
+use pchost_store::keys::{ApiKey, KeyPrincipal, NewApiKey};
 use sha2::{Digest, Sha256};
 
 /// The longest `Authorization` header value looked at.

@@ -5,13 +5,13 @@
 
 use crate::error::AppError;
 use anyhow::Context;
-use pchost_domain::bindings::{
+use pchost_domain::errors::{Entity, ErrorCode};
+use pchost_domain::{PartnerId, PartnerKind};
+use pchost_runtime::{LoadedPlugin, PluginManifest, PluginRuntime};
+use pchost_store::bindings::{
     BindingScope, FailurePolicy, NewBinding, NewPluginVersion, PluginQuota, PluginUsage, Recorded,
 };
-use pchost_domain::errors::{Entity, ErrorCode};
-use pchost_domain::store::Store;
-use pchost_domain::{PartnerId, PartnerKind, errors::DomainError};
-use pchost_runtime::{LoadedPlugin, PluginManifest, PluginRuntime};
+use pchost_store::store::Store;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
@@ -208,10 +208,7 @@ pub async fn install_bundled(
         };
         match store.create_binding(&binding, "bundled", chrono::Utc::now()).await {
             Ok(_) => {}
-            Err(DomainError::Refused {
-                code: ErrorCode::BindingExists,
-                ..
-            }) => {}
+            Err(error) if error.code() == ErrorCode::BindingExists => {}
             Err(e) => return Err(e).with_context(|| format!("binding {label}")),
         }
         installed.push(label);

@@ -4,22 +4,21 @@
 use crate::api::quotes::chain::{PriceCeilings, parse_ceiling};
 use crate::app::{AppState, router};
 use crate::bundle;
+use crate::capability_data::StoreData;
 use crate::extensions::BindingIndex;
 use crate::ratelimit::{RateLimit, RateLimiter, UploadLimit};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
-use pchost_domain::audit::AuditFilter;
-use pchost_domain::bindings::{BindingChange, NewBinding, PluginQuota};
-use pchost_domain::demo::DemoData;
-use pchost_domain::keys::{KeyPrincipal, NewApiKey};
-use pchost_domain::store::Store;
 use pchost_runtime::compile::{ChildCompiler, CompileConfig, Compiler};
 use pchost_runtime::manifest::RequestedLimits;
 use pchost_runtime::model::{ApprovalRequest, Quote};
-use pchost_runtime::{
-    Capability, PluginManifest, PluginRuntime, RuntimeConfig, RuntimeLimits, StoreData, World, WorldVersion,
-};
+use pchost_runtime::{Capability, PluginManifest, PluginRuntime, RuntimeConfig, RuntimeLimits, World, WorldVersion};
+use pchost_store::audit::AuditFilter;
+use pchost_store::bindings::{BindingChange, NewBinding, PluginQuota};
+use pchost_store::demo::DemoData;
+use pchost_store::keys::{KeyPrincipal, NewApiKey};
+use pchost_store::store::Store;
 use rust_decimal::Decimal;
 use serde_json::json;
 use std::collections::BTreeSet;

@@ -4,12 +4,12 @@
 //! its keys are public.
 
 use chrono::{Duration, Utc};
-use pchost_domain::accounts::{AccountKind, AccountOwner, Actor, AllocationTarget};
-use pchost_domain::demo;
-use pchost_domain::keys::{KeyPrincipal, NewApiKey};
-use pchost_domain::resources::ExpiryPolicy;
-use pchost_domain::store::Store;
 use pchost_domain::{Currency, PeriodType, Role};
+use pchost_store::accounts::{AccountKind, AccountOwner, Actor, AllocationTarget};
+use pchost_store::demo;
+use pchost_store::keys::{KeyPrincipal, NewApiKey};
+use pchost_store::resources::ExpiryPolicy;
+use pchost_store::store::Store;
 use rust_decimal::Decimal;
 
 /// The demo resource: customer 102's monthly subscription of product 2001, from order 9003.

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use pchost_domain::errors::{DomainError, Entity, ErrorCode};
 use pchost_runtime::manifest::ManifestError;
 use pchost_runtime::{FailureKind, InstallError, InvokeError, PluginFailure};
+use pchost_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -236,15 +237,17 @@ impl From<DomainError> for AppError {
                 message: error.to_string(),
                 retry_after_secs: None,
             },
-            DomainError::Store(e) => AppError::Internal(anyhow::anyhow!(e)),
             other => AppError::refused(code, other.to_string()),
         }
     }
 }
 
-impl From<pchost_domain::store::StoreError> for AppError {
-    fn from(error: pchost_domain::store::StoreError) -> Self {
-        AppError::Internal(anyhow::anyhow!(error))
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Refused(refusal) => AppError::from(refusal),
+            storage => AppError::Internal(anyhow::anyhow!(storage)),
+        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod bundle;
+pub mod capability_data;
 pub mod cli;
 pub mod demo;
 pub mod error;

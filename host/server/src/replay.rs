@@ -10,10 +10,10 @@
 use crate::app::AppState;
 use crate::audit::{AuditLog, Purpose};
 use crate::error::AppError;
-use pchost_domain::audit::InvocationRecord;
 use pchost_domain::errors::ErrorCode;
 use pchost_runtime::World;
 use pchost_runtime::model::{ApprovalRequest, Quote};
+use pchost_store::audit::InvocationRecord;
 use serde::Serialize;
 use serde_json::Value;
 use std::time::Instant;

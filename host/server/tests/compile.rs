@@ -2,11 +2,12 @@
 //! `pchost` binary compiles, the parent loads what it compiled and runs it. Past the time
 //! ceiling or its memory limit the child is stopped, and nothing is kept.
 
-use pchost_domain::demo::DemoData;
-use pchost_domain::store::Store;
 use pchost_runtime::compile::{ChildCompiler, CompileConfig, Compiler};
 use pchost_runtime::model::Quote;
-use pchost_runtime::{InstallError, PluginManifest, PluginRuntime, RuntimeConfig, StoreData};
+use pchost_runtime::{InstallError, PluginManifest, PluginRuntime, RuntimeConfig};
+use pchost_server::capability_data::StoreData;
+use pchost_store::demo::DemoData;
+use pchost_store::store::Store;
 use pchost_test_plugins as built;
 use serde_json::Value;
 use std::path::{Path, PathBuf};

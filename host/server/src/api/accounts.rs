@@ -13,9 +13,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
-use pchost_domain::accounts::{Account, AccountOwner, AllocationTarget, LedgerEntry};
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{ApprovalKind, Association, Currency, PartnerKind, Role};
+use pchost_store::accounts::{Account, AccountOwner, AllocationTarget, LedgerEntry};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -269,7 +269,7 @@ pub async fn top_up(
         .await?
         .ok_or_else(|| AppError::not_found(Entity::Partner, id))?;
     let owner = AccountOwner::Partner(id);
-    let kind = pchost_domain::accounts::AccountKind::Cash;
+    let kind = pchost_store::accounts::AccountKind::Cash;
     let account = match state.store.account(owner, kind, request.currency).await? {
         Some(account) => account,
         None => {

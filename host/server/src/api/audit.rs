@@ -7,8 +7,8 @@ use crate::auth::{Access, Caller};
 use crate::error::AppError;
 use axum::Json;
 use axum::extract::State;
-use pchost_domain::audit::{AuditFilter, InvocationRecord};
 use pchost_domain::errors::{Entity, ErrorCode};
+use pchost_store::audit::{AuditFilter, InvocationRecord};
 use serde::Deserialize;
 use utoipa::IntoParams;
 

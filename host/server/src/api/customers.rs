@@ -14,11 +14,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 use pchost_domain::errors::{Entity, ErrorCode};
-use pchost_domain::keys::KeyPrincipal;
-use pchost_domain::partners::{CustomerFilter, InvitationChannel, NewCustomer};
 use pchost_domain::{
     ApprovalKind, Association, Customer, CustomerId, CustomerType, FreezeState, PartnerKind, RealNameStatus, Role,
 };
+use pchost_store::keys::KeyPrincipal;
+use pchost_store::partners::{CustomerFilter, InvitationChannel, NewCustomer};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

@@ -10,8 +10,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
 use pchost_domain::errors::Entity;
-use pchost_domain::invoicing::{InvoiceScope, Issuer, NewInvoiceRequest};
 use pchost_domain::{Association, Currency, InvoiceInfo, InvoiceKind, InvoiceMedium, InvoiceRequest, TitleType};
+use pchost_store::invoicing::{InvoiceScope, Issuer, NewInvoiceRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

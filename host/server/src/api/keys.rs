@@ -10,8 +10,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
 use pchost_domain::errors::{Entity, ErrorCode};
-use pchost_domain::keys::{ApiKey, KeyPrincipal};
 use pchost_domain::{PartnerKind, Role};
+use pchost_store::keys::{ApiKey, KeyPrincipal};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

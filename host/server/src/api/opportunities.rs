@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
-use pchost_domain::opportunities::{NewOpportunity, Opportunity};
+use pchost_store::opportunities::{NewOpportunity, Opportunity};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

@@ -16,9 +16,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use pchost_domain::errors::{Entity, ErrorCode};
-use pchost_domain::orders::{NewOrder, NewOrderLine, OrderFilter, Payer};
-use pchost_domain::resources::Resource;
 use pchost_domain::{ApprovalKind, Customer, Order, OrderId, OrderStatus, Role};
+use pchost_store::orders::{NewOrder, NewOrderLine, OrderFilter, Payer};
+use pchost_store::resources::Resource;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -246,7 +246,7 @@ pub struct PaymentView {
     pub payer: String,
     /// Debits per account (cash first, then credit: rule 6).
     #[schema(value_type = Vec<Object>)]
-    pub debits: Vec<pchost_domain::orders::Debit>,
+    pub debits: Vec<pchost_store::orders::Debit>,
     /// When.
     pub paid_at: DateTime<Utc>,
 }
@@ -333,7 +333,7 @@ pub struct CouponsRequest {
     /// `contract` or `promotion` (a coupon may refuse to combine with it).
     #[serde(default)]
     #[schema(value_type = Option<String>)]
-    pub discount: Option<pchost_domain::coupons::DiscountKind>,
+    pub discount: Option<pchost_store::coupons::DiscountKind>,
 }
 
 /// The amount due after the coupons.

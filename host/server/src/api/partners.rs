@@ -14,8 +14,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use pchost_domain::errors::{Entity, ErrorCode};
-use pchost_domain::keys::KeyPrincipal;
 use pchost_domain::{ApprovalKind, Partner, PartnerKind, Role, Staff};
+use pchost_store::keys::KeyPrincipal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

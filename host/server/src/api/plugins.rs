@@ -14,10 +14,10 @@ use axum::Json;
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use chrono::Utc;
-use pchost_domain::bindings::{Binding, BindingChange, BindingScope, FailurePolicy, NewBinding, PluginVersion};
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{PartnerId, PartnerKind};
 use pchost_runtime::{PluginManifest, World};
+use pchost_store::bindings::{Binding, BindingChange, BindingScope, FailurePolicy, NewBinding, PluginVersion};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -470,7 +470,7 @@ pub async fn shadow_diffs(
     caller: Caller,
     Path(id): Path<i64>,
     query: Params<DiffQuery>,
-) -> Result<Json<Vec<pchost_domain::bindings::ShadowDiff>>, AppError> {
+) -> Result<Json<Vec<pchost_store::bindings::ShadowDiff>>, AppError> {
     caller.need("plugins", Access::Read)?;
     let Params(query) = query;
     let limit = crate::api::Page {

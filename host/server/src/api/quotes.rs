@@ -23,12 +23,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chain::{apply_answer, check_answer, priced_lines};
 use chrono::{DateTime, Duration, Utc};
-use pchost_domain::bindings::{Binding, BindingScope};
 use pchost_domain::errors::{Entity, ErrorCode};
-use pchost_domain::quotes::NewQuote;
 use pchost_domain::{Currency, Customer, PartnerId, PeriodType, ProductId};
 use pchost_runtime::model::{self, CustomerContext, PartnerContext};
 use pchost_runtime::{FailureKind, PluginFailure, World};
+use pchost_store::bindings::{Binding, BindingScope};
+use pchost_store::quotes::NewQuote;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -300,7 +300,7 @@ pub async fn spec_change(
     State(state): State<AppState>,
     caller: Caller,
     payload: Body<SpecChangeRequest>,
-) -> Result<Json<pchost_domain::pricing::QuotedLine>, AppError> {
+) -> Result<Json<pchost_store::pricing::QuotedLine>, AppError> {
     caller.need("quotes", Access::Read)?;
     let Body(request) = payload;
     let resource = state

@@ -15,8 +15,8 @@ use axum::extract::State;
 use chrono::Utc;
 use pchost_domain::Role;
 use pchost_domain::errors::{Entity, ErrorCode};
-use pchost_domain::store::Store;
-use pchost_domain::tasks::{ApprovalTask, TaskStatus};
+use pchost_store::store::Store;
+use pchost_store::tasks::{ApprovalTask, TaskStatus};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 

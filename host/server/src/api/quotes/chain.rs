@@ -5,10 +5,10 @@
 
 use super::{Adjustment, PricedLine};
 use crate::error::AppError;
-use pchost_domain::bindings::BindingScope;
 use pchost_domain::errors::out_of_range;
 use pchost_domain::money;
 use pchost_runtime::model::{LinePrice, PriceAdjustments, Quote};
+use pchost_store::bindings::BindingScope;
 use rust_decimal::Decimal;
 
 /// A partner's rules never price a line below this share of list (rule 19).

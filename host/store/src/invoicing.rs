@@ -3,7 +3,7 @@
 use crate::entities::*;
 use crate::errors::{DomainError, Entity, ErrorCode, out_of_range, refused};
 use crate::money::Currency;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -56,26 +56,29 @@ pub struct NewInvoiceRequest {
 
 /// Rule 3: a VAT special invoice needs an enterprise title and comes on paper or digital; a
 /// general one on paper or electronic.
-pub fn check_kind_and_medium(kind: InvoiceKind, medium: InvoiceMedium, title: TitleType) -> Result<(), DomainError> {
+pub fn check_kind_and_medium(kind: InvoiceKind, medium: InvoiceMedium, title: TitleType) -> Result<(), StoreError> {
     match (kind, medium) {
         (InvoiceKind::VatSpecial, _) if title != TitleType::Enterprise => Err(refused(
             ErrorCode::VatSpecialNeedsEnterpriseTitle,
             "a VAT special invoice requires an enterprise title (rule 3)",
-        )),
+        )
+        .into()),
         (InvoiceKind::VatSpecial, InvoiceMedium::Electronic) => Err(refused(
             ErrorCode::InvoiceMediumNotAllowed,
             "a VAT special invoice is issued on paper or digitally, not electronically (rule 3)",
-        )),
+        )
+        .into()),
         (InvoiceKind::VatGeneral, InvoiceMedium::Digital) => Err(refused(
             ErrorCode::InvoiceMediumNotAllowed,
             "a VAT general invoice is issued on paper or electronically, not digitally (rule 3)",
-        )),
+        )
+        .into()),
         _ => Ok(()),
     }
 }
 
 /// The first and the day after the last instant of a calendar month, UTC.
-fn month_bounds(year: i32, month: u32) -> Result<(DateTime<Utc>, DateTime<Utc>), DomainError> {
+fn month_bounds(year: i32, month: u32) -> Result<(DateTime<Utc>, DateTime<Utc>), StoreError> {
     let first = NaiveDate::from_ymd_opt(year, month, 1).ok_or(DomainError::Invalid {
         field: "scope",
         message: format!("{year}-{month:02} is not a month"),
@@ -95,7 +98,7 @@ fn month_bounds(year: i32, month: u32) -> Result<(DateTime<Utc>, DateTime<Utc>),
 
 /// Rule 2: a billing cycle can be invoiced only once it is closed and the 3rd day of the
 /// next month has passed (from the 4th, 00:00 UTC).
-pub fn check_cycle_closed(year: i32, month: u32, now: DateTime<Utc>) -> Result<(), DomainError> {
+pub fn check_cycle_closed(year: i32, month: u32, now: DateTime<Utc>) -> Result<(), StoreError> {
     let (_, next_month) = month_bounds(year, month)?;
     let opens = next_month + chrono::Duration::days(3);
     if now < opens {
@@ -105,7 +108,8 @@ pub fn check_cycle_closed(year: i32, month: u32, now: DateTime<Utc>) -> Result<(
                 "billing cycle {year}-{month:02} can be invoiced from {} (rule 2: after the 3rd day of the next month)",
                 opens.date_naive()
             ),
-        ));
+        )
+        .into());
     }
     Ok(())
 }
@@ -113,18 +117,20 @@ pub fn check_cycle_closed(year: i32, month: u32, now: DateTime<Utc>) -> Result<(
 impl Store {
     /// Sets the invoice-info (title) record of a customer's account, replacing the previous
     /// one: one valid record per account (rule 4).
-    pub async fn set_invoice_info(&self, info: &InvoiceInfo) -> Result<(), DomainError> {
+    pub async fn set_invoice_info(&self, info: &InvoiceInfo) -> Result<(), StoreError> {
         if info.title.trim().is_empty() || info.title.len() > 200 {
             return Err(DomainError::Invalid {
                 field: "title",
                 message: "1 to 200 characters".into(),
-            });
+            }
+            .into());
         }
         if info.title_type == TitleType::Enterprise && info.tax_id.as_deref().is_none_or(|t| t.trim().is_empty()) {
             return Err(DomainError::Invalid {
                 field: "tax_id",
                 message: "an enterprise title needs its taxpayer id".into(),
-            });
+            }
+            .into());
         }
         let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM invoice_infos WHERE customer = $1")
@@ -147,7 +153,7 @@ impl Store {
         &self,
         request: &NewInvoiceRequest,
         now: DateTime<Utc>,
-    ) -> Result<(i64, Decimal), DomainError> {
+    ) -> Result<(i64, Decimal), StoreError> {
         let customer = self.existing_customer(request.customer).await?;
         // Rule 5: the partner invoices its resale customers; the platform its referral ones.
         match (customer.association, request.issuer) {
@@ -159,7 +165,8 @@ impl Store {
                         "customer {} is a resale customer: its partner {} invoices it (rule 5)",
                         customer.id, customer.partner
                     ),
-                ));
+                )
+                .into());
             }
             (Association::Referral, Issuer::Platform) => {}
             (Association::Referral, Issuer::Partner(_)) => {
@@ -169,7 +176,7 @@ impl Store {
                         "customer {} is a referral customer: the platform invoices it, never under a partner's title (rule 5)",
                         customer.id
                     ),
-                ));
+                ).into());
             }
         }
         // Rule 4: the account's one valid title; rule 3: kind and medium it allows.
@@ -199,7 +206,8 @@ impl Store {
                         return Err(refused(
                             ErrorCode::BillingCycleInArrears,
                             format!("billing cycle {year}-{month:02} has unpaid orders: settle them first (rule 2)"),
-                        ));
+                        )
+                        .into());
                     }
                     let paid_at: Option<i64> = row.try_get("paid_at")?;
                     let currency: String = row.try_get("currency")?;
@@ -222,29 +230,27 @@ impl Store {
                     return Err(DomainError::NotFound {
                         what: Entity::Order,
                         id: order,
-                    });
+                    }
+                    .into());
                 }
                 if found.paid_at.is_none() {
                     return Err(DomainError::OrderState {
                         order,
                         status: found.status,
                         operation: "invoiced",
-                    });
+                    }
+                    .into());
                 }
                 if found.currency != request.currency {
-                    return Err(DomainError::CurrencyMismatch(format!(
-                        "order {order} is in {}",
-                        found.currency
-                    )));
+                    return Err(
+                        DomainError::CurrencyMismatch(format!("order {order} is in {}", found.currency)).into(),
+                    );
                 }
                 (found.amount, None, Some(order))
             }
         };
         if amount <= Decimal::ZERO {
-            return Err(refused(
-                ErrorCode::NothingToInvoice,
-                "there is no paid amount to invoice",
-            ));
+            return Err(refused(ErrorCode::NothingToInvoice, "there is no paid amount to invoice").into());
         }
         let basis = match request.scope {
             InvoiceScope::BillingCycle { .. } => InvoiceBasis::BillingCycle,

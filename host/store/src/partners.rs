@@ -3,13 +3,13 @@
 
 use crate::entities::*;
 use crate::errors::{DomainError, Entity, ErrorCode, refused};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 /// Rule 19: a partner-granted discount is a ratio of list price between 0.80 and 1.00 with
 /// at most 2 decimal places.
-pub fn check_partner_discount(ratio: Decimal) -> Result<Decimal, DomainError> {
+pub fn check_partner_discount(ratio: Decimal) -> Result<Decimal, StoreError> {
     let low = Decimal::new(80, 2);
     if ratio < low || ratio > Decimal::ONE || ratio.normalize().scale() > 2 {
         return Err(refused(
@@ -17,7 +17,8 @@ pub fn check_partner_discount(ratio: Decimal) -> Result<Decimal, DomainError> {
             format!(
                 "a partner-granted discount of {ratio} is outside 0.80 to 1.00 of list price with 2 places (rule 19)"
             ),
-        ));
+        )
+        .into());
     }
     Ok(ratio)
 }
@@ -42,18 +43,20 @@ pub struct NewCustomer {
 
 impl Store {
     /// Registers a partner.
-    pub async fn create_partner(&self, kind: PartnerKind, name: &str, country: &str) -> Result<Partner, DomainError> {
+    pub async fn create_partner(&self, kind: PartnerKind, name: &str, country: &str) -> Result<Partner, StoreError> {
         if name.trim().is_empty() || name.len() > 200 {
             return Err(DomainError::Invalid {
                 field: "name",
                 message: "1 to 200 characters".into(),
-            });
+            }
+            .into());
         }
         if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(DomainError::Invalid {
                 field: "country",
                 message: "an ISO 3166-1 alpha-2 code such as CN".into(),
-            });
+            }
+            .into());
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO partners (kind, name, country, frozen) VALUES ($1, $2, $3, 0) RETURNING id",
@@ -75,7 +78,7 @@ impl Store {
 
     /// A distributor binds a reseller: only one of its own country, and not one bound to
     /// another distributor (rule 15). Inviting a reseller already bound to it is a no-op.
-    pub async fn invite_reseller(&self, distributor: PartnerId, reseller: PartnerId) -> Result<(), DomainError> {
+    pub async fn invite_reseller(&self, distributor: PartnerId, reseller: PartnerId) -> Result<(), StoreError> {
         let d = self.partner(distributor).await?.ok_or(DomainError::NotFound {
             what: Entity::Partner,
             id: distributor,
@@ -88,7 +91,8 @@ impl Store {
             return Err(refused(
                 ErrorCode::NotADistributorAndReseller,
                 "only a distributor invites, and only a reseller",
-            ));
+            )
+            .into());
         }
         if d.country != r.country {
             return Err(refused(
@@ -97,7 +101,8 @@ impl Store {
                     "reseller {reseller} is in {}, distributor {distributor} in {} (rule 15)",
                     r.country, d.country
                 ),
-            ));
+            )
+            .into());
         }
         let bound = sqlx::query(
             "UPDATE partners SET distributor = $1 WHERE id = $2 AND (distributor IS NULL OR distributor = $1)",
@@ -110,19 +115,21 @@ impl Store {
             return Err(refused(
                 ErrorCode::ResellerAlreadyBound,
                 format!("reseller {reseller} is bound to another distributor (rule 15)"),
-            ));
+            )
+            .into());
         }
         Ok(())
     }
 
     /// Associates a new customer with a partner. A resale customer starts account-frozen
     /// until the partner sets its budget (rule 18).
-    pub async fn create_customer(&self, new: &NewCustomer, now: DateTime<Utc>) -> Result<Customer, DomainError> {
+    pub async fn create_customer(&self, new: &NewCustomer, now: DateTime<Utc>) -> Result<Customer, StoreError> {
         if new.account_name.trim().is_empty() || new.account_name.len() > 64 {
             return Err(DomainError::Invalid {
                 field: "account_name",
                 message: "1 to 64 characters".into(),
-            });
+            }
+            .into());
         }
         self.partner(new.partner).await?.ok_or(DomainError::NotFound {
             what: Entity::Partner,
@@ -139,7 +146,8 @@ impl Store {
                         "staff {manager} is not a customer manager or salesperson of partner {}",
                         new.partner
                     ),
-                ));
+                )
+                .into());
             }
         }
         let freeze = match new.association {
@@ -161,19 +169,22 @@ impl Store {
         .bind(new.manager)
         .fetch_one(self.pool())
         .await?;
-        self.customer(id).await?.ok_or(DomainError::NotFound {
-            what: Entity::Customer,
-            id,
-        })
+        self.customer(id).await?.ok_or(
+            DomainError::NotFound {
+                what: Entity::Customer,
+                id,
+            }
+            .into(),
+        )
     }
 
     /// Sets a resale customer's budget; a customer frozen since its association is unfrozen
     /// by it (rule 18).
-    pub async fn set_budget(&self, customer: CustomerId, budget: Decimal) -> Result<(), DomainError> {
+    pub async fn set_budget(&self, customer: CustomerId, budget: Decimal) -> Result<(), StoreError> {
         let cents = crate::accounts::cents(budget, "budget")?;
         let found = self.existing_customer(customer).await?;
         if found.association != Association::Resale {
-            return Err(DomainError::ReferralCustomer(customer));
+            return Err(DomainError::ReferralCustomer(customer).into());
         }
         let was_unset: bool = sqlx::query_scalar::<_, Option<i64>>("SELECT budget_cents FROM customers WHERE id = $1")
             .bind(customer)
@@ -199,12 +210,13 @@ impl Store {
     }
 
     /// Freezes a customer.
-    pub async fn freeze_customer(&self, customer: CustomerId, state: FreezeState) -> Result<(), DomainError> {
+    pub async fn freeze_customer(&self, customer: CustomerId, state: FreezeState) -> Result<(), StoreError> {
         if state == FreezeState::NotFrozen {
             return Err(DomainError::Invalid {
                 field: "state",
                 message: "freeze to account-frozen or account-and-resources-frozen".into(),
-            });
+            }
+            .into());
         }
         let updated = sqlx::query("UPDATE customers SET \"freeze\" = $1 WHERE id = $2")
             .bind(state.as_str())
@@ -215,13 +227,14 @@ impl Store {
             return Err(DomainError::NotFound {
                 what: Entity::Customer,
                 id: customer,
-            });
+            }
+            .into());
         }
         Ok(())
     }
 
     /// Unfreezes a customer; the unfreeze must name the freeze type it lifts (rule 18).
-    pub async fn unfreeze_customer(&self, customer: CustomerId, lifting: FreezeState) -> Result<(), DomainError> {
+    pub async fn unfreeze_customer(&self, customer: CustomerId, lifting: FreezeState) -> Result<(), StoreError> {
         let updated = sqlx::query("UPDATE customers SET \"freeze\" = $1 WHERE id = $2 AND \"freeze\" = $3")
             .bind(FreezeState::NotFrozen.as_str())
             .bind(customer)
@@ -238,12 +251,13 @@ impl Store {
                 "customer {customer} is {}; an unfreeze of {lifting} does not lift it (rule 18)",
                 found.freeze
             ),
-        ))
+        )
+        .into())
     }
 
     /// Freezes a partner, its resale customers and, for a distributor, its resellers and
     /// their resale customers, in one transaction (rule 18).
-    pub async fn freeze_partner(&self, partner: PartnerId) -> Result<(), DomainError> {
+    pub async fn freeze_partner(&self, partner: PartnerId) -> Result<(), StoreError> {
         let found = self.partner(partner).await?.ok_or(DomainError::NotFound {
             what: Entity::Partner,
             id: partner,
@@ -278,7 +292,7 @@ pub const UNBIND_INTERVAL_MONTHS: u32 = 3;
 
 impl Store {
     /// One staff member.
-    pub async fn staff(&self, id: i64) -> Result<Option<Staff>, DomainError> {
+    pub async fn staff(&self, id: i64) -> Result<Option<Staff>, StoreError> {
         let row = sqlx::query("SELECT id, partner, role, supervisor FROM staff WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
@@ -289,7 +303,7 @@ impl Store {
     /// The customers a staff member sees (rule 16): a partner admin all of the partner's; a
     /// customer manager or salesperson those assigned to them; a supervisor those assigned to
     /// them or to the staff they supervise. Unbound customers are no longer the partner's.
-    pub async fn customers_visible_to(&self, staff: &Staff) -> Result<Vec<Customer>, DomainError> {
+    pub async fn customers_visible_to(&self, staff: &Staff) -> Result<Vec<Customer>, StoreError> {
         let all = self.customers_of(&[staff.partner], 0, u32::MAX).await?;
         let supervised: Vec<i64> = if staff.role == Role::Supervisor {
             sqlx::query_scalar("SELECT id FROM staff WHERE supervisor = $1")
@@ -318,13 +332,14 @@ impl Store {
         customer: CustomerId,
         actor: &Staff,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), StoreError> {
         let found = self.existing_customer(customer).await?;
         if actor.role != Role::PartnerAdmin || actor.partner != found.partner {
             return Err(refused(
                 ErrorCode::PartnerAdminOnly,
                 "only the partner's admin may unbind a customer (rule 17)",
-            ));
+            )
+            .into());
         }
         let since = now
             .checked_sub_months(chrono::Months::new(UNBIND_INTERVAL_MONTHS))
@@ -342,7 +357,8 @@ impl Store {
             return Err(refused(
                 ErrorCode::UnbindTooSoon,
                 format!("customer {customer} unbound less than 3 months ago (rule 17)"),
-            ));
+            )
+            .into());
         }
         let awaiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE customer = $1 AND status = $2")
             .bind(customer)
@@ -353,7 +369,8 @@ impl Store {
             return Err(refused(
                 ErrorCode::OrdersAwaitingPayment,
                 format!("customer {customer} has {awaiting} order(s) awaiting payment: settle them first (rule 17)"),
-            ));
+            )
+            .into());
         }
         let mut tx = self.pool().begin().await?;
         let unbound = sqlx::query("UPDATE customers SET unbound_at = $1 WHERE id = $2 AND unbound_at IS NULL")
@@ -365,7 +382,8 @@ impl Store {
             return Err(refused(
                 ErrorCode::CustomerNotBound,
                 format!("customer {customer} is not bound to a partner"),
-            ));
+            )
+            .into());
         }
         sqlx::query("INSERT INTO customer_unbinds (customer, partner, unbound_at, actor) VALUES ($1, $2, $3, $4)")
             .bind(customer)
@@ -384,7 +402,7 @@ impl Store {
         customer: CustomerId,
         partner: PartnerId,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), StoreError> {
         let bound = sqlx::query("UPDATE customers SET unbound_at = NULL, partner = $1, associated_at = $2 WHERE id = $3 AND unbound_at IS NOT NULL")
             .bind(partner)
             .bind(now.timestamp_millis())
@@ -395,7 +413,8 @@ impl Store {
             return Err(refused(
                 ErrorCode::CustomerStillBound,
                 format!("customer {customer} is bound: unbind it first"),
-            ));
+            )
+            .into());
         }
         Ok(())
     }
@@ -406,13 +425,14 @@ impl Store {
         customer: CustomerId,
         association: Association,
         actor: &Staff,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), StoreError> {
         let found = self.existing_customer(customer).await?;
         if actor.role != Role::PartnerAdmin || actor.partner != found.partner {
             return Err(refused(
                 ErrorCode::PartnerAdminOnly,
                 "only the partner's admin may change a customer's association (rule 17)",
-            ));
+            )
+            .into());
         }
         sqlx::query("UPDATE customers SET association = $1 WHERE id = $2")
             .bind(association.as_str())
@@ -438,13 +458,14 @@ pub enum InvitationChannel {
 impl Store {
     /// Assigns a customer to a customer manager or salesperson of its partner; the partner's
     /// admin or a supervisor may.
-    pub async fn assign_manager(&self, customer: CustomerId, manager: i64, actor: &Staff) -> Result<(), DomainError> {
+    pub async fn assign_manager(&self, customer: CustomerId, manager: i64, actor: &Staff) -> Result<(), StoreError> {
         let found = self.existing_customer(customer).await?;
         if actor.partner != found.partner || !matches!(actor.role, Role::PartnerAdmin | Role::Supervisor) {
             return Err(refused(
                 ErrorCode::AssignmentNotPermitted,
                 "only the partner's admin or a supervisor assigns customers",
-            ));
+            )
+            .into());
         }
         let staff = self.staff(manager).await?.ok_or(DomainError::NotFound {
             what: Entity::Staff,
@@ -457,7 +478,8 @@ impl Store {
                     "staff {manager} is not a customer manager or salesperson of partner {}",
                     found.partner
                 ),
-            ));
+            )
+            .into());
         }
         sqlx::query("UPDATE customers SET manager = $1 WHERE id = $2")
             .bind(manager)
@@ -468,7 +490,7 @@ impl Store {
     }
 
     /// Submits a customer's real-name verification: from none or rejected to under review.
-    pub async fn submit_real_name(&self, customer: CustomerId, customer_type: CustomerType) -> Result<(), DomainError> {
+    pub async fn submit_real_name(&self, customer: CustomerId, customer_type: CustomerType) -> Result<(), StoreError> {
         let updated = sqlx::query("UPDATE customers SET real_name = $1, customer_type = $2 WHERE id = $3 AND real_name IN ('none', 'rejected')")
             .bind(RealNameStatus::UnderReview.as_str())
             .bind(customer_type.as_str())
@@ -480,7 +502,7 @@ impl Store {
     }
 
     /// Records the result of a real-name review.
-    pub async fn record_real_name_result(&self, customer: CustomerId, verified: bool) -> Result<(), DomainError> {
+    pub async fn record_real_name_result(&self, customer: CustomerId, verified: bool) -> Result<(), StoreError> {
         let result = if verified {
             RealNameStatus::Verified
         } else {
@@ -495,7 +517,7 @@ impl Store {
             .await
     }
 
-    async fn real_name_moved(&self, customer: CustomerId, rows: u64, what: &str) -> Result<(), DomainError> {
+    async fn real_name_moved(&self, customer: CustomerId, rows: u64, what: &str) -> Result<(), StoreError> {
         if rows == 1 {
             return Ok(());
         }
@@ -506,7 +528,8 @@ impl Store {
                 "customer {customer}'s real-name status is {}: it cannot be {what}",
                 found.real_name
             ),
-        ))
+        )
+        .into())
     }
 
     /// Invites a customer the partner has registered (rule 1). Returns the invitation token.
@@ -516,13 +539,14 @@ impl Store {
         customer: CustomerId,
         channel: InvitationChannel,
         now: DateTime<Utc>,
-    ) -> Result<String, DomainError> {
+    ) -> Result<String, StoreError> {
         let found = self.existing_customer(customer).await?;
         if found.partner != partner {
             return Err(refused(
                 ErrorCode::CustomerNotRegistered,
                 format!("partner {partner} must register customer {customer} before inviting it (rule 1)"),
-            ));
+            )
+            .into());
         }
         use std::hash::{BuildHasher, RandomState};
         let token = format!(
@@ -548,7 +572,7 @@ impl Store {
 
     /// The customer accepts an invitation: an online link expires after 7 days, an offline
     /// link or QR code never (rule 1). Returns the customer.
-    pub async fn accept_invitation(&self, token: &str, now: DateTime<Utc>) -> Result<CustomerId, DomainError> {
+    pub async fn accept_invitation(&self, token: &str, now: DateTime<Utc>) -> Result<CustomerId, StoreError> {
         use sqlx::Row;
         let row = sqlx::query("SELECT customer, channel, created_at, accepted_at FROM invitations WHERE token = $1")
             .bind(token)
@@ -560,17 +584,15 @@ impl Store {
         let created: i64 = row.try_get("created_at")?;
         let accepted: Option<i64> = row.try_get("accepted_at")?;
         if accepted.is_some() {
-            return Err(refused(
-                ErrorCode::InvitationUsed,
-                "this invitation was already accepted",
-            ));
+            return Err(refused(ErrorCode::InvitationUsed, "this invitation was already accepted").into());
         }
         let age = now.timestamp_millis() - created;
         if channel == "online" && age > chrono::Duration::days(ONLINE_INVITATION_DAYS).num_milliseconds() {
             return Err(refused(
                 ErrorCode::InvitationExpired,
                 "an online invitation link expires after 7 days (rule 1)",
-            ));
+            )
+            .into());
         }
         sqlx::query("UPDATE invitations SET accepted_at = $1 WHERE token = $2 AND accepted_at IS NULL")
             .bind(now.timestamp_millis())
@@ -604,7 +626,7 @@ pub struct CustomerFilter {
     pub real_name: Option<RealNameStatus>,
 }
 
-fn staff_from_row(row: &sqlx::any::AnyRow) -> Result<Staff, DomainError> {
+fn staff_from_row(row: &sqlx::any::AnyRow) -> Result<Staff, StoreError> {
     use sqlx::Row;
     Ok(Staff {
         id: row.try_get("id")?,
@@ -623,12 +645,13 @@ impl Store {
         partner: PartnerId,
         role: Role,
         supervisor: Option<i64>,
-    ) -> Result<Staff, DomainError> {
+    ) -> Result<Staff, StoreError> {
         if matches!(role, Role::PlatformOperator | Role::Customer) {
             return Err(refused(
                 ErrorCode::InvalidStaffRole,
                 format!("{role} is not a staff role: partner-admin, customer-manager, supervisor or salesperson"),
-            ));
+            )
+            .into());
         }
         self.partner(partner).await?.ok_or(DomainError::NotFound {
             what: Entity::Partner,
@@ -639,14 +662,16 @@ impl Store {
                 return Err(refused(
                     ErrorCode::InvalidSupervisor,
                     format!("a {role} reports to no supervisor: only customer managers and salespeople do"),
-                ));
+                )
+                .into());
             }
             let found = self.staff(supervisor).await?;
             if !found.is_some_and(|s| s.role == Role::Supervisor && s.partner == partner) {
                 return Err(refused(
                     ErrorCode::InvalidSupervisor,
                     format!("staff {supervisor} is not a supervisor of partner {partner}"),
-                ));
+                )
+                .into());
             }
         }
         let row = sqlx::query(
@@ -661,7 +686,7 @@ impl Store {
     }
 
     /// A partner's staff, by id.
-    pub async fn staff_of(&self, partner: PartnerId) -> Result<Vec<Staff>, DomainError> {
+    pub async fn staff_of(&self, partner: PartnerId) -> Result<Vec<Staff>, StoreError> {
         let rows = sqlx::query("SELECT id, partner, role, supervisor FROM staff WHERE partner = $1 ORDER BY id")
             .bind(partner)
             .fetch_all(self.pool())
@@ -677,7 +702,7 @@ impl Store {
         filter: &CustomerFilter,
         after: CustomerId,
         limit: u32,
-    ) -> Result<Vec<Customer>, DomainError> {
+    ) -> Result<Vec<Customer>, StoreError> {
         if filter.managers.as_ref().is_some_and(Vec::is_empty) {
             return Ok(Vec::new());
         }
@@ -725,14 +750,13 @@ impl Store {
             .bind(i64::from(limit.min(MAX_PAGE)))
             .fetch_all(self.pool())
             .await?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(crate::store::customer_from_row)
-            .collect::<Result<_, _>>()?)
+            .collect::<Result<_, _>>()
     }
 
     /// A page of partners, by id after `after`, at most `limit` (capped at [`MAX_PAGE`]).
-    pub async fn partners_list(&self, after: PartnerId, limit: u32) -> Result<Vec<Partner>, DomainError> {
+    pub async fn partners_list(&self, after: PartnerId, limit: u32) -> Result<Vec<Partner>, StoreError> {
         let rows = sqlx::query(&format!(
             "{} WHERE id > $1 ORDER BY id LIMIT $2",
             crate::store::PARTNER_COLUMNS
@@ -741,9 +765,8 @@ impl Store {
         .bind(i64::from(limit.min(MAX_PAGE)))
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(crate::store::partner_from_row)
-            .collect::<Result<_, _>>()?)
+            .collect::<Result<_, _>>()
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::entities::*;
 use crate::errors::{DomainError, ErrorCode, refused};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 
 impl Store {
@@ -14,21 +14,23 @@ impl Store {
         customer: CustomerId,
         agree_terms: bool,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), StoreError> {
         let found = self.existing_customer(customer).await?;
         if found.partner != partner {
             return Err(DomainError::NotOfPartner {
                 what: "customer",
                 id: customer,
                 partner,
-            });
+            }
+            .into());
         }
         let status = self.authorization(partner, customer).await?;
         match status.as_deref() {
             None if !agree_terms => Err(refused(
                 ErrorCode::OperateTermsNotAgreed,
                 "the first authorization request agrees to the operate-on-behalf terms (rule 23)",
-            )),
+            )
+            .into()),
             None => {
                 sqlx::query("INSERT INTO authorizations (partner, customer, status, terms_agreed_at, updated_at) VALUES ($1, $2, 'requested', $3, $3)")
                     .bind(partner)
@@ -52,7 +54,7 @@ impl Store {
         partner: PartnerId,
         customer: CustomerId,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), StoreError> {
         self.set_authorization(partner, customer, &["requested"], "granted", now)
             .await
     }
@@ -63,7 +65,7 @@ impl Store {
         partner: PartnerId,
         customer: CustomerId,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), StoreError> {
         self.set_authorization(partner, customer, &["requested"], "refused", now)
             .await
     }
@@ -74,13 +76,13 @@ impl Store {
         partner: PartnerId,
         customer: CustomerId,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), StoreError> {
         self.set_authorization(partner, customer, &["granted"], "revoked", now)
             .await
     }
 
     /// Refuses an operation inside the customer's account without a granted authorization.
-    pub async fn ensure_authorized(&self, partner: PartnerId, customer: CustomerId) -> Result<(), DomainError> {
+    pub async fn ensure_authorized(&self, partner: PartnerId, customer: CustomerId) -> Result<(), StoreError> {
         match self.authorization(partner, customer).await?.as_deref() {
             Some("granted") => Ok(()),
             other => Err(refused(
@@ -89,11 +91,12 @@ impl Store {
                     "partner {partner} is not authorized to operate in customer {customer}'s account ({}) (rule 23)",
                     other.unwrap_or("never requested")
                 ),
-            )),
+            )
+            .into()),
         }
     }
 
-    async fn authorization(&self, partner: PartnerId, customer: CustomerId) -> Result<Option<String>, DomainError> {
+    async fn authorization(&self, partner: PartnerId, customer: CustomerId) -> Result<Option<String>, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT status FROM authorizations WHERE partner = $1 AND customer = $2")
                 .bind(partner)
@@ -110,7 +113,7 @@ impl Store {
         from: &[&str],
         to: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), StoreError> {
         let current = self.authorization(partner, customer).await?;
         let updated = match current.as_deref() {
             Some(status) if from.contains(&status) => sqlx::query("UPDATE authorizations SET status = $1, updated_at = $2 WHERE partner = $3 AND customer = $4 AND status = $5")
@@ -131,7 +134,8 @@ impl Store {
                     "the authorization of partner {partner} by customer {customer} is {}: it cannot become {to}",
                     current.as_deref().unwrap_or("not requested")
                 ),
-            ));
+            )
+            .into());
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 use crate::entities::*;
 use crate::errors::{DomainError, ErrorCode, refused};
 use crate::partners::NewCustomer;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use std::hash::{BuildHasher, RandomState};
@@ -11,13 +11,14 @@ use std::hash::{BuildHasher, RandomState};
 /// How long a code stays valid.
 pub const CODE_VALIDITY_MINUTES: i64 = 10;
 
-fn check_phone(phone: &str) -> Result<(), DomainError> {
+fn check_phone(phone: &str) -> Result<(), StoreError> {
     let digits = phone.strip_prefix('+').unwrap_or(phone);
     if digits.len() < 6 || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(DomainError::Invalid {
             field: "phone",
             message: "an E.164 number such as +8613800000000".into(),
-        });
+        }
+        .into());
     }
     Ok(())
 }
@@ -29,7 +30,7 @@ fn hash(code: &str) -> String {
 impl Store {
     /// Makes a 6-digit code for `phone` (valid 10 minutes) and returns it for the SMS
     /// gateway; only its hash is stored. A new code replaces the previous one.
-    pub async fn send_verification_code(&self, phone: &str, now: DateTime<Utc>) -> Result<String, DomainError> {
+    pub async fn send_verification_code(&self, phone: &str, now: DateTime<Utc>) -> Result<String, StoreError> {
         check_phone(phone)?;
         // RandomState is keyed from the operating system's randomness.
         let code = format!(
@@ -60,7 +61,7 @@ impl Store {
         phone: &str,
         code: &str,
         now: DateTime<Utc>,
-    ) -> Result<Customer, DomainError> {
+    ) -> Result<Customer, StoreError> {
         check_phone(phone)?;
         let spent =
             sqlx::query("DELETE FROM phone_verifications WHERE phone = $1 AND code_hash = $2 AND expires_at >= $3")
@@ -73,7 +74,8 @@ impl Store {
             return Err(refused(
                 ErrorCode::VerificationCodeInvalid,
                 format!("no valid verification code {code:?} for {phone} (rule 25)"),
-            ));
+            )
+            .into());
         }
         let customer = self.create_customer(new, now).await?;
         sqlx::query("UPDATE customers SET phone = $1 WHERE id = $2")
@@ -85,7 +87,7 @@ impl Store {
     }
 
     /// The phone on record for a customer, if any: the number SMS go to.
-    pub async fn customer_phone(&self, customer: CustomerId) -> Result<Option<String>, DomainError> {
+    pub async fn customer_phone(&self, customer: CustomerId) -> Result<Option<String>, StoreError> {
         Ok(
             sqlx::query_scalar::<_, Option<String>>("SELECT phone FROM customers WHERE id = $1")
                 .bind(customer)

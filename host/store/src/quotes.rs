@@ -7,6 +7,7 @@ use crate::audit::{self, InvocationRecord};
 use crate::entities::{CustomerId, OrderId};
 use crate::errors::DomainError;
 use crate::money::Currency;
+use crate::store::StoreError;
 use crate::store::{self, Store};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -72,7 +73,7 @@ impl Store {
         created_by: &str,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
-    ) -> Result<i64, DomainError> {
+    ) -> Result<i64, StoreError> {
         let quote = NewQuote {
             customer,
             currency,
@@ -93,7 +94,7 @@ impl Store {
         &self,
         quote: &NewQuote<'_>,
         invocations: &[InvocationRecord],
-    ) -> Result<(i64, Vec<i64>), DomainError> {
+    ) -> Result<(i64, Vec<i64>), StoreError> {
         let NewQuote {
             customer,
             currency,
@@ -107,13 +108,15 @@ impl Store {
             return Err(DomainError::Invalid {
                 field: "body",
                 message: format!("1 to {MAX_QUOTE_BODY} bytes"),
-            });
+            }
+            .into());
         }
         if expires_at <= now {
             return Err(DomainError::Invalid {
                 field: "expires_at",
                 message: format!("{expires_at} is not after {now}"),
-            });
+            }
+            .into());
         }
         self.existing_customer(customer).await?;
         audit::check_purposes(invocations)?;
@@ -138,7 +141,7 @@ impl Store {
     }
 
     /// One saved quote.
-    pub async fn saved_quote(&self, id: i64) -> Result<Option<SavedQuote>, DomainError> {
+    pub async fn saved_quote(&self, id: i64) -> Result<Option<SavedQuote>, StoreError> {
         let row = sqlx::query(
             "SELECT id, customer, currency, total, body, created_at, expires_at, created_by, order_id FROM quotes WHERE id = $1",
         )

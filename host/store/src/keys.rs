@@ -5,6 +5,7 @@
 
 use crate::entities::CustomerId;
 use crate::errors::{DomainError, Entity, ErrorCode, refused};
+use crate::store::StoreError;
 use crate::store::{self, Store};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -78,14 +79,14 @@ pub struct NewApiKey {
 const KEY_COLUMNS: &str =
     "SELECT id, name, prefix, principal_kind, principal_id, scopes, created_at, created_by, revoked_at FROM api_keys";
 
-fn key_from_row(r: &AnyRow) -> Result<ApiKey, DomainError> {
+fn key_from_row(r: &AnyRow) -> Result<ApiKey, StoreError> {
     let kind: String = r.try_get("principal_kind")?;
     let id: Option<i64> = r.try_get("principal_id")?;
     let principal = match (kind.as_str(), id) {
         ("operator", None) => KeyPrincipal::Operator,
         ("staff", Some(id)) => KeyPrincipal::Staff(id),
         ("customer", Some(id)) => KeyPrincipal::Customer(id),
-        _ => return Err(store::corrupt("api_keys", format!("principal {kind} {id:?}")).into()),
+        _ => return Err(store::corrupt("api_keys", format!("principal {kind} {id:?}"))),
     };
     let scopes: String = r.try_get("scopes")?;
     let revoked_at: Option<i64> = r.try_get("revoked_at")?;
@@ -103,18 +104,20 @@ fn key_from_row(r: &AnyRow) -> Result<ApiKey, DomainError> {
 
 impl Store {
     /// Creates a key for an existing principal.
-    pub async fn create_api_key(&self, new: &NewApiKey, now: DateTime<Utc>) -> Result<ApiKey, DomainError> {
+    pub async fn create_api_key(&self, new: &NewApiKey, now: DateTime<Utc>) -> Result<ApiKey, StoreError> {
         if new.name.trim().is_empty() || new.name.chars().count() > MAX_KEY_NAME {
             return Err(DomainError::Invalid {
                 field: "name",
                 message: format!("1 to {MAX_KEY_NAME} characters"),
-            });
+            }
+            .into());
         }
         if new.key_hash.is_empty() {
             return Err(DomainError::Invalid {
                 field: "key_hash",
                 message: "the hash of the key's secret".into(),
-            });
+            }
+            .into());
         }
         if new
             .scopes
@@ -124,7 +127,8 @@ impl Store {
             return Err(DomainError::Invalid {
                 field: "scopes",
                 message: "each scope is a non-empty word without spaces".into(),
-            });
+            }
+            .into());
         }
         match new.principal {
             KeyPrincipal::Operator => {}
@@ -154,15 +158,18 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         let id = id.ok_or_else(|| refused(ErrorCode::ApiKeyExists, "a key with this secret already exists"))?;
-        self.api_key(id).await?.ok_or(DomainError::NotFound {
-            what: Entity::ApiKey,
-            id,
-        })
+        self.api_key(id).await?.ok_or(
+            DomainError::NotFound {
+                what: Entity::ApiKey,
+                id,
+            }
+            .into(),
+        )
     }
 
     /// The key whose secret hashes to `key_hash`, revoked or not: the caller checks
     /// [`ApiKey::revoked_at`].
-    pub async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, DomainError> {
+    pub async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
         let row = sqlx::query(&format!("{KEY_COLUMNS} WHERE key_hash = $1"))
             .bind(key_hash)
             .fetch_optional(self.pool())
@@ -171,7 +178,7 @@ impl Store {
     }
 
     /// One key.
-    pub async fn api_key(&self, id: i64) -> Result<Option<ApiKey>, DomainError> {
+    pub async fn api_key(&self, id: i64) -> Result<Option<ApiKey>, StoreError> {
         let row = sqlx::query(&format!("{KEY_COLUMNS} WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
@@ -180,7 +187,7 @@ impl Store {
     }
 
     /// Revokes a key. False when there is no such key or it was already revoked.
-    pub async fn revoke_api_key(&self, id: i64, now: DateTime<Utc>) -> Result<bool, DomainError> {
+    pub async fn revoke_api_key(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let revoked = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now.timestamp_millis())
             .bind(id)
@@ -190,7 +197,7 @@ impl Store {
     }
 
     /// Every key (`None`) or those of one principal, revoked ones included, by id.
-    pub async fn api_keys(&self, principal: Option<KeyPrincipal>) -> Result<Vec<ApiKey>, DomainError> {
+    pub async fn api_keys(&self, principal: Option<KeyPrincipal>) -> Result<Vec<ApiKey>, StoreError> {
         let (kind, id) = principal.map(KeyPrincipal::parts).unwrap_or(("", None));
         let rows = sqlx::query(&format!(
             "{KEY_COLUMNS} WHERE ($1 = '' OR (principal_kind = $1 AND COALESCE(principal_id, 0) = $2)) ORDER BY id"
@@ -253,11 +260,11 @@ mod tests {
             assert_eq!(ids(store.api_keys(Some(KeyPrincipal::Staff(501))).await.expect("none")), Vec::<i64>::new());
 
             // Refusals: a bad name, unknown principals, a secret already in use.
-            let code = |r: Result<ApiKey, DomainError>| r.map(|_| ()).map_err(|e| e.code().as_str());
+            let code = |r: Result<ApiKey, StoreError>| r.map(|_| ()).map_err(|e| e.code().as_str());
             assert_eq!(code(store.create_api_key(&new_key(" ", "ee55", KeyPrincipal::Operator), t0()).await), Err("invalid-field"));
             assert_eq!(code(store.create_api_key(&new_key(&"k".repeat(65), "ee55", KeyPrincipal::Operator), t0()).await), Err("invalid-field"));
             let missing_staff = store.create_api_key(&new_key("x", "ee55", KeyPrincipal::Staff(4242)), t0()).await;
-            assert!(matches!(missing_staff, Err(DomainError::NotFound { what: Entity::Staff, id: 4242 })), "got {missing_staff:?}");
+            assert!(matches!(missing_staff, Err(StoreError::Refused(DomainError::NotFound { what: Entity::Staff, id: 4242 }))), "got {missing_staff:?}");
             assert_eq!(code(store.create_api_key(&new_key("x", "ee55", KeyPrincipal::Customer(4242)), t0()).await), Err("customer-not-found"));
             let spaced = NewApiKey { scopes: vec!["two words".into()], ..new_key("x", "ee55", KeyPrincipal::Operator) };
             assert_eq!(code(store.create_api_key(&spaced, t0()).await), Err("invalid-field"));

@@ -13,7 +13,7 @@ use crate::orders::{NewOrder, NewOrderLine, OrderFilter, Payer};
 use crate::partners::{CustomerFilter, InvitationChannel, NewCustomer, check_partner_discount};
 use crate::pricing::{Discount, offers};
 use crate::resources::{ExpiryPolicy, auto_renew_due};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::testing::on_both_backends;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rust_decimal::Decimal;
@@ -127,7 +127,7 @@ on_both_backends! {
             .pay_order(second.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-2", t0())
             .await;
         assert!(
-            matches!(&refused, Err(DomainError::InsufficientBalance { needed, available }) if *needed == dec("200.00") && *available == dec("100.00")),
+            matches!(&refused, Err(StoreError::Refused(DomainError::InsufficientBalance { needed, available })) if *needed == dec("200.00") && *available == dec("100.00")),
             "got {refused:?}"
         );
         assert_eq!(refused.map(|_| ()).map_err(|e| e.code().as_str()), Err("insufficient-balance"));
@@ -157,7 +157,7 @@ on_both_backends! {
         for payment in payments.collect::<Vec<_>>() {
             match payment.await.expect("task") {
                 Ok(_) => paid += 1,
-                Err(DomainError::InsufficientBalance { .. }) => refused += 1,
+                Err(StoreError::Refused(DomainError::InsufficientBalance { .. })) => refused += 1,
                 Err(other) => panic!("unexpected refusal: {other:?}"),
             }
         }
@@ -195,7 +195,7 @@ on_both_backends! {
         store.cancel_order(order.id).await.expect("a pending-payment order cancels");
         let again = store.cancel_order(order.id).await;
         assert!(
-            matches!(again, Err(DomainError::OrderState { status: OrderStatus::Cancelled, operation: "cancelled", .. })),
+            matches!(again, Err(StoreError::Refused(DomainError::OrderState { status: OrderStatus::Cancelled, operation: "cancelled", .. }))),
             "got {again:?}"
         );
         let completed = store.cancel_order(9001).await;
@@ -278,7 +278,7 @@ on_both_backends! {
         let to_reseller = AllocationTarget::Reseller(demo::RESELLER);
         let too_much = store.allocate(demo::DISTRIBUTOR, to_reseller, cny(), dec("700.01"), &admin, t0()).await;
         assert!(
-            matches!(&too_much, Err(DomainError::InsufficientBalance { available, .. }) if *available == dec("700.00")),
+            matches!(&too_much, Err(StoreError::Refused(DomainError::InsufficientBalance { available, .. })) if *available == dec("700.00")),
             "got {too_much:?}"
         );
         store.allocate(demo::DISTRIBUTOR, to_reseller, cny(), dec("700.00"), &admin, t0()).await.expect("up to balance minus ring-fenced");
@@ -1054,7 +1054,7 @@ on_both_backends! {
 
     async fn staff_are_created_for_a_partner_under_a_supervisor_of_the_same_partner(store: Store) {
         seeded(&store).await;
-        let code = |r: Result<Staff, DomainError>| r.map(|_| ()).map_err(|e| e.code().as_str());
+        let code = |r: Result<Staff, StoreError>| r.map(|_| ()).map_err(|e| e.code().as_str());
         assert_eq!(code(store.create_staff(demo::RESELLER, Role::PlatformOperator, None).await), Err("invalid-staff-role"));
         assert_eq!(code(store.create_staff(demo::RESELLER, Role::Customer, None).await), Err("invalid-staff-role"));
         assert_eq!(code(store.create_staff(4242, Role::Salesperson, None).await), Err("partner-not-found"));
@@ -1095,7 +1095,7 @@ on_both_backends! {
     async fn amounts_beyond_the_platforms_range_are_refused_with_a_code_and_write_nothing(store: Store) {
         seeded(&store).await;
         let huge = dec("7922816251426433759354395033");
-        let code = |r: Result<(), DomainError>| r.map_err(|e| e.code().as_str());
+        let code = |r: Result<(), StoreError>| r.map_err(|e| e.code().as_str());
         let admin = reseller_admin();
         let cash = store
             .open_account(AccountOwner::Partner(demo::RESELLER), AccountKind::Cash, cny(), Decimal::ZERO)
@@ -1118,7 +1118,7 @@ on_both_backends! {
         store.top_up(cash.id, MAX_AMOUNT, &admin, t0()).await.expect("up to the range");
         let over = store.top_up(cash.id, dec("0.01"), &admin, t0()).await.map(|_| ());
         assert!(
-            matches!(&over, Err(DomainError::AmountOutOfRange { field: Some(f), .. }) if f == "amount"),
+            matches!(&over, Err(StoreError::Refused(DomainError::AmountOutOfRange { field: Some(f), .. })) if f == "amount"),
             "got {over:?}"
         );
         assert_eq!(balance(&store, AccountKind::Cash).await, MAX_AMOUNT);
@@ -1128,7 +1128,7 @@ on_both_backends! {
         let line_beyond = NewOrder { lines: vec![line("1000000.00", 100_000, 100_000)], ..order_of("1.00") };
         let refused = store.create_order(&line_beyond, &admin, "beyond", t0()).await;
         assert!(
-            matches!(&refused, Err(DomainError::AmountOutOfRange { field: Some(f), .. }) if f == "lines[0]"),
+            matches!(&refused, Err(StoreError::Refused(DomainError::AmountOutOfRange { field: Some(f), .. })) if f == "lines[0]"),
             "got {refused:?}"
         );
         let max_price = NewOrder { lines: vec![line("79228162514264337593543950335", 2, 1)], ..order_of("1.00") };

@@ -4,6 +4,7 @@
 
 use crate::entities::PartnerId;
 use crate::errors::{DomainError, Entity};
+use crate::store::StoreError;
 use crate::store::{self, Store};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -88,7 +89,7 @@ pub struct AuditFilter {
 
 const INVOCATION_FIELDS: &str = "id, plugin, digest, world, owner, input_hash, input, as_of, output, failure, duration_us, fuel_used, capability_calls, denied_calls, logs, purpose";
 
-fn invocation_from_row(r: &AnyRow) -> Result<InvocationRecord, DomainError> {
+fn invocation_from_row(r: &AnyRow) -> Result<InvocationRecord, StoreError> {
     Ok(InvocationRecord {
         id: r.try_get("id")?,
         plugin: r.try_get("plugin")?,
@@ -111,12 +112,15 @@ fn invocation_from_row(r: &AnyRow) -> Result<InvocationRecord, DomainError> {
 
 impl Store {
     /// Records an invocation (its `id` is ignored); returns its id.
-    pub async fn record_invocation(&self, r: &InvocationRecord, now: DateTime<Utc>) -> Result<i64, DomainError> {
+    pub async fn record_invocation(&self, r: &InvocationRecord, now: DateTime<Utc>) -> Result<i64, StoreError> {
         let ids = self.record_invocations(std::slice::from_ref(r), now).await?;
-        ids.first().copied().ok_or(DomainError::NotFound {
-            what: Entity::Invocation,
-            id: 0,
-        })
+        ids.first().copied().ok_or(
+            DomainError::NotFound {
+                what: Entity::Invocation,
+                id: 0,
+            }
+            .into(),
+        )
     }
 
     /// Records the invocations of one request in one transaction (one commit, not one per
@@ -125,7 +129,7 @@ impl Store {
         &self,
         records: &[InvocationRecord],
         now: DateTime<Utc>,
-    ) -> Result<Vec<i64>, DomainError> {
+    ) -> Result<Vec<i64>, StoreError> {
         check_purposes(records)?;
         let _turn = self.sqlite_writer().await;
         let mut tx = self.pool().begin().await?;
@@ -136,12 +140,13 @@ impl Store {
 }
 
 /// Refuses records of an unknown purpose before anything is written.
-pub(crate) fn check_purposes(records: &[InvocationRecord]) -> Result<(), DomainError> {
+pub(crate) fn check_purposes(records: &[InvocationRecord]) -> Result<(), StoreError> {
     match records.iter().find(|r| !PURPOSES.contains(&r.purpose.as_str())) {
         Some(r) => Err(DomainError::Invalid {
             field: "purpose",
             message: format!("{:?} is not one of {}", r.purpose, PURPOSES.join(", ")),
-        }),
+        }
+        .into()),
         None => Ok(()),
     }
 }
@@ -155,7 +160,7 @@ pub(crate) async fn insert_invocations(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     records: &[InvocationRecord],
     now: DateTime<Utc>,
-) -> Result<Vec<i64>, DomainError> {
+) -> Result<Vec<i64>, StoreError> {
     const COLUMNS: usize = 17;
     let mut ids = Vec::with_capacity(records.len());
     for chunk in records.chunks(ROWS_PER_INSERT) {
@@ -204,7 +209,7 @@ pub(crate) async fn insert_invocations(
 
 impl Store {
     /// One invocation.
-    pub async fn invocation(&self, id: i64) -> Result<Option<InvocationRecord>, DomainError> {
+    pub async fn invocation(&self, id: i64) -> Result<Option<InvocationRecord>, StoreError> {
         let row = sqlx::query(&format!("SELECT {INVOCATION_FIELDS} FROM invocations WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
@@ -213,7 +218,7 @@ impl Store {
     }
 
     /// The newest invocations matching `filter`, newest first, at most `limit` (capped).
-    pub async fn invocations(&self, filter: &AuditFilter, limit: u32) -> Result<Vec<InvocationRecord>, DomainError> {
+    pub async fn invocations(&self, filter: &AuditFilter, limit: u32) -> Result<Vec<InvocationRecord>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {INVOCATION_FIELDS} FROM invocations \
              WHERE ($1 = 0 OR owner = $2) AND ($3 = '' OR digest = $3) \
@@ -344,7 +349,7 @@ mod tests {
             assert_eq!(store.invocations(&combined, 10).await.expect("list"), vec![InvocationRecord { id: live, ..record("rule@0.1.0", "live") }]);
 
             let refused = store.record_invocation(&record("rule@0.1.0", "rehearsal"), t0()).await;
-            assert!(matches!(refused, Err(DomainError::Invalid { field: "purpose", .. })), "got {refused:?}");
+            assert!(matches!(refused, Err(StoreError::Refused(DomainError::Invalid { field: "purpose", .. }))), "got {refused:?}");
             assert_eq!(found(None).await.len(), 4, "a refusal records nothing");
         }
     }

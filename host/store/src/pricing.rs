@@ -8,7 +8,7 @@ use crate::errors::{DomainError, Entity, ErrorCode, out_of_range, refused};
 use crate::money::{self, Currency, in_range, settle};
 use crate::partners::check_partner_discount;
 use crate::resources::Resource;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -60,7 +60,7 @@ pub struct Offer {
 
 /// The discounts that may apply to `list_amount`, each priced, the best one marked. A
 /// partner-granted discount must lie within rule 19's range; an order carries one discount.
-pub fn offers(list_amount: Decimal, discounts: &[Discount]) -> Result<Vec<Offer>, DomainError> {
+pub fn offers(list_amount: Decimal, discounts: &[Discount]) -> Result<Vec<Offer>, StoreError> {
     let mut offers = Vec::with_capacity(discounts.len());
     for d in discounts {
         if d.kind == DiscountKind::PartnerGranted {
@@ -69,7 +69,8 @@ pub fn offers(list_amount: Decimal, discounts: &[Discount]) -> Result<Vec<Offer>
             return Err(DomainError::Invalid {
                 field: "ratio",
                 message: format!("{} is not in (0, 1]", d.ratio),
-            });
+            }
+            .into());
         }
         let amount = list_amount
             .checked_mul(d.ratio)
@@ -99,7 +100,7 @@ impl Store {
         product: ProductId,
         period: PeriodType,
         mode: Option<ChargingMode>,
-    ) -> Result<(Product, ListPrice), DomainError> {
+    ) -> Result<(Product, ListPrice), StoreError> {
         let p = self.product(product).await?.ok_or(DomainError::NotFound {
             what: Entity::Product,
             id: product,
@@ -110,7 +111,8 @@ impl Store {
             return Err(refused(
                 ErrorCode::ChargingModeMismatch,
                 format!("product {product} is charged {}, not {mode}", p.charging_mode),
-            ));
+            )
+            .into());
         }
         let price = self.list_price(product, period).await?.ok_or_else(|| {
             refused(
@@ -128,12 +130,13 @@ impl Store {
         period: PeriodType,
         count: u32,
         quantity: u32,
-    ) -> Result<QuotedLine, DomainError> {
+    ) -> Result<QuotedLine, StoreError> {
         if !matches!((period, count), (PeriodType::Month, 1..=11) | (PeriodType::Year, 1..=3)) || quantity == 0 {
             return Err(DomainError::Invalid {
                 field: "count",
                 message: "1-11 months or 1-3 years, at least one unit".into(),
-            });
+            }
+            .into());
         }
         let (_, price) = self.priced(product, period, Some(ChargingMode::YearlyMonthly)).await?;
         let amount = money::line_amount(price.amount, quantity, count)
@@ -155,12 +158,13 @@ impl Store {
         product: ProductId,
         hours: Decimal,
         quantity: u32,
-    ) -> Result<QuotedLine, DomainError> {
+    ) -> Result<QuotedLine, StoreError> {
         if hours <= Decimal::ZERO || quantity == 0 {
             return Err(DomainError::Invalid {
                 field: "hours",
                 message: "positive usage and at least one unit".into(),
-            });
+            }
+            .into());
         }
         let (_, price) = self
             .priced(product, PeriodType::Hour, Some(ChargingMode::OnDemand))
@@ -183,7 +187,7 @@ impl Store {
     }
 
     /// Renewing a resource for `count` periods of the type it was bought in (rule 11).
-    pub async fn quote_renewal(&self, resource: &Resource, count: u32) -> Result<QuotedLine, DomainError> {
+    pub async fn quote_renewal(&self, resource: &Resource, count: u32) -> Result<QuotedLine, StoreError> {
         self.quote_subscription(resource.product, resource.period, count, 1)
             .await
     }
@@ -196,14 +200,11 @@ impl Store {
         resource: &Resource,
         new_product: ProductId,
         now: DateTime<Utc>,
-    ) -> Result<QuotedLine, DomainError> {
+    ) -> Result<QuotedLine, StoreError> {
         let (_, old) = self.priced(resource.product, resource.period, None).await?;
         let (_, new) = self.priced(new_product, resource.period, None).await?;
         if old.currency != new.currency {
-            return Err(DomainError::CurrencyMismatch(format!(
-                "{} and {}",
-                old.currency, new.currency
-            )));
+            return Err(DomainError::CurrencyMismatch(format!("{} and {}", old.currency, new.currency)).into());
         }
         let remaining_days = Decimal::from((resource.expires_at - now).num_days().max(0));
         let days_per_period = match resource.period {
@@ -213,7 +214,8 @@ impl Store {
                 return Err(refused(
                     ErrorCode::ChargingModeMismatch,
                     format!("a {other} resource has no term to change"),
-                ));
+                )
+                .into());
             }
         };
         // Days over 30 or 365: a division that only shrinks.

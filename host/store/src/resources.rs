@@ -2,14 +2,14 @@
 
 use crate::entities::*;
 use crate::errors::{DomainError, Entity, ErrorCode, refused};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use chrono::{DateTime, Duration, Months, Utc};
 use sqlx::Row;
 
 /// Auto-renewal charges from this many days before expiry (rule 11).
 pub const AUTO_RENEW_DAYS_BEFORE: i64 = 7;
 
-crate::entities::word_enum! {
+pchost_domain::word_enum! {
     /// What happens to a resource when it expires.
     pub enum ExpiryPolicy {
         /// A grace period, then release.
@@ -50,7 +50,7 @@ pub fn auto_renew_due(resource: &Resource, now: DateTime<Utc>) -> bool {
         && now >= resource.expires_at - Duration::days(AUTO_RENEW_DAYS_BEFORE)
 }
 
-fn resource_from_row(r: &sqlx::any::AnyRow) -> Result<Resource, DomainError> {
+fn resource_from_row(r: &sqlx::any::AnyRow) -> Result<Resource, StoreError> {
     let bad = |e: String| DomainError::Invalid {
         field: "resource",
         message: e,
@@ -78,7 +78,7 @@ const RESOURCE_COLUMNS: &str =
 
 impl Store {
     /// The resources of a customer, by id.
-    pub async fn resources_of(&self, customer: CustomerId) -> Result<Vec<Resource>, DomainError> {
+    pub async fn resources_of(&self, customer: CustomerId) -> Result<Vec<Resource>, StoreError> {
         let rows = sqlx::query(&format!("{RESOURCE_COLUMNS} WHERE customer = $1 ORDER BY id"))
             .bind(customer)
             .fetch_all(self.pool())
@@ -87,7 +87,7 @@ impl Store {
     }
 
     /// A resource that must exist and be a main resource: children follow their main one.
-    async fn main_resource(&self, id: i64) -> Result<Resource, DomainError> {
+    async fn main_resource(&self, id: i64) -> Result<Resource, StoreError> {
         let resource = self.resource(id).await?.ok_or(DomainError::NotFound {
             what: Entity::Resource,
             id,
@@ -96,7 +96,8 @@ impl Store {
             return Err(refused(
                 ErrorCode::NotAMainResource,
                 format!("resource {id} is a child of {main}: act on its main resource"),
-            ));
+            )
+            .into());
         }
         Ok(resource)
     }
@@ -113,7 +114,7 @@ impl Store {
         expires_at: DateTime<Utc>,
         main_resource: Option<i64>,
         order: Option<OrderId>,
-    ) -> Result<i64, DomainError> {
+    ) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
             "INSERT INTO resources (customer, product, period, status, expiry_policy, effective_at, expires_at, main_resource, order_id) \
              VALUES ($1, $2, $3, 'in-use', $4, $5, $6, $7, $8) RETURNING id",
@@ -131,7 +132,7 @@ impl Store {
     }
 
     /// One resource.
-    pub async fn resource(&self, id: i64) -> Result<Option<Resource>, DomainError> {
+    pub async fn resource(&self, id: i64) -> Result<Option<Resource>, StoreError> {
         let row = sqlx::query(&format!("{RESOURCE_COLUMNS} WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
@@ -140,7 +141,7 @@ impl Store {
     }
 
     /// Auto-renewing resources in use whose renewal charge is due at `now` (rule 11).
-    pub async fn resources_due_for_renewal(&self, now: DateTime<Utc>) -> Result<Vec<Resource>, DomainError> {
+    pub async fn resources_due_for_renewal(&self, now: DateTime<Utc>) -> Result<Vec<Resource>, StoreError> {
         let horizon = now + Duration::days(AUTO_RENEW_DAYS_BEFORE);
         let rows = sqlx::query(&format!(
             "{RESOURCE_COLUMNS} WHERE expiry_policy = 'auto-renew' AND status = 'in-use' AND expires_at <= $1 ORDER BY expires_at, id"
@@ -153,7 +154,7 @@ impl Store {
 
     /// Renews a main resource and its children together, in the period type it was bought
     /// in (rule 11): 1-11 months or 1-3 years. Returns the new expiry.
-    pub async fn renew_resource(&self, id: i64, period: PeriodType, count: u32) -> Result<DateTime<Utc>, DomainError> {
+    pub async fn renew_resource(&self, id: i64, period: PeriodType, count: u32) -> Result<DateTime<Utc>, StoreError> {
         let resource = self.main_resource(id).await?;
         if period != resource.period {
             return Err(refused(
@@ -162,7 +163,8 @@ impl Store {
                     "resource {id} was bought per {}: a renewal uses the same period type (rule 11)",
                     resource.period
                 ),
-            ));
+            )
+            .into());
         }
         let months = match (period, count) {
             (PeriodType::Month, 1..=11) => count,
@@ -171,7 +173,8 @@ impl Store {
                 return Err(DomainError::Invalid {
                     field: "count",
                     message: "renew 1-11 months or 1-3 years".into(),
-                });
+                }
+                .into());
             }
         };
         let expires = resource
@@ -192,7 +195,7 @@ impl Store {
 
 impl Store {
     /// Turns auto-renewal on (or off, to a grace period) for a main resource and its children.
-    pub async fn set_auto_renew(&self, id: i64, on: bool) -> Result<(), DomainError> {
+    pub async fn set_auto_renew(&self, id: i64, on: bool) -> Result<(), StoreError> {
         self.main_resource(id).await?;
         let policy = if on {
             ExpiryPolicy::AutoRenew
@@ -208,7 +211,7 @@ impl Store {
     }
 
     /// A customer's on-demand resources in use.
-    pub async fn on_demand_resources(&self, customer: CustomerId) -> Result<Vec<Resource>, DomainError> {
+    pub async fn on_demand_resources(&self, customer: CustomerId) -> Result<Vec<Resource>, StoreError> {
         let rows = sqlx::query(
             "SELECT r.id, r.customer, r.product, r.period, r.expiry_policy, r.expires_at, r.main_resource FROM resources r \
              JOIN products p ON p.id = r.product WHERE r.customer = $1 AND p.charging_mode = 'on-demand' AND r.status = 'in-use' ORDER BY r.id",
@@ -247,7 +250,7 @@ impl Store {
         id: i64,
         actor: &crate::accounts::Actor,
         now: DateTime<Utc>,
-    ) -> Result<Unsubscription, DomainError> {
+    ) -> Result<Unsubscription, StoreError> {
         use rust_decimal::Decimal;
         self.main_resource(id).await?;
         let status: String = sqlx::query_scalar("SELECT status FROM resources WHERE id = $1")
@@ -255,10 +258,7 @@ impl Store {
             .fetch_one(self.pool())
             .await?;
         if status != "in-use" {
-            return Err(refused(
-                ErrorCode::ResourceNotInUse,
-                format!("resource {id} is {status}"),
-            ));
+            return Err(refused(ErrorCode::ResourceNotInUse, format!("resource {id} is {status}")).into());
         }
         let order: Option<i64> = sqlx::query_scalar("SELECT order_id FROM resources WHERE id = $1")
             .bind(id)
@@ -304,7 +304,8 @@ impl Store {
                 order,
                 status: found.status,
                 operation: "refunded",
-            });
+            }
+            .into());
         }
         let refunded: Option<i64> =
             sqlx::query_scalar("SELECT CAST(SUM(amount_cents) AS BIGINT) FROM refunds WHERE order_id = $1")
@@ -317,14 +318,15 @@ impl Store {
             .ok_or_else(|| crate::errors::out_of_range("order", "the order's amount left to refund"))?;
         let amount = crate::money::settle(unused).min(left);
         if !crate::money::in_range(amount) {
-            return Err(crate::errors::out_of_range("amount", amount));
+            return Err(crate::errors::out_of_range("amount", amount).into());
         }
         let amount_cents = crate::money::to_cents(amount).unwrap_or(0);
         if amount_cents <= 0 {
             return Err(refused(
                 ErrorCode::NothingToRefund,
                 format!("resource {id} has no unused paid term"),
-            ));
+            )
+            .into());
         }
         // Closing and recording the refund together: both or neither.
         let mut tx = self.pool().begin().await?;

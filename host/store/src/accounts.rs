@@ -29,7 +29,7 @@ impl AccountOwner {
     }
 }
 
-crate::entities::word_enum! {
+pchost_domain::word_enum! {
     /// The kind of an account.
     pub enum AccountKind {
         /// Money paid in.
@@ -136,11 +136,11 @@ pub(crate) fn account_from_row(r: &sqlx::any::AnyRow) -> Result<Account, StoreEr
         kind: r
             .try_get::<String, _>("kind")?
             .parse()
-            .map_err(|e: crate::UnknownWord| corrupt(e.to_string()))?,
+            .map_err(|e: pchost_domain::UnknownWord| corrupt(e.to_string()))?,
         currency: r
             .try_get::<String, _>("currency")?
             .parse()
-            .map_err(|e: crate::CurrencyError| corrupt(e.to_string()))?,
+            .map_err(|e: pchost_domain::CurrencyError| corrupt(e.to_string()))?,
         balance: from_cents(r.try_get("balance_cents")?),
         credit_limit: from_cents(r.try_get("credit_limit_cents")?),
         designated: from_cents(r.try_get("designated_cents")?),
@@ -148,22 +148,23 @@ pub(crate) fn account_from_row(r: &sqlx::any::AnyRow) -> Result<Account, StoreEr
 }
 
 /// The cents of a settled, non-negative amount within the platform's range.
-pub(crate) fn cents(amount: Decimal, field: &'static str) -> Result<i64, DomainError> {
+pub(crate) fn cents(amount: Decimal, field: &'static str) -> Result<i64, StoreError> {
     if !in_range(amount) {
-        return Err(out_of_range(field, amount));
+        return Err(out_of_range(field, amount).into());
     }
     match to_cents(amount) {
         Some(c) if c >= 0 => Ok(c),
         _ => Err(DomainError::Invalid {
             field,
             message: format!("{amount} is not a non-negative amount in cents"),
-        }),
+        }
+        .into()),
     }
 }
 
 impl Store {
     /// The accounts of an owner, by id.
-    pub async fn accounts_of(&self, owner: AccountOwner) -> Result<Vec<Account>, DomainError> {
+    pub async fn accounts_of(&self, owner: AccountOwner) -> Result<Vec<Account>, StoreError> {
         let (owner_kind, owner_id) = owner.parts();
         let rows = sqlx::query(&format!(
             "{ACCOUNT_COLUMNS} WHERE owner_kind = $1 AND owner_id = $2 ORDER BY id"
@@ -172,16 +173,16 @@ impl Store {
         .bind(owner_id)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.iter().map(account_from_row).collect::<Result<_, _>>()?)
+        rows.iter().map(account_from_row).collect::<Result<_, _>>()
     }
 
     /// One account.
-    pub async fn account_by_id(&self, id: i64) -> Result<Option<Account>, DomainError> {
+    pub async fn account_by_id(&self, id: i64) -> Result<Option<Account>, StoreError> {
         let row = sqlx::query(&format!("{ACCOUNT_COLUMNS} WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
-        Ok(row.as_ref().map(account_from_row).transpose()?)
+        row.as_ref().map(account_from_row).transpose()
     }
 
     /// The account of an owner, kind and currency.
@@ -211,7 +212,7 @@ impl Store {
         kind: AccountKind,
         currency: Currency,
         credit_limit: Decimal,
-    ) -> Result<Account, DomainError> {
+    ) -> Result<Account, StoreError> {
         let (owner_kind, owner_id) = owner.parts();
         let limit = cents(credit_limit, "credit_limit")?;
         sqlx::query("INSERT INTO accounts (owner_kind, owner_id, kind, currency, credit_limit_cents) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
@@ -222,12 +223,12 @@ impl Store {
             .bind(limit)
             .execute(self.pool())
             .await?;
-        self.account(owner, kind, currency).await?.ok_or_else(|| {
-            DomainError::Store(StoreError::Corrupt {
+        self.account(owner, kind, currency)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
                 table: "accounts",
                 detail: "account vanished after insert".into(),
             })
-        })
     }
 
     /// Credits an account with money paid in (a top-up), with its ledger entry.
@@ -237,17 +238,18 @@ impl Store {
         amount: Decimal,
         actor: &Actor,
         now: DateTime<Utc>,
-    ) -> Result<Account, DomainError> {
+    ) -> Result<Account, StoreError> {
         let amount_cents = cents(amount, "amount")?;
         let mut tx = self.pool().begin().await?;
         if !credit(&mut tx, account, amount_cents).await? {
             tx.rollback().await?;
             return Err(match self.account_by_id(account).await? {
-                Some(found) => out_of_range("amount", format!("a balance of {} plus {amount}", found.balance)),
+                Some(found) => out_of_range("amount", format!("a balance of {} plus {amount}", found.balance)).into(),
                 None => DomainError::NotFound {
                     what: Entity::Account,
                     id: account,
-                },
+                }
+                .into(),
             });
         }
         insert_entry(&mut tx, account, amount_cents, "top-up", None, actor, now).await?;
@@ -368,13 +370,14 @@ async fn transfer(
     reason: &str,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<(), DomainError> {
+) -> Result<(), StoreError> {
     let amount_cents = cents(amount, "amount")?;
     if amount_cents == 0 {
         return Err(DomainError::Invalid {
             field: "amount",
             message: "must be positive".into(),
-        });
+        }
+        .into());
     }
     let source = store
         .account(from, AccountKind::Cash, currency)
@@ -411,14 +414,16 @@ async fn transfer(
             needed: amount,
             // From i64 cents: cannot overflow a decimal.
             available: (now_source.balance - kept).max(Decimal::ZERO),
-        });
+        }
+        .into());
     }
     if !credit(&mut tx, target.id, amount_cents).await? {
         tx.rollback().await?;
         return Err(out_of_range(
             "amount",
             format!("the receiving account's balance of {} plus {amount}", target.balance),
-        ));
+        )
+        .into());
     }
     insert_entry(&mut tx, source.id, -amount_cents, reason, None, actor, now).await?;
     insert_entry(&mut tx, target.id, amount_cents, reason, None, actor, now).await?;
@@ -428,7 +433,7 @@ async fn transfer(
 
 impl Store {
     /// Checks that `target` belongs to `partner` and may hold a balance with it (rule 12).
-    async fn check_target(&self, partner: PartnerId, target: AllocationTarget) -> Result<(), DomainError> {
+    async fn check_target(&self, partner: PartnerId, target: AllocationTarget) -> Result<(), StoreError> {
         match target {
             AllocationTarget::Customer(id) => {
                 let customer = self.customer(id).await?.ok_or(DomainError::NotFound {
@@ -440,10 +445,11 @@ impl Store {
                         what: "customer",
                         id,
                         partner,
-                    });
+                    }
+                    .into());
                 }
                 if customer.association == crate::entities::Association::Referral {
-                    return Err(DomainError::ReferralCustomer(id));
+                    return Err(DomainError::ReferralCustomer(id).into());
                 }
             }
             AllocationTarget::Reseller(id) => {
@@ -456,7 +462,8 @@ impl Store {
                         what: "reseller",
                         id,
                         partner,
-                    });
+                    }
+                    .into());
                 }
             }
         }
@@ -473,7 +480,7 @@ impl Store {
         amount: Decimal,
         actor: &Actor,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), StoreError> {
         self.check_target(partner, to).await?;
         transfer(
             self,
@@ -499,7 +506,7 @@ impl Store {
         amount: Decimal,
         actor: &Actor,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), StoreError> {
         self.check_target(partner, from).await?;
         transfer(
             self,
@@ -516,10 +523,10 @@ impl Store {
     }
 
     /// A customer's cash balance with its partner; refused for referral customers (rule 12).
-    pub async fn customer_balance(&self, customer: CustomerId, currency: Currency) -> Result<Decimal, DomainError> {
+    pub async fn customer_balance(&self, customer: CustomerId, currency: Currency) -> Result<Decimal, StoreError> {
         let found = self.existing_customer(customer).await?;
         if found.association == crate::entities::Association::Referral {
-            return Err(DomainError::ReferralCustomer(customer));
+            return Err(DomainError::ReferralCustomer(customer).into());
         }
         Ok(self
             .account(AccountOwner::Customer(customer), AccountKind::Cash, currency)
@@ -529,7 +536,7 @@ impl Store {
     }
 
     /// Sets the ring-fenced ("designated") amount of an account.
-    pub async fn designate(&self, account: i64, amount: Decimal) -> Result<(), DomainError> {
+    pub async fn designate(&self, account: i64, amount: Decimal) -> Result<(), StoreError> {
         let designated = cents(amount, "designated")?;
         let updated = sqlx::query("UPDATE accounts SET designated_cents = $1 WHERE id = $2")
             .bind(designated)
@@ -540,7 +547,8 @@ impl Store {
             return Err(DomainError::NotFound {
                 what: Entity::Account,
                 id: account,
-            });
+            }
+            .into());
         }
         Ok(())
     }

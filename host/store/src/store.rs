@@ -6,7 +6,7 @@
 use crate::bindings::{NewPluginVersion, PluginQuota, PluginUsage, Recorded};
 use crate::demo::DemoData;
 use crate::entities::*;
-use crate::errors::Entity;
+use crate::errors::{DomainError, Entity, ErrorCode};
 use crate::money::Currency;
 use chrono::{DateTime, TimeZone, Utc};
 use rust_decimal::Decimal;
@@ -20,9 +20,13 @@ use std::sync::Arc;
 pub(crate) static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 pub(crate) static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Why a storage operation failed.
+/// Why a store operation did not happen: a business rule refused it (nothing was written),
+/// or the storage itself failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A rule refused the operation; the transaction wrote nothing.
+    #[error(transparent)]
+    Refused(#[from] DomainError),
     /// The database refused or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -40,6 +44,16 @@ pub enum StoreError {
         /// What did not parse.
         detail: String,
     },
+}
+
+impl StoreError {
+    /// The stable code: the refusal's, or `internal` for a storage failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StoreError::Refused(refusal) => refusal.code(),
+            _ => ErrorCode::Internal,
+        }
+    }
 }
 
 /// Which database engine a store runs on.
@@ -134,19 +148,25 @@ impl Store {
     }
 
     /// An order that must exist.
-    pub async fn existing_order(&self, id: OrderId) -> Result<Order, crate::errors::DomainError> {
-        self.order(id).await?.ok_or(crate::errors::DomainError::NotFound {
-            what: Entity::Order,
-            id,
-        })
+    pub async fn existing_order(&self, id: OrderId) -> Result<Order, StoreError> {
+        self.order(id).await?.ok_or(
+            crate::errors::DomainError::NotFound {
+                what: Entity::Order,
+                id,
+            }
+            .into(),
+        )
     }
 
     /// A customer that must exist.
-    pub async fn existing_customer(&self, id: CustomerId) -> Result<Customer, crate::errors::DomainError> {
-        self.customer(id).await?.ok_or(crate::errors::DomainError::NotFound {
-            what: Entity::Customer,
-            id,
-        })
+    pub async fn existing_customer(&self, id: CustomerId) -> Result<Customer, StoreError> {
+        self.customer(id).await?.ok_or(
+            crate::errors::DomainError::NotFound {
+                what: Entity::Customer,
+                id,
+            }
+            .into(),
+        )
     }
 
     /// The engine this store runs on.
@@ -578,7 +598,7 @@ pub(crate) fn decimal(r: &AnyRow, table: &'static str, column: &str) -> Result<D
 pub(crate) fn currency(r: &AnyRow, table: &'static str) -> Result<Currency, StoreError> {
     let text: String = r.try_get("currency")?;
     text.parse()
-        .map_err(|e: crate::CurrencyError| corrupt(table, e.to_string()))
+        .map_err(|e: pchost_domain::CurrencyError| corrupt(table, e.to_string()))
 }
 
 pub(crate) fn millis(r: &AnyRow, table: &'static str, column: &str) -> Result<DateTime<Utc>, StoreError> {

@@ -3,7 +3,7 @@
 
 use crate::entities::*;
 use crate::errors::DomainError;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -43,7 +43,7 @@ pub struct NewOpportunity {
     pub monthly_revenue: Decimal,
 }
 
-crate::entities::word_enum! {
+pchost_domain::word_enum! {
     /// The outcome of a PO review (rule 20).
     pub enum OpportunityReview {
         /// Complete, plausible and first.
@@ -109,12 +109,13 @@ impl Store {
         partner: PartnerId,
         po: &NewOpportunity,
         now: DateTime<Utc>,
-    ) -> Result<(i64, OpportunityReview), DomainError> {
+    ) -> Result<(i64, OpportunityReview), StoreError> {
         if po.customer_name.trim().is_empty() || po.customer_name.len() > 200 {
             return Err(DomainError::Invalid {
                 field: "customer_name",
                 message: "1 to 200 characters".into(),
-            });
+            }
+            .into());
         }
         let mut outcome = review(po);
         if outcome == OpportunityReview::Approved {
@@ -155,7 +156,7 @@ impl Store {
         partner: PartnerId,
         after: i64,
         limit: u32,
-    ) -> Result<Vec<Opportunity>, DomainError> {
+    ) -> Result<Vec<Opportunity>, StoreError> {
         use crate::store::{decimal, millis, word};
         use sqlx::Row;
         let rows = sqlx::query(

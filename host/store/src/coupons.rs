@@ -4,7 +4,7 @@
 use crate::entities::*;
 use crate::errors::{DomainError, Entity, ErrorCode, out_of_range, refused};
 use crate::money::{self, Currency, from_cents, to_cents};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use sqlx::Row;
 /// The most coupons one order may use (rule 7); it may also carry one discount.
 pub const MAX_COUPONS_PER_ORDER: usize = 3;
 
-crate::entities::word_enum! {
+pchost_domain::word_enum! {
     /// A discount an order may carry beside its coupons.
     pub enum DiscountKind {
         /// A discount the partner grants (rule 19).
@@ -25,7 +25,7 @@ crate::entities::word_enum! {
     }
 }
 
-crate::entities::word_enum! {
+pchost_domain::word_enum! {
     /// Where a coupon quota is.
     pub enum QuotaStatus {
         /// Issuing.
@@ -41,7 +41,7 @@ crate::entities::word_enum! {
     }
 }
 
-crate::entities::word_enum! {
+pchost_domain::word_enum! {
     /// Where a coupon is.
     pub enum CouponStatus {
         /// Not yet active.
@@ -117,19 +117,21 @@ pub fn check_coupons(
     discount: Option<DiscountKind>,
     coupons: &[Coupon],
     now: DateTime<Utc>,
-) -> Result<(), DomainError> {
+) -> Result<(), StoreError> {
     if coupons.len() > MAX_COUPONS_PER_ORDER {
         return Err(refused(
             ErrorCode::TooManyCoupons,
             format!("an order uses at most {MAX_COUPONS_PER_ORDER} coupons (rule 7)"),
-        ));
+        )
+        .into());
     }
     for (i, c) in coupons.iter().enumerate() {
         if coupons[..i].iter().any(|other| other.id == c.id) {
             return Err(DomainError::Invalid {
                 field: "coupons",
                 message: format!("coupon {} is named twice", c.id),
-            });
+            }
+            .into());
         }
         let limits = &c.limits;
         if c.status != CouponStatus::Usable
@@ -141,7 +143,8 @@ pub fn check_coupons(
             return Err(refused(
                 ErrorCode::CouponNotUsable,
                 format!("coupon {} is not usable by customer {customer} on this order now", c.id),
-            ));
+            )
+            .into());
         }
         if amount < limits.min_spend {
             return Err(refused(
@@ -150,7 +153,8 @@ pub fn check_coupons(
                     "coupon {} needs an order of at least {} (rule 7)",
                     c.id, limits.min_spend
                 ),
-            ));
+            )
+            .into());
         }
         if let Some(service) = &limits.service_type
             && !lines.iter().any(|l| &l.service_type == service)
@@ -158,7 +162,8 @@ pub fn check_coupons(
             return Err(refused(
                 ErrorCode::CouponNotApplicable,
                 format!("coupon {} is for {service} and the order has none (rule 7)", c.id),
-            ));
+            )
+            .into());
         }
         if let Some(kind) = discount
             && !limits.combines_with.contains(&kind)
@@ -166,7 +171,8 @@ pub fn check_coupons(
             return Err(refused(
                 ErrorCode::CouponNotCombinable,
                 format!("coupon {} cannot be combined with a {kind} discount (rule 7)", c.id),
-            ));
+            )
+            .into());
         }
         // A ratio too large for a decimal is far above any limit: not discounted below it.
         if let Some(min) = limits.min_discount_ratio
@@ -183,7 +189,8 @@ pub fn check_coupons(
                     "coupon {} needs a line priced at {min} of list or more; every line is discounted deeper (rule 7)",
                     c.id
                 ),
-            ));
+            )
+            .into());
         }
     }
     Ok(())
@@ -191,7 +198,7 @@ pub fn check_coupons(
 
 const COUPON_COLUMNS: &str = "SELECT id, quota, customer, currency, face_cents, status, valid_from, valid_to, min_spend_cents, service_type, min_discount_ratio, combines_with FROM coupons";
 
-fn coupon_from_row(r: &sqlx::any::AnyRow) -> Result<Coupon, DomainError> {
+fn coupon_from_row(r: &sqlx::any::AnyRow) -> Result<Coupon, StoreError> {
     let bad = |field: &'static str, e: String| DomainError::Invalid { field, message: e };
     let at = |ms: i64| DateTime::from_timestamp_millis(ms).ok_or_else(|| bad("valid", format!("{ms}")));
     let ratio: Option<String> = r.try_get("min_discount_ratio")?;
@@ -203,7 +210,7 @@ fn coupon_from_row(r: &sqlx::any::AnyRow) -> Result<Coupon, DomainError> {
         currency: r
             .try_get::<String, _>("currency")?
             .parse()
-            .map_err(|e: crate::CurrencyError| bad("currency", e.to_string()))?,
+            .map_err(|e: pchost_domain::CurrencyError| bad("currency", e.to_string()))?,
         face: from_cents(r.try_get("face_cents")?),
         status: r
             .try_get::<String, _>("status")?
@@ -248,14 +255,15 @@ pub struct CouponQuota {
 }
 
 /// Cents of a quota's total and per-coupon limit, both positive.
-fn quota_limits(amount: Decimal, max_face: Decimal) -> Result<(i64, i64), DomainError> {
+fn quota_limits(amount: Decimal, max_face: Decimal) -> Result<(i64, i64), StoreError> {
     let amount = crate::accounts::cents(amount, "amount")?;
     let max_face = crate::accounts::cents(max_face, "max_face")?;
     if amount == 0 || max_face == 0 {
         return Err(DomainError::Invalid {
             field: "amount",
             message: "a quota and its per-coupon limit are positive".into(),
-        });
+        }
+        .into());
     }
     Ok((amount, max_face))
 }
@@ -263,7 +271,7 @@ fn quota_limits(amount: Decimal, max_face: Decimal) -> Result<(i64, i64), Domain
 const QUOTA_COLUMNS: &str =
     "SELECT id, partner, currency, balance_cents, max_face_cents, status, parent FROM coupon_quotas";
 
-fn quota_from_row(row: &sqlx::any::AnyRow) -> Result<CouponQuota, DomainError> {
+fn quota_from_row(row: &sqlx::any::AnyRow) -> Result<CouponQuota, StoreError> {
     let bad = |field: &'static str, message: String| DomainError::Invalid { field, message };
     Ok(CouponQuota {
         id: row.try_get("id")?,
@@ -271,7 +279,7 @@ fn quota_from_row(row: &sqlx::any::AnyRow) -> Result<CouponQuota, DomainError> {
         currency: row
             .try_get::<String, _>("currency")?
             .parse()
-            .map_err(|e: crate::CurrencyError| bad("currency", e.to_string()))?,
+            .map_err(|e: pchost_domain::CurrencyError| bad("currency", e.to_string()))?,
         balance: from_cents(row.try_get("balance_cents")?),
         max_face: from_cents(row.try_get("max_face_cents")?),
         status: row
@@ -284,7 +292,7 @@ fn quota_from_row(row: &sqlx::any::AnyRow) -> Result<CouponQuota, DomainError> {
 
 impl Store {
     /// A coupon quota that must exist.
-    pub async fn quota(&self, id: i64) -> Result<CouponQuota, DomainError> {
+    pub async fn quota(&self, id: i64) -> Result<CouponQuota, StoreError> {
         let row = sqlx::query(&format!("{QUOTA_COLUMNS} WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
@@ -297,7 +305,7 @@ impl Store {
     }
 
     /// The coupon quotas of a partner (its own and those split to it), by id.
-    pub async fn quotas_of(&self, partner: PartnerId) -> Result<Vec<CouponQuota>, DomainError> {
+    pub async fn quotas_of(&self, partner: PartnerId) -> Result<Vec<CouponQuota>, StoreError> {
         let rows = sqlx::query(&format!("{QUOTA_COLUMNS} WHERE partner = $1 ORDER BY id"))
             .bind(partner)
             .fetch_all(self.pool())
@@ -314,7 +322,7 @@ impl Store {
         customer: Option<CustomerId>,
         after: i64,
         limit: u32,
-    ) -> Result<Vec<Coupon>, DomainError> {
+    ) -> Result<Vec<Coupon>, StoreError> {
         let rows = sqlx::query(&format!(
             "{COUPON_COLUMNS} WHERE ($1 = 0 OR quota IN (SELECT id FROM coupon_quotas WHERE partner = $2)) \
              AND ($3 = 0 OR customer = $4) AND id > $5 ORDER BY id LIMIT $6"
@@ -337,7 +345,7 @@ impl Store {
         currency: Currency,
         amount: Decimal,
         max_face: Decimal,
-    ) -> Result<i64, DomainError> {
+    ) -> Result<i64, StoreError> {
         let (amount, max_face) = quota_limits(amount, max_face)?;
         Ok(sqlx::query_scalar(
             "INSERT INTO coupon_quotas (partner, currency, amount_cents, balance_cents, max_face_cents, status) VALUES ($1, $2, $3, $3, $4, 'normal') RETURNING id",
@@ -351,7 +359,7 @@ impl Store {
     }
 
     /// Sets a quota's status.
-    pub async fn set_quota_status(&self, quota: i64, status: QuotaStatus) -> Result<(), DomainError> {
+    pub async fn set_quota_status(&self, quota: i64, status: QuotaStatus) -> Result<(), StoreError> {
         let updated = sqlx::query("UPDATE coupon_quotas SET status = $1 WHERE id = $2")
             .bind(status.as_str())
             .bind(quota)
@@ -361,18 +369,19 @@ impl Store {
             return Err(DomainError::NotFound {
                 what: Entity::Quota,
                 id: quota,
-            });
+            }
+            .into());
         }
         Ok(())
     }
 
     /// A quota's remaining balance.
-    pub async fn quota_balance(&self, quota: i64) -> Result<Decimal, DomainError> {
+    pub async fn quota_balance(&self, quota: i64) -> Result<Decimal, StoreError> {
         Ok(self.quota(quota).await?.balance)
     }
 
     /// One coupon.
-    pub async fn coupon(&self, id: i64) -> Result<Option<Coupon>, DomainError> {
+    pub async fn coupon(&self, id: i64) -> Result<Option<Coupon>, StoreError> {
         let row = sqlx::query(&format!("{COUPON_COLUMNS} WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
@@ -388,13 +397,14 @@ impl Store {
         customer: CustomerId,
         face: Decimal,
         limits: &CouponLimits,
-    ) -> Result<Coupon, DomainError> {
+    ) -> Result<Coupon, StoreError> {
         let face_cents = crate::accounts::cents(face, "face")?;
         if face_cents == 0 || limits.valid_to <= limits.valid_from {
             return Err(DomainError::Invalid {
                 field: "coupon",
                 message: "a positive face value and a non-empty validity window".into(),
-            });
+            }
+            .into());
         }
         let CouponQuota {
             partner,
@@ -407,13 +417,15 @@ impl Store {
             return Err(refused(
                 ErrorCode::QuotaUnavailable,
                 format!("quota {quota} is {status}: it cannot issue coupons (rule 13)"),
-            ));
+            )
+            .into());
         }
         if face > max_face {
             return Err(refused(
                 ErrorCode::CouponExceedsQuotaLimit,
                 format!("a coupon from quota {quota} is at most {} (rule 13)", max_face),
-            ));
+            )
+            .into());
         }
         let found = self.existing_customer(customer).await?;
         if found.partner != partner {
@@ -421,10 +433,11 @@ impl Store {
                 what: "customer",
                 id: customer,
                 partner,
-            });
+            }
+            .into());
         }
         if found.association != Association::Resale {
-            return Err(DomainError::ReferralCustomer(customer));
+            return Err(DomainError::ReferralCustomer(customer).into());
         }
         let mut tx = self.pool().begin().await?;
         let drawn = sqlx::query("UPDATE coupon_quotas SET balance_cents = balance_cents - $1 WHERE id = $2 AND status = 'normal' AND balance_cents >= $1")
@@ -436,7 +449,8 @@ impl Store {
             return Err(refused(
                 ErrorCode::QuotaExhausted,
                 format!("quota {quota} has less than {face} left (rule 13)"),
-            ));
+            )
+            .into());
         }
         let combines: Vec<&str> = limits.combines_with.iter().map(|k| k.as_str()).collect();
         let id: i64 = sqlx::query_scalar(
@@ -456,14 +470,17 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.coupon(id).await?.ok_or(DomainError::NotFound {
-            what: Entity::Coupon,
-            id,
-        })
+        self.coupon(id).await?.ok_or(
+            DomainError::NotFound {
+                what: Entity::Coupon,
+                id,
+            }
+            .into(),
+        )
     }
 
     /// Takes an unused coupon back; its value returns to its quota (rule 13).
-    pub async fn reclaim_coupon(&self, coupon: i64) -> Result<(), DomainError> {
+    pub async fn reclaim_coupon(&self, coupon: i64) -> Result<(), StoreError> {
         let found = self.coupon(coupon).await?.ok_or(DomainError::NotFound {
             what: Entity::Coupon,
             id: coupon,
@@ -479,7 +496,8 @@ impl Store {
             return Err(refused(
                 ErrorCode::CouponNotReclaimable,
                 format!("coupon {coupon} is {}", found.status),
-            ));
+            )
+            .into());
         }
         // Unchecked, and safe: a quota's balance only gets back what was drawn from it, so it
         // stays within the amount it was created with (at most MAX_AMOUNT).
@@ -501,14 +519,15 @@ impl Store {
         coupon_ids: &[i64],
         discount: Option<DiscountKind>,
         now: DateTime<Utc>,
-    ) -> Result<Decimal, DomainError> {
+    ) -> Result<Decimal, StoreError> {
         let order = self.existing_order(order_id).await?;
         if order.status != OrderStatus::PendingPayment {
             return Err(DomainError::OrderState {
                 order: order_id,
                 status: order.status,
                 operation: "given coupons",
-            });
+            }
+            .into());
         }
         let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM coupons WHERE used_on_order = $1")
             .bind(order_id)
@@ -518,7 +537,8 @@ impl Store {
             return Err(refused(
                 ErrorCode::CouponsAlreadyApplied,
                 format!("order {order_id} already has its coupons"),
-            ));
+            )
+            .into());
         }
         let rows = sqlx::query(
             "SELECT p.service_type, l.list_unit_price, l.unit_price FROM order_lines l JOIN products p ON p.id = l.product WHERE l.order_id = $1 ORDER BY l.line",
@@ -541,7 +561,7 @@ impl Store {
                     unit_price: decimal(r.try_get("unit_price")?)?,
                 })
             })
-            .collect::<Result<Vec<_>, DomainError>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let mut coupons = Vec::new();
         for &id in coupon_ids.iter().take(MAX_COUPONS_PER_ORDER + 1) {
             coupons.push(self.coupon(id).await?.ok_or(DomainError::NotFound {
@@ -582,7 +602,8 @@ impl Store {
                 order: order_id,
                 status: order.status,
                 operation: "given coupons concurrently",
-            });
+            }
+            .into());
         }
         for c in &coupons {
             let used = sqlx::query(
@@ -596,7 +617,8 @@ impl Store {
                 return Err(refused(
                     ErrorCode::CouponNotUsable,
                     format!("coupon {} was used concurrently", c.id),
-                ));
+                )
+                .into());
             }
         }
         tx.commit().await?;
@@ -613,7 +635,7 @@ impl Store {
         reseller: PartnerId,
         amount: Decimal,
         max_face: Decimal,
-    ) -> Result<i64, DomainError> {
+    ) -> Result<i64, StoreError> {
         let (amount_cents, max_face_cents) = quota_limits(amount, max_face)?;
         let CouponQuota {
             partner: owner,
@@ -629,7 +651,8 @@ impl Store {
                 what: "reseller",
                 id: reseller,
                 partner: owner,
-            });
+            }
+            .into());
         }
         let mut tx = self.pool().begin().await?;
         let drawn = sqlx::query("UPDATE coupon_quotas SET balance_cents = balance_cents - $1 WHERE id = $2 AND status = 'normal' AND balance_cents >= $1")
@@ -641,7 +664,8 @@ impl Store {
             return Err(refused(
                 ErrorCode::QuotaExhausted,
                 format!("quota {parent} cannot give {amount} (rule 13)"),
-            ));
+            )
+            .into());
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO coupon_quotas (partner, currency, amount_cents, balance_cents, max_face_cents, status, parent) VALUES ($1, $2, $3, $3, $4, 'normal', $5) RETURNING id",
@@ -659,7 +683,7 @@ impl Store {
 
     /// Reclaims a split quota: its unissued balance returns to the parent and it can issue no
     /// more.
-    pub async fn reclaim_quota(&self, quota: i64) -> Result<Decimal, DomainError> {
+    pub async fn reclaim_quota(&self, quota: i64) -> Result<Decimal, StoreError> {
         let parent = self.quota(quota).await?.parent.ok_or_else(|| {
             refused(
                 ErrorCode::QuotaNotSplit,
@@ -677,7 +701,8 @@ impl Store {
             return Err(refused(
                 ErrorCode::QuotaUnavailable,
                 format!("quota {quota} is already reclaimed"),
-            ));
+            )
+            .into());
         }
         let balance: i64 = sqlx::query_scalar("SELECT balance_cents FROM coupon_quotas WHERE id = $1")
             .bind(quota)

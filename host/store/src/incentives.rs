@@ -3,7 +3,7 @@
 use crate::entities::*;
 use crate::errors::{DomainError, Entity, ErrorCode, refused};
 use crate::money::Currency;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
@@ -22,12 +22,13 @@ pub fn subsidy_threshold(partner_country: &str) -> (Decimal, &'static str) {
 
 impl Store {
     /// Grants a partner a capability label.
-    pub async fn grant_label(&self, partner: PartnerId, label: &str, now: DateTime<Utc>) -> Result<(), DomainError> {
+    pub async fn grant_label(&self, partner: PartnerId, label: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         if label.trim().is_empty() || label.len() > 64 {
             return Err(DomainError::Invalid {
                 field: "label",
                 message: "1 to 64 characters".into(),
-            });
+            }
+            .into());
         }
         sqlx::query("INSERT INTO capability_labels (partner, label, granted_at) VALUES ($1, $2, $3)")
             .bind(partner)
@@ -39,7 +40,7 @@ impl Store {
     }
 
     /// Revokes a partner's capability label.
-    pub async fn revoke_label(&self, partner: PartnerId, label: &str, now: DateTime<Utc>) -> Result<(), DomainError> {
+    pub async fn revoke_label(&self, partner: PartnerId, label: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE capability_labels SET revoked_at = $1 WHERE partner = $2 AND label = $3 AND revoked_at IS NULL",
         )
@@ -60,7 +61,7 @@ impl Store {
         annual_spend: Decimal,
         currency: Currency,
         now: DateTime<Utc>,
-    ) -> Result<i64, DomainError> {
+    ) -> Result<i64, StoreError> {
         let found = self.partner(partner).await?.ok_or(DomainError::NotFound {
             what: Entity::Partner,
             id: partner,
@@ -69,13 +70,15 @@ impl Store {
         if currency.as_str() != threshold_currency {
             return Err(DomainError::CurrencyMismatch(format!(
                 "partner {partner}'s subsidies are claimed in {threshold_currency}"
-            )));
+            ))
+            .into());
         }
         if annual_spend < threshold {
             return Err(refused(
                 ErrorCode::BelowSubsidyThreshold,
                 format!("a subsidy needs {threshold} {threshold_currency} of new cloud spend a year (rule 24)"),
-            ));
+            )
+            .into());
         }
         let labels: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM capability_labels WHERE partner = $1 AND granted_at <= $2 AND (revoked_at IS NULL OR revoked_at > $2)",
@@ -88,7 +91,8 @@ impl Store {
             return Err(refused(
                 ErrorCode::CapabilityLabelRequired,
                 format!("partner {partner} holds no capability label now (rule 24)"),
-            ));
+            )
+            .into());
         }
         Ok(sqlx::query_scalar("INSERT INTO subsidy_claims (partner, annual_spend, currency, claimed_at) VALUES ($1, $2, $3, $4) RETURNING id")
             .bind(partner)

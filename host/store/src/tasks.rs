@@ -5,6 +5,7 @@
 
 use crate::entities::{ApprovalKind, CustomerId, PartnerId, Role};
 use crate::errors::{DomainError, Entity, ErrorCode, refused};
+use crate::store::StoreError;
 use crate::store::{self, Store};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,7 @@ pub const MAX_TASK_OUTCOME: usize = 1 << 20;
 /// The most tasks one query returns.
 pub const MAX_TASK_PAGE: u32 = 500;
 
-crate::entities::word_enum! {
+pchost_domain::word_enum! {
     /// Where a task is.
     pub enum TaskStatus {
         /// Waiting for a decision.
@@ -90,7 +91,7 @@ pub struct NewTask {
 
 const TASK_FIELDS: &str = "id, kind, partner, customer, role, reason, plugin, action, requested_by, status, decided_by, decided_at, outcome, created_at";
 
-fn task_from_row(r: &AnyRow) -> Result<ApprovalTask, DomainError> {
+fn task_from_row(r: &AnyRow) -> Result<ApprovalTask, StoreError> {
     let decided_at: Option<i64> = r.try_get("decided_at")?;
     Ok(ApprovalTask {
         id: r.try_get("id")?,
@@ -119,36 +120,40 @@ fn task_not_found(id: i64) -> DomainError {
     }
 }
 
-fn check_outcome(field: &'static str, outcome: &str) -> Result<(), DomainError> {
+fn check_outcome(field: &'static str, outcome: &str) -> Result<(), StoreError> {
     if outcome.is_empty() || outcome.len() > MAX_TASK_OUTCOME {
         return Err(DomainError::Invalid {
             field,
             message: format!("1 to {MAX_TASK_OUTCOME} bytes"),
-        });
+        }
+        .into());
     }
     Ok(())
 }
 
 impl Store {
     /// Stores an escalated action as a pending task.
-    pub async fn create_task(&self, new: &NewTask, now: DateTime<Utc>) -> Result<ApprovalTask, DomainError> {
+    pub async fn create_task(&self, new: &NewTask, now: DateTime<Utc>) -> Result<ApprovalTask, StoreError> {
         if new.reason.len() > MAX_TASK_REASON {
             return Err(DomainError::Invalid {
                 field: "reason",
                 message: format!("at most {MAX_TASK_REASON} bytes"),
-            });
+            }
+            .into());
         }
         if new.action.is_empty() || new.action.len() > MAX_TASK_ACTION {
             return Err(DomainError::Invalid {
                 field: "action",
                 message: format!("1 to {MAX_TASK_ACTION} bytes"),
-            });
+            }
+            .into());
         }
         if self.partner(new.partner).await?.is_none() {
             return Err(DomainError::NotFound {
                 what: Entity::Partner,
                 id: new.partner,
-            });
+            }
+            .into());
         }
         if let Some(customer) = new.customer {
             self.existing_customer(customer).await?;
@@ -172,7 +177,7 @@ impl Store {
     }
 
     /// One task.
-    pub async fn task(&self, id: i64) -> Result<Option<ApprovalTask>, DomainError> {
+    pub async fn task(&self, id: i64) -> Result<Option<ApprovalTask>, StoreError> {
         let row = sqlx::query(&format!("SELECT {TASK_FIELDS} FROM approval_tasks WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
@@ -188,7 +193,7 @@ impl Store {
         status: Option<TaskStatus>,
         after: i64,
         limit: u32,
-    ) -> Result<Vec<ApprovalTask>, DomainError> {
+    ) -> Result<Vec<ApprovalTask>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {TASK_FIELDS} FROM approval_tasks \
              WHERE ($1 = 0 OR partner = $2) AND ($3 = '' OR status = $3) AND id > $4 ORDER BY id LIMIT $5"
@@ -215,7 +220,7 @@ impl Store {
         decided_by: &str,
         note: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<ApprovalTask, DomainError> {
+    ) -> Result<ApprovalTask, StoreError> {
         let note = if approve { None } else { note };
         if let Some(note) = note {
             check_outcome("note", note)?;
@@ -243,7 +248,8 @@ impl Store {
                 Err(refused(
                     ErrorCode::TaskNotPending,
                     format!("approval task {id} is {}: it was already decided", task.status),
-                ))
+                )
+                .into())
             }
         }
     }
@@ -252,7 +258,7 @@ impl Store {
     /// action was refused, and makes the task [`TaskStatus::Failed`]. Refused
     /// `task-not-approved` unless the task was approved, `task-outcome-recorded` when its
     /// outcome already is.
-    pub async fn record_task_outcome(&self, id: i64, outcome: &str, failed: bool) -> Result<ApprovalTask, DomainError> {
+    pub async fn record_task_outcome(&self, id: i64, outcome: &str, failed: bool) -> Result<ApprovalTask, StoreError> {
         check_outcome("outcome", outcome)?;
         let row = sqlx::query(&format!(
             "UPDATE approval_tasks SET outcome = $1, status = CASE WHEN $2 = 1 THEN 'failed' ELSE status END \
@@ -271,14 +277,16 @@ impl Store {
                     TaskStatus::Approved | TaskStatus::Failed => refused(
                         ErrorCode::TaskOutcomeRecorded,
                         format!("approval task {id} already has its outcome recorded"),
-                    ),
+                    )
+                    .into(),
                     TaskStatus::Pending | TaskStatus::Rejected => refused(
                         ErrorCode::TaskNotApproved,
                         format!(
                             "approval task {id} is {}: only an approved task has an outcome",
                             task.status
                         ),
-                    ),
+                    )
+                    .into(),
                 })
             }
         }
@@ -315,7 +323,7 @@ mod tests {
         store.seed_demo_if_empty(&DemoData::new(t0())).await.expect("seed");
     }
 
-    fn code<T>(r: Result<T, DomainError>) -> Result<(), &'static str> {
+    fn code<T>(r: Result<T, StoreError>) -> Result<(), &'static str> {
         r.map(|_| ()).map_err(|e| e.code().as_str())
     }
 
@@ -350,7 +358,7 @@ mod tests {
 
             let again = store.decide_task(created.id, false, "partner-admin:2/500", None, t1).await;
             match again {
-                Err(DomainError::Refused { code: ErrorCode::TaskNotPending, message }) => {
+                Err(StoreError::Refused(DomainError::Refused { code: ErrorCode::TaskNotPending, message })) => {
                     assert_eq!(message, format!("approval task {} is approved: it was already decided", created.id));
                 }
                 other => panic!("expected task-not-pending, got {other:?}"),
@@ -405,8 +413,8 @@ mod tests {
 
         async fn task_refusals_name_the_field(store: Store) {
             seeded(&store).await;
-            let invalid = |r: Result<ApprovalTask, DomainError>| match r {
-                Err(DomainError::Invalid { field, .. }) => field,
+            let invalid = |r: Result<ApprovalTask, StoreError>| match r {
+                Err(StoreError::Refused(DomainError::Invalid { field, .. })) => field,
                 other => panic!("expected an invalid field, got {other:?}"),
             };
             let long_reason = NewTask { reason: "r".repeat(MAX_TASK_REASON + 1), ..refund() };

@@ -8,6 +8,7 @@
 
 use crate::entities::{PartnerId, PartnerKind};
 use crate::errors::{DomainError, Entity, ErrorCode, refused};
+use crate::store::StoreError;
 use crate::store::{self, Store};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,7 @@ use std::ops::RangeInclusive;
 /// The positions a binding may take; lower runs first.
 pub const POSITIONS: RangeInclusive<i32> = -1000..=1000;
 
-crate::entities::word_enum! {
+pchost_domain::word_enum! {
     /// What a failing plugin does to the action.
     pub enum FailurePolicy {
         /// The action is refused.
@@ -30,7 +31,7 @@ crate::entities::word_enum! {
     }
 }
 
-crate::entities::word_enum! {
+pchost_domain::word_enum! {
     /// Where a binding applies.
     pub enum BindingScope {
         /// Everywhere.
@@ -257,7 +258,7 @@ const BINDING_FIELDS: &str = "id, world, scope, scope_id, plugin_owner, plugin_n
 
 const SHADOW_DIFF_FIELDS: &str = "id, binding, active_version, shadow_version, input_hash, active_invocation, shadow_invocation, active_output, shadow_output, recorded_at";
 
-fn binding_from_row(r: &AnyRow) -> Result<Binding, DomainError> {
+fn binding_from_row(r: &AnyRow) -> Result<Binding, StoreError> {
     let scope: BindingScope = store::word(r, "plugin_bindings", "scope")?;
     let scope_id: i64 = r.try_get("scope_id")?;
     let position: i64 = r.try_get("position")?;
@@ -281,12 +282,13 @@ fn binding_from_row(r: &AnyRow) -> Result<Binding, DomainError> {
     })
 }
 
-fn check_position(position: i32) -> Result<(), DomainError> {
+fn check_position(position: i32) -> Result<(), StoreError> {
     if !POSITIONS.contains(&position) {
         return Err(DomainError::Invalid {
             field: "position",
             message: format!("{position} is outside {} to {}", POSITIONS.start(), POSITIONS.end()),
-        });
+        }
+        .into());
     }
     Ok(())
 }
@@ -313,7 +315,7 @@ impl Store {
         name: &str,
         version: &str,
         world: &str,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), StoreError> {
         let installed: Option<String> =
             sqlx::query_scalar("SELECT world FROM plugin_versions WHERE owner = $1 AND name = $2 AND version = $3")
                 .bind(owner)
@@ -325,11 +327,13 @@ impl Store {
             None => Err(refused(
                 ErrorCode::PluginVersionNotFound,
                 format!("{owner}/{name}@{version} is not installed"),
-            )),
+            )
+            .into()),
             Some(installed) if installed != world => Err(refused(
                 ErrorCode::WorldMismatch,
                 format!("{owner}/{name}@{version} implements {installed}, not {world}"),
-            )),
+            )
+            .into()),
             Some(_) => Ok(()),
         }
     }
@@ -341,7 +345,7 @@ impl Store {
         new: &NewBinding,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Binding, DomainError> {
+    ) -> Result<Binding, StoreError> {
         check_position(new.position)?;
         let scope_id = match (new.scope, new.scope_id) {
             (BindingScope::Platform, None) => 0,
@@ -354,7 +358,8 @@ impl Store {
                     return Err(refused(
                         ErrorCode::ScopeNotSeller,
                         format!("partner {id} is a {}, not a marketplace seller", partner.kind),
-                    ));
+                    )
+                    .into());
                 }
                 id
             }
@@ -362,13 +367,15 @@ impl Store {
                 return Err(DomainError::Invalid {
                     field: "scope_id",
                     message: "a platform binding names no partner".into(),
-                });
+                }
+                .into());
             }
             (_, None) => {
                 return Err(DomainError::Invalid {
                     field: "scope_id",
                     message: format!("a {} binding names its partner", new.scope),
-                });
+                }
+                .into());
             }
         };
         self.check_installed(new.plugin_owner, &new.plugin_name, &new.version, &new.world)
@@ -403,7 +410,7 @@ impl Store {
     }
 
     /// One binding.
-    pub async fn binding(&self, id: i64) -> Result<Option<Binding>, DomainError> {
+    pub async fn binding(&self, id: i64) -> Result<Option<Binding>, StoreError> {
         let row = sqlx::query(&format!("SELECT {BINDING_FIELDS} FROM plugin_bindings WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
@@ -412,7 +419,7 @@ impl Store {
     }
 
     /// Every binding, by world, scope (platform, seller, partner), scope id, position and id.
-    pub async fn bindings(&self) -> Result<Vec<Binding>, DomainError> {
+    pub async fn bindings(&self) -> Result<Vec<Binding>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {BINDING_FIELDS} FROM plugin_bindings ORDER BY world, \
              CASE scope WHEN 'platform' THEN 0 WHEN 'seller' THEN 1 ELSE 2 END, scope_id, position, id"
@@ -433,7 +440,7 @@ impl Store {
         change: &BindingChange,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<Binding, DomainError> {
+    ) -> Result<Binding, StoreError> {
         if let Some(position) = change.position {
             check_position(position)?;
         }
@@ -441,7 +448,7 @@ impl Store {
         let version = change.version.as_ref().unwrap_or(&current.version);
         let shadow = change.shadow_version.as_ref().unwrap_or(&current.shadow_version);
         if shadow.as_ref() == Some(version) {
-            return Err(shadow_is_active(id, version));
+            return Err(shadow_is_active(id, version).into());
         }
         if let Some(version) = &change.version
             && *version != current.version
@@ -491,7 +498,7 @@ impl Store {
             None => {
                 // Changed in between so that the shadow would be the active version.
                 let latest = self.binding(id).await?.ok_or_else(|| binding_not_found(id))?;
-                Err(shadow_is_active(id, change.version.as_ref().unwrap_or(&latest.version)))
+                Err(shadow_is_active(id, change.version.as_ref().unwrap_or(&latest.version)).into())
             }
         }
     }
@@ -499,7 +506,7 @@ impl Store {
     /// Rolls a binding back to its previous version: the two versions swap, so rolling back
     /// again undoes the rollback. The shadow version stays, unless it is the version rolled
     /// back to: a version never shadows itself, so it is removed then.
-    pub async fn rollback_binding(&self, id: i64, actor: &str, now: DateTime<Utc>) -> Result<Binding, DomainError> {
+    pub async fn rollback_binding(&self, id: i64, actor: &str, now: DateTime<Utc>) -> Result<Binding, StoreError> {
         let row = sqlx::query(&format!(
             "UPDATE plugin_bindings SET version = previous_version, previous_version = version, \
              shadow_version = CASE WHEN shadow_version = previous_version THEN NULL ELSE shadow_version END, \
@@ -518,13 +525,14 @@ impl Store {
                 Err(refused(
                     ErrorCode::NoPreviousVersion,
                     format!("binding {id} has no previous version to roll back to"),
-                ))
+                )
+                .into())
             }
         }
     }
 
     /// Deletes a binding. False when there is no such binding.
-    pub async fn delete_binding(&self, id: i64) -> Result<bool, DomainError> {
+    pub async fn delete_binding(&self, id: i64) -> Result<bool, StoreError> {
         let deleted = sqlx::query("DELETE FROM plugin_bindings WHERE id = $1")
             .bind(id)
             .execute(self.pool())
@@ -533,7 +541,7 @@ impl Store {
     }
 
     /// Records a difference between a binding's shadow and active versions; returns its id.
-    pub async fn record_shadow_diff(&self, diff: &NewShadowDiff, now: DateTime<Utc>) -> Result<i64, DomainError> {
+    pub async fn record_shadow_diff(&self, diff: &NewShadowDiff, now: DateTime<Utc>) -> Result<i64, StoreError> {
         for (field, output) in [
             ("active_output", &diff.active_output),
             ("shadow_output", &diff.shadow_output),
@@ -542,7 +550,8 @@ impl Store {
                 return Err(DomainError::Invalid {
                     field,
                     message: format!("at most {MAX_SHADOW_OUTPUT} bytes"),
-                });
+                }
+                .into());
             }
         }
         let id: Option<i64> = sqlx::query_scalar(
@@ -560,12 +569,12 @@ impl Store {
         .bind(now.timestamp_millis())
         .fetch_optional(self.pool())
         .await?;
-        id.ok_or_else(|| binding_not_found(diff.binding))
+        Ok(id.ok_or_else(|| binding_not_found(diff.binding))?)
     }
 
     /// A page of a binding's shadow differences, by id, after `after`; at most `limit`
     /// (capped at [`MAX_SHADOW_PAGE`]).
-    pub async fn shadow_diffs(&self, binding: i64, after: i64, limit: u32) -> Result<Vec<ShadowDiff>, DomainError> {
+    pub async fn shadow_diffs(&self, binding: i64, after: i64, limit: u32) -> Result<Vec<ShadowDiff>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {SHADOW_DIFF_FIELDS} FROM shadow_diffs WHERE binding = $1 AND id > $2 ORDER BY id LIMIT $3"
         ))
@@ -601,7 +610,7 @@ impl Store {
         owner: PartnerId,
         name: &str,
         version: &str,
-    ) -> Result<Option<String>, DomainError> {
+    ) -> Result<Option<String>, StoreError> {
         const NAMED_BY: &str = "b.plugin_owner = $1 AND b.plugin_name = $2 \
              AND (b.version = $3 OR b.previous_version = $3 OR b.shadow_version = $3)";
         let digest: Option<String> = sqlx::query_scalar(&format!(
@@ -646,13 +655,14 @@ impl Store {
                     "{owner}/{name}@{version} is named by {}: unbind it or change those bindings first",
                     uses.join(", ")
                 ),
-            ));
+            )
+            .into());
         };
         Ok(Some(digest))
     }
 
     /// Whether any installed version (of any owner) has this component.
-    pub async fn digest_installed(&self, digest: &str) -> Result<bool, DomainError> {
+    pub async fn digest_installed(&self, digest: &str) -> Result<bool, StoreError> {
         let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM plugin_versions WHERE digest = $1")
             .bind(digest)
             .fetch_one(self.pool())
@@ -662,7 +672,7 @@ impl Store {
 
     /// The installed plugin versions, of every owner or of one, by owner, name, installation
     /// time and version.
-    pub async fn plugin_versions(&self, owner: Option<PartnerId>) -> Result<Vec<PluginVersion>, DomainError> {
+    pub async fn plugin_versions(&self, owner: Option<PartnerId>) -> Result<Vec<PluginVersion>, StoreError> {
         let rows = sqlx::query(
             "SELECT owner, name, version, digest, world, size_bytes, installed_at FROM plugin_versions \
              WHERE ($1 = 0 OR owner = $2) ORDER BY owner, name, installed_at, version",
@@ -746,7 +756,7 @@ mod tests {
         }
     }
 
-    fn code<T>(r: Result<T, DomainError>) -> Result<(), &'static str> {
+    fn code<T>(r: Result<T, StoreError>) -> Result<(), &'static str> {
         r.map(|_| ()).map_err(|e| e.code().as_str())
     }
 
@@ -958,7 +968,7 @@ mod tests {
                 ("shadow_output", NewShadowDiff { shadow_output: "x".repeat(MAX_SHADOW_OUTPUT + 1), ..diff(3) }),
             ] {
                 let refused = store.record_shadow_diff(&huge, t0()).await;
-                assert!(matches!(refused, Err(DomainError::Invalid { field: f, .. }) if f == field), "got {refused:?}");
+                assert!(matches!(refused, Err(StoreError::Refused(DomainError::Invalid { field: f, .. })) if f == field), "got {refused:?}");
             }
             assert_eq!(ids(store.shadow_diffs(binding.id, 0, 10).await.expect("list")), vec![first, second], "refusals record nothing");
 
@@ -986,7 +996,7 @@ mod tests {
                 let refused = delete(version).await;
                 let named = format!("binding {} ({role})", binding.id);
                 assert!(
-                    matches!(&refused, Err(DomainError::Refused { code: ErrorCode::VersionInUse, message }) if message.contains(&named)),
+                    matches!(&refused, Err(StoreError::Refused(DomainError::Refused { code: ErrorCode::VersionInUse, message })) if message.contains(&named)),
                     "{version}: {refused:?}"
                 );
             }
@@ -1050,13 +1060,13 @@ mod tests {
             assert_eq!(code(create(unknown).await), Err("partner-not-found"));
             let platform_with_id = NewBinding { scope: BindingScope::Platform, ..seller_binding("0.1.0") };
             let refused = create(platform_with_id).await;
-            assert!(matches!(refused, Err(DomainError::Invalid { field: "scope_id", .. })), "got {refused:?}");
+            assert!(matches!(refused, Err(StoreError::Refused(DomainError::Invalid { field: "scope_id", .. }))), "got {refused:?}");
             let partner_without_id = NewBinding { scope: BindingScope::Partner, scope_id: None, ..seller_binding("0.1.0") };
             let refused = create(partner_without_id).await;
-            assert!(matches!(refused, Err(DomainError::Invalid { field: "scope_id", .. })), "got {refused:?}");
+            assert!(matches!(refused, Err(StoreError::Refused(DomainError::Invalid { field: "scope_id", .. }))), "got {refused:?}");
             for position in [-1001, 1001] {
                 let refused = create(NewBinding { position, ..seller_binding("0.1.0") }).await;
-                assert!(matches!(refused, Err(DomainError::Invalid { field: "position", .. })), "got {refused:?}");
+                assert!(matches!(refused, Err(StoreError::Refused(DomainError::Invalid { field: "position", .. }))), "got {refused:?}");
             }
 
             let first = create(NewBinding { position: 1000, ..seller_binding("0.1.0") }).await.expect("bound");

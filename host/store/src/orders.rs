@@ -9,7 +9,7 @@ use crate::accounts::{AccountKind, AccountOwner, Actor, account_from_row, insert
 use crate::entities::*;
 use crate::errors::{DomainError, Entity, ErrorCode, out_of_range, refused};
 use crate::money::{self, Currency, PRICE_PLACES, from_cents, in_range, to_cents};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
@@ -119,7 +119,7 @@ async fn check_payer(
     order: OrderId,
     customer: CustomerId,
     payer: Payer,
-) -> Result<(), DomainError> {
+) -> Result<(), StoreError> {
     match payer {
         Payer::Partner(partner) => {
             let row = sqlx::query("SELECT partner, association FROM customers WHERE id = $1")
@@ -133,10 +133,11 @@ async fn check_payer(
                     what: "customer",
                     id: customer,
                     partner,
-                });
+                }
+                .into());
             }
             if association != Association::Resale.as_str() {
-                return Err(DomainError::ReferralCustomer(customer));
+                return Err(DomainError::ReferralCustomer(customer).into());
             }
         }
         Payer::Customer => {
@@ -151,19 +152,20 @@ async fn check_payer(
                     format!(
                         "order {order} awaits its partner's payment: the customer pays it once the partner rejects the request (rule 22)"
                     ),
-                ));
+                ).into());
             }
         }
     }
     Ok(())
 }
 
-fn check_key(key: &str) -> Result<(), DomainError> {
+fn check_key(key: &str) -> Result<(), StoreError> {
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(DomainError::Invalid {
             field: "idempotency_key",
             message: format!("1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"),
-        });
+        }
+        .into());
     }
     Ok(())
 }
@@ -176,7 +178,7 @@ async fn claim_key<T: DeserializeOwned>(
     key: &str,
     request: &impl Serialize,
     now: DateTime<Utc>,
-) -> Result<Option<T>, DomainError> {
+) -> Result<Option<T>, StoreError> {
     let body = serde_json::to_vec(request).map_err(|e| DomainError::Invalid {
         field: "request",
         message: e.to_string(),
@@ -203,13 +205,15 @@ async fn claim_key<T: DeserializeOwned>(
     let stored_hash: String = row.try_get("request_hash")?;
     let response: Option<String> = row.try_get("response")?;
     match response {
-        Some(response) if stored_hash == hash => serde_json::from_str(&response).map(Some).map_err(|e| {
-            DomainError::Store(crate::store::StoreError::Corrupt {
-                table: "idempotency_keys",
-                detail: e.to_string(),
-            })
-        }),
-        _ => Err(DomainError::IdempotencyKeyReused(key.to_owned())),
+        Some(response) if stored_hash == hash => {
+            serde_json::from_str(&response)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt {
+                    table: "idempotency_keys",
+                    detail: e.to_string(),
+                })
+        }
+        _ => Err(DomainError::IdempotencyKeyReused(key.to_owned()).into()),
     }
 }
 
@@ -228,7 +232,7 @@ async fn check_quote(
     quote: i64,
     order: &NewOrder,
     now: DateTime<Utc>,
-) -> Result<(), DomainError> {
+) -> Result<(), StoreError> {
     let row = sqlx::query("SELECT customer, currency, expires_at, order_id FROM quotes WHERE id = $1")
         .bind(quote)
         .fetch_optional(&mut **tx)
@@ -240,23 +244,24 @@ async fn check_quote(
         )
     };
     let Some(row) = row else {
-        return Err(mismatch());
+        return Err(mismatch().into());
     };
     let customer: i64 = row.try_get("customer")?;
     let currency: String = row.try_get("currency")?;
     if customer != order.customer || currency != order.currency.as_str() {
-        return Err(mismatch());
+        return Err(mismatch().into());
     }
     let ordered: Option<i64> = row.try_get("order_id")?;
     if ordered.is_some() {
-        return Err(quote_already_ordered(quote));
+        return Err(quote_already_ordered(quote).into());
     }
     let expires_at: i64 = row.try_get("expires_at")?;
     if now.timestamp_millis() >= expires_at {
         return Err(refused(
             ErrorCode::QuoteExpired,
             format!("quote {quote} expired: price the order again"),
-        ));
+        )
+        .into());
     }
     Ok(())
 }
@@ -267,7 +272,7 @@ async fn remember(
     scope: &str,
     key: &str,
     response: &impl Serialize,
-) -> Result<(), DomainError> {
+) -> Result<(), StoreError> {
     let text = serde_json::to_string(response).map_err(|e| DomainError::Invalid {
         field: "response",
         message: e.to_string(),
@@ -289,13 +294,14 @@ impl Store {
         actor: &Actor,
         idempotency_key: &str,
         now: DateTime<Utc>,
-    ) -> Result<CreatedOrder, DomainError> {
+    ) -> Result<CreatedOrder, StoreError> {
         check_key(idempotency_key)?;
         if order.lines.is_empty() || order.lines.len() > MAX_ORDER_LINES {
             return Err(DomainError::Invalid {
                 field: "lines",
                 message: format!("1 to {MAX_ORDER_LINES} lines"),
-            });
+            }
+            .into());
         }
         // The order's amounts are the sums of its lines' (unit price × quantity × periods,
         // settled), each within the platform's range.
@@ -306,14 +312,16 @@ impl Store {
                 return Err(DomainError::Invalid {
                     field: "lines",
                     message: "quantity and period_count must be positive".into(),
-                });
+                }
+                .into());
             }
             for price in [line.unit_price, line.list_unit_price] {
                 if price.is_sign_negative() || price.scale() > PRICE_PLACES {
                     return Err(DomainError::Invalid {
                         field: "lines",
                         message: format!("{price}: prices are non-negative with at most {PRICE_PLACES} places"),
-                    });
+                    }
+                    .into());
                 }
             }
             let amount_of = |unit_price| {
@@ -342,7 +350,8 @@ impl Store {
             return Err(DomainError::NotFound {
                 what: Entity::Customer,
                 id: order.customer,
-            });
+            }
+            .into());
         }
         if let Some(quote) = order.quote {
             check_quote(&mut tx, quote, order, now).await?;
@@ -372,7 +381,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             if claimed.rows_affected() != 1 {
-                return Err(quote_already_ordered(quote));
+                return Err(quote_already_ordered(quote).into());
             }
         }
         for (i, (line, amount)) in order.lines.iter().zip(&amounts).enumerate() {
@@ -412,7 +421,7 @@ impl Store {
         actor: &Actor,
         idempotency_key: &str,
         now: DateTime<Utc>,
-    ) -> Result<Payment, DomainError> {
+    ) -> Result<Payment, StoreError> {
         check_key(idempotency_key)?;
         let scope = format!("pay-order:{}", actor.label());
         // A concurrent payment can change a balance between reading it and debiting it; the
@@ -426,10 +435,10 @@ impl Store {
                 None => continue,
             }
         }
-        Err(DomainError::Store(crate::store::StoreError::Corrupt {
+        Err(StoreError::Corrupt {
             table: "accounts",
             detail: format!("payment of order {order_id} kept conflicting with concurrent payments"),
-        }))
+        })
     }
 
     /// One attempt; `None` when a concurrent debit got there first.
@@ -441,7 +450,7 @@ impl Store {
         scope: &str,
         key: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<Payment>, DomainError> {
+    ) -> Result<Option<Payment>, StoreError> {
         let mut tx = self.pool().begin().await?;
         if let Some(first) = claim_key(&mut tx, scope, key, &(order_id, payer), now).await? {
             return Ok(Some(first));
@@ -466,25 +475,26 @@ impl Store {
                 order: order_id,
                 status,
                 operation: "paid",
-            });
+            }
+            .into());
         }
         let deadline: Option<i64> = row.try_get("payment_deadline")?;
         if deadline.is_some_and(|d| now.timestamp_millis() > d) {
-            return Err(DomainError::OrderExpired(order_id));
+            return Err(DomainError::OrderExpired(order_id).into());
         }
         let customer: i64 = row.try_get("customer")?;
         check_payer(&mut tx, order_id, customer, payer).await?;
         let currency: Currency = row
             .try_get::<String, _>("currency")?
             .parse()
-            .map_err(|e: crate::CurrencyError| DomainError::CurrencyMismatch(e.to_string()))?;
+            .map_err(|e: pchost_domain::CurrencyError| DomainError::CurrencyMismatch(e.to_string()))?;
         let amount_text: String = row.try_get("amount")?;
         let amount = Decimal::from_str_exact(&amount_text).map_err(|e| DomainError::Invalid {
             field: "amount",
             message: e.to_string(),
         })?;
         if !in_range(amount) {
-            return Err(out_of_range("amount", amount));
+            return Err(out_of_range("amount", amount).into());
         }
         let due = to_cents(amount).ok_or(DomainError::Invalid {
             field: "amount",
@@ -519,7 +529,8 @@ impl Store {
             return Err(DomainError::InsufficientBalance {
                 needed: amount,
                 available: from_cents(available),
-            });
+            }
+            .into());
         }
         let from_cash = due.min(cash_available);
         // 0 <= from_cash <= due: no overflow.
@@ -590,7 +601,7 @@ impl Store {
     }
 
     /// Cancels an order: only a pending-payment order can be cancelled (rule 8).
-    pub async fn cancel_order(&self, order_id: OrderId) -> Result<(), DomainError> {
+    pub async fn cancel_order(&self, order_id: OrderId) -> Result<(), StoreError> {
         let cancelled = sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status = $3")
             .bind(OrderStatus::Cancelled.as_str())
             .bind(order_id)
@@ -605,24 +616,26 @@ impl Store {
             order: order_id,
             status: order.status,
             operation: "cancelled",
-        })
+        }
+        .into())
     }
 }
 
 impl Store {
     /// A resale customer asks its partner to pay a pending-payment order for it (rule 22).
-    pub async fn request_partner_payment(&self, order_id: OrderId, now: DateTime<Utc>) -> Result<(), DomainError> {
+    pub async fn request_partner_payment(&self, order_id: OrderId, now: DateTime<Utc>) -> Result<(), StoreError> {
         let order = self.existing_order(order_id).await?;
         if order.status != OrderStatus::PendingPayment {
             return Err(DomainError::OrderState {
                 order: order_id,
                 status: order.status,
                 operation: "sent to the partner for payment",
-            });
+            }
+            .into());
         }
         let customer = self.existing_customer(order.customer).await?;
         if customer.association != Association::Resale {
-            return Err(DomainError::ReferralCustomer(customer.id));
+            return Err(DomainError::ReferralCustomer(customer.id).into());
         }
         let inserted = sqlx::query(
             "INSERT INTO payment_requests (order_id, customer, partner, status, requested_at) VALUES ($1, $2, $3, 'pending', $4) ON CONFLICT DO NOTHING",
@@ -637,7 +650,8 @@ impl Store {
             return Err(refused(
                 ErrorCode::PaymentAlreadyRequested,
                 format!("order {order_id} was already sent to the partner"),
-            ));
+            )
+            .into());
         }
         Ok(())
     }
@@ -648,7 +662,7 @@ impl Store {
         order_id: OrderId,
         partner: PartnerId,
         now: DateTime<Utc>,
-    ) -> Result<(), DomainError> {
+    ) -> Result<(), StoreError> {
         let rejected = sqlx::query(
             "UPDATE payment_requests SET status = 'rejected', decided_at = $1 WHERE order_id = $2 AND partner = $3 AND status = 'pending'",
         )
@@ -661,7 +675,8 @@ impl Store {
             return Err(refused(
                 ErrorCode::NoPendingPaymentRequest,
                 format!("order {order_id} has no payment request pending with partner {partner}"),
-            ));
+            )
+            .into());
         }
         Ok(())
     }
@@ -674,7 +689,7 @@ impl Store {
         amount: Decimal,
         actor: &Actor,
         now: DateTime<Utc>,
-    ) -> Result<i64, DomainError> {
+    ) -> Result<i64, StoreError> {
         let amount_cents = crate::accounts::cents(amount, "amount")?;
         let order = self.existing_order(order_id).await?;
         if !matches!(order.status, OrderStatus::Processing | OrderStatus::Completed) {
@@ -682,7 +697,8 @@ impl Store {
                 order: order_id,
                 status: order.status,
                 operation: "refunded",
-            });
+            }
+            .into());
         }
         let refunded: Option<i64> =
             sqlx::query_scalar("SELECT CAST(SUM(amount_cents) AS BIGINT) FROM refunds WHERE order_id = $1")
@@ -699,7 +715,8 @@ impl Store {
                     "{amount} is more than the {} left to refund",
                     from_cents(paid.saturating_sub(refunded))
                 ),
-            });
+            }
+            .into());
         }
         let mut tx = self.pool().begin().await?;
         let id = record_refund(&mut tx, order_id, order.status, amount_cents, actor, now).await?;
@@ -710,7 +727,7 @@ impl Store {
     /// Pays a requested refund back to whoever paid the order (rule 9): the partner when it
     /// paid on the customer's behalf, else the customer's own cash account. Returns the
     /// account credited.
-    pub async fn complete_refund(&self, refund: i64, actor: &Actor, now: DateTime<Utc>) -> Result<i64, DomainError> {
+    pub async fn complete_refund(&self, refund: i64, actor: &Actor, now: DateTime<Utc>) -> Result<i64, StoreError> {
         let row = sqlx::query(
             "SELECT r.order_id, r.amount_cents, r.status, o.paid_by, o.currency FROM refunds r JOIN orders o ON o.id = r.order_id WHERE r.id = $1",
         )
@@ -720,10 +737,7 @@ impl Store {
         .ok_or(DomainError::NotFound { what: Entity::Refund, id: refund })?;
         let status: String = row.try_get("status")?;
         if status != "requested" {
-            return Err(refused(
-                ErrorCode::RefundNotRequested,
-                format!("refund {refund} is {status}"),
-            ));
+            return Err(refused(ErrorCode::RefundNotRequested, format!("refund {refund} is {status}")).into());
         }
         let order_id: i64 = row.try_get("order_id")?;
         let amount_cents: i64 = row.try_get("amount_cents")?;
@@ -731,7 +745,7 @@ impl Store {
         let currency: Currency = row
             .try_get::<String, _>("currency")?
             .parse()
-            .map_err(|e: crate::CurrencyError| DomainError::CurrencyMismatch(e.to_string()))?;
+            .map_err(|e: pchost_domain::CurrencyError| DomainError::CurrencyMismatch(e.to_string()))?;
         let owner = match paid_by.as_deref().and_then(|p| p.split_once(':')) {
             Some(("partner", id)) => id.parse().ok().map(AccountOwner::Partner),
             Some(("customer", id)) => id.parse().ok().map(AccountOwner::Customer),
@@ -757,7 +771,8 @@ impl Store {
             return Err(refused(
                 ErrorCode::RefundNotRequested,
                 format!("refund {refund} was completed concurrently"),
-            ));
+            )
+            .into());
         }
         if !crate::accounts::credit(&mut tx, account.id, amount_cents).await? {
             tx.rollback().await?;
@@ -768,7 +783,8 @@ impl Store {
                     account.balance,
                     from_cents(amount_cents)
                 ),
-            ));
+            )
+            .into());
         }
         insert_entry(&mut tx, account.id, amount_cents, "refund", Some(order_id), actor, now).await?;
         sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status = $3")
@@ -791,7 +807,7 @@ pub(crate) async fn record_refund(
     amount_cents: i64,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<i64, DomainError> {
+) -> Result<i64, StoreError> {
     let marked = sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status = $3")
         .bind(OrderStatus::PendingRefund.as_str())
         .bind(order_id)
@@ -803,7 +819,8 @@ pub(crate) async fn record_refund(
             order: order_id,
             status,
             operation: "refunded",
-        });
+        }
+        .into());
     }
     Ok(sqlx::query_scalar(
         "INSERT INTO refunds (order_id, amount_cents, status, requested_by, requested_at) VALUES ($1, $2, 'requested', $3, $4) RETURNING id",
@@ -832,7 +849,7 @@ impl Store {
         filter: &OrderFilter,
         after: OrderId,
         limit: u32,
-    ) -> Result<Vec<Order>, DomainError> {
+    ) -> Result<Vec<Order>, StoreError> {
         if filter.customers.is_empty() {
             return Ok(Vec::new());
         }
