@@ -151,7 +151,7 @@ fn an_unbound_plugin_of_reseller_2(state: &AppState) {
         size_bytes: 1000,
     };
     let recorded = tokio()
-        .block_on(state.store.record_plugin(&new, &state.plugin_quota))
+        .block_on(state.store.record_plugin(&new, &state.host.plugin_quota))
         .expect("record");
     assert_eq!(recorded, Recorded::Yes);
 }

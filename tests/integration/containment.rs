@@ -401,12 +401,12 @@ fn over_the_api_a_busy_owner_is_refused_429_for_its_own_products_only_and_audite
     );
     let state = api_state_on(runtime.clone());
     tokio().block_on(async {
-        pchost_server::bundle::install(
+        pchost_extensions::install::install(
             &state.store,
-            &state.runtime,
+            &state.host.runtime,
             noisy_manifest(demo::SELLER, Some(LONG_DEADLINE_MS)),
             &built::read(built::HOSTILE_NOISY_NEIGHBOUR),
-            &state.plugin_quota,
+            &state.host.plugin_quota,
         )
         .await
         .expect("installed");
@@ -429,7 +429,7 @@ fn over_the_api_a_busy_owner_is_refused_429_for_its_own_products_only_and_audite
             )
             .await
             .expect("bound");
-        state.bindings.reload(&state.store).await.expect("reload");
+        state.host.bindings.reload(&state.store).await.expect("reload");
     });
     let app = pchost_server::app::router(state);
     let seller_line = |quantity: u32| {

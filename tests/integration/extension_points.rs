@@ -24,12 +24,12 @@ fn install(state: &AppState, owner: i64, name: &str, version: &str, component: &
     ))
     .expect("manifest");
     tokio()
-        .block_on(pchost_server::bundle::install(
+        .block_on(pchost_extensions::install::install(
             &state.store,
-            &state.runtime,
+            &state.host.runtime,
             manifest,
             &pchost_test_plugins::read(component),
-            &state.plugin_quota,
+            &state.host.plugin_quota,
         ))
         .expect("install");
 }
@@ -57,7 +57,7 @@ fn bind(state: &AppState, binding: NewBinding) -> i64 {
             .create_binding(&binding, "test", Utc::now())
             .await
             .expect("bind");
-        state.bindings.reload(&state.store).await.expect("reload");
+        state.host.bindings.reload(&state.store).await.expect("reload");
         binding.id
     })
 }
@@ -320,7 +320,7 @@ fn the_operators_partner_ceiling_binds_a_markup_above_it_and_the_defaults_do_not
     );
     // An operator allowing partners 5% above list (`--price-ceiling-partner 1.05`) refuses it.
     let mut state = api_state();
-    state.price_ceilings.partner = dec("1.05");
+    state.host.price_ceilings.partner = dec("1.05");
     let (status, body) = quote(&router(state), keys::CUSTOMER_102, 102, line);
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert_eq!(

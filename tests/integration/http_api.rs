@@ -322,12 +322,12 @@ fn every_invocation_is_audited_and_a_failing_rule_refuses_the_quote_naming_the_p
     // The reseller adds a rule that panics: the quote is refused, naming it, and audited.
     let panicking = pchost_test_plugins::read(pchost_test_plugins::HOSTILE_PANICKING);
     tokio().block_on(async {
-        pchost_server::bundle::install(
+        pchost_extensions::install::install(
             &state.store,
-            &state.runtime,
+            &state.host.runtime,
             manifest("panicking", "pricing-rule", demo::RESELLER, &[]),
             &panicking,
-            &state.plugin_quota,
+            &state.host.plugin_quota,
         )
         .await
         .expect("install");
@@ -340,7 +340,7 @@ fn every_invocation_is_audited_and_a_failing_rule_refuses_the_quote_naming_the_p
             )
             .await
             .expect("bind");
-        state.bindings.reload(&state.store).await.expect("reload");
+        state.host.bindings.reload(&state.store).await.expect("reload");
     });
     let (status, refused) = call(&app, "POST", "/v1/quotes", Some(keys::CUSTOMER_102), Some(body));
     assert_eq!(
@@ -372,12 +372,12 @@ fn a_partner_rule_pricing_below_080_of_list_is_refused_rule_19() {
     let state = api_state();
     let volume = pchost_test_plugins::read(pchost_test_plugins::VOLUME_DISCOUNT);
     tokio().block_on(async {
-        pchost_server::bundle::install(
+        pchost_extensions::install::install(
             &state.store,
-            &state.runtime,
+            &state.host.runtime,
             manifest("volume-discount", "pricing-rule@0.2.0", demo::RESELLER, &[]),
             &volume,
-            &state.plugin_quota,
+            &state.host.plugin_quota,
         )
         .await
         .expect("install");
@@ -390,7 +390,7 @@ fn a_partner_rule_pricing_below_080_of_list_is_refused_rule_19() {
             )
             .await
             .expect("bind");
-        state.bindings.reload(&state.store).await.expect("reload");
+        state.host.bindings.reload(&state.store).await.expect("reload");
     });
     let app = router(state);
     let (status, body) = call(
@@ -670,7 +670,7 @@ fn bad_uploads_get_a_precise_4xx_and_nothing_is_stored() {
     for name in ["junk", "core", "huge", "payer", "greedy", "wrong", "theirs"] {
         let id = format!("{}/{name}@2.0.0", demo::RESELLER);
         assert!(
-            state.runtime.plugin(&id).is_none(),
+            state.host.runtime.plugin(&id).is_none(),
             "{id} was refused, so it is not loaded"
         );
     }
@@ -733,7 +733,7 @@ fn an_owners_uploads_past_its_budget_get_429_with_retry_after_and_other_owners_k
     assert_eq!(count(&state, "plugin_versions"), versions_before + 3);
     for refused in ["budget-three", "budget-four"] {
         assert!(
-            state.runtime.plugin(&format!("2/{refused}@2.0.0")).is_none(),
+            state.host.runtime.plugin(&format!("2/{refused}@2.0.0")).is_none(),
             "{refused} not loaded"
         );
     }
@@ -757,7 +757,10 @@ fn uploads_past_an_owners_quota_of_versions_or_bytes_get_409_and_store_nothing()
     };
     let with_quota = |quota: PluginQuota| {
         router(pchost_server::app::AppState {
-            plugin_quota: quota,
+            host: pchost_extensions::PluginHost {
+                plugin_quota: quota,
+                ..state.host.clone()
+            },
             ..state.clone()
         })
     };
@@ -803,7 +806,7 @@ fn uploads_past_an_owners_quota_of_versions_or_bytes_get_409_and_store_nothing()
     assert_eq!(count(&state, "plugin_versions"), versions_before, "nothing recorded");
     for refused in ["quota-two", "quota-three"] {
         assert!(
-            state.runtime.plugin(&format!("2/{refused}@2.0.0")).is_none(),
+            state.host.runtime.plugin(&format!("2/{refused}@2.0.0")).is_none(),
             "{refused} not loaded"
         );
     }
@@ -856,7 +859,7 @@ fn a_version_is_deleted_by_its_owner_or_the_operator_once_no_binding_names_it() 
     let named = format!("binding {} (active)", binding["id"]);
     assert!(body["message"].as_str().is_some_and(|m| m.contains(&named)), "{body}");
     assert!(
-        state.runtime.plugin("2/deletable@2.0.0").is_some(),
+        state.host.runtime.plugin("2/deletable@2.0.0").is_some(),
         "a refusal unloads nothing"
     );
 
@@ -867,7 +870,7 @@ fn a_version_is_deleted_by_its_owner_or_the_operator_once_no_binding_names_it() 
     );
     let (status, body) = call(&app, "DELETE", path, Some(keys::RESELLER_ADMIN), None);
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    assert!(state.runtime.plugin("2/deletable@2.0.0").is_none(), "unloaded");
+    assert!(state.host.runtime.plugin("2/deletable@2.0.0").is_none(), "unloaded");
     let (_, listed) = call(&app, "GET", "/v1/plugins", Some(keys::RESELLER_ADMIN), None);
     assert!(!listed.to_string().contains("deletable"), "{listed}");
     let (status, body) = call(&app, "DELETE", path, Some(keys::RESELLER_ADMIN), None);
@@ -905,7 +908,7 @@ fn a_version_is_deleted_by_its_owner_or_the_operator_once_no_binding_names_it() 
         None,
     );
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    assert!(state.runtime.plugin("10/deletable@2.0.0").is_none());
+    assert!(state.host.runtime.plugin("10/deletable@2.0.0").is_none());
 }
 
 #[test]
@@ -1002,9 +1005,13 @@ fn a_binding_outside_what_its_extension_point_serves_is_refused() {
 #[test]
 fn the_native_benchmark_baseline_prices_exactly_as_the_plugins_do() {
     let plugins = router(api_state());
+    let plugins_state = api_state();
     let native = router(pchost_server::app::AppState {
-        native_rules: true,
-        ..api_state()
+        host: pchost_extensions::PluginHost {
+            native_rules: true,
+            ..plugins_state.host.clone()
+        },
+        ..plugins_state
     });
     for (key, customer) in [(keys::CUSTOMER_102, 102), (keys::CUSTOMER_101, 101)] {
         let body = quote_body(

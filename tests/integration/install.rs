@@ -152,7 +152,7 @@ fn an_installed_version_is_immutable() {
     let runtime = std::sync::Arc::new(runtime());
     let manifest = manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]);
     let install = |bytes: Vec<u8>| {
-        tokio().block_on(pchost_server::bundle::install(
+        tokio().block_on(pchost_extensions::install::install(
             &store,
             &runtime,
             manifest.clone(),
@@ -488,7 +488,7 @@ fn a_deleted_version_is_unloaded_and_its_artefacts_go_with_the_last_version_of_i
     };
     let install = |v: &str| {
         tokio()
-            .block_on(pchost_server::bundle::install(
+            .block_on(pchost_extensions::install::install(
                 &store,
                 &runtime,
                 version(v),
@@ -498,7 +498,7 @@ fn a_deleted_version_is_unloaded_and_its_artefacts_go_with_the_last_version_of_i
             .expect("installed")
     };
     let delete = |v: &str| {
-        tokio().block_on(pchost_server::bundle::delete(
+        tokio().block_on(pchost_extensions::install::delete(
             &store,
             &runtime,
             demo::SELLER,

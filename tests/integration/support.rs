@@ -109,7 +109,7 @@ pub fn api_state_on(runtime: Arc<PluginRuntime>) -> pchost_server::app::AppState
         pchost_server::demo::seed(&store)
             .await
             .expect("demo keys, money and resource");
-        pchost_server::bundle::install_bundled(
+        pchost_extensions::install::install_bundled(
             &store,
             &runtime,
             &pchost_test_plugins::repo_root().join("plugins"),
@@ -133,7 +133,7 @@ pub fn api_state_on(runtime: Arc<PluginRuntime>) -> pchost_server::app::AppState
                 burst: 10_000,
             },
         ));
-        state.bindings.reload(&state.store).await.expect("bindings");
+        state.host.bindings.reload(&state.store).await.expect("bindings");
         state
     })
 }

@@ -5,7 +5,7 @@
 
 use pchost_runtime::model::{LinePrice, PriceAdjustments, Quote};
 
-pub use pchost_server::native_rules::{reseller_markup, volume_discount};
+pub use pchost_extensions::native_rules::{reseller_markup, volume_discount};
 
 /// `plugins/heavy-pricing`.
 pub fn heavy(quote: &Quote) -> PriceAdjustments {

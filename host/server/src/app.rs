@@ -1,19 +1,17 @@
 //! The HTTP API: state, router, the OpenAPI document, and the limits every request is held
 //! to (body sizes here, rate limits per principal in [`crate::ratelimit`]).
 
-use crate::api::quotes::chain::PriceCeilings;
 use crate::api::{
     accounts, approvals, audit, coupons, customers, invoices, keys, opportunities, orders, partners, plugins, quotes,
     tasks,
 };
-use crate::extensions::BindingIndex;
 use crate::ratelimit::{RateLimiter, UploadLimit};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::routing::get;
 use axum::{Json, Router};
-use pchost_runtime::{CapabilityData, PluginRuntime};
-use pchost_store::bindings::PluginQuota;
+use pchost_extensions::PluginHost;
+use pchost_runtime::PluginRuntime;
 use pchost_store::store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,41 +34,25 @@ pub const MAX_UPLOAD_BYTES: usize = (16 << 20) + (64 << 10);
 pub struct AppState {
     /// The partner-center data.
     pub store: Store,
-    /// The plugin runtime.
-    pub runtime: Arc<PluginRuntime>,
-    /// The capability view plugins read (tenant-scoped by the runtime).
-    pub data: Arc<dyn CapabilityData>,
-    /// Which plugin versions are bound where.
-    pub bindings: Arc<BindingIndex>,
+    /// The plugin host: bindings, the pricing chain, the approval gate, installs, audit.
+    pub host: PluginHost,
     /// Per-principal request budgets.
     pub limiter: Arc<RateLimiter>,
-    /// How far above list price each binding scope's pricing rules may raise a price.
-    pub price_ceilings: PriceCeilings,
     /// Per-owner upload budgets: each upload may cost a compilation.
     pub uploads: Arc<RateLimiter>,
-    /// What each owner may keep installed.
-    pub plugin_quota: PluginQuota,
-    /// Run the bundled example rules natively instead of as plugins: the baseline of the
-    /// HTTP benchmark (`serve --native-rules-for-benchmarks`), never a production mode.
-    pub native_rules: bool,
 }
 
 impl AppState {
     /// The state of a server over `store` and `runtime`, with no binding loaded yet (call
-    /// `bindings.reload`), every principal held to `limit`, and the default upload limit and
-    /// plugin quota.
+    /// `host.bindings.reload`), every principal held to `limit`, and the default upload limit,
+    /// price ceilings and plugin quota. Plugins read the store.
     pub fn new(store: Store, runtime: Arc<PluginRuntime>, limit: crate::ratelimit::RateLimit) -> Self {
         let data = Arc::new(crate::capability_data::StoreData::new(store.clone()));
         AppState {
+            host: PluginHost::new(store.clone(), runtime, data),
             store,
-            runtime,
-            data,
-            bindings: Arc::new(BindingIndex::default()),
             limiter: Arc::new(RateLimiter::new(limit)),
-            price_ceilings: PriceCeilings::default(),
             uploads: Arc::new(RateLimiter::for_uploads(UploadLimit::default())),
-            plugin_quota: PluginQuota::default(),
-            native_rules: false,
         }
     }
 }
@@ -78,7 +60,7 @@ impl AppState {
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("store", &self.store)
+            .field("host", &self.host)
             .finish_non_exhaustive()
     }
 }

@@ -1,15 +1,14 @@
 //! The `pchost` command line: `serve` the API, `plugin run` a component locally, manage
 //! plugins, bindings, keys and tasks.
 
-use crate::api::quotes::chain::{PriceCeilings, parse_ceiling};
 use crate::app::{AppState, router};
-use crate::bundle;
 use crate::capability_data::StoreData;
-use crate::extensions::BindingIndex;
 use crate::ratelimit::{RateLimit, RateLimiter, UploadLimit};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
+use pchost_extensions::chain::{PriceCeilings, parse_ceiling};
+use pchost_extensions::install as bundle;
 use pchost_runtime::compile::{ChildCompiler, CompileConfig, Compiler};
 use pchost_runtime::manifest::RequestedLimits;
 use pchost_runtime::model::{ApprovalRequest, Quote};
@@ -570,7 +569,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             burst: args.rate_limit_burst,
         },
     );
-    state.price_ceilings = PriceCeilings {
+    state.host.price_ceilings = PriceCeilings {
         platform: args.price_ceiling_platform,
         seller: args.price_ceiling_seller,
         partner: args.price_ceiling_partner,
@@ -579,14 +578,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         per_minute: args.uploads_per_minute,
         burst: args.upload_burst,
     }));
-    state.plugin_quota = quota;
-    state.native_rules = args.native_rules_for_benchmarks;
-    if state.native_rules {
+    state.host.plugin_quota = quota;
+    state.host.native_rules = args.native_rules_for_benchmarks;
+    if state.host.native_rules {
         tracing::warn!("pricing with native versions of the example rules: a benchmark baseline, not production");
     }
-    let bound = state.bindings.reload(&store).await?;
+    let bound = state.host.bindings.reload(&store).await?;
     tracing::info!(bound, "bindings loaded");
-    let bindings = state.bindings.clone();
+    let bindings = state.host.bindings.clone();
     tokio::spawn(sync_from_store(store, runtime, bindings));
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -606,7 +605,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 /// or bound.
 const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
-async fn sync_from_store(store: Store, runtime: Arc<PluginRuntime>, bindings: Arc<BindingIndex>) {
+async fn sync_from_store(
+    store: Store,
+    runtime: Arc<PluginRuntime>,
+    bindings: Arc<pchost_extensions::bound::BindingIndex>,
+) {
     let mut ticker = tokio::time::interval(SYNC_INTERVAL);
     loop {
         ticker.tick().await;
@@ -759,7 +762,7 @@ async fn replay(db: DbArgs, id: i64, artefacts: Option<PathBuf>) -> anyhow::Resu
     })?);
     bundle::load_installed(&store, &runtime).await?;
     let state = AppState::new(store, runtime, RateLimit::default());
-    let report = crate::replay::replay(&state, record).await?;
+    let report = pchost_extensions::replay::replay(&state.host, record).await?;
     print_json(&report)?;
     Ok(if report.identical {
         ExitCode::SUCCESS

@@ -6,7 +6,8 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pchost_domain::errors::{DomainError, Entity, ErrorCode};
-use pchost_runtime::manifest::ManifestError;
+use pchost_extensions::ExtensionError;
+use pchost_runtime::model::InputError;
 use pchost_runtime::{FailureKind, InstallError, InvokeError, PluginFailure};
 use pchost_store::StoreError;
 use serde::Serialize;
@@ -184,44 +185,36 @@ impl From<QueryRejection> for AppError {
 
 impl From<InvokeError> for AppError {
     fn from(error: InvokeError) -> Self {
-        match error {
-            InvokeError::Plugin(failure) => AppError::PluginFailed(failure),
-            InvokeError::Input(pchost_runtime::model::InputError::Invalid { field, message }) => {
-                AppError::field(field, message)
-            }
-            InvokeError::Input(e @ pchost_runtime::model::InputError::TooLarge { .. }) => {
-                AppError::refused(ErrorCode::InputTooLarge, e.to_string())
-            }
-            other => AppError::Internal(anyhow::anyhow!(other)),
-        }
+        AppError::from(ExtensionError::from(error))
     }
 }
 
 impl From<InstallError> for AppError {
     fn from(error: InstallError) -> Self {
-        let message = error.to_string();
-        let component = |code| AppError::refused_at(code, "component", message.clone());
+        AppError::from(ExtensionError::Install(error))
+    }
+}
+
+impl From<ExtensionError> for AppError {
+    fn from(error: ExtensionError) -> Self {
+        let (code, field, retry_after_secs) = (error.code(), error.field_at_fault(), error.retry_after_secs());
         match error {
-            InstallError::TooLarge { .. } => component(ErrorCode::ComponentTooLarge),
-            InstallError::NotWasm
-            | InstallError::CoreModule
-            | InstallError::UnsupportedBinary(_)
-            | InstallError::Invalid(_) => component(ErrorCode::InvalidComponent),
-            InstallError::TooComplex { .. } => component(ErrorCode::ComponentTooComplex),
-            InstallError::CompileTimeout { .. } => component(ErrorCode::CompileTimeout),
-            InstallError::CompileFailed(_) => component(ErrorCode::CompileFailed),
-            InstallError::CompileBusy { waited_ms } => {
-                AppError::retry_later(ErrorCode::CompileBusy, message, waited_ms.div_ceil(1000).max(1))
+            ExtensionError::PluginFailed(failure) => AppError::PluginFailed(failure),
+            ExtensionError::Domain(refusal) => AppError::from(refusal),
+            ExtensionError::Store(error) => AppError::from(error),
+            ExtensionError::Input(InputError::Invalid { field, message }) => AppError::field(field, message),
+            ExtensionError::Internal(fault) => AppError::Internal(fault),
+            _ if code == ErrorCode::Internal => AppError::Internal(anyhow::anyhow!(error)),
+            // A broken manifest: the field names it, as for any other field.
+            _ if code == ErrorCode::InvalidField => {
+                AppError::field(field.unwrap_or_default().to_owned(), error.to_string())
             }
-            InstallError::MissingGrant { .. } => AppError::refused(ErrorCode::MissingGrant, message),
-            InstallError::UnknownImport(_) => AppError::refused(ErrorCode::UnknownImport, message),
-            InstallError::WrongWorld { .. } => AppError::refused(ErrorCode::WrongWorld, message),
-            InstallError::VersionExists { .. } => AppError::refused(ErrorCode::VersionExists, message),
-            InstallError::Manifest(ManifestError::LimitOutOfRange { .. }) => {
-                AppError::refused_at(ErrorCode::LimitAboveCeiling, "manifest.limits", message)
-            }
-            InstallError::Manifest(_) => AppError::field("manifest", message),
-            InstallError::Storage(_) | InstallError::Compiler(_) => AppError::Internal(anyhow::anyhow!(message)),
+            _ => AppError::Refused {
+                code,
+                field: field.map(str::to_owned),
+                message: error.to_string(),
+                retry_after_secs,
+            },
         }
     }
 }

@@ -8,12 +8,12 @@
 //! --lib money_properties` runs a long search.
 
 use crate::api::accounts::Transfer;
-use crate::api::quotes::chain::{PriceCeilings, apply_answer, check_answer, priced_lines};
-use crate::api::quotes::{Adjustment, PricedLine};
 use chrono::DateTime;
 use pchost_domain::errors::ErrorCode;
 use pchost_domain::money::{self, MAX_AMOUNT, MAX_CENTS, from_cents, to_cents};
 use pchost_domain::{ChargingMode, Currency, PeriodType, Product};
+use pchost_extensions::chain::{PriceCeilings, apply_answer, check_answer, priced_lines};
+use pchost_extensions::pricing::{Adjustment, PricedLine};
 use pchost_runtime::bindings::pricing::partner_center::extension0_1_0::pricing_types as wp;
 use pchost_runtime::bindings::types as wt;
 use pchost_runtime::model::{self, PriceAdjustments, Quote, QuoteLine};

@@ -10,10 +10,8 @@
 use crate::actions::Action;
 use crate::api::extract::Body;
 use crate::app::AppState;
-use crate::audit::AuditLog;
 use crate::auth::{Access, Caller};
 use crate::error::AppError;
-use crate::extensions::{PolicyApplied, StepOutcome, run_bound};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -21,12 +19,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use pchost_domain::errors::ErrorCode;
 use pchost_domain::{ApprovalKind, Currency, Customer, CustomerId, OrderId, PartnerId};
-use pchost_runtime::World;
+use pchost_extensions::approvals::{ApprovalOutcome, decide};
 use pchost_runtime::model::{self, Decision, Principal, SubjectCustomer};
-use pchost_store::bindings::BindingScope;
 use pchost_store::tasks::NewTask;
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 /// An approval check.
@@ -55,47 +52,16 @@ pub struct ApprovalCheck {
     pub currency: Currency,
 }
 
-/// One rule's answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RuleDecision {
-    /// The binding.
-    pub binding: i64,
-    /// `name@version`.
-    pub plugin: String,
-    /// sha256 of the component.
-    pub digest: String,
-    /// Its decision.
-    #[schema(value_type = Object)]
-    pub decision: Decision,
-    /// Fuel burnt.
-    pub fuel_used: u64,
-    /// Wall time.
-    pub wall_time_us: u64,
-}
-
-/// The combined answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApprovalResponse {
-    /// The combined decision: `{"decision":"approve"}`, `{"decision":"reject","reason":..}`
-    /// or `{"decision":"escalate","role":..,"reason":..}`.
-    #[schema(value_type = Object)]
-    pub decision: Decision,
-    /// Each rule's answer, in the order they ran.
-    pub rules: Vec<RuleDecision>,
-    /// Rules whose plugin failed and whose binding's policy skipped it or fell back.
-    pub policies: Vec<PolicyApplied>,
-}
-
 /// Asks the approval rules of the caller's partner (or, for the operator, the customer's
 /// partner) about an action, without doing it.
 #[utoipa::path(post, path = "/v1/approvals/check", tag = "approvals", request_body = ApprovalCheck,
-    responses((status = 200, body = ApprovalResponse), (status = "4XX", body = crate::error::ErrorBody)),
+    responses((status = 200, body = ApprovalOutcome), (status = "4XX", body = crate::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn check(
     State(state): State<AppState>,
     caller: Caller,
     payload: Body<ApprovalCheck>,
-) -> Result<Json<ApprovalResponse>, AppError> {
+) -> Result<Json<ApprovalOutcome>, AppError> {
     caller.need("approvals", Access::Read)?;
     caller.not_customer()?;
     let Body(check) = payload;
@@ -120,7 +86,8 @@ pub async fn check(
         .with_reseller(check.reseller_id)
         .with_order(check.order_id)
         .with_amount(check.amount);
-    let response = crate::audit::run_audited(state, move |state, audit| decide(state, &request, audit)).await?;
+    let response =
+        pchost_extensions::audit::run_audited(state.host, move |host, audit| decide(host, &request, audit)).await?;
     Ok(Json(response))
 }
 
@@ -198,7 +165,9 @@ pub async fn act(
     done: StatusCode,
 ) -> Result<Response, AppError> {
     let (kind, partner, customer) = (request.kind, request.partner, request.customer.as_ref().map(|c| c.id));
-    let response = crate::audit::run_audited(state.clone(), move |state, audit| decide(state, &request, audit)).await?;
+    let response =
+        pchost_extensions::audit::run_audited(state.host.clone(), move |host, audit| decide(host, &request, audit))
+            .await?;
     match &response.decision {
         Decision::Approve => {
             let result = action.execute(&state.store).await?;
@@ -242,87 +211,5 @@ pub async fn act(
             )
                 .into_response())
         }
-    }
-}
-
-fn decide(
-    state: &AppState,
-    request: &model::ApprovalRequest,
-    audit: &mut AuditLog,
-) -> Result<ApprovalResponse, AppError> {
-    let mut rules = Vec::new();
-    let mut policies = Vec::new();
-    let platform = state.bindings.bound(World::ApprovalRule, BindingScope::Platform, None);
-    let partner = state
-        .bindings
-        .bound(World::ApprovalRule, BindingScope::Partner, Some(request.partner));
-    for binding in platform.iter().chain(partner.iter()) {
-        let outcome = run_bound(
-            &state.runtime,
-            binding,
-            request,
-            request.as_of,
-            audit,
-            |plugin| state.runtime.decide(&plugin.id, request, state.data.clone()),
-            |_, decision| Ok(decision),
-        )?;
-        match outcome {
-            StepOutcome::Skipped(policy) => policies.push(policy),
-            StepOutcome::Answered {
-                plugin,
-                value,
-                fuel_used,
-                wall_time_us,
-                policy,
-            } => {
-                policies.extend(policy);
-                rules.push(RuleDecision {
-                    binding: binding.id,
-                    plugin: plugin.manifest.label(),
-                    digest: plugin.digest.clone(),
-                    decision: value,
-                    fuel_used,
-                    wall_time_us,
-                });
-            }
-        }
-    }
-    Ok(ApprovalResponse {
-        decision: combine(rules.iter().map(|r| &r.decision)),
-        rules,
-        policies,
-    })
-}
-
-/// Any reject rejects, else any escalate escalates, else approve.
-pub fn combine<'a>(decisions: impl Iterator<Item = &'a Decision> + Clone) -> Decision {
-    if let Some(reject) = decisions.clone().find(|d| matches!(d, Decision::Reject { .. })) {
-        return reject.clone();
-    }
-    if let Some(escalate) = decisions.clone().find(|d| matches!(d, Decision::Escalate { .. })) {
-        return escalate.clone();
-    }
-    Decision::Approve
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use pchost_domain::Role;
-
-    #[test]
-    fn any_reject_rejects_else_any_escalate_escalates() {
-        let reject = Decision::Reject { reason: "no".into() };
-        let escalate = Decision::Escalate {
-            role: Role::CustomerManager,
-            reason: "big".into(),
-        };
-        assert_eq!(
-            combine([Decision::Approve, escalate.clone(), reject.clone()].iter()),
-            reject
-        );
-        assert_eq!(combine([Decision::Approve, escalate.clone()].iter()), escalate);
-        assert_eq!(combine([Decision::Approve].iter()), Decision::Approve);
-        assert_eq!(combine([].iter()), Decision::Approve);
     }
 }

@@ -89,13 +89,13 @@ pub async fn invocations(
 /// where it differs. The replay is itself audited (purpose `replay`). The owner's admin or the
 /// operator.
 #[utoipa::path(post, path = "/v1/invocations/{id}/replay", tag = "audit", params(("id" = i64, Path)),
-    responses((status = 200, body = crate::replay::ReplayReport), (status = "4XX", body = crate::error::ErrorBody)),
+    responses((status = 200, body = pchost_extensions::replay::ReplayReport), (status = "4XX", body = crate::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn replay(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-) -> Result<Json<crate::replay::ReplayReport>, AppError> {
+) -> Result<Json<pchost_extensions::replay::ReplayReport>, AppError> {
     caller.need("audit", Access::Write)?;
     let record = state
         .store
@@ -108,5 +108,5 @@ pub async fn replay(
             format!("invocation {id} is of another owner's plugin"),
         ));
     }
-    Ok(Json(crate::replay::replay(&state, record).await?))
+    Ok(Json(pchost_extensions::replay::replay(&state.host, record).await?))
 }

@@ -6,7 +6,6 @@ use super::{Page, idempotency_key, money};
 use crate::actions::Action;
 use crate::api::approvals::{ApprovalRequestExt, act, approval_request};
 use crate::api::extract::{Body, Params, Path};
-use crate::api::quotes::QuoteResponse;
 use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal};
 use crate::error::AppError;
@@ -17,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{ApprovalKind, Customer, Order, OrderId, OrderStatus, Role};
+use pchost_extensions::pricing::PricedQuote;
 use pchost_store::orders::{NewOrder, NewOrderLine, OrderFilter, Payer};
 use pchost_store::resources::Resource;
 use rust_decimal::Decimal;
@@ -109,7 +109,7 @@ pub async fn create(
         .await?
         .ok_or_else(|| AppError::not_found(Entity::Quote, request.quote_id))?;
     let customer = caller.customer(&state, saved.customer).await?;
-    let quote: QuoteResponse = serde_json::from_str(&saved.body)
+    let quote: PricedQuote = serde_json::from_str(&saved.body)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("stored quote {} is unreadable: {e}", saved.id)))?;
     let order = NewOrder {
         customer: customer.id,
@@ -197,7 +197,7 @@ pub struct OrderDetail {
     /// The order.
     pub order: OrderView,
     /// The quote it was created from: every line's adjustments, plugin by plugin.
-    pub quote: Option<QuoteResponse>,
+    pub quote: Option<PricedQuote>,
 }
 
 /// Gets an order the caller sees, with its price breakdown.

@@ -58,7 +58,7 @@ pub async fn upload(
     }
     let mut multipart =
         multipart.map_err(|e| AppError::invalid_json(format!("not a multipart/form-data body: {e}")))?;
-    let max_component = state.runtime.limits().max_component_bytes;
+    let max_component = state.host.runtime.limits().max_component_bytes;
     let (mut manifest, mut component) = (None, None);
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();
@@ -114,8 +114,14 @@ pub async fn upload(
     }
     // After the owner is known to be the caller's: nobody spends another owner's budget.
     state.uploads.check(&format!("owner:{}", manifest.owner))?;
-    let plugin =
-        crate::bundle::install(&state.store, &state.runtime, manifest, &component, &state.plugin_quota).await?;
+    let plugin = pchost_extensions::install::install(
+        &state.store,
+        &state.host.runtime,
+        manifest,
+        &component,
+        &state.host.plugin_quota,
+    )
+    .await?;
     tracing::info!(plugin = %plugin.id, digest = %plugin.digest, by = %caller.label(), "plugin uploaded");
     Ok((
         StatusCode::CREATED,
@@ -183,7 +189,7 @@ pub async fn delete_version(
             ));
         }
     }
-    crate::bundle::delete(&state.store, &state.runtime, owner, &name, &version).await?;
+    pchost_extensions::install::delete(&state.store, &state.host.runtime, owner, &name, &version).await?;
     tracing::info!(plugin = %format!("{owner}/{name}@{version}"), by = %caller.label(), "plugin version deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -311,7 +317,7 @@ pub async fn bind(
             Utc::now(),
         )
         .await?;
-    state.bindings.reload(&state.store).await?;
+    state.host.bindings.reload(&state.store).await?;
     tracing::info!(binding = binding.id, by = %caller.label(), "plugin bound");
     Ok((StatusCode::CREATED, Json(binding)))
 }
@@ -394,7 +400,7 @@ pub async fn change(
             Utc::now(),
         )
         .await?;
-    state.bindings.reload(&state.store).await?;
+    state.host.bindings.reload(&state.store).await?;
     Ok(Json(binding))
 }
 
@@ -409,7 +415,7 @@ pub async fn rollback(
     caller.need("plugins", Access::Write)?;
     managed(&state, &caller, id).await?;
     let binding = state.store.rollback_binding(id, &caller.label(), Utc::now()).await?;
-    state.bindings.reload(&state.store).await?;
+    state.host.bindings.reload(&state.store).await?;
     Ok(Json(binding))
 }
 
@@ -424,7 +430,7 @@ pub async fn unbind(
     caller.need("plugins", Access::Write)?;
     managed(&state, &caller, id).await?;
     state.store.delete_binding(id).await?;
-    state.bindings.reload(&state.store).await?;
+    state.host.bindings.reload(&state.store).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

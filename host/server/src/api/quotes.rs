@@ -10,29 +10,20 @@
 //! raised above its scope's ceiling, a multiple of list. The currency cannot change: a rule
 //! answers prices only.
 
-pub mod chain;
-
 use crate::api::extract::Body;
 use crate::app::AppState;
-use crate::audit::AuditLog;
 use crate::auth::{Access, Caller};
 use crate::error::AppError;
-use crate::extensions::{PolicyApplied, StepOutcome, run_bound};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chain::{apply_answer, check_answer, priced_lines};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use pchost_domain::errors::{Entity, ErrorCode};
-use pchost_domain::{Currency, Customer, PartnerId, PeriodType, ProductId};
+use pchost_domain::{Currency, PeriodType, ProductId};
+use pchost_extensions::pricing::{PricedQuote, run_chain};
 use pchost_runtime::model::{self, CustomerContext, PartnerContext};
-use pchost_runtime::{FailureKind, PluginFailure, World};
-use pchost_store::bindings::{Binding, BindingScope};
 use pchost_store::quotes::NewQuote;
-use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
-use std::time::Instant;
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 /// The most lines one quote request may have.
@@ -105,110 +96,15 @@ pub struct RenewalRequest {
     pub period_count: u32,
 }
 
-/// One adjustment a plugin made to a line.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Adjustment {
-    /// `name@version`.
-    pub plugin: String,
-    /// The binding it ran under.
-    pub binding: i64,
-    /// Its reason.
-    pub reason: String,
-    /// Unit price before.
-    #[serde(with = "rust_decimal::serde::str")]
-    #[schema(value_type = String)]
-    pub from: Decimal,
-    /// Unit price after.
-    #[serde(with = "rust_decimal::serde::str")]
-    #[schema(value_type = String)]
-    pub to: Decimal,
-}
-
-/// A priced line.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PricedLine {
-    /// Product.
-    pub product_id: ProductId,
-    /// Period.
-    #[schema(value_type = String)]
-    pub period: PeriodType,
-    /// Periods.
-    pub period_count: u32,
-    /// Units.
-    pub quantity: u32,
-    /// List price per unit per period.
-    #[serde(with = "rust_decimal::serde::str")]
-    #[schema(value_type = String)]
-    pub list_unit_price: Decimal,
-    /// Final price per unit per period.
-    #[serde(with = "rust_decimal::serde::str")]
-    #[schema(value_type = String)]
-    pub unit_price: Decimal,
-    /// unit price × quantity × periods, settled to the cent (half-up).
-    #[serde(with = "rust_decimal::serde::str")]
-    #[schema(value_type = String)]
-    pub amount: Decimal,
-    /// What each plugin did, in chain order.
-    pub adjustments: Vec<Adjustment>,
-}
-
-/// One plugin run of the chain.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ChainStep {
-    /// The binding.
-    pub binding: i64,
-    /// `platform`, `seller` or `partner`.
-    #[schema(value_type = String)]
-    pub scope: BindingScope,
-    /// `name@version` that answered.
-    pub plugin: String,
-    /// sha256 of the component.
-    pub digest: String,
-    /// Owner whose rule it is.
-    pub owner: PartnerId,
-    /// Lines it saw.
-    pub lines: usize,
-    /// Fuel burnt.
-    pub fuel_used: u64,
-    /// Wall time.
-    pub wall_time_us: u64,
-}
-
-/// A priced quote.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct QuoteResponse {
-    /// The stored quote: create an order from it before `expires_at`.
-    pub quote_id: i64,
-    /// Until when it can be ordered.
-    pub expires_at: DateTime<Utc>,
-    /// Currency.
-    #[schema(value_type = String)]
-    pub currency: Currency,
-    /// The customer.
-    pub customer_id: i64,
-    /// Lines.
-    pub lines: Vec<PricedLine>,
-    /// Sum of the line amounts.
-    #[serde(with = "rust_decimal::serde::str")]
-    #[schema(value_type = String)]
-    pub total: Decimal,
-    /// The chain as it ran.
-    pub chain: Vec<ChainStep>,
-    /// Steps whose plugin failed and whose binding's policy skipped it or fell back (kept in
-    /// the stored quote's record, not read back from it).
-    #[serde(default, skip_deserializing)]
-    pub policies: Vec<PolicyApplied>,
-}
-
 /// Prices a subscription quote through the pricing chain and stores it.
 #[utoipa::path(post, path = "/v1/quotes", tag = "quotes", request_body = QuoteRequest,
-    responses((status = 201, body = QuoteResponse), (status = "4XX", body = crate::error::ErrorBody)),
+    responses((status = 201, body = PricedQuote), (status = "4XX", body = crate::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn subscription(
     State(state): State<AppState>,
     caller: Caller,
     payload: Body<QuoteRequest>,
-) -> Result<(StatusCode, Json<QuoteResponse>), AppError> {
+) -> Result<(StatusCode, Json<PricedQuote>), AppError> {
     caller.need("quotes", Access::Write)?;
     let Body(request) = payload;
     let lines: Vec<_> = request
@@ -221,13 +117,13 @@ pub async fn subscription(
 
 /// Prices hours of on-demand usage (whole hours at the hourly list price) through the chain.
 #[utoipa::path(post, path = "/v1/quotes/on-demand", tag = "quotes", request_body = OnDemandRequest,
-    responses((status = 201, body = QuoteResponse), (status = "4XX", body = crate::error::ErrorBody)),
+    responses((status = 201, body = PricedQuote), (status = "4XX", body = crate::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn on_demand(
     State(state): State<AppState>,
     caller: Caller,
     payload: Body<OnDemandRequest>,
-) -> Result<(StatusCode, Json<QuoteResponse>), AppError> {
+) -> Result<(StatusCode, Json<PricedQuote>), AppError> {
     caller.need("quotes", Access::Write)?;
     let Body(request) = payload;
     let lines: Vec<_> = request
@@ -240,13 +136,13 @@ pub async fn on_demand(
 
 /// Prices the renewal of a resource for more periods of its original type (rule 11).
 #[utoipa::path(post, path = "/v1/quotes/renewal", tag = "quotes", request_body = RenewalRequest,
-    responses((status = 201, body = QuoteResponse), (status = "4XX", body = crate::error::ErrorBody)),
+    responses((status = 201, body = PricedQuote), (status = "4XX", body = crate::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn renewal(
     State(state): State<AppState>,
     caller: Caller,
     payload: Body<RenewalRequest>,
-) -> Result<(StatusCode, Json<QuoteResponse>), AppError> {
+) -> Result<(StatusCode, Json<PricedQuote>), AppError> {
     caller.need("quotes", Access::Write)?;
     let Body(request) = payload;
     let resource = state
@@ -325,7 +221,7 @@ async fn quote(
     customer_id: i64,
     currency: Currency,
     request: &[(ProductId, PeriodType, u32, u32)],
-) -> Result<(StatusCode, Json<QuoteResponse>), AppError> {
+) -> Result<(StatusCode, Json<PricedQuote>), AppError> {
     if request.is_empty() || request.len() > MAX_LINES {
         return Err(AppError::field("lines", format!("a quote has 1 to {MAX_LINES} lines")));
     }
@@ -407,16 +303,16 @@ async fn quote(
         products,
         lines,
     };
-    let (log, priced) = crate::audit::run_unrecorded(state.clone(), move |state, audit| {
-        run_chain(state, quote, &customer, audit)
+    let (log, priced) = pchost_extensions::audit::run_unrecorded(state.host.clone(), move |host, audit| {
+        run_chain(host, quote, &customer, audit)
     })
     .await?;
     let mut response = match priced {
         Ok(response) => response,
         Err(refused) => {
             // The invocations that led to a refusal are on record too.
-            crate::audit::write(&state.store, log).await?;
-            return Err(refused);
+            pchost_extensions::audit::write(&state.store, log).await?;
+            return Err(refused.into());
         }
     };
     response.expires_at = now + QUOTE_VALIDITY;
@@ -433,174 +329,7 @@ async fn quote(
     };
     // The quote and the records of the invocations that priced it: one commit.
     let (quote_id, ids) = state.store.save_quote_with_invocations(&quote, &log.records).await?;
-    crate::audit::record_diffs(&state.store, log.diffs, &ids, Utc::now()).await?;
+    pchost_extensions::audit::record_diffs(&state.store, log.diffs, &ids, Utc::now()).await?;
     response.quote_id = quote_id;
     Ok((StatusCode::CREATED, Json(response)))
-}
-
-/// Runs the whole chain over `quote`.
-pub fn run_chain(
-    state: &AppState,
-    mut quote: model::Quote,
-    customer: &Customer,
-    audit: &mut AuditLog,
-) -> Result<QuoteResponse, AppError> {
-    let mut log = ChainLog {
-        adjustments: quote.lines.iter().map(|_| Vec::new()).collect(),
-        steps: Vec::new(),
-        policies: Vec::new(),
-        audit,
-    };
-    let all: Vec<usize> = (0..quote.lines.len()).collect();
-    for binding in state
-        .bindings
-        .bound(World::PricingRule, BindingScope::Platform, None)
-        .iter()
-    {
-        let view = quote.clone();
-        apply(state, binding, &view, &all, &mut quote, &mut log)?;
-    }
-    let sellers: BTreeSet<PartnerId> = quote.products.iter().filter_map(|p| p.seller).collect();
-    for seller in sellers {
-        let bindings = state
-            .bindings
-            .bound(World::PricingRule, BindingScope::Seller, Some(seller));
-        if bindings.is_empty() {
-            continue;
-        }
-        // The seller's view: only the lines of its own products, with only those products.
-        let own: Vec<usize> = (0..quote.lines.len())
-            .filter(|&i| quote.products[quote.lines[i].product as usize].seller == Some(seller))
-            .collect();
-        for binding in bindings.iter() {
-            let mut view = quote.clone();
-            view.products.retain(|p| p.seller == Some(seller));
-            view.lines = own
-                .iter()
-                .map(|&i| {
-                    let mut line = quote.lines[i].clone();
-                    let id = quote.products[line.product as usize].id;
-                    line.product = view.products.iter().position(|p| p.id == id).unwrap_or_default() as u32;
-                    line
-                })
-                .collect();
-            apply(state, binding, &view, &own, &mut quote, &mut log)?;
-        }
-    }
-    for binding in state
-        .bindings
-        .bound(World::PricingRule, BindingScope::Partner, Some(customer.partner))
-        .iter()
-    {
-        let view = quote.clone();
-        apply(state, binding, &view, &all, &mut quote, &mut log)?;
-    }
-
-    let (lines, total) = priced_lines(&quote, log.adjustments)?;
-    Ok(QuoteResponse {
-        quote_id: 0,
-        expires_at: quote.as_of,
-        currency: quote.currency,
-        customer_id: customer.id,
-        lines,
-        total,
-        chain: log.steps,
-        policies: log.policies,
-    })
-}
-
-/// What the chain records as it runs: each line's adjustments, each step, each invocation.
-struct ChainLog<'a> {
-    adjustments: Vec<Vec<Adjustment>>,
-    steps: Vec<ChainStep>,
-    policies: Vec<PolicyApplied>,
-    audit: &'a mut AuditLog,
-}
-
-/// Runs one binding over `view` (whose line `k` is line `map[k]` of `quote`) and applies its
-/// answer. An answer breaking the invariants of the binding's scope (a negative price, a
-/// partner's price below the rule-19 floor, a price raised above the scope's ceiling) is a
-/// failure of the plugin, handled by the binding's failure policy like a trap or a timeout.
-fn apply(
-    state: &AppState,
-    binding: &Binding,
-    view: &model::Quote,
-    map: &[usize],
-    quote: &mut model::Quote,
-    log: &mut ChainLog<'_>,
-) -> Result<(), AppError> {
-    let bounds = state.price_ceilings.bounds(binding.scope);
-    if state.native_rules
-        && let Some(rule) = crate::native_rules::rule(&binding.plugin_name)
-    {
-        let started = Instant::now();
-        let label = format!("{}@{} (native)", binding.plugin_name, binding.version);
-        let answer = check_answer(quote, map, bounds, rule(view)).map_err(|why| {
-            AppError::PluginFailed(PluginFailure {
-                plugin: label.clone(),
-                digest: "native".into(),
-                kind: FailureKind::InvalidOutput(why),
-                usage: Default::default(),
-            })
-        })?;
-        let step = ChainStep {
-            binding: binding.id,
-            scope: binding.scope,
-            plugin: label,
-            digest: "native".into(),
-            owner: binding.plugin_owner,
-            lines: view.lines.len(),
-            fuel_used: 0,
-            wall_time_us: started.elapsed().as_micros().try_into().unwrap_or(u64::MAX),
-        };
-        record(quote, answer, step, log);
-        return Ok(());
-    }
-    let outcome = run_bound(
-        &state.runtime,
-        binding,
-        view,
-        view.as_of,
-        log.audit,
-        |plugin| state.runtime.price(&plugin.id, view, state.data.clone()),
-        |plugin, output: model::PriceAdjustments| {
-            check_answer(quote, map, bounds, output).map_err(|why| PluginFailure {
-                plugin: plugin.manifest.label(),
-                digest: plugin.digest.clone(),
-                kind: FailureKind::InvalidOutput(why),
-                // The invocation's own usage is on its audit record already.
-                usage: Default::default(),
-            })
-        },
-    )?;
-    match outcome {
-        StepOutcome::Skipped(policy) => log.policies.push(policy),
-        StepOutcome::Answered {
-            plugin,
-            value,
-            fuel_used,
-            wall_time_us,
-            policy,
-        } => {
-            log.policies.extend(policy);
-            let step = ChainStep {
-                binding: binding.id,
-                scope: binding.scope,
-                plugin: plugin.manifest.label(),
-                digest: plugin.digest.clone(),
-                owner: plugin.manifest.owner,
-                lines: view.lines.len(),
-                fuel_used,
-                wall_time_us,
-            };
-            record(quote, value, step, log);
-        }
-    }
-    Ok(())
-}
-
-/// Applies a step's checked answer to the quote and logs its adjustments and the step.
-fn record(quote: &mut model::Quote, answer: chain::CheckedAnswer, step: ChainStep, log: &mut ChainLog<'_>) {
-    apply_answer(quote, answer, &step.plugin, step.binding, &mut log.adjustments);
-    log.steps.push(step);
 }

@@ -3,7 +3,7 @@
 //! owner's quota, deletions of versions no binding uses, and the bundled example plugins
 //! (`plugins/*/plugin.toml` beside their built components) with their demo bindings.
 
-use crate::error::AppError;
+use crate::error::ExtensionError;
 use anyhow::Context;
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{PartnerId, PartnerKind};
@@ -45,7 +45,7 @@ pub async fn install(
     manifest: PluginManifest,
     wasm: &[u8],
     quota: &PluginQuota,
-) -> Result<Arc<LoadedPlugin>, AppError> {
+) -> Result<Arc<LoadedPlugin>, ExtensionError> {
     let digest = hex::encode(Sha256::digest(wasm));
     match store
         .plugin_digest(&manifest.name, &manifest.version, manifest.owner)
@@ -66,7 +66,7 @@ pub async fn install(
     let compiler = runtime.clone();
     let plugin = tokio::task::spawn_blocking(move || compiler.install(manifest, &bytes))
         .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("install task failed: {e}")))??;
+        .map_err(|e| ExtensionError::Internal(anyhow::anyhow!("install task failed: {e}")))??;
     let m = &plugin.manifest;
     let manifest_text = m.to_toml();
     let new = NewPluginVersion {
@@ -91,8 +91,8 @@ pub async fn install(
     Err(refusal)
 }
 
-fn version_exists(id: &str, existing: &str, digest: &str) -> AppError {
-    AppError::refused(
+fn version_exists(id: &str, existing: &str, digest: &str) -> ExtensionError {
+    ExtensionError::refused(
         ErrorCode::VersionExists,
         format!(
             "{id} is already installed as {existing}, and this component is {digest}: versions are immutable, so bump the version"
@@ -100,10 +100,10 @@ fn version_exists(id: &str, existing: &str, digest: &str) -> AppError {
     )
 }
 
-fn over_quota(owner: PartnerId, usage: PluginUsage, size: usize, quota: &PluginQuota) -> AppError {
+fn over_quota(owner: PartnerId, usage: PluginUsage, size: usize, quota: &PluginQuota) -> ExtensionError {
     let make_room = "delete a version no binding uses (DELETE /v1/plugins/{owner}/{name}/{version}) to make room";
     if usage.versions >= quota.max_versions {
-        AppError::refused(
+        ExtensionError::refused(
             ErrorCode::VersionQuotaExceeded,
             format!(
                 "partner {owner} has {} plugin versions installed, its limit: {make_room}",
@@ -111,7 +111,7 @@ fn over_quota(owner: PartnerId, usage: PluginUsage, size: usize, quota: &PluginQ
             ),
         )
     } else {
-        AppError::refused(
+        ExtensionError::refused(
             ErrorCode::StorageQuotaExceeded,
             format!(
                 "partner {owner}'s installed components hold {} bytes; {size} more would pass its limit of {} bytes: {make_room}",
@@ -130,25 +130,25 @@ pub async fn delete(
     owner: PartnerId,
     name: &str,
     version: &str,
-) -> Result<(), AppError> {
+) -> Result<(), ExtensionError> {
     let id = format!("{owner}/{name}@{version}");
     let digest = store
         .delete_plugin_version(owner, name, version)
         .await?
-        .ok_or_else(|| AppError::not_found(Entity::PluginVersion, &id))?;
+        .ok_or_else(|| ExtensionError::not_found(Entity::PluginVersion, &id))?;
     runtime.unload(&id);
     forget_artefacts(store, runtime, &digest).await
 }
 
 /// Removes the artefact files of a component no recorded version has, unless a loaded version
 /// still uses it.
-async fn forget_artefacts(store: &Store, runtime: &PluginRuntime, digest: &str) -> Result<(), AppError> {
+async fn forget_artefacts(store: &Store, runtime: &PluginRuntime, digest: &str) -> Result<(), ExtensionError> {
     if store.digest_installed(digest).await? {
         return Ok(());
     }
     runtime
         .remove_artefacts(digest)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("removing the artefacts of {digest}: {e}")))?;
+        .map_err(|e| ExtensionError::Internal(anyhow::anyhow!("removing the artefacts of {digest}: {e}")))?;
     Ok(())
 }
 

@@ -1,10 +1,10 @@
 //! The pure part of the pricing chain: the bounds every step's answer must keep, applying a
 //! checked answer to the quote, and the priced lines with their total. No plugin and no
-//! store here: [`super::run_chain`] runs the plugins and calls these, and the property tests
+//! store here: [`crate::pricing::run_chain`] runs the plugins and calls these, and the property tests
 //! drive them directly with any answer a plugin could give.
 
-use super::{Adjustment, PricedLine};
-use crate::error::AppError;
+use crate::error::ExtensionError;
+use crate::pricing::{Adjustment, PricedLine};
 use pchost_domain::errors::out_of_range;
 use pchost_domain::money;
 use pchost_runtime::model::{LinePrice, PriceAdjustments, Quote};
@@ -163,13 +163,16 @@ pub fn apply_answer(
 /// A line's amount is unit price × quantity × periods settled to the cent, half-up (as the
 /// order created from the quote computes it); the total is their sum. Each is within the
 /// platform's range, or the quote is refused with `amount-out-of-range` naming it.
-pub fn priced_lines(quote: &Quote, adjustments: Vec<Vec<Adjustment>>) -> Result<(Vec<PricedLine>, Decimal), AppError> {
+pub fn priced_lines(
+    quote: &Quote,
+    adjustments: Vec<Vec<Adjustment>>,
+) -> Result<(Vec<PricedLine>, Decimal), ExtensionError> {
     let mut lines = Vec::with_capacity(quote.lines.len());
     for (i, (line, adjustments)) in quote.lines.iter().zip(adjustments).enumerate() {
         let product = quote
             .products
             .get(line.product as usize)
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("quote line {i} names no product")))?;
+            .ok_or_else(|| ExtensionError::Internal(anyhow::anyhow!("quote line {i} names no product")))?;
         let amount = money::line_amount(line.unit_price, line.quantity, line.period_count).ok_or_else(|| {
             out_of_range(
                 format!("lines[{i}].amount"),
@@ -275,7 +278,7 @@ mod tests {
             )
         );
         // The API answers it as the plugin's failure, under the binding's policy.
-        let failure = AppError::PluginFailed(pchost_runtime::PluginFailure {
+        let failure = ExtensionError::PluginFailed(pchost_runtime::PluginFailure {
             plugin: "premium@1.0.0".into(),
             digest: "d".into(),
             kind: FailureKind::InvalidOutput(why.err().unwrap_or_default()),

@@ -7,9 +7,9 @@
 //! which changed since (an order paid meanwhile, say) may answer differently: the report
 //! shows where.
 
-use crate::app::AppState;
+use crate::PluginHost;
 use crate::audit::{AuditLog, Purpose};
-use crate::error::AppError;
+use crate::error::ExtensionError;
 use pchost_domain::errors::ErrorCode;
 use pchost_runtime::World;
 use pchost_runtime::model::{ApprovalRequest, Quote};
@@ -56,16 +56,16 @@ pub struct Difference {
 }
 
 /// Replays a recorded invocation.
-pub async fn replay(state: &AppState, record: InvocationRecord) -> Result<ReplayReport, AppError> {
+pub async fn replay(host: &PluginHost, record: InvocationRecord) -> Result<ReplayReport, ExtensionError> {
     let plugin_id = format!("{}/{}", record.owner, record.plugin);
-    let plugin = state.runtime.plugin(&plugin_id).ok_or_else(|| {
-        AppError::refused(
+    let plugin = host.runtime.plugin(&plugin_id).ok_or_else(|| {
+        ExtensionError::refused(
             ErrorCode::PluginNotLoaded,
             format!("{plugin_id} is not installed on this host any more"),
         )
     })?;
     if plugin.digest != record.digest {
-        return Err(AppError::refused(
+        return Err(ExtensionError::refused(
             ErrorCode::DigestMismatch,
             format!(
                 "{plugin_id} is now {}, the invocation ran {}",
@@ -76,7 +76,7 @@ pub async fn replay(state: &AppState, record: InvocationRecord) -> Result<Replay
     let world = if record.world == plugin.manifest.wit_world() || record.world == plugin.manifest.world.as_str() {
         plugin.manifest.world
     } else {
-        return Err(AppError::refused(
+        return Err(ExtensionError::refused(
             ErrorCode::DigestMismatch,
             format!(
                 "the invocation ran world {}, {plugin_id} implements {}",
@@ -91,12 +91,12 @@ pub async fn replay(state: &AppState, record: InvocationRecord) -> Result<Replay
     };
     let id = record.id;
     let input = record.input.clone();
-    let (replayed, ids) = crate::audit::run_audited_with_ids(state.clone(), move |state, log: &mut AuditLog| {
+    let (replayed, ids) = crate::audit::run_audited_with_ids(host.clone(), move |host, log: &mut AuditLog| {
         let started = Instant::now();
         let answer = match world {
             World::PricingRule => {
                 let quote: Quote = serde_json::from_str(&input).map_err(|e| bad_input(id, e))?;
-                let result = state.runtime.price(&plugin.id, &quote, state.data.clone());
+                let result = host.runtime.price(&plugin.id, &quote, host.data.clone());
                 log.records.extend(crate::audit::record(
                     &plugin,
                     &quote,
@@ -109,7 +109,7 @@ pub async fn replay(state: &AppState, record: InvocationRecord) -> Result<Replay
             }
             World::ApprovalRule => {
                 let request: ApprovalRequest = serde_json::from_str(&input).map_err(|e| bad_input(id, e))?;
-                let result = state.runtime.decide(&plugin.id, &request, state.data.clone());
+                let result = host.runtime.decide(&plugin.id, &request, host.data.clone());
                 log.records.extend(crate::audit::record(
                     &plugin,
                     &request,
@@ -142,7 +142,7 @@ pub async fn replay(state: &AppState, record: InvocationRecord) -> Result<Replay
 
 fn answer_of<T: Serialize>(
     result: Result<pchost_runtime::Invocation<T>, pchost_runtime::InvokeError>,
-) -> Result<Value, AppError> {
+) -> Result<Value, ExtensionError> {
     match result {
         Ok(invocation) => Ok(serde_json::json!({ "output": invocation.output })),
         Err(pchost_runtime::InvokeError::Plugin(failure)) => Ok(serde_json::json!({ "failure": failure })),
@@ -150,12 +150,13 @@ fn answer_of<T: Serialize>(
     }
 }
 
-fn parse(text: &str) -> Result<Value, AppError> {
-    serde_json::from_str(text).map_err(|e| AppError::Internal(anyhow::anyhow!("a recorded answer is not JSON: {e}")))
+fn parse(text: &str) -> Result<Value, ExtensionError> {
+    serde_json::from_str(text)
+        .map_err(|e| ExtensionError::Internal(anyhow::anyhow!("a recorded answer is not JSON: {e}")))
 }
 
-fn bad_input(id: i64, e: serde_json::Error) -> AppError {
-    AppError::Internal(anyhow::anyhow!(
+fn bad_input(id: i64, e: serde_json::Error) -> ExtensionError {
+    ExtensionError::Internal(anyhow::anyhow!(
         "the recorded input of invocation {id} is unreadable: {e}"
     ))
 }

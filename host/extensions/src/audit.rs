@@ -2,8 +2,8 @@
 //! shadow versions' differences) to the store once the plugins have run, success or failure
 //! alike.
 
-use crate::app::AppState;
-use crate::error::AppError;
+use crate::PluginHost;
+use crate::error::ExtensionError;
 use chrono::{DateTime, Utc};
 use pchost_runtime::{Invocation, InvokeError, LoadedPlugin};
 use pchost_store::audit::InvocationRecord;
@@ -100,26 +100,26 @@ pub fn record<I: Serialize, T: Serialize>(
 /// then records every invocation it made, the failing one included, and the shadow
 /// differences, before answering.
 pub async fn run_audited<T: Send + 'static>(
-    state: AppState,
-    work: impl FnOnce(&AppState, &mut AuditLog) -> Result<T, AppError> + Send + 'static,
-) -> Result<T, AppError> {
-    let (result, _) = run_audited_with_ids(state, work).await?;
+    host: PluginHost,
+    work: impl FnOnce(&PluginHost, &mut AuditLog) -> Result<T, ExtensionError> + Send + 'static,
+) -> Result<T, ExtensionError> {
+    let (result, _) = run_audited_with_ids(host, work).await?;
     result
 }
 
 /// [`run_audited`], also returning the ids the invocations were recorded under, in order.
 pub async fn run_audited_with_ids<T: Send + 'static>(
-    state: AppState,
-    work: impl FnOnce(&AppState, &mut AuditLog) -> Result<T, AppError> + Send + 'static,
-) -> Result<(Result<T, AppError>, Vec<i64>), AppError> {
-    let store = state.store.clone();
-    let (log, result) = run_unrecorded(state, work).await?;
+    host: PluginHost,
+    work: impl FnOnce(&PluginHost, &mut AuditLog) -> Result<T, ExtensionError> + Send + 'static,
+) -> Result<(Result<T, ExtensionError>, Vec<i64>), ExtensionError> {
+    let store = host.store.clone();
+    let (log, result) = run_unrecorded(host, work).await?;
     let ids = write(&store, log).await?;
     Ok((result, ids))
 }
 
 /// Writes a log: its records in one transaction, then their diffs. Returns the records' ids.
-pub async fn write(store: &Store, log: AuditLog) -> Result<Vec<i64>, AppError> {
+pub async fn write(store: &Store, log: AuditLog) -> Result<Vec<i64>, ExtensionError> {
     let now = Utc::now();
     let ids = if log.records.is_empty() {
         Vec::new()
@@ -133,16 +133,16 @@ pub async fn write(store: &Store, log: AuditLog) -> Result<Vec<i64>, AppError> {
 /// Runs plugin work on the blocking pool and hands back its log unwritten: for a caller that
 /// writes the records in a transaction of its own, then their diffs with [`record_diffs`].
 pub async fn run_unrecorded<T: Send + 'static>(
-    state: AppState,
-    work: impl FnOnce(&AppState, &mut AuditLog) -> Result<T, AppError> + Send + 'static,
-) -> Result<(AuditLog, Result<T, AppError>), AppError> {
+    host: PluginHost,
+    work: impl FnOnce(&PluginHost, &mut AuditLog) -> Result<T, ExtensionError> + Send + 'static,
+) -> Result<(AuditLog, Result<T, ExtensionError>), ExtensionError> {
     tokio::task::spawn_blocking(move || {
         let mut log = AuditLog::default();
-        let result = work(&state, &mut log);
+        let result = work(&host, &mut log);
         (log, result)
     })
     .await
-    .map_err(|e| AppError::Internal(anyhow::anyhow!("plugin task failed: {e}")))
+    .map_err(|e| ExtensionError::Internal(anyhow::anyhow!("plugin task failed: {e}")))
 }
 
 /// Writes the shadow diffs of a log whose records were written under `ids`.
@@ -151,7 +151,7 @@ pub async fn record_diffs(
     diffs: Vec<PendingDiff>,
     ids: &[i64],
     now: DateTime<Utc>,
-) -> Result<(), AppError> {
+) -> Result<(), ExtensionError> {
     for pending in diffs {
         let diff = NewShadowDiff {
             active_invocation: ids.get(pending.active).copied(),

@@ -6,7 +6,7 @@
 //! request never scans other tenants' bindings.
 
 use crate::audit::{self, AuditLog, PendingDiff, Purpose};
-use crate::error::AppError;
+use crate::error::ExtensionError;
 use chrono::{DateTime, Utc};
 use pchost_domain::PartnerId;
 use pchost_runtime::{Invocation, InvokeError, LoadedPlugin, PluginFailure, PluginRuntime, World};
@@ -27,7 +27,7 @@ pub struct BindingIndex {
 
 impl BindingIndex {
     /// Rebuilds the snapshot from the store.
-    pub async fn reload(&self, store: &Store) -> Result<usize, AppError> {
+    pub async fn reload(&self, store: &Store) -> Result<usize, ExtensionError> {
         let mut index: HashMap<Key, Vec<Binding>> = HashMap::new();
         let mut count = 0;
         for binding in store.bindings().await? {
@@ -123,20 +123,20 @@ pub fn run_bound<I: Serialize, O, T>(
     log: &mut AuditLog,
     invoke: impl Fn(&LoadedPlugin) -> Result<Invocation<O>, InvokeError>,
     check: impl Fn(&LoadedPlugin, O) -> Result<T, PluginFailure>,
-) -> Result<StepOutcome<T>, AppError>
+) -> Result<StepOutcome<T>, ExtensionError>
 where
     O: Serialize,
 {
     let load = |version: &str| {
         let id = plugin_id(binding, version);
         runtime.plugin(&id).ok_or_else(|| {
-            AppError::Internal(anyhow::anyhow!(
+            ExtensionError::Internal(anyhow::anyhow!(
                 "binding {} names {id}, which is not loaded",
                 binding.id
             ))
         })
     };
-    let attempt = |version: &str, log: &mut AuditLog| -> Result<_, AppError> {
+    let attempt = |version: &str, log: &mut AuditLog| -> Result<_, ExtensionError> {
         let plugin = load(version)?;
         let started = Instant::now();
         let result = invoke(&plugin);
@@ -178,7 +178,7 @@ where
     };
     tracing::warn!(binding = binding.id, plugin = %failure.plugin, policy = %binding.failure_policy, failure = ?failure.kind, "bound plugin failed");
     match binding.failure_policy {
-        FailurePolicy::FailClosed => Err(AppError::PluginFailed(failure)),
+        FailurePolicy::FailClosed => Err(ExtensionError::PluginFailed(failure)),
         FailurePolicy::FailOpen => Ok(StepOutcome::Skipped(PolicyApplied {
             binding: binding.id,
             plugin: failure.plugin.clone(),
@@ -188,7 +188,7 @@ where
         })),
         FailurePolicy::Fallback => {
             let Some(previous) = &binding.previous_version else {
-                return Err(AppError::PluginFailed(failure));
+                return Err(ExtensionError::PluginFailed(failure));
             };
             match attempt(previous, log)? {
                 Ok((plugin, value, fuel_used, wall_time_us, _)) => Ok(StepOutcome::Answered {
@@ -204,7 +204,7 @@ where
                     fuel_used,
                     wall_time_us,
                 }),
-                Err(second) => Err(AppError::PluginFailed(second)),
+                Err(second) => Err(ExtensionError::PluginFailed(second)),
             }
         }
     }
@@ -217,7 +217,7 @@ where
 fn run_shadow<I: Serialize, O: Serialize>(
     binding: &Binding,
     shadow: &str,
-    load: &impl Fn(&str) -> Result<Arc<LoadedPlugin>, AppError>,
+    load: &impl Fn(&str) -> Result<Arc<LoadedPlugin>, ExtensionError>,
     input: &I,
     as_of: DateTime<Utc>,
     log: &mut AuditLog,
