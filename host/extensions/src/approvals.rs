@@ -3,12 +3,17 @@
 //! the answers combine: any reject rejects, else any escalate escalates, else approve.
 
 use crate::PluginHost;
+use crate::actions::Action;
 use crate::audit::AuditLog;
 use crate::bound::{PolicyApplied, StepOutcome, run_bound};
 use crate::error::ExtensionError;
+use chrono::Utc;
+use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_runtime::World;
 use pchost_runtime::model::{self, Decision};
+use pchost_store::Store;
 use pchost_store::bindings::BindingScope;
+use pchost_store::tasks::ApprovalTask;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -102,6 +107,46 @@ pub fn combine<'a>(decisions: impl Iterator<Item = &'a Decision> + Clone) -> Dec
         return escalate.clone();
     }
     Decision::Approve
+}
+
+/// Decides a pending approval task (the caller's right to was checked): approving claims it
+/// and carries its action out, recording the outcome (`failed` when the action is refused);
+/// rejecting claims it with the note. Of two racing deciders exactly one wins; the other gets
+/// `task-not-pending`.
+pub async fn decide_task(
+    store: &Store,
+    id: i64,
+    approve: bool,
+    decided_by: &str,
+    note: Option<&str>,
+) -> Result<ApprovalTask, ExtensionError> {
+    if !approve {
+        let note = serde_json::json!({ "rejected": note.unwrap_or_default() });
+        let task = store
+            .decide_task(id, false, decided_by, Some(&note), Utc::now())
+            .await?;
+        tracing::info!(task = id, by = %decided_by, "approval task rejected");
+        return Ok(task);
+    }
+    let task = store
+        .task(id)
+        .await?
+        .ok_or_else(|| ExtensionError::not_found(Entity::ApprovalTask, id))?;
+    let action: Action = serde_json::from_value(task.action)
+        .map_err(|e| ExtensionError::Internal(anyhow::anyhow!("task {id} holds an unreadable action: {e}")))?;
+    // An approval keeps no note: the outcome is the action's result.
+    let task = store.decide_task(id, true, decided_by, None, Utc::now()).await?;
+    let (outcome, failed) = match action.execute(store).await {
+        Ok(result) => (result, false),
+        Err(refusal) if refusal.code() == ErrorCode::Internal => return Err(refusal),
+        Err(refusal) => (
+            serde_json::json!({ "code": refusal.code(), "message": refusal.to_string() }),
+            true,
+        ),
+    };
+    let task = store.record_task_outcome(task.id, &outcome, failed).await?;
+    tracing::info!(task = id, %failed, by = %decided_by, "approval task approved");
+    Ok(task)
 }
 
 #[cfg(test)]

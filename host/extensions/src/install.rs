@@ -16,6 +16,9 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
 
+/// The largest manifest accepted, in an upload or from a file.
+pub const MAX_MANIFEST_BYTES: usize = 16 << 10;
+
 /// Loads every plugin version the store records that this runtime has not loaded yet.
 /// Returns how many it loaded.
 pub async fn load_installed(store: &Store, runtime: &PluginRuntime) -> anyhow::Result<usize> {

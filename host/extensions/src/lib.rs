@@ -1,12 +1,14 @@
 //! The plugin host: which plugin versions are bound to which extension points
 //! ([`bound::BindingIndex`]), running them under their bindings' failure policies with shadow
 //! versions beside them ([`bound::run_bound`]), the pricing chain with its invariants
-//! ([`pricing`], [`chain`]), the approval gate ([`approvals`]), replays ([`replay`]), installs
+//! ([`pricing`], [`chain`]), the approval gate ([`approvals`]) and the actions it governs
+//! ([`actions`]), replays ([`replay`]), installs
 //! ([`install`]) and the invocation audit log ([`audit`]).
 //!
 //! No HTTP here: the server's handlers and the CLI both call this crate, never each other.
 //! It has its own error type ([`ExtensionError`]), each refusal with a stable code.
 
+pub mod actions;
 pub mod approvals;
 pub mod audit;
 pub mod bound;
@@ -16,6 +18,7 @@ pub mod install;
 pub mod native_rules;
 pub mod pricing;
 pub mod replay;
+pub mod views;
 
 pub use error::ExtensionError;
 

@@ -654,7 +654,7 @@ async fn install_plugin(
     compile: CompileArgs,
 ) -> anyhow::Result<ExitCode> {
     let store = db.open().await?;
-    let text = read_limited(&manifest, crate::api::plugins::MAX_MANIFEST_BYTES as u64)?;
+    let text = read_limited(&manifest, pchost_extensions::install::MAX_MANIFEST_BYTES as u64)?;
     let manifest =
         PluginManifest::from_toml(&String::from_utf8(text)?).with_context(|| format!("in {}", manifest.display()))?;
     let wasm = read_limited(&component, 16 << 20)?;
@@ -741,11 +741,11 @@ async fn tasks(command: TasksCommand) -> anyhow::Result<ExitCode> {
         }
         TasksCommand::Approve { db, id, note } => {
             let store = db.open().await?;
-            print_json(&crate::api::tasks::decide(&store, id, true, BY, note.as_deref()).await?)
+            print_json(&pchost_extensions::approvals::decide_task(&store, id, true, BY, note.as_deref()).await?)
         }
         TasksCommand::Reject { db, id, note } => {
             let store = db.open().await?;
-            print_json(&crate::api::tasks::decide(&store, id, false, BY, note.as_deref()).await?)
+            print_json(&pchost_extensions::approvals::decide_task(&store, id, false, BY, note.as_deref()).await?)
         }
     }
 }

@@ -1,7 +1,6 @@
 //! The partner-center plugin host service: the HTTP API and the `pchost` command line, both
 //! over the plugin host of `pchost-extensions`.
 
-pub mod actions;
 pub mod api;
 pub mod app;
 pub mod auth;

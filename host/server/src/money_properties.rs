@@ -1,5 +1,5 @@
 //! Property tests of the money paths: any answer a pricing rule could give, through the
-//! chain's answer handling ([`crate::api::quotes::chain`]) and the runtime's conversion of
+//! chain's answer handling ([`pchost_extensions::chain`]) and the runtime's conversion of
 //! WIT decimals; any amount a request could carry, through its validation and the cents
 //! conversion. Nothing may panic, every refusal carries a stable code, and whatever is
 //! accepted keeps the invariants exactly.

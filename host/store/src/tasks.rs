@@ -52,8 +52,8 @@ pub struct ApprovalTask {
     pub reason: String,
     /// `name@version` of the escalating rule.
     pub plugin: String,
-    /// The action, as JSON (opaque to the domain).
-    pub action: String,
+    /// The action, a JSON object (opaque to the store: the plugin host reads it).
+    pub action: serde_json::Value,
     /// The actor label of who asked for the action.
     pub requested_by: String,
     /// Where it is.
@@ -62,8 +62,8 @@ pub struct ApprovalTask {
     pub decided_by: Option<String>,
     /// When it was decided.
     pub decided_at: Option<DateTime<Utc>>,
-    /// JSON: the action's result, or why it was refused, or the rejection note.
-    pub outcome: Option<String>,
+    /// The action's result, or why it was refused, or the rejection note: a JSON object.
+    pub outcome: Option<serde_json::Value>,
     /// Created.
     pub created_at: DateTime<Utc>,
 }
@@ -83,8 +83,8 @@ pub struct NewTask {
     pub reason: String,
     /// `name@version` of the escalating rule.
     pub plugin: String,
-    /// The action as JSON, 1 to [`MAX_TASK_ACTION`] bytes.
-    pub action: String,
+    /// The action, a JSON object of at most [`MAX_TASK_ACTION`] bytes.
+    pub action: serde_json::Value,
     /// The actor label of who asked for the action.
     pub requested_by: String,
 }
@@ -101,16 +101,28 @@ fn task_from_row(r: &AnyRow) -> Result<ApprovalTask, StoreError> {
         role: store::word(r, "approval_tasks", "role")?,
         reason: r.try_get("reason")?,
         plugin: r.try_get("plugin")?,
-        action: r.try_get("action")?,
+        action: json_column(r, "action")?.unwrap_or_default(),
         requested_by: r.try_get("requested_by")?,
         status: store::word(r, "approval_tasks", "status")?,
         decided_by: r.try_get("decided_by")?,
         decided_at: decided_at
             .map(|ms| store::from_millis("approval_tasks", ms))
             .transpose()?,
-        outcome: r.try_get("outcome")?,
+        outcome: json_column(r, "outcome")?,
         created_at: store::millis(r, "approval_tasks", "created_at")?,
     })
+}
+
+/// A JSON column of a task: stored as text, answered as the JSON it holds.
+fn json_column(r: &AnyRow, column: &'static str) -> Result<Option<serde_json::Value>, StoreError> {
+    let text: Option<String> = r.try_get(column)?;
+    text.map(|text| {
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+            table: "approval_tasks",
+            detail: format!("{column} is not JSON: {e}"),
+        })
+    })
+    .transpose()
 }
 
 fn task_not_found(id: i64) -> DomainError {
@@ -120,15 +132,17 @@ fn task_not_found(id: i64) -> DomainError {
     }
 }
 
-fn check_outcome(field: &'static str, outcome: &str) -> Result<(), StoreError> {
-    if outcome.is_empty() || outcome.len() > MAX_TASK_OUTCOME {
+/// `value` as the text a JSON column stores: a JSON object of at most `limit` bytes.
+fn json_text(field: &'static str, value: &serde_json::Value, limit: usize) -> Result<String, StoreError> {
+    let text = value.to_string();
+    if !value.is_object() || text.len() > limit {
         return Err(DomainError::Invalid {
             field,
-            message: format!("1 to {MAX_TASK_OUTCOME} bytes"),
+            message: format!("a JSON object of at most {limit} bytes"),
         }
         .into());
     }
-    Ok(())
+    Ok(text)
 }
 
 impl Store {
@@ -141,13 +155,7 @@ impl Store {
             }
             .into());
         }
-        if new.action.is_empty() || new.action.len() > MAX_TASK_ACTION {
-            return Err(DomainError::Invalid {
-                field: "action",
-                message: format!("1 to {MAX_TASK_ACTION} bytes"),
-            }
-            .into());
-        }
+        let action = json_text("action", &new.action, MAX_TASK_ACTION)?;
         if self.partner(new.partner).await?.is_none() {
             return Err(DomainError::NotFound {
                 what: Entity::Partner,
@@ -168,7 +176,7 @@ impl Store {
         .bind(new.role.as_str())
         .bind(&new.reason)
         .bind(&new.plugin)
-        .bind(&new.action)
+        .bind(&action)
         .bind(&new.requested_by)
         .bind(now.timestamp_millis())
         .fetch_one(self.pool())
@@ -210,7 +218,7 @@ impl Store {
 
     /// Decides a pending task: approving makes it [`TaskStatus::Approved`] (the caller then
     /// carries the action out and records its outcome), rejecting makes it
-    /// [`TaskStatus::Rejected`] with `note` (JSON) as its outcome; a note with an approval is
+    /// [`TaskStatus::Rejected`] with `note` as its outcome; a note with an approval is
     /// ignored. One conditional update claims the task, so of two racing deciders exactly one
     /// wins; the other is refused `task-not-pending`, as is any decision on a decided task.
     pub async fn decide_task(
@@ -218,13 +226,13 @@ impl Store {
         id: i64,
         approve: bool,
         decided_by: &str,
-        note: Option<&str>,
+        note: Option<&serde_json::Value>,
         now: DateTime<Utc>,
     ) -> Result<ApprovalTask, StoreError> {
-        let note = if approve { None } else { note };
-        if let Some(note) = note {
-            check_outcome("note", note)?;
-        }
+        let note = match note {
+            Some(note) if !approve => Some(json_text("note", note, MAX_TASK_OUTCOME)?),
+            _ => None,
+        };
         let status = if approve {
             TaskStatus::Approved
         } else {
@@ -254,17 +262,22 @@ impl Store {
         }
     }
 
-    /// Records the outcome (JSON) of carrying out an approved task, once; `failed` means the
+    /// Records the outcome of carrying out an approved task, once; `failed` means the
     /// action was refused, and makes the task [`TaskStatus::Failed`]. Refused
     /// `task-not-approved` unless the task was approved, `task-outcome-recorded` when its
     /// outcome already is.
-    pub async fn record_task_outcome(&self, id: i64, outcome: &str, failed: bool) -> Result<ApprovalTask, StoreError> {
-        check_outcome("outcome", outcome)?;
+    pub async fn record_task_outcome(
+        &self,
+        id: i64,
+        outcome: &serde_json::Value,
+        failed: bool,
+    ) -> Result<ApprovalTask, StoreError> {
+        let outcome = json_text("outcome", outcome, MAX_TASK_OUTCOME)?;
         let row = sqlx::query(&format!(
             "UPDATE approval_tasks SET outcome = $1, status = CASE WHEN $2 = 1 THEN 'failed' ELSE status END \
              WHERE id = $3 AND status = 'approved' AND outcome IS NULL RETURNING {TASK_FIELDS}"
         ))
-        .bind(outcome)
+        .bind(&outcome)
         .bind(i64::from(failed))
         .bind(id)
         .fetch_optional(self.pool())
@@ -299,12 +312,15 @@ mod tests {
     use crate::demo::{self, DemoData};
     use crate::testing::on_both_backends;
     use chrono::{Duration, TimeZone};
+    use serde_json::json;
 
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).single().expect("date")
     }
 
-    const ACTION: &str = r#"{"refund":{"order":9001,"amount":"100.00"}}"#;
+    fn action() -> serde_json::Value {
+        json!({ "refund": { "order": 9001, "amount": "100.00" } })
+    }
 
     fn refund() -> NewTask {
         NewTask {
@@ -314,7 +330,7 @@ mod tests {
             role: Role::PartnerAdmin,
             reason: "refunds over 50.00 need an admin".into(),
             plugin: "approver@1.0.0".into(),
-            action: ACTION.into(),
+            action: action(),
             requested_by: "salesperson:2/503".into(),
         }
     }
@@ -336,11 +352,11 @@ mod tests {
                 (ApprovalKind::Refund, 2, Some(102), Role::PartnerAdmin)
             );
             assert_eq!(
-                (created.reason.as_str(), created.plugin.as_str(), created.action.as_str(), created.requested_by.as_str()),
-                ("refunds over 50.00 need an admin", "approver@1.0.0", ACTION, "salesperson:2/503")
+                (created.reason.as_str(), created.plugin.as_str(), &created.action, created.requested_by.as_str()),
+                ("refunds over 50.00 need an admin", "approver@1.0.0", &action(), "salesperson:2/503")
             );
             assert_eq!((created.status, created.decided_by.as_deref(), created.decided_at), (TaskStatus::Pending, None, None));
-            assert_eq!((created.outcome.as_deref(), created.created_at), (None, t0()));
+            assert_eq!((created.outcome.as_ref(), created.created_at), (None, t0()));
             assert_eq!(store.task(created.id).await.expect("read"), Some(created.clone()));
             assert_eq!(store.task(4242).await.expect("read"), None);
 
@@ -350,10 +366,10 @@ mod tests {
             assert_eq!(pending, vec![created.clone()]);
 
             let t1 = t0() + Duration::minutes(5);
-            let approved = store.decide_task(created.id, true, "partner-admin:2/500", Some("{}"), t1).await.expect("approved");
+            let approved = store.decide_task(created.id, true, "partner-admin:2/500", Some(&json!({})), t1).await.expect("approved");
             assert_eq!(approved.status, TaskStatus::Approved);
             assert_eq!((approved.decided_by.as_deref(), approved.decided_at), (Some("partner-admin:2/500"), Some(t1)));
-            assert_eq!(approved.outcome.as_deref(), None, "an approval's note is ignored");
+            assert_eq!(approved.outcome, None, "an approval's note is ignored");
             assert!(store.tasks(Some(demo::RESELLER), Some(TaskStatus::Pending), 0, 10).await.expect("list").is_empty());
 
             let again = store.decide_task(created.id, false, "partner-admin:2/500", None, t1).await;
@@ -365,9 +381,9 @@ mod tests {
             }
             assert_eq!(code(store.decide_task(4242, true, "operator", None, t1).await), Err("approval-task-not-found"));
 
-            let result = r#"{"refund":7001}"#;
+            let result = &json!({ "refund": 7001 });
             let done = store.record_task_outcome(created.id, result, false).await.expect("recorded");
-            assert_eq!((done.status, done.outcome.as_deref()), (TaskStatus::Approved, Some(result)));
+            assert_eq!((done.status, done.outcome.as_ref()), (TaskStatus::Approved, Some(result)));
             assert_eq!((&done.decided_by, done.decided_at), (&approved.decided_by, approved.decided_at));
             assert_eq!(code(store.record_task_outcome(created.id, result, true).await), Err("task-outcome-recorded"));
             assert_eq!(code(store.record_task_outcome(other.id, result, false).await), Err("task-not-approved"));
@@ -387,23 +403,23 @@ mod tests {
             seeded(&store).await;
             let rejected = store.create_task(&refund(), t0()).await.expect("created");
             let t1 = t0() + Duration::minutes(1);
-            let note = r#"{"note":"not this month"}"#;
+            let note = &json!({ "note": "not this month" });
             let rejected = store.decide_task(rejected.id, false, "partner-admin:2/500", Some(note), t1).await.expect("rejected");
             assert_eq!(rejected.status, TaskStatus::Rejected);
             assert_eq!((rejected.decided_by.as_deref(), rejected.decided_at), (Some("partner-admin:2/500"), Some(t1)));
-            assert_eq!(rejected.outcome.as_deref(), Some(note));
+            assert_eq!(rejected.outcome.as_ref(), Some(note));
             assert_eq!(code(store.decide_task(rejected.id, true, "operator", None, t1).await), Err("task-not-pending"));
-            assert_eq!(code(store.record_task_outcome(rejected.id, "{}", false).await), Err("task-not-approved"));
+            assert_eq!(code(store.record_task_outcome(rejected.id, &json!({}), false).await), Err("task-not-approved"));
 
             let silent = store.create_task(&refund(), t0()).await.expect("created");
             let silent = store.decide_task(silent.id, false, "operator", None, t1).await.expect("rejected");
-            assert_eq!((silent.status, silent.outcome.as_deref()), (TaskStatus::Rejected, None));
+            assert_eq!((silent.status, silent.outcome.as_ref()), (TaskStatus::Rejected, None));
 
             let failing = store.create_task(&refund(), t0()).await.expect("created");
             store.decide_task(failing.id, true, "partner-admin:2/500", None, t1).await.expect("approved");
-            let refusal = r#"{"code":"order-state","message":"order 9001 is refunded"}"#;
+            let refusal = &json!({ "code": "order-state", "message": "order 9001 is refunded" });
             let failed = store.record_task_outcome(failing.id, refusal, true).await.expect("recorded");
-            assert_eq!((failed.status, failed.outcome.as_deref()), (TaskStatus::Failed, Some(refusal)));
+            assert_eq!((failed.status, failed.outcome.as_ref()), (TaskStatus::Failed, Some(refusal)));
             assert_eq!(code(store.decide_task(failing.id, true, "operator", None, t1).await), Err("task-not-pending"));
             assert_eq!(code(store.record_task_outcome(failing.id, refusal, true).await), Err("task-outcome-recorded"));
             let failed_ids: Vec<i64> =
@@ -421,9 +437,9 @@ mod tests {
             assert_eq!(invalid(store.create_task(&long_reason, t0()).await), "reason");
             let longest_reason = NewTask { reason: "r".repeat(MAX_TASK_REASON), ..refund() };
             assert_eq!(store.create_task(&longest_reason, t0()).await.expect("created").reason.len(), 1024);
-            let no_action = NewTask { action: String::new(), ..refund() };
+            let no_action = NewTask { action: json!(null), ..refund() };
             assert_eq!(invalid(store.create_task(&no_action, t0()).await), "action");
-            let huge_action = NewTask { action: "x".repeat(MAX_TASK_ACTION + 1), ..refund() };
+            let huge_action = NewTask { action: json!({ "x": "x".repeat(MAX_TASK_ACTION) }), ..refund() };
             assert_eq!(invalid(store.create_task(&huge_action, t0()).await), "action");
             let unknown_partner = NewTask { partner: 4242, ..refund() };
             assert_eq!(code(store.create_task(&unknown_partner, t0()).await), Err("partner-not-found"));
@@ -431,19 +447,20 @@ mod tests {
             assert_eq!(code(store.create_task(&unknown_customer, t0()).await), Err("customer-not-found"));
 
             let task = store.create_task(&refund(), t0()).await.expect("created");
-            assert_eq!(invalid(store.decide_task(task.id, false, "operator", Some(""), t0()).await), "note");
+            assert_eq!(invalid(store.decide_task(task.id, false, "operator", Some(&json!("")), t0()).await), "note");
             assert_eq!(store.task(task.id).await.expect("read").expect("task").status, TaskStatus::Pending);
             store.decide_task(task.id, true, "operator", None, t0()).await.expect("approved");
-            assert_eq!(invalid(store.record_task_outcome(task.id, "", false).await), "outcome");
+            assert_eq!(invalid(store.record_task_outcome(task.id, &json!([]), false).await), "outcome");
         }
 
         async fn of_two_racing_deciders_exactly_one_wins(store: Store) {
             seeded(&store).await;
             for round in 0..5 {
                 let task = store.create_task(&refund(), t0()).await.expect("created");
+                let note = json!({});
                 let (approve, reject) = tokio::join!(
                     store.decide_task(task.id, true, "partner-admin:2/500", None, t0()),
-                    store.decide_task(task.id, false, "operator", Some("{}"), t0()),
+                    store.decide_task(task.id, false, "operator", Some(&note), t0()),
                 );
                 let decided = store.task(task.id).await.expect("read").expect("task");
                 match (approve, reject) {

@@ -2,7 +2,6 @@
 //! resellers and their reclaims (rules 12, 14), and operator top-ups.
 
 use super::money;
-use crate::actions::Action;
 use crate::api::approvals::{ApprovalRequestExt, act, approval_request};
 use crate::api::extract::{Body, Params, Path};
 use crate::app::AppState;
@@ -15,6 +14,7 @@ use axum::response::Response;
 use chrono::Utc;
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{ApprovalKind, Association, Currency, PartnerKind, Role};
+use pchost_extensions::actions::Action;
 use pchost_store::accounts::{Account, AccountOwner, AllocationTarget, LedgerEntry};
 use rust_decimal::Decimal;
 use serde::Deserialize;

@@ -7,7 +7,6 @@
 //! rejects, else any escalate escalates (to the first escalating rule's role), else approve.
 //! With no rule bound the action is approved.
 
-use crate::actions::Action;
 use crate::api::extract::Body;
 use crate::app::AppState;
 use crate::auth::{Access, Caller};
@@ -19,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use pchost_domain::errors::ErrorCode;
 use pchost_domain::{ApprovalKind, Currency, Customer, CustomerId, OrderId, PartnerId};
+use pchost_extensions::actions::Action;
 use pchost_extensions::approvals::{ApprovalOutcome, decide};
 use pchost_runtime::model::{self, Decision, Principal, SubjectCustomer};
 use pchost_store::tasks::NewTask;
@@ -198,7 +198,7 @@ pub async fn act(
                         role: *role,
                         reason: reason.clone(),
                         plugin,
-                        action: serde_json::to_string(&action).map_err(|e| AppError::Internal(e.into()))?,
+                        action: serde_json::to_value(&action).map_err(|e| AppError::Internal(e.into()))?,
                         requested_by: caller.label(),
                     },
                     Utc::now(),

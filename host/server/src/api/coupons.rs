@@ -2,7 +2,6 @@
 //! distributor splits quota to its resellers and reclaims it.
 
 use super::{Page, money};
-use crate::actions::Action;
 use crate::api::approvals::{ApprovalRequestExt, act, approval_request};
 use crate::api::extract::{Body, Params, Path};
 use crate::app::AppState;
@@ -15,6 +14,7 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{ApprovalKind, PartnerKind};
+use pchost_extensions::actions::Action;
 use pchost_store::coupons::{Coupon, CouponLimits, CouponQuota, DiscountKind};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,6 @@
 //! real-name verification, manager assignment and budget (DOMAIN.md "Customer").
 
 use super::{Page, text};
-use crate::actions::Action;
 use crate::api::approvals::{act, approval_request};
 use crate::api::extract::{Body, Params, Path};
 use crate::app::AppState;
@@ -15,58 +14,15 @@ use axum::response::Response;
 use chrono::Utc;
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{
-    ApprovalKind, Association, Customer, CustomerId, CustomerType, FreezeState, PartnerKind, RealNameStatus, Role,
+    ApprovalKind, Association, CustomerId, CustomerType, FreezeState, PartnerKind, RealNameStatus, Role,
 };
+use pchost_extensions::actions::Action;
+use pchost_extensions::views::CustomerView;
 use pchost_store::keys::KeyPrincipal;
 use pchost_store::partners::{CustomerFilter, InvitationChannel, NewCustomer};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-
-/// A customer as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CustomerView {
-    /// Id.
-    pub id: CustomerId,
-    /// Its partner.
-    pub partner_id: i64,
-    /// Account name.
-    pub account_name: String,
-    /// `resale` or `referral`.
-    pub association: String,
-    /// When it was associated.
-    pub associated_at: chrono::DateTime<Utc>,
-    /// `none`, `under-review`, `rejected`, `verified`.
-    pub real_name: String,
-    /// `individual` or `enterprise`.
-    pub customer_type: String,
-    /// `not-frozen`, `account-frozen`, `account-and-resources-frozen`.
-    pub freeze: String,
-    /// Assigned manager (staff id).
-    pub manager: Option<i64>,
-    /// Country.
-    pub country: String,
-    /// Level.
-    pub level: u8,
-}
-
-impl From<Customer> for CustomerView {
-    fn from(c: Customer) -> Self {
-        CustomerView {
-            id: c.id,
-            partner_id: c.partner,
-            account_name: c.account_name,
-            association: c.association.to_string(),
-            associated_at: c.associated_at,
-            real_name: c.real_name.to_string(),
-            customer_type: c.customer_type.to_string(),
-            freeze: c.freeze.to_string(),
-            manager: c.manager,
-            country: c.country,
-            level: c.level,
-        }
-    }
-}
 
 /// Registering (reporting) a customer.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -3,7 +3,6 @@
 //! renewal, unsubscription and auto-renew (DOMAIN.md "Order").
 
 use super::{Page, idempotency_key, money};
-use crate::actions::Action;
 use crate::api::approvals::{ApprovalRequestExt, act, approval_request};
 use crate::api::extract::{Body, Params, Path};
 use crate::app::AppState;
@@ -16,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{ApprovalKind, Customer, Order, OrderId, OrderStatus, Role};
+use pchost_extensions::actions::Action;
 use pchost_extensions::pricing::PricedQuote;
 use pchost_store::orders::{NewOrder, NewOrderLine, OrderFilter, Payer};
 use pchost_store::resources::Resource;

@@ -3,7 +3,6 @@
 //! them; a partner admin adds staff.
 
 use super::{Page, text};
-use crate::actions::Action;
 use crate::api::approvals::{ApprovalRequestExt, act, approval_request, home_currency};
 use crate::api::extract::{Body, Params, Path};
 use crate::app::AppState;
@@ -15,6 +14,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{ApprovalKind, Partner, PartnerKind, Role, Staff};
+use pchost_extensions::actions::Action;
 use pchost_store::keys::KeyPrincipal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

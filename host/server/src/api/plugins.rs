@@ -16,13 +16,11 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{PartnerId, PartnerKind};
+use pchost_extensions::install::MAX_MANIFEST_BYTES;
 use pchost_runtime::{PluginManifest, World};
 use pchost_store::bindings::{Binding, BindingChange, BindingScope, FailurePolicy, NewBinding, PluginVersion};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-
-/// The largest manifest accepted.
-pub const MAX_MANIFEST_BYTES: usize = 16 << 10;
 
 /// An installed version.
 #[derive(Debug, Serialize, ToSchema)]

@@ -5,14 +5,12 @@
 //! customer the task concerns.
 
 use super::Page;
-use crate::actions::Action;
 use crate::api::extract::{Body, Params, Path};
 use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal};
 use crate::error::AppError;
 use axum::Json;
 use axum::extract::State;
-use chrono::Utc;
 use pchost_domain::Role;
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_store::store::Store;
@@ -126,7 +124,8 @@ pub async fn approve(
     let Body(decision) = payload;
     decidable(&state, &caller, id, &decision).await?;
     Ok(Json(
-        decide(&state.store, id, true, &caller.label(), decision.note.as_deref()).await?,
+        pchost_extensions::approvals::decide_task(&state.store, id, true, &caller.label(), decision.note.as_deref())
+            .await?,
     ))
 }
 
@@ -144,44 +143,9 @@ pub async fn reject(
     let Body(decision) = payload;
     decidable(&state, &caller, id, &decision).await?;
     Ok(Json(
-        decide(&state.store, id, false, &caller.label(), decision.note.as_deref()).await?,
+        pchost_extensions::approvals::decide_task(&state.store, id, false, &caller.label(), decision.note.as_deref())
+            .await?,
     ))
-}
-
-/// Decides a pending task (the caller's right to was checked): approving claims it and
-/// carries its action out, recording the outcome (`failed` when the action is refused);
-/// rejecting claims it with the note. Of two racing deciders exactly one wins; the other
-/// gets `task-not-pending`.
-pub async fn decide(
-    store: &Store,
-    id: i64,
-    approve: bool,
-    decided_by: &str,
-    note: Option<&str>,
-) -> Result<ApprovalTask, AppError> {
-    if !approve {
-        let note = serde_json::json!({ "rejected": note.unwrap_or_default() }).to_string();
-        let task = store
-            .decide_task(id, false, decided_by, Some(&note), Utc::now())
-            .await?;
-        tracing::info!(task = id, by = %decided_by, "approval task rejected");
-        return Ok(task);
-    }
-    let task = load(store, id).await?;
-    let action: Action = serde_json::from_str(&task.action)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("task {id} holds an unreadable action: {e}")))?;
-    let task = store.decide_task(id, true, decided_by, note, Utc::now()).await?;
-    let (outcome, failed) = match action.execute(store).await {
-        Ok(result) => (result, false),
-        Err(AppError::Internal(e)) => return Err(AppError::Internal(e)),
-        Err(refusal) => (
-            serde_json::json!({ "code": refusal.code(), "message": refusal.to_string() }),
-            true,
-        ),
-    };
-    let task = store.record_task_outcome(task.id, &outcome.to_string(), failed).await?;
-    tracing::info!(task = id, %failed, by = %decided_by, "approval task approved");
-    Ok(task)
 }
 
 async fn load(store: &Store, id: i64) -> Result<ApprovalTask, AppError> {

@@ -4,7 +4,8 @@
 //! escalated role decides it (escalate). The same [`Action::execute`] carries it out in both
 //! cases, so an approved task does exactly what the original request would have done.
 
-use crate::error::AppError;
+use crate::error::ExtensionError;
+use crate::views::CustomerView;
 use chrono::Utc;
 use pchost_domain::errors::Entity;
 use pchost_domain::{Currency, CustomerId, FreezeState, OrderId, PartnerId};
@@ -87,7 +88,7 @@ pub enum Action {
 
 impl Action {
     /// Carries the action out; returns what the endpoint answers.
-    pub async fn execute(&self, store: &Store) -> Result<Value, AppError> {
+    pub async fn execute(&self, store: &Store) -> Result<Value, ExtensionError> {
         let now = Utc::now();
         match self {
             Action::Refund { order, amount, actor } => {
@@ -119,7 +120,7 @@ impl Action {
                 limits,
             } => {
                 let coupon = store.issue_coupon(*quota, *customer, *face, limits).await?;
-                Ok(serde_json::to_value(coupon).map_err(|e| AppError::Internal(e.into()))?)
+                Ok(serde_json::to_value(coupon).map_err(|e| ExtensionError::Internal(e.into()))?)
             }
             Action::Allocation {
                 partner,
@@ -132,7 +133,11 @@ impl Action {
                 let to = match (customer, reseller) {
                     (Some(c), None) => AllocationTarget::Customer(*c),
                     (None, Some(r)) => AllocationTarget::Reseller(*r),
-                    _ => return Err(AppError::Internal(anyhow::anyhow!("an allocation names one receiver"))),
+                    _ => {
+                        return Err(ExtensionError::Internal(anyhow::anyhow!(
+                            "an allocation names one receiver"
+                        )));
+                    }
                 };
                 store.allocate(*partner, to, *currency, *amount, actor, now).await?;
                 Ok(json!({ "allocated": amount.to_string(), "currency": currency }))
@@ -142,19 +147,17 @@ impl Action {
                 let customer = store
                     .customer(*customer)
                     .await?
-                    .ok_or_else(|| AppError::not_found(Entity::Customer, customer))?;
-                Ok(
-                    serde_json::to_value(crate::api::customers::CustomerView::from(customer))
-                        .map_err(|e| AppError::Internal(e.into()))?,
-                )
+                    .ok_or_else(|| ExtensionError::not_found(Entity::Customer, customer))?;
+                Ok(serde_json::to_value(CustomerView::from(customer))
+                    .map_err(|e| ExtensionError::Internal(e.into()))?)
             }
             Action::ResellerInvitation { distributor, reseller } => {
                 store.invite_reseller(*distributor, *reseller).await?;
                 let reseller = store
                     .partner(*reseller)
                     .await?
-                    .ok_or_else(|| AppError::not_found(Entity::Partner, reseller))?;
-                Ok(serde_json::to_value(reseller).map_err(|e| AppError::Internal(e.into()))?)
+                    .ok_or_else(|| ExtensionError::not_found(Entity::Partner, reseller))?;
+                Ok(serde_json::to_value(reseller).map_err(|e| ExtensionError::Internal(e.into()))?)
             }
         }
     }
