@@ -2,9 +2,9 @@
 //! the plugin's owner. Reads outside the owner's scope answer `access-denied`; the host data
 //! is never written through here.
 
-use crate::bindings::{catalog, customers, invoices, log, orders, types as wt};
 use crate::model;
 use crate::state::{InvocationState, LogLine};
+use crate::wit::{catalog, customers, invoices, log, orders, types as wt};
 use pchost_domain::{access, entities as d};
 
 /// The largest page a capability returns, whatever the plugin asks for.
@@ -123,10 +123,6 @@ impl InvocationState {
 }
 
 impl wt::Host for InvocationState {}
-
-impl crate::bindings::pricing::partner_center::extension0_1_0::errors::Host for InvocationState {}
-impl crate::bindings::pricing::partner_center::extension0_1_0::pricing_types::Host for InvocationState {}
-impl crate::bindings::approval::partner_center::extension0_1_0::approval_types::Host for InvocationState {}
 
 impl log::Host for InvocationState {
     async fn log(&mut self, level: log::Level, message: String) {

@@ -7,7 +7,7 @@
 //! It knows nothing of HTTP or SQL: host data arrives through [`CapabilityData`].
 
 mod admission;
-pub mod bindings;
+
 pub mod capabilities;
 pub mod compile;
 mod cpu;
@@ -19,6 +19,7 @@ mod precheck;
 mod runtime;
 mod sandbox;
 mod state;
+pub mod wit;
 
 pub use capabilities::CapabilityData;
 pub use failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, PluginFailure, RuleFailure, Usage};

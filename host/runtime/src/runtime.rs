@@ -12,20 +12,19 @@
 //! - Each owner's plugins get a bounded share of the instance pool (see `admission`).
 
 use crate::admission::Admission;
-use crate::bindings::approval::ApprovalRulePre;
-use crate::bindings::pricing::{PricingRule, PricingRulePre};
-use crate::bindings::pricing_v2::{PricingRule as PricingRuleV2, PricingRulePre as PricingRuleV2Pre};
-use crate::bindings::{RuleError, RuleErrorV2, types as wt};
 use crate::capabilities::CapabilityData;
 use crate::compile::{CompileConfig, Compiled, Compilers, EngineSettings, engine_config};
 use crate::cpu::{CpuShares, InvocationTurn, OffTurnData};
 use crate::failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, PluginFailure, RuleFailure, Usage};
 use crate::limits::{InvocationLimits, RuntimeLimits};
-use crate::manifest::{Capability, PluginManifest, World, WorldVersion};
+use crate::manifest::{Capability, PluginManifest, World};
 use crate::model::{self, InputError};
 use crate::precheck;
 use crate::sandbox::{self, WaitPastDeadline};
 use crate::state::{InvocationState, LogLine};
+use crate::wit::since_v0_1::checked_price;
+use crate::wit::since_v0_2::checked_price_v2;
+use crate::wit::{Entry, RuleError, WarmRule, types as wt};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -37,7 +36,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 /// Fuel given to an unmetered call: wasmtime caps injected fuel at `i64::MAX`.
@@ -117,12 +116,6 @@ impl std::fmt::Debug for LoadedPlugin {
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
-}
-
-enum Entry {
-    Pricing(PricingRulePre<InvocationState>),
-    PricingV2(PricingRuleV2Pre<InvocationState>),
-    Approval(ApprovalRulePre<InvocationState>),
 }
 
 /// A component's compiled code: found compiled (in memory or in the artefact store), or just
@@ -237,7 +230,7 @@ impl PluginRuntime {
 
         let mut linker = Linker::new(&engine);
         sandbox::add_to_linker(&mut linker)?;
-        PricingRule::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        crate::wit::add_to_linker(&mut linker)?;
 
         if let Some(dir) = &config.artefact_dir {
             std::fs::create_dir_all(dir)?;
@@ -518,13 +511,7 @@ impl PluginRuntime {
             world: manifest.wit_world(),
             detail: format!("{e:#}"),
         };
-        let entry = match (manifest.world, manifest.world_version) {
-            (World::PricingRule, WorldVersion::V0_1) => Entry::Pricing(PricingRulePre::new(pre).map_err(wrong_world)?),
-            (World::PricingRule, WorldVersion::V0_2) => {
-                Entry::PricingV2(PricingRuleV2Pre::new(pre).map_err(wrong_world)?)
-            }
-            (World::ApprovalRule, _) => Entry::Approval(ApprovalRulePre::new(pre).map_err(wrong_world)?),
-        };
+        let entry = Entry::new(manifest.world, manifest.world_version, pre).map_err(wrong_world)?;
         Ok(LoadedPlugin {
             id: manifest.id(),
             manifest,
@@ -548,7 +535,7 @@ impl PluginRuntime {
         check_quote_size(quote, limits)?;
         let line_count = quote.lines.len();
         let invocation = match &plugin.entry {
-            Entry::Pricing(pre) => {
+            Entry::PricingV0_1(pre) => {
                 let input = quote.to_wit()?;
                 self.call(
                     &plugin,
@@ -563,7 +550,7 @@ impl PluginRuntime {
                     |answer| checked_price(answer, line_count, limits),
                 )?
             }
-            Entry::PricingV2(pre) => {
+            Entry::PricingV0_2(pre) => {
                 let input = quote.to_wit_v2()?;
                 self.call(
                     &plugin,
@@ -578,7 +565,7 @@ impl PluginRuntime {
                     |answer| checked_price_v2(answer, line_count, limits),
                 )?
             }
-            Entry::Approval(_) => return Err(wrong_world(&plugin, World::PricingRule)),
+            Entry::ApprovalV0_1(_) => return Err(wrong_world(&plugin, World::PricingRule)),
         };
         Ok(invocation)
     }
@@ -599,7 +586,7 @@ impl PluginRuntime {
         let plugin = self
             .plugin(plugin_id)
             .ok_or_else(|| InvokeError::UnknownPlugin(plugin_id.to_owned()))?;
-        if matches!(plugin.entry, Entry::Approval(_)) {
+        if matches!(plugin.entry, Entry::ApprovalV0_1(_)) {
             return Err(wrong_world(&plugin, World::PricingRule));
         }
         let mut store = self.store(&plugin, as_of, data);
@@ -622,9 +609,9 @@ impl PluginRuntime {
         let rule = self.executor.block_on(async {
             let instantiate = async {
                 match &plugin.entry {
-                    Entry::Pricing(pre) => pre.instantiate_async(&mut store).await.map(WarmRule::V1),
-                    Entry::PricingV2(pre) => pre.instantiate_async(&mut store).await.map(WarmRule::V2),
-                    Entry::Approval(_) => Err(wasmtime::format_err!("an approval rule has no pricing export")),
+                    Entry::PricingV0_1(pre) => pre.instantiate_async(&mut store).await.map(WarmRule::PricingV0_1),
+                    Entry::PricingV0_2(pre) => pre.instantiate_async(&mut store).await.map(WarmRule::PricingV0_2),
+                    Entry::ApprovalV0_1(_) => Err(wasmtime::format_err!("an approval rule has no pricing export")),
                 }
             };
             tokio::time::timeout(watchdog, instantiate)
@@ -655,7 +642,7 @@ impl PluginRuntime {
         let plugin = self
             .plugin(plugin_id)
             .ok_or_else(|| InvokeError::UnknownPlugin(plugin_id.to_owned()))?;
-        let Entry::Approval(pre) = &plugin.entry else {
+        let Entry::ApprovalV0_1(pre) = &plugin.entry else {
             return Err(wrong_world(&plugin, World::ApprovalRule));
         };
         let input = request.to_wit()?;
@@ -859,12 +846,6 @@ pub struct WarmPricing {
     rule: WarmRule,
 }
 
-/// The instance of a warm pricing rule, by contract version.
-enum WarmRule {
-    V1(PricingRule),
-    V2(PricingRuleV2),
-}
-
 impl std::fmt::Debug for WarmPricing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WarmPricing")
@@ -882,7 +863,7 @@ impl WarmPricing {
         let line_count = quote.lines.len();
         let (store, limits, watchdog) = (&mut self.store, &self.limits, self.watchdog);
         let checked = match &self.rule {
-            WarmRule::V1(rule) => {
+            WarmRule::PricingV0_1(rule) => {
                 let input = quote.to_wit()?;
                 self.executor.block_on(async {
                     tokio::time::timeout(watchdog, rule.call_price(&mut *store, &input))
@@ -891,7 +872,7 @@ impl WarmPricing {
                         .map(|answer| checked_price(answer, line_count, limits))
                 })
             }
-            WarmRule::V2(rule) => {
+            WarmRule::PricingV0_2(rule) => {
                 let input = quote.to_wit_v2()?;
                 self.executor.block_on(async {
                     tokio::time::timeout(watchdog, rule.call_price(&mut *store, &input))
@@ -916,46 +897,6 @@ impl WarmPricing {
             Err(error) => Err(failure(classify(error, plugin, state, &self.limits))),
         }
     }
-}
-
-/// A pricing rule's answer, checked against the quote it was given and the output limits.
-fn checked_price(
-    answer: Result<
-        crate::bindings::pricing::partner_center::extension0_1_0::pricing_types::PriceAdjustments,
-        RuleError,
-    >,
-    line_count: usize,
-    limits: &RuntimeLimits,
-) -> Result<model::PriceAdjustments, FailureKind> {
-    let raw = answer.map_err(rule_failure)?;
-    let size = model::PriceAdjustments::raw_size(&raw);
-    if size > limits.max_output_bytes {
-        return Err(FailureKind::InvalidOutput(format!(
-            "output is about {size} bytes; the limit is {}",
-            limits.max_output_bytes
-        )));
-    }
-    model::PriceAdjustments::from_wit(raw, line_count, limits.max_reason_bytes).map_err(FailureKind::InvalidOutput)
-}
-
-/// [`checked_price`] for the columnar answer of extension@0.2.0.
-fn checked_price_v2(
-    answer: Result<
-        crate::bindings::pricing_v2::partner_center::extension0_2_0::pricing_types::PriceAdjustments,
-        RuleErrorV2,
-    >,
-    line_count: usize,
-    limits: &RuntimeLimits,
-) -> Result<model::PriceAdjustments, FailureKind> {
-    let raw = answer.map_err(|e| rule_failure(e.into()))?;
-    let size = model::PriceAdjustments::raw_size_v2(&raw);
-    if size > limits.max_output_bytes {
-        return Err(FailureKind::InvalidOutput(format!(
-            "output is about {size} bytes; the limit is {}",
-            limits.max_output_bytes
-        )));
-    }
-    model::PriceAdjustments::from_wit_v2(raw, line_count, limits.max_reason_bytes).map_err(FailureKind::InvalidOutput)
 }
 
 /// Refuses a quote beyond the operator's line and size limits before anything is converted.
@@ -1052,7 +993,7 @@ fn classify(
     }
 }
 
-fn rule_failure(error: RuleError) -> FailureKind {
+pub(crate) fn rule_failure(error: RuleError) -> FailureKind {
     FailureKind::RuleError(match error {
         RuleError::InvalidInput(message) => RuleFailure::InvalidInput(message),
         RuleError::Capability(e) => RuleFailure::Capability(match e {

@@ -1,0 +1,263 @@
+//! Contract `partner-center:extension@0.2.0`: the pricing world with columnar quote lines
+//! (every meaning is 0.1.0's). Its bindings reuse the shared capability interfaces that
+//! [`super::since_v0_1`] generates; its rule errors mean what 0.1.0's do.
+
+use super::since_v0_1::RuleError;
+use super::types as wt;
+use crate::failure::FailureKind;
+use crate::limits::RuntimeLimits;
+use crate::model::{
+    self, InputError, PriceAdjustments, Quote, Repriced, checked_reasons, decimal_from_wit, decimal_to_wit_at, period,
+    text_size,
+};
+use crate::runtime::rule_failure;
+
+/// The `pricing-rule` world of extension@0.2.0 (columnar quote lines).
+pub mod pricing {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "partner-center:extension/pricing-rule@0.2.0",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "partner-center:types/types": crate::wit::since_v0_1::pricing::partner_center::types::types,
+            "partner-center:log/log": crate::wit::since_v0_1::pricing::partner_center::log::log,
+            "partner-center:customer/customers": crate::wit::since_v0_1::pricing::partner_center::customer::customers,
+            "partner-center:order/orders": crate::wit::since_v0_1::pricing::partner_center::order::orders,
+            "partner-center:pricing/catalog": crate::wit::since_v0_1::pricing::partner_center::pricing::catalog,
+            "partner-center:invoicing/invoices": crate::wit::since_v0_1::pricing::partner_center::invoicing::invoices,
+        },
+    });
+}
+
+use pricing::partner_center::extension0_2_0::errors::RuleError as RuleErrorV2;
+use pricing::partner_center::extension0_2_0::pricing_types as wp2;
+
+/// The two versions of `rule-error` mean the same: the host handles one.
+impl From<RuleErrorV2> for RuleError {
+    fn from(error: RuleErrorV2) -> Self {
+        match error {
+            RuleErrorV2::InvalidInput(message) => RuleError::InvalidInput(message),
+            RuleErrorV2::Capability(error) => RuleError::Capability(error),
+        }
+    }
+}
+
+impl Quote {
+    /// Validates the quote and converts it into the columnar WIT record of extension@0.2.0.
+    pub fn to_wit_v2(&self) -> Result<wp2::Quote, InputError> {
+        self.check_lines()?;
+        let n = self.lines.len();
+        let mut lines = wp2::QuoteLines {
+            product: Vec::with_capacity(n),
+            period: Vec::with_capacity(n),
+            period_count: Vec::with_capacity(n),
+            quantity: Vec::with_capacity(n),
+            list_unit_price: Vec::with_capacity(n),
+            list_unit_price_scale: Vec::with_capacity(n),
+            unit_price: Vec::with_capacity(n),
+            unit_price_scale: Vec::with_capacity(n),
+        };
+        for (i, l) in self.lines.iter().enumerate() {
+            lines.product.push(l.product);
+            lines.period.push(period(l.period));
+            lines.period_count.push(l.period_count);
+            lines.quantity.push(l.quantity);
+            let list = decimal_to_wit_at(l.list_unit_price, || format!("lines[{i}].list_unit_price"))?;
+            lines.list_unit_price.push(list.mantissa);
+            lines.list_unit_price_scale.push(list.scale);
+            let unit = decimal_to_wit_at(l.unit_price, || format!("lines[{i}].unit_price"))?;
+            lines.unit_price.push(unit.mantissa);
+            lines.unit_price_scale.push(unit.scale);
+        }
+        let partner = self
+            .partner_parts()?
+            .map(|(id, kind, distributor)| wp2::PartnerContext { id, kind, distributor });
+        let customer = self
+            .customer_parts()?
+            .map(|(id, association, freeze, level)| wp2::CustomerContext {
+                id,
+                association,
+                freeze,
+                level,
+            });
+        Ok(wp2::Quote {
+            currency: self.currency.to_string(),
+            as_of: self.as_of.timestamp_millis(),
+            partner,
+            customer,
+            products: self.products_to_wit()?,
+            lines,
+        })
+    }
+}
+
+impl PriceAdjustments {
+    /// [`from_wit`](Self::from_wit) for the columnar answer of extension@0.2.0: the columns
+    /// must have one element per repriced line each.
+    pub fn from_wit_v2(raw: wp2::PriceAdjustments, line_count: usize, max_reason_bytes: usize) -> Result<Self, String> {
+        let n = raw.line.len();
+        for (column, len) in [
+            ("unit-price", raw.unit_price.len()),
+            ("unit-price-scale", raw.unit_price_scale.len()),
+            ("reason", raw.reason.len()),
+        ] {
+            if len != n {
+                return Err(format!("column {column} has {len} elements but column line has {n}"));
+            }
+        }
+        let reasons = checked_reasons(raw.reasons, max_reason_bytes)?;
+        let mut lines = Repriced::new(line_count, n, &reasons);
+        for i in 0..n {
+            let unit_price = decimal_from_wit(wt::Decimal {
+                mantissa: raw.unit_price[i],
+                scale: raw.unit_price_scale[i],
+            })
+            .map_err(|e| format!("lines[{i}].unit_price: {e}"))?;
+            lines.push(i, raw.line[i], unit_price, raw.reason[i])?;
+        }
+        Ok(PriceAdjustments { lines: lines.done() })
+    }
+
+    /// Rough size of a raw 0.2.0 answer, checked before it is validated.
+    pub fn raw_size_v2(raw: &wp2::PriceAdjustments) -> usize {
+        raw.line.len() * 4
+            + raw.unit_price.len() * 8
+            + raw.unit_price_scale.len()
+            + raw.reason.len() * 4
+            + raw.reasons.iter().map(|r| text_size(r)).sum::<usize>()
+    }
+}
+
+/// [`since_v0_1::checked_price`](super::since_v0_1::checked_price) for the columnar answer.
+pub(crate) fn checked_price_v2(
+    answer: Result<wp2::PriceAdjustments, RuleErrorV2>,
+    line_count: usize,
+    limits: &RuntimeLimits,
+) -> Result<model::PriceAdjustments, FailureKind> {
+    let raw = answer.map_err(|e| rule_failure(e.into()))?;
+    let size = PriceAdjustments::raw_size_v2(&raw);
+    if size > limits.max_output_bytes {
+        return Err(FailureKind::InvalidOutput(format!(
+            "output is about {size} bytes; the limit is {}",
+            limits.max_output_bytes
+        )));
+    }
+    PriceAdjustments::from_wit_v2(raw, line_count, limits.max_reason_bytes).map_err(FailureKind::InvalidOutput)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::QuoteLine;
+    use chrono::{DateTime, Utc};
+    use pchost_domain::{ChargingMode, Currency, PeriodType, Product};
+    use rust_decimal::Decimal;
+    use std::sync::Arc;
+
+    fn quote_with_prices(prices: &[&str]) -> Quote {
+        let d = |s: &str| Decimal::from_str_exact(s).expect("decimal literal");
+        Quote {
+            currency: Currency::CNY,
+            as_of: DateTime::<Utc>::UNIX_EPOCH,
+            partner: None,
+            customer: None,
+            products: vec![Product {
+                id: 1,
+                seller: None,
+                service_type: "ECS".into(),
+                resource_type: "cloudserver".into(),
+                spec_code: "s6.large.2".into(),
+                region: "cn-north-4".into(),
+                charging_mode: ChargingMode::YearlyMonthly,
+            }],
+            lines: prices
+                .iter()
+                .map(|p| QuoteLine {
+                    product: 0,
+                    period: PeriodType::Month,
+                    period_count: 1,
+                    quantity: 1,
+                    list_unit_price: d("100"),
+                    unit_price: d(p),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn columnar_lines_keep_each_prices_own_scale() {
+        let wit = quote_with_prices(&["88.5", "0.0000001", "60000.00"])
+            .to_wit_v2()
+            .expect("valid");
+        assert_eq!(wit.lines.unit_price, vec![885, 1, 6_000_000]);
+        assert_eq!(wit.lines.unit_price_scale, vec![1, 7, 2]);
+        assert_eq!(wit.lines.list_unit_price, vec![100; 3]);
+        assert_eq!(wit.lines.list_unit_price_scale, vec![0; 3]);
+        assert_eq!(wit.lines.product.len(), 3);
+        assert_eq!(wit.lines.period.len(), 3);
+    }
+
+    #[test]
+    fn a_columnar_price_beyond_the_contract_is_refused_naming_it() {
+        let refused = quote_with_prices(&["1", "99999999999999999999"]).to_wit_v2();
+        assert_eq!(
+            refused.map(|q| q.lines.unit_price),
+            Err(InputError::Invalid {
+                field: "lines[1].unit_price".into(),
+                message: "99999999999999999999 is out of range".into()
+            })
+        );
+        let negative = quote_with_prices(&["-1"]).to_wit_v2().map(|q| q.lines.unit_price);
+        assert_eq!(
+            negative,
+            Err(InputError::Invalid {
+                field: "lines[0].unit_price".into(),
+                message: "must not be negative".into()
+            })
+        );
+    }
+
+    #[test]
+    fn columnar_answers_with_ragged_columns_or_bad_indices_are_refused() {
+        let raw = |line: Vec<u32>, scale: Vec<u8>, reason: Vec<u32>| wp2::PriceAdjustments {
+            unit_price: vec![1; line.len()],
+            line,
+            unit_price_scale: scale,
+            reason,
+            reasons: vec!["r".into()],
+        };
+        let ok = PriceAdjustments::from_wit_v2(raw(vec![1, 0], vec![2, 0], vec![0, 0]), 2, 100).expect("valid");
+        assert_eq!(
+            ok.lines
+                .iter()
+                .map(|l| (l.line, l.unit_price.to_string()))
+                .collect::<Vec<_>>(),
+            vec![(1, "0.01".to_owned()), (0, "1".to_owned())]
+        );
+        assert!(
+            Arc::ptr_eq(&ok.lines[0].reason, &ok.lines[1].reason),
+            "one reason, shared"
+        );
+        assert_eq!(
+            PriceAdjustments::from_wit_v2(raw(vec![0, 1], vec![0], vec![0, 0]), 2, 100),
+            Err("column unit-price-scale has 1 elements but column line has 2".into())
+        );
+        assert_eq!(
+            PriceAdjustments::from_wit_v2(raw(vec![0, 0], vec![0, 0], vec![0, 0]), 2, 100),
+            Err("lines[1] reprices line 0 a second time".into())
+        );
+        assert_eq!(
+            PriceAdjustments::from_wit_v2(raw(vec![2], vec![0], vec![0]), 2, 100),
+            Err("lines[0].line = 2 but the quote has 2 lines".into())
+        );
+        assert_eq!(
+            PriceAdjustments::from_wit_v2(raw(vec![0], vec![11], vec![0]), 2, 100),
+            Err("lines[0].unit_price: decimal scale 11 exceeds 10".into())
+        );
+        assert_eq!(
+            PriceAdjustments::from_wit_v2(raw(vec![0], vec![0], vec![1]), 2, 100),
+            Err("lines[0].reason = 1 but there are 1 reasons".into())
+        );
+    }
+}
