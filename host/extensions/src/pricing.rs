@@ -13,6 +13,7 @@ use pchost_domain::{Currency, Customer, PartnerId, PeriodType, ProductId};
 use pchost_runtime::model;
 use pchost_runtime::{FailureKind, PluginFailure, World};
 use pchost_store::bindings::{Binding, BindingScope};
+use pchost_store::orders::NewOrderLine;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -112,6 +113,23 @@ pub struct PricedQuote {
     /// the stored quote's record, not read back from it).
     #[serde(default, skip_deserializing)]
     pub policies: Vec<PolicyApplied>,
+}
+
+impl PricedQuote {
+    /// The lines an order created from this quote gets: what the store keeps with it.
+    pub fn order_lines(&self) -> Vec<NewOrderLine> {
+        self.lines
+            .iter()
+            .map(|l| NewOrderLine {
+                product: l.product_id,
+                period: l.period,
+                period_count: l.period_count,
+                quantity: l.quantity,
+                list_unit_price: l.list_unit_price,
+                unit_price: l.unit_price,
+            })
+            .collect()
+    }
 }
 
 /// Runs the whole chain over `quote`.

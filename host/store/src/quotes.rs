@@ -1,12 +1,14 @@
 //! Saved quotes: a priced quote kept so that an order can be created from it later, at the
 //! quoted price, once and before the quote expires (see [`crate::orders::NewOrder::quote`]).
-//! The priced quote itself (its lines and the adjustments that led to them) is JSON that the
-//! domain stores without reading.
+//! A saved quote holds the lines an order created from it gets, typed; its body (the priced
+//! quote with the adjustments and the chain that led to it) is a record the store keeps
+//! without reading.
 
 use crate::audit::{self, InvocationRecord};
 use crate::entities::{CustomerId, OrderId};
 use crate::errors::DomainError;
 use crate::money::Currency;
+use crate::orders::NewOrderLine;
 use crate::store::StoreError;
 use crate::store::{self, Store};
 use chrono::{DateTime, Utc};
@@ -26,7 +28,9 @@ pub struct NewQuote<'a> {
     pub currency: Currency,
     /// What the quote totals.
     pub total: Decimal,
-    /// The priced quote as JSON, opaque to the domain.
+    /// The lines an order created from it gets.
+    pub lines: &'a [NewOrderLine],
+    /// The priced quote as JSON, opaque to the store: the record of how it was priced.
     pub body: &'a str,
     /// Who priced it.
     pub created_by: &'a str,
@@ -48,7 +52,10 @@ pub struct SavedQuote {
     /// What the quote totals.
     #[serde(with = "rust_decimal::serde::str")]
     pub total: Decimal,
-    /// The priced quote as JSON, opaque to the domain.
+    /// The lines an order created from it gets; none for a quote saved before the store kept
+    /// them (it can no longer be ordered).
+    pub lines: Option<Vec<NewOrderLine>>,
+    /// The priced quote as JSON, opaque to the store: the record of how it was priced.
     pub body: String,
     /// When it was priced.
     pub created_at: DateTime<Utc>,
@@ -69,6 +76,7 @@ impl Store {
         customer: CustomerId,
         currency: Currency,
         total: Decimal,
+        lines: &[NewOrderLine],
         body: &str,
         created_by: &str,
         now: DateTime<Utc>,
@@ -78,6 +86,7 @@ impl Store {
             customer,
             currency,
             total,
+            lines,
             body,
             created_by,
             now,
@@ -99,6 +108,7 @@ impl Store {
             customer,
             currency,
             total,
+            lines,
             body,
             created_by,
             now,
@@ -118,18 +128,30 @@ impl Store {
             }
             .into());
         }
+        if lines.is_empty() {
+            return Err(DomainError::Invalid {
+                field: "lines",
+                message: "a quote has at least one line".into(),
+            }
+            .into());
+        }
+        let lines = serde_json::to_string(lines).map_err(|e| StoreError::Corrupt {
+            table: "quotes",
+            detail: format!("lines do not serialise: {e}"),
+        })?;
         self.existing_customer(customer).await?;
         audit::check_purposes(invocations)?;
         let _turn = self.sqlite_writer().await;
         let mut tx = self.pool().begin().await?;
         let invocation_ids = audit::insert_invocations(&mut tx, invocations, now).await?;
         let id = sqlx::query_scalar(
-            "INSERT INTO quotes (customer, currency, total, body, created_at, expires_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            "INSERT INTO quotes (customer, currency, total, lines, body, created_at, expires_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(customer)
         .bind(currency.as_str())
         .bind(total.to_string())
+        .bind(&lines)
         .bind(body)
         .bind(now.timestamp_millis())
         .bind(expires_at.timestamp_millis())
@@ -143,17 +165,26 @@ impl Store {
     /// One saved quote.
     pub async fn saved_quote(&self, id: i64) -> Result<Option<SavedQuote>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, customer, currency, total, body, created_at, expires_at, created_by, order_id FROM quotes WHERE id = $1",
+            "SELECT id, customer, currency, total, lines, body, created_at, expires_at, created_by, order_id FROM quotes WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
         .await?;
         let Some(r) = row else { return Ok(None) };
+        let lines: Option<String> = r.try_get("lines")?;
+        let lines = lines
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt {
+                table: "quotes",
+                detail: format!("lines of quote {id}: {e}"),
+            })?;
         Ok(Some(SavedQuote {
             id: r.try_get("id")?,
             customer: r.try_get("customer")?,
             currency: store::currency(&r, "quotes")?,
             total: store::decimal(&r, "quotes", "total")?,
+            lines,
             body: r.try_get("body")?,
             created_at: store::millis(&r, "quotes", "created_at")?,
             expires_at: store::millis(&r, "quotes", "expires_at")?,

@@ -954,12 +954,13 @@ on_both_backends! {
         let expires = t0() + Duration::hours(1);
         let body = r#"{"lines":[{"product":2001,"amount":"250.00"}]}"#;
         let quote = store
-            .save_quote(demo::STANDARD_CUSTOMER, cny(), dec("250.00"), body, "partner-admin:2/500", t0(), expires)
+            .save_quote(demo::STANDARD_CUSTOMER, cny(), dec("250.00"), &order_of("250.00").lines, body, "partner-admin:2/500", t0(), expires)
             .await
             .expect("saved");
         let saved = store.saved_quote(quote).await.expect("read").expect("quote");
         assert_eq!((saved.id, saved.customer, saved.currency, saved.total), (quote, 102, cny(), dec("250.00")));
         assert_eq!((saved.body.as_str(), saved.created_at, saved.expires_at), (body, t0(), expires));
+        assert_eq!(saved.lines, Some(order_of("250.00").lines), "the lines an order from it gets, typed");
         assert_eq!((saved.created_by.as_str(), saved.order), ("partner-admin:2/500", None));
         assert_eq!(store.saved_quote(4242).await.expect("read"), None);
 
@@ -996,7 +997,8 @@ on_both_backends! {
     async fn an_expired_quote_cannot_be_ordered(store: Store) {
         seeded(&store).await;
         let expires = t0() + Duration::hours(1);
-        let save = |now, expires_at| store.save_quote(demo::STANDARD_CUSTOMER, cny(), dec("10.00"), "{}", "customer:102", now, expires_at);
+        let lines = order_of("10.00").lines;
+        let save = |now, expires_at| store.save_quote(demo::STANDARD_CUSTOMER, cny(), dec("10.00"), &lines, "{}", "customer:102", now, expires_at);
         let quote = save(t0(), expires).await.expect("saved");
         let order = NewOrder { quote: Some(quote), ..order_of("10.00") };
         let late = store.create_order(&order, &reseller_admin(), "late", expires).await;
@@ -1008,8 +1010,11 @@ on_both_backends! {
         assert_eq!(store.order(in_time.id).await.expect("read").expect("order").quote, Some(quote));
         // A quote is saved only with an expiry after its pricing, for an existing customer.
         assert_eq!(save(t0(), t0()).await.map_err(|e| e.code().as_str()), Err("invalid-field"));
-        let unknown = store.save_quote(4242, cny(), dec("1.00"), "{}", "operator", t0(), expires).await;
+        let unknown = store.save_quote(4242, cny(), dec("1.00"), &lines, "{}", "operator", t0(), expires).await;
         assert_eq!(unknown.map_err(|e| e.code().as_str()), Err("customer-not-found"));
+        // A quote without lines orders nothing.
+        let empty = store.save_quote(demo::STANDARD_CUSTOMER, cny(), dec("1.00"), &[], "{}", "operator", t0(), expires).await;
+        assert_eq!(empty.map_err(|e| e.code().as_str()), Err("invalid-field"));
     }
 
     async fn rule_16_find_customers_filters_by_manager_partner_and_state_with_paging(store: Store) {

@@ -17,7 +17,7 @@ use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{ApprovalKind, Customer, Order, OrderId, OrderStatus, Role};
 use pchost_extensions::actions::Action;
 use pchost_extensions::pricing::PricedQuote;
-use pchost_store::orders::{NewOrder, NewOrderLine, OrderFilter, Payer};
+use pchost_store::orders::{NewOrder, OrderFilter, Payer};
 use pchost_store::resources::Resource;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -109,23 +109,18 @@ pub async fn create(
         .await?
         .ok_or_else(|| AppError::not_found(Entity::Quote, request.quote_id))?;
     let customer = caller.customer(&state, saved.customer).await?;
-    let quote: PricedQuote = serde_json::from_str(&saved.body)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored quote {} is unreadable: {e}", saved.id)))?;
+    // A quote saved before the store kept its lines cannot be ordered; it is past its
+    // 24 hours anyway.
+    let lines = saved.lines.ok_or_else(|| {
+        AppError::refused(
+            ErrorCode::QuoteExpired,
+            format!("quote {} was saved without its order lines: price again", saved.id),
+        )
+    })?;
     let order = NewOrder {
         customer: customer.id,
         currency: saved.currency,
-        lines: quote
-            .lines
-            .iter()
-            .map(|l| NewOrderLine {
-                product: l.product_id,
-                period: l.period,
-                period_count: l.period_count,
-                quantity: l.quantity,
-                list_unit_price: l.list_unit_price,
-                unit_price: l.unit_price,
-            })
-            .collect(),
+        lines,
         quote: Some(saved.id),
     };
     let created = state

@@ -318,10 +318,12 @@ async fn quote(
     response.expires_at = now + QUOTE_VALIDITY;
     let body = serde_json::to_string(&response).map_err(|e| AppError::Internal(e.into()))?;
     let created_by = caller.label();
+    let lines = response.order_lines();
     let quote = NewQuote {
         customer: customer_id,
         currency,
         total: response.total,
+        lines: &lines,
         body: &body,
         created_by: &created_by,
         now,
