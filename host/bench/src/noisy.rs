@@ -16,7 +16,8 @@
 //! whichever condition it falls, whatever the plugins do. Commits still run with SQLite's
 //! full synchronisation; the figures on disk are in BENCHMARKS.md.
 
-use crate::{HttpServer, Latency, Results};
+use crate::http::HttpServer;
+use crate::measure::{Latency, Results};
 use anyhow::{Context, bail};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
