@@ -102,21 +102,32 @@ pub struct NewBinding {
     pub enabled: bool,
 }
 
-/// Changes to a binding; `None` leaves a field as it is.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// Changes to a binding; `None` (an absent field, in JSON) leaves a field as it is. The API's
+/// `PATCH /v1/bindings/{id}` body.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BindingChange {
-    /// Turn it on or off.
+    /// Enable or disable.
+    #[serde(default)]
     pub enabled: Option<bool>,
-    /// Another installed version of the same plugin and world.
+    /// Run another installed version of the same plugin and world (the current one is kept
+    /// as the previous version, for rollback and fallback).
+    #[serde(default)]
     pub version: Option<String>,
-    /// Another position, in [`POSITIONS`].
+    /// New order, in [`POSITIONS`] (-1000 to 1000).
+    #[serde(default)]
     pub position: Option<i32>,
-    /// Another failure policy.
+    /// New failure policy: `fail-closed`, `fail-open` or `fallback`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub failure_policy: Option<FailurePolicy>,
-    /// `Some(Some(v))` makes `v`, an installed version of the same plugin and world other
-    /// than the active version, the shadow version; `Some(None)` removes the shadow. In JSON,
-    /// `null` removes it and an absent field leaves it.
+    /// Another installed version to run beside the active one on live requests, without
+    /// affecting results (its differences are recorded: `GET /v1/bindings/{id}/shadow-diffs`).
+    /// `Some(Some(v))` makes `v`, other than the active version, the shadow version;
+    /// `Some(None)` removes the shadow. In JSON, `null` removes it and an absent field leaves
+    /// it.
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub shadow_version: Option<Option<String>>,
 }
 

@@ -337,66 +337,24 @@ pub async fn bindings(State(state): State<AppState>, caller: Caller) -> Result<J
     ))
 }
 
-/// A change to a binding.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BindingChangeRequest {
-    /// Enable or disable.
-    #[serde(default)]
-    pub enabled: Option<bool>,
-    /// Run another installed version of the same plugin (the current one is kept as the
-    /// previous version, for rollback and fallback).
-    #[serde(default)]
-    pub version: Option<String>,
-    /// New order.
-    #[serde(default)]
-    pub position: Option<i32>,
-    /// New failure policy.
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub failure_policy: Option<FailurePolicy>,
-    /// Another installed version to run beside the active one on live requests, without
-    /// affecting results (its differences are recorded: `GET /v1/bindings/{id}/shadow-diffs`);
-    /// `null` stops it.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
-    pub shadow_version: Option<Option<String>>,
-}
-
-/// `Some(value)` for a field that is present, even as `null`; absent stays `None` (default).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
-
 /// Enables, disables, upgrades or reorders a binding.
-#[utoipa::path(patch, path = "/v1/bindings/{id}", tag = "plugins", params(("id" = i64, Path)), request_body = BindingChangeRequest,
+#[utoipa::path(patch, path = "/v1/bindings/{id}", tag = "plugins", params(("id" = i64, Path)), request_body = BindingChange,
     responses((status = 200, description = "the binding"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn change(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    payload: Body<BindingChangeRequest>,
+    payload: Body<BindingChange>,
 ) -> Result<Json<Binding>, AppError> {
     caller.need("plugins", Access::Write)?;
     managed(&state, &caller, id).await?;
-    let Body(request) = payload;
-    if request.position.is_some_and(|p| !(-1000..=1000).contains(&p)) {
+    let Body(change) = payload;
+    if change.position.is_some_and(|p| !(-1000..=1000).contains(&p)) {
         return Err(AppError::field("position", "-1000 to 1000"));
     }
     let binding = state
         .store
-        .update_binding(
-            id,
-            &BindingChange {
-                enabled: request.enabled,
-                version: request.version,
-                position: request.position,
-                failure_policy: request.failure_policy,
-                shadow_version: request.shadow_version,
-            },
-            &caller.label(),
-            Utc::now(),
-        )
+        .update_binding(id, &change, &caller.label(), Utc::now())
         .await?;
     state.host.bindings.reload(&state.store).await?;
     Ok(Json(binding))
