@@ -62,6 +62,27 @@ impl Entry {
     }
 }
 
+/// A pricing rule's raw answer at any contract version, checked against the output limits
+/// (`size` estimates it before anything is validated) and then converted and validated
+/// against the quote it was given (`convert`).
+pub(crate) fn check_price_answer<R>(
+    answer: Result<R, RuleError>,
+    size: fn(&R) -> usize,
+    convert: impl FnOnce(R) -> Result<crate::model::PriceAdjustments, String>,
+    limits: &crate::limits::RuntimeLimits,
+) -> Result<crate::model::PriceAdjustments, crate::failure::FailureKind> {
+    use crate::failure::FailureKind;
+    let raw = answer.map_err(crate::runtime::rule_failure)?;
+    let size = size(&raw);
+    if size > limits.max_output_bytes {
+        return Err(FailureKind::InvalidOutput(format!(
+            "output is about {size} bytes; the limit is {}",
+            limits.max_output_bytes
+        )));
+    }
+    convert(raw).map_err(FailureKind::InvalidOutput)
+}
+
 /// The instance of a warm pricing rule, by contract version.
 pub(crate) enum WarmRule {
     /// `pricing-rule@0.1.0`.

@@ -10,7 +10,6 @@ use crate::model::{
     decimal_from_wit, decimal_to_wit, decimal_to_wit_at, freeze, id_to_wit, invalid, period, role, role_from_wit,
     text_size,
 };
-use crate::runtime::rule_failure;
 use crate::state::InvocationState;
 use pchost_domain::ApprovalKind;
 
@@ -192,21 +191,18 @@ fn approval_kind(k: ApprovalKind) -> wa::ApprovalKind {
     }
 }
 
-/// A pricing rule's answer, checked against the quote it was given and the output limits.
+/// A 0.1.0 pricing rule's answer, checked against the quote it was given and the limits.
 pub(crate) fn checked_price(
     answer: Result<wp::PriceAdjustments, RuleError>,
     line_count: usize,
     limits: &RuntimeLimits,
 ) -> Result<model::PriceAdjustments, FailureKind> {
-    let raw = answer.map_err(rule_failure)?;
-    let size = PriceAdjustments::raw_size(&raw);
-    if size > limits.max_output_bytes {
-        return Err(FailureKind::InvalidOutput(format!(
-            "output is about {size} bytes; the limit is {}",
-            limits.max_output_bytes
-        )));
-    }
-    PriceAdjustments::from_wit(raw, line_count, limits.max_reason_bytes).map_err(FailureKind::InvalidOutput)
+    super::check_price_answer(
+        answer,
+        PriceAdjustments::raw_size,
+        |raw| PriceAdjustments::from_wit(raw, line_count, limits.max_reason_bytes),
+        limits,
+    )
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@ use crate::model::{
     self, InputError, PriceAdjustments, Quote, Repriced, checked_reasons, decimal_from_wit, decimal_to_wit_at, period,
     text_size,
 };
-use crate::runtime::rule_failure;
 
 /// The `pricing-rule` world of extension@0.2.0 (columnar quote lines).
 pub mod pricing {
@@ -129,21 +128,19 @@ impl PriceAdjustments {
     }
 }
 
-/// [`since_v0_1::checked_price`](super::since_v0_1::checked_price) for the columnar answer.
+/// A 0.2.0 pricing rule's columnar answer, checked against the quote it was given and the
+/// limits.
 pub(crate) fn checked_price_v2(
     answer: Result<wp2::PriceAdjustments, RuleErrorV2>,
     line_count: usize,
     limits: &RuntimeLimits,
 ) -> Result<model::PriceAdjustments, FailureKind> {
-    let raw = answer.map_err(|e| rule_failure(e.into()))?;
-    let size = PriceAdjustments::raw_size_v2(&raw);
-    if size > limits.max_output_bytes {
-        return Err(FailureKind::InvalidOutput(format!(
-            "output is about {size} bytes; the limit is {}",
-            limits.max_output_bytes
-        )));
-    }
-    PriceAdjustments::from_wit_v2(raw, line_count, limits.max_reason_bytes).map_err(FailureKind::InvalidOutput)
+    super::check_price_answer(
+        answer.map_err(RuleError::from),
+        PriceAdjustments::raw_size_v2,
+        |raw| PriceAdjustments::from_wit_v2(raw, line_count, limits.max_reason_bytes),
+        limits,
+    )
 }
 
 #[cfg(test)]
