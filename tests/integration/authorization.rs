@@ -9,7 +9,8 @@
 
 use crate::support::*;
 use axum::http::StatusCode;
-use pchost_server::app::{AppState, router};
+use pchost_server::app::router;
+use pchost_server::state::AppState;
 use pchost_store::bindings::{NewPluginVersion, Recorded};
 use serde_json::{Value, json};
 

@@ -5,7 +5,8 @@
 use crate::support::*;
 use axum::http::StatusCode;
 use chrono::Utc;
-use pchost_server::app::{AppState, router};
+use pchost_server::app::router;
+use pchost_server::state::AppState;
 use pchost_store::bindings::{BindingScope, FailurePolicy, NewBinding};
 use pchost_store::demo;
 use serde_json::{Value, json};

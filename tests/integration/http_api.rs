@@ -437,7 +437,7 @@ fn the_openapi_document_lists_every_route_with_its_security() {
 #[test]
 fn a_principal_over_its_rate_limit_gets_429_with_retry_after() {
     let state = api_state();
-    let limited = pchost_server::app::AppState {
+    let limited = pchost_server::state::AppState {
         limiter: std::sync::Arc::new(pchost_server::ratelimit::RateLimiter::new(
             pchost_server::ratelimit::RateLimit {
                 per_second: 1,
@@ -491,11 +491,11 @@ fn partner_binding(plugin: &str, position: i32, failure_policy: FailurePolicy) -
     }
 }
 
-fn count(state: &pchost_server::app::AppState, table: &str) -> i64 {
+fn count(state: &pchost_server::state::AppState, table: &str) -> i64 {
     scalar(state, &format!("SELECT COUNT(*) FROM {table}"))
 }
 
-fn scalar(state: &pchost_server::app::AppState, sql: &str) -> i64 {
+fn scalar(state: &pchost_server::state::AppState, sql: &str) -> i64 {
     tokio()
         .block_on(sqlx::query_scalar::<_, i64>(sql).fetch_one(state.store.pool()))
         .expect("count")
@@ -684,7 +684,7 @@ fn bad_uploads_get_a_precise_4xx_and_nothing_is_stored() {
 #[test]
 fn an_owners_uploads_past_its_budget_get_429_with_retry_after_and_other_owners_keep_theirs() {
     let state = api_state();
-    let app = router(pchost_server::app::AppState {
+    let app = router(pchost_server::state::AppState {
         uploads: Arc::new(RateLimiter::for_uploads(UploadLimit {
             per_minute: 1,
             burst: 2,
@@ -756,7 +756,7 @@ fn uploads_past_an_owners_quota_of_versions_or_bytes_get_409_and_store_nothing()
             .expect("usage")
     };
     let with_quota = |quota: PluginQuota| {
-        router(pchost_server::app::AppState {
+        router(pchost_server::state::AppState {
             host: pchost_extensions::PluginHost {
                 plugin_quota: quota,
                 ..state.host.clone()
@@ -1006,7 +1006,7 @@ fn a_binding_outside_what_its_extension_point_serves_is_refused() {
 fn the_native_benchmark_baseline_prices_exactly_as_the_plugins_do() {
     let plugins = router(api_state());
     let plugins_state = api_state();
-    let native = router(pchost_server::app::AppState {
+    let native = router(pchost_server::state::AppState {
         host: pchost_extensions::PluginHost {
             native_rules: true,
             ..plugins_state.host.clone()

@@ -98,12 +98,12 @@ pub fn shared_runtime() -> Arc<PluginRuntime> {
 
 /// A server's state over a fresh demo store with the demo API keys and the bundled plugins
 /// installed and bound, as `serve --demo --bundled-plugins` sets it up.
-pub fn api_state() -> pchost_server::app::AppState {
+pub fn api_state() -> pchost_server::state::AppState {
     api_state_on(shared_runtime())
 }
 
 /// [`api_state`] on a runtime of the test's own (other limits).
-pub fn api_state_on(runtime: Arc<PluginRuntime>) -> pchost_server::app::AppState {
+pub fn api_state_on(runtime: Arc<PluginRuntime>) -> pchost_server::state::AppState {
     let store = demo_store();
     tokio().block_on(async {
         pchost_server::demo::seed(&store)
@@ -118,7 +118,7 @@ pub fn api_state_on(runtime: Arc<PluginRuntime>) -> pchost_server::app::AppState
         )
         .await
         .expect("bundled plugins install");
-        let mut state = pchost_server::app::AppState::new(
+        let mut state = pchost_server::state::AppState::new(
             store,
             runtime,
             pchost_server::ratelimit::RateLimit {

@@ -1,20 +1,15 @@
-//! The HTTP API: state, router, the OpenAPI document, and the limits every request is held
-//! to (body sizes here, rate limits per principal in [`crate::ratelimit`]).
+//! The HTTP API: the router over the handlers of `api`, the OpenAPI document built from the
+//! same handler list, and the request tracing. The shared state and the body limits are in
+//! [`crate::state`], rate limits per principal in [`crate::ratelimit`].
 
 use crate::api::{
     accounts, approvals, audit, coupons, customers, invoices, keys, opportunities, orders, partners, plugins, quotes,
     tasks,
 };
-use crate::ratelimit::{RateLimiter, UploadLimit};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
-use axum::http::request::Parts;
+use crate::state::{AppState, MAX_BODY_BYTES, MAX_UPLOAD_BYTES};
+use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::{Json, Router};
-use pchost_extensions::PluginHost;
-use pchost_runtime::PluginRuntime;
-use pchost_store::store::Store;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tower_http::LatencyUnit;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -22,48 +17,6 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-
-/// The largest request body a JSON endpoint accepts.
-pub const MAX_BODY_BYTES: usize = 256 << 10;
-/// The largest plugin upload: the operator's component limit (16 MiB) plus the manifest and
-/// multipart framing.
-pub const MAX_UPLOAD_BYTES: usize = (16 << 20) + (64 << 10);
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// The partner-center data.
-    pub store: Store,
-    /// The plugin host: bindings, the pricing chain, the approval gate, installs, audit.
-    pub host: PluginHost,
-    /// Per-principal request budgets.
-    pub limiter: Arc<RateLimiter>,
-    /// Per-owner upload budgets: each upload may cost a compilation.
-    pub uploads: Arc<RateLimiter>,
-}
-
-impl AppState {
-    /// The state of a server over `store` and `runtime`, with no binding loaded yet (call
-    /// `host.bindings.reload`), every principal held to `limit`, and the default upload limit,
-    /// price ceilings and plugin quota. Plugins read the store.
-    pub fn new(store: Store, runtime: Arc<PluginRuntime>, limit: crate::ratelimit::RateLimit) -> Self {
-        let data = Arc::new(crate::capability_data::StoreData::new(store.clone()));
-        AppState {
-            host: PluginHost::new(store.clone(), runtime, data),
-            store,
-            limiter: Arc::new(RateLimiter::new(limit)),
-            uploads: Arc::new(RateLimiter::for_uploads(UploadLimit::default())),
-        }
-    }
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("host", &self.host)
-            .finish_non_exhaustive()
-    }
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -196,26 +149,4 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
-}
-
-/// The client's address, for rate-limiting unauthenticated endpoints (`local` when the
-/// router runs without a socket, as in tests).
-#[derive(Debug, Clone)]
-pub struct ClientAddr(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(client_addr(parts)))
-    }
-}
-
-/// The client's IP address, or `local` without a socket.
-pub fn client_addr(parts: &Parts) -> String {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "local".into())
 }

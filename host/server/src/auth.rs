@@ -5,8 +5,8 @@
 //! (the operator, a partner's staff member, or a customer) and is checked against the
 //! principal's role (DOMAIN.md "Roles"), its scope (rule 16) and the key's scopes.
 
-use crate::app::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use pchost_domain::errors::{Entity, ErrorCode};
@@ -150,7 +150,7 @@ impl FromRequestParts<AppState> for Caller {
         // Failed attempts count against the client address, so guessing keys (or flooding
         // the key lookup) is rate-limited like any other request.
         let refuse = || -> AppError {
-            let client = crate::app::client_addr(parts);
+            let client = crate::state::client_addr(parts);
             match state.limiter.check(&format!("addr:{client}")) {
                 Ok(()) => invalid(),
                 Err(limited) => limited,

@@ -1,9 +1,10 @@
 //! The `pchost` command line: `serve` the API, `plugin run` a component locally, manage
 //! plugins, bindings, keys and tasks.
 
-use crate::app::{AppState, router};
+use crate::app::router;
 use crate::capability_data::StoreData;
 use crate::ratelimit::{RateLimit, RateLimiter, UploadLimit};
+use crate::state::AppState;
 use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};

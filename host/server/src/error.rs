@@ -2,7 +2,6 @@
 //! the field at fault. Codes are part of the API (see docs/errors.md): never reuse one.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pchost_domain::errors::{DomainError, Entity, ErrorCode};
@@ -163,23 +162,6 @@ impl IntoResponse for AppError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
-    }
-}
-
-impl From<JsonRejection> for AppError {
-    fn from(rejection: JsonRejection) -> Self {
-        match rejection {
-            JsonRejection::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                AppError::payload_too_large(crate::app::MAX_BODY_BYTES)
-            }
-            other => AppError::invalid_json(other.body_text()),
-        }
-    }
-}
-
-impl From<QueryRejection> for AppError {
-    fn from(rejection: QueryRejection) -> Self {
-        AppError::field("query", rejection.body_text())
     }
 }
 

@@ -11,3 +11,4 @@ pub mod error;
 #[cfg(test)]
 mod money_properties;
 pub mod ratelimit;
+pub mod state;

@@ -4,9 +4,9 @@
 use super::money;
 use crate::api::approvals::{ApprovalRequestExt, act, approval_request};
 use crate::api::extract::{Body, Params, Path};
-use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal};
 use crate::error::AppError;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -8,9 +8,9 @@
 //! With no rule bound the action is approved.
 
 use crate::api::extract::Body;
-use crate::app::AppState;
 use crate::auth::{Access, Caller};
 use crate::error::AppError;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

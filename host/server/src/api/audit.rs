@@ -2,9 +2,9 @@
 //! the operator everyone's.
 
 use crate::api::extract::{Params, Path};
-use crate::app::AppState;
 use crate::auth::{Access, Caller};
 use crate::error::AppError;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use pchost_domain::errors::{Entity, ErrorCode};

@@ -4,9 +4,9 @@
 use super::{Page, text};
 use crate::api::approvals::{act, approval_request};
 use crate::api::extract::{Body, Params, Path};
-use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal};
 use crate::error::AppError;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -309,7 +309,7 @@ pub struct Accepted {
     responses((status = 201, body = Accepted), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn accept(
     State(state): State<AppState>,
-    client: crate::app::ClientAddr,
+    client: crate::state::ClientAddr,
     payload: Body<AcceptRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), AppError> {
     state.limiter.check(&format!("addr:{}", client.0))?;

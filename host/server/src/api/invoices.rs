@@ -2,9 +2,9 @@
 //! their list.
 
 use crate::api::extract::{Body, Params, Path};
-use crate::app::AppState;
 use crate::auth::{Access, Caller};
 use crate::error::AppError;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

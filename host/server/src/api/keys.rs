@@ -2,9 +2,9 @@
 //! shown once, at creation.
 
 use crate::api::extract::{Body, Path};
-use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal, issue_key};
 use crate::error::AppError;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

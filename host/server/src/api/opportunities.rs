@@ -3,9 +3,9 @@
 
 use super::Page;
 use crate::api::extract::{Body, Params};
-use crate::app::AppState;
 use crate::auth::{Access, Caller};
 use crate::error::AppError;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -5,9 +5,9 @@
 use super::{Page, text};
 use crate::api::approvals::{ApprovalRequestExt, act, approval_request, home_currency};
 use crate::api::extract::{Body, Params, Path};
-use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal, issue_key};
 use crate::error::AppError;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -7,9 +7,9 @@
 //! and an uploaded version is compiled and loaded before the upload answers.
 
 use crate::api::extract::{Body, Params, Path};
-use crate::app::AppState;
 use crate::auth::{Access, Caller};
 use crate::error::AppError;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
@@ -134,7 +134,7 @@ pub async fn upload(
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> AppError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        AppError::payload_too_large(crate::app::MAX_UPLOAD_BYTES)
+        AppError::payload_too_large(crate::state::MAX_UPLOAD_BYTES)
     } else {
         AppError::invalid_json(format!("bad multipart body: {}", e.body_text()))
     }

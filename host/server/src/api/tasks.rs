@@ -6,9 +6,9 @@
 
 use super::Page;
 use crate::api::extract::{Body, Params, Path};
-use crate::app::AppState;
 use crate::auth::{Access, Caller, Principal};
 use crate::error::AppError;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use pchost_domain::Role;
