@@ -3,7 +3,7 @@
 use crate::support::*;
 use chrono::Utc;
 use pchost_domain::{ApprovalKind, Association, FreezeState, Role};
-use pchost_runtime::model::{ApprovalRequest, Decision, LinePrice, Principal, SubjectCustomer};
+use pchost_runtime::model::{ActionDetail, ApprovalRequest, Decision, LinePrice, Principal, SubjectCustomer};
 use pchost_store::demo;
 use pchost_test_plugins as built;
 
@@ -151,6 +151,8 @@ fn request(kind: ApprovalKind, customer: i64, freeze: FreezeState, amount: &str)
         order: None,
         amount: Some(dec(amount)),
         currency: "CNY".parse().expect("currency"),
+        detail: None,
+        settings: Vec::new(),
     }
 }
 
@@ -243,4 +245,73 @@ fn payment_on_behalf_judges_the_order_history_read_through_the_order_capability_
             reason: "customer 103 is frozen: no payment on its behalf".into()
         }
     );
+}
+
+#[test]
+fn unsubscribe_approval_reads_the_typed_action_of_extension_0_3_0_rule_10() {
+    let runtime = runtime();
+    let plugin = runtime
+        .install(
+            manifest("unsubscribe-approval", "approval-rule@0.3.0", demo::RESELLER, &[]),
+            &built::read(built::UNSUBSCRIBE_APPROVAL),
+        )
+        .expect("install");
+    let decide = |freeze, detail: ActionDetail| {
+        let request = ApprovalRequest {
+            detail: Some(detail),
+            ..request(ApprovalKind::Refund, 102, freeze, "0")
+        };
+        runtime
+            .decide(&plugin.id, &request, demo_data())
+            .expect("decided")
+            .output
+    };
+    let unsubscribe = |refund: &str| ActionDetail::Unsubscribe {
+        resource: 1,
+        order: 9003,
+        refund: dec(refund),
+    };
+    assert_eq!(
+        decide(FreezeState::NotFrozen, unsubscribe("6000.00")),
+        Decision::Escalate {
+            role: Role::PartnerAdmin,
+            reason: "unsubscribing resource 1 refunds 6000.00 CNY, above 5000: a partner admin decides (rule 10)"
+                .into()
+        }
+    );
+    assert_eq!(
+        decide(FreezeState::NotFrozen, unsubscribe("5000.00")),
+        Decision::Approve
+    );
+    assert_eq!(
+        decide(FreezeState::AccountFrozen, unsubscribe("10.00")),
+        Decision::Reject {
+            reason: "customer 102 is frozen: its resources are not unsubscribed until it is unfrozen".into()
+        }
+    );
+    // Not its concern: another action is approved.
+    assert_eq!(
+        decide(FreezeState::AccountFrozen, ActionDetail::Cancel { order: 9007 }),
+        Decision::Approve
+    );
+}
+
+#[test]
+fn an_extension_0_3_0_rule_is_not_sent_an_action_the_host_cannot_describe_in_full() {
+    let runtime = runtime();
+    let plugin = runtime
+        .install(
+            manifest("unsubscribe-approval", "approval-rule@0.3.0", demo::RESELLER, &[]),
+            &built::read(built::UNSUBSCRIBE_APPROVAL),
+        )
+        .expect("install");
+    // A coupon issue names its quota only in the detail: without it the input is refused,
+    // before the plugin runs, naming the field.
+    let request = request(ApprovalKind::CouponIssue, 102, FreezeState::NotFrozen, "100");
+    match runtime.decide(&plugin.id, &request, demo_data()) {
+        Err(pchost_runtime::InvokeError::Input(pchost_runtime::model::InputError::Invalid { field, .. })) => {
+            assert_eq!(field, "action")
+        }
+        other => panic!("expected a refused input, got {other:?}"),
+    }
 }

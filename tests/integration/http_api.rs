@@ -1070,3 +1070,90 @@ fn a_revoked_key_is_refused_as_invalid_from_the_next_request_on() {
         (StatusCode::UNAUTHORIZED, Some("invalid-api-key"))
     );
 }
+
+#[test]
+fn a_renewal_gets_the_sellers_renewal_discount_a_new_purchase_does_not_across_contract_versions() {
+    let state = api_state();
+    // Seller 10 installs its renewal discount (extension@0.3.0) beside its volume discount
+    // (0.2.0); reseller 2's markup is on 0.2.0.
+    let component = pchost_test_plugins::read(pchost_test_plugins::RENEWAL_DISCOUNT);
+    tokio().block_on(async {
+        pchost_extensions::install::install(
+            &state.store,
+            &state.host.runtime,
+            manifest("renewal-discount", "pricing-rule@0.3.0", demo::SELLER, &[]),
+            &component,
+            &state.host.plugin_quota,
+        )
+        .await
+        .expect("install");
+        let binding = NewBinding {
+            scope: BindingScope::Seller,
+            scope_id: Some(demo::SELLER),
+            plugin_owner: demo::SELLER,
+            ..partner_binding("renewal-discount", 2, FailurePolicy::FailClosed)
+        };
+        state
+            .store
+            .create_binding(&binding, "test", Utc::now())
+            .await
+            .expect("bind");
+        state.host.bindings.reload(&state.store).await.expect("reload");
+    });
+    let app = router(state.clone());
+    // Demo resource 1: customer 102's monthly subscription of product 2001 (list 88.50).
+    let (status, renewal) = call(
+        &app,
+        "POST",
+        "/v1/quotes/renewal",
+        Some(keys::CUSTOMER_102),
+        Some(json!({ "resource_id": 1, "period_count": 1 })),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{renewal}");
+    let line = &renewal["lines"][0];
+    // volume-discount (extension@0.2.0): 1 unit, no tier. renewal-discount (0.3.0): 5% off
+    // 88.50 = 84.075, rounded to the cent 84.08, declared a seller discount.
+    // reseller-markup (0.2.0): 84.08 + 8% = 90.8064.
+    assert_eq!(line["list_unit_price"], "88.500000");
+    let steps: Vec<_> = line["adjustments"]
+        .as_array()
+        .expect("adjustments")
+        .iter()
+        .map(|a| {
+            (
+                a["plugin"].as_str().unwrap_or_default().to_owned(),
+                a["to"].as_str().unwrap_or_default().to_owned(),
+                a["kind"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (
+                "renewal-discount@0.1.0".to_owned(),
+                "84.08".to_owned(),
+                Some("seller-discount".to_owned())
+            ),
+            ("reseller-markup@0.1.0".to_owned(), "90.8064".to_owned(), None),
+        ]
+    );
+    assert_eq!(line["unit_price"], "90.8064");
+    assert_eq!(renewal["total"], "90.81");
+
+    // The same product and term as a new purchase: no renewal discount.
+    let (status, new) = call(
+        &app,
+        "POST",
+        "/v1/quotes",
+        Some(keys::CUSTOMER_102),
+        Some(quote_body(
+            102,
+            json!([{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": 1 }]),
+        )),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{new}");
+    assert_eq!(new["lines"][0]["unit_price"], "95.580000");
+    assert_eq!(new["lines"][0]["adjustments"].as_array().map(Vec::len), Some(1));
+    assert_eq!(new["total"], "95.58");
+}

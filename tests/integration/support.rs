@@ -87,6 +87,9 @@ pub fn quote(customer: i64, level: u8, lines: &[(u32, &str)]) -> Quote {
                 unit_price: dec(price),
             })
             .collect(),
+        purpose: Default::default(),
+        resources: Vec::new(),
+        settings: Vec::new(),
     }
 }
 

@@ -107,5 +107,8 @@ pub(crate) fn quote(lines: usize, quantity: u32) -> Quote {
                 unit_price: price,
             })
             .collect(),
+        purpose: Default::default(),
+        resources: Vec::new(),
+        settings: Vec::new(),
     }
 }

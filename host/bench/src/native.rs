@@ -23,6 +23,7 @@ pub fn heavy(quote: &Quote) -> PriceAdjustments {
                 line.period_count,
             ),
             reason: reason.clone(),
+            kind: None,
         })
         .collect();
     PriceAdjustments { lines }

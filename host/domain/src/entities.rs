@@ -406,6 +406,24 @@ pub struct InvoiceRequest {
 }
 
 crate::word_enum! {
+    /// The kind of a price change: what a pricing rule of extension@0.3.0 declares for each
+    /// adjustment, and the discount an order may carry beside its coupons (rule 7: a coupon
+    /// may forbid combination with a partner-granted, contract or promotion discount).
+    pub enum DiscountKind {
+        /// A discount the partner grants (rule 19).
+        PartnerGranted => "partner-granted",
+        /// A contract discount.
+        Contract => "contract",
+        /// A promotion.
+        Promotion => "promotion",
+        /// A marketplace seller's discount on its own products.
+        SellerDiscount => "seller-discount",
+        /// A price raised above the price so far (a reseller's margin, a surcharge).
+        Markup => "markup",
+    }
+}
+
+crate::word_enum! {
     /// An action that the approval rules decide on (DOMAIN rules 10, 12-14, 17, 18, 22).
     pub enum ApprovalKind {
         /// Refund of an unsubscribed order.

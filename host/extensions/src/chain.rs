@@ -5,6 +5,7 @@
 
 use crate::error::ExtensionError;
 use crate::pricing::{Adjustment, PricedLine};
+use pchost_domain::DiscountKind;
 use pchost_domain::errors::out_of_range;
 use pchost_domain::money;
 use pchost_runtime::model::{LinePrice, PriceAdjustments, Quote};
@@ -129,6 +130,22 @@ pub fn check_answer(
                 bounds.ceiling, bounds.scope
             ));
         }
+        // The declared kind is what rule 7 is checked against: it must say what happened.
+        match adjusted.kind {
+            Some(DiscountKind::Markup) if price < line.unit_price => {
+                return Err(format!(
+                    "line {index}: a markup lowers the price from {} to {price}",
+                    line.unit_price
+                ));
+            }
+            Some(kind) if kind != DiscountKind::Markup && price > line.unit_price => {
+                return Err(format!(
+                    "line {index}: a {kind} raises the price from {} to {price}",
+                    line.unit_price
+                ));
+            }
+            _ => {}
+        }
         lines.push((index, adjusted));
     }
     Ok(CheckedAnswer { lines })
@@ -154,6 +171,7 @@ pub fn apply_answer(
             reason: adjusted.reason.to_string(),
             from: line.unit_price,
             to: adjusted.unit_price,
+            kind: adjusted.kind,
         });
         line.unit_price = adjusted.unit_price;
     }
@@ -235,6 +253,9 @@ mod tests {
                     unit_price: d(price),
                 })
                 .collect(),
+            purpose: Default::default(),
+            resources: Vec::new(),
+            settings: Vec::new(),
         }
     }
 
@@ -247,9 +268,28 @@ mod tests {
                     line,
                     unit_price,
                     reason: reason.clone(),
+                    kind: None,
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn rule_7_a_declared_kind_must_say_what_the_price_did() {
+        let q = quote(&[("100", "100")]);
+        let map = [0];
+        let bounds = PriceCeilings::default().bounds(BindingScope::Partner);
+        let with_kind = |price: &str, kind| {
+            let mut answer = answer(&[(0, d(price))]);
+            answer.lines[0].kind = Some(kind);
+            check_answer(&q, &map, bounds, answer).map(|_| ())
+        };
+        assert_eq!(with_kind("90", DiscountKind::PartnerGranted), Ok(()));
+        assert_eq!(with_kind("110", DiscountKind::Markup), Ok(()));
+        let why = with_kind("110", DiscountKind::Promotion).expect_err("a promotion that raises the price");
+        assert!(why.contains("a promotion raises the price from 100 to 110"), "{why}");
+        let why = with_kind("90", DiscountKind::Markup).expect_err("a markup that lowers the price");
+        assert!(why.contains("a markup lowers the price from 100 to 90"), "{why}");
     }
 
     fn no_adjustments(lines: usize) -> Vec<Vec<Adjustment>> {

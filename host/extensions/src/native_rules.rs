@@ -25,6 +25,8 @@ fn line(index: usize, price: Decimal, reason: &Arc<str>) -> LinePrice {
         line: index as u32,
         unit_price: price.round_dp_with_strategy(6, RoundingStrategy::MidpointAwayFromZero),
         reason: reason.clone(),
+        // The twins of 0.2.0 plugins: no declared kind.
+        kind: None,
     }
 }
 

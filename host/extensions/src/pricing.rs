@@ -9,7 +9,7 @@ use crate::bound::{PolicyApplied, StepOutcome, run_bound};
 use crate::chain::{self, apply_answer, check_answer, priced_lines};
 use crate::error::ExtensionError;
 use chrono::{DateTime, Utc};
-use pchost_domain::{Currency, Customer, PartnerId, PeriodType, ProductId};
+use pchost_domain::{Currency, Customer, DiscountKind, PartnerId, PeriodType, ProductId};
 use pchost_runtime::model;
 use pchost_runtime::{FailureKind, PluginFailure, World};
 use pchost_store::bindings::{Binding, BindingScope};
@@ -37,6 +37,11 @@ pub struct Adjustment {
     #[serde(with = "rust_decimal::serde::str")]
     #[schema(value_type = String)]
     pub to: Decimal,
+    /// The kind of price change the rule declared (`seller-discount`, `partner-granted`,
+    /// `promotion`, `contract`, `markup`); absent for rules of extension@0.1.0 and 0.2.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub kind: Option<DiscountKind>,
 }
 
 /// A priced line.
@@ -176,6 +181,18 @@ pub fn run_chain(
                     let id = quote.products[line.product as usize].id;
                     line.product = view.products.iter().position(|p| p.id == id).unwrap_or_default() as u32;
                     line
+                })
+                .collect();
+            // The resources its lines renew, indexed by the view's lines.
+            view.resources = quote
+                .resources
+                .iter()
+                .filter_map(|r| {
+                    let line = own.iter().position(|&i| i == r.line as usize)?;
+                    Some(model::LineResource {
+                        line: line as u32,
+                        ..r.clone()
+                    })
                 })
                 .collect();
             apply(host, binding, &view, &own, &mut quote, &mut log)?;

@@ -44,6 +44,8 @@ impl World {
             (World::PricingRule, WorldVersion::V0_2) => Some("partner-center:extension/pricing-rule@0.2.0"),
             (World::ApprovalRule, WorldVersion::V0_1) => Some("partner-center:extension/approval-rule@0.1.0"),
             (World::ApprovalRule, WorldVersion::V0_2) => None,
+            (World::PricingRule, WorldVersion::V0_3) => Some("partner-center:extension/pricing-rule@0.3.0"),
+            (World::ApprovalRule, WorldVersion::V0_3) => Some("partner-center:extension/approval-rule@0.3.0"),
         }
     }
 }
@@ -59,6 +61,11 @@ pub enum WorldVersion {
     /// 0.2.0: the pricing rule with columnar quote lines (`wit/deps/extension-0.2.0`).
     #[serde(rename = "0.2.0")]
     V0_2,
+    /// 0.3.0: both worlds with settings; pricing with the quote's purpose and the resources it
+    /// concerns, adjustments with their kind; every gated action as a typed case
+    /// (`wit/deps/extension-0.3.0`).
+    #[serde(rename = "0.3.0")]
+    V0_3,
 }
 
 impl WorldVersion {
@@ -67,6 +74,7 @@ impl WorldVersion {
         match self {
             WorldVersion::V0_1 => "0.1.0",
             WorldVersion::V0_2 => "0.2.0",
+            WorldVersion::V0_3 => "0.3.0",
         }
     }
 }
@@ -83,6 +91,7 @@ impl FromStr for WorldVersion {
         match s {
             "0.1.0" => Ok(WorldVersion::V0_1),
             "0.2.0" => Ok(WorldVersion::V0_2),
+            "0.3.0" => Ok(WorldVersion::V0_3),
             other => Err(ManifestError::UnknownWorldVersion(other.chars().take(64).collect())),
         }
     }

@@ -8,8 +8,8 @@
 use crate::wit::{catalog, types as wt};
 use chrono::{DateTime, Utc};
 use pchost_domain::{
-    ApprovalKind, Association, ChargingMode, Currency, CustomerId, FreezeState, OrderId, PartnerId, PartnerKind,
-    PeriodType, Product, Role,
+    ApprovalKind, Association, ChargingMode, Currency, CustomerId, DiscountKind, FreezeState, OrderId, PartnerId,
+    PartnerKind, PeriodType, Product, Role,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -152,6 +152,90 @@ pub struct Quote {
     pub products: Vec<Product>,
     /// Lines.
     pub lines: Vec<QuoteLine>,
+    /// Why the quote is asked for (told to rules from extension@0.3.0 on).
+    #[serde(default)]
+    pub purpose: QuotePurpose,
+    /// The resources renewed or changed, at most one per line (extension@0.3.0 on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<LineResource>,
+    /// The settings of the binding the rule runs under (extension@0.3.0 on): set per step of
+    /// the chain, recorded with the input in the invocation audit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<Setting>,
+}
+
+/// Why a quote is asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QuotePurpose {
+    /// A new subscription.
+    #[default]
+    NewPurchase,
+    /// Extending the term of existing resources.
+    Renewal,
+    /// Changing existing resources' specification.
+    SpecChange,
+    /// Pay-per-use resources.
+    OnDemand,
+}
+
+/// The existing resource a quote line renews or changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineResource {
+    /// Index into the quote's lines.
+    pub line: u32,
+    /// The resource.
+    pub id: i64,
+    /// Its product's specification today.
+    pub spec_code: String,
+    /// The period its term is bought per.
+    pub period: PeriodType,
+    /// When its current term ends.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One setting of a binding, typed as the plugin's manifest declares it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setting {
+    /// Its name.
+    pub name: String,
+    /// Its value.
+    pub value: SettingValue,
+}
+
+/// A setting's value: `{"decimal": "0.08"}`, `{"integer": 3}`, `{"text": "gold"}` or
+/// `{"flag": true}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SettingValue {
+    /// An exact decimal.
+    Decimal(#[serde(with = "rust_decimal::serde::str")] Decimal),
+    /// An integer.
+    Integer(i64),
+    /// A string, or a one-of setting's option.
+    Text(String),
+    /// A boolean.
+    Flag(bool),
+}
+
+impl SettingValue {
+    /// Rough encoded size.
+    pub(crate) fn encoded_size(&self) -> usize {
+        match self {
+            SettingValue::Text(text) => 8 + text_size(text),
+            _ => 24,
+        }
+    }
+}
+
+/// Rough encoded size of a list of settings.
+pub(crate) fn settings_size(settings: &[Setting]) -> usize {
+    settings
+        .iter()
+        .map(|s| text_size(&s.name) + s.value.encoded_size())
+        .sum()
 }
 
 /// Rough encoded size of a string field: its bytes plus the pointer and length.
@@ -172,7 +256,8 @@ impl Quote {
                     + text_size(&p.region)
             })
             .sum();
-        64 + products + self.lines.len() * 48
+        let resources: usize = self.resources.iter().map(|r| 48 + text_size(&r.spec_code)).sum();
+        64 + products + self.lines.len() * 48 + resources + settings_size(&self.settings)
     }
 
     /// What every contract version requires of the lines: products that exist, prices that
@@ -189,6 +274,21 @@ impl Quote {
                 if value.is_sign_negative() && !value.is_zero() {
                     return Err(invalid(format!("lines[{i}].{name}"), "must not be negative"));
                 }
+            }
+        }
+        let mut seen = vec![false; self.lines.len()];
+        for (i, r) in self.resources.iter().enumerate() {
+            let Some(seen) = seen.get_mut(r.line as usize) else {
+                return Err(invalid(
+                    format!("resources[{i}].line"),
+                    format!("index {} but the quote has {} lines", r.line, self.lines.len()),
+                ));
+            };
+            if std::mem::replace(seen, true) {
+                return Err(invalid(
+                    format!("resources[{i}].line"),
+                    format!("line {} has a resource already", r.line),
+                ));
             }
         }
         Ok(())
@@ -245,6 +345,84 @@ impl Quote {
     }
 }
 
+/// A quote's lines as the columns of extension@0.2.0 and later: line `i` is the `i`-th
+/// element of every column.
+pub(crate) struct LineColumns {
+    pub(crate) product: Vec<u32>,
+    pub(crate) period: Vec<catalog::PeriodType>,
+    pub(crate) period_count: Vec<u32>,
+    pub(crate) quantity: Vec<u32>,
+    pub(crate) list_unit_price: Vec<i64>,
+    pub(crate) list_unit_price_scale: Vec<u8>,
+    pub(crate) unit_price: Vec<i64>,
+    pub(crate) unit_price_scale: Vec<u8>,
+}
+
+impl Quote {
+    /// The lines as columns (checked by [`Quote::check_lines`] first).
+    pub(crate) fn line_columns(&self) -> Result<LineColumns, InputError> {
+        self.check_lines()?;
+        let n = self.lines.len();
+        let mut columns = LineColumns {
+            product: Vec::with_capacity(n),
+            period: Vec::with_capacity(n),
+            period_count: Vec::with_capacity(n),
+            quantity: Vec::with_capacity(n),
+            list_unit_price: Vec::with_capacity(n),
+            list_unit_price_scale: Vec::with_capacity(n),
+            unit_price: Vec::with_capacity(n),
+            unit_price_scale: Vec::with_capacity(n),
+        };
+        for (i, l) in self.lines.iter().enumerate() {
+            columns.product.push(l.product);
+            columns.period.push(period(l.period));
+            columns.period_count.push(l.period_count);
+            columns.quantity.push(l.quantity);
+            let list = decimal_to_wit_at(l.list_unit_price, || format!("lines[{i}].list_unit_price"))?;
+            columns.list_unit_price.push(list.mantissa);
+            columns.list_unit_price_scale.push(list.scale);
+            let unit = decimal_to_wit_at(l.unit_price, || format!("lines[{i}].unit_price"))?;
+            columns.unit_price.push(unit.mantissa);
+            columns.unit_price_scale.push(unit.scale);
+        }
+        Ok(columns)
+    }
+}
+
+/// The repriced-line columns of a columnar answer (extension@0.2.0 and later).
+pub(crate) struct AnswerColumns<'a> {
+    pub(crate) line: &'a [u32],
+    pub(crate) unit_price: &'a [i64],
+    pub(crate) unit_price_scale: &'a [u8],
+    pub(crate) reason: &'a [u32],
+}
+
+impl AnswerColumns<'_> {
+    /// The repriced lines, checked: every column has one element per repriced line, and
+    /// every line as [`Repriced::push`] requires.
+    pub(crate) fn repriced(&self, mut lines: Repriced<'_>) -> Result<Vec<LinePrice>, String> {
+        let n = self.line.len();
+        for (column, len) in [
+            ("unit-price", self.unit_price.len()),
+            ("unit-price-scale", self.unit_price_scale.len()),
+            ("reason", self.reason.len()),
+        ] {
+            if len != n {
+                return Err(format!("column {column} has {len} elements but column line has {n}"));
+            }
+        }
+        for i in 0..n {
+            let unit_price = decimal_from_wit(wt::Decimal {
+                mantissa: self.unit_price[i],
+                scale: self.unit_price_scale[i],
+            })
+            .map_err(|e| format!("lines[{i}].unit_price: {e}"))?;
+            lines.push(i, self.line[i], unit_price, self.reason[i])?;
+        }
+        Ok(lines.done())
+    }
+}
+
 /// One repriced line of a pricing rule's answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -256,6 +434,9 @@ pub struct LinePrice {
     pub unit_price: Decimal,
     /// Why: shared by every line the rule gave the same reason.
     pub reason: Arc<str>,
+    /// The kind of price change, as the rule declared it (extension@0.3.0 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<DiscountKind>,
 }
 
 /// A pricing rule's validated answer.
@@ -282,6 +463,7 @@ pub(crate) fn checked_reasons(reasons: Vec<String>, max_reason_bytes: usize) -> 
 pub(crate) struct Repriced<'a> {
     seen: Vec<bool>,
     reasons: &'a [Arc<str>],
+    kinds: &'a [DiscountKind],
     lines: Vec<LinePrice>,
 }
 
@@ -290,12 +472,26 @@ impl<'a> Repriced<'a> {
         Repriced {
             seen: vec![false; line_count],
             reasons,
+            kinds: &[],
             lines: Vec::with_capacity(repriced.min(line_count)),
         }
     }
 
+    /// Each reason's kind of adjustment, one per reason, given to the lines citing it.
+    pub(crate) fn with_kinds(mut self, kinds: &'a [DiscountKind]) -> Result<Self, String> {
+        if kinds.len() != self.reasons.len() {
+            return Err(format!(
+                "{} reasons but {} reason kinds: every reason declares its kind",
+                self.reasons.len(),
+                kinds.len()
+            ));
+        }
+        self.kinds = kinds;
+        Ok(self)
+    }
+
     /// Adds the `i`-th repriced line of the answer.
-    pub(crate) fn push(&mut self, i: usize, line: u32, unit_price: Decimal, reason: u32) -> Result<(), String> {
+    pub(crate) fn push(&mut self, i: usize, line: u32, unit_price: Decimal, reason_index: u32) -> Result<(), String> {
         let line_count = self.seen.len();
         let slot = self
             .seen
@@ -304,9 +500,9 @@ impl<'a> Repriced<'a> {
         if std::mem::replace(slot, true) {
             return Err(format!("lines[{i}] reprices line {line} a second time"));
         }
-        let reason = self.reasons.get(reason as usize).ok_or_else(|| {
+        let reason = self.reasons.get(reason_index as usize).ok_or_else(|| {
             format!(
-                "lines[{i}].reason = {reason} but there are {} reasons",
+                "lines[{i}].reason = {reason_index} but there are {} reasons",
                 self.reasons.len()
             )
         })?;
@@ -314,6 +510,7 @@ impl<'a> Repriced<'a> {
             line,
             unit_price,
             reason: reason.clone(),
+            kind: self.kinds.get(reason_index as usize).copied(),
         });
         Ok(())
     }
@@ -378,6 +575,205 @@ pub struct ApprovalRequest {
     pub amount: Option<Decimal>,
     /// Currency of the amount.
     pub currency: Currency,
+    /// The action with what a rule needs to decide it, as extension@0.3.0 rules receive it.
+    /// Absent for the six kinds 0.1.0 knows when only the fields above are known (then
+    /// [`ApprovalRequest::action`] derives it from them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<ActionDetail>,
+    /// The settings of the binding the rule runs under (extension@0.3.0 on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<Setting>,
+}
+
+/// An account money or a quota moves to or from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Counterpart {
+    /// A customer.
+    Customer(CustomerId),
+    /// A reseller.
+    Reseller(PartnerId),
+}
+
+/// What is taken back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "what", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Reclaimed {
+    /// Allocated balance.
+    Balance {
+        /// From whom.
+        counterpart: Counterpart,
+        /// How much.
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+    },
+    /// An unused coupon.
+    Coupon {
+        /// The coupon.
+        coupon: i64,
+        /// Its face value.
+        #[serde(with = "rust_decimal::serde::str")]
+        face: Decimal,
+    },
+    /// The unissued part of a quota split to a reseller.
+    Quota {
+        /// The split quota.
+        quota: i64,
+        /// The reseller holding it.
+        reseller: PartnerId,
+    },
+}
+
+/// A gated action with what a rule needs to decide it (the `approval-action` variant of
+/// extension@0.3.0).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ActionDetail {
+    /// Refunding part or all of a paid order.
+    Refund {
+        /// The order.
+        order: OrderId,
+        /// The refund.
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+    },
+    /// The partner paying a customer's order.
+    PaymentOnBehalf {
+        /// The order.
+        order: OrderId,
+        /// Its amount due.
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+    },
+    /// Issuing a coupon.
+    CouponIssue {
+        /// The quota.
+        quota: i64,
+        /// Face value.
+        #[serde(with = "rust_decimal::serde::str")]
+        face: Decimal,
+    },
+    /// Allocating balance.
+    BalanceAllocation {
+        /// The receiver.
+        counterpart: Counterpart,
+        /// How much.
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+    },
+    /// Lifting the customer's freeze.
+    CustomerUnfreeze {
+        /// The freeze lifted.
+        freeze: FreezeState,
+    },
+    /// A distributor inviting a reseller.
+    ResellerInvitation {
+        /// The reseller.
+        reseller: PartnerId,
+    },
+    /// Unsubscribing a resource with its children.
+    Unsubscribe {
+        /// The main resource.
+        resource: i64,
+        /// The order that bought it.
+        order: OrderId,
+        /// The refund its unused term comes to.
+        #[serde(with = "rust_decimal::serde::str")]
+        refund: Decimal,
+    },
+    /// Renewing a resource.
+    Renewal {
+        /// The resource.
+        resource: i64,
+        /// Its period.
+        period: PeriodType,
+        /// Periods added.
+        period_count: u32,
+        /// When its current term ends.
+        expires_at: DateTime<Utc>,
+    },
+    /// Taking back balance, a coupon or a quota.
+    Reclaim(Reclaimed),
+    /// Splitting a coupon quota to a reseller.
+    QuotaSplit {
+        /// The distributor's quota.
+        quota: i64,
+        /// The reseller.
+        reseller: PartnerId,
+        /// The amount split.
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+        /// The largest face value of its coupons.
+        #[serde(with = "rust_decimal::serde::str")]
+        max_face: Decimal,
+    },
+    /// Freezing the customer.
+    Freeze {
+        /// The freeze asked for.
+        freeze: FreezeState,
+    },
+    /// Setting the customer's budget.
+    Budget {
+        /// The new budget.
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+    },
+    /// Changing the customer's association.
+    AssociationChange {
+        /// The association asked for.
+        association: Association,
+    },
+    /// Unbinding the customer from the partner.
+    Unbind,
+    /// A new order, before the customer may pay it.
+    OrderReview {
+        /// The order.
+        order: OrderId,
+        /// Its amount.
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+    },
+    /// Cancelling an unpaid order.
+    Cancel {
+        /// The order.
+        order: OrderId,
+    },
+}
+
+impl ApprovalRequest {
+    /// The action in full: [`Self::detail`], or what the fields of the six kinds 0.1.0 knows
+    /// say about it. `None` when neither is enough (an approval check naming no order, say).
+    pub fn action(&self) -> Option<ActionDetail> {
+        if let Some(detail) = &self.detail {
+            return Some(detail.clone());
+        }
+        let customer = self.customer.as_ref();
+        Some(match self.kind {
+            ApprovalKind::Refund => ActionDetail::Refund {
+                order: self.order?,
+                amount: self.amount?,
+            },
+            ApprovalKind::PaymentOnBehalf => ActionDetail::PaymentOnBehalf {
+                order: self.order?,
+                amount: self.amount?,
+            },
+            ApprovalKind::CouponIssue => return None,
+            ApprovalKind::BalanceAllocation => ActionDetail::BalanceAllocation {
+                counterpart: match (self.reseller, customer) {
+                    (Some(reseller), _) => Counterpart::Reseller(reseller),
+                    (None, Some(customer)) => Counterpart::Customer(customer.id),
+                    (None, None) => return None,
+                },
+                amount: self.amount?,
+            },
+            ApprovalKind::CustomerUnfreeze => ActionDetail::CustomerUnfreeze {
+                freeze: customer?.freeze,
+            },
+            ApprovalKind::ResellerInvitation => ActionDetail::ResellerInvitation {
+                reseller: self.reseller?,
+            },
+        })
+    }
 }
 
 /// An approval rule's answer.

@@ -24,6 +24,7 @@ use crate::sandbox::{self, WaitPastDeadline};
 use crate::state::{InvocationState, LogLine};
 use crate::wit::since_v0_1::checked_price;
 use crate::wit::since_v0_2::checked_price_v2;
+use crate::wit::since_v0_3::checked_price_v3;
 use crate::wit::{Entry, RuleError, WarmRule, types as wt};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -565,7 +566,22 @@ impl PluginRuntime {
                     |answer| checked_price_v2(answer, line_count, limits),
                 )?
             }
-            Entry::ApprovalV0_1(_) => return Err(wrong_world(&plugin, World::PricingRule)),
+            Entry::PricingV0_3(pre) => {
+                let input = quote.to_wit_v3()?;
+                self.call(
+                    &plugin,
+                    quote.as_of,
+                    data,
+                    async |store| {
+                        pre.instantiate_async(&mut *store)
+                            .await?
+                            .call_price(&mut *store, &input)
+                            .await
+                    },
+                    |answer| checked_price_v3(answer, line_count, limits),
+                )?
+            }
+            Entry::ApprovalV0_1(_) | Entry::ApprovalV0_3(_) => return Err(wrong_world(&plugin, World::PricingRule)),
         };
         Ok(invocation)
     }
@@ -586,7 +602,7 @@ impl PluginRuntime {
         let plugin = self
             .plugin(plugin_id)
             .ok_or_else(|| InvokeError::UnknownPlugin(plugin_id.to_owned()))?;
-        if matches!(plugin.entry, Entry::ApprovalV0_1(_)) {
+        if matches!(plugin.entry, Entry::ApprovalV0_1(_) | Entry::ApprovalV0_3(_)) {
             return Err(wrong_world(&plugin, World::PricingRule));
         }
         let mut store = self.store(&plugin, as_of, data);
@@ -611,7 +627,10 @@ impl PluginRuntime {
                 match &plugin.entry {
                     Entry::PricingV0_1(pre) => pre.instantiate_async(&mut store).await.map(WarmRule::PricingV0_1),
                     Entry::PricingV0_2(pre) => pre.instantiate_async(&mut store).await.map(WarmRule::PricingV0_2),
-                    Entry::ApprovalV0_1(_) => Err(wasmtime::format_err!("an approval rule has no pricing export")),
+                    Entry::PricingV0_3(pre) => pre.instantiate_async(&mut store).await.map(WarmRule::PricingV0_3),
+                    Entry::ApprovalV0_1(_) | Entry::ApprovalV0_3(_) => {
+                        Err(wasmtime::format_err!("an approval rule has no pricing export"))
+                    }
                 }
             };
             tokio::time::timeout(watchdog, instantiate)
@@ -642,25 +661,48 @@ impl PluginRuntime {
         let plugin = self
             .plugin(plugin_id)
             .ok_or_else(|| InvokeError::UnknownPlugin(plugin_id.to_owned()))?;
-        let Entry::ApprovalV0_1(pre) = &plugin.entry else {
-            return Err(wrong_world(&plugin, World::ApprovalRule));
-        };
-        let input = request.to_wit()?;
         let max_reason = self.config.limits.max_reason_bytes;
-        let invocation = self.call(
-            &plugin,
-            request.as_of,
-            data,
-            async |store| {
-                pre.instantiate_async(&mut *store)
-                    .await?
-                    .call_decide(&mut *store, &input)
-                    .await
-            },
-            |answer| {
-                model::Decision::from_wit(answer.map_err(rule_failure)?, max_reason).map_err(FailureKind::InvalidOutput)
-            },
-        )?;
+        let invocation = match &plugin.entry {
+            Entry::ApprovalV0_1(pre) => {
+                let input = request.to_wit()?;
+                self.call(
+                    &plugin,
+                    request.as_of,
+                    data,
+                    async |store| {
+                        pre.instantiate_async(&mut *store)
+                            .await?
+                            .call_decide(&mut *store, &input)
+                            .await
+                    },
+                    |answer| {
+                        model::Decision::from_wit(answer.map_err(rule_failure)?, max_reason)
+                            .map_err(FailureKind::InvalidOutput)
+                    },
+                )?
+            }
+            Entry::ApprovalV0_3(pre) => {
+                let input = request.to_wit_v3()?;
+                self.call(
+                    &plugin,
+                    request.as_of,
+                    data,
+                    async |store| {
+                        pre.instantiate_async(&mut *store)
+                            .await?
+                            .call_decide(&mut *store, &input)
+                            .await
+                    },
+                    |answer| {
+                        let answer = answer.map_err(|e| rule_failure(e.into()))?;
+                        model::Decision::from_wit_v3(answer, max_reason).map_err(FailureKind::InvalidOutput)
+                    },
+                )?
+            }
+            Entry::PricingV0_1(_) | Entry::PricingV0_2(_) | Entry::PricingV0_3(_) => {
+                return Err(wrong_world(&plugin, World::ApprovalRule));
+            }
+        };
         Ok(invocation)
     }
 
@@ -879,6 +921,15 @@ impl WarmPricing {
                         .await
                         .unwrap_or_else(|_| Err(WatchdogTimeout.into()))
                         .map(|answer| checked_price_v2(answer, line_count, limits))
+                })
+            }
+            WarmRule::PricingV0_3(rule) => {
+                let input = quote.to_wit_v3()?;
+                self.executor.block_on(async {
+                    tokio::time::timeout(watchdog, rule.call_price(&mut *store, &input))
+                        .await
+                        .unwrap_or_else(|_| Err(WatchdogTimeout.into()))
+                        .map(|answer| checked_price_v3(answer, line_count, limits))
                 })
             }
         };

@@ -141,6 +141,9 @@ fn quote(lines: &[(Decimal, u32, u32)]) -> Quote {
                 unit_price: list,
             })
             .collect(),
+        purpose: Default::default(),
+        resources: Vec::new(),
+        settings: Vec::new(),
     }
 }
 

@@ -14,18 +14,6 @@ use sqlx::Row;
 pub const MAX_COUPONS_PER_ORDER: usize = 3;
 
 pchost_domain::word_enum! {
-    /// A discount an order may carry beside its coupons.
-    pub enum DiscountKind {
-        /// A discount the partner grants (rule 19).
-        PartnerGranted => "partner-granted",
-        /// A contract discount.
-        Contract => "contract",
-        /// A promotion.
-        Promotion => "promotion",
-    }
-}
-
-pchost_domain::word_enum! {
     /// Where a coupon quota is.
     pub enum QuotaStatus {
         /// Issuing.

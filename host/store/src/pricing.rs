@@ -2,7 +2,7 @@
 //! discounts that may apply with the best offer marked. Plugins adjust these prices later
 //! (the pricing chain); this is the catalog's own arithmetic.
 
-use crate::coupons::DiscountKind;
+use crate::entities::DiscountKind;
 use crate::entities::*;
 use crate::errors::{DomainError, Entity, ErrorCode, out_of_range, refused};
 use crate::money::{self, Currency, in_range, settle};

@@ -2,8 +2,9 @@
 
 use crate::accounts::{AccountKind, AccountOwner, Actor, AllocationTarget};
 use crate::audit::AuditFilter;
-use crate::coupons::{CouponLimits, CouponStatus, DiscountKind, QuotaStatus};
+use crate::coupons::{CouponLimits, CouponStatus, QuotaStatus};
 use crate::demo::{self, DemoData};
+use crate::entities::DiscountKind;
 use crate::entities::*;
 use crate::errors::DomainError;
 use crate::invoicing::{InvoiceScope, Issuer, NewInvoiceRequest};

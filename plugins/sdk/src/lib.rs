@@ -5,6 +5,8 @@
 //! - `pricing-rule-v2`: the pricing rule of extension@0.2.0, lines read as rows from columns
 //!   (see [`pricing_rule_v2`] for an example); what new pricing rules should use;
 //! - `pricing-rule`: the pricing rule of extension@0.1.0, lines as a list of records;
+//! - `pricing-rule-v3`, `approval-rule-v3`: extension@0.3.0, with the quote's purpose, every
+//!   gated action as a typed case, and the binding's settings (see [`pricing_rule_v3`]);
 //! - `approval-rule`: the approval rule (extension@0.1.0):
 //!
 //! ```ignore
@@ -172,6 +174,220 @@ pub mod pricing_rule_v2 {
             self.reason.push(reason);
         }
     }
+}
+
+/// Bindings of the `pricing-rule` world of extension@0.3.0: 0.2.0's columnar lines read as rows
+/// ([`Quote::lines`](pricing_rule_v3::Quote::lines)), plus the quote's `purpose`, the
+/// resource each renewal or spec-change line concerns
+/// ([`Quote::resource_of`](pricing_rule_v3::Quote::resource_of)), the binding's settings
+/// ([`Quote::decimal_setting`](pricing_rule_v3::Quote::decimal_setting) and friends), and an
+/// answer whose every reason declares its [`DiscountKind`](pricing_rule_v3::DiscountKind):
+///
+/// ```ignore
+/// use pchost_plugin_sdk::pricing_rule_v3::{DiscountKind, Guest, PriceAdjustments, Purpose, Quote, RuleError};
+/// struct MyRule;
+/// impl Guest for MyRule {
+///     fn price(quote: Quote) -> Result<PriceAdjustments, RuleError> {
+///         let mut answer = PriceAdjustments::default();
+///         if quote.purpose != Purpose::Renewal {
+///             return Ok(answer);
+///         }
+///         let rate = quote.decimal_setting("rate").unwrap_or(Decimal::new(5, 2));
+///         let reason = answer.reason("renewal discount", DiscountKind::SellerDiscount);
+///         for line in quote.lines() {
+///             answer.reprice(line.index, line.unit_price * (Decimal::ONE - rate), reason);
+///         }
+///         Ok(answer)
+///     }
+/// }
+/// pchost_plugin_sdk::pricing_rule_v3::export_pricing_rule!(MyRule);
+/// ```
+#[cfg(feature = "pricing-rule-v3")]
+pub mod pricing_rule_v3 {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        // A world of its own name, as for 0.2.0.
+        inline: "package pchost:sdk; world pricing-rule-v3 { include partner-center:extension/pricing-rule@0.3.0; }",
+        world: "pchost:sdk/pricing-rule-v3",
+        pub_export_macro: true,
+        export_macro_name: "export_pricing_rule",
+        default_bindings_module: "pchost_plugin_sdk::pricing_rule_v3",
+        runtime_path: "pchost_plugin_sdk::wit_bindgen::rt",
+        generate_all,
+    });
+
+    pub use partner_center::customer::customers;
+    pub use partner_center::extension0_3_0::common::{Setting, SettingValue};
+    pub use partner_center::extension0_3_0::pricing_types::*;
+    pub use partner_center::invoicing::invoices;
+    pub use partner_center::log::log;
+    pub use partner_center::order::orders;
+    pub use partner_center::pricing::catalog;
+    pub use partner_center::types::types::{CapabilityError, OrderId, PeriodType, ProductId, RealNameStatus, Role};
+
+    use crate::rust_decimal::Decimal;
+
+    crate::decimal_conversions!(partner_center::types::types::Decimal);
+    crate::settings_accessors!(Quote);
+
+    /// One line of a quote, read from its columns.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Line {
+        /// Its index in the quote: what [`PriceAdjustments::reprice`] takes.
+        pub index: u32,
+        /// Index into `quote.products`.
+        pub product: u32,
+        /// The period the unit price is quoted per.
+        pub period: PeriodType,
+        /// How many periods.
+        pub period_count: u32,
+        /// How many units.
+        pub quantity: u32,
+        /// The catalog list price per unit per period.
+        pub list_unit_price: Decimal,
+        /// The unit price so far.
+        pub unit_price: Decimal,
+    }
+
+    impl Quote {
+        /// How many lines the quote has.
+        pub fn line_count(&self) -> usize {
+            self.lines.product.len()
+        }
+
+        /// The lines, in order.
+        pub fn lines(&self) -> impl ExactSizeIterator<Item = Line> + '_ {
+            let columns = &self.lines;
+            (0..self.line_count()).map(move |i| Line {
+                index: i as u32,
+                product: columns.product[i],
+                period: columns.period[i],
+                period_count: columns.period_count[i],
+                quantity: columns.quantity[i],
+                list_unit_price: Decimal::new(columns.list_unit_price[i], u32::from(columns.list_unit_price_scale[i])),
+                unit_price: Decimal::new(columns.unit_price[i], u32::from(columns.unit_price_scale[i])),
+            })
+        }
+
+        /// The resource line `line` renews or changes, if any.
+        pub fn resource_of(&self, line: u32) -> Option<&LineResource> {
+            self.resources.iter().find(|r| r.line == line)
+        }
+    }
+
+    impl Default for PriceAdjustments {
+        fn default() -> Self {
+            Self::with_capacity(0)
+        }
+    }
+
+    impl PriceAdjustments {
+        /// An answer with room for `lines` repriced lines.
+        pub fn with_capacity(lines: usize) -> Self {
+            PriceAdjustments {
+                line: Vec::with_capacity(lines),
+                unit_price: Vec::with_capacity(lines),
+                unit_price_scale: Vec::with_capacity(lines),
+                reason: Vec::with_capacity(lines),
+                reasons: Vec::new(),
+                reason_kind: Vec::new(),
+            }
+        }
+
+        /// Adds a reason of the given kind and returns the index [`reprice`](Self::reprice)
+        /// takes.
+        pub fn reason(&mut self, text: impl Into<String>, kind: DiscountKind) -> u32 {
+            self.reasons.push(text.into());
+            self.reason_kind.push(kind);
+            (self.reasons.len() - 1) as u32
+        }
+
+        /// Sets line `line`'s new unit price (rounded half away from zero to at most 10
+        /// places, the contract's limit) with the reason at index `reason`.
+        pub fn reprice(&mut self, line: u32, unit_price: Decimal, reason: u32) {
+            let (mantissa, scale) = crate::to_mantissa_and_scale(unit_price);
+            self.line.push(line);
+            self.unit_price.push(mantissa);
+            self.unit_price_scale.push(scale);
+            self.reason.push(reason);
+        }
+    }
+}
+
+/// Bindings of the `approval-rule` world of extension@0.3.0: the request's `action` is a
+/// variant with a typed case per gated action, and the binding's settings are read with
+/// [`ApprovalRequest::decimal_setting`](approval_rule_v3::ApprovalRequest::decimal_setting)
+/// and friends.
+#[cfg(feature = "approval-rule-v3")]
+pub mod approval_rule_v3 {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        inline: "package pchost:sdk; world approval-rule-v3 { include partner-center:extension/approval-rule@0.3.0; }",
+        world: "pchost:sdk/approval-rule-v3",
+        pub_export_macro: true,
+        export_macro_name: "export_approval_rule",
+        default_bindings_module: "pchost_plugin_sdk::approval_rule_v3",
+        runtime_path: "pchost_plugin_sdk::wit_bindgen::rt",
+        generate_all,
+    });
+
+    pub use partner_center::customer::customers;
+    pub use partner_center::extension0_3_0::approval_types::*;
+    pub use partner_center::extension0_3_0::common::{Setting, SettingValue};
+    pub use partner_center::invoicing::invoices;
+    pub use partner_center::log::log;
+    pub use partner_center::order::orders;
+    pub use partner_center::pricing::catalog;
+    pub use partner_center::types::types::{CapabilityError, PartnerKind, ProductId, RealNameStatus};
+
+    crate::decimal_conversions!(partner_center::types::types::Decimal);
+    crate::settings_accessors!(ApprovalRequest);
+}
+
+/// Typed reads of the `settings` of an extension@0.3.0 input.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! settings_accessors {
+    ($input:ty) => {
+        impl $input {
+            /// The value of setting `name`, if the binding's manifest declares it.
+            pub fn setting(&self, name: &str) -> Option<&SettingValue> {
+                self.settings.iter().find(|s| s.name == name).map(|s| &s.value)
+            }
+
+            /// A `decimal` setting.
+            pub fn decimal_setting(&self, name: &str) -> Option<$crate::rust_decimal::Decimal> {
+                match self.setting(name)? {
+                    SettingValue::Decimal(d) => Some(d.to_decimal()),
+                    _ => None,
+                }
+            }
+
+            /// An `integer` setting.
+            pub fn integer_setting(&self, name: &str) -> Option<i64> {
+                match self.setting(name)? {
+                    SettingValue::Integer(n) => Some(*n),
+                    _ => None,
+                }
+            }
+
+            /// A `string` or `one-of` setting.
+            pub fn text_setting(&self, name: &str) -> Option<&str> {
+                match self.setting(name)? {
+                    SettingValue::Text(t) => Some(t),
+                    _ => None,
+                }
+            }
+
+            /// A `bool` setting.
+            pub fn flag_setting(&self, name: &str) -> Option<bool> {
+                match self.setting(name)? {
+                    SettingValue::Flag(b) => Some(*b),
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
 /// Bindings of the `approval-rule` world.

@@ -12,6 +12,7 @@
 
 pub mod since_v0_1;
 pub mod since_v0_2;
+pub mod since_v0_3;
 
 pub use since_v0_1::RuleError;
 pub use since_v0_1::pricing::partner_center::customer::customers;
@@ -38,8 +39,12 @@ pub(crate) enum Entry {
     PricingV0_1(since_v0_1::pricing::PricingRulePre<InvocationState>),
     /// `pricing-rule@0.2.0`.
     PricingV0_2(since_v0_2::pricing::PricingRulePre<InvocationState>),
+    /// `pricing-rule@0.3.0`.
+    PricingV0_3(since_v0_3::pricing::PricingRulePre<InvocationState>),
     /// `approval-rule@0.1.0`.
     ApprovalV0_1(since_v0_1::approval::ApprovalRulePre<InvocationState>),
+    /// `approval-rule@0.3.0`.
+    ApprovalV0_3(since_v0_3::approval::ApprovalRulePre<InvocationState>),
 }
 
 impl Entry {
@@ -56,6 +61,12 @@ impl Entry {
             }
             (World::PricingRule, WorldVersion::V0_2) => {
                 Entry::PricingV0_2(since_v0_2::pricing::PricingRulePre::new(pre)?)
+            }
+            (World::PricingRule, WorldVersion::V0_3) => {
+                Entry::PricingV0_3(since_v0_3::pricing::PricingRulePre::new(pre)?)
+            }
+            (World::ApprovalRule, WorldVersion::V0_3) => {
+                Entry::ApprovalV0_3(since_v0_3::approval::ApprovalRulePre::new(pre)?)
             }
             (World::ApprovalRule, _) => Entry::ApprovalV0_1(since_v0_1::approval::ApprovalRulePre::new(pre)?),
         })
@@ -89,4 +100,6 @@ pub(crate) enum WarmRule {
     PricingV0_1(since_v0_1::pricing::PricingRule),
     /// `pricing-rule@0.2.0`.
     PricingV0_2(since_v0_2::pricing::PricingRule),
+    /// `pricing-rule@0.3.0`.
+    PricingV0_3(since_v0_3::pricing::PricingRule),
 }

@@ -3,13 +3,9 @@
 //! [`super::since_v0_1`] generates; its rule errors mean what 0.1.0's do.
 
 use super::since_v0_1::RuleError;
-use super::types as wt;
 use crate::failure::FailureKind;
 use crate::limits::RuntimeLimits;
-use crate::model::{
-    self, InputError, PriceAdjustments, Quote, Repriced, checked_reasons, decimal_from_wit, decimal_to_wit_at, period,
-    text_size,
-};
+use crate::model::{self, AnswerColumns, InputError, PriceAdjustments, Quote, Repriced, checked_reasons, text_size};
 
 /// The `pricing-rule` world of extension@0.2.0 (columnar quote lines).
 pub mod pricing {
@@ -45,30 +41,17 @@ impl From<RuleErrorV2> for RuleError {
 impl Quote {
     /// Validates the quote and converts it into the columnar WIT record of extension@0.2.0.
     pub fn to_wit_v2(&self) -> Result<wp2::Quote, InputError> {
-        self.check_lines()?;
-        let n = self.lines.len();
-        let mut lines = wp2::QuoteLines {
-            product: Vec::with_capacity(n),
-            period: Vec::with_capacity(n),
-            period_count: Vec::with_capacity(n),
-            quantity: Vec::with_capacity(n),
-            list_unit_price: Vec::with_capacity(n),
-            list_unit_price_scale: Vec::with_capacity(n),
-            unit_price: Vec::with_capacity(n),
-            unit_price_scale: Vec::with_capacity(n),
+        let c = self.line_columns()?;
+        let lines = wp2::QuoteLines {
+            product: c.product,
+            period: c.period,
+            period_count: c.period_count,
+            quantity: c.quantity,
+            list_unit_price: c.list_unit_price,
+            list_unit_price_scale: c.list_unit_price_scale,
+            unit_price: c.unit_price,
+            unit_price_scale: c.unit_price_scale,
         };
-        for (i, l) in self.lines.iter().enumerate() {
-            lines.product.push(l.product);
-            lines.period.push(period(l.period));
-            lines.period_count.push(l.period_count);
-            lines.quantity.push(l.quantity);
-            let list = decimal_to_wit_at(l.list_unit_price, || format!("lines[{i}].list_unit_price"))?;
-            lines.list_unit_price.push(list.mantissa);
-            lines.list_unit_price_scale.push(list.scale);
-            let unit = decimal_to_wit_at(l.unit_price, || format!("lines[{i}].unit_price"))?;
-            lines.unit_price.push(unit.mantissa);
-            lines.unit_price_scale.push(unit.scale);
-        }
         let partner = self
             .partner_parts()?
             .map(|(id, kind, distributor)| wp2::PartnerContext { id, kind, distributor });
@@ -95,27 +78,15 @@ impl PriceAdjustments {
     /// [`from_wit`](Self::from_wit) for the columnar answer of extension@0.2.0: the columns
     /// must have one element per repriced line each.
     pub fn from_wit_v2(raw: wp2::PriceAdjustments, line_count: usize, max_reason_bytes: usize) -> Result<Self, String> {
-        let n = raw.line.len();
-        for (column, len) in [
-            ("unit-price", raw.unit_price.len()),
-            ("unit-price-scale", raw.unit_price_scale.len()),
-            ("reason", raw.reason.len()),
-        ] {
-            if len != n {
-                return Err(format!("column {column} has {len} elements but column line has {n}"));
-            }
-        }
         let reasons = checked_reasons(raw.reasons, max_reason_bytes)?;
-        let mut lines = Repriced::new(line_count, n, &reasons);
-        for i in 0..n {
-            let unit_price = decimal_from_wit(wt::Decimal {
-                mantissa: raw.unit_price[i],
-                scale: raw.unit_price_scale[i],
-            })
-            .map_err(|e| format!("lines[{i}].unit_price: {e}"))?;
-            lines.push(i, raw.line[i], unit_price, raw.reason[i])?;
-        }
-        Ok(PriceAdjustments { lines: lines.done() })
+        let columns = AnswerColumns {
+            line: &raw.line,
+            unit_price: &raw.unit_price,
+            unit_price_scale: &raw.unit_price_scale,
+            reason: &raw.reason,
+        };
+        let lines = columns.repriced(Repriced::new(line_count, raw.line.len(), &reasons))?;
+        Ok(PriceAdjustments { lines })
     }
 
     /// Rough size of a raw 0.2.0 answer, checked before it is validated.
@@ -179,6 +150,9 @@ mod tests {
                     unit_price: d(p),
                 })
                 .collect(),
+            purpose: Default::default(),
+            resources: Vec::new(),
+            settings: Vec::new(),
         }
     }
 

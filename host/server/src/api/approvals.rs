@@ -20,7 +20,7 @@ use pchost_domain::errors::ErrorCode;
 use pchost_domain::{ApprovalKind, Currency, Customer, CustomerId, OrderId, PartnerId};
 use pchost_extensions::actions::Action;
 use pchost_extensions::approvals::{ApprovalOutcome, decide};
-use pchost_runtime::model::{self, Decision, Principal, SubjectCustomer};
+use pchost_runtime::model::{self, ActionDetail, Decision, Principal, SubjectCustomer};
 use pchost_store::tasks::NewTask;
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -43,6 +43,9 @@ pub struct ApprovalCheck {
     /// The order concerned.
     #[serde(default)]
     pub order_id: Option<OrderId>,
+    /// The quota a coupon would be issued from.
+    #[serde(default)]
+    pub quota_id: Option<i64>,
     /// The amount at stake, as a decimal string.
     #[serde(default, deserialize_with = "super::exact_decimal_option")]
     #[schema(value_type = Option<String>)]
@@ -82,10 +85,13 @@ pub async fn check(
             ));
         }
     };
-    let request = approval_request(&caller, check.kind, partner, customer.as_ref(), check.currency)
+    let mut request = approval_request(&caller, check.kind, partner, customer.as_ref(), check.currency)
         .with_reseller(check.reseller_id)
         .with_order(check.order_id)
         .with_amount(check.amount);
+    if let (ApprovalKind::CouponIssue, Some(quota), Some(face)) = (check.kind, check.quota_id, check.amount) {
+        request = request.with_detail(ActionDetail::CouponIssue { quota, face });
+    }
     let response =
         pchost_extensions::audit::run_audited(state.host, move |host, audit| decide(host, &request, audit)).await?;
     Ok(Json(response))
@@ -119,6 +125,8 @@ pub fn approval_request(
         order: None,
         amount: None,
         currency,
+        detail: None,
+        settings: Vec::new(),
     }
 }
 
@@ -136,6 +144,8 @@ pub trait ApprovalRequestExt {
     fn with_order(self, order: Option<OrderId>) -> Self;
     /// The amount at stake.
     fn with_amount(self, amount: Option<Decimal>) -> Self;
+    /// The action in full, where the fields above do not say it all.
+    fn with_detail(self, detail: ActionDetail) -> Self;
 }
 
 impl ApprovalRequestExt for model::ApprovalRequest {
@@ -149,6 +159,10 @@ impl ApprovalRequestExt for model::ApprovalRequest {
     }
     fn with_amount(mut self, amount: Option<Decimal>) -> Self {
         self.amount = amount;
+        self
+    }
+    fn with_detail(mut self, detail: ActionDetail) -> Self {
+        self.detail = Some(detail);
         self
     }
 }

@@ -12,10 +12,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use pchost_domain::DiscountKind;
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{ApprovalKind, PartnerKind};
 use pchost_extensions::actions::Action;
-use pchost_store::coupons::{Coupon, CouponLimits, CouponQuota, DiscountKind};
+use pchost_runtime::model::ActionDetail;
+use pchost_store::coupons::{Coupon, CouponLimits, CouponQuota};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -115,7 +117,8 @@ pub async fn issue(
         Some(&customer),
         quota.currency,
     )
-    .with_amount(Some(face));
+    .with_amount(Some(face))
+    .with_detail(ActionDetail::CouponIssue { quota: quota.id, face });
     let limits = CouponLimits {
         valid_from: request.valid_from,
         valid_to: request.valid_to,

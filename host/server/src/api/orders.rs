@@ -328,7 +328,7 @@ pub struct CouponsRequest {
     /// `contract` or `promotion` (a coupon may refuse to combine with it).
     #[serde(default)]
     #[schema(value_type = Option<String>)]
-    pub discount: Option<pchost_store::coupons::DiscountKind>,
+    pub discount: Option<pchost_domain::DiscountKind>,
 }
 
 /// The amount due after the coupons.

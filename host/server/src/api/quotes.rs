@@ -21,7 +21,7 @@ use chrono::{Duration, Utc};
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{Currency, PeriodType, ProductId};
 use pchost_extensions::pricing::{PricedQuote, run_chain};
-use pchost_runtime::model::{self, CustomerContext, PartnerContext};
+use pchost_runtime::model::{self, CustomerContext, LineResource, PartnerContext, QuotePurpose};
 use pchost_store::quotes::NewQuote;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -112,7 +112,15 @@ pub async fn subscription(
         .iter()
         .map(|l| (l.product_id, l.period, l.period_count, l.quantity))
         .collect();
-    quote(state, caller, request.customer_id, request.currency, &lines).await
+    quote(
+        state,
+        caller,
+        request.customer_id,
+        request.currency,
+        &lines,
+        Purpose::New,
+    )
+    .await
 }
 
 /// Prices hours of on-demand usage (whole hours at the hourly list price) through the chain.
@@ -131,7 +139,15 @@ pub async fn on_demand(
         .iter()
         .map(|l| (l.product_id, PeriodType::Hour, l.hours, l.quantity))
         .collect();
-    quote(state, caller, request.customer_id, request.currency, &lines).await
+    quote(
+        state,
+        caller,
+        request.customer_id,
+        request.currency,
+        &lines,
+        Purpose::OnDemand,
+    )
+    .await
 }
 
 /// Prices the renewal of a resource for more periods of its original type (rule 11).
@@ -172,7 +188,20 @@ pub async fn renewal(
         .await?
         .ok_or_else(|| AppError::refused(ErrorCode::PriceNotFound, "the resource's product has no list price"))?;
     let lines = [(resource.product, resource.period, request.period_count, 1)];
-    quote(state, caller, resource.customer, price.currency, &lines).await
+    let product = state
+        .store
+        .product(resource.product)
+        .await?
+        .ok_or_else(|| AppError::not_found(Entity::Product, resource.product))?;
+    let renewed = LineResource {
+        line: 0,
+        id: resource.id,
+        spec_code: product.spec_code,
+        period: resource.period,
+        expires_at: resource.expires_at,
+    };
+    let purpose = Purpose::Renewal(renewed);
+    quote(state, caller, resource.customer, price.currency, &lines, purpose).await
 }
 
 /// A spec change quote request.
@@ -215,12 +244,33 @@ pub async fn spec_change(
 
 /// Checks the request, builds the plugins' quote from the catalog, runs the chain and stores
 /// the result.
+/// What a quote is for, as the pricing chain is told.
+enum Purpose {
+    /// A new subscription.
+    New,
+    /// Pay-per-use.
+    OnDemand,
+    /// Renewing a resource (the quote's one line).
+    Renewal(LineResource),
+}
+
+impl Purpose {
+    fn model(&self) -> QuotePurpose {
+        match self {
+            Purpose::New => QuotePurpose::NewPurchase,
+            Purpose::OnDemand => QuotePurpose::OnDemand,
+            Purpose::Renewal(_) => QuotePurpose::Renewal,
+        }
+    }
+}
+
 async fn quote(
     state: AppState,
     caller: Caller,
     customer_id: i64,
     currency: Currency,
     request: &[(ProductId, PeriodType, u32, u32)],
+    purpose: Purpose,
 ) -> Result<(StatusCode, Json<PricedQuote>), AppError> {
     if request.is_empty() || request.len() > MAX_LINES {
         return Err(AppError::field("lines", format!("a quote has 1 to {MAX_LINES} lines")));
@@ -302,6 +352,12 @@ async fn quote(
         }),
         products,
         lines,
+        purpose: purpose.model(),
+        resources: match purpose {
+            Purpose::Renewal(resource) => vec![resource],
+            Purpose::New | Purpose::OnDemand => Vec::new(),
+        },
+        settings: Vec::new(),
     };
     let (log, priced) = pchost_extensions::audit::run_unrecorded(state.host.clone(), move |host, audit| {
         run_chain(host, quote, &customer, audit)
