@@ -398,8 +398,8 @@ mod tests {
             })
         );
         assert!(matches!(
-            PluginManifest::from_toml(&format!("name = \"x\"\n{base}world-version = \"0.3.0\"\n")),
-            Err(ManifestError::Syntax(msg)) if msg.contains("0.3.0")
+            PluginManifest::from_toml(&format!("name = \"x\"\n{base}world-version = \"0.4.0\"\n")),
+            Err(ManifestError::Syntax(msg)) if msg.contains("0.4.0")
         ));
         assert!(matches!(
             PluginManifest::from_toml(&format!("name = \"x\"\n{base}colour = 1\n")),
