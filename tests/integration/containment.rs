@@ -432,6 +432,7 @@ fn over_the_api_a_busy_owner_is_refused_429_for_its_own_products_only_and_audite
                     position: -10,
                     failure_policy: FailurePolicy::FailClosed,
                     enabled: true,
+                    settings: Default::default(),
                 },
                 "test",
                 Utc::now(),

@@ -47,6 +47,7 @@ fn pricing(scope: BindingScope, scope_id: Option<i64>, owner: i64, name: &str, v
         position: 10,
         failure_policy: FailurePolicy::FailClosed,
         enabled: true,
+        settings: Default::default(),
     }
 }
 

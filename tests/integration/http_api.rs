@@ -488,6 +488,7 @@ fn partner_binding(plugin: &str, position: i32, failure_policy: FailurePolicy) -
         position,
         failure_policy,
         enabled: true,
+        settings: Default::default(),
     }
 }
 
@@ -1156,4 +1157,125 @@ fn a_renewal_gets_the_sellers_renewal_discount_a_new_purchase_does_not_across_co
     assert_eq!(new["lines"][0]["unit_price"], "95.580000");
     assert_eq!(new["lines"][0]["adjustments"].as_array().map(Vec::len), Some(1));
     assert_eq!(new["total"], "95.58");
+}
+
+/// A renewal quote of demo resource 1 (product 2001, list 88.50, customer 102): its unit
+/// price.
+fn renewal_price(app: &axum::Router) -> Value {
+    let (status, quote) = call(
+        app,
+        "POST",
+        "/v1/quotes/renewal",
+        Some(keys::CUSTOMER_102),
+        Some(json!({ "resource_id": 1, "period_count": 1 })),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{quote}");
+    quote["lines"][0]["unit_price"].clone()
+}
+
+#[test]
+fn a_bindings_settings_are_checked_at_bind_time_reach_the_plugin_and_roll_back_with_it() {
+    let state = api_state();
+    let component = pchost_test_plugins::read(pchost_test_plugins::RENEWAL_DISCOUNT);
+    let manifest = pchost_runtime::PluginManifest::from_toml(
+        "name = \"renewal-discount\"\nversion = \"1.0.0\"\nworld = \"pricing-rule\"\nworld-version = \"0.3.0\"\nowner = 10\n\
+         [settings.rate]\ntype = \"decimal\"\nmin = \"0.01\"\nmax = \"0.5\"\ndefault = \"0.05\"\ndoc = \"The renewal discount.\"\n",
+    )
+    .expect("manifest with settings");
+    tokio().block_on(async {
+        pchost_extensions::install::install(
+            &state.store,
+            &state.host.runtime,
+            manifest,
+            &component,
+            &state.host.plugin_quota,
+        )
+        .await
+        .expect("install");
+    });
+    let app = router(state.clone());
+    let bind = |settings: Value| {
+        call(
+            &app,
+            "POST",
+            "/v1/bindings",
+            Some(keys::SELLER_ADMIN),
+            Some(json!({
+                "world": "pricing-rule", "plugin": "renewal-discount", "version": "1.0.0",
+                "position": 2, "settings": settings
+            })),
+        )
+    };
+    let bindings_before = count(&state, "plugin_bindings");
+    // Refused at bind time, naming the setting.
+    for (settings, why) in [
+        (json!({ "rate": "0.9" }), "above the greatest value"),
+        (json!({ "rate": 0.1 }), "a decimal is a string"),
+        (json!({ "colour": "red" }), "not a setting of the plugin"),
+    ] {
+        let (status, body) = bind(settings);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(
+            (body["code"].as_str(), body["field"].as_str()),
+            (
+                Some("invalid-field"),
+                Some("settings.rate")
+                    .filter(|_| why != "not a setting of the plugin")
+                    .or(Some("settings.colour"))
+            )
+        );
+        assert!(body["message"].as_str().is_some_and(|m| m.contains(why)), "{body}");
+    }
+    assert_eq!(count(&state, "plugin_bindings"), bindings_before, "nothing was bound");
+
+    let (status, binding) = bind(json!({ "rate": "0.10" }));
+    assert_eq!(status, StatusCode::CREATED, "{binding}");
+    let id = binding["id"].as_i64().expect("id");
+    // 88.50 - 10% = 79.65, then reseller 2's markup: 79.65 x 1.08 = 86.0220.
+    assert_eq!(renewal_price(&app), "86.0220");
+
+    let patch = |body: Value| {
+        call(
+            &app,
+            "PATCH",
+            &format!("/v1/bindings/{id}"),
+            Some(keys::SELLER_ADMIN),
+            Some(body),
+        )
+    };
+    let (status, body) = patch(json!({ "settings": { "rate": "0.00" } }));
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("settings.rate")),
+        "{body}"
+    );
+    let (status, body) = patch(json!({ "settings": { "rate": "0.20" } }));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["previous_settings"], json!({ "rate": "0.10" }));
+    // 88.50 - 20% = 70.80; x 1.08 = 76.4640.
+    assert_eq!(renewal_price(&app), "76.4640");
+
+    // The invocation audit records the settings the plugin was given.
+    let (_, audit) = call(&app, "GET", "/v1/invocations", Some(keys::SELLER_ADMIN), None);
+    let last = audit
+        .as_array()
+        .and_then(|records| records.iter().find(|r| r["plugin"] == "renewal-discount@1.0.0"))
+        .expect("an invocation of the renewal discount");
+    let input: Value = serde_json::from_str(last["input"].as_str().expect("input")).expect("JSON");
+    assert_eq!(
+        input["settings"],
+        json!([{ "name": "rate", "value": { "decimal": "0.20" } }])
+    );
+
+    // A rollback restores the settings the binding had.
+    let (status, body) = call(
+        &app,
+        "POST",
+        &format!("/v1/bindings/{id}/rollback"),
+        Some(keys::SELLER_ADMIN),
+        None,
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["settings"], json!({ "rate": "0.10" }));
+    assert_eq!(renewal_price(&app), "86.0220");
 }

@@ -5,7 +5,7 @@
 use crate::PluginHost;
 use crate::actions::Action;
 use crate::audit::AuditLog;
-use crate::bound::{PolicyApplied, StepOutcome, run_bound};
+use crate::bound::{PolicyApplied, StepOutcome, run_bound, settings_for};
 use crate::error::ExtensionError;
 use chrono::Utc;
 use pchost_domain::errors::{Entity, ErrorCode};
@@ -61,6 +61,10 @@ pub fn decide(
         .bindings
         .bound(World::ApprovalRule, BindingScope::Partner, Some(request.partner));
     for binding in platform.iter().chain(partner.iter()) {
+        let request = &model::ApprovalRequest {
+            settings: settings_for(&host.runtime, binding)?,
+            ..request.clone()
+        };
         let outcome = run_bound(
             &host.runtime,
             binding,

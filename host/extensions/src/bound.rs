@@ -9,10 +9,13 @@ use crate::audit::{self, AuditLog, PendingDiff, Purpose};
 use crate::error::ExtensionError;
 use chrono::{DateTime, Utc};
 use pchost_domain::PartnerId;
-use pchost_runtime::{Invocation, InvokeError, LoadedPlugin, PluginFailure, PluginRuntime, World};
-use pchost_store::bindings::{Binding, BindingScope, FailurePolicy, NewShadowDiff};
+use pchost_runtime::model::{InputError, Setting};
+use pchost_runtime::settings::{SettingError, resolve};
+use pchost_runtime::{Invocation, InvokeError, LoadedPlugin, PluginFailure, PluginManifest, PluginRuntime, World};
+use pchost_store::bindings::{Binding, BindingChange, BindingScope, FailurePolicy, NewShadowDiff};
 use pchost_store::store::Store;
 use serde::Serialize;
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -68,6 +71,56 @@ impl BindingIndex {
 /// The plugin id (`owner/name@version`) a binding runs, or its previous version.
 pub fn plugin_id(binding: &Binding, version: &str) -> String {
     format!("{}/{}@{}", binding.plugin_owner, binding.plugin_name, version)
+}
+
+/// What the plugin a binding runs receives as its settings: the binding's values, else the
+/// defaults of the active version's manifest. They were checked when the binding was set;
+/// a fallback or shadow version receives the same.
+pub fn settings_for(runtime: &PluginRuntime, binding: &Binding) -> Result<Vec<Setting>, ExtensionError> {
+    match runtime.plugin(&plugin_id(binding, &binding.version)) {
+        Some(plugin) => resolve(&plugin.manifest.settings, &binding.settings).map_err(settings_refused),
+        // `run_bound` reports the missing plugin.
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Checks the settings a binding gives `owner/name@version` against that version's manifest,
+/// when it is bound: a refusal names the setting (`settings.rate`). A version that is not
+/// installed is left to the store to refuse.
+pub async fn check_settings(
+    store: &Store,
+    owner: PartnerId,
+    name: &str,
+    version: &str,
+    settings: &Map<String, Value>,
+) -> Result<(), ExtensionError> {
+    let Some(text) = store.plugin_manifest(owner, name, version).await? else {
+        return Ok(());
+    };
+    let manifest = PluginManifest::from_toml(&text).map_err(|e| {
+        ExtensionError::Internal(anyhow::anyhow!("the stored manifest of {owner}/{name}@{version}: {e}"))
+    })?;
+    resolve(&manifest.settings, settings)
+        .map(drop)
+        .map_err(settings_refused)
+}
+
+/// Checks a change of a binding: its settings (new, or kept) against the version active
+/// after it, when it changes either.
+pub async fn check_change(store: &Store, binding: &Binding, change: &BindingChange) -> Result<(), ExtensionError> {
+    if change.settings.is_none() && change.version.is_none() {
+        return Ok(());
+    }
+    let version = change.version.as_ref().unwrap_or(&binding.version);
+    let settings = change.settings.as_ref().unwrap_or(&binding.settings);
+    check_settings(store, binding.plugin_owner, &binding.plugin_name, version, settings).await
+}
+
+fn settings_refused(error: SettingError) -> ExtensionError {
+    ExtensionError::Input(InputError::Invalid {
+        field: error.field,
+        message: error.message,
+    })
 }
 
 /// A bound plugin step that did not count: skipped under fail-open, or answered by the
@@ -187,7 +240,9 @@ where
             answered_by: None,
         })),
         FailurePolicy::Fallback => {
-            let Some(previous) = &binding.previous_version else {
+            // After a change of settings alone the previous revision runs the same version:
+            // there is nothing else to fall back to.
+            let Some(previous) = binding.previous_version.as_ref().filter(|p| **p != binding.version) else {
                 return Err(ExtensionError::PluginFailed(failure));
             };
             match attempt(previous, log)? {

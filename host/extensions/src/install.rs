@@ -208,7 +208,10 @@ pub async fn install_bundled(
             position: i32::try_from(position).unwrap_or(i32::MAX),
             failure_policy: FailurePolicy::FailClosed,
             enabled: true,
+            // The defaults: a bundled plugin declares one for every setting it has.
+            settings: Default::default(),
         };
+        crate::bound::check_settings(store, owner.id, &m.name, &m.version, &binding.settings).await?;
         match store.create_binding(&binding, "bundled", chrono::Utc::now()).await {
             Ok(_) => {}
             Err(error) if error.code() == ErrorCode::BindingExists => {}

@@ -5,7 +5,7 @@
 
 use crate::PluginHost;
 use crate::audit::AuditLog;
-use crate::bound::{PolicyApplied, StepOutcome, run_bound};
+use crate::bound::{PolicyApplied, StepOutcome, run_bound, settings_for};
 use crate::chain::{self, apply_answer, check_answer, priced_lines};
 use crate::error::ExtensionError;
 use chrono::{DateTime, Utc};
@@ -156,7 +156,8 @@ pub fn run_chain(
         .bound(World::PricingRule, BindingScope::Platform, None)
         .iter()
     {
-        let view = quote.clone();
+        let mut view = quote.clone();
+        view.settings = settings_for(&host.runtime, binding)?;
         apply(host, binding, &view, &all, &mut quote, &mut log)?;
     }
     let sellers: BTreeSet<PartnerId> = quote.products.iter().filter_map(|p| p.seller).collect();
@@ -195,6 +196,7 @@ pub fn run_chain(
                     })
                 })
                 .collect();
+            view.settings = settings_for(&host.runtime, binding)?;
             apply(host, binding, &view, &own, &mut quote, &mut log)?;
         }
     }
@@ -203,7 +205,8 @@ pub fn run_chain(
         .bound(World::PricingRule, BindingScope::Partner, Some(customer.partner))
         .iter()
     {
-        let view = quote.clone();
+        let mut view = quote.clone();
+        view.settings = settings_for(&host.runtime, binding)?;
         apply(host, binding, &view, &all, &mut quote, &mut log)?;
     }
 

@@ -18,6 +18,7 @@ pub mod model;
 mod precheck;
 mod runtime;
 mod sandbox;
+pub mod settings;
 mod state;
 pub mod wit;
 

@@ -2,9 +2,10 @@
 //! is granted and the limits it asks for. Parsed from TOML, validated before anything else.
 
 use crate::limits::{InvocationLimits, RuntimeLimits};
+use crate::settings::{self, SettingError, SettingSpec};
 use pchost_domain::PartnerId;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -52,7 +53,7 @@ impl World {
 
 /// The version of the extension package (`partner-center:extension`) a plugin is built
 /// against. Every released version keeps running: the host implements each side by side.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum WorldVersion {
     /// 0.1.0: both worlds; quote lines as a list of records.
     #[default]
@@ -208,6 +209,9 @@ pub struct PluginManifest {
     /// Limits it asks for.
     #[serde(default)]
     pub limits: RequestedLimits,
+    /// The settings a binding gives it (extension@0.3.0 on; see [`crate::settings`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, SettingSpec>,
 }
 
 /// Why a manifest was refused.
@@ -229,10 +233,10 @@ pub enum ManifestError {
     #[error("unknown world {0:?}: expected pricing-rule or approval-rule")]
     UnknownWorld(String),
     /// Unknown version of the extension package.
-    #[error("unknown world-version {0:?}: expected 0.1.0 or 0.2.0")]
+    #[error("unknown world-version {0:?}: expected 0.1.0, 0.2.0 or 0.3.0")]
     UnknownWorldVersion(String),
     /// The extension package at that version has no such world.
-    #[error("{world} has no version {version}: approval-rule exists at 0.1.0 only")]
+    #[error("{world} has no version {version}: approval-rule exists at 0.1.0 and 0.3.0")]
     NoSuchWorldVersion {
         /// The world.
         world: World,
@@ -255,6 +259,9 @@ pub enum ManifestError {
         /// The operator's ceiling.
         ceiling: u64,
     },
+    /// A setting's declaration is refused, or settings at a version that has none.
+    #[error("{0}")]
+    BadSetting(#[from] SettingError),
     /// A fuel limit on a host that does not meter fuel.
     #[error(
         "this host does not meter fuel (its operator turned metering off): remove the fuel limit; the deadline still bounds the plugin"
@@ -305,6 +312,17 @@ impl PluginManifest {
                 version: self.world_version,
             });
         }
+        if !self.settings.is_empty() && self.world_version < WorldVersion::V0_3 {
+            return Err(SettingError {
+                field: "settings".into(),
+                message: format!(
+                    "extension@{} gives plugins no settings: declare world-version = \"0.3.0\"",
+                    self.world_version
+                ),
+            }
+            .into());
+        }
+        settings::validate(&self.settings)?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use crate::state::AppState;
 use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
+use pchost_extensions::bound::{check_change, check_settings};
 use pchost_extensions::chain::{PriceCeilings, parse_ceiling};
 use pchost_extensions::install as bundle;
 use pchost_runtime::compile::{ChildCompiler, CompileConfig, Compiler};
@@ -190,6 +191,9 @@ enum BindingCommand {
         /// fail-closed, fail-open or fallback.
         #[arg(long, default_value = "fail-closed")]
         policy: String,
+        /// Values for the plugin's settings, a JSON object (e.g. '{"rate": "0.08"}').
+        #[arg(long, value_parser = settings_arg)]
+        settings: Option<SettingsArg>,
     },
     /// Enable a binding.
     Enable {
@@ -215,7 +219,17 @@ enum BindingCommand {
         #[arg(long)]
         version: String,
     },
-    /// Go back to the previous version.
+    /// Give a binding new settings (all of them: one left out takes its default).
+    Configure {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The binding.
+        id: i64,
+        /// A JSON object, e.g. '{"rate": "0.08"}'.
+        #[arg(long, value_parser = settings_arg)]
+        settings: SettingsArg,
+    },
+    /// Go back to the previous revision (version and settings).
     Rollback {
         #[command(flatten)]
         db: DbArgs,
@@ -703,7 +717,11 @@ async fn binding(command: BindingCommand) -> anyhow::Result<ExitCode> {
             version,
             position,
             policy,
+            settings,
         } => {
+            let store = db.open().await?;
+            let settings = settings.map(|s| s.0).unwrap_or_default();
+            check_settings(&store, owner, &plugin, &version, &settings).await?;
             let binding = NewBinding {
                 world: world.as_str().into(),
                 scope: scope.parse()?,
@@ -714,23 +732,66 @@ async fn binding(command: BindingCommand) -> anyhow::Result<ExitCode> {
                 position,
                 failure_policy: policy.parse()?,
                 enabled: true,
+                settings,
             };
-            print_json(&db.open().await?.create_binding(&binding, "cli", now).await?)
+            print_json(&store.create_binding(&binding, "cli", now).await?)
         }
-        BindingCommand::Enable { db, id } => change(db, id, Some(true), None).await,
-        BindingCommand::Disable { db, id } => change(db, id, Some(false), None).await,
-        BindingCommand::Upgrade { db, id, version } => change(db, id, None, Some(version)).await,
+        BindingCommand::Enable { db, id } => {
+            let change = BindingChange {
+                enabled: Some(true),
+                ..BindingChange::default()
+            };
+            change_binding(db, id, change).await
+        }
+        BindingCommand::Disable { db, id } => {
+            let change = BindingChange {
+                enabled: Some(false),
+                ..BindingChange::default()
+            };
+            change_binding(db, id, change).await
+        }
+        BindingCommand::Upgrade { db, id, version } => {
+            let change = BindingChange {
+                version: Some(version),
+                ..BindingChange::default()
+            };
+            change_binding(db, id, change).await
+        }
+        BindingCommand::Configure { db, id, settings } => {
+            let change = BindingChange {
+                settings: Some(settings.0),
+                ..BindingChange::default()
+            };
+            change_binding(db, id, change).await
+        }
         BindingCommand::Rollback { db, id } => print_json(&db.open().await?.rollback_binding(id, "cli", now).await?),
     }
 }
 
-async fn change(db: DbArgs, id: i64, enabled: Option<bool>, version: Option<String>) -> anyhow::Result<ExitCode> {
-    let change = BindingChange {
-        enabled,
-        version,
-        ..BindingChange::default()
-    };
-    print_json(&db.open().await?.update_binding(id, &change, "cli", Utc::now()).await?)
+/// Applies a change to a binding, its settings checked against the version active after it,
+/// as the API does.
+async fn change_binding(db: DbArgs, id: i64, change: BindingChange) -> anyhow::Result<ExitCode> {
+    let store = db.open().await?;
+    let current = store.binding(id).await?.with_context(|| format!("no binding {id}"))?;
+    check_change(&store, &current, &change).await?;
+    print_json(&store.update_binding(id, &change, "cli", Utc::now()).await?)
+}
+
+/// A binding's settings on the command line: a JSON object of at most 8 KiB.
+#[derive(Clone, Debug)]
+struct SettingsArg(serde_json::Map<String, serde_json::Value>);
+
+fn settings_arg(text: &str) -> Result<SettingsArg, String> {
+    if text.len() > pchost_store::bindings::MAX_BINDING_SETTINGS {
+        return Err(format!(
+            "at most {} bytes of settings",
+            pchost_store::bindings::MAX_BINDING_SETTINGS
+        ));
+    }
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(SettingsArg(map)),
+        _ => Err("settings are a JSON object, e.g. '{\"rate\": \"0.08\"}'".into()),
+    }
 }
 
 async fn tasks(command: TasksCommand) -> anyhow::Result<ExitCode> {
@@ -857,6 +918,7 @@ async fn run_plugin(args: RunArgs) -> anyhow::Result<ExitCode> {
             fuel: args.fuel,
             memory_mib: args.memory_mib,
         },
+        settings: Default::default(),
     };
 
     let store = match &args.db {

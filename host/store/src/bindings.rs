@@ -12,6 +12,7 @@ use crate::store::StoreError;
 use crate::store::{self, Store};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use std::ops::RangeInclusive;
@@ -71,6 +72,11 @@ pub struct Binding {
     pub failure_policy: FailurePolicy,
     /// Whether it runs.
     pub enabled: bool,
+    /// The values it gives its plugin's settings (checked against the manifest when set).
+    pub settings: Map<String, Value>,
+    /// The settings of the revision before the last change of version or settings, for a
+    /// rollback.
+    pub previous_settings: Option<Map<String, Value>>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -100,6 +106,9 @@ pub struct NewBinding {
     pub failure_policy: FailurePolicy,
     /// Whether it runs.
     pub enabled: bool,
+    /// Values for the plugin's settings; the caller has checked them against the manifest.
+    #[serde(default)]
+    pub settings: Map<String, Value>,
 }
 
 /// Changes to a binding; `None` (an absent field, in JSON) leaves a field as it is. The API's
@@ -129,6 +138,12 @@ pub struct BindingChange {
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub shadow_version: Option<Option<String>>,
+    /// New values for the plugin's settings, replacing all of them (a setting left out takes
+    /// its default), checked against the manifest of the version active after the change.
+    /// Settings are configuration, not secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<Map<String, Value>>,
 }
 
 /// A field that is present, even as `null`: `Some(None)` for `null`.
@@ -265,7 +280,35 @@ pub enum Recorded {
     OverQuota(PluginUsage),
 }
 
-const BINDING_FIELDS: &str = "id, world, scope, scope_id, plugin_owner, plugin_name, version, previous_version, shadow_version, position, failure_policy, enabled, created_at, updated_at, updated_by";
+const BINDING_FIELDS: &str = "id, world, scope, scope_id, plugin_owner, plugin_name, version, previous_version, shadow_version, position, failure_policy, enabled, settings, previous_settings, created_at, updated_at, updated_by";
+
+/// The largest settings a binding holds, as JSON.
+pub const MAX_BINDING_SETTINGS: usize = 8 << 10;
+
+/// A binding's settings as stored: a JSON object of at most [`MAX_BINDING_SETTINGS`] bytes.
+fn settings_text(settings: &Map<String, Value>) -> Result<String, StoreError> {
+    let text = Value::Object(settings.clone()).to_string();
+    if text.len() > MAX_BINDING_SETTINGS {
+        return Err(DomainError::Invalid {
+            field: "settings",
+            message: format!("{} bytes of settings; at most {MAX_BINDING_SETTINGS}", text.len()),
+        }
+        .into());
+    }
+    Ok(text)
+}
+
+fn settings_from(r: &AnyRow, column: &str) -> Result<Option<Map<String, Value>>, StoreError> {
+    let text: Option<String> = r.try_get(column)?;
+    text.map(|t| match serde_json::from_str(&t) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(store::corrupt(
+            "plugin_bindings",
+            format!("{column} is not a JSON object"),
+        )),
+    })
+    .transpose()
+}
 
 const SHADOW_DIFF_FIELDS: &str = "id, binding, active_version, shadow_version, input_hash, active_invocation, shadow_invocation, active_output, shadow_output, recorded_at";
 
@@ -287,6 +330,8 @@ fn binding_from_row(r: &AnyRow) -> Result<Binding, StoreError> {
             .map_err(|_| store::corrupt("plugin_bindings", format!("position {position}")))?,
         failure_policy: store::word(r, "plugin_bindings", "failure_policy")?,
         enabled: store::flag(r, "plugin_bindings", "enabled")?,
+        settings: settings_from(r, "settings")?.unwrap_or_default(),
+        previous_settings: settings_from(r, "previous_settings")?,
         created_at: store::millis(r, "plugin_bindings", "created_at")?,
         updated_at: store::millis(r, "plugin_bindings", "updated_at")?,
         updated_by: r.try_get("updated_by")?,
@@ -391,9 +436,10 @@ impl Store {
         };
         self.check_installed(new.plugin_owner, &new.plugin_name, &new.version, &new.world)
             .await?;
+        let settings = settings_text(&new.settings)?;
         let row = sqlx::query(&format!(
-            "INSERT INTO plugin_bindings (world, scope, scope_id, plugin_owner, plugin_name, version, position, failure_policy, enabled, created_at, updated_at, updated_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) ON CONFLICT DO NOTHING RETURNING {BINDING_FIELDS}"
+            "INSERT INTO plugin_bindings (world, scope, scope_id, plugin_owner, plugin_name, version, position, failure_policy, enabled, created_at, updated_at, updated_by, settings) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) ON CONFLICT DO NOTHING RETURNING {BINDING_FIELDS}"
         ))
         .bind(&new.world)
         .bind(new.scope.as_str())
@@ -406,6 +452,7 @@ impl Store {
         .bind(i64::from(new.enabled))
         .bind(now.timestamp_millis())
         .bind(actor)
+        .bind(settings)
         .fetch_optional(self.pool())
         .await?
         .ok_or_else(|| {
@@ -441,8 +488,8 @@ impl Store {
     }
 
     /// Changes a binding in one update. A new version must be installed for the same plugin
-    /// and world; the version it replaces becomes the previous version (naming the current
-    /// version changes nothing). So must a new shadow version, which must also differ from
+    /// and world. A change of version or settings keeps the revision it replaces (version and
+    /// settings) as the previous one, for rollback; naming the current ones changes nothing. So must a new shadow version, which must also differ from
     /// the version active after the change (refused `shadow-is-active`), so that promoting
     /// the shadow takes removing it, or naming another, in the same change.
     pub async fn update_binding(
@@ -455,6 +502,7 @@ impl Store {
         if let Some(position) = change.position {
             check_position(position)?;
         }
+        let settings = change.settings.as_ref().map(settings_text).transpose()?;
         let current = self.binding(id).await?.ok_or_else(|| binding_not_found(id))?;
         let version = change.version.as_ref().unwrap_or(&current.version);
         let shadow = change.shadow_version.as_ref().unwrap_or(&current.shadow_version);
@@ -482,8 +530,10 @@ impl Store {
              enabled = CASE WHEN $1 = 1 THEN $2 ELSE enabled END, \
              position = CASE WHEN $3 = 1 THEN $4 ELSE position END, \
              failure_policy = CASE WHEN $5 = 1 THEN $6 ELSE failure_policy END, \
-             previous_version = CASE WHEN $7 = 1 AND version <> $8 THEN version ELSE previous_version END, \
+             previous_version = CASE WHEN ($7 = 1 AND version <> $8) OR ($14 = 1 AND settings <> $15) THEN version ELSE previous_version END, \
+             previous_settings = CASE WHEN ($7 = 1 AND version <> $8) OR ($14 = 1 AND settings <> $15) THEN settings ELSE previous_settings END, \
              version = CASE WHEN $7 = 1 THEN $8 ELSE version END, \
+             settings = CASE WHEN $14 = 1 THEN $15 ELSE settings END, \
              shadow_version = CASE WHEN $12 = 1 THEN $13 ELSE shadow_version END, \
              updated_at = $9, updated_by = $10 \
              WHERE id = $11 AND (CASE WHEN $12 = 1 THEN $13 ELSE shadow_version END) IS DISTINCT FROM \
@@ -502,6 +552,8 @@ impl Store {
         .bind(id)
         .bind(i64::from(change.shadow_version.is_some()))
         .bind(change.shadow_version.clone().flatten())
+        .bind(i64::from(settings.is_some()))
+        .bind(settings.unwrap_or_default())
         .fetch_optional(self.pool())
         .await?;
         match row {
@@ -514,12 +566,13 @@ impl Store {
         }
     }
 
-    /// Rolls a binding back to its previous version: the two versions swap, so rolling back
-    /// again undoes the rollback. The shadow version stays, unless it is the version rolled
+    /// Rolls a binding back to its previous revision (version and settings): the two
+    /// revisions swap, so rolling back again undoes the rollback. The shadow version stays, unless it is the version rolled
     /// back to: a version never shadows itself, so it is removed then.
     pub async fn rollback_binding(&self, id: i64, actor: &str, now: DateTime<Utc>) -> Result<Binding, StoreError> {
         let row = sqlx::query(&format!(
             "UPDATE plugin_bindings SET version = previous_version, previous_version = version, \
+             settings = COALESCE(previous_settings, '{{}}'), previous_settings = settings, \
              shadow_version = CASE WHEN shadow_version = previous_version THEN NULL ELSE shadow_version END, \
              updated_at = $1, updated_by = $2 \
              WHERE id = $3 AND previous_version IS NOT NULL RETURNING {BINDING_FIELDS}"
@@ -672,6 +725,23 @@ impl Store {
         Ok(Some(digest))
     }
 
+    /// The manifest (TOML) of an installed plugin version.
+    pub async fn plugin_manifest(
+        &self,
+        owner: PartnerId,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT manifest FROM plugin_versions WHERE owner = $1 AND name = $2 AND version = $3")
+                .bind(owner)
+                .bind(name)
+                .bind(version)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
     /// Whether any installed version (of any owner) has this component.
     pub async fn digest_installed(&self, digest: &str) -> Result<bool, StoreError> {
         let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM plugin_versions WHERE digest = $1")
@@ -764,6 +834,7 @@ mod tests {
             position: 10,
             failure_policy: FailurePolicy::FailClosed,
             enabled: true,
+            settings: Default::default(),
         }
     }
 
@@ -824,6 +895,7 @@ mod tests {
                 enabled: Some(false),
                 failure_policy: Some(FailurePolicy::Fallback),
                 shadow_version: None,
+                settings: None,
             };
             let changed = store.update_binding(created.id, &same, "staff:505", t2).await.expect("changed");
             assert_eq!((changed.version.as_str(), changed.previous_version.as_deref()), ("0.2.0", Some("0.1.0")));
@@ -843,6 +915,35 @@ mod tests {
             assert_eq!(fresh.scope_id, None);
             assert_eq!(code(store.rollback_binding(fresh.id, "operator", t0()).await), Err("no-previous-version"));
             assert_eq!(code(store.rollback_binding(4242, "operator", t0()).await), Err("binding-not-found"));
+        }
+
+        async fn settings_are_versioned_with_the_binding_and_a_rollback_restores_them(store: Store) {
+            installed(&store).await;
+            let map = |v: serde_json::Value| v.as_object().cloned().expect("an object");
+            let bound = NewBinding { settings: map(serde_json::json!({ "rate": "0.08" })), ..seller_binding("0.1.0") };
+            let created = store.create_binding(&bound, "operator", t0()).await.expect("bound");
+            assert_eq!((created.settings.clone(), created.previous_settings.clone()), (map(serde_json::json!({ "rate": "0.08" })), None));
+
+            // A change of settings alone keeps the revision it replaces: same version, old settings.
+            let t1 = t0() + Duration::minutes(1);
+            let reconfigure = BindingChange { settings: Some(map(serde_json::json!({ "rate": "0.12" }))), ..BindingChange::default() };
+            let changed = store.update_binding(created.id, &reconfigure, "staff:505", t1).await.expect("changed");
+            assert_eq!(changed.settings, map(serde_json::json!({ "rate": "0.12" })));
+            assert_eq!((changed.previous_version.as_deref(), changed.previous_settings.clone()), (Some("0.1.0"), Some(map(serde_json::json!({ "rate": "0.08" })))));
+
+            // Naming the same settings again is no new revision.
+            let again = store.update_binding(created.id, &reconfigure, "staff:505", t1).await.expect("same");
+            assert_eq!(again.previous_settings, Some(map(serde_json::json!({ "rate": "0.08" }))));
+
+            let back = store.rollback_binding(created.id, "operator", t1).await.expect("rolled back");
+            assert_eq!((back.version.as_str(), back.settings.clone()), ("0.1.0", map(serde_json::json!({ "rate": "0.08" }))));
+            let forth = store.rollback_binding(created.id, "operator", t1).await.expect("and forth");
+            assert_eq!(forth.settings, map(serde_json::json!({ "rate": "0.12" })));
+
+            // A binding's settings have a size limit.
+            let huge = map(serde_json::json!({ "note": "x".repeat(MAX_BINDING_SETTINGS) }));
+            let too_big = BindingChange { settings: Some(huge), ..BindingChange::default() };
+            assert_eq!(code(store.update_binding(created.id, &too_big, "operator", t1).await), Err("invalid-field"));
         }
 
         async fn a_shadow_version_is_set_checked_kept_by_rollbacks_and_cleared(store: Store) {
@@ -1096,6 +1197,7 @@ mod tests {
                 position: 0,
                 failure_policy: FailurePolicy::FailOpen,
                 enabled: true,
+                settings: Default::default(),
             };
             let third = create(approver).await.expect("bound");
 

@@ -16,6 +16,7 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{PartnerId, PartnerKind};
+use pchost_extensions::bound::{check_change, check_settings};
 use pchost_extensions::install::MAX_MANIFEST_BYTES;
 use pchost_runtime::{PluginManifest, World};
 use pchost_store::bindings::{Binding, BindingChange, BindingScope, FailurePolicy, NewBinding, PluginVersion};
@@ -223,6 +224,12 @@ pub struct NewBindingRequest {
     /// Whether it runs (default true).
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Values for the settings the plugin's manifest declares (extension@0.3.0): a decimal
+    /// as a string (`"0.08"`), an integer, a string or one-of option, a bool. A setting left
+    /// out takes its default. Checked against the manifest; settings are not secrets.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Binds an installed version to an extension point in a scope.
@@ -297,6 +304,8 @@ pub async fn bind(
     if !(-1000..=1000).contains(&request.position) {
         return Err(AppError::field("position", "-1000 to 1000"));
     }
+    let settings = request.settings.unwrap_or_default();
+    check_settings(&state.store, owner, &request.plugin, &request.version, &settings).await?;
     let binding = state
         .store
         .create_binding(
@@ -310,6 +319,7 @@ pub async fn bind(
                 position: request.position,
                 failure_policy: request.failure_policy.unwrap_or(FailurePolicy::FailClosed),
                 enabled: request.enabled.unwrap_or(true),
+                settings,
             },
             &caller.label(),
             Utc::now(),
@@ -337,7 +347,7 @@ pub async fn bindings(State(state): State<AppState>, caller: Caller) -> Result<J
     ))
 }
 
-/// Enables, disables, upgrades or reorders a binding.
+/// Enables, disables, upgrades, reorders or reconfigures (settings) a binding.
 #[utoipa::path(patch, path = "/v1/bindings/{id}", tag = "plugins", params(("id" = i64, Path)), request_body = BindingChange,
     responses((status = 200, description = "the binding"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn change(
@@ -347,11 +357,12 @@ pub async fn change(
     payload: Body<BindingChange>,
 ) -> Result<Json<Binding>, AppError> {
     caller.need("plugins", Access::Write)?;
-    managed(&state, &caller, id).await?;
+    let current = managed(&state, &caller, id).await?;
     let Body(change) = payload;
     if change.position.is_some_and(|p| !(-1000..=1000).contains(&p)) {
         return Err(AppError::field("position", "-1000 to 1000"));
     }
+    check_change(&state.store, &current, &change).await?;
     let binding = state
         .store
         .update_binding(id, &change, &caller.label(), Utc::now())
@@ -360,7 +371,7 @@ pub async fn change(
     Ok(Json(binding))
 }
 
-/// Rolls a binding back to its previous version.
+/// Rolls a binding back to its previous revision: version and settings.
 #[utoipa::path(post, path = "/v1/bindings/{id}/rollback", tag = "plugins", params(("id" = i64, Path)),
     responses((status = 200, description = "the binding"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn rollback(
