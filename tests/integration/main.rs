@@ -5,6 +5,7 @@ mod authorization;
 mod containment;
 mod example_plugins;
 mod extension_points;
+mod gated_actions;
 mod hostile_plugins;
 mod http_api;
 mod install;

@@ -79,10 +79,13 @@ fn members(plugins: &Path) -> Vec<String> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     for entry in std::fs::read_dir(plugins).expect("reading plugins/").flatten() {
         let path = entry.path();
-        if path.file_name().is_some_and(|n| n == "hostile" || n == "bench") {
+        if path
+            .file_name()
+            .is_some_and(|n| n == "hostile" || n == "bench" || n == "fixtures")
+        {
             dirs.extend(
                 std::fs::read_dir(&path)
-                    .expect("reading plugins/hostile and plugins/bench")
+                    .expect("reading plugins/hostile, plugins/bench and plugins/fixtures")
                     .flatten()
                     .map(|e| e.path()),
             );

@@ -438,6 +438,42 @@ crate::word_enum! {
         CustomerUnfreeze => "customer-unfreeze",
         /// A distributor inviting a reseller.
         ResellerInvitation => "reseller-invitation",
+        /// Unsubscribing a resource with its children (rule 10); from extension@0.3.0 on.
+        Unsubscribe => "unsubscribe",
+        /// Renewing a resource; from extension@0.3.0 on.
+        Renewal => "renewal",
+        /// Taking back balance, a coupon or a quota; from extension@0.3.0 on.
+        Reclaim => "reclaim",
+        /// Splitting a coupon quota to a reseller (rule 13); from extension@0.3.0 on.
+        QuotaSplit => "quota-split",
+        /// Freezing a customer; from extension@0.3.0 on.
+        Freeze => "freeze",
+        /// Setting a customer's budget (rule 18); from extension@0.3.0 on.
+        Budget => "budget",
+        /// Changing a customer's association (rule 17); from extension@0.3.0 on.
+        AssociationChange => "association-change",
+        /// Unbinding a customer from its partner (rule 17); from extension@0.3.0 on.
+        Unbind => "unbind",
+        /// A new order, before it may be paid; from extension@0.3.0 on.
+        OrderReview => "order-review",
+        /// Cancelling an unpaid order; from extension@0.3.0 on.
+        Cancel => "cancel",
+    }
+}
+
+impl ApprovalKind {
+    /// Whether approval rules of extension@0.1.0 know this kind: they are asked about these
+    /// six only.
+    pub fn known_to_v0_1(self) -> bool {
+        matches!(
+            self,
+            ApprovalKind::Refund
+                | ApprovalKind::PaymentOnBehalf
+                | ApprovalKind::CouponIssue
+                | ApprovalKind::BalanceAllocation
+                | ApprovalKind::CustomerUnfreeze
+                | ApprovalKind::ResellerInvitation
+        )
     }
 }
 

@@ -1,14 +1,14 @@
-//! The actions approval rules govern (DOMAIN rules 10, 12-14, 17, 18 and payment on behalf),
+//! The actions approval rules govern (DOMAIN rules 8, 10-14, 17, 18 and payment on behalf),
 //! as data: an action is asked of the bound approval rules, then carried out at once
 //! (approve), refused (reject), or kept as an approval task until a person with the
 //! escalated role decides it (escalate). The same [`Action::execute`] carries it out in both
 //! cases, so an approved task does exactly what the original request would have done.
 
 use crate::error::ExtensionError;
-use crate::views::CustomerView;
+use crate::views::{CustomerView, OrderView};
 use chrono::Utc;
 use pchost_domain::errors::Entity;
-use pchost_domain::{Currency, CustomerId, FreezeState, OrderId, PartnerId};
+use pchost_domain::{Association, Currency, CustomerId, FreezeState, OrderId, PartnerId, PeriodType, Staff};
 use pchost_store::accounts::{Actor, AllocationTarget};
 use pchost_store::coupons::CouponLimits;
 use pchost_store::orders::Payer;
@@ -84,6 +84,71 @@ pub enum Action {
         /// The reseller.
         reseller: PartnerId,
     },
+    /// Unsubscribe a resource with its children, recording the refund of its unused term
+    /// (rule 10).
+    Unsubscribe {
+        /// The main resource.
+        resource: i64,
+        /// Who asked.
+        actor: Actor,
+    },
+    /// Renew a resource for more periods of its period type (rule 11).
+    Renewal {
+        /// The resource.
+        resource: i64,
+        /// Its period type.
+        period: PeriodType,
+        /// Periods added.
+        period_count: u32,
+    },
+    /// Freeze a customer.
+    Freeze {
+        /// The customer.
+        customer: CustomerId,
+        /// The freeze.
+        state: FreezeState,
+    },
+    /// Set a resale customer's budget, lifting the freeze of its association (rule 18).
+    Budget {
+        /// The customer.
+        customer: CustomerId,
+        /// The budget.
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+    },
+    /// Change a customer's association (rule 17).
+    AssociationChange {
+        /// The customer.
+        customer: CustomerId,
+        /// The new association.
+        association: Association,
+        /// The partner admin who asked.
+        staff: Staff,
+    },
+    /// Unbind a customer from its partner (rule 17).
+    Unbind {
+        /// The customer.
+        customer: CustomerId,
+        /// The partner admin who asked.
+        staff: Staff,
+    },
+    /// Cancel an unpaid order (rule 8).
+    Cancel {
+        /// The order.
+        order: OrderId,
+    },
+}
+
+fn to_json(value: impl Serialize) -> Result<Value, ExtensionError> {
+    serde_json::to_value(value).map_err(|e| ExtensionError::Internal(e.into()))
+}
+
+async fn customer_view(store: &Store, id: CustomerId) -> Result<Value, ExtensionError> {
+    let customer = store
+        .customer(id)
+        .await?
+        .ok_or_else(|| ExtensionError::not_found(Entity::Customer, id))?;
+    to_json(CustomerView::from(customer))
 }
 
 impl Action {
@@ -144,12 +209,52 @@ impl Action {
             }
             Action::CustomerUnfreeze { customer, state } => {
                 store.unfreeze_customer(*customer, *state).await?;
-                let customer = store
-                    .customer(*customer)
+                customer_view(store, *customer).await
+            }
+            Action::Unsubscribe { resource, actor } => {
+                let done = store.unsubscribe_resource(*resource, actor, now).await?;
+                Ok(json!({
+                    "closed": done.closed,
+                    "refund_id": done.refund,
+                    "amount": done.amount.to_string(),
+                    "needs_approval": done.needs_approval,
+                }))
+            }
+            Action::Renewal {
+                resource,
+                period,
+                period_count,
+            } => {
+                let expires_at = store.renew_resource(*resource, *period, *period_count).await?;
+                Ok(json!({ "resource_id": resource, "expires_at": expires_at }))
+            }
+            Action::Freeze { customer, state } => {
+                store.freeze_customer(*customer, *state).await?;
+                customer_view(store, *customer).await
+            }
+            Action::Budget { customer, amount } => {
+                store.set_budget(*customer, *amount).await?;
+                customer_view(store, *customer).await
+            }
+            Action::AssociationChange {
+                customer,
+                association,
+                staff,
+            } => {
+                store.change_association(*customer, *association, staff).await?;
+                customer_view(store, *customer).await
+            }
+            Action::Unbind { customer, staff } => {
+                store.unbind_customer(*customer, staff, now).await?;
+                Ok(json!({ "unbound": customer }))
+            }
+            Action::Cancel { order } => {
+                store.cancel_order(*order).await?;
+                let order = store
+                    .order(*order)
                     .await?
-                    .ok_or_else(|| ExtensionError::not_found(Entity::Customer, customer))?;
-                Ok(serde_json::to_value(CustomerView::from(customer))
-                    .map_err(|e| ExtensionError::Internal(e.into()))?)
+                    .ok_or_else(|| ExtensionError::not_found(Entity::Order, order))?;
+                to_json(OrderView::from(order))
             }
             Action::ResellerInvitation { distributor, reseller } => {
                 store.invite_reseller(*distributor, *reseller).await?;

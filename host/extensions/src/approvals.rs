@@ -5,12 +5,12 @@
 use crate::PluginHost;
 use crate::actions::Action;
 use crate::audit::AuditLog;
-use crate::bound::{PolicyApplied, StepOutcome, run_bound, settings_for};
+use crate::bound::{PolicyApplied, StepOutcome, plugin_id, run_bound, settings_for};
 use crate::error::ExtensionError;
 use chrono::Utc;
 use pchost_domain::errors::{Entity, ErrorCode};
-use pchost_runtime::World;
 use pchost_runtime::model::{self, Decision};
+use pchost_runtime::{World, WorldVersion};
 use pchost_store::Store;
 use pchost_store::bindings::BindingScope;
 use pchost_store::tasks::ApprovalTask;
@@ -61,6 +61,15 @@ pub fn decide(
         .bindings
         .bound(World::ApprovalRule, BindingScope::Partner, Some(request.partner));
     for binding in platform.iter().chain(partner.iter()) {
+        // A rule is asked only about the actions its contract version knows: 0.1.0 and 0.2.0
+        // rules about six, 0.3.0 rules about every gated action.
+        let version = host
+            .runtime
+            .plugin(&plugin_id(binding, &binding.version))
+            .map(|p| p.manifest.world_version);
+        if !request.kind.known_to_v0_1() && version.is_some_and(|v| v < WorldVersion::V0_3) {
+            continue;
+        }
         let request = &model::ApprovalRequest {
             settings: settings_for(&host.runtime, binding)?,
             ..request.clone()

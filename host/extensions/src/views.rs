@@ -1,8 +1,10 @@
 //! How the host shows partner-center records to API clients, and in the outcomes of approved
 //! actions it records: words for enums, ids for references.
 
+use chrono::DateTime;
 use chrono::Utc;
-use pchost_domain::{Customer, CustomerId};
+use pchost_domain::{Customer, CustomerId, Order, OrderId};
+use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -47,6 +49,55 @@ impl From<Customer> for CustomerView {
             manager: c.manager,
             country: c.country,
             level: c.level,
+        }
+    }
+}
+
+/// An order as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderView {
+    /// Id.
+    pub id: OrderId,
+    /// The customer.
+    pub customer_id: i64,
+    /// `new`, `renew`, ...
+    pub kind: String,
+    /// `pending-payment`, `completed`, `cancelled`, ...
+    pub status: String,
+    /// Currency.
+    pub currency: String,
+    /// List amount.
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub list_amount: Decimal,
+    /// Amount after the pricing chain.
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Paid.
+    pub paid_at: Option<DateTime<Utc>>,
+    /// Whether the partner paid it on the customer's behalf.
+    pub paid_by_partner: bool,
+    /// The quote it was created from, whose breakdown lists every plugin adjustment.
+    pub quote_id: Option<i64>,
+}
+
+impl From<Order> for OrderView {
+    fn from(o: Order) -> Self {
+        OrderView {
+            id: o.id,
+            customer_id: o.customer,
+            kind: o.kind.to_string(),
+            status: o.status.to_string(),
+            currency: o.currency.to_string(),
+            list_amount: o.list_amount,
+            amount: o.amount,
+            created_at: o.created_at,
+            paid_at: o.paid_at,
+            paid_by_partner: o.paid_by_partner,
+            quote_id: o.quote,
         }
     }
 }

@@ -772,6 +772,8 @@ impl ApprovalRequest {
             ApprovalKind::ResellerInvitation => ActionDetail::ResellerInvitation {
                 reseller: self.reseller?,
             },
+            // The kinds of 0.3.0 are described by their detail only.
+            _ => return None,
         })
     }
 }

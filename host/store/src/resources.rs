@@ -241,16 +241,26 @@ pub struct Unsubscription {
     pub needs_approval: bool,
 }
 
+/// What unsubscribing a resource would refund.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnsubscriptionRefund {
+    /// The order that bought the resource.
+    pub order: OrderId,
+    /// Its status now.
+    order_status: OrderStatus,
+    /// The refund.
+    pub amount: rust_decimal::Decimal,
+    amount_cents: i64,
+    /// The children closed with it.
+    children: Vec<i64>,
+}
+
 impl Store {
-    /// Unsubscribes a main resource with its children (rule 10): closes them, and records a
-    /// refund of the unused term (renewed periods included, as the expiry already counts them)
-    /// for the approval flow to act on.
-    pub async fn unsubscribe_resource(
-        &self,
-        id: i64,
-        actor: &crate::accounts::Actor,
-        now: DateTime<Utc>,
-    ) -> Result<Unsubscription, StoreError> {
+    /// What unsubscribing a main resource at `now` would refund, without doing it: the order
+    /// that bought it and the unused term (renewed periods included, as the expiry already
+    /// counts them), capped at what is left to refund on the order. What approval rules are
+    /// shown before [`Store::unsubscribe_resource`] runs.
+    pub async fn unsubscription_refund(&self, id: i64, now: DateTime<Utc>) -> Result<UnsubscriptionRefund, StoreError> {
         use rust_decimal::Decimal;
         self.main_resource(id).await?;
         let status: String = sqlx::query_scalar("SELECT status FROM resources WHERE id = $1")
@@ -328,6 +338,31 @@ impl Store {
             )
             .into());
         }
+        Ok(UnsubscriptionRefund {
+            order,
+            order_status: found.status,
+            amount,
+            amount_cents,
+            children,
+        })
+    }
+
+    /// Unsubscribes a main resource with its children (rule 10): closes them, and records a
+    /// refund of the unused term ([`Store::unsubscription_refund`]) for the approval flow to
+    /// act on.
+    pub async fn unsubscribe_resource(
+        &self,
+        id: i64,
+        actor: &crate::accounts::Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Unsubscription, StoreError> {
+        let UnsubscriptionRefund {
+            order,
+            order_status,
+            amount,
+            amount_cents,
+            children,
+        } = self.unsubscription_refund(id, now).await?;
         // Closing and recording the refund together: both or neither.
         let mut tx = self.pool().begin().await?;
         sqlx::query(
@@ -336,7 +371,7 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        let refund = crate::orders::record_refund(&mut tx, order, found.status, amount_cents, actor, now).await?;
+        let refund = crate::orders::record_refund(&mut tx, order, order_status, amount_cents, actor, now).await?;
         tx.commit().await?;
         let mut all = vec![id];
         all.extend(children);

@@ -121,7 +121,8 @@ impl ApprovalRequest {
             return Err(invalid("amount", "must not be negative"));
         }
         Ok(wa::ApprovalRequest {
-            kind: approval_kind(self.kind),
+            kind: approval_kind(self.kind)
+                .ok_or_else(|| invalid("kind", format!("extension@0.1.0 rules do not decide {}", self.kind)))?,
             as_of: self.as_of.timestamp_millis(),
             actor: wa::Principal {
                 partner: self
@@ -180,15 +181,18 @@ impl Decision {
     }
 }
 
-fn approval_kind(k: ApprovalKind) -> wa::ApprovalKind {
-    match k {
+/// The kind as 0.1.0 names it; `None` for the kinds it does not know (its rules are not asked
+/// about them: `ApprovalKind::known_to_v0_1`).
+fn approval_kind(k: ApprovalKind) -> Option<wa::ApprovalKind> {
+    Some(match k {
         ApprovalKind::Refund => wa::ApprovalKind::Refund,
         ApprovalKind::PaymentOnBehalf => wa::ApprovalKind::PaymentOnBehalf,
         ApprovalKind::CouponIssue => wa::ApprovalKind::CouponIssue,
         ApprovalKind::BalanceAllocation => wa::ApprovalKind::BalanceAllocation,
         ApprovalKind::CustomerUnfreeze => wa::ApprovalKind::CustomerUnfreeze,
         ApprovalKind::ResellerInvitation => wa::ApprovalKind::ResellerInvitation,
-    }
+        _ => return None,
+    })
 }
 
 /// A 0.1.0 pricing rule's answer, checked against the quote it was given and the limits.

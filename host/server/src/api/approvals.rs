@@ -1,6 +1,8 @@
 //! Approval rules: `POST /v1/approvals/check` asks them about an action without doing it,
-//! and [`gate`] asks them before an action of DOMAIN rules 10, 12-14, 17, 18 or a payment on
-//! behalf is carried out.
+//! and [`act`] asks them before a gated action is carried out: the six 0.1.0 rules know
+//! (refund, payment on behalf, coupon issue, allocation, unfreeze, reseller invitation) and,
+//! for extension@0.3.0 rules only, freeze, budget, association change, unbind, cancel,
+//! renewal and unsubscribe.
 //!
 //! The enabled bindings of the approval-rule extension point run, platform-wide ones first,
 //! then those bound to the partner whose rules govern the action. They combine as: any reject

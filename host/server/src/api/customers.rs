@@ -2,7 +2,7 @@
 //! real-name verification, manager assignment and budget (DOMAIN.md "Customer").
 
 use super::{Page, text};
-use crate::api::approvals::{act, approval_request};
+use crate::api::approvals::{ApprovalRequestExt, act, approval_request, home_currency};
 use crate::api::extract::{Body, Params, Path};
 use crate::auth::{Access, Caller, Principal};
 use crate::error::AppError;
@@ -14,10 +14,11 @@ use axum::response::Response;
 use chrono::Utc;
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{
-    ApprovalKind, Association, CustomerId, CustomerType, FreezeState, PartnerKind, RealNameStatus, Role,
+    ApprovalKind, Association, Customer, CustomerId, CustomerType, FreezeState, PartnerKind, RealNameStatus, Role,
 };
 use pchost_extensions::actions::Action;
 use pchost_extensions::views::CustomerView;
+use pchost_runtime::model::{self, ActionDetail};
 use pchost_store::keys::KeyPrincipal;
 use pchost_store::partners::{CustomerFilter, InvitationChannel, NewCustomer};
 use rust_decimal::Decimal;
@@ -340,19 +341,28 @@ pub struct FreezeRequest {
 
 /// Freezes a customer (partner admin).
 #[utoipa::path(post, path = "/v1/customers/{id}/freeze", tag = "customers", params(("id" = i64, Path)), request_body = FreezeRequest,
-    responses((status = 200, body = CustomerView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 200, body = CustomerView), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn freeze(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<CustomerId>,
     payload: Body<FreezeRequest>,
-) -> Result<Json<CustomerView>, AppError> {
+) -> Result<Response, AppError> {
     caller.need("customers", Access::Write)?;
     admin_or_operator(&caller)?;
     let Body(request) = payload;
-    caller.customer(&state, id).await?;
-    state.store.freeze_customer(id, request.state).await?;
-    reread(&state, id).await
+    let customer = caller.customer(&state, id).await?;
+    let approval = gated(
+        &caller,
+        ApprovalKind::Freeze,
+        &customer,
+        ActionDetail::Freeze { freeze: request.state },
+    );
+    let action = Action::Freeze {
+        customer: id,
+        state: request.state,
+    };
+    act(&state, &caller, approval, action, StatusCode::OK).await
 }
 
 /// Unfreezes a customer; the request names the freeze it lifts (rule 18). Asks the approval
@@ -401,37 +411,49 @@ pub struct AssociationRequest {
 
 /// Changes a customer's association type (rule 17: partner admin only).
 #[utoipa::path(post, path = "/v1/customers/{id}/association", tag = "customers", params(("id" = i64, Path)), request_body = AssociationRequest,
-    responses((status = 200, body = CustomerView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 200, body = CustomerView), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn change_association(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<CustomerId>,
     payload: Body<AssociationRequest>,
-) -> Result<Json<CustomerView>, AppError> {
+) -> Result<Response, AppError> {
     caller.need("customers", Access::Write)?;
     caller.partner_admin()?;
     let Body(request) = payload;
-    caller.customer(&state, id).await?;
+    let customer = caller.customer(&state, id).await?;
     let (staff, _) = caller.staff()?;
-    state.store.change_association(id, request.association, staff).await?;
-    reread(&state, id).await
+    let detail = ActionDetail::AssociationChange {
+        association: request.association,
+    };
+    let approval = gated(&caller, ApprovalKind::AssociationChange, &customer, detail);
+    let action = Action::AssociationChange {
+        customer: id,
+        association: request.association,
+        staff: staff.clone(),
+    };
+    act(&state, &caller, approval, action, StatusCode::OK).await
 }
 
 /// Unbinds a customer from its partner (rule 17: partner admin only, once per 3 months, no
 /// order awaiting partner payment).
 #[utoipa::path(post, path = "/v1/customers/{id}/unbind", tag = "customers", params(("id" = i64, Path)),
-    responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 204), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn unbind(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<CustomerId>,
-) -> Result<StatusCode, AppError> {
+) -> Result<Response, AppError> {
     caller.need("customers", Access::Write)?;
     caller.partner_admin()?;
-    caller.customer(&state, id).await?;
+    let customer = caller.customer(&state, id).await?;
     let (staff, _) = caller.staff()?;
-    state.store.unbind_customer(id, staff, Utc::now()).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let approval = gated(&caller, ApprovalKind::Unbind, &customer, ActionDetail::Unbind);
+    let action = Action::Unbind {
+        customer: id,
+        staff: staff.clone(),
+    };
+    act(&state, &caller, approval, action, StatusCode::NO_CONTENT).await
 }
 
 /// A real-name submission.
@@ -527,20 +549,37 @@ pub struct BudgetRequest {
 
 /// Sets a resale customer's budget, which lifts the freeze of its association (rule 18).
 #[utoipa::path(post, path = "/v1/customers/{id}/budget", tag = "customers", params(("id" = i64, Path)), request_body = BudgetRequest,
-    responses((status = 200, body = CustomerView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 200, body = CustomerView), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn budget(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<CustomerId>,
     payload: Body<BudgetRequest>,
-) -> Result<Json<CustomerView>, AppError> {
+) -> Result<Response, AppError> {
     caller.need("customers", Access::Write)?;
     caller.partner_admin()?;
     let Body(request) = payload;
     let amount = super::money("amount", request.amount)?;
-    caller.customer(&state, id).await?;
-    state.store.set_budget(id, amount).await?;
-    reread(&state, id).await
+    let customer = caller.customer(&state, id).await?;
+    let approval = gated(
+        &caller,
+        ApprovalKind::Budget,
+        &customer,
+        ActionDetail::Budget { amount },
+    );
+    act(
+        &state,
+        &caller,
+        approval,
+        Action::Budget { customer: id, amount },
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// The approval request of a gated action on `customer`, described in full for the rules.
+fn gated(caller: &Caller, kind: ApprovalKind, customer: &Customer, detail: ActionDetail) -> model::ApprovalRequest {
+    approval_request(caller, kind, customer.partner, Some(customer), home_currency()).with_detail(detail)
 }
 
 fn admin_or_operator(caller: &Caller) -> Result<(), AppError> {

@@ -3,7 +3,7 @@
 //! renewal, unsubscription and auto-renew (DOMAIN.md "Order").
 
 use super::{Page, idempotency_key, money};
-use crate::api::approvals::{ApprovalRequestExt, act, approval_request};
+use crate::api::approvals::{ApprovalRequestExt, act, approval_request, home_currency};
 use crate::api::extract::{Body, Params, Path};
 use crate::auth::{Access, Caller, Principal};
 use crate::error::AppError;
@@ -17,60 +17,13 @@ use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{ApprovalKind, Customer, Order, OrderId, OrderStatus, Role};
 use pchost_extensions::actions::Action;
 use pchost_extensions::pricing::PricedQuote;
+use pchost_extensions::views::OrderView;
+use pchost_runtime::model::ActionDetail;
 use pchost_store::orders::{NewOrder, OrderFilter, Payer};
 use pchost_store::resources::Resource;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-
-/// An order as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrderView {
-    /// Id.
-    pub id: OrderId,
-    /// The customer.
-    pub customer_id: i64,
-    /// `new`, `renew`, ...
-    pub kind: String,
-    /// `pending-payment`, `completed`, `cancelled`, ...
-    pub status: String,
-    /// Currency.
-    pub currency: String,
-    /// List amount.
-    #[schema(value_type = String)]
-    #[serde(with = "rust_decimal::serde::str")]
-    pub list_amount: Decimal,
-    /// Amount after the pricing chain.
-    #[schema(value_type = String)]
-    #[serde(with = "rust_decimal::serde::str")]
-    pub amount: Decimal,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Paid.
-    pub paid_at: Option<DateTime<Utc>>,
-    /// Whether the partner paid it on the customer's behalf.
-    pub paid_by_partner: bool,
-    /// The quote it was created from, whose breakdown lists every plugin adjustment.
-    pub quote_id: Option<i64>,
-}
-
-impl From<Order> for OrderView {
-    fn from(o: Order) -> Self {
-        OrderView {
-            id: o.id,
-            customer_id: o.customer,
-            kind: o.kind.to_string(),
-            status: o.status.to_string(),
-            currency: o.currency.to_string(),
-            list_amount: o.list_amount,
-            amount: o.amount,
-            created_at: o.created_at,
-            paid_at: o.paid_at,
-            paid_by_partner: o.paid_by_partner,
-            quote_id: o.quote,
-        }
-    }
-}
 
 /// Creating an order.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -371,16 +324,23 @@ pub async fn apply_coupons(
 
 /// Cancels a pending-payment order (rule 8).
 #[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", params(("id" = i64, Path)),
-    responses((status = 200, body = OrderView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 200, body = OrderView), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<OrderId>,
-) -> Result<Json<OrderView>, AppError> {
+) -> Result<Response, AppError> {
     caller.need("orders", Access::Write)?;
-    order_in_scope(&state, &caller, id).await?;
-    state.store.cancel_order(id).await?;
-    reread(&state, id).await
+    let (order, customer) = order_in_scope(&state, &caller, id).await?;
+    let approval = approval_request(
+        &caller,
+        ApprovalKind::Cancel,
+        customer.partner,
+        Some(&customer),
+        order.currency,
+    )
+    .with_detail(ActionDetail::Cancel { order: id });
+    act(&state, &caller, approval, Action::Cancel { order: id }, StatusCode::OK).await
 }
 
 /// A customer asks its partner to pay an order for it (rule 22).
@@ -556,27 +516,37 @@ pub struct Renewed {
 /// Extends a resource's term by periods of its original type (rule 11). Price it first with
 /// `POST /v1/quotes/renewal` and order that quote to charge it.
 #[utoipa::path(post, path = "/v1/resources/{id}/renewals", tag = "orders", params(("id" = i64, Path)), request_body = RenewRequest,
-    responses((status = 201, body = Renewed), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 201, body = Renewed), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn renew(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
     payload: Body<RenewRequest>,
-) -> Result<(StatusCode, Json<Renewed>), AppError> {
+) -> Result<Response, AppError> {
     caller.need("orders", Access::Write)?;
     let Body(request) = payload;
     let resource = resource_in_scope(&state, &caller, id).await?;
-    let expires_at = state
-        .store
-        .renew_resource(id, resource.period, request.period_count)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Renewed {
-            resource_id: id,
-            expires_at,
-        }),
-    ))
+    let customer = resource_customer(&state, &resource).await?;
+    let detail = ActionDetail::Renewal {
+        resource: id,
+        period: resource.period,
+        period_count: request.period_count,
+        expires_at: resource.expires_at,
+    };
+    let approval = approval_request(
+        &caller,
+        ApprovalKind::Renewal,
+        customer.partner,
+        Some(&customer),
+        home_currency(),
+    )
+    .with_detail(detail);
+    let action = Action::Renewal {
+        resource: id,
+        period: resource.period,
+        period_count: request.period_count,
+    };
+    act(&state, &caller, approval, action, StatusCode::CREATED).await
 }
 
 /// An unsubscription.
@@ -596,27 +566,50 @@ pub struct UnsubscribedView {
 
 /// Unsubscribes a resource with its children; the unused term is refunded (rule 10).
 #[utoipa::path(post, path = "/v1/resources/{id}/unsubscribe", tag = "orders", params(("id" = i64, Path)),
-    responses((status = 201, body = UnsubscribedView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 201, body = UnsubscribedView), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn unsubscribe(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-) -> Result<(StatusCode, Json<UnsubscribedView>), AppError> {
+) -> Result<Response, AppError> {
     caller.need("orders", Access::Write)?;
     let resource = resource_in_scope(&state, &caller, id).await?;
-    let done = state
+    let customer = resource_customer(&state, &resource).await?;
+    // What the rules are shown: the refund it comes to now.
+    let refund = state.store.unsubscription_refund(id, Utc::now()).await?;
+    let order = state
         .store
-        .unsubscribe_resource(id, &caller.actor(Some(resource.customer)), Utc::now())
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(UnsubscribedView {
-            closed: done.closed,
-            refund_id: done.refund,
-            amount: done.amount,
-            needs_approval: done.needs_approval,
-        }),
-    ))
+        .order(refund.order)
+        .await?
+        .ok_or_else(|| AppError::not_found(Entity::Order, refund.order))?;
+    let detail = ActionDetail::Unsubscribe {
+        resource: id,
+        order: refund.order,
+        refund: refund.amount,
+    };
+    let approval = approval_request(
+        &caller,
+        ApprovalKind::Unsubscribe,
+        customer.partner,
+        Some(&customer),
+        order.currency,
+    )
+    .with_order(Some(refund.order))
+    .with_amount(Some(refund.amount))
+    .with_detail(detail);
+    let action = Action::Unsubscribe {
+        resource: id,
+        actor: caller.actor(Some(resource.customer)),
+    };
+    act(&state, &caller, approval, action, StatusCode::CREATED).await
+}
+
+async fn resource_customer(state: &AppState, resource: &Resource) -> Result<Customer, AppError> {
+    state
+        .store
+        .customer(resource.customer)
+        .await?
+        .ok_or_else(|| AppError::not_found(Entity::Customer, resource.customer))
 }
 
 /// Auto-renew on or off.
@@ -666,13 +659,4 @@ async fn resource_in_scope(state: &AppState, caller: &Caller, id: i64) -> Result
         .ok_or_else(|| AppError::not_found(Entity::Resource, id))?;
     caller.customer(state, resource.customer).await?;
     Ok(resource)
-}
-
-async fn reread(state: &AppState, id: OrderId) -> Result<Json<OrderView>, AppError> {
-    let order = state
-        .store
-        .order(id)
-        .await?
-        .ok_or_else(|| AppError::not_found(Entity::Order, id))?;
-    Ok(Json(order.into()))
 }

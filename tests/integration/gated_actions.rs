@@ -1,0 +1,217 @@
+//! The actions extension@0.3.0 approval rules are asked about beyond 0.1.0's six (DOMAIN rules
+//! 8, 10, 11, 17, 18): each, under a bound 0.3.0 rule that rejects it, is refused with the
+//! rule's reason and changes nothing; under one that escalates it, it is held as an approval
+//! task that a partner admin decides, and the approved task carries it out. The reseller's
+//! bundled 0.1.0 rules are never asked about them.
+
+use crate::support::*;
+use axum::http::StatusCode;
+use chrono::Utc;
+use pchost_server::app::router;
+use pchost_store::bindings::{BindingScope, FailurePolicy, NewBinding};
+use pchost_store::demo;
+use serde_json::{Value, json};
+
+/// An action: its kind, the caller, the method and path, the body, and the status it answers
+/// when carried out.
+struct Gated {
+    kind: &'static str,
+    path: &'static str,
+    body: Option<Value>,
+    done: StatusCode,
+}
+
+fn gated() -> Vec<Gated> {
+    let post = |kind, path, body, done| Gated { kind, path, body, done };
+    vec![
+        post(
+            "freeze",
+            "/v1/customers/102/freeze",
+            Some(json!({ "state": "account-frozen" })),
+            StatusCode::OK,
+        ),
+        post(
+            "budget",
+            "/v1/customers/102/budget",
+            Some(json!({ "amount": "1000.00" })),
+            StatusCode::OK,
+        ),
+        post(
+            "association-change",
+            "/v1/customers/102/association",
+            Some(json!({ "association": "referral" })),
+            StatusCode::OK,
+        ),
+        post("unbind", "/v1/customers/101/unbind", None, StatusCode::NO_CONTENT),
+        post("cancel", "/v1/orders/9004/cancel", None, StatusCode::OK),
+        post(
+            "renewal",
+            "/v1/resources/1/renewals",
+            Some(json!({ "period_count": 1 })),
+            StatusCode::CREATED,
+        ),
+        post("unsubscribe", "/v1/resources/1/unsubscribe", None, StatusCode::CREATED),
+    ]
+}
+
+/// A demo server with the scripted 0.3.0 approval rule bound for reseller 2 under `settings`.
+fn server(settings: Value) -> (pchost_server::state::AppState, axum::Router) {
+    let state = api_state();
+    let component = pchost_test_plugins::read(pchost_test_plugins::FIXTURE_SCRIPTED_APPROVAL);
+    tokio().block_on(async {
+        let manifest = pchost_runtime::PluginManifest::from_toml(
+            "name = \"scripted-approval\"\nversion = \"1.0.0\"\nworld = \"approval-rule\"\nworld-version = \"0.3.0\"\nowner = 2\n\
+             [settings.reject]\ntype = \"string\"\ndefault = \"\"\n[settings.escalate]\ntype = \"string\"\ndefault = \"\"\n",
+        )
+        .expect("manifest");
+        // The shared runtime may have it from another test already: the same bytes.
+        if state.host.runtime.plugin("2/scripted-approval@1.0.0").is_none()
+            || state
+                .store
+                .plugin_manifest(2, "scripted-approval", "1.0.0")
+                .await
+                .expect("read")
+                .is_none()
+        {
+            match pchost_extensions::install::install(
+                &state.store,
+                &state.host.runtime,
+                manifest,
+                &component,
+                &state.host.plugin_quota,
+            )
+            .await
+            {
+                Ok(_) => {}
+                Err(e) => panic!("install: {e:?}"),
+            }
+        }
+        let binding = NewBinding {
+            world: "approval-rule".into(),
+            scope: BindingScope::Partner,
+            scope_id: Some(demo::RESELLER),
+            plugin_owner: demo::RESELLER,
+            plugin_name: "scripted-approval".into(),
+            version: "1.0.0".into(),
+            position: 50,
+            failure_policy: FailurePolicy::FailClosed,
+            enabled: true,
+            settings: settings.as_object().cloned().expect("settings"),
+        };
+        state.store.create_binding(&binding, "test", Utc::now()).await.expect("bind");
+        state.host.bindings.reload(&state.store).await.expect("reload");
+    });
+    let app = router(state.clone());
+    (state, app)
+}
+
+fn invocations_of(app: &axum::Router, plugin: &str) -> usize {
+    let (_, audit) = call(app, "GET", "/v1/invocations?limit=500", Some(keys::OPERATOR), None);
+    audit
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter(|r| r["plugin"] == plugin)
+        .count()
+}
+
+#[test]
+fn a_rule_that_rejects_a_gated_action_refuses_it_with_its_reason_and_changes_nothing() {
+    for action in gated() {
+        let (state, app) = server(json!({ "reject": action.kind }));
+        let before: (i64, String) = tokio()
+            .block_on(async {
+                let c = state.store.customer(102).await.expect("read").expect("customer");
+                let o = state.store.order(9004).await.expect("read").expect("order");
+                Ok::<_, ()>((
+                    i64::from(c.freeze != pchost_domain::FreezeState::NotFrozen),
+                    o.status.to_string(),
+                ))
+            })
+            .expect("state");
+        let (status, body) = call(
+            &app,
+            "POST",
+            action.path,
+            Some(keys::RESELLER_ADMIN),
+            action.body.clone(),
+        );
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("approval-rejected")),
+            "{}: {body}",
+            action.kind
+        );
+        let reason = format!("the script rejects {}", action.kind);
+        assert!(body["message"].as_str().is_some_and(|m| m.contains(&reason)), "{body}");
+        let after: (i64, String) = tokio()
+            .block_on(async {
+                let c = state.store.customer(102).await.expect("read").expect("customer");
+                let o = state.store.order(9004).await.expect("read").expect("order");
+                Ok::<_, ()>((
+                    i64::from(c.freeze != pchost_domain::FreezeState::NotFrozen),
+                    o.status.to_string(),
+                ))
+            })
+            .expect("state");
+        assert_eq!(before, after, "{}: nothing changed", action.kind);
+        // The reseller's 0.1.0 rules know six actions: they were not asked about this one.
+        assert_eq!(invocations_of(&app, "refund-approval@0.1.0"), 0, "{}", action.kind);
+        assert_eq!(invocations_of(&app, "scripted-approval@1.0.0"), 1, "{}", action.kind);
+    }
+}
+
+#[test]
+fn a_rule_that_escalates_a_gated_action_holds_it_as_a_task_that_an_admin_decides() {
+    for action in gated() {
+        let (_state, app) = server(json!({ "escalate": action.kind }));
+        let (status, body) = call(
+            &app,
+            "POST",
+            action.path,
+            Some(keys::RESELLER_ADMIN),
+            action.body.clone(),
+        );
+        assert_eq!(status, StatusCode::ACCEPTED, "{}: {body}", action.kind);
+        assert_eq!(body["status"], "pending-approval");
+        let task = &body["task"];
+        assert_eq!(
+            (task["kind"].as_str(), task["role"].as_str(), task["reason"].as_str()),
+            (
+                Some(action.kind),
+                Some("partner-admin"),
+                Some(format!("the script escalates {}", action.kind).as_str())
+            )
+        );
+        let id = task["id"].as_i64().expect("task id");
+        let (status, decided) = call(
+            &app,
+            "POST",
+            &format!("/v1/approval-tasks/{id}/approve"),
+            Some(keys::RESELLER_ADMIN),
+            Some(json!({})),
+        );
+        assert_eq!(status, StatusCode::OK, "{}: {decided}", action.kind);
+        // Approved, the action ran as the request would have without the escalation.
+        assert_eq!(decided["status"], "approved", "{}: {decided}", action.kind);
+        assert!(
+            decided["outcome"].is_object() || action.done == StatusCode::NO_CONTENT,
+            "{decided}"
+        );
+    }
+}
+
+#[test]
+fn with_no_rule_objecting_each_gated_action_is_carried_out_as_before() {
+    for action in gated() {
+        let (_state, app) = server(json!({}));
+        let (status, body) = call(
+            &app,
+            "POST",
+            action.path,
+            Some(keys::RESELLER_ADMIN),
+            action.body.clone(),
+        );
+        assert_eq!(status, action.done, "{}: {body}", action.kind);
+    }
+}
