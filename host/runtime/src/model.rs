@@ -741,6 +741,38 @@ pub enum ActionDetail {
 }
 
 impl ApprovalRequest {
+    /// The actor as every contract version carries it: partner, id, role.
+    pub(crate) fn actor_parts(&self) -> Result<(Option<u64>, Option<u64>, wt::Role), InputError> {
+        Ok((
+            self.actor
+                .partner
+                .map(|p| id_to_wit(p, || "actor.partner".into()))
+                .transpose()?,
+            self.actor.id.map(|p| id_to_wit(p, || "actor.id".into())).transpose()?,
+            role(self.actor.role),
+        ))
+    }
+
+    /// The customer concerned as every contract version carries it.
+    #[allow(clippy::type_complexity, reason = "the fields of one WIT record, in order")]
+    pub(crate) fn customer_parts(
+        &self,
+    ) -> Result<Option<(u64, wt::Association, wt::FreezeState, Option<u64>)>, InputError> {
+        self.customer
+            .as_ref()
+            .map(|c| {
+                Ok((
+                    id_to_wit(c.id, || "customer.id".into())?,
+                    association(c.association),
+                    freeze(c.freeze),
+                    c.manager
+                        .map(|m| id_to_wit(m, || "customer.manager".into()))
+                        .transpose()?,
+                ))
+            })
+            .transpose()
+    }
+
     /// The action in full: [`Self::detail`], or what the fields of the six kinds 0.1.0 knows
     /// say about it. `None` when neither is enough (an approval check naming no order, say).
     pub fn action(&self) -> Option<ActionDetail> {

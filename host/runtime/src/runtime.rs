@@ -219,6 +219,36 @@ impl std::fmt::Debug for PluginRuntime {
     }
 }
 
+/// Calls export `$export` of a plugin pre-linked at some contract version on a fresh
+/// instance, under [`PluginRuntime::call`]'s limits, and checks its answer with `$check`: the
+/// one body every version's arm shares.
+macro_rules! call_export {
+    ($runtime:ident, $plugin:expr, $as_of:expr, $data:expr, $pre:expr, $export:ident, $input:expr, $check:expr) => {
+        $runtime.call(
+            $plugin,
+            $as_of,
+            $data,
+            async |store| {
+                $pre.instantiate_async(&mut *store)
+                    .await?
+                    .$export(&mut *store, $input)
+                    .await
+            },
+            $check,
+        )?
+    };
+}
+
+/// A warm call under the watchdog: a call past it ends as a watchdog timeout.
+async fn within<T>(
+    watchdog: Duration,
+    call: impl std::future::Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    tokio::time::timeout(watchdog, call)
+        .await
+        .unwrap_or_else(|_| Err(WatchdogTimeout.into()))
+}
+
 impl PluginRuntime {
     /// Builds the engine (pooling allocator, epoch interruption, fuel) and the linker with
     /// every capability and a WASI without ambient authority.
@@ -538,48 +568,21 @@ impl PluginRuntime {
         let invocation = match &plugin.entry {
             Entry::PricingV0_1(pre) => {
                 let input = quote.to_wit()?;
-                self.call(
-                    &plugin,
-                    quote.as_of,
-                    data,
-                    async |store| {
-                        pre.instantiate_async(&mut *store)
-                            .await?
-                            .call_price(&mut *store, &input)
-                            .await
-                    },
-                    |answer| checked_price(answer, line_count, limits),
-                )?
+                call_export!(self, &plugin, quote.as_of, data, pre, call_price, &input, |answer| {
+                    checked_price(answer, line_count, limits)
+                })
             }
             Entry::PricingV0_2(pre) => {
                 let input = quote.to_wit_v2()?;
-                self.call(
-                    &plugin,
-                    quote.as_of,
-                    data,
-                    async |store| {
-                        pre.instantiate_async(&mut *store)
-                            .await?
-                            .call_price(&mut *store, &input)
-                            .await
-                    },
-                    |answer| checked_price_v2(answer, line_count, limits),
-                )?
+                call_export!(self, &plugin, quote.as_of, data, pre, call_price, &input, |answer| {
+                    checked_price_v2(answer, line_count, limits)
+                })
             }
             Entry::PricingV0_3(pre) => {
                 let input = quote.to_wit_v3()?;
-                self.call(
-                    &plugin,
-                    quote.as_of,
-                    data,
-                    async |store| {
-                        pre.instantiate_async(&mut *store)
-                            .await?
-                            .call_price(&mut *store, &input)
-                            .await
-                    },
-                    |answer| checked_price_v3(answer, line_count, limits),
-                )?
+                call_export!(self, &plugin, quote.as_of, data, pre, call_price, &input, |answer| {
+                    checked_price_v3(answer, line_count, limits)
+                })
             }
             Entry::ApprovalV0_1(_) | Entry::ApprovalV0_3(_) => return Err(wrong_world(&plugin, World::PricingRule)),
         };
@@ -665,39 +668,17 @@ impl PluginRuntime {
         let invocation = match &plugin.entry {
             Entry::ApprovalV0_1(pre) => {
                 let input = request.to_wit()?;
-                self.call(
-                    &plugin,
-                    request.as_of,
-                    data,
-                    async |store| {
-                        pre.instantiate_async(&mut *store)
-                            .await?
-                            .call_decide(&mut *store, &input)
-                            .await
-                    },
-                    |answer| {
-                        model::Decision::from_wit(answer.map_err(rule_failure)?, max_reason)
-                            .map_err(FailureKind::InvalidOutput)
-                    },
-                )?
+                call_export!(self, &plugin, request.as_of, data, pre, call_decide, &input, |answer| {
+                    model::Decision::from_wit(answer.map_err(rule_failure)?, max_reason)
+                        .map_err(FailureKind::InvalidOutput)
+                })
             }
             Entry::ApprovalV0_3(pre) => {
                 let input = request.to_wit_v3()?;
-                self.call(
-                    &plugin,
-                    request.as_of,
-                    data,
-                    async |store| {
-                        pre.instantiate_async(&mut *store)
-                            .await?
-                            .call_decide(&mut *store, &input)
-                            .await
-                    },
-                    |answer| {
-                        let answer = answer.map_err(|e| rule_failure(e.into()))?;
-                        model::Decision::from_wit_v3(answer, max_reason).map_err(FailureKind::InvalidOutput)
-                    },
-                )?
+                call_export!(self, &plugin, request.as_of, data, pre, call_decide, &input, |answer| {
+                    let answer = answer.map_err(|e| rule_failure(e.into()))?;
+                    model::Decision::from_wit_v3(answer, max_reason).map_err(FailureKind::InvalidOutput)
+                })
             }
             Entry::PricingV0_1(_) | Entry::PricingV0_2(_) | Entry::PricingV0_3(_) => {
                 return Err(wrong_world(&plugin, World::ApprovalRule));
@@ -907,30 +888,24 @@ impl WarmPricing {
         let checked = match &self.rule {
             WarmRule::PricingV0_1(rule) => {
                 let input = quote.to_wit()?;
-                self.executor.block_on(async {
-                    tokio::time::timeout(watchdog, rule.call_price(&mut *store, &input))
-                        .await
-                        .unwrap_or_else(|_| Err(WatchdogTimeout.into()))
-                        .map(|answer| checked_price(answer, line_count, limits))
-                })
+                let call = rule.call_price(&mut *store, &input);
+                self.executor
+                    .block_on(within(watchdog, call))
+                    .map(|answer| checked_price(answer, line_count, limits))
             }
             WarmRule::PricingV0_2(rule) => {
                 let input = quote.to_wit_v2()?;
-                self.executor.block_on(async {
-                    tokio::time::timeout(watchdog, rule.call_price(&mut *store, &input))
-                        .await
-                        .unwrap_or_else(|_| Err(WatchdogTimeout.into()))
-                        .map(|answer| checked_price_v2(answer, line_count, limits))
-                })
+                let call = rule.call_price(&mut *store, &input);
+                self.executor
+                    .block_on(within(watchdog, call))
+                    .map(|answer| checked_price_v2(answer, line_count, limits))
             }
             WarmRule::PricingV0_3(rule) => {
                 let input = quote.to_wit_v3()?;
-                self.executor.block_on(async {
-                    tokio::time::timeout(watchdog, rule.call_price(&mut *store, &input))
-                        .await
-                        .unwrap_or_else(|_| Err(WatchdogTimeout.into()))
-                        .map(|answer| checked_price_v3(answer, line_count, limits))
-                })
+                let call = rule.call_price(&mut *store, &input);
+                self.executor
+                    .block_on(within(watchdog, call))
+                    .map(|answer| checked_price_v3(answer, line_count, limits))
             }
         };
         let plugin = &self.plugin;

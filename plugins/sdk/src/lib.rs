@@ -100,45 +100,7 @@ pub mod pricing_rule_v2 {
 
     use crate::rust_decimal::Decimal;
 
-    /// One line of a quote, read from its columns.
-    #[derive(Clone, Copy, Debug, PartialEq)]
-    pub struct Line {
-        /// Its index in the quote: what [`PriceAdjustments::reprice`] takes.
-        pub index: u32,
-        /// Index into `quote.products`.
-        pub product: u32,
-        /// The period the unit price is quoted per.
-        pub period: PeriodType,
-        /// How many periods.
-        pub period_count: u32,
-        /// How many units.
-        pub quantity: u32,
-        /// The catalog list price per unit per period.
-        pub list_unit_price: Decimal,
-        /// The unit price so far.
-        pub unit_price: Decimal,
-    }
-
-    impl Quote {
-        /// How many lines the quote has.
-        pub fn line_count(&self) -> usize {
-            self.lines.product.len()
-        }
-
-        /// The lines, in order.
-        pub fn lines(&self) -> impl ExactSizeIterator<Item = Line> + '_ {
-            let columns = &self.lines;
-            (0..self.line_count()).map(move |i| Line {
-                index: i as u32,
-                product: columns.product[i],
-                period: columns.period[i],
-                period_count: columns.period_count[i],
-                quantity: columns.quantity[i],
-                list_unit_price: Decimal::new(columns.list_unit_price[i], u32::from(columns.list_unit_price_scale[i])),
-                unit_price: Decimal::new(columns.unit_price[i], u32::from(columns.unit_price_scale[i])),
-            })
-        }
-    }
+    crate::columnar_lines!();
 
     impl Default for PriceAdjustments {
         fn default() -> Self {
@@ -230,45 +192,9 @@ pub mod pricing_rule_v3 {
     crate::decimal_conversions!(partner_center::types::types::Decimal);
     crate::settings_accessors!(Quote);
 
-    /// One line of a quote, read from its columns.
-    #[derive(Clone, Copy, Debug, PartialEq)]
-    pub struct Line {
-        /// Its index in the quote: what [`PriceAdjustments::reprice`] takes.
-        pub index: u32,
-        /// Index into `quote.products`.
-        pub product: u32,
-        /// The period the unit price is quoted per.
-        pub period: PeriodType,
-        /// How many periods.
-        pub period_count: u32,
-        /// How many units.
-        pub quantity: u32,
-        /// The catalog list price per unit per period.
-        pub list_unit_price: Decimal,
-        /// The unit price so far.
-        pub unit_price: Decimal,
-    }
+    crate::columnar_lines!();
 
     impl Quote {
-        /// How many lines the quote has.
-        pub fn line_count(&self) -> usize {
-            self.lines.product.len()
-        }
-
-        /// The lines, in order.
-        pub fn lines(&self) -> impl ExactSizeIterator<Item = Line> + '_ {
-            let columns = &self.lines;
-            (0..self.line_count()).map(move |i| Line {
-                index: i as u32,
-                product: columns.product[i],
-                period: columns.period[i],
-                period_count: columns.period_count[i],
-                quantity: columns.quantity[i],
-                list_unit_price: Decimal::new(columns.list_unit_price[i], u32::from(columns.list_unit_price_scale[i])),
-                unit_price: Decimal::new(columns.unit_price[i], u32::from(columns.unit_price_scale[i])),
-            })
-        }
-
         /// The resource line `line` renews or changes, if any.
         pub fn resource_of(&self, line: u32) -> Option<&LineResource> {
             self.resources.iter().find(|r| r.line == line)
@@ -342,6 +268,58 @@ pub mod approval_rule_v3 {
 
     crate::decimal_conversions!(partner_center::types::types::Decimal);
     crate::settings_accessors!(ApprovalRequest);
+}
+
+/// The lines of a columnar quote (extension@0.2.0 on) read as rows: a `Line` type and
+/// `Quote::line_count` and `Quote::lines`, for the version module it is invoked in.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! columnar_lines {
+    () => {
+        /// One line of a quote, read from its columns.
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        pub struct Line {
+            /// Its index in the quote: what [`PriceAdjustments::reprice`] takes.
+            pub index: u32,
+            /// Index into `quote.products`.
+            pub product: u32,
+            /// The period the unit price is quoted per.
+            pub period: PeriodType,
+            /// How many periods.
+            pub period_count: u32,
+            /// How many units.
+            pub quantity: u32,
+            /// The catalog list price per unit per period.
+            pub list_unit_price: $crate::rust_decimal::Decimal,
+            /// The unit price so far.
+            pub unit_price: $crate::rust_decimal::Decimal,
+        }
+
+        impl Quote {
+            /// How many lines the quote has.
+            pub fn line_count(&self) -> usize {
+                self.lines.product.len()
+            }
+
+            /// The lines, in order.
+            pub fn lines(&self) -> impl ExactSizeIterator<Item = Line> + '_ {
+                use $crate::rust_decimal::Decimal;
+                let columns = &self.lines;
+                (0..self.line_count()).map(move |i| Line {
+                    index: i as u32,
+                    product: columns.product[i],
+                    period: columns.period[i],
+                    period_count: columns.period_count[i],
+                    quantity: columns.quantity[i],
+                    list_unit_price: Decimal::new(
+                        columns.list_unit_price[i],
+                        u32::from(columns.list_unit_price_scale[i]),
+                    ),
+                    unit_price: Decimal::new(columns.unit_price[i], u32::from(columns.unit_price_scale[i])),
+                })
+            }
+        }
+    };
 }
 
 /// Typed reads of the `settings` of an extension@0.3.0 input.

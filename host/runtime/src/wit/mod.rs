@@ -10,6 +10,30 @@
 //!
 //! Adding a version: docs/contract-versions.md.
 
+/// The bindgen of a world after 0.1.0: its capability interfaces are 0.1.0's generated ones
+/// (`with:`), so every world links against one set of host implementations; `$extra` maps
+/// more, e.g. an interface a version's other world generated.
+macro_rules! bindgen_sharing_capabilities {
+    ($world:literal $(, $extra:literal: $path:path)*) => {
+        wasmtime::component::bindgen!({
+            path: "../../wit",
+            world: $world,
+            imports: { default: async },
+            exports: { default: async },
+            with: {
+                "partner-center:types/types": crate::wit::since_v0_1::pricing::partner_center::types::types,
+                "partner-center:log/log": crate::wit::since_v0_1::pricing::partner_center::log::log,
+                "partner-center:customer/customers": crate::wit::since_v0_1::pricing::partner_center::customer::customers,
+                "partner-center:order/orders": crate::wit::since_v0_1::pricing::partner_center::order::orders,
+                "partner-center:pricing/catalog": crate::wit::since_v0_1::pricing::partner_center::pricing::catalog,
+                "partner-center:invoicing/invoices": crate::wit::since_v0_1::pricing::partner_center::invoicing::invoices,
+                $($extra: $path,)*
+            },
+        });
+    };
+}
+pub(crate) use bindgen_sharing_capabilities;
+
 pub mod since_v0_1;
 pub mod since_v0_2;
 pub mod since_v0_3;
@@ -72,6 +96,59 @@ impl Entry {
         })
     }
 }
+
+/// The parts every columnar quote record (extension@0.2.0 on) has, built into the generated
+/// types of the version module `$v` (its `pricing_types`): the partner, the customer and the
+/// lines as columns. One body for every version; `?` returns its `InputError`.
+macro_rules! columnar_quote_parts {
+    ($quote:expr, $v:ident) => {{
+        let quote: &crate::model::Quote = $quote;
+        let c = quote.line_columns()?;
+        let lines = $v::QuoteLines {
+            product: c.product,
+            period: c.period,
+            period_count: c.period_count,
+            quantity: c.quantity,
+            list_unit_price: c.list_unit_price,
+            list_unit_price_scale: c.list_unit_price_scale,
+            unit_price: c.unit_price,
+            unit_price_scale: c.unit_price_scale,
+        };
+        let partner = quote
+            .partner_parts()?
+            .map(|(id, kind, distributor)| $v::PartnerContext { id, kind, distributor });
+        let customer = quote
+            .customer_parts()?
+            .map(|(id, association, freeze, level)| $v::CustomerContext {
+                id,
+                association,
+                freeze,
+                level,
+            });
+        (partner, customer, lines)
+    }};
+}
+pub(crate) use columnar_quote_parts;
+
+/// The parts every approval request record has (actor and customer), built into the
+/// generated types of the version module `$v` (its `approval_types`).
+macro_rules! approval_request_parts {
+    ($request:expr, $v:ident) => {{
+        let request: &crate::model::ApprovalRequest = $request;
+        let (partner, id, role) = request.actor_parts()?;
+        let actor = $v::Principal { partner, id, role };
+        let customer = request
+            .customer_parts()?
+            .map(|(id, association, freeze, manager)| $v::SubjectCustomer {
+                id,
+                association,
+                freeze,
+                manager,
+            });
+        (actor, customer)
+    }};
+}
+pub(crate) use approval_request_parts;
 
 /// A pricing rule's raw answer at any contract version, checked against the output limits
 /// (`size` estimates it before anything is validated) and then converted and validated

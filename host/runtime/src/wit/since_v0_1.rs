@@ -6,9 +6,8 @@
 use crate::failure::FailureKind;
 use crate::limits::RuntimeLimits;
 use crate::model::{
-    self, ApprovalRequest, Decision, InputError, PriceAdjustments, Quote, Repriced, association, checked_reasons,
-    decimal_from_wit, decimal_to_wit, decimal_to_wit_at, freeze, id_to_wit, invalid, period, role, role_from_wit,
-    text_size,
+    self, ApprovalRequest, Decision, InputError, PriceAdjustments, Quote, Repriced, checked_reasons, decimal_from_wit,
+    decimal_to_wit, decimal_to_wit_at, id_to_wit, invalid, period, role_from_wit, text_size,
 };
 use crate::state::InvocationState;
 use pchost_domain::ApprovalKind;
@@ -120,35 +119,14 @@ impl ApprovalRequest {
         {
             return Err(invalid("amount", "must not be negative"));
         }
+        let (actor, customer) = super::approval_request_parts!(self, wa);
         Ok(wa::ApprovalRequest {
             kind: approval_kind(self.kind)
                 .ok_or_else(|| invalid("kind", format!("extension@0.1.0 rules do not decide {}", self.kind)))?,
             as_of: self.as_of.timestamp_millis(),
-            actor: wa::Principal {
-                partner: self
-                    .actor
-                    .partner
-                    .map(|p| id_to_wit(p, || "actor.partner".into()))
-                    .transpose()?,
-                id: self.actor.id.map(|p| id_to_wit(p, || "actor.id".into())).transpose()?,
-                role: role(self.actor.role),
-            },
+            actor,
             partner: id_to_wit(self.partner, || "partner".into())?,
-            customer: self
-                .customer
-                .as_ref()
-                .map(|c| -> Result<_, InputError> {
-                    Ok(wa::SubjectCustomer {
-                        id: id_to_wit(c.id, || "customer.id".into())?,
-                        association: association(c.association),
-                        freeze: freeze(c.freeze),
-                        manager: c
-                            .manager
-                            .map(|m| id_to_wit(m, || "customer.manager".into()))
-                            .transpose()?,
-                    })
-                })
-                .transpose()?,
+            customer,
             reseller: self.reseller.map(|r| id_to_wit(r, || "reseller".into())).transpose()?,
             order: self.order.map(|o| id_to_wit(o, || "order".into())).transpose()?,
             amount: self.amount.map(|a| decimal_to_wit(a, "amount")).transpose()?,

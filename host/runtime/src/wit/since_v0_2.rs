@@ -9,20 +9,7 @@ use crate::model::{self, AnswerColumns, InputError, PriceAdjustments, Quote, Rep
 
 /// The `pricing-rule` world of extension@0.2.0 (columnar quote lines).
 pub mod pricing {
-    wasmtime::component::bindgen!({
-        path: "../../wit",
-        world: "partner-center:extension/pricing-rule@0.2.0",
-        imports: { default: async },
-        exports: { default: async },
-        with: {
-            "partner-center:types/types": crate::wit::since_v0_1::pricing::partner_center::types::types,
-            "partner-center:log/log": crate::wit::since_v0_1::pricing::partner_center::log::log,
-            "partner-center:customer/customers": crate::wit::since_v0_1::pricing::partner_center::customer::customers,
-            "partner-center:order/orders": crate::wit::since_v0_1::pricing::partner_center::order::orders,
-            "partner-center:pricing/catalog": crate::wit::since_v0_1::pricing::partner_center::pricing::catalog,
-            "partner-center:invoicing/invoices": crate::wit::since_v0_1::pricing::partner_center::invoicing::invoices,
-        },
-    });
+    crate::wit::bindgen_sharing_capabilities!("partner-center:extension/pricing-rule@0.2.0");
 }
 
 use pricing::partner_center::extension0_2_0::errors::RuleError as RuleErrorV2;
@@ -41,28 +28,7 @@ impl From<RuleErrorV2> for RuleError {
 impl Quote {
     /// Validates the quote and converts it into the columnar WIT record of extension@0.2.0.
     pub fn to_wit_v2(&self) -> Result<wp2::Quote, InputError> {
-        let c = self.line_columns()?;
-        let lines = wp2::QuoteLines {
-            product: c.product,
-            period: c.period,
-            period_count: c.period_count,
-            quantity: c.quantity,
-            list_unit_price: c.list_unit_price,
-            list_unit_price_scale: c.list_unit_price_scale,
-            unit_price: c.unit_price,
-            unit_price_scale: c.unit_price_scale,
-        };
-        let partner = self
-            .partner_parts()?
-            .map(|(id, kind, distributor)| wp2::PartnerContext { id, kind, distributor });
-        let customer = self
-            .customer_parts()?
-            .map(|(id, association, freeze, level)| wp2::CustomerContext {
-                id,
-                association,
-                freeze,
-                level,
-            });
+        let (partner, customer, lines) = super::columnar_quote_parts!(self, wp2);
         Ok(wp2::Quote {
             currency: self.currency.to_string(),
             as_of: self.as_of.timestamp_millis(),

@@ -11,41 +11,20 @@ use crate::limits::RuntimeLimits;
 use crate::model::{
     self, ActionDetail, AnswerColumns, ApprovalRequest, Counterpart, Decision, InputError, LineResource,
     PriceAdjustments, Quote, QuotePurpose, Reclaimed, Repriced, Setting, SettingValue, association, checked_reasons,
-    decimal_to_wit, freeze, id_to_wit, invalid, period, role, text_size,
+    decimal_to_wit, freeze, id_to_wit, invalid, period, text_size,
 };
 use crate::state::InvocationState;
 use pchost_domain::DiscountKind;
 
-/// The shared interfaces every 0.3.0 world maps to 0.1.0's generated ones.
-macro_rules! bindgen_v0_3 {
-    ($world:literal $(, $extra:literal: $path:path)*) => {
-        wasmtime::component::bindgen!({
-            path: "../../wit",
-            world: $world,
-            imports: { default: async },
-            exports: { default: async },
-            with: {
-                "partner-center:types/types": crate::wit::since_v0_1::pricing::partner_center::types::types,
-                "partner-center:log/log": crate::wit::since_v0_1::pricing::partner_center::log::log,
-                "partner-center:customer/customers": crate::wit::since_v0_1::pricing::partner_center::customer::customers,
-                "partner-center:order/orders": crate::wit::since_v0_1::pricing::partner_center::order::orders,
-                "partner-center:pricing/catalog": crate::wit::since_v0_1::pricing::partner_center::pricing::catalog,
-                "partner-center:invoicing/invoices": crate::wit::since_v0_1::pricing::partner_center::invoicing::invoices,
-                $($extra: $path,)*
-            },
-        });
-    };
-}
-
 /// The `pricing-rule` world of extension@0.3.0; it also generates the version's `common`
 /// interface, which the approval world reuses.
 pub mod pricing {
-    bindgen_v0_3!("partner-center:extension/pricing-rule@0.3.0");
+    crate::wit::bindgen_sharing_capabilities!("partner-center:extension/pricing-rule@0.3.0");
 }
 
 /// The `approval-rule` world of extension@0.3.0.
 pub mod approval {
-    bindgen_v0_3!(
+    crate::wit::bindgen_sharing_capabilities!(
         "partner-center:extension/approval-rule@0.3.0",
         "partner-center:extension/common@0.3.0": super::pricing::partner_center::extension0_3_0::common
     );
@@ -121,28 +100,7 @@ fn resource_to_wit(i: usize, r: &LineResource) -> Result<wp3::LineResource, Inpu
 impl Quote {
     /// Validates the quote and converts it into the WIT record of extension@0.3.0.
     pub fn to_wit_v3(&self) -> Result<wp3::Quote, InputError> {
-        let c = self.line_columns()?;
-        let lines = wp3::QuoteLines {
-            product: c.product,
-            period: c.period,
-            period_count: c.period_count,
-            quantity: c.quantity,
-            list_unit_price: c.list_unit_price,
-            list_unit_price_scale: c.list_unit_price_scale,
-            unit_price: c.unit_price,
-            unit_price_scale: c.unit_price_scale,
-        };
-        let partner = self
-            .partner_parts()?
-            .map(|(id, kind, distributor)| wp3::PartnerContext { id, kind, distributor });
-        let customer = self
-            .customer_parts()?
-            .map(|(id, association, freeze, level)| wp3::CustomerContext {
-                id,
-                association,
-                freeze,
-                level,
-            });
+        let (partner, customer, lines) = super::columnar_quote_parts!(self, wp3);
         Ok(wp3::Quote {
             purpose: purpose(self.purpose),
             currency: self.currency.to_string(),
@@ -310,34 +268,13 @@ impl ApprovalRequest {
                 format!("a {} request names too little for an extension@0.3.0 rule", self.kind),
             )
         })?;
+        let (actor, customer) = super::approval_request_parts!(self, wa3);
         Ok(wa3::ApprovalRequest {
             action: action_to_wit(&action)?,
             as_of: self.as_of.timestamp_millis(),
-            actor: wa3::Principal {
-                partner: self
-                    .actor
-                    .partner
-                    .map(|p| id_to_wit(p, || "actor.partner".into()))
-                    .transpose()?,
-                id: self.actor.id.map(|p| id_to_wit(p, || "actor.id".into())).transpose()?,
-                role: role(self.actor.role),
-            },
+            actor,
             partner: id_to_wit(self.partner, || "partner".into())?,
-            customer: self
-                .customer
-                .as_ref()
-                .map(|c| -> Result<_, InputError> {
-                    Ok(wa3::SubjectCustomer {
-                        id: id_to_wit(c.id, || "customer.id".into())?,
-                        association: association(c.association),
-                        freeze: freeze(c.freeze),
-                        manager: c
-                            .manager
-                            .map(|m| id_to_wit(m, || "customer.manager".into()))
-                            .transpose()?,
-                    })
-                })
-                .transpose()?,
+            customer,
             currency: self.currency.to_string(),
             settings: settings_to_wit(&self.settings)?,
         })
