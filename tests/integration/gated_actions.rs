@@ -1,5 +1,5 @@
 //! The actions extension@0.3.0 approval rules are asked about beyond 0.1.0's six (DOMAIN rules
-//! 8, 10, 11, 17, 18): each, under a bound 0.3.0 rule that rejects it, is refused with the
+//! 8, 10-14, 17, 18): each, under a bound 0.3.0 rule that rejects it, is refused with the
 //! rule's reason and changes nothing; under one that escalates it, it is held as an approval
 //! task that a partner admin decides, and the approved task carries it out. The reseller's
 //! bundled 0.1.0 rules are never asked about them.
@@ -12,17 +12,34 @@ use pchost_store::bindings::{BindingScope, FailurePolicy, NewBinding};
 use pchost_store::demo;
 use serde_json::{Value, json};
 
-/// An action: its kind, the caller, the method and path, the body, and the status it answers
-/// when carried out.
+/// An action: its kind, who asks, the path and body, the status it answers when carried out,
+/// and the requests (caller, path, body) that set the demo data up for it.
 struct Gated {
     kind: &'static str,
+    key: &'static str,
     path: &'static str,
     body: Option<Value>,
     done: StatusCode,
+    setup: Vec<(&'static str, &'static str, Value)>,
 }
 
 fn gated() -> Vec<Gated> {
-    let post = |kind, path, body, done| Gated { kind, path, body, done };
+    let by = |key, kind, path, body, done| Gated {
+        kind,
+        key,
+        path,
+        body,
+        done,
+        setup: Vec::new(),
+    };
+    let post = |kind, path, body, done| by(keys::RESELLER_ADMIN, kind, path, body, done);
+    let cny = |amount: &str| Some(json!({ "currency": "CNY", "amount": amount }));
+    // Demo quota 1 is the distributor's; a split makes quota 3.
+    let split = json!({ "parent_quota_id": 1, "amount": "100.00", "max_face": "50.00" });
+    let coupon = json!({
+        "quota_id": 2, "customer_id": 102, "face": "10.00",
+        "valid_from": "2026-01-01T00:00:00Z", "valid_to": "2036-01-01T00:00:00Z"
+    });
     vec![
         post(
             "freeze",
@@ -51,7 +68,56 @@ fn gated() -> Vec<Gated> {
             StatusCode::CREATED,
         ),
         post("unsubscribe", "/v1/resources/1/unsubscribe", None, StatusCode::CREATED),
+        post(
+            "reclaim",
+            "/v1/customers/102/reclaims",
+            cny("10.00"),
+            StatusCode::NO_CONTENT,
+        ),
+        Gated {
+            setup: vec![(
+                keys::DISTRIBUTOR_ADMIN,
+                "/v1/resellers/2/allocations",
+                json!({ "currency": "CNY", "amount": "100.00" }),
+            )],
+            ..by(
+                keys::DISTRIBUTOR_ADMIN,
+                "reclaim",
+                "/v1/resellers/2/reclaims",
+                cny("10.00"),
+                StatusCode::NO_CONTENT,
+            )
+        },
+        Gated {
+            setup: vec![(keys::RESELLER_ADMIN, "/v1/coupons", coupon)],
+            ..post("reclaim", "/v1/coupons/1/reclaim", None, StatusCode::NO_CONTENT)
+        },
+        by(
+            keys::DISTRIBUTOR_ADMIN,
+            "quota-split",
+            "/v1/resellers/2/coupon-quotas",
+            Some(split.clone()),
+            StatusCode::CREATED,
+        ),
+        Gated {
+            setup: vec![(keys::DISTRIBUTOR_ADMIN, "/v1/resellers/2/coupon-quotas", split)],
+            ..by(
+                keys::DISTRIBUTOR_ADMIN,
+                "reclaim",
+                "/v1/coupon-quotas/3/reclaim",
+                None,
+                StatusCode::OK,
+            )
+        },
     ]
+}
+
+/// Runs an action's setup requests, each of which must succeed.
+fn set_up(app: &axum::Router, action: &Gated) {
+    for (key, path, body) in &action.setup {
+        let (status, answer) = call(app, "POST", path, Some(key), Some(body.clone()));
+        assert!(status.is_success(), "{}: setup {path}: {answer}", action.kind);
+    }
 }
 
 /// A demo server with the scripted 0.3.0 approval rule bound for reseller 2 under `settings`.
@@ -99,6 +165,13 @@ fn server(settings: Value) -> (pchost_server::state::AppState, axum::Router) {
             settings: settings.as_object().cloned().expect("settings"),
         };
         state.store.create_binding(&binding, "test", Utc::now()).await.expect("bind");
+        // The distributor's actions (reclaims from resellers, quota splits) are governed by
+        // its own rules.
+        let distributor = NewBinding {
+            scope_id: Some(demo::DISTRIBUTOR),
+            ..binding
+        };
+        state.store.create_binding(&distributor, "test", Utc::now()).await.expect("bind");
         state.host.bindings.reload(&state.store).await.expect("reload");
     });
     let app = router(state.clone());
@@ -119,6 +192,11 @@ fn invocations_of(app: &axum::Router, plugin: &str) -> usize {
 fn a_rule_that_rejects_a_gated_action_refuses_it_with_its_reason_and_changes_nothing() {
     for action in gated() {
         let (state, app) = server(json!({ "reject": action.kind }));
+        set_up(&app, &action);
+        let (refund_rule, scripted) = (
+            invocations_of(&app, "refund-approval@0.1.0"),
+            invocations_of(&app, "scripted-approval@1.0.0"),
+        );
         let before: (i64, String) = tokio()
             .block_on(async {
                 let c = state.store.customer(102).await.expect("read").expect("customer");
@@ -129,18 +207,13 @@ fn a_rule_that_rejects_a_gated_action_refuses_it_with_its_reason_and_changes_not
                 ))
             })
             .expect("state");
-        let (status, body) = call(
-            &app,
-            "POST",
-            action.path,
-            Some(keys::RESELLER_ADMIN),
-            action.body.clone(),
-        );
+        let (status, body) = call(&app, "POST", action.path, Some(action.key), action.body.clone());
         assert_eq!(
             (status, body["code"].as_str()),
             (StatusCode::UNPROCESSABLE_ENTITY, Some("approval-rejected")),
-            "{}: {body}",
-            action.kind
+            "{} {}: {body}",
+            action.kind,
+            action.path
         );
         let reason = format!("the script rejects {}", action.kind);
         assert!(body["message"].as_str().is_some_and(|m| m.contains(&reason)), "{body}");
@@ -156,8 +229,18 @@ fn a_rule_that_rejects_a_gated_action_refuses_it_with_its_reason_and_changes_not
             .expect("state");
         assert_eq!(before, after, "{}: nothing changed", action.kind);
         // The reseller's 0.1.0 rules know six actions: they were not asked about this one.
-        assert_eq!(invocations_of(&app, "refund-approval@0.1.0"), 0, "{}", action.kind);
-        assert_eq!(invocations_of(&app, "scripted-approval@1.0.0"), 1, "{}", action.kind);
+        assert_eq!(
+            invocations_of(&app, "refund-approval@0.1.0"),
+            refund_rule,
+            "{}",
+            action.kind
+        );
+        assert_eq!(
+            invocations_of(&app, "scripted-approval@1.0.0"),
+            scripted + 1,
+            "{}",
+            action.kind
+        );
     }
 }
 
@@ -165,13 +248,8 @@ fn a_rule_that_rejects_a_gated_action_refuses_it_with_its_reason_and_changes_not
 fn a_rule_that_escalates_a_gated_action_holds_it_as_a_task_that_an_admin_decides() {
     for action in gated() {
         let (_state, app) = server(json!({ "escalate": action.kind }));
-        let (status, body) = call(
-            &app,
-            "POST",
-            action.path,
-            Some(keys::RESELLER_ADMIN),
-            action.body.clone(),
-        );
+        set_up(&app, &action);
+        let (status, body) = call(&app, "POST", action.path, Some(action.key), action.body.clone());
         assert_eq!(status, StatusCode::ACCEPTED, "{}: {body}", action.kind);
         assert_eq!(body["status"], "pending-approval");
         let task = &body["task"];
@@ -188,7 +266,7 @@ fn a_rule_that_escalates_a_gated_action_holds_it_as_a_task_that_an_admin_decides
             &app,
             "POST",
             &format!("/v1/approval-tasks/{id}/approve"),
-            Some(keys::RESELLER_ADMIN),
+            Some(action.key),
             Some(json!({})),
         );
         assert_eq!(status, StatusCode::OK, "{}: {decided}", action.kind);
@@ -205,13 +283,8 @@ fn a_rule_that_escalates_a_gated_action_holds_it_as_a_task_that_an_admin_decides
 fn with_no_rule_objecting_each_gated_action_is_carried_out_as_before() {
     for action in gated() {
         let (_state, app) = server(json!({}));
-        let (status, body) = call(
-            &app,
-            "POST",
-            action.path,
-            Some(keys::RESELLER_ADMIN),
-            action.body.clone(),
-        );
-        assert_eq!(status, action.done, "{}: {body}", action.kind);
+        set_up(&app, &action);
+        let (status, body) = call(&app, "POST", action.path, Some(action.key), action.body.clone());
+        assert_eq!(status, action.done, "{} {}: {body}", action.kind, action.path);
     }
 }

@@ -137,6 +137,56 @@ pub enum Action {
         /// The order.
         order: OrderId,
     },
+    /// Take allocated balance back from a resale customer or a reseller (rules 12, 14).
+    BalanceReclaim {
+        /// The partner taking it back.
+        partner: PartnerId,
+        /// A customer, when the balance is one's.
+        customer: Option<CustomerId>,
+        /// A reseller, when the balance is one's.
+        reseller: Option<PartnerId>,
+        /// Currency.
+        currency: Currency,
+        /// How much.
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+        /// Who asked.
+        actor: Actor,
+    },
+    /// Reclaim an unused coupon; its value returns to the quota (rule 13).
+    CouponReclaim {
+        /// The coupon.
+        coupon: i64,
+    },
+    /// Reclaim a quota split to a reseller: its unissued balance returns to the parent.
+    QuotaReclaim {
+        /// The split quota.
+        quota: i64,
+    },
+    /// Split part of a distributor's quota to a reseller (rule 13).
+    QuotaSplit {
+        /// The distributor's quota.
+        parent: i64,
+        /// The reseller.
+        reseller: PartnerId,
+        /// The amount split.
+        #[serde(with = "rust_decimal::serde::str")]
+        amount: Decimal,
+        /// The largest face value of its coupons.
+        #[serde(with = "rust_decimal::serde::str")]
+        max_face: Decimal,
+    },
+}
+
+/// The one account an allocation or a reclaim names.
+fn target(customer: Option<CustomerId>, reseller: Option<PartnerId>) -> Result<AllocationTarget, ExtensionError> {
+    match (customer, reseller) {
+        (Some(c), None) => Ok(AllocationTarget::Customer(c)),
+        (None, Some(r)) => Ok(AllocationTarget::Reseller(r)),
+        _ => Err(ExtensionError::Internal(anyhow::anyhow!(
+            "an allocation or reclaim names one account"
+        ))),
+    }
 }
 
 fn to_json(value: impl Serialize) -> Result<Value, ExtensionError> {
@@ -195,15 +245,7 @@ impl Action {
                 amount,
                 actor,
             } => {
-                let to = match (customer, reseller) {
-                    (Some(c), None) => AllocationTarget::Customer(*c),
-                    (None, Some(r)) => AllocationTarget::Reseller(*r),
-                    _ => {
-                        return Err(ExtensionError::Internal(anyhow::anyhow!(
-                            "an allocation names one receiver"
-                        )));
-                    }
-                };
+                let to = target(*customer, *reseller)?;
                 store.allocate(*partner, to, *currency, *amount, actor, now).await?;
                 Ok(json!({ "allocated": amount.to_string(), "currency": currency }))
             }
@@ -247,6 +289,35 @@ impl Action {
             Action::Unbind { customer, staff } => {
                 store.unbind_customer(*customer, staff, now).await?;
                 Ok(json!({ "unbound": customer }))
+            }
+            Action::BalanceReclaim {
+                partner,
+                customer,
+                reseller,
+                currency,
+                amount,
+                actor,
+            } => {
+                let from = target(*customer, *reseller)?;
+                store.reclaim(*partner, from, *currency, *amount, actor, now).await?;
+                Ok(json!({ "reclaimed": amount.to_string(), "currency": currency }))
+            }
+            Action::CouponReclaim { coupon } => {
+                store.reclaim_coupon(*coupon).await?;
+                Ok(json!({ "reclaimed": coupon }))
+            }
+            Action::QuotaReclaim { quota } => {
+                let returned = store.reclaim_quota(*quota).await?;
+                Ok(json!({ "returned": returned.to_string() }))
+            }
+            Action::QuotaSplit {
+                parent,
+                reseller,
+                amount,
+                max_face,
+            } => {
+                let quota_id = store.split_quota(*parent, *reseller, *amount, *max_face).await?;
+                Ok(json!({ "quota_id": quota_id }))
             }
             Action::Cancel { order } => {
                 store.cancel_order(*order).await?;

@@ -15,7 +15,8 @@ use chrono::Utc;
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{ApprovalKind, Association, Currency, PartnerKind, Role};
 use pchost_extensions::actions::Action;
-use pchost_store::accounts::{Account, AccountOwner, AllocationTarget, LedgerEntry};
+use pchost_runtime::model::{ActionDetail, Counterpart, Reclaimed};
+use pchost_store::accounts::{Account, AccountOwner, LedgerEntry};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -161,30 +162,40 @@ pub async fn allocate_to_customer(
 
 /// Reclaims balance from a resale customer back to the partner. Partner admin only.
 #[utoipa::path(post, path = "/v1/customers/{id}/reclaims", tag = "accounts", params(("id" = i64, Path)), request_body = Transfer,
-    responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 204), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn reclaim_from_customer(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
     payload: Body<Transfer>,
-) -> Result<StatusCode, AppError> {
+) -> Result<Response, AppError> {
     caller.need("accounts", Access::Write)?;
     let partner = caller.partner_admin()?.id;
     let Body(request) = payload;
     let amount = money("amount", request.amount)?;
-    caller.customer(&state, id).await?;
-    state
-        .store
-        .reclaim(
-            partner,
-            AllocationTarget::Customer(id),
-            request.currency,
-            amount,
-            &caller.actor(Some(id)),
-            Utc::now(),
-        )
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let customer = caller.customer(&state, id).await?;
+    let detail = ActionDetail::Reclaim(Reclaimed::Balance {
+        counterpart: Counterpart::Customer(id),
+        amount,
+    });
+    let approval = approval_request(
+        &caller,
+        ApprovalKind::Reclaim,
+        partner,
+        Some(&customer),
+        request.currency,
+    )
+    .with_amount(Some(amount))
+    .with_detail(detail);
+    let action = Action::BalanceReclaim {
+        partner,
+        customer: Some(id),
+        reseller: None,
+        currency: request.currency,
+        amount,
+        actor: caller.actor(Some(id)),
+    };
+    act(&state, &caller, approval, action, StatusCode::NO_CONTENT).await
 }
 
 /// Allocates funds from a distributor to one of its resellers (rule 14). Distributor admin.
@@ -223,29 +234,34 @@ pub async fn allocate_to_reseller(
 
 /// Reclaims funds from a reseller, up to its balance (rule 14). Distributor admin.
 #[utoipa::path(post, path = "/v1/resellers/{id}/reclaims", tag = "resellers", params(("id" = i64, Path)), request_body = Transfer,
-    responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 204), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn reclaim_from_reseller(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
     payload: Body<Transfer>,
-) -> Result<StatusCode, AppError> {
+) -> Result<Response, AppError> {
     caller.need("resellers", Access::Write)?;
     let distributor = caller.admin_of_kind(&[PartnerKind::Distributor])?.id;
     let Body(request) = payload;
     let amount = money("amount", request.amount)?;
-    state
-        .store
-        .reclaim(
-            distributor,
-            AllocationTarget::Reseller(id),
-            request.currency,
-            amount,
-            &caller.actor(None),
-            Utc::now(),
-        )
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let detail = ActionDetail::Reclaim(Reclaimed::Balance {
+        counterpart: Counterpart::Reseller(id),
+        amount,
+    });
+    let approval = approval_request(&caller, ApprovalKind::Reclaim, distributor, None, request.currency)
+        .with_reseller(Some(id))
+        .with_amount(Some(amount))
+        .with_detail(detail);
+    let action = Action::BalanceReclaim {
+        partner: distributor,
+        customer: None,
+        reseller: Some(id),
+        currency: request.currency,
+        amount,
+        actor: caller.actor(None),
+    };
+    act(&state, &caller, approval, action, StatusCode::NO_CONTENT).await
 }
 
 /// Money entering a partner's cash account from outside (a bank transfer the platform

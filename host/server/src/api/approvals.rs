@@ -2,7 +2,7 @@
 //! and [`act`] asks them before a gated action is carried out: the six 0.1.0 rules know
 //! (refund, payment on behalf, coupon issue, allocation, unfreeze, reseller invitation) and,
 //! for extension@0.3.0 rules only, freeze, budget, association change, unbind, cancel,
-//! renewal and unsubscribe.
+//! renewal, unsubscribe, reclaims (balance, coupon, quota) and quota splits.
 //!
 //! The enabled bindings of the approval-rule extension point run, platform-wide ones first,
 //! then those bound to the partner whose rules govern the action. They combine as: any reject

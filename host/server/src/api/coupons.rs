@@ -16,7 +16,7 @@ use pchost_domain::DiscountKind;
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{ApprovalKind, PartnerKind};
 use pchost_extensions::actions::Action;
-use pchost_runtime::model::ActionDetail;
+use pchost_runtime::model::{ActionDetail, Reclaimed};
 use pchost_store::coupons::{Coupon, CouponLimits, CouponQuota};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -138,12 +138,8 @@ pub async fn issue(
 
 /// Reclaims an unused coupon; its value returns to the quota (rule 13). Partner admin.
 #[utoipa::path(post, path = "/v1/coupons/{id}/reclaim", tag = "coupons", params(("id" = i64, Path)),
-    responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
-pub async fn reclaim(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<i64>,
-) -> Result<StatusCode, AppError> {
+    responses((status = 204), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn reclaim(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Response, AppError> {
     caller.need("coupons", Access::Write)?;
     let partner = caller.partner_admin()?.id;
     let coupon = state
@@ -157,8 +153,28 @@ pub async fn reclaim(
             format!("coupon {id} was not issued by the caller's partner"),
         ));
     }
-    state.store.reclaim_coupon(id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let customer = caller.customer(&state, coupon.customer).await?;
+    let detail = ActionDetail::Reclaim(Reclaimed::Coupon {
+        coupon: id,
+        face: coupon.face,
+    });
+    let approval = approval_request(
+        &caller,
+        ApprovalKind::Reclaim,
+        partner,
+        Some(&customer),
+        coupon.currency,
+    )
+    .with_amount(Some(coupon.face))
+    .with_detail(detail);
+    act(
+        &state,
+        &caller,
+        approval,
+        Action::CouponReclaim { coupon: id },
+        StatusCode::NO_CONTENT,
+    )
+    .await
 }
 
 /// Which coupons.
@@ -231,13 +247,13 @@ pub struct SplitQuota {
 
 /// Splits part of a distributor's quota to one of its resellers (rule 13). Distributor admin.
 #[utoipa::path(post, path = "/v1/resellers/{id}/coupon-quotas", tag = "resellers", params(("id" = i64, Path)), request_body = SplitRequest,
-    responses((status = 201, body = SplitQuota), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 201, body = SplitQuota), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn split(
     State(state): State<AppState>,
     caller: Caller,
     Path(reseller): Path<i64>,
     payload: Body<SplitRequest>,
-) -> Result<(StatusCode, Json<SplitQuota>), AppError> {
+) -> Result<Response, AppError> {
     caller.need("resellers", Access::Write)?;
     let distributor = caller.admin_of_kind(&[PartnerKind::Distributor])?.id;
     let Body(request) = payload;
@@ -249,11 +265,24 @@ pub async fn split(
             format!("quota {} is not the caller's partner's", request.parent_quota_id),
         ));
     }
-    let quota_id = state
-        .store
-        .split_quota(request.parent_quota_id, reseller, amount, max_face)
-        .await?;
-    Ok((StatusCode::CREATED, Json(SplitQuota { quota_id })))
+    let detail = ActionDetail::QuotaSplit {
+        quota: request.parent_quota_id,
+        reseller,
+        amount,
+        max_face,
+    };
+    let currency = state.store.quota(request.parent_quota_id).await?.currency;
+    let approval = approval_request(&caller, ApprovalKind::QuotaSplit, distributor, None, currency)
+        .with_reseller(Some(reseller))
+        .with_amount(Some(amount))
+        .with_detail(detail);
+    let action = Action::QuotaSplit {
+        parent: request.parent_quota_id,
+        reseller,
+        amount,
+        max_face,
+    };
+    act(&state, &caller, approval, action, StatusCode::CREATED).await
 }
 
 /// What a reclaim returned.
@@ -267,12 +296,12 @@ pub struct QuotaReclaimed {
 
 /// Reclaims a quota split to a reseller. Admin of the distributor that split it.
 #[utoipa::path(post, path = "/v1/coupon-quotas/{id}/reclaim", tag = "resellers", params(("id" = i64, Path)),
-    responses((status = 200, body = QuotaReclaimed), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 200, body = QuotaReclaimed), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn reclaim_quota(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-) -> Result<Json<QuotaReclaimed>, AppError> {
+) -> Result<Response, AppError> {
     caller.need("resellers", Access::Write)?;
     let distributor = caller.admin_of_kind(&[PartnerKind::Distributor])?.id;
     let quota = state.store.quota(id).await?;
@@ -291,6 +320,19 @@ pub async fn reclaim_quota(
             format!("quota {id} was not split by the caller's partner"),
         ));
     }
-    let returned = state.store.reclaim_quota(id).await?;
-    Ok(Json(QuotaReclaimed { returned }))
+    let detail = ActionDetail::Reclaim(Reclaimed::Quota {
+        quota: id,
+        reseller: quota.partner,
+    });
+    let approval = approval_request(&caller, ApprovalKind::Reclaim, distributor, None, quota.currency)
+        .with_reseller(Some(quota.partner))
+        .with_detail(detail);
+    act(
+        &state,
+        &caller,
+        approval,
+        Action::QuotaReclaim { quota: id },
+        StatusCode::OK,
+    )
+    .await
 }
