@@ -1099,6 +1099,23 @@ fn a_renewal_gets_the_sellers_renewal_discount_a_new_purchase_does_not_across_co
             .create_binding(&binding, "test", Utc::now())
             .await
             .expect("bind");
+        // And reseller 2 runs a 0.1.0 rule first in its scope, one that keeps every price.
+        let echo = pchost_test_plugins::read(pchost_test_plugins::BENCH_ECHO_V1);
+        pchost_extensions::install::install(
+            &state.store,
+            &state.host.runtime,
+            manifest("keep-prices", "pricing-rule@0.1.0", demo::RESELLER, &[]),
+            &echo,
+            &state.host.plugin_quota,
+        )
+        .await
+        .expect("install");
+        let first = partner_binding("keep-prices", -100, FailurePolicy::FailClosed);
+        state
+            .store
+            .create_binding(&first, "test", Utc::now())
+            .await
+            .expect("bind");
         state.host.bindings.reload(&state.store).await.expect("reload");
     });
     let app = router(state.clone());
@@ -1113,7 +1130,8 @@ fn a_renewal_gets_the_sellers_renewal_discount_a_new_purchase_does_not_across_co
     assert_eq!(status, StatusCode::CREATED, "{renewal}");
     let line = &renewal["lines"][0];
     // volume-discount (extension@0.2.0): 1 unit, no tier. renewal-discount (0.3.0): 5% off
-    // 88.50 = 84.075, rounded to the cent 84.08, declared a seller discount.
+    // 88.50 = 84.075, rounded to the cent 84.08, declared a seller discount. keep-prices
+    // (0.1.0): 84.08 unchanged, no kind.
     // reseller-markup (0.2.0): 84.08 + 8% = 90.8064.
     assert_eq!(line["list_unit_price"], "88.500000");
     let steps: Vec<_> = line["adjustments"]
@@ -1136,6 +1154,7 @@ fn a_renewal_gets_the_sellers_renewal_discount_a_new_purchase_does_not_across_co
                 "84.08".to_owned(),
                 Some("seller-discount".to_owned())
             ),
+            ("keep-prices@0.1.0".to_owned(), "84.08".to_owned(), None),
             ("reseller-markup@0.1.0".to_owned(), "90.8064".to_owned(), None),
         ]
     );
@@ -1155,7 +1174,17 @@ fn a_renewal_gets_the_sellers_renewal_discount_a_new_purchase_does_not_across_co
     );
     assert_eq!(status, StatusCode::CREATED, "{new}");
     assert_eq!(new["lines"][0]["unit_price"], "95.580000");
-    assert_eq!(new["lines"][0]["adjustments"].as_array().map(Vec::len), Some(1));
+    let plugins: Vec<&str> = new["lines"][0]["adjustments"]
+        .as_array()
+        .expect("adjustments")
+        .iter()
+        .filter_map(|a| a["plugin"].as_str())
+        .collect();
+    assert_eq!(
+        plugins,
+        ["keep-prices@0.1.0", "reseller-markup@0.1.0"],
+        "no renewal discount"
+    );
     assert_eq!(new["total"], "95.58");
 }
 
