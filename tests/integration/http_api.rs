@@ -1308,3 +1308,20 @@ fn a_bindings_settings_are_checked_at_bind_time_reach_the_plugin_and_roll_back_w
     assert_eq!(body["settings"], json!({ "rate": "0.10" }));
     assert_eq!(renewal_price(&app), "86.0220");
 }
+
+#[test]
+fn an_approval_check_of_a_kind_only_0_3_0_rules_decide_is_refused_naming_the_field() {
+    let app = router(api_state());
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/approvals/check",
+        Some(keys::RESELLER_ADMIN),
+        Some(json!({ "kind": "freeze", "customer_id": 102, "currency": "CNY" })),
+    );
+    assert_eq!(
+        (status, body["code"].as_str(), body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid-field"), Some("kind")),
+        "{body}"
+    );
+}

@@ -33,7 +33,9 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct ApprovalCheck {
     /// What is asked: `refund`, `payment-on-behalf`, `coupon-issue`, `balance-allocation`,
-    /// `customer-unfreeze`, `reseller-invitation`.
+    /// `customer-unfreeze`, `reseller-invitation`. The kinds only extension@0.3.0 rules decide
+    /// (`freeze`, `budget`, `unbind`...) are asked about when the action is requested, not
+    /// here (`invalid-field`).
     #[schema(value_type = String)]
     pub kind: ApprovalKind,
     /// The customer concerned.
@@ -70,6 +72,15 @@ pub async fn check(
     caller.need("approvals", Access::Read)?;
     caller.not_customer()?;
     let Body(check) = payload;
+    if !check.kind.known_to_v0_1() {
+        return Err(AppError::field(
+            "kind",
+            format!(
+                "a {} is checked by the approval rules when it is requested; this check takes the six kinds every rule knows",
+                check.kind
+            ),
+        ));
+    }
     if let Some(amount) = check.amount {
         super::money_or_zero("amount", amount)?;
     }
