@@ -48,7 +48,7 @@ const BOUNDARY: &str = "matrix-boundary";
 /// Reseller 2's markup as `2/matrix-rule@1.0.0`, as a multipart upload.
 fn upload_body() -> Vec<u8> {
     let manifest =
-        "name = \"matrix-rule\"\nversion = \"1.0.0\"\nworld = \"pricing-rule\"\nworld-version = \"0.2.0\"\nowner = 2\n";
+        "name = \"matrix-rule\"\nversion = \"1.0.0\"\nworld = \"pricing-rule\"\nworld-version = \"0.3.0\"\nowner = 2\n";
     let mut body = format!(
         "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"manifest\"\r\n\r\n{manifest}\r\n\
          --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"component\"\r\n\r\n"
@@ -459,7 +459,9 @@ fn rows() -> Vec<Row> {
         row(
             "POST",
             "/v1/approvals/check",
-            Some(json!({ "kind": "refund", "customer_id": 102, "amount": "10.00", "currency": "CNY" })),
+            Some(
+                json!({ "kind": "refund", "customer_id": 102, "order_id": 9003, "amount": "10.00", "currency": "CNY" }),
+            ),
             "u 200 200 200 s s 200 s r",
         ),
         row("GET", "/v1/plugins", None, "u 200 200 200 200 200 200 200 r"),
@@ -490,17 +492,17 @@ fn rows() -> Vec<Row> {
         row("GET", "/v1/bindings", None, "u 200 200 200 200 200 200 200 r"),
         row(
             "PATCH",
-            "/v1/bindings/3",
+            "/v1/bindings/4",
             Some(json!({ "enabled": false })),
             "u 200 n 200 r r r n r",
         ),
         row(
             "POST",
-            "/v1/bindings/3/rollback",
+            "/v1/bindings/4/rollback",
             None,
             "u 409:no-previous-version n 409:no-previous-version r r r n r",
         ),
-        row("DELETE", "/v1/bindings/3", None, "u 204 n 204 r r r n r"),
+        row("DELETE", "/v1/bindings/4", None, "u 204 n 204 r r r n r"),
         row("GET", "/v1/invocations", None, "u 200 200 200 r r r 200 r"),
         row("GET", "/v1/approval-tasks", None, "u 200 200 200 200 200 200 200 r"),
         Row {
@@ -526,12 +528,12 @@ fn rows() -> Vec<Row> {
         },
         Row {
             method: "POST",
-            path: "/v1/invocations/2/replay",
+            path: "/v1/invocations/3/replay",
             body: None,
             setup: Some(quote_of_102),
             expect: "u 200 n 200 r r r n r",
         },
-        row("GET", "/v1/bindings/4/shadow-diffs", None, "u 200 n n r r r 200 r"),
+        row("GET", "/v1/bindings/6/shadow-diffs", None, "u 200 n n r r r 200 r"),
     ]
 }
 

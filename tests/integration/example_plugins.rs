@@ -19,7 +19,7 @@ fn volume_discount_applies_the_tier_of_each_lines_quantity() {
     let runtime = runtime();
     let plugin = runtime
         .install(
-            manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+            manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]),
             &built::read(built::VOLUME_DISCOUNT),
         )
         .expect("install");
@@ -99,7 +99,7 @@ fn reseller_markup_never_goes_below_080_of_list_rule_19() {
     let runtime = runtime();
     let plugin = runtime
         .install(
-            manifest("reseller-markup", "pricing-rule@0.2.0", demo::RESELLER, &[]),
+            manifest("reseller-markup", "pricing-rule@0.3.0", demo::RESELLER, &[]),
             &built::read(built::RESELLER_MARKUP),
         )
         .expect("install");
@@ -148,7 +148,8 @@ fn request(kind: ApprovalKind, customer: i64, freeze: FreezeState, amount: &str)
             manager: Some(501),
         }),
         reseller: None,
-        order: None,
+        // Customer 101's paid order 9002: what a refund or a payment names.
+        order: Some(9002),
         amount: Some(dec(amount)),
         currency: "CNY".parse().expect("currency"),
         detail: None,
@@ -161,7 +162,7 @@ fn refund_above_50000_escalates_to_a_customer_manager_rule_10() {
     let runtime = runtime();
     let plugin = runtime
         .install(
-            manifest("refund-approval", "approval-rule", demo::RESELLER, &[]),
+            manifest("refund-approval", "approval-rule@0.3.0", demo::RESELLER, &[]),
             &built::read(built::REFUND_APPROVAL),
         )
         .expect("install");

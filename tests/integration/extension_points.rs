@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 /// Installs `component` as `owner/name@version` and records it, as an upload does. The
 /// runtime is shared by the tests, so each test names its plugins apart.
 fn install(state: &AppState, owner: i64, name: &str, version: &str, component: &str) {
-    // The example rules are built against extension@0.2.0, the hostile ones against 0.1.0.
+    // The example rules are built against extension@0.3.0, the hostile ones against 0.1.0.
     let world_version = if component.contains("hostile") {
         "0.1.0"
     } else {
-        "0.2.0"
+        "0.3.0"
     };
     let manifest = pchost_runtime::PluginManifest::from_toml(&format!(
         "name = \"{name}\"\nversion = \"{version}\"\nworld = \"pricing-rule\"\nworld-version = \"{world_version}\"\nowner = {owner}\n"
@@ -134,13 +134,13 @@ fn a_three_step_chain_platform_seller_reseller_gives_the_exact_breakdown() {
             ),
             // seller 10: 60 units, 10% off: 95.58 × 0.90 = 86.022
             (
-                "volume-discount@0.1.0",
+                "volume-discount@0.2.0",
                 "95.580000",
                 "86.022000",
                 "volume tier 50+ units: 10% off"
             ),
             // reseller 2: 86.022 × 1.08 = 92.90376
-            ("reseller-markup@0.1.0", "86.022000", "92.903760", "reseller markup: 8%"),
+            ("reseller-markup@0.2.0", "86.022000", "92.903760", "reseller markup: 8%"),
         ]
     );
     // 92.90376 × 60 = 5574.2256, settled half-up to 5574.23.
@@ -154,7 +154,8 @@ fn a_three_step_chain_platform_seller_reseller_gives_the_exact_breakdown() {
         .iter()
         .filter_map(|s| s["scope"].as_str())
         .collect();
-    assert_eq!(scopes, ["platform", "seller", "partner"]);
+    // The seller's renewal discount runs too, with nothing to renew.
+    assert_eq!(scopes, ["platform", "seller", "seller", "partner"]);
 }
 
 fn bulk_line() -> Value {
@@ -429,7 +430,7 @@ fn a_negative_price_under_fallback_is_answered_by_the_previous_version() {
         .iter()
         .filter_map(|a| a["plugin"].as_str())
         .collect();
-    assert_eq!(adjustments, ["reseller-markup@0.1.0", "fallback-rule@1.0.0"]);
+    assert_eq!(adjustments, ["reseller-markup@0.2.0", "fallback-rule@1.0.0"]);
     assert_eq!(body["lines"][0]["unit_price"], "233.280000");
     let fallback = &body["policies"][0];
     assert_eq!(
@@ -447,7 +448,7 @@ fn a_negative_price_under_fallback_is_answered_by_the_previous_version() {
 }
 
 #[test]
-fn replaying_100_recorded_invocations_reproduces_every_output() {
+fn replaying_150_recorded_invocations_reproduces_every_output() {
     let state = api_state();
     let app = router(state.clone());
     for i in 0..50u32 {
@@ -474,8 +475,8 @@ fn replaying_100_recorded_invocations_reproduces_every_output() {
         .collect();
     assert_eq!(
         ids.len(),
-        100,
-        "50 quotes, each priced by the seller's and the reseller's rule"
+        150,
+        "50 quotes, each priced by the seller's two rules and the reseller's"
     );
     for id in ids {
         let (status, report) = call(
@@ -489,7 +490,7 @@ fn replaying_100_recorded_invocations_reproduces_every_output() {
         assert_eq!(report["identical"], true, "invocation {id}: {report}");
         assert_eq!(report["differences"], json!([]));
         assert!(
-            report["replay"].as_i64().is_some_and(|r| r > 100),
+            report["replay"].as_i64().is_some_and(|r| r > 150),
             "the replay is audited itself"
         );
     }
@@ -500,7 +501,7 @@ fn replaying_100_recorded_invocations_reproduces_every_output() {
         Some(keys::OPERATOR),
         None,
     );
-    assert_eq!(replays.as_array().map(Vec::len), Some(100));
+    assert_eq!(replays.as_array().map(Vec::len), Some(150));
 }
 
 #[test]
@@ -512,26 +513,26 @@ fn a_shadow_version_runs_beside_the_active_one_and_records_exactly_the_inputs_wh
         &state,
         demo::SELLER,
         "volume-discount",
-        "0.2.0",
+        "0.3.0",
         pchost_test_plugins::HOSTILE_NEGATIVE_PRICE,
     );
     let app = router(state.clone());
     let (_, bindings) = call(&app, "GET", "/v1/bindings", Some(keys::SELLER_ADMIN), None);
     let binding = bindings
         .as_array()
-        .and_then(|b| b.first())
+        .and_then(|all| all.iter().find(|b| b["plugin_name"] == "volume-discount"))
         .and_then(|b| b["id"].as_i64())
-        .expect("the seller's binding");
+        .expect("the seller's volume-discount binding");
     let (status, body) = call(
         &app,
         "PATCH",
         &format!("/v1/bindings/{binding}"),
         Some(keys::SELLER_ADMIN),
-        Some(json!({ "shadow_version": "0.2.0" })),
+        Some(json!({ "shadow_version": "0.3.0" })),
     );
     assert_eq!(
         (status, body["shadow_version"].as_str()),
-        (StatusCode::OK, Some("0.2.0")),
+        (StatusCode::OK, Some("0.3.0")),
         "{body}"
     );
 
@@ -552,7 +553,7 @@ fn a_shadow_version_runs_beside_the_active_one_and_records_exactly_the_inputs_wh
                 .as_array()
                 .expect("adjustments")
                 .iter()
-                .all(|a| a["plugin"] != "volume-discount@0.2.0")
+                .all(|a| a["plugin"] != "volume-discount@0.3.0")
         );
         if quantity >= 10 {
             expected_diffs.push(quantity);
@@ -571,7 +572,7 @@ fn a_shadow_version_runs_beside_the_active_one_and_records_exactly_the_inputs_wh
     for (diff, quantity) in diffs.iter().zip(expected_diffs) {
         assert_eq!(
             (diff["active_version"].as_str(), diff["shadow_version"].as_str()),
-            (Some("0.1.0"), Some("0.2.0"))
+            (Some("0.2.0"), Some("0.3.0"))
         );
         let active: Value = serde_json::from_str(diff["active_output"].as_str().expect("active")).expect("json");
         let shadow: Value = serde_json::from_str(diff["shadow_output"].as_str().expect("shadow")).expect("json");
@@ -669,7 +670,7 @@ fn a_60000_refund_escalates_stays_pending_until_a_customer_manager_approves_and_
     let task = &escalated["task"];
     assert_eq!(
         (task["status"].as_str(), task["role"].as_str(), task["plugin"].as_str()),
-        (Some("pending"), Some("customer-manager"), Some("refund-approval@0.1.0"))
+        (Some("pending"), Some("customer-manager"), Some("refund-approval@0.2.0"))
     );
     assert_eq!(
         task["reason"],

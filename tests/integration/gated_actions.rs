@@ -193,8 +193,8 @@ fn a_rule_that_rejects_a_gated_action_refuses_it_with_its_reason_and_changes_not
     for action in gated() {
         let (state, app) = server(json!({ "reject": action.kind }));
         set_up(&app, &action);
-        let (refund_rule, scripted) = (
-            invocations_of(&app, "refund-approval@0.1.0"),
+        let (old_rule, scripted) = (
+            invocations_of(&app, "payment-on-behalf@0.1.0"),
             invocations_of(&app, "scripted-approval@1.0.0"),
         );
         let before: (i64, String) = tokio()
@@ -230,8 +230,8 @@ fn a_rule_that_rejects_a_gated_action_refuses_it_with_its_reason_and_changes_not
         assert_eq!(before, after, "{}: nothing changed", action.kind);
         // The reseller's 0.1.0 rules know six actions: they were not asked about this one.
         assert_eq!(
-            invocations_of(&app, "refund-approval@0.1.0"),
-            refund_rule,
+            invocations_of(&app, "payment-on-behalf@0.1.0"),
+            old_rule,
             "{}",
             action.kind
         );
@@ -287,4 +287,148 @@ fn with_no_rule_objecting_each_gated_action_is_carried_out_as_before() {
         let (status, body) = call(&app, "POST", action.path, Some(action.key), action.body.clone());
         assert_eq!(status, action.done, "{} {}: {body}", action.kind, action.path);
     }
+}
+
+/// Customer 102 prices one month of product 2001 and orders it with idempotency key `key`.
+fn order_one_month(app: &axum::Router, key: &str) -> (StatusCode, Value) {
+    let (status, quote) = call(
+        app,
+        "POST",
+        "/v1/quotes",
+        Some(keys::CUSTOMER_102),
+        Some(json!({
+            "customer_id": 102, "currency": "CNY",
+            "lines": [{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": 1 }]
+        })),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{quote}");
+    create_order(app, &quote["quote_id"], key)
+}
+
+fn create_order(app: &axum::Router, quote: &Value, key: &str) -> (StatusCode, Value) {
+    call_raw(
+        app,
+        "POST",
+        "/v1/orders",
+        Some(keys::CUSTOMER_102),
+        json!({ "quote_id": quote }).to_string(),
+        &[("idempotency-key", key)],
+    )
+}
+
+fn order_status(state: &pchost_server::state::AppState, id: i64) -> String {
+    tokio()
+        .block_on(state.store.order(id))
+        .expect("read")
+        .expect("order")
+        .status
+        .to_string()
+}
+
+#[test]
+fn a_new_order_is_reviewed_by_the_rules_rejected_it_is_cancelled_escalated_it_waits_for_its_task() {
+    // No rule objects: the order is payable at once.
+    let (_state, app) = server(json!({}));
+    let (status, body) = order_one_month(&app, "order-ok");
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["order"]["status"], "pending-payment");
+    assert!(body["payment_deadline"].is_string());
+
+    // Rejected: refused with the rule's reason, and the order it was is cancelled, not payable.
+    let (state_r, app_r) = server(json!({ "reject": "order-review" }));
+    let (status, body) = order_one_month(&app_r, "order-no");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("approval-rejected")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("the script rejects order-review"))
+    );
+    let (_, cancelled) = call(
+        &app_r,
+        "GET",
+        "/v1/orders?customer_id=102&status=cancelled",
+        Some(keys::CUSTOMER_102),
+        None,
+    );
+    let cancelled = cancelled.as_array().expect("orders");
+    assert_eq!(cancelled.len(), 1, "{cancelled:?}");
+    let refused = cancelled[0]["id"].as_i64().expect("id");
+    assert_eq!(order_status(&state_r, refused), "cancelled");
+
+    // Escalated: 202, the order waits in review and cannot be paid; a retry asks nothing again.
+    let (state_e, app_e) = server(json!({ "escalate": "order-review" }));
+    let (status, body) = order_one_month(&app_e, "order-held");
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let task = body["task"]["id"].as_i64().expect("task");
+    assert_eq!(body["task"]["kind"], "order-review");
+    let asked = invocations_of(&app_e, "scripted-approval@1.0.0");
+    let (_, in_review) = call(
+        &app_e,
+        "GET",
+        "/v1/orders?customer_id=102&status=pending-review",
+        Some(keys::CUSTOMER_102),
+        None,
+    );
+    let held = in_review[0]["id"].as_i64().expect("the held order");
+    let quote = in_review[0]["quote_id"].clone();
+    let (status, again) = create_order(&app_e, &quote, "order-held");
+    assert_eq!(
+        (status, again["order"]["id"].as_i64()),
+        (StatusCode::ACCEPTED, Some(held)),
+        "{again}"
+    );
+    assert_eq!(
+        invocations_of(&app_e, "scripted-approval@1.0.0"),
+        asked,
+        "a retry asks no rule"
+    );
+    let (status, pay) = call_raw(
+        &app_e,
+        "POST",
+        &format!("/v1/orders/{held}/payments"),
+        Some(keys::CUSTOMER_102),
+        "{}",
+        &[("idempotency-key", "pay-held")],
+    );
+    assert_eq!(
+        (status, pay["code"].as_str()),
+        (StatusCode::CONFLICT, Some("order-state")),
+        "{pay}"
+    );
+    // A partner admin approves: the order becomes payable.
+    let (status, decided) = call(
+        &app_e,
+        "POST",
+        &format!("/v1/approval-tasks/{task}/approve"),
+        Some(keys::RESELLER_ADMIN),
+        Some(json!({})),
+    );
+    assert_eq!(status, StatusCode::OK, "{decided}");
+    assert_eq!(decided["outcome"]["order"]["status"], "pending-payment", "{decided}");
+    assert_eq!(order_status(&state_e, held), "pending-payment");
+
+    // Escalated again and rejected by the admin: the order is cancelled.
+    let (status, body) = order_one_month(&app_e, "order-held-2");
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let task = body["task"]["id"].as_i64().expect("task");
+    let (status, decided) = call(
+        &app_e,
+        "POST",
+        &format!("/v1/approval-tasks/{task}/reject"),
+        Some(keys::RESELLER_ADMIN),
+        Some(json!({ "note": "not this month" })),
+    );
+    assert_eq!(status, StatusCode::OK, "{decided}");
+    let (_, cancelled) = call(
+        &app_e,
+        "GET",
+        "/v1/orders?customer_id=102&status=cancelled",
+        Some(keys::CUSTOMER_102),
+        None,
+    );
+    assert_eq!(cancelled.as_array().map(Vec::len), Some(1), "{cancelled}");
 }

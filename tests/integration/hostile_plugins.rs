@@ -11,6 +11,8 @@ use pchost_test_plugins as built;
 fn install(runtime: &PluginRuntime, name: &str, path: &str, owner: i64, grants: &[&str]) -> String {
     let world = if path.contains("hostile") {
         "pricing-rule"
+    } else if path == built::VOLUME_DISCOUNT {
+        "pricing-rule@0.3.0"
     } else {
         "pricing-rule@0.2.0"
     };

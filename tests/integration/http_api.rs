@@ -38,19 +38,36 @@ fn a_quote_runs_the_sellers_binding_then_the_resellers_lists_each_reason_and_is_
     assert_eq!(line["list_unit_price"], "88.500000");
     assert_eq!(line["unit_price"], "86.022000");
     assert_eq!(line["amount"], "61935.84"); // 86.022 × 60 × 12 = 61935.84
-    assert_eq!(line["adjustments"][0]["plugin"], "volume-discount@0.1.0");
+    assert_eq!(line["adjustments"][0]["plugin"], "volume-discount@0.2.0");
     assert_eq!(line["adjustments"][0]["reason"], "volume tier 50+ units: 10% off");
-    assert_eq!(line["adjustments"][1]["plugin"], "reseller-markup@0.1.0");
+    assert_eq!(line["adjustments"][1]["plugin"], "reseller-markup@0.2.0");
     assert_eq!(line["adjustments"][1]["reason"], "reseller markup: 8%");
     // Line 1 is the platform's own product: only the reseller's rule applies (200 + 8%).
     let line = &body["lines"][1];
     assert_eq!(line["unit_price"], "216.000000");
     assert_eq!(line["adjustments"].as_array().map(Vec::len), Some(1));
     assert_eq!(body["total"], "62367.84");
-    assert_eq!(body["chain"][0]["scope"], "seller");
-    assert_eq!(body["chain"][0]["lines"], 1, "the seller saw only its own line");
-    assert_eq!(body["chain"][1]["scope"], "partner");
-    assert_eq!(body["chain"][1]["lines"], 2);
+    // The seller's renewal discount (nothing to renew) and volume discount saw only its line.
+    let steps: Vec<(&str, &str, i64)> = body["chain"]
+        .as_array()
+        .expect("chain")
+        .iter()
+        .map(|s| {
+            (
+                s["plugin"].as_str().unwrap_or_default(),
+                s["scope"].as_str().unwrap_or_default(),
+                s["lines"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("renewal-discount@0.1.0", "seller", 1),
+            ("volume-discount@0.2.0", "seller", 1),
+            ("reseller-markup@0.2.0", "partner", 2)
+        ]
+    );
     let id = body["quote_id"].as_i64().expect("a stored quote");
     let saved = tokio()
         .block_on(state.store.saved_quote(id))
@@ -92,8 +109,21 @@ fn approval_checks_escalate_a_60000_refund_and_approve_a_1000_one() {
     assert_eq!(body["decision"], json!({ "decision": "approve" }));
     assert_eq!(
         body["rules"].as_array().map(Vec::len),
-        Some(2),
-        "both of the reseller's approval rules ran"
+        Some(3),
+        "the reseller's three approval rules ran"
+    );
+    // A check names the action in full: extension@0.3.0 rules decide on the order too.
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/approvals/check",
+        Some(keys::SALESPERSON),
+        Some(json!({ "kind": "refund", "customer_id": 102, "amount": "10.00", "currency": "CNY" })),
+    );
+    assert_eq!(
+        (status, body["code"].as_str(), body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid-field"), Some("order_id")),
+        "{body}"
     );
 }
 
@@ -300,15 +330,26 @@ fn every_invocation_is_audited_and_a_failing_rule_refuses_the_quote_naming_the_p
 
     let (status, seller) = call(&app, "GET", "/v1/invocations", Some(keys::SELLER_ADMIN), None);
     assert_eq!(status, StatusCode::OK, "{seller}");
+    // The seller's two rules (renewal and volume discounts) ran over its line.
+    let mut plugins: Vec<&str> = seller
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter_map(|r| r["plugin"].as_str())
+        .collect();
+    plugins.sort_unstable();
     assert_eq!(
-        seller.as_array().map(Vec::len),
-        Some(1),
-        "the seller sees its own plugin's invocation only"
+        plugins,
+        ["renewal-discount@0.1.0", "volume-discount@0.2.0"],
+        "the seller sees its own plugins' invocations only"
     );
-    assert_eq!(seller[0]["plugin"], "volume-discount@0.1.0");
-    assert_eq!(seller[0]["world"], "partner-center:extension/pricing-rule@0.2.0");
-    assert!(seller[0]["failure"].is_null() && seller[0]["fuel_used"].as_i64().is_some_and(|f| f > 0));
-    let input: Value = serde_json::from_str(seller[0]["input"].as_str().expect("input")).expect("input is JSON");
+    let volume = seller
+        .as_array()
+        .and_then(|records| records.iter().find(|r| r["plugin"] == "volume-discount@0.2.0"))
+        .expect("the volume discount's invocation");
+    assert_eq!(volume["world"], "partner-center:extension/pricing-rule@0.3.0");
+    assert!(volume["failure"].is_null() && volume["fuel_used"].as_i64().is_some_and(|f| f > 0));
+    let input: Value = serde_json::from_str(volume["input"].as_str().expect("input")).expect("input is JSON");
     assert_eq!(
         input["lines"].as_array().map(Vec::len),
         Some(1),
@@ -317,7 +358,7 @@ fn every_invocation_is_audited_and_a_failing_rule_refuses_the_quote_naming_the_p
     let (_, reseller) = call(&app, "GET", "/v1/invocations", Some(keys::RESELLER_ADMIN), None);
     assert_eq!(reseller.as_array().map(Vec::len), Some(1));
     let (_, all) = call(&app, "GET", "/v1/invocations", Some(keys::OPERATOR), None);
-    assert_eq!(all.as_array().map(Vec::len), Some(2), "the operator sees every owner's");
+    assert_eq!(all.as_array().map(Vec::len), Some(3), "the operator sees every owner's");
 
     // The reseller adds a rule that panics: the quote is refused, naming it, and audited.
     let panicking = pchost_test_plugins::read(pchost_test_plugins::HOSTILE_PANICKING);
@@ -375,7 +416,7 @@ fn a_partner_rule_pricing_below_080_of_list_is_refused_rule_19() {
         pchost_extensions::install::install(
             &state.store,
             &state.host.runtime,
-            manifest("volume-discount", "pricing-rule@0.2.0", demo::RESELLER, &[]),
+            manifest("volume-discount", "pricing-rule@0.3.0", demo::RESELLER, &[]),
             &volume,
             &state.host.plugin_quota,
         )
@@ -564,7 +605,7 @@ fn bad_uploads_get_a_precise_4xx_and_nothing_is_stored() {
     let key = keys::RESELLER_ADMIN;
     let versions_before = count(&state, "plugin_versions");
     let markup = pchost_test_plugins::read(pchost_test_plugins::RESELLER_MARKUP);
-    let pricing = |name: &str| plugin_manifest(name, "pricing-rule@0.2.0", demo::RESELLER, "");
+    let pricing = |name: &str| plugin_manifest(name, "pricing-rule@0.3.0", demo::RESELLER, "");
 
     let cases: Vec<(Vec<u8>, StatusCode, &str, &str)> = vec![
         (
@@ -598,7 +639,7 @@ fn bad_uploads_get_a_precise_4xx_and_nothing_is_stored() {
             upload_body(
                 &plugin_manifest(
                     "greedy",
-                    "pricing-rule@0.2.0",
+                    "pricing-rule@0.3.0",
                     demo::RESELLER,
                     "[limits]\nmemory-mib = 4096\n",
                 ),
@@ -632,7 +673,7 @@ fn bad_uploads_get_a_precise_4xx_and_nothing_is_stored() {
         ),
         (
             upload_body(
-                &plugin_manifest("theirs", "pricing-rule@0.2.0", demo::OTHER_RESELLER, ""),
+                &plugin_manifest("theirs", "pricing-rule@0.3.0", demo::OTHER_RESELLER, ""),
                 &markup,
             ),
             StatusCode::FORBIDDEN,
@@ -641,7 +682,7 @@ fn bad_uploads_get_a_precise_4xx_and_nothing_is_stored() {
         ),
         (
             upload_body(
-                &plugin_manifest("reseller-markup", "pricing-rule@0.2.0", demo::RESELLER, "").replace("2.0.0", "0.1.0"),
+                &plugin_manifest("reseller-markup", "pricing-rule@0.3.0", demo::RESELLER, "").replace("2.0.0", "0.2.0"),
                 &pchost_test_plugins::read(pchost_test_plugins::VOLUME_DISCOUNT),
             ),
             StatusCode::CONFLICT,
@@ -696,7 +737,7 @@ fn an_owners_uploads_past_its_budget_get_429_with_retry_after_and_other_owners_k
     let markup = pchost_test_plugins::read(pchost_test_plugins::RESELLER_MARKUP);
     let reseller = |name: &str| {
         upload_body(
-            &plugin_manifest(name, "pricing-rule@0.2.0", demo::RESELLER, ""),
+            &plugin_manifest(name, "pricing-rule@0.3.0", demo::RESELLER, ""),
             &markup,
         )
     };
@@ -719,7 +760,7 @@ fn an_owners_uploads_past_its_budget_get_429_with_retry_after_and_other_owners_k
     // A caller refused as not the owner spends nobody's budget; the seller still has its own.
     let seller = |name: &str| {
         upload_body(
-            &plugin_manifest(name, "pricing-rule@0.2.0", demo::SELLER, ""),
+            &plugin_manifest(name, "pricing-rule@0.3.0", demo::SELLER, ""),
             &pchost_test_plugins::read(pchost_test_plugins::VOLUME_DISCOUNT),
         )
     };
@@ -747,7 +788,7 @@ fn uploads_past_an_owners_quota_of_versions_or_bytes_get_409_and_store_nothing()
     let size = markup.len() as u64;
     let reseller = |name: &str| {
         upload_body(
-            &plugin_manifest(name, "pricing-rule@0.2.0", demo::RESELLER, ""),
+            &plugin_manifest(name, "pricing-rule@0.3.0", demo::RESELLER, ""),
             &markup,
         )
     };
@@ -829,7 +870,7 @@ fn a_version_is_deleted_by_its_owner_or_the_operator_once_no_binding_names_it() 
         &app,
         keys::RESELLER_ADMIN,
         upload_body(
-            &plugin_manifest("deletable", "pricing-rule@0.2.0", demo::RESELLER, ""),
+            &plugin_manifest("deletable", "pricing-rule@0.3.0", demo::RESELLER, ""),
             &markup,
         ),
     );
@@ -884,7 +925,7 @@ fn a_version_is_deleted_by_its_owner_or_the_operator_once_no_binding_names_it() 
     let (status, body) = call(
         &app,
         "DELETE",
-        "/v1/plugins/2/reseller-markup/0.1.0",
+        "/v1/plugins/2/reseller-markup/0.2.0",
         Some(keys::OPERATOR),
         None,
     );
@@ -896,7 +937,7 @@ fn a_version_is_deleted_by_its_owner_or_the_operator_once_no_binding_names_it() 
         &app,
         keys::SELLER_ADMIN,
         upload_body(
-            &plugin_manifest("deletable", "pricing-rule@0.2.0", demo::SELLER, ""),
+            &plugin_manifest("deletable", "pricing-rule@0.3.0", demo::SELLER, ""),
             &pchost_test_plugins::read(pchost_test_plugins::VOLUME_DISCOUNT),
         ),
     );
@@ -958,8 +999,12 @@ fn a_payment_on_a_customers_behalf_asks_the_approval_rules_and_records_both_prin
         .collect();
     assert_eq!(
         asked,
-        ["refund-approval@0.1.0", "payment-on-behalf@0.1.0"],
-        "both approval rules were asked"
+        [
+            "unsubscribe-approval@0.1.0",
+            "refund-approval@0.2.0",
+            "payment-on-behalf@0.1.0"
+        ],
+        "the reseller's three approval rules were asked"
     );
 }
 
@@ -971,7 +1016,7 @@ fn a_binding_outside_what_its_extension_point_serves_is_refused() {
         "POST",
         "/v1/bindings",
         Some(keys::SELLER_ADMIN),
-        Some(json!({ "world": "approval-rule", "plugin": "volume-discount", "version": "0.1.0" })),
+        Some(json!({ "world": "approval-rule", "plugin": "volume-discount", "version": "0.2.0" })),
     );
     assert_eq!(
         (status, body["code"].as_str()),
@@ -982,7 +1027,7 @@ fn a_binding_outside_what_its_extension_point_serves_is_refused() {
         "POST",
         "/v1/bindings",
         Some(keys::SELLER_ADMIN),
-        Some(json!({ "world": "pricing-rule", "plugin": "volume-discount", "version": "0.1.0" })),
+        Some(json!({ "world": "pricing-rule", "plugin": "volume-discount", "version": "0.2.0" })),
     );
     assert_eq!(
         (status, body["code"].as_str()),
@@ -1035,10 +1080,21 @@ fn the_native_benchmark_baseline_prices_exactly_as_the_plugins_do() {
         };
         assert_eq!(prices(&a), prices(&b), "customer {customer}");
         assert_eq!(a["total"], b["total"]);
-        assert!(
-            b["chain"][0]["plugin"]
-                .as_str()
-                .is_some_and(|p| p.ends_with("(native)"))
+        // Every bundled pricing rule ran as its native twin.
+        let steps: Vec<&str> = b["chain"]
+            .as_array()
+            .expect("chain")
+            .iter()
+            .filter_map(|s| s["plugin"].as_str())
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "renewal-discount@0.1.0 (native)",
+                "volume-discount@0.2.0 (native)",
+                "reseller-markup@0.2.0 (native)"
+            ],
+            "customer {customer}"
         );
     }
 }
@@ -1075,47 +1131,40 @@ fn a_revoked_key_is_refused_as_invalid_from_the_next_request_on() {
 #[test]
 fn a_renewal_gets_the_sellers_renewal_discount_a_new_purchase_does_not_across_contract_versions() {
     let state = api_state();
-    // Seller 10 installs its renewal discount (extension@0.3.0) beside its volume discount
-    // (0.2.0); reseller 2's markup is on 0.2.0.
-    let component = pchost_test_plugins::read(pchost_test_plugins::RENEWAL_DISCOUNT);
+    // Seller 10's bundled renewal discount (extension@0.3.0) runs beside its volume discount
+    // (0.3.0); reseller 2 runs a 0.1.0 and a 0.2.0 rule that keep every price before its
+    // markup (0.3.0).
     tokio().block_on(async {
-        pchost_extensions::install::install(
-            &state.store,
-            &state.host.runtime,
-            manifest("renewal-discount", "pricing-rule@0.3.0", demo::SELLER, &[]),
-            &component,
-            &state.host.plugin_quota,
-        )
-        .await
-        .expect("install");
-        let binding = NewBinding {
-            scope: BindingScope::Seller,
-            scope_id: Some(demo::SELLER),
-            plugin_owner: demo::SELLER,
-            ..partner_binding("renewal-discount", 2, FailurePolicy::FailClosed)
-        };
-        state
-            .store
-            .create_binding(&binding, "test", Utc::now())
+        for (name, world, component, position) in [
+            (
+                "keep-prices",
+                "pricing-rule@0.1.0",
+                pchost_test_plugins::BENCH_ECHO_V1,
+                -100,
+            ),
+            (
+                "keep-prices-v2",
+                "pricing-rule@0.2.0",
+                pchost_test_plugins::BENCH_ECHO_V2,
+                -50,
+            ),
+        ] {
+            pchost_extensions::install::install(
+                &state.store,
+                &state.host.runtime,
+                manifest(name, world, demo::RESELLER, &[]),
+                &pchost_test_plugins::read(component),
+                &state.host.plugin_quota,
+            )
             .await
-            .expect("bind");
-        // And reseller 2 runs a 0.1.0 rule first in its scope, one that keeps every price.
-        let echo = pchost_test_plugins::read(pchost_test_plugins::BENCH_ECHO_V1);
-        pchost_extensions::install::install(
-            &state.store,
-            &state.host.runtime,
-            manifest("keep-prices", "pricing-rule@0.1.0", demo::RESELLER, &[]),
-            &echo,
-            &state.host.plugin_quota,
-        )
-        .await
-        .expect("install");
-        let first = partner_binding("keep-prices", -100, FailurePolicy::FailClosed);
-        state
-            .store
-            .create_binding(&first, "test", Utc::now())
-            .await
-            .expect("bind");
+            .expect("install");
+            let binding = partner_binding(name, position, FailurePolicy::FailClosed);
+            state
+                .store
+                .create_binding(&binding, "test", Utc::now())
+                .await
+                .expect("bind");
+        }
         state.host.bindings.reload(&state.store).await.expect("reload");
     });
     let app = router(state.clone());
@@ -1129,10 +1178,10 @@ fn a_renewal_gets_the_sellers_renewal_discount_a_new_purchase_does_not_across_co
     );
     assert_eq!(status, StatusCode::CREATED, "{renewal}");
     let line = &renewal["lines"][0];
-    // volume-discount (extension@0.2.0): 1 unit, no tier. renewal-discount (0.3.0): 5% off
-    // 88.50 = 84.075, rounded to the cent 84.08, declared a seller discount. keep-prices
-    // (0.1.0): 84.08 unchanged, no kind.
-    // reseller-markup (0.2.0): 84.08 + 8% = 90.8064.
+    // renewal-discount (extension@0.3.0): 5% off 88.50 = 84.075, rounded to the cent 84.08,
+    // declared a seller discount; volume-discount (0.3.0): 1 unit, no tier. keep-prices
+    // (0.1.0) and keep-prices-v2 (0.2.0): 84.08 unchanged, no kind. reseller-markup (0.3.0):
+    // 84.08 + 8% = 90.8064, declared a markup.
     assert_eq!(line["list_unit_price"], "88.500000");
     let steps: Vec<_> = line["adjustments"]
         .as_array()
@@ -1146,16 +1195,14 @@ fn a_renewal_gets_the_sellers_renewal_discount_a_new_purchase_does_not_across_co
             )
         })
         .collect();
+    let step = |plugin: &str, to: &str, kind: Option<&str>| (plugin.to_owned(), to.to_owned(), kind.map(str::to_owned));
     assert_eq!(
         steps,
         vec![
-            (
-                "renewal-discount@0.1.0".to_owned(),
-                "84.08".to_owned(),
-                Some("seller-discount".to_owned())
-            ),
-            ("keep-prices@0.1.0".to_owned(), "84.08".to_owned(), None),
-            ("reseller-markup@0.1.0".to_owned(), "90.8064".to_owned(), None),
+            step("renewal-discount@0.1.0", "84.08", Some("seller-discount")),
+            step("keep-prices@0.1.0", "84.08", None),
+            step("keep-prices-v2@0.1.0", "84.08", None),
+            step("reseller-markup@0.2.0", "90.8064", Some("markup")),
         ]
     );
     assert_eq!(line["unit_price"], "90.8064");
@@ -1182,7 +1229,7 @@ fn a_renewal_gets_the_sellers_renewal_discount_a_new_purchase_does_not_across_co
         .collect();
     assert_eq!(
         plugins,
-        ["keep-prices@0.1.0", "reseller-markup@0.1.0"],
+        ["keep-prices@0.1.0", "keep-prices-v2@0.1.0", "reseller-markup@0.2.0"],
         "no renewal discount"
     );
     assert_eq!(new["total"], "95.58");
@@ -1205,36 +1252,9 @@ fn renewal_price(app: &axum::Router) -> Value {
 #[test]
 fn a_bindings_settings_are_checked_at_bind_time_reach_the_plugin_and_roll_back_with_it() {
     let state = api_state();
-    let component = pchost_test_plugins::read(pchost_test_plugins::RENEWAL_DISCOUNT);
-    let manifest = pchost_runtime::PluginManifest::from_toml(
-        "name = \"renewal-discount\"\nversion = \"1.0.0\"\nworld = \"pricing-rule\"\nworld-version = \"0.3.0\"\nowner = 10\n\
-         [settings.rate]\ntype = \"decimal\"\nmin = \"0.01\"\nmax = \"0.5\"\ndefault = \"0.05\"\ndoc = \"The renewal discount.\"\n",
-    )
-    .expect("manifest with settings");
-    tokio().block_on(async {
-        pchost_extensions::install::install(
-            &state.store,
-            &state.host.runtime,
-            manifest,
-            &component,
-            &state.host.plugin_quota,
-        )
-        .await
-        .expect("install");
-    });
     let app = router(state.clone());
-    let bind = |settings: Value| {
-        call(
-            &app,
-            "POST",
-            "/v1/bindings",
-            Some(keys::SELLER_ADMIN),
-            Some(json!({
-                "world": "pricing-rule", "plugin": "renewal-discount", "version": "1.0.0",
-                "position": 2, "settings": settings
-            })),
-        )
-    };
+    // Seller 10's bundled renewal discount declares `rate`: a decimal of 0.01 to 0.5, 0.05 by
+    // default.
     let bindings_before = count(&state, "plugin_bindings");
     // Refused at bind time, naming the setting.
     for (settings, why) in [
@@ -1242,7 +1262,16 @@ fn a_bindings_settings_are_checked_at_bind_time_reach_the_plugin_and_roll_back_w
         (json!({ "rate": 0.1 }), "a decimal is a string"),
         (json!({ "colour": "red" }), "not a setting of the plugin"),
     ] {
-        let (status, body) = bind(settings);
+        let (status, body) = call(
+            &app,
+            "POST",
+            "/v1/bindings",
+            Some(keys::SELLER_ADMIN),
+            Some(json!({
+                "world": "pricing-rule", "plugin": "renewal-discount", "version": "0.1.0",
+                "position": 2, "settings": settings
+            })),
+        );
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(
             (body["code"].as_str(), body["field"].as_str()),
@@ -1256,13 +1285,16 @@ fn a_bindings_settings_are_checked_at_bind_time_reach_the_plugin_and_roll_back_w
         assert!(body["message"].as_str().is_some_and(|m| m.contains(why)), "{body}");
     }
     assert_eq!(count(&state, "plugin_bindings"), bindings_before, "nothing was bound");
+    // By default: 88.50 - 5% = 84.075, to the cent 84.08; then reseller 2's markup, 8%:
+    // 90.8064.
+    assert_eq!(renewal_price(&app), "90.8064");
 
-    let (status, binding) = bind(json!({ "rate": "0.10" }));
-    assert_eq!(status, StatusCode::CREATED, "{binding}");
-    let id = binding["id"].as_i64().expect("id");
-    // 88.50 - 10% = 79.65, then reseller 2's markup: 79.65 x 1.08 = 86.0220.
-    assert_eq!(renewal_price(&app), "86.0220");
-
+    let (_, bindings) = call(&app, "GET", "/v1/bindings", Some(keys::SELLER_ADMIN), None);
+    let id = bindings
+        .as_array()
+        .and_then(|all| all.iter().find(|b| b["plugin_name"] == "renewal-discount"))
+        .and_then(|b| b["id"].as_i64())
+        .expect("the bundled renewal discount's binding");
     let patch = |body: Value| {
         call(
             &app,
@@ -1278,6 +1310,10 @@ fn a_bindings_settings_are_checked_at_bind_time_reach_the_plugin_and_roll_back_w
         (StatusCode::BAD_REQUEST, Some("settings.rate")),
         "{body}"
     );
+    let (status, body) = patch(json!({ "settings": { "rate": "0.10" } }));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // 88.50 - 10% = 79.65, then reseller 2's markup: 79.65 x 1.08 = 86.0220.
+    assert_eq!(renewal_price(&app), "86.0220");
     let (status, body) = patch(json!({ "settings": { "rate": "0.20" } }));
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["previous_settings"], json!({ "rate": "0.10" }));
@@ -1288,7 +1324,7 @@ fn a_bindings_settings_are_checked_at_bind_time_reach_the_plugin_and_roll_back_w
     let (_, audit) = call(&app, "GET", "/v1/invocations", Some(keys::SELLER_ADMIN), None);
     let last = audit
         .as_array()
-        .and_then(|records| records.iter().find(|r| r["plugin"] == "renewal-discount@1.0.0"))
+        .and_then(|records| records.iter().find(|r| r["plugin"] == "renewal-discount@0.1.0"))
         .expect("an invocation of the renewal discount");
     let input: Value = serde_json::from_str(last["input"].as_str().expect("input")).expect("JSON");
     assert_eq!(
@@ -1324,4 +1360,143 @@ fn an_approval_check_of_a_kind_only_0_3_0_rules_decide_is_refused_naming_the_fie
         (StatusCode::BAD_REQUEST, Some("invalid-field"), Some("kind")),
         "{body}"
     );
+}
+
+#[test]
+fn a_spec_change_is_priced_through_the_chain_with_its_purpose_and_the_resource_it_changes() {
+    let state = api_state();
+    let app = router(state.clone());
+    // Demo resource 1: customer 102's monthly product 2001 (list 88.50), changed to product
+    // 2002 (list 299.99 a month).
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/quotes/spec-change",
+        Some(keys::CUSTOMER_102),
+        Some(json!({ "resource_id": 1, "product_id": 2002 })),
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The seller's renewal discount leaves a spec change alone; its volume discount has no
+    // tier for 1 unit; reseller 2's markup: 299.99 + 8% = 323.9892.
+    let adjustments: Vec<(&str, &str)> = body["priced"]["adjustments"]
+        .as_array()
+        .expect("adjustments")
+        .iter()
+        .map(|a| {
+            (
+                a["plugin"].as_str().unwrap_or_default(),
+                a["to"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(adjustments, [("reseller-markup@0.2.0", "323.989200")]);
+    assert_eq!(body["priced"]["unit_price"], "323.989200");
+    // The change per period: 323.9892 less the current spec's list price, 88.50.
+    let change = &body["change"];
+    assert_eq!(
+        (change["product"].as_i64(), change["unit_price"].as_str()),
+        (Some(2002), Some("235.489200"))
+    );
+    let periods = dec(change["periods"].as_str().expect("periods"));
+    assert!(periods > dec("0"), "the demo resource has term left");
+    let expected =
+        (dec("235.4892") * periods).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    assert_eq!(change["amount"].as_str().map(dec), Some(expected));
+
+    // The rules were told what the quote is for and which resource it changes.
+    let (_, audit) = call(&app, "GET", "/v1/invocations", Some(keys::RESELLER_ADMIN), None);
+    let markup = audit
+        .as_array()
+        .and_then(|records| records.iter().find(|r| r["plugin"] == "reseller-markup@0.2.0"))
+        .expect("the markup's invocation is audited");
+    let input: Value = serde_json::from_str(markup["input"].as_str().expect("input")).expect("JSON");
+    assert_eq!(input["purpose"], "spec-change");
+    assert_eq!(
+        (&input["resources"][0]["id"], &input["resources"][0]["spec_code"]),
+        (&json!(1), &json!("datavault.backup.pro"))
+    );
+}
+
+#[test]
+fn rule_7_coupons_are_checked_against_the_discount_kind_the_pricing_rules_declared() {
+    let app = router(api_state());
+    // Customer 101 is a key account: reseller 2's markup rule grants it 25% off, declared
+    // `partner-granted` (extension@0.3.0).
+    let (status, quote) = call(
+        &app,
+        "POST",
+        "/v1/quotes",
+        Some(keys::CUSTOMER_101),
+        Some(quote_body(
+            101,
+            json!([{ "product_id": 1001, "period": "month", "period_count": 1, "quantity": 1 }]),
+        )),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{quote}");
+    assert_eq!(
+        quote["lines"][0]["adjustments"][0]["kind"], "partner-granted",
+        "{quote}"
+    );
+    let (status, order) = call_raw(
+        &app,
+        "POST",
+        "/v1/orders",
+        Some(keys::CUSTOMER_101),
+        json!({ "quote_id": quote["quote_id"] }).to_string(),
+        &[("idempotency-key", "rule-7")],
+    );
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let order = order["order"]["id"].as_i64().expect("order id");
+    let coupon = |combines_with: Value| {
+        let (status, body) = call(
+            &app,
+            "POST",
+            "/v1/coupons",
+            Some(keys::RESELLER_ADMIN),
+            Some(json!({ "quota_id": 2, "customer_id": 101, "face": "10.00",
+                "valid_from": "2026-01-01T00:00:00Z", "valid_to": "2036-01-01T00:00:00Z",
+                "combines_with": combines_with })),
+        );
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_i64().expect("coupon id")
+    };
+    let apply = |body: Value| {
+        call(
+            &app,
+            "POST",
+            &format!("/v1/orders/{order}/coupons"),
+            Some(keys::CUSTOMER_101),
+            Some(body),
+        )
+    };
+
+    // A coupon that combines with nothing: the client names no discount, yet the rules declared one.
+    let alone = coupon(json!([]));
+    let (status, body) = apply(json!({ "coupon_ids": [alone] }));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("coupon-not-combinable")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().is_some_and(|m| m.contains("partner-granted")),
+        "{body}"
+    );
+    // Naming another kind than the rules declared is refused, naming the field.
+    let with_partner = coupon(json!(["partner-granted"]));
+    let (status, body) = apply(json!({ "coupon_ids": [with_partner], "discount": "promotion" }));
+    assert_eq!(
+        (status, body["code"].as_str(), body["field"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("coupon-not-combinable"),
+            Some("discount")
+        ),
+        "{body}"
+    );
+    // A coupon that combines with a partner-granted discount applies: 200 × 0.80 (the
+    // discount capped at rule 19's floor) = 160.00, less 10.00.
+    let (status, body) = apply(json!({ "coupon_ids": [with_partner] }));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["amount_due"], "150.00");
 }

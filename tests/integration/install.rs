@@ -122,7 +122,7 @@ fn installed_artefacts_reload_without_recompiling() {
         artefact_dir: Some(dir.clone()),
         ..RuntimeConfig::default()
     };
-    let manifest = manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]);
+    let manifest = manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]);
     let digest = {
         let runtime = PluginRuntime::new(config.clone()).expect("runtime");
         runtime
@@ -150,7 +150,7 @@ fn installed_artefacts_reload_without_recompiling() {
 fn an_installed_version_is_immutable() {
     let store = demo_store();
     let runtime = std::sync::Arc::new(runtime());
-    let manifest = manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]);
+    let manifest = manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]);
     let install = |bytes: Vec<u8>| {
         tokio().block_on(pchost_extensions::install::install(
             &store,
@@ -178,13 +178,13 @@ fn two_owners_may_install_the_same_component_and_each_version_is_immutable() {
     let bytes = built::read(built::VOLUME_DISCOUNT);
     let seller = runtime
         .install(
-            manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+            manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]),
             &bytes,
         )
         .expect("the seller installs it");
     let reseller = runtime
         .install(
-            manifest("volume-discount", "pricing-rule@0.2.0", demo::RESELLER, &[]),
+            manifest("volume-discount", "pricing-rule@0.3.0", demo::RESELLER, &[]),
             &bytes,
         )
         .expect("and so may the reseller");
@@ -199,7 +199,7 @@ fn two_owners_may_install_the_same_component_and_each_version_is_immutable() {
         .expect("each runs as its owner");
     assert_eq!(runtime.plugins().len(), 2, "two versions, one compiled component");
     let other_bytes = runtime.install(
-        manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+        manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]),
         &built::read(built::RESELLER_MARKUP),
     );
     assert_eq!(
@@ -220,7 +220,7 @@ fn without_fuel_metering_rules_run_report_no_fuel_and_fuel_limits_are_refused() 
     .expect("runtime");
     let plugin = runtime
         .install(
-            manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+            manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]),
             &built::read(built::VOLUME_DISCOUNT),
         )
         .expect("installs");
@@ -291,7 +291,7 @@ fn imports_and_the_worlds_export_are_checked_before_compiling() {
     );
     // What passes the pre-check goes on to the compiler.
     let compiled = runtime.install(
-        manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+        manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]),
         &built::read(built::VOLUME_DISCOUNT),
     );
     assert!(
@@ -315,7 +315,7 @@ fn components_past_the_operators_shape_limits_are_refused_before_compiling() {
     let refusal = |shape: ShapeLimits| {
         runtime_that_cannot_compile(shape)
             .install(
-                manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+                manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]),
                 &bytes,
             )
             .map(|_| ())
@@ -380,13 +380,13 @@ fn past_the_ceiling_an_in_process_compile_is_refused_and_keeps_its_turn_until_it
     })
     .expect("runtime");
     let refused = runtime.install(
-        manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+        manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]),
         &built::read(built::VOLUME_DISCOUNT),
     );
     assert_eq!(refused.map(|_| ()), Err(InstallError::CompileTimeout { ceiling_ms: 1 }));
     // That compilation still runs, in its turn: the next install finds no turn free.
     let busy = runtime.install(
-        manifest("reseller-markup", "pricing-rule@0.2.0", demo::RESELLER, &[]),
+        manifest("reseller-markup", "pricing-rule@0.3.0", demo::RESELLER, &[]),
         &built::read(built::RESELLER_MARKUP),
     );
     assert_eq!(busy.map(|_| ()), Err(InstallError::CompileBusy { waited_ms: 1 }));
@@ -416,13 +416,13 @@ fn an_unloaded_version_stops_running_its_twin_keeps_the_code_and_the_last_takes_
     let bytes = built::read(built::VOLUME_DISCOUNT);
     let seller = runtime
         .install(
-            manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+            manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]),
             &bytes,
         )
         .expect("installed");
     let reseller = runtime
         .install(
-            manifest("volume-discount", "pricing-rule@0.2.0", demo::RESELLER, &[]),
+            manifest("volume-discount", "pricing-rule@0.3.0", demo::RESELLER, &[]),
             &bytes,
         )
         .expect("installed");
@@ -456,7 +456,7 @@ fn an_unloaded_version_stops_running_its_twin_keeps_the_code_and_the_last_takes_
     // Installed again, its artefacts are written again.
     let again = runtime
         .install(
-            manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]),
+            manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]),
             &bytes,
         )
         .expect("installed again");
@@ -482,7 +482,7 @@ fn a_deleted_version_is_unloaded_and_its_artefacts_go_with_the_last_version_of_i
     );
     let bytes = built::read(built::VOLUME_DISCOUNT);
     let version = |v: &str| {
-        let mut m = manifest("volume-discount", "pricing-rule@0.2.0", demo::SELLER, &[]);
+        let mut m = manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]);
         m.version = v.into();
         m
     };

@@ -2,6 +2,7 @@
 //! the real runtime and the real HTTP router.
 
 mod authorization;
+mod binding_settings;
 mod containment;
 mod example_plugins;
 mod extension_points;

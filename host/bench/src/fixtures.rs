@@ -37,10 +37,13 @@ impl Bench {
         for (name, owner, path) in [
             ("volume-discount", 10, pchost_test_plugins::VOLUME_DISCOUNT),
             ("reseller-markup", 2, pchost_test_plugins::RESELLER_MARKUP),
-            ("heavy-pricing", 2, pchost_test_plugins::HEAVY_PRICING),
         ] {
             runtime.install(manifest(name, "0.1.0", owner), &std::fs::read(path)?)?;
         }
+        runtime.install(
+            manifest_at("heavy-pricing", "0.1.0", 2, "0.2.0"),
+            &std::fs::read(pchost_test_plugins::HEAVY_PRICING)?,
+        )?;
         // The same do-nothing rule against each contract version: the boundary cost per line.
         for (name, world_version, path) in [
             ("bench-echo-v1", "0.1.0", pchost_test_plugins::BENCH_ECHO_V1),
@@ -56,9 +59,12 @@ impl Bench {
     }
 }
 
-/// A manifest of one of the example pricing rules, which are built against extension@0.2.0.
+/// A manifest of one of the example pricing rules, which are built against extension@0.3.0.
+/// It declares no settings: the quotes here carry none and each rule prices with the defaults
+/// its own `plugin.toml` declares (what the host would send a binding without values, less
+/// the lowering of those few records; the HTTP section runs the bundled manifests).
 pub(crate) fn manifest(name: &str, version: &str, owner: i64) -> PluginManifest {
-    manifest_at(name, version, owner, "0.2.0")
+    manifest_at(name, version, owner, "0.3.0")
 }
 
 /// A pricing-rule manifest against a version of the extension package.

@@ -198,7 +198,7 @@ impl HttpServer {
         let manifest = dir.join("surcharge.toml");
         std::fs::write(
             &manifest,
-            "name = \"platform-surcharge\"\nversion = \"1.0.0\"\nworld = \"pricing-rule\"\nworld-version = \"0.2.0\"\nowner = 1\n",
+            "name = \"platform-surcharge\"\nversion = \"1.0.0\"\nworld = \"pricing-rule\"\nworld-version = \"0.3.0\"\nowner = 1\n",
         )?;
         let manifest = manifest.display().to_string();
         server.pchost(&[

@@ -2,7 +2,7 @@
 //! against their native Rust twins, on the same quotes, with the same answers. Native and
 //! plugin are measured in alternating rounds and every ratio is taken round by round.
 
-use crate::fixtures::{Bench, HEAVY, MARKUP, VOLUME, as_of, manifest, quote};
+use crate::fixtures::{Bench, HEAVY, MARKUP, VOLUME, as_of, manifest_at, quote};
 use crate::measure::{Results, alternating};
 use crate::native;
 use anyhow::bail;
@@ -49,7 +49,7 @@ impl Bench {
             ..RuntimeConfig::default()
         })?;
         runtime.install(
-            manifest("heavy-pricing", "0.1.0", 2),
+            manifest_at("heavy-pricing", "0.1.0", 2, "0.2.0"),
             &std::fs::read(pchost_test_plugins::HEAVY_PRICING)?,
         )?;
         for lines in [20, 200] {

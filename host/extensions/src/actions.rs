@@ -137,6 +137,12 @@ pub enum Action {
         /// The order.
         order: OrderId,
     },
+    /// Let a new order out of review: it becomes payable for 7 days (rule 8). Rejected, the
+    /// order is cancelled ([`Action::on_rejection`]).
+    OrderRelease {
+        /// The order.
+        order: OrderId,
+    },
     /// Take allocated balance back from a resale customer or a reseller (rules 12, 14).
     BalanceReclaim {
         /// The partner taking it back.
@@ -202,6 +208,15 @@ async fn customer_view(store: &Store, id: CustomerId) -> Result<Value, Extension
 }
 
 impl Action {
+    /// Undoes what asking for the action held, once it is refused (by a rule, or by the person
+    /// deciding its task): an order held for review is cancelled. Other actions hold nothing.
+    pub async fn on_rejection(&self, store: &Store) -> Result<(), ExtensionError> {
+        match self {
+            Action::OrderRelease { order } => Ok(store.cancel_reviewed_order(*order).await?),
+            _ => Ok(()),
+        }
+    }
+
     /// Carries the action out; returns what the endpoint answers.
     pub async fn execute(&self, store: &Store) -> Result<Value, ExtensionError> {
         let now = Utc::now();
@@ -318,6 +333,14 @@ impl Action {
             } => {
                 let quota_id = store.split_quota(*parent, *reseller, *amount, *max_face).await?;
                 Ok(json!({ "quota_id": quota_id }))
+            }
+            Action::OrderRelease { order } => {
+                let payment_deadline = store.release_reviewed_order(*order, now).await?;
+                let order = store
+                    .order(*order)
+                    .await?
+                    .ok_or_else(|| ExtensionError::not_found(Entity::Order, order))?;
+                Ok(json!({ "order": OrderView::from(order), "payment_deadline": payment_deadline }))
             }
             Action::Cancel { order } => {
                 store.cancel_order(*order).await?;

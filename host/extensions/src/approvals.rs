@@ -133,20 +133,21 @@ pub async fn decide_task(
     decided_by: &str,
     note: Option<&str>,
 ) -> Result<ApprovalTask, ExtensionError> {
-    if !approve {
-        let note = serde_json::json!({ "rejected": note.unwrap_or_default() });
-        let task = store
-            .decide_task(id, false, decided_by, Some(&note), Utc::now())
-            .await?;
-        tracing::info!(task = id, by = %decided_by, "approval task rejected");
-        return Ok(task);
-    }
     let task = store
         .task(id)
         .await?
         .ok_or_else(|| ExtensionError::not_found(Entity::ApprovalTask, id))?;
     let action: Action = serde_json::from_value(task.action)
         .map_err(|e| ExtensionError::Internal(anyhow::anyhow!("task {id} holds an unreadable action: {e}")))?;
+    if !approve {
+        let note = serde_json::json!({ "rejected": note.unwrap_or_default() });
+        let task = store
+            .decide_task(id, false, decided_by, Some(&note), Utc::now())
+            .await?;
+        action.on_rejection(store).await?;
+        tracing::info!(task = id, by = %decided_by, "approval task rejected");
+        return Ok(task);
+    }
     // An approval keeps no note: the outcome is the action's result.
     let task = store.decide_task(id, true, decided_by, None, Utc::now()).await?;
     let (outcome, failed) = match action.execute(store).await {

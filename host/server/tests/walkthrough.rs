@@ -147,7 +147,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
         upload(
             &server,
             &seller_key,
-            &manifest("volume-discount", "pricing-rule@0.2.0", 10),
+            &manifest("volume-discount", "pricing-rule@0.3.0", 10),
             &built::read(built::VOLUME_DISCOUNT),
         ),
     );
@@ -173,7 +173,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
         upload(
             &server,
             &reseller_key,
-            &manifest("reseller-markup", "pricing-rule@0.2.0", reseller_id),
+            &manifest("reseller-markup", "pricing-rule@0.3.0", reseller_id),
             &built::read(built::RESELLER_MARKUP),
         ),
     );
@@ -192,7 +192,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
         upload(
             &server,
             &reseller_key,
-            &manifest("refund-approval", "approval-rule", reseller_id),
+            &manifest("refund-approval", "approval-rule@0.3.0", reseller_id),
             &built::read(built::REFUND_APPROVAL),
         ),
     );
@@ -310,7 +310,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
         ),
     );
 
-    // The audit: each owner sees its own plugins' invocations; the operator sees all three.
+    // The audit: each owner sees its own plugins' invocations; the operator sees all four.
     let seller_audit = ok(
         200,
         json_call(&server, "GET", "/v1/invocations", &seller_key, Value::Null),
@@ -327,16 +327,22 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
         .iter()
         .filter_map(|r| r["plugin"].as_str())
         .collect();
+    // Newest first: the refund, the order's review (an extension@0.3.0 approval rule is asked
+    // about every gated action, new orders included), the quote.
     assert_eq!(
         plugins,
-        ["refund-approval@1.0.0", "reseller-markup@1.0.0"],
+        [
+            "refund-approval@1.0.0",
+            "refund-approval@1.0.0",
+            "reseller-markup@1.0.0"
+        ],
         "newest first"
     );
     let all = ok(
         200,
         json_call(&server, "GET", "/v1/invocations", &operator, Value::Null),
     );
-    assert_eq!(all.as_array().map(Vec::len), Some(3));
+    assert_eq!(all.as_array().map(Vec::len), Some(4));
     assert!(
         all.as_array()
             .expect("list")
@@ -349,7 +355,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
     let manifest_path = server.dir.join("markup-1.1.0.toml");
     std::fs::write(
         &manifest_path,
-        manifest("reseller-markup", "pricing-rule@0.2.0", reseller_id).replace("1.0.0", "1.1.0"),
+        manifest("reseller-markup", "pricing-rule@0.3.0", reseller_id).replace("1.0.0", "1.1.0"),
     )
     .expect("manifest");
     pchost(
@@ -428,7 +434,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
         (409, Some("version-in-use")),
         "{in_use}"
     );
-    let markup_manifest = |v: &str| manifest("reseller-markup", "pricing-rule@0.2.0", reseller_id).replace("1.0.0", v);
+    let markup_manifest = |v: &str| manifest("reseller-markup", "pricing-rule@0.3.0", reseller_id).replace("1.0.0", v);
     for v in ["1.2.0", "1.3.0"] {
         ok(
             201,

@@ -70,8 +70,13 @@ pub struct CreatedOrder {
     /// Sum of line amounts: what is due.
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
-    /// When payment must arrive by (rule 8).
+    /// When payment must arrive by (rule 8); for an order in review, counted again from its
+    /// release.
     pub payment_deadline: DateTime<Utc>,
+    /// This is a retry's answer: the order was created by an earlier request with the same
+    /// idempotency key.
+    #[serde(skip)]
+    pub replayed: bool,
 }
 
 /// Who pays an order.
@@ -295,6 +300,32 @@ impl Store {
         idempotency_key: &str,
         now: DateTime<Utc>,
     ) -> Result<CreatedOrder, StoreError> {
+        self.insert_order(order, OrderStatus::PendingPayment, actor, idempotency_key, now)
+            .await
+    }
+
+    /// Creates an order held in `pending-review` until the approval rules let it through
+    /// ([`Store::release_reviewed_order`]) or refuse it ([`Store::cancel_reviewed_order`]).
+    /// `replayed` tells a retry (same key) from the request that created it.
+    pub async fn create_order_for_review(
+        &self,
+        order: &NewOrder,
+        actor: &Actor,
+        idempotency_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CreatedOrder, StoreError> {
+        self.insert_order(order, OrderStatus::PendingReview, actor, idempotency_key, now)
+            .await
+    }
+
+    async fn insert_order(
+        &self,
+        order: &NewOrder,
+        status: OrderStatus,
+        actor: &Actor,
+        idempotency_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CreatedOrder, StoreError> {
         check_key(idempotency_key)?;
         if order.lines.is_empty() || order.lines.len() > MAX_ORDER_LINES {
             return Err(DomainError::Invalid {
@@ -339,8 +370,11 @@ impl Store {
         let amount = money::total(amounts.iter().copied()).ok_or_else(|| out_of_range("lines", "the amount"))?;
         let scope = format!("create-order:{}", actor.label());
         let mut tx = self.pool().begin().await?;
-        if let Some(first) = claim_key(&mut tx, &scope, idempotency_key, order, now).await? {
-            return Ok(first);
+        if let Some(first) = claim_key::<CreatedOrder>(&mut tx, &scope, idempotency_key, order, now).await? {
+            return Ok(CreatedOrder {
+                replayed: true,
+                ..first
+            });
         }
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE id = $1")
             .bind(order.customer)
@@ -363,7 +397,7 @@ impl Store {
         )
         .bind(order.customer)
         .bind(OrderKind::New.as_str())
-        .bind(OrderStatus::PendingPayment.as_str())
+        .bind(status.as_str())
         .bind(order.currency.as_str())
         .bind(list_amount.to_string())
         .bind(amount.to_string())
@@ -406,6 +440,7 @@ impl Store {
             list_amount,
             amount,
             payment_deadline: deadline,
+            replayed: false,
         };
         remember(&mut tx, &scope, idempotency_key, &created).await?;
         tx.commit().await?;
@@ -601,11 +636,49 @@ impl Store {
     }
 
     /// Cancels an order: only a pending-payment order can be cancelled (rule 8).
+    /// Lets an order out of review: `pending-review` becomes `pending-payment`, payable for 7
+    /// days from now (rule 8). Conditional, so of two deciders one releases it.
+    pub async fn release_reviewed_order(
+        &self,
+        order_id: OrderId,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StoreError> {
+        let deadline = now + Duration::days(PAYMENT_WINDOW_DAYS);
+        let released =
+            sqlx::query("UPDATE orders SET status = $1, payment_deadline = $2 WHERE id = $3 AND status = $4")
+                .bind(OrderStatus::PendingPayment.as_str())
+                .bind(deadline.timestamp_millis())
+                .bind(order_id)
+                .bind(OrderStatus::PendingReview.as_str())
+                .execute(self.pool())
+                .await?;
+        if released.rows_affected() == 1 {
+            return Ok(deadline);
+        }
+        let order = self.existing_order(order_id).await?;
+        Err(DomainError::OrderState {
+            order: order_id,
+            status: order.status,
+            operation: "released from review",
+        }
+        .into())
+    }
+
+    /// Cancels an order its review refused (`pending-review` only).
+    pub async fn cancel_reviewed_order(&self, order_id: OrderId) -> Result<(), StoreError> {
+        self.cancel_from(order_id, OrderStatus::PendingReview).await
+    }
+
+    /// Cancels a pending-payment order.
     pub async fn cancel_order(&self, order_id: OrderId) -> Result<(), StoreError> {
+        self.cancel_from(order_id, OrderStatus::PendingPayment).await
+    }
+
+    async fn cancel_from(&self, order_id: OrderId, from: OrderStatus) -> Result<(), StoreError> {
         let cancelled = sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status = $3")
             .bind(OrderStatus::Cancelled.as_str())
             .bind(order_id)
-            .bind(OrderStatus::PendingPayment.as_str())
+            .bind(from.as_str())
             .execute(self.pool())
             .await?;
         if cancelled.rows_affected() == 1 {

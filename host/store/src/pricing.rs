@@ -192,13 +192,15 @@ impl Store {
             .await
     }
 
-    /// Changing a resource to another spec for the rest of its term: the difference of the
-    /// two list prices for the remaining time, in 30-day months or 365-day years. Negative
-    /// for a cheaper spec (a credit).
+    /// Changing a resource to another spec for the rest of its term: `new_unit_price` (the new
+    /// spec's price per period, as the pricing chain set it) less the current spec's list
+    /// price, for the remaining time, in 30-day months or 365-day years. Negative for a
+    /// cheaper spec (a credit).
     pub async fn quote_spec_change(
         &self,
         resource: &Resource,
         new_product: ProductId,
+        new_unit_price: Decimal,
         now: DateTime<Utc>,
     ) -> Result<QuotedLine, StoreError> {
         let (_, old) = self.priced(resource.product, resource.period, None).await?;
@@ -220,8 +222,7 @@ impl Store {
         };
         // Days over 30 or 365: a division that only shrinks.
         let periods = remaining_days / days_per_period;
-        let unit_price = new
-            .amount
+        let unit_price = new_unit_price
             .checked_sub(old.amount)
             .ok_or_else(|| out_of_range("product_id", "the difference of the two list prices"))?;
         let amount = unit_price

@@ -10,7 +10,7 @@ use crate::errors::DomainError;
 use crate::invoicing::{InvoiceScope, Issuer, NewInvoiceRequest};
 use crate::money::{Currency, MAX_AMOUNT};
 use crate::opportunities::{NewOpportunity, OpportunityReview};
-use crate::orders::{NewOrder, NewOrderLine, OrderFilter, Payer};
+use crate::orders::{CreatedOrder, NewOrder, NewOrderLine, OrderFilter, Payer};
 use crate::partners::{CustomerFilter, InvitationChannel, NewCustomer, check_partner_discount};
 use crate::pricing::{Discount, offers};
 use crate::resources::{ExpiryPolicy, auto_renew_due};
@@ -170,12 +170,50 @@ on_both_backends! {
         assert_eq!(entries.iter().filter(|e| e.reason == "payment").count(), 12);
     }
 
+    async fn rule_8_an_order_in_review_is_not_payable_until_released_and_its_window_starts_then(store: Store) {
+        seeded(&store).await;
+        reseller_accounts(&store, "1000.00", "0.00").await;
+        let held = store.create_order_for_review(&order_of("250.00"), &reseller_admin(), "review-1", t0()).await.expect("order");
+        assert!(!held.replayed);
+        let status = |id| {
+            let store = store.clone();
+            async move { store.order(id).await.expect("read").expect("order").status }
+        };
+        assert_eq!(status(held.id).await, OrderStatus::PendingReview);
+        let actor = on_behalf_of(demo::STANDARD_CUSTOMER);
+        let payer = Payer::Partner(demo::RESELLER);
+        let early = store.pay_order(held.id, payer, &actor, "pay-early", t0()).await;
+        assert_eq!(early.map(|_| ()).map_err(|e| e.code().as_str()), Err("order-state"), "not payable in review");
+        // A retry of the creation says it is one.
+        let again = store.create_order_for_review(&order_of("250.00"), &reseller_admin(), "review-1", t0()).await.expect("retry");
+        assert_eq!((again.id, again.replayed), (held.id, true));
+
+        // Released two days later: payable for 7 days from then.
+        let released_at = t0() + Duration::days(2);
+        let deadline = store.release_reviewed_order(held.id, released_at).await.expect("released");
+        assert_eq!(deadline, released_at + Duration::days(7));
+        assert_eq!(status(held.id).await, OrderStatus::PendingPayment);
+        let twice = store.release_reviewed_order(held.id, released_at).await;
+        assert_eq!(twice.map_err(|e| e.code().as_str()), Err("order-state"), "released once");
+        let refused = store.cancel_reviewed_order(held.id).await;
+        assert_eq!(refused.map_err(|e| e.code().as_str()), Err("order-state"), "out of review");
+        store.pay_order(held.id, payer, &actor, "pay-1", released_at).await.expect("paid");
+
+        // Another, refused by its review: cancelled, never payable.
+        let other = store.create_order_for_review(&order_of("100.00"), &reseller_admin(), "review-2", t0()).await.expect("order");
+        store.cancel_reviewed_order(other.id).await.expect("cancelled");
+        assert_eq!(status(other.id).await, OrderStatus::Cancelled);
+        let late = store.release_reviewed_order(other.id, t0()).await;
+        assert_eq!(late.map_err(|e| e.code().as_str()), Err("order-state"));
+    }
+
     async fn create_and_pay_are_idempotent(store: Store) {
         seeded(&store).await;
         let (cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;
         let first = store.create_order(&order_of("250.00"), &reseller_admin(), "same-order", t0()).await.expect("order");
         let again = store.create_order(&order_of("250.00"), &reseller_admin(), "same-order", t0()).await.expect("repeat");
-        assert_eq!(again, first, "a repeat returns the first result");
+        assert_eq!(again, CreatedOrder { replayed: true, ..first.clone() }, "a repeat returns the first result");
+        assert!(!first.replayed);
         let reused = store.create_order(&order_of("999.00"), &reseller_admin(), "same-order", t0()).await;
         assert_eq!(reused.map(|_| ()).map_err(|e| e.code().as_str()), Err("idempotency-key-reused"));
 
@@ -818,7 +856,7 @@ on_both_backends! {
         let resource = store.resource(id).await.expect("read").expect("resource");
         assert_eq!(store.quote_renewal(&resource, 2).await.expect("quote").amount, dec("400.00"));
         // From 200.00 to 88.50 a month for the 45 days (1.5 months) left: (88.5 - 200) × 1.5.
-        let change = store.quote_spec_change(&resource, 2001, t0()).await.expect("quote");
+        let change = store.quote_spec_change(&resource, 2001, dec("88.50"), t0()).await.expect("quote");
         assert_eq!(change.amount, dec("-167.25"));
     }
     async fn rule_10_unsubscribing_closes_main_and_children_and_records_the_refund_with_renewed_periods(store: Store) {
@@ -978,7 +1016,7 @@ on_both_backends! {
         assert_eq!(second.map(|_| ()).map_err(|e| e.code().as_str()), Err("quote-already-ordered"));
         // The same request again returns the first order, writing nothing.
         let repeat = store.create_order(&from_quote, &reseller_admin(), "q-1", t0() + Duration::minutes(5)).await.expect("repeat");
-        assert_eq!(repeat, first);
+        assert_eq!(repeat, CreatedOrder { replayed: true, ..first });
         // The quote is part of the request: the same key without it is another request.
         let without = store.create_order(&order_of("250.00"), &reseller_admin(), "q-1", t0()).await;
         assert_eq!(without.map(|_| ()).map_err(|e| e.code().as_str()), Err("idempotency-key-reused"));

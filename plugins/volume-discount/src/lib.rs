@@ -1,40 +1,87 @@
-//! A marketplace seller's volume discount: the more units of one of its products on a line,
-//! the lower the unit price. The host sends a seller's rule only the lines of that seller's
-//! products, so every line here is the seller's own.
+//! A volume discount: the more units of a product on a line, the lower the unit price. Three
+//! tiers ("from N units, P% off") come from the binding's settings, so one component serves
+//! every seller or partner that binds it with its own numbers (`plugin.toml`). The host sends
+//! a seller's rule only the lines of that seller's products, and a partner's rule the lines of
+//! its customer's quote.
 
-use pchost_plugin_sdk::pricing_rule_v2::{Guest, PriceAdjustments, Quote, RuleError};
+use pchost_plugin_sdk::pricing_rule_v3::{DiscountKind, Guest, PriceAdjustments, Quote, RuleError};
 use pchost_plugin_sdk::rust_decimal::{Decimal, RoundingStrategy};
 
-/// Tiers from the largest: (minimum quantity, discount in percent, reason).
-const TIERS: [(u32, i64, &str); 3] = [
-    (100, 15, "volume tier 100+ units: 15% off"),
-    (50, 10, "volume tier 50+ units: 10% off"),
-    (10, 5, "volume tier 10+ units: 5% off"),
-];
+/// The tiers a binding does not set, as `plugin.toml` declares them: the host always sends the
+/// manifest's defaults, so these serve only a run without a manifest (`pchost plugin run`).
+const DEFAULT_TIERS: [(i64, i64); 3] = [(10, 5), (50, 10), (100, 15)];
 
 /// Unit prices keep the contract's 6 decimal places.
 const PRICE_PLACES: u32 = 6;
+
+struct Tier {
+    units: u32,
+    percent: Decimal,
+    /// The index of its reason in the answer, written once on first use.
+    reason: Option<u32>,
+}
+
+fn tiers(quote: &Quote) -> Result<Vec<Tier>, RuleError> {
+    let mut tiers = Vec::with_capacity(DEFAULT_TIERS.len());
+    for (n, (units, percent)) in DEFAULT_TIERS.into_iter().enumerate() {
+        let units = quote.integer_setting(&format!("tier-{}-units", n + 1)).unwrap_or(units);
+        let percent = quote
+            .decimal_setting(&format!("tier-{}-percent", n + 1))
+            .unwrap_or(Decimal::from(percent));
+        if !(Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&percent) {
+            return Err(RuleError::InvalidInput(format!(
+                "tier {} is {percent}%: not within 0 to 100",
+                n + 1
+            )));
+        }
+        let units = u32::try_from(units)
+            .ok()
+            .filter(|u| *u > 0)
+            .ok_or_else(|| RuleError::InvalidInput(format!("tier {} starts at {units} units", n + 1)))?;
+        if !percent.is_zero() {
+            tiers.push(Tier {
+                units,
+                percent,
+                reason: None,
+            });
+        }
+    }
+    // The tier with the most units a line reaches wins: look from the largest.
+    tiers.sort_by_key(|t| std::cmp::Reverse(t.units));
+    Ok(tiers)
+}
+
+fn kind(quote: &Quote) -> DiscountKind {
+    match quote.text_setting("kind") {
+        Some("partner-granted") => DiscountKind::PartnerGranted,
+        Some("promotion") => DiscountKind::Promotion,
+        Some("contract") => DiscountKind::Contract,
+        _ => DiscountKind::SellerDiscount,
+    }
+}
 
 struct VolumeDiscount;
 
 impl Guest for VolumeDiscount {
     fn price(quote: Quote) -> Result<PriceAdjustments, RuleError> {
+        let mut tiers = tiers(&quote)?;
+        let kind = kind(&quote);
         let mut answer = PriceAdjustments::with_capacity(quote.line_count());
-        // The reason of each tier, written once and shared by all its lines.
-        let mut tier_reason: [Option<u32>; TIERS.len()] = [None; TIERS.len()];
         for line in quote.lines() {
-            let Some(tier) = TIERS.iter().position(|(min, _, _)| line.quantity >= *min) else {
+            let Some(tier) = tiers.iter_mut().find(|t| line.quantity >= t.units) else {
                 continue;
             };
-            let (_, percent, text) = TIERS[tier];
-            let factor = Decimal::new(100 - percent, 2);
+            let factor = (Decimal::ONE_HUNDRED - tier.percent) / Decimal::ONE_HUNDRED;
             let unit_price =
                 (line.unit_price * factor).round_dp_with_strategy(PRICE_PLACES, RoundingStrategy::MidpointAwayFromZero);
-            let reason = *tier_reason[tier].get_or_insert_with(|| answer.reason(text));
+            let (units, percent) = (tier.units, tier.percent.normalize());
+            let reason = *tier
+                .reason
+                .get_or_insert_with(|| answer.reason(format!("volume tier {units}+ units: {percent}% off"), kind));
             answer.reprice(line.index, unit_price, reason);
         }
         Ok(answer)
     }
 }
 
-pchost_plugin_sdk::pricing_rule_v2::export_pricing_rule!(VolumeDiscount);
+pchost_plugin_sdk::pricing_rule_v3::export_pricing_rule!(VolumeDiscount);

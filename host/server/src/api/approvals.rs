@@ -105,6 +105,30 @@ pub async fn check(
     if let (ApprovalKind::CouponIssue, Some(quota), Some(face)) = (check.kind, check.quota_id, check.amount) {
         request = request.with_detail(ActionDetail::CouponIssue { quota, face });
     }
+    // Rules of extension@0.3.0 decide on the action in full: a check names all of it.
+    if request.action().is_none() {
+        let (field, what) = match check.kind {
+            ApprovalKind::Refund | ApprovalKind::PaymentOnBehalf => (
+                if check.order_id.is_none() { "order_id" } else { "amount" },
+                "the order and the amount",
+            ),
+            ApprovalKind::CouponIssue => (
+                if check.quota_id.is_none() { "quota_id" } else { "amount" },
+                "the quota and the face value (`amount`)",
+            ),
+            ApprovalKind::BalanceAllocation => (
+                if check.amount.is_none() {
+                    "amount"
+                } else {
+                    "customer_id"
+                },
+                "the customer or reseller and the amount",
+            ),
+            ApprovalKind::CustomerUnfreeze => ("customer_id", "the customer"),
+            _ => ("reseller_id", "the reseller"),
+        };
+        return Err(AppError::field(field, format!("a {} check names {what}", check.kind)));
+    }
     let response =
         pchost_extensions::audit::run_audited(state.host, move |host, audit| decide(host, &request, audit)).await?;
     Ok(Json(response))

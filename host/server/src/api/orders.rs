@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use pchost_domain::errors::{Entity, ErrorCode};
-use pchost_domain::{ApprovalKind, Customer, Order, OrderId, OrderStatus, Role};
+use pchost_domain::{ApprovalKind, Customer, DiscountKind, Order, OrderId, OrderStatus, Role};
 use pchost_extensions::actions::Action;
 use pchost_extensions::pricing::PricedQuote;
 use pchost_extensions::views::OrderView;
@@ -42,17 +42,21 @@ pub struct CreatedOrderView {
     pub payment_deadline: DateTime<Utc>,
 }
 
-/// Creates an order from a stored quote, at the quote's prices. Needs an `Idempotency-Key`:
-/// a retry with the same key returns the same order.
+/// Creates an order from a stored quote, at the quote's prices, and asks the approval rules
+/// to review it (`order-review`, extension@0.3.0 rules): approved, it is payable at once
+/// (201); rejected, it is cancelled and the answer is `approval-rejected`; escalated, it waits
+/// in `pending-review` for a person to decide its task (202). Needs an `Idempotency-Key`: a
+/// retry with the same key returns the same order as it is now, without asking again.
 #[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = NewOrderRequest,
     params(("Idempotency-Key" = String, Header)),
-    responses((status = 201, body = CreatedOrderView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+    responses((status = 201, body = CreatedOrderView), (status = 202, description = "escalated: the order waits in review for its approval task"),
+        (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     payload: Body<NewOrderRequest>,
-) -> Result<(StatusCode, Json<CreatedOrderView>), AppError> {
+) -> Result<Response, AppError> {
     caller.need("orders", Access::Write)?;
     let key = idempotency_key(&headers)?;
     let Body(request) = payload;
@@ -78,21 +82,48 @@ pub async fn create(
     };
     let created = state
         .store
-        .create_order(&order, &caller.actor(Some(customer.id)), &key, Utc::now())
+        .create_order_for_review(&order, &caller.actor(Some(customer.id)), &key, Utc::now())
         .await?;
-    let stored = state
-        .store
-        .order(created.id)
-        .await?
-        .ok_or_else(|| AppError::not_found(Entity::Order, created.id))?;
-    tracing::info!(order = created.id, quote = saved.id, by = %caller.label(), "order created");
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedOrderView {
+    if created.replayed {
+        let stored = state
+            .store
+            .order(created.id)
+            .await?
+            .ok_or_else(|| AppError::not_found(Entity::Order, created.id))?;
+        let status = if stored.status == OrderStatus::PendingReview {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::CREATED
+        };
+        // The deadline as first answered: a release from review restarts it (see the order).
+        let view = CreatedOrderView {
             order: stored.into(),
             payment_deadline: created.payment_deadline,
-        }),
-    ))
+        };
+        return Ok((status, Json(view)).into_response());
+    }
+    tracing::info!(order = created.id, quote = saved.id, by = %caller.label(), "order created for review");
+    let review = approval_request(
+        &caller,
+        ApprovalKind::OrderReview,
+        customer.partner,
+        Some(&customer),
+        saved.currency,
+    )
+    .with_order(Some(created.id))
+    .with_amount(Some(created.amount))
+    .with_detail(ActionDetail::OrderReview {
+        order: created.id,
+        amount: created.amount,
+    });
+    let release = Action::OrderRelease { order: created.id };
+    match act(&state, &caller, review, release.clone(), StatusCode::CREATED).await {
+        Err(refused) if refused.code() == ErrorCode::ApprovalRejected => {
+            release.on_rejection(&state.store).await?;
+            Err(refused)
+        }
+        answer => answer,
+    }
 }
 
 /// Order list filters.
@@ -278,7 +309,9 @@ pub struct CouponsRequest {
     /// Up to 3 of the customer's usable coupons (rule 7).
     pub coupon_ids: Vec<i64>,
     /// The one discount the order carries beside them, if any: `partner-granted`,
-    /// `contract` or `promotion` (a coupon may refuse to combine with it).
+    /// `contract` or `promotion` (a coupon may refuse to combine with it). When the pricing
+    /// rules declared one on the order's prices, that one applies and naming another is
+    /// refused.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub discount: Option<pchost_domain::DiscountKind>,
@@ -311,10 +344,11 @@ pub async fn apply_coupons(
     if request.coupon_ids.is_empty() || request.coupon_ids.len() > 3 {
         return Err(AppError::field("coupon_ids", "1 to 3 coupons per order (rule 7)"));
     }
-    order_in_scope(&state, &caller, id).await?;
+    let (order, _) = order_in_scope(&state, &caller, id).await?;
+    let discount = order_discount(&state, &order, request.discount).await?;
     let amount_due = state
         .store
-        .apply_coupons(id, &request.coupon_ids, request.discount, Utc::now())
+        .apply_coupons(id, &request.coupon_ids, discount, Utc::now())
         .await?;
     Ok(Json(CouponsApplied {
         order_id: id,
@@ -639,6 +673,51 @@ pub async fn auto_renew(
         .await?
         .ok_or_else(|| AppError::not_found(Entity::Resource, id))?;
     Ok(Json(resource.into()))
+}
+
+/// The one discount an order carries beside its coupons (rule 7): the kind the pricing rules
+/// declared on the prices of its quote (a `partner-granted`, `contract` or `promotion`
+/// adjustment of an extension@0.3.0 rule; seller discounts and markups are not such a
+/// discount), else the one the client names. Naming another kind than the rules declared, or
+/// prices carrying two such kinds, is refused.
+async fn order_discount(
+    state: &AppState,
+    order: &Order,
+    named: Option<DiscountKind>,
+) -> Result<Option<DiscountKind>, AppError> {
+    let mut declared: Vec<DiscountKind> = Vec::new();
+    if let Some(quote) = order.quote
+        && let Some(saved) = state.store.saved_quote(quote).await?
+    {
+        let priced: PricedQuote = serde_json::from_str(&saved.body)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("quote {quote} holds an unreadable body: {e}")))?;
+        for kind in priced.lines.iter().flat_map(|l| &l.adjustments).filter_map(|a| a.kind) {
+            if matches!(
+                kind,
+                DiscountKind::PartnerGranted | DiscountKind::Contract | DiscountKind::Promotion
+            ) && !declared.contains(&kind)
+            {
+                declared.push(kind);
+            }
+        }
+    }
+    match (declared.as_slice(), named) {
+        ([], named) => Ok(named),
+        ([kind], None) => Ok(Some(*kind)),
+        ([kind], Some(named)) if *kind == named => Ok(Some(named)),
+        ([kind], Some(named)) => Err(AppError::refused_at(
+            ErrorCode::CouponNotCombinable,
+            "discount",
+            format!("the order's prices carry a {kind} discount from its pricing rules, not {named} (rule 7)"),
+        )),
+        (kinds, _) => Err(AppError::refused(
+            ErrorCode::CouponNotCombinable,
+            format!(
+                "the order's prices carry {} discounts from its pricing rules; coupons go with one (rule 7)",
+                kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" and ")
+            ),
+        )),
+    }
 }
 
 async fn order_in_scope(state: &AppState, caller: &Caller, id: OrderId) -> Result<(Order, Customer), AppError> {

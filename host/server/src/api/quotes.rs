@@ -17,13 +17,17 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
+use pchost_domain::Customer;
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{Currency, PeriodType, ProductId};
-use pchost_extensions::pricing::{PricedQuote, run_chain};
+use pchost_extensions::ExtensionError;
+use pchost_extensions::audit::AuditLog;
+use pchost_extensions::pricing::{ChainStep, PricedLine, PricedQuote, run_chain};
 use pchost_runtime::model::{self, CustomerContext, LineResource, PartnerContext, QuotePurpose};
+use pchost_store::pricing::QuotedLine;
 use pchost_store::quotes::NewQuote;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// The most lines one quote request may have.
@@ -214,18 +218,35 @@ pub struct SpecChangeRequest {
     pub product_id: ProductId,
 }
 
-/// Prices changing a resource to another spec for the rest of its term: the difference of the
-/// two list prices over the remaining time (30-day months, 365-day years), negative for a
-/// cheaper spec. At list price: the pricing chain prices purchases, not the difference.
+/// A priced spec change: the new spec's price per period as the pricing chain set it, and
+/// what changing to it costs (or credits) for the rest of the resource's term.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SpecChangeQuote {
+    /// The resource changed.
+    pub resource_id: i64,
+    /// The prorated difference: `change.unit_price` is the chain's price of the new spec less
+    /// the current spec's list price, per period; `change.amount` that difference over the
+    /// periods left, negative for a cheaper spec (a credit).
+    #[schema(value_type = Object)]
+    pub change: QuotedLine,
+    /// The new spec's price per period through the chain, with each rule's adjustment.
+    pub priced: PricedLine,
+    /// The chain as it ran.
+    pub chain: Vec<ChainStep>,
+}
+
+/// Prices changing a resource to another spec for the rest of its term. The pricing chain
+/// prices one period of the new spec (purpose `spec-change`, the resource and its current spec
+/// on the line); the change is that price less the current spec's list price, over the time
+/// left (30-day months, 365-day years). Nothing is stored: no order is made from it yet.
 #[utoipa::path(post, path = "/v1/quotes/spec-change", tag = "quotes", request_body = SpecChangeRequest,
-    responses((status = 200, description = "the prorated line: product, period, periods, unit price, amount, currency"),
-        (status = "4XX", body = crate::error::ErrorBody)),
+    responses((status = 200, body = SpecChangeQuote), (status = "4XX", body = crate::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn spec_change(
     State(state): State<AppState>,
     caller: Caller,
     payload: Body<SpecChangeRequest>,
-) -> Result<Json<pchost_store::pricing::QuotedLine>, AppError> {
+) -> Result<Json<SpecChangeQuote>, AppError> {
     caller.need("quotes", Access::Read)?;
     let Body(request) = payload;
     let resource = state
@@ -233,17 +254,56 @@ pub async fn spec_change(
         .resource(request.resource_id)
         .await?
         .ok_or_else(|| AppError::not_found(Entity::Resource, request.resource_id))?;
-    caller.customer(&state, resource.customer).await?;
-    Ok(Json(
-        state
-            .store
-            .quote_spec_change(&resource, request.product_id, Utc::now())
-            .await?,
-    ))
+    let customer = caller.customer(&state, resource.customer).await?;
+    let current = state
+        .store
+        .product(resource.product)
+        .await?
+        .ok_or_else(|| AppError::not_found(Entity::Product, resource.product))?;
+    let currency = state
+        .store
+        .list_price(request.product_id, resource.period)
+        .await?
+        .map(|p| p.currency)
+        .ok_or_else(|| {
+            AppError::refused_at(
+                ErrorCode::PriceNotFound,
+                "product_id",
+                format!("product {} has no {} price", request.product_id, resource.period),
+            )
+        })?;
+    let changed = LineResource {
+        line: 0,
+        id: resource.id,
+        spec_code: current.spec_code,
+        period: resource.period,
+        expires_at: resource.expires_at,
+    };
+    let one_period = [(request.product_id, resource.period, 1, 1)];
+    let (log, priced) = price(
+        &state,
+        customer,
+        currency,
+        &one_period,
+        Purpose::SpecChange(changed),
+        Utc::now(),
+    )
+    .await?;
+    pchost_extensions::audit::write(&state.store, log).await?;
+    let mut priced = priced?;
+    let line = priced.lines.remove(0);
+    let change = state
+        .store
+        .quote_spec_change(&resource, request.product_id, line.unit_price, Utc::now())
+        .await?;
+    Ok(Json(SpecChangeQuote {
+        resource_id: resource.id,
+        change,
+        priced: line,
+        chain: priced.chain,
+    }))
 }
 
-/// Checks the request, builds the plugins' quote from the catalog, runs the chain and stores
-/// the result.
 /// What a quote is for, as the pricing chain is told.
 enum Purpose {
     /// A new subscription.
@@ -252,6 +312,8 @@ enum Purpose {
     OnDemand,
     /// Renewing a resource (the quote's one line).
     Renewal(LineResource),
+    /// Changing a resource's spec (the quote's one line, priced for one period).
+    SpecChange(LineResource),
 }
 
 impl Purpose {
@@ -260,10 +322,12 @@ impl Purpose {
             Purpose::New => QuotePurpose::NewPurchase,
             Purpose::OnDemand => QuotePurpose::OnDemand,
             Purpose::Renewal(_) => QuotePurpose::Renewal,
+            Purpose::SpecChange(_) => QuotePurpose::SpecChange,
         }
     }
 }
 
+/// Checks the request, prices it through the chain and stores the result.
 async fn quote(
     state: AppState,
     caller: Caller,
@@ -286,6 +350,47 @@ async fn quote(
         }
     }
     let customer = caller.customer(&state, customer_id).await?;
+    let now = Utc::now();
+    let (log, priced) = price(&state, customer, currency, request, purpose, now).await?;
+    let mut response = match priced {
+        Ok(response) => response,
+        Err(refused) => {
+            // The invocations that led to a refusal are on record too.
+            pchost_extensions::audit::write(&state.store, log).await?;
+            return Err(refused.into());
+        }
+    };
+    response.expires_at = now + QUOTE_VALIDITY;
+    let body = serde_json::to_string(&response).map_err(|e| AppError::Internal(e.into()))?;
+    let created_by = caller.label();
+    let lines = response.order_lines();
+    let quote = NewQuote {
+        customer: customer_id,
+        currency,
+        total: response.total,
+        lines: &lines,
+        body: &body,
+        created_by: &created_by,
+        now,
+        expires_at: response.expires_at,
+    };
+    // The quote and the records of the invocations that priced it: one commit.
+    let (quote_id, ids) = state.store.save_quote_with_invocations(&quote, &log.records).await?;
+    pchost_extensions::audit::record_diffs(&state.store, log.diffs, &ids, Utc::now()).await?;
+    response.quote_id = quote_id;
+    Ok((StatusCode::CREATED, Json(response)))
+}
+
+/// Builds the plugins' quote of `request` from the catalog and runs the pricing chain over it
+/// as of `now`, handing back the chain's answer and the log of its invocations, unwritten.
+async fn price(
+    state: &AppState,
+    customer: Customer,
+    currency: Currency,
+    request: &[(ProductId, PeriodType, u32, u32)],
+    purpose: Purpose,
+    now: DateTime<Utc>,
+) -> Result<(AuditLog, Result<PricedQuote, ExtensionError>), AppError> {
     let store = &state.store;
     let partner = store
         .partner(customer.partner)
@@ -335,7 +440,6 @@ async fn quote(
             unit_price: price.amount,
         });
     }
-    let now = Utc::now();
     let quote = model::Quote {
         currency,
         as_of: now,
@@ -354,40 +458,15 @@ async fn quote(
         lines,
         purpose: purpose.model(),
         resources: match purpose {
-            Purpose::Renewal(resource) => vec![resource],
+            Purpose::Renewal(resource) | Purpose::SpecChange(resource) => vec![resource],
             Purpose::New | Purpose::OnDemand => Vec::new(),
         },
         settings: Vec::new(),
     };
-    let (log, priced) = pchost_extensions::audit::run_unrecorded(state.host.clone(), move |host, audit| {
-        run_chain(host, quote, &customer, audit)
-    })
-    .await?;
-    let mut response = match priced {
-        Ok(response) => response,
-        Err(refused) => {
-            // The invocations that led to a refusal are on record too.
-            pchost_extensions::audit::write(&state.store, log).await?;
-            return Err(refused.into());
-        }
-    };
-    response.expires_at = now + QUOTE_VALIDITY;
-    let body = serde_json::to_string(&response).map_err(|e| AppError::Internal(e.into()))?;
-    let created_by = caller.label();
-    let lines = response.order_lines();
-    let quote = NewQuote {
-        customer: customer_id,
-        currency,
-        total: response.total,
-        lines: &lines,
-        body: &body,
-        created_by: &created_by,
-        now,
-        expires_at: response.expires_at,
-    };
-    // The quote and the records of the invocations that priced it: one commit.
-    let (quote_id, ids) = state.store.save_quote_with_invocations(&quote, &log.records).await?;
-    pchost_extensions::audit::record_diffs(&state.store, log.diffs, &ids, Utc::now()).await?;
-    response.quote_id = quote_id;
-    Ok((StatusCode::CREATED, Json(response)))
+    Ok(
+        pchost_extensions::audit::run_unrecorded(state.host.clone(), move |host, audit| {
+            run_chain(host, quote, &customer, audit)
+        })
+        .await?,
+    )
 }
