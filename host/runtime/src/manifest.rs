@@ -70,6 +70,17 @@ pub enum WorldVersion {
 }
 
 impl WorldVersion {
+    /// Every version the host runs, oldest first.
+    pub const ALL: [WorldVersion; 3] = [WorldVersion::V0_1, WorldVersion::V0_2, WorldVersion::V0_3];
+
+    /// The first host version (`pchost --version`) that runs plugins built against this
+    /// version; every later host keeps running them.
+    pub fn first_host(self) -> &'static str {
+        match self {
+            WorldVersion::V0_1 | WorldVersion::V0_2 | WorldVersion::V0_3 => "0.1.0",
+        }
+    }
+
     /// As written in manifests.
     pub fn as_str(self) -> &'static str {
         match self {
