@@ -7,9 +7,14 @@
 use pchost_plugin_sdk::pricing_rule_v3::{DiscountKind, Guest, PriceAdjustments, Quote, RuleError};
 use pchost_plugin_sdk::rust_decimal::{Decimal, RoundingStrategy};
 
-/// The tiers a binding does not set, as `plugin.toml` declares them: the host always sends the
-/// manifest's defaults, so these serve only a run without a manifest (`pchost plugin run`).
-const DEFAULT_TIERS: [(i64, i64); 3] = [(10, 5), (50, 10), (100, 15)];
+/// Each tier's settings and the defaults `plugin.toml` declares for them: the host always
+/// sends the manifest's defaults, so these serve only a run without a manifest (`pchost plugin
+/// run`).
+const TIERS: [(&str, &str, i64, i64); 3] = [
+    ("tier-1-units", "tier-1-percent", 10, 5),
+    ("tier-2-units", "tier-2-percent", 50, 10),
+    ("tier-3-units", "tier-3-percent", 100, 15),
+];
 
 /// Unit prices keep the contract's 6 decimal places.
 const PRICE_PLACES: u32 = 6;
@@ -17,33 +22,28 @@ const PRICE_PLACES: u32 = 6;
 struct Tier {
     units: u32,
     percent: Decimal,
+    /// What a unit price is multiplied by: 1 - percent / 100.
+    factor: Decimal,
     /// The index of its reason in the answer, written once on first use.
     reason: Option<u32>,
 }
 
 fn tiers(quote: &Quote) -> Result<Vec<Tier>, RuleError> {
-    let mut tiers = Vec::with_capacity(DEFAULT_TIERS.len());
-    for (n, (units, percent)) in DEFAULT_TIERS.into_iter().enumerate() {
-        let units = quote.integer_setting(&format!("tier-{}-units", n + 1)).unwrap_or(units);
-        let percent = quote
-            .decimal_setting(&format!("tier-{}-percent", n + 1))
-            .unwrap_or(Decimal::from(percent));
+    let mut tiers = Vec::with_capacity(TIERS.len());
+    for (n, (units_setting, percent_setting, units, percent)) in TIERS.into_iter().enumerate() {
+        let units = quote.integer_setting(units_setting).unwrap_or(units);
+        let percent = quote.decimal_setting(percent_setting).unwrap_or(Decimal::from(percent));
         if !(Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&percent) {
-            return Err(RuleError::InvalidInput(format!(
-                "tier {} is {percent}%: not within 0 to 100",
-                n + 1
-            )));
+            return Err(RuleError::InvalidInput(format!("tier {} is {percent}%: not within 0 to 100", n + 1)));
         }
         let units = u32::try_from(units)
             .ok()
             .filter(|u| *u > 0)
             .ok_or_else(|| RuleError::InvalidInput(format!("tier {} starts at {units} units", n + 1)))?;
         if !percent.is_zero() {
-            tiers.push(Tier {
-                units,
-                percent,
-                reason: None,
-            });
+            // × 0.01 rather than ÷ 100: exact either way, and a decimal product is cheap.
+            let factor = Decimal::ONE - percent * Decimal::new(1, 2);
+            tiers.push(Tier { units, percent, factor, reason: None });
         }
     }
     // The tier with the most units a line reaches wins: look from the largest.
@@ -71,9 +71,8 @@ impl Guest for VolumeDiscount {
             let Some(tier) = tiers.iter_mut().find(|t| line.quantity >= t.units) else {
                 continue;
             };
-            let factor = (Decimal::ONE_HUNDRED - tier.percent) / Decimal::ONE_HUNDRED;
-            let unit_price =
-                (line.unit_price * factor).round_dp_with_strategy(PRICE_PLACES, RoundingStrategy::MidpointAwayFromZero);
+            let unit_price = (line.unit_price * tier.factor)
+                .round_dp_with_strategy(PRICE_PLACES, RoundingStrategy::MidpointAwayFromZero);
             let (units, percent) = (tier.units, tier.percent.normalize());
             let reason = *tier
                 .reason
