@@ -411,6 +411,68 @@ fn a_new_order_is_reviewed_by_the_rules_rejected_it_is_cancelled_escalated_it_wa
     assert_eq!(decided["outcome"]["order"]["status"], "pending-payment", "{decided}");
     assert_eq!(order_status(&state_e, held), "pending-payment");
 
+    // A crash after the order was written and before the rules answered leaves it in review
+    // with no task (simulated: its task is removed). A retry asks the rules again.
+    let (status, body) = order_one_month(&app_e, "order-crashed");
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let lost = body["task"]["id"].as_i64().expect("task");
+    tokio()
+        .block_on(
+            sqlx::query("DELETE FROM approval_tasks WHERE id = $1")
+                .bind(lost)
+                .execute(state_e.store.pool()),
+        )
+        .expect("the task is lost");
+    let (_, in_review) = call(
+        &app_e,
+        "GET",
+        "/v1/orders?customer_id=102&status=pending-review",
+        Some(keys::CUSTOMER_102),
+        None,
+    );
+    let crashed = in_review[0]["id"].as_i64().expect("the order in review");
+    let quote = in_review[0]["quote_id"].clone();
+    let asked = invocations_of(&app_e, "scripted-approval@1.0.0");
+    let (status, again) = create_order(&app_e, &quote, "order-crashed");
+    assert_eq!(status, StatusCode::ACCEPTED, "{again}");
+    assert_eq!(
+        (again["task"]["kind"].as_str(), again["task"]["status"].as_str()),
+        (Some("order-review"), Some("pending")),
+        "a new task holds it: {again}"
+    );
+    assert_eq!(
+        invocations_of(&app_e, "scripted-approval@1.0.0"),
+        asked + 1,
+        "asked again"
+    );
+    // The customer cancels it while in review: the task, approved later, fails.
+    let task = again["task"]["id"].as_i64().expect("task");
+    let (status, cancelled) = call(
+        &app_e,
+        "POST",
+        &format!("/v1/orders/{crashed}/cancel"),
+        Some(keys::CUSTOMER_102),
+        None,
+    );
+    assert_eq!(
+        (status, cancelled["status"].as_str()),
+        (StatusCode::OK, Some("cancelled")),
+        "{cancelled}"
+    );
+    let (status, decided) = call(
+        &app_e,
+        "POST",
+        &format!("/v1/approval-tasks/{task}/approve"),
+        Some(keys::RESELLER_ADMIN),
+        Some(json!({})),
+    );
+    assert_eq!(status, StatusCode::OK, "{decided}");
+    assert_eq!(
+        (decided["status"].as_str(), decided["outcome"]["code"].as_str()),
+        (Some("failed"), Some("order-state")),
+        "{decided}"
+    );
+
     // Escalated again and rejected by the admin: the order is cancelled.
     let (status, body) = order_one_month(&app_e, "order-held-2");
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
@@ -430,5 +492,9 @@ fn a_new_order_is_reviewed_by_the_rules_rejected_it_is_cancelled_escalated_it_wa
         Some(keys::CUSTOMER_102),
         None,
     );
-    assert_eq!(cancelled.as_array().map(Vec::len), Some(1), "{cancelled}");
+    assert_eq!(
+        cancelled.as_array().map(Vec::len),
+        Some(2),
+        "the one cancelled in review, and this one: {cancelled}"
+    );
 }

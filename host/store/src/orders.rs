@@ -666,19 +666,22 @@ impl Store {
 
     /// Cancels an order its review refused (`pending-review` only).
     pub async fn cancel_reviewed_order(&self, order_id: OrderId) -> Result<(), StoreError> {
-        self.cancel_from(order_id, OrderStatus::PendingReview).await
+        self.cancel_from(order_id, [OrderStatus::PendingReview; 2]).await
     }
 
-    /// Cancels a pending-payment order.
+    /// Cancels an unpaid order: pending payment, or still in review (a task that would have
+    /// released it then fails with `order-state` when approved).
     pub async fn cancel_order(&self, order_id: OrderId) -> Result<(), StoreError> {
-        self.cancel_from(order_id, OrderStatus::PendingPayment).await
+        self.cancel_from(order_id, [OrderStatus::PendingPayment, OrderStatus::PendingReview])
+            .await
     }
 
-    async fn cancel_from(&self, order_id: OrderId, from: OrderStatus) -> Result<(), StoreError> {
-        let cancelled = sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status = $3")
+    async fn cancel_from(&self, order_id: OrderId, from: [OrderStatus; 2]) -> Result<(), StoreError> {
+        let cancelled = sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status IN ($3, $4)")
             .bind(OrderStatus::Cancelled.as_str())
             .bind(order_id)
-            .bind(from.as_str())
+            .bind(from[0].as_str())
+            .bind(from[1].as_str())
             .execute(self.pool())
             .await?;
         if cancelled.rows_affected() == 1 {

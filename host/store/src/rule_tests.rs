@@ -205,6 +205,13 @@ on_both_backends! {
         assert_eq!(status(other.id).await, OrderStatus::Cancelled);
         let late = store.release_reviewed_order(other.id, t0()).await;
         assert_eq!(late.map_err(|e| e.code().as_str()), Err("order-state"));
+
+        // The customer may cancel an order still in review; its release then fails.
+        let third = store.create_order_for_review(&order_of("50.00"), &reseller_admin(), "review-3", t0()).await.expect("order");
+        store.cancel_order(third.id).await.expect("cancelled in review");
+        assert_eq!(status(third.id).await, OrderStatus::Cancelled);
+        let gone = store.release_reviewed_order(third.id, t0()).await;
+        assert_eq!(gone.map_err(|e| e.code().as_str()), Err("order-state"));
     }
 
     async fn create_and_pay_are_idempotent(store: Store) {
@@ -228,7 +235,7 @@ on_both_backends! {
         assert_eq!(bad_key.map(|_| ()).map_err(|e| e.code().as_str()), Err("invalid-field"));
     }
 
-    async fn rule_8_only_a_pending_payment_order_can_be_cancelled(store: Store) {
+    async fn rule_8_only_an_unpaid_order_can_be_cancelled(store: Store) {
         seeded(&store).await;
         let order = store.create_order(&order_of("10.00"), &reseller_admin(), "o-1", t0()).await.expect("order");
         store.cancel_order(order.id).await.expect("a pending-payment order cancels");

@@ -184,6 +184,26 @@ impl Store {
         task_from_row(&row)
     }
 
+    /// The pending task of `partner` that holds exactly `action` (of `kind`), if any: whether
+    /// a request that escalated was answered before it stopped.
+    pub async fn pending_task_holding(
+        &self,
+        partner: PartnerId,
+        kind: ApprovalKind,
+        action: &serde_json::Value,
+    ) -> Result<Option<ApprovalTask>, StoreError> {
+        let action = json_text("action", action, MAX_TASK_ACTION)?;
+        let row = sqlx::query(&format!(
+            "SELECT {TASK_FIELDS} FROM approval_tasks WHERE partner = $1 AND status = 'pending' AND kind = $2 AND action = $3 ORDER BY id LIMIT 1"
+        ))
+        .bind(partner)
+        .bind(kind.as_str())
+        .bind(&action)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
     /// One task.
     pub async fn task(&self, id: i64) -> Result<Option<ApprovalTask>, StoreError> {
         let row = sqlx::query(&format!("SELECT {TASK_FIELDS} FROM approval_tasks WHERE id = $1"))

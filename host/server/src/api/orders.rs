@@ -19,7 +19,7 @@ use pchost_extensions::actions::Action;
 use pchost_extensions::pricing::PricedQuote;
 use pchost_extensions::views::OrderView;
 use pchost_runtime::model::ActionDetail;
-use pchost_store::orders::{NewOrder, OrderFilter, Payer};
+use pchost_store::orders::{CreatedOrder, NewOrder, OrderFilter, Payer};
 use pchost_store::resources::Resource;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -46,7 +46,9 @@ pub struct CreatedOrderView {
 /// to review it (`order-review`, extension@0.3.0 rules): approved, it is payable at once
 /// (201); rejected, it is cancelled and the answer is `approval-rejected`; escalated, it waits
 /// in `pending-review` for a person to decide its task (202). Needs an `Idempotency-Key`: a
-/// retry with the same key returns the same order as it is now, without asking again.
+/// retry with the same key returns the same order as it is now, without asking again, unless
+/// the first request stopped before the rules answered (in review with no task): then they are
+/// asked.
 #[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = NewOrderRequest,
     params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = CreatedOrderView), (status = 202, description = "escalated: the order waits in review for its approval task"),
@@ -84,25 +86,34 @@ pub async fn create(
         .store
         .create_order_for_review(&order, &caller.actor(Some(customer.id)), &key, Utc::now())
         .await?;
+    let release = Action::OrderRelease { order: created.id };
     if created.replayed {
         let stored = state
             .store
             .order(created.id)
             .await?
             .ok_or_else(|| AppError::not_found(Entity::Order, created.id))?;
-        let status = if stored.status == OrderStatus::PendingReview {
-            StatusCode::ACCEPTED
-        } else {
-            StatusCode::CREATED
-        };
-        // The deadline as first answered: a release from review restarts it (see the order).
-        let view = CreatedOrderView {
-            order: stored.into(),
-            payment_deadline: created.payment_deadline,
-        };
-        return Ok((status, Json(view)).into_response());
+        let in_review = stored.status == OrderStatus::PendingReview;
+        let held = serde_json::to_value(&release).map_err(|e| AppError::Internal(e.into()))?;
+        let unanswered = in_review
+            && state
+                .store
+                .pending_task_holding(customer.partner, ApprovalKind::OrderReview, &held)
+                .await?
+                .is_none();
+        if !unanswered {
+            return Ok(replayed_order(stored, &created));
+        }
+        // In review with no task: the request that created it stopped before the rules
+        // answered (a crash, a timeout). Ask them now.
+        tracing::warn!(
+            order = created.id,
+            "order found in review with no answer: asking the rules again"
+        );
+    } else {
+        tracing::info!(order = created.id, quote = saved.id, by = %caller.label(), "order created for review");
     }
-    tracing::info!(order = created.id, quote = saved.id, by = %caller.label(), "order created for review");
+
     let review = approval_request(
         &caller,
         ApprovalKind::OrderReview,
@@ -116,7 +127,6 @@ pub async fn create(
         order: created.id,
         amount: created.amount,
     });
-    let release = Action::OrderRelease { order: created.id };
     match act(&state, &caller, review, release.clone(), StatusCode::CREATED).await {
         Err(refused) if refused.code() == ErrorCode::ApprovalRejected => {
             release.on_rejection(&state.store).await?;
@@ -124,6 +134,21 @@ pub async fn create(
         }
         answer => answer,
     }
+}
+
+/// A retry's answer: the order as it is now (`202` while it waits in review).
+fn replayed_order(order: Order, created: &CreatedOrder) -> Response {
+    let status = if order.status == OrderStatus::PendingReview {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CREATED
+    };
+    // The deadline as first answered: a release from review restarts it (see the order).
+    let view = CreatedOrderView {
+        order: order.into(),
+        payment_deadline: created.payment_deadline,
+    };
+    (status, Json(view)).into_response()
 }
 
 /// Order list filters.
@@ -356,7 +381,7 @@ pub async fn apply_coupons(
     }))
 }
 
-/// Cancels a pending-payment order (rule 8).
+/// Cancels an unpaid order, pending payment or still in review (rule 8).
 #[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", params(("id" = i64, Path)),
     responses((status = 200, body = OrderView), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn cancel(

@@ -247,7 +247,9 @@ pub async fn spec_change(
     caller: Caller,
     payload: Body<SpecChangeRequest>,
 ) -> Result<Json<SpecChangeQuote>, AppError> {
-    caller.need("quotes", Access::Read)?;
+    // It runs the tenants' pricing rules and records their invocations: a write, as pricing
+    // any other quote is.
+    caller.need("quotes", Access::Write)?;
     let Body(request) = payload;
     let resource = state
         .store
