@@ -34,7 +34,10 @@ fn tiers(quote: &Quote) -> Result<Vec<Tier>, RuleError> {
         let units = quote.integer_setting(units_setting).unwrap_or(units);
         let percent = quote.decimal_setting(percent_setting).unwrap_or(Decimal::from(percent));
         if !(Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&percent) {
-            return Err(RuleError::InvalidInput(format!("tier {} is {percent}%: not within 0 to 100", n + 1)));
+            return Err(RuleError::InvalidInput(format!(
+                "tier {} is {percent}%: not within 0 to 100",
+                n + 1
+            )));
         }
         let units = u32::try_from(units)
             .ok()
@@ -43,7 +46,12 @@ fn tiers(quote: &Quote) -> Result<Vec<Tier>, RuleError> {
         if !percent.is_zero() {
             // × 0.01 rather than ÷ 100: exact either way, and a decimal product is cheap.
             let factor = Decimal::ONE - percent * Decimal::new(1, 2);
-            tiers.push(Tier { units, percent, factor, reason: None });
+            tiers.push(Tier {
+                units,
+                percent,
+                factor,
+                reason: None,
+            });
         }
     }
     // The tier with the most units a line reaches wins: look from the largest.
