@@ -131,12 +131,13 @@ fn a_coupon_for_102(state: &AppState) {
 
 /// Task 1: a 60,000 refund of customer 102's order 9003, escalated to a customer manager.
 fn an_escalated_refund_of_102(state: &AppState) {
-    let (status, body) = call(
+    let (status, body) = call_raw(
         &router(state.clone()),
         "POST",
         "/v1/orders/9003/refunds",
         Some(keys::RESELLER_ADMIN),
-        Some(json!({ "amount": "60000.00" })),
+        json!({ "amount": "60000.00" }).to_string(),
+        &[("idempotency-key", "setup-refund")],
     );
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 }

@@ -657,12 +657,13 @@ fn a_60000_refund_escalates_stays_pending_until_a_customer_manager_approves_and_
 
     // The 60,000 refund escalates: 202, a pending task, no money moved.
     let refund = |amount: &str| {
-        call(
+        call_raw(
             &app,
             "POST",
             &format!("/v1/orders/{order}/refunds"),
             Some(keys::RESELLER_ADMIN),
-            Some(json!({ "amount": amount })),
+            json!({ "amount": amount }).to_string(),
+            &[("idempotency-key", &format!("refund-{amount}"))],
         )
     };
     let (status, escalated) = refund("60000.00");

@@ -1500,3 +1500,85 @@ fn rule_7_coupons_are_checked_against_the_discount_kind_the_pricing_rules_declar
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["amount_due"], "150.00");
 }
+
+#[test]
+fn rules_9_and_10_a_refund_needs_an_idempotency_key_and_a_retry_refunds_once() {
+    let state = api_state();
+    let app = router(state.clone());
+    // Customer 102 buys one month of product 1001 (216.00 with its reseller's markup) and pays
+    // it from its own balance.
+    let (status, quote) = call(
+        &app,
+        "POST",
+        "/v1/quotes",
+        Some(keys::CUSTOMER_102),
+        Some(quote_body(
+            102,
+            json!([{ "product_id": 1001, "period": "month", "period_count": 1, "quantity": 1 }]),
+        )),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{quote}");
+    let keyed = |key: &str, path: &str, who: &str, body: Value| {
+        call_raw(
+            &app,
+            "POST",
+            path,
+            Some(who),
+            body.to_string(),
+            &[("idempotency-key", key)],
+        )
+    };
+    let (status, order) = keyed(
+        "o-1",
+        "/v1/orders",
+        keys::CUSTOMER_102,
+        json!({ "quote_id": quote["quote_id"] }),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let order = order["order"]["id"].as_i64().expect("order id");
+    let payments = format!("/v1/orders/{order}/payments");
+    let (status, paid) = keyed("p-1", &payments, keys::CUSTOMER_102, json!({}));
+    assert_eq!(
+        (status, paid["amount"].as_str()),
+        (StatusCode::CREATED, Some("216.00")),
+        "{paid}"
+    );
+    let balance = || {
+        tokio()
+            .block_on(state.store.customer_balance(102, "CNY".parse().expect("currency")))
+            .expect("balance")
+    };
+    let after_payment = balance();
+
+    let refunds = format!("/v1/orders/{order}/refunds");
+    let (status, body) = call(
+        &app,
+        "POST",
+        &refunds,
+        Some(keys::RESELLER_ADMIN),
+        Some(json!({ "amount": "16.00" })),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid-field")),
+        "no key: {body}"
+    );
+    let (status, first) = keyed("r-1", &refunds, keys::RESELLER_ADMIN, json!({ "amount": "16.00" }));
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let (status, again) = keyed("r-1", &refunds, keys::RESELLER_ADMIN, json!({ "amount": "16.00" }));
+    assert_eq!(
+        (status, &again["refund_id"]),
+        (StatusCode::CREATED, &first["refund_id"]),
+        "{again}"
+    );
+    // Rule 9: back to the customer, who paid; once.
+    assert_eq!(balance(), after_payment + dec("16.00"));
+    // More than is left (200.00) is refused and moves nothing.
+    let (status, body) = keyed("r-2", &refunds, keys::RESELLER_ADMIN, json!({ "amount": "200.01" }));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid-field")),
+        "{body}"
+    );
+    assert_eq!(balance(), after_payment + dec("16.00"));
+}

@@ -30,6 +30,10 @@ pub enum Action {
         amount: Decimal,
         /// Who asked.
         actor: Actor,
+        /// The request's idempotency key: a retry, or a second task holding the same request,
+        /// refunds once. Tasks stored before refunds took a key have none (see `execute`).
+        #[serde(default)]
+        idempotency_key: String,
     },
     /// The partner pays a customer's order from its own balance (rule 22).
     PaymentOnBehalf {
@@ -221,10 +225,26 @@ impl Action {
     pub async fn execute(&self, store: &Store) -> Result<Value, ExtensionError> {
         let now = Utc::now();
         match self {
-            Action::Refund { order, amount, actor } => {
-                let refund = store.request_refund(*order, *amount, actor, now).await?;
-                store.complete_refund(refund, actor, now).await?;
-                Ok(json!({ "refund_id": refund, "order_id": order, "amount": amount.to_string() }))
+            Action::Refund {
+                order,
+                amount,
+                actor,
+                idempotency_key,
+            } => {
+                // A task from before refunds took a key: one derived from what it asks, so
+                // that approving it twice (or two such tasks) still refunds once.
+                let key = if idempotency_key.is_empty() {
+                    format!("task:{order}:{amount}")
+                } else {
+                    idempotency_key.clone()
+                };
+                let done = store.refund_order(*order, *amount, actor, &key, now).await?;
+                Ok(json!({
+                    "refund_id": done.refund,
+                    "order_id": done.order,
+                    "amount": done.amount.to_string(),
+                    "account": done.account,
+                }))
             }
             Action::PaymentOnBehalf {
                 order,

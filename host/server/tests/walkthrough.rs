@@ -301,12 +301,14 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
     // A 1,000 refund: the reseller's approval rule approves it.
     ok(
         201,
-        json_call(
+        request(
             &server,
             "POST",
             &format!("/v1/orders/{order_id}/refunds"),
-            &reseller_key,
-            json!({ "amount": "1000.00" }),
+            Some(&reseller_key),
+            "application/json",
+            json!({ "amount": "1000.00" }).to_string().as_bytes(),
+            "Idempotency-Key: walkthrough-refund\r\n",
         ),
     );
 
@@ -549,12 +551,14 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
 
     // A 60,000 refund escalates to a customer manager and waits; nothing is refunded yet.
     let refund = |amount: &str| {
-        json_call(
+        request(
             &server,
             "POST",
             &format!("/v1/orders/{big_order}/refunds"),
-            &reseller_key,
-            json!({ "amount": amount }),
+            Some(&reseller_key),
+            "application/json",
+            json!({ "amount": amount }).to_string().as_bytes(),
+            &format!("Idempotency-Key: walkthrough-refund-{amount}\r\n"),
         )
     };
     let escalated = ok(202, refund("60000.00"));

@@ -757,17 +757,31 @@ impl Store {
         Ok(())
     }
 
-    /// Records a refund of a paid order, and its amount, for the approval flow to act on
-    /// (rule 10); the order awaits its refund. Returns the refund's id.
-    pub async fn request_refund(
+    /// Refunds `amount` of a paid order to whoever paid it (rules 9, 10), in one transaction:
+    /// the refund is recorded, the order's refunded total grows by it only while it stays
+    /// within what was paid (one conditional update, so refunds racing for the same order
+    /// cannot together exceed it), and the payer's cash account is credited. A refusal writes
+    /// nothing; a retry with the same idempotency key returns the first refund and writes
+    /// nothing more.
+    pub async fn refund_order(
         &self,
         order_id: OrderId,
         amount: Decimal,
         actor: &Actor,
+        idempotency_key: &str,
         now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<RefundDone, StoreError> {
+        check_key(idempotency_key)?;
         let amount_cents = crate::accounts::cents(amount, "amount")?;
+        if amount_cents <= 0 {
+            return Err(DomainError::Invalid {
+                field: "amount",
+                message: "a refund is a positive amount".into(),
+            }
+            .into());
+        }
         let order = self.existing_order(order_id).await?;
+        // Checked again by the conditional update below; here for the precise refusal.
         if !matches!(order.status, OrderStatus::Processing | OrderStatus::Completed) {
             return Err(DomainError::OrderState {
                 order: order_id,
@@ -776,33 +790,98 @@ impl Store {
             }
             .into());
         }
-        let refunded: Option<i64> =
-            sqlx::query_scalar("SELECT CAST(SUM(amount_cents) AS BIGINT) FROM refunds WHERE order_id = $1")
+        let paid_by: Option<String> = sqlx::query_scalar("SELECT paid_by FROM orders WHERE id = $1")
+            .bind(order_id)
+            .fetch_one(self.pool())
+            .await?;
+        let payer = payer_account(order_id, paid_by.as_deref())?;
+        // Before the transaction: opening the payer's account (if it has none yet) writes
+        // on a connection of its own.
+        let account = self
+            .open_account(payer, AccountKind::Cash, order.currency, Decimal::ZERO)
+            .await?;
+        let paid_cents = to_cents(order.amount).ok_or_else(|| out_of_range("amount", order.amount))?;
+
+        let scope = format!("refund:{}", actor.label());
+        let request = serde_json::json!({ "order": order_id, "amount": amount.normalize().to_string() });
+        let mut tx = self.pool().begin().await?;
+        if let Some(first) = claim_key::<RefundDone>(&mut tx, &scope, idempotency_key, &request, now).await? {
+            return Ok(first);
+        }
+        let capped = sqlx::query(
+            "UPDATE orders SET refunded_cents = refunded_cents + $1 \
+             WHERE id = $2 AND status IN ($3, $4) AND refunded_cents + $1 <= $5",
+        )
+        .bind(amount_cents)
+        .bind(order_id)
+        .bind(OrderStatus::Processing.as_str())
+        .bind(OrderStatus::Completed.as_str())
+        .bind(paid_cents)
+        .execute(&mut *tx)
+        .await?;
+        if capped.rows_affected() == 0 {
+            let row = sqlx::query("SELECT status, refunded_cents FROM orders WHERE id = $1")
                 .bind(order_id)
-                .fetch_one(self.pool())
+                .fetch_one(&mut *tx)
                 .await?;
-        let refunded = refunded.unwrap_or(0);
-        let paid = to_cents(order.amount).unwrap_or(0);
-        // An overflowing sum is more than any paid amount.
-        if amount_cents == 0 || refunded.checked_add(amount_cents).is_none_or(|sum| sum > paid) {
-            return Err(DomainError::Invalid {
-                field: "amount",
-                message: format!(
-                    "{amount} is more than the {} left to refund",
-                    from_cents(paid.saturating_sub(refunded))
-                ),
+            let status: OrderStatus =
+                row.try_get::<String, _>("status")?
+                    .parse()
+                    .map_err(|_| DomainError::Invalid {
+                        field: "status",
+                        message: "an order status the store does not know".into(),
+                    })?;
+            let refunded: i64 = row.try_get("refunded_cents")?;
+            return Err(if matches!(status, OrderStatus::Processing | OrderStatus::Completed) {
+                DomainError::Invalid {
+                    field: "amount",
+                    message: format!(
+                        "{amount} is more than the {} left to refund",
+                        from_cents(paid_cents.saturating_sub(refunded))
+                    ),
+                }
+            } else {
+                DomainError::OrderState {
+                    order: order_id,
+                    status,
+                    operation: "refunded",
+                }
             }
             .into());
         }
-        let mut tx = self.pool().begin().await?;
-        let id = record_refund(&mut tx, order_id, order.status, amount_cents, actor, now).await?;
+        let refund: i64 = sqlx::query_scalar(
+            "INSERT INTO refunds (order_id, amount_cents, status, requested_by, requested_at, account, completed_at) \
+             VALUES ($1, $2, 'completed', $3, $4, $5, $4) RETURNING id",
+        )
+        .bind(order_id)
+        .bind(amount_cents)
+        .bind(actor.label())
+        .bind(now.timestamp_millis())
+        .bind(account.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !crate::accounts::credit(&mut tx, account.id, amount_cents).await? {
+            return Err(out_of_range(
+                "amount",
+                format!("a balance of {} plus the refund of {amount}", account.balance),
+            )
+            .into());
+        }
+        insert_entry(&mut tx, account.id, amount_cents, "refund", Some(order_id), actor, now).await?;
+        let done = RefundDone {
+            refund,
+            order: order_id,
+            amount: from_cents(amount_cents),
+            account: account.id,
+        };
+        remember(&mut tx, &scope, idempotency_key, &done).await?;
         tx.commit().await?;
-        Ok(id)
+        Ok(done)
     }
 
-    /// Pays a requested refund back to whoever paid the order (rule 9): the partner when it
-    /// paid on the customer's behalf, else the customer's own cash account. Returns the
-    /// account credited.
+    /// Pays a requested refund (an unsubscription's, [`record_refund`]) back to whoever paid
+    /// the order (rule 9): the partner when it paid on the customer's behalf, else the
+    /// customer's own cash account. Returns the account credited.
     pub async fn complete_refund(&self, refund: i64, actor: &Actor, now: DateTime<Utc>) -> Result<i64, StoreError> {
         let row = sqlx::query(
             "SELECT r.order_id, r.amount_cents, r.status, o.paid_by, o.currency FROM refunds r JOIN orders o ON o.id = r.order_id WHERE r.id = $1",
@@ -822,17 +901,7 @@ impl Store {
             .try_get::<String, _>("currency")?
             .parse()
             .map_err(|e: pchost_domain::CurrencyError| DomainError::CurrencyMismatch(e.to_string()))?;
-        let owner = match paid_by.as_deref().and_then(|p| p.split_once(':')) {
-            Some(("partner", id)) => id.parse().ok().map(AccountOwner::Partner),
-            Some(("customer", id)) => id.parse().ok().map(AccountOwner::Customer),
-            _ => None,
-        }
-        .ok_or_else(|| {
-            refused(
-                ErrorCode::RefundPayerUnknown,
-                format!("order {order_id} records no payer to refund"),
-            )
-        })?;
+        let owner = payer_account(order_id, paid_by.as_deref())?;
         let account = self
             .open_account(owner, AccountKind::Cash, currency, Decimal::ZERO)
             .await?;
@@ -874,6 +943,23 @@ impl Store {
     }
 }
 
+/// Whose cash account a refund of an order goes to (rule 9): who paid it, as the order
+/// records it (`partner:<id>` or `customer:<id>`).
+fn payer_account(order_id: OrderId, paid_by: Option<&str>) -> Result<AccountOwner, StoreError> {
+    match paid_by.and_then(|p| p.split_once(':')) {
+        Some(("partner", id)) => id.parse().ok().map(AccountOwner::Partner),
+        Some(("customer", id)) => id.parse().ok().map(AccountOwner::Customer),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        refused(
+            ErrorCode::RefundPayerUnknown,
+            format!("order {order_id} records no payer to refund"),
+        )
+        .into()
+    })
+}
+
 /// Puts an order in pending-refund and records a refund of `amount_cents`, inside the
 /// caller's transaction (rule 10).
 pub(crate) async fn record_refund(
@@ -881,15 +967,22 @@ pub(crate) async fn record_refund(
     order_id: OrderId,
     status: OrderStatus,
     amount_cents: i64,
+    paid_cents: i64,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
-    let marked = sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status = $3")
-        .bind(OrderStatus::PendingRefund.as_str())
-        .bind(order_id)
-        .bind(status.as_str())
-        .execute(&mut **tx)
-        .await?;
+    // The cap on refunds is part of the same conditional update (see `Store::refund_order`).
+    let marked = sqlx::query(
+        "UPDATE orders SET status = $1, refunded_cents = refunded_cents + $4 \
+         WHERE id = $2 AND status = $3 AND refunded_cents + $4 <= $5",
+    )
+    .bind(OrderStatus::PendingRefund.as_str())
+    .bind(order_id)
+    .bind(status.as_str())
+    .bind(amount_cents)
+    .bind(paid_cents)
+    .execute(&mut **tx)
+    .await?;
     if marked.rows_affected() == 0 {
         return Err(DomainError::OrderState {
             order: order_id,
@@ -907,6 +1000,21 @@ pub(crate) async fn record_refund(
     .bind(now.timestamp_millis())
     .fetch_one(&mut **tx)
     .await?)
+}
+
+/// A refund paid out to whoever paid its order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefundDone {
+    /// The refund's id.
+    pub refund: i64,
+    /// The order refunded.
+    pub order: OrderId,
+    /// How much.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// The cash account credited: the partner's when it paid on the customer's behalf, else
+    /// the customer's (rule 9).
+    pub account: i64,
 }
 
 /// Which orders [`Store::find_orders`] lists.

@@ -251,6 +251,8 @@ pub struct UnsubscriptionRefund {
     /// The refund.
     pub amount: rust_decimal::Decimal,
     amount_cents: i64,
+    /// What was paid for the order: the cap on its refunds.
+    paid_cents: i64,
     /// The children closed with it.
     children: Vec<i64>,
 }
@@ -343,6 +345,7 @@ impl Store {
             order_status: found.status,
             amount,
             amount_cents,
+            paid_cents: crate::money::to_cents(found.amount).unwrap_or(0),
             children,
         })
     }
@@ -361,6 +364,7 @@ impl Store {
             order_status,
             amount,
             amount_cents,
+            paid_cents,
             children,
         } = self.unsubscription_refund(id, now).await?;
         // Closing and recording the refund together: both or neither.
@@ -371,7 +375,8 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        let refund = crate::orders::record_refund(&mut tx, order, order_status, amount_cents, actor, now).await?;
+        let refund =
+            crate::orders::record_refund(&mut tx, order, order_status, amount_cents, paid_cents, actor, now).await?;
         tx.commit().await?;
         let mut all = vec![id];
         all.extend(children);

@@ -579,7 +579,7 @@ on_both_backends! {
             .expect("the partner pays");
     }
 
-    async fn rules_9_and_10_a_refund_is_recorded_then_paid_back_to_whoever_paid(store: Store) {
+    async fn rules_9_and_10_a_refund_is_paid_back_to_whoever_paid_in_one_transaction(store: Store) {
         seeded(&store).await;
         let (reseller_cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;
         let by_partner = store.create_order(&order_of("600.00"), &reseller_admin(), "o-1", t0()).await.expect("order");
@@ -587,18 +587,30 @@ on_both_backends! {
             .pay_order(by_partner.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-1", t0())
             .await
             .expect("paid by the partner");
-        let too_much = store.request_refund(by_partner.id, dec("600.01"), &reseller_admin(), t0()).await;
+        let refunds = |store: Store| async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM refunds").fetch_one(store.pool()).await.expect("count")
+        };
+        let refunds_before = refunds(store.clone()).await;
+        // More than was paid: refused, nothing written.
+        let too_much = store.refund_order(by_partner.id, dec("600.01"), &reseller_admin(), "r-0", t0()).await;
         assert_eq!(too_much.map_err(|e| e.code().as_str()), Err("invalid-field"));
-        // Rule 10: the refund and its amount are recorded; the order awaits it.
-        let refund = store.request_refund(by_partner.id, dec("600.00"), &reseller_admin(), t0()).await.expect("recorded");
-        assert_eq!(store.order(by_partner.id).await.expect("read").expect("order").status, OrderStatus::PendingRefund);
-        assert_eq!(balance(&store, AccountKind::Cash).await, dec("400.00"), "no money moves before completion");
-        // Rule 9: the partner paid, so the partner gets it back.
-        assert_eq!(store.complete_refund(refund, &reseller_admin(), t0()).await.expect("refunded"), reseller_cash);
+        assert_eq!(refunds(store.clone()).await, refunds_before);
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("400.00"));
+        // Rule 9: the partner paid, so the partner gets it back, at once.
+        let done = store.refund_order(by_partner.id, dec("600.00"), &reseller_admin(), "r-1", t0()).await.expect("refunded");
+        assert_eq!((done.account, done.amount), (reseller_cash, dec("600.00")));
         assert_eq!(balance(&store, AccountKind::Cash).await, dec("1000.00"));
         assert_eq!(ledger_sum(&store, reseller_cash).await, dec("1000.00"));
-        let twice = store.complete_refund(refund, &reseller_admin(), t0()).await;
-        assert_eq!(twice.map_err(|e| e.code().as_str()), Err("refund-not-requested"));
+        // A retry returns the first refund and pays nothing more; the key is for that request only.
+        let again = store.refund_order(by_partner.id, dec("600.00"), &reseller_admin(), "r-1", t0()).await.expect("retry");
+        assert_eq!(again, done);
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("1000.00"));
+        let reused = store.refund_order(by_partner.id, dec("1.00"), &reseller_admin(), "r-1", t0()).await;
+        assert_eq!(reused.map_err(|e| e.code().as_str()), Err("idempotency-key-reused"));
+        // Nothing is left to refund.
+        let more = store.refund_order(by_partner.id, dec("0.01"), &reseller_admin(), "r-2", t0()).await;
+        assert_eq!(more.map_err(|e| e.code().as_str()), Err("invalid-field"));
+        assert_eq!(store.order(by_partner.id).await.expect("read").expect("order").status, OrderStatus::Processing);
 
         // The customer's own payment goes back to the customer.
         let itself = Actor { role: Role::Customer, partner: None, id: Some(demo::STANDARD_CUSTOMER), on_behalf_of: None };
@@ -606,12 +618,51 @@ on_both_backends! {
         store.top_up(own.id, dec("100.00"), &itself, t0()).await.expect("top up");
         let by_customer = store.create_order(&order_of("70.00"), &itself, "o-2", t0()).await.expect("order");
         store.pay_order(by_customer.id, Payer::Customer, &itself, "p-2", t0()).await.expect("paid by the customer");
-        let refund = store.request_refund(by_customer.id, dec("25.50"), &reseller_admin(), t0()).await.expect("partial refund");
-        assert_eq!(store.complete_refund(refund, &reseller_admin(), t0()).await.expect("refunded"), own.id);
+        let done = store.refund_order(by_customer.id, dec("25.50"), &reseller_admin(), "r-3", t0()).await.expect("partial refund");
+        assert_eq!(done.account, own.id);
         assert_eq!(store.customer_balance(demo::STANDARD_CUSTOMER, cny()).await.expect("balance"), dec("55.50"));
         let unpaid = store.create_order(&order_of("5.00"), &itself, "o-3", t0()).await.expect("order");
-        let refused = store.request_refund(unpaid.id, dec("5.00"), &reseller_admin(), t0()).await;
+        let refused = store.refund_order(unpaid.id, dec("5.00"), &reseller_admin(), "r-4", t0()).await;
         assert_eq!(refused.map_err(|e| e.code().as_str()), Err("order-state"));
+
+        // Demo order 9001 records no payer: refused, and the order is left as it was.
+        let before = store.order(9001).await.expect("read").expect("order").status;
+        let unknown = store.refund_order(9001, dec("10.00"), &reseller_admin(), "r-5", t0()).await;
+        assert_eq!(unknown.map_err(|e| e.code().as_str()), Err("refund-payer-unknown"));
+        assert_eq!(store.order(9001).await.expect("read").expect("order").status, before);
+    }
+    async fn rule_10_twenty_concurrent_refunds_never_exceed_what_was_paid(store: Store) {
+        seeded(&store).await;
+        let (cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;
+        let order = store.create_order(&order_of("1000.00"), &reseller_admin(), "o-1", t0()).await.expect("order");
+        store
+            .pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-1", t0())
+            .await
+            .expect("paid");
+        let attempts = (0..20).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store.refund_order(order.id, dec("100.00"), &reseller_admin(), &format!("r-{i}"), t0()).await
+            })
+        });
+        let (mut refunded, mut refused) = (0, 0);
+        for attempt in attempts.collect::<Vec<_>>() {
+            match attempt.await.expect("task") {
+                Ok(_) => refunded += 1,
+                Err(StoreError::Refused(DomainError::Invalid { field: "amount", .. })) => refused += 1,
+                Err(other) => panic!("unexpected refusal: {other:?}"),
+            }
+        }
+        // Exactly what was paid: 10 × 100.00 of 1000.00.
+        assert_eq!((refunded, refused), (10, 10));
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("1000.00"));
+        assert_eq!(ledger_sum(&store, cash).await, dec("1000.00"), "the ledger sums to the balance");
+        let total: i64 = sqlx::query_scalar("SELECT CAST(SUM(amount_cents) AS BIGINT) FROM refunds WHERE order_id = $1")
+            .bind(order.id)
+            .fetch_one(store.pool())
+            .await
+            .expect("sum");
+        assert_eq!(total, 100_000);
     }
     async fn rule_13_coupons_stay_within_their_quota_which_issuing_draws_down_and_reclaiming_returns(store: Store) {
         seeded(&store).await;

@@ -458,21 +458,27 @@ pub struct RefundView {
     #[schema(value_type = String)]
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
+    /// The cash account credited: the payer's (rule 9).
+    pub account: i64,
 }
 
 /// Refunds part or all of a paid order, to whoever paid it (rule 9), after the approval rules
-/// (`refund`) approve (rule 10: a large refund is escalated to a customer manager).
-#[utoipa::path(post, path = "/v1/orders/{id}/refunds", tag = "orders", params(("id" = i64, Path)), request_body = RefundRequest,
+/// (`refund`) approve (rule 10: a large refund is escalated to a customer manager). The
+/// refund, its cap (what was refunded plus this within what was paid) and the credit commit
+/// together or not at all. Needs an `Idempotency-Key`: a retry refunds once.
+#[utoipa::path(post, path = "/v1/orders/{id}/refunds", tag = "orders", params(("id" = i64, Path), ("Idempotency-Key" = String, Header)), request_body = RefundRequest,
     responses((status = 201, body = RefundView), (status = 202, description = "escalated: an approval task holds it"),
         (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn refund(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<OrderId>,
     payload: Body<RefundRequest>,
 ) -> Result<Response, AppError> {
     caller.need("orders", Access::Write)?;
     caller.not_customer()?;
+    let key = idempotency_key(&headers)?;
     let Body(request) = payload;
     let amount = money("amount", request.amount)?;
     let (order, customer) = order_in_scope(&state, &caller, id).await?;
@@ -489,6 +495,7 @@ pub async fn refund(
         order: order.id,
         amount,
         actor: caller.actor(Some(customer.id)),
+        idempotency_key: key,
     };
     act(&state, &caller, approval, action, StatusCode::CREATED).await
 }

@@ -1,0 +1,6 @@
+-- What has been refunded of each order, kept on the order so that the cap on refunds
+-- (refunded + amount <= paid, rules 9 and 10) is one conditional update: two refunds racing
+-- for the same order cannot together exceed what was paid. Backfilled from the refunds so far.
+-- (Keep the other engine's 0021 in step; the schema_parity test compares them.)
+ALTER TABLE orders ADD COLUMN refunded_cents BIGINT NOT NULL DEFAULT 0 CHECK (refunded_cents >= 0);
+UPDATE orders SET refunded_cents = COALESCE((SELECT SUM(r.amount_cents) FROM refunds r WHERE r.order_id = orders.id), 0);
