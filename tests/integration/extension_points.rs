@@ -456,7 +456,7 @@ fn replaying_150_recorded_invocations_reproduces_every_output() {
             &app,
             keys::CUSTOMER_102,
             102,
-            json!([{ "product_id": 2001, "period": "month", "period_count": 1 + i % 12, "quantity": 1 + i * 7 }]),
+            json!([{ "product_id": 2001, "period": "month", "period_count": 1 + i % 11, "quantity": 1 + i * 7 }]),
         );
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
@@ -614,8 +614,8 @@ fn ledger_of(app: &axum::Router, key: &str, account: i64) -> Vec<Value> {
 #[test]
 fn a_60000_refund_escalates_stays_pending_until_a_customer_manager_approves_and_a_supervisor_rejection_refuses() {
     let app = router(api_state());
-    // Customer 101 (a key account managed by 501, under supervisor 502) buys 100 units of
-    // 2001 for 12 months: the key-account floor prices it at 70.80, 84,960.00 in all.
+    // Customer 101 (a key account managed by 501, under supervisor 502) buys 80 units of
+    // 2001 for 11 months: the key-account floor prices it at 70.80, 62,304.00 in all.
     let (status, _) = call(
         &app,
         "POST",
@@ -628,9 +628,9 @@ fn a_60000_refund_escalates_stays_pending_until_a_customer_manager_approves_and_
         &app,
         keys::CUSTOMER_101,
         101,
-        json!([{ "product_id": 2001, "period": "month", "period_count": 12, "quantity": 100 }]),
+        json!([{ "product_id": 2001, "period": "month", "period_count": 11, "quantity": 80 }]),
     );
-    assert_eq!(priced["total"], "84960.00", "{priced}");
+    assert_eq!(priced["total"], "62304.00", "{priced}");
     let (status, order) = call_raw(
         &app,
         "POST",

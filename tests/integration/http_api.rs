@@ -27,7 +27,7 @@ fn a_quote_runs_the_sellers_binding_then_the_resellers_lists_each_reason_and_is_
         Some(quote_body(
             102,
             json!([
-                { "product_id": 2001, "period": "month", "period_count": 12, "quantity": 60 },
+                { "product_id": 2001, "period": "month", "period_count": 11, "quantity": 60 },
                 { "product_id": 1001, "period": "month", "period_count": 1, "quantity": 2 }
             ]),
         )),
@@ -37,7 +37,7 @@ fn a_quote_runs_the_sellers_binding_then_the_resellers_lists_each_reason_and_is_
     let line = &body["lines"][0];
     assert_eq!(line["list_unit_price"], "88.500000");
     assert_eq!(line["unit_price"], "86.022000");
-    assert_eq!(line["amount"], "61935.84"); // 86.022 × 60 × 12 = 61935.84
+    assert_eq!(line["amount"], "56774.52"); // 86.022 × 60 × 11 = 56774.52
     assert_eq!(line["adjustments"][0]["plugin"], "volume-discount@0.2.0");
     assert_eq!(line["adjustments"][0]["reason"], "volume tier 50+ units: 10% off");
     assert_eq!(line["adjustments"][1]["plugin"], "reseller-markup@0.2.0");
@@ -46,7 +46,7 @@ fn a_quote_runs_the_sellers_binding_then_the_resellers_lists_each_reason_and_is_
     let line = &body["lines"][1];
     assert_eq!(line["unit_price"], "216.000000");
     assert_eq!(line["adjustments"].as_array().map(Vec::len), Some(1));
-    assert_eq!(body["total"], "62367.84");
+    assert_eq!(body["total"], "57206.52");
     // The seller's renewal discount (nothing to renew) and volume discount saw only its line.
     let steps: Vec<(&str, &str, i64)> = body["chain"]
         .as_array()
@@ -73,7 +73,7 @@ fn a_quote_runs_the_sellers_binding_then_the_resellers_lists_each_reason_and_is_
         .block_on(state.store.saved_quote(id))
         .expect("read")
         .expect("stored");
-    assert_eq!((saved.customer, saved.total.to_string()), (102, "62367.84".to_owned()));
+    assert_eq!((saved.customer, saved.total.to_string()), (102, "57206.52".to_owned()));
 }
 
 #[test]
@@ -1063,7 +1063,7 @@ fn the_native_benchmark_baseline_prices_exactly_as_the_plugins_do() {
         let body = quote_body(
             customer,
             json!([
-                { "product_id": 2001, "period": "month", "period_count": 12, "quantity": 60 },
+                { "product_id": 2001, "period": "month", "period_count": 11, "quantity": 60 },
                 { "product_id": 2001, "period": "month", "period_count": 1, "quantity": 5 },
                 { "product_id": 1001, "period": "month", "period_count": 3, "quantity": 120 }
             ]),
@@ -1581,4 +1581,43 @@ fn rules_9_and_10_a_refund_needs_an_idempotency_key_and_a_retry_refunds_once() {
         "{body}"
     );
     assert_eq!(balance(), after_payment + dec("16.00"));
+}
+
+#[test]
+fn a_subscription_quote_runs_1_to_11_months_or_1_to_3_years_and_nothing_else() {
+    let app = router(api_state());
+    let quote = |period: &str, count: u32| {
+        call(
+            &app,
+            "POST",
+            "/v1/quotes",
+            Some(keys::CUSTOMER_102),
+            Some(quote_body(
+                102,
+                json!([
+                    { "product_id": 1001, "period": "month", "period_count": 1, "quantity": 1 },
+                    { "product_id": 1001, "period": period, "period_count": count, "quantity": 1 }
+                ]),
+            )),
+        )
+    };
+    for (period, count) in [("month", 1), ("month", 11), ("year", 1), ("year", 3)] {
+        let (status, body) = quote(period, count);
+        assert_eq!(status, StatusCode::CREATED, "{count} {period}: {body}");
+    }
+    for (period, count, field) in [
+        ("month", 12, "lines[1].period_count"),
+        ("month", 0, "lines[1].period_count"),
+        ("year", 4, "lines[1].period_count"),
+        ("month", 100_000, "lines[1].period_count"),
+        ("day", 30, "lines[1].period"),
+        ("hour", 1, "lines[1].period"),
+    ] {
+        let (status, body) = quote(period, count);
+        assert_eq!(
+            (status, body["code"].as_str(), body["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid-field"), Some(field)),
+            "{count} {period}: {body}"
+        );
+    }
 }

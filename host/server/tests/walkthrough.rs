@@ -509,7 +509,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
             json!({ "manager_id": id(&manager, "/staff/id") }),
         ),
     );
-    // A year of 60 units: (88.50 - 10%) + 8% = 86.022 × 720 = 61,935.84, ordered and paid.
+    // 11 months of 70 units: (88.50 - 10%) + 8% = 86.022 × 770 = 66,236.94, ordered and paid.
     let big = ok(
         201,
         json_call(
@@ -519,10 +519,10 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
             &customer_key,
             json!({
         "customer_id": customer_id, "currency": "CNY",
-        "lines": [{ "product_id": 2001, "period": "month", "period_count": 12, "quantity": 60 }] }),
+        "lines": [{ "product_id": 2001, "period": "month", "period_count": 11, "quantity": 70 }] }),
         ),
     );
-    assert_eq!(big["total"], "61935.84");
+    assert_eq!(big["total"], "66236.94");
     let big_order = ok(
         201,
         request(

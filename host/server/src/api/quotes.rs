@@ -56,10 +56,11 @@ pub struct QuoteRequest {
 pub struct QuoteRequestLine {
     /// Product.
     pub product_id: ProductId,
-    /// Period the product is bought per: `hour`, `day`, `month`, `year`, `one-time`.
+    /// Period the product is bought per: `month`, `year` or `one-time` (hours and days are
+    /// on-demand: `/v1/quotes/on-demand`).
     #[schema(value_type = String, example = "month")]
     pub period: PeriodType,
-    /// How many periods (1 to 100,000).
+    /// How many periods: 1-11 months, 1-3 years, or 1 for a one-time product.
     pub period_count: u32,
     /// How many units (1 to 100,000).
     pub quantity: u32,
@@ -111,6 +112,10 @@ pub async fn subscription(
 ) -> Result<(StatusCode, Json<PricedQuote>), AppError> {
     caller.need("quotes", Access::Write)?;
     let Body(request) = payload;
+    for (i, line) in request.lines.iter().enumerate() {
+        subscription_term(line.period, line.period_count)
+            .map_err(|(field, message)| AppError::field(format!("lines[{i}].{field}"), message))?;
+    }
     let lines: Vec<_> = request
         .lines
         .iter()
@@ -125,6 +130,24 @@ pub async fn subscription(
         Purpose::New,
     )
     .await
+}
+
+/// A subscription's term: 1-11 months or 1-3 years (12 months are a year), or one purchase of
+/// a one-time product. Hours and days are on-demand use, priced by `/v1/quotes/on-demand`.
+fn subscription_term(period: PeriodType, count: u32) -> Result<(), (&'static str, String)> {
+    match (period, count) {
+        (PeriodType::Month, 1..=11) | (PeriodType::Year, 1..=3) | (PeriodType::OneTime, 1) => Ok(()),
+        (PeriodType::Month | PeriodType::Year | PeriodType::OneTime, _) => Err((
+            "period_count",
+            format!(
+                "a subscription runs 1-11 months or 1-3 years (12 months are a year), a one-time purchase 1; not {count} {period}"
+            ),
+        )),
+        _ => Err((
+            "period",
+            format!("{period} use is on-demand: price it with POST /v1/quotes/on-demand"),
+        )),
+    }
 }
 
 /// Prices hours of on-demand usage (whole hours at the hourly list price) through the chain.
