@@ -264,10 +264,27 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
             Value::Null,
         ),
     );
-    assert_eq!(detail["order"]["status"], "processing");
+    assert_eq!(detail["order"]["status"], "completed", "paid and provisioned");
     assert_eq!(
         detail["quote"]["lines"][0]["adjustments"].as_array().map(Vec::len),
         Some(2)
+    );
+    // The payment provisioned the month of product 2001 as a resource of the customer's.
+    let resources = ok(
+        200,
+        json_call(
+            &server,
+            "GET",
+            &format!("/v1/customers/{customer_id}/resources"),
+            &customer_key,
+            Value::Null,
+        ),
+    );
+    let resources = resources.as_array().expect("resources");
+    assert_eq!(resources.len(), 1, "{resources:?}");
+    assert_eq!(
+        (resources[0]["product_id"].as_i64(), resources[0]["period"].as_str()),
+        (Some(2001), Some("month"))
     );
 
     // An invoice: the title first (rule 4), then the request by order, issued by the reseller (rule 5).
@@ -591,7 +608,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
         );
         detail["order"]["status"].as_str().unwrap_or("").to_owned()
     };
-    assert_eq!(refunded(big_order), "processing", "not refunded while the task waits");
+    assert_eq!(refunded(big_order), "completed", "not refunded while the task waits");
     // The customer manager approves: the refund completes.
     let approved = ok(
         200,

@@ -616,6 +616,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         }
+        provision(&mut tx, order_id, customer, now).await?;
         if let Payer::Partner(_) = payer {
             sqlx::query("UPDATE payment_requests SET status = 'paid', decided_at = $1 WHERE order_id = $2 AND status = 'pending'")
                 .bind(now.timestamp_millis())
@@ -635,7 +636,6 @@ impl Store {
         Ok(Some(payment))
     }
 
-    /// Cancels an order: only a pending-payment order can be cancelled (rule 8).
     /// Lets an order out of review: `pending-review` becomes `pending-payment`, payable for 7
     /// days from now (rule 8). Conditional, so of two deciders one releases it.
     pub async fn release_reviewed_order(
@@ -941,6 +941,60 @@ impl Store {
         tx.commit().await?;
         Ok(account.id)
     }
+}
+
+/// Provisions a paid order inside its payment's transaction, so that a paid order always has
+/// its resources and an unpaid one never: each subscription line (months or years) becomes a
+/// resource in use until the end of its term, bought by this order (what unsubscribing it
+/// refunds); one-time and usage lines need none. The order is then complete.
+async fn provision(
+    tx: &mut Transaction<'_, Any>,
+    order_id: OrderId,
+    customer: CustomerId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let lines = sqlx::query("SELECT product, period, period_count FROM order_lines WHERE order_id = $1 ORDER BY line")
+        .bind(order_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    for line in &lines {
+        let period: PeriodType = line
+            .try_get::<String, _>("period")?
+            .parse()
+            .map_err(|_| DomainError::Invalid {
+                field: "period",
+                message: "an order line's period the store does not know".into(),
+            })?;
+        let count: i64 = line.try_get("period_count")?;
+        let months = match period {
+            PeriodType::Month => count,
+            PeriodType::Year => count.saturating_mul(12),
+            PeriodType::Hour | PeriodType::Day | PeriodType::OneTime => continue,
+        };
+        let expires_at = u32::try_from(months)
+            .ok()
+            .and_then(|m| now.checked_add_months(chrono::Months::new(m)))
+            .ok_or_else(|| out_of_range("period_count", format!("{count} {period}")))?;
+        sqlx::query(
+            "INSERT INTO resources (customer, product, period, status, expiry_policy, effective_at, expires_at, main_resource, order_id) \
+             VALUES ($1, $2, $3, 'in-use', 'grace-period', $4, $5, NULL, $6)",
+        )
+        .bind(customer)
+        .bind(line.try_get::<i64, _>("product")?)
+        .bind(period.as_str())
+        .bind(now.timestamp_millis())
+        .bind(expires_at.timestamp_millis())
+        .bind(order_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status = $3")
+        .bind(OrderStatus::Completed.as_str())
+        .bind(order_id)
+        .bind(OrderStatus::Processing.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Whose cash account a refund of an order goes to (rule 9): who paid it, as the order

@@ -18,6 +18,7 @@ use crate::store::{Store, StoreError};
 use crate::testing::on_both_backends;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rust_decimal::Decimal;
+use sqlx::Row;
 
 fn dec(s: &str) -> Decimal {
     Decimal::from_str_exact(s).expect("decimal literal")
@@ -212,6 +213,53 @@ on_both_backends! {
         assert_eq!(status(third.id).await, OrderStatus::Cancelled);
         let gone = store.release_reviewed_order(third.id, t0()).await;
         assert_eq!(gone.map_err(|e| e.code().as_str()), Err("order-state"));
+    }
+
+    async fn a_paid_order_is_provisioned_and_completed_in_its_payments_transaction(store: Store) {
+        seeded(&store).await;
+        reseller_accounts(&store, "10000.00", "0.00").await;
+        let order = NewOrder {
+            lines: vec![
+                line("88.50", 2, 3),
+                NewOrderLine { period: PeriodType::Year, ..line("885.00", 1, 2) },
+                NewOrderLine { period: PeriodType::OneTime, ..line("10.00", 1, 1) },
+            ],
+            ..order_of("0.00")
+        };
+        let created = store.create_order(&order, &reseller_admin(), "o-1", t0()).await.expect("order");
+        let paid_at = t0() + Duration::days(1);
+        let before = store.resources_of(demo::STANDARD_CUSTOMER).await.expect("resources").len();
+        store
+            .pay_order(created.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-1", paid_at)
+            .await
+            .expect("paid");
+        assert_eq!(store.order(created.id).await.expect("read").expect("order").status, OrderStatus::Completed);
+        // 3 months and 2 years became resources from the payment on; the one-time line none.
+        let rows = sqlx::query("SELECT period, effective_at, expires_at FROM resources WHERE order_id = $1 ORDER BY expires_at")
+            .bind(created.id)
+            .fetch_all(store.pool())
+            .await
+            .expect("resources");
+        let at = |millis: i64| Utc.timestamp_millis_opt(millis).single().expect("time");
+        let new: Vec<(String, DateTime<Utc>, DateTime<Utc>)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get::<String, _>("period").expect("period"),
+                    at(r.try_get("effective_at").expect("effective")),
+                    at(r.try_get("expires_at").expect("expires")),
+                )
+            })
+            .collect();
+        let date = |y, m, d| Utc.with_ymd_and_hms(y, m, d, 9, 0, 0).single().expect("date");
+        assert_eq!(
+            new,
+            [
+                ("month".to_owned(), paid_at, date(2027, 2, 3)),
+                ("year".to_owned(), paid_at, date(2028, 11, 3)),
+            ]
+        );
+        assert_eq!(store.resources_of(demo::STANDARD_CUSTOMER).await.expect("resources").len(), before + 2);
     }
 
     async fn create_and_pay_are_idempotent(store: Store) {
@@ -610,7 +658,7 @@ on_both_backends! {
         // Nothing is left to refund.
         let more = store.refund_order(by_partner.id, dec("0.01"), &reseller_admin(), "r-2", t0()).await;
         assert_eq!(more.map_err(|e| e.code().as_str()), Err("invalid-field"));
-        assert_eq!(store.order(by_partner.id).await.expect("read").expect("order").status, OrderStatus::Processing);
+        assert_eq!(store.order(by_partner.id).await.expect("read").expect("order").status, OrderStatus::Completed, "paid, provisioned, refunded: still complete");
 
         // The customer's own payment goes back to the customer.
         let itself = Actor { role: Role::Customer, partner: None, id: Some(demo::STANDARD_CUSTOMER), on_behalf_of: None };
