@@ -1621,3 +1621,89 @@ fn a_subscription_quote_runs_1_to_11_months_or_1_to_3_years_and_nothing_else() {
         );
     }
 }
+
+#[test]
+fn rule_11_a_renewal_is_an_order_priced_by_the_chain_and_paying_it_extends_the_term() {
+    let state = api_state();
+    let app = router(state.clone());
+    let expiry = || {
+        tokio()
+            .block_on(state.store.resource(1))
+            .expect("read")
+            .expect("demo resource 1")
+            .expires_at
+    };
+    let before = expiry();
+    let renew = |key: &str| {
+        call_raw(
+            &app,
+            "POST",
+            "/v1/resources/1/renewals",
+            Some(keys::CUSTOMER_102),
+            json!({ "period_count": 2 }).to_string(),
+            &[("idempotency-key", key)],
+        )
+    };
+    // Two months of product 2001: the seller's renewal discount (5% of 88.50, to the cent
+    // 84.08), then reseller 2's markup (8%: 90.8064), × 2 = 181.6128 -> 181.61.
+    let (status, ordered) = renew("renew-1");
+    assert_eq!(status, StatusCode::CREATED, "{ordered}");
+    let order = &ordered["order"];
+    assert_eq!(
+        (
+            order["kind"].as_str(),
+            order["status"].as_str(),
+            order["amount"].as_str()
+        ),
+        (Some("renew"), Some("pending-payment"), Some("181.61")),
+        "{ordered}"
+    );
+    assert_eq!(expiry(), before, "nothing extends before the renewal is paid");
+    // A retry answers the same order, priced once.
+    let (status, again) = renew("renew-1");
+    assert_eq!(
+        (status, &again["order"]["id"]),
+        (StatusCode::CREATED, &order["id"]),
+        "{again}"
+    );
+
+    let id = order["id"].as_i64().expect("order id");
+    let pay = || {
+        call_raw(
+            &app,
+            "POST",
+            &format!("/v1/orders/{id}/payments"),
+            Some(keys::CUSTOMER_102),
+            "{}",
+            &[("idempotency-key", "pay-renewal")],
+        )
+    };
+    let (status, paid) = pay();
+    assert_eq!(
+        (status, paid["amount"].as_str()),
+        (StatusCode::CREATED, Some("181.61")),
+        "{paid}"
+    );
+    let extended = expiry();
+    assert_eq!(
+        extended,
+        before.checked_add_months(chrono::Months::new(2)).expect("date")
+    );
+    // The payment's retry pays and extends nothing more.
+    let (status, _) = pay();
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(expiry(), extended);
+    // No key, no renewal.
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/resources/1/renewals",
+        Some(keys::CUSTOMER_102),
+        Some(json!({ "period_count": 2 })),
+    );
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("Idempotency-Key")),
+        "{body}"
+    );
+}

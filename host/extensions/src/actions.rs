@@ -8,10 +8,10 @@ use crate::error::ExtensionError;
 use crate::views::{CustomerView, OrderView};
 use chrono::Utc;
 use pchost_domain::errors::Entity;
-use pchost_domain::{Association, Currency, CustomerId, FreezeState, OrderId, PartnerId, PeriodType, Staff};
+use pchost_domain::{Association, Currency, CustomerId, FreezeState, OrderId, PartnerId, Staff};
 use pchost_store::accounts::{Actor, AllocationTarget};
 use pchost_store::coupons::CouponLimits;
-use pchost_store::orders::Payer;
+use pchost_store::orders::{NewOrder, Payer};
 use pchost_store::store::Store;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -96,14 +96,15 @@ pub enum Action {
         /// Who asked.
         actor: Actor,
     },
-    /// Renew a resource for more periods of its period type (rule 11).
+    /// Order the renewal of a resource, priced by the chain in saved quote `quote` (rule 11):
+    /// the order is payable at once, and paying it extends the term.
     Renewal {
-        /// The resource.
-        resource: i64,
-        /// Its period type.
-        period: PeriodType,
-        /// Periods added.
-        period_count: u32,
+        /// The renewal quote.
+        quote: i64,
+        /// Who asked.
+        actor: Actor,
+        /// The request's idempotency key: a retry orders once.
+        idempotency_key: String,
     },
     /// Freeze a customer.
     Freeze {
@@ -298,12 +299,29 @@ impl Action {
                 }))
             }
             Action::Renewal {
-                resource,
-                period,
-                period_count,
+                quote,
+                actor,
+                idempotency_key,
             } => {
-                let expires_at = store.renew_resource(*resource, *period, *period_count).await?;
-                Ok(json!({ "resource_id": resource, "expires_at": expires_at }))
+                let saved = store
+                    .saved_quote(*quote)
+                    .await?
+                    .ok_or_else(|| ExtensionError::not_found(Entity::Quote, *quote))?;
+                let lines = saved.lines.ok_or_else(|| {
+                    ExtensionError::Internal(anyhow::anyhow!("renewal quote {quote} was saved without its lines"))
+                })?;
+                let order = NewOrder {
+                    customer: saved.customer,
+                    currency: saved.currency,
+                    lines,
+                    quote: Some(*quote),
+                };
+                let created = store.create_order(&order, actor, idempotency_key, now).await?;
+                let order = store
+                    .order(created.id)
+                    .await?
+                    .ok_or_else(|| ExtensionError::not_found(Entity::Order, created.id))?;
+                Ok(json!({ "order": OrderView::from(order), "payment_deadline": created.payment_deadline }))
             }
             Action::Freeze { customer, state } => {
                 store.freeze_customer(*customer, *state).await?;

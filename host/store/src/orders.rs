@@ -231,14 +231,14 @@ fn quote_already_ordered(quote: i64) -> DomainError {
 
 /// An order may be created from a saved quote of the same customer and currency, before the
 /// quote expires, and only once; checked inside the order's transaction (the claim itself
-/// follows the order's insert).
+/// follows the order's insert). Returns the resource the quote renews, for a renewal quote.
 async fn check_quote(
     tx: &mut Transaction<'_, Any>,
     quote: i64,
     order: &NewOrder,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let row = sqlx::query("SELECT customer, currency, expires_at, order_id FROM quotes WHERE id = $1")
+) -> Result<Option<i64>, StoreError> {
+    let row = sqlx::query("SELECT customer, currency, expires_at, order_id, renews_resource FROM quotes WHERE id = $1")
         .bind(quote)
         .fetch_optional(&mut **tx)
         .await?;
@@ -268,7 +268,7 @@ async fn check_quote(
         )
         .into());
     }
-    Ok(())
+    Ok(row.try_get("renews_resource")?)
 }
 
 /// Stores the result of the request that claimed `(scope, key)`, in the same transaction.
@@ -302,6 +302,36 @@ impl Store {
     ) -> Result<CreatedOrder, StoreError> {
         self.insert_order(order, OrderStatus::PendingPayment, actor, idempotency_key, now)
             .await
+    }
+
+    /// The order a request of `actor` with `idempotency_key` already created, if any: for a
+    /// caller that must not redo its work before creating the order again (a renewal would
+    /// price a new quote, and a new quote is another request).
+    pub async fn order_created_with_key(
+        &self,
+        actor: &Actor,
+        idempotency_key: &str,
+    ) -> Result<Option<CreatedOrder>, StoreError> {
+        let response: Option<Option<String>> =
+            sqlx::query_scalar("SELECT response FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2")
+                .bind(format!("create-order:{}", actor.label()))
+                .bind(idempotency_key)
+                .fetch_optional(self.pool())
+                .await?;
+        response
+            .flatten()
+            .map(|text| {
+                serde_json::from_str::<CreatedOrder>(&text)
+                    .map(|first| CreatedOrder {
+                        replayed: true,
+                        ..first
+                    })
+                    .map_err(|e| StoreError::Corrupt {
+                        table: "idempotency_keys",
+                        detail: e.to_string(),
+                    })
+            })
+            .transpose()
     }
 
     /// Creates an order held in `pending-review` until the approval rules let it through
@@ -387,16 +417,22 @@ impl Store {
             }
             .into());
         }
-        if let Some(quote) = order.quote {
-            check_quote(&mut tx, quote, order, now).await?;
-        }
+        let renews = match order.quote {
+            Some(quote) => check_quote(&mut tx, quote, order, now).await?,
+            None => None,
+        };
+        let kind = if renews.is_some() {
+            OrderKind::Renew
+        } else {
+            OrderKind::New
+        };
         let deadline = now + Duration::days(PAYMENT_WINDOW_DAYS);
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO orders (customer, kind, status, currency, list_amount, amount, created_at, paid_by_partner, payment_deadline, created_by, quote_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10) RETURNING id",
+            "INSERT INTO orders (customer, kind, status, currency, list_amount, amount, created_at, paid_by_partner, payment_deadline, created_by, quote_id, renews_resource) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11) RETURNING id",
         )
         .bind(order.customer)
-        .bind(OrderKind::New.as_str())
+        .bind(kind.as_str())
         .bind(status.as_str())
         .bind(order.currency.as_str())
         .bind(list_amount.to_string())
@@ -405,6 +441,7 @@ impl Store {
         .bind(deadline.timestamp_millis())
         .bind(actor.label())
         .bind(order.quote)
+        .bind(renews)
         .fetch_one(&mut *tx)
         .await?;
         if let Some(quote) = order.quote {
@@ -944,9 +981,11 @@ impl Store {
 }
 
 /// Provisions a paid order inside its payment's transaction, so that a paid order always has
-/// its resources and an unpaid one never: each subscription line (months or years) becomes a
-/// resource in use until the end of its term, bought by this order (what unsubscribing it
-/// refunds); one-time and usage lines need none. The order is then complete.
+/// its resources and an unpaid one never: a renewal extends the term of the resource it
+/// renews (and its children) by its periods (rule 11); otherwise each subscription line
+/// (months or years) becomes a resource in use until the end of its term, bought by this order
+/// (what unsubscribing it refunds), and one-time and usage lines need none. The order is then
+/// complete.
 async fn provision(
     tx: &mut Transaction<'_, Any>,
     order_id: OrderId,
@@ -957,7 +996,11 @@ async fn provision(
         .bind(order_id)
         .fetch_all(&mut **tx)
         .await?;
-    for line in &lines {
+    let renews: Option<i64> = sqlx::query_scalar("SELECT renews_resource FROM orders WHERE id = $1")
+        .bind(order_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    for line in lines.iter().filter(|_| renews.is_none()) {
         let period: PeriodType = line
             .try_get::<String, _>("period")?
             .parse()
@@ -987,6 +1030,18 @@ async fn provision(
         .bind(order_id)
         .execute(&mut **tx)
         .await?;
+    }
+    if let (Some(resource), [line]) = (renews, lines.as_slice()) {
+        let period: PeriodType = line
+            .try_get::<String, _>("period")?
+            .parse()
+            .map_err(|_| DomainError::Invalid {
+                field: "period",
+                message: "an order line's period the store does not know".into(),
+            })?;
+        let count: i64 = line.try_get("period_count")?;
+        let count = u32::try_from(count).map_err(|_| out_of_range("period_count", count))?;
+        crate::resources::extend_term(tx, resource, period, count).await?;
     }
     sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status = $3")
         .bind(OrderStatus::Completed.as_str())

@@ -38,6 +38,9 @@ pub struct NewQuote<'a> {
     pub now: DateTime<Utc>,
     /// From this instant on it can no longer be ordered.
     pub expires_at: DateTime<Utc>,
+    /// The resource a renewal quote renews: an order made from it is a renewal, whose payment
+    /// extends that resource's term (rule 11).
+    pub renews: Option<i64>,
 }
 
 /// A saved quote.
@@ -91,6 +94,7 @@ impl Store {
             created_by,
             now,
             expires_at,
+            renews: None,
         };
         Ok(self.save_quote_with_invocations(&quote, &[]).await?.0)
     }
@@ -113,6 +117,7 @@ impl Store {
             created_by,
             now,
             expires_at,
+            renews,
         } = *quote;
         if body.is_empty() || body.len() > MAX_QUOTE_BODY {
             return Err(DomainError::Invalid {
@@ -145,8 +150,8 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let invocation_ids = audit::insert_invocations(&mut tx, invocations, now).await?;
         let id = sqlx::query_scalar(
-            "INSERT INTO quotes (customer, currency, total, lines, body, created_at, expires_at, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            "INSERT INTO quotes (customer, currency, total, lines, body, created_at, expires_at, created_by, renews_resource) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(customer)
         .bind(currency.as_str())
@@ -156,6 +161,7 @@ impl Store {
         .bind(now.timestamp_millis())
         .bind(expires_at.timestamp_millis())
         .bind(created_by)
+        .bind(renews)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;

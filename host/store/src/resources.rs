@@ -4,7 +4,7 @@ use crate::entities::*;
 use crate::errors::{DomainError, Entity, ErrorCode, refused};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Duration, Months, Utc};
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 /// Auto-renewal charges from this many days before expiry (rule 11).
 pub const AUTO_RENEW_DAYS_BEFORE: i64 = 7;
@@ -151,46 +151,71 @@ impl Store {
         .await?;
         rows.iter().map(resource_from_row).collect()
     }
+}
 
-    /// Renews a main resource and its children together, in the period type it was bought
-    /// in (rule 11): 1-11 months or 1-3 years. Returns the new expiry.
-    pub async fn renew_resource(&self, id: i64, period: PeriodType, count: u32) -> Result<DateTime<Utc>, StoreError> {
-        let resource = self.main_resource(id).await?;
-        if period != resource.period {
-            return Err(refused(
-                ErrorCode::RenewalPeriodMismatch,
-                format!(
-                    "resource {id} was bought per {}: a renewal uses the same period type (rule 11)",
-                    resource.period
-                ),
-            )
+/// Extends a main resource in use and its children together by `count` periods of the type
+/// it was bought in (rule 11: 1-11 months or 1-3 years), inside the transaction of the
+/// renewal order's payment. Returns the new expiry.
+pub(crate) async fn extend_term(
+    tx: &mut Transaction<'_, Any>,
+    id: i64,
+    period: PeriodType,
+    count: u32,
+) -> Result<DateTime<Utc>, StoreError> {
+    let row = sqlx::query(&format!("{RESOURCE_COLUMNS} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(DomainError::NotFound {
+            what: Entity::Resource,
+            id,
+        })?;
+    let resource = resource_from_row(&row)?;
+    if let Some(main) = resource.main_resource {
+        return Err(refused(
+            ErrorCode::NotAMainResource,
+            format!("resource {id} is a child of {main}: act on its main resource"),
+        )
+        .into());
+    }
+    if period != resource.period {
+        return Err(refused(
+            ErrorCode::RenewalPeriodMismatch,
+            format!(
+                "resource {id} was bought per {}: a renewal uses the same period type (rule 11)",
+                resource.period
+            ),
+        )
+        .into());
+    }
+    let months = match (period, count) {
+        (PeriodType::Month, 1..=11) => count,
+        (PeriodType::Year, 1..=3) => count * 12,
+        _ => {
+            return Err(DomainError::Invalid {
+                field: "count",
+                message: "renew 1-11 months or 1-3 years".into(),
+            }
             .into());
         }
-        let months = match (period, count) {
-            (PeriodType::Month, 1..=11) => count,
-            (PeriodType::Year, 1..=3) => count * 12,
-            _ => {
-                return Err(DomainError::Invalid {
-                    field: "count",
-                    message: "renew 1-11 months or 1-3 years".into(),
-                }
-                .into());
-            }
-        };
-        let expires = resource
-            .expires_at
-            .checked_add_months(Months::new(months))
-            .ok_or(DomainError::Invalid {
-                field: "count",
-                message: "expiry out of range".into(),
-            })?;
-        sqlx::query("UPDATE resources SET expires_at = $1 WHERE id = $2 OR main_resource = $2")
+    };
+    let expires = resource
+        .expires_at
+        .checked_add_months(Months::new(months))
+        .ok_or(DomainError::Invalid {
+            field: "count",
+            message: "expiry out of range".into(),
+        })?;
+    let extended =
+        sqlx::query("UPDATE resources SET expires_at = $1 WHERE (id = $2 OR main_resource = $2) AND status = 'in-use'")
             .bind(expires.timestamp_millis())
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut **tx)
             .await?;
-        Ok(expires)
+    if extended.rows_affected() == 0 {
+        return Err(refused(ErrorCode::NotRenewable, format!("resource {id} is no longer in use")).into());
     }
+    Ok(expires)
 }
 
 impl Store {

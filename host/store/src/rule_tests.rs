@@ -13,6 +13,7 @@ use crate::opportunities::{NewOpportunity, OpportunityReview};
 use crate::orders::{CreatedOrder, NewOrder, NewOrderLine, OrderFilter, Payer};
 use crate::partners::{CustomerFilter, InvitationChannel, NewCustomer, check_partner_discount};
 use crate::pricing::{Discount, offers};
+use crate::quotes::NewQuote;
 use crate::resources::{ExpiryPolicy, auto_renew_due};
 use crate::store::{Store, StoreError};
 use crate::testing::on_both_backends;
@@ -66,6 +67,73 @@ fn order_of(amount: &str) -> NewOrder {
         lines: vec![line(amount, 1, 1)],
         quote: None,
     }
+}
+
+/// Renews `resource` the way the API does (rule 11): a renewal quote naming it, an order made
+/// from that quote, paid by reseller 2 on the customer's behalf (10.00, whatever the term).
+/// Returns the resource's new expiry, or the payment's refusal.
+async fn renew_by_order(
+    store: &Store,
+    resource: i64,
+    period: PeriodType,
+    count: u32,
+    key: &str,
+) -> Result<DateTime<Utc>, StoreError> {
+    let found = store.resource(resource).await.expect("read").expect("resource");
+    let lines = [NewOrderLine {
+        product: found.product,
+        period,
+        period_count: count,
+        ..line("10.00", 1, 1)
+    }];
+    let quote = NewQuote {
+        customer: found.customer,
+        currency: cny(),
+        total: dec("10.00"),
+        lines: &lines,
+        body: "{}",
+        created_by: "test",
+        now: t0(),
+        expires_at: t0() + Duration::hours(1),
+        renews: Some(resource),
+    };
+    let (quote, _) = store
+        .save_quote_with_invocations(&quote, &[])
+        .await
+        .expect("renewal quote");
+    let order = NewOrder {
+        customer: found.customer,
+        currency: cny(),
+        lines: lines.to_vec(),
+        quote: Some(quote),
+    };
+    let created = store
+        .create_order(&order, &reseller_admin(), &format!("renew-{key}"), t0())
+        .await
+        .expect("renewal order");
+    assert_eq!(
+        store.order(created.id).await.expect("read").expect("order").kind,
+        OrderKind::Renew
+    );
+    let on_behalf = Actor {
+        on_behalf_of: Some(format!("customer:{}", found.customer)),
+        ..reseller_admin()
+    };
+    store
+        .pay_order(
+            created.id,
+            Payer::Partner(demo::RESELLER),
+            &on_behalf,
+            &format!("pay-{key}"),
+            t0(),
+        )
+        .await?;
+    Ok(store
+        .resource(resource)
+        .await
+        .expect("read")
+        .expect("resource")
+        .expires_at)
 }
 
 async fn seeded(store: &Store) {
@@ -793,11 +861,15 @@ on_both_backends! {
         assert!(store.resources_due_for_renewal(t0() + Duration::days(2)).await.expect("due").is_empty());
         assert_eq!(store.resources_due_for_renewal(t0() + Duration::days(3)).await.expect("due").len(), 2);
 
-        let yearly = store.renew_resource(main, PeriodType::Year, 1).await;
+        // Renewals are orders: paying one extends the term, or is refused and takes nothing.
+        reseller_accounts(&store, "1000.00", "0.00").await;
+        let yearly = renew_by_order(&store, main, PeriodType::Year, 1, "y").await;
         assert_eq!(yearly.map_err(|e| e.code().as_str()), Err("renewal-period-mismatch"));
-        assert_eq!(store.renew_resource(main, PeriodType::Month, 12).await.map_err(|e| e.code().as_str()), Err("invalid-field"));
-        assert_eq!(store.renew_resource(child, PeriodType::Month, 1).await.map_err(|e| e.code().as_str()), Err("not-a-main-resource"));
-        let renewed = store.renew_resource(main, PeriodType::Month, 3).await.expect("renewed");
+        assert_eq!(renew_by_order(&store, main, PeriodType::Month, 12, "m12").await.map_err(|e| e.code().as_str()), Err("invalid-field"));
+        assert_eq!(renew_by_order(&store, child, PeriodType::Month, 1, "c").await.map_err(|e| e.code().as_str()), Err("not-a-main-resource"));
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("1000.00"), "refused payments take nothing");
+        let renewed = renew_by_order(&store, main, PeriodType::Month, 3, "m3").await.expect("renewed");
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("970.00"), "the renewal was paid: 10.00 × 3 months");
         assert_eq!(renewed, Utc.with_ymd_and_hms(2027, 2, 12, 9, 0, 0).single().expect("date"));
         assert_eq!(store.resource(child).await.expect("read").expect("child").expires_at, renewed, "children renew with their main resource");
     }
@@ -982,7 +1054,7 @@ on_both_backends! {
             .create_resource(demo::STANDARD_CUSTOMER, 1002, PeriodType::Hour, ExpiryPolicy::GracePeriod, t0(), expires, Some(main), Some(order.id))
             .await
             .expect("child");
-        store.renew_resource(main, PeriodType::Month, 2).await.expect("renewed to 2027-02-17");
+        renew_by_order(&store, main, PeriodType::Month, 2, "m2").await.expect("renewed to 2027-02-17");
         let done = store.unsubscribe_resource(main, &reseller_admin(), t0()).await.expect("unsubscribed");
         // 107 days left (renewed months included) at 200.00 a 30-day month: 713.333... -> 713.33.
         assert_eq!(done.amount, dec("713.33"));
@@ -992,7 +1064,8 @@ on_both_backends! {
         let again = store.unsubscribe_resource(main, &reseller_admin(), t0()).await;
         assert_eq!(again.map(|_| ()).map_err(|e| e.code().as_str()), Err("resource-not-in-use"));
         store.complete_refund(done.refund, &reseller_admin(), t0()).await.expect("refunded to the partner (rule 9)");
-        assert_eq!(balance(&store, AccountKind::Cash).await, dec("813.33"));
+        // 1,000.00 - 900.00 (the order) - 20.00 (the renewal order) + 713.33.
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("793.33"));
     }
     async fn orders_are_listed_by_visible_customer_and_status_with_paging(store: Store) {
         seeded(&store).await;

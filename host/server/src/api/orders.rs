@@ -3,7 +3,7 @@
 //! renewal, unsubscription and auto-renew (DOMAIN.md "Order").
 
 use super::{Page, idempotency_key, money};
-use crate::api::approvals::{ApprovalRequestExt, act, approval_request, home_currency};
+use crate::api::approvals::{ApprovalRequestExt, act, approval_request};
 use crate::api::extract::{Body, Params, Path};
 use crate::auth::{Access, Caller, Principal};
 use crate::error::AppError;
@@ -570,29 +570,37 @@ pub struct RenewRequest {
     pub period_count: u32,
 }
 
-/// The new term.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Renewed {
-    /// The resource.
-    pub resource_id: i64,
-    /// Its new expiry.
-    pub expires_at: DateTime<Utc>,
-}
-
-/// Extends a resource's term by periods of its original type (rule 11). Price it first with
-/// `POST /v1/quotes/renewal` and order that quote to charge it.
-#[utoipa::path(post, path = "/v1/resources/{id}/renewals", tag = "orders", params(("id" = i64, Path)), request_body = RenewRequest,
-    responses((status = 201, body = Renewed), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+/// Orders the renewal of a resource for more periods of its original type (rule 11): the
+/// chain prices it (a renewal quote, purpose `renewal`, the seller's renewal discounts apply),
+/// the approval rules are asked (`renewal`), and the renewal order is created, payable at once
+/// (`201` with the order and its deadline); paying it extends the term, in the payment's
+/// transaction. Needs an `Idempotency-Key`: a retry orders once.
+#[utoipa::path(post, path = "/v1/resources/{id}/renewals", tag = "orders", params(("id" = i64, Path), ("Idempotency-Key" = String, Header)), request_body = RenewRequest,
+    responses((status = 201, body = CreatedOrderView), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn renew(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<i64>,
     payload: Body<RenewRequest>,
 ) -> Result<Response, AppError> {
     caller.need("orders", Access::Write)?;
+    let key = idempotency_key(&headers)?;
     let Body(request) = payload;
     let resource = resource_in_scope(&state, &caller, id).await?;
     let customer = resource_customer(&state, &resource).await?;
+    let actor = caller.actor(Some(customer.id));
+    // A retry answers the order the first request created, without pricing again.
+    if let Some(created) = state.store.order_created_with_key(&actor, &key).await? {
+        let order = state
+            .store
+            .order(created.id)
+            .await?
+            .ok_or_else(|| AppError::not_found(Entity::Order, created.id))?;
+        return Ok(replayed_order(order, &created));
+    }
+    let (_, Json(priced)) =
+        crate::api::quotes::renewal_quote(state.clone(), caller.clone(), id, request.period_count).await?;
     let detail = ActionDetail::Renewal {
         resource: id,
         period: resource.period,
@@ -604,13 +612,14 @@ pub async fn renew(
         ApprovalKind::Renewal,
         customer.partner,
         Some(&customer),
-        home_currency(),
+        priced.currency,
     )
+    .with_amount(Some(priced.total))
     .with_detail(detail);
     let action = Action::Renewal {
-        resource: id,
-        period: resource.period,
-        period_count: request.period_count,
+        quote: priced.quote_id,
+        actor,
+        idempotency_key: key,
     };
     act(&state, &caller, approval, action, StatusCode::CREATED).await
 }

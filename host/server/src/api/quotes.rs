@@ -188,11 +188,23 @@ pub async fn renewal(
 ) -> Result<(StatusCode, Json<PricedQuote>), AppError> {
     caller.need("quotes", Access::Write)?;
     let Body(request) = payload;
+    renewal_quote(state, caller, request.resource_id, request.period_count).await
+}
+
+/// Prices renewing `resource_id` for `period_count` periods of its own type through the chain
+/// (purpose `renewal`) and stores the quote, naming the resource: an order made from it is a
+/// renewal, whose payment extends the term (rule 11).
+pub(crate) async fn renewal_quote(
+    state: AppState,
+    caller: Caller,
+    resource_id: i64,
+    period_count: u32,
+) -> Result<(StatusCode, Json<PricedQuote>), AppError> {
     let resource = state
         .store
-        .resource(request.resource_id)
+        .resource(resource_id)
         .await?
-        .ok_or_else(|| AppError::not_found(Entity::Resource, request.resource_id))?;
+        .ok_or_else(|| AppError::not_found(Entity::Resource, resource_id))?;
     let max = match resource.period {
         PeriodType::Month => 11,
         PeriodType::Year => 3,
@@ -203,7 +215,7 @@ pub async fn renewal(
             ));
         }
     };
-    if request.period_count == 0 || request.period_count > max {
+    if period_count == 0 || period_count > max {
         return Err(AppError::field(
             "period_count",
             format!("a {} renewal is 1 to {max} periods", resource.period),
@@ -214,7 +226,7 @@ pub async fn renewal(
         .list_price(resource.product, resource.period)
         .await?
         .ok_or_else(|| AppError::refused(ErrorCode::PriceNotFound, "the resource's product has no list price"))?;
-    let lines = [(resource.product, resource.period, request.period_count, 1)];
+    let lines = [(resource.product, resource.period, period_count, 1)];
     let product = state
         .store
         .product(resource.product)
@@ -376,6 +388,10 @@ async fn quote(
     }
     let customer = caller.customer(&state, customer_id).await?;
     let now = Utc::now();
+    let renews = match &purpose {
+        Purpose::Renewal(resource) => Some(resource.id),
+        Purpose::New | Purpose::OnDemand | Purpose::SpecChange(_) => None,
+    };
     let (log, priced) = price(&state, customer, currency, request, purpose, now).await?;
     let mut response = match priced {
         Ok(response) => response,
@@ -398,6 +414,7 @@ async fn quote(
         created_by: &created_by,
         now,
         expires_at: response.expires_at,
+        renews,
     };
     // The quote and the records of the invocations that priced it: one commit.
     let (quote_id, ids) = state.store.save_quote_with_invocations(&quote, &log.records).await?;
