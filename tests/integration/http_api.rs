@@ -1707,3 +1707,53 @@ fn rule_11_a_renewal_is_an_order_priced_by_the_chain_and_paying_it_extends_the_t
         "{body}"
     );
 }
+
+#[test]
+fn rule_18_a_frozen_partners_staff_can_read_but_not_act_and_its_customers_cannot_buy() {
+    let state = api_state();
+    let app = router(state.clone());
+    // A quote of customer 102's, priced before the freeze.
+    let (status, quote) = call(
+        &app,
+        "POST",
+        "/v1/quotes",
+        Some(keys::CUSTOMER_102),
+        Some(quote_body(
+            102,
+            json!([{ "product_id": 1001, "period": "month", "period_count": 1, "quantity": 1 }]),
+        )),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{quote}");
+    tokio()
+        .block_on(state.store.freeze_partner(demo::RESELLER))
+        .expect("reseller 2 frozen");
+
+    let (status, customers) = call(&app, "GET", "/v1/customers", Some(keys::RESELLER_ADMIN), None);
+    assert_eq!(status, StatusCode::OK, "reading is allowed: {customers}");
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/customers/101/allocations",
+        Some(keys::RESELLER_ADMIN),
+        Some(json!({ "currency": "CNY", "amount": "10.00" })),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("partner-frozen")),
+        "{body}"
+    );
+    // Freezing the partner froze its resale customers: 102 cannot order.
+    let (status, body) = call_raw(
+        &app,
+        "POST",
+        "/v1/orders",
+        Some(keys::CUSTOMER_102),
+        json!({ "quote_id": quote["quote_id"] }).to_string(),
+        &[("idempotency-key", "frozen-order")],
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("customer-frozen")),
+        "{body}"
+    );
+}

@@ -106,6 +106,8 @@ error_codes! {
     OrderState = ("order-state", 409),
     OrderExpired = ("order-expired", 409),
     InsufficientBalance = ("insufficient-balance", 422),
+    CustomerFrozen = ("customer-frozen", 422),
+    PartnerFrozen = ("partner-frozen", 403),
     IdempotencyKeyReused = ("idempotency-key-reused", 409),
     NotOfPartner = ("not-of-partner", 422),
     ReferralCustomer = ("referral-customer", 422),

@@ -253,15 +253,26 @@ impl Caller {
                     a == area && (level == "write" || (level == "read" && access == Access::Read))
                 })
         });
-        if covered {
-            Ok(())
-        } else {
+        if !covered {
             let level = if access == Access::Read { "read" } else { "write" };
-            Err(AppError::refused(
+            return Err(AppError::refused(
                 ErrorCode::ScopeMissing,
                 format!("this API key lacks the `{area}:{level}` scope"),
-            ))
+            ));
         }
+        // Rule 18: a frozen partner's staff can read but not act.
+        if let (Access::Write, Principal::Staff { partner, .. }) = (access, &self.principal)
+            && partner.frozen
+        {
+            return Err(AppError::refused(
+                ErrorCode::PartnerFrozen,
+                format!(
+                    "partner {} is frozen: its staff can read, not act (rule 18)",
+                    partner.id
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Refuses unless the caller is the operator.

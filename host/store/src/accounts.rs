@@ -482,6 +482,11 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.check_target(partner, to).await?;
+        if let AllocationTarget::Customer(customer) = to {
+            // Rule 18: a frozen customer receives no allocations.
+            let found = self.existing_customer(customer).await?;
+            crate::orders::refuse_frozen(customer, found.freeze.as_str(), "receive allocations")?;
+        }
         transfer(
             self,
             AccountOwner::Partner(partner),

@@ -406,17 +406,18 @@ impl Store {
                 ..first
             });
         }
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM customers WHERE id = $1")
+        let freeze: Option<String> = sqlx::query_scalar("SELECT \"freeze\" FROM customers WHERE id = $1")
             .bind(order.customer)
             .fetch_optional(&mut *tx)
             .await?;
-        if exists.is_none() {
+        let Some(freeze) = freeze else {
             return Err(DomainError::NotFound {
                 what: Entity::Customer,
                 id: order.customer,
             }
             .into());
-        }
+        };
+        refuse_frozen(order.customer, &freeze, "buy or renew")?;
         let renews = match order.quote {
             Some(quote) => check_quote(&mut tx, quote, order, now).await?,
             None => None,
@@ -555,6 +556,11 @@ impl Store {
             return Err(DomainError::OrderExpired(order_id).into());
         }
         let customer: i64 = row.try_get("customer")?;
+        let freeze: String = sqlx::query_scalar("SELECT \"freeze\" FROM customers WHERE id = $1")
+            .bind(customer)
+            .fetch_one(&mut *tx)
+            .await?;
+        refuse_frozen(customer, &freeze, "pay")?;
         check_payer(&mut tx, order_id, customer, payer).await?;
         let currency: Currency = row
             .try_get::<String, _>("currency")?
@@ -1050,6 +1056,20 @@ async fn provision(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Rule 18: a frozen customer (account, or account and resources) cannot buy, renew or pay
+/// until it is unfrozen. `freeze` is the customer's state as stored, read inside the caller's
+/// transaction.
+pub(crate) fn refuse_frozen(customer: CustomerId, freeze: &str, what: &str) -> Result<(), StoreError> {
+    if freeze == FreezeState::NotFrozen.as_str() {
+        return Ok(());
+    }
+    Err(refused(
+        ErrorCode::CustomerFrozen,
+        format!("customer {customer} is {freeze}: it cannot {what} until it is unfrozen (rule 18)"),
+    )
+    .into())
 }
 
 /// Whose cash account a refund of an order goes to (rule 9): who paid it, as the order

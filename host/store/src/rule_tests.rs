@@ -330,6 +330,32 @@ on_both_backends! {
         assert_eq!(store.resources_of(demo::STANDARD_CUSTOMER).await.expect("resources").len(), before + 2);
     }
 
+    async fn rule_18_a_frozen_customer_cannot_buy_pay_or_receive_allocations(store: Store) {
+        seeded(&store).await;
+        let (cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;
+        let frozen = NewOrder { customer: demo::FROZEN_CUSTOMER, ..order_of("10.00") };
+        let orders_before = store.recent_orders(demo::FROZEN_CUSTOMER, 100).await.expect("orders").len();
+        let bought = store.create_order(&frozen, &reseller_admin(), "o-frozen", t0()).await;
+        assert_eq!(bought.map(|_| ()).map_err(|e| e.code().as_str()), Err("customer-frozen"));
+        assert_eq!(store.recent_orders(demo::FROZEN_CUSTOMER, 100).await.expect("orders").len(), orders_before, "nothing written");
+        let allocated = store
+            .allocate(demo::RESELLER, AllocationTarget::Customer(demo::FROZEN_CUSTOMER), cny(), dec("10.00"), &reseller_admin(), t0())
+            .await;
+        assert_eq!(allocated.map_err(|e| e.code().as_str()), Err("customer-frozen"));
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("1000.00"));
+
+        // Ordered before the freeze, paid after it: refused, nothing taken.
+        let order = store.create_order(&order_of("10.00"), &reseller_admin(), "o-1", t0()).await.expect("order");
+        store.freeze_customer(demo::STANDARD_CUSTOMER, FreezeState::AccountFrozen).await.expect("frozen");
+        let paid = store.pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-1", t0()).await;
+        assert_eq!(paid.map(|_| ()).map_err(|e| e.code().as_str()), Err("customer-frozen"));
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("1000.00"));
+        assert_eq!(ledger_sum(&store, cash).await, dec("1000.00"));
+        // Unfrozen, it pays.
+        store.unfreeze_customer(demo::STANDARD_CUSTOMER, FreezeState::AccountFrozen).await.expect("unfrozen");
+        store.pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-2", t0()).await.expect("paid");
+    }
+
     async fn create_and_pay_are_idempotent(store: Store) {
         seeded(&store).await;
         let (cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;
