@@ -112,6 +112,7 @@ error_codes! {
     NotOfPartner = ("not-of-partner", 422),
     ReferralCustomer = ("referral-customer", 422),
     BillingCycleNotInvoiceable = ("billing-cycle-not-invoiceable", 422),
+    AlreadyInvoiced = ("already-invoiced", 409),
     BillingCycleInArrears = ("billing-cycle-in-arrears", 422),
     VatSpecialNeedsEnterpriseTitle = ("vat-special-needs-enterprise-title", 422),
     InvoiceMediumNotAllowed = ("invoice-medium-not-allowed", 422),

@@ -148,7 +148,8 @@ impl Store {
         Ok(())
     }
 
-    /// Requests an invoice, enforcing rules 2-5. Returns the request's id and amount.
+    /// Requests an invoice, enforcing rules 2-5; an order is invoiced at most once (alone or in
+    /// its billing cycle), at what was paid net of refunds. Returns the request's id and amount.
     pub async fn request_invoice(
         &self,
         request: &NewInvoiceRequest,
@@ -188,16 +189,31 @@ impl Store {
         })?;
         check_kind_and_medium(request.kind, request.medium, info.title_type)?;
 
-        let (amount, cycle, order) = match request.scope {
+        // The orders invoiced are claimed in the request's transaction: each at most once,
+        // alone or in its billing cycle, at what was paid net of refunds.
+        let mut tx = self.pool().begin().await?;
+        let net = |row: &sqlx::any::AnyRow| -> Result<Decimal, StoreError> {
+            let text: String = row.try_get("amount")?;
+            let paid = Decimal::from_str_exact(&text).map_err(|e| DomainError::Invalid {
+                field: "amount",
+                message: e.to_string(),
+            })?;
+            let refunded = crate::money::from_cents(row.try_get("refunded_cents")?);
+            Ok(paid.checked_sub(refunded).unwrap_or(Decimal::ZERO).max(Decimal::ZERO))
+        };
+        let (amount, cycle, order, claimed) = match request.scope {
             InvoiceScope::BillingCycle { year, month } => {
                 check_cycle_closed(year, month, now)?;
                 let (from, to) = month_bounds(year, month)?;
-                let rows = sqlx::query("SELECT status, amount, currency, paid_at, created_at FROM orders WHERE customer = $1 AND created_at < $2")
-                    .bind(customer.id)
-                    .bind(to.timestamp_millis())
-                    .fetch_all(self.pool())
-                    .await?;
+                let rows = sqlx::query(
+                    "SELECT id, status, amount, refunded_cents, currency, paid_at, created_at, invoice_request FROM orders WHERE customer = $1 AND created_at < $2",
+                )
+                .bind(customer.id)
+                .bind(to.timestamp_millis())
+                .fetch_all(&mut *tx)
+                .await?;
                 let mut amount = Decimal::ZERO;
+                let mut claimed = Vec::new();
                 for row in &rows {
                     let status: String = row.try_get("status")?;
                     let created: i64 = row.try_get("created_at")?;
@@ -211,42 +227,51 @@ impl Store {
                     }
                     let paid_at: Option<i64> = row.try_get("paid_at")?;
                     let currency: String = row.try_get("currency")?;
+                    let invoiced: Option<i64> = row.try_get("invoice_request")?;
                     let in_cycle = paid_at.is_some_and(|t| t >= from.timestamp_millis() && t < to.timestamp_millis());
-                    if in_cycle && currency == request.currency.as_str() {
-                        let text: String = row.try_get("amount")?;
-                        let paid = Decimal::from_str_exact(&text).map_err(|e| DomainError::Invalid {
-                            field: "amount",
-                            message: e.to_string(),
-                        })?;
-                        amount = crate::money::total([amount, paid])
+                    if in_cycle && currency == request.currency.as_str() && invoiced.is_none() {
+                        amount = crate::money::total([amount, net(row)?])
                             .ok_or_else(|| out_of_range("amount", format!("the paid amount of {year}-{month:02}")))?;
+                        claimed.push(row.try_get::<i64, _>("id")?);
                     }
                 }
-                (amount, Some(format!("{year}-{month:02}")), None)
+                (amount, Some(format!("{year}-{month:02}")), None, claimed)
             }
             InvoiceScope::Order { order } => {
-                let found = self.existing_order(order).await?;
-                if found.customer != customer.id {
-                    return Err(DomainError::NotFound {
-                        what: Entity::Order,
-                        id: order,
-                    }
-                    .into());
-                }
-                if found.paid_at.is_none() {
+                let row = sqlx::query(
+                    "SELECT customer, status, amount, refunded_cents, currency, paid_at, invoice_request FROM orders WHERE id = $1",
+                )
+                .bind(order)
+                .fetch_optional(&mut *tx)
+                .await?
+                .filter(|r| r.try_get::<i64, _>("customer").is_ok_and(|c| c == customer.id))
+                .ok_or(DomainError::NotFound {
+                    what: Entity::Order,
+                    id: order,
+                })?;
+                if row.try_get::<Option<i64>, _>("paid_at")?.is_none() {
+                    let status: OrderStatus =
+                        row.try_get::<String, _>("status")?
+                            .parse()
+                            .map_err(|_| DomainError::Invalid {
+                                field: "status",
+                                message: "an order status the store does not know".into(),
+                            })?;
                     return Err(DomainError::OrderState {
                         order,
-                        status: found.status,
+                        status,
                         operation: "invoiced",
                     }
                     .into());
                 }
-                if found.currency != request.currency {
-                    return Err(
-                        DomainError::CurrencyMismatch(format!("order {order} is in {}", found.currency)).into(),
-                    );
+                let currency: String = row.try_get("currency")?;
+                if currency != request.currency.as_str() {
+                    return Err(DomainError::CurrencyMismatch(format!("order {order} is in {currency}")).into());
                 }
-                (found.amount, None, Some(order))
+                if let Some(invoice) = row.try_get::<Option<i64>, _>("invoice_request")? {
+                    return Err(already_invoiced(order, invoice).into());
+                }
+                (net(&row)?, None, Some(order), vec![order])
             }
         };
         if amount <= Decimal::ZERO {
@@ -275,8 +300,31 @@ impl Store {
         .bind(cycle)
         .bind(order)
         .bind(issuer)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await?;
+        for claim in claimed {
+            // Conditional: of two requests racing for an order, one invoices it.
+            let done = sqlx::query("UPDATE orders SET invoice_request = $1 WHERE id = $2 AND invoice_request IS NULL")
+                .bind(id)
+                .bind(claim)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(refused(
+                    ErrorCode::AlreadyInvoiced,
+                    format!("order {claim} was invoiced concurrently"),
+                )
+                .into());
+            }
+        }
+        tx.commit().await?;
         Ok((id, amount))
     }
+}
+
+fn already_invoiced(order: i64, invoice: i64) -> crate::errors::DomainError {
+    refused(
+        ErrorCode::AlreadyInvoiced,
+        format!("order {order} is already invoiced by invoice request {invoice}"),
+    )
 }

@@ -547,6 +547,36 @@ on_both_backends! {
         assert_eq!(store.request_invoice(&general, now).await.expect("general, electronic").1, dec("1500.00"));
     }
 
+    async fn an_order_is_invoiced_at_most_once_alone_or_in_its_cycle_net_of_refunds(store: Store) {
+        seeded(&store).await;
+        let by_reseller = |customer, scope| invoice(customer, Issuer::Partner(demo::RESELLER), scope);
+        // Order 9001 (12,000.00) alone, once.
+        let alone = by_reseller(demo::KEY_ACCOUNT_CUSTOMER, InvoiceScope::Order { order: 9001 });
+        assert_eq!(store.request_invoice(&alone, t0()).await.expect("invoiced").1, dec("12000.00"));
+        let again = store.request_invoice(&alone, t0()).await;
+        assert_eq!(again.map_err(|e| e.code().as_str()), Err("already-invoiced"));
+        // October's cycle (order 9002, 8,000.00), once; then 9002 alone is refused.
+        let october = by_reseller(demo::KEY_ACCOUNT_CUSTOMER, InvoiceScope::BillingCycle { year: 2026, month: 10 });
+        let at = Utc.with_ymd_and_hms(2026, 11, 4, 0, 0, 0).single().expect("date");
+        assert_eq!(store.request_invoice(&october, at).await.expect("cycle").1, dec("8000.00"));
+        let twice = store.request_invoice(&october, at).await;
+        assert_eq!(twice.map_err(|e| e.code().as_str()), Err("nothing-to-invoice"));
+        let in_cycle = by_reseller(demo::KEY_ACCOUNT_CUSTOMER, InvoiceScope::Order { order: 9002 });
+        assert_eq!(store.request_invoice(&in_cycle, at).await.map_err(|e| e.code().as_str()), Err("already-invoiced"));
+
+        // Net of refunds: 300.00 paid, 100.00 refunded, 200.00 invoiced.
+        reseller_accounts(&store, "1000.00", "0.00").await;
+        let order = store.create_order(&order_of("300.00"), &reseller_admin(), "o-1", t0()).await.expect("order");
+        store
+            .pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-1", t0())
+            .await
+            .expect("paid");
+        store.refund_order(order.id, dec("100.00"), &reseller_admin(), "r-1", t0()).await.expect("refunded");
+        store.set_invoice_info(&title(demo::STANDARD_CUSTOMER, TitleType::Enterprise)).await.expect("title");
+        let net = by_reseller(demo::STANDARD_CUSTOMER, InvoiceScope::Order { order: order.id });
+        assert_eq!(store.request_invoice(&net, t0()).await.expect("invoiced").1, dec("200.00"));
+    }
+
     async fn rule_4_one_valid_invoice_title_per_account(store: Store) {
         seeded(&store).await;
         let request = invoice(demo::STANDARD_CUSTOMER, Issuer::Partner(demo::RESELLER), InvoiceScope::Order { order: 9003 });
