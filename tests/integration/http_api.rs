@@ -1757,3 +1757,88 @@ fn rule_18_a_frozen_partners_staff_can_read_but_not_act_and_its_customers_cannot
         "{body}"
     );
 }
+
+#[test]
+fn rule_10_unsubscribing_asks_the_rules_closes_the_resource_and_refunds_the_payer_once() {
+    let state = api_state();
+    let app = router(state.clone());
+    let keyed = |key: &str, path: &str, body: Value| {
+        call_raw(
+            &app,
+            "POST",
+            path,
+            Some(keys::CUSTOMER_102),
+            body.to_string(),
+            &[("idempotency-key", key)],
+        )
+    };
+    // Three months of product 1001 (216.00 a month with reseller 2's markup): 648.00, paid by
+    // the customer from its balance; the payment provisions the resource.
+    let (status, quote) = call(
+        &app,
+        "POST",
+        "/v1/quotes",
+        Some(keys::CUSTOMER_102),
+        Some(quote_body(
+            102,
+            json!([{ "product_id": 1001, "period": "month", "period_count": 3, "quantity": 1 }]),
+        )),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{quote}");
+    let (status, order) = keyed("o-1", "/v1/orders", json!({ "quote_id": quote["quote_id"] }));
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let order = order["order"]["id"].as_i64().expect("order");
+    let (status, paid) = keyed("p-1", &format!("/v1/orders/{order}/payments"), json!({}));
+    assert_eq!(
+        (status, paid["amount"].as_str()),
+        (StatusCode::CREATED, Some("648.00")),
+        "{paid}"
+    );
+    let resource: i64 = tokio()
+        .block_on(
+            sqlx::query_scalar("SELECT id FROM resources WHERE order_id = $1")
+                .bind(order)
+                .fetch_one(state.store.pool()),
+        )
+        .expect("provisioned");
+    let balance = || {
+        tokio()
+            .block_on(state.store.customer_balance(102, "CNY".parse().expect("currency")))
+            .expect("balance")
+    };
+    let after_payment = balance();
+
+    let path = format!("/v1/resources/{resource}/unsubscribe");
+    let (status, body) = call(&app, "POST", &path, Some(keys::CUSTOMER_102), None);
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("Idempotency-Key")),
+        "{body}"
+    );
+    // At once: the whole term is unused, so all that was paid comes back, to the customer.
+    let (status, done) = keyed("u-1", &path, json!({}));
+    assert_eq!(status, StatusCode::CREATED, "{done}");
+    assert_eq!(
+        (done["closed"].clone(), done["amount"].as_str()),
+        (json!([resource]), Some("648.00")),
+        "{done}"
+    );
+    assert_eq!(done["refunds"][0]["order_id"], order);
+    assert_eq!(balance(), after_payment + dec("648.00"));
+    // The reseller's unsubscribe rule was asked, and a retry refunds nothing more.
+    let (_, audit) = call(&app, "GET", "/v1/invocations", Some(keys::RESELLER_ADMIN), None);
+    assert!(
+        audit.as_array().is_some_and(
+            |records| records.iter().any(|r| r["plugin"] == "unsubscribe-approval@0.1.0"
+                && r["input"].as_str().is_some_and(|i| i.contains("unsubscribe")))
+        ),
+        "{audit}"
+    );
+    let (status, again) = keyed("u-1", &path, json!({}));
+    assert_eq!(
+        (status, &again["refunds"]),
+        (StatusCode::CREATED, &done["refunds"]),
+        "{again}"
+    );
+    assert_eq!(balance(), after_payment + dec("648.00"));
+}

@@ -132,7 +132,6 @@ error_codes! {
     PaymentRequestedFromPartner = ("payment-requested-from-partner", 422),
     PaymentAlreadyRequested = ("payment-already-requested", 422),
     NoPendingPaymentRequest = ("no-pending-payment-request", 422),
-    RefundNotRequested = ("refund-not-requested", 422),
     RefundPayerUnknown = ("refund-payer-unknown", 422),
     TooManyCoupons = ("too-many-coupons", 422),
     CouponNotUsable = ("coupon-not-usable", 422),

@@ -12,6 +12,7 @@ use pchost_domain::{Association, Currency, CustomerId, FreezeState, OrderId, Par
 use pchost_store::accounts::{Actor, AllocationTarget};
 use pchost_store::coupons::CouponLimits;
 use pchost_store::orders::{NewOrder, Payer};
+use pchost_store::resources::Unsubscription;
 use pchost_store::store::Store;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -95,6 +96,10 @@ pub enum Action {
         resource: i64,
         /// Who asked.
         actor: Actor,
+        /// The request's idempotency key: a retry unsubscribes and refunds once. Tasks stored
+        /// before unsubscriptions took a key have none (see `execute`).
+        #[serde(default)]
+        idempotency_key: String,
     },
     /// Order the renewal of a resource, priced by the chain in saved quote `quote` (rule 11):
     /// the order is payable at once, and paying it extends the term.
@@ -212,6 +217,27 @@ async fn customer_view(store: &Store, id: CustomerId) -> Result<Value, Extension
     to_json(CustomerView::from(customer))
 }
 
+/// What an unsubscription answers: the resources closed, the refunds paid and their sum.
+pub fn unsubscription_json(done: &Unsubscription) -> Value {
+    let refunds: Vec<Value> = done
+        .refunds
+        .iter()
+        .map(|r| {
+            json!({
+                "refund_id": r.refund,
+                "order_id": r.order,
+                "amount": r.amount.to_string(),
+                "account": r.account,
+            })
+        })
+        .collect();
+    json!({
+        "closed": done.closed,
+        "refunds": refunds,
+        "amount": done.amount.to_string(),
+    })
+}
+
 impl Action {
     /// Undoes what asking for the action held, once it is refused (by a rule, or by the person
     /// deciding its task): an order held for review is cancelled. Other actions hold nothing.
@@ -289,14 +315,18 @@ impl Action {
                 store.unfreeze_customer(*customer, *state).await?;
                 customer_view(store, *customer).await
             }
-            Action::Unsubscribe { resource, actor } => {
-                let done = store.unsubscribe_resource(*resource, actor, now).await?;
-                Ok(json!({
-                    "closed": done.closed,
-                    "refund_id": done.refund,
-                    "amount": done.amount.to_string(),
-                    "needs_approval": done.needs_approval,
-                }))
+            Action::Unsubscribe {
+                resource,
+                actor,
+                idempotency_key,
+            } => {
+                let key = if idempotency_key.is_empty() {
+                    format!("task:{resource}")
+                } else {
+                    idempotency_key.clone()
+                };
+                let done = store.unsubscribe_resource(*resource, actor, &key, now).await?;
+                Ok(unsubscription_json(&done))
             }
             Action::Renewal {
                 quote,

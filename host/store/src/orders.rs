@@ -164,7 +164,7 @@ async fn check_payer(
     Ok(())
 }
 
-fn check_key(key: &str) -> Result<(), StoreError> {
+pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(DomainError::Invalid {
             field: "idempotency_key",
@@ -175,20 +175,57 @@ fn check_key(key: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The fingerprint of a request under an idempotency key.
+fn request_hash(request: &impl Serialize) -> Result<String, StoreError> {
+    let body = serde_json::to_vec(request).map_err(|e| DomainError::Invalid {
+        field: "request",
+        message: e.to_string(),
+    })?;
+    Ok(hex::encode(Sha256::digest(&body)))
+}
+
+/// The answer remembered for `(scope, key)`, without claiming it: for a caller whose checks
+/// would refuse a retry of a request that already succeeded (it closed what it checks).
+/// `None` when the key is new or its request has not finished; a key used for another
+/// request is refused.
+pub(crate) async fn remembered<T: DeserializeOwned>(
+    store: &Store,
+    scope: &str,
+    key: &str,
+    request: &impl Serialize,
+) -> Result<Option<T>, StoreError> {
+    let row =
+        sqlx::query("SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND idempotency_key = $2")
+            .bind(scope)
+            .bind(key)
+            .fetch_optional(store.pool())
+            .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    if row.try_get::<String, _>("request_hash")? != request_hash(request)? {
+        return Err(DomainError::IdempotencyKeyReused(key.to_owned()).into());
+    }
+    row.try_get::<Option<String>, _>("response")?
+        .map(|text| {
+            serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                table: "idempotency_keys",
+                detail: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
 /// Claims `(scope, key)` for this request inside `tx`. Returns the first result when the key
 /// was already used for the same request; refuses it for a different request.
-async fn claim_key<T: DeserializeOwned>(
+pub(crate) async fn claim_key<T: DeserializeOwned>(
     tx: &mut Transaction<'_, Any>,
     scope: &str,
     key: &str,
     request: &impl Serialize,
     now: DateTime<Utc>,
 ) -> Result<Option<T>, StoreError> {
-    let body = serde_json::to_vec(request).map_err(|e| DomainError::Invalid {
-        field: "request",
-        message: e.to_string(),
-    })?;
-    let hash = hex::encode(Sha256::digest(&body));
+    let hash = request_hash(request)?;
     let inserted = sqlx::query(
         "INSERT INTO idempotency_keys (scope, idempotency_key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
     )
@@ -272,7 +309,7 @@ async fn check_quote(
 }
 
 /// Stores the result of the request that claimed `(scope, key)`, in the same transaction.
-async fn remember(
+pub(crate) async fn remember(
     tx: &mut Transaction<'_, Any>,
     scope: &str,
     key: &str,
@@ -851,138 +888,10 @@ impl Store {
         if let Some(first) = claim_key::<RefundDone>(&mut tx, &scope, idempotency_key, &request, now).await? {
             return Ok(first);
         }
-        let capped = sqlx::query(
-            "UPDATE orders SET refunded_cents = refunded_cents + $1 \
-             WHERE id = $2 AND status IN ($3, $4) AND refunded_cents + $1 <= $5",
-        )
-        .bind(amount_cents)
-        .bind(order_id)
-        .bind(OrderStatus::Processing.as_str())
-        .bind(OrderStatus::Completed.as_str())
-        .bind(paid_cents)
-        .execute(&mut *tx)
-        .await?;
-        if capped.rows_affected() == 0 {
-            let row = sqlx::query("SELECT status, refunded_cents FROM orders WHERE id = $1")
-                .bind(order_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            let status: OrderStatus =
-                row.try_get::<String, _>("status")?
-                    .parse()
-                    .map_err(|_| DomainError::Invalid {
-                        field: "status",
-                        message: "an order status the store does not know".into(),
-                    })?;
-            let refunded: i64 = row.try_get("refunded_cents")?;
-            return Err(if matches!(status, OrderStatus::Processing | OrderStatus::Completed) {
-                DomainError::Invalid {
-                    field: "amount",
-                    message: format!(
-                        "{amount} is more than the {} left to refund",
-                        from_cents(paid_cents.saturating_sub(refunded))
-                    ),
-                }
-            } else {
-                DomainError::OrderState {
-                    order: order_id,
-                    status,
-                    operation: "refunded",
-                }
-            }
-            .into());
-        }
-        let refund: i64 = sqlx::query_scalar(
-            "INSERT INTO refunds (order_id, amount_cents, status, requested_by, requested_at, account, completed_at) \
-             VALUES ($1, $2, 'completed', $3, $4, $5, $4) RETURNING id",
-        )
-        .bind(order_id)
-        .bind(amount_cents)
-        .bind(actor.label())
-        .bind(now.timestamp_millis())
-        .bind(account.id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if !crate::accounts::credit(&mut tx, account.id, amount_cents).await? {
-            return Err(out_of_range(
-                "amount",
-                format!("a balance of {} plus the refund of {amount}", account.balance),
-            )
-            .into());
-        }
-        insert_entry(&mut tx, account.id, amount_cents, "refund", Some(order_id), actor, now).await?;
-        let done = RefundDone {
-            refund,
-            order: order_id,
-            amount: from_cents(amount_cents),
-            account: account.id,
-        };
+        let done = pay_refund(&mut tx, order_id, amount_cents, paid_cents, account.id, actor, now).await?;
         remember(&mut tx, &scope, idempotency_key, &done).await?;
         tx.commit().await?;
         Ok(done)
-    }
-
-    /// Pays a requested refund (an unsubscription's, [`record_refund`]) back to whoever paid
-    /// the order (rule 9): the partner when it paid on the customer's behalf, else the
-    /// customer's own cash account. Returns the account credited.
-    pub async fn complete_refund(&self, refund: i64, actor: &Actor, now: DateTime<Utc>) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "SELECT r.order_id, r.amount_cents, r.status, o.paid_by, o.currency FROM refunds r JOIN orders o ON o.id = r.order_id WHERE r.id = $1",
-        )
-        .bind(refund)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or(DomainError::NotFound { what: Entity::Refund, id: refund })?;
-        let status: String = row.try_get("status")?;
-        if status != "requested" {
-            return Err(refused(ErrorCode::RefundNotRequested, format!("refund {refund} is {status}")).into());
-        }
-        let order_id: i64 = row.try_get("order_id")?;
-        let amount_cents: i64 = row.try_get("amount_cents")?;
-        let paid_by: Option<String> = row.try_get("paid_by")?;
-        let currency: Currency = row
-            .try_get::<String, _>("currency")?
-            .parse()
-            .map_err(|e: pchost_domain::CurrencyError| DomainError::CurrencyMismatch(e.to_string()))?;
-        let owner = payer_account(order_id, paid_by.as_deref())?;
-        let account = self
-            .open_account(owner, AccountKind::Cash, currency, Decimal::ZERO)
-            .await?;
-        let mut tx = self.pool().begin().await?;
-        let done = sqlx::query("UPDATE refunds SET status = 'completed', account = $1, completed_at = $2 WHERE id = $3 AND status = 'requested'")
-            .bind(account.id)
-            .bind(now.timestamp_millis())
-            .bind(refund)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(refused(
-                ErrorCode::RefundNotRequested,
-                format!("refund {refund} was completed concurrently"),
-            )
-            .into());
-        }
-        if !crate::accounts::credit(&mut tx, account.id, amount_cents).await? {
-            tx.rollback().await?;
-            return Err(out_of_range(
-                "amount",
-                format!(
-                    "a balance of {} plus the refund of {}",
-                    account.balance,
-                    from_cents(amount_cents)
-                ),
-            )
-            .into());
-        }
-        insert_entry(&mut tx, account.id, amount_cents, "refund", Some(order_id), actor, now).await?;
-        sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status = $3")
-            .bind(OrderStatus::Completed.as_str())
-            .bind(order_id)
-            .bind(OrderStatus::PendingRefund.as_str())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(account.id)
     }
 }
 
@@ -1074,7 +983,7 @@ pub(crate) fn refuse_frozen(customer: CustomerId, freeze: &str, what: &str) -> R
 
 /// Whose cash account a refund of an order goes to (rule 9): who paid it, as the order
 /// records it (`partner:<id>` or `customer:<id>`).
-fn payer_account(order_id: OrderId, paid_by: Option<&str>) -> Result<AccountOwner, StoreError> {
+pub(crate) fn payer_account(order_id: OrderId, paid_by: Option<&str>) -> Result<AccountOwner, StoreError> {
     match paid_by.and_then(|p| p.split_once(':')) {
         Some(("partner", id)) => id.parse().ok().map(AccountOwner::Partner),
         Some(("customer", id)) => id.parse().ok().map(AccountOwner::Customer),
@@ -1087,48 +996,6 @@ fn payer_account(order_id: OrderId, paid_by: Option<&str>) -> Result<AccountOwne
         )
         .into()
     })
-}
-
-/// Puts an order in pending-refund and records a refund of `amount_cents`, inside the
-/// caller's transaction (rule 10).
-pub(crate) async fn record_refund(
-    tx: &mut Transaction<'_, Any>,
-    order_id: OrderId,
-    status: OrderStatus,
-    amount_cents: i64,
-    paid_cents: i64,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> Result<i64, StoreError> {
-    // The cap on refunds is part of the same conditional update (see `Store::refund_order`).
-    let marked = sqlx::query(
-        "UPDATE orders SET status = $1, refunded_cents = refunded_cents + $4 \
-         WHERE id = $2 AND status = $3 AND refunded_cents + $4 <= $5",
-    )
-    .bind(OrderStatus::PendingRefund.as_str())
-    .bind(order_id)
-    .bind(status.as_str())
-    .bind(amount_cents)
-    .bind(paid_cents)
-    .execute(&mut **tx)
-    .await?;
-    if marked.rows_affected() == 0 {
-        return Err(DomainError::OrderState {
-            order: order_id,
-            status,
-            operation: "refunded",
-        }
-        .into());
-    }
-    Ok(sqlx::query_scalar(
-        "INSERT INTO refunds (order_id, amount_cents, status, requested_by, requested_at) VALUES ($1, $2, 'requested', $3, $4) RETURNING id",
-    )
-    .bind(order_id)
-    .bind(amount_cents)
-    .bind(actor.label())
-    .bind(now.timestamp_millis())
-    .fetch_one(&mut **tx)
-    .await?)
 }
 
 /// A refund paid out to whoever paid its order.
@@ -1144,6 +1011,85 @@ pub struct RefundDone {
     /// The cash account credited: the partner's when it paid on the customer's behalf, else
     /// the customer's (rule 9).
     pub account: i64,
+}
+
+/// Pays `amount_cents` of an order back to `account` (its payer's cash, rule 9) inside the
+/// caller's transaction: the order's refunded total grows by it only while it stays within
+/// `paid_cents` and the order is paid (one conditional update, so refunds racing for the same
+/// order cannot together exceed it), the refund is recorded completed, the account credited
+/// and the ledger written.
+pub(crate) async fn pay_refund(
+    tx: &mut Transaction<'_, Any>,
+    order_id: OrderId,
+    amount_cents: i64,
+    paid_cents: i64,
+    account: i64,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<RefundDone, StoreError> {
+    let capped = sqlx::query(
+        "UPDATE orders SET refunded_cents = refunded_cents + $1 \
+         WHERE id = $2 AND status IN ($3, $4) AND refunded_cents + $1 <= $5",
+    )
+    .bind(amount_cents)
+    .bind(order_id)
+    .bind(OrderStatus::Processing.as_str())
+    .bind(OrderStatus::Completed.as_str())
+    .bind(paid_cents)
+    .execute(&mut **tx)
+    .await?;
+    if capped.rows_affected() == 0 {
+        let row = sqlx::query("SELECT status, refunded_cents FROM orders WHERE id = $1")
+            .bind(order_id)
+            .fetch_one(&mut **tx)
+            .await?;
+        let status: OrderStatus = row
+            .try_get::<String, _>("status")?
+            .parse()
+            .map_err(|_| DomainError::Invalid {
+                field: "status",
+                message: "an order status the store does not know".into(),
+            })?;
+        let refunded: i64 = row.try_get("refunded_cents")?;
+        return Err(if matches!(status, OrderStatus::Processing | OrderStatus::Completed) {
+            DomainError::Invalid {
+                field: "amount",
+                message: format!(
+                    "{} is more than the {} left to refund on order {order_id}",
+                    from_cents(amount_cents),
+                    from_cents(paid_cents.saturating_sub(refunded))
+                ),
+            }
+        } else {
+            DomainError::OrderState {
+                order: order_id,
+                status,
+                operation: "refunded",
+            }
+        }
+        .into());
+    }
+    let refund: i64 = sqlx::query_scalar(
+        "INSERT INTO refunds (order_id, amount_cents, status, requested_by, requested_at, account, completed_at) \
+         VALUES ($1, $2, 'completed', $3, $4, $5, $4) RETURNING id",
+    )
+    .bind(order_id)
+    .bind(amount_cents)
+    .bind(actor.label())
+    .bind(now.timestamp_millis())
+    .bind(account)
+    .fetch_one(&mut **tx)
+    .await?;
+    if !crate::accounts::credit(tx, account, amount_cents).await? {
+        return Err(out_of_range("amount", format!("the balance of account {account} plus the refund")).into());
+    }
+    insert_entry(tx, account, amount_cents, "refund", Some(order_id), actor, now).await?;
+    Ok(RefundDone {
+        refund,
+        order: order_id,
+        amount: from_cents(amount_cents),
+        account,
+    })
 }
 
 /// Which orders [`Store::find_orders`] lists.

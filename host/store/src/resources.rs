@@ -1,9 +1,13 @@
 //! Resources created by paid orders, their expiry and renewal (rule 11).
 
+use crate::accounts::AccountKind;
 use crate::entities::*;
 use crate::errors::{DomainError, Entity, ErrorCode, refused};
+use crate::orders::RefundDone;
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Duration, Months, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use sqlx::{Any, Row, Transaction};
 
 /// Auto-renewal charges from this many days before expiry (rule 11).
@@ -248,22 +252,17 @@ impl Store {
     }
 }
 
-/// A refund above this needs a customer manager's approval (rule 10; 50,000 on the seed
-/// platform).
-pub const REFUND_APPROVAL_THRESHOLD: rust_decimal::Decimal = rust_decimal::Decimal::from_parts(50_000, 0, 0, false, 0);
-
 /// What unsubscribing a resource did.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Unsubscription {
     /// Resources closed: the main one and its children.
     pub closed: Vec<i64>,
-    /// The refund recorded against the resource's order.
-    pub refund: i64,
-    /// Its amount: the unused term at list price, renewed periods included, capped at what
-    /// is left to refund on the order.
-    pub amount: rust_decimal::Decimal,
-    /// Whether the approval flow must approve it before it is paid (rule 10).
-    pub needs_approval: bool,
+    /// The refunds paid, one per order that paid for the term (the one that bought it, and
+    /// each renewal), each to whoever paid that order (rule 9).
+    pub refunds: Vec<RefundDone>,
+    /// What they come to.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
 }
 
 /// What unsubscribing a resource would refund.
@@ -271,94 +270,120 @@ pub struct Unsubscription {
 pub struct UnsubscriptionRefund {
     /// The order that bought the resource.
     pub order: OrderId,
-    /// Its status now.
-    order_status: OrderStatus,
-    /// The refund.
-    pub amount: rust_decimal::Decimal,
-    amount_cents: i64,
-    /// What was paid for the order: the cap on its refunds.
-    paid_cents: i64,
-    /// The children closed with it.
-    children: Vec<i64>,
+    /// The refund in all.
+    pub amount: Decimal,
+    /// Its shares, in cents, by the order that paid for them.
+    shares: Vec<(OrderId, i64)>,
 }
 
 impl Store {
-    /// What unsubscribing a main resource at `now` would refund, without doing it: the order
-    /// that bought it and the unused term (renewed periods included, as the expiry already
-    /// counts them), capped at what is left to refund on the order. What approval rules are
-    /// shown before [`Store::unsubscribe_resource`] runs.
+    /// What unsubscribing a main resource at `now` would refund, without doing it (rule 10):
+    /// the unused part of what was actually paid for its term, main and child resources,
+    /// renewals included. Each payment (the line of the order that bought a resource, each
+    /// renewal order) is refunded in proportion to the term left, capped at what is left to
+    /// refund on its order. What approval rules are shown before
+    /// [`Store::unsubscribe_resource`] runs.
     pub async fn unsubscription_refund(&self, id: i64, now: DateTime<Utc>) -> Result<UnsubscriptionRefund, StoreError> {
-        use rust_decimal::Decimal;
         self.main_resource(id).await?;
-        let status: String = sqlx::query_scalar("SELECT status FROM resources WHERE id = $1")
-            .bind(id)
-            .fetch_one(self.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT status, order_id, product, period, effective_at, expires_at FROM resources WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(self.pool())
+        .await?;
+        let status: String = row.try_get("status")?;
         if status != "in-use" {
             return Err(refused(ErrorCode::ResourceNotInUse, format!("resource {id} is {status}")).into());
         }
-        let order: Option<i64> = sqlx::query_scalar("SELECT order_id FROM resources WHERE id = $1")
-            .bind(id)
-            .fetch_one(self.pool())
-            .await?;
-        let order = order.ok_or_else(|| {
+        let order: OrderId = row.try_get::<Option<i64>, _>("order_id")?.ok_or_else(|| {
             refused(
                 ErrorCode::ResourceWithoutOrder,
                 format!("resource {id} records no order to refund"),
             )
         })?;
-        let children: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM resources WHERE main_resource = $1 AND status = 'in-use'")
-                .bind(id)
-                .fetch_all(self.pool())
-                .await?;
-        let mut unused = Decimal::ZERO;
-        for rid in std::iter::once(id).chain(children.iter().copied()) {
-            let r = self.resource(rid).await?.ok_or(DomainError::NotFound {
-                what: Entity::Resource,
-                id: rid,
-            })?;
-            let days_per_period = match r.period {
-                PeriodType::Month => Decimal::from(30),
-                PeriodType::Year => Decimal::from(365),
-                // Usage is billed afterwards: nothing paid ahead to refund.
-                _ => continue,
-            };
-            let price = self
-                .list_price(r.product, r.period)
-                .await?
-                .map(|p| p.amount)
-                .unwrap_or_default();
-            let remaining = Decimal::from((r.expires_at - now).num_days().max(0));
-            unused = price
-                .checked_mul(remaining)
-                .and_then(|value| unused.checked_add(value / days_per_period))
-                .ok_or_else(|| crate::errors::out_of_range("resource", "the unused term's value"))?;
+        let effective: i64 = row.try_get("effective_at")?;
+        let expires: i64 = row.try_get("expires_at")?;
+        // The term paid for, and what is left of it.
+        let term = expires.saturating_sub(effective).max(0);
+        let left = expires.saturating_sub(now.timestamp_millis()).clamp(0, term);
+
+        // The lines of the buying order for the main resource and its children in use: the
+        // first line of each one's product and period. Usage (hours, days) is billed after
+        // the fact: nothing was paid ahead for it.
+        let mut bought: Vec<(i64, String)> = vec![(row.try_get("product")?, row.try_get("period")?)];
+        for child in sqlx::query("SELECT product, period FROM resources WHERE main_resource = $1 AND status = 'in-use'")
+            .bind(id)
+            .fetch_all(self.pool())
+            .await?
+        {
+            bought.push((child.try_get("product")?, child.try_get("period")?));
         }
-        let found = self.existing_order(order).await?;
-        if !matches!(found.status, OrderStatus::Processing | OrderStatus::Completed) {
-            return Err(DomainError::OrderState {
-                order,
-                status: found.status,
-                operation: "refunded",
-            }
-            .into());
-        }
-        let refunded: Option<i64> =
-            sqlx::query_scalar("SELECT CAST(SUM(amount_cents) AS BIGINT) FROM refunds WHERE order_id = $1")
+        let mut lines: Vec<(i64, String, String)> =
+            sqlx::query("SELECT product, period, amount FROM order_lines WHERE order_id = $1 ORDER BY line")
                 .bind(order)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|l| Ok((l.try_get("product")?, l.try_get("period")?, l.try_get("amount")?)))
+                .collect::<Result<_, StoreError>>()?;
+        let mut payments: Vec<(OrderId, Decimal)> = Vec::new();
+        if lines.is_empty() {
+            // An order recorded without its lines (the demo's history): all it came to paid
+            // for this term.
+            payments.push((order, self.existing_order(order).await?.amount));
+        }
+        for (product, period) in bought {
+            if !matches!(period.as_str(), "month" | "year") {
+                continue;
+            }
+            if let Some(at) = lines.iter().position(|(p, q, _)| *p == product && *q == period) {
+                let (_, _, amount) = lines.remove(at);
+                payments.push((order, decimal(&amount)?));
+            }
+        }
+        for renewal in sqlx::query(
+            "SELECT o.id, l.amount FROM orders o JOIN order_lines l ON l.order_id = o.id \
+             WHERE o.renews_resource = $1 AND o.status IN ('processing', 'completed') ORDER BY o.id",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?
+        {
+            payments.push((
+                renewal.try_get("id")?,
+                decimal(&renewal.try_get::<String, _>("amount")?)?,
+            ));
+        }
+
+        let mut shares: Vec<(OrderId, i64)> = Vec::new();
+        for (paying, paid) in payments {
+            let unused = if term == 0 {
+                Decimal::ZERO
+            } else {
+                paid.checked_mul(Decimal::from(left))
+                    .map(|v| v / Decimal::from(term))
+                    .ok_or_else(|| crate::errors::out_of_range("resource", "the unused term's value"))?
+            };
+            let cents = crate::money::to_cents(crate::money::settle(unused)).unwrap_or(0);
+            match shares.iter_mut().find(|(o, _)| *o == paying) {
+                Some((_, sum)) => *sum = sum.saturating_add(cents),
+                None => shares.push((paying, cents)),
+            }
+        }
+        // Never more than is left to refund on each order.
+        for (paying, cents) in &mut shares {
+            let found = self.existing_order(*paying).await?;
+            let refunded: i64 = sqlx::query_scalar("SELECT refunded_cents FROM orders WHERE id = $1")
+                .bind(*paying)
                 .fetch_one(self.pool())
                 .await?;
-        let left = found
-            .amount
-            .checked_sub(crate::money::from_cents(refunded.unwrap_or(0)))
-            .ok_or_else(|| crate::errors::out_of_range("order", "the order's amount left to refund"))?;
-        let amount = crate::money::settle(unused).min(left);
-        if !crate::money::in_range(amount) {
-            return Err(crate::errors::out_of_range("amount", amount).into());
+            let paid = crate::money::to_cents(found.amount).unwrap_or(0);
+            *cents = (*cents).min(paid.saturating_sub(refunded)).max(0);
         }
-        let amount_cents = crate::money::to_cents(amount).unwrap_or(0);
-        if amount_cents <= 0 {
+        shares.retain(|(_, cents)| *cents > 0);
+        let total = shares.iter().try_fold(0i64, |sum, (_, c)| sum.checked_add(*c));
+        let total = total.ok_or_else(|| crate::errors::out_of_range("amount", "the refund"))?;
+        if total == 0 {
             return Err(refused(
                 ErrorCode::NothingToRefund,
                 format!("resource {id} has no unused paid term"),
@@ -367,49 +392,105 @@ impl Store {
         }
         Ok(UnsubscriptionRefund {
             order,
-            order_status: found.status,
-            amount,
-            amount_cents,
-            paid_cents: crate::money::to_cents(found.amount).unwrap_or(0),
-            children,
+            amount: crate::money::from_cents(total),
+            shares,
         })
     }
 
-    /// Unsubscribes a main resource with its children (rule 10): closes them, and records a
-    /// refund of the unused term ([`Store::unsubscription_refund`]) for the approval flow to
-    /// act on.
+    /// What a request of `actor` with `idempotency_key` already did unsubscribing resource
+    /// `id`, if it succeeded: a retry's answer, before anything checks the resource it closed.
+    pub async fn unsubscribed_with_key(
+        &self,
+        id: i64,
+        actor: &crate::accounts::Actor,
+        idempotency_key: &str,
+    ) -> Result<Option<Unsubscription>, StoreError> {
+        let scope = format!("unsubscribe:{}", actor.label());
+        crate::orders::remembered(self, &scope, idempotency_key, &serde_json::json!({ "resource": id })).await
+    }
+
+    /// Unsubscribes a main resource with its children (rule 10) in one transaction: closes
+    /// them and pays each share of [`Store::unsubscription_refund`] back to whoever paid its
+    /// order (rule 9), each within what is left to refund on that order. A refusal writes
+    /// nothing; a retry with the same idempotency key returns the first result.
     pub async fn unsubscribe_resource(
         &self,
         id: i64,
         actor: &crate::accounts::Actor,
+        idempotency_key: &str,
         now: DateTime<Utc>,
     ) -> Result<Unsubscription, StoreError> {
-        let UnsubscriptionRefund {
-            order,
-            order_status,
-            amount,
-            amount_cents,
-            paid_cents,
-            children,
-        } = self.unsubscription_refund(id, now).await?;
-        // Closing and recording the refund together: both or neither.
+        crate::orders::check_key(idempotency_key)?;
+        let scope = format!("unsubscribe:{}", actor.label());
+        let request = serde_json::json!({ "resource": id });
+        if let Some(first) = self.unsubscribed_with_key(id, actor, idempotency_key).await? {
+            return Ok(first);
+        }
+        let refund = self.unsubscription_refund(id, now).await?;
+        // Each payer's cash account, opened if need be before the transaction.
+        let mut payers = Vec::with_capacity(refund.shares.len());
+        for (order, cents) in &refund.shares {
+            let found = self.existing_order(*order).await?;
+            let paid_by: Option<String> = sqlx::query_scalar("SELECT paid_by FROM orders WHERE id = $1")
+                .bind(*order)
+                .fetch_one(self.pool())
+                .await?;
+            let owner = crate::orders::payer_account(*order, paid_by.as_deref())?;
+            let account = self
+                .open_account(owner, AccountKind::Cash, found.currency, Decimal::ZERO)
+                .await?;
+            let paid = crate::money::to_cents(found.amount).unwrap_or(0);
+            payers.push((*order, *cents, paid, account.id));
+        }
+
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
+        if let Some(first) =
+            crate::orders::claim_key::<Unsubscription>(&mut tx, &scope, idempotency_key, &request, now).await?
+        {
+            return Ok(first);
+        }
+        let mut closed: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM resources WHERE (id = $1 OR main_resource = $1) AND status = 'in-use' ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let done = sqlx::query(
             "UPDATE resources SET status = 'closed' WHERE (id = $1 OR main_resource = $1) AND status = 'in-use'",
         )
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        let refund =
-            crate::orders::record_refund(&mut tx, order, order_status, amount_cents, paid_cents, actor, now).await?;
+        if done.rows_affected() == 0 || !closed.contains(&id) {
+            return Err(refused(
+                ErrorCode::ResourceNotInUse,
+                format!("resource {id} is no longer in use"),
+            )
+            .into());
+        }
+        closed.sort_unstable();
+        let mut refunds = Vec::with_capacity(payers.len());
+        for (order, cents, paid, account) in payers {
+            let done = crate::orders::pay_refund(&mut tx, order, cents, paid, account, actor, now).await?;
+            refunds.push(done);
+        }
+        let result = Unsubscription {
+            closed,
+            refunds,
+            amount: refund.amount,
+        };
+        crate::orders::remember(&mut tx, &scope, idempotency_key, &result).await?;
         tx.commit().await?;
-        let mut all = vec![id];
-        all.extend(children);
-        Ok(Unsubscription {
-            closed: all,
-            refund,
-            amount,
-            needs_approval: amount > REFUND_APPROVAL_THRESHOLD,
-        })
+        Ok(result)
     }
+}
+
+fn decimal(text: &str) -> Result<Decimal, StoreError> {
+    Decimal::from_str_exact(text).map_err(|e| {
+        DomainError::Invalid {
+            field: "amount",
+            message: e.to_string(),
+        }
+        .into()
+    })
 }

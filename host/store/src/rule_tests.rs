@@ -797,7 +797,9 @@ on_both_backends! {
         let refused = store.refund_order(unpaid.id, dec("5.00"), &reseller_admin(), "r-4", t0()).await;
         assert_eq!(refused.map_err(|e| e.code().as_str()), Err("order-state"));
 
-        // Demo order 9001 records no payer: refused, and the order is left as it was.
+        // An order that records no payer (as orders paid before payers were recorded): refused,
+        // and the order is left as it was.
+        sqlx::query("UPDATE orders SET paid_by = NULL WHERE id = 9001").execute(store.pool()).await.expect("no payer");
         let before = store.order(9001).await.expect("read").expect("order").status;
         let unknown = store.refund_order(9001, dec("10.00"), &reseller_admin(), "r-5", t0()).await;
         assert_eq!(unknown.map_err(|e| e.code().as_str()), Err("refund-payer-unknown"));
@@ -1093,35 +1095,44 @@ on_both_backends! {
         let change = store.quote_spec_change(&resource, 2001, dec("88.50"), t0()).await.expect("quote");
         assert_eq!(change.amount, dec("-167.25"));
     }
-    async fn rule_10_unsubscribing_closes_main_and_children_and_records_the_refund_with_renewed_periods(store: Store) {
+    async fn rule_10_unsubscribing_closes_the_resource_and_refunds_the_unused_part_of_what_was_paid(store: Store) {
         seeded(&store).await;
-        reseller_accounts(&store, "1000.00", "0.00").await;
-        let order = store.create_order(&order_of("900.00"), &reseller_admin(), "o-1", t0()).await.expect("order");
+        let (cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;
+        // Three months of product 2001 at 100.00, paid by the partner on 2026-11-02: the
+        // payment provisions the resource until 2027-02-02.
+        let order = NewOrder { lines: vec![line("100.00", 1, 3)], ..order_of("0.00") };
+        let order = store.create_order(&order, &reseller_admin(), "o-1", t0()).await.expect("order");
         store
             .pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-1", t0())
             .await
             .expect("paid");
-        let expires = t0() + Duration::days(45);
-        let main = store
-            .create_resource(demo::STANDARD_CUSTOMER, 1001, PeriodType::Month, ExpiryPolicy::GracePeriod, t0(), expires, None, Some(order.id))
+        let resource: i64 = sqlx::query_scalar("SELECT id FROM resources WHERE order_id = $1")
+            .bind(order.id)
+            .fetch_one(store.pool())
             .await
-            .expect("resource");
-        let child = store
-            .create_resource(demo::STANDARD_CUSTOMER, 1002, PeriodType::Hour, ExpiryPolicy::GracePeriod, t0(), expires, Some(main), Some(order.id))
-            .await
-            .expect("child");
-        renew_by_order(&store, main, PeriodType::Month, 2, "m2").await.expect("renewed to 2027-02-17");
-        let done = store.unsubscribe_resource(main, &reseller_admin(), t0()).await.expect("unsubscribed");
-        // 107 days left (renewed months included) at 200.00 a 30-day month: 713.333... -> 713.33.
-        assert_eq!(done.amount, dec("713.33"));
-        assert!(!done.needs_approval, "below the 50,000 threshold");
-        assert_eq!(done.closed, vec![main, child]);
-        assert_eq!(store.order(order.id).await.expect("read").expect("order").status, OrderStatus::PendingRefund);
-        let again = store.unsubscribe_resource(main, &reseller_admin(), t0()).await;
+            .expect("provisioned");
+        // Renewed for 2 months at 10.00 (a renewal order, 20.00): until 2027-04-02.
+        renew_by_order(&store, resource, PeriodType::Month, 2, "m2").await.expect("renewed");
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("680.00"));
+
+        // On 2026-12-03, 120 of the 151 days paid for are left: each payment is refunded in
+        // that proportion, to whoever paid it: 300.00 × 120/151 = 238.41, 20.00 × 120/151 = 15.89.
+        let now = t0() + Duration::days(31);
+        let preview = store.unsubscription_refund(resource, now).await.expect("preview");
+        assert_eq!((preview.order, preview.amount), (order.id, dec("254.30")));
+        let done = store.unsubscribe_resource(resource, &reseller_admin(), "u-1", now).await.expect("unsubscribed");
+        assert_eq!(done.closed, vec![resource]);
+        assert_eq!(done.amount, dec("254.30"));
+        let amounts: Vec<_> = done.refunds.iter().map(|r| (r.amount, r.account)).collect();
+        assert_eq!(amounts, [(dec("238.41"), cash), (dec("15.89"), cash)]);
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("934.30"));
+        assert_eq!(ledger_sum(&store, cash).await, dec("934.30"), "the ledger sums to the balance");
+        // A retry answers the same and pays nothing more; another request finds it closed.
+        let retry = store.unsubscribe_resource(resource, &reseller_admin(), "u-1", now).await.expect("retry");
+        assert_eq!(retry, done);
+        let again = store.unsubscribe_resource(resource, &reseller_admin(), "u-2", now).await;
         assert_eq!(again.map(|_| ()).map_err(|e| e.code().as_str()), Err("resource-not-in-use"));
-        store.complete_refund(done.refund, &reseller_admin(), t0()).await.expect("refunded to the partner (rule 9)");
-        // 1,000.00 - 900.00 (the order) - 20.00 (the renewal order) + 713.33.
-        assert_eq!(balance(&store, AccountKind::Cash).await, dec("793.33"));
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("934.30"));
     }
     async fn orders_are_listed_by_visible_customer_and_status_with_paging(store: Store) {
         seeded(&store).await;

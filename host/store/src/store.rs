@@ -226,11 +226,14 @@ impl Store {
                 .await?;
         }
         for o in &demo.orders {
-            sqlx::query("INSERT INTO orders (id, customer, kind, status, currency, list_amount, amount, created_at, paid_at, paid_by_partner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+            // The demo's paid orders were paid by their customers: refunds go back to them.
+            let paid_by = o.paid_at.map(|_| format!("customer:{}", o.customer));
+            sqlx::query("INSERT INTO orders (id, customer, kind, status, currency, list_amount, amount, created_at, paid_at, paid_by_partner, paid_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
                 .bind(o.id).bind(o.customer).bind(o.kind.as_str()).bind(o.status.as_str())
                 .bind(o.currency.as_str()).bind(o.list_amount.to_string()).bind(o.amount.to_string())
                 .bind(o.created_at.timestamp_millis()).bind(o.paid_at.map(|t| t.timestamp_millis()))
                 .bind(i64::from(o.paid_by_partner))
+                .bind(paid_by)
                 .execute(&mut *tx).await?;
         }
         for i in &demo.invoice_infos {

@@ -629,27 +629,36 @@ pub async fn renew(
 pub struct UnsubscribedView {
     /// Resources closed (the main one and its children: rule 10).
     pub closed: Vec<i64>,
-    /// The refund recorded.
-    pub refund_id: i64,
-    /// Its amount (renewed periods included).
+    /// The refunds paid: one per order that paid for the term (the one that bought it, each
+    /// renewal), each to whoever paid that order (rule 9).
+    pub refunds: Vec<RefundView>,
+    /// What they come to: the unused part of what was paid.
     #[schema(value_type = String)]
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
-    /// Whether it is above the approval threshold (rule 10).
-    pub needs_approval: bool,
 }
 
-/// Unsubscribes a resource with its children; the unused term is refunded (rule 10).
-#[utoipa::path(post, path = "/v1/resources/{id}/unsubscribe", tag = "orders", params(("id" = i64, Path)),
+/// Unsubscribes a resource with its children and refunds the unused part of what was paid
+/// for it (rule 10), after the approval rules (`unsubscribe`) approve: closing and refunding
+/// commit together or not at all. Needs an `Idempotency-Key`: a retry does it once.
+#[utoipa::path(post, path = "/v1/resources/{id}/unsubscribe", tag = "orders", params(("id" = i64, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 201, body = UnsubscribedView), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn unsubscribe(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
     caller.need("orders", Access::Write)?;
+    let key = idempotency_key(&headers)?;
     let resource = resource_in_scope(&state, &caller, id).await?;
     let customer = resource_customer(&state, &resource).await?;
+    let actor = caller.actor(Some(resource.customer));
+    // A retry after the first succeeded: its answer, without asking about a closed resource.
+    if let Some(done) = state.store.unsubscribed_with_key(id, &actor, &key).await? {
+        let answer = pchost_extensions::actions::unsubscription_json(&done);
+        return Ok((StatusCode::CREATED, Json(answer)).into_response());
+    }
     // What the rules are shown: the refund it comes to now.
     let refund = state.store.unsubscription_refund(id, Utc::now()).await?;
     let order = state
@@ -674,7 +683,8 @@ pub async fn unsubscribe(
     .with_detail(detail);
     let action = Action::Unsubscribe {
         resource: id,
-        actor: caller.actor(Some(resource.customer)),
+        actor,
+        idempotency_key: key,
     };
     act(&state, &caller, approval, action, StatusCode::CREATED).await
 }
