@@ -505,6 +505,7 @@ fn rows() -> Vec<Row> {
         ),
         row("DELETE", "/v1/bindings/4", None, "u 204 n 204 r r r n r"),
         row("GET", "/v1/invocations", None, "u 200 200 200 r r r 200 r"),
+        row("GET", "/v1/scheduler/runs", None, "u 200 r r r r r r r"),
         row("GET", "/v1/approval-tasks", None, "u 200 200 200 200 200 200 200 r"),
         Row {
             method: "GET",

@@ -1842,3 +1842,50 @@ fn rule_10_unsubscribing_asks_the_rules_closes_the_resource_and_refunds_the_paye
     );
     assert_eq!(balance(), after_payment + dec("648.00"));
 }
+
+#[test]
+fn rule_8_the_scheduler_expires_an_unpaid_order_and_the_operator_sees_the_run() {
+    let state = api_state();
+    let app = router(state.clone());
+    let (status, quote) = call(
+        &app,
+        "POST",
+        "/v1/quotes",
+        Some(keys::CUSTOMER_102),
+        Some(quote_body(
+            102,
+            json!([{ "product_id": 1001, "period": "month", "period_count": 1, "quantity": 1 }]),
+        )),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{quote}");
+    let (status, order) = call_raw(
+        &app,
+        "POST",
+        "/v1/orders",
+        Some(keys::CUSTOMER_102),
+        json!({ "quote_id": quote["quote_id"] }).to_string(),
+        &[("idempotency-key", "to-expire")],
+    );
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let id = order["order"]["id"].as_i64().expect("order");
+    // Eight days on, the scheduler's run cancels it.
+    let later = Utc::now() + chrono::Duration::days(8);
+    tokio()
+        .block_on(pchost_server::scheduler::run_once(&state.store, later))
+        .expect("run");
+    let (_, order) = call(&app, "GET", &format!("/v1/orders/{id}"), Some(keys::CUSTOMER_102), None);
+    assert_eq!(order["order"]["status"], "cancelled", "{order}");
+    let (status, runs) = call(&app, "GET", "/v1/scheduler/runs", Some(keys::OPERATOR), None);
+    assert_eq!(status, StatusCode::OK, "{runs}");
+    assert_eq!(
+        (runs[0]["job"].as_str(), runs[0]["items"].as_i64()),
+        (Some("expire-unpaid-orders"), Some(1)),
+        "{runs}"
+    );
+    let (status, body) = call(&app, "GET", "/v1/scheduler/runs", Some(keys::RESELLER_ADMIN), None);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("role-not-permitted")),
+        "{body}"
+    );
+}

@@ -4,7 +4,7 @@
 
 use crate::api::{
     accounts, approvals, audit, coupons, customers, invoices, keys, opportunities, orders, partners, plugins, quotes,
-    tasks,
+    scheduler, tasks,
 };
 use crate::state::{AppState, MAX_BODY_BYTES, MAX_UPLOAD_BYTES};
 use axum::extract::DefaultBodyLimit;
@@ -109,6 +109,7 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(plugins::rollback))
         .routes(routes!(plugins::delete_version))
         .routes(routes!(audit::invocations))
+        .routes(routes!(scheduler::runs))
         .routes(routes!(audit::replay))
         .routes(routes!(plugins::shadow_diffs))
         .merge(uploads)

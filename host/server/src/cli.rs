@@ -275,6 +275,10 @@ struct ServeArgs {
     /// Load the demo data set into an empty database.
     #[arg(long)]
     demo: bool,
+    /// How often the scheduler runs its jobs (expiring unpaid orders, rule 8), in seconds;
+    /// 0 turns it off (another instance runs it).
+    #[arg(long, env = "PCHOST_SCHEDULER_INTERVAL_SECS", default_value_t = 60)]
+    scheduler_interval_secs: u64,
     /// Install the bundled plugins: directories holding `plugin.toml` manifests.
     #[arg(long, requires = "wasm_dir")]
     bundled_plugins: Option<PathBuf>,
@@ -601,6 +605,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let bound = state.host.bindings.reload(&store).await?;
     tracing::info!(bound, "bindings loaded");
     let bindings = state.host.bindings.clone();
+    if args.scheduler_interval_secs > 0 {
+        let interval = std::time::Duration::from_secs(args.scheduler_interval_secs);
+        tokio::spawn(crate::scheduler::run_every(store.clone(), interval));
+    }
     tokio::spawn(sync_from_store(store, runtime, bindings));
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(args.listen)

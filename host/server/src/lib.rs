@@ -11,4 +11,5 @@ pub mod error;
 #[cfg(test)]
 mod money_properties;
 pub mod ratelimit;
+pub mod scheduler;
 pub mod state;

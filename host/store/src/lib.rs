@@ -25,6 +25,7 @@ pub mod quotes;
 pub mod resources;
 #[cfg(test)]
 mod rule_tests;
+pub mod scheduler;
 #[cfg(test)]
 mod schema_parity;
 pub mod store;

@@ -356,6 +356,28 @@ on_both_backends! {
         store.pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-2", t0()).await.expect("paid");
     }
 
+    async fn rule_8_the_scheduler_cancels_unpaid_orders_past_their_deadline_once(store: Store) {
+        seeded(&store).await;
+        reseller_accounts(&store, "1000.00", "0.00").await;
+        let unpaid = store.create_order(&order_of("10.00"), &reseller_admin(), "o-1", t0()).await.expect("order");
+        let paid = store.create_order(&order_of("20.00"), &reseller_admin(), "o-2", t0()).await.expect("order");
+        store
+            .pay_order(paid.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-2", t0())
+            .await
+            .expect("paid");
+        // Within its 7 days nothing expires.
+        assert!(store.expire_unpaid_orders(t0() + Duration::days(7)).await.expect("job").is_empty());
+        let later = t0() + Duration::days(7) + Duration::seconds(1);
+        assert_eq!(store.expire_unpaid_orders(later).await.expect("job"), vec![unpaid.id]);
+        assert_eq!(store.order(unpaid.id).await.expect("read").expect("order").status, OrderStatus::Cancelled);
+        assert_eq!(store.order(paid.id).await.expect("read").expect("order").status, OrderStatus::Completed);
+        // A second run (or a second instance) finds nothing left to do.
+        assert!(store.expire_unpaid_orders(later).await.expect("job").is_empty());
+        let run = store.record_scheduler_run("expire-unpaid-orders", later, later, 1, None).await.expect("recorded");
+        let runs = store.scheduler_runs(10).await.expect("runs");
+        assert_eq!((runs[0].id, runs[0].job.as_str(), runs[0].items), (run, "expire-unpaid-orders", 1));
+    }
+
     async fn create_and_pay_are_idempotent(store: Store) {
         seeded(&store).await;
         let (cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;

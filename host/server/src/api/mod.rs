@@ -14,6 +14,7 @@ pub mod orders;
 pub mod partners;
 pub mod plugins;
 pub mod quotes;
+pub mod scheduler;
 pub mod tasks;
 
 use crate::error::AppError;
