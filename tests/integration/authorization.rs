@@ -506,6 +506,8 @@ fn rows() -> Vec<Row> {
         row("DELETE", "/v1/bindings/4", None, "u 204 n 204 r r r n r"),
         row("GET", "/v1/invocations", None, "u 200 200 200 r r r 200 r"),
         row("GET", "/v1/scheduler/runs", None, "u 200 r r r r r r r"),
+        row("POST", "/v1/partners/3/freeze", None, "u 204 204 s r r r s r"),
+        row("POST", "/v1/partners/3/unfreeze", None, "u 204 204 s r r r s r"),
         row("GET", "/v1/approval-tasks", None, "u 200 200 200 200 200 200 200 r"),
         Row {
             method: "GET",

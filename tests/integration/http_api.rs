@@ -1889,3 +1889,52 @@ fn rule_8_the_scheduler_expires_an_unpaid_order_and_the_operator_sees_the_run() 
         "{body}"
     );
 }
+
+#[test]
+fn rule_18_a_distributor_freezes_and_unfreezes_its_reseller_whose_customers_are_unfrozen_one_by_one() {
+    let state = api_state();
+    let app = router(state.clone());
+    let post = |key: &str, path: &str, body: Option<Value>| call(&app, "POST", path, Some(key), body);
+    let allocate = || {
+        post(
+            keys::RESELLER_ADMIN,
+            "/v1/customers/101/allocations",
+            Some(json!({ "currency": "CNY", "amount": "10.00" })),
+        )
+    };
+    assert_eq!(
+        post(keys::DISTRIBUTOR_ADMIN, "/v1/partners/2/freeze", None).0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = allocate();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("partner-frozen")),
+        "{body}"
+    );
+    // A frozen reseller's admin cannot lift its own freeze; its distributor can.
+    let (status, body) = post(keys::RESELLER_ADMIN, "/v1/partners/2/unfreeze", None);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("partner-frozen")),
+        "{body}"
+    );
+    assert_eq!(
+        post(keys::DISTRIBUTOR_ADMIN, "/v1/partners/2/unfreeze", None).0,
+        StatusCode::NO_CONTENT
+    );
+    // Its customers stay frozen until each is unfrozen: 101 receives nothing yet.
+    let (status, body) = allocate();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("customer-frozen")),
+        "{body}"
+    );
+    let (status, body) = post(
+        keys::RESELLER_ADMIN,
+        "/v1/customers/101/unfreeze",
+        Some(json!({ "state": "account-frozen" })),
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(allocate().0, StatusCode::NO_CONTENT);
+}

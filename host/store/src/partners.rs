@@ -287,6 +287,31 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Lifts a partner's freeze, and a distributor's resellers' (rule 18). Its customers stay
+    /// as they are: a customer is unfrozen on its own (its freeze type, rule 18), so that one
+    /// frozen for another reason is not let go with its partner.
+    pub async fn unfreeze_partner(&self, partner: PartnerId) -> Result<(), StoreError> {
+        let found = self.partner(partner).await?.ok_or(DomainError::NotFound {
+            what: Entity::Partner,
+            id: partner,
+        })?;
+        let mut lifted = vec![partner];
+        if found.kind == PartnerKind::Distributor {
+            lifted.extend(self.resellers_of(partner).await?);
+        }
+        let mut tx = self.pool().begin().await?;
+        for id in lifted {
+            sqlx::query("UPDATE partners SET frozen = 0 WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 /// How long after an unbind a customer may unbind again (rule 17).
 pub const UNBIND_INTERVAL_MONTHS: u32 = 3;
 

@@ -121,6 +121,63 @@ pub async fn get(
     Ok(Json(partner))
 }
 
+/// Freezes a partner (rule 18): its staff can then read but not act, and its resale customers
+/// are frozen with it; a distributor's resellers too. The operator, or a distributor's admin
+/// over one of its resellers.
+#[utoipa::path(post, path = "/v1/partners/{id}/freeze", tag = "partners", params(("id" = i64, Path)),
+    responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn freeze(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, AppError> {
+    caller.need("partners", Access::Write)?;
+    governing(&state, &caller, id).await?;
+    state.store.freeze_partner(id).await?;
+    tracing::info!(partner = id, by = %caller.label(), "partner frozen");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lifts a partner's freeze (and a distributor's resellers'); its customers are unfrozen one
+/// by one (`POST /v1/customers/{id}/unfreeze`). The operator, or a distributor's admin over one
+/// of its resellers.
+#[utoipa::path(post, path = "/v1/partners/{id}/unfreeze", tag = "partners", params(("id" = i64, Path)),
+    responses((status = 204), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
+pub async fn unfreeze(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, AppError> {
+    // A frozen distributor's admin cannot lift a freeze: a write, refused while frozen.
+    caller.need("partners", Access::Write)?;
+    governing(&state, &caller, id).await?;
+    state.store.unfreeze_partner(id).await?;
+    tracing::info!(partner = id, by = %caller.label(), "partner unfrozen");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Refuses unless the caller governs partner `id`: the operator, or the admin of its
+/// distributor.
+async fn governing(state: &AppState, caller: &Caller, id: i64) -> Result<(), AppError> {
+    if caller.is_operator() {
+        state
+            .store
+            .partner(id)
+            .await?
+            .ok_or_else(|| AppError::not_found(Entity::Partner, id))?;
+        return Ok(());
+    }
+    let own = caller.partner_admin()?;
+    let partner = state.store.partner(id).await?;
+    match partner {
+        Some(p) if p.distributor == Some(own.id) => Ok(()),
+        _ => Err(AppError::refused(
+            ErrorCode::OutOfScope,
+            format!("partner {id} is not a reseller of {}", own.id),
+        )),
+    }
+}
+
 /// A reseller to bind.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
