@@ -696,4 +696,158 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
         (report["identical"].as_bool(), report["plugin"].as_str()),
         (Some(true), Some("volume-discount@1.0.0"))
     );
+
+    // The first order is invoiced once: asking again is refused.
+    let (status, again) = json_call(
+        &server,
+        "POST",
+        "/v1/invoices",
+        &customer_key,
+        json!({
+    "customer_id": customer_id, "scope": { "basis": "order", "order": order_id },
+    "kind": "vat-special", "medium": "digital", "currency": "CNY" }),
+    );
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (409, Some("already-invoiced")),
+        "{again}"
+    );
+
+    // The seller adds its renewal discount (5% by default), after its volume discount.
+    ok(
+        201,
+        upload(
+            &server,
+            &seller_key,
+            &manifest("renewal-discount", "pricing-rule@0.3.0", 10),
+            &built::read(built::RENEWAL_DISCOUNT),
+        ),
+    );
+    ok(
+        201,
+        json_call(
+            &server,
+            "POST",
+            "/v1/bindings",
+            &seller_key,
+            json!({ "world": "pricing-rule", "plugin": "renewal-discount", "version": "1.0.0", "position": 5 }),
+        ),
+    );
+    // The customer renews the month of 60 units the first order provisioned: 88.50 less 10%
+    // (79.65), less 5% to the cent (75.67), plus 8% (81.7236), × 60 = 4,903.42, charged as a
+    // renewal order; paying it extends the term by a month.
+    let resources = ok(
+        200,
+        json_call(
+            &server,
+            "GET",
+            &format!("/v1/customers/{customer_id}/resources"),
+            &customer_key,
+            Value::Null,
+        ),
+    );
+    let resource = &resources[0];
+    assert_eq!(resource["quantity"], 60);
+    let resource_id = id(resource, "/id");
+    let expires = resource["expires_at"].as_str().expect("expiry").to_owned();
+    let renewal = ok(
+        201,
+        request(
+            &server,
+            "POST",
+            &format!("/v1/resources/{resource_id}/renewals"),
+            Some(&customer_key),
+            "application/json",
+            br#"{"period_count": 1}"#,
+            "Idempotency-Key: walkthrough-renewal\r\n",
+        ),
+    );
+    assert_eq!(
+        (renewal["order"]["kind"].as_str(), renewal["order"]["amount"].as_str()),
+        (Some("renew"), Some("4903.42")),
+        "{renewal}"
+    );
+    let renewal_id = id(&renewal, "/order/id");
+    ok(
+        201,
+        request(
+            &server,
+            "POST",
+            &format!("/v1/orders/{renewal_id}/payments"),
+            Some(&customer_key),
+            "application/json",
+            b"{}",
+            "Idempotency-Key: walkthrough-renewal-pay\r\n",
+        ),
+    );
+    let renewed = ok(
+        200,
+        json_call(
+            &server,
+            "GET",
+            &format!("/v1/customers/{customer_id}/resources"),
+            &customer_key,
+            Value::Null,
+        ),
+    );
+    let before: chrono::DateTime<chrono::Utc> = expires.parse().expect("time");
+    let after: chrono::DateTime<chrono::Utc> = renewed[0]["expires_at"]
+        .as_str()
+        .expect("expiry")
+        .parse()
+        .expect("time");
+    assert_eq!(after, before.checked_add_months(chrono::Months::new(1)).expect("date"));
+
+    // It unsubscribes at once: the reseller's rule is asked, the resource closes, and the
+    // unused part of both payments comes back to the customer: all that is left of the first
+    // order (5,161.32 less the 1,000.00 refunded) and nearly all of the renewal.
+    let done = ok(
+        201,
+        request(
+            &server,
+            "POST",
+            &format!("/v1/resources/{resource_id}/unsubscribe"),
+            Some(&customer_key),
+            "application/json",
+            b"{}",
+            "Idempotency-Key: walkthrough-unsubscribe\r\n",
+        ),
+    );
+    assert_eq!(done["closed"], json!([resource_id]));
+    assert_eq!(
+        (
+            done["refunds"][0]["order_id"].as_i64(),
+            done["refunds"][0]["amount"].as_str()
+        ),
+        (Some(order_id), Some("4161.32")),
+        "{done}"
+    );
+    assert_eq!(done["refunds"][1]["order_id"].as_i64(), Some(renewal_id));
+    let renewal_share: rust_decimal::Decimal = done["refunds"][1]["amount"]
+        .as_str()
+        .expect("amount")
+        .parse()
+        .expect("decimal");
+    assert!(
+        renewal_share <= "4903.42".parse().expect("decimal") && renewal_share >= "4900.00".parse().expect("decimal"),
+        "the unused part of the renewal: {done}"
+    );
+    let asked = ok(
+        200,
+        json_call(
+            &server,
+            "GET",
+            "/v1/invocations?plugin=refund-approval",
+            &reseller_key,
+            Value::Null,
+        ),
+    );
+    assert!(
+        asked
+            .as_array()
+            .expect("audit")
+            .iter()
+            .any(|r| r["input"].as_str().is_some_and(|i| i.contains("\"unsubscribe\""))),
+        "the reseller's rule was asked about the unsubscription"
+    );
 }

@@ -907,10 +907,12 @@ async fn provision(
     customer: CustomerId,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let lines = sqlx::query("SELECT product, period, period_count FROM order_lines WHERE order_id = $1 ORDER BY line")
-        .bind(order_id)
-        .fetch_all(&mut **tx)
-        .await?;
+    let lines = sqlx::query(
+        "SELECT product, period, period_count, quantity FROM order_lines WHERE order_id = $1 ORDER BY line",
+    )
+    .bind(order_id)
+    .fetch_all(&mut **tx)
+    .await?;
     let renews: Option<i64> = sqlx::query_scalar("SELECT renews_resource FROM orders WHERE id = $1")
         .bind(order_id)
         .fetch_one(&mut **tx)
@@ -934,8 +936,8 @@ async fn provision(
             .and_then(|m| now.checked_add_months(chrono::Months::new(m)))
             .ok_or_else(|| out_of_range("period_count", format!("{count} {period}")))?;
         sqlx::query(
-            "INSERT INTO resources (customer, product, period, status, expiry_policy, effective_at, expires_at, main_resource, order_id) \
-             VALUES ($1, $2, $3, 'in-use', 'grace-period', $4, $5, NULL, $6)",
+            "INSERT INTO resources (customer, product, period, status, expiry_policy, effective_at, expires_at, main_resource, order_id, quantity) \
+             VALUES ($1, $2, $3, 'in-use', 'grace-period', $4, $5, NULL, $6, $7)",
         )
         .bind(customer)
         .bind(line.try_get::<i64, _>("product")?)
@@ -943,6 +945,7 @@ async fn provision(
         .bind(now.timestamp_millis())
         .bind(expires_at.timestamp_millis())
         .bind(order_id)
+        .bind(line.try_get::<i64, _>("quantity")?)
         .execute(&mut **tx)
         .await?;
     }

@@ -46,6 +46,8 @@ pub struct Resource {
     pub expires_at: DateTime<Utc>,
     /// The main resource of a child resource.
     pub main_resource: Option<i64>,
+    /// How many units: what its order line bought, and what a renewal charges for.
+    pub quantity: u32,
 }
 
 /// Whether an auto-renewing resource is due for its renewal charge at `now` (rule 11).
@@ -74,11 +76,12 @@ fn resource_from_row(r: &sqlx::any::AnyRow) -> Result<Resource, StoreError> {
             .map_err(|e: UnknownWord| bad(e.to_string()))?,
         expires_at: DateTime::from_timestamp_millis(expires).ok_or_else(|| bad(format!("expires_at {expires}")))?,
         main_resource: r.try_get("main_resource")?,
+        quantity: u32::try_from(r.try_get::<i64, _>("quantity")?).map_err(|e| bad(e.to_string()))?,
     })
 }
 
 const RESOURCE_COLUMNS: &str =
-    "SELECT id, customer, product, period, expiry_policy, expires_at, main_resource FROM resources";
+    "SELECT id, customer, product, period, expiry_policy, expires_at, main_resource, quantity FROM resources";
 
 impl Store {
     /// The resources of a customer, by id.
@@ -242,7 +245,7 @@ impl Store {
     /// A customer's on-demand resources in use.
     pub async fn on_demand_resources(&self, customer: CustomerId) -> Result<Vec<Resource>, StoreError> {
         let rows = sqlx::query(
-            "SELECT r.id, r.customer, r.product, r.period, r.expiry_policy, r.expires_at, r.main_resource FROM resources r \
+            "SELECT r.id, r.customer, r.product, r.period, r.expiry_policy, r.expires_at, r.main_resource, r.quantity FROM resources r \
              JOIN products p ON p.id = r.product WHERE r.customer = $1 AND p.charging_mode = 'on-demand' AND r.status = 'in-use' ORDER BY r.id",
         )
         .bind(customer)

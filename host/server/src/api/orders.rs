@@ -517,6 +517,8 @@ pub struct ResourceView {
     pub expires_at: DateTime<Utc>,
     /// Its main resource, for a child.
     pub main_resource: Option<i64>,
+    /// How many units (what a renewal charges for).
+    pub quantity: u32,
 }
 
 impl From<Resource> for ResourceView {
@@ -529,6 +531,7 @@ impl From<Resource> for ResourceView {
             expiry_policy: r.expiry_policy.to_string(),
             expires_at: r.expires_at,
             main_resource: r.main_resource,
+            quantity: r.quantity,
         }
     }
 }

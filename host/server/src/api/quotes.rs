@@ -226,7 +226,8 @@ pub(crate) async fn renewal_quote(
         .list_price(resource.product, resource.period)
         .await?
         .ok_or_else(|| AppError::refused(ErrorCode::PriceNotFound, "the resource's product has no list price"))?;
-    let lines = [(resource.product, resource.period, period_count, 1)];
+    // As many units as the resource is: a renewal charges for all it renews.
+    let lines = [(resource.product, resource.period, period_count, resource.quantity)];
     let product = state
         .store
         .product(resource.product)
