@@ -1693,6 +1693,43 @@ fn rule_11_a_renewal_is_an_order_priced_by_the_chain_and_paying_it_extends_the_t
     let (status, _) = pay();
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(expiry(), extended);
+    // The same key for another term is another request: another order.
+    let (status, other) = call_raw(
+        &app,
+        "POST",
+        "/v1/resources/1/renewals",
+        Some(keys::CUSTOMER_102),
+        json!({ "period_count": 1 }).to_string(),
+        &[("idempotency-key", "renew-1")],
+    );
+    assert_eq!(status, StatusCode::CREATED, "{other}");
+    assert_ne!(other["order"]["id"], order["id"]);
+    // A renewal quote is not ordered around its renewal rules.
+    let (status, quote) = call(
+        &app,
+        "POST",
+        "/v1/quotes/renewal",
+        Some(keys::CUSTOMER_102),
+        Some(json!({ "resource_id": 1, "period_count": 1 })),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{quote}");
+    let (status, body) = call_raw(
+        &app,
+        "POST",
+        "/v1/orders",
+        Some(keys::CUSTOMER_102),
+        json!({ "quote_id": quote["quote_id"] }).to_string(),
+        &[("idempotency-key", "around-the-rules")],
+    );
+    assert_eq!(
+        (status, body["code"].as_str(), body["field"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("quote-mismatch"),
+            Some("quote_id")
+        ),
+        "{body}"
+    );
     // No key, no renewal.
     let (status, body) = call(
         &app,

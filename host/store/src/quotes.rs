@@ -68,6 +68,8 @@ pub struct SavedQuote {
     pub created_by: String,
     /// The order created from it, once there is one.
     pub order: Option<OrderId>,
+    /// The resource a renewal quote renews.
+    pub renews: Option<i64>,
 }
 
 impl Store {
@@ -171,7 +173,7 @@ impl Store {
     /// One saved quote.
     pub async fn saved_quote(&self, id: i64) -> Result<Option<SavedQuote>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, customer, currency, total, lines, body, created_at, expires_at, created_by, order_id FROM quotes WHERE id = $1",
+            "SELECT id, customer, currency, total, lines, body, created_at, expires_at, created_by, order_id, renews_resource FROM quotes WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -196,6 +198,7 @@ impl Store {
             expires_at: store::millis(&r, "quotes", "expires_at")?,
             created_by: r.try_get("created_by")?,
             order: r.try_get("order_id")?,
+            renews: r.try_get("renews_resource")?,
         }))
     }
 }

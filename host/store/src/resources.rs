@@ -213,15 +213,28 @@ pub(crate) async fn extend_term(
             field: "count",
             message: "expiry out of range".into(),
         })?;
+    // Conditional on the expiry just read: of two renewals paid at once, the second finds it
+    // moved and is refused (its payment rolls back; paying again extends from the new
+    // expiry), rather than both extending from the same date.
     let extended =
-        sqlx::query("UPDATE resources SET expires_at = $1 WHERE (id = $2 OR main_resource = $2) AND status = 'in-use'")
+        sqlx::query("UPDATE resources SET expires_at = $1 WHERE id = $2 AND status = 'in-use' AND expires_at = $3")
             .bind(expires.timestamp_millis())
             .bind(id)
+            .bind(resource.expires_at.timestamp_millis())
             .execute(&mut **tx)
             .await?;
     if extended.rows_affected() == 0 {
-        return Err(refused(ErrorCode::NotRenewable, format!("resource {id} is no longer in use")).into());
+        return Err(refused(
+            ErrorCode::NotRenewable,
+            format!("resource {id} is no longer in use, or was renewed meanwhile: pay again"),
+        )
+        .into());
     }
+    sqlx::query("UPDATE resources SET expires_at = $1 WHERE main_resource = $2 AND status = 'in-use'")
+        .bind(expires.timestamp_millis())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     Ok(expires)
 }
 
@@ -289,7 +302,7 @@ impl Store {
     pub async fn unsubscription_refund(&self, id: i64, now: DateTime<Utc>) -> Result<UnsubscriptionRefund, StoreError> {
         self.main_resource(id).await?;
         let row = sqlx::query(
-            "SELECT status, order_id, product, period, effective_at, expires_at FROM resources WHERE id = $1",
+            "SELECT status, order_id, product, period, quantity, effective_at, expires_at FROM resources WHERE id = $1",
         )
         .bind(id)
         .fetch_one(self.pool())
@@ -313,35 +326,59 @@ impl Store {
         // The lines of the buying order for the main resource and its children in use: the
         // first line of each one's product and period. Usage (hours, days) is billed after
         // the fact: nothing was paid ahead for it.
-        let mut bought: Vec<(i64, String)> = vec![(row.try_get("product")?, row.try_get("period")?)];
-        for child in sqlx::query("SELECT product, period FROM resources WHERE main_resource = $1 AND status = 'in-use'")
-            .bind(id)
-            .fetch_all(self.pool())
-            .await?
+        let mut bought: Vec<(i64, String, i64)> = vec![(
+            row.try_get("product")?,
+            row.try_get("period")?,
+            row.try_get("quantity")?,
+        )];
+        for child in sqlx::query(
+            "SELECT product, period, quantity FROM resources WHERE main_resource = $1 AND status = 'in-use'",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?
         {
-            bought.push((child.try_get("product")?, child.try_get("period")?));
+            bought.push((
+                child.try_get("product")?,
+                child.try_get("period")?,
+                child.try_get("quantity")?,
+            ));
         }
-        let mut lines: Vec<(i64, String, String)> =
-            sqlx::query("SELECT product, period, amount FROM order_lines WHERE order_id = $1 ORDER BY line")
+        let mut lines: Vec<(i64, String, i64, String)> =
+            sqlx::query("SELECT product, period, quantity, amount FROM order_lines WHERE order_id = $1 ORDER BY line")
                 .bind(order)
                 .fetch_all(self.pool())
                 .await?
                 .iter()
-                .map(|l| Ok((l.try_get("product")?, l.try_get("period")?, l.try_get("amount")?)))
+                .map(|l| {
+                    Ok((
+                        l.try_get("product")?,
+                        l.try_get("period")?,
+                        l.try_get("quantity")?,
+                        l.try_get("amount")?,
+                    ))
+                })
                 .collect::<Result<_, StoreError>>()?;
+        // What was paid, not the lines' price: coupons lower the order's amount, not its lines.
+        let paid_share = self.paid_share(order, lines.iter().map(|l| l.3.as_str())).await?;
         let mut payments: Vec<(OrderId, Decimal)> = Vec::new();
         if lines.is_empty() {
             // An order recorded without its lines (the demo's history): all it came to paid
             // for this term.
             payments.push((order, self.existing_order(order).await?.amount));
         }
-        for (product, period) in bought {
+        for (product, period, quantity) in bought {
             if !matches!(period.as_str(), "month" | "year") {
                 continue;
             }
-            if let Some(at) = lines.iter().position(|(p, q, _)| *p == product && *q == period) {
-                let (_, _, amount) = lines.remove(at);
-                payments.push((order, decimal(&amount)?));
+            // The line that bought it: same product, period and units (else the product's).
+            let at = lines
+                .iter()
+                .position(|l| l.0 == product && l.1 == period && l.2 == quantity)
+                .or_else(|| lines.iter().position(|l| l.0 == product && l.1 == period));
+            if let Some(at) = at {
+                let (_, _, _, amount) = lines.remove(at);
+                payments.push((order, decimal(&amount)? * paid_share));
             }
         }
         for renewal in sqlx::query(
@@ -352,10 +389,10 @@ impl Store {
         .fetch_all(self.pool())
         .await?
         {
-            payments.push((
-                renewal.try_get("id")?,
-                decimal(&renewal.try_get::<String, _>("amount")?)?,
-            ));
+            let paying: OrderId = renewal.try_get("id")?;
+            let amount: String = renewal.try_get("amount")?;
+            let share = self.paid_share(paying, std::iter::once(amount.as_str())).await?;
+            payments.push((paying, decimal(&amount)? * share));
         }
 
         let mut shares: Vec<(OrderId, i64)> = Vec::new();
@@ -398,6 +435,26 @@ impl Store {
             amount: crate::money::from_cents(total),
             shares,
         })
+    }
+
+    /// What share of its lines' price an order was paid: its amount (after coupons) over the
+    /// sum of `lines` (its lines' amounts), at most 1.
+    async fn paid_share<'a>(
+        &self,
+        order: OrderId,
+        lines: impl Iterator<Item = &'a str>,
+    ) -> Result<Decimal, StoreError> {
+        let mut gross = Decimal::ZERO;
+        for line in lines {
+            gross = gross
+                .checked_add(decimal(line)?)
+                .ok_or_else(|| crate::errors::out_of_range("amount", "the order's lines"))?;
+        }
+        if gross <= Decimal::ZERO {
+            return Ok(Decimal::ONE);
+        }
+        let paid = self.existing_order(order).await?.amount;
+        Ok((paid / gross).min(Decimal::ONE))
     }
 
     /// What a request of `actor` with `idempotency_key` already did unsubscribing resource

@@ -1156,6 +1156,30 @@ on_both_backends! {
         assert_eq!(again.map(|_| ()).map_err(|e| e.code().as_str()), Err("resource-not-in-use"));
         assert_eq!(balance(&store, AccountKind::Cash).await, dec("934.30"));
     }
+    async fn rule_10_an_unsubscription_refunds_what_was_paid_after_coupons_not_the_lines_price(store: Store) {
+        seeded(&store).await;
+        let (cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;
+        // Three months at 100.00 (300.00), less a 100.00 coupon: 200.00 paid.
+        let order = NewOrder { lines: vec![line("100.00", 1, 3)], ..order_of("0.00") };
+        let order = store.create_order(&order, &reseller_admin(), "o-1", t0()).await.expect("order");
+        let quota = store.create_quota(demo::RESELLER, cny(), dec("1000.00"), dec("100.00")).await.expect("quota");
+        let coupon = store.issue_coupon(quota, demo::STANDARD_CUSTOMER, dec("100.00"), &coupon_limits()).await.expect("coupon").id;
+        assert_eq!(store.apply_coupons(order.id, &[coupon], None, t0()).await.expect("applied"), dec("200.00"));
+        store
+            .pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-1", t0())
+            .await
+            .expect("paid");
+        let resource: i64 = sqlx::query_scalar("SELECT id FROM resources WHERE order_id = $1")
+            .bind(order.id)
+            .fetch_one(store.pool())
+            .await
+            .expect("provisioned");
+        // Half the 92-day term left: half of the 200.00 paid, not half of the lines' 300.00.
+        let done = store.unsubscribe_resource(resource, &reseller_admin(), "u-1", t0() + Duration::days(46)).await.expect("unsubscribed");
+        assert_eq!(done.amount, dec("100.00"));
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("900.00"));
+        assert_eq!(ledger_sum(&store, cash).await, dec("900.00"));
+    }
     async fn orders_are_listed_by_visible_customer_and_status_with_paging(store: Store) {
         seeded(&store).await;
         let both = OrderFilter { customers: vec![demo::KEY_ACCOUNT_CUSTOMER, demo::STANDARD_CUSTOMER], status: None };

@@ -68,6 +68,17 @@ pub async fn create(
         .await?
         .ok_or_else(|| AppError::not_found(Entity::Quote, request.quote_id))?;
     let customer = caller.customer(&state, saved.customer).await?;
+    // A renewal is ordered where its own approval rules are asked.
+    if let Some(resource) = saved.renews {
+        return Err(AppError::refused_at(
+            ErrorCode::QuoteMismatch,
+            "quote_id",
+            format!(
+                "quote {} renews resource {resource}: order it with POST /v1/resources/{resource}/renewals",
+                saved.id
+            ),
+        ));
+    }
     // A quote saved before the store kept its lines cannot be ordered; it is past its
     // 24 hours anyway.
     let lines = saved.lines.ok_or_else(|| {
@@ -593,6 +604,9 @@ pub async fn renew(
     let resource = resource_in_scope(&state, &caller, id).await?;
     let customer = resource_customer(&state, &resource).await?;
     let actor = caller.actor(Some(customer.id));
+    // The order's own key, bound to what is renewed: the same client key for another
+    // resource or term (or for another kind of order) is another request.
+    let key = renewal_order_key(id, request.period_count, &key);
     // A retry answers the order the first request created, without pricing again.
     if let Some(created) = state.store.order_created_with_key(&actor, &key).await? {
         let order = state
@@ -625,6 +639,14 @@ pub async fn renew(
         idempotency_key: key,
     };
     act(&state, &caller, approval, action, StatusCode::CREATED).await
+}
+
+/// The idempotency key of the order a renewal request creates: the client's key, bound to
+/// the resource and the term, so that it names one renewal only.
+fn renewal_order_key(resource: i64, period_count: u32, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{resource}:{period_count}:{key}"));
+    format!("renewal:{}", hex::encode(&digest[..16]))
 }
 
 /// An unsubscription.
