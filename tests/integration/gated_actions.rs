@@ -316,18 +316,7 @@ fn order_one_month(app: &axum::Router, key: &str) -> (StatusCode, Value) {
         })),
     );
     assert_eq!(status, StatusCode::CREATED, "{quote}");
-    create_order(app, &quote["quote_id"], key)
-}
-
-fn create_order(app: &axum::Router, quote: &Value, key: &str) -> (StatusCode, Value) {
-    call_raw(
-        app,
-        "POST",
-        "/v1/orders",
-        Some(keys::CUSTOMER_102),
-        json!({ "quote_id": quote }).to_string(),
-        &[("idempotency-key", key)],
-    )
+    order_quote(app, &quote["quote_id"], key)
 }
 
 fn order_status(state: &pchost_server::state::AppState, id: i64) -> String {
@@ -389,7 +378,7 @@ fn a_new_order_is_reviewed_by_the_rules_rejected_it_is_cancelled_escalated_it_wa
     );
     let held = in_review[0]["id"].as_i64().expect("the held order");
     let quote = in_review[0]["quote_id"].clone();
-    let (status, again) = create_order(&app_e, &quote, "order-held");
+    let (status, again) = order_quote(&app_e, &quote, "order-held");
     assert_eq!(
         (status, again["order"]["id"].as_i64()),
         (StatusCode::ACCEPTED, Some(held)),
@@ -447,7 +436,7 @@ fn a_new_order_is_reviewed_by_the_rules_rejected_it_is_cancelled_escalated_it_wa
     let crashed = in_review[0]["id"].as_i64().expect("the order in review");
     let quote = in_review[0]["quote_id"].clone();
     let asked = invocations_of(&app_e, "scripted-approval@1.0.0");
-    let (status, again) = create_order(&app_e, &quote, "order-crashed");
+    let (status, again) = order_quote(&app_e, &quote, "order-crashed");
     assert_eq!(status, StatusCode::ACCEPTED, "{again}");
     assert_eq!(
         (again["task"]["kind"].as_str(), again["task"]["status"].as_str()),

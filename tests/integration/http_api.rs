@@ -1713,14 +1713,7 @@ fn rule_11_a_renewal_is_an_order_priced_by_the_chain_and_paying_it_extends_the_t
         Some(json!({ "resource_id": 1, "period_count": 1 })),
     );
     assert_eq!(status, StatusCode::CREATED, "{quote}");
-    let (status, body) = call_raw(
-        &app,
-        "POST",
-        "/v1/orders",
-        Some(keys::CUSTOMER_102),
-        json!({ "quote_id": quote["quote_id"] }).to_string(),
-        &[("idempotency-key", "around-the-rules")],
-    );
+    let (status, body) = order_quote(&app, &quote["quote_id"], "around-the-rules");
     assert_eq!(
         (status, body["code"].as_str(), body["field"].as_str()),
         (
@@ -1780,14 +1773,7 @@ fn rule_18_a_frozen_partners_staff_can_read_but_not_act_and_its_customers_cannot
         "{body}"
     );
     // Freezing the partner froze its resale customers: 102 cannot order.
-    let (status, body) = call_raw(
-        &app,
-        "POST",
-        "/v1/orders",
-        Some(keys::CUSTOMER_102),
-        json!({ "quote_id": quote["quote_id"] }).to_string(),
-        &[("idempotency-key", "frozen-order")],
-    );
+    let (status, body) = order_quote(&app, &quote["quote_id"], "frozen-order");
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("customer-frozen")),
@@ -1895,14 +1881,7 @@ fn rule_8_the_scheduler_expires_an_unpaid_order_and_the_operator_sees_the_run() 
         )),
     );
     assert_eq!(status, StatusCode::CREATED, "{quote}");
-    let (status, order) = call_raw(
-        &app,
-        "POST",
-        "/v1/orders",
-        Some(keys::CUSTOMER_102),
-        json!({ "quote_id": quote["quote_id"] }).to_string(),
-        &[("idempotency-key", "to-expire")],
-    );
+    let (status, order) = order_quote(&app, &quote["quote_id"], "to-expire");
     assert_eq!(status, StatusCode::CREATED, "{order}");
     let id = order["order"]["id"].as_i64().expect("order");
     // Eight days on, the scheduler's run cancels it.

@@ -211,3 +211,19 @@ pub mod keys {
     /// Customer 102 (reseller 2).
     pub const CUSTOMER_102: &str = "pch_demo_customer_102";
 }
+
+/// Customer 102 orders saved quote `quote` (its id) with idempotency key `key`.
+pub fn order_quote(
+    app: &axum::Router,
+    quote: &serde_json::Value,
+    key: &str,
+) -> (axum::http::StatusCode, serde_json::Value) {
+    call_raw(
+        app,
+        "POST",
+        "/v1/orders",
+        Some(keys::CUSTOMER_102),
+        serde_json::json!({ "quote_id": quote }).to_string(),
+        &[("idempotency-key", key)],
+    )
+}

@@ -136,6 +136,15 @@ async fn renew_by_order(
         .expires_at)
 }
 
+/// The resource a paid order provisioned.
+async fn provisioned(store: &Store, order: OrderId) -> i64 {
+    sqlx::query_scalar("SELECT id FROM resources WHERE order_id = $1")
+        .bind(order)
+        .fetch_one(store.pool())
+        .await
+        .expect("provisioned")
+}
+
 async fn seeded(store: &Store) {
     store.seed_demo_if_empty(&DemoData::new(t0())).await.expect("seed");
 }
@@ -1128,11 +1137,7 @@ on_both_backends! {
             .pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-1", t0())
             .await
             .expect("paid");
-        let resource: i64 = sqlx::query_scalar("SELECT id FROM resources WHERE order_id = $1")
-            .bind(order.id)
-            .fetch_one(store.pool())
-            .await
-            .expect("provisioned");
+        let resource = provisioned(&store, order.id).await;
         // Renewed for 2 months at 10.00 (a renewal order, 20.00): until 2027-04-02.
         renew_by_order(&store, resource, PeriodType::Month, 2, "m2").await.expect("renewed");
         assert_eq!(balance(&store, AccountKind::Cash).await, dec("680.00"));
@@ -1169,11 +1174,7 @@ on_both_backends! {
             .pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-1", t0())
             .await
             .expect("paid");
-        let resource: i64 = sqlx::query_scalar("SELECT id FROM resources WHERE order_id = $1")
-            .bind(order.id)
-            .fetch_one(store.pool())
-            .await
-            .expect("provisioned");
+        let resource = provisioned(&store, order.id).await;
         // Half the 92-day term left: half of the 200.00 paid, not half of the lines' 300.00.
         let done = store.unsubscribe_resource(resource, &reseller_admin(), "u-1", t0() + Duration::days(46)).await.expect("unsubscribed");
         assert_eq!(done.amount, dec("100.00"));
