@@ -3,7 +3,8 @@
 //! A run that did something, or failed, is logged and recorded for the operator
 //! (`GET /v1/scheduler/runs`); idle runs are not recorded.
 //!
-//! Jobs: expiring unpaid orders past their 7-day payment window (rule 8). Auto-renewal
+//! Jobs: expiring unpaid orders (pending payment, or still in review) past their 7 days
+//! (rule 8). Auto-renewal
 //! (rule 11) is not scheduled yet.
 
 use chrono::{DateTime, Utc};

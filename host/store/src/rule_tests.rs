@@ -369,6 +369,7 @@ on_both_backends! {
         seeded(&store).await;
         reseller_accounts(&store, "1000.00", "0.00").await;
         let unpaid = store.create_order(&order_of("10.00"), &reseller_admin(), "o-1", t0()).await.expect("order");
+        let in_review = store.create_order_for_review(&order_of("30.00"), &reseller_admin(), "o-3", t0()).await.expect("order");
         let paid = store.create_order(&order_of("20.00"), &reseller_admin(), "o-2", t0()).await.expect("order");
         store
             .pay_order(paid.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-2", t0())
@@ -377,8 +378,11 @@ on_both_backends! {
         // Within its 7 days nothing expires.
         assert!(store.expire_unpaid_orders(t0() + Duration::days(7)).await.expect("job").is_empty());
         let later = t0() + Duration::days(7) + Duration::seconds(1);
-        assert_eq!(store.expire_unpaid_orders(later).await.expect("job"), vec![unpaid.id]);
+        let mut expired = store.expire_unpaid_orders(later).await.expect("job");
+        expired.sort_unstable();
+        assert_eq!(expired, vec![unpaid.id, in_review.id], "unpaid, and still in review after 7 days");
         assert_eq!(store.order(unpaid.id).await.expect("read").expect("order").status, OrderStatus::Cancelled);
+        assert_eq!(store.release_reviewed_order(in_review.id, later).await.map_err(|e| e.code().as_str()), Err("order-state"));
         assert_eq!(store.order(paid.id).await.expect("read").expect("order").status, OrderStatus::Completed);
         // A second run (or a second instance) finds nothing left to do.
         assert!(store.expire_unpaid_orders(later).await.expect("job").is_empty());

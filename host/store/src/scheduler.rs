@@ -40,15 +40,17 @@ fn time(millis: i64) -> Result<DateTime<Utc>, StoreError> {
 }
 
 impl Store {
-    /// Rule 8: cancels every pending-payment order whose payment deadline passed before
-    /// `now`, returning their ids. One conditional update: an order paid meanwhile is left
-    /// alone, and of two instances running the job, each order is cancelled once.
+    /// Rule 8: cancels every unpaid order (pending payment, or still in review) whose 7 days
+    /// passed before `now`, returning their ids; a task that would have released one then
+    /// fails when approved. One conditional update: an order paid meanwhile is left alone,
+    /// and of two instances running the job, each order is cancelled once.
     pub async fn expire_unpaid_orders(&self, now: DateTime<Utc>) -> Result<Vec<OrderId>, StoreError> {
         Ok(sqlx::query_scalar(
-            "UPDATE orders SET status = $1 WHERE status = $2 AND payment_deadline IS NOT NULL AND payment_deadline < $3 RETURNING id",
+            "UPDATE orders SET status = $1 WHERE status IN ($2, $3) AND payment_deadline IS NOT NULL AND payment_deadline < $4 RETURNING id",
         )
         .bind(OrderStatus::Cancelled.as_str())
         .bind(OrderStatus::PendingPayment.as_str())
+        .bind(OrderStatus::PendingReview.as_str())
         .bind(now.timestamp_millis())
         .fetch_all(self.pool())
         .await?)
