@@ -361,6 +361,7 @@ fn the_watchdog_stops_an_invocation_waiting_on_a_host_read_and_its_slot_and_thre
 
 #[test]
 fn an_owner_past_its_share_of_the_pool_is_refused_while_other_owners_run() {
+    let _alone = spinning_alone();
     let runtime = Arc::new(
         PluginRuntime::new(RuntimeConfig {
             limits: RuntimeLimits {
@@ -400,6 +401,7 @@ fn an_owner_past_its_share_of_the_pool_is_refused_while_other_owners_run() {
 
 #[test]
 fn over_the_api_a_busy_owner_is_refused_429_for_its_own_products_only_and_audited() {
+    let _alone = spinning_alone();
     let runtime = Arc::new(
         PluginRuntime::new(RuntimeConfig {
             limits: RuntimeLimits {
@@ -511,6 +513,13 @@ fn over_the_api_a_busy_owner_is_refused_429_for_its_own_products_only_and_audite
 
 /// A runtime that runs guest code one invocation at a time (as on one core), its epoch
 /// advancing every `tick`.
+/// The tests that keep guest code spinning until its deadline run one at a time: each
+/// measures how turns and slots are shared, on two cores another such test would saturate.
+fn spinning_alone() -> std::sync::MutexGuard<'static, ()> {
+    static SPINNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SPINNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn one_turn_runtime(tick: Duration) -> Arc<PluginRuntime> {
     Arc::new(
         PluginRuntime::new(RuntimeConfig {
@@ -527,6 +536,7 @@ fn one_turn_runtime(tick: Duration) -> Arc<PluginRuntime> {
 
 #[test]
 fn an_owner_spinning_on_every_core_leaves_another_owners_rule_a_turn_within_a_tick() {
+    let _alone = spinning_alone();
     // One turn of guest code at a time (one core), held by three of seller 10's invocations
     // spinning until their deadline: without turns, reseller 2's rule would wait for them.
     let runtime = one_turn_runtime(RuntimeConfig::default().epoch_tick);
@@ -551,6 +561,7 @@ fn an_owner_spinning_on_every_core_leaves_another_owners_rule_a_turn_within_a_ti
 
 #[test]
 fn a_rule_waiting_for_a_turn_sends_a_spinner_to_its_callback_at_once_not_at_the_next_tick() {
+    let _alone = spinning_alone();
     // Ticks 3 s apart and one turn: only the waiting rule's nudge can take the turn from the
     // spinner before the next tick.
     let tick = Duration::from_secs(3);
