@@ -1422,17 +1422,7 @@ fn rule_7_coupons_are_checked_against_the_discount_kind_the_pricing_rules_declar
     let app = router(api_state());
     // Customer 101 is a key account: reseller 2's markup rule grants it 25% off, declared
     // `partner-granted` (extension@0.3.0).
-    let (status, quote) = call(
-        &app,
-        "POST",
-        "/v1/quotes",
-        Some(keys::CUSTOMER_101),
-        Some(quote_body(
-            101,
-            json!([{ "product_id": 1001, "period": "month", "period_count": 1, "quantity": 1 }]),
-        )),
-    );
-    assert_eq!(status, StatusCode::CREATED, "{quote}");
+    let quote = quote_1001(&app, keys::CUSTOMER_101, 101, 1);
     assert_eq!(
         quote["lines"][0]["adjustments"][0]["kind"], "partner-granted",
         "{quote}"
@@ -1507,17 +1497,7 @@ fn rules_9_and_10_a_refund_needs_an_idempotency_key_and_a_retry_refunds_once() {
     let app = router(state.clone());
     // Customer 102 buys one month of product 1001 (216.00 with its reseller's markup) and pays
     // it from its own balance.
-    let (status, quote) = call(
-        &app,
-        "POST",
-        "/v1/quotes",
-        Some(keys::CUSTOMER_102),
-        Some(quote_body(
-            102,
-            json!([{ "product_id": 1001, "period": "month", "period_count": 1, "quantity": 1 }]),
-        )),
-    );
-    assert_eq!(status, StatusCode::CREATED, "{quote}");
+    let quote = quote_1001(&app, keys::CUSTOMER_102, 102, 1);
     let keyed = |key: &str, path: &str, who: &str, body: Value| {
         call_raw(
             &app,
@@ -1743,17 +1723,7 @@ fn rule_18_a_frozen_partners_staff_can_read_but_not_act_and_its_customers_cannot
     let state = api_state();
     let app = router(state.clone());
     // A quote of customer 102's, priced before the freeze.
-    let (status, quote) = call(
-        &app,
-        "POST",
-        "/v1/quotes",
-        Some(keys::CUSTOMER_102),
-        Some(quote_body(
-            102,
-            json!([{ "product_id": 1001, "period": "month", "period_count": 1, "quantity": 1 }]),
-        )),
-    );
-    assert_eq!(status, StatusCode::CREATED, "{quote}");
+    let quote = quote_1001(&app, keys::CUSTOMER_102, 102, 1);
     tokio()
         .block_on(state.store.freeze_partner(demo::RESELLER))
         .expect("reseller 2 frozen");
@@ -1797,17 +1767,7 @@ fn rule_10_unsubscribing_asks_the_rules_closes_the_resource_and_refunds_the_paye
     };
     // Three months of product 1001 (216.00 a month with reseller 2's markup): 648.00, paid by
     // the customer from its balance; the payment provisions the resource.
-    let (status, quote) = call(
-        &app,
-        "POST",
-        "/v1/quotes",
-        Some(keys::CUSTOMER_102),
-        Some(quote_body(
-            102,
-            json!([{ "product_id": 1001, "period": "month", "period_count": 3, "quantity": 1 }]),
-        )),
-    );
-    assert_eq!(status, StatusCode::CREATED, "{quote}");
+    let quote = quote_1001(&app, keys::CUSTOMER_102, 102, 3);
     let (status, order) = keyed("o-1", "/v1/orders", json!({ "quote_id": quote["quote_id"] }));
     assert_eq!(status, StatusCode::CREATED, "{order}");
     let order = order["order"]["id"].as_i64().expect("order");
@@ -1870,17 +1830,7 @@ fn rule_10_unsubscribing_asks_the_rules_closes_the_resource_and_refunds_the_paye
 fn rule_8_the_scheduler_expires_an_unpaid_order_and_the_operator_sees_the_run() {
     let state = api_state();
     let app = router(state.clone());
-    let (status, quote) = call(
-        &app,
-        "POST",
-        "/v1/quotes",
-        Some(keys::CUSTOMER_102),
-        Some(quote_body(
-            102,
-            json!([{ "product_id": 1001, "period": "month", "period_count": 1, "quantity": 1 }]),
-        )),
-    );
-    assert_eq!(status, StatusCode::CREATED, "{quote}");
+    let quote = quote_1001(&app, keys::CUSTOMER_102, 102, 1);
     let (status, order) = order_quote(&app, &quote["quote_id"], "to-expire");
     assert_eq!(status, StatusCode::CREATED, "{order}");
     let id = order["order"]["id"].as_i64().expect("order");
@@ -1953,4 +1903,21 @@ fn rule_18_a_distributor_freezes_and_unfreezes_its_reseller_whose_customers_are_
     );
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(allocate().0, StatusCode::NO_CONTENT);
+}
+
+/// `customer` (with its key) prices `months` months of one unit of the platform's product
+/// 1001 (200.00 a month); the priced quote.
+fn quote_1001(app: &axum::Router, key: &str, customer: i64, months: u32) -> Value {
+    let (status, quote) = call(
+        app,
+        "POST",
+        "/v1/quotes",
+        Some(key),
+        Some(quote_body(
+            customer,
+            json!([{ "product_id": 1001, "period": "month", "period_count": months, "quantity": 1 }]),
+        )),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{quote}");
+    quote
 }

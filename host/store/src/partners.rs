@@ -258,14 +258,7 @@ impl Store {
     /// Freezes a partner, its resale customers and, for a distributor, its resellers and
     /// their resale customers, in one transaction (rule 18).
     pub async fn freeze_partner(&self, partner: PartnerId) -> Result<(), StoreError> {
-        let found = self.partner(partner).await?.ok_or(DomainError::NotFound {
-            what: Entity::Partner,
-            id: partner,
-        })?;
-        let mut frozen = vec![partner];
-        if found.kind == PartnerKind::Distributor {
-            frozen.extend(self.resellers_of(partner).await?);
-        }
+        let frozen = self.partner_and_resellers(partner).await?;
         let mut tx = self.pool().begin().await?;
         for id in frozen {
             sqlx::query("UPDATE partners SET frozen = 1 WHERE id = $1")
@@ -288,18 +281,24 @@ impl Store {
 }
 
 impl Store {
-    /// Lifts a partner's freeze, and a distributor's resellers' (rule 18). Its customers stay
-    /// as they are: a customer is unfrozen on its own (its freeze type, rule 18), so that one
-    /// frozen for another reason is not let go with its partner.
-    pub async fn unfreeze_partner(&self, partner: PartnerId) -> Result<(), StoreError> {
+    /// A partner and, for a distributor, its resellers: whom a partner's freeze covers.
+    async fn partner_and_resellers(&self, partner: PartnerId) -> Result<Vec<PartnerId>, StoreError> {
         let found = self.partner(partner).await?.ok_or(DomainError::NotFound {
             what: Entity::Partner,
             id: partner,
         })?;
-        let mut lifted = vec![partner];
+        let mut covered = vec![partner];
         if found.kind == PartnerKind::Distributor {
-            lifted.extend(self.resellers_of(partner).await?);
+            covered.extend(self.resellers_of(partner).await?);
         }
+        Ok(covered)
+    }
+
+    /// Lifts a partner's freeze, and a distributor's resellers' (rule 18). Its customers stay
+    /// as they are: a customer is unfrozen on its own (its freeze type, rule 18), so that one
+    /// frozen for another reason is not let go with its partner.
+    pub async fn unfreeze_partner(&self, partner: PartnerId) -> Result<(), StoreError> {
+        let lifted = self.partner_and_resellers(partner).await?;
         let mut tx = self.pool().begin().await?;
         for id in lifted {
             sqlx::query("UPDATE partners SET frozen = 0 WHERE id = $1")

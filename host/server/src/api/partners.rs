@@ -131,11 +131,7 @@ pub async fn freeze(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, AppError> {
-    caller.need("partners", Access::Write)?;
-    governing(&state, &caller, id).await?;
-    state.store.freeze_partner(id).await?;
-    tracing::info!(partner = id, by = %caller.label(), "partner frozen");
-    Ok(StatusCode::NO_CONTENT)
+    set_frozen(&state, &caller, id, true).await
 }
 
 /// Lifts a partner's freeze (and a distributor's resellers'); its customers are unfrozen one
@@ -148,11 +144,20 @@ pub async fn unfreeze(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, AppError> {
-    // A frozen distributor's admin cannot lift a freeze: a write, refused while frozen.
+    set_frozen(&state, &caller, id, false).await
+}
+
+/// Freezes or lifts partner `id` for a caller that governs it. A frozen distributor's admin
+/// cannot lift a freeze: it is a write, refused while frozen.
+async fn set_frozen(state: &AppState, caller: &Caller, id: i64, frozen: bool) -> Result<StatusCode, AppError> {
     caller.need("partners", Access::Write)?;
-    governing(&state, &caller, id).await?;
-    state.store.unfreeze_partner(id).await?;
-    tracing::info!(partner = id, by = %caller.label(), "partner unfrozen");
+    governing(state, caller, id).await?;
+    if frozen {
+        state.store.freeze_partner(id).await?;
+    } else {
+        state.store.unfreeze_partner(id).await?;
+    }
+    tracing::info!(partner = id, frozen, by = %caller.label(), "partner freeze set");
     Ok(StatusCode::NO_CONTENT)
 }
 
