@@ -7,9 +7,11 @@
 use crate::support::*;
 use axum::http::StatusCode;
 use chrono::Utc;
+use pchost_extensions::actions::Action;
 use pchost_server::app::router;
 use pchost_store::bindings::{BindingScope, FailurePolicy, NewBinding};
 use pchost_store::demo;
+use pchost_store::tasks::NewTask;
 use serde_json::{Value, json};
 
 /// An action: its kind, who asks, the path and body, the status it answers when carried out,
@@ -500,4 +502,111 @@ fn a_new_order_is_reviewed_by_the_rules_rejected_it_is_cancelled_escalated_it_wa
         Some(2),
         "the one cancelled in review, and this one: {cancelled}"
     );
+}
+
+/// An approval task for `action`, approved (as a person's decision is) but with no outcome:
+/// the host stopped before its action ended.
+fn interrupted_task(store: &pchost_store::Store, kind: pchost_domain::ApprovalKind, action: &Action) -> i64 {
+    tokio().block_on(async {
+        let task = store
+            .create_task(
+                &NewTask {
+                    kind,
+                    partner: demo::RESELLER,
+                    customer: Some(demo::STANDARD_CUSTOMER),
+                    role: pchost_domain::Role::PartnerAdmin,
+                    reason: "big".into(),
+                    plugin: "scripted-approval@1.0.0".into(),
+                    action: serde_json::to_value(action).expect("action"),
+                    requested_by: "customer:102".into(),
+                },
+                Utc::now(),
+            )
+            .await
+            .expect("task");
+        store
+            .decide_task(task.id, true, "staff:601@2", None, Utc::now())
+            .await
+            .expect("approved");
+        task.id
+    })
+}
+
+#[test]
+fn an_approved_task_a_crash_interrupted_is_finished_once_by_the_outbox_or_marked_for_a_person() {
+    let store = demo_store();
+    let customer = pchost_store::accounts::Actor {
+        role: pchost_domain::Role::Customer,
+        partner: Some(demo::RESELLER),
+        id: Some(demo::STANDARD_CUSTOMER),
+        on_behalf_of: None,
+    };
+    let cny = "CNY".parse().expect("currency");
+    let balance = || {
+        tokio()
+            .block_on(store.customer_balance(demo::STANDARD_CUSTOMER, cny))
+            .expect("balance")
+    };
+    let before = balance();
+    // A refund of demo order 9003 (1,500.00 paid by customer 102), keyed by its request.
+    let refund = Action::Refund {
+        order: 9003,
+        amount: dec("100.00"),
+        actor: customer.clone(),
+        idempotency_key: "refund-9003".into(),
+    };
+    let refund_task = interrupted_task(&store, pchost_domain::ApprovalKind::Refund, &refund);
+    // The crash came after the refund committed, before the outcome was recorded.
+    tokio()
+        .block_on(refund.execute(&store, Utc::now()))
+        .expect("refunded once");
+    assert_eq!(balance(), before + dec("100.00"));
+    // An allocation is not safe to do twice: it is left for a person.
+    let allocation = Action::Allocation {
+        partner: demo::RESELLER,
+        customer: Some(demo::STANDARD_CUSTOMER),
+        reseller: None,
+        currency: cny,
+        amount: dec("10.00"),
+        actor: customer,
+    };
+    let allocation_task = interrupted_task(&store, pchost_domain::ApprovalKind::BalanceAllocation, &allocation);
+
+    let finish = |at| {
+        tokio()
+            .block_on(pchost_extensions::approvals::finish_interrupted_tasks(&store, at))
+            .expect("outbox")
+    };
+    assert!(
+        finish(Utc::now()).is_empty(),
+        "within its grace, the approving request may still be at work"
+    );
+    let finished = finish(Utc::now() + chrono::Duration::minutes(3));
+    let by_id = |id: i64| finished.iter().find(|t| t.id == id).expect("finished");
+    let refunded = by_id(refund_task);
+    assert_eq!(
+        (
+            refunded.status.as_str(),
+            refunded.outcome.as_ref().map(|o| o["amount"].clone())
+        ),
+        ("approved", Some(json!("100.00"))),
+        "{refunded:?}"
+    );
+    assert_eq!(
+        balance(),
+        before + dec("100.00"),
+        "the refund's key: refunded once, not twice"
+    );
+    let interrupted = by_id(allocation_task);
+    assert_eq!(
+        (
+            interrupted.status.as_str(),
+            interrupted.outcome.as_ref().map(|o| o["code"].clone())
+        ),
+        ("failed", Some(json!("action-interrupted"))),
+        "{interrupted:?}"
+    );
+    assert_eq!(balance(), before + dec("100.00"), "the allocation was not redone");
+    // A second run (or instance) finds nothing left.
+    assert!(finish(Utc::now() + chrono::Duration::minutes(4)).is_empty());
 }

@@ -1837,7 +1837,7 @@ fn rule_8_the_scheduler_expires_an_unpaid_order_and_the_operator_sees_the_run() 
     // Eight days on, the scheduler's run cancels it.
     let later = Utc::now() + chrono::Duration::days(8);
     tokio()
-        .block_on(pchost_server::scheduler::run_once(&state.store, later))
+        .block_on(pchost_server::scheduler::run_once(&state, later))
         .expect("run");
     let (_, order) = call(&app, "GET", &format!("/v1/orders/{id}"), Some(keys::CUSTOMER_102), None);
     assert_eq!(order["order"]["status"], "cancelled", "{order}");
@@ -1852,6 +1852,189 @@ fn rule_8_the_scheduler_expires_an_unpaid_order_and_the_operator_sees_the_run() 
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("role-not-permitted")),
+        "{body}"
+    );
+}
+
+#[test]
+fn rule_11_the_scheduler_auto_renews_from_7_days_before_expiry_priced_by_the_chain_and_paid_once() {
+    let state = api_state();
+    let app = router(state.clone());
+    let resource = || {
+        tokio()
+            .block_on(state.store.resource(1))
+            .expect("read")
+            .expect("demo resource 1")
+    };
+    let balance = || {
+        tokio()
+            .block_on(state.store.customer_balance(102, "CNY".parse().expect("currency")))
+            .expect("balance")
+    };
+    let run = |at| {
+        tokio()
+            .block_on(pchost_server::scheduler::run_once(&state, at))
+            .expect("run")
+    };
+    let before = resource().expires_at;
+    let (status, body) = call(
+        &app,
+        "PUT",
+        "/v1/resources/1/auto-renew",
+        Some(keys::CUSTOMER_102),
+        Some(json!({ "enabled": true })),
+    );
+    assert_eq!(
+        (status, body["expiry_policy"].as_str()),
+        (StatusCode::OK, Some("auto-renew")),
+        "{body}"
+    );
+    let paid_before = balance();
+    // Eight days before expiry: not yet.
+    run(before - chrono::Duration::days(8));
+    assert_eq!((resource().expires_at, balance()), (before, paid_before));
+    // Six days before: one month of product 2001 as a renewal through the chain (the seller's
+    // renewal discount, 84.08, then reseller 2's markup, 90.8064 -> 90.81), paid by the
+    // customer from its balance; the term extends by a month of its own type.
+    let due = before - chrono::Duration::days(6);
+    run(due);
+    let renewed = before.checked_add_months(chrono::Months::new(1)).expect("date");
+    assert_eq!(resource().expires_at, renewed);
+    assert_eq!(balance(), paid_before - dec("90.81"));
+    let (status, orders) = call(
+        &app,
+        "GET",
+        "/v1/orders?customer_id=102",
+        Some(keys::CUSTOMER_102),
+        None,
+    );
+    assert_eq!(status, StatusCode::OK, "{orders}");
+    let renewals: Vec<&Value> = orders
+        .as_array()
+        .expect("orders")
+        .iter()
+        .filter(|o| o["kind"] == "renew")
+        .collect();
+    assert_eq!(renewals.len(), 1, "{orders}");
+    assert_eq!(
+        (renewals[0]["status"].as_str(), renewals[0]["amount"].as_str()),
+        (Some("completed"), Some("90.81")),
+        "{orders}"
+    );
+    // The run again at the same time (a second instance, or a retry): nothing more.
+    run(due);
+    assert_eq!(
+        (resource().expires_at, balance()),
+        (renewed, paid_before - dec("90.81"))
+    );
+    let (status, runs) = call(&app, "GET", "/v1/scheduler/runs", Some(keys::OPERATOR), None);
+    assert_eq!(status, StatusCode::OK, "{runs}");
+    let auto_renew: Vec<i64> = runs
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter(|r| r["job"] == "auto-renew")
+        .map(|r| r["items"].as_i64().expect("items"))
+        .collect();
+    assert_eq!(auto_renew, vec![1], "{runs}");
+}
+
+#[test]
+fn rule_11_an_auto_renewal_the_customer_cannot_pay_lets_the_resource_expire_into_its_grace_period() {
+    let state = api_state();
+    let app = router(state.clone());
+    let store = &state.store;
+    let expires = tokio()
+        .block_on(store.resource(1))
+        .expect("read")
+        .expect("demo resource 1")
+        .expires_at;
+    tokio().block_on(store.set_auto_renew(1, true)).expect("auto-renew on");
+    // Customer 102 spends its whole balance first.
+    let cny = "CNY".parse().expect("currency");
+    let left = tokio().block_on(store.customer_balance(102, cny)).expect("balance");
+    tokio()
+        .block_on(sqlx::query("UPDATE accounts SET balance_cents = 0, credit_limit_cents = 0 WHERE owner_kind = 'customer' AND owner_id = 102").execute(store.pool()))
+        .expect("emptied");
+    assert!(left > dec("0"), "the demo customer had a balance");
+    let run = |at| {
+        tokio()
+            .block_on(pchost_server::scheduler::run_once(&state, at))
+            .expect("run")
+    };
+    run(expires - chrono::Duration::days(6));
+    let (_, orders) = call(
+        &app,
+        "GET",
+        "/v1/orders?customer_id=102",
+        Some(keys::CUSTOMER_102),
+        None,
+    );
+    let renewals: Vec<&Value> = orders
+        .as_array()
+        .expect("orders")
+        .iter()
+        .filter(|o| o["kind"] == "renew")
+        .collect();
+    assert_eq!(
+        renewals.iter().map(|o| o["status"].as_str()).collect::<Vec<_>>(),
+        vec![Some("pending-payment")],
+        "ordered once, not paid: {orders}"
+    );
+    // The next run tries the same order again, and orders no second one.
+    run(expires - chrono::Duration::days(5));
+    let (_, again) = call(
+        &app,
+        "GET",
+        "/v1/orders?customer_id=102",
+        Some(keys::CUSTOMER_102),
+        None,
+    );
+    assert_eq!(
+        again
+            .as_array()
+            .expect("orders")
+            .iter()
+            .filter(|o| o["kind"] == "renew")
+            .count(),
+        1,
+        "{again}"
+    );
+    // At expiry, unpaid: the grace period (still renewable), then release after 15 days.
+    run(expires + chrono::Duration::hours(1));
+    let (status, body) = call(
+        &app,
+        "GET",
+        "/v1/customers/102/resources",
+        Some(keys::CUSTOMER_102),
+        None,
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let one = body
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["id"] == 1)
+        .expect("resource 1 listed");
+    assert_eq!(one["status"], "expired", "{body}");
+    run(expires + chrono::Duration::days(16));
+    let status = tokio()
+        .block_on(store.resource(1))
+        .expect("read")
+        .expect("resource")
+        .status;
+    assert_eq!(status.as_str(), "closed");
+    let (status, body) = call_raw(
+        &app,
+        "POST",
+        "/v1/resources/1/renewals",
+        Some(keys::CUSTOMER_102),
+        json!({ "period_count": 1 }).to_string(),
+        &[("idempotency-key", "too-late")],
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("not-renewable")),
         "{body}"
     );
 }

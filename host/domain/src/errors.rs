@@ -169,6 +169,8 @@ error_codes! {
     InvalidManager = ("invalid-manager", 422),
     TaskNotApproved = ("task-not-approved", 409),
     TaskOutcomeRecorded = ("task-outcome-recorded", 409),
+    ActionInterrupted = ("action-interrupted", 409),
+    OverBudget = ("over-budget", 422),
 }
 
 impl serde::Serialize for ErrorCode {

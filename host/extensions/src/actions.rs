@@ -6,7 +6,7 @@
 
 use crate::error::ExtensionError;
 use crate::views::{CustomerView, OrderView};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use pchost_domain::errors::Entity;
 use pchost_domain::{Association, Currency, CustomerId, FreezeState, OrderId, PartnerId, Staff};
 use pchost_store::accounts::{Actor, AllocationTarget};
@@ -248,9 +248,34 @@ impl Action {
         }
     }
 
-    /// Carries the action out; returns what the endpoint answers.
-    pub async fn execute(&self, store: &Store) -> Result<Value, ExtensionError> {
-        let now = Utc::now();
+    /// Whether carrying the action out a second time does nothing more than the first time:
+    /// those keyed by their request (refunds, payments on behalf, renewals, unsubscriptions)
+    /// and those that set a state (a freeze, a budget). What the approval outbox may redo.
+    pub fn replays_safely(&self) -> bool {
+        match self {
+            Action::Refund { .. }
+            | Action::PaymentOnBehalf { .. }
+            | Action::Renewal { .. }
+            | Action::Unsubscribe { .. }
+            | Action::Freeze { .. }
+            | Action::Budget { .. } => true,
+            Action::CouponIssue { .. }
+            | Action::Allocation { .. }
+            | Action::CustomerUnfreeze { .. }
+            | Action::ResellerInvitation { .. }
+            | Action::AssociationChange { .. }
+            | Action::Unbind { .. }
+            | Action::Cancel { .. }
+            | Action::OrderRelease { .. }
+            | Action::BalanceReclaim { .. }
+            | Action::CouponReclaim { .. }
+            | Action::QuotaReclaim { .. }
+            | Action::QuotaSplit { .. } => false,
+        }
+    }
+
+    /// Carries the action out as of `now`; returns what the endpoint answers.
+    pub async fn execute(&self, store: &Store, now: DateTime<Utc>) -> Result<Value, ExtensionError> {
         match self {
             Action::Refund {
                 order,
@@ -312,7 +337,7 @@ impl Action {
                 Ok(json!({ "allocated": amount.to_string(), "currency": currency }))
             }
             Action::CustomerUnfreeze { customer, state } => {
-                store.unfreeze_customer(*customer, *state).await?;
+                store.unfreeze_customer(*customer, *state, now).await?;
                 customer_view(store, *customer).await
             }
             Action::Unsubscribe {
@@ -354,7 +379,7 @@ impl Action {
                 Ok(json!({ "order": OrderView::from(order), "payment_deadline": created.payment_deadline }))
             }
             Action::Freeze { customer, state } => {
-                store.freeze_customer(*customer, *state).await?;
+                store.freeze_customer(*customer, *state, now).await?;
                 customer_view(store, *customer).await
             }
             Action::Budget { customer, amount } => {

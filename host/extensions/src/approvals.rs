@@ -7,7 +7,7 @@ use crate::actions::Action;
 use crate::audit::AuditLog;
 use crate::bound::{PolicyApplied, StepOutcome, plugin_id, run_bound, settings_for};
 use crate::error::ExtensionError;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_runtime::model::{self, Decision};
 use pchost_runtime::{World, WorldVersion};
@@ -150,7 +150,20 @@ pub async fn decide_task(
     }
     // An approval keeps no note: the outcome is the action's result.
     let task = store.decide_task(id, true, decided_by, None, Utc::now()).await?;
-    let (outcome, failed) = match action.execute(store).await {
+    let task = carry_out(store, task.id, &action, Utc::now()).await?;
+    tracing::info!(task = id, status = %task.status, by = %decided_by, "approval task approved");
+    Ok(task)
+}
+
+/// Carries out the action of approved task `id` and records its outcome: its result, or the
+/// refusal that stopped it (the task is then `failed`).
+async fn carry_out(
+    store: &Store,
+    id: i64,
+    action: &Action,
+    now: DateTime<Utc>,
+) -> Result<ApprovalTask, ExtensionError> {
+    let (outcome, failed) = match action.execute(store, now).await {
         Ok(result) => (result, false),
         Err(refusal) if refusal.code() == ErrorCode::Internal => return Err(refusal),
         Err(refusal) => (
@@ -158,9 +171,49 @@ pub async fn decide_task(
             true,
         ),
     };
-    let task = store.record_task_outcome(task.id, &outcome, failed).await?;
-    tracing::info!(task = id, %failed, by = %decided_by, "approval task approved");
-    Ok(task)
+    Ok(store.record_task_outcome(id, &outcome, failed).await?)
+}
+
+/// How long after its approval a task's action must have recorded its outcome: past it, the
+/// host that approved it stopped half-way (an action is a few store transactions, done in
+/// well under a second), and [`finish_interrupted_tasks`] takes over.
+pub const OUTCOME_GRACE: chrono::Duration = chrono::Duration::minutes(2);
+
+/// The outbox of approval tasks (run by the scheduler): an approved task with no outcome
+/// [`OUTCOME_GRACE`] after its approval was interrupted between the approval and the end of
+/// its action. An action that is safe to run again ([`Action::replays_safely`]: keyed by its
+/// request, or setting a state) is carried out again, doing whatever was left undone once;
+/// any other is marked `failed` with the code `action-interrupted`, for a person to check
+/// what took effect, rather than risk doing it twice. Returns the tasks finished.
+pub async fn finish_interrupted_tasks(store: &Store, now: DateTime<Utc>) -> Result<Vec<ApprovalTask>, ExtensionError> {
+    let mut finished = Vec::new();
+    for task in store.tasks_without_outcome(now - OUTCOME_GRACE).await? {
+        let action: Action = serde_json::from_value(task.action.clone()).map_err(|e| {
+            ExtensionError::Internal(anyhow::anyhow!("task {} holds an unreadable action: {e}", task.id))
+        })?;
+        let result = if action.replays_safely() {
+            carry_out(store, task.id, &action, now).await
+        } else {
+            let outcome = serde_json::json!({
+                "code": ErrorCode::ActionInterrupted,
+                "message": "the host stopped while carrying this action out, and doing it twice would not be safe: check whether it took effect, and ask again if not",
+            });
+            store
+                .record_task_outcome(task.id, &outcome, true)
+                .await
+                .map_err(Into::into)
+        };
+        match result {
+            Ok(task) => {
+                tracing::warn!(task = task.id, status = %task.status, "interrupted approval task finished");
+                finished.push(task);
+            }
+            // Another instance recorded it meanwhile.
+            Err(e) if e.code() == ErrorCode::TaskOutcomeRecorded => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(finished)
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 //! cores. A guest that has held its turn for a [`YIELD_SLICE`] while another invocation waits
 //! for one gives it back at its next epoch callback and queues again. Callbacks come at every
 //! epoch tick (1 ms), and at once when an invocation starts to wait: it nudges the running
-//! guests (the runtime advances the engine's epoch), so a quick rule waits about a slice for a
-//! turn, not a tick. A freed turn goes to the waiting owner served least recently, whatever
+//! guests (the runtime advances the engine's epoch), and again every slice while it waits (a
+//! guest whose turn is younger than a slice keeps it at a nudge), so a quick rule waits about
+//! a slice for a turn, not a tick. A freed turn goes to the waiting owner served least recently, whatever
 //! the number of invocations each has waiting: an owner whose plugins spin until their
 //! deadline is served again and again, so it always comes last, and another owner's rule
 //! waits for the spinners' slices, not for their deadlines. An invocation waiting on a host
@@ -153,12 +154,19 @@ impl CpuShares {
                 .push_back(tx);
             rx
         };
-        (self.nudge)();
-        match waiting.await {
-            Ok(turn) => turn,
-            // A sender is only ever dropped after it handed a turn over, so this cannot
-            // happen; were it to, queueing again is the safe answer.
-            Err(_) => Box::pin(self.take(owner)).await,
+        let mut waiting = waiting;
+        loop {
+            (self.nudge)();
+            // Nudged again every slice while still waiting: a guest whose turn came less than
+            // a slice before a nudge rightly keeps it at that callback, and would otherwise
+            // keep it until the next tick.
+            match tokio::time::timeout(YIELD_SLICE, &mut waiting).await {
+                Ok(Ok(turn)) => return turn,
+                // A sender is only ever dropped after it handed a turn over, so this cannot
+                // happen; were it to, queueing again is the safe answer.
+                Ok(Err(_)) => return Box::pin(self.take(owner)).await,
+                Err(_still_waiting) => {}
+            }
         }
     }
 
@@ -421,6 +429,35 @@ mod tests {
         }
         // Owner 3 comes before owner 10, which was served before owner 2 was.
         assert_eq!(served, vec![2, 3, 10]);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_nudges_the_running_guests_again_every_slice_until_its_turn_comes() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let nudges = Arc::new(AtomicUsize::new(0));
+        let shares = CpuShares::new(1, {
+            let nudges = nudges.clone();
+            move || {
+                nudges.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let running = shares.take(1).await;
+        assert_eq!(nudges.load(Ordering::SeqCst), 0, "a free turn needs no nudge");
+        let waiter = tokio::spawn({
+            let shares = shares.clone();
+            async move { shares.take(2).await }
+        });
+        // The running guest kept its turn at the first nudge (its turn was younger than a
+        // slice): the waiter nudges again rather than waiting for the next tick.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let while_waiting = nudges.load(Ordering::SeqCst);
+        assert!(while_waiting >= 3, "nudged {while_waiting} times in 100 ms of waiting");
+        drop(running);
+        let turn = waiter.await.expect("joined");
+        let served = nudges.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(nudges.load(Ordering::SeqCst), served, "no nudges once served");
+        drop(turn);
     }
 
     #[tokio::test]

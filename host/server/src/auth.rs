@@ -219,6 +219,16 @@ pub enum Access {
 }
 
 impl Caller {
+    /// The customer itself, through a standing instruction it gave (auto-renewal, rule 11)
+    /// that the scheduler carries out: no key (id 0), and only the scopes renewing needs.
+    pub fn standing_instruction(customer: Customer) -> Caller {
+        Caller {
+            key_id: 0,
+            principal: Principal::Customer(customer),
+            scopes: vec!["quotes:write".into(), "orders:write".into()],
+        }
+    }
+
     /// `operator`, `staff:<id>@<partner>` or `customer:<id>`: who acted, for logs and records.
     pub fn label(&self) -> String {
         match &self.principal {

@@ -275,7 +275,8 @@ struct ServeArgs {
     /// Load the demo data set into an empty database.
     #[arg(long)]
     demo: bool,
-    /// How often the scheduler runs its jobs (expiring unpaid orders, rule 8), in seconds;
+    /// How often the scheduler runs its jobs (auto-renewal and expiry policies, rule 11; the
+    /// approval tasks' outbox; expiring unpaid orders, rule 8), in seconds;
     /// 0 turns it off (another instance runs it).
     #[arg(long, env = "PCHOST_SCHEDULER_INTERVAL_SECS", default_value_t = 60)]
     scheduler_interval_secs: u64,
@@ -607,7 +608,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let bindings = state.host.bindings.clone();
     if args.scheduler_interval_secs > 0 {
         let interval = std::time::Duration::from_secs(args.scheduler_interval_secs);
-        tokio::spawn(crate::scheduler::run_every(store.clone(), interval));
+        tokio::spawn(crate::scheduler::run_every(state.clone(), interval));
     }
     tokio::spawn(sync_from_store(store, runtime, bindings));
     let app = router(state);

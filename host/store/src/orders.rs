@@ -615,6 +615,7 @@ impl Store {
             field: "amount",
             message: format!("{amount} is not in cents"),
         })?;
+        spend_within_budget(&mut tx, customer, due, now).await?;
 
         let owner = match payer {
             Payer::Customer => AccountOwner::Customer(customer),
@@ -973,6 +974,52 @@ async fn provision(
 /// Rule 18: a frozen customer (account, or account and resources) cannot buy, renew or pay
 /// until it is unfrozen. `freeze` is the customer's state as stored, read inside the caller's
 /// transaction.
+/// Rule 18: a budget caps what a resale customer may spend. A payment of its order (whoever
+/// pays it) counts against its budget for the calendar month (UTC); one that would pass it is
+/// refused `over-budget`. One conditional update in the payment's transaction: of concurrent
+/// payments, those that fit together pass and the rest are refused. A customer with no budget
+/// has its spending counted all the same, so that a budget set mid-month applies to the month.
+async fn spend_within_budget(
+    tx: &mut Transaction<'_, Any>,
+    customer: CustomerId,
+    due: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let month = now.format("%Y-%m").to_string();
+    let spent_this_month = "(CASE WHEN spent_month = $1 THEN spent_cents ELSE 0 END)";
+    let counted = sqlx::query(&format!(
+        "UPDATE customers SET spent_cents = {spent_this_month} + $2, spent_month = $1 \
+         WHERE id = $3 AND (budget_cents IS NULL OR {spent_this_month} + $2 <= budget_cents)"
+    ))
+    .bind(&month)
+    .bind(due)
+    .bind(customer)
+    .execute(&mut **tx)
+    .await?;
+    if counted.rows_affected() == 1 {
+        return Ok(());
+    }
+    let row = sqlx::query(&format!(
+        "SELECT budget_cents, {spent_this_month} AS spent FROM customers WHERE id = $2"
+    ))
+    .bind(&month)
+    .bind(customer)
+    .fetch_one(&mut **tx)
+    .await?;
+    let budget: Option<i64> = row.try_get("budget_cents")?;
+    let spent: i64 = row.try_get("spent")?;
+    Err(refused(
+        ErrorCode::OverBudget,
+        format!(
+            "customer {customer} spent {} of its {} budget in {month}: paying {} would pass it (rule 18)",
+            from_cents(spent),
+            from_cents(budget.unwrap_or(0)),
+            from_cents(due)
+        ),
+    )
+    .into())
+}
+
 pub(crate) fn refuse_frozen(customer: CustomerId, freeze: &str, what: &str) -> Result<(), StoreError> {
     if freeze == FreezeState::NotFrozen.as_str() {
         return Ok(());

@@ -209,8 +209,14 @@ impl Store {
         Ok(())
     }
 
-    /// Freezes a customer.
-    pub async fn freeze_customer(&self, customer: CustomerId, state: FreezeState) -> Result<(), StoreError> {
+    /// Freezes a customer (rule 18). Freezing its resources too stops those in use; freezing
+    /// the account only (again) lets them run, as lifting that freeze does.
+    pub async fn freeze_customer(
+        &self,
+        customer: CustomerId,
+        state: FreezeState,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         if state == FreezeState::NotFrozen {
             return Err(DomainError::Invalid {
                 field: "state",
@@ -218,10 +224,11 @@ impl Store {
             }
             .into());
         }
+        let mut tx = self.pool().begin().await?;
         let updated = sqlx::query("UPDATE customers SET \"freeze\" = $1 WHERE id = $2")
             .bind(state.as_str())
             .bind(customer)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
         if updated.rows_affected() == 0 {
             return Err(DomainError::NotFound {
@@ -230,20 +237,39 @@ impl Store {
             }
             .into());
         }
+        if state == FreezeState::AccountAndResourcesFrozen {
+            sqlx::query("UPDATE resources SET status = 'frozen' WHERE customer = $1 AND status = 'in-use'")
+                .bind(customer)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            resume_resources(&mut tx, customer, now).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
     /// Unfreezes a customer; the unfreeze must name the freeze type it lifts (rule 18).
-    pub async fn unfreeze_customer(&self, customer: CustomerId, lifting: FreezeState) -> Result<(), StoreError> {
+    /// Lifting a freeze of its resources lets them run again.
+    pub async fn unfreeze_customer(
+        &self,
+        customer: CustomerId,
+        lifting: FreezeState,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
         let updated = sqlx::query("UPDATE customers SET \"freeze\" = $1 WHERE id = $2 AND \"freeze\" = $3")
             .bind(FreezeState::NotFrozen.as_str())
             .bind(customer)
             .bind(lifting.as_str())
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
         if updated.rows_affected() == 1 {
+            resume_resources(&mut tx, customer, now).await?;
+            tx.commit().await?;
             return Ok(());
         }
+        drop(tx);
         let found = self.existing_customer(customer).await?;
         Err(refused(
             ErrorCode::FreezeTypeMismatch,
@@ -793,4 +819,23 @@ impl Store {
             .map(crate::store::partner_from_row)
             .collect::<Result<_, _>>()
     }
+}
+
+/// Lets a customer's resources frozen with it run again; those its own `freeze` expiry policy
+/// froze at expiry stay frozen. One that expired meanwhile is back in use until the next
+/// scheduler run applies its expiry policy.
+async fn resume_resources(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    customer: CustomerId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE resources SET status = 'in-use' WHERE customer = $1 AND status = 'frozen' \
+         AND NOT (expiry_policy = 'freeze' AND expires_at <= $2)",
+    )
+    .bind(customer)
+    .bind(now.timestamp_millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

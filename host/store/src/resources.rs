@@ -12,6 +12,9 @@ use sqlx::{Any, Row, Transaction};
 
 /// Auto-renewal charges from this many days before expiry (rule 11).
 pub const AUTO_RENEW_DAYS_BEFORE: i64 = 7;
+/// How long after one try the scheduler tries an auto-renewal again (one the rules refused, or
+/// the customer could not pay).
+pub const AUTO_RENEW_RETRY_HOURS: i64 = 24;
 
 pchost_domain::word_enum! {
     /// What happens to a resource when it expires.
@@ -29,6 +32,25 @@ pchost_domain::word_enum! {
     }
 }
 
+pchost_domain::word_enum! {
+    /// Where a resource is in its life.
+    pub enum ResourceStatus {
+        /// Running, within its term.
+        InUse => "in-use",
+        /// Past its term, in its grace period ([`GRACE_PERIOD_DAYS`]): renewing it puts it
+        /// back in use; at the end of the grace period it is released (closed).
+        Expired => "expired",
+        /// Stopped: by its `freeze` expiry policy, or with its customer's resources (rule 18).
+        Frozen => "frozen",
+        /// Released: unsubscribed, deleted at expiry, or past its grace period.
+        Closed => "closed",
+    }
+}
+
+/// How long an expired resource whose policy is a grace period (or whose auto-renewal could
+/// not be paid) waits, renewable, before it is released.
+pub const GRACE_PERIOD_DAYS: i64 = 15;
+
 /// A resource.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resource {
@@ -36,6 +58,8 @@ pub struct Resource {
     pub id: i64,
     /// Owner.
     pub customer: CustomerId,
+    /// Where it is in its life.
+    pub status: ResourceStatus,
     /// Product.
     pub product: ProductId,
     /// The period type it was bought per; renewals keep it (rule 11).
@@ -65,6 +89,10 @@ fn resource_from_row(r: &sqlx::any::AnyRow) -> Result<Resource, StoreError> {
     Ok(Resource {
         id: r.try_get("id")?,
         customer: r.try_get("customer")?,
+        status: r
+            .try_get::<String, _>("status")?
+            .parse()
+            .map_err(|e: UnknownWord| bad(e.to_string()))?,
         product: r.try_get("product")?,
         period: r
             .try_get::<String, _>("period")?
@@ -81,7 +109,7 @@ fn resource_from_row(r: &sqlx::any::AnyRow) -> Result<Resource, StoreError> {
 }
 
 const RESOURCE_COLUMNS: &str =
-    "SELECT id, customer, product, period, expiry_policy, expires_at, main_resource, quantity FROM resources";
+    "SELECT id, customer, status, product, period, expiry_policy, expires_at, main_resource, quantity FROM resources";
 
 impl Store {
     /// The resources of a customer, by id.
@@ -151,7 +179,7 @@ impl Store {
     pub async fn resources_due_for_renewal(&self, now: DateTime<Utc>) -> Result<Vec<Resource>, StoreError> {
         let horizon = now + Duration::days(AUTO_RENEW_DAYS_BEFORE);
         let rows = sqlx::query(&format!(
-            "{RESOURCE_COLUMNS} WHERE expiry_policy = 'auto-renew' AND status = 'in-use' AND expires_at <= $1 ORDER BY expires_at, id"
+            "{RESOURCE_COLUMNS} WHERE expiry_policy = 'auto-renew' AND status = 'in-use' AND main_resource IS NULL AND expires_at <= $1 ORDER BY expires_at, id"
         ))
         .bind(horizon.timestamp_millis())
         .fetch_all(self.pool())
@@ -160,7 +188,8 @@ impl Store {
     }
 }
 
-/// Extends a main resource in use and its children together by `count` periods of the type
+/// Extends a main resource in use (or in its grace period, or frozen at expiry) and its
+/// children together by `count` periods of the type
 /// it was bought in (rule 11: 1-11 months or 1-3 years), inside the transaction of the
 /// renewal order's payment. Returns the new expiry.
 pub(crate) async fn extend_term(
@@ -216,13 +245,17 @@ pub(crate) async fn extend_term(
     // Conditional on the expiry just read: of two renewals paid at once, the second finds it
     // moved and is refused (its payment rolls back; paying again extends from the new
     // expiry), rather than both extending from the same date.
-    let extended =
-        sqlx::query("UPDATE resources SET expires_at = $1 WHERE id = $2 AND status = 'in-use' AND expires_at = $3")
-            .bind(expires.timestamp_millis())
-            .bind(id)
-            .bind(resource.expires_at.timestamp_millis())
-            .execute(&mut **tx)
-            .await?;
+    // A resource in its grace period, or frozen by its expiry policy, is back in use once
+    // renewed, from its old expiry: the grace period was lent, not given. (One frozen with its
+    // customer is not renewed: a frozen customer's payments are refused before this.)
+    let extended = sqlx::query(
+        "UPDATE resources SET expires_at = $1, status = 'in-use' WHERE id = $2 AND status IN ('in-use', 'expired', 'frozen') AND expires_at = $3",
+    )
+    .bind(expires.timestamp_millis())
+    .bind(id)
+    .bind(resource.expires_at.timestamp_millis())
+    .execute(&mut **tx)
+    .await?;
     if extended.rows_affected() == 0 {
         return Err(refused(
             ErrorCode::NotRenewable,
@@ -230,7 +263,9 @@ pub(crate) async fn extend_term(
         )
         .into());
     }
-    sqlx::query("UPDATE resources SET expires_at = $1 WHERE main_resource = $2 AND status = 'in-use'")
+    sqlx::query(
+        "UPDATE resources SET expires_at = $1, status = 'in-use' WHERE main_resource = $2 AND status IN ('in-use', 'expired', 'frozen')",
+    )
         .bind(expires.timestamp_millis())
         .bind(id)
         .execute(&mut **tx)
@@ -239,6 +274,21 @@ pub(crate) async fn extend_term(
 }
 
 impl Store {
+    /// Claims the auto-renewal of `id` for one try at `now` (rule 11): false when another
+    /// instance holds it, or it was tried less than [`AUTO_RENEW_RETRY_HOURS`] ago.
+    pub async fn claim_auto_renewal(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let claimed = sqlx::query(
+            "UPDATE resources SET auto_renew_tried_at = $1 WHERE id = $2 AND expiry_policy = 'auto-renew' \
+             AND (auto_renew_tried_at IS NULL OR auto_renew_tried_at <= $3)",
+        )
+        .bind(now.timestamp_millis())
+        .bind(id)
+        .bind((now - Duration::hours(AUTO_RENEW_RETRY_HOURS)).timestamp_millis())
+        .execute(self.pool())
+        .await?;
+        Ok(claimed.rows_affected() == 1)
+    }
+
     /// Turns auto-renewal on (or off, to a grace period) for a main resource and its children.
     pub async fn set_auto_renew(&self, id: i64, on: bool) -> Result<(), StoreError> {
         self.main_resource(id).await?;
@@ -255,11 +305,13 @@ impl Store {
         Ok(())
     }
 
-    /// A customer's on-demand resources in use.
+    /// A customer's on-demand resources in use: those of on-demand products, and those a
+    /// `to-on-demand` policy switched to hourly charging at expiry.
     pub async fn on_demand_resources(&self, customer: CustomerId) -> Result<Vec<Resource>, StoreError> {
         let rows = sqlx::query(
-            "SELECT r.id, r.customer, r.product, r.period, r.expiry_policy, r.expires_at, r.main_resource, r.quantity FROM resources r \
-             JOIN products p ON p.id = r.product WHERE r.customer = $1 AND p.charging_mode = 'on-demand' AND r.status = 'in-use' ORDER BY r.id",
+            "SELECT r.id, r.customer, r.status, r.product, r.period, r.expiry_policy, r.expires_at, r.main_resource, r.quantity FROM resources r \
+             JOIN products p ON p.id = r.product WHERE r.customer = $1 AND r.status = 'in-use' \
+             AND (p.charging_mode = 'on-demand' OR r.period IN ('hour', 'day')) ORDER BY r.id",
         )
         .bind(customer)
         .fetch_all(self.pool())

@@ -14,7 +14,8 @@ use crate::orders::{CreatedOrder, NewOrder, NewOrderLine, OrderFilter, Payer};
 use crate::partners::{CustomerFilter, InvitationChannel, NewCustomer, check_partner_discount};
 use crate::pricing::{Discount, offers};
 use crate::quotes::NewQuote;
-use crate::resources::{ExpiryPolicy, auto_renew_due};
+use crate::resources::{ExpiryPolicy, GRACE_PERIOD_DAYS, ResourceStatus, auto_renew_due};
+use crate::scheduler::{ExpiryApplied, ExpiryOutcome};
 use crate::store::{Store, StoreError};
 use crate::testing::on_both_backends;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -355,13 +356,13 @@ on_both_backends! {
 
         // Ordered before the freeze, paid after it: refused, nothing taken.
         let order = store.create_order(&order_of("10.00"), &reseller_admin(), "o-1", t0()).await.expect("order");
-        store.freeze_customer(demo::STANDARD_CUSTOMER, FreezeState::AccountFrozen).await.expect("frozen");
+        store.freeze_customer(demo::STANDARD_CUSTOMER, FreezeState::AccountFrozen, t0()).await.expect("frozen");
         let paid = store.pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-1", t0()).await;
         assert_eq!(paid.map(|_| ()).map_err(|e| e.code().as_str()), Err("customer-frozen"));
         assert_eq!(balance(&store, AccountKind::Cash).await, dec("1000.00"));
         assert_eq!(ledger_sum(&store, cash).await, dec("1000.00"));
         // Unfrozen, it pays.
-        store.unfreeze_customer(demo::STANDARD_CUSTOMER, FreezeState::AccountFrozen).await.expect("unfrozen");
+        store.unfreeze_customer(demo::STANDARD_CUSTOMER, FreezeState::AccountFrozen, t0()).await.expect("unfrozen");
         store.pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-2", t0()).await.expect("paid");
     }
 
@@ -699,10 +700,10 @@ on_both_backends! {
         store.set_budget(resale.id, dec("5000.00")).await.expect("budget");
         assert_eq!(store.customer(resale.id).await.expect("read").expect("customer").freeze, FreezeState::NotFrozen);
 
-        store.freeze_customer(resale.id, FreezeState::AccountAndResourcesFrozen).await.expect("freeze");
-        let wrong = store.unfreeze_customer(resale.id, FreezeState::AccountFrozen).await;
+        store.freeze_customer(resale.id, FreezeState::AccountAndResourcesFrozen, t0()).await.expect("freeze");
+        let wrong = store.unfreeze_customer(resale.id, FreezeState::AccountFrozen, t0()).await;
         assert_eq!(wrong.map_err(|e| e.code().as_str()), Err("freeze-type-mismatch"));
-        store.unfreeze_customer(resale.id, FreezeState::AccountAndResourcesFrozen).await.expect("matching unfreeze");
+        store.unfreeze_customer(resale.id, FreezeState::AccountAndResourcesFrozen, t0()).await.expect("matching unfreeze");
 
         // Freezing the distributor freezes its resellers and their resale customers.
         store.freeze_partner(demo::DISTRIBUTOR).await.expect("freeze partner");
@@ -952,7 +953,8 @@ on_both_backends! {
         assert!(!auto_renew_due(&resource, t0() + Duration::days(2)), "8 days before expiry: not yet");
         assert!(auto_renew_due(&resource, t0() + Duration::days(3)), "7 days before expiry: due");
         assert!(store.resources_due_for_renewal(t0() + Duration::days(2)).await.expect("due").is_empty());
-        assert_eq!(store.resources_due_for_renewal(t0() + Duration::days(3)).await.expect("due").len(), 2);
+        let due = store.resources_due_for_renewal(t0() + Duration::days(3)).await.expect("due");
+        assert_eq!(due.iter().map(|r| r.id).collect::<Vec<_>>(), vec![main], "the main resource renews; its child with it");
 
         // Renewals are orders: paying one extends the term, or is refused and takes nothing.
         reseller_accounts(&store, "1000.00", "0.00").await;
@@ -965,6 +967,163 @@ on_both_backends! {
         assert_eq!(balance(&store, AccountKind::Cash).await, dec("970.00"), "the renewal was paid: 10.00 × 3 months");
         assert_eq!(renewed, Utc.with_ymd_and_hms(2027, 2, 12, 9, 0, 0).single().expect("date"));
         assert_eq!(store.resource(child).await.expect("read").expect("child").expires_at, renewed, "children renew with their main resource");
+    }
+
+    async fn rule_11_expiry_policies_apply_once_at_expiry_and_a_grace_period_ends_in_release(store: Store) {
+        seeded(&store).await;
+        let expires = t0() + Duration::days(10);
+        let resource = |policy, main| {
+            let store = store.clone();
+            async move {
+                store
+                    .create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1001, PeriodType::Month, policy, t0() - Duration::days(20), expires, main, None)
+                    .await
+                    .expect("resource")
+            }
+        };
+        let grace = resource(ExpiryPolicy::GracePeriod, None).await;
+        let grace_child = resource(ExpiryPolicy::GracePeriod, Some(grace)).await;
+        let delete = resource(ExpiryPolicy::Delete, None).await;
+        let freeze = resource(ExpiryPolicy::Freeze, None).await;
+        // No hourly price for product 1001: switching to on-demand falls back to a grace period.
+        let on_demand = resource(ExpiryPolicy::ToOnDemand, None).await;
+        // An auto-renewal that was never paid.
+        let unpaid = resource(ExpiryPolicy::AutoRenew, None).await;
+        let status = |id| {
+            let store = store.clone();
+            async move { store.resource(id).await.expect("read").expect("resource").status }
+        };
+
+        assert_eq!(store.apply_expiry_policies(expires - Duration::minutes(1)).await.expect("run"), vec![], "not yet expired");
+        let at_expiry = expires + Duration::hours(1);
+        let mut applied = store.apply_expiry_policies(at_expiry).await.expect("run");
+        applied.sort_by_key(|a| a.resource);
+        let expected = |pairs: &[(i64, ExpiryOutcome)]| pairs.iter().map(|&(resource, outcome)| ExpiryApplied { resource, outcome }).collect::<Vec<_>>();
+        assert_eq!(
+            applied,
+            expected(&[
+                (grace, ExpiryOutcome::GracePeriod),
+                (delete, ExpiryOutcome::Deleted),
+                (freeze, ExpiryOutcome::Frozen),
+                (on_demand, ExpiryOutcome::GracePeriod),
+                (unpaid, ExpiryOutcome::GracePeriod),
+            ])
+        );
+        assert_eq!(
+            (status(grace).await, status(grace_child).await, status(delete).await, status(freeze).await, status(unpaid).await),
+            (ResourceStatus::Expired, ResourceStatus::Expired, ResourceStatus::Closed, ResourceStatus::Frozen, ResourceStatus::Expired)
+        );
+        assert_eq!(store.apply_expiry_policies(at_expiry).await.expect("run"), vec![], "a second run (or instance) changes nothing");
+
+        // Renewed in its grace period, or when frozen at expiry: back in use, from the old expiry.
+        reseller_accounts(&store, "1000.00", "0.00").await;
+        let renewed = renew_by_order(&store, grace, PeriodType::Month, 1, "grace").await.expect("renewed in grace");
+        assert_eq!(renewed, expires + Duration::days(30), "one month from the old expiry (12 November to 12 December)");
+        assert_eq!((status(grace).await, status(grace_child).await), (ResourceStatus::InUse, ResourceStatus::InUse));
+        renew_by_order(&store, freeze, PeriodType::Month, 1, "frozen").await.expect("renewed when frozen at expiry");
+        assert_eq!(status(freeze).await, ResourceStatus::InUse);
+        let closed = renew_by_order(&store, delete, PeriodType::Month, 1, "deleted").await;
+        assert_eq!(closed.map_err(|e| e.code().as_str()), Err("not-renewable"));
+
+        // 15 days of grace, then release: the two left in their grace period are closed.
+        let mut released = store.apply_expiry_policies(expires + Duration::days(GRACE_PERIOD_DAYS) + Duration::hours(1)).await.expect("run");
+        released.sort_by_key(|a| a.resource);
+        assert_eq!(released, expected(&[(on_demand, ExpiryOutcome::Released), (unpaid, ExpiryOutcome::Released)]));
+        assert_eq!((status(on_demand).await, status(unpaid).await, status(grace).await), (ResourceStatus::Closed, ResourceStatus::Closed, ResourceStatus::InUse));
+
+        // With an hourly price, `to-on-demand` switches it to hourly charging and it runs on.
+        sqlx::query("INSERT INTO list_prices (product, period, amount, currency) VALUES (1001, 'hour', '0.300000', 'CNY')")
+            .execute(store.pool())
+            .await
+            .expect("hourly price");
+        let switched = resource(ExpiryPolicy::ToOnDemand, None).await;
+        let applied = store.apply_expiry_policies(at_expiry).await.expect("run");
+        assert_eq!(applied, expected(&[(switched, ExpiryOutcome::OnDemand)]));
+        let found = store.resource(switched).await.expect("read").expect("resource");
+        assert_eq!((found.status, found.period), (ResourceStatus::InUse, PeriodType::Hour));
+        let on_demand_ids: Vec<i64> = store.on_demand_resources(demo::KEY_ACCOUNT_CUSTOMER).await.expect("listed").iter().map(|r| r.id).collect();
+        assert!(on_demand_ids.contains(&switched), "{on_demand_ids:?}");
+        assert_eq!(store.apply_expiry_policies(at_expiry).await.expect("run"), vec![]);
+    }
+
+    async fn rule_18_freezing_a_customers_resources_stops_them_and_lifting_it_lets_them_run(store: Store) {
+        seeded(&store).await;
+        let expires = t0() + Duration::days(10);
+        let create = |policy| {
+            let store = store.clone();
+            async move {
+                store
+                    .create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1001, PeriodType::Month, policy, t0() - Duration::days(20), expires, None, None)
+                    .await
+                    .expect("resource")
+            }
+        };
+        let running = create(ExpiryPolicy::GracePeriod).await;
+        let frozen_at_expiry = create(ExpiryPolicy::Freeze).await;
+        store.apply_expiry_policies(expires + Duration::hours(1)).await.expect("run");
+        let later = create(ExpiryPolicy::GracePeriod).await;
+        let status = |id| {
+            let store = store.clone();
+            async move { store.resource(id).await.expect("read").expect("resource").status }
+        };
+        let now = expires + Duration::hours(2);
+        store.freeze_customer(demo::KEY_ACCOUNT_CUSTOMER, FreezeState::AccountAndResourcesFrozen, now).await.expect("frozen");
+        assert_eq!(status(later).await, ResourceStatus::Frozen, "resources in use stop with their customer");
+        assert_eq!(status(running).await, ResourceStatus::Expired, "one in its grace period stays there");
+        // Freezing the account only lets the resources run again.
+        store.freeze_customer(demo::KEY_ACCOUNT_CUSTOMER, FreezeState::AccountFrozen, now).await.expect("account only");
+        assert_eq!(status(later).await, ResourceStatus::InUse);
+        store.freeze_customer(demo::KEY_ACCOUNT_CUSTOMER, FreezeState::AccountAndResourcesFrozen, now).await.expect("frozen");
+        store.unfreeze_customer(demo::KEY_ACCOUNT_CUSTOMER, FreezeState::AccountAndResourcesFrozen, now).await.expect("lifted");
+        assert_eq!(status(later).await, ResourceStatus::InUse, "lifting the freeze lets them run");
+        assert_eq!(status(frozen_at_expiry).await, ResourceStatus::Frozen, "its own expiry policy froze it: it stays frozen");
+    }
+
+    async fn rule_18_a_budget_caps_what_a_resale_customer_spends_in_a_month_even_under_concurrent_payments(store: Store) {
+        seeded(&store).await;
+        let (cash, _) = reseller_accounts(&store, "2000.00", "0.00").await;
+        store.set_budget(demo::STANDARD_CUSTOMER, dec("250.00")).await.expect("budget");
+        let nov_28 = t0() + Duration::days(26);
+        let dec_1 = t0() + Duration::days(29);
+        let order = |key: String, amount: &'static str, at| {
+            let store = store.clone();
+            async move { store.create_order(&order_of(amount), &reseller_admin(), &key, at).await.expect("order").id }
+        };
+        let pay = |id, key: String, at| {
+            let store = store.clone();
+            async move { store.pay_order(id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), &key, at).await }
+        };
+        let first = order("o-1".into(), "100.00", nov_28).await;
+        let second = order("o-2".into(), "100.00", nov_28).await;
+        let third = order("o-3".into(), "100.00", nov_28).await;
+        pay(first, "p-1".into(), nov_28).await.expect("100.00 of 250.00");
+        pay(second, "p-2".into(), nov_28).await.expect("200.00 of 250.00");
+        let over = pay(third, "p-3".into(), nov_28).await;
+        assert_eq!(over.map(|_| ()).map_err(|e| e.code().as_str()), Err("over-budget"));
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("1800.00"), "a refused payment takes nothing");
+        assert_eq!(store.order(third).await.expect("read").expect("order").status, OrderStatus::PendingPayment);
+        // A new month, a new budget month: the same order is paid.
+        pay(third, "p-3b".into(), dec_1).await.expect("100.00 of December's 250.00");
+
+        // 150.00 left in December; eight payments of 50.00 at once: exactly three pass.
+        let mut orders = Vec::new();
+        for i in 0..8 {
+            orders.push(order(format!("c-{i}"), "50.00", dec_1).await);
+        }
+        let payments = orders.iter().enumerate().map(|(i, &id)| {
+            let pay = pay(id, format!("pc-{i}"), dec_1);
+            tokio::spawn(pay)
+        });
+        let mut passed = 0;
+        for payment in payments.collect::<Vec<_>>() {
+            match payment.await.expect("joined") {
+                Ok(_) => passed += 1,
+                Err(e) => assert_eq!(e.code().as_str(), "over-budget"),
+            }
+        }
+        assert_eq!(passed, 3);
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("1550.00"));
+        assert_eq!(ledger_sum(&store, cash).await, dec("1550.00"), "cash balance = sum of its entries");
     }
 
     async fn rule_23_a_partner_operates_in_a_customers_account_only_with_its_authorization(store: Store) {

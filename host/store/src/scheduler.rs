@@ -3,8 +3,9 @@
 //! recorded for the operator.
 
 use crate::entities::{OrderId, OrderStatus};
+use crate::resources::GRACE_PERIOD_DAYS;
 use crate::store::{Store, StoreError};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -28,6 +29,41 @@ pub struct SchedulerRun {
     pub items: i64,
     /// Why it failed, if it did.
     pub error: Option<String>,
+}
+
+/// What the expiry job did to a main resource (and its children).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpiryApplied {
+    /// The main resource.
+    pub resource: i64,
+    /// What its policy did.
+    pub outcome: ExpiryOutcome,
+}
+
+/// What an expiry policy did at a resource's expiry, or at the end of its grace period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpiryOutcome {
+    /// In its grace period (`expired`), still renewable.
+    GracePeriod,
+    /// Closed at expiry (`delete`).
+    Deleted,
+    /// Frozen at expiry (`freeze`).
+    Frozen,
+    /// Switched to hourly charging, still in use (`to-on-demand`).
+    OnDemand,
+    /// Released (closed) at the end of its grace period.
+    Released,
+}
+
+/// One conditional change of [`Store::apply_expiry_policies`]: `set` on main resources in
+/// status `from` matching `policy` whose term ended before `ended_before`, then on their
+/// children still in `from`.
+struct ExpiryChange {
+    set: &'static str,
+    from: &'static str,
+    policy: String,
+    ended_before: i64,
+    outcome: ExpiryOutcome,
 }
 
 fn time(millis: i64) -> Result<DateTime<Utc>, StoreError> {
@@ -54,6 +90,89 @@ impl Store {
         .bind(now.timestamp_millis())
         .fetch_all(self.pool())
         .await?)
+    }
+
+    /// Rule 11's expiry policies, for main resources whose term ended before `now` (their
+    /// children follow them): `grace-period` (and `auto-renew` whose renewal was not paid)
+    /// puts it in its grace period (`expired`, still renewable), `delete` closes it, `freeze`
+    /// freezes it, `to-on-demand` switches it to hourly charging where its product has an
+    /// hourly price (else a grace period); a grace period over ([`GRACE_PERIOD_DAYS`])
+    /// releases it (`closed`). Each change is a conditional update, all in one transaction: a
+    /// resource renewed meanwhile is left alone, and of two instances running the job, each
+    /// change is made once. Returns what was done, by resource.
+    pub async fn apply_expiry_policies(&self, now: DateTime<Utc>) -> Result<Vec<ExpiryApplied>, StoreError> {
+        let due = now.timestamp_millis();
+        let grace_over = (now - Duration::days(GRACE_PERIOD_DAYS)).timestamp_millis();
+        let hourly = "EXISTS (SELECT 1 FROM list_prices p WHERE p.product = resources.product AND p.period = 'hour')";
+        let changes = [
+            ExpiryChange {
+                set: "status = 'expired'",
+                from: "in-use",
+                policy: format!(
+                    "(expiry_policy IN ('grace-period', 'auto-renew') OR (expiry_policy = 'to-on-demand' AND NOT {hourly}))"
+                ),
+                ended_before: due,
+                outcome: ExpiryOutcome::GracePeriod,
+            },
+            ExpiryChange {
+                set: "status = 'closed'",
+                from: "in-use",
+                policy: "expiry_policy = 'delete'".into(),
+                ended_before: due,
+                outcome: ExpiryOutcome::Deleted,
+            },
+            ExpiryChange {
+                set: "status = 'frozen'",
+                from: "in-use",
+                policy: "expiry_policy = 'freeze'".into(),
+                ended_before: due,
+                outcome: ExpiryOutcome::Frozen,
+            },
+            ExpiryChange {
+                set: "period = 'hour'",
+                from: "in-use",
+                policy: format!("expiry_policy = 'to-on-demand' AND period IN ('month', 'year') AND {hourly}"),
+                ended_before: due,
+                outcome: ExpiryOutcome::OnDemand,
+            },
+            ExpiryChange {
+                set: "status = 'closed'",
+                from: "expired",
+                policy: "1 = 1".into(),
+                ended_before: grace_over,
+                outcome: ExpiryOutcome::Released,
+            },
+        ];
+        let mut applied = Vec::new();
+        let mut tx = self.pool().begin().await?;
+        for change in changes {
+            let ExpiryChange {
+                set,
+                from,
+                policy,
+                ended_before,
+                outcome,
+            } = change;
+            let mains: Vec<i64> = sqlx::query_scalar(&format!(
+                "UPDATE resources SET {set} WHERE main_resource IS NULL AND status = '{from}' AND {policy} \
+                 AND expires_at <= $1 RETURNING id"
+            ))
+            .bind(ended_before)
+            .fetch_all(&mut *tx)
+            .await?;
+            for resource in mains {
+                // The children that ran with it; one closed or frozen on its own stays so.
+                sqlx::query(&format!(
+                    "UPDATE resources SET {set} WHERE main_resource = $1 AND status = '{from}'"
+                ))
+                .bind(resource)
+                .execute(&mut *tx)
+                .await?;
+                applied.push(ExpiryApplied { resource, outcome });
+            }
+        }
+        tx.commit().await?;
+        Ok(applied)
     }
 
     /// Records a run of `job`.

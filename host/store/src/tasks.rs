@@ -236,6 +236,21 @@ impl Store {
         rows.iter().map(task_from_row).collect()
     }
 
+    /// Approved tasks decided before `decided_before` whose outcome was never recorded: the
+    /// host stopped between the approval and the end of its action. Oldest first, at most
+    /// [`MAX_TASK_PAGE`].
+    pub async fn tasks_without_outcome(&self, decided_before: DateTime<Utc>) -> Result<Vec<ApprovalTask>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_FIELDS} FROM approval_tasks WHERE status = 'approved' AND outcome IS NULL AND decided_at < $1 \
+             ORDER BY id LIMIT $2"
+        ))
+        .bind(decided_before.timestamp_millis())
+        .bind(i64::from(MAX_TASK_PAGE))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(task_from_row).collect()
+    }
+
     /// Decides a pending task: approving makes it [`TaskStatus::Approved`] (the caller then
     /// carries the action out and records its outcome), rejecting makes it
     /// [`TaskStatus::Rejected`] with `note` as its outcome; a note with an approval is

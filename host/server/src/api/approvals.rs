@@ -204,6 +204,15 @@ impl ApprovalRequestExt for model::ApprovalRequest {
     }
 }
 
+/// Asks the bound approval rules about `request`, recording their invocations, and does
+/// nothing else: what [`act`] and the scheduler's auto-renewal decide on.
+pub async fn decide_only(state: &AppState, request: model::ApprovalRequest) -> Result<ApprovalOutcome, AppError> {
+    Ok(
+        pchost_extensions::audit::run_audited(state.host.clone(), move |host, audit| decide(host, &request, audit))
+            .await?,
+    )
+}
+
 /// Asks the bound approval rules about `action`, then: approve carries it out and answers
 /// `done` with its result; reject refuses it with the rule's reason (`approval-rejected`);
 /// escalate stores it as an approval task for the role and answers 202 with the task, to be
@@ -216,12 +225,10 @@ pub async fn act(
     done: StatusCode,
 ) -> Result<Response, AppError> {
     let (kind, partner, customer) = (request.kind, request.partner, request.customer.as_ref().map(|c| c.id));
-    let response =
-        pchost_extensions::audit::run_audited(state.host.clone(), move |host, audit| decide(host, &request, audit))
-            .await?;
+    let response = decide_only(state, request).await?;
     match &response.decision {
         Decision::Approve => {
-            let result = action.execute(&state.store).await?;
+            let result = action.execute(&state.store, Utc::now()).await?;
             Ok(if done == StatusCode::NO_CONTENT {
                 done.into_response()
             } else {

@@ -18,7 +18,7 @@ use pchost_domain::{ApprovalKind, Customer, DiscountKind, Order, OrderId, OrderS
 use pchost_extensions::actions::Action;
 use pchost_extensions::pricing::PricedQuote;
 use pchost_extensions::views::OrderView;
-use pchost_runtime::model::ActionDetail;
+use pchost_runtime::model::{ActionDetail, ApprovalRequest};
 use pchost_store::orders::{CreatedOrder, NewOrder, OrderFilter, Payer};
 use pchost_store::resources::Resource;
 use rust_decimal::Decimal;
@@ -518,9 +518,11 @@ pub struct ResourceView {
     pub id: i64,
     /// The customer.
     pub customer_id: i64,
+    /// `in-use`, `expired` (in its grace period, renewable), `frozen` or `closed`.
+    pub status: String,
     /// Product.
     pub product_id: i64,
-    /// Period type.
+    /// Period type (`hour` once a `to-on-demand` policy switched it at expiry).
     pub period: String,
     /// Expiry policy.
     pub expiry_policy: String,
@@ -537,6 +539,7 @@ impl From<Resource> for ResourceView {
         ResourceView {
             id: r.id,
             customer_id: r.customer,
+            status: r.status.to_string(),
             product_id: r.product,
             period: r.period.to_string(),
             expiry_policy: r.expiry_policy.to_string(),
@@ -616,29 +619,54 @@ pub async fn renew(
             .ok_or_else(|| AppError::not_found(Entity::Order, created.id))?;
         return Ok(replayed_order(order, &created));
     }
+    let (approval, action) = renewal(
+        &state,
+        &caller,
+        &resource,
+        &customer,
+        request.period_count,
+        key,
+        Utc::now(),
+    )
+    .await?;
+    act(&state, &caller, approval, action, StatusCode::CREATED).await
+}
+
+/// Prices the renewal of `resource` for `period_count` periods through the chain (a saved
+/// renewal quote, as of `now`), and describes it to the approval rules: what they are asked, and the
+/// action that orders it under `key` once approved. Shared by the endpoint and auto-renewal.
+pub(crate) async fn renewal(
+    state: &AppState,
+    caller: &Caller,
+    resource: &Resource,
+    customer: &Customer,
+    period_count: u32,
+    key: String,
+    now: DateTime<Utc>,
+) -> Result<(ApprovalRequest, Action), AppError> {
     let (_, Json(priced)) =
-        crate::api::quotes::renewal_quote(state.clone(), caller.clone(), id, request.period_count).await?;
+        crate::api::quotes::renewal_quote(state.clone(), caller.clone(), resource.id, period_count, now).await?;
     let detail = ActionDetail::Renewal {
-        resource: id,
+        resource: resource.id,
         period: resource.period,
-        period_count: request.period_count,
+        period_count,
         expires_at: resource.expires_at,
     };
     let approval = approval_request(
-        &caller,
+        caller,
         ApprovalKind::Renewal,
         customer.partner,
-        Some(&customer),
+        Some(customer),
         priced.currency,
     )
     .with_amount(Some(priced.total))
     .with_detail(detail);
     let action = Action::Renewal {
         quote: priced.quote_id,
-        actor,
+        actor: caller.actor(Some(customer.id)),
         idempotency_key: key,
     };
-    act(&state, &caller, approval, action, StatusCode::CREATED).await
+    Ok((approval, action))
 }
 
 /// The idempotency key of the order a renewal request creates: the client's key, bound to

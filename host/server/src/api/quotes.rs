@@ -27,6 +27,7 @@ use pchost_extensions::pricing::{ChainStep, PricedLine, PricedQuote, run_chain};
 use pchost_runtime::model::{self, CustomerContext, LineResource, PartnerContext, QuotePurpose};
 use pchost_store::pricing::QuotedLine;
 use pchost_store::quotes::NewQuote;
+use pchost_store::resources::ResourceStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -128,6 +129,7 @@ pub async fn subscription(
         request.currency,
         &lines,
         Purpose::New,
+        Utc::now(),
     )
     .await
 }
@@ -173,6 +175,7 @@ pub async fn on_demand(
         request.currency,
         &lines,
         Purpose::OnDemand,
+        Utc::now(),
     )
     .await
 }
@@ -188,7 +191,7 @@ pub async fn renewal(
 ) -> Result<(StatusCode, Json<PricedQuote>), AppError> {
     caller.need("quotes", Access::Write)?;
     let Body(request) = payload;
-    renewal_quote(state, caller, request.resource_id, request.period_count).await
+    renewal_quote(state, caller, request.resource_id, request.period_count, Utc::now()).await
 }
 
 /// Prices renewing `resource_id` for `period_count` periods of its own type through the chain
@@ -199,12 +202,19 @@ pub(crate) async fn renewal_quote(
     caller: Caller,
     resource_id: i64,
     period_count: u32,
+    now: DateTime<Utc>,
 ) -> Result<(StatusCode, Json<PricedQuote>), AppError> {
     let resource = state
         .store
         .resource(resource_id)
         .await?
         .ok_or_else(|| AppError::not_found(Entity::Resource, resource_id))?;
+    if resource.status == ResourceStatus::Closed {
+        return Err(AppError::refused(
+            ErrorCode::NotRenewable,
+            format!("resource {resource_id} is closed: it can no longer be renewed"),
+        ));
+    }
     let max = match resource.period {
         PeriodType::Month => 11,
         PeriodType::Year => 3,
@@ -241,7 +251,7 @@ pub(crate) async fn renewal_quote(
         expires_at: resource.expires_at,
     };
     let purpose = Purpose::Renewal(renewed);
-    quote(state, caller, resource.customer, price.currency, &lines, purpose).await
+    quote(state, caller, resource.customer, price.currency, &lines, purpose, now).await
 }
 
 /// A spec change quote request.
@@ -373,6 +383,7 @@ async fn quote(
     currency: Currency,
     request: &[(ProductId, PeriodType, u32, u32)],
     purpose: Purpose,
+    now: DateTime<Utc>,
 ) -> Result<(StatusCode, Json<PricedQuote>), AppError> {
     if request.is_empty() || request.len() > MAX_LINES {
         return Err(AppError::field("lines", format!("a quote has 1 to {MAX_LINES} lines")));
@@ -388,7 +399,6 @@ async fn quote(
         }
     }
     let customer = caller.customer(&state, customer_id).await?;
-    let now = Utc::now();
     let renews = match &purpose {
         Purpose::Renewal(resource) => Some(resource.id),
         Purpose::New | Purpose::OnDemand | Purpose::SpecChange(_) => None,
