@@ -106,7 +106,8 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
     );
     assert_eq!(status, 201, "{accepted}");
     let customer_key = accepted["api_key"].as_str().expect("key").to_owned();
-    // A resale customer is frozen on association until its partner sets its budget (rule 18).
+    // A resale customer is frozen on association until its partner sets its budget (rule 18):
+    // what it may spend a month, room enough for the 66,236.94 order below.
     let budgeted = ok(
         200,
         json_call(
@@ -114,7 +115,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
             "POST",
             &format!("/v1/customers/{customer_id}/budget"),
             &reseller_key,
-            json!({ "amount": "20000.00" }),
+            json!({ "amount": "100000.00" }),
         ),
     );
     assert_eq!(budgeted["freeze"], "not-frozen");
