@@ -17,6 +17,7 @@ use crate::quotes::NewQuote;
 use crate::resources::{ExpiryPolicy, GRACE_PERIOD_DAYS, ResourceStatus, auto_renew_due};
 use crate::scheduler::{ExpiryApplied, ExpiryOutcome};
 use crate::store::{Store, StoreError};
+use crate::tasks::{NewTask, TaskStatus};
 use crate::testing::on_both_backends;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rust_decimal::Decimal;
@@ -376,12 +377,41 @@ on_both_backends! {
             .pay_order(paid.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-2", t0())
             .await
             .expect("paid");
+        // An escalated review of the order in review, and a pending payment task about another.
+        let task = |kind, order: OrderId| {
+            let store = store.clone();
+            async move {
+                let action = serde_json::json!({ "action": "order-release", "order": order });
+                let new = NewTask {
+                    kind,
+                    partner: demo::RESELLER,
+                    customer: Some(demo::STANDARD_CUSTOMER),
+                    role: Role::PartnerAdmin,
+                    reason: "held".into(),
+                    plugin: "rule@1.0.0".into(),
+                    action,
+                    requested_by: "test".into(),
+                };
+                store.create_task(&new, t0()).await.expect("task").id
+            }
+        };
+        let review_task = task(ApprovalKind::OrderReview, in_review.id).await;
+        let other_task = task(ApprovalKind::PaymentOnBehalf, paid.id).await;
         // Within its 7 days nothing expires.
         assert!(store.expire_unpaid_orders(t0() + Duration::days(7)).await.expect("job").is_empty());
         let later = t0() + Duration::days(7) + Duration::seconds(1);
         let mut expired = store.expire_unpaid_orders(later).await.expect("job");
         expired.sort_unstable();
         assert_eq!(expired, vec![unpaid.id, in_review.id], "unpaid, and still in review after 7 days");
+        // The review's task expired with its order; the other task still waits.
+        let expired_task = store.task(review_task).await.expect("read").expect("task");
+        assert_eq!(
+            (expired_task.status, expired_task.decided_by.as_deref()),
+            (TaskStatus::Rejected, Some(crate::scheduler::TASK_EXPIRY))
+        );
+        let why = expired_task.outcome.expect("outcome")["rejected"].as_str().map(str::to_owned);
+        assert_eq!(why, Some(format!("order {} passed its 7 days unpaid and was cancelled (rule 8)", in_review.id)));
+        assert_eq!(store.task(other_task).await.expect("read").expect("task").status, TaskStatus::Pending);
         assert_eq!(store.order(unpaid.id).await.expect("read").expect("order").status, OrderStatus::Cancelled);
         assert_eq!(store.release_reviewed_order(in_review.id, later).await.map_err(|e| e.code().as_str()), Err("order-state"));
         assert_eq!(store.order(paid.id).await.expect("read").expect("order").status, OrderStatus::Completed);

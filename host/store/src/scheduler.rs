@@ -2,12 +2,15 @@
 //! (so a crash, a retry or a second instance never does an item twice), and every run is
 //! recorded for the operator.
 
-use crate::entities::{OrderId, OrderStatus};
+use crate::entities::{ApprovalKind, OrderId, OrderStatus};
 use crate::resources::GRACE_PERIOD_DAYS;
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
+
+/// Who decides the approval tasks of an order that expired unpaid (rule 8).
+pub const TASK_EXPIRY: &str = "scheduler:expire-unpaid-orders";
 
 /// The most runs one listing returns.
 pub const MAX_RUNS_PAGE: u32 = 200;
@@ -77,19 +80,55 @@ fn time(millis: i64) -> Result<DateTime<Utc>, StoreError> {
 
 impl Store {
     /// Rule 8: cancels every unpaid order (pending payment, or still in review) whose 7 days
-    /// passed before `now`, returning their ids; a task that would have released one then
-    /// fails when approved. One conditional update: an order paid meanwhile is left alone,
-    /// and of two instances running the job, each order is cancelled once.
+    /// passed before `now`, returning their ids, and with each the approval tasks still
+    /// pending about it (its review, its payment on the customer's behalf, its cancellation):
+    /// they are rejected by the scheduler, their outcome saying why. One conditional update
+    /// in one transaction: an order paid meanwhile is left alone, and of two instances
+    /// running the job, each order is cancelled once.
     pub async fn expire_unpaid_orders(&self, now: DateTime<Utc>) -> Result<Vec<OrderId>, StoreError> {
-        Ok(sqlx::query_scalar(
+        let mut tx = self.pool().begin().await?;
+        let expired: Vec<OrderId> = sqlx::query_scalar(
             "UPDATE orders SET status = $1 WHERE status IN ($2, $3) AND payment_deadline IS NOT NULL AND payment_deadline < $4 RETURNING id",
         )
         .bind(OrderStatus::Cancelled.as_str())
         .bind(OrderStatus::PendingPayment.as_str())
         .bind(OrderStatus::PendingReview.as_str())
         .bind(now.timestamp_millis())
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !expired.is_empty() {
+            let pending =
+                sqlx::query("SELECT id, action FROM approval_tasks WHERE status = 'pending' AND kind IN ($1, $2, $3)")
+                    .bind(ApprovalKind::OrderReview.as_str())
+                    .bind(ApprovalKind::PaymentOnBehalf.as_str())
+                    .bind(ApprovalKind::Cancel.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for task in pending {
+                let action: String = task.try_get("action")?;
+                let order = serde_json::from_str::<serde_json::Value>(&action)
+                    .ok()
+                    .and_then(|a| a.get("order").and_then(serde_json::Value::as_i64));
+                let Some(order) = order.filter(|o| expired.contains(o)) else {
+                    continue;
+                };
+                let outcome = serde_json::json!({
+                    "rejected": format!("order {order} passed its 7 days unpaid and was cancelled (rule 8)"),
+                });
+                sqlx::query(
+                    "UPDATE approval_tasks SET status = 'rejected', decided_by = $1, decided_at = $2, outcome = $3 \
+                     WHERE id = $4 AND status = 'pending'",
+                )
+                .bind(TASK_EXPIRY)
+                .bind(now.timestamp_millis())
+                .bind(outcome.to_string())
+                .bind(task.try_get::<i64, _>("id")?)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(expired)
     }
 
     /// Rule 11's expiry policies, for main resources whose term ended before `now` (their
