@@ -220,6 +220,7 @@ impl DemoData {
             paid_at: paid.then(|| now - Duration::days(days_ago)),
             paid_by_partner: false,
             quote: None,
+            created_by: None,
         };
         use OrderStatus::*;
         let orders = vec![

@@ -525,7 +525,7 @@ impl Store {
 
 pub(crate) const PARTNER_COLUMNS: &str = "SELECT id, kind, name, distributor, country, frozen FROM partners";
 pub(crate) const CUSTOMER_COLUMNS: &str = "SELECT id, partner, account_name, association, associated_at, real_name, customer_type, \"freeze\", manager, country, level FROM customers";
-const ORDER_COLUMNS: &str = "SELECT id, customer, kind, status, currency, list_amount, amount, created_at, paid_at, paid_by_partner, quote_id FROM orders";
+const ORDER_COLUMNS: &str = "SELECT id, customer, kind, status, currency, list_amount, amount, created_at, paid_at, paid_by_partner, quote_id, created_by FROM orders";
 
 pub(crate) fn partner_from_row(r: &AnyRow) -> Result<Partner, StoreError> {
     Ok(Partner {
@@ -569,6 +569,7 @@ fn order_from_row(r: &AnyRow) -> Result<Order, StoreError> {
         paid_at: paid_at.map(|ms| from_millis("orders", ms)).transpose()?,
         paid_by_partner: flag(r, "orders", "paid_by_partner")?,
         quote: r.try_get("quote_id")?,
+        created_by: r.try_get("created_by")?,
     })
 }
 
