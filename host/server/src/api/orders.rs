@@ -741,8 +741,11 @@ pub async fn auto_renew(
 ) -> Result<Json<ResourceView>, AppError> {
     caller.need("orders", Access::Write)?;
     let Body(request) = payload;
-    resource_in_scope(&state, &caller, id).await?;
-    state.store.set_auto_renew(id, request.enabled).await?;
+    let resource = resource_in_scope(&state, &caller, id).await?;
+    state
+        .store
+        .set_auto_renew(id, request.enabled, &caller.actor(Some(resource.customer)))
+        .await?;
     let resource = state
         .store
         .resource(id)
