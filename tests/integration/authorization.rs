@@ -142,6 +142,18 @@ fn an_escalated_refund_of_102(state: &AppState) {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 }
 
+/// Customer 102 revokes reseller 2's authorization (rule 23) and reseller 2's admin asks again.
+fn a_pending_authorization_request_to_102(state: &AppState) {
+    let app = router(state.clone());
+    for (path, key) in [
+        ("/v1/customers/102/authorization/revoke", keys::CUSTOMER_102),
+        ("/v1/customers/102/authorization", keys::RESELLER_ADMIN),
+    ] {
+        let (status, body) = call(&app, "POST", path, Some(key), Some(json!({})));
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+}
+
 fn an_unbound_plugin_of_reseller_2(state: &AppState) {
     let new = NewPluginVersion {
         digest: &"0".repeat(64),
@@ -291,6 +303,38 @@ fn rows() -> Vec<Row> {
             "/v1/customers/102/budget",
             Some(json!({ "amount": "1000.00" })),
             "u r 200 200 r r r s r",
+        ),
+        row(
+            "GET",
+            "/v1/customers/102/authorization",
+            None,
+            "u 200 200 200 s s 200 s 200",
+        ),
+        row(
+            "POST",
+            "/v1/customers/102/authorization",
+            Some(json!({ "agree_terms": true })),
+            "u r 422:not-of-partner 200 s s 200 s r",
+        ),
+        Row {
+            method: "POST",
+            path: "/v1/customers/102/authorization/grant",
+            body: None,
+            setup: Some(a_pending_authorization_request_to_102),
+            expect: "u r r r r r r r 200",
+        },
+        Row {
+            method: "POST",
+            path: "/v1/customers/102/authorization/refuse",
+            body: None,
+            setup: Some(a_pending_authorization_request_to_102),
+            expect: "u r r r r r r r 200",
+        },
+        row(
+            "POST",
+            "/v1/customers/102/authorization/revoke",
+            None,
+            "u 200 r r r r r r 200",
         ),
         row("GET", "/v1/accounts?partner_id=2", None, "u 200 200 200 r r r s r"),
         row("GET", "/v1/accounts/6/ledger", None, "u 200 200 200 s s 200 s 200"),

@@ -1949,7 +1949,15 @@ fn rule_11_an_auto_renewal_the_customer_cannot_pay_lets_the_resource_expire_into
         .expect("read")
         .expect("demo resource 1")
         .expires_at;
-    tokio().block_on(store.set_auto_renew(1, true)).expect("auto-renew on");
+    let customer = pchost_store::accounts::Actor {
+        role: pchost_domain::Role::Customer,
+        partner: Some(demo::RESELLER),
+        id: Some(demo::STANDARD_CUSTOMER),
+        on_behalf_of: None,
+    };
+    tokio()
+        .block_on(store.set_auto_renew(1, true, &customer))
+        .expect("auto-renew on");
     // Customer 102 spends its whole balance first.
     let cny = "CNY".parse().expect("currency");
     let left = tokio().block_on(store.customer_balance(102, cny)).expect("balance");

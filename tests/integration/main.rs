@@ -10,4 +10,5 @@ mod gated_actions;
 mod hostile_plugins;
 mod http_api;
 mod install;
+mod operate_on_behalf;
 mod support;

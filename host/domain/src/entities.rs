@@ -366,6 +366,11 @@ pub struct Order {
     /// The saved quote it was created from, if any.
     #[serde(default)]
     pub quote: Option<i64>,
+    /// Who created it (`partner-admin:2/500`, `customer:2/102`): with the customer, both
+    /// principals of an order made on the customer's behalf (rule 21). None for orders from
+    /// before the host recorded it.
+    #[serde(default)]
+    pub created_by: Option<String>,
 }
 
 /// The invoice-info (title) record of an account.

@@ -146,7 +146,7 @@ error_codes! {
     CouponNotReclaimable = ("coupon-not-reclaimable", 422),
     RenewalPeriodMismatch = ("renewal-period-mismatch", 422),
     NotAMainResource = ("not-a-main-resource", 422),
-    NotAuthorized = ("not-authorized", 422),
+    NotAuthorized = ("not-authorized", 403),
     OperateTermsNotAgreed = ("operate-terms-not-agreed", 422),
     AuthorizationState = ("authorization-state", 422),
     BelowSubsidyThreshold = ("below-subsidy-threshold", 422),

@@ -82,6 +82,10 @@ pub struct OrderView {
     pub paid_by_partner: bool,
     /// The quote it was created from, whose breakdown lists every plugin adjustment.
     pub quote_id: Option<i64>,
+    /// Who created it (`partner-admin:2/500` for reseller 2's admin 500, `customer:2/102` for
+    /// the customer itself): with `customer_id`, both principals of an order made on the
+    /// customer's behalf (rule 21). Null for orders from before it was recorded.
+    pub created_by: Option<String>,
 }
 
 impl From<Order> for OrderView {
@@ -98,6 +102,7 @@ impl From<Order> for OrderView {
             paid_at: o.paid_at,
             paid_by_partner: o.paid_by_partner,
             quote_id: o.quote,
+            created_by: o.created_by,
         }
     }
 }

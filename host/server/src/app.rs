@@ -3,8 +3,8 @@
 //! [`crate::state`], rate limits per principal in [`crate::ratelimit`].
 
 use crate::api::{
-    accounts, approvals, audit, coupons, customers, invoices, keys, opportunities, orders, partners, plugins, quotes,
-    scheduler, tasks,
+    accounts, approvals, audit, authorizations, coupons, customers, invoices, keys, opportunities, orders, partners,
+    plugins, quotes, scheduler, tasks,
 };
 use crate::state::{AppState, MAX_BODY_BYTES, MAX_UPLOAD_BYTES};
 use axum::extract::DefaultBodyLimit;
@@ -74,6 +74,10 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(customers::real_name_result))
         .routes(routes!(customers::assign_manager))
         .routes(routes!(customers::budget))
+        .routes(routes!(authorizations::get, authorizations::request))
+        .routes(routes!(authorizations::grant))
+        .routes(routes!(authorizations::refuse))
+        .routes(routes!(authorizations::revoke))
         .routes(routes!(accounts::list))
         .routes(routes!(accounts::ledger))
         .routes(routes!(accounts::allocate_to_customer))

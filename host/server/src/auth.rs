@@ -400,6 +400,17 @@ impl Caller {
         }
     }
 
+    /// Refuses partner staff operating inside `customer`'s account without its granted
+    /// authorization (rule 23), before anything else is asked (approval rules, pricing). The
+    /// store checks again where the action writes, so an approval task decided after a
+    /// revocation is refused too.
+    pub async fn may_operate(&self, state: &AppState, customer: CustomerId) -> Result<(), AppError> {
+        Ok(state
+            .store
+            .ensure_may_operate(&self.actor(Some(customer)), customer)
+            .await?)
+    }
+
     /// The partner whose data the caller works on: its own, or for the operator the one named.
     pub fn partner_or(&self, named: Option<PartnerId>) -> Result<PartnerId, AppError> {
         match (&self.principal, named) {

@@ -72,6 +72,9 @@ pub struct DemoData {
     pub invoice_requests: Vec<InvoiceRequest>,
     /// Partner staff.
     pub staff: Vec<Staff>,
+    /// The customers that authorized their partner to operate in their account (rule 23):
+    /// those with a history, so that their partner can buy, renew and pay for them.
+    pub authorizations: Vec<CustomerId>,
 }
 
 fn dec(s: &str) -> Decimal {
@@ -220,6 +223,7 @@ impl DemoData {
             paid_at: paid.then(|| now - Duration::days(days_ago)),
             paid_by_partner: false,
             quote: None,
+            created_by: None,
         };
         use OrderStatus::*;
         let orders = vec![
@@ -274,6 +278,8 @@ impl DemoData {
             invoice_infos,
             invoice_requests,
             staff,
+            // The new customer has not been asked yet.
+            authorizations: vec![KEY_ACCOUNT_CUSTOMER, STANDARD_CUSTOMER, FROZEN_CUSTOMER],
         }
     }
 }

@@ -443,6 +443,8 @@ impl Store {
                 ..first
             });
         }
+        // Rule 23: partner staff buy or renew for a customer only with its authorization.
+        crate::authorizations::check_may_operate(&mut *tx, actor, order.customer).await?;
         let freeze: Option<String> = sqlx::query_scalar("SELECT \"freeze\" FROM customers WHERE id = $1")
             .bind(order.customer)
             .fetch_optional(&mut *tx)
@@ -573,6 +575,9 @@ impl Store {
                 what: Entity::Order,
                 id: order_id,
             })?;
+        let customer: i64 = row.try_get("customer")?;
+        // Rule 23: a partner pays on a customer's behalf only with its authorization.
+        crate::authorizations::check_may_operate(&mut *tx, actor, customer).await?;
         let status: OrderStatus =
             row.try_get::<String, _>("status")?
                 .parse()
@@ -592,7 +597,6 @@ impl Store {
         if deadline.is_some_and(|d| now.timestamp_millis() > d) {
             return Err(DomainError::OrderExpired(order_id).into());
         }
-        let customer: i64 = row.try_get("customer")?;
         let freeze: String = sqlx::query_scalar("SELECT \"freeze\" FROM customers WHERE id = $1")
             .bind(customer)
             .fetch_one(&mut *tx)

@@ -442,6 +442,13 @@ impl Store {
             .bind(format!("staff:{}", actor.id))
             .execute(&mut *tx)
             .await?;
+        let by = crate::accounts::Actor {
+            role: actor.role,
+            partner: Some(actor.partner),
+            id: Some(actor.id),
+            on_behalf_of: None,
+        };
+        crate::authorizations::revoke_on_unbind(&mut tx, found.partner, customer, &by.label(), now).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -290,8 +290,10 @@ impl Store {
     }
 
     /// Turns auto-renewal on (or off, to a grace period) for a main resource and its children.
-    pub async fn set_auto_renew(&self, id: i64, on: bool) -> Result<(), StoreError> {
-        self.main_resource(id).await?;
+    /// Partner staff need the customer's authorization (rule 23: a renewal decision).
+    pub async fn set_auto_renew(&self, id: i64, on: bool, actor: &crate::accounts::Actor) -> Result<(), StoreError> {
+        let resource = self.main_resource(id).await?;
+        crate::authorizations::check_may_operate(self.pool(), actor, resource.customer).await?;
         let policy = if on {
             ExpiryPolicy::AutoRenew
         } else {
@@ -538,6 +540,9 @@ impl Store {
         if let Some(first) = self.unsubscribed_with_key(id, actor, idempotency_key).await? {
             return Ok(first);
         }
+        // Rule 23: partner staff unsubscribe for a customer only with its authorization.
+        let resource = self.main_resource(id).await?;
+        crate::authorizations::check_may_operate(self.pool(), actor, resource.customer).await?;
         let refund = self.unsubscription_refund(id, now).await?;
         // Each payer's cash account, opened if need be before the transaction.
         let mut payers = Vec::with_capacity(refund.shares.len());

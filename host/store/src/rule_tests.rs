@@ -2,6 +2,7 @@
 
 use crate::accounts::{AccountKind, AccountOwner, Actor, AllocationTarget};
 use crate::audit::AuditFilter;
+use crate::authorizations::{Authorization, AuthorizationStatus};
 use crate::coupons::{CouponLimits, CouponStatus, QuotaStatus};
 use crate::demo::{self, DemoData};
 use crate::entities::DiscountKind;
@@ -48,6 +49,24 @@ fn on_behalf_of(customer: CustomerId) -> Actor {
     Actor {
         on_behalf_of: Some(format!("customer:{customer}")),
         ..reseller_admin()
+    }
+}
+
+fn customer_itself(customer: CustomerId) -> Actor {
+    Actor {
+        role: Role::Customer,
+        partner: Some(demo::RESELLER),
+        id: Some(customer),
+        on_behalf_of: None,
+    }
+}
+
+fn operator() -> Actor {
+    Actor {
+        role: Role::PlatformOperator,
+        partner: None,
+        id: None,
+        on_behalf_of: None,
     }
 }
 
@@ -1158,23 +1177,132 @@ on_both_backends! {
 
     async fn rule_23_a_partner_operates_in_a_customers_account_only_with_its_authorization(store: Store) {
         seeded(&store).await;
-        let customer = demo::KEY_ACCOUNT_CUSTOMER;
-        assert_eq!(store.ensure_authorized(demo::RESELLER, customer).await.map_err(|e| e.code().as_str()), Err("not-authorized"));
-        let no_terms = store.request_authorization(demo::RESELLER, customer, false, t0()).await;
-        assert_eq!(no_terms.map_err(|e| e.code().as_str()), Err("operate-terms-not-agreed"));
-        let foreign = store.request_authorization(demo::OTHER_RESELLER, customer, true, t0()).await;
-        assert_eq!(foreign.map_err(|e| e.code().as_str()), Err("not-of-partner"));
-        store.request_authorization(demo::RESELLER, customer, true, t0()).await.expect("requested");
-        assert_eq!(store.ensure_authorized(demo::RESELLER, customer).await.map_err(|e| e.code().as_str()), Err("not-authorized"), "requested is not granted");
-        store.refuse_authorization(demo::RESELLER, customer, t0()).await.expect("refused");
-        store.request_authorization(demo::RESELLER, customer, false, t0()).await.expect("asking again needs no new agreement");
-        store.grant_authorization(demo::RESELLER, customer, t0()).await.expect("granted");
-        store.ensure_authorized(demo::RESELLER, customer).await.expect("authorized");
-        store.revoke_authorization(demo::RESELLER, customer, t0()).await.expect("revoked");
-        assert_eq!(store.ensure_authorized(demo::RESELLER, customer).await.map_err(|e| e.code().as_str()), Err("not-authorized"));
-        assert_eq!(store.revoke_authorization(demo::RESELLER, customer, t0()).await.map_err(|e| e.code().as_str()), Err("authorization-state"));
+        // The demo's new customer has not been asked yet (the others authorized reseller 2).
+        let customer = demo::NEW_CUSTOMER;
+        let itself = customer_itself(customer);
+        let code = |r: Result<Authorization, StoreError>| r.map(|a| a.status).map_err(|e| e.code().as_str());
+        assert_eq!(store.ensure_may_operate(&reseller_admin(), customer).await.map_err(|e| e.code().as_str()), Err("not-authorized"));
+        assert_eq!(store.authorization(demo::RESELLER, customer).await.expect("read"), None);
+        let no_terms = store.request_authorization(demo::RESELLER, customer, false, &reseller_admin(), t0()).await;
+        assert_eq!(code(no_terms), Err("operate-terms-not-agreed"));
+        let foreign = store.request_authorization(demo::OTHER_RESELLER, customer, true, &reseller_admin(), t0()).await;
+        assert_eq!(code(foreign), Err("not-of-partner"));
+        assert_eq!(code(store.grant_authorization(demo::RESELLER, customer, &itself, t0()).await), Err("authorization-state"), "nothing to grant yet");
+        assert_eq!(code(store.request_authorization(demo::RESELLER, customer, true, &reseller_admin(), t0()).await), Ok(AuthorizationStatus::Requested));
+        assert_eq!(code(store.request_authorization(demo::RESELLER, customer, true, &reseller_admin(), t0()).await), Err("authorization-state"), "already asked");
+        assert_eq!(store.ensure_may_operate(&reseller_admin(), customer).await.map_err(|e| e.code().as_str()), Err("not-authorized"), "requested is not granted");
+        assert_eq!(code(store.revoke_authorization(demo::RESELLER, customer, &itself, t0()).await), Err("authorization-state"), "only a grant is revoked");
+        assert_eq!(code(store.refuse_authorization(demo::RESELLER, customer, &itself, t0()).await), Ok(AuthorizationStatus::Refused));
+        assert_eq!(code(store.grant_authorization(demo::RESELLER, customer, &itself, t0()).await), Err("authorization-state"), "a refused request is not granted later");
+        let again = store.request_authorization(demo::RESELLER, customer, false, &reseller_admin(), t0() + Duration::hours(1)).await;
+        assert_eq!(code(again), Ok(AuthorizationStatus::Requested), "asking again needs no new agreement");
+        assert_eq!(code(store.grant_authorization(demo::RESELLER, customer, &itself, t0()).await), Ok(AuthorizationStatus::Granted));
+        store.ensure_may_operate(&reseller_admin(), customer).await.expect("authorized");
+        assert_eq!(code(store.request_authorization(demo::RESELLER, customer, false, &reseller_admin(), t0()).await), Ok(AuthorizationStatus::Granted), "asking while granted changes nothing");
+        assert_eq!(code(store.refuse_authorization(demo::RESELLER, customer, &itself, t0()).await), Err("authorization-state"), "a grant is revoked, not refused");
+        assert_eq!(code(store.revoke_authorization(demo::RESELLER, customer, &itself, t0()).await), Ok(AuthorizationStatus::Revoked));
+        assert_eq!(store.ensure_may_operate(&reseller_admin(), customer).await.map_err(|e| e.code().as_str()), Err("not-authorized"));
+        assert_eq!(code(store.revoke_authorization(demo::RESELLER, customer, &itself, t0()).await), Err("authorization-state"));
+        // Rule 21: every move, with who made it; the terms were agreed with the first request.
+        let found = store.authorization(demo::RESELLER, customer).await.expect("read").expect("requested");
+        assert_eq!(found.terms_agreed_at, t0());
+        let history: Vec<_> = found.history.iter().map(|e| (e.status.as_str(), e.actor.as_str())).collect();
+        assert_eq!(
+            history,
+            [
+                ("requested", "partner-admin:2/500"),
+                ("refused", "customer:2/106"),
+                ("requested", "partner-admin:2/500"),
+                ("granted", "customer:2/106"),
+                ("revoked", "customer:2/106"),
+            ]
+        );
+        // Neither the customer itself nor the operator needs one.
+        store.ensure_may_operate(&itself, customer).await.expect("the customer acts in its own account");
+        store.ensure_may_operate(&operator(), customer).await.expect("the operator needs no authorization");
     }
+    async fn rule_23_buying_paying_unsubscribing_and_auto_renew_by_the_partner_need_a_granted_authorization(store: Store) {
+        seeded(&store).await;
+        let (cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;
+        let customer = demo::STANDARD_CUSTOMER;
+        let itself = customer_itself(customer);
+        // While granted (the demo): reseller 2's admin buys three months and pays them.
+        let order = NewOrder { lines: vec![line("100.00", 1, 3)], ..order_of("0.00") };
+        let bought = store.create_order(&order, &on_behalf_of(customer), "o-1", t0()).await.expect("bought while granted");
+        store.pay_order(bought.id, Payer::Partner(demo::RESELLER), &on_behalf_of(customer), "p-1", t0()).await.expect("paid while granted");
+        let resource = provisioned(&store, bought.id).await;
+        let unpaid = store.create_order(&order_of("10.00"), &on_behalf_of(customer), "o-2", t0()).await.expect("bought");
 
+        store.revoke_authorization(demo::RESELLER, customer, &itself, t0()).await.expect("revoked");
+        let refused = |r: Result<(), StoreError>| r.map_err(|e| e.code().as_str());
+        let orders_before = store.recent_orders(customer, 100).await.expect("orders").len();
+        let buy = store.create_order(&order_of("10.00"), &on_behalf_of(customer), "o-3", t0()).await.map(|_| ());
+        assert_eq!(refused(buy), Err("not-authorized"));
+        let by_manager = Actor { role: Role::Salesperson, id: Some(demo::STAFF_SALESPERSON), ..on_behalf_of(customer) };
+        let buy = store.create_order(&order_of("10.00"), &by_manager, "o-3", t0()).await.map(|_| ());
+        assert_eq!(refused(buy), Err("not-authorized"), "any of the partner's staff");
+        // A distributor acts on its reseller's customer under the reseller's authorization.
+        let distributor = Actor { role: Role::PartnerAdmin, partner: Some(demo::DISTRIBUTOR), id: Some(demo::DISTRIBUTOR_ADMIN), on_behalf_of: Some(format!("customer:{customer}")) };
+        let buy = store.create_order(&order_of("10.00"), &distributor, "o-3", t0()).await.map(|_| ());
+        assert_eq!(refused(buy), Err("not-authorized"), "the distributor acts under the reseller's authorization");
+        assert_eq!(store.recent_orders(customer, 100).await.expect("orders").len(), orders_before, "nothing written");
+        let pay = store.pay_order(unpaid.id, Payer::Partner(demo::RESELLER), &on_behalf_of(customer), "p-2", t0()).await.map(|_| ());
+        assert_eq!(refused(pay), Err("not-authorized"));
+        assert_eq!(store.order(unpaid.id).await.expect("read").expect("order").status, OrderStatus::PendingPayment);
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("700.00"), "nothing paid");
+        let unsubscribe = store.unsubscribe_resource(resource, &on_behalf_of(customer), "u-1", t0() + Duration::days(10)).await.map(|_| ());
+        assert_eq!(refused(unsubscribe), Err("not-authorized"));
+        assert_eq!(refused(store.set_auto_renew(resource, true, &on_behalf_of(customer)).await), Err("not-authorized"));
+        let status: String = sqlx::query_scalar("SELECT status FROM resources WHERE id = $1").bind(resource).fetch_one(store.pool()).await.expect("status");
+        let policy = store.resource(resource).await.expect("read").expect("resource").expiry_policy;
+        assert_eq!((status.as_str(), policy), ("in-use", ExpiryPolicy::GracePeriod), "nothing changed");
+        // The customer itself needs no authorization, nor does the operator.
+        store.set_auto_renew(resource, true, &itself).await.expect("the customer's own setting");
+        store.set_auto_renew(resource, false, &operator()).await.expect("the operator");
+        let own = store.create_order(&order_of("10.00"), &itself, "o-4", t0()).await.expect("the customer buys itself");
+
+        // Asked again and granted: everything is allowed again.
+        store.request_authorization(demo::RESELLER, customer, false, &reseller_admin(), t0()).await.expect("requested");
+        store.grant_authorization(demo::RESELLER, customer, &itself, t0()).await.expect("granted");
+        let again = store.create_order(&order_of("10.00"), &distributor, "o-5", t0()).await.expect("bought again");
+        store.pay_order(unpaid.id, Payer::Partner(demo::RESELLER), &on_behalf_of(customer), "p-2", t0()).await.expect("paid again");
+        store.set_auto_renew(resource, true, &on_behalf_of(customer)).await.expect("auto-renew again");
+        let done = store.unsubscribe_resource(resource, &on_behalf_of(customer), "u-1", t0() + Duration::days(46)).await.expect("unsubscribed");
+
+        // Rule 21: both principals on record, the staff member and the customer acted for.
+        let created_by = |id| {
+            let store = store.clone();
+            async move { store.order(id).await.expect("read").expect("order").created_by }
+        };
+        assert_eq!(created_by(bought.id).await.as_deref(), Some("partner-admin:2/500"));
+        assert_eq!(created_by(again.id).await.as_deref(), Some("partner-admin:1/504"));
+        assert_eq!(created_by(own.id).await.as_deref(), Some("customer:2/102"));
+        assert_eq!(store.order(again.id).await.expect("read").expect("order").customer, customer);
+        let entries: Vec<_> = store
+            .ledger(cash)
+            .await
+            .expect("ledger")
+            .into_iter()
+            .filter(|e| e.reason != "top-up")
+            .map(|e| (e.reason, e.amount, e.actor, e.on_behalf_of))
+            .collect();
+        let by = |reason: &str, amount: &str| (reason.to_owned(), dec(amount), "partner-admin:2/500".to_owned(), Some("customer:102".to_owned()));
+        assert_eq!(entries, [by("payment", "-300.00"), by("payment", "-10.00"), by("refund", &done.amount.to_string())]);
+    }
+    async fn rule_23_unbinding_ends_the_authorization_and_binding_again_does_not_bring_it_back(store: Store) {
+        seeded(&store).await;
+        let admin = store.staff(demo::STAFF_ADMIN).await.expect("read").expect("admin");
+        let customer = demo::KEY_ACCOUNT_CUSTOMER;
+        store.unbind_customer(customer, &admin, t0()).await.expect("unbound");
+        store.rebind_customer(customer, demo::RESELLER, t0() + Duration::days(1)).await.expect("rebound");
+        let found = store.authorization(demo::RESELLER, customer).await.expect("read").expect("authorization");
+        assert_eq!(found.status, AuthorizationStatus::Revoked);
+        let last = found.history.last().expect("recorded");
+        assert_eq!((last.status, last.actor.as_str(), last.at), (AuthorizationStatus::Revoked, "partner-admin:2/500", t0()));
+        let order = NewOrder { customer, ..order_of("10.00") };
+        let buy = store.create_order(&order, &reseller_admin(), "o-1", t0()).await.map(|_| ());
+        assert_eq!(buy.map_err(|e| e.code().as_str()), Err("not-authorized"));
+    }
     async fn rule_24_a_subsidy_goes_only_to_labelled_partners_above_the_threshold(store: Store) {
         seeded(&store).await;
         let usd: Currency = "USD".parse().expect("currency");
@@ -1292,7 +1420,7 @@ on_both_backends! {
         let until = t0() + Duration::days(30);
         let main = store.create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1001, PeriodType::Month, ExpiryPolicy::GracePeriod, t0(), until, None, None).await.expect("resource");
         let child_resource = store.create_resource(demo::KEY_ACCOUNT_CUSTOMER, 1002, PeriodType::Hour, ExpiryPolicy::GracePeriod, t0(), until, Some(main), None).await.expect("resource");
-        store.set_auto_renew(main, true).await.expect("auto-renew on");
+        store.set_auto_renew(main, true, &reseller_admin()).await.expect("auto-renew on");
         assert_eq!(store.resource(child_resource).await.expect("read").expect("child").expiry_policy, ExpiryPolicy::AutoRenew);
         let on_demand: Vec<i64> = store.on_demand_resources(demo::KEY_ACCOUNT_CUSTOMER).await.expect("list").iter().map(|r| r.id).collect();
         assert_eq!(on_demand, vec![child_resource]);

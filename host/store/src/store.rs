@@ -261,6 +261,46 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        for &customer in &demo.authorizations {
+            let Some(c) = demo.customers.iter().find(|c| c.id == customer) else {
+                return Err(corrupt(
+                    "authorizations",
+                    format!("demo customer {customer} is not in the demo"),
+                ));
+            };
+            let at = c.associated_at.timestamp_millis();
+            sqlx::query("INSERT INTO authorizations (partner, customer, status, terms_agreed_at, updated_at) VALUES ($1, $2, 'granted', $3, $3)")
+                .bind(c.partner)
+                .bind(c.id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            // Requested by the partner's admin, granted by the customer (rule 21).
+            let admin = demo
+                .staff
+                .iter()
+                .find(|m| m.partner == c.partner && m.role == Role::PartnerAdmin);
+            let actor = |role, id| crate::accounts::Actor {
+                role,
+                partner: Some(c.partner),
+                id,
+                on_behalf_of: None,
+            };
+            use crate::authorizations::AuthorizationStatus::{Granted, Requested};
+            for (status, actor) in [
+                (Requested, actor(Role::PartnerAdmin, admin.map(|m| m.id))),
+                (Granted, actor(Role::Customer, Some(c.id))),
+            ] {
+                sqlx::query("INSERT INTO authorization_events (partner, customer, status, actor, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(c.partner)
+                    .bind(c.id)
+                    .bind(status.as_str())
+                    .bind(actor.label())
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         // A PostgreSQL identity does not see explicit ids: move each past the demo's, so new
         // rows follow the highest id, as SQLite numbers them.
         if self.backend == Backend::Postgres {
@@ -525,7 +565,7 @@ impl Store {
 
 pub(crate) const PARTNER_COLUMNS: &str = "SELECT id, kind, name, distributor, country, frozen FROM partners";
 pub(crate) const CUSTOMER_COLUMNS: &str = "SELECT id, partner, account_name, association, associated_at, real_name, customer_type, \"freeze\", manager, country, level FROM customers";
-const ORDER_COLUMNS: &str = "SELECT id, customer, kind, status, currency, list_amount, amount, created_at, paid_at, paid_by_partner, quote_id FROM orders";
+const ORDER_COLUMNS: &str = "SELECT id, customer, kind, status, currency, list_amount, amount, created_at, paid_at, paid_by_partner, quote_id, created_by FROM orders";
 
 pub(crate) fn partner_from_row(r: &AnyRow) -> Result<Partner, StoreError> {
     Ok(Partner {
@@ -569,6 +609,7 @@ fn order_from_row(r: &AnyRow) -> Result<Order, StoreError> {
         paid_at: paid_at.map(|ms| from_millis("orders", ms)).transpose()?,
         paid_by_partner: flag(r, "orders", "paid_by_partner")?,
         quote: r.try_get("quote_id")?,
+        created_by: r.try_get("created_by")?,
     })
 }
 

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod approvals;
 pub mod audit;
+pub mod authorizations;
 pub mod coupons;
 pub mod customers;
 pub mod extract;

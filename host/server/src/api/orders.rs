@@ -48,7 +48,8 @@ pub struct CreatedOrderView {
 /// in `pending-review` for a person to decide its task (202). Needs an `Idempotency-Key`: a
 /// retry with the same key returns the same order as it is now, without asking again, unless
 /// the first request stopped before the rules answered (in review with no task): then they are
-/// asked.
+/// asked. Partner staff order for a customer only with its authorization (rule 23,
+/// `not-authorized`).
 #[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = NewOrderRequest,
     params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = CreatedOrderView), (status = 202, description = "escalated: the order waits in review for its approval task"),
@@ -267,8 +268,9 @@ pub struct PaymentView {
 }
 
 /// Pays an order from balance (rule 6). A customer pays its own; a partner admin pays on the
-/// customer's behalf (rule 22) after the approval rules (`payment-on-behalf`) approve; both
-/// principals are recorded (rule 21). Needs an `Idempotency-Key`.
+/// customer's behalf (rule 22), with its authorization (rule 23, `not-authorized`), after the
+/// approval rules (`payment-on-behalf`) approve; both principals are recorded (rule 21). Needs
+/// an `Idempotency-Key`.
 #[utoipa::path(post, path = "/v1/orders/{id}/payments", tag = "orders", params(("id" = i64, Path), ("Idempotency-Key" = String, Header)),
     request_body = PayRequest,
     responses((status = 201, body = PaymentView), (status = 202, description = "escalated: an approval task holds it"),
@@ -287,6 +289,7 @@ pub async fn pay(
     match (&caller.principal, request.payer.as_deref()) {
         (Principal::Customer(_), None | Some("customer")) => {}
         (Principal::Staff { staff, partner, .. }, None | Some("partner")) if staff.role == Role::PartnerAdmin => {
+            caller.may_operate(&state, customer.id).await?;
             let approval = approval_request(
                 &caller,
                 ApprovalKind::PaymentOnBehalf,
@@ -591,7 +594,8 @@ pub struct RenewRequest {
 /// chain prices it (a renewal quote, purpose `renewal`, the seller's renewal discounts apply),
 /// the approval rules are asked (`renewal`), and the renewal order is created, payable at once
 /// (`201` with the order and its deadline); paying it extends the term, in the payment's
-/// transaction. Needs an `Idempotency-Key`: a retry orders once.
+/// transaction. Partner staff renew only with the customer's authorization (rule 23,
+/// `not-authorized`). Needs an `Idempotency-Key`: a retry orders once.
 #[utoipa::path(post, path = "/v1/resources/{id}/renewals", tag = "orders", params(("id" = i64, Path), ("Idempotency-Key" = String, Header)), request_body = RenewRequest,
     responses((status = 201, body = CreatedOrderView), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn renew(
@@ -619,6 +623,7 @@ pub async fn renew(
             .ok_or_else(|| AppError::not_found(Entity::Order, created.id))?;
         return Ok(replayed_order(order, &created));
     }
+    caller.may_operate(&state, customer.id).await?;
     let (approval, action) = renewal(
         &state,
         &caller,
@@ -693,7 +698,8 @@ pub struct UnsubscribedView {
 
 /// Unsubscribes a resource with its children and refunds the unused part of what was paid
 /// for it (rule 10), after the approval rules (`unsubscribe`) approve: closing and refunding
-/// commit together or not at all. Needs an `Idempotency-Key`: a retry does it once.
+/// commit together or not at all. Partner staff unsubscribe only with the customer's
+/// authorization (rule 23, `not-authorized`). Needs an `Idempotency-Key`: a retry does it once.
 #[utoipa::path(post, path = "/v1/resources/{id}/unsubscribe", tag = "orders", params(("id" = i64, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 201, body = UnsubscribedView), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn unsubscribe(
@@ -712,6 +718,7 @@ pub async fn unsubscribe(
         let answer = pchost_extensions::actions::unsubscription_json(&done);
         return Ok((StatusCode::CREATED, Json(answer)).into_response());
     }
+    caller.may_operate(&state, customer.id).await?;
     // What the rules are shown: the refund it comes to now.
     let refund = state.store.unsubscription_refund(id, Utc::now()).await?;
     let order = state
@@ -758,7 +765,8 @@ pub struct AutoRenewRequest {
     pub enabled: bool,
 }
 
-/// Turns auto-renew on or off.
+/// Turns auto-renew on or off: partner staff only with the customer's authorization (rule 23,
+/// `not-authorized`).
 #[utoipa::path(put, path = "/v1/resources/{id}/auto-renew", tag = "orders", params(("id" = i64, Path)), request_body = AutoRenewRequest,
     responses((status = 200, body = ResourceView), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn auto_renew(
@@ -769,8 +777,11 @@ pub async fn auto_renew(
 ) -> Result<Json<ResourceView>, AppError> {
     caller.need("orders", Access::Write)?;
     let Body(request) = payload;
-    resource_in_scope(&state, &caller, id).await?;
-    state.store.set_auto_renew(id, request.enabled).await?;
+    let resource = resource_in_scope(&state, &caller, id).await?;
+    state
+        .store
+        .set_auto_renew(id, request.enabled, &caller.actor(Some(resource.customer)))
+        .await?;
     let resource = state
         .store
         .resource(id)
