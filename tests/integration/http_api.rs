@@ -1989,8 +1989,21 @@ fn rule_11_an_auto_renewal_the_customer_cannot_pay_lets_the_resource_expire_into
         vec![Some("pending-payment")],
         "ordered once, not paid: {orders}"
     );
-    // The next run tries the same order again, and orders no second one.
+    let tried = || -> Option<i64> {
+        tokio()
+            .block_on(
+                sqlx::query_scalar("SELECT auto_renew_tried_at FROM resources WHERE id = 1").fetch_one(store.pool()),
+            )
+            .expect("read")
+    };
+    let first_try = tried();
+    assert!(first_try.is_some());
+    // A run an hour later does not try again: one try a day.
+    run(expires - chrono::Duration::days(6) + chrono::Duration::hours(1));
+    assert_eq!(tried(), first_try);
+    // The next day's run tries the same order again, and orders no second one.
     run(expires - chrono::Duration::days(5));
+    assert_ne!(tried(), first_try);
     let (_, again) = call(
         &app,
         "GET",
