@@ -322,6 +322,9 @@ impl Store {
     }
 }
 
+/// How often an unsubscription computes its refund again when renewals keep moving the term.
+const MAX_UNSUBSCRIBE_TRIES: usize = 8;
+
 /// What unsubscribing a resource did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Unsubscription {
@@ -344,6 +347,8 @@ pub struct UnsubscriptionRefund {
     pub amount: Decimal,
     /// Its shares, in cents, by the order that paid for them.
     shares: Vec<(OrderId, i64)>,
+    /// The expiry of the term they were computed for: a renewal paid since moved it.
+    expires_at: i64,
 }
 
 impl Store {
@@ -488,6 +493,7 @@ impl Store {
             order,
             amount: crate::money::from_cents(total),
             shares,
+            expires_at: expires,
         })
     }
 
@@ -543,6 +549,34 @@ impl Store {
         // Rule 23: partner staff unsubscribe for a customer only with its authorization.
         let resource = self.main_resource(id).await?;
         crate::authorizations::check_may_operate(self.pool(), actor, resource.customer).await?;
+        // The refund is computed before the transaction; closing is conditional on the term it
+        // was computed for, so a renewal paid meanwhile (its term extended) is not left out of
+        // it: the refund is computed again.
+        for _ in 0..MAX_UNSUBSCRIBE_TRIES {
+            if let Some(done) = self
+                .try_unsubscribe(id, actor, &scope, idempotency_key, &request, now)
+                .await?
+            {
+                return Ok(done);
+            }
+        }
+        Err(StoreError::Corrupt {
+            table: "resources",
+            detail: format!("resource {id} kept being renewed while it was unsubscribed"),
+        })
+    }
+
+    /// One try of [`Store::unsubscribe_resource`]; `None` when the term moved since the refund
+    /// was computed.
+    async fn try_unsubscribe(
+        &self,
+        id: i64,
+        actor: &crate::accounts::Actor,
+        scope: &str,
+        idempotency_key: &str,
+        request: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Unsubscription>, StoreError> {
         let refund = self.unsubscription_refund(id, now).await?;
         // Each payer's cash account, opened if need be before the transaction.
         let mut payers = Vec::with_capacity(refund.shares.len());
@@ -562,29 +596,40 @@ impl Store {
 
         let mut tx = self.pool().begin().await?;
         if let Some(first) =
-            crate::orders::claim_key::<Unsubscription>(&mut tx, &scope, idempotency_key, &request, now).await?
+            crate::orders::claim_key::<Unsubscription>(&mut tx, scope, idempotency_key, request, now).await?
         {
-            return Ok(first);
+            return Ok(Some(first));
         }
-        let mut closed: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM resources WHERE (id = $1 OR main_resource = $1) AND status = 'in-use' ORDER BY id",
+        let main = sqlx::query(
+            "UPDATE resources SET status = 'closed' WHERE id = $1 AND status = 'in-use' AND expires_at = $2",
         )
         .bind(id)
-        .fetch_all(&mut *tx)
-        .await?;
-        let done = sqlx::query(
-            "UPDATE resources SET status = 'closed' WHERE (id = $1 OR main_resource = $1) AND status = 'in-use'",
-        )
-        .bind(id)
+        .bind(refund.expires_at)
         .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 || !closed.contains(&id) {
+        if main.rows_affected() == 0 {
+            let status: String = sqlx::query_scalar("SELECT status FROM resources WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            if status == "in-use" {
+                // Renewed since the refund was computed.
+                tx.rollback().await?;
+                return Ok(None);
+            }
             return Err(refused(
                 ErrorCode::ResourceNotInUse,
                 format!("resource {id} is no longer in use"),
             )
             .into());
         }
+        let mut closed: Vec<i64> = sqlx::query_scalar(
+            "UPDATE resources SET status = 'closed' WHERE main_resource = $1 AND status = 'in-use' RETURNING id",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        closed.push(id);
         closed.sort_unstable();
         let mut refunds = Vec::with_capacity(payers.len());
         for (order, cents, paid, account) in payers {
@@ -596,9 +641,9 @@ impl Store {
             refunds,
             amount: refund.amount,
         };
-        crate::orders::remember(&mut tx, &scope, idempotency_key, &result).await?;
+        crate::orders::remember(&mut tx, scope, idempotency_key, &result).await?;
         tx.commit().await?;
-        Ok(result)
+        Ok(Some(result))
     }
 }
 

@@ -90,16 +90,9 @@ fn order_of(amount: &str) -> NewOrder {
     }
 }
 
-/// Renews `resource` the way the API does (rule 11): a renewal quote naming it, an order made
-/// from that quote, paid by reseller 2 on the customer's behalf (10.00, whatever the term).
-/// Returns the resource's new expiry, or the payment's refusal.
-async fn renew_by_order(
-    store: &Store,
-    resource: i64,
-    period: PeriodType,
-    count: u32,
-    key: &str,
-) -> Result<DateTime<Utc>, StoreError> {
+/// Orders the renewal of `resource` the way the API does (rule 11): a renewal quote naming it
+/// (10.00, whatever the term), and an order made from that quote, unpaid.
+async fn renewal_order(store: &Store, resource: i64, period: PeriodType, count: u32, key: &str) -> OrderId {
     let found = store.resource(resource).await.expect("read").expect("resource");
     let lines = [NewOrderLine {
         product: found.product,
@@ -136,13 +129,28 @@ async fn renew_by_order(
         store.order(created.id).await.expect("read").expect("order").kind,
         OrderKind::Renew
     );
+    created.id
+}
+
+/// Renews `resource` the way the API does (see [`renewal_order`]), the order paid by reseller
+/// 2 on the customer's behalf (10.00, whatever the term). Returns the resource's new expiry,
+/// or the payment's refusal.
+async fn renew_by_order(
+    store: &Store,
+    resource: i64,
+    period: PeriodType,
+    count: u32,
+    key: &str,
+) -> Result<DateTime<Utc>, StoreError> {
+    let order = renewal_order(store, resource, period, count, key).await;
+    let found = store.resource(resource).await.expect("read").expect("resource");
     let on_behalf = Actor {
         on_behalf_of: Some(format!("customer:{}", found.customer)),
         ..reseller_admin()
     };
     store
         .pay_order(
-            created.id,
+            order,
             Payer::Partner(demo::RESELLER),
             &on_behalf,
             &format!("pay-{key}"),
@@ -1447,6 +1455,49 @@ on_both_backends! {
         let change = store.quote_spec_change(&resource, 2001, dec("88.50"), t0()).await.expect("quote");
         assert_eq!(change.amount, dec("-167.25"));
     }
+    async fn rule_10_a_renewal_paid_while_unsubscribing_is_refunded_too_or_refused(store: Store) {
+        seeded(&store).await;
+        reseller_accounts(&store, "100000.00", "0.00").await;
+        // Within the renewal order's 7 days to pay.
+        let now = t0() + Duration::days(5);
+        for round in 0..6 {
+            let order = NewOrder { lines: vec![line("100.00", 1, 3)], ..order_of("0.00") };
+            let order = store.create_order(&order, &reseller_admin(), &format!("o-{round}"), t0()).await.expect("order");
+            store
+                .pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), &format!("p-{round}"), t0())
+                .await
+                .expect("paid");
+            let resource = provisioned(&store, order.id).await;
+            let renewal = renewal_order(&store, resource, PeriodType::Month, 2, &format!("r-{round}")).await;
+            // The renewal's payment and the unsubscription race.
+            let paying = {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .pay_order(renewal, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), &format!("pr-{round}"), now)
+                        .await
+                })
+            };
+            let unsubscribing = {
+                let store = store.clone();
+                tokio::spawn(async move { store.unsubscribe_resource(resource, &reseller_admin(), &format!("u-{round}"), now).await })
+            };
+            let paid = paying.await.expect("joined");
+            let done = unsubscribing.await.expect("joined").expect("unsubscribed");
+            let refunded: Vec<OrderId> = done.refunds.iter().map(|r| r.order).collect();
+            match paid {
+                // Paid first: the unsubscription refunded its unused part too.
+                Ok(_) => assert!(refunded.contains(&renewal), "round {round}: {done:?}"),
+                // Closed first: the renewal could not extend a closed resource and took nothing.
+                Err(e) => {
+                    assert_eq!(e.code().as_str(), "not-renewable", "round {round}");
+                    assert!(!refunded.contains(&renewal));
+                    assert_eq!(store.order(renewal).await.expect("read").expect("order").status, OrderStatus::PendingPayment);
+                }
+            }
+        }
+    }
+
     async fn rule_10_unsubscribing_closes_the_resource_and_refunds_the_unused_part_of_what_was_paid(store: Store) {
         seeded(&store).await;
         let (cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;
