@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use pchost_server::app::router;
 use pchost_server::ratelimit::{RateLimiter, UploadLimit};
+use pchost_server::state::AppState;
 use pchost_store::bindings::{BindingScope, FailurePolicy, NewBinding, PluginQuota};
 use pchost_store::demo;
 use serde_json::{Value, json};
@@ -478,7 +479,7 @@ fn the_openapi_document_lists_every_route_with_its_security() {
 #[test]
 fn a_principal_over_its_rate_limit_gets_429_with_retry_after() {
     let state = api_state();
-    let limited = pchost_server::state::AppState {
+    let limited = AppState {
         limiter: std::sync::Arc::new(pchost_server::ratelimit::RateLimiter::new(
             pchost_server::ratelimit::RateLimit {
                 per_second: 1,
@@ -533,11 +534,11 @@ fn partner_binding(plugin: &str, position: i32, failure_policy: FailurePolicy) -
     }
 }
 
-fn count(state: &pchost_server::state::AppState, table: &str) -> i64 {
+fn count(state: &AppState, table: &str) -> i64 {
     scalar(state, &format!("SELECT COUNT(*) FROM {table}"))
 }
 
-fn scalar(state: &pchost_server::state::AppState, sql: &str) -> i64 {
+fn scalar(state: &AppState, sql: &str) -> i64 {
     tokio()
         .block_on(sqlx::query_scalar::<_, i64>(sql).fetch_one(state.store.pool()))
         .expect("count")
@@ -726,7 +727,7 @@ fn bad_uploads_get_a_precise_4xx_and_nothing_is_stored() {
 #[test]
 fn an_owners_uploads_past_its_budget_get_429_with_retry_after_and_other_owners_keep_theirs() {
     let state = api_state();
-    let app = router(pchost_server::state::AppState {
+    let app = router(AppState {
         uploads: Arc::new(RateLimiter::for_uploads(UploadLimit {
             per_minute: 1,
             burst: 2,
@@ -798,7 +799,7 @@ fn uploads_past_an_owners_quota_of_versions_or_bytes_get_409_and_store_nothing()
             .expect("usage")
     };
     let with_quota = |quota: PluginQuota| {
-        router(pchost_server::state::AppState {
+        router(AppState {
             host: pchost_extensions::PluginHost {
                 plugin_quota: quota,
                 ..state.host.clone()
@@ -1052,7 +1053,7 @@ fn a_binding_outside_what_its_extension_point_serves_is_refused() {
 fn the_native_benchmark_baseline_prices_exactly_as_the_plugins_do() {
     let plugins = router(api_state());
     let plugins_state = api_state();
-    let native = router(pchost_server::state::AppState {
+    let native = router(AppState {
         host: pchost_extensions::PluginHost {
             native_rules: true,
             ..plugins_state.host.clone()
@@ -1606,13 +1607,7 @@ fn a_subscription_quote_runs_1_to_11_months_or_1_to_3_years_and_nothing_else() {
 fn rule_11_a_renewal_is_an_order_priced_by_the_chain_and_paying_it_extends_the_term() {
     let state = api_state();
     let app = router(state.clone());
-    let expiry = || {
-        tokio()
-            .block_on(state.store.resource(1))
-            .expect("read")
-            .expect("demo resource 1")
-            .expires_at
-    };
+    let expiry = || demo_resource_1(&state).expires_at;
     let before = expiry();
     let renew = |key: &str| {
         call_raw(
@@ -1836,9 +1831,7 @@ fn rule_8_the_scheduler_expires_an_unpaid_order_and_the_operator_sees_the_run() 
     let id = order["order"]["id"].as_i64().expect("order");
     // Eight days on, the scheduler's run cancels it.
     let later = Utc::now() + chrono::Duration::days(8);
-    tokio()
-        .block_on(pchost_server::scheduler::run_once(&state, later))
-        .expect("run");
+    run_scheduler(&state, later);
     let (_, order) = call(&app, "GET", &format!("/v1/orders/{id}"), Some(keys::CUSTOMER_102), None);
     assert_eq!(order["order"]["status"], "cancelled", "{order}");
     let (status, runs) = call(&app, "GET", "/v1/scheduler/runs", Some(keys::OPERATOR), None);
@@ -1856,27 +1849,44 @@ fn rule_8_the_scheduler_expires_an_unpaid_order_and_the_operator_sees_the_run() 
     );
 }
 
+/// Demo resource 1 (customer 102's) as stored now.
+fn demo_resource_1(state: &AppState) -> pchost_store::resources::Resource {
+    tokio()
+        .block_on(state.store.resource(1))
+        .expect("read")
+        .expect("demo resource 1")
+}
+
+/// One run of every scheduler job as of `at`.
+fn run_scheduler(state: &AppState, at: chrono::DateTime<Utc>) {
+    tokio()
+        .block_on(pchost_server::scheduler::run_once(state, at))
+        .expect("run")
+}
+
+/// Customer 102's renewal orders, as it lists them.
+fn renewals_of_102(app: &axum::Router) -> Vec<Value> {
+    let (status, orders) = call(app, "GET", "/v1/orders?customer_id=102", Some(keys::CUSTOMER_102), None);
+    assert_eq!(status, StatusCode::OK, "{orders}");
+    orders
+        .as_array()
+        .expect("orders")
+        .iter()
+        .filter(|o| o["kind"] == "renew")
+        .cloned()
+        .collect()
+}
+
 #[test]
 fn rule_11_the_scheduler_auto_renews_from_7_days_before_expiry_priced_by_the_chain_and_paid_once() {
     let state = api_state();
     let app = router(state.clone());
-    let resource = || {
-        tokio()
-            .block_on(state.store.resource(1))
-            .expect("read")
-            .expect("demo resource 1")
-    };
     let balance = || {
         tokio()
             .block_on(state.store.customer_balance(102, "CNY".parse().expect("currency")))
             .expect("balance")
     };
-    let run = |at| {
-        tokio()
-            .block_on(pchost_server::scheduler::run_once(&state, at))
-            .expect("run")
-    };
-    let before = resource().expires_at;
+    let before = demo_resource_1(&state).expires_at;
     let (status, body) = call(
         &app,
         "PUT",
@@ -1891,40 +1901,29 @@ fn rule_11_the_scheduler_auto_renews_from_7_days_before_expiry_priced_by_the_cha
     );
     let paid_before = balance();
     // Eight days before expiry: not yet.
-    run(before - chrono::Duration::days(8));
-    assert_eq!((resource().expires_at, balance()), (before, paid_before));
+    run_scheduler(&state, before - chrono::Duration::days(8));
+    assert_eq!((demo_resource_1(&state).expires_at, balance()), (before, paid_before));
     // Six days before: one month of product 2001 as a renewal through the chain (the seller's
     // renewal discount, 84.08, then reseller 2's markup, 90.8064 -> 90.81), paid by the
     // customer from its balance; the term extends by a month of its own type.
     let due = before - chrono::Duration::days(6);
-    run(due);
+    run_scheduler(&state, due);
     let renewed = before.checked_add_months(chrono::Months::new(1)).expect("date");
-    assert_eq!(resource().expires_at, renewed);
+    assert_eq!(demo_resource_1(&state).expires_at, renewed);
     assert_eq!(balance(), paid_before - dec("90.81"));
-    let (status, orders) = call(
-        &app,
-        "GET",
-        "/v1/orders?customer_id=102",
-        Some(keys::CUSTOMER_102),
-        None,
-    );
-    assert_eq!(status, StatusCode::OK, "{orders}");
-    let renewals: Vec<&Value> = orders
-        .as_array()
-        .expect("orders")
-        .iter()
-        .filter(|o| o["kind"] == "renew")
-        .collect();
-    assert_eq!(renewals.len(), 1, "{orders}");
+    let renewals = renewals_of_102(&app);
     assert_eq!(
-        (renewals[0]["status"].as_str(), renewals[0]["amount"].as_str()),
-        (Some("completed"), Some("90.81")),
-        "{orders}"
+        renewals
+            .iter()
+            .map(|o| (o["status"].as_str(), o["amount"].as_str()))
+            .collect::<Vec<_>>(),
+        vec![(Some("completed"), Some("90.81"))],
+        "{renewals:?}"
     );
     // The run again at the same time (a second instance, or a retry): nothing more.
-    run(due);
+    run_scheduler(&state, due);
     assert_eq!(
-        (resource().expires_at, balance()),
+        (demo_resource_1(&state).expires_at, balance()),
         (renewed, paid_before - dec("90.81"))
     );
     let (status, runs) = call(&app, "GET", "/v1/scheduler/runs", Some(keys::OPERATOR), None);
@@ -1944,11 +1943,7 @@ fn rule_11_an_auto_renewal_the_customer_cannot_pay_lets_the_resource_expire_into
     let state = api_state();
     let app = router(state.clone());
     let store = &state.store;
-    let expires = tokio()
-        .block_on(store.resource(1))
-        .expect("read")
-        .expect("demo resource 1")
-        .expires_at;
+    let expires = demo_resource_1(&state).expires_at;
     let customer = pchost_store::accounts::Actor {
         role: pchost_domain::Role::Customer,
         partner: Some(demo::RESELLER),
@@ -1958,36 +1953,21 @@ fn rule_11_an_auto_renewal_the_customer_cannot_pay_lets_the_resource_expire_into
     tokio()
         .block_on(store.set_auto_renew(1, true, &customer))
         .expect("auto-renew on");
-    // Customer 102 spends its whole balance first.
-    let cny = "CNY".parse().expect("currency");
-    let left = tokio().block_on(store.customer_balance(102, cny)).expect("balance");
+    // Customer 102 has nothing left to pay with.
     tokio()
-        .block_on(sqlx::query("UPDATE accounts SET balance_cents = 0, credit_limit_cents = 0 WHERE owner_kind = 'customer' AND owner_id = 102").execute(store.pool()))
+        .block_on(
+            sqlx::query(
+                "UPDATE accounts SET balance_cents = 0, credit_limit_cents = 0 WHERE owner_kind = 'customer' AND owner_id = 102",
+            )
+            .execute(store.pool()),
+        )
         .expect("emptied");
-    assert!(left > dec("0"), "the demo customer had a balance");
-    let run = |at| {
-        tokio()
-            .block_on(pchost_server::scheduler::run_once(&state, at))
-            .expect("run")
-    };
-    run(expires - chrono::Duration::days(6));
-    let (_, orders) = call(
-        &app,
-        "GET",
-        "/v1/orders?customer_id=102",
-        Some(keys::CUSTOMER_102),
-        None,
-    );
-    let renewals: Vec<&Value> = orders
-        .as_array()
-        .expect("orders")
-        .iter()
-        .filter(|o| o["kind"] == "renew")
-        .collect();
+    run_scheduler(&state, expires - chrono::Duration::days(6));
+    let renewals = renewals_of_102(&app);
     assert_eq!(
         renewals.iter().map(|o| o["status"].as_str()).collect::<Vec<_>>(),
         vec![Some("pending-payment")],
-        "ordered once, not paid: {orders}"
+        "ordered once, not paid: {renewals:?}"
     );
     let tried = || -> Option<i64> {
         tokio()
@@ -1999,30 +1979,14 @@ fn rule_11_an_auto_renewal_the_customer_cannot_pay_lets_the_resource_expire_into
     let first_try = tried();
     assert!(first_try.is_some());
     // A run an hour later does not try again: one try a day.
-    run(expires - chrono::Duration::days(6) + chrono::Duration::hours(1));
+    run_scheduler(&state, expires - chrono::Duration::days(6) + chrono::Duration::hours(1));
     assert_eq!(tried(), first_try);
     // The next day's run tries the same order again, and orders no second one.
-    run(expires - chrono::Duration::days(5));
+    run_scheduler(&state, expires - chrono::Duration::days(5));
     assert_ne!(tried(), first_try);
-    let (_, again) = call(
-        &app,
-        "GET",
-        "/v1/orders?customer_id=102",
-        Some(keys::CUSTOMER_102),
-        None,
-    );
-    assert_eq!(
-        again
-            .as_array()
-            .expect("orders")
-            .iter()
-            .filter(|o| o["kind"] == "renew")
-            .count(),
-        1,
-        "{again}"
-    );
+    assert_eq!(renewals_of_102(&app).len(), 1);
     // At expiry, unpaid: the grace period (still renewable), then release after 15 days.
-    run(expires + chrono::Duration::hours(1));
+    run_scheduler(&state, expires + chrono::Duration::hours(1));
     let (status, body) = call(
         &app,
         "GET",
@@ -2038,13 +2002,8 @@ fn rule_11_an_auto_renewal_the_customer_cannot_pay_lets_the_resource_expire_into
         .find(|r| r["id"] == 1)
         .expect("resource 1 listed");
     assert_eq!(one["status"], "expired", "{body}");
-    run(expires + chrono::Duration::days(16));
-    let status = tokio()
-        .block_on(store.resource(1))
-        .expect("read")
-        .expect("resource")
-        .status;
-    assert_eq!(status.as_str(), "closed");
+    run_scheduler(&state, expires + chrono::Duration::days(16));
+    assert_eq!(demo_resource_1(&state).status.as_str(), "closed");
     let (status, body) = call_raw(
         &app,
         "POST",
