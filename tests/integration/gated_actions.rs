@@ -112,10 +112,19 @@ fn gated() -> Vec<Gated> {
     ]
 }
 
-/// Runs an action's setup requests, each of which must succeed.
+/// Runs an action's setup requests, each of which must succeed (each under an idempotency
+/// key of its own: some move money).
 fn set_up(app: &axum::Router, action: &Gated) {
-    for (key, path, body) in &action.setup {
-        let (status, answer) = call(app, "POST", path, Some(key), Some(body.clone()));
+    for (i, (key, path, body)) in action.setup.iter().enumerate() {
+        let idempotency_key = format!("gated-setup-{i}");
+        let (status, answer) = call_raw(
+            app,
+            "POST",
+            path,
+            Some(key),
+            body.to_string(),
+            &[("idempotency-key", &idempotency_key)],
+        );
         assert!(status.is_success(), "{}: setup {path}: {answer}", action.kind);
     }
 }

@@ -182,12 +182,13 @@ fn bad_requests_get_a_precise_4xx_and_store_nothing() {
         ("1.005", "three places"),
         ("abc", "not a decimal"),
     ] {
-        let (status, body) = call(
+        let (status, body) = call_raw(
             &app,
             "POST",
             "/v1/customers/102/allocations",
             key,
-            Some(json!({ "currency": "CNY", "amount": amount })),
+            json!({ "currency": "CNY", "amount": amount }).to_string(),
+            &[("idempotency-key", "bad-amount")],
         );
         assert_eq!(status, StatusCode::BAD_REQUEST, "{why}: {body}");
         assert!(
@@ -267,12 +268,13 @@ fn a_reclaim_of_an_amount_beyond_the_platforms_range_answers_422_instead_of_drop
     let app = router(state.clone());
     let entries_before = count(&state, "ledger_entries");
     let reclaim = |amount: &str| {
-        call(
+        call_raw(
             &app,
             "POST",
             "/v1/customers/101/reclaims",
             Some(keys::RESELLER_ADMIN),
-            Some(json!({ "currency": "CNY", "amount": amount })),
+            json!({ "currency": "CNY", "amount": amount }).to_string(),
+            &[("idempotency-key", "huge-reclaim")],
         )
     };
     for amount in [
@@ -1730,12 +1732,13 @@ fn rule_18_a_frozen_partners_staff_can_read_but_not_act_and_its_customers_cannot
 
     let (status, customers) = call(&app, "GET", "/v1/customers", Some(keys::RESELLER_ADMIN), None);
     assert_eq!(status, StatusCode::OK, "reading is allowed: {customers}");
-    let (status, body) = call(
+    let (status, body) = call_raw(
         &app,
         "POST",
         "/v1/customers/101/allocations",
         Some(keys::RESELLER_ADMIN),
-        Some(json!({ "currency": "CNY", "amount": "10.00" })),
+        json!({ "currency": "CNY", "amount": "10.00" }).to_string(),
+        &[("idempotency-key", "frozen-allocation")],
     );
     assert_eq!(
         (status, body["code"].as_str()),
@@ -1861,11 +1864,15 @@ fn rule_18_a_distributor_freezes_and_unfreezes_its_reseller_whose_customers_are_
     let state = api_state();
     let app = router(state.clone());
     let post = |key: &str, path: &str, body: Option<Value>| call(&app, "POST", path, Some(key), body);
+    // One allocation, sent until it goes through: a refusal consumes no key.
     let allocate = || {
-        post(
-            keys::RESELLER_ADMIN,
+        call_raw(
+            &app,
+            "POST",
             "/v1/customers/101/allocations",
-            Some(json!({ "currency": "CNY", "amount": "10.00" })),
+            Some(keys::RESELLER_ADMIN),
+            json!({ "currency": "CNY", "amount": "10.00" }).to_string(),
+            &[("idempotency-key", "allocation-after-unfreeze")],
         )
     };
     assert_eq!(
@@ -1920,4 +1927,59 @@ fn quote_1001(app: &axum::Router, key: &str, customer: i64, months: u32) -> Valu
     );
     assert_eq!(status, StatusCode::CREATED, "{quote}");
     quote
+}
+
+#[test]
+fn allocations_reclaims_and_top_ups_need_an_idempotency_key_and_a_retry_moves_money_once() {
+    // Issue #14's crash test: an allocation retried after its answer was lost was applied
+    // twice. Each of these writes now takes a key, claimed in the transaction of its effect.
+    let state = api_state();
+    let app = router(state.clone());
+    let writes = [
+        (keys::RESELLER_ADMIN, "/v1/customers/101/allocations", 204),
+        (keys::RESELLER_ADMIN, "/v1/customers/101/reclaims", 204),
+        (keys::DISTRIBUTOR_ADMIN, "/v1/resellers/2/allocations", 204),
+        (keys::DISTRIBUTOR_ADMIN, "/v1/resellers/2/reclaims", 204),
+        (keys::OPERATOR, "/v1/partners/2/top-ups", 200),
+    ];
+    let body = json!({ "currency": "CNY", "amount": "10.00" }).to_string();
+    for (key, path, done) in writes {
+        let entries = count(&state, "ledger_entries");
+        let (status, answer) = call(
+            &app,
+            "POST",
+            path,
+            Some(key),
+            Some(json!({ "currency": "CNY", "amount": "10.00" })),
+        );
+        assert_eq!(
+            (status, answer["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("Idempotency-Key")),
+            "{path}: {answer}"
+        );
+        let send = || {
+            call_raw(
+                &app,
+                "POST",
+                path,
+                Some(key),
+                body.clone(),
+                &[("idempotency-key", "once")],
+            )
+        };
+        let (status, first) = send();
+        assert_eq!(status.as_u16(), done, "{path}: {first}");
+        let (status, again) = send();
+        assert_eq!(
+            (status.as_u16(), &again),
+            (done, &first),
+            "{path}: a retry answers the first answer"
+        );
+        let moved = if path.ends_with("top-ups") { 1 } else { 2 };
+        assert_eq!(
+            count(&state, "ledger_entries"),
+            entries + moved,
+            "{path}: one effect, however often it is sent"
+        );
+    }
 }

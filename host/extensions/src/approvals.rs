@@ -137,8 +137,9 @@ pub async fn decide_task(
         .task(id)
         .await?
         .ok_or_else(|| ExtensionError::not_found(Entity::ApprovalTask, id))?;
-    let action: Action = serde_json::from_value(task.action)
-        .map_err(|e| ExtensionError::Internal(anyhow::anyhow!("task {id} holds an unreadable action: {e}")))?;
+    let action = serde_json::from_value::<Action>(task.action)
+        .map_err(|e| ExtensionError::Internal(anyhow::anyhow!("task {id} holds an unreadable action: {e}")))?
+        .keyed_for_task(id);
     if !approve {
         let note = serde_json::json!({ "rejected": note.unwrap_or_default() });
         let task = store
