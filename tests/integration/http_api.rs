@@ -1983,3 +1983,84 @@ fn allocations_reclaims_and_top_ups_need_an_idempotency_key_and_a_retry_moves_mo
         );
     }
 }
+
+#[test]
+fn an_unsubscription_sent_twice_at_once_under_one_key_answers_both_alike() {
+    // Found by the ledger's property tests in the store, whose look-ups the handler repeats:
+    // a client retrying before its first attempt was answered got `resource-not-in-use` or
+    // `nothing-to-refund` when the first closed the resource between the retry's look-up of
+    // its key and its look at the resource.
+    use pchost_domain::{Currency, PeriodType, Role};
+    use pchost_store::accounts::Actor;
+    use pchost_store::orders::{NewOrder, NewOrderLine, Payer};
+    use tower::ServiceExt;
+    let state = api_state();
+    let app = router(state.clone());
+    let customer = Actor {
+        role: Role::Customer,
+        partner: Some(demo::RESELLER),
+        id: Some(demo::STANDARD_CUSTOMER),
+        on_behalf_of: None,
+    };
+    let price = rust_decimal::Decimal::new(8850, 2);
+    let resources: Vec<i64> = tokio().block_on(async {
+        let mut resources = Vec::new();
+        for i in 0..40 {
+            let line = NewOrderLine {
+                product: 2001,
+                period: PeriodType::Month,
+                period_count: 1,
+                quantity: 1,
+                list_unit_price: price,
+                unit_price: price,
+            };
+            let order = NewOrder {
+                customer: demo::STANDARD_CUSTOMER,
+                currency: Currency::CNY,
+                lines: vec![line],
+                quote: None,
+            };
+            let (order_key, pay_key) = (format!("twin-order-{i}"), format!("twin-pay-{i}"));
+            let created = state
+                .store
+                .create_order(&order, &customer, &order_key, Utc::now())
+                .await
+                .expect("order");
+            let paying = state
+                .store
+                .pay_order(created.id, Payer::Customer, &customer, &pay_key, Utc::now());
+            paying.await.expect("paid");
+            let resource = sqlx::query_scalar("SELECT id FROM resources WHERE order_id = $1")
+                .bind(created.id)
+                .fetch_one(state.store.pool());
+            resources.push(resource.await.expect("provisioned"));
+        }
+        resources
+    });
+    for (i, resource) in resources.into_iter().enumerate() {
+        let send = || {
+            let request = axum::http::Request::builder()
+                .method("POST")
+                .uri(format!("/v1/resources/{resource}/unsubscribe"))
+                .header("authorization", format!("Bearer {}", keys::CUSTOMER_102))
+                .header("idempotency-key", format!("twin-{i}"))
+                .body(axum::body::Body::empty())
+                .expect("request");
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(request).await.expect("response");
+                let status = response.status();
+                let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+                (status, serde_json::from_slice::<Value>(&bytes).expect("JSON"))
+            }
+        };
+        // The twin starts 0 to 12 ms after the first: some land in that window.
+        let later = async {
+            tokio::time::sleep(std::time::Duration::from_micros(300 * i as u64)).await;
+            send().await
+        };
+        let (one, other) = tokio().block_on(async { tokio::join!(send(), later) });
+        assert_eq!(one.0, StatusCode::CREATED, "{}", one.1);
+        assert_eq!(other, one, "resource {resource}: the twin answers the first answer");
+    }
+}

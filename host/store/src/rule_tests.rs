@@ -1201,6 +1201,38 @@ on_both_backends! {
         assert_eq!(again.map(|_| ()).map_err(|e| e.code().as_str()), Err("resource-not-in-use"));
         assert_eq!(balance(&store, AccountKind::Cash).await, dec("934.30"));
     }
+    async fn rule_10_an_unsubscription_sent_twice_at_once_under_one_key_answers_both_alike(store: Store) {
+        // Found by the ledger's property tests: a client retrying before its first attempt
+        // was answered got `resource-not-in-use` (or `nothing-to-refund`) when the first
+        // closed the resource between the retry's look-up of its key and its own look at the
+        // resource.
+        seeded(&store).await;
+        let (cash, _) = reseller_accounts(&store, "100000.00", "0.00").await;
+        let now = t0() + Duration::days(10);
+        // The twin starts 0 to 9 ms after the first: some land in that window.
+        for i in 0..60 {
+            let order = NewOrder { lines: vec![line("100.00", 1, 3)], ..order_of("0.00") };
+            let order = store.create_order(&order, &reseller_admin(), &format!("o-{i}"), t0()).await.expect("order");
+            store
+                .pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), &format!("p-{i}"), t0())
+                .await
+                .expect("paid");
+            let resource = provisioned(&store, order.id).await;
+            let key = format!("u-{i}");
+            let admin = reseller_admin();
+            let unsubscribe = || store.unsubscribe_resource(resource, &admin, &key, now);
+            let later = async {
+                tokio::time::sleep(std::time::Duration::from_micros(150 * i)).await;
+                unsubscribe().await
+            };
+            let (one, other) = tokio::join!(unsubscribe(), later);
+            let one = one.expect("unsubscribed");
+            assert_eq!(other.expect("the twin answers it too"), one, "resource {resource}");
+        }
+        // Each refunded once: 300.00 × 82/92 days left = 267.39, sixty times.
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("100000.00") - dec("32.61") * Decimal::from(60));
+        assert_eq!(ledger_sum(&store, cash).await, balance(&store, AccountKind::Cash).await);
+    }
     async fn rule_10_an_unsubscription_refunds_what_was_paid_after_coupons_not_the_lines_price(store: Store) {
         seeded(&store).await;
         let (cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;
