@@ -616,12 +616,13 @@ fn a_60000_refund_escalates_stays_pending_until_a_customer_manager_approves_and_
     let app = router(api_state());
     // Customer 101 (a key account managed by 501, under supervisor 502) buys 80 units of
     // 2001 for 11 months: the key-account floor prices it at 70.80, 62,304.00 in all.
-    let (status, _) = call(
+    let (status, _) = call_raw(
         &app,
         "POST",
         "/v1/customers/101/allocations",
         Some(keys::RESELLER_ADMIN),
-        Some(json!({ "currency": "CNY", "amount": "70000.00" })),
+        json!({ "currency": "CNY", "amount": "70000.00" }).to_string(),
+        &[("idempotency-key", "fund-101")],
     );
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, priced) = quote(

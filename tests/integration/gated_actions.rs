@@ -114,10 +114,19 @@ fn gated() -> Vec<Gated> {
     ]
 }
 
-/// Runs an action's setup requests, each of which must succeed.
+/// Runs an action's setup requests, each of which must succeed (each under an idempotency
+/// key of its own: some move money).
 fn set_up(app: &axum::Router, action: &Gated) {
-    for (key, path, body) in &action.setup {
-        let (status, answer) = call(app, "POST", path, Some(key), Some(body.clone()));
+    for (i, (key, path, body)) in action.setup.iter().enumerate() {
+        let idempotency_key = format!("gated-setup-{i}");
+        let (status, answer) = call_raw(
+            app,
+            "POST",
+            path,
+            Some(key),
+            body.to_string(),
+            &[("idempotency-key", &idempotency_key)],
+        );
         assert!(status.is_success(), "{}: setup {path}: {answer}", action.kind);
     }
 }
@@ -561,16 +570,17 @@ fn an_approved_task_a_crash_interrupted_is_finished_once_by_the_outbox_or_marked
         .block_on(refund.execute(&store, Utc::now()))
         .expect("refunded once");
     assert_eq!(balance(), before + dec("100.00"));
-    // An allocation is not safe to do twice: it is left for a person.
-    let allocation = Action::Allocation {
-        partner: demo::RESELLER,
-        customer: Some(demo::STANDARD_CUSTOMER),
-        reseller: None,
-        currency: cny,
-        amount: dec("10.00"),
+    // A second refund of 50.00, keyed by its request: the crash came before it ran.
+    let second = Action::Refund {
+        order: 9003,
+        amount: dec("50.00"),
         actor: customer,
+        idempotency_key: "refund-9003-b".into(),
     };
-    let allocation_task = interrupted_task(&store, pchost_domain::ApprovalKind::BalanceAllocation, &allocation);
+    let second_task = interrupted_task(&store, pchost_domain::ApprovalKind::Refund, &second);
+    // A cancellation of demo order 9004 is not safe to do twice: it is left for a person.
+    let cancel = Action::Cancel { order: 9004 };
+    let cancel_task = interrupted_task(&store, pchost_domain::ApprovalKind::Cancel, &cancel);
 
     let finish = |at| {
         tokio()
@@ -592,12 +602,14 @@ fn an_approved_task_a_crash_interrupted_is_finished_once_by_the_outbox_or_marked
         ("approved", Some(json!("100.00"))),
         "{refunded:?}"
     );
+    let carried_out = by_id(second_task);
+    assert_eq!(carried_out.status.as_str(), "approved", "{carried_out:?}");
     assert_eq!(
         balance(),
-        before + dec("100.00"),
-        "the refund's key: refunded once, not twice"
+        before + dec("150.00"),
+        "the first refund's key: refunded once, not twice; the second done once"
     );
-    let interrupted = by_id(allocation_task);
+    let interrupted = by_id(cancel_task);
     assert_eq!(
         (
             interrupted.status.as_str(),
@@ -606,7 +618,13 @@ fn an_approved_task_a_crash_interrupted_is_finished_once_by_the_outbox_or_marked
         ("failed", Some(json!("action-interrupted"))),
         "{interrupted:?}"
     );
-    assert_eq!(balance(), before + dec("100.00"), "the allocation was not redone");
+    let order = tokio().block_on(store.order(9004)).expect("read").expect("order 9004");
+    assert_eq!(
+        order.status.as_str(),
+        "pending-payment",
+        "the cancellation was not redone"
+    );
     // A second run (or instance) finds nothing left.
     assert!(finish(Utc::now() + chrono::Duration::minutes(4)).is_empty());
+    assert_eq!(balance(), before + dec("150.00"));
 }

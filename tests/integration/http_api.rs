@@ -183,12 +183,13 @@ fn bad_requests_get_a_precise_4xx_and_store_nothing() {
         ("1.005", "three places"),
         ("abc", "not a decimal"),
     ] {
-        let (status, body) = call(
+        let (status, body) = call_raw(
             &app,
             "POST",
             "/v1/customers/102/allocations",
             key,
-            Some(json!({ "currency": "CNY", "amount": amount })),
+            json!({ "currency": "CNY", "amount": amount }).to_string(),
+            &[("idempotency-key", "bad-amount")],
         );
         assert_eq!(status, StatusCode::BAD_REQUEST, "{why}: {body}");
         assert!(
@@ -268,12 +269,13 @@ fn a_reclaim_of_an_amount_beyond_the_platforms_range_answers_422_instead_of_drop
     let app = router(state.clone());
     let entries_before = count(&state, "ledger_entries");
     let reclaim = |amount: &str| {
-        call(
+        call_raw(
             &app,
             "POST",
             "/v1/customers/101/reclaims",
             Some(keys::RESELLER_ADMIN),
-            Some(json!({ "currency": "CNY", "amount": amount })),
+            json!({ "currency": "CNY", "amount": amount }).to_string(),
+            &[("idempotency-key", "huge-reclaim")],
         )
     };
     for amount in [
@@ -1725,12 +1727,13 @@ fn rule_18_a_frozen_partners_staff_can_read_but_not_act_and_its_customers_cannot
 
     let (status, customers) = call(&app, "GET", "/v1/customers", Some(keys::RESELLER_ADMIN), None);
     assert_eq!(status, StatusCode::OK, "reading is allowed: {customers}");
-    let (status, body) = call(
+    let (status, body) = call_raw(
         &app,
         "POST",
         "/v1/customers/101/allocations",
         Some(keys::RESELLER_ADMIN),
-        Some(json!({ "currency": "CNY", "amount": "10.00" })),
+        json!({ "currency": "CNY", "amount": "10.00" }).to_string(),
+        &[("idempotency-key", "frozen-allocation")],
     );
     assert_eq!(
         (status, body["code"].as_str()),
@@ -2024,11 +2027,15 @@ fn rule_18_a_distributor_freezes_and_unfreezes_its_reseller_whose_customers_are_
     let state = api_state();
     let app = router(state.clone());
     let post = |key: &str, path: &str, body: Option<Value>| call(&app, "POST", path, Some(key), body);
+    // One allocation, sent until it goes through: a refusal consumes no key.
     let allocate = || {
-        post(
-            keys::RESELLER_ADMIN,
+        call_raw(
+            &app,
+            "POST",
             "/v1/customers/101/allocations",
-            Some(json!({ "currency": "CNY", "amount": "10.00" })),
+            Some(keys::RESELLER_ADMIN),
+            json!({ "currency": "CNY", "amount": "10.00" }).to_string(),
+            &[("idempotency-key", "allocation-after-unfreeze")],
         )
     };
     assert_eq!(
@@ -2083,4 +2090,140 @@ fn quote_1001(app: &axum::Router, key: &str, customer: i64, months: u32) -> Valu
     );
     assert_eq!(status, StatusCode::CREATED, "{quote}");
     quote
+}
+
+#[test]
+fn allocations_reclaims_and_top_ups_need_an_idempotency_key_and_a_retry_moves_money_once() {
+    // Issue #14's crash test: an allocation retried after its answer was lost was applied
+    // twice. Each of these writes now takes a key, claimed in the transaction of its effect.
+    let state = api_state();
+    let app = router(state.clone());
+    let writes = [
+        (keys::RESELLER_ADMIN, "/v1/customers/101/allocations", 204),
+        (keys::RESELLER_ADMIN, "/v1/customers/101/reclaims", 204),
+        (keys::DISTRIBUTOR_ADMIN, "/v1/resellers/2/allocations", 204),
+        (keys::DISTRIBUTOR_ADMIN, "/v1/resellers/2/reclaims", 204),
+        (keys::OPERATOR, "/v1/partners/2/top-ups", 200),
+    ];
+    let body = json!({ "currency": "CNY", "amount": "10.00" }).to_string();
+    for (key, path, done) in writes {
+        let entries = count(&state, "ledger_entries");
+        let (status, answer) = call(
+            &app,
+            "POST",
+            path,
+            Some(key),
+            Some(json!({ "currency": "CNY", "amount": "10.00" })),
+        );
+        assert_eq!(
+            (status, answer["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("Idempotency-Key")),
+            "{path}: {answer}"
+        );
+        let send = || {
+            call_raw(
+                &app,
+                "POST",
+                path,
+                Some(key),
+                body.clone(),
+                &[("idempotency-key", "once")],
+            )
+        };
+        let (status, first) = send();
+        assert_eq!(status.as_u16(), done, "{path}: {first}");
+        let (status, again) = send();
+        assert_eq!(
+            (status.as_u16(), &again),
+            (done, &first),
+            "{path}: a retry answers the first answer"
+        );
+        let moved = if path.ends_with("top-ups") { 1 } else { 2 };
+        assert_eq!(
+            count(&state, "ledger_entries"),
+            entries + moved,
+            "{path}: one effect, however often it is sent"
+        );
+    }
+}
+
+#[test]
+fn an_unsubscription_sent_twice_at_once_under_one_key_answers_both_alike() {
+    // Found by the ledger's property tests in the store, whose look-ups the handler repeats:
+    // a client retrying before its first attempt was answered got `resource-not-in-use` or
+    // `nothing-to-refund` when the first closed the resource between the retry's look-up of
+    // its key and its look at the resource.
+    use pchost_domain::{Currency, PeriodType, Role};
+    use pchost_store::accounts::Actor;
+    use pchost_store::orders::{NewOrder, NewOrderLine, Payer};
+    use tower::ServiceExt;
+    let state = api_state();
+    let app = router(state.clone());
+    let customer = Actor {
+        role: Role::Customer,
+        partner: Some(demo::RESELLER),
+        id: Some(demo::STANDARD_CUSTOMER),
+        on_behalf_of: None,
+    };
+    let price = rust_decimal::Decimal::new(8850, 2);
+    let resources: Vec<i64> = tokio().block_on(async {
+        let mut resources = Vec::new();
+        for i in 0..40 {
+            let line = NewOrderLine {
+                product: 2001,
+                period: PeriodType::Month,
+                period_count: 1,
+                quantity: 1,
+                list_unit_price: price,
+                unit_price: price,
+            };
+            let order = NewOrder {
+                customer: demo::STANDARD_CUSTOMER,
+                currency: Currency::CNY,
+                lines: vec![line],
+                quote: None,
+            };
+            let (order_key, pay_key) = (format!("twin-order-{i}"), format!("twin-pay-{i}"));
+            let created = state
+                .store
+                .create_order(&order, &customer, &order_key, Utc::now())
+                .await
+                .expect("order");
+            let paying = state
+                .store
+                .pay_order(created.id, Payer::Customer, &customer, &pay_key, Utc::now());
+            paying.await.expect("paid");
+            let resource = sqlx::query_scalar("SELECT id FROM resources WHERE order_id = $1")
+                .bind(created.id)
+                .fetch_one(state.store.pool());
+            resources.push(resource.await.expect("provisioned"));
+        }
+        resources
+    });
+    for (i, resource) in resources.into_iter().enumerate() {
+        let send = || {
+            let request = axum::http::Request::builder()
+                .method("POST")
+                .uri(format!("/v1/resources/{resource}/unsubscribe"))
+                .header("authorization", format!("Bearer {}", keys::CUSTOMER_102))
+                .header("idempotency-key", format!("twin-{i}"))
+                .body(axum::body::Body::empty())
+                .expect("request");
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(request).await.expect("response");
+                let status = response.status();
+                let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+                (status, serde_json::from_slice::<Value>(&bytes).expect("JSON"))
+            }
+        };
+        // The twin starts 0 to 12 ms after the first: some land in that window.
+        let later = async {
+            tokio::time::sleep(std::time::Duration::from_micros(300 * i as u64)).await;
+            send().await
+        };
+        let (one, other) = tokio().block_on(async { tokio::join!(send(), later) });
+        assert_eq!(one.0, StatusCode::CREATED, "{}", one.1);
+        assert_eq!(other, one, "resource {resource}: the twin answers the first answer");
+    }
 }

@@ -74,6 +74,11 @@ pub enum Action {
         amount: Decimal,
         /// Who asked.
         actor: Actor,
+        /// The request's idempotency key: a retry, or a second task holding the same request,
+        /// allocates once. Tasks stored before allocations took a key have none (see
+        /// [`Action::keyed_for_task`]).
+        #[serde(default)]
+        idempotency_key: String,
     },
     /// Lift a customer's freeze (rule 18).
     CustomerUnfreeze {
@@ -168,6 +173,11 @@ pub enum Action {
         amount: Decimal,
         /// Who asked.
         actor: Actor,
+        /// The request's idempotency key: a retry, or a second task holding the same request,
+        /// reclaims once. Tasks stored before reclaims took a key have none (see
+        /// [`Action::keyed_for_task`]).
+        #[serde(default)]
+        idempotency_key: String,
     },
     /// Reclaim an unused coupon; its value returns to the quota (rule 13).
     CouponReclaim {
@@ -239,6 +249,18 @@ pub fn unsubscription_json(done: &Unsubscription) -> Value {
 }
 
 impl Action {
+    /// The action of approval task `task`, as it is carried out: an allocation or a reclaim
+    /// stored before they took an idempotency key gets its task's, so that it too moves money
+    /// once however often it is carried out.
+    pub fn keyed_for_task(mut self, task: i64) -> Self {
+        if let Action::Allocation { idempotency_key, .. } | Action::BalanceReclaim { idempotency_key, .. } = &mut self
+            && idempotency_key.is_empty()
+        {
+            *idempotency_key = format!("task:{task}");
+        }
+        self
+    }
+
     /// Undoes what asking for the action held, once it is refused (by a rule, or by the person
     /// deciding its task): an order held for review is cancelled. Other actions hold nothing.
     pub async fn on_rejection(&self, store: &Store) -> Result<(), ExtensionError> {
@@ -249,25 +271,26 @@ impl Action {
     }
 
     /// Whether carrying the action out a second time does nothing more than the first time:
-    /// those keyed by their request (refunds, payments on behalf, renewals, unsubscriptions)
-    /// and those that set a state (a freeze, a budget). What the approval outbox may redo.
+    /// those keyed by their request (refunds, payments on behalf, renewals, unsubscriptions,
+    /// allocations and reclaims of balance, see [`Action::keyed_for_task`]) and those that set
+    /// a state (a freeze, a budget). What the approval outbox may redo.
     pub fn replays_safely(&self) -> bool {
         match self {
             Action::Refund { .. }
             | Action::PaymentOnBehalf { .. }
             | Action::Renewal { .. }
             | Action::Unsubscribe { .. }
+            | Action::Allocation { .. }
+            | Action::BalanceReclaim { .. }
             | Action::Freeze { .. }
             | Action::Budget { .. } => true,
             Action::CouponIssue { .. }
-            | Action::Allocation { .. }
             | Action::CustomerUnfreeze { .. }
             | Action::ResellerInvitation { .. }
             | Action::AssociationChange { .. }
             | Action::Unbind { .. }
             | Action::Cancel { .. }
             | Action::OrderRelease { .. }
-            | Action::BalanceReclaim { .. }
             | Action::CouponReclaim { .. }
             | Action::QuotaReclaim { .. }
             | Action::QuotaSplit { .. } => false,
@@ -331,9 +354,12 @@ impl Action {
                 currency,
                 amount,
                 actor,
+                idempotency_key,
             } => {
                 let to = target(*customer, *reseller)?;
-                store.allocate(*partner, to, *currency, *amount, actor, now).await?;
+                store
+                    .allocate(*partner, to, *currency, *amount, actor, idempotency_key, now)
+                    .await?;
                 Ok(json!({ "allocated": amount.to_string(), "currency": currency }))
             }
             Action::CustomerUnfreeze { customer, state } => {
@@ -405,9 +431,12 @@ impl Action {
                 currency,
                 amount,
                 actor,
+                idempotency_key,
             } => {
                 let from = target(*customer, *reseller)?;
-                store.reclaim(*partner, from, *currency, *amount, actor, now).await?;
+                store
+                    .reclaim(*partner, from, *currency, *amount, actor, idempotency_key, now)
+                    .await?;
                 Ok(json!({ "reclaimed": amount.to_string(), "currency": currency }))
             }
             Action::CouponReclaim { coupon } => {
@@ -452,5 +481,31 @@ impl Action {
                 Ok(serde_json::to_value(reseller).map_err(|e| ExtensionError::Internal(e.into()))?)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_allocation_task_stored_without_a_key_gets_its_tasks() {
+        let stored = json!({ "action": "allocation", "partner": 2, "customer": 101, "reseller": null,
+            "currency": "CNY", "amount": "10.00",
+            "actor": { "role": "partner-admin", "partner": 2, "id": 500, "on_behalf_of": null } });
+        let key = |action: Action| match action {
+            Action::Allocation { idempotency_key, .. } => idempotency_key,
+            other => panic!("{other:?}"),
+        };
+        let legacy: Action = serde_json::from_value(stored.clone()).expect("a task from before keys");
+        assert_eq!(
+            key(legacy.keyed_for_task(7)),
+            "task:7",
+            "once, however often it is carried out"
+        );
+        let mut keyed = stored;
+        keyed["idempotency_key"] = json!("client-key");
+        let keyed: Action = serde_json::from_value(keyed).expect("a task with the request's key");
+        assert_eq!(key(keyed.keyed_for_task(7)), "client-key");
     }
 }

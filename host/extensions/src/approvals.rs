@@ -137,8 +137,9 @@ pub async fn decide_task(
         .task(id)
         .await?
         .ok_or_else(|| ExtensionError::not_found(Entity::ApprovalTask, id))?;
-    let action: Action = serde_json::from_value(task.action)
-        .map_err(|e| ExtensionError::Internal(anyhow::anyhow!("task {id} holds an unreadable action: {e}")))?;
+    let action = serde_json::from_value::<Action>(task.action)
+        .map_err(|e| ExtensionError::Internal(anyhow::anyhow!("task {id} holds an unreadable action: {e}")))?
+        .keyed_for_task(id);
     if !approve {
         let note = serde_json::json!({ "rejected": note.unwrap_or_default() });
         let task = store
@@ -188,9 +189,9 @@ pub const OUTCOME_GRACE: chrono::Duration = chrono::Duration::minutes(2);
 pub async fn finish_interrupted_tasks(store: &Store, now: DateTime<Utc>) -> Result<Vec<ApprovalTask>, ExtensionError> {
     let mut finished = Vec::new();
     for task in store.tasks_without_outcome(now - OUTCOME_GRACE).await? {
-        let action: Action = serde_json::from_value(task.action.clone()).map_err(|e| {
-            ExtensionError::Internal(anyhow::anyhow!("task {} holds an unreadable action: {e}", task.id))
-        })?;
+        let action = serde_json::from_value::<Action>(task.action.clone())
+            .map_err(|e| ExtensionError::Internal(anyhow::anyhow!("task {} holds an unreadable action: {e}", task.id)))?
+            .keyed_for_task(task.id);
         let result = if action.replays_safely() {
             carry_out(store, task.id, &action, now).await
         } else {

@@ -36,7 +36,16 @@ pub async fn seed(store: &Store) -> anyhow::Result<()> {
         let account = store
             .open_account(AccountOwner::Partner(partner), AccountKind::Cash, cny, Decimal::ZERO)
             .await?;
-        store.top_up(account.id, amount(cash)?, &operator, now).await?;
+        // Keyed like any top-up; seeding runs once, on an empty database.
+        store
+            .top_up(
+                account.id,
+                amount(cash)?,
+                &operator,
+                &format!("demo-top-up-{partner}"),
+                now,
+            )
+            .await?;
     }
     let reseller_admin = Actor {
         role: Role::PartnerAdmin,
@@ -59,6 +68,7 @@ pub async fn seed(store: &Store) -> anyhow::Result<()> {
                 cny,
                 amount(cash)?,
                 &actor,
+                &format!("demo-allocation-{customer}"),
                 now,
             )
             .await?;

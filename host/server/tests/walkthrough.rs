@@ -64,12 +64,16 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
     );
     ok(
         200,
-        json_call(
+        request(
             &server,
             "POST",
             &format!("/v1/partners/{reseller_id}/top-ups"),
-            &operator,
-            json!({ "currency": "CNY", "amount": "150000.00" }),
+            Some(&operator),
+            "application/json",
+            json!({ "currency": "CNY", "amount": "150000.00" })
+                .to_string()
+                .as_bytes(),
+            "Idempotency-Key: walkthrough-top-up\r\n",
         ),
     );
 
@@ -121,12 +125,16 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
     assert_eq!(budgeted["freeze"], "not-frozen");
     ok(
         204,
-        json_call(
+        request(
             &server,
             "POST",
             &format!("/v1/customers/{customer_id}/allocations"),
-            &reseller_key,
-            json!({ "currency": "CNY", "amount": "100000.00" }),
+            Some(&reseller_key),
+            "application/json",
+            json!({ "currency": "CNY", "amount": "100000.00" })
+                .to_string()
+                .as_bytes(),
+            "Idempotency-Key: walkthrough-allocation\r\n",
         ),
     );
 

@@ -4,6 +4,7 @@
 use crate::entities::{CustomerId, PartnerId, Role};
 use crate::errors::{DomainError, Entity, out_of_range};
 use crate::money::{Currency, MAX_CENTS, from_cents, in_range, to_cents};
+use crate::orders::{check_key, claim_key, remember, remembered};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -231,16 +232,26 @@ impl Store {
             })
     }
 
-    /// Credits an account with money paid in (a top-up), with its ledger entry.
+    /// Credits an account with money paid in (a top-up), with its ledger entry. The
+    /// idempotency key is claimed in the same transaction: a retry with it (the first answer
+    /// lost to a crash, say) answers the account as the first top-up left it and credits
+    /// nothing more.
     pub async fn top_up(
         &self,
         account: i64,
         amount: Decimal,
         actor: &Actor,
+        idempotency_key: &str,
         now: DateTime<Utc>,
     ) -> Result<Account, StoreError> {
+        check_key(idempotency_key)?;
         let amount_cents = cents(amount, "amount")?;
+        let scope = format!("top-up:{}", actor.label());
+        let request = serde_json::json!({ "account": account, "amount": amount.normalize().to_string() });
         let mut tx = self.pool().begin().await?;
+        if let Some(first) = claim_key::<Account>(&mut tx, &scope, idempotency_key, &request, now).await? {
+            return Ok(first);
+        }
         if !credit(&mut tx, account, amount_cents).await? {
             tx.rollback().await?;
             return Err(match self.account_by_id(account).await? {
@@ -258,6 +269,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let account = account_from_row(&row)?;
+        remember(&mut tx, &scope, idempotency_key, &account).await?;
         tx.commit().await?;
         Ok(account)
     }
@@ -353,24 +365,72 @@ impl AllocationTarget {
     }
 }
 
-/// Takes `amount` from `from`'s cash and gives it to `to`'s cash (opened if missing), in one
-/// transaction with both ledger entries. With `keep_designated`, `from`'s ring-fenced amount
-/// must stay; otherwise its balance may go down to zero.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one transfer, every part named at the call site"
-)]
-async fn transfer(
-    store: &Store,
+/// A transfer done: what [`Store::allocate`] and [`Store::reclaim`] answer, and answer again
+/// to a retry with the same idempotency key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Transferred {
+    /// The cash account debited.
+    pub from: i64,
+    /// The cash account credited.
+    pub to: i64,
+    /// How much.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+}
+
+/// One transfer between two owners' cash accounts, as [`transfer`] carries it out.
+struct TransferRequest<'a> {
     from: AccountOwner,
     to: AccountOwner,
+    /// With it, `from`'s ring-fenced amount must stay; otherwise its balance may go down to
+    /// zero.
     keep_designated: bool,
     currency: Currency,
     amount: Decimal,
-    reason: &str,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+    /// The ledger's reason, and the idempotency key's scope: `allocation` or `reclaim`.
+    reason: &'static str,
+    actor: &'a Actor,
+    idempotency_key: &'a str,
+}
+
+impl TransferRequest<'_> {
+    fn scope(&self) -> String {
+        format!("{}:{}", self.reason, self.actor.label())
+    }
+
+    /// What the idempotency key is bound to: the same key for another transfer is refused.
+    fn fingerprint(&self) -> serde_json::Value {
+        serde_json::json!({
+            "from": self.from,
+            "to": self.to,
+            "currency": self.currency.as_str(),
+            "amount": self.amount.normalize().to_string(),
+        })
+    }
+
+    /// The first answer to this request's key, if it was answered: a retry's, before any
+    /// check that the first transfer itself may have changed the outcome of.
+    async fn answered(&self, store: &Store) -> Result<Option<Transferred>, StoreError> {
+        check_key(self.idempotency_key)?;
+        remembered(store, &self.scope(), self.idempotency_key, &self.fingerprint()).await
+    }
+}
+
+/// Takes the amount from `from`'s cash and gives it to `to`'s cash (opened if missing), in
+/// one transaction with both ledger entries and the claim of the idempotency key, so that a
+/// retry moves the money once (its answer lost to a crash, say): it answers the first
+/// transfer and writes nothing.
+async fn transfer(store: &Store, request: &TransferRequest<'_>, now: DateTime<Utc>) -> Result<Transferred, StoreError> {
+    let TransferRequest {
+        from,
+        to,
+        keep_designated,
+        currency,
+        amount,
+        reason,
+        actor,
+        idempotency_key,
+    } = *request;
     let amount_cents = cents(amount, "amount")?;
     if amount_cents == 0 {
         return Err(DomainError::Invalid {
@@ -390,7 +450,11 @@ async fn transfer(
         .open_account(to, AccountKind::Cash, currency, Decimal::ZERO)
         .await?;
     let floor = if keep_designated { "designated_cents" } else { "0" };
+    let scope = request.scope();
     let mut tx = store.pool().begin().await?;
+    if let Some(first) = claim_key(&mut tx, &scope, idempotency_key, &request.fingerprint(), now).await? {
+        return Ok(first);
+    }
     // Conditional: never below the floor, whatever else runs concurrently (rule 14).
     let debited = sqlx::query(&format!(
         "UPDATE accounts SET balance_cents = balance_cents - $1 WHERE id = $2 AND balance_cents - $1 >= {floor}"
@@ -427,8 +491,14 @@ async fn transfer(
     }
     insert_entry(&mut tx, source.id, -amount_cents, reason, None, actor, now).await?;
     insert_entry(&mut tx, target.id, amount_cents, reason, None, actor, now).await?;
+    let done = Transferred {
+        from: source.id,
+        to: target.id,
+        amount: from_cents(amount_cents),
+    };
+    remember(&mut tx, &scope, idempotency_key, &done).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(done)
 }
 
 impl Store {
@@ -471,7 +541,12 @@ impl Store {
     }
 
     /// Allocates balance from a partner's cash to one of its resale customers or resellers:
-    /// never more than the partner's balance minus its ring-fenced amount (rules 12, 14).
+    /// never more than the partner's balance minus its ring-fenced amount (rules 12, 14). A
+    /// retry with the same idempotency key answers the first allocation and moves nothing.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one allocation, every part named at the call site"
+    )]
     pub async fn allocate(
         &self,
         partner: PartnerId,
@@ -479,30 +554,38 @@ impl Store {
         currency: Currency,
         amount: Decimal,
         actor: &Actor,
+        idempotency_key: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Transferred, StoreError> {
+        let request = TransferRequest {
+            from: AccountOwner::Partner(partner),
+            to: to.owner(),
+            keep_designated: true,
+            currency,
+            amount,
+            reason: "allocation",
+            actor,
+            idempotency_key,
+        };
+        if let Some(first) = request.answered(self).await? {
+            return Ok(first);
+        }
         self.check_target(partner, to).await?;
         if let AllocationTarget::Customer(customer) = to {
             // Rule 18: a frozen customer receives no allocations.
             let found = self.existing_customer(customer).await?;
             crate::orders::refuse_frozen(customer, found.freeze.as_str(), "receive allocations")?;
         }
-        transfer(
-            self,
-            AccountOwner::Partner(partner),
-            to.owner(),
-            true,
-            currency,
-            amount,
-            "allocation",
-            actor,
-            now,
-        )
-        .await
+        transfer(self, &request, now).await
     }
 
     /// Reclaims balance from a resale customer or reseller back to its partner: never more
-    /// than the other side's balance (rule 14).
+    /// than the other side's balance (rule 14). A retry with the same idempotency key answers
+    /// the first reclaim and moves nothing.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one reclaim, every part named at the call site"
+    )]
     pub async fn reclaim(
         &self,
         partner: PartnerId,
@@ -510,21 +593,24 @@ impl Store {
         currency: Currency,
         amount: Decimal,
         actor: &Actor,
+        idempotency_key: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.check_target(partner, from).await?;
-        transfer(
-            self,
-            from.owner(),
-            AccountOwner::Partner(partner),
-            false,
+    ) -> Result<Transferred, StoreError> {
+        let request = TransferRequest {
+            from: from.owner(),
+            to: AccountOwner::Partner(partner),
+            keep_designated: false,
             currency,
             amount,
-            "reclaim",
+            reason: "reclaim",
             actor,
-            now,
-        )
-        .await
+            idempotency_key,
+        };
+        if let Some(first) = request.answered(self).await? {
+            return Ok(first);
+        }
+        self.check_target(partner, from).await?;
+        transfer(self, &request, now).await
     }
 
     /// A customer's cash balance with its partner; refused for referral customers (rule 12).

@@ -16,6 +16,8 @@ pub mod incentives;
 pub mod invoicing;
 pub mod keys;
 #[cfg(test)]
+mod ledger_properties;
+#[cfg(test)]
 mod migration_tests;
 pub mod opportunities;
 pub mod orders;

@@ -529,6 +529,22 @@ impl Store {
         crate::orders::remembered(self, &scope, idempotency_key, &serde_json::json!({ "resource": id })).await
     }
 
+    /// The answer to a twin of this request (same key, sent before this one was answered)
+    /// that closed the resource between this one's look-up of its key and its look at the
+    /// resource: the first answer, rather than `refusal`. Refuses when there is none.
+    pub async fn unsubscribed_meanwhile(
+        &self,
+        id: i64,
+        actor: &crate::accounts::Actor,
+        idempotency_key: &str,
+        refusal: StoreError,
+    ) -> Result<Unsubscription, StoreError> {
+        match self.unsubscribed_with_key(id, actor, idempotency_key).await? {
+            Some(first) => Ok(first),
+            None => Err(refusal),
+        }
+    }
+
     /// Unsubscribes a main resource with its children (rule 10) in one transaction: closes
     /// them and pays each share of [`Store::unsubscription_refund`] back to whoever paid its
     /// order (rule 9), each within what is left to refund on that order. A refusal writes
@@ -577,7 +593,17 @@ impl Store {
         request: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<Option<Unsubscription>, StoreError> {
-        let refund = self.unsubscription_refund(id, now).await?;
+        // Refused because a twin of this request (same key) closed the resource meanwhile: the
+        // twin's answer.
+        let refund = match self.unsubscription_refund(id, now).await {
+            Ok(refund) => refund,
+            Err(refusal) => {
+                return self
+                    .unsubscribed_meanwhile(id, actor, idempotency_key, refusal)
+                    .await
+                    .map(Some);
+            }
+        };
         // Each payer's cash account, opened if need be before the transaction.
         let mut payers = Vec::with_capacity(refund.shares.len());
         for (order, cents) in &refund.shares {

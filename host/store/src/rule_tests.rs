@@ -186,7 +186,7 @@ async fn reseller_accounts(store: &Store, cash: &str, credit_limit: &str) -> (i6
         .await
         .expect("cash account");
     store
-        .top_up(cash_account.id, dec(cash), &reseller_admin(), t0())
+        .top_up(cash_account.id, dec(cash), &reseller_admin(), "reseller-funds", t0())
         .await
         .expect("top up");
     let credit = store
@@ -377,7 +377,7 @@ on_both_backends! {
         assert_eq!(bought.map(|_| ()).map_err(|e| e.code().as_str()), Err("customer-frozen"));
         assert_eq!(store.recent_orders(demo::FROZEN_CUSTOMER, 100).await.expect("orders").len(), orders_before, "nothing written");
         let allocated = store
-            .allocate(demo::RESELLER, AllocationTarget::Customer(demo::FROZEN_CUSTOMER), cny(), dec("10.00"), &reseller_admin(), t0())
+            .allocate(demo::RESELLER, AllocationTarget::Customer(demo::FROZEN_CUSTOMER), cny(), dec("10.00"), &reseller_admin(), "to-frozen", t0())
             .await;
         assert_eq!(allocated.map_err(|e| e.code().as_str()), Err("customer-frozen"));
         assert_eq!(balance(&store, AccountKind::Cash).await, dec("1000.00"));
@@ -553,30 +553,66 @@ on_both_backends! {
         let distributor = AccountOwner::Partner(demo::DISTRIBUTOR);
         let admin = Actor { role: Role::PartnerAdmin, partner: Some(demo::DISTRIBUTOR), id: Some(1), on_behalf_of: None };
         let cash = store.open_account(distributor, AccountKind::Cash, cny(), Decimal::ZERO).await.expect("account");
-        store.top_up(cash.id, dec("1000.00"), &admin, t0()).await.expect("top up");
+        store.top_up(cash.id, dec("1000.00"), &admin, "distributor-funds", t0()).await.expect("top up");
         store.designate(cash.id, dec("300.00")).await.expect("ring-fence");
 
         let to_reseller = AllocationTarget::Reseller(demo::RESELLER);
-        let too_much = store.allocate(demo::DISTRIBUTOR, to_reseller, cny(), dec("700.01"), &admin, t0()).await;
+        let too_much = store.allocate(demo::DISTRIBUTOR, to_reseller, cny(), dec("700.01"), &admin, "beyond-ring-fence", t0()).await;
         assert!(
             matches!(&too_much, Err(StoreError::Refused(DomainError::InsufficientBalance { available, .. })) if *available == dec("700.00")),
             "got {too_much:?}"
         );
-        store.allocate(demo::DISTRIBUTOR, to_reseller, cny(), dec("700.00"), &admin, t0()).await.expect("up to balance minus ring-fenced");
+        store.allocate(demo::DISTRIBUTOR, to_reseller, cny(), dec("700.00"), &admin, "up-to-ring-fence", t0()).await.expect("up to balance minus ring-fenced");
         let reseller_cash = store.account(AccountOwner::Partner(demo::RESELLER), AccountKind::Cash, cny()).await.expect("read").expect("opened");
         assert_eq!(reseller_cash.balance, dec("700.00"));
 
-        let over = store.reclaim(demo::DISTRIBUTOR, to_reseller, cny(), dec("700.01"), &admin, t0()).await;
+        let over = store.reclaim(demo::DISTRIBUTOR, to_reseller, cny(), dec("700.01"), &admin, "beyond-balance", t0()).await;
         assert_eq!(over.map_err(|e| e.code().as_str()), Err("insufficient-balance"));
-        store.reclaim(demo::DISTRIBUTOR, to_reseller, cny(), dec("200.00"), &admin, t0()).await.expect("within the reseller's balance");
+        store.reclaim(demo::DISTRIBUTOR, to_reseller, cny(), dec("200.00"), &admin, "within-balance", t0()).await.expect("within the reseller's balance");
         let distributor_cash = store.account(distributor, AccountKind::Cash, cny()).await.expect("read").expect("account");
         assert_eq!(distributor_cash.balance, dec("500.00"));
         assert_eq!(ledger_sum(&store, distributor_cash.id).await, dec("500.00"));
         assert_eq!(ledger_sum(&store, reseller_cash.id).await, dec("500.00"));
 
         // Another distributor's reseller is not ours to fund.
-        let other = store.allocate(demo::SOLUTION_PROVIDER, to_reseller, cny(), dec("1.00"), &admin, t0()).await;
+        let other = store.allocate(demo::SOLUTION_PROVIDER, to_reseller, cny(), dec("1.00"), &admin, "not-ours", t0()).await;
         assert_eq!(other.map_err(|e| e.code().as_str()), Err("not-of-partner"));
+    }
+
+    async fn rule_14_an_allocation_reclaim_or_top_up_retried_with_its_key_moves_money_once(store: Store) {
+        // Issue #14's crash test: an allocation whose answer was lost (the server killed after
+        // its commit) was retried and allocated twice. Now the key is claimed in the
+        // transfer's own transaction.
+        seeded(&store).await;
+        let (cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;
+        let customer = AllocationTarget::Customer(demo::STANDARD_CUSTOMER);
+        let on_behalf = on_behalf_of(demo::STANDARD_CUSTOMER);
+        let allocate = |amount: &'static str| store.allocate(demo::RESELLER, customer, cny(), dec(amount), &on_behalf, "alloc-1", t0());
+        let first = allocate("100.00").await.expect("allocated");
+        assert_eq!(allocate("100.00").await.expect("the retry"), first, "a retry answers the first allocation");
+        // A retry answers what was done even once the customer is frozen (rule 18 refuses new
+        // allocations, not the answer to one made).
+        store.freeze_customer(demo::STANDARD_CUSTOMER, FreezeState::AccountFrozen).await.expect("frozen");
+        assert_eq!(allocate("100.00").await.expect("the retry"), first);
+        store.unfreeze_customer(demo::STANDARD_CUSTOMER, FreezeState::AccountFrozen).await.expect("unfrozen");
+        // The same key for another amount is another request: refused, nothing moved.
+        assert_eq!(allocate("50.00").await.map_err(|e| e.code().as_str()), Err("idempotency-key-reused"));
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("900.00"), "allocated once");
+        assert_eq!(store.customer_balance(demo::STANDARD_CUSTOMER, cny()).await.expect("balance"), dec("100.00"));
+
+        let reclaim = || store.reclaim(demo::RESELLER, customer, cny(), dec("30.00"), &on_behalf, "reclaim-1", t0());
+        let first = reclaim().await.expect("reclaimed");
+        assert_eq!(reclaim().await.expect("the retry"), first);
+        assert_eq!(store.customer_balance(demo::STANDARD_CUSTOMER, cny()).await.expect("balance"), dec("70.00"), "reclaimed once");
+
+        // A top-up retried answers the account as the first one left it.
+        let operator = Actor { role: Role::PlatformOperator, partner: None, id: None, on_behalf_of: None };
+        let top_up = || store.top_up(cash, dec("10.00"), &operator, "wire-1", t0());
+        let first = top_up().await.expect("topped up");
+        assert_eq!(first.balance, dec("940.00"));
+        assert_eq!(top_up().await.expect("the retry"), first);
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("940.00"), "topped up once");
+        assert_eq!(ledger_sum(&store, cash).await, dec("940.00"));
     }
 
     async fn rule_12_allocation_and_balance_queries_apply_to_resale_customers_only(store: Store) {
@@ -584,9 +620,9 @@ on_both_backends! {
         let provider = AccountOwner::Partner(demo::SOLUTION_PROVIDER);
         let admin = Actor { role: Role::PartnerAdmin, partner: Some(demo::SOLUTION_PROVIDER), id: Some(4), on_behalf_of: None };
         let cash = store.open_account(provider, AccountKind::Cash, cny(), Decimal::ZERO).await.expect("account");
-        store.top_up(cash.id, dec("100.00"), &admin, t0()).await.expect("top up");
+        store.top_up(cash.id, dec("100.00"), &admin, "provider-funds", t0()).await.expect("top up");
         let referral = AllocationTarget::Customer(demo::REFERRAL_CUSTOMER);
-        let refused = store.allocate(demo::SOLUTION_PROVIDER, referral, cny(), dec("10.00"), &admin, t0()).await;
+        let refused = store.allocate(demo::SOLUTION_PROVIDER, referral, cny(), dec("10.00"), &admin, "to-referral", t0()).await;
         assert_eq!(refused.map_err(|e| e.code().as_str()), Err("referral-customer"));
         let query = store.customer_balance(demo::REFERRAL_CUSTOMER, cny()).await;
         assert_eq!(query.map_err(|e| e.code().as_str()), Err("referral-customer"));
@@ -595,9 +631,9 @@ on_both_backends! {
         // A resale customer of reseller 2 can be funded and queried.
         let reseller_admin = reseller_admin();
         let reseller_cash = store.open_account(AccountOwner::Partner(demo::RESELLER), AccountKind::Cash, cny(), Decimal::ZERO).await.expect("account");
-        store.top_up(reseller_cash.id, dec("50.00"), &reseller_admin, t0()).await.expect("top up");
+        store.top_up(reseller_cash.id, dec("50.00"), &reseller_admin, "reseller-funds", t0()).await.expect("top up");
         let resale = AllocationTarget::Customer(demo::STANDARD_CUSTOMER);
-        store.allocate(demo::RESELLER, resale, cny(), dec("20.00"), &reseller_admin, t0()).await.expect("allocated");
+        store.allocate(demo::RESELLER, resale, cny(), dec("20.00"), &reseller_admin, "to-resale", t0()).await.expect("allocated");
         assert_eq!(store.customer_balance(demo::STANDARD_CUSTOMER, cny()).await.expect("balance"), dec("20.00"));
     }
 
@@ -694,7 +730,7 @@ on_both_backends! {
         let customer = AccountOwner::Customer(demo::REFERRAL_CUSTOMER);
         let cash = store.open_account(customer, AccountKind::Cash, cny(), Decimal::ZERO).await.expect("account");
         let itself = Actor { role: Role::Customer, partner: None, id: Some(demo::REFERRAL_CUSTOMER), on_behalf_of: None };
-        store.top_up(cash.id, dec("500.00"), &itself, t0()).await.expect("top up");
+        store.top_up(cash.id, dec("500.00"), &itself, "own-funds", t0()).await.expect("top up");
         let new = NewOrder { customer: demo::REFERRAL_CUSTOMER, currency: cny(), lines: vec![line("120.50", 2, 1)], quote: None };
         let created = store.create_order(&new, &itself, "o-105", t0()).await.expect("order");
         store.pay_order(created.id, Payer::Customer, &itself, "p-105", t0()).await.expect("paid by the customer");
@@ -819,7 +855,7 @@ on_both_backends! {
         let customer = AccountOwner::Customer(demo::STANDARD_CUSTOMER);
         let itself = Actor { role: Role::Customer, partner: None, id: Some(demo::STANDARD_CUSTOMER), on_behalf_of: None };
         let own = store.open_account(customer, AccountKind::Cash, cny(), Decimal::ZERO).await.expect("account");
-        store.top_up(own.id, dec("500.00"), &itself, t0()).await.expect("top up");
+        store.top_up(own.id, dec("500.00"), &itself, "own-funds", t0()).await.expect("top up");
 
         let order = store.create_order(&order_of("80.00"), &itself, "o-1", t0()).await.expect("order");
         store.request_partner_payment(order.id, t0()).await.expect("asks the partner");
@@ -880,7 +916,7 @@ on_both_backends! {
         // The customer's own payment goes back to the customer.
         let itself = Actor { role: Role::Customer, partner: None, id: Some(demo::STANDARD_CUSTOMER), on_behalf_of: None };
         let own = store.open_account(AccountOwner::Customer(demo::STANDARD_CUSTOMER), AccountKind::Cash, cny(), Decimal::ZERO).await.expect("account");
-        store.top_up(own.id, dec("100.00"), &itself, t0()).await.expect("top up");
+        store.top_up(own.id, dec("100.00"), &itself, "own-funds", t0()).await.expect("top up");
         let by_customer = store.create_order(&order_of("70.00"), &itself, "o-2", t0()).await.expect("order");
         store.pay_order(by_customer.id, Payer::Customer, &itself, "p-2", t0()).await.expect("paid by the customer");
         let done = store.refund_order(by_customer.id, dec("25.50"), &reseller_admin(), "r-3", t0()).await.expect("partial refund");
@@ -1533,6 +1569,38 @@ on_both_backends! {
         assert_eq!(again.map(|_| ()).map_err(|e| e.code().as_str()), Err("resource-not-in-use"));
         assert_eq!(balance(&store, AccountKind::Cash).await, dec("934.30"));
     }
+    async fn rule_10_an_unsubscription_sent_twice_at_once_under_one_key_answers_both_alike(store: Store) {
+        // Found by the ledger's property tests: a client retrying before its first attempt
+        // was answered got `resource-not-in-use` (or `nothing-to-refund`) when the first
+        // closed the resource between the retry's look-up of its key and its own look at the
+        // resource.
+        seeded(&store).await;
+        let (cash, _) = reseller_accounts(&store, "100000.00", "0.00").await;
+        let now = t0() + Duration::days(10);
+        // The twin starts 0 to 9 ms after the first: some land in that window.
+        for i in 0..60 {
+            let order = NewOrder { lines: vec![line("100.00", 1, 3)], ..order_of("0.00") };
+            let order = store.create_order(&order, &reseller_admin(), &format!("o-{i}"), t0()).await.expect("order");
+            store
+                .pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), &format!("p-{i}"), t0())
+                .await
+                .expect("paid");
+            let resource = provisioned(&store, order.id).await;
+            let key = format!("u-{i}");
+            let admin = reseller_admin();
+            let unsubscribe = || store.unsubscribe_resource(resource, &admin, &key, now);
+            let later = async {
+                tokio::time::sleep(std::time::Duration::from_micros(150 * i)).await;
+                unsubscribe().await
+            };
+            let (one, other) = tokio::join!(unsubscribe(), later);
+            let one = one.expect("unsubscribed");
+            assert_eq!(other.expect("the twin answers it too"), one, "resource {resource}");
+        }
+        // Each refunded once: 300.00 × 82/92 days left = 267.39, sixty times.
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("100000.00") - dec("32.61") * Decimal::from(60));
+        assert_eq!(ledger_sum(&store, cash).await, balance(&store, AccountKind::Cash).await);
+    }
     async fn rule_10_an_unsubscription_refunds_what_was_paid_after_coupons_not_the_lines_price(store: Store) {
         seeded(&store).await;
         let (cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;
@@ -1811,12 +1879,12 @@ on_both_backends! {
             .await
             .expect("account");
         // Once an overflow in the cents conversion: a refusal now.
-        let top_up = store.top_up(cash.id, huge, &admin, t0()).await.map(|_| ());
+        let top_up = store.top_up(cash.id, huge, &admin, "huge", t0()).await.map(|_| ());
         assert_eq!(code(top_up), Err("amount-out-of-range"));
         let to_customer = AllocationTarget::Customer(demo::STANDARD_CUSTOMER);
         for result in [
-            store.allocate(demo::RESELLER, to_customer, cny(), huge, &admin, t0()).await,
-            store.reclaim(demo::RESELLER, to_customer, cny(), huge, &admin, t0()).await,
+            store.allocate(demo::RESELLER, to_customer, cny(), huge, &admin, "huge", t0()).await.map(|_| ()),
+            store.reclaim(demo::RESELLER, to_customer, cny(), huge, &admin, "huge", t0()).await.map(|_| ()),
             store.set_budget(demo::STANDARD_CUSTOMER, huge).await,
             store.create_quota(demo::RESELLER, cny(), huge, dec("1.00")).await.map(|_| ()),
         ] {
@@ -1824,8 +1892,8 @@ on_both_backends! {
         }
 
         // A balance fills up to the range and no further, however many credits arrive.
-        store.top_up(cash.id, MAX_AMOUNT, &admin, t0()).await.expect("up to the range");
-        let over = store.top_up(cash.id, dec("0.01"), &admin, t0()).await.map(|_| ());
+        store.top_up(cash.id, MAX_AMOUNT, &admin, "up-to-range", t0()).await.expect("up to the range");
+        let over = store.top_up(cash.id, dec("0.01"), &admin, "beyond-range", t0()).await.map(|_| ());
         assert!(
             matches!(&over, Err(StoreError::Refused(DomainError::AmountOutOfRange { field: Some(f), .. })) if f == "amount"),
             "got {over:?}"

@@ -1,7 +1,7 @@
 //! Accounts and money between parties: balances, ledgers, allocations to resale customers and
 //! resellers and their reclaims (rules 12, 14), and operator top-ups.
 
-use super::money;
+use super::{idempotency_key, money};
 use crate::api::approvals::{ApprovalRequestExt, act, approval_request};
 use crate::api::extract::{Body, Params, Path};
 use crate::auth::{Access, Caller, Principal};
@@ -9,7 +9,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
 use pchost_domain::errors::{Entity, ErrorCode};
@@ -126,18 +126,21 @@ pub struct Transfer {
 }
 
 /// Allocates balance from the partner to a resale customer (rules 12, 14), after the
-/// approval rules (`balance-allocation`) approve. Partner admin only.
-#[utoipa::path(post, path = "/v1/customers/{id}/allocations", tag = "accounts", params(("id" = i64, Path)), request_body = Transfer,
+/// approval rules (`balance-allocation`) approve. Partner admin only. Needs an
+/// `Idempotency-Key`: a retry allocates once.
+#[utoipa::path(post, path = "/v1/customers/{id}/allocations", tag = "accounts", params(("id" = i64, Path), ("Idempotency-Key" = String, Header)), request_body = Transfer,
     responses((status = 204), (status = 202, description = "escalated: an approval task holds it"),
         (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn allocate_to_customer(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<i64>,
     payload: Body<Transfer>,
 ) -> Result<Response, AppError> {
     caller.need("accounts", Access::Write)?;
     let partner = caller.partner_admin()?.id;
+    let key = idempotency_key(&headers)?;
     let Body(request) = payload;
     let amount = money("amount", request.amount)?;
     let customer = caller.customer(&state, id).await?;
@@ -156,21 +159,25 @@ pub async fn allocate_to_customer(
         currency: request.currency,
         amount,
         actor: caller.actor(Some(id)),
+        idempotency_key: key,
     };
     act(&state, &caller, approval, action, StatusCode::NO_CONTENT).await
 }
 
-/// Reclaims balance from a resale customer back to the partner. Partner admin only.
-#[utoipa::path(post, path = "/v1/customers/{id}/reclaims", tag = "accounts", params(("id" = i64, Path)), request_body = Transfer,
+/// Reclaims balance from a resale customer back to the partner. Partner admin only. Needs an
+/// `Idempotency-Key`: a retry reclaims once.
+#[utoipa::path(post, path = "/v1/customers/{id}/reclaims", tag = "accounts", params(("id" = i64, Path), ("Idempotency-Key" = String, Header)), request_body = Transfer,
     responses((status = 204), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn reclaim_from_customer(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<i64>,
     payload: Body<Transfer>,
 ) -> Result<Response, AppError> {
     caller.need("accounts", Access::Write)?;
     let partner = caller.partner_admin()?.id;
+    let key = idempotency_key(&headers)?;
     let Body(request) = payload;
     let amount = money("amount", request.amount)?;
     let customer = caller.customer(&state, id).await?;
@@ -194,22 +201,26 @@ pub async fn reclaim_from_customer(
         currency: request.currency,
         amount,
         actor: caller.actor(Some(id)),
+        idempotency_key: key,
     };
     act(&state, &caller, approval, action, StatusCode::NO_CONTENT).await
 }
 
 /// Allocates funds from a distributor to one of its resellers (rule 14). Distributor admin.
-#[utoipa::path(post, path = "/v1/resellers/{id}/allocations", tag = "resellers", params(("id" = i64, Path)), request_body = Transfer,
+/// Needs an `Idempotency-Key`: a retry allocates once.
+#[utoipa::path(post, path = "/v1/resellers/{id}/allocations", tag = "resellers", params(("id" = i64, Path), ("Idempotency-Key" = String, Header)), request_body = Transfer,
     responses((status = 204), (status = 202, description = "escalated: an approval task holds it"),
         (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn allocate_to_reseller(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<i64>,
     payload: Body<Transfer>,
 ) -> Result<Response, AppError> {
     caller.need("resellers", Access::Write)?;
     let distributor = caller.admin_of_kind(&[PartnerKind::Distributor])?.id;
+    let key = idempotency_key(&headers)?;
     let Body(request) = payload;
     let amount = money("amount", request.amount)?;
     let approval = approval_request(
@@ -228,21 +239,25 @@ pub async fn allocate_to_reseller(
         currency: request.currency,
         amount,
         actor: caller.actor(None),
+        idempotency_key: key,
     };
     act(&state, &caller, approval, action, StatusCode::NO_CONTENT).await
 }
 
-/// Reclaims funds from a reseller, up to its balance (rule 14). Distributor admin.
-#[utoipa::path(post, path = "/v1/resellers/{id}/reclaims", tag = "resellers", params(("id" = i64, Path)), request_body = Transfer,
+/// Reclaims funds from a reseller, up to its balance (rule 14). Distributor admin. Needs an
+/// `Idempotency-Key`: a retry reclaims once.
+#[utoipa::path(post, path = "/v1/resellers/{id}/reclaims", tag = "resellers", params(("id" = i64, Path), ("Idempotency-Key" = String, Header)), request_body = Transfer,
     responses((status = 204), (status = 202, description = "escalated: an approval task holds it"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn reclaim_from_reseller(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<i64>,
     payload: Body<Transfer>,
 ) -> Result<Response, AppError> {
     caller.need("resellers", Access::Write)?;
     let distributor = caller.admin_of_kind(&[PartnerKind::Distributor])?.id;
+    let key = idempotency_key(&headers)?;
     let Body(request) = payload;
     let amount = money("amount", request.amount)?;
     let detail = ActionDetail::Reclaim(Reclaimed::Balance {
@@ -260,23 +275,27 @@ pub async fn reclaim_from_reseller(
         currency: request.currency,
         amount,
         actor: caller.actor(None),
+        idempotency_key: key,
     };
     act(&state, &caller, approval, action, StatusCode::NO_CONTENT).await
 }
 
 /// Money entering a partner's cash account from outside (a bank transfer the platform
-/// received). Operator only.
-#[utoipa::path(post, path = "/v1/partners/{id}/top-ups", tag = "accounts", params(("id" = i64, Path)), request_body = Transfer,
+/// received). Operator only. Needs an `Idempotency-Key`: a retry answers the account as the
+/// first top-up left it and credits nothing more.
+#[utoipa::path(post, path = "/v1/partners/{id}/top-ups", tag = "accounts", params(("id" = i64, Path), ("Idempotency-Key" = String, Header)), request_body = Transfer,
     responses((status = 200, description = "the cash account after the top-up"), (status = "4XX", body = crate::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn top_up(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<i64>,
     payload: Body<Transfer>,
 ) -> Result<Json<Account>, AppError> {
     caller.need("accounts", Access::Write)?;
     caller.operator()?;
+    let key = idempotency_key(&headers)?;
     let Body(request) = payload;
     let amount = money("amount", request.amount)?;
     state
@@ -297,7 +316,7 @@ pub async fn top_up(
     };
     let account = state
         .store
-        .top_up(account.id, amount, &caller.actor(None), Utc::now())
+        .top_up(account.id, amount, &caller.actor(None), &key, Utc::now())
         .await?;
     Ok(Json(account))
 }

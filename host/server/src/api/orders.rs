@@ -713,14 +713,21 @@ pub async fn unsubscribe(
     let resource = resource_in_scope(&state, &caller, id).await?;
     let customer = resource_customer(&state, &resource).await?;
     let actor = caller.actor(Some(resource.customer));
+    let replay = |done| {
+        let answer = pchost_extensions::actions::unsubscription_json(&done);
+        Ok((StatusCode::CREATED, Json(answer)).into_response())
+    };
     // A retry after the first succeeded: its answer, without asking about a closed resource.
     if let Some(done) = state.store.unsubscribed_with_key(id, &actor, &key).await? {
-        let answer = pchost_extensions::actions::unsubscription_json(&done);
-        return Ok((StatusCode::CREATED, Json(answer)).into_response());
+        return replay(done);
     }
     caller.may_operate(&state, customer.id).await?;
-    // What the rules are shown: the refund it comes to now.
-    let refund = state.store.unsubscription_refund(id, Utc::now()).await?;
+    // What the rules are shown: the refund it comes to now. Refused because a twin of this
+    // request closed the resource meanwhile: the twin's answer.
+    let refund = match state.store.unsubscription_refund(id, Utc::now()).await {
+        Ok(refund) => refund,
+        Err(refusal) => return replay(state.store.unsubscribed_meanwhile(id, &actor, &key, refusal).await?),
+    };
     let order = state
         .store
         .order(refund.order)

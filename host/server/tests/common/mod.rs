@@ -21,7 +21,19 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+impl Server {
+    /// SIGKILLs the process (`Child::kill` on Unix): no shutdown, no flush, transactions cut
+    /// wherever they were. Hands back the data directory, kept for a restart.
+    pub fn crash(mut self) -> PathBuf {
+        self.child.kill().expect("SIGKILL the server");
+        self.child.wait().expect("reap the server");
+        std::mem::take(&mut self.dir)
     }
 }
 
@@ -77,30 +89,70 @@ pub fn request(
     body: &[u8],
     extra: &str,
 ) -> (u16, Value) {
-    let mut stream = TcpStream::connect(&server.address).expect("connect");
+    let stream = send(&server.address, method, path, key, content_type, body, extra).expect("connect");
+    receive(stream).expect("read the answer")
+}
+
+/// Writes one HTTP/1.1 request to `address` over a fresh connection, without reading the
+/// answer: a caller may read it ([`receive`]), or kill the server first.
+pub fn send(
+    address: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+    extra: &str,
+) -> std::io::Result<TcpStream> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(120)))?;
     let auth = key
         .map(|k| format!("Authorization: Bearer {k}\r\n"))
         .unwrap_or_default();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{auth}{extra}\r\n",
-        server.address,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{auth}{extra}\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes()).expect("write head");
-    stream.write_all(body).expect("write body");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    Ok(stream)
+}
+
+/// Reads the whole answer to a [`send`]: the status and the JSON body. An answer cut short
+/// (the server died while writing it, or before) is an error, never a status.
+pub fn receive(mut stream: TcpStream) -> std::io::Result<(u16, Value)> {
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read");
-    let text = String::from_utf8_lossy(&response);
-    let status = text
+    stream.read_to_end(&mut response)?;
+    let cut = |what: &str| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("answer cut short: {what}"));
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| cut("no end of head"))?;
+    let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
+    let body = &response[split + 4..];
+    let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        .ok_or_else(|| cut("no status line"))?;
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map(|v| v.trim().parse::<usize>().map_err(|_| cut("content-length")))
+        .transpose()?;
+    let complete = match length {
+        Some(n) => body.len() == n,
+        None if head.contains("transfer-encoding: chunked") => body.ends_with(b"0\r\n\r\n"),
+        None => true,
+    };
+    if !complete {
+        return Err(cut("short body"));
+    }
+    let body = String::from_utf8_lossy(body);
     // Small responses may be chunked: take the JSON between the first '{' or '[' and the last.
     let start = body.find(['{', '[']).unwrap_or(body.len());
     let end = body.rfind(['}', ']']).map(|i| i + 1).unwrap_or(start);
-    (status, serde_json::from_str(&body[start..end]).unwrap_or(Value::Null))
+    Ok((status, serde_json::from_str(&body[start..end]).unwrap_or(Value::Null)))
 }
 
 pub fn json_call(server: &Server, method: &str, path: &str, key: &str, body: Value) -> (u16, Value) {
