@@ -355,7 +355,7 @@ struct Client<'a> {
     op: usize,
     kills: Vec<Kill>,
     paid: Vec<Paid>,
-    /// Resources in use: id and the months a renewal adds per period.
+    /// Resources in use, as the answers left them.
     open: Vec<i64>,
     known_resources: BTreeSet<i64>,
     /// Keyed requests answered 2xx, with their answers: retried on purpose later.
