@@ -592,9 +592,9 @@ on_both_backends! {
         assert_eq!(allocate("100.00").await.expect("the retry"), first, "a retry answers the first allocation");
         // A retry answers what was done even once the customer is frozen (rule 18 refuses new
         // allocations, not the answer to one made).
-        store.freeze_customer(demo::STANDARD_CUSTOMER, FreezeState::AccountFrozen).await.expect("frozen");
+        store.freeze_customer(demo::STANDARD_CUSTOMER, FreezeState::AccountFrozen, t0()).await.expect("frozen");
         assert_eq!(allocate("100.00").await.expect("the retry"), first);
-        store.unfreeze_customer(demo::STANDARD_CUSTOMER, FreezeState::AccountFrozen).await.expect("unfrozen");
+        store.unfreeze_customer(demo::STANDARD_CUSTOMER, FreezeState::AccountFrozen, t0()).await.expect("unfrozen");
         // The same key for another amount is another request: refused, nothing moved.
         assert_eq!(allocate("50.00").await.map_err(|e| e.code().as_str()), Err("idempotency-key-reused"));
         assert_eq!(balance(&store, AccountKind::Cash).await, dec("900.00"), "allocated once");
