@@ -567,6 +567,15 @@ impl Store {
         if let Some(first) = claim_key(&mut tx, scope, key, &(order_id, payer), now).await? {
             return Ok(Some(first));
         }
+        // A renewal's payment takes the resource it renews first, as an unsubscription does
+        // (resource, then accounts): in the opposite order, the two would deadlock on
+        // PostgreSQL when they meet.
+        sqlx::query(
+            "UPDATE resources SET expires_at = expires_at WHERE id = (SELECT renews_resource FROM orders WHERE id = $1)",
+        )
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?;
         let row = sqlx::query("SELECT customer, status, currency, amount, payment_deadline FROM orders WHERE id = $1")
             .bind(order_id)
             .fetch_optional(&mut *tx)
@@ -894,10 +903,36 @@ impl Store {
             return Ok(first);
         }
         let done = pay_refund(&mut tx, order_id, amount_cents, paid_cents, account.id, actor, now).await?;
+        close_when_fully_refunded(&mut tx, order_id, paid_cents).await?;
         remember(&mut tx, &scope, idempotency_key, &done).await?;
         tx.commit().await?;
         Ok(done)
     }
+}
+
+/// Closes the resources an order bought (and their children) once all it was paid is refunded,
+/// in the refund's transaction: a customer paid back in full does not keep the service.
+/// A partial refund (a price adjustment) leaves them running.
+async fn close_when_fully_refunded(
+    tx: &mut Transaction<'_, Any>,
+    order_id: OrderId,
+    paid_cents: i64,
+) -> Result<(), StoreError> {
+    let refunded: i64 = sqlx::query_scalar("SELECT refunded_cents FROM orders WHERE id = $1")
+        .bind(order_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    if refunded < paid_cents {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE resources SET status = 'closed' WHERE status <> 'closed' \
+         AND (order_id = $1 OR main_resource IN (SELECT id FROM resources WHERE order_id = $1))",
+    )
+    .bind(order_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Provisions a paid order inside its payment's transaction, so that a paid order always has

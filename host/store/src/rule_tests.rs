@@ -934,6 +934,28 @@ on_both_backends! {
         assert_eq!(unknown.map_err(|e| e.code().as_str()), Err("refund-payer-unknown"));
         assert_eq!(store.order(9001).await.expect("read").expect("order").status, before);
     }
+    async fn rule_10_a_full_refund_closes_what_the_order_bought_and_a_partial_one_does_not(store: Store) {
+        seeded(&store).await;
+        reseller_accounts(&store, "1000.00", "0.00").await;
+        let order = NewOrder { lines: vec![line("100.00", 1, 3)], ..order_of("0.00") };
+        let order = store.create_order(&order, &reseller_admin(), "o-1", t0()).await.expect("order");
+        store
+            .pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-1", t0())
+            .await
+            .expect("paid 300.00");
+        let resource = provisioned(&store, order.id).await;
+        let status = || {
+            let store = store.clone();
+            async move { store.resource(resource).await.expect("read").expect("resource").status }
+        };
+        store.refund_order(order.id, dec("100.00"), &reseller_admin(), "r-1", t0()).await.expect("partial refund");
+        assert_eq!(status().await, ResourceStatus::InUse, "a partial refund adjusts the price");
+        store.refund_order(order.id, dec("200.00"), &reseller_admin(), "r-2", t0()).await.expect("the rest");
+        assert_eq!(status().await, ResourceStatus::Closed, "paid back in full: the service ends");
+        let unsubscribe = store.unsubscribe_resource(resource, &reseller_admin(), "u-1", t0()).await;
+        assert_eq!(unsubscribe.map(|_| ()).map_err(|e| e.code().as_str()), Err("resource-not-in-use"));
+    }
+
     async fn rule_10_twenty_concurrent_refunds_never_exceed_what_was_paid(store: Store) {
         seeded(&store).await;
         let (cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;
