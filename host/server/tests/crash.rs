@@ -14,8 +14,8 @@
 //!   nothing), refunded within what was paid, to whoever paid it (rules 9, 10); the refunds
 //!   on record are exactly those answered;
 //! - every paid order has its resources, each renewal paid extended its resource once
-//!   (rule 11), and a resource is closed exactly when its unsubscription was answered
-//!   (rule 10);
+//!   (rule 11), and a resource is closed exactly when its unsubscription, or the refund of
+//!   the last of its order's payment, was answered (rule 10);
 //! - every claimed idempotency key holds its answer (claimed and answered in one transaction).
 //!
 //! SQLite always; PostgreSQL in a database of its own when `PCHOST_TEST_POSTGRES_URL` names a
@@ -310,6 +310,8 @@ struct Paid {
     /// The cash account its refunds go to: its payer's (rule 9).
     refunds_to: i64,
     refunded: Decimal,
+    /// The resources it bought (a new order's): closed once it is refunded in full.
+    bought: Vec<i64>,
 }
 
 /// What one client was answered: the effects the database must hold, no more, no fewer.
@@ -325,7 +327,7 @@ struct Answered {
     /// Allocations to and reclaims from the client's customer.
     allocations: Vec<Decimal>,
     reclaims: Vec<Decimal>,
-    /// Resources unsubscribed.
+    /// Resources unsubscribed, or whose order was refunded in full.
     closed: BTreeSet<i64>,
     /// Requests sent (attempts included), lost connections, 5xx answers.
     attempts: u32,
@@ -550,15 +552,18 @@ impl Client<'_> {
                     self.answered.moved(id(&debit, "/account"), -decimal(&debit["amount"]));
                 }
                 self.answered.paid.insert(order);
+                let bought = if what == "buy" {
+                    self.new_resources(1)
+                } else {
+                    Vec::new()
+                };
                 self.paid.push(Paid {
                     order,
                     amount,
                     refunds_to,
                     refunded: Decimal::ZERO,
+                    bought,
                 });
-                if what == "buy" {
-                    self.new_resources(1);
-                }
             }
             // Nothing was written: not enough balance (rule 6), or a renewal of a resource
             // closed meanwhile.
@@ -572,7 +577,7 @@ impl Client<'_> {
     }
 
     /// The resources a paid order provisioned: exactly `expected` new ones, in use.
-    fn new_resources(&mut self, expected: usize) {
+    fn new_resources(&mut self, expected: usize) -> Vec<i64> {
         let listed = self.call(&Req::get(
             format!("/v1/customers/{}/resources", self.customer),
             &self.customer_key,
@@ -588,7 +593,8 @@ impl Client<'_> {
             .collect();
         assert_eq!(fresh.len(), expected, "a paid order has its resources: {}", listed.1);
         self.known_resources.extend(&fresh);
-        self.open.extend(fresh);
+        self.open.extend(&fresh);
+        fresh
     }
 
     fn refundable(&self) -> Option<usize> {
@@ -646,6 +652,12 @@ impl Client<'_> {
         );
         paid.refunded += amount;
         assert!(paid.refunded <= paid.amount, "refunded beyond what was paid: {refund}");
+        // Paid back in full: what it bought is closed with the last refund.
+        if paid.refunded == paid.amount {
+            let bought = paid.bought.clone();
+            self.open.retain(|r| !bought.contains(r));
+            self.answered.closed.extend(bought);
+        }
         assert!(
             self.answered.refunds.insert(id(refund, "/refund_id")),
             "a refund answered twice: {refund}"
@@ -887,6 +899,8 @@ fn run(engine: &str, dir: PathBuf, extra: Vec<String>, url: &str) {
                         amount: Decimal::from_str_exact(amount).expect("amount"),
                         refunds_to: customer_cash,
                         refunded: Decimal::ZERO,
+                        // Demo order 9003 bought the demo's resource of 102.
+                        bought: if order == 9003 { vec![DEMO_RESOURCE] } else { Vec::new() },
                     });
                 }
             }
@@ -1263,7 +1277,7 @@ fn check(before: &Snapshot, after: &Snapshot, expected: &BTreeMap<i64, Decimal>,
 
     // Resources: every paid new order has one per month or year line; a resource's term is
     // what its order bought plus each renewal paid, once each (rule 11); it is closed exactly
-    // when its unsubscription was answered (rule 10).
+    // when its unsubscription, or the refund of the rest of its order, was answered (rule 10).
     let closed: BTreeSet<i64> = answered.iter().flat_map(|a| a.closed.iter().copied()).collect();
     for order in after
         .orders
@@ -1325,7 +1339,7 @@ fn check(before: &Snapshot, after: &Snapshot, expected: &BTreeMap<i64, Decimal>,
         assert_eq!(
             resource.status == "closed",
             closed.contains(&resource.id),
-            "resource {} is {}: closed exactly when unsubscribed",
+            "resource {} is {}: closed exactly when unsubscribed or refunded in full",
             resource.id,
             resource.status
         );
