@@ -29,7 +29,7 @@ use crate::orders::{CreatedOrder, NewOrder, NewOrderLine, Payer, Payment, Refund
 use crate::quotes::NewQuote;
 use crate::resources::Unsubscription;
 use crate::store::{Store, StoreError};
-use crate::testing::SqliteFile;
+use crate::testing::{SqliteFile, customer_itself, operator};
 use chrono::{DateTime, Duration, Months, TimeZone, Utc};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -170,24 +170,6 @@ fn admin_of(partner: PartnerId, on_behalf_of: Option<CustomerId>) -> Actor {
         partner: Some(partner),
         id: Some(id),
         on_behalf_of: on_behalf_of.map(|c| format!("customer:{c}")),
-    }
-}
-
-fn customer_actor(customer: CustomerId) -> Actor {
-    Actor {
-        role: Role::Customer,
-        partner: Some(demo::RESELLER),
-        id: Some(customer),
-        on_behalf_of: None,
-    }
-}
-
-fn operator() -> Actor {
-    Actor {
-        role: Role::PlatformOperator,
-        partner: None,
-        id: None,
-        on_behalf_of: None,
     }
 }
 
@@ -368,7 +350,7 @@ impl Model {
                     lines: vec![line],
                     quote: None,
                 };
-                keyed(Call::Order(order), customer_actor(CUSTOMERS[*customer]), self.key())
+                keyed(Call::Order(order), customer_itself(CUSTOMERS[*customer]), self.key())
             }
             Op::Pay {
                 order,
@@ -388,7 +370,7 @@ impl Model {
                 let (payer, actor) = if *by_partner {
                     (Payer::Partner(demo::RESELLER), admin_of(demo::RESELLER, Some(customer)))
                 } else {
-                    (Payer::Customer, customer_actor(customer))
+                    (Payer::Customer, customer_itself(customer))
                 };
                 keyed(Call::Pay { order: id, payer }, actor, self.key())
             }
@@ -446,14 +428,14 @@ impl Model {
                     lines: lines.to_vec(),
                     quote: Some(quote),
                 };
-                keyed(Call::Order(order), customer_actor(found.customer), self.key())
+                keyed(Call::Order(order), customer_itself(found.customer), self.key())
             }
             Op::Unsubscribe { resource } => {
                 let Some(found) = self.resources.get(resource % self.resources.len().max(1)) else {
                     return Ok(None);
                 };
                 let call = Call::Unsubscribe { resource: found.id };
-                keyed(call, customer_actor(found.customer), self.key())
+                keyed(call, customer_itself(found.customer), self.key())
             }
             Op::Retry(i) => self.sent.get(i % self.sent.len().max(1)).map(|(k, _)| k.clone()),
             Op::Wait(hours) => {

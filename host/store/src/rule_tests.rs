@@ -19,7 +19,7 @@ use crate::resources::{ExpiryPolicy, GRACE_PERIOD_DAYS, ResourceStatus, auto_ren
 use crate::scheduler::{ExpiryApplied, ExpiryOutcome};
 use crate::store::{Store, StoreError};
 use crate::tasks::{NewTask, TaskStatus};
-use crate::testing::on_both_backends;
+use crate::testing::{customer_itself, on_both_backends, operator};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rust_decimal::Decimal;
 use sqlx::Row;
@@ -49,24 +49,6 @@ fn on_behalf_of(customer: CustomerId) -> Actor {
     Actor {
         on_behalf_of: Some(format!("customer:{customer}")),
         ..reseller_admin()
-    }
-}
-
-fn customer_itself(customer: CustomerId) -> Actor {
-    Actor {
-        role: Role::Customer,
-        partner: Some(demo::RESELLER),
-        id: Some(customer),
-        on_behalf_of: None,
-    }
-}
-
-fn operator() -> Actor {
-    Actor {
-        role: Role::PlatformOperator,
-        partner: None,
-        id: None,
-        on_behalf_of: None,
     }
 }
 

@@ -238,3 +238,23 @@ async fn drop_database(admin_url: &str, name: &str) {
         .expect("drop test database");
     admin.close().await;
 }
+
+/// A demo customer of reseller 2 acting for itself.
+pub(crate) fn customer_itself(customer: crate::entities::CustomerId) -> crate::accounts::Actor {
+    crate::accounts::Actor {
+        role: crate::entities::Role::Customer,
+        partner: Some(crate::demo::RESELLER),
+        id: Some(customer),
+        on_behalf_of: None,
+    }
+}
+
+/// The platform operator.
+pub(crate) fn operator() -> crate::accounts::Actor {
+    crate::accounts::Actor {
+        role: crate::entities::Role::PlatformOperator,
+        partner: None,
+        id: None,
+        on_behalf_of: None,
+    }
+}
