@@ -14,7 +14,8 @@
 //! - every order is paid once or not at all; its refunds stay within what was paid and go
 //!   back to whoever paid it (rules 9, 10); a refund beyond what is left is refused;
 //! - a paid order has its resources, each paid renewal extends its resource once (rule 11),
-//!   a resource is closed exactly when its unsubscription was answered (rule 10);
+//!   a resource is closed exactly when its unsubscription, or the refund of the rest of its
+//!   order, was answered (rule 10);
 //! - a repeated key never applies twice: a retry, or a twin sent at the same time, answers
 //!   the first answer; every claimed key holds its answer.
 //!
@@ -271,6 +272,8 @@ struct ModelOrder {
 #[derive(Clone, Debug)]
 struct ModelResource {
     id: i64,
+    /// The order that bought it: refunded in full, it closes the resource.
+    order: OrderId,
     customer: CustomerId,
     product: ProductId,
     period: PeriodType,
@@ -651,6 +654,7 @@ impl Model {
             .map_err(|e| e.to_string())?;
         self.resources.push(ModelResource {
             id,
+            order,
             customer,
             product: line.try_get("product").map_err(|e| e.to_string())?,
             period,
@@ -772,7 +776,19 @@ async fn run_on(store: &Store, steps: Vec<Step>) -> Result<(), String> {
                     }
                 };
                 let (answer_a, answer_b) = tokio::join!(run(&a), run(&b));
-                for (keyed, answer) in [(a, answer_a), (b, answer_b)] {
+                let mut answers = [(a, answer_a), (b, answer_b)];
+                // A payment's answer first: an unsubscription that ran beside a renewal's
+                // payment may have seen it (and refunded its share), never the other way.
+                answers.sort_by_key(|(keyed, _)| {
+                    !matches!(
+                        keyed,
+                        Some(Keyed {
+                            call: Call::Pay { .. },
+                            ..
+                        })
+                    )
+                });
+                for (keyed, answer) in answers {
                     if let (Some(keyed), Some(answer)) = (keyed, answer) {
                         model.answered(store, &keyed, answer, false).await?;
                     }
@@ -929,8 +945,8 @@ async fn check(store: &Store, model: &Model) -> Result<(), String> {
         }
     }
 
-    // Resources: the term each first answer implies (rule 11), closed when unsubscribed
-    // (rule 10), none provisioned unanswered.
+    // Resources: the term each first answer implies (rule 11), closed when unsubscribed or
+    // refunded in full (rule 10), none provisioned unanswered.
     let resources = sqlx::query("SELECT id, status, expires_at FROM resources")
         .fetch_all(pool)
         .await
@@ -945,7 +961,14 @@ async fn check(store: &Store, model: &Model) -> Result<(), String> {
             .iter()
             .find(|m| m.id == id)
             .ok_or_else(|| format!("resource {id} was provisioned, yet no payment answered it"))?;
-        if (status == "closed") != known.closed || expires != known.expires_at.timestamp_millis() {
+        // Closed when unsubscribed, or once its order is refunded in full (whatever the order in
+        // which concurrent answers were applied to the model).
+        let refunded_in_full = model
+            .orders
+            .iter()
+            .any(|o| o.id == known.order && o.payer.is_some() && o.refunded == o.amount);
+        if (status == "closed") != (known.closed || refunded_in_full) || expires != known.expires_at.timestamp_millis()
+        {
             return Err(format!(
                 "resource {id} is {status} until {expires}; the answers say {known:?}"
             ));
