@@ -350,6 +350,34 @@ pub(crate) async fn revoke_on_unbind(
     Ok(())
 }
 
+/// [`check_may_operate`] inside the transaction of the action it allows, holding the
+/// authorization until that transaction ends: the grant is taken by a conditional update, so a
+/// revocation made meanwhile waits for the action to commit (and comes after it) or has already
+/// committed (and the action is refused). A plain read would let a revocation slip between the
+/// check and the commit.
+pub(crate) async fn hold_may_operate(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    actor: &Actor,
+    customer: CustomerId,
+) -> Result<(), StoreError> {
+    if matches!(actor.role, Role::PlatformOperator | Role::Customer) {
+        return Ok(());
+    }
+    let held = sqlx::query(
+        "UPDATE authorizations SET updated_at = updated_at WHERE customer = $1 AND status = $2 \
+         AND partner = (SELECT partner FROM customers WHERE id = $1)",
+    )
+    .bind(customer)
+    .bind(AuthorizationStatus::Granted.as_str())
+    .execute(&mut **tx)
+    .await?;
+    if held.rows_affected() == 1 {
+        return Ok(());
+    }
+    // Not granted: the refusal, naming why.
+    check_may_operate(&mut **tx, actor, customer).await
+}
+
 /// Refuses `actor` operating inside `customer`'s account unless the customer granted its
 /// partner the authorization (rule 23). Partner staff need it: the customer's own partner's,
 /// and a distributor's admin acting on a reseller's customer acts under that reseller's (the

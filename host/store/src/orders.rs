@@ -444,7 +444,7 @@ impl Store {
             });
         }
         // Rule 23: partner staff buy or renew for a customer only with its authorization.
-        crate::authorizations::check_may_operate(&mut *tx, actor, order.customer).await?;
+        crate::authorizations::hold_may_operate(&mut tx, actor, order.customer).await?;
         let freeze: Option<String> = sqlx::query_scalar("SELECT \"freeze\" FROM customers WHERE id = $1")
             .bind(order.customer)
             .fetch_optional(&mut *tx)
@@ -586,7 +586,7 @@ impl Store {
             })?;
         let customer: i64 = row.try_get("customer")?;
         // Rule 23: a partner pays on a customer's behalf only with its authorization.
-        crate::authorizations::check_may_operate(&mut *tx, actor, customer).await?;
+        crate::authorizations::hold_may_operate(&mut tx, actor, customer).await?;
         let status: OrderStatus =
             row.try_get::<String, _>("status")?
                 .parse()

@@ -557,8 +557,6 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Unsubscription, StoreError> {
         crate::orders::check_key(idempotency_key)?;
-        let scope = format!("unsubscribe:{}", actor.label());
-        let request = serde_json::json!({ "resource": id });
         if let Some(first) = self.unsubscribed_with_key(id, actor, idempotency_key).await? {
             return Ok(first);
         }
@@ -570,7 +568,7 @@ impl Store {
         // it: the refund is computed again.
         for _ in 0..MAX_UNSUBSCRIBE_TRIES {
             if let Some(done) = self
-                .try_unsubscribe(id, actor, &scope, idempotency_key, &request, now)
+                .try_unsubscribe(id, actor, resource.customer, idempotency_key, now)
                 .await?
             {
                 return Ok(done);
@@ -588,11 +586,12 @@ impl Store {
         &self,
         id: i64,
         actor: &crate::accounts::Actor,
-        scope: &str,
+        customer: CustomerId,
         idempotency_key: &str,
-        request: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<Option<Unsubscription>, StoreError> {
+        let scope = &format!("unsubscribe:{}", actor.label());
+        let request = &serde_json::json!({ "resource": id });
         // Refused because a twin of this request (same key) closed the resource meanwhile: the
         // twin's answer.
         let refund = match self.unsubscription_refund(id, now).await {
@@ -626,6 +625,8 @@ impl Store {
         {
             return Ok(Some(first));
         }
+        // Rule 23 again, held until the commit: a revocation since the first check refuses it.
+        crate::authorizations::hold_may_operate(&mut tx, actor, customer).await?;
         let main = sqlx::query(
             "UPDATE resources SET status = 'closed' WHERE id = $1 AND status = 'in-use' AND expires_at = $2",
         )
