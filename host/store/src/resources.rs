@@ -625,8 +625,6 @@ impl Store {
         {
             return Ok(Some(first));
         }
-        // Rule 23 again, held until the commit: a revocation since the first check refuses it.
-        crate::authorizations::hold_may_operate(&mut tx, actor, customer).await?;
         let main = sqlx::query(
             "UPDATE resources SET status = 'closed' WHERE id = $1 AND status = 'in-use' AND expires_at = $2",
         )
@@ -650,6 +648,9 @@ impl Store {
             )
             .into());
         }
+        // Rule 23 again, held until the commit: a revocation since the first check refuses it.
+        // Taken after the resource, as a renewal's payment takes them: the same order of locks.
+        crate::authorizations::hold_may_operate(&mut tx, actor, customer).await?;
         let mut closed: Vec<i64> = sqlx::query_scalar(
             "UPDATE resources SET status = 'closed' WHERE main_resource = $1 AND status = 'in-use' RETURNING id",
         )
