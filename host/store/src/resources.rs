@@ -12,6 +12,8 @@ use sqlx::{Any, Row, Transaction};
 
 /// Auto-renewal charges from this many days before expiry (rule 11).
 pub const AUTO_RENEW_DAYS_BEFORE: i64 = 7;
+/// The most auto-renewals one scheduler run tries; the rest wait for the next run.
+pub const AUTO_RENEWALS_PER_RUN: i64 = 200;
 /// How long after one try the scheduler tries an auto-renewal again (one the rules refused, or
 /// the customer could not pay).
 pub const AUTO_RENEW_RETRY_HOURS: i64 = 24;
@@ -175,13 +177,20 @@ impl Store {
         row.as_ref().map(resource_from_row).transpose()
     }
 
-    /// Auto-renewing resources in use whose renewal charge is due at `now` (rule 11).
+    /// Auto-renewing main resources in use whose renewal charge is due at `now` and not tried
+    /// in the last [`AUTO_RENEW_RETRY_HOURS`] (rule 11), at most [`AUTO_RENEWALS_PER_RUN`].
     pub async fn resources_due_for_renewal(&self, now: DateTime<Utc>) -> Result<Vec<Resource>, StoreError> {
         let horizon = now + Duration::days(AUTO_RENEW_DAYS_BEFORE);
+        // Those tried less than a day ago are left out here, not only at their claim: a run
+        // reads only what it may try, and at most a batch of them (the rest at the next run).
         let rows = sqlx::query(&format!(
-            "{RESOURCE_COLUMNS} WHERE expiry_policy = 'auto-renew' AND status = 'in-use' AND main_resource IS NULL AND expires_at <= $1 ORDER BY expires_at, id"
+            "{RESOURCE_COLUMNS} WHERE expiry_policy = 'auto-renew' AND status = 'in-use' AND main_resource IS NULL \
+             AND expires_at <= $1 AND (auto_renew_tried_at IS NULL OR auto_renew_tried_at <= $2) \
+             ORDER BY expires_at, id LIMIT $3"
         ))
         .bind(horizon.timestamp_millis())
+        .bind((now - Duration::hours(AUTO_RENEW_RETRY_HOURS)).timestamp_millis())
+        .bind(AUTO_RENEWALS_PER_RUN)
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(resource_from_row).collect()
