@@ -171,6 +171,8 @@ error_codes! {
     TaskOutcomeRecorded = ("task-outcome-recorded", 409),
     ActionInterrupted = ("action-interrupted", 409),
     OverBudget = ("over-budget", 422),
+    ResourceChanged = ("resource-changed", 409),
+    SpecNotCompatible = ("spec-not-compatible", 422),
 }
 
 impl serde::Serialize for ErrorCode {

@@ -11,7 +11,7 @@ use pchost_domain::errors::Entity;
 use pchost_domain::{Association, Currency, CustomerId, FreezeState, OrderId, PartnerId, Staff};
 use pchost_store::accounts::{Actor, AllocationTarget};
 use pchost_store::coupons::CouponLimits;
-use pchost_store::orders::{NewOrder, Payer};
+use pchost_store::orders::{NewOrder, Payer, Payment, RefundDone};
 use pchost_store::resources::Unsubscription;
 use pchost_store::store::Store;
 use rust_decimal::Decimal;
@@ -229,8 +229,32 @@ async fn customer_view(store: &Store, id: CustomerId) -> Result<Value, Extension
 
 /// What an unsubscription answers: the resources closed, the refunds paid and their sum.
 pub fn unsubscription_json(done: &Unsubscription) -> Value {
-    let refunds: Vec<Value> = done
-        .refunds
+    json!({
+        "closed": done.closed,
+        "refunds": refunds_json(&done.refunds),
+        "amount": done.amount.to_string(),
+    })
+}
+
+/// The answer of a payment: the order, the amount, who paid and the debits, and the refunds a
+/// change to a cheaper spec paid back (when there are any).
+pub fn payment_json(payment: &Payment, payer: &str) -> Value {
+    let mut answer = json!({
+        "order_id": payment.order,
+        "amount": payment.amount.to_string(),
+        "payer": payer,
+        "debits": payment.debits,
+        "paid_at": payment.paid_at,
+    });
+    if !payment.refunds.is_empty() {
+        answer["refunds"] = Value::Array(refunds_json(&payment.refunds));
+    }
+    answer
+}
+
+/// Refunds as the API shows them.
+fn refunds_json(refunds: &[RefundDone]) -> Vec<Value> {
+    refunds
         .iter()
         .map(|r| {
             json!({
@@ -240,12 +264,7 @@ pub fn unsubscription_json(done: &Unsubscription) -> Value {
                 "account": r.account,
             })
         })
-        .collect();
-    json!({
-        "closed": done.closed,
-        "refunds": refunds,
-        "amount": done.amount.to_string(),
-    })
+        .collect()
 }
 
 impl Action {
@@ -330,13 +349,7 @@ impl Action {
                 let payment = store
                     .pay_order(*order, Payer::Partner(*partner), actor, idempotency_key, now)
                     .await?;
-                Ok(json!({
-                    "order_id": payment.order,
-                    "amount": payment.amount.to_string(),
-                    "payer": "partner",
-                    "debits": payment.debits,
-                    "paid_at": payment.paid_at,
-                }))
+                Ok(payment_json(&payment, "partner"))
             }
             Action::CouponIssue {
                 quota,

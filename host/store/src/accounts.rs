@@ -22,7 +22,7 @@ pub enum AccountOwner {
 }
 
 impl AccountOwner {
-    fn parts(self) -> (&'static str, i64) {
+    pub(crate) fn parts(self) -> (&'static str, i64) {
         match self {
             AccountOwner::Partner(id) => ("partner", id),
             AccountOwner::Customer(id) => ("customer", id),

@@ -298,6 +298,7 @@ mod tests {
                 now: t0(),
                 expires_at: t0() + chrono::Duration::hours(1),
                 renews: None,
+                spec_change: None,
             };
             let records = [record("a@1.0.0", PURPOSE_LIVE), record("b@1.0.0", PURPOSE_LIVE)];
             let (id, ids) = store.save_quote_with_invocations(&quote, &records).await.expect("saved");

@@ -420,6 +420,7 @@ impl Model {
                     now: self.now,
                     expires_at: self.now + Duration::hours(1),
                     renews: Some(found.id),
+                    spec_change: None,
                 };
                 let (quote, _) = store
                     .save_quote_with_invocations(&quote, &[])

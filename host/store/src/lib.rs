@@ -32,6 +32,7 @@ pub mod scheduler;
 mod schema_parity;
 pub mod store;
 pub mod tasks;
+mod terms;
 #[cfg(test)]
 mod testing;
 pub mod verification;

@@ -79,6 +79,39 @@ pub struct CreatedOrder {
     pub replayed: bool,
 }
 
+/// A change of a resource to another spec, as its quote priced it: what an order of kind
+/// `change` does when it is paid.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpecChange {
+    /// The resource.
+    pub resource: i64,
+    /// The spec it has.
+    pub from_product: ProductId,
+    /// The spec it changes to.
+    pub to_product: ProductId,
+    /// The expiry the change was priced up to: it applies only while the term ends there (a
+    /// renewal paid since was priced for the old spec).
+    pub term_ends_at: DateTime<Utc>,
+    /// When it was priced.
+    pub priced_at: DateTime<Utc>,
+    /// For a cheaper spec, the price difference over the time left at `priced_at`: refunded
+    /// when the change is paid, prorated to the time then left. Zero for a dearer spec, whose
+    /// difference is the order's amount.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub credit: Decimal,
+}
+
+/// The spec change a row of `table` records in its `spec_change` column, if any.
+pub(crate) fn spec_change_of(row: &sqlx::any::AnyRow, table: &'static str) -> Result<Option<SpecChange>, StoreError> {
+    row.try_get::<Option<String>, _>("spec_change")?
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt {
+            table,
+            detail: format!("spec change: {e}"),
+        })
+}
+
 /// Who pays an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "payer", content = "id", rename_all = "kebab-case")]
@@ -115,6 +148,10 @@ pub struct Payment {
     pub debits: Vec<Debit>,
     /// When.
     pub paid_at: DateTime<Utc>,
+    /// The refunds a change to a cheaper spec paid back, one per order that paid for the
+    /// term, each to whoever paid it (rule 9).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunds: Vec<RefundDone>,
 }
 
 /// A partner pays only for its own resale customers (rules 12, 22); a customer pays itself
@@ -268,17 +305,20 @@ fn quote_already_ordered(quote: i64) -> DomainError {
 
 /// An order may be created from a saved quote of the same customer and currency, before the
 /// quote expires, and only once; checked inside the order's transaction (the claim itself
-/// follows the order's insert). Returns the resource the quote renews, for a renewal quote.
+/// follows the order's insert). Returns the resource the quote renews, for a renewal quote, and
+/// the change a spec change quote prices, which must still apply to its resource.
 async fn check_quote(
     tx: &mut Transaction<'_, Any>,
     quote: i64,
     order: &NewOrder,
     now: DateTime<Utc>,
-) -> Result<Option<i64>, StoreError> {
-    let row = sqlx::query("SELECT customer, currency, expires_at, order_id, renews_resource FROM quotes WHERE id = $1")
-        .bind(quote)
-        .fetch_optional(&mut **tx)
-        .await?;
+) -> Result<(Option<i64>, Option<SpecChange>), StoreError> {
+    let row = sqlx::query(
+        "SELECT customer, currency, expires_at, order_id, renews_resource, spec_change FROM quotes WHERE id = $1",
+    )
+    .bind(quote)
+    .fetch_optional(&mut **tx)
+    .await?;
     let mismatch = || {
         refused(
             ErrorCode::QuoteMismatch,
@@ -305,7 +345,35 @@ async fn check_quote(
         )
         .into());
     }
-    Ok(row.try_get("renews_resource")?)
+    let change = spec_change_of(&row, "quotes")?;
+    if let Some(change) = &change {
+        check_change_applies(tx, change).await?;
+    }
+    Ok((row.try_get("renews_resource")?, change))
+}
+
+/// A spec change applies to a resource still in use, with the spec it was priced from and the
+/// expiry it was priced up to; else `resource-changed`.
+async fn check_change_applies(tx: &mut Transaction<'_, Any>, change: &SpecChange) -> Result<(), StoreError> {
+    let still: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM resources WHERE id = $1 AND status = 'in-use' AND product = $2 AND expires_at = $3",
+    )
+    .bind(change.resource)
+    .bind(change.from_product)
+    .bind(change.term_ends_at.timestamp_millis())
+    .fetch_optional(&mut **tx)
+    .await?;
+    if still.is_none() {
+        return Err(resource_changed(change.resource).into());
+    }
+    Ok(())
+}
+
+fn resource_changed(resource: i64) -> DomainError {
+    refused(
+        ErrorCode::ResourceChanged,
+        format!("resource {resource} was renewed, changed or closed since the change was priced: price it again"),
+    )
 }
 
 /// Stores the result of the request that claimed `(scope, key)`, in the same transaction.
@@ -457,19 +525,27 @@ impl Store {
             .into());
         };
         refuse_frozen(order.customer, &freeze, "buy or renew")?;
-        let renews = match order.quote {
+        let (renews, change) = match order.quote {
             Some(quote) => check_quote(&mut tx, quote, order, now).await?,
-            None => None,
+            None => (None, None),
         };
-        let kind = if renews.is_some() {
-            OrderKind::Renew
-        } else {
-            OrderKind::New
+        let kind = match (renews, &change) {
+            (Some(_), _) => OrderKind::Renew,
+            (None, Some(_)) => OrderKind::Change,
+            (None, None) => OrderKind::New,
         };
+        let change_text = change
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt {
+                table: "orders",
+                detail: format!("spec change does not serialise: {e}"),
+            })?;
         let deadline = now + Duration::days(PAYMENT_WINDOW_DAYS);
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO orders (customer, kind, status, currency, list_amount, amount, created_at, paid_by_partner, payment_deadline, created_by, quote_id, renews_resource) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11) RETURNING id",
+            "INSERT INTO orders (customer, kind, status, currency, list_amount, amount, created_at, paid_by_partner, payment_deadline, created_by, quote_id, renews_resource, changes_resource, spec_change) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, $12, $13) RETURNING id",
         )
         .bind(order.customer)
         .bind(kind.as_str())
@@ -482,6 +558,8 @@ impl Store {
         .bind(actor.label())
         .bind(order.quote)
         .bind(renews)
+        .bind(change.as_ref().map(|c| c.resource))
+        .bind(change_text)
         .fetch_one(&mut *tx)
         .await?;
         if let Some(quote) = order.quote {
@@ -567,11 +645,11 @@ impl Store {
         if let Some(first) = claim_key(&mut tx, scope, key, &(order_id, payer), now).await? {
             return Ok(Some(first));
         }
-        // A renewal's payment takes the resource it renews first, as an unsubscription does
-        // (resource, then accounts): in the opposite order, the two would deadlock on
-        // PostgreSQL when they meet.
+        // A renewal's or a change's payment takes the resource it acts on first, as an
+        // unsubscription does (resource, then accounts): in the opposite order, the two would
+        // deadlock on PostgreSQL when they meet.
         sqlx::query(
-            "UPDATE resources SET expires_at = expires_at WHERE id = (SELECT renews_resource FROM orders WHERE id = $1)",
+            "UPDATE resources SET expires_at = expires_at WHERE id = (SELECT COALESCE(renews_resource, changes_resource) FROM orders WHERE id = $1)",
         )
         .bind(order_id)
         .execute(&mut *tx)
@@ -710,7 +788,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         }
-        provision(&mut tx, order_id, customer, now).await?;
+        let refunds = provision(&mut tx, order_id, customer, currency, actor, now).await?;
         if let Payer::Partner(_) = payer {
             sqlx::query("UPDATE payment_requests SET status = 'paid', decided_at = $1 WHERE order_id = $2 AND status = 'pending'")
                 .bind(now.timestamp_millis())
@@ -724,6 +802,7 @@ impl Store {
             payer,
             debits,
             paid_at: now,
+            refunds,
         };
         remember(&mut tx, scope, key, &payment).await?;
         tx.commit().await?;
@@ -936,70 +1015,84 @@ async fn close_when_fully_refunded(
 }
 
 /// Provisions a paid order inside its payment's transaction, so that a paid order always has
-/// its resources and an unpaid one never: a renewal extends the term of the resource it
-/// renews (and its children) by its periods (rule 11); otherwise each subscription line
-/// (months or years) becomes a resource in use until the end of its term, bought by this order
-/// (what unsubscribing it refunds), and one-time and usage lines need none. The order is then
-/// complete.
+/// its resources and an unpaid one never, then completes it:
+/// - a renewal extends the term of the resource it renews (and its children) by its periods
+///   (rule 11), and that stretch is the renewal's term;
+/// - a spec change changes the resource's spec, if it still has the spec and expiry it was
+///   priced for; a dearer spec's payment pays for the rest of the term, a cheaper spec's
+///   credit is refunded from the terms already paid (see [`crate::terms::refund_credit`]);
+/// - otherwise each subscription line (months or years) becomes a resource in use until the
+///   end of its term, bought by this order (what unsubscribing it refunds); one-time and usage
+///   lines need none.
+///
+/// Returns the refunds a change to a cheaper spec paid.
 async fn provision(
     tx: &mut Transaction<'_, Any>,
     order_id: OrderId,
     customer: CustomerId,
+    currency: Currency,
+    actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<RefundDone>, StoreError> {
     let lines = sqlx::query(
-        "SELECT product, period, period_count, quantity FROM order_lines WHERE order_id = $1 ORDER BY line",
+        "SELECT line, product, period, period_count, quantity FROM order_lines WHERE order_id = $1 ORDER BY line",
     )
     .bind(order_id)
     .fetch_all(&mut **tx)
     .await?;
-    let renews: Option<i64> = sqlx::query_scalar("SELECT renews_resource FROM orders WHERE id = $1")
+    let row = sqlx::query("SELECT renews_resource, amount, spec_change FROM orders WHERE id = $1")
         .bind(order_id)
         .fetch_one(&mut **tx)
         .await?;
-    for line in lines.iter().filter(|_| renews.is_none()) {
-        let period: PeriodType = line
-            .try_get::<String, _>("period")?
-            .parse()
-            .map_err(|_| DomainError::Invalid {
-                field: "period",
-                message: "an order line's period the store does not know".into(),
-            })?;
-        let count: i64 = line.try_get("period_count")?;
-        let months = match period {
-            PeriodType::Month => count,
-            PeriodType::Year => count.saturating_mul(12),
-            PeriodType::Hour | PeriodType::Day | PeriodType::OneTime => continue,
-        };
-        let expires_at = u32::try_from(months)
-            .ok()
-            .and_then(|m| now.checked_add_months(chrono::Months::new(m)))
-            .ok_or_else(|| out_of_range("period_count", format!("{count} {period}")))?;
-        sqlx::query(
-            "INSERT INTO resources (customer, product, period, status, expiry_policy, effective_at, expires_at, main_resource, order_id, quantity) \
-             VALUES ($1, $2, $3, 'in-use', 'grace-period', $4, $5, NULL, $6, $7)",
-        )
-        .bind(customer)
-        .bind(line.try_get::<i64, _>("product")?)
-        .bind(period.as_str())
-        .bind(now.timestamp_millis())
-        .bind(expires_at.timestamp_millis())
-        .bind(order_id)
-        .bind(line.try_get::<i64, _>("quantity")?)
-        .execute(&mut **tx)
-        .await?;
-    }
-    if let (Some(resource), [line]) = (renews, lines.as_slice()) {
-        let period: PeriodType = line
-            .try_get::<String, _>("period")?
-            .parse()
-            .map_err(|_| DomainError::Invalid {
-                field: "period",
-                message: "an order line's period the store does not know".into(),
-            })?;
-        let count: i64 = line.try_get("period_count")?;
-        let count = u32::try_from(count).map_err(|_| out_of_range("period_count", count))?;
-        crate::resources::extend_term(tx, resource, period, count).await?;
+    let renews: Option<i64> = row.try_get("renews_resource")?;
+    let change = spec_change_of(&row, "orders")?;
+    let mut refunds = Vec::new();
+    match (renews, change, lines.as_slice()) {
+        (Some(resource), _, [line]) => renew(tx, order_id, resource, line).await?,
+        (None, Some(change), [_]) => {
+            let amount =
+                Decimal::from_str_exact(&row.try_get::<String, _>("amount")?).map_err(|e| DomainError::Invalid {
+                    field: "amount",
+                    message: e.to_string(),
+                })?;
+            refunds = change_spec(tx, order_id, &change, amount, currency, actor, now).await?;
+        }
+        (None, None, _) => {
+            for line in &lines {
+                let period = line_period(line)?;
+                let count: i64 = line.try_get("period_count")?;
+                let months = match period {
+                    PeriodType::Month => count,
+                    PeriodType::Year => count.saturating_mul(12),
+                    PeriodType::Hour | PeriodType::Day | PeriodType::OneTime => continue,
+                };
+                let expires_at = u32::try_from(months)
+                    .ok()
+                    .and_then(|m| now.checked_add_months(chrono::Months::new(m)))
+                    .ok_or_else(|| out_of_range("period_count", format!("{count} {period}")))?;
+                let resource: i64 = sqlx::query_scalar(
+                    "INSERT INTO resources (customer, product, period, status, expiry_policy, effective_at, expires_at, main_resource, order_id, quantity) \
+                     VALUES ($1, $2, $3, 'in-use', 'grace-period', $4, $5, NULL, $6, $7) RETURNING id",
+                )
+                .bind(customer)
+                .bind(line.try_get::<i64, _>("product")?)
+                .bind(period.as_str())
+                .bind(now.timestamp_millis())
+                .bind(expires_at.timestamp_millis())
+                .bind(order_id)
+                .bind(line.try_get::<i64, _>("quantity")?)
+                .fetch_one(&mut **tx)
+                .await?;
+                let line: i64 = line.try_get("line")?;
+                crate::terms::record(tx, resource, order_id, Some(line), now, expires_at).await?;
+            }
+        }
+        _ => {
+            return Err(StoreError::Corrupt {
+                table: "orders",
+                detail: format!("order {order_id} renews or changes a resource with other than one line"),
+            });
+        }
     }
     sqlx::query("UPDATE orders SET status = $1 WHERE id = $2 AND status = $3")
         .bind(OrderStatus::Completed.as_str())
@@ -1007,12 +1100,82 @@ async fn provision(
         .bind(OrderStatus::Processing.as_str())
         .execute(&mut **tx)
         .await?;
-    Ok(())
+    Ok(refunds)
 }
 
-/// Rule 18: a frozen customer (account, or account and resources) cannot buy, renew or pay
-/// until it is unfrozen. `freeze` is the customer's state as stored, read inside the caller's
-/// transaction.
+fn line_period(line: &sqlx::any::AnyRow) -> Result<PeriodType, StoreError> {
+    Ok(line
+        .try_get::<String, _>("period")?
+        .parse()
+        .map_err(|_| DomainError::Invalid {
+            field: "period",
+            message: "an order line's period the store does not know".into(),
+        })?)
+}
+
+/// A renewal's payment: the term extends (rule 11) and the months added are its term. Refused
+/// `resource-changed` when the resource changed spec since the renewal was priced for the old
+/// one.
+async fn renew(
+    tx: &mut Transaction<'_, Any>,
+    order_id: OrderId,
+    resource: i64,
+    line: &sqlx::any::AnyRow,
+) -> Result<(), StoreError> {
+    let product: Option<i64> = sqlx::query_scalar("SELECT product FROM resources WHERE id = $1")
+        .bind(resource)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if product != Some(line.try_get::<i64, _>("product")?) {
+        return Err(resource_changed(resource).into());
+    }
+    let count: i64 = line.try_get("period_count")?;
+    let count = u32::try_from(count).map_err(|_| out_of_range("period_count", count))?;
+    let (from, to) = crate::resources::extend_term(tx, resource, line_period(line)?, count).await?;
+    crate::terms::record(tx, resource, order_id, Some(line.try_get("line")?), from, to).await
+}
+
+/// A spec change's payment: the resource takes the new spec, if it still has the spec and the
+/// expiry the change was priced for (else `resource-changed`, and the payment rolls back). A
+/// dearer spec's `amount` pays for the rest of the term, from now; a cheaper spec's credit,
+/// prorated to the time left now, is refunded from the terms already paid.
+async fn change_spec(
+    tx: &mut Transaction<'_, Any>,
+    order_id: OrderId,
+    change: &SpecChange,
+    amount: Decimal,
+    currency: Currency,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Vec<RefundDone>, StoreError> {
+    let changed = sqlx::query(
+        "UPDATE resources SET product = $1 WHERE id = $2 AND status = 'in-use' AND product = $3 AND expires_at = $4",
+    )
+    .bind(change.to_product)
+    .bind(change.resource)
+    .bind(change.from_product)
+    .bind(change.term_ends_at.timestamp_millis())
+    .execute(&mut **tx)
+    .await?;
+    if changed.rows_affected() == 0 {
+        return Err(resource_changed(change.resource).into());
+    }
+    if amount > Decimal::ZERO {
+        crate::terms::record(tx, change.resource, order_id, Some(0), now, change.term_ends_at).await?;
+    }
+    let credit = to_cents(change.credit).ok_or_else(|| out_of_range("credit", change.credit))?;
+    let priced_left = (change.term_ends_at - change.priced_at).num_milliseconds();
+    let left = (change.term_ends_at - now)
+        .num_milliseconds()
+        .clamp(0, priced_left.max(0));
+    if credit <= 0 || priced_left <= 0 || left == 0 {
+        return Ok(Vec::new());
+    }
+    // i128: cents (< 10^17) × milliseconds (< 2^63) cannot overflow it. Rounded down.
+    let credit = i64::try_from(i128::from(credit) * i128::from(left) / i128::from(priced_left)).unwrap_or(credit);
+    crate::terms::refund_credit(tx, change.resource, credit, currency, actor, now).await
+}
+
 /// Rule 18: a budget caps what a resale customer may spend. A payment of its order (whoever
 /// pays it) counts against its budget for the calendar month (UTC); one that would pass it is
 /// refused `over-budget`. One conditional update in the payment's transaction: of concurrent
@@ -1059,6 +1222,9 @@ async fn spend_within_budget(
     .into())
 }
 
+/// Rule 18: a frozen customer (account, or account and resources) cannot buy, renew or pay
+/// until it is unfrozen. `freeze` is the customer's state as stored, read inside the caller's
+/// transaction.
 pub(crate) fn refuse_frozen(customer: CustomerId, freeze: &str, what: &str) -> Result<(), StoreError> {
     if freeze == FreezeState::NotFrozen.as_str() {
         return Ok(());

@@ -8,7 +8,7 @@ use crate::audit::{self, InvocationRecord};
 use crate::entities::{CustomerId, OrderId};
 use crate::errors::DomainError;
 use crate::money::Currency;
-use crate::orders::NewOrderLine;
+use crate::orders::{NewOrderLine, SpecChange};
 use crate::store::StoreError;
 use crate::store::{self, Store};
 use chrono::{DateTime, Utc};
@@ -41,6 +41,9 @@ pub struct NewQuote<'a> {
     /// The resource a renewal quote renews: an order made from it is a renewal, whose payment
     /// extends that resource's term (rule 11).
     pub renews: Option<i64>,
+    /// What a spec change quote changes: an order made from it is a change (kind `change`),
+    /// whose payment changes the resource's spec.
+    pub spec_change: Option<&'a SpecChange>,
 }
 
 /// A saved quote.
@@ -70,6 +73,8 @@ pub struct SavedQuote {
     pub order: Option<OrderId>,
     /// The resource a renewal quote renews.
     pub renews: Option<i64>,
+    /// What a spec change quote changes.
+    pub spec_change: Option<SpecChange>,
 }
 
 impl Store {
@@ -97,6 +102,7 @@ impl Store {
             now,
             expires_at,
             renews: None,
+            spec_change: None,
         };
         Ok(self.save_quote_with_invocations(&quote, &[]).await?.0)
     }
@@ -120,6 +126,7 @@ impl Store {
             now,
             expires_at,
             renews,
+            spec_change,
         } = *quote;
         if body.is_empty() || body.len() > MAX_QUOTE_BODY {
             return Err(DomainError::Invalid {
@@ -146,14 +153,21 @@ impl Store {
             table: "quotes",
             detail: format!("lines do not serialise: {e}"),
         })?;
+        let spec_change = spec_change
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt {
+                table: "quotes",
+                detail: format!("spec change does not serialise: {e}"),
+            })?;
         self.existing_customer(customer).await?;
         audit::check_purposes(invocations)?;
         let _turn = self.sqlite_writer().await;
         let mut tx = self.pool().begin().await?;
         let invocation_ids = audit::insert_invocations(&mut tx, invocations, now).await?;
         let id = sqlx::query_scalar(
-            "INSERT INTO quotes (customer, currency, total, lines, body, created_at, expires_at, created_by, renews_resource) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            "INSERT INTO quotes (customer, currency, total, lines, body, created_at, expires_at, created_by, renews_resource, spec_change) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(customer)
         .bind(currency.as_str())
@@ -164,6 +178,7 @@ impl Store {
         .bind(expires_at.timestamp_millis())
         .bind(created_by)
         .bind(renews)
+        .bind(spec_change)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -173,7 +188,7 @@ impl Store {
     /// One saved quote.
     pub async fn saved_quote(&self, id: i64) -> Result<Option<SavedQuote>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, customer, currency, total, lines, body, created_at, expires_at, created_by, order_id, renews_resource FROM quotes WHERE id = $1",
+            "SELECT id, customer, currency, total, lines, body, created_at, expires_at, created_by, order_id, renews_resource, spec_change FROM quotes WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.pool())
@@ -187,6 +202,7 @@ impl Store {
                 table: "quotes",
                 detail: format!("lines of quote {id}: {e}"),
             })?;
+        let spec_change = crate::orders::spec_change_of(&r, "quotes")?;
         Ok(Some(SavedQuote {
             id: r.try_get("id")?,
             customer: r.try_get("customer")?,
@@ -199,6 +215,7 @@ impl Store {
             created_by: r.try_get("created_by")?,
             order: r.try_get("order_id")?,
             renews: r.try_get("renews_resource")?,
+            spec_change,
         }))
     }
 }

@@ -139,7 +139,8 @@ impl Store {
         Ok(resource)
     }
 
-    /// Records a resource a paid order created.
+    /// Records a resource a paid order created, with its term paid by that order's first line
+    /// of its product and period (all of the order when it has none).
     #[expect(clippy::too_many_arguments, reason = "a resource's fields, named at the call site")]
     pub async fn create_resource(
         &self,
@@ -152,7 +153,8 @@ impl Store {
         main_resource: Option<i64>,
         order: Option<OrderId>,
     ) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
+        let mut tx = self.pool().begin().await?;
+        let id = sqlx::query_scalar(
             "INSERT INTO resources (customer, product, period, status, expiry_policy, effective_at, expires_at, main_resource, order_id) \
              VALUES ($1, $2, $3, 'in-use', $4, $5, $6, $7, $8) RETURNING id",
         )
@@ -164,8 +166,21 @@ impl Store {
         .bind(expires_at.timestamp_millis())
         .bind(main_resource)
         .bind(order)
-        .fetch_one(self.pool())
-        .await?)
+        .fetch_one(&mut *tx)
+        .await?;
+        if let (Some(order), PeriodType::Month | PeriodType::Year) = (order, period) {
+            let line: Option<i64> = sqlx::query_scalar(
+                "SELECT MIN(line) FROM order_lines WHERE order_id = $1 AND product = $2 AND period = $3",
+            )
+            .bind(order)
+            .bind(product)
+            .bind(period.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            crate::terms::record(&mut *tx, id, order, line, effective_at, expires_at).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// One resource.
@@ -200,13 +215,13 @@ impl Store {
 /// Extends a main resource in use (or in its grace period, or frozen at expiry) and its
 /// children together by `count` periods of the type
 /// it was bought in (rule 11: 1-11 months or 1-3 years), inside the transaction of the
-/// renewal order's payment. Returns the new expiry.
+/// renewal order's payment. Returns the old expiry and the new one.
 pub(crate) async fn extend_term(
     tx: &mut Transaction<'_, Any>,
     id: i64,
     period: PeriodType,
     count: u32,
-) -> Result<DateTime<Utc>, StoreError> {
+) -> Result<(DateTime<Utc>, DateTime<Utc>), StoreError> {
     let row = sqlx::query(&format!("{RESOURCE_COLUMNS} WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut **tx)
@@ -279,7 +294,7 @@ pub(crate) async fn extend_term(
         .bind(id)
         .execute(&mut **tx)
         .await?;
-    Ok(expires)
+    Ok((resource.expires_at, expires))
 }
 
 impl Store {
@@ -362,19 +377,17 @@ pub struct UnsubscriptionRefund {
 
 impl Store {
     /// What unsubscribing a main resource at `now` would refund, without doing it (rule 10):
-    /// the unused part of what was actually paid for its term, main and child resources,
-    /// renewals included. Each payment (the line of the order that bought a resource, each
-    /// renewal order) is refunded in proportion to the term left, capped at what is left to
-    /// refund on its order. What approval rules are shown before
+    /// the unused part of what was actually paid for its term, main and child resources in
+    /// use: of each of their terms (the order that bought them, each renewal, each change to a
+    /// dearer spec), its value times the share of its span still ahead, capped at what is left
+    /// to refund on its order. What approval rules are shown before
     /// [`Store::unsubscribe_resource`] runs.
     pub async fn unsubscription_refund(&self, id: i64, now: DateTime<Utc>) -> Result<UnsubscriptionRefund, StoreError> {
         self.main_resource(id).await?;
-        let row = sqlx::query(
-            "SELECT status, order_id, product, period, quantity, effective_at, expires_at FROM resources WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_one(self.pool())
-        .await?;
+        let row = sqlx::query("SELECT status, order_id, expires_at FROM resources WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.pool())
+            .await?;
         let status: String = row.try_get("status")?;
         if status != "in-use" {
             return Err(refused(ErrorCode::ResourceNotInUse, format!("resource {id} is {status}")).into());
@@ -385,99 +398,24 @@ impl Store {
                 format!("resource {id} records no order to refund"),
             )
         })?;
-        let effective: i64 = row.try_get("effective_at")?;
         let expires: i64 = row.try_get("expires_at")?;
-        // The term paid for, and what is left of it.
-        let term = expires.saturating_sub(effective).max(0);
-        let left = expires.saturating_sub(now.timestamp_millis()).clamp(0, term);
-
-        // The lines of the buying order for the main resource and its children in use: the
-        // first line of each one's product and period. Usage (hours, days) is billed after
-        // the fact: nothing was paid ahead for it.
-        let mut bought: Vec<(i64, String, i64)> = vec![(
-            row.try_get("product")?,
-            row.try_get("period")?,
-            row.try_get("quantity")?,
-        )];
-        for child in sqlx::query(
-            "SELECT product, period, quantity FROM resources WHERE main_resource = $1 AND status = 'in-use'",
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?
-        {
-            bought.push((
-                child.try_get("product")?,
-                child.try_get("period")?,
-                child.try_get("quantity")?,
-            ));
-        }
-        let mut lines: Vec<(i64, String, i64, String)> =
-            sqlx::query("SELECT product, period, quantity, amount FROM order_lines WHERE order_id = $1 ORDER BY line")
-                .bind(order)
-                .fetch_all(self.pool())
-                .await?
-                .iter()
-                .map(|l| {
-                    Ok((
-                        l.try_get("product")?,
-                        l.try_get("period")?,
-                        l.try_get("quantity")?,
-                        l.try_get("amount")?,
-                    ))
-                })
-                .collect::<Result<_, StoreError>>()?;
-        // What was paid, not the lines' price: coupons lower the order's amount, not its lines.
-        let paid_share = self.paid_share(order, lines.iter().map(|l| l.3.as_str())).await?;
-        let mut payments: Vec<(OrderId, Decimal)> = Vec::new();
-        if lines.is_empty() {
-            // An order recorded without its lines (the demo's history): all it came to paid
-            // for this term.
-            payments.push((order, self.existing_order(order).await?.amount));
-        }
-        for (product, period, quantity) in bought {
-            if !matches!(period.as_str(), "month" | "year") {
-                continue;
-            }
-            // The line that bought it: same product, period and units (else the product's).
-            let at = lines
-                .iter()
-                .position(|l| l.0 == product && l.1 == period && l.2 == quantity)
-                .or_else(|| lines.iter().position(|l| l.0 == product && l.1 == period));
-            if let Some(at) = at {
-                let (_, _, _, amount) = lines.remove(at);
-                payments.push((order, decimal(&amount)? * paid_share));
-            }
-        }
-        for renewal in sqlx::query(
-            "SELECT o.id, l.amount FROM orders o JOIN order_lines l ON l.order_id = o.id \
-             WHERE o.renews_resource = $1 AND o.status IN ('processing', 'completed') ORDER BY o.id",
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?
-        {
-            let paying: OrderId = renewal.try_get("id")?;
-            let amount: String = renewal.try_get("amount")?;
-            let share = self.paid_share(paying, std::iter::once(amount.as_str())).await?;
-            payments.push((paying, decimal(&amount)? * share));
-        }
-
+        let mut conn = self.pool().acquire().await?;
+        let children: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM resources WHERE main_resource = $1 AND status = 'in-use' ORDER BY id")
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
         let mut shares: Vec<(OrderId, i64)> = Vec::new();
-        for (paying, paid) in payments {
-            let unused = if term == 0 {
-                Decimal::ZERO
-            } else {
-                paid.checked_mul(Decimal::from(left))
-                    .map(|v| v / Decimal::from(term))
-                    .ok_or_else(|| crate::errors::out_of_range("resource", "the unused term's value"))?
-            };
-            let cents = crate::money::to_cents(crate::money::settle(unused)).unwrap_or(0);
-            match shares.iter_mut().find(|(o, _)| *o == paying) {
-                Some((_, sum)) => *sum = sum.saturating_add(cents),
-                None => shares.push((paying, cents)),
+        for resource in std::iter::once(id).chain(children) {
+            for term in crate::terms::of_resource(&mut conn, resource).await? {
+                let cents = term.unused_cents(now.timestamp_millis());
+                match shares.iter_mut().find(|(o, _)| *o == term.order) {
+                    Some((_, sum)) => *sum = sum.saturating_add(cents),
+                    None => shares.push((term.order, cents)),
+                }
             }
         }
+        drop(conn);
         // Never more than is left to refund on each order.
         for (paying, cents) in &mut shares {
             let found = self.existing_order(*paying).await?;
@@ -504,26 +442,6 @@ impl Store {
             shares,
             expires_at: expires,
         })
-    }
-
-    /// What share of its lines' price an order was paid: its amount (after coupons) over the
-    /// sum of `lines` (its lines' amounts), at most 1.
-    async fn paid_share<'a>(
-        &self,
-        order: OrderId,
-        lines: impl Iterator<Item = &'a str>,
-    ) -> Result<Decimal, StoreError> {
-        let mut gross = Decimal::ZERO;
-        for line in lines {
-            gross = gross
-                .checked_add(decimal(line)?)
-                .ok_or_else(|| crate::errors::out_of_range("amount", "the order's lines"))?;
-        }
-        if gross <= Decimal::ZERO {
-            return Ok(Decimal::ONE);
-        }
-        let paid = self.existing_order(order).await?.amount;
-        Ok((paid / gross).min(Decimal::ONE))
     }
 
     /// What a request of `actor` with `idempotency_key` already did unsubscribing resource
@@ -682,14 +600,4 @@ impl Store {
         tx.commit().await?;
         Ok(Some(result))
     }
-}
-
-fn decimal(text: &str) -> Result<Decimal, StoreError> {
-    Decimal::from_str_exact(text).map_err(|e| {
-        DomainError::Invalid {
-            field: "amount",
-            message: e.to_string(),
-        }
-        .into()
-    })
 }

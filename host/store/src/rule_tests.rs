@@ -11,7 +11,7 @@ use crate::errors::DomainError;
 use crate::invoicing::{InvoiceScope, Issuer, NewInvoiceRequest};
 use crate::money::{Currency, MAX_AMOUNT};
 use crate::opportunities::{NewOpportunity, OpportunityReview};
-use crate::orders::{CreatedOrder, NewOrder, NewOrderLine, OrderFilter, Payer};
+use crate::orders::{CreatedOrder, NewOrder, NewOrderLine, OrderFilter, Payer, SpecChange};
 use crate::partners::{CustomerFilter, InvitationChannel, NewCustomer, check_partner_discount};
 use crate::pricing::{Discount, offers};
 use crate::quotes::NewQuote;
@@ -92,6 +92,7 @@ async fn renewal_order(store: &Store, resource: i64, period: PeriodType, count: 
         now: t0(),
         expires_at: t0() + Duration::hours(1),
         renews: Some(resource),
+        spec_change: None,
     };
     let (quote, _) = store
         .save_quote_with_invocations(&quote, &[])
@@ -145,6 +146,64 @@ async fn renew_by_order(
         .expect("read")
         .expect("resource")
         .expires_at)
+}
+
+/// Orders a change of `resource` to product 2002 the way the API does: a spec change quote
+/// priced at `priced_at` (the order's amount `amount`, for a dearer spec; `credit` back, for a
+/// cheaper one), and an order made from it, unpaid.
+async fn spec_change_order(
+    store: &Store,
+    resource: i64,
+    amount: &str,
+    credit: &str,
+    priced_at: DateTime<Utc>,
+    key: &str,
+) -> OrderId {
+    let found = store.resource(resource).await.expect("read").expect("resource");
+    let lines = [NewOrderLine {
+        product: 2002,
+        period: found.period,
+        ..line(amount, 1, 1)
+    }];
+    let change = SpecChange {
+        resource,
+        from_product: found.product,
+        to_product: 2002,
+        term_ends_at: found.expires_at,
+        priced_at,
+        credit: dec(credit),
+    };
+    let quote = NewQuote {
+        customer: found.customer,
+        currency: cny(),
+        total: dec(amount),
+        lines: &lines,
+        body: "{}",
+        created_by: "test",
+        now: priced_at,
+        expires_at: priced_at + Duration::hours(24),
+        renews: None,
+        spec_change: Some(&change),
+    };
+    let (quote, _) = store
+        .save_quote_with_invocations(&quote, &[])
+        .await
+        .expect("spec change quote");
+    let order = NewOrder {
+        customer: found.customer,
+        currency: cny(),
+        lines: lines.to_vec(),
+        quote: Some(quote),
+    };
+    let created = store
+        .create_order(&order, &reseller_admin(), &format!("change-{key}"), priced_at)
+        .await
+        .expect("change order");
+    assert_eq!(
+        store.order(created.id).await.expect("read").expect("order").kind,
+        OrderKind::Change
+    );
+    created.id
 }
 
 /// The resource a paid order provisioned.
@@ -1554,24 +1613,25 @@ on_both_backends! {
         renew_by_order(&store, resource, PeriodType::Month, 2, "m2").await.expect("renewed");
         assert_eq!(balance(&store, AccountKind::Cash).await, dec("680.00"));
 
-        // On 2026-12-03, 120 of the 151 days paid for are left: each payment is refunded in
-        // that proportion, to whoever paid it: 300.00 × 120/151 = 238.41, 20.00 × 120/151 = 15.89.
+        // On 2026-12-03, 61 of the first term's 92 days are left, and none of the renewal's
+        // 59 has begun: each payment is refunded for the unused part of the stretch it paid
+        // for, to whoever paid it: 300.00 × 61/92 = 198.91, and all of the renewal's 20.00.
         let now = t0() + Duration::days(31);
         let preview = store.unsubscription_refund(resource, now).await.expect("preview");
-        assert_eq!((preview.order, preview.amount), (order.id, dec("254.30")));
+        assert_eq!((preview.order, preview.amount), (order.id, dec("218.91")));
         let done = store.unsubscribe_resource(resource, &reseller_admin(), "u-1", now).await.expect("unsubscribed");
         assert_eq!(done.closed, vec![resource]);
-        assert_eq!(done.amount, dec("254.30"));
+        assert_eq!(done.amount, dec("218.91"));
         let amounts: Vec<_> = done.refunds.iter().map(|r| (r.amount, r.account)).collect();
-        assert_eq!(amounts, [(dec("238.41"), cash), (dec("15.89"), cash)]);
-        assert_eq!(balance(&store, AccountKind::Cash).await, dec("934.30"));
-        assert_eq!(ledger_sum(&store, cash).await, dec("934.30"), "the ledger sums to the balance");
+        assert_eq!(amounts, [(dec("198.91"), cash), (dec("20.00"), cash)]);
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("898.91"));
+        assert_eq!(ledger_sum(&store, cash).await, dec("898.91"), "the ledger sums to the balance");
         // A retry answers the same and pays nothing more; another request finds it closed.
         let retry = store.unsubscribe_resource(resource, &reseller_admin(), "u-1", now).await.expect("retry");
         assert_eq!(retry, done);
         let again = store.unsubscribe_resource(resource, &reseller_admin(), "u-2", now).await;
         assert_eq!(again.map(|_| ()).map_err(|e| e.code().as_str()), Err("resource-not-in-use"));
-        assert_eq!(balance(&store, AccountKind::Cash).await, dec("934.30"));
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("898.91"));
     }
     async fn rule_10_an_unsubscription_sent_twice_at_once_under_one_key_answers_both_alike(store: Store) {
         // Found by the ledger's property tests: a client retrying before its first attempt
@@ -1624,6 +1684,103 @@ on_both_backends! {
         assert_eq!(done.amount, dec("100.00"));
         assert_eq!(balance(&store, AccountKind::Cash).await, dec("900.00"));
         assert_eq!(ledger_sum(&store, cash).await, dec("900.00"));
+    }
+    async fn spec_change_a_dearer_spec_is_charged_for_the_rest_of_the_term_and_refunded_for_its_unused_part(store: Store) {
+        seeded(&store).await;
+        let (cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;
+        let pay = |order, key: &'static str, at| {
+            let store = store.clone();
+            async move { store.pay_order(order, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), key, at).await }
+        };
+        // Three months of product 2001 at 100.00 from 2026-09-23: a 91-day term, 300.00.
+        let start = t0() - Duration::days(40);
+        let bought = NewOrder { lines: vec![line("100.00", 1, 3)], ..order_of("0.00") };
+        let bought = store.create_order(&bought, &reseller_admin(), "o-1", start).await.expect("order");
+        pay(bought.id, "p-1", start).await.expect("paid");
+        let resource = provisioned(&store, bought.id).await;
+        // A renewal ordered before the change, at the old spec's price.
+        let renewal = renewal_order(&store, resource, PeriodType::Month, 2, "r-1").await;
+
+        // Half-way, the change to product 2002 is priced at 60.00 for the 46 days left, ordered
+        // and paid: the spec changes in the payment's transaction, and the order completes.
+        let half = start + Duration::days(45);
+        let change = spec_change_order(&store, resource, "60.00", "0.00", half, "c-1").await;
+        let paid = pay(change, "p-2", half).await.expect("change paid");
+        assert_eq!((paid.amount, paid.refunds.len()), (dec("60.00"), 0));
+        assert_eq!(store.resource(resource).await.expect("read").expect("resource").product, 2002);
+        assert_eq!(store.order(change).await.expect("read").expect("order").status, OrderStatus::Completed);
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("640.00"));
+
+        // The renewal priced for the old spec can no longer be paid, and takes nothing.
+        let stale = pay(renewal, "p-3", half).await;
+        assert_eq!(stale.map(|_| ()).map_err(|e| e.code().as_str()), Err("resource-changed"));
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("640.00"));
+
+        // Three quarters in, 23 days are left of each: 300.00 × 23/91 = 75.82 of the purchase
+        // and 60.00 × 23/46 = 30.00 of the change come back to the partner that paid both.
+        let done = store.unsubscribe_resource(resource, &reseller_admin(), "u-1", start + Duration::days(68)).await.expect("unsubscribed");
+        let amounts: Vec<_> = done.refunds.iter().map(|r| (r.order, r.amount)).collect();
+        assert_eq!(amounts, [(bought.id, dec("75.82")), (change, dec("30.00"))]);
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("745.82"));
+        assert_eq!(ledger_sum(&store, cash).await, dec("745.82"), "the ledger sums to the balance");
+    }
+    async fn spec_change_a_cheaper_spec_refunds_its_credit_to_the_payer_and_later_refunds_count_it(store: Store) {
+        seeded(&store).await;
+        let (cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;
+        let pay = |order, key: &'static str, at| {
+            let store = store.clone();
+            async move { store.pay_order(order, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), key, at).await }
+        };
+        let buy = |key: &'static str| {
+            let store = store.clone();
+            async move {
+                let order = NewOrder { lines: vec![line("100.00", 1, 3)], ..order_of("0.00") };
+                let order = store.create_order(&order, &reseller_admin(), key, t0()).await.expect("order");
+                store
+                    .pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), &format!("pay-{key}"), t0())
+                    .await
+                    .expect("paid");
+                (order.id, provisioned(&store, order.id).await)
+            }
+        };
+        // 300.00 for 92 days; half-way, a cheaper spec credits 90.00 for the 46 days left. The
+        // change order is free; paying it (confirming it) refunds the credit from the 150.00
+        // still unused, to the partner that paid the term (rule 9).
+        let (bought, resource) = buy("o-1").await;
+        let half = t0() + Duration::days(46);
+        let change = spec_change_order(&store, resource, "0.00", "90.00", half, "c-1").await;
+        let paid = pay(change, "p-1", half).await.expect("confirmed");
+        let refunds: Vec<_> = paid.refunds.iter().map(|r| (r.order, r.amount, r.account)).collect();
+        assert_eq!((paid.amount, refunds), (dec("0.00"), vec![(bought, dec("90.00"), cash)]));
+        assert_eq!(store.resource(resource).await.expect("read").expect("resource").product, 2002);
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("790.00"));
+        // The rest of the term is now worth 60.00: three quarters in, half of that comes back.
+        let done = store.unsubscribe_resource(resource, &reseller_admin(), "u-1", t0() + Duration::days(69)).await.expect("unsubscribed");
+        assert_eq!(done.amount, dec("30.00"));
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("820.00"));
+
+        // Priced half-way but confirmed 6 days later: the credit shrinks with the time left,
+        // 90.00 × 40/46 = 78.26 (rounded down), not what was quoted.
+        let (_, second) = buy("o-2").await;
+        let change = spec_change_order(&store, second, "0.00", "90.00", half, "c-2").await;
+        let later = half + Duration::days(6);
+        let paid = pay(change, "p-2", later).await.expect("confirmed");
+        assert_eq!(paid.refunds.iter().map(|r| r.amount).collect::<Vec<_>>(), [dec("78.26")]);
+        // A retry under the payment's key answers the same and refunds nothing more.
+        let retry = pay(change, "p-2", later).await.expect("retry");
+        assert_eq!(retry, paid);
+        assert_eq!(balance(&store, AccountKind::Cash).await, dec("598.26"));
+        assert_eq!(ledger_sum(&store, cash).await, dec("598.26"), "the ledger sums to the balance");
+
+        // A change priced before a renewal was paid no longer applies: the term it was priced
+        // for moved. Its payment is refused and changes nothing.
+        let (_, third) = buy("o-3").await;
+        let change = spec_change_order(&store, third, "0.00", "90.00", half, "c-3").await;
+        renew_by_order(&store, third, PeriodType::Month, 1, "r-3").await.expect("renewed");
+        let stale = pay(change, "p-3", half).await;
+        assert_eq!(stale.map(|_| ()).map_err(|e| e.code().as_str()), Err("resource-changed"));
+        assert_eq!(store.resource(third).await.expect("read").expect("resource").product, 2001);
+        assert_eq!(store.order(change).await.expect("read").expect("order").status, OrderStatus::PendingPayment);
     }
     async fn orders_are_listed_by_visible_customer_and_status_with_paging(store: Store) {
         seeded(&store).await;

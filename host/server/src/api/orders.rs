@@ -265,6 +265,11 @@ pub struct PaymentView {
     pub debits: Vec<pchost_store::orders::Debit>,
     /// When.
     pub paid_at: DateTime<Utc>,
+    /// Only for a change to a cheaper spec: the refunds of its credit, one per order that paid
+    /// for the term, each to whoever paid it (rule 9): `refund_id`, `order_id`, `amount`,
+    /// `account`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub refunds: Option<Vec<serde_json::Value>>,
 }
 
 /// Pays an order from balance (rule 6). A customer pays its own; a partner admin pays on the
@@ -328,17 +333,8 @@ pub async fn pay(
         )
         .await?;
     tracing::info!(order = order.id, amount = %payment.amount, by = %caller.label(), "order paid");
-    Ok((
-        StatusCode::CREATED,
-        Json(PaymentView {
-            order_id: payment.order,
-            amount: payment.amount,
-            payer: "customer".into(),
-            debits: payment.debits,
-            paid_at: payment.paid_at,
-        }),
-    )
-        .into_response())
+    let answer = pchost_extensions::actions::payment_json(&payment, "customer");
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 /// Coupons for an order.

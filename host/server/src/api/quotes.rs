@@ -25,9 +25,11 @@ use pchost_extensions::ExtensionError;
 use pchost_extensions::audit::AuditLog;
 use pchost_extensions::pricing::{ChainStep, PricedLine, PricedQuote, run_chain};
 use pchost_runtime::model::{self, CustomerContext, LineResource, PartnerContext, QuotePurpose};
+use pchost_store::orders::{NewOrderLine, SpecChange};
 use pchost_store::pricing::QuotedLine;
 use pchost_store::quotes::NewQuote;
 use pchost_store::resources::ResourceStatus;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -264,35 +266,51 @@ pub struct SpecChangeRequest {
     pub product_id: ProductId,
 }
 
-/// A priced spec change: the new spec's price per period as the pricing chain set it, and
-/// what changing to it costs (or credits) for the rest of the resource's term.
+/// A priced spec change, saved: the new spec's price per period as the pricing chain set it,
+/// and what changing to it costs (or credits) for the rest of the resource's term. Order it
+/// with `POST /v1/orders` (`quote_id`) within 24 hours.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SpecChangeQuote {
+    /// The saved quote to order.
+    pub quote_id: i64,
+    /// From this instant on it can no longer be ordered.
+    pub expires_at: DateTime<Utc>,
     /// The resource changed.
     pub resource_id: i64,
     /// The prorated difference: `change.unit_price` is the chain's price of the new spec less
     /// the current spec's list price, per period; `change.amount` that difference over the
-    /// periods left, negative for a cheaper spec (a credit).
+    /// periods left, negative for a cheaper spec (a credit, refunded when the change is paid).
     #[schema(value_type = Object)]
     pub change: QuotedLine,
+    /// What the change order comes to: `change.amount` for a dearer spec, zero for a cheaper.
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub total: Decimal,
+    /// The credit a cheaper spec gets back, prorated again to the time left when it is paid.
+    #[schema(value_type = String)]
+    #[serde(with = "rust_decimal::serde::str")]
+    pub credit: Decimal,
     /// The new spec's price per period through the chain, with each rule's adjustment.
     pub priced: PricedLine,
     /// The chain as it ran.
     pub chain: Vec<ChainStep>,
 }
 
-/// Prices changing a resource to another spec for the rest of its term. The pricing chain
-/// prices one period of the new spec (purpose `spec-change`, the resource and its current spec
-/// on the line); the change is that price less the current spec's list price, over the time
-/// left (30-day months, 365-day years). Nothing is stored: no order is made from it yet.
+/// Prices changing a resource in use to another spec (another product of the same service,
+/// resource type, region and seller) for the rest of its term, and saves the quote. The
+/// pricing chain prices one period of the new spec (purpose `spec-change`, the resource and
+/// its current spec on the line); the change is that price less the current spec's list
+/// price, over the time left (30-day months, 365-day years). Ordered (`POST /v1/orders`) and
+/// paid, it changes the spec in the payment's transaction: a dearer spec is charged the
+/// difference, a cheaper spec's difference is refunded to whoever paid the term (rules 9, 10).
 #[utoipa::path(post, path = "/v1/quotes/spec-change", tag = "quotes", request_body = SpecChangeRequest,
-    responses((status = 200, body = SpecChangeQuote), (status = "4XX", body = crate::error::ErrorBody)),
+    responses((status = 201, body = SpecChangeQuote), (status = "4XX", body = crate::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn spec_change(
     State(state): State<AppState>,
     caller: Caller,
     payload: Body<SpecChangeRequest>,
-) -> Result<Json<SpecChangeQuote>, AppError> {
+) -> Result<(StatusCode, Json<SpecChangeQuote>), AppError> {
     // It runs the tenants' pricing rules and records their invocations: a write, as pricing
     // any other quote is.
     caller.need("quotes", Access::Write)?;
@@ -303,16 +321,50 @@ pub async fn spec_change(
         .await?
         .ok_or_else(|| AppError::not_found(Entity::Resource, request.resource_id))?;
     let customer = caller.customer(&state, resource.customer).await?;
+    if resource.status != ResourceStatus::InUse {
+        return Err(AppError::refused(
+            ErrorCode::ResourceNotInUse,
+            format!(
+                "resource {} is {}: only a resource in use changes spec",
+                resource.id, resource.status
+            ),
+        ));
+    }
     let current = state
         .store
         .product(resource.product)
         .await?
         .ok_or_else(|| AppError::not_found(Entity::Product, resource.product))?;
-    let currency = state
+    let target = state
+        .store
+        .product(request.product_id)
+        .await?
+        .ok_or_else(|| AppError::not_found(Entity::Product, request.product_id))?;
+    let same_kind = (
+        &current.service_type,
+        &current.resource_type,
+        &current.region,
+        current.seller,
+    ) == (
+        &target.service_type,
+        &target.resource_type,
+        &target.region,
+        target.seller,
+    );
+    if target.id == current.id || !same_kind {
+        return Err(AppError::refused_at(
+            ErrorCode::SpecNotCompatible,
+            "product_id",
+            format!(
+                "resource {} is a {} {} in {}: it changes to another spec of the same, from the same seller",
+                resource.id, current.service_type, current.resource_type, current.region
+            ),
+        ));
+    }
+    let list = state
         .store
         .list_price(request.product_id, resource.period)
         .await?
-        .map(|p| p.currency)
         .ok_or_else(|| {
             AppError::refused_at(
                 ErrorCode::PriceNotFound,
@@ -327,29 +379,80 @@ pub async fn spec_change(
         period: resource.period,
         expires_at: resource.expires_at,
     };
+    let now = Utc::now();
     let one_period = [(request.product_id, resource.period, 1, 1)];
     let (log, priced) = price(
         &state,
         customer,
-        currency,
+        list.currency,
         &one_period,
         Purpose::SpecChange(changed),
-        Utc::now(),
+        now,
     )
     .await?;
-    pchost_extensions::audit::write(&state.store, log).await?;
-    let mut priced = priced?;
+    let mut priced = match priced {
+        Ok(priced) => priced,
+        Err(refused) => {
+            pchost_extensions::audit::write(&state.store, log).await?;
+            return Err(refused.into());
+        }
+    };
     let line = priced.lines.remove(0);
     let change = state
         .store
-        .quote_spec_change(&resource, request.product_id, line.unit_price, Utc::now())
+        .quote_spec_change(&resource, request.product_id, line.unit_price, now)
         .await?;
-    Ok(Json(SpecChangeQuote {
+    let at_list = state
+        .store
+        .quote_spec_change(&resource, request.product_id, list.amount, now)
+        .await?;
+    let total = change.amount.max(Decimal::ZERO);
+    let credit = (-change.amount).max(Decimal::ZERO);
+    // The change order's one line: the difference for the rest of the term, as one period.
+    let lines = [NewOrderLine {
+        product: request.product_id,
+        period: resource.period,
+        period_count: 1,
+        quantity: 1,
+        list_unit_price: at_list.amount.max(Decimal::ZERO),
+        unit_price: total,
+    }];
+    let spec_change = SpecChange {
+        resource: resource.id,
+        from_product: resource.product,
+        to_product: request.product_id,
+        term_ends_at: resource.expires_at,
+        priced_at: now,
+        credit,
+    };
+    let mut answer = SpecChangeQuote {
+        quote_id: 0,
+        expires_at: now + QUOTE_VALIDITY,
         resource_id: resource.id,
         change,
+        total,
+        credit,
         priced: line,
         chain: priced.chain,
-    }))
+    };
+    let body = serde_json::to_string(&answer).map_err(|e| AppError::Internal(e.into()))?;
+    let created_by = caller.label();
+    let quote = NewQuote {
+        customer: resource.customer,
+        currency: list.currency,
+        total,
+        lines: &lines,
+        body: &body,
+        created_by: &created_by,
+        now,
+        expires_at: answer.expires_at,
+        renews: None,
+        spec_change: Some(&spec_change),
+    };
+    let (quote_id, ids) = state.store.save_quote_with_invocations(&quote, &log.records).await?;
+    pchost_extensions::audit::record_diffs(&state.store, log.diffs, &ids, Utc::now()).await?;
+    answer.quote_id = quote_id;
+    Ok((StatusCode::CREATED, Json(answer)))
 }
 
 /// What a quote is for, as the pricing chain is told.
@@ -426,6 +529,7 @@ async fn quote(
         now,
         expires_at: response.expires_at,
         renews,
+        spec_change: None,
     };
     // The quote and the records of the invocations that priced it: one commit.
     let (quote_id, ids) = state.store.save_quote_with_invocations(&quote, &log.records).await?;
