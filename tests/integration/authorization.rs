@@ -395,7 +395,7 @@ fn rows() -> Vec<Row> {
             "POST",
             "/v1/quotes/spec-change",
             Some(json!({ "resource_id": 1, "product_id": 2002 })),
-            "u 200 200 200 s s 200 s 200",
+            "u 201 201 201 s s 201 s 201",
         ),
         Row {
             method: "POST",

@@ -1378,7 +1378,7 @@ fn a_spec_change_is_priced_through_the_chain_with_its_purpose_and_the_resource_i
         Some(keys::CUSTOMER_102),
         Some(json!({ "resource_id": 1, "product_id": 2002 })),
     );
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     // The seller's renewal discount leaves a spec change alone; its volume discount has no
     // tier for 1 unit; reseller 2's markup: 299.99 + 8% = 323.9892.
     let adjustments: Vec<(&str, &str)> = body["priced"]["adjustments"]
@@ -1405,6 +1405,20 @@ fn a_spec_change_is_priced_through_the_chain_with_its_purpose_and_the_resource_i
     let expected =
         (dec("235.4892") * periods).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
     assert_eq!(change["amount"].as_str().map(dec), Some(expected));
+    // Saved: ordered, it is an order of kind `change` for that amount, payable at once.
+    assert_eq!(
+        (body["total"].as_str().map(dec), body["credit"].as_str()),
+        (Some(expected), Some("0"))
+    );
+    let (status, order) = order_quote(&app, &body["quote_id"], "change-1");
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(
+        (
+            order["order"]["kind"].as_str(),
+            order["order"]["amount"].as_str().map(dec)
+        ),
+        (Some("change"), Some(expected))
+    );
 
     // The rules were told what the quote is for and which resource it changes.
     let (_, audit) = call(&app, "GET", "/v1/invocations", Some(keys::RESELLER_ADMIN), None);

@@ -313,7 +313,7 @@ fn rule_23_each_action_in_the_customers_account_is_refused_once_revoked_and_allo
         Some(admin),
         Some(json!({ "resource_id": 1, "product_id": 2002 })),
     );
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     // The customer acts in its own account without any authorization.
     let own = quote(&app, keys::CUSTOMER_102, 102, 1, 1);
     let (status, body) = keyed(

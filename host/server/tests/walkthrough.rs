@@ -70,7 +70,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
             &format!("/v1/partners/{reseller_id}/top-ups"),
             Some(&operator),
             "application/json",
-            json!({ "currency": "CNY", "amount": "150000.00" })
+            json!({ "currency": "CNY", "amount": "250000.00" })
                 .to_string()
                 .as_bytes(),
             "Idempotency-Key: walkthrough-top-up\r\n",
@@ -111,7 +111,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
     assert_eq!(status, 201, "{accepted}");
     let customer_key = accepted["api_key"].as_str().expect("key").to_owned();
     // A resale customer is frozen on association until its partner sets its budget (rule 18):
-    // what it may spend a month, room enough for the 66,236.94 order below.
+    // what it may spend a month, room enough for the 66,236.94 order and the spec change below.
     let budgeted = ok(
         200,
         json_call(
@@ -119,7 +119,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
             "POST",
             &format!("/v1/customers/{customer_id}/budget"),
             &reseller_key,
-            json!({ "amount": "100000.00" }),
+            json!({ "amount": "200000.00" }),
         ),
     );
     assert_eq!(budgeted["freeze"], "not-frozen");
@@ -131,7 +131,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
             &format!("/v1/customers/{customer_id}/allocations"),
             Some(&reseller_key),
             "application/json",
-            json!({ "currency": "CNY", "amount": "100000.00" })
+            json!({ "currency": "CNY", "amount": "200000.00" })
                 .to_string()
                 .as_bytes(),
             "Idempotency-Key: walkthrough-allocation\r\n",
@@ -807,9 +807,73 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
         .expect("time");
     assert_eq!(after, before.checked_add_months(chrono::Months::new(1)).expect("date"));
 
+    // It changes the 60 units to the enterprise spec (product 2002) for the rest of the term:
+    // the chain prices the new spec, the difference over the time left is ordered (kind
+    // `change`) and paid, and the payment changes the spec.
+    let change = ok(
+        201,
+        json_call(
+            &server,
+            "POST",
+            "/v1/quotes/spec-change",
+            &customer_key,
+            json!({ "resource_id": resource_id, "product_id": 2002 }),
+        ),
+    );
+    let change_total = change["total"].as_str().expect("total").to_owned();
+    assert_eq!(
+        (change["change"]["quantity"].as_i64(), change["credit"].as_str()),
+        (Some(60), Some("0"))
+    );
+    let change_order = ok(
+        201,
+        request(
+            &server,
+            "POST",
+            "/v1/orders",
+            Some(&customer_key),
+            "application/json",
+            json!({ "quote_id": change["quote_id"] }).to_string().as_bytes(),
+            "Idempotency-Key: walkthrough-change\r\n",
+        ),
+    );
+    assert_eq!(
+        (
+            change_order["order"]["kind"].as_str(),
+            change_order["order"]["amount"].as_str()
+        ),
+        (Some("change"), Some(change_total.as_str())),
+        "{change_order}"
+    );
+    let change_id = id(&change_order, "/order/id");
+    ok(
+        201,
+        request(
+            &server,
+            "POST",
+            &format!("/v1/orders/{change_id}/payments"),
+            Some(&customer_key),
+            "application/json",
+            b"{}",
+            "Idempotency-Key: walkthrough-change-pay\r\n",
+        ),
+    );
+    let changed = ok(
+        200,
+        json_call(
+            &server,
+            "GET",
+            &format!("/v1/customers/{customer_id}/resources"),
+            &customer_key,
+            Value::Null,
+        ),
+    );
+    assert_eq!(changed[0]["product_id"], 2002, "{changed}");
+
     // It unsubscribes at once: the reseller's rule is asked, the resource closes, and the
-    // unused part of both payments comes back to the customer: all that is left of the first
-    // order (5,161.32 less the 1,000.00 refunded) and nearly all of the renewal.
+    // unused part of each payment comes back to the customer: all that is left of the first
+    // order (5,161.32 less the 1,000.00 refunded), all of the renewal (its month has not
+    // begun) and nearly all of the change.
     let done = ok(
         201,
         request(
@@ -831,15 +895,22 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
         (Some(order_id), Some("4161.32")),
         "{done}"
     );
-    assert_eq!(done["refunds"][1]["order_id"].as_i64(), Some(renewal_id));
-    let renewal_share: rust_decimal::Decimal = done["refunds"][1]["amount"]
-        .as_str()
-        .expect("amount")
-        .parse()
-        .expect("decimal");
+    // In the order their stretches of the term begin: the change's now, the renewal's later.
+    assert_eq!(done["refunds"][1]["order_id"].as_i64(), Some(change_id));
+    let decimal = |v: &Value| -> rust_decimal::Decimal { v.as_str().expect("amount").parse().expect("decimal") };
+    let change_paid = decimal(&change_order["order"]["amount"]);
+    let change_share = decimal(&done["refunds"][1]["amount"]);
     assert!(
-        renewal_share <= "4903.42".parse().expect("decimal") && renewal_share >= "4900.00".parse().expect("decimal"),
-        "the unused part of the renewal: {done}"
+        change_share <= change_paid && change_share >= change_paid - rust_decimal::Decimal::ONE,
+        "the unused part of the change: {done}"
+    );
+    assert_eq!(
+        (
+            done["refunds"][2]["order_id"].as_i64(),
+            done["refunds"][2]["amount"].as_str()
+        ),
+        (Some(renewal_id), Some("4903.42")),
+        "{done}"
     );
     let asked = ok(
         200,

@@ -194,8 +194,8 @@ impl Store {
 
     /// Changing a resource to another spec for the rest of its term: `new_unit_price` (the new
     /// spec's price per period, as the pricing chain set it) less the current spec's list
-    /// price, for the remaining time, in 30-day months or 365-day years. Negative for a
-    /// cheaper spec (a credit).
+    /// price, for the remaining time, in 30-day months or 365-day years, for each of the
+    /// resource's units. Negative for a cheaper spec (a credit).
     pub async fn quote_spec_change(
         &self,
         resource: &Resource,
@@ -227,13 +227,19 @@ impl Store {
             .ok_or_else(|| out_of_range("product_id", "the difference of the two list prices"))?;
         let amount = unit_price
             .checked_mul(periods)
+            .and_then(|a| a.checked_mul(Decimal::from(resource.quantity)))
             .filter(|a| in_range(*a))
-            .ok_or_else(|| out_of_range("product_id", format!("{unit_price} × {periods} periods")))?;
+            .ok_or_else(|| {
+                out_of_range(
+                    "product_id",
+                    format!("{unit_price} × {periods} periods × {} units", resource.quantity),
+                )
+            })?;
         Ok(QuotedLine {
             product: new_product,
             period: resource.period,
             periods,
-            quantity: 1,
+            quantity: resource.quantity,
             unit_price,
             amount: settle(amount),
             currency: new.currency,

@@ -177,7 +177,7 @@ impl Store {
             .bind(period.as_str())
             .fetch_one(&mut *tx)
             .await?;
-            crate::terms::record(&mut *tx, id, order, line, effective_at, expires_at).await?;
+            crate::terms::record(&mut tx, id, order, line, effective_at, expires_at).await?;
         }
         tx.commit().await?;
         Ok(id)
@@ -373,6 +373,10 @@ pub struct UnsubscriptionRefund {
     shares: Vec<(OrderId, i64)>,
     /// The expiry of the term they were computed for: a renewal paid since moved it.
     expires_at: i64,
+    /// The spec, and the latest of the resource's terms, they were computed with: a spec
+    /// change paid since changed them.
+    product: i64,
+    latest_term: i64,
 }
 
 impl Store {
@@ -384,7 +388,10 @@ impl Store {
     /// [`Store::unsubscribe_resource`] runs.
     pub async fn unsubscription_refund(&self, id: i64, now: DateTime<Utc>) -> Result<UnsubscriptionRefund, StoreError> {
         self.main_resource(id).await?;
-        let row = sqlx::query("SELECT status, order_id, expires_at FROM resources WHERE id = $1")
+        let row = sqlx::query(
+            "SELECT status, order_id, expires_at, product, (SELECT COALESCE(MAX(t.id), 0) FROM resource_terms t WHERE t.resource_id = resources.id) AS latest_term \
+             FROM resources WHERE id = $1",
+        )
             .bind(id)
             .fetch_one(self.pool())
             .await?;
@@ -441,6 +448,8 @@ impl Store {
             amount: crate::money::from_cents(total),
             shares,
             expires_at: expires,
+            product: row.try_get("product")?,
+            latest_term: row.try_get("latest_term")?,
         })
     }
 
@@ -491,8 +500,8 @@ impl Store {
         let resource = self.main_resource(id).await?;
         crate::authorizations::check_may_operate(self.pool(), actor, resource.customer).await?;
         // The refund is computed before the transaction; closing is conditional on the term it
-        // was computed for, so a renewal paid meanwhile (its term extended) is not left out of
-        // it: the refund is computed again.
+        // was computed for, so a renewal or a spec change paid meanwhile is not left out of it:
+        // the refund is computed again.
         for _ in 0..MAX_UNSUBSCRIBE_TRIES {
             if let Some(done) = self
                 .try_unsubscribe(id, actor, resource.customer, idempotency_key, now)
@@ -552,11 +561,16 @@ impl Store {
         {
             return Ok(Some(first));
         }
+        // Closed only as the refund saw it: same expiry, spec and terms (the spec is on the row
+        // itself, so PostgreSQL checks it again on the row a concurrent change committed).
         let main = sqlx::query(
-            "UPDATE resources SET status = 'closed' WHERE id = $1 AND status = 'in-use' AND expires_at = $2",
+            "UPDATE resources SET status = 'closed' WHERE id = $1 AND status = 'in-use' AND expires_at = $2 AND product = $3 \
+             AND (SELECT COALESCE(MAX(t.id), 0) FROM resource_terms t WHERE t.resource_id = $1) = $4",
         )
         .bind(id)
         .bind(refund.expires_at)
+        .bind(refund.product)
+        .bind(refund.latest_term)
         .execute(&mut *tx)
         .await?;
         if main.rows_affected() == 0 {
@@ -565,7 +579,7 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
             if status == "in-use" {
-                // Renewed since the refund was computed.
+                // Renewed or changed since the refund was computed.
                 tx.rollback().await?;
                 return Ok(None);
             }

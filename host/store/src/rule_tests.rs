@@ -1782,6 +1782,50 @@ on_both_backends! {
         assert_eq!(store.resource(third).await.expect("read").expect("resource").product, 2001);
         assert_eq!(store.order(change).await.expect("read").expect("order").status, OrderStatus::PendingPayment);
     }
+    async fn spec_change_paid_while_unsubscribing_is_refunded_too_or_refused(store: Store) {
+        seeded(&store).await;
+        reseller_accounts(&store, "100000.00", "0.00").await;
+        let now = t0() + Duration::days(5);
+        for round in 0..6 {
+            let order = NewOrder { lines: vec![line("100.00", 1, 3)], ..order_of("0.00") };
+            let order = store.create_order(&order, &reseller_admin(), &format!("o-{round}"), t0()).await.expect("order");
+            store
+                .pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), &format!("p-{round}"), t0())
+                .await
+                .expect("paid");
+            let resource = provisioned(&store, order.id).await;
+            let change = spec_change_order(&store, resource, "50.00", "0.00", now, &format!("c-{round}")).await;
+            // The change's payment and the unsubscription race.
+            let paying = {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .pay_order(change, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), &format!("pc-{round}"), now)
+                        .await
+                })
+            };
+            let unsubscribing = {
+                let store = store.clone();
+                tokio::spawn(async move { store.unsubscribe_resource(resource, &reseller_admin(), &format!("u-{round}"), now).await })
+            };
+            let paid = paying.await.expect("joined");
+            let done = unsubscribing.await.expect("joined").expect("unsubscribed");
+            let refunded: Vec<OrderId> = done.refunds.iter().map(|r| r.order).collect();
+            match paid {
+                // Paid first: the unsubscription refunded all of it too (none of it was used).
+                Ok(_) => assert!(
+                    done.refunds.iter().any(|r| r.order == change && r.amount == dec("50.00")),
+                    "round {round}: {done:?}"
+                ),
+                // Closed first: the change no longer applies and took nothing.
+                Err(e) => {
+                    assert_eq!(e.code().as_str(), "resource-changed", "round {round}");
+                    assert!(!refunded.contains(&change));
+                    assert_eq!(store.order(change).await.expect("read").expect("order").status, OrderStatus::PendingPayment);
+                }
+            }
+        }
+    }
     async fn orders_are_listed_by_visible_customer_and_status_with_paging(store: Store) {
         seeded(&store).await;
         let both = OrderFilter { customers: vec![demo::KEY_ACCOUNT_CUSTOMER, demo::STANDARD_CUSTOMER], status: None };

@@ -138,7 +138,7 @@ pub(crate) async fn refund_credit(
     now: DateTime<Utc>,
 ) -> Result<Vec<RefundDone>, StoreError> {
     let at = now.timestamp_millis();
-    let terms = of_resource(&mut **tx, resource).await?;
+    let terms = of_resource(tx, resource).await?;
     let unused: Vec<i64> = terms.iter().map(|t| t.unused_cents(at)).collect();
     let total_unused: i64 = unused.iter().sum();
     let credit = credit_cents.min(total_unused);

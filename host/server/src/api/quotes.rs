@@ -380,7 +380,8 @@ pub async fn spec_change(
         expires_at: resource.expires_at,
     };
     let now = Utc::now();
-    let one_period = [(request.product_id, resource.period, 1, 1)];
+    // One period of the new spec, for as many units as the resource has: volume tiers apply.
+    let one_period = [(request.product_id, resource.period, 1, resource.quantity)];
     let (log, priced) = price(
         &state,
         customer,
