@@ -408,6 +408,25 @@ pub struct InvoiceRequest {
     pub status: InvoiceStatus,
     /// Requested at.
     pub requested_at: DateTime<Utc>,
+    /// The credit notes against it: refunds of its orders made after it was requested.
+    #[serde(default)]
+    pub credit_notes: Vec<CreditNote>,
+}
+
+/// A credit note: a refund of an order already invoiced, against that invoice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreditNote {
+    /// Id.
+    pub id: i64,
+    /// The order refunded.
+    pub order: OrderId,
+    /// The refund.
+    pub refund: i64,
+    /// Amount credited.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// When.
+    pub created_at: DateTime<Utc>,
 }
 
 crate::word_enum! {

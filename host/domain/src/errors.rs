@@ -173,6 +173,7 @@ error_codes! {
     OverBudget = ("over-budget", 422),
     ResourceChanged = ("resource-changed", 409),
     SpecNotCompatible = ("spec-not-compatible", 422),
+    InvoiceConflict = ("invoice-conflict", 409),
 }
 
 impl serde::Serialize for ErrorCode {

@@ -254,17 +254,22 @@ pub fn payment_json(payment: &Payment, payer: &str) -> Value {
 
 /// Refunds as the API shows them.
 fn refunds_json(refunds: &[RefundDone]) -> Vec<Value> {
-    refunds
-        .iter()
-        .map(|r| {
-            json!({
-                "refund_id": r.refund,
-                "order_id": r.order,
-                "amount": r.amount.to_string(),
-                "account": r.account,
-            })
-        })
-        .collect()
+    refunds.iter().map(refund_json).collect()
+}
+
+/// A refund as the API shows it, with the credit note it issued when its order was already
+/// invoiced.
+fn refund_json(refund: &RefundDone) -> Value {
+    let mut answer = json!({
+        "refund_id": refund.refund,
+        "order_id": refund.order,
+        "amount": refund.amount.to_string(),
+        "account": refund.account,
+    });
+    if let Some(note) = refund.credit_note {
+        answer["credit_note_id"] = json!(note);
+    }
+    answer
 }
 
 impl Action {
@@ -333,12 +338,7 @@ impl Action {
                     idempotency_key.clone()
                 };
                 let done = store.refund_order(*order, *amount, actor, &key, now).await?;
-                Ok(json!({
-                    "refund_id": done.refund,
-                    "order_id": done.order,
-                    "amount": done.amount.to_string(),
-                    "account": done.account,
-                }))
+                Ok(refund_json(&done))
             }
             Action::PaymentOnBehalf {
                 order,

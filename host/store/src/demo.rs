@@ -250,6 +250,7 @@ impl DemoData {
             currency: cny,
             status: InvoiceStatus::Issued,
             requested_at: now - Duration::days(80),
+            credit_notes: Vec::new(),
         }];
         let member = |id, partner, role, supervisor| Staff {
             id,

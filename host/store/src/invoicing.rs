@@ -192,6 +192,13 @@ impl Store {
         // The orders invoiced are claimed in the request's transaction: each at most once,
         // alone or in its billing cycle, at what was paid net of refunds.
         let mut tx = self.pool().begin().await?;
+        // A write first, so that the transaction holds SQLite's write lock before it reads:
+        // one that read first and then wrote after another writer committed would fail with
+        // a stale snapshot. (On PostgreSQL it holds the customer's row, which is harmless.)
+        sqlx::query("UPDATE customers SET id = id WHERE id = $1")
+            .bind(customer.id)
+            .execute(&mut *tx)
+            .await?;
         let net = |row: &sqlx::any::AnyRow| -> Result<Decimal, StoreError> {
             let text: String = row.try_get("amount")?;
             let paid = Decimal::from_str_exact(&text).map_err(|e| DomainError::Invalid {
@@ -232,7 +239,7 @@ impl Store {
                     if in_cycle && currency == request.currency.as_str() && invoiced.is_none() {
                         amount = crate::money::total([amount, net(row)?])
                             .ok_or_else(|| out_of_range("amount", format!("the paid amount of {year}-{month:02}")))?;
-                        claimed.push(row.try_get::<i64, _>("id")?);
+                        claimed.push((row.try_get::<i64, _>("id")?, row.try_get::<i64, _>("refunded_cents")?));
                     }
                 }
                 (amount, Some(format!("{year}-{month:02}")), None, claimed)
@@ -271,7 +278,12 @@ impl Store {
                 if let Some(invoice) = row.try_get::<Option<i64>, _>("invoice_request")? {
                     return Err(already_invoiced(order, invoice).into());
                 }
-                (net(&row)?, None, Some(order), vec![order])
+                (
+                    net(&row)?,
+                    None,
+                    Some(order),
+                    vec![(order, row.try_get::<i64, _>("refunded_cents")?)],
+                )
             }
         };
         if amount <= Decimal::ZERO {
@@ -302,17 +314,22 @@ impl Store {
         .bind(issuer)
         .fetch_one(&mut *tx)
         .await?;
-        for claim in claimed {
-            // Conditional: of two requests racing for an order, one invoices it.
-            let done = sqlx::query("UPDATE orders SET invoice_request = $1 WHERE id = $2 AND invoice_request IS NULL")
-                .bind(id)
-                .bind(claim)
-                .execute(&mut *tx)
-                .await?;
+        for (claim, refunded) in claimed {
+            // Conditional: of two requests racing for an order, one invoices it; and only at
+            // the net amount read, so a refund made meanwhile (which found no invoice to
+            // credit) refuses the request rather than being left out of it.
+            let done = sqlx::query(
+                "UPDATE orders SET invoice_request = $1 WHERE id = $2 AND invoice_request IS NULL AND refunded_cents = $3",
+            )
+            .bind(id)
+            .bind(claim)
+            .bind(refunded)
+            .execute(&mut *tx)
+            .await?;
             if done.rows_affected() == 0 {
                 return Err(refused(
-                    ErrorCode::AlreadyInvoiced,
-                    format!("order {claim} was invoiced concurrently"),
+                    ErrorCode::InvoiceConflict,
+                    format!("order {claim} was invoiced or refunded while this invoice was computed: ask again"),
                 )
                 .into());
             }

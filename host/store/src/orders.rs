@@ -1266,6 +1266,9 @@ pub struct RefundDone {
     /// The cash account credited: the partner's when it paid on the customer's behalf, else
     /// the customer's (rule 9).
     pub account: i64,
+    /// The credit note it issued, when the order was already invoiced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_note: Option<i64>,
 }
 
 /// Pays `amount_cents` of an order back to `account` (its payer's cash, rule 9) inside the
@@ -1282,18 +1285,21 @@ pub(crate) async fn pay_refund(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<RefundDone, StoreError> {
+    // The invoice the order is in, read from the row this update wrote: an invoice request
+    // claiming the order either committed before (and the refund credits it) or finds the
+    // refunded total moved and is refused (see `Store::request_invoice`).
     let capped = sqlx::query(
         "UPDATE orders SET refunded_cents = refunded_cents + $1 \
-         WHERE id = $2 AND status IN ($3, $4) AND refunded_cents + $1 <= $5",
+         WHERE id = $2 AND status IN ($3, $4) AND refunded_cents + $1 <= $5 RETURNING invoice_request, currency",
     )
     .bind(amount_cents)
     .bind(order_id)
     .bind(OrderStatus::Processing.as_str())
     .bind(OrderStatus::Completed.as_str())
     .bind(paid_cents)
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    if capped.rows_affected() == 0 {
+    let Some(capped) = capped else {
         let row = sqlx::query("SELECT status, refunded_cents FROM orders WHERE id = $1")
             .bind(order_id)
             .fetch_one(&mut **tx)
@@ -1323,7 +1329,7 @@ pub(crate) async fn pay_refund(
             }
         }
         .into());
-    }
+    };
     let refund: i64 = sqlx::query_scalar(
         "INSERT INTO refunds (order_id, amount_cents, status, requested_by, requested_at, account, completed_at) \
          VALUES ($1, $2, 'completed', $3, $4, $5, $4) RETURNING id",
@@ -1339,11 +1345,31 @@ pub(crate) async fn pay_refund(
         return Err(out_of_range("amount", format!("the balance of account {account} plus the refund")).into());
     }
     insert_entry(tx, account, amount_cents, "refund", Some(order_id), actor, now).await?;
+    // Refunded after it was invoiced: a credit note against that invoice.
+    let invoice: Option<i64> = capped.try_get("invoice_request")?;
+    let credit_note = match invoice {
+        Some(invoice) => Some(
+            sqlx::query_scalar(
+                "INSERT INTO credit_notes (invoice_request, order_id, refund_id, amount_cents, currency, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(invoice)
+            .bind(order_id)
+            .bind(refund)
+            .bind(amount_cents)
+            .bind(capped.try_get::<String, _>("currency")?)
+            .bind(now.timestamp_millis())
+            .fetch_one(&mut **tx)
+            .await?,
+        ),
+        None => None,
+    };
     Ok(RefundDone {
         refund,
         order: order_id,
         amount: from_cents(amount_cents),
         account,
+        credit_note,
     })
 }
 

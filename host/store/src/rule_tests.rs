@@ -744,7 +744,70 @@ on_both_backends! {
         store.refund_order(order.id, dec("100.00"), &reseller_admin(), "r-1", t0()).await.expect("refunded");
         store.set_invoice_info(&title(demo::STANDARD_CUSTOMER, TitleType::Enterprise)).await.expect("title");
         let net = by_reseller(demo::STANDARD_CUSTOMER, InvoiceScope::Order { order: order.id });
-        assert_eq!(store.request_invoice(&net, t0()).await.expect("invoiced").1, dec("200.00"));
+        let (invoiced, amount) = store.request_invoice(&net, t0()).await.expect("invoiced");
+        assert_eq!(amount, dec("200.00"));
+
+        // Refunded after it was invoiced: each refund issues a credit note against the invoice,
+        // in its own transaction, so that the invoice and its notes state the net paid.
+        let refund = store.refund_order(order.id, dec("50.00"), &reseller_admin(), "r-2", t0()).await.expect("refunded");
+        let note = refund.credit_note.expect("a credit note");
+        let listed = store.invoice_requests(demo::STANDARD_CUSTOMER, 10).await.expect("list");
+        let notes: Vec<_> = listed.iter().find(|r| r.id == invoiced).expect("the invoice").credit_notes.iter().map(|n| (n.id, n.order, n.refund, n.amount)).collect();
+        assert_eq!(notes, [(note, order.id, refund.refund, dec("50.00"))]);
+        // A retry of the refund answers the same note and issues none more.
+        let retry = store.refund_order(order.id, dec("50.00"), &reseller_admin(), "r-2", t0()).await.expect("retry");
+        assert_eq!(retry.credit_note, Some(note));
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM credit_notes").fetch_one(store.pool()).await.expect("count");
+        assert_eq!(count, 1);
+        // A refund before any invoice issues none.
+        let other = store.create_order(&order_of("80.00"), &reseller_admin(), "o-2", t0()).await.expect("order");
+        store
+            .pay_order(other.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-2", t0())
+            .await
+            .expect("paid");
+        let before = store.refund_order(other.id, dec("10.00"), &reseller_admin(), "r-3", t0()).await.expect("refunded");
+        assert_eq!(before.credit_note, None);
+    }
+
+    async fn rule_2_a_refund_racing_an_invoice_is_credited_against_it_or_refuses_it(store: Store) {
+        seeded(&store).await;
+        reseller_accounts(&store, "100000.00", "0.00").await;
+        store.set_invoice_info(&title(demo::STANDARD_CUSTOMER, TitleType::Enterprise)).await.expect("title");
+        for round in 0..8 {
+            let order = store.create_order(&order_of("100.00"), &reseller_admin(), &format!("o-{round}"), t0()).await.expect("order");
+            store
+                .pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), &format!("p-{round}"), t0())
+                .await
+                .expect("paid");
+            let invoicing = {
+                let store = store.clone();
+                let request = invoice(demo::STANDARD_CUSTOMER, Issuer::Partner(demo::RESELLER), InvoiceScope::Order { order: order.id });
+                tokio::spawn(async move { store.request_invoice(&request, t0()).await })
+            };
+            let refunding = {
+                let store = store.clone();
+                tokio::spawn(async move { store.refund_order(order.id, dec("30.00"), &reseller_admin(), &format!("r-{round}"), t0()).await })
+            };
+            let invoiced = invoicing.await.expect("joined");
+            let refund = refunding.await.expect("joined").expect("refunded");
+            match invoiced {
+                // Invoiced first, at 100.00: the refund credits 30.00 against it.
+                Ok((invoice, amount)) if amount == dec("100.00") => {
+                    assert!(refund.credit_note.is_some(), "round {round}: invoice {invoice} at 100.00, refund uncredited");
+                }
+                // Refunded first: invoiced net, 70.00, with no note.
+                Ok((_, amount)) => {
+                    assert_eq!((amount, refund.credit_note), (dec("70.00"), None), "round {round}");
+                }
+                // Refunded while the invoice was computed: refused, nothing invoiced; asked
+                // again, it invoices the net.
+                Err(e) => {
+                    assert_eq!(e.code().as_str(), "invoice-conflict", "round {round}");
+                    let request = invoice(demo::STANDARD_CUSTOMER, Issuer::Partner(demo::RESELLER), InvoiceScope::Order { order: order.id });
+                    assert_eq!(store.request_invoice(&request, t0()).await.expect("again").1, dec("70.00"));
+                }
+            }
+        }
     }
 
     async fn rule_4_one_valid_invoice_title_per_account(store: Store) {

@@ -459,7 +459,8 @@ impl Store {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
+        let mut requests = rows
+            .iter()
             .map(|r| {
                 Ok(InvoiceRequest {
                     id: r.try_get("id")?,
@@ -471,9 +472,30 @@ impl Store {
                     currency: currency(r, "invoice_requests")?,
                     status: word(r, "invoice_requests", "status")?,
                     requested_at: millis(r, "invoice_requests", "requested_at")?,
+                    credit_notes: Vec::new(),
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let notes = sqlx::query(
+            "SELECT n.id, n.invoice_request, n.order_id, n.refund_id, n.amount_cents, n.created_at FROM credit_notes n \
+             JOIN invoice_requests i ON i.id = n.invoice_request WHERE i.customer = $1 ORDER BY n.id",
+        )
+        .bind(customer)
+        .fetch_all(&self.pool)
+        .await?;
+        for note in &notes {
+            let invoice: i64 = note.try_get("invoice_request")?;
+            if let Some(request) = requests.iter_mut().find(|r| r.id == invoice) {
+                request.credit_notes.push(CreditNote {
+                    id: note.try_get("id")?,
+                    order: note.try_get("order_id")?,
+                    refund: note.try_get("refund_id")?,
+                    amount: crate::money::from_cents(note.try_get("amount_cents")?),
+                    created_at: millis(note, "credit_notes", "created_at")?,
+                });
+            }
+        }
+        Ok(requests)
     }
 
     /// Records an installed plugin version if its owner's quota has room for it; recording the

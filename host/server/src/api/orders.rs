@@ -470,6 +470,8 @@ pub struct RefundView {
     pub amount: Decimal,
     /// The cash account credited: the payer's (rule 9).
     pub account: i64,
+    /// Only when the order was already invoiced: the credit note issued against its invoice.
+    pub credit_note_id: Option<i64>,
 }
 
 /// Refunds part or all of a paid order, to whoever paid it (rule 9), after the approval rules
