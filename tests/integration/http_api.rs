@@ -1394,21 +1394,26 @@ fn a_spec_change_is_priced_through_the_chain_with_its_purpose_and_the_resource_i
         .collect();
     assert_eq!(adjustments, [("reseller-markup@0.2.0", "323.989200")]);
     assert_eq!(body["priced"]["unit_price"], "323.989200");
-    // The change per period: 323.9892 less the current spec's list price, 88.50.
+    // The new spec's price for the days left, less what is unused of the 1,500.00 demo order
+    // 9003 paid for the resource's 30-day term (10 days used: about 1,000.00).
     let change = &body["change"];
     assert_eq!(
         (change["product"].as_i64(), change["unit_price"].as_str()),
-        (Some(2002), Some("235.489200"))
+        (Some(2002), Some("323.989200"))
     );
     let periods = dec(change["periods"].as_str().expect("periods"));
     assert!(periods > dec("0"), "the demo resource has term left");
-    let expected =
-        (dec("235.4892") * periods).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-    assert_eq!(change["amount"].as_str().map(dec), Some(expected));
-    // Saved: ordered, it is an order of kind `change` for that amount, payable at once.
+    let cost =
+        (dec("323.9892") * periods).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    let amount = change["amount"].as_str().map(dec).expect("amount");
+    let unused = cost - amount;
+    assert!(unused > dec("999.90") && unused <= dec("1000.00"), "{change}");
+    // That unused part is worth more than the new spec's time left: a credit, and an order
+    // of nothing to pay, which confirms the change when paid.
+    assert!(amount < dec("0"), "{change}");
     assert_eq!(
-        (body["total"].as_str().map(dec), body["credit"].as_str()),
-        (Some(expected), Some("0"))
+        (body["total"].as_str().map(dec), body["credit"].as_str().map(dec)),
+        (Some(dec("0")), Some(-amount))
     );
     let (status, order) = order_quote(&app, &body["quote_id"], "change-1");
     assert_eq!(status, StatusCode::CREATED, "{order}");
@@ -1417,7 +1422,7 @@ fn a_spec_change_is_priced_through_the_chain_with_its_purpose_and_the_resource_i
             order["order"]["kind"].as_str(),
             order["order"]["amount"].as_str().map(dec)
         ),
-        (Some("change"), Some(expected))
+        (Some("change"), Some(dec("0")))
     );
 
     // The rules were told what the quote is for and which resource it changes.

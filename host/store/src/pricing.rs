@@ -28,8 +28,8 @@ pub struct QuotedLine {
     /// List price per unit per period.
     #[serde(with = "rust_decimal::serde::str")]
     pub unit_price: Decimal,
-    /// unit price × quantity × periods, settled half-up to the cent (signed for a spec change
-    /// to a cheaper spec: a credit).
+    /// unit price × quantity × periods, settled half-up to the cent; for a spec change, less
+    /// the unused part of the paid term (negative for a credit).
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
     /// Currency.
@@ -193,9 +193,12 @@ impl Store {
     }
 
     /// Changing a resource to another spec for the rest of its term: `new_unit_price` (the new
-    /// spec's price per period, as the pricing chain set it) less the current spec's list
-    /// price, for the remaining time, in 30-day months or 365-day years, for each of the
-    /// resource's units. Negative for a cheaper spec (a credit).
+    /// spec's price per unit per period, as the pricing chain set it) for the time left, in
+    /// 30-day months or 365-day years, for each of the resource's units, less what the unused
+    /// part of its paid term is worth at `now` (see [`crate::terms`]). Negative for a cheaper
+    /// spec (a credit, never more than the unused part). Pricing against what was paid, not
+    /// against the current spec's list price, is what keeps a change there and back from
+    /// paying the customer: each change leaves the rest of the term worth the new spec's price.
     pub async fn quote_spec_change(
         &self,
         resource: &Resource,
@@ -222,17 +225,22 @@ impl Store {
         };
         // Days over 30 or 365: a division that only shrinks.
         let periods = remaining_days / days_per_period;
-        let unit_price = new_unit_price
-            .checked_sub(old.amount)
-            .ok_or_else(|| out_of_range("product_id", "the difference of the two list prices"))?;
-        let amount = unit_price
+        let mut conn = self.pool().acquire().await?;
+        let unused_cents = crate::terms::unused_by_order(&mut conn, &[resource.id], now)
+            .await?
+            .iter()
+            .try_fold(0i64, |sum, (_, cents)| sum.checked_add(*cents))
+            .ok_or_else(|| out_of_range("resource_id", "the unused term's value"))?;
+        let amount = new_unit_price
             .checked_mul(periods)
             .and_then(|a| a.checked_mul(Decimal::from(resource.quantity)))
+            .map(settle)
+            .and_then(|a| a.checked_sub(money::from_cents(unused_cents)))
             .filter(|a| in_range(*a))
             .ok_or_else(|| {
                 out_of_range(
                     "product_id",
-                    format!("{unit_price} × {periods} periods × {} units", resource.quantity),
+                    format!("{new_unit_price} × {periods} periods × {} units", resource.quantity),
                 )
             })?;
         Ok(QuotedLine {
@@ -240,8 +248,8 @@ impl Store {
             period: resource.period,
             periods,
             quantity: resource.quantity,
-            unit_price,
-            amount: settle(amount),
+            unit_price: new_unit_price,
+            amount,
             currency: new.currency,
         })
     }

@@ -407,33 +407,14 @@ impl Store {
         })?;
         let expires: i64 = row.try_get("expires_at")?;
         let mut conn = self.pool().acquire().await?;
-        let children: Vec<i64> =
+        let mut resources: Vec<i64> =
             sqlx::query_scalar("SELECT id FROM resources WHERE main_resource = $1 AND status = 'in-use' ORDER BY id")
                 .bind(id)
                 .fetch_all(&mut *conn)
                 .await?;
-        let mut shares: Vec<(OrderId, i64)> = Vec::new();
-        for resource in std::iter::once(id).chain(children) {
-            for term in crate::terms::of_resource(&mut conn, resource).await? {
-                let cents = term.unused_cents(now.timestamp_millis());
-                match shares.iter_mut().find(|(o, _)| *o == term.order) {
-                    Some((_, sum)) => *sum = sum.saturating_add(cents),
-                    None => shares.push((term.order, cents)),
-                }
-            }
-        }
+        resources.insert(0, id);
+        let shares = crate::terms::unused_by_order(&mut conn, &resources, now).await?;
         drop(conn);
-        // Never more than is left to refund on each order.
-        for (paying, cents) in &mut shares {
-            let found = self.existing_order(*paying).await?;
-            let refunded: i64 = sqlx::query_scalar("SELECT refunded_cents FROM orders WHERE id = $1")
-                .bind(*paying)
-                .fetch_one(self.pool())
-                .await?;
-            let paid = crate::money::to_cents(found.amount).unwrap_or(0);
-            *cents = (*cents).min(paid.saturating_sub(refunded)).max(0);
-        }
-        shares.retain(|(_, cents)| *cents > 0);
         let total = shares.iter().try_fold(0i64, |sum, (_, c)| sum.checked_add(*c));
         let total = total.ok_or_else(|| crate::errors::out_of_range("amount", "the refund"))?;
         if total == 0 {

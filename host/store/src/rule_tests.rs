@@ -148,12 +148,13 @@ async fn renew_by_order(
         .expires_at)
 }
 
-/// Orders a change of `resource` to product 2002 the way the API does: a spec change quote
+/// Orders a change of `resource` to product `to` the way the API does: a spec change quote
 /// priced at `priced_at` (the order's amount `amount`, for a dearer spec; `credit` back, for a
 /// cheaper one), and an order made from it, unpaid.
 async fn spec_change_order(
     store: &Store,
     resource: i64,
+    to: ProductId,
     amount: &str,
     credit: &str,
     priced_at: DateTime<Utc>,
@@ -161,14 +162,14 @@ async fn spec_change_order(
 ) -> OrderId {
     let found = store.resource(resource).await.expect("read").expect("resource");
     let lines = [NewOrderLine {
-        product: 2002,
+        product: to,
         period: found.period,
         ..line(amount, 1, 1)
     }];
     let change = SpecChange {
         resource,
         from_product: found.product,
-        to_product: 2002,
+        to_product: to,
         term_ends_at: found.expires_at,
         priced_at,
         credit: dec(credit),
@@ -1613,9 +1614,27 @@ on_both_backends! {
             .expect("resource");
         let resource = store.resource(id).await.expect("read").expect("resource");
         assert_eq!(store.quote_renewal(&resource, 2).await.expect("quote").amount, dec("400.00"));
-        // From 200.00 to 88.50 a month for the 45 days (1.5 months) left: (88.5 - 200) × 1.5.
+        // Nothing was paid for this one: the new spec at 88.50 a month for the 45 days (1.5
+        // months) left, 132.75, with nothing to set against it.
         let change = store.quote_spec_change(&resource, 2001, dec("88.50"), t0()).await.expect("quote");
-        assert_eq!(change.amount, dec("-167.25"));
+        assert_eq!((change.unit_price, change.amount), (dec("88.50"), dec("132.75")));
+
+        // Three months at 100.00 paid from t0 (92 days, 300.00); 46 days in, 150.00 of it is
+        // unused. The new spec at 60.00 a month for the 46 days left (1.5333 months) costs
+        // 92.00: the change credits 58.00. At 120.00 a month (184.00) it costs 34.00.
+        reseller_accounts(&store, "1000.00", "0.00").await;
+        let order = NewOrder { lines: vec![line("100.00", 1, 3)], ..order_of("0.00") };
+        let order = store.create_order(&order, &reseller_admin(), "o-1", t0()).await.expect("order");
+        store
+            .pay_order(order.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-1", t0())
+            .await
+            .expect("paid");
+        let paid = store.resource(provisioned(&store, order.id).await).await.expect("read").expect("resource");
+        let half = t0() + Duration::days(46);
+        let cheaper = store.quote_spec_change(&paid, 2002, dec("60.00"), half).await.expect("quote");
+        assert_eq!(cheaper.amount, dec("-58.00"));
+        let dearer = store.quote_spec_change(&paid, 2002, dec("120.00"), half).await.expect("quote");
+        assert_eq!(dearer.amount, dec("34.00"));
     }
     async fn rule_10_a_renewal_paid_while_unsubscribing_is_refunded_too_or_refused(store: Store) {
         seeded(&store).await;
@@ -1767,7 +1786,7 @@ on_both_backends! {
         // Half-way, the change to product 2002 is priced at 60.00 for the 46 days left, ordered
         // and paid: the spec changes in the payment's transaction, and the order completes.
         let half = start + Duration::days(45);
-        let change = spec_change_order(&store, resource, "60.00", "0.00", half, "c-1").await;
+        let change = spec_change_order(&store, resource, 2002, "60.00", "0.00", half, "c-1").await;
         let paid = pay(change, "p-2", half).await.expect("change paid");
         assert_eq!((paid.amount, paid.refunds.len()), (dec("60.00"), 0));
         assert_eq!(store.resource(resource).await.expect("read").expect("resource").product, 2002);
@@ -1811,7 +1830,7 @@ on_both_backends! {
         // still unused, to the partner that paid the term (rule 9).
         let (bought, resource) = buy("o-1").await;
         let half = t0() + Duration::days(46);
-        let change = spec_change_order(&store, resource, "0.00", "90.00", half, "c-1").await;
+        let change = spec_change_order(&store, resource, 2002, "0.00", "90.00", half, "c-1").await;
         let paid = pay(change, "p-1", half).await.expect("confirmed");
         let refunds: Vec<_> = paid.refunds.iter().map(|r| (r.order, r.amount, r.account)).collect();
         assert_eq!((paid.amount, refunds), (dec("0.00"), vec![(bought, dec("90.00"), cash)]));
@@ -1825,7 +1844,7 @@ on_both_backends! {
         // Priced half-way but confirmed 6 days later: the credit shrinks with the time left,
         // 90.00 × 40/46 = 78.26 (rounded down), not what was quoted.
         let (_, second) = buy("o-2").await;
-        let change = spec_change_order(&store, second, "0.00", "90.00", half, "c-2").await;
+        let change = spec_change_order(&store, second, 2002, "0.00", "90.00", half, "c-2").await;
         let later = half + Duration::days(6);
         let paid = pay(change, "p-2", later).await.expect("confirmed");
         assert_eq!(paid.refunds.iter().map(|r| r.amount).collect::<Vec<_>>(), [dec("78.26")]);
@@ -1838,12 +1857,48 @@ on_both_backends! {
         // A change priced before a renewal was paid no longer applies: the term it was priced
         // for moved. Its payment is refused and changes nothing.
         let (_, third) = buy("o-3").await;
-        let change = spec_change_order(&store, third, "0.00", "90.00", half, "c-3").await;
+        let change = spec_change_order(&store, third, 2002, "0.00", "90.00", half, "c-3").await;
         renew_by_order(&store, third, PeriodType::Month, 1, "r-3").await.expect("renewed");
         let stale = pay(change, "p-3", half).await;
         assert_eq!(stale.map(|_| ()).map_err(|e| e.code().as_str()), Err("resource-changed"));
         assert_eq!(store.resource(third).await.expect("read").expect("resource").product, 2001);
         assert_eq!(store.order(change).await.expect("read").expect("order").status, OrderStatus::PendingPayment);
+    }
+    async fn spec_change_there_and_back_leaves_the_customer_paying_for_what_it_used(store: Store) {
+        seeded(&store).await;
+        let (cash, _) = reseller_accounts(&store, "1000.00", "0.00").await;
+        // Three months of product 2002 at 240.00 (the partner's price, below list) from t0:
+        // 720.00 for 92 days.
+        let bought = NewOrder { lines: vec![NewOrderLine { product: 2002, ..line("240.00", 1, 3) }], ..order_of("0.00") };
+        let bought = store.create_order(&bought, &reseller_admin(), "o-1", t0()).await.expect("order");
+        store
+            .pay_order(bought.id, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), "p-1", t0())
+            .await
+            .expect("paid");
+        let resource = provisioned(&store, bought.id).await;
+        let half = t0() + Duration::days(46);
+        // Half-way, down to product 2001 at 80.00 and back to 2002 at 240.00, five times. Each
+        // change is priced against what the rest of the term is worth, not the list price the
+        // customer never paid: going there and back costs it the rounding, never earns it.
+        for round in 0..5 {
+            for (to, price) in [(2001, "80.00"), (2002, "240.00")] {
+                let found = store.resource(resource).await.expect("read").expect("resource");
+                let quoted = store.quote_spec_change(&found, to, dec(price), half).await.expect("quote");
+                let (amount, credit) = (quoted.amount.max(Decimal::ZERO), (-quoted.amount).max(Decimal::ZERO));
+                let key = format!("{round}-{to}");
+                let order = spec_change_order(&store, resource, to, &amount.to_string(), &credit.to_string(), half, &key).await;
+                store
+                    .pay_order(order, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), &format!("pay-{key}"), half)
+                    .await
+                    .expect("paid");
+            }
+        }
+        // The rest of the term, on 2002 again, is worth 240.00 × 46/30 = 368.00: unsubscribed
+        // now, the customer has spent the used half, 360.00, and the rounding of the changes.
+        let done = store.unsubscribe_resource(resource, &reseller_admin(), "u-1", half).await.expect("unsubscribed");
+        let spent = dec("1000.00") - balance(&store, AccountKind::Cash).await;
+        assert!(spent >= dec("360.00") && spent <= dec("360.10"), "spent {spent}: {done:?}");
+        assert_eq!(ledger_sum(&store, cash).await, balance(&store, AccountKind::Cash).await);
     }
     async fn spec_change_paid_while_unsubscribing_is_refunded_too_or_refused(store: Store) {
         seeded(&store).await;
@@ -1857,7 +1912,7 @@ on_both_backends! {
                 .await
                 .expect("paid");
             let resource = provisioned(&store, order.id).await;
-            let change = spec_change_order(&store, resource, "50.00", "0.00", now, &format!("c-{round}")).await;
+            let change = spec_change_order(&store, resource, 2002, "50.00", "0.00", now, &format!("c-{round}")).await;
             // The change's payment and the unsubscription race.
             let paying = {
                 let store = store.clone();

@@ -104,6 +104,38 @@ pub(crate) async fn of_resource(conn: &mut AnyConnection, resource: i64) -> Resu
     Ok(terms)
 }
 
+/// The unused part at `now` of the terms of `resources`, by the order that paid each, oldest
+/// term first, each capped at what is left to refund on its order (a refund made by hand
+/// already gave some of it back): what unsubscribing them would refund, and what a spec
+/// change sets against the new spec's price.
+pub(crate) async fn unused_by_order(
+    conn: &mut AnyConnection,
+    resources: &[i64],
+    now: DateTime<Utc>,
+) -> Result<Vec<(OrderId, i64)>, StoreError> {
+    let mut shares: Vec<(OrderId, i64)> = Vec::new();
+    for resource in resources {
+        for term in of_resource(conn, *resource).await? {
+            let cents = term.unused_cents(now.timestamp_millis());
+            match shares.iter_mut().find(|(o, _)| *o == term.order) {
+                Some((_, sum)) => *sum = sum.saturating_add(cents),
+                None => shares.push((term.order, cents)),
+            }
+        }
+    }
+    for (order, cents) in &mut shares {
+        let row = sqlx::query("SELECT amount, refunded_cents FROM orders WHERE id = $1")
+            .bind(*order)
+            .fetch_one(&mut *conn)
+            .await?;
+        let paid = to_cents(decimal(&row.try_get::<String, _>("amount")?)?).unwrap_or(0);
+        let refunded: i64 = row.try_get("refunded_cents")?;
+        *cents = (*cents).min(paid.saturating_sub(refunded)).max(0);
+    }
+    shares.retain(|(_, cents)| *cents > 0);
+    Ok(shares)
+}
+
 /// What share of its lines' price an order was paid: its amount (after coupons) over the sum of
 /// its lines' amounts, at most 1.
 async fn paid_share(conn: &mut AnyConnection, order: OrderId, amount: Decimal) -> Result<Decimal, StoreError> {

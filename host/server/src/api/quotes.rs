@@ -277,9 +277,10 @@ pub struct SpecChangeQuote {
     pub expires_at: DateTime<Utc>,
     /// The resource changed.
     pub resource_id: i64,
-    /// The prorated difference: `change.unit_price` is the chain's price of the new spec less
-    /// the current spec's list price, per period; `change.amount` that difference over the
-    /// periods left, negative for a cheaper spec (a credit, refunded when the change is paid).
+    /// The change: `change.unit_price` is the chain's price of the new spec per unit per
+    /// period; `change.amount` that price over the periods left for the resource's units, less
+    /// what the unused part of its paid term is worth now; negative for a cheaper spec (a
+    /// credit, refunded when the change is paid).
     #[schema(value_type = Object)]
     pub change: QuotedLine,
     /// What the change order comes to: `change.amount` for a dearer spec, zero for a cheaper.
@@ -299,8 +300,8 @@ pub struct SpecChangeQuote {
 /// Prices changing a resource in use to another spec (another product of the same service,
 /// resource type, region and seller) for the rest of its term, and saves the quote. The
 /// pricing chain prices one period of the new spec (purpose `spec-change`, the resource and
-/// its current spec on the line); the change is that price less the current spec's list
-/// price, over the time left (30-day months, 365-day years). Ordered (`POST /v1/orders`) and
+/// its current spec on the line); the change is that price over the time left (30-day months,
+/// 365-day years), less what the unused part of the paid term is worth. Ordered (`POST /v1/orders`) and
 /// paid, it changes the spec in the payment's transaction: a dearer spec is charged the
 /// difference, a cheaper spec's difference is refunded to whoever paid the term (rules 9, 10).
 #[utoipa::path(post, path = "/v1/quotes/spec-change", tag = "quotes", request_body = SpecChangeRequest,
