@@ -628,3 +628,89 @@ fn an_approved_task_a_crash_interrupted_is_finished_once_by_the_outbox_or_marked
     assert!(finish(Utc::now() + chrono::Duration::minutes(4)).is_empty());
     assert_eq!(balance(), before + dec("150.00"));
 }
+
+#[test]
+fn rule_11_an_escalated_auto_renewal_waits_for_one_task_and_is_paid_once_it_is_approved() {
+    let (state, app) = server(json!({ "escalate": "renewal" }));
+    let now = Utc::now();
+    // Demo resource 1 expires in 5 days, renewing itself.
+    tokio().block_on(async {
+        sqlx::query("UPDATE resources SET expires_at = $1 WHERE id = 1")
+            .bind((now + chrono::Duration::days(5)).timestamp_millis())
+            .execute(state.store.pool())
+            .await
+            .expect("expiry");
+    });
+    let (status, body) = call(
+        &app,
+        "PUT",
+        "/v1/resources/1/auto-renew",
+        Some(keys::CUSTOMER_102),
+        Some(json!({ "enabled": true })),
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let expires = || {
+        tokio()
+            .block_on(state.store.resource(1))
+            .expect("read")
+            .expect("resource 1")
+            .expires_at
+    };
+    let before = expires();
+    let run = |at: chrono::DateTime<Utc>| {
+        tokio()
+            .block_on(pchost_server::scheduler::run_once(&state, at))
+            .expect("run")
+    };
+    let pending_renewals = || {
+        let (status, tasks) = call(
+            &app,
+            "GET",
+            "/v1/approval-tasks?status=pending",
+            Some(keys::RESELLER_ADMIN),
+            None,
+        );
+        assert_eq!(status, StatusCode::OK, "{tasks}");
+        tasks
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .filter(|t| t["kind"] == "renewal")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    // The rule escalates: a task for the partner admin, requested by the customer whose
+    // standing instruction it is; nothing is ordered or paid.
+    run(now);
+    let tasks = pending_renewals();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(
+        (tasks[0]["role"].as_str(), tasks[0]["requested_by"].as_str()),
+        (Some("partner-admin"), Some("customer:102"))
+    );
+    assert_eq!(expires(), before);
+    // A day later, still undecided: the try waits for that task rather than asking again.
+    run(now + chrono::Duration::days(1) + chrono::Duration::minutes(1));
+    assert_eq!(pending_renewals().len(), 1);
+    // Approved, it orders the renewal; the next try pays it, and the term extends once.
+    let id = tasks[0]["id"].as_i64().expect("task id");
+    let (status, decided) = call(
+        &app,
+        "POST",
+        &format!("/v1/approval-tasks/{id}/approve"),
+        Some(keys::RESELLER_ADMIN),
+        Some(json!({})),
+    );
+    assert_eq!(
+        (status, decided["status"].as_str()),
+        (StatusCode::OK, Some("approved")),
+        "{decided}"
+    );
+    assert_eq!(expires(), before, "approved, ordered, not yet paid");
+    run(now + chrono::Duration::days(2) + chrono::Duration::minutes(2));
+    let renewed = before.checked_add_months(chrono::Months::new(1)).expect("date");
+    assert_eq!(expires(), renewed);
+    run(now + chrono::Duration::days(3) + chrono::Duration::minutes(3));
+    assert_eq!(expires(), renewed, "paid once");
+    assert!(pending_renewals().is_empty());
+}

@@ -8,9 +8,11 @@
 //!   for one period of its type as its customer's standing instruction: priced by the chain
 //!   (purpose renewal), asked of the approval rules, ordered and paid from the customer's
 //!   accounts, each under a key naming the resource and the term renewed. Each try is claimed
-//!   on the resource first (one instance at a time); one the rules refuse or escalate, or the
-//!   customer cannot pay (its order waits, payable by hand), is tried again a day later until
-//!   its term ends; then its expiry policy applies as for a grace period.
+//!   on the resource first (one instance at a time); one the rules refuse, or the customer
+//!   cannot pay (its order waits, payable by hand), is tried again a day later until its term
+//!   ends; then its expiry policy applies as for a grace period. One the rules escalate becomes
+//!   an approval task, once per term: approved, it orders the renewal, and the next try pays
+//!   it; rejected (or failed, its quote expired after 24 hours), the next try asks again.
 //! - `apply-expiry-policies` (rule 11): see [`Store::apply_expiry_policies`].
 //! - `finish-interrupted-tasks`: the approval tasks' outbox, see
 //!   [`pchost_extensions::approvals::finish_interrupted_tasks`]. The first run comes as the
@@ -18,12 +20,12 @@
 //! - `expire-unpaid-orders` (rule 8): unpaid orders (pending payment, or still in review)
 //!   past their 7 days are cancelled.
 
-use crate::api::approvals::decide_only;
+use crate::api::approvals::{decide_only, escalate};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
-use pchost_domain::{FreezeState, OrderStatus};
+use pchost_domain::{ApprovalKind, FreezeState, OrderStatus};
 use pchost_runtime::model::Decision;
 use pchost_store::orders::Payer;
 use pchost_store::resources::Resource;
@@ -149,14 +151,27 @@ async fn renew_one(state: &AppState, resource: Resource, now: DateTime<Utc>) -> 
     let order = match store.order_created_with_key(&actor, &key).await? {
         Some(created) => created.id,
         None => {
+            // Escalated by an earlier try: its task decides, once.
+            if let Some(task) = store
+                .pending_task_keyed(customer.partner, ApprovalKind::Renewal, &key)
+                .await?
+            {
+                return Ok(AutoRenewal::NotNow(format!("waiting for approval task {}", task.id)));
+            }
             let (approval, action) =
                 crate::api::orders::renewal(state, &caller, &resource, &customer, 1, key.clone(), now).await?;
-            match decide_only(state, approval).await?.decision {
+            let response = decide_only(state, approval).await?;
+            match &response.decision {
                 Decision::Approve => {}
                 Decision::Reject { reason } => return Ok(AutoRenewal::NotNow(format!("rejected: {reason}"))),
-                Decision::Escalate { role, reason } => {
+                Decision::Escalate { role, .. } => {
+                    // A task for the role the rules named: approved, it orders the renewal,
+                    // which the next try pays.
+                    let subject = (ApprovalKind::Renewal, customer.partner, Some(customer.id));
+                    let task = escalate(state, &caller, subject, &response, &action).await?;
                     return Ok(AutoRenewal::NotNow(format!(
-                        "escalated to {role} ({reason}): a person renews it by hand"
+                        "escalated to {role}: approval task {}",
+                        task.id
                     )));
                 }
             }

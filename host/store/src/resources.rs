@@ -317,17 +317,21 @@ impl Store {
     /// Partner staff need the customer's authorization (rule 23: a renewal decision).
     pub async fn set_auto_renew(&self, id: i64, on: bool, actor: &crate::accounts::Actor) -> Result<(), StoreError> {
         let resource = self.main_resource(id).await?;
-        crate::authorizations::check_may_operate(self.pool(), actor, resource.customer).await?;
         let policy = if on {
             ExpiryPolicy::AutoRenew
         } else {
             ExpiryPolicy::GracePeriod
         };
+        let mut tx = self.pool().begin().await?;
         sqlx::query("UPDATE resources SET expiry_policy = $1 WHERE id = $2 OR main_resource = $2")
             .bind(policy.as_str())
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        // Rule 23, held until the commit: a revocation meanwhile comes after the change or
+        // refuses it. Taken after the resource, as payments and unsubscriptions take them.
+        crate::authorizations::hold_may_operate(&mut tx, actor, resource.customer).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -204,6 +204,36 @@ impl Store {
         row.as_ref().map(task_from_row).transpose()
     }
 
+    /// The pending task of `partner` (of `kind`) whose action carries idempotency key `key`,
+    /// if any: a standing instruction the rules escalated (an auto-renewal) waits for its
+    /// task rather than asking again at every try.
+    pub async fn pending_task_keyed(
+        &self,
+        partner: PartnerId,
+        kind: ApprovalKind,
+        key: &str,
+    ) -> Result<Option<ApprovalTask>, StoreError> {
+        // LIKE narrows the search to the actions that mention the key (its wildcards escaped);
+        // the key is then compared exactly.
+        let escaped = key.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_FIELDS} FROM approval_tasks WHERE partner = $1 AND status = 'pending' AND kind = $2 \
+             AND action LIKE $3 ESCAPE '\\' ORDER BY id"
+        ))
+        .bind(partner)
+        .bind(kind.as_str())
+        .bind(format!("%{escaped}%"))
+        .fetch_all(self.pool())
+        .await?;
+        for row in &rows {
+            let task = task_from_row(row)?;
+            if task.action.get("idempotency_key").and_then(|k| k.as_str()) == Some(key) {
+                return Ok(Some(task));
+            }
+        }
+        Ok(None)
+    }
+
     /// One task.
     pub async fn task(&self, id: i64) -> Result<Option<ApprovalTask>, StoreError> {
         let row = sqlx::query(&format!("SELECT {TASK_FIELDS} FROM approval_tasks WHERE id = $1"))

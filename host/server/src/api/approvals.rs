@@ -23,7 +23,7 @@ use pchost_domain::{ApprovalKind, Currency, Customer, CustomerId, OrderId, Partn
 use pchost_extensions::actions::Action;
 use pchost_extensions::approvals::{ApprovalOutcome, decide};
 use pchost_runtime::model::{self, ActionDetail, Decision, Principal, SubjectCustomer};
-use pchost_store::tasks::NewTask;
+use pchost_store::tasks::{ApprovalTask, NewTask};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -213,6 +213,48 @@ pub async fn decide_only(state: &AppState, request: model::ApprovalRequest) -> R
     )
 }
 
+/// Stores `action`, which the rules escalated in `response`, as an approval task for the role
+/// they named, about `subject` (the kind, partner and customer of the request they were
+/// asked): carried out when a principal with that role approves it.
+pub(crate) async fn escalate(
+    state: &AppState,
+    caller: &Caller,
+    subject: (ApprovalKind, PartnerId, Option<CustomerId>),
+    response: &ApprovalOutcome,
+    action: &Action,
+) -> Result<ApprovalTask, AppError> {
+    let (kind, partner, customer) = subject;
+    let Decision::Escalate { role, reason } = &response.decision else {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "escalating a decision that is not an escalation"
+        )));
+    };
+    let plugin = response
+        .rules
+        .iter()
+        .find(|r| matches!(r.decision, Decision::Escalate { .. }))
+        .map(|r| r.plugin.clone())
+        .unwrap_or_default();
+    let task = state
+        .store
+        .create_task(
+            &NewTask {
+                kind,
+                partner,
+                customer,
+                role: *role,
+                reason: reason.clone(),
+                plugin,
+                action: serde_json::to_value(action).map_err(|e| AppError::Internal(e.into()))?,
+                requested_by: caller.label(),
+            },
+            Utc::now(),
+        )
+        .await?;
+    tracing::info!(task = task.id, %kind, %role, by = %caller.label(), "action escalated for approval");
+    Ok(task)
+}
+
 /// Asks the bound approval rules about `action`, then: approve carries it out and answers
 /// `done` with its result; reject refuses it with the rule's reason (`approval-rejected`);
 /// escalate stores it as an approval task for the role and answers 202 with the task, to be
@@ -239,30 +281,8 @@ pub async fn act(
             ErrorCode::ApprovalRejected,
             format!("an approval rule rejected the action: {reason}"),
         )),
-        Decision::Escalate { role, reason } => {
-            let plugin = response
-                .rules
-                .iter()
-                .find(|r| matches!(r.decision, Decision::Escalate { .. }))
-                .map(|r| r.plugin.clone())
-                .unwrap_or_default();
-            let task = state
-                .store
-                .create_task(
-                    &NewTask {
-                        kind,
-                        partner,
-                        customer,
-                        role: *role,
-                        reason: reason.clone(),
-                        plugin,
-                        action: serde_json::to_value(&action).map_err(|e| AppError::Internal(e.into()))?,
-                        requested_by: caller.label(),
-                    },
-                    Utc::now(),
-                )
-                .await?;
-            tracing::info!(task = task.id, %kind, %role, by = %caller.label(), "action escalated for approval");
+        Decision::Escalate { .. } => {
+            let task = escalate(state, caller, (kind, partner, customer), &response, &action).await?;
             Ok((
                 StatusCode::ACCEPTED,
                 Json(serde_json::json!({ "status": "pending-approval", "task": task })),
