@@ -112,6 +112,17 @@ pub(crate) fn spec_change_of(row: &sqlx::any::AnyRow, table: &'static str) -> Re
         })
 }
 
+/// A spec change as its `spec_change` column in `table` keeps it.
+pub(crate) fn spec_change_text(change: Option<&SpecChange>, table: &'static str) -> Result<Option<String>, StoreError> {
+    change
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Corrupt {
+            table,
+            detail: format!("spec change does not serialise: {e}"),
+        })
+}
+
 /// Who pays an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "payer", content = "id", rename_all = "kebab-case")]
@@ -534,14 +545,7 @@ impl Store {
             (None, Some(_)) => OrderKind::Change,
             (None, None) => OrderKind::New,
         };
-        let change_text = change
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| StoreError::Corrupt {
-                table: "orders",
-                detail: format!("spec change does not serialise: {e}"),
-            })?;
+        let change_text = spec_change_text(change.as_ref(), "orders")?;
         let deadline = now + Duration::days(PAYMENT_WINDOW_DAYS);
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO orders (customer, kind, status, currency, list_amount, amount, created_at, paid_by_partner, payment_deadline, created_by, quote_id, renews_resource, changes_resource, spec_change) \

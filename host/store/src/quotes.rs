@@ -153,13 +153,7 @@ impl Store {
             table: "quotes",
             detail: format!("lines do not serialise: {e}"),
         })?;
-        let spec_change = spec_change
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| StoreError::Corrupt {
-                table: "quotes",
-                detail: format!("spec change does not serialise: {e}"),
-            })?;
+        let spec_change = crate::orders::spec_change_text(spec_change, "quotes")?;
         self.existing_customer(customer).await?;
         audit::check_purposes(invocations)?;
         let _turn = self.sqlite_writer().await;
