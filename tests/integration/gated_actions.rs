@@ -714,3 +714,56 @@ fn rule_11_an_escalated_auto_renewal_waits_for_one_task_and_is_paid_once_it_is_a
     assert_eq!(expires(), renewed, "paid once");
     assert!(pending_renewals().is_empty());
 }
+
+#[test]
+fn a_change_to_a_cheaper_spec_is_reviewed_as_the_refund_of_its_credit() {
+    // Demo resource 1's unused term (of the 1,500.00 demo order 9003) is worth more than the
+    // enterprise spec for the days left: the change is a credit, refunded when it is paid.
+    let quote_change = |app: &axum::Router| {
+        let (status, quote) = call(
+            app,
+            "POST",
+            "/v1/quotes/spec-change",
+            Some(keys::CUSTOMER_102),
+            Some(json!({ "resource_id": 1, "product_id": 2002 })),
+        );
+        assert_eq!(status, StatusCode::CREATED, "{quote}");
+        assert_eq!(quote["total"].as_str().map(dec), Some(dec("0")), "{quote}");
+        quote
+    };
+    // A rule that rejects refunds rejects it: the order is cancelled, nothing is refunded.
+    let (state, app) = server(json!({ "reject": "refund" }));
+    let quote = quote_change(&app);
+    let (status, body) = order_quote(&app, &quote["quote_id"], "cheaper");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("approval-rejected")),
+        "{body}"
+    );
+    assert_eq!(
+        tokio()
+            .block_on(state.store.resource(1))
+            .expect("read")
+            .expect("resource")
+            .product,
+        2001
+    );
+    // One that escalates refunds holds it for a person, with the credit as the amount asked.
+    let (_state, app) = server(json!({ "escalate": "refund" }));
+    let quote = quote_change(&app);
+    let (status, body) = order_quote(&app, &quote["quote_id"], "cheaper");
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["task"]["kind"], "refund", "{body}");
+    // Rules that object to order reviews only are not what a credit is asked of.
+    let (_state, app) = server(json!({ "reject": "order-review" }));
+    let quote = quote_change(&app);
+    let (status, body) = order_quote(&app, &quote["quote_id"], "cheaper");
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        (
+            body["order"]["kind"].as_str(),
+            body["order"]["amount"].as_str().map(dec)
+        ),
+        (Some("change"), Some(dec("0")))
+    );
+}

@@ -1440,6 +1440,54 @@ fn a_spec_change_is_priced_through_the_chain_with_its_purpose_and_the_resource_i
 }
 
 #[test]
+fn a_child_resource_changes_spec_only_with_its_main_one() {
+    let state = api_state();
+    let app = router(state.clone());
+    let main = demo_resource_1(&state);
+    let child = tokio()
+        .block_on(state.store.create_resource(
+            main.customer,
+            2001,
+            pchost_domain::PeriodType::Month,
+            pchost_store::resources::ExpiryPolicy::GracePeriod,
+            Utc::now(),
+            main.expires_at,
+            Some(main.id),
+            None,
+        ))
+        .expect("child");
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/quotes/spec-change",
+        Some(keys::CUSTOMER_102),
+        Some(json!({ "resource_id": child, "product_id": 2002 })),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("not-a-main-resource")),
+        "{body}"
+    );
+    // Nor to another kind of product: product 1001 is a cloud server, not a backup plan.
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/quotes/spec-change",
+        Some(keys::CUSTOMER_102),
+        Some(json!({ "resource_id": 1, "product_id": 1001 })),
+    );
+    assert_eq!(
+        (status, body["code"].as_str(), body["field"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("spec-not-compatible"),
+            Some("product_id")
+        ),
+        "{body}"
+    );
+}
+
+#[test]
 fn rule_7_coupons_are_checked_against_the_discount_kind_the_pricing_rules_declared() {
     let app = router(api_state());
     // Customer 101 is a key account: reseller 2's markup rule grants it 25% off, declared

@@ -147,7 +147,14 @@ async fn renew_one(state: &AppState, resource: Resource, now: DateTime<Utc>) -> 
     }
     let caller = Caller::standing_instruction(customer.clone());
     let actor = caller.actor(None);
-    let key = format!("auto-renew:{}:{}", resource.id, resource.expires_at.timestamp_millis());
+    // The term and the spec renewed: a renewal ordered before a spec change can no longer be
+    // paid (`resource-changed`), so the next try orders one for the new spec.
+    let key = format!(
+        "auto-renew:{}:{}:{}",
+        resource.id,
+        resource.expires_at.timestamp_millis(),
+        resource.product
+    );
     let order = match store.order_created_with_key(&actor, &key).await? {
         Some(created) => created.id,
         None => {

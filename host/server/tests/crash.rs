@@ -1,7 +1,8 @@
 //! Crash safety (issue #14): two clients drive a mixed money load against a real `pchost
 //! serve --demo` (orders and payments by the customer or by its partner on its behalf,
-//! refunds, renewals and their payments, unsubscriptions, allocations and reclaims, operator
-//! top-ups), each money request under an `Idempotency-Key` and retried with the same key
+//! refunds, renewals and their payments, spec changes and their payments (a cheaper spec's
+//! credit refunded), unsubscriptions, allocations and reclaims, operator top-ups), each money
+//! request under an `Idempotency-Key` and retried with the same key
 //! until it gets a definite answer (2xx or 4xx; a lost connection or a 5xx is retried). The
 //! server is SIGKILLed five times during the load and restarted on the same database each
 //! time (`--demo` seeds an empty database only). Then the database is checked against itself
@@ -478,7 +479,8 @@ impl Client<'_> {
                         self.buy(pay)
                     }
                     30..44 => self.refund(false),
-                    44..58 => self.renew(),
+                    44..52 => self.renew(),
+                    52..58 => self.change_spec(),
                     58..66 => self.unsubscribe(),
                     66..80 => self.allocate(),
                     80..85 => self.reclaim(),
@@ -564,6 +566,11 @@ impl Client<'_> {
                     refunded: Decimal::ZERO,
                     bought,
                 });
+                // A change to a cheaper spec refunds its credit to whoever paid the term.
+                let refunds = paid.1["refunds"].as_array().cloned().unwrap_or_default();
+                for refund in &refunds {
+                    self.record_refund(refund);
+                }
             }
             // Nothing was written: not enough balance (rule 6), or a renewal of a resource
             // closed meanwhile.
@@ -572,6 +579,9 @@ impl Client<'_> {
                 "{}",
                 paid.1
             ),
+            // Nothing was written: a spec change of a resource renewed, changed or closed
+            // since it was priced.
+            409 if what == "change" => assert_eq!(code(&paid), "resource-changed", "{}", paid.1),
             _ => panic!("paying order {order}: {paid:?}"),
         }
     }
@@ -663,6 +673,50 @@ impl Client<'_> {
             "a refund answered twice: {refund}"
         );
         self.answered.moved(account, amount);
+    }
+
+    /// Changes a resource in use between the seller's two specs (products 2001 and 2002), then
+    /// pays the change: a dearer spec is charged for the rest of the term, a cheaper one's
+    /// credit is refunded to whoever paid the term (rules 9, 10).
+    fn change_spec(&mut self) {
+        let listed = self.call(&Req::get(
+            format!("/v1/customers/{}/resources", self.customer),
+            &self.customer_key,
+        ));
+        assert_eq!(listed.0, 200, "{}", listed.1);
+        let changeable: Vec<(i64, i64)> = listed
+            .1
+            .as_array()
+            .expect("resources")
+            .iter()
+            .map(|r| (id(r, "/id"), r["product_id"].as_i64().expect("product")))
+            .filter(|(r, product)| self.open.contains(r) && matches!(product, 2001 | 2002))
+            .collect();
+        let Some(&(resource, product)) = self.rng.pick(&changeable) else {
+            return self.buy(true);
+        };
+        let to = if product == 2001 { 2002 } else { 2001 };
+        let quote = self.call(&Req::post(
+            "/v1/quotes/spec-change".into(),
+            &self.customer_key,
+            json!({ "resource_id": resource, "product_id": to }),
+        ));
+        assert_eq!(quote.0, 201, "{}", quote.1);
+        let key = self.key("change");
+        let order = self.call(
+            &Req::post(
+                "/v1/orders".into(),
+                &self.customer_key,
+                json!({ "quote_id": quote.1["quote_id"] }),
+            )
+            .keyed(key),
+        );
+        assert_eq!(order.0, 201, "{}", order.1);
+        assert_eq!(order.1["order"]["kind"], "change");
+        let order_id = id(&order.1, "/order/id");
+        self.answered.orders.insert(order_id);
+        self.outcome("spec change", &order);
+        self.pay(order_id, decimal(&order.1["order"]["amount"]), "change");
     }
 
     /// Renews a resource in use for 1 or 2 months, then pays the renewal (rule 11).

@@ -11,6 +11,7 @@ use crate::store::{SQLITE_MIGRATIONS, Store};
 use crate::testing::{PostgresDatabase, SqliteFile, migrations_up_to, on_both_backends, remove_sqlite_files};
 use chrono::{TimeZone, Utc};
 use rust_decimal::Decimal;
+use sqlx::Row;
 
 fn next_id_is(store: &Store, table: &str, id: i64, expected: i64) {
     assert_eq!(id, expected, "{table}: the new row's id on {:?}", store.backend());
@@ -333,5 +334,65 @@ async fn postgres_upgrade_to_0017_continues_ids_already_generated() {
         .expect("highest");
     assert_eq!(highest, 100_000, "generated under 0016");
     assert_eq!(next_partner_id(&store).await, 100_001);
+    database.drop().await;
+}
+
+// ---- A database at 0027, upgraded by 0028: the terms of resources bought before -----------
+
+/// An order of two lines of one product (10 units for 1,000.00, 1 unit for 100.00) that made
+/// two resources, and a paid renewal of the first, as an older release wrote them.
+const ROWS_AT_0027: &str = "
+    INSERT INTO partners (id, kind, name, distributor, country, frozen) VALUES
+        (1, 'distributor', 'Distributor', NULL, 'CN', 0),
+        (7, 'reseller', 'Reseller', 1, 'CN', 0);
+    INSERT INTO customers (id, partner, account_name, association, associated_at, real_name, customer_type, \"freeze\", country)
+        VALUES (101, 7, 'lotus', 'resale', 0, 'none', 'enterprise', 'not-frozen', 'CN');
+    INSERT INTO products (id, seller, service_type, resource_type, spec_code, region, charging_mode)
+        VALUES (2001, NULL, 'ecs', 'vm', 'c1', 'cn-north-1', 'yearly-monthly');
+    INSERT INTO orders (id, customer, kind, status, currency, list_amount, amount, created_at, paid_by)
+        VALUES (1, 101, 'new', 'completed', 'CNY', '1100.00', '1100.00', 0, 'customer:101');
+    INSERT INTO order_lines (order_id, line, product, period, period_count, quantity, list_unit_price, unit_price, amount) VALUES
+        (1, 0, 2001, 'month', 1, 10, '100.00', '100.00', '1000.00'),
+        (1, 1, 2001, 'month', 1, 1, '100.00', '100.00', '100.00');
+    INSERT INTO resources (id, customer, product, period, status, expiry_policy, effective_at, expires_at, main_resource, order_id, quantity) VALUES
+        (1, 101, 2001, 'month', 'in-use', 'grace-period', 0, 5270400000, NULL, 1, 10),
+        (2, 101, 2001, 'month', 'in-use', 'grace-period', 0, 2592000000, NULL, 1, 1);
+    INSERT INTO orders (id, customer, kind, status, currency, list_amount, amount, created_at, paid_by, renews_resource)
+        VALUES (2, 101, 'renew', 'completed', 'CNY', '1000.00', '1000.00', 0, 'customer:101', 1);
+    INSERT INTO order_lines (order_id, line, product, period, period_count, quantity, list_unit_price, unit_price, amount)
+        VALUES (2, 0, 2001, 'month', 1, 10, '100.00', '100.00', '1000.00');
+";
+
+/// Each resource gets the line of its own quantity, and the renewal its term.
+async fn terms_after_0028(store: &Store) {
+    let rows = sqlx::query("SELECT resource_id, order_id, line FROM resource_terms ORDER BY resource_id, order_id")
+        .fetch_all(store.pool())
+        .await
+        .expect("terms");
+    let terms: Vec<(i64, i64, Option<i64>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("resource_id").expect("resource"),
+                r.try_get("order_id").expect("order"),
+                r.try_get("line").expect("line"),
+            )
+        })
+        .collect();
+    assert_eq!(terms, [(1, 1, Some(0)), (1, 2, Some(0)), (2, 1, Some(1))]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_upgrade_to_0028_gives_each_resource_its_own_lines_term() {
+    let database = SqliteFile::upgraded_from(27, ROWS_AT_0027).await;
+    terms_after_0028(&database.store).await;
+    database.remove().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "PostgreSQL: set PCHOST_TEST_POSTGRES_URL to run")]
+async fn postgres_upgrade_to_0028_gives_each_resource_its_own_lines_term() {
+    let database = PostgresDatabase::upgraded_from(27, ROWS_AT_0027).await;
+    terms_after_0028(&database.store).await;
     database.drop().await;
 }

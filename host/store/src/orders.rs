@@ -1177,7 +1177,20 @@ async fn change_spec(
     }
     // i128: cents (< 10^17) × milliseconds (< 2^63) cannot overflow it. Rounded down.
     let credit = i64::try_from(i128::from(credit) * i128::from(left) / i128::from(priced_left)).unwrap_or(credit);
-    crate::terms::refund_credit(tx, change.resource, credit, currency, actor, now).await
+    let refunds = crate::terms::refund_credit(tx, change.resource, credit, currency, actor, now).await?;
+    // As any refund: an order paid back in full no longer keeps what it bought.
+    for refund in &refunds {
+        let paid: String = sqlx::query_scalar("SELECT amount FROM orders WHERE id = $1")
+            .bind(refund.order)
+            .fetch_one(&mut **tx)
+            .await?;
+        let paid = Decimal::from_str_exact(&paid)
+            .ok()
+            .and_then(to_cents)
+            .ok_or_else(|| out_of_range("amount", &paid))?;
+        close_when_fully_refunded(tx, refund.order, paid).await?;
+    }
+    Ok(refunds)
 }
 
 /// Rule 18: a budget caps what a resale customer may spend. A payment of its order (whoever

@@ -211,20 +211,18 @@ impl Store {
         if old.currency != new.currency {
             return Err(DomainError::CurrencyMismatch(format!("{} and {}", old.currency, new.currency)).into());
         }
-        let remaining_days = Decimal::from((resource.expires_at - now).num_days().max(0));
-        let days_per_period = match resource.period {
-            PeriodType::Month => Decimal::from(30),
-            PeriodType::Year => Decimal::from(365),
-            other => {
-                return Err(refused(
-                    ErrorCode::ChargingModeMismatch,
-                    format!("a {other} resource has no term to change"),
-                )
-                .into());
-            }
-        };
-        // Days over 30 or 365: a division that only shrinks.
-        let periods = remaining_days / days_per_period;
+        if !matches!(resource.period, PeriodType::Month | PeriodType::Year) {
+            return Err(refused(
+                ErrorCode::ChargingModeMismatch,
+                format!("a {} resource has no term to change", resource.period),
+            )
+            .into());
+        }
+        let effective_at: i64 = sqlx::query_scalar("SELECT effective_at FROM resources WHERE id = $1")
+            .bind(resource.id)
+            .fetch_one(self.pool())
+            .await?;
+        let periods = periods_left(resource, effective_at, now);
         let mut conn = self.pool().acquire().await?;
         let unused_cents = crate::terms::unused_by_order(&mut conn, &[resource.id], now)
             .await?
@@ -252,5 +250,38 @@ impl Store {
             amount,
             currency: new.currency,
         })
+    }
+}
+
+/// The periods of its type left of a resource's term at `now`, prorated to the millisecond on
+/// the same basis as its paid terms (see [`crate::terms`]): a term of whole months (the
+/// purchase and its renewals add whole months) counts its months over its actual span, so that
+/// a spec change sets the new spec's price against the unused term on equal footing; a term
+/// that is not whole months, over 30-day months or 365-day years.
+fn periods_left(resource: &Resource, effective_at: i64, now: DateTime<Utc>) -> Decimal {
+    let expires = resource.expires_at.timestamp_millis();
+    let span = expires.saturating_sub(effective_at);
+    let left = Decimal::from(expires.saturating_sub(now.timestamp_millis()).clamp(0, span.max(0)));
+    let per_period = match resource.period {
+        PeriodType::Year => 12,
+        _ => 1,
+    };
+    // The whole months from the start of the term to its expiry, if it is whole months.
+    let whole = DateTime::<Utc>::from_timestamp_millis(effective_at).and_then(|start| {
+        (1..=1200u32).find_map(|m| {
+            let end = start.checked_add_months(chrono::Months::new(m))?;
+            (end >= resource.expires_at).then_some((m, end == resource.expires_at))
+        })
+    });
+    let whole = whole.and_then(|(months, exact)| exact.then_some(months));
+    match whole {
+        Some(months) if span > 0 => Decimal::from(months) / Decimal::from(per_period) * left / Decimal::from(span),
+        _ => {
+            let days = match resource.period {
+                PeriodType::Year => 365,
+                _ => 30,
+            };
+            left / Decimal::from(days * 86_400_000i64)
+        }
     }
 }

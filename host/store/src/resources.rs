@@ -139,8 +139,8 @@ impl Store {
         Ok(resource)
     }
 
-    /// Records a resource a paid order created, with its term paid by that order's first line
-    /// of its product and period (all of the order when it has none).
+    /// Records a resource a paid order created, with its term paid by that order's line of its
+    /// product and period, one of one unit first (all of the order when it has none).
     #[expect(clippy::too_many_arguments, reason = "a resource's fields, named at the call site")]
     pub async fn create_resource(
         &self,
@@ -169,13 +169,15 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         if let (Some(order), PeriodType::Month | PeriodType::Year) = (order, period) {
+            // A resource recorded here has one unit: a line of one unit first.
             let line: Option<i64> = sqlx::query_scalar(
-                "SELECT MIN(line) FROM order_lines WHERE order_id = $1 AND product = $2 AND period = $3",
+                "SELECT line FROM order_lines WHERE order_id = $1 AND product = $2 AND period = $3 \
+                 ORDER BY CASE WHEN quantity = 1 THEN 0 ELSE 1 END, line LIMIT 1",
             )
             .bind(order)
             .bind(product)
             .bind(period.as_str())
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
             crate::terms::record(&mut tx, id, order, line, effective_at, expires_at).await?;
         }

@@ -1620,8 +1620,8 @@ on_both_backends! {
         assert_eq!((change.unit_price, change.amount), (dec("88.50"), dec("132.75")));
 
         // Three months at 100.00 paid from t0 (92 days, 300.00); 46 days in, 150.00 of it is
-        // unused. The new spec at 60.00 a month for the 46 days left (1.5333 months) costs
-        // 92.00: the change credits 58.00. At 120.00 a month (184.00) it costs 34.00.
+        // unused. The new spec for the rest, half of the term's three months on the same
+        // footing: 60.00 × 1.5 = 90.00, a credit of 60.00; at 120.00 (180.00), 30.00 to pay.
         reseller_accounts(&store, "1000.00", "0.00").await;
         let order = NewOrder { lines: vec![line("100.00", 1, 3)], ..order_of("0.00") };
         let order = store.create_order(&order, &reseller_admin(), "o-1", t0()).await.expect("order");
@@ -1632,9 +1632,13 @@ on_both_backends! {
         let paid = store.resource(provisioned(&store, order.id).await).await.expect("read").expect("resource");
         let half = t0() + Duration::days(46);
         let cheaper = store.quote_spec_change(&paid, 2002, dec("60.00"), half).await.expect("quote");
-        assert_eq!(cheaper.amount, dec("-58.00"));
+        assert_eq!((cheaper.periods, cheaper.amount), (dec("1.5"), dec("-60.00")));
         let dearer = store.quote_spec_change(&paid, 2002, dec("120.00"), half).await.expect("quote");
-        assert_eq!(dearer.amount, dec("34.00"));
+        assert_eq!(dearer.amount, dec("30.00"));
+        // A minute before expiry, a minute's worth: no free day.
+        let last_minute = store.quote_spec_change(&paid, 2002, dec("120.00"), paid.expires_at - Duration::minutes(1)).await.expect("quote");
+        assert_eq!(last_minute.amount, dec("0.00"));
+        assert!(last_minute.periods > dec("0"), "{last_minute:?}");
     }
     async fn rule_10_a_renewal_paid_while_unsubscribing_is_refunded_too_or_refused(store: Store) {
         seeded(&store).await;

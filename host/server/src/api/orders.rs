@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{ApprovalKind, Customer, DiscountKind, Order, OrderId, OrderStatus, Role};
 use pchost_extensions::actions::Action;
-use pchost_extensions::pricing::PricedQuote;
+use pchost_extensions::pricing::{PricedLine, PricedQuote};
 use pchost_extensions::views::OrderView;
 use pchost_runtime::model::{ActionDetail, ApprovalRequest};
 use pchost_store::orders::{CreatedOrder, NewOrder, OrderFilter, Payer};
@@ -43,7 +43,8 @@ pub struct CreatedOrderView {
 }
 
 /// Creates an order from a stored quote, at the quote's prices, and asks the approval rules
-/// to review it (`order-review`, extension@0.3.0 rules): approved, it is payable at once
+/// to review it (`order-review`, extension@0.3.0 rules; a change to a cheaper spec as the
+/// refund of its credit, `refund`): approved, it is payable at once
 /// (201); rejected, it is cancelled and the answer is `approval-rejected`; escalated, it waits
 /// in `pending-review` for a person to decide its task (202). Needs an `Idempotency-Key`: a
 /// retry with the same key returns the same order as it is now, without asking again, unless
@@ -94,6 +95,19 @@ pub async fn create(
         lines,
         quote: Some(saved.id),
     };
+    // A change to a cheaper spec pays its credit back when confirmed: the rules are asked
+    // about it as the refund it is (`refund`, the credit as its amount), not as an order of
+    // nothing to pay.
+    let credit = saved
+        .spec_change
+        .as_ref()
+        .map(|c| c.credit)
+        .filter(|c| *c > Decimal::ZERO);
+    let review_kind = if credit.is_some() {
+        ApprovalKind::Refund
+    } else {
+        ApprovalKind::OrderReview
+    };
     let created = state
         .store
         .create_order_for_review(&order, &caller.actor(Some(customer.id)), &key, Utc::now())
@@ -110,7 +124,7 @@ pub async fn create(
         let unanswered = in_review
             && state
                 .store
-                .pending_task_holding(customer.partner, ApprovalKind::OrderReview, &held)
+                .pending_task_holding(customer.partner, review_kind, &held)
                 .await?
                 .is_none();
         if !unanswered {
@@ -126,19 +140,17 @@ pub async fn create(
         tracing::info!(order = created.id, quote = saved.id, by = %caller.label(), "order created for review");
     }
 
-    let review = approval_request(
-        &caller,
-        ApprovalKind::OrderReview,
-        customer.partner,
-        Some(&customer),
-        saved.currency,
-    )
-    .with_order(Some(created.id))
-    .with_amount(Some(created.amount))
-    .with_detail(ActionDetail::OrderReview {
-        order: created.id,
-        amount: created.amount,
-    });
+    let review = approval_request(&caller, review_kind, customer.partner, Some(&customer), saved.currency)
+        .with_order(Some(created.id));
+    let review = match credit {
+        Some(credit) => review.with_amount(Some(credit)),
+        None => review
+            .with_amount(Some(created.amount))
+            .with_detail(ActionDetail::OrderReview {
+                order: created.id,
+                amount: created.amount,
+            }),
+    };
     match act(&state, &caller, review, release.clone(), StatusCode::CREATED).await {
         Err(refused) if refused.code() == ErrorCode::ApprovalRejected => {
             release.on_rejection(&state.store).await?;
@@ -267,7 +279,7 @@ pub struct PaymentView {
     pub paid_at: DateTime<Utc>,
     /// Only for a change to a cheaper spec: the refunds of its credit, one per order that paid
     /// for the term, each to whoever paid it (rule 9): `refund_id`, `order_id`, `amount`,
-    /// `account`.
+    /// `account`, and `credit_note_id` when that order was already invoiced.
     #[schema(value_type = Option<Vec<Object>>)]
     pub refunds: Option<Vec<serde_json::Value>>,
 }
@@ -470,7 +482,9 @@ pub struct RefundView {
     pub amount: Decimal,
     /// The cash account credited: the payer's (rule 9).
     pub account: i64,
-    /// Only when the order was already invoiced: the credit note issued against its invoice.
+    /// Only when the order was already invoiced (absent otherwise): the credit note issued
+    /// against its invoice.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub credit_note_id: Option<i64>,
 }
 
@@ -795,6 +809,16 @@ pub async fn auto_renew(
     Ok(Json(resource.into()))
 }
 
+/// The priced lines a saved quote's body holds: a quote's `lines`, or a spec change quote's
+/// one `priced` line.
+#[derive(Deserialize)]
+struct QuoteBody {
+    #[serde(default)]
+    lines: Vec<PricedLine>,
+    #[serde(default)]
+    priced: Option<PricedLine>,
+}
+
 /// The one discount an order carries beside its coupons (rule 7): the kind the pricing rules
 /// declared on the prices of its quote (a `partner-granted`, `contract` or `promotion`
 /// adjustment of an extension@0.3.0 rule; seller discounts and markups are not such a
@@ -809,9 +833,10 @@ async fn order_discount(
     if let Some(quote) = order.quote
         && let Some(saved) = state.store.saved_quote(quote).await?
     {
-        let priced: PricedQuote = serde_json::from_str(&saved.body)
+        let priced: QuoteBody = serde_json::from_str(&saved.body)
             .map_err(|e| AppError::Internal(anyhow::anyhow!("quote {quote} holds an unreadable body: {e}")))?;
-        for kind in priced.lines.iter().flat_map(|l| &l.adjustments).filter_map(|a| a.kind) {
+        let lines = priced.lines.iter().chain(&priced.priced);
+        for kind in lines.flat_map(|l| &l.adjustments).filter_map(|a| a.kind) {
             if matches!(
                 kind,
                 DiscountKind::PartnerGranted | DiscountKind::Contract | DiscountKind::Promotion

@@ -297,7 +297,7 @@ pub struct SpecChangeQuote {
     pub chain: Vec<ChainStep>,
 }
 
-/// Prices changing a resource in use to another spec (another product of the same service,
+/// Prices changing a main resource in use to another spec (another product of the same service,
 /// resource type, region and seller) for the rest of its term, and saves the quote. The
 /// pricing chain prices one period of the new spec (purpose `spec-change`, the resource and
 /// its current spec on the line); the change is that price over the time left (30-day months,
@@ -322,6 +322,16 @@ pub async fn spec_change(
         .await?
         .ok_or_else(|| AppError::not_found(Entity::Resource, request.resource_id))?;
     let customer = caller.customer(&state, resource.customer).await?;
+    // A child changes with its main resource's unsubscription and renewal, not on its own.
+    if let Some(main) = resource.main_resource {
+        return Err(AppError::refused(
+            ErrorCode::NotAMainResource,
+            format!(
+                "resource {} is a child of {main}: only a main resource changes spec",
+                resource.id
+            ),
+        ));
+    }
     if resource.status != ResourceStatus::InUse {
         return Err(AppError::refused(
             ErrorCode::ResourceNotInUse,

@@ -27,11 +27,16 @@ ALTER TABLE orders ADD COLUMN spec_change TEXT;
 ALTER TABLE orders ADD COLUMN changes_resource INTEGER REFERENCES resources (id);
 
 -- The terms of resources bought before this table: the buying order's line for the
--- resource's product and period (the first one), over the term as it stands; and each paid
--- renewal over the same span, as refunds were computed until now.
+-- resource's product and period, one of its quantity first (the payment made one resource per
+-- line, with its quantity; lines alike in all three are alike in amount too), over the term as
+-- it stands; and each paid renewal over the same span, as refunds were computed until now.
 INSERT INTO resource_terms (resource_id, order_id, line, starts_at, ends_at)
 SELECT r.id, r.order_id,
-       (SELECT MIN(l.line) FROM order_lines l WHERE l.order_id = r.order_id AND l.product = r.product AND l.period = r.period),
+       COALESCE(
+           (SELECT MIN(l.line) FROM order_lines l
+            WHERE l.order_id = r.order_id AND l.product = r.product AND l.period = r.period AND l.quantity = r.quantity),
+           (SELECT MIN(l.line) FROM order_lines l
+            WHERE l.order_id = r.order_id AND l.product = r.product AND l.period = r.period)),
        r.effective_at, r.expires_at
 FROM resources r
 WHERE r.order_id IS NOT NULL AND r.period IN ('month', 'year')
