@@ -2294,3 +2294,156 @@ fn an_unsubscription_sent_twice_at_once_under_one_key_answers_both_alike() {
         assert_eq!(other, one, "resource {resource}: the twin answers the first answer");
     }
 }
+
+/// One cell of the freeze matrix: who does what, and the status and code it gets.
+struct FreezeCell {
+    what: &'static str,
+    key: &'static str,
+    status: StatusCode,
+    code: Option<&'static str>,
+}
+
+/// Tries each operation of the freeze matrix (docs/api.md "Freezes") once, on a fresh demo
+/// server frozen by `freeze`, and returns what each got, in the order of `cells`.
+fn freeze_row(freeze: &dyn Fn(&axum::Router), cells: &[FreezeCell]) -> Vec<(StatusCode, Option<String>)> {
+    let app = router(api_state());
+    // A quote of customer 102, made before the freeze, for the order cell.
+    let quote = quote_1001(&app, keys::CUSTOMER_102, 102, 1);
+    freeze(&app);
+    cells
+        .iter()
+        .map(|cell| {
+            let keyed = |path: &str, body: Value| {
+                call_raw(
+                    &app,
+                    "POST",
+                    path,
+                    Some(cell.key),
+                    body.to_string(),
+                    &[("idempotency-key", cell.what)],
+                )
+            };
+            let (status, body) = match cell.what {
+                "quote" => call(
+                    &app,
+                    "POST",
+                    "/v1/quotes",
+                    Some(cell.key),
+                    Some(json!({ "customer_id": 102, "currency": "CNY",
+                        "lines": [{ "product_id": 1001, "period": "month", "period_count": 1, "quantity": 1 }] })),
+                ),
+                "order" => keyed("/v1/orders", json!({ "quote_id": quote["quote_id"] })),
+                "renew" => keyed("/v1/resources/1/renewals", json!({ "period_count": 1 })),
+                "pay" => keyed("/v1/orders/9004/payments", json!({})),
+                "allocation" => keyed(
+                    "/v1/customers/102/allocations",
+                    json!({ "currency": "CNY", "amount": "10.00" }),
+                ),
+                "read" => call(&app, "GET", "/v1/orders?customer_id=102", Some(cell.key), None),
+                other => panic!("no cell {other}"),
+            };
+            (status, body["code"].as_str().map(str::to_owned))
+        })
+        .collect()
+}
+
+#[test]
+fn rule_18_the_freeze_matrix_holds_cell_by_cell() {
+    use StatusCode as S;
+    let cell = |what, key, status, code| FreezeCell {
+        what,
+        key,
+        status,
+        code,
+    };
+    let customer = |frozen: Option<&'static str>| {
+        let refused = |what| {
+            cell(
+                what,
+                keys::CUSTOMER_102,
+                S::UNPROCESSABLE_ENTITY,
+                Some("customer-frozen"),
+            )
+        };
+        match frozen {
+            None => vec![
+                cell("quote", keys::CUSTOMER_102, S::CREATED, None),
+                cell("order", keys::CUSTOMER_102, S::CREATED, None),
+                cell("renew", keys::CUSTOMER_102, S::CREATED, None),
+                cell("pay", keys::CUSTOMER_102, S::CREATED, None),
+                cell("allocation", keys::RESELLER_ADMIN, S::NO_CONTENT, None),
+            ],
+            Some(_) => vec![
+                cell("quote", keys::CUSTOMER_102, S::CREATED, None),
+                refused("order"),
+                refused("renew"),
+                refused("pay"),
+                cell(
+                    "allocation",
+                    keys::RESELLER_ADMIN,
+                    S::UNPROCESSABLE_ENTITY,
+                    Some("customer-frozen"),
+                ),
+            ],
+        }
+    };
+    let freeze_customer = |state: &'static str| {
+        move |app: &axum::Router| {
+            let (status, body) = call(
+                app,
+                "POST",
+                "/v1/customers/102/freeze",
+                Some(keys::RESELLER_ADMIN),
+                Some(json!({ "state": state })),
+            );
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+    let partner_frozen = |what| cell(what, keys::RESELLER_ADMIN, S::FORBIDDEN, Some("partner-frozen"));
+    let rows: Vec<(&str, Box<dyn Fn(&axum::Router)>, Vec<FreezeCell>)> = vec![
+        ("not frozen", Box::new(|_: &axum::Router| {}), customer(None)),
+        (
+            "account-frozen",
+            Box::new(freeze_customer("account-frozen")),
+            customer(Some("account-frozen")),
+        ),
+        (
+            "account-and-resources-frozen",
+            Box::new(freeze_customer("account-and-resources-frozen")),
+            customer(Some("account-and-resources-frozen")),
+        ),
+        (
+            "staff of a frozen partner",
+            Box::new(|app: &axum::Router| {
+                let (status, body) = call(app, "POST", "/v1/partners/2/freeze", Some(keys::OPERATOR), None);
+                assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+            }),
+            vec![
+                cell("read", keys::RESELLER_ADMIN, S::OK, None),
+                partner_frozen("quote"),
+                partner_frozen("order"),
+                partner_frozen("renew"),
+                partner_frozen("pay"),
+                partner_frozen("allocation"),
+            ],
+        ),
+    ];
+    let mut differ = Vec::new();
+    for (row, freeze, cells) in &rows {
+        let got = freeze_row(freeze.as_ref(), cells);
+        for (cell, (status, code)) in cells.iter().zip(got) {
+            if (status, code.as_deref()) != (cell.status, cell.code) {
+                differ.push(format!(
+                    "{row} / {} by {}: expected {} {:?}, got {status} {code:?}",
+                    cell.what, cell.key, cell.status, cell.code
+                ));
+            }
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} cells differ:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
+}
