@@ -2303,9 +2303,12 @@ struct FreezeCell {
     code: Option<&'static str>,
 }
 
+/// How a row of the freeze matrix freezes the demo server.
+type Freeze = dyn Fn(&axum::Router);
+
 /// Tries each operation of the freeze matrix (docs/api.md "Freezes") once, on a fresh demo
 /// server frozen by `freeze`, and returns what each got, in the order of `cells`.
-fn freeze_row(freeze: &dyn Fn(&axum::Router), cells: &[FreezeCell]) -> Vec<(StatusCode, Option<String>)> {
+fn freeze_row(freeze: &Freeze, cells: &[FreezeCell]) -> Vec<(StatusCode, Option<String>)> {
     let app = router(api_state());
     // A quote of customer 102, made before the freeze, for the order cell.
     let quote = quote_1001(&app, keys::CUSTOMER_102, 102, 1);
@@ -2400,7 +2403,7 @@ fn rule_18_the_freeze_matrix_holds_cell_by_cell() {
         }
     };
     let partner_frozen = |what| cell(what, keys::RESELLER_ADMIN, S::FORBIDDEN, Some("partner-frozen"));
-    let rows: Vec<(&str, Box<dyn Fn(&axum::Router)>, Vec<FreezeCell>)> = vec![
+    let rows: Vec<(&str, Box<Freeze>, Vec<FreezeCell>)> = vec![
         ("not frozen", Box::new(|_: &axum::Router| {}), customer(None)),
         (
             "account-frozen",
