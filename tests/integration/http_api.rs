@@ -1424,6 +1424,25 @@ fn a_spec_change_is_priced_through_the_chain_with_its_purpose_and_the_resource_i
         ),
         (Some("change"), Some(dec("0")))
     );
+    // The order shows the quote it came from, the change and the chain as they were priced.
+    let order_id = order["order"]["id"].as_i64().expect("order id");
+    let (status, detail) = call(
+        &app,
+        "GET",
+        &format!("/v1/orders/{order_id}"),
+        Some(keys::CUSTOMER_102),
+        None,
+    );
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert_eq!(
+        (
+            &detail["quote"]["quote_id"],
+            &detail["quote"]["change"]["amount"],
+            &detail["quote"]["priced"]["unit_price"]
+        ),
+        (&body["quote_id"], &change["amount"], &json!("323.989200")),
+        "{detail}"
+    );
 
     // The rules were told what the quote is for and which resource it changes.
     let (_, audit) = call(&app, "GET", "/v1/invocations", Some(keys::RESELLER_ADMIN), None);

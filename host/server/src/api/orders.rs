@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{ApprovalKind, Customer, DiscountKind, Order, OrderId, OrderStatus, Role};
 use pchost_extensions::actions::Action;
-use pchost_extensions::pricing::{PricedLine, PricedQuote};
+use pchost_extensions::pricing::PricedLine;
 use pchost_extensions::views::OrderView;
 use pchost_runtime::model::{ActionDetail, ApprovalRequest};
 use pchost_store::orders::{CreatedOrder, NewOrder, OrderFilter, Payer};
@@ -224,8 +224,11 @@ pub async fn list(
 pub struct OrderDetail {
     /// The order.
     pub order: OrderView,
-    /// The quote it was created from: every line's adjustments, plugin by plugin.
-    pub quote: Option<PricedQuote>,
+    /// The quote it was created from, as it was priced: every line's adjustments, plugin by
+    /// plugin (for an order of kind `change`, its spec change quote: the change, the new
+    /// spec's priced line and the chain).
+    #[schema(value_type = Option<Object>)]
+    pub quote: Option<serde_json::Value>,
 }
 
 /// Gets an order the caller sees, with its price breakdown.
@@ -240,7 +243,15 @@ pub async fn get(
     let (order, _) = order_in_scope(&state, &caller, id).await?;
     let quote = match order.quote {
         Some(quote) => match state.store.saved_quote(quote).await? {
-            Some(saved) => serde_json::from_str(&saved.body).ok(),
+            Some(saved) => serde_json::from_str::<serde_json::Value>(&saved.body)
+                .ok()
+                .map(|mut body| {
+                    // The body was written before the quote had its id.
+                    if let Some(id) = body.get_mut("quote_id") {
+                        *id = quote.into();
+                    }
+                    body
+                }),
             None => None,
         },
         None => None,
