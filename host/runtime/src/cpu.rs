@@ -5,8 +5,8 @@
 //! for one gives it back at its next epoch callback and queues again. Callbacks come at every
 //! epoch tick (1 ms), and at once when an invocation starts to wait: it nudges the running
 //! guests (the runtime advances the engine's epoch), and again every slice while it waits (a
-//! guest whose turn is younger than a slice keeps it at a nudge), so a quick rule waits about
-//! a slice for a turn, not a tick. A freed turn goes to the waiting owner served least recently, whatever
+//! guest whose turn is younger than a slice keeps it at a nudge), at most one nudge a slice
+//! whoever waits, so a quick rule waits about a slice for a turn, not a tick. A freed turn goes to the waiting owner served least recently, whatever
 //! the number of invocations each has waiting: an owner whose plugins spin until their
 //! deadline is served again and again, so it always comes last, and another owner's rule
 //! waits for the spinners' slices, not for their deadlines. An invocation waiting on a host
@@ -19,9 +19,10 @@ use crate::capabilities::CapabilityData;
 use pchost_domain::entities as d;
 use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 /// The nice value of threads that run guest code: below the host's own threads (HTTP,
 /// database, timers), so a guest burning its turn never delays the host's work for other
@@ -53,6 +54,15 @@ pub(crate) struct CpuShares {
     state: Mutex<Turns>,
     /// Sends the guests that hold turns to their epoch callbacks now (see the module).
     nudge: Box<dyn Fn() + Send + Sync>,
+    /// When the guests were last nudged, in microseconds since `started`: at most one nudge a
+    /// slice, however many invocations wait (every nudge sends every running guest, the good
+    /// tenants' too, through its epoch callback).
+    last_nudge: AtomicU64,
+    started: Instant,
+    /// Whether a waiter is the nudger (see [`CpuShares::take`]), and its leaving, for another
+    /// waiter to take over.
+    nudger: AtomicBool,
+    nudger_left: Notify,
 }
 
 impl std::fmt::Debug for CpuShares {
@@ -88,6 +98,16 @@ struct Waiting {
     queue: VecDeque<oneshot::Sender<Turn>>,
 }
 
+/// The nudger's role while it waits: handed on to another waiter when it ends.
+struct Nudging<'a>(&'a CpuShares);
+
+impl Drop for Nudging<'_> {
+    fn drop(&mut self) {
+        self.0.nudger.store(false, Ordering::Release);
+        self.0.nudger_left.notify_one();
+    }
+}
+
 /// The right to run guest code; given back (to the next owner in line) when dropped.
 #[derive(Debug)]
 pub(crate) struct Turn {
@@ -117,7 +137,27 @@ impl CpuShares {
                 last_served: HashMap::new(),
             }),
             nudge: Box::new(nudge),
+            last_nudge: AtomicU64::new(0),
+            started: Instant::now(),
+            nudger: AtomicBool::new(false),
+            nudger_left: Notify::new(),
         })
+    }
+
+    /// Nudges the running guests, unless another waiter did less than a slice ago.
+    fn nudge_at_most_every_slice(&self) {
+        let now = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let last = self.last_nudge.load(Ordering::Relaxed);
+        let slice = u64::try_from(YIELD_SLICE.as_micros()).unwrap_or(u64::MAX);
+        // The first nudge (at 0) always goes; of waiters racing for one, one wins.
+        if (last == 0 || now.saturating_sub(last) >= slice)
+            && self
+                .last_nudge
+                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            (self.nudge)();
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Turns> {
@@ -155,18 +195,34 @@ impl CpuShares {
             rx
         };
         let mut waiting = waiting;
+        self.nudge_at_most_every_slice();
         loop {
-            (self.nudge)();
-            // Nudged again every slice while still waiting: a guest whose turn came less than
-            // a slice before a nudge rightly keeps it at that callback, and would otherwise
-            // keep it until the next tick.
-            match tokio::time::timeout(YIELD_SLICE, &mut waiting).await {
-                Ok(Ok(turn)) => return turn,
+            // One waiter at a time, the nudger, nudges the running guests again every slice
+            // while it waits: a guest whose turn came less than a slice before a nudge rightly
+            // keeps it at that callback, and would otherwise keep it until the next tick. The
+            // others only wait, for their turn or for the nudger to leave: a timer per waiter
+            // waking every slice cost the running guests more than the nudges.
+            let answer = if self.nudger.swap(true, Ordering::AcqRel) {
+                tokio::select! {
+                    answer = &mut waiting => answer,
+                    () = self.nudger_left.notified() => continue,
+                }
+            } else {
+                // Hands the nudging on when this waiter leaves, served or given up.
+                let _nudging = Nudging(self);
+                loop {
+                    match tokio::time::timeout(YIELD_SLICE, &mut waiting).await {
+                        Ok(answer) => break answer,
+                        Err(_still_waiting) => self.nudge_at_most_every_slice(),
+                    }
+                }
+            };
+            return match answer {
+                Ok(turn) => turn,
                 // A sender is only ever dropped after it handed a turn over, so this cannot
                 // happen; were it to, queueing again is the safe answer.
-                Ok(Err(_)) => return Box::pin(self.take(owner)).await,
-                Err(_still_waiting) => {}
-            }
+                Err(_) => Box::pin(self.take(owner)).await,
+            };
         }
     }
 
@@ -458,6 +514,74 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(nudges.load(Ordering::SeqCst), served, "no nudges once served");
         drop(turn);
+    }
+
+    #[tokio::test]
+    async fn many_waiters_nudge_the_running_guests_about_once_a_slice_not_once_each() {
+        use std::sync::atomic::AtomicUsize;
+        let nudges = Arc::new(AtomicUsize::new(0));
+        let shares = CpuShares::new(1, {
+            let nudges = nudges.clone();
+            move || {
+                nudges.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let running = shares.take(1).await;
+        let waiters: Vec<_> = (0..20)
+            .map(|i| {
+                let shares = shares.clone();
+                // Each gives its turn back as soon as it gets it.
+                tokio::spawn(async move { drop(shares.take(100 + i).await) })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let nudged = nudges.load(Ordering::SeqCst);
+        // 50 ms is 250 slices: one nudge a slice at most, where a nudge per waiter per slice
+        // would be some 5,000. (A busy machine only makes fewer.)
+        assert!(
+            (1..=260).contains(&nudged),
+            "nudged {nudged} times by 20 waiters in 50 ms"
+        );
+        drop(running);
+        for waiter in waiters {
+            waiter.await.expect("joined");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_nudger_that_gives_up_hands_the_nudging_to_another_waiter() {
+        use std::sync::atomic::AtomicUsize;
+        let nudges = Arc::new(AtomicUsize::new(0));
+        let shares = CpuShares::new(1, {
+            let nudges = nudges.clone();
+            move || {
+                nudges.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let running = shares.take(1).await;
+        let first = tokio::spawn({
+            let shares = shares.clone();
+            async move { drop(shares.take(2).await) }
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let second = tokio::spawn({
+            let shares = shares.clone();
+            async move { drop(shares.take(3).await) }
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // The first waiter, the nudger, gives up (its deadline passed): the second nudges on.
+        first.abort();
+        let _ = first.await;
+        let before = nudges.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let after = nudges.load(Ordering::SeqCst);
+        assert!(
+            after >= before + 3,
+            "nudged {} times in 100 ms after the nudger left",
+            after - before
+        );
+        drop(running);
+        second.await.expect("joined");
     }
 
     #[tokio::test]
