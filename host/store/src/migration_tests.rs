@@ -396,3 +396,52 @@ async fn postgres_upgrade_to_0028_gives_each_resource_its_own_lines_term() {
     terms_after_0028(&database.store).await;
     database.drop().await;
 }
+
+// ---- A database at 0029, upgraded by 0030: billing-cycle invoices before 0023 --------------
+
+/// A billing-cycle invoice request for October 2026 made before 0023 (it recorded no orders),
+/// an order paid in October and one paid in November.
+const CYCLE_ROWS_AT_0029: &str = "
+    INSERT INTO partners (id, kind, name, distributor, country, frozen) VALUES
+        (1, 'distributor', 'Distributor', NULL, 'CN', 0),
+        (7, 'reseller', 'Reseller', 1, 'CN', 0);
+    INSERT INTO customers (id, partner, account_name, association, associated_at, real_name, customer_type, \"freeze\", country)
+        VALUES (101, 7, 'lotus', 'resale', 0, 'none', 'enterprise', 'not-frozen', 'CN');
+    INSERT INTO invoice_requests (id, customer, basis, kind, medium, amount, currency, status, requested_at, cycle)
+        VALUES (5, 101, 'billing-cycle', 'vat-general', 'electronic', '100.00', 'CNY', 'submitted', 1793836800000, '2026-10');
+    INSERT INTO orders (id, customer, kind, status, currency, list_amount, amount, created_at, paid_at, paid_by) VALUES
+        (1, 101, 'new', 'completed', 'CNY', '100.00', '100.00', 1791536000000, 1791536000000, 'customer:101'),
+        (2, 101, 'new', 'completed', 'CNY', '50.00', '50.00', 1793536000000, 1793536000000, 'customer:101');
+";
+
+/// October's order is the October request's; November's is still to invoice.
+async fn cycle_orders_after_0030(store: &Store) {
+    let claimed: Vec<(i64, Option<i64>)> = sqlx::query("SELECT id, invoice_request FROM orders ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .expect("orders")
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("id").expect("id"),
+                r.try_get("invoice_request").expect("invoice request"),
+            )
+        })
+        .collect();
+    assert_eq!(claimed, [(1, Some(5)), (2, None)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_upgrade_to_0030_marks_the_orders_of_earlier_cycle_invoices() {
+    let database = SqliteFile::upgraded_from(29, CYCLE_ROWS_AT_0029).await;
+    cycle_orders_after_0030(&database.store).await;
+    database.remove().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "PostgreSQL: set PCHOST_TEST_POSTGRES_URL to run")]
+async fn postgres_upgrade_to_0030_marks_the_orders_of_earlier_cycle_invoices() {
+    let database = PostgresDatabase::upgraded_from(29, CYCLE_ROWS_AT_0029).await;
+    cycle_orders_after_0030(&database.store).await;
+    database.drop().await;
+}
