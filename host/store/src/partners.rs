@@ -605,12 +605,8 @@ impl Store {
             )
             .into());
         }
-        use std::hash::{BuildHasher, RandomState};
-        let token = format!(
-            "{:016x}{:016x}",
-            RandomState::new().hash_one((customer, now.timestamp_nanos_opt())),
-            RandomState::new().hash_one(partner)
-        );
+        // 128 bits from the operating system's CSPRNG, as hex: 32 characters, as before.
+        let token = hex::encode(crate::store::os_random::<16>()?);
         sqlx::query(
             "INSERT INTO invitations (token, partner, customer, channel, created_at) VALUES ($1, $2, $3, $4, $5)",
         )

@@ -44,6 +44,17 @@ pub enum StoreError {
         /// What did not parse.
         detail: String,
     },
+    /// The operating system gave no randomness for a secret (a token, a code).
+    #[error("no randomness from the operating system: {0}")]
+    Randomness(String),
+}
+
+/// `N` bytes from the operating system's CSPRNG: what secrets (invitation tokens, verification
+/// codes) are made of, never a hasher's keys.
+pub(crate) fn os_random<const N: usize>() -> Result<[u8; N], StoreError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::Randomness(e.to_string()))?;
+    Ok(bytes)
 }
 
 impl StoreError {

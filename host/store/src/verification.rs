@@ -6,7 +6,6 @@ use crate::partners::NewCustomer;
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
-use std::hash::{BuildHasher, RandomState};
 
 /// How long a code stays valid.
 pub const CODE_VALIDITY_MINUTES: i64 = 10;
@@ -27,16 +26,23 @@ fn hash(code: &str) -> String {
     hex::encode(Sha256::digest(code.as_bytes()))
 }
 
+/// A code of six digits from the operating system's CSPRNG, uniform over the 10^6 codes: 32
+/// random bits, drawn again past the last whole million they hold.
+fn six_digit_code() -> Result<String, StoreError> {
+    loop {
+        let drawn = u32::from_le_bytes(crate::store::os_random::<4>()?);
+        if drawn < u32::MAX - u32::MAX % 1_000_000 {
+            return Ok(format!("{:06}", drawn % 1_000_000));
+        }
+    }
+}
+
 impl Store {
     /// Makes a 6-digit code for `phone` (valid 10 minutes) and returns it for the SMS
     /// gateway; only its hash is stored. A new code replaces the previous one.
     pub async fn send_verification_code(&self, phone: &str, now: DateTime<Utc>) -> Result<String, StoreError> {
         check_phone(phone)?;
-        // RandomState is keyed from the operating system's randomness.
-        let code = format!(
-            "{:06}",
-            RandomState::new().hash_one((phone, now.timestamp_nanos_opt())) % 1_000_000
-        );
+        let code = six_digit_code()?;
         let expires = now + Duration::minutes(CODE_VALIDITY_MINUTES);
         let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM phone_verifications WHERE phone = $1")
@@ -95,5 +101,30 @@ impl Store {
                 .await?
                 .flatten(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::six_digit_code;
+
+    #[test]
+    fn rule_25_codes_are_six_digits_drawn_across_the_whole_range() {
+        let codes: Vec<String> = (0..10_000).map(|_| six_digit_code().expect("randomness")).collect();
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()))
+        );
+        // Every leading digit comes up (a missing one has odds of 0.9^10000), zeros padded.
+        for digit in b'0'..=b'9' {
+            assert!(
+                codes.iter().any(|c| c.as_bytes()[0] == digit),
+                "no code starts with {}",
+                digit as char
+            );
+        }
+        let distinct: std::collections::BTreeSet<&String> = codes.iter().collect();
+        assert!(distinct.len() > 9_900, "{} distinct of 10,000", distinct.len());
     }
 }
