@@ -647,16 +647,23 @@ impl Store {
             )
             .into());
         }
-        sqlx::query("UPDATE invitations SET accepted_at = $1 WHERE token = $2 AND accepted_at IS NULL")
+        // Claimed conditionally, with the association, in one transaction: of two acceptances
+        // at once, one accepts (and gets the customer's key) and the other is refused.
+        let mut tx = self.pool().begin().await?;
+        let claimed = sqlx::query("UPDATE invitations SET accepted_at = $1 WHERE token = $2 AND accepted_at IS NULL")
             .bind(now.timestamp_millis())
             .bind(token)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        if claimed.rows_affected() != 1 {
+            return Err(refused(ErrorCode::InvitationUsed, "this invitation was already accepted").into());
+        }
         sqlx::query("UPDATE customers SET associated_at = $1 WHERE id = $2")
             .bind(now.timestamp_millis())
             .bind(customer)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(customer)
     }
 }

@@ -1542,6 +1542,16 @@ on_both_backends! {
         let later = NewOpportunity { customer_name: "jade logistics".into(), ..po };
         assert_eq!(store.submit_po(demo::OTHER_RESELLER, &later, t0()).await.expect("reviewed").1, OpportunityReview::Duplicate);
     }
+    async fn rule_1_an_invitation_accepted_twice_at_once_is_accepted_once(store: Store) {
+        seeded(&store).await;
+        for round in 0..20 {
+            let token = store.invite_customer(demo::RESELLER, demo::NEW_CUSTOMER, InvitationChannel::Offline, t0()).await.expect("invited");
+            let (one, other) = tokio::join!(store.accept_invitation(&token, t0()), store.accept_invitation(&token, t0()));
+            let mut codes: Vec<&str> = [&one, &other].iter().map(|r| r.as_ref().map_or_else(|e| e.code().as_str(), |_| "accepted")).collect();
+            codes.sort_unstable();
+            assert_eq!(codes, ["accepted", "invitation-used"], "round {round}");
+        }
+    }
     async fn rule_1_invitations_and_customer_operations_assign_real_name_split_quota_auto_renew(store: Store) {
         seeded(&store).await;
         // Rule 1: only a registered customer is invited; online links expire after 7 days.
