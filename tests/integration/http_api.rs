@@ -2469,3 +2469,38 @@ fn rule_18_the_freeze_matrix_holds_cell_by_cell() {
         differ.join("\n")
     );
 }
+
+#[test]
+fn a_renewal_quote_tells_a_caller_out_of_scope_nothing_about_the_resource() {
+    let state = api_state();
+    let app = router(state.clone());
+    // Customer 102's resource 1, closed: its owner learns it is not renewable.
+    tokio().block_on(async {
+        sqlx::query("UPDATE resources SET status = 'closed' WHERE id = 1")
+            .execute(state.store.pool())
+            .await
+            .expect("closed");
+    });
+    let ask = |key| {
+        call(
+            &app,
+            "POST",
+            "/v1/quotes/renewal",
+            Some(key),
+            Some(json!({ "resource_id": 1, "period_count": 1 })),
+        )
+    };
+    let (status, body) = ask(keys::CUSTOMER_102);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("not-renewable")),
+        "{body}"
+    );
+    // Another customer learns only that it is out of its scope, as for one in use.
+    let (status, body) = ask(keys::CUSTOMER_101);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("out-of-scope")),
+        "{body}"
+    );
+}

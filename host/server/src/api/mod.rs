@@ -124,3 +124,20 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, AppError> {
     }
     Ok(trimmed.to_owned())
 }
+
+/// A resource the caller may see, looked up and checked before anything about it is read or
+/// answered: a caller learns nothing of another's resource (its state, its period) but that it
+/// is out of its scope.
+pub(crate) async fn resource_in_scope(
+    state: &crate::state::AppState,
+    caller: &crate::auth::Caller,
+    id: i64,
+) -> Result<pchost_store::resources::Resource, AppError> {
+    let resource = state
+        .store
+        .resource(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(pchost_domain::errors::Entity::Resource, id))?;
+    caller.customer(state, resource.customer).await?;
+    Ok(resource)
+}

@@ -2,7 +2,7 @@
 //! customer, or its partner on its behalf), cancel, payment requests (rule 22), refunds,
 //! renewal, unsubscription and auto-renew (DOMAIN.md "Order").
 
-use super::{Page, idempotency_key, money};
+use super::{Page, idempotency_key, money, resource_in_scope};
 use crate::api::approvals::{ApprovalRequestExt, act, approval_request};
 use crate::api::extract::{Body, Params, Path};
 use crate::auth::{Access, Caller, Principal};
@@ -884,14 +884,4 @@ async fn order_in_scope(state: &AppState, caller: &Caller, id: OrderId) -> Resul
         .ok_or_else(|| AppError::not_found(Entity::Order, id))?;
     let customer = caller.customer(state, order.customer).await?;
     Ok((order, customer))
-}
-
-async fn resource_in_scope(state: &AppState, caller: &Caller, id: i64) -> Result<Resource, AppError> {
-    let resource = state
-        .store
-        .resource(id)
-        .await?
-        .ok_or_else(|| AppError::not_found(Entity::Resource, id))?;
-    caller.customer(state, resource.customer).await?;
-    Ok(resource)
 }

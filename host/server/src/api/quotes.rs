@@ -206,11 +206,8 @@ pub(crate) async fn renewal_quote(
     period_count: u32,
     now: DateTime<Utc>,
 ) -> Result<(StatusCode, Json<PricedQuote>), AppError> {
-    let resource = state
-        .store
-        .resource(resource_id)
-        .await?
-        .ok_or_else(|| AppError::not_found(Entity::Resource, resource_id))?;
+    // In scope first: the resource's state is the caller's to learn only then.
+    let resource = super::resource_in_scope(&state, &caller, resource_id).await?;
     if resource.status == ResourceStatus::Closed {
         return Err(AppError::refused(
             ErrorCode::NotRenewable,
@@ -316,11 +313,7 @@ pub async fn spec_change(
     // any other quote is.
     caller.need("quotes", Access::Write)?;
     let Body(request) = payload;
-    let resource = state
-        .store
-        .resource(request.resource_id)
-        .await?
-        .ok_or_else(|| AppError::not_found(Entity::Resource, request.resource_id))?;
+    let resource = super::resource_in_scope(&state, &caller, request.resource_id).await?;
     let customer = caller.customer(&state, resource.customer).await?;
     // A child changes with its main resource's unsubscription and renewal, not on its own.
     if let Some(main) = resource.main_resource {
