@@ -487,16 +487,21 @@ mod tests {
         assert_eq!(served, vec![2, 3, 10]);
     }
 
-    #[tokio::test]
-    async fn a_waiter_nudges_the_running_guests_again_every_slice_until_its_turn_comes() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let nudges = Arc::new(AtomicUsize::new(0));
+    /// One turn, and a count of the nudges it sends.
+    fn counting_nudges() -> (Arc<CpuShares>, Arc<std::sync::atomic::AtomicUsize>) {
+        let nudges = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let shares = CpuShares::new(1, {
             let nudges = nudges.clone();
             move || {
                 nudges.fetch_add(1, Ordering::SeqCst);
             }
         });
+        (shares, nudges)
+    }
+
+    #[tokio::test]
+    async fn a_waiter_nudges_the_running_guests_again_every_slice_until_its_turn_comes() {
+        let (shares, nudges) = counting_nudges();
         let running = shares.take(1).await;
         assert_eq!(nudges.load(Ordering::SeqCst), 0, "a free turn needs no nudge");
         let waiter = tokio::spawn({
@@ -518,14 +523,7 @@ mod tests {
 
     #[tokio::test]
     async fn many_waiters_nudge_the_running_guests_about_once_a_slice_not_once_each() {
-        use std::sync::atomic::AtomicUsize;
-        let nudges = Arc::new(AtomicUsize::new(0));
-        let shares = CpuShares::new(1, {
-            let nudges = nudges.clone();
-            move || {
-                nudges.fetch_add(1, Ordering::SeqCst);
-            }
-        });
+        let (shares, nudges) = counting_nudges();
         let running = shares.take(1).await;
         let waiters: Vec<_> = (0..20)
             .map(|i| {
@@ -550,14 +548,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_nudger_that_gives_up_hands_the_nudging_to_another_waiter() {
-        use std::sync::atomic::AtomicUsize;
-        let nudges = Arc::new(AtomicUsize::new(0));
-        let shares = CpuShares::new(1, {
-            let nudges = nudges.clone();
-            move || {
-                nudges.fetch_add(1, Ordering::SeqCst);
-            }
-        });
+        let (shares, nudges) = counting_nudges();
         let running = shares.take(1).await;
         let first = tokio::spawn({
             let shares = shares.clone();

@@ -207,6 +207,28 @@ async fn spec_change_order(
     created.id
 }
 
+/// Pays `order` (the partner, on the customer's behalf) and unsubscribes `resource` at once,
+/// as of `now`: the payment's answer, and the unsubscription.
+async fn pay_while_unsubscribing(
+    store: &Store,
+    order: OrderId,
+    resource: i64,
+    pay_key: &str,
+    unsubscribe_key: &str,
+    now: DateTime<Utc>,
+) -> (
+    Result<crate::orders::Payment, StoreError>,
+    crate::resources::Unsubscription,
+) {
+    let on_behalf = on_behalf_of(demo::STANDARD_CUSTOMER);
+    let admin = reseller_admin();
+    let (paid, done) = tokio::join!(
+        store.pay_order(order, Payer::Partner(demo::RESELLER), &on_behalf, pay_key, now),
+        store.unsubscribe_resource(resource, &admin, unsubscribe_key, now)
+    );
+    (paid, done.expect("unsubscribed"))
+}
+
 /// The resource a paid order provisioned.
 async fn provisioned(store: &Store, order: OrderId) -> i64 {
     sqlx::query_scalar("SELECT id FROM resources WHERE order_id = $1")
@@ -1665,20 +1687,7 @@ on_both_backends! {
             let resource = provisioned(&store, order.id).await;
             let renewal = renewal_order(&store, resource, PeriodType::Month, 2, &format!("r-{round}")).await;
             // The renewal's payment and the unsubscription race.
-            let paying = {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    store
-                        .pay_order(renewal, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), &format!("pr-{round}"), now)
-                        .await
-                })
-            };
-            let unsubscribing = {
-                let store = store.clone();
-                tokio::spawn(async move { store.unsubscribe_resource(resource, &reseller_admin(), &format!("u-{round}"), now).await })
-            };
-            let paid = paying.await.expect("joined");
-            let done = unsubscribing.await.expect("joined").expect("unsubscribed");
+            let (paid, done) = pay_while_unsubscribing(&store, renewal, resource, &format!("pr-{round}"), &format!("u-{round}"), now).await;
             let refunded: Vec<OrderId> = done.refunds.iter().map(|r| r.order).collect();
             match paid {
                 // Paid first: the unsubscription refunded its unused part too.
@@ -1928,20 +1937,7 @@ on_both_backends! {
             let resource = provisioned(&store, order.id).await;
             let change = spec_change_order(&store, resource, 2002, "50.00", "0.00", now, &format!("c-{round}")).await;
             // The change's payment and the unsubscription race.
-            let paying = {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    store
-                        .pay_order(change, Payer::Partner(demo::RESELLER), &on_behalf_of(demo::STANDARD_CUSTOMER), &format!("pc-{round}"), now)
-                        .await
-                })
-            };
-            let unsubscribing = {
-                let store = store.clone();
-                tokio::spawn(async move { store.unsubscribe_resource(resource, &reseller_admin(), &format!("u-{round}"), now).await })
-            };
-            let paid = paying.await.expect("joined");
-            let done = unsubscribing.await.expect("joined").expect("unsubscribed");
+            let (paid, done) = pay_while_unsubscribing(&store, change, resource, &format!("pc-{round}"), &format!("u-{round}"), now).await;
             let refunded: Vec<OrderId> = done.refunds.iter().map(|r| r.order).collect();
             match paid {
                 // Paid first: the unsubscription refunded all of it too (none of it was used).
