@@ -142,6 +142,31 @@ fn an_escalated_refund_of_102(state: &AppState) {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 }
 
+/// Task 1: the refund of [`an_escalated_refund_of_102`], asked for by the operator.
+fn an_escalated_refund_of_102_asked_by_the_operator(state: &AppState) {
+    let (status, body) = call_raw(
+        &router(state.clone()),
+        "POST",
+        "/v1/orders/9003/refunds",
+        Some(keys::OPERATOR),
+        json!({ "amount": "60000.00" }).to_string(),
+        &[("idempotency-key", "setup-refund")],
+    );
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
+/// Task 1: the refund of [`an_escalated_refund_of_102`], which a platform rule hands to the
+/// platform operator.
+fn a_refund_of_102_escalated_to_the_operator(state: &AppState) {
+    bind_scripted_approval(
+        state,
+        pchost_store::bindings::BindingScope::Platform,
+        None,
+        &json!({ "escalate": "refund", "escalate-to": "platform-operator" }),
+    );
+    an_escalated_refund_of_102(state);
+}
+
 /// Customer 102 revokes reseller 2's authorization (rule 23) and reseller 2's admin asks again.
 fn a_pending_authorization_request_to_102(state: &AppState) {
     let app = router(state.clone());
@@ -170,7 +195,15 @@ fn an_unbound_plugin_of_reseller_2(state: &AppState) {
     assert_eq!(recorded, Recorded::Yes);
 }
 
+/// Narrows every demo key to `keys:write`.
+fn every_key_holds_only_keys_write(state: &AppState) {
+    tokio()
+        .block_on(sqlx::query("UPDATE api_keys SET scopes = 'keys:write'").execute(state.store.pool()))
+        .expect("narrow the keys");
+}
+
 fn rows() -> Vec<Row> {
+    let (_, publisher) = pchost_extensions::signing::generate_signing_key().expect("a publisher key");
     let quote = json!({ "customer_id": 102, "currency": "CNY",
         "lines": [{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": 1 }] });
     let transfer = json!({ "currency": "CNY", "amount": "10.00" });
@@ -180,9 +213,36 @@ fn rows() -> Vec<Row> {
             "POST",
             "/v1/api-keys",
             Some(json!({ "name": "k", "customer_id": 102 })),
-            "u 201 201 201 r r r s r",
+            "u 201 201 201 r r r s 201",
         ),
-        row("DELETE", "/v1/api-keys/9", None, "u 204 204 204 s s s s 204"),
+        // Key 10 is customer 102's demo key.
+        row("DELETE", "/v1/api-keys/10", None, "u 204 204 204 s s s s 204"),
+        row("GET", "/v1/api-keys", None, "u 200 200 200 200 200 200 200 200"),
+        // Scope escalation through key creation: every key holds only `keys:write`, and asks
+        // a `*` key for reseller 2's admin.
+        Row {
+            method: "POST",
+            path: "/v1/api-keys",
+            body: Some(Body::Json(json!({ "name": "wider", "staff_id": 500, "scopes": ["*"] }))),
+            setup: Some(every_key_holds_only_keys_write),
+            expect: "u 403:scope-escalation s 403:scope-escalation r r r s r",
+        },
+        row(
+            "POST",
+            "/v1/publisher-keys",
+            Some(json!({ "name": "release", "public_key": publisher })),
+            "u 201 r r r r r r r",
+        ),
+        row("GET", "/v1/publisher-keys", None, "u 200 r r r r r r r"),
+        row("DELETE", "/v1/publisher-keys/1", None, "u 404:not-found r r r r r r r"),
+        row("GET", "/v1/signature-policies", None, "u 200 200 200 200 200 200 200 r"),
+        row(
+            "PUT",
+            "/v1/signature-policies/partner",
+            Some(json!({ "required": true })),
+            "u 200 r r r r r r r",
+        ),
+        row("GET", "/v1/admin-events", None, "u 200 200 200 r r r 200 r"),
         row(
             "POST",
             "/v1/partners",
@@ -560,19 +620,44 @@ fn rows() -> Vec<Row> {
             setup: Some(an_escalated_refund_of_102),
             expect: "u 200 s 200 s s 200 s r",
         },
+        // Four eyes: the reseller admin asked for task 1, so it decides it neither way.
         Row {
             method: "POST",
             path: "/v1/approval-tasks/1/approve",
             body: Some(Body::Json(json!({}))),
             setup: Some(an_escalated_refund_of_102),
-            expect: "u 200 s 200 s s r s r",
+            expect: "u 200 s 403:self-approval s s r s r",
         },
         Row {
             method: "POST",
             path: "/v1/approval-tasks/1/reject",
             body: Some(Body::Json(json!({ "note": "no" }))),
             setup: Some(an_escalated_refund_of_102),
-            expect: "u 200 s 200 s s r s r",
+            expect: "u 200 s 403:self-approval s s r s r",
+        },
+        // The same task asked for by the operator: the reseller admin decides it, not the
+        // operator.
+        Row {
+            method: "POST",
+            path: "/v1/approval-tasks/1/approve",
+            body: Some(Body::Json(json!({}))),
+            setup: Some(an_escalated_refund_of_102_asked_by_the_operator),
+            expect: "u 403:self-approval s 200 s s r s r",
+        },
+        // A platform rule hands task 1 to the platform operator: no partner role decides it.
+        Row {
+            method: "POST",
+            path: "/v1/approval-tasks/1/approve",
+            body: Some(Body::Json(json!({}))),
+            setup: Some(a_refund_of_102_escalated_to_the_operator),
+            expect: "u 200 s r r r r s r",
+        },
+        Row {
+            method: "POST",
+            path: "/v1/approval-tasks/1/reject",
+            body: Some(Body::Json(json!({}))),
+            setup: Some(a_refund_of_102_escalated_to_the_operator),
+            expect: "u 200 s r r r r s r",
         },
         Row {
             method: "POST",

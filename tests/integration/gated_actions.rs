@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use pchost_extensions::actions::Action;
 use pchost_server::app::router;
-use pchost_store::bindings::{BindingScope, FailurePolicy, NewBinding};
+use pchost_store::bindings::BindingScope;
 use pchost_store::demo;
 use pchost_store::tasks::NewTask;
 use serde_json::{Value, json};
@@ -145,60 +145,15 @@ fn ask(app: &axum::Router, action: &Gated) -> (StatusCode, Value) {
     )
 }
 
-/// A demo server with the scripted 0.3.0 approval rule bound for reseller 2 under `settings`.
+/// A demo server with the scripted 0.3.0 approval rule bound for reseller 2 (and distributor
+/// 1) under `settings`.
 fn server(settings: Value) -> (pchost_server::state::AppState, axum::Router) {
     let state = api_state();
-    let component = pchost_test_plugins::read(pchost_test_plugins::FIXTURE_SCRIPTED_APPROVAL);
-    tokio().block_on(async {
-        let manifest = pchost_runtime::PluginManifest::from_toml(
-            "name = \"scripted-approval\"\nversion = \"1.0.0\"\nworld = \"approval-rule\"\nworld-version = \"0.3.0\"\nowner = 2\n\
-             [settings.reject]\ntype = \"string\"\ndefault = \"\"\n[settings.escalate]\ntype = \"string\"\ndefault = \"\"\n",
-        )
-        .expect("manifest");
-        // The shared runtime may have it from another test already: the same bytes.
-        if state.host.runtime.plugin("2/scripted-approval@1.0.0").is_none()
-            || state
-                .store
-                .plugin_manifest(2, "scripted-approval", "1.0.0")
-                .await
-                .expect("read")
-                .is_none()
-        {
-            match pchost_extensions::install::install(
-                &state.store,
-                &state.host.runtime,
-                manifest,
-                &component,
-                &state.host.plugin_quota,
-            )
-            .await
-            {
-                Ok(_) => {}
-                Err(e) => panic!("install: {e:?}"),
-            }
-        }
-        let binding = NewBinding {
-            world: "approval-rule".into(),
-            scope: BindingScope::Partner,
-            scope_id: Some(demo::RESELLER),
-            plugin_owner: demo::RESELLER,
-            plugin_name: "scripted-approval".into(),
-            version: "1.0.0".into(),
-            position: 50,
-            failure_policy: FailurePolicy::FailClosed,
-            enabled: true,
-            settings: settings.as_object().cloned().expect("settings"),
-        };
-        state.store.create_binding(&binding, "test", Utc::now()).await.expect("bind");
-        // The distributor's actions (reclaims from resellers, quota splits) are governed by
-        // its own rules.
-        let distributor = NewBinding {
-            scope_id: Some(demo::DISTRIBUTOR),
-            ..binding
-        };
-        state.store.create_binding(&distributor, "test", Utc::now()).await.expect("bind");
-        state.host.bindings.reload(&state.store).await.expect("reload");
-    });
+    // The distributor's actions (reclaims from resellers, quota splits) are governed by its
+    // own rules.
+    for partner in [demo::RESELLER, demo::DISTRIBUTOR] {
+        bind_scripted_approval(&state, BindingScope::Partner, Some(partner), &settings);
+    }
     let app = router(state.clone());
     (state, app)
 }
@@ -270,7 +225,7 @@ fn a_rule_that_rejects_a_gated_action_refuses_it_with_its_reason_and_changes_not
 }
 
 #[test]
-fn a_rule_that_escalates_a_gated_action_holds_it_as_a_task_that_an_admin_decides() {
+fn a_rule_that_escalates_a_gated_action_holds_it_as_a_task_that_another_admin_decides() {
     for action in gated() {
         let (_state, app) = server(json!({ "escalate": action.kind }));
         set_up(&app, &action);
@@ -287,11 +242,34 @@ fn a_rule_that_escalates_a_gated_action_holds_it_as_a_task_that_an_admin_decides
             )
         );
         let id = task["id"].as_i64().expect("task id");
+        // Four eyes: the admin who asked decides neither way, with this key or another.
+        for verb in ["approve", "reject"] {
+            let (status, refused) = call(
+                &app,
+                "POST",
+                &format!("/v1/approval-tasks/{id}/{verb}"),
+                Some(action.key),
+                Some(json!({})),
+            );
+            assert_eq!(
+                (status, refused["code"].as_str()),
+                (StatusCode::FORBIDDEN, Some("self-approval")),
+                "{} {verb}: {refused}",
+                action.kind
+            );
+        }
+        // Reseller 2's second admin decides what the first asked; the distributor has one
+        // admin, so the operator decides its actions.
+        let decider = if action.key == keys::RESELLER_ADMIN {
+            keys::RESELLER_ADMIN_2
+        } else {
+            keys::OPERATOR
+        };
         let (status, decided) = call(
             &app,
             "POST",
             &format!("/v1/approval-tasks/{id}/approve"),
-            Some(action.key),
+            Some(decider),
             Some(json!({})),
         );
         assert_eq!(status, StatusCode::OK, "{}: {decided}", action.kind);
@@ -766,4 +744,97 @@ fn a_change_to_a_cheaper_spec_is_reviewed_as_the_refund_of_its_credit() {
         ),
         (Some("change"), Some(dec("0")))
     );
+}
+
+/// Customer 102's freeze, asked by reseller 2's admin: the gated action of these tests.
+fn freeze_102(app: &axum::Router) -> (StatusCode, Value) {
+    call(
+        app,
+        "POST",
+        "/v1/customers/102/freeze",
+        Some(keys::RESELLER_ADMIN),
+        Some(json!({ "state": "account-frozen" })),
+    )
+}
+
+fn freeze_state(state: &pchost_server::state::AppState) -> pchost_domain::FreezeState {
+    tokio()
+        .block_on(state.store.customer(102))
+        .expect("read")
+        .expect("customer")
+        .freeze
+}
+
+#[test]
+fn four_eyes_a_partners_rule_cannot_hand_its_actions_to_the_operator_or_the_customer() {
+    for role in ["platform-operator", "customer"] {
+        let state = api_state();
+        bind_scripted_approval(
+            &state,
+            BindingScope::Partner,
+            Some(demo::RESELLER),
+            &json!({ "escalate": "freeze", "escalate-to": role }),
+        );
+        let app = router(state.clone());
+        // An escalation out of the partner is an invalid answer: the fail-closed binding
+        // refuses the action, and no task is queued for anyone.
+        let (status, body) = freeze_102(&app);
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::BAD_GATEWAY, Some("plugin-failed")),
+            "{role}: {body}"
+        );
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains("escalat")),
+            "the message says why: {body}"
+        );
+        assert_eq!(freeze_state(&state), pchost_domain::FreezeState::NotFrozen);
+        let (_, tasks) = call(&app, "GET", "/v1/approval-tasks", Some(keys::OPERATOR), None);
+        assert_eq!(tasks, json!([]), "{role}");
+    }
+}
+
+#[test]
+fn four_eyes_a_task_a_platform_rule_hands_to_the_operator_is_decided_by_the_operator_only() {
+    let state = api_state();
+    bind_scripted_approval(
+        &state,
+        BindingScope::Platform,
+        None,
+        &json!({ "escalate": "freeze", "escalate-to": "platform-operator" }),
+    );
+    let app = router(state.clone());
+    let (status, body) = freeze_102(&app);
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["task"]["role"], "platform-operator", "{body}");
+    let id = body["task"]["id"].as_i64().expect("task");
+    // No partner role is above the operator: reseller 2's other admin may not decide it.
+    for verb in ["approve", "reject"] {
+        let (status, refused) = call(
+            &app,
+            "POST",
+            &format!("/v1/approval-tasks/{id}/{verb}"),
+            Some(keys::RESELLER_ADMIN_2),
+            Some(json!({})),
+        );
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("role-not-permitted")),
+            "{verb}: {refused}"
+        );
+    }
+    assert_eq!(freeze_state(&state), pchost_domain::FreezeState::NotFrozen);
+    let (status, decided) = call(
+        &app,
+        "POST",
+        &format!("/v1/approval-tasks/{id}/approve"),
+        Some(keys::OPERATOR),
+        Some(json!({})),
+    );
+    assert_eq!(
+        (status, decided["status"].as_str(), decided["decided_by"].as_str()),
+        (StatusCode::OK, Some("approved"), Some("operator(key 1)")),
+        "{decided}"
+    );
+    assert_eq!(freeze_state(&state), pchost_domain::FreezeState::AccountFrozen);
 }

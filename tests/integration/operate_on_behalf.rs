@@ -454,7 +454,7 @@ fn rule_23_an_approval_task_held_before_a_revocation_fails_when_approved() {
         &app,
         "POST",
         &format!("/v1/approval-tasks/{task}/approve"),
-        Some(admin),
+        Some(keys::RESELLER_ADMIN_2),
         Some(json!({})),
     );
     assert_eq!(status, StatusCode::OK, "{decided}");

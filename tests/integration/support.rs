@@ -136,6 +136,8 @@ pub fn api_state_on(runtime: Arc<PluginRuntime>) -> pchost_server::state::AppSta
                 burst: 10_000,
             },
         ));
+        // As on a `--demo` server: verification codes come back in the answer.
+        state.reveal_codes = true;
         state.host.bindings.reload(&state.store).await.expect("bindings");
         state
     })
@@ -198,6 +200,8 @@ pub mod keys {
     pub const DISTRIBUTOR_ADMIN: &str = "pch_demo_distributor_admin";
     /// Reseller 2's admin.
     pub const RESELLER_ADMIN: &str = "pch_demo_reseller_admin";
+    /// Reseller 2's second admin 509: decides what 500 asks for (four eyes).
+    pub const RESELLER_ADMIN_2: &str = "pch_demo_reseller_admin_2";
     /// Reseller 2's customer manager 501 (manages 101, 103...).
     pub const MANAGER: &str = "pch_demo_reseller_manager";
     /// Reseller 2's supervisor 502, over 501.
@@ -226,4 +230,58 @@ pub fn order_quote(
         serde_json::json!({ "quote_id": quote }).to_string(),
         &[("idempotency-key", key)],
     )
+}
+
+/// Binds the scripted 0.3.0 approval rule (`2/scripted-approval@1.0.0`, a test fixture) at
+/// `scope` under `settings` (`reject`, `escalate`, `escalate-to`: see its source), installing
+/// it first when this store or the shared runtime lacks it.
+pub fn bind_scripted_approval(
+    state: &pchost_server::state::AppState,
+    scope: pchost_store::bindings::BindingScope,
+    scope_id: Option<i64>,
+    settings: &serde_json::Value,
+) {
+    use pchost_store::bindings::{FailurePolicy, NewBinding};
+    let component = pchost_test_plugins::read(pchost_test_plugins::FIXTURE_SCRIPTED_APPROVAL);
+    tokio().block_on(async {
+        let manifest = PluginManifest::from_toml(
+            "name = \"scripted-approval\"\nversion = \"1.0.0\"\nworld = \"approval-rule\"\nworld-version = \"0.3.0\"\nowner = 2\n\
+             [settings.reject]\ntype = \"string\"\ndefault = \"\"\n[settings.escalate]\ntype = \"string\"\ndefault = \"\"\n\
+             [settings.escalate-to]\ntype = \"string\"\ndefault = \"partner-admin\"\n",
+        )
+        .expect("manifest");
+        // The shared runtime may have it from another test already: the same bytes.
+        if state.host.runtime.plugin("2/scripted-approval@1.0.0").is_none()
+            || state
+                .store
+                .plugin_manifest(2, "scripted-approval", "1.0.0")
+                .await
+                .expect("read")
+                .is_none()
+        {
+            pchost_extensions::install::install(
+                &state.store,
+                &state.host.runtime,
+                manifest,
+                &component,
+                &state.host.plugin_quota,
+            )
+            .await
+            .expect("install");
+        }
+        let binding = NewBinding {
+            world: "approval-rule".into(),
+            scope,
+            scope_id,
+            plugin_owner: 2,
+            plugin_name: "scripted-approval".into(),
+            version: "1.0.0".into(),
+            position: 50,
+            failure_policy: FailurePolicy::FailClosed,
+            enabled: true,
+            settings: settings.as_object().cloned().expect("settings"),
+        };
+        state.store.create_binding(&binding, "test", Utc::now()).await.expect("bind");
+        state.host.bindings.reload(&state.store).await.expect("reload");
+    });
 }

@@ -174,6 +174,13 @@ error_codes! {
     ResourceChanged = ("resource-changed", 409),
     SpecNotCompatible = ("spec-not-compatible", 422),
     InvoiceConflict = ("invoice-conflict", 409),
+    SelfApproval = ("self-approval", 403),
+    ScopeEscalation = ("scope-escalation", 403),
+    KeyLimitReached = ("key-limit-reached", 409),
+    SignatureRequired = ("signature-required", 422),
+    SignatureInvalid = ("signature-invalid", 422),
+    SignerUntrusted = ("signer-untrusted", 422),
+    PublisherKeyExists = ("publisher-key-exists", 409),
 }
 
 impl serde::Serialize for ErrorCode {

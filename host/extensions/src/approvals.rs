@@ -8,9 +8,10 @@ use crate::audit::AuditLog;
 use crate::bound::{PolicyApplied, StepOutcome, plugin_id, run_bound, settings_for};
 use crate::error::ExtensionError;
 use chrono::{DateTime, Utc};
+use pchost_domain::Role;
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_runtime::model::{self, Decision};
-use pchost_runtime::{World, WorldVersion};
+use pchost_runtime::{FailureKind, PluginFailure, World, WorldVersion};
 use pchost_store::Store;
 use pchost_store::bindings::BindingScope;
 use pchost_store::tasks::ApprovalTask;
@@ -81,7 +82,15 @@ pub fn decide(
             request.as_of,
             audit,
             |plugin| host.runtime.decide(&plugin.id, request, host.data.clone()),
-            |_, decision| Ok(decision),
+            |plugin, decision| {
+                escalation_in_bounds(binding.scope, decision).map_err(|why| PluginFailure {
+                    plugin: plugin.manifest.label(),
+                    digest: plugin.digest.clone(),
+                    kind: FailureKind::InvalidOutput(why),
+                    // The invocation's own usage is on its audit record already.
+                    usage: Default::default(),
+                })
+            },
         )?;
         match outcome {
             StepOutcome::Skipped(policy) => policies.push(policy),
@@ -109,6 +118,25 @@ pub fn decide(
         rules,
         policies,
     })
+}
+
+/// Refuses an escalation to a role the rule's scope may not hand an action to: a person
+/// decides, never the customer; and a partner's rule keeps its actions inside the partner,
+/// so only a platform rule may escalate to the platform operator (four eyes: a tenant must
+/// not be able to queue work for the operator, nor an operator's task for its own staff).
+fn escalation_in_bounds(scope: BindingScope, decision: Decision) -> Result<Decision, String> {
+    match &decision {
+        Decision::Escalate {
+            role: Role::Customer, ..
+        } => Err("an escalation goes to a partner's staff or the platform operator, not to the customer".into()),
+        Decision::Escalate {
+            role: Role::PlatformOperator,
+            ..
+        } if scope != BindingScope::Platform => Err(format!(
+            "a {scope} rule escalates to roles inside the partner; only a platform rule escalates to the platform operator"
+        )),
+        _ => Ok(decision),
+    }
 }
 
 /// Any reject rejects, else any escalate escalates, else approve.
@@ -220,7 +248,6 @@ pub async fn finish_interrupted_tasks(store: &Store, now: DateTime<Utc>) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pchost_domain::Role;
 
     #[test]
     fn any_reject_rejects_else_any_escalate_escalates() {
@@ -236,5 +263,35 @@ mod tests {
         assert_eq!(combine([Decision::Approve, escalate.clone()].iter()), escalate);
         assert_eq!(combine([Decision::Approve].iter()), Decision::Approve);
         assert_eq!(combine([].iter()), Decision::Approve);
+    }
+
+    #[test]
+    fn four_eyes_a_partners_rule_escalates_inside_the_partner_and_no_rule_to_the_customer() {
+        let to = |role| Decision::Escalate {
+            role,
+            reason: "big".into(),
+        };
+        for scope in [BindingScope::Partner, BindingScope::Seller] {
+            assert!(
+                escalation_in_bounds(scope, to(Role::PlatformOperator)).is_err(),
+                "{scope}"
+            );
+            for role in [
+                Role::PartnerAdmin,
+                Role::CustomerManager,
+                Role::Supervisor,
+                Role::Salesperson,
+            ] {
+                assert_eq!(escalation_in_bounds(scope, to(role)), Ok(to(role)));
+            }
+        }
+        assert_eq!(
+            escalation_in_bounds(BindingScope::Platform, to(Role::PlatformOperator)),
+            Ok(to(Role::PlatformOperator))
+        );
+        for scope in [BindingScope::Platform, BindingScope::Partner] {
+            assert!(escalation_in_bounds(scope, to(Role::Customer)).is_err());
+            assert_eq!(escalation_in_bounds(scope, Decision::Approve), Ok(Decision::Approve));
+        }
     }
 }

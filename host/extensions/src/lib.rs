@@ -18,6 +18,7 @@ pub mod install;
 pub mod native_rules;
 pub mod pricing;
 pub mod replay;
+pub mod signing;
 pub mod views;
 
 pub use error::ExtensionError;

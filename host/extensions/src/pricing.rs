@@ -168,12 +168,17 @@ pub fn run_chain(
         if bindings.is_empty() {
             continue;
         }
-        // The seller's view: only the lines of its own products, with only those products.
+        // The seller's view: only the lines of its own products, with only those products,
+        // and no identity of the customer or its partner.
         let own: Vec<usize> = (0..quote.lines.len())
             .filter(|&i| quote.products[quote.lines[i].product as usize].seller == Some(seller))
             .collect();
         for binding in bindings.iter() {
             let mut view = quote.clone();
+            // Tenant data by need: a marketplace seller prices its products, and sees no
+            // customer nor the partner selling to it (docs/api.md, "What a seller sees").
+            view.customer = None;
+            view.partner = None;
             view.products.retain(|p| p.seller == Some(seller));
             view.lines = own
                 .iter()

@@ -3,8 +3,8 @@
 //! [`crate::state`], rate limits per principal in [`crate::ratelimit`].
 
 use crate::api::{
-    accounts, approvals, audit, authorizations, coupons, customers, invoices, keys, opportunities, orders, partners,
-    plugins, quotes, scheduler, tasks,
+    accounts, admin, approvals, audit, authorizations, coupons, customers, invoices, keys, opportunities, orders,
+    partners, plugins, quotes, scheduler, tasks,
 };
 use crate::state::{AppState, MAX_BODY_BYTES, MAX_UPLOAD_BYTES};
 use axum::extract::DefaultBodyLimit;
@@ -49,7 +49,7 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
         .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES));
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(keys::me))
-        .routes(routes!(keys::create))
+        .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::revoke))
         .routes(routes!(partners::create, partners::list))
         .routes(routes!(partners::get))
@@ -118,6 +118,11 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
         .routes(routes!(scheduler::runs))
         .routes(routes!(audit::replay))
         .routes(routes!(plugins::shadow_diffs))
+        .routes(routes!(admin::add_publisher, admin::publishers))
+        .routes(routes!(admin::revoke_publisher))
+        .routes(routes!(admin::policies))
+        .routes(routes!(admin::set_policy))
+        .routes(routes!(admin::events))
         .merge(uploads)
         .split_for_parts();
     let document = api.clone();

@@ -9,6 +9,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{Customer, CustomerId, Partner, PartnerId, PartnerKind, Role, Staff, access};
 use pchost_store::accounts::Actor;
@@ -60,13 +61,39 @@ pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-/// Creates a key for `principal` and returns it with the secret, which is never stored.
+/// Whether scopes `held` grant everything scope `wanted` does: `*` only under `*`, an area's
+/// read under its read or write.
+pub fn covers(held: &[String], wanted: &str) -> bool {
+    held.iter().any(|h| {
+        h == "*"
+            || h == wanted
+            || wanted
+                .strip_suffix(":read")
+                .is_some_and(|area| h.strip_suffix(":write") == Some(area))
+    })
+}
+
+/// Who a key is issued by, which bounds it: a caller's key passes on at most its own scopes
+/// and expiry (least privilege: a key holding `keys:write` cannot mint a `*` key); a
+/// principal's first key (a new partner's admin, an accepted invitation) gets everything its
+/// role allows.
+#[derive(Debug, Clone, Copy)]
+pub enum Issuer<'a> {
+    /// A caller, with the key it called with.
+    Caller(&'a Caller),
+    /// The principal's own first key, with the label of whoever made the principal.
+    First(&'a str),
+}
+
+/// Creates a key for `principal` and returns it with the secret, which is never stored. With
+/// no scopes named it gets the issuer's; with no expiry, the issuer's key's.
 pub async fn issue_key(
     state: &AppState,
     name: &str,
     principal: KeyPrincipal,
     scopes: Vec<String>,
-    created_by: &str,
+    expires_at: Option<DateTime<Utc>>,
+    issuer: Issuer<'_>,
 ) -> Result<(ApiKey, String), AppError> {
     for (i, scope) in scopes.iter().enumerate() {
         if !valid_scope(scope) {
@@ -79,10 +106,46 @@ pub async fn issue_key(
             ));
         }
     }
-    let scopes = if scopes.is_empty() {
-        vec!["*".to_owned()]
-    } else {
-        scopes
+    let (scopes, expires_at, created_by, parent_key) = match issuer {
+        Issuer::Caller(caller) => {
+            if let Some(wider) = scopes.iter().find(|s| !covers(&caller.scopes, s)) {
+                return Err(AppError::refused(
+                    ErrorCode::ScopeEscalation,
+                    format!(
+                        "the calling key holds {}: it cannot grant `{wider}`",
+                        caller.scopes.join(" ")
+                    ),
+                ));
+            }
+            let expires_at = match (expires_at, caller.key_expires_at) {
+                (Some(asked), Some(own)) if asked > own => {
+                    return Err(AppError::refused(
+                        ErrorCode::ScopeEscalation,
+                        format!("the calling key expires at {own}: a key it creates expires no later"),
+                    ));
+                }
+                (asked, own) => asked.or(own),
+            };
+            let scopes = if scopes.is_empty() {
+                caller.scopes.clone()
+            } else {
+                scopes
+            };
+            (
+                scopes,
+                expires_at,
+                caller.label(),
+                Some(caller.key_id).filter(|id| *id != 0),
+            )
+        }
+        Issuer::First(by) => {
+            let scopes = if scopes.is_empty() {
+                vec!["*".to_owned()]
+            } else {
+                scopes
+            };
+            (scopes, expires_at, by.to_owned(), None)
+        }
     };
     let (secret, key_hash) = generate_key()?;
     let key = state
@@ -94,12 +157,42 @@ pub async fn issue_key(
                 prefix: secret[..KEY_PREFIX.len() + 8].to_owned(),
                 principal,
                 scopes,
-                created_by: created_by.to_owned(),
+                created_by,
+                expires_at,
+                parent_key,
             },
-            chrono::Utc::now(),
+            Utc::now(),
+        )
+        .await?;
+    tracing::info!(key = key.id, principal = %key.principal, by = %key.created_by, "api key created");
+    // Every key creation is on the administrative audit, whichever endpoint made it (keys,
+    // staff, partners, invitations).
+    state
+        .store
+        .record_admin_event(
+            &pchost_store::admin_events::NewAdminEvent {
+                actor: &key.created_by,
+                partner: key_partner(state, key.principal).await?,
+                action: "key.create",
+                target: format!("api-key:{}", key.id),
+                detail: serde_json::json!({
+                    "principal": key.principal, "scopes": key.scopes, "expires_at": key.expires_at,
+                }),
+            },
+            Utc::now(),
         )
         .await?;
     Ok((key, secret))
+}
+
+/// The partner a key's principal belongs to: a staff member's, a customer's; none for the
+/// operator.
+pub async fn key_partner(state: &AppState, principal: KeyPrincipal) -> Result<Option<PartnerId>, AppError> {
+    Ok(match principal {
+        KeyPrincipal::Operator => None,
+        KeyPrincipal::Staff(id) => state.store.staff(id).await?.map(|s| s.partner),
+        KeyPrincipal::Customer(id) => state.store.customer(id).await?.map(|c| c.partner),
+    })
 }
 
 /// The principal behind a key.
@@ -129,6 +222,8 @@ pub struct Caller {
     pub principal: Principal,
     /// What the key may touch.
     pub scopes: Vec<String>,
+    /// When the key stops working, if it does.
+    pub key_expires_at: Option<DateTime<Utc>>,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -165,15 +260,23 @@ impl FromRequestParts<AppState> for Caller {
         else {
             return Err(refuse());
         };
+        let now = Utc::now();
         let Some(record) = state
             .store
             .api_key_by_hash(&hash_key(key))
             .await?
-            .filter(|k| k.revoked_at.is_none())
+            .filter(|k| k.usable_at(now))
         else {
             return Err(refuse());
         };
-        state.limiter.check(&format!("key:{}", record.id))?;
+        // Requests count against the principal, not the key: more keys buy no more requests.
+        state.limiter.check(&format!("principal:{}", record.principal))?;
+        if record
+            .last_used_at
+            .is_none_or(|used| now - used > pchost_store::keys::LAST_USED_PRECISION)
+        {
+            state.store.touch_api_key(record.id, now).await?;
+        }
         let principal = match record.principal {
             KeyPrincipal::Operator => Principal::Operator,
             KeyPrincipal::Staff(id) => {
@@ -203,6 +306,7 @@ impl FromRequestParts<AppState> for Caller {
             key_id: record.id,
             principal,
             scopes: record.scopes,
+            key_expires_at: record.expires_at,
         };
         tracing::Span::current().record("principal", caller.label());
         Ok(caller)
@@ -226,6 +330,7 @@ impl Caller {
             key_id: 0,
             principal: Principal::Customer(customer),
             scopes: vec!["quotes:write".into(), "orders:write".into()],
+            key_expires_at: None,
         }
     }
 

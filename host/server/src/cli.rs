@@ -24,7 +24,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +50,21 @@ enum Command {
     Plugin(PluginCommand),
     /// List recorded plugin invocations, newest first, as JSON.
     Audit(AuditArgs),
+    /// List the administrative audit, oldest first, as JSON: who uploaded, bound, changed or
+    /// deleted plugins and bindings, created or revoked keys, decided tasks.
+    AdminAudit {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Only the events concerning this partner.
+        #[arg(long)]
+        partner: Option<i64>,
+        /// Only events after this id.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// How many (at most 500).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -153,6 +168,12 @@ enum KeysCommand {
         /// What the key is for.
         #[arg(long, default_value = "operator")]
         name: String,
+    },
+    /// Revoke the demo keys (public, in the README) of a database once seeded with `--demo`:
+    /// `serve` without `--demo` refuses to start while any of them works.
+    RevokeDemo {
+        #[command(flatten)]
+        db: DbArgs,
     },
 }
 
@@ -459,6 +480,27 @@ enum PluginCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Make a publisher signing key: writes its secret seed to `--out` (readable by its owner
+    /// only) and prints the public key for the operator to register
+    /// (`POST /v1/publisher-keys`).
+    Keygen {
+        /// Where to write the secret key; refused if the file exists.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a component and its manifest with a key from `keygen`: prints the signature to
+    /// upload as the `signature` part beside them.
+    Sign {
+        /// The secret key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The manifest (`plugin.toml`), exactly as it will be uploaded.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The component (`.wasm`).
+        #[arg(long)]
+        component: PathBuf,
+    },
     /// Delete an installed version that no binding names (as active, previous or shadow
     /// version), and its stored component unless another version has the same bytes. A
     /// running server keeps the version's code in memory until it restarts; nothing can bind
@@ -530,6 +572,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Plugin(PluginCommand::Run(args)) => runtime.block_on(run_plugin(args)),
         Command::Audit(args) => runtime.block_on(audit(args)),
+        Command::AdminAudit {
+            db,
+            partner,
+            after,
+            limit,
+        } => runtime.block_on(async move {
+            let limit = limit.clamp(1, pchost_store::admin_events::MAX_EVENT_PAGE);
+            print_json(&db.open().await?.admin_events(partner, after, limit).await?)
+        }),
+        Command::Plugin(PluginCommand::Keygen { out }) => keygen(&out),
+        Command::Plugin(PluginCommand::Sign {
+            key,
+            manifest,
+            component,
+        }) => sign(&key, &manifest, &component),
         Command::Plugin(PluginCommand::Install {
             db,
             manifest,
@@ -551,6 +608,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => runtime.block_on(delete_plugin(db, owner, plugin, version, artefacts)),
         Command::CompileComponent { .. } => unreachable!("served before the async runtime starts"),
         Command::Keys(KeysCommand::CreateOperator { db, name }) => runtime.block_on(create_operator_key(db, name)),
+        Command::Keys(KeysCommand::RevokeDemo { db }) => runtime.block_on(async {
+            let revoked = crate::demo::revoke_demo_keys(&db.open().await?).await?;
+            eprintln!("{revoked} demo keys revoked");
+            Ok(ExitCode::SUCCESS)
+        }),
         Command::Binding(command) => runtime.block_on(binding(command)),
         Command::Tasks(command) => runtime.block_on(tasks(command)),
         Command::Replay { db, id, artefacts } => runtime.block_on(replay(db, id, artefacts)),
@@ -566,6 +628,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.demo && store.seed_demo_if_empty(&DemoData::new(Utc::now())).await? {
         crate::demo::seed(&store).await?;
         tracing::info!("demo data and demo API keys loaded (see README: never use --demo in production)");
+    }
+    if !args.demo {
+        let usable = crate::demo::usable_demo_keys(&store).await?;
+        if !usable.is_empty() {
+            let target = match &db.database_url {
+                Some(_) => " --database-url <the same URL>".to_owned(),
+                None => format!(" --db {}", db.db.display()),
+            };
+            anyhow::bail!(
+                "this database was seeded with --demo and {} of its demo API keys still work; their secrets are \
+                 public (README), so serving it without --demo is refused. Revoke them with \
+                 `pchost keys revoke-demo{target}`, or serve it with --demo",
+                usable.len()
+            );
+        }
     }
     let runtime = Arc::new(PluginRuntime::new(RuntimeConfig {
         artefact_dir: Some(db.artefacts(&args.artefacts)),
@@ -594,6 +671,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         seller: args.price_ceiling_seller,
         partner: args.price_ceiling_partner,
     };
+    state.reveal_codes = args.demo;
     state.uploads = Arc::new(RateLimiter::for_uploads(UploadLimit {
         per_minute: args.uploads_per_minute,
         burst: args.upload_burst,
@@ -648,6 +726,38 @@ async fn sync_from_store(
     }
 }
 
+fn keygen(out: &Path) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let (seed, public) = pchost_extensions::signing::generate_signing_key()?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .with_context(|| format!("creating {} (it must not exist)", out.display()))?;
+    writeln!(file, "{seed}").with_context(|| format!("writing {}", out.display()))?;
+    let fingerprint = pchost_extensions::signing::fingerprint(
+        &pchost_extensions::signing::parse_public_key(&public).map_err(anyhow::Error::msg)?,
+    );
+    eprintln!(
+        "secret key written to {}: keep it secret. Its public key (fingerprint {fingerprint}), for the operator to register:",
+        out.display()
+    );
+    println!("{public}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sign(key: &Path, manifest: &Path, component: &Path) -> anyhow::Result<ExitCode> {
+    let read = |path: &Path| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+    let seed = String::from_utf8(read(key)?).context("the key file is not text")?;
+    println!(
+        "{}",
+        pchost_extensions::signing::sign(&seed, &read(manifest)?, &read(component)?)?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn create_operator_key(db: DbArgs, name: String) -> anyhow::Result<ExitCode> {
     let store = db.open().await?;
     let (secret, key_hash) = crate::auth::generate_key()?;
@@ -660,6 +770,8 @@ async fn create_operator_key(db: DbArgs, name: String) -> anyhow::Result<ExitCod
                 principal: KeyPrincipal::Operator,
                 scopes: vec!["*".into()],
                 created_by: "cli".into(),
+                expires_at: None,
+                parent_key: None,
             },
             Utc::now(),
         )
@@ -743,7 +855,9 @@ async fn binding(command: BindingCommand) -> anyhow::Result<ExitCode> {
                 enabled: true,
                 settings,
             };
-            print_json(&store.create_binding(&binding, "cli", now).await?)
+            let binding = store.create_binding(&binding, CLI, now).await?;
+            binding_event(&store, "binding.create", &binding).await?;
+            print_json(&binding)
         }
         BindingCommand::Enable { db, id } => {
             let change = BindingChange {
@@ -773,7 +887,12 @@ async fn binding(command: BindingCommand) -> anyhow::Result<ExitCode> {
             };
             change_binding(db, id, change).await
         }
-        BindingCommand::Rollback { db, id } => print_json(&db.open().await?.rollback_binding(id, "cli", now).await?),
+        BindingCommand::Rollback { db, id } => {
+            let store = db.open().await?;
+            let binding = store.rollback_binding(id, CLI, now).await?;
+            binding_event(&store, "binding.rollback", &binding).await?;
+            print_json(&binding)
+        }
     }
 }
 
@@ -783,12 +902,63 @@ async fn change_binding(db: DbArgs, id: i64, change: BindingChange) -> anyhow::R
     let store = db.open().await?;
     let current = store.binding(id).await?.with_context(|| format!("no binding {id}"))?;
     check_change(&store, &current, &change).await?;
-    print_json(&store.update_binding(id, &change, "cli", Utc::now()).await?)
+    let binding = store.update_binding(id, &change, CLI, Utc::now()).await?;
+    binding_event(&store, "binding.change", &binding).await?;
+    print_json(&binding)
+}
+
+/// Who the command line acts as, in records: the operator, at the host's console.
+const CLI: &str = "operator(cli)";
+
+/// Records an administrative change made from the command line.
+async fn cli_event(
+    store: &Store,
+    partner: Option<i64>,
+    action: &str,
+    target: String,
+    detail: serde_json::Value,
+) -> anyhow::Result<()> {
+    store
+        .record_admin_event(
+            &pchost_store::admin_events::NewAdminEvent {
+                actor: CLI,
+                partner,
+                action,
+                target,
+                detail,
+            },
+            Utc::now(),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn binding_event(store: &Store, action: &str, binding: &pchost_store::bindings::Binding) -> anyhow::Result<()> {
+    let plugin = format!("{}/{}@{}", binding.plugin_owner, binding.plugin_name, binding.version);
+    cli_event(
+        store,
+        Some(binding.scope_id.unwrap_or(binding.plugin_owner)),
+        action,
+        format!("binding:{}", binding.id),
+        serde_json::json!({ "plugin": plugin, "scope": binding.scope, "enabled": binding.enabled }),
+    )
+    .await
 }
 
 /// A binding's settings on the command line: a JSON object of at most 8 KiB.
 #[derive(Clone, Debug)]
 struct SettingsArg(serde_json::Map<String, serde_json::Value>);
+
+async fn task_event(store: &Store, action: &str, task: &pchost_store::tasks::ApprovalTask) -> anyhow::Result<()> {
+    cli_event(
+        store,
+        Some(task.partner),
+        action,
+        format!("task:{}", task.id),
+        serde_json::json!({ "kind": task.kind, "requested_by": task.requested_by, "status": task.status }),
+    )
+    .await
+}
 
 fn settings_arg(text: &str) -> Result<SettingsArg, String> {
     if text.len() > pchost_store::bindings::MAX_BINDING_SETTINGS {
@@ -804,7 +974,7 @@ fn settings_arg(text: &str) -> Result<SettingsArg, String> {
 }
 
 async fn tasks(command: TasksCommand) -> anyhow::Result<ExitCode> {
-    const BY: &str = "operator(cli)";
+    const BY: &str = CLI;
     match command {
         TasksCommand::List { db, status } => {
             let status = status.map(|s| s.parse()).transpose()?;
@@ -812,11 +982,15 @@ async fn tasks(command: TasksCommand) -> anyhow::Result<ExitCode> {
         }
         TasksCommand::Approve { db, id, note } => {
             let store = db.open().await?;
-            print_json(&pchost_extensions::approvals::decide_task(&store, id, true, BY, note.as_deref()).await?)
+            let task = pchost_extensions::approvals::decide_task(&store, id, true, BY, note.as_deref()).await?;
+            task_event(&store, "task.approve", &task).await?;
+            print_json(&task)
         }
         TasksCommand::Reject { db, id, note } => {
             let store = db.open().await?;
-            print_json(&pchost_extensions::approvals::decide_task(&store, id, false, BY, note.as_deref()).await?)
+            let task = pchost_extensions::approvals::decide_task(&store, id, false, BY, note.as_deref()).await?;
+            task_event(&store, "task.reject", &task).await?;
+            print_json(&task)
         }
     }
 }

@@ -100,6 +100,7 @@ pub const DEMO_KEYS: &[(&str, &str)] = &[
     ("pch_demo_operator", "operator"),
     ("pch_demo_distributor_admin", "staff:504"),
     ("pch_demo_reseller_admin", "staff:500"),
+    ("pch_demo_reseller_admin_2", "staff:509"),
     ("pch_demo_reseller_manager", "staff:501"),
     ("pch_demo_reseller_supervisor", "staff:502"),
     ("pch_demo_reseller_salesperson", "staff:503"),
@@ -125,10 +126,38 @@ async fn seed_demo_keys(store: &Store) -> anyhow::Result<()> {
                     principal,
                     scopes: vec!["*".into()],
                     created_by: "demo".into(),
+                    expires_at: None,
+                    parent_key: None,
                 },
                 chrono::Utc::now(),
             )
             .await?;
     }
     Ok(())
+}
+
+/// The ids of the [`DEMO_KEYS`] that still work in `store`: a database seeded with `--demo`
+/// keeps them until they are revoked, and their secrets are public.
+pub async fn usable_demo_keys(store: &Store) -> anyhow::Result<Vec<i64>> {
+    let now = Utc::now();
+    let mut usable = Vec::new();
+    for (key, _) in DEMO_KEYS {
+        if let Some(found) = store.api_key_by_hash(&crate::auth::hash_key(key)).await?
+            && found.usable_at(now)
+        {
+            usable.push(found.id);
+        }
+    }
+    Ok(usable)
+}
+
+/// Revokes every [`DEMO_KEYS`] key that still works; returns how many it revoked.
+pub async fn revoke_demo_keys(store: &Store) -> anyhow::Result<usize> {
+    let mut revoked = 0;
+    for id in usable_demo_keys(store).await? {
+        if store.revoke_api_key(id, Utc::now()).await? {
+            revoked += 1;
+        }
+    }
+    Ok(revoked)
 }

@@ -12,4 +12,5 @@ pub mod error;
 mod money_properties;
 pub mod ratelimit;
 pub mod scheduler;
+pub mod sms;
 pub mod state;

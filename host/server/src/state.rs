@@ -28,6 +28,11 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Per-owner upload budgets: each upload may cost a compilation.
     pub uploads: Arc<RateLimiter>,
+    /// Where verification codes go (rule 25): the log, unless a gateway replaces it.
+    pub codes: Arc<dyn crate::sms::CodeSender>,
+    /// Whether the API answers verification codes to the caller too: on a `--demo` server
+    /// only, whose walkthrough has no phone to read them from.
+    pub reveal_codes: bool,
 }
 
 impl AppState {
@@ -41,6 +46,8 @@ impl AppState {
             store,
             limiter: Arc::new(RateLimiter::new(limit)),
             uploads: Arc::new(RateLimiter::for_uploads(UploadLimit::default())),
+            codes: Arc::new(crate::sms::LogSender),
+            reveal_codes: false,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! `pchost plugin run`, run as a user would: every fixture in `examples/` prints exactly the
 //! expected output checked in beside it, and failures exit non-zero with a clear message.
 
+mod common;
+
 use pchost_test_plugins as built;
 use serde_json::Value;
 use std::path::Path;
@@ -144,5 +146,36 @@ fn a_price_ceiling_below_list_price_is_refused_at_start_from_the_flag_or_the_env
     assert!(
         stderr.contains("--price-ceiling-seller") && stderr.contains("\"ten\" is not a decimal"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn serve_without_demo_refuses_a_database_whose_public_demo_keys_still_work() {
+    let dir = std::env::temp_dir().join(format!("pchost-demo-keys-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let db = dir.join("pchost.db");
+    let db = db.to_str().expect("path");
+    // Seeded once with --demo, then stopped.
+    let seeded = common::serve(dir.clone(), &[]);
+    let dir = seeded.crash();
+    let refused = pchost(&["serve", "--listen", "127.0.0.1:0", "--db", db]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("10 of its demo API keys still work")
+            && stderr.contains(&format!("pchost keys revoke-demo --db {db}")),
+        "the refusal names the command: {stderr}"
+    );
+    let revoked = pchost(&["keys", "revoke-demo", "--db", db]);
+    assert!(revoked.status.success());
+    assert!(String::from_utf8_lossy(&revoked.stderr).contains("10 demo keys revoked"));
+    // Now it serves, and the demo keys are refused.
+    let server = common::serve_with(dir, &[]);
+    let (status, body) = common::json_call(&server, "GET", "/v1/me", "pch_demo_operator", Value::Null);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid-api-key")),
+        "{body}"
     );
 }

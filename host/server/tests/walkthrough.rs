@@ -513,7 +513,34 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
             json!({ "role": "supervisor" }),
         ),
     );
-    let supervisor_key = supervisor["api_key"].as_str().expect("key").to_owned();
+    // Each gets a key from the operator and revokes the one its admin handed over: a key the
+    // admin made (or one made with it) may still be in the admin's hands, and decides nothing
+    // the admin asks for (four eyes).
+    let own_key = |handed: &str, staff: &Value| -> String {
+        let made = ok(
+            201,
+            json_call(
+                &server,
+                "POST",
+                "/v1/api-keys",
+                &operator,
+                json!({ "name": "from the operator", "staff_id": id(staff, "/staff/id") }),
+            ),
+        );
+        let (status, me) = json_call(&server, "GET", "/v1/me", handed, Value::Null);
+        assert_eq!(status, 200, "{me}");
+        let handed_id = me["key_id"].as_i64().expect("key id");
+        let (status, revoked) = json_call(
+            &server,
+            "DELETE",
+            &format!("/v1/api-keys/{handed_id}"),
+            handed,
+            Value::Null,
+        );
+        assert_eq!(status, 204, "{revoked}");
+        made["api_key"].as_str().expect("key").to_owned()
+    };
+    let supervisor_key = own_key(supervisor["api_key"].as_str().expect("key"), &supervisor);
     let manager = ok(
         201,
         json_call(
@@ -524,7 +551,7 @@ fn the_readme_walkthrough_runs_against_a_real_server() {
             json!({ "role": "customer-manager", "supervisor_id": id(&supervisor, "/staff/id") }),
         ),
     );
-    let manager_key = manager["api_key"].as_str().expect("key").to_owned();
+    let manager_key = own_key(manager["api_key"].as_str().expect("key"), &manager);
     ok(
         200,
         json_call(

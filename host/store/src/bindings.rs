@@ -220,6 +220,8 @@ pub struct PluginVersion {
     pub size_bytes: u64,
     /// When it was installed.
     pub installed_at: DateTime<Utc>,
+    /// The fingerprint of the publisher key that signed it, if one did.
+    pub signer: Option<String>,
 }
 
 /// A plugin version to record as installed.
@@ -364,6 +366,37 @@ fn shadow_is_active(id: i64, version: &str) -> DomainError {
 }
 
 impl Store {
+    /// Where `scope` requires signed versions, `owner/name@version` must carry a signature by
+    /// a publisher key still trusted: binding, upgrading to or rolling back to an unsigned
+    /// version there is refused, whoever asks (the API, the CLI).
+    async fn check_signed(
+        &self,
+        scope: BindingScope,
+        owner: PartnerId,
+        name: &str,
+        version: &str,
+    ) -> Result<(), StoreError> {
+        if !self.signature_required(scope).await? {
+            return Ok(());
+        }
+        match self.plugin_signer(owner, name, version).await? {
+            Some(key) if key.revoked_at.is_none() => Ok(()),
+            Some(key) => Err(refused(
+                ErrorCode::SignerUntrusted,
+                format!(
+                    "{owner}/{name}@{version} was signed by publisher key {} ({}), since revoked: the {scope} scope requires a trusted signature",
+                    key.fingerprint, key.name
+                ),
+            )
+            .into()),
+            None => Err(refused(
+                ErrorCode::SignatureRequired,
+                format!("{owner}/{name}@{version} is not signed, and the {scope} scope requires signed plugins"),
+            )
+            .into()),
+        }
+    }
+
     /// `owner/name@version` must be installed and implement `world`.
     async fn check_installed(
         &self,
@@ -435,6 +468,8 @@ impl Store {
             }
         };
         self.check_installed(new.plugin_owner, &new.plugin_name, &new.version, &new.world)
+            .await?;
+        self.check_signed(new.scope, new.plugin_owner, &new.plugin_name, &new.version)
             .await?;
         let settings = settings_text(&new.settings)?;
         let row = sqlx::query(&format!(
@@ -515,6 +550,8 @@ impl Store {
             // Owner, name and world never change, so this holds at the update too.
             self.check_installed(current.plugin_owner, &current.plugin_name, version, &current.world)
                 .await?;
+            self.check_signed(current.scope, current.plugin_owner, &current.plugin_name, version)
+                .await?;
         }
         if let Some(Some(shadow)) = &change.shadow_version
             && current.shadow_version.as_ref() != Some(shadow)
@@ -570,6 +607,13 @@ impl Store {
     /// revisions swap, so rolling back again undoes the rollback. The shadow version stays, unless it is the version rolled
     /// back to: a version never shadows itself, so it is removed then.
     pub async fn rollback_binding(&self, id: i64, actor: &str, now: DateTime<Utc>) -> Result<Binding, StoreError> {
+        // A rollback is no way around a signature policy set since the previous version ran.
+        if let Some(current) = self.binding(id).await?
+            && let Some(previous) = &current.previous_version
+        {
+            self.check_signed(current.scope, current.plugin_owner, &current.plugin_name, previous)
+                .await?;
+        }
         let row = sqlx::query(&format!(
             "UPDATE plugin_bindings SET version = previous_version, previous_version = version, \
              settings = COALESCE(previous_settings, '{{}}'), previous_settings = settings, \
@@ -755,7 +799,7 @@ impl Store {
     /// time and version.
     pub async fn plugin_versions(&self, owner: Option<PartnerId>) -> Result<Vec<PluginVersion>, StoreError> {
         let rows = sqlx::query(
-            "SELECT owner, name, version, digest, world, size_bytes, installed_at FROM plugin_versions \
+            "SELECT owner, name, version, digest, world, size_bytes, installed_at, signer FROM plugin_versions \
              WHERE ($1 = 0 OR owner = $2) ORDER BY owner, name, installed_at, version",
         )
         .bind(i64::from(owner.is_some()))
@@ -774,6 +818,7 @@ impl Store {
                     size_bytes: u64::try_from(size)
                         .map_err(|_| store::corrupt("plugin_versions", format!("size_bytes {size}")))?,
                     installed_at: store::millis(r, "plugin_versions", "installed_at")?,
+                    signer: r.try_get("signer")?,
                 })
             })
             .collect()

@@ -52,6 +52,9 @@ pub const OTHER_RESELLER_ADMIN: i64 = 506;
 pub const OTHER_SELLER_ADMIN: i64 = 507;
 /// The partner admin of [`SOLUTION_PROVIDER`].
 pub const SOLUTION_PROVIDER_ADMIN: i64 = 508;
+/// Reseller 2's second partner admin: the other pair of eyes on what [`STAFF_ADMIN`] asks
+/// for and a rule escalates to a partner admin.
+pub const STAFF_SECOND_ADMIN: i64 = 509;
 
 /// Everything the demo starts with.
 #[derive(Debug, Clone)]
@@ -269,6 +272,7 @@ impl DemoData {
             member(OTHER_RESELLER_ADMIN, OTHER_RESELLER, Role::PartnerAdmin, None),
             member(OTHER_SELLER_ADMIN, OTHER_SELLER, Role::PartnerAdmin, None),
             member(SOLUTION_PROVIDER_ADMIN, SOLUTION_PROVIDER, Role::PartnerAdmin, None),
+            member(STAFF_SECOND_ADMIN, RESELLER, Role::PartnerAdmin, None),
         ];
         DemoData {
             partners,

@@ -7,6 +7,7 @@
 //! capability interfaces, and the host applies their declarative answers.
 
 pub mod accounts;
+pub mod admin_events;
 pub mod audit;
 pub mod authorizations;
 pub mod bindings;
@@ -23,6 +24,7 @@ pub mod opportunities;
 pub mod orders;
 pub mod partners;
 pub mod pricing;
+pub mod publishers;
 pub mod quotes;
 pub mod resources;
 #[cfg(test)]

@@ -206,7 +206,8 @@ async fn sqlite_upgrade_to_0017_keeps_every_row_and_adds_the_constraints() {
         ("staff", 1),
         ("plugin_versions", 1),
         ("invitations", 1),
-        ("phone_verifications", 1),
+        // 0031 keys codes by partner and drops those pending (valid ten minutes).
+        ("phone_verifications", 0),
         ("capability_labels", 1),
         ("coupon_quotas", 1),
         ("authorizations", 1),

@@ -1527,21 +1527,47 @@ on_both_backends! {
             manager: None,
         };
         let phone = "+8613800000000";
+        let code_of = |r: Result<Customer, StoreError>| r.map(|_| ()).map_err(|e| e.code().as_str());
         let unsent = store.create_customer_with_phone(&new, phone, "123456", t0()).await;
-        assert_eq!(unsent.map(|_| ()).map_err(|e| e.code().as_str()), Err("verification-code-invalid"));
-        let code = store.send_verification_code(phone, t0()).await.expect("sent");
-        assert_eq!(code.len(), 6);
-        let late = store.create_customer_with_phone(&new, phone, &code, t0() + Duration::minutes(11)).await;
-        assert_eq!(late.map(|_| ()).map_err(|e| e.code().as_str()), Err("verification-code-invalid"));
-        let code = store.send_verification_code(phone, t0()).await.expect("sent again");
-        let created = store.create_customer_with_phone(&new, phone, &code, t0() + Duration::minutes(5)).await.expect("created");
+        assert_eq!(code_of(unsent), Err("verification-code-invalid"));
+        let sent = store.send_verification_code(demo::RESELLER, phone, t0()).await.expect("sent");
+        assert_eq!((sent.code.len(), sent.expires_at), (6, t0() + Duration::minutes(10)));
+        let late = store.create_customer_with_phone(&new, phone, &sent.code, t0() + Duration::minutes(11)).await;
+        assert_eq!(code_of(late), Err("verification-code-invalid"));
+        // Asking again within the minute sends nothing; after it, a new code.
+        let soon = store.send_verification_code(demo::RESELLER, phone, t0() + Duration::seconds(59)).await;
+        assert_eq!(soon.map(|_| ()).map_err(|e| e.code().as_str()), Err("rate-limited"));
+        let t1 = t0() + Duration::minutes(12);
+        let sent = store.send_verification_code(demo::RESELLER, phone, t1).await.expect("sent again");
+        // Another partner's code for the same phone neither replaces nor spends it.
+        let other = store.send_verification_code(demo::OTHER_RESELLER, phone, t1).await.expect("its own code");
+        if other.code != sent.code {
+            let crossed = store.create_customer_with_phone(&new, phone, &other.code, t1).await;
+            assert_eq!(code_of(crossed), Err("verification-code-invalid"), "another partner's code");
+        }
+        let created = store.create_customer_with_phone(&new, phone, &sent.code, t1 + Duration::minutes(5)).await.expect("created");
         assert_eq!(store.customer_phone(created.id).await.expect("read").as_deref(), Some(phone));
-        let reuse = store.create_customer_with_phone(&NewCustomer { account_name: "maple-2".into(), ..new.clone() }, phone, &code, t0()).await;
-        assert_eq!(reuse.map(|_| ()).map_err(|e| e.code().as_str()), Err("verification-code-invalid"), "a code is spent once");
+        let reuse = store.create_customer_with_phone(&NewCustomer { account_name: "maple-2".into(), ..new.clone() }, phone, &sent.code, t1).await;
+        assert_eq!(code_of(reuse), Err("verification-code-invalid"), "a code is spent once");
+        // Wrong guesses: five at most, then even the right code is dead.
+        let t2 = t1 + Duration::minutes(2);
+        let sent = store.send_verification_code(demo::RESELLER, phone, t2).await.expect("sent");
+        let wrong = if sent.code == "000000" { "000001" } else { "000000" };
+        let third = NewCustomer { account_name: "maple-3".into(), ..new.clone() };
+        for left in (0..crate::verification::MAX_CODE_ATTEMPTS).rev() {
+            match store.create_customer_with_phone(&third, phone, wrong, t2).await {
+                Err(e) => {
+                    assert_eq!(e.code().as_str(), "verification-code-invalid");
+                    assert!(e.to_string().contains(&format!("{left} attempts left")), "{e}");
+                }
+                Ok(c) => panic!("a wrong code created {c:?}"),
+            }
+        }
+        assert_eq!(code_of(store.create_customer_with_phone(&third, phone, &sent.code, t2).await), Err("verification-code-invalid"));
         // Without a phone: created, and no number to send SMS to.
         let quiet = store.create_customer(&NewCustomer { account_name: "no-phone".into(), ..new }, t0()).await.expect("created");
         assert_eq!(store.customer_phone(quiet.id).await.expect("read"), None);
-        assert_eq!(store.send_verification_code("12ab", t0()).await.map_err(|e| e.code().as_str()), Err("invalid-field"));
+        assert_eq!(store.send_verification_code(demo::RESELLER, "12ab", t0()).await.map(|_| ()).map_err(|e| e.code().as_str()), Err("invalid-field"));
     }
 
     async fn rule_20_a_po_is_reviewed_for_bant_and_plausibility_and_the_earlier_duplicate_wins(store: Store) {
@@ -2179,10 +2205,10 @@ on_both_backends! {
 
         let manager = store.create_staff(demo::RESELLER, Role::CustomerManager, Some(demo::STAFF_SUPERVISOR)).await.expect("created");
         assert_eq!((manager.partner, manager.role, manager.supervisor), (2, Role::CustomerManager, Some(502)));
-        assert!(manager.id > demo::SOLUTION_PROVIDER_ADMIN, "new ids follow the demo's: {}", manager.id);
+        assert!(manager.id > demo::STAFF_SECOND_ADMIN, "new ids follow the demo's: {}", manager.id);
         assert_eq!(store.staff(manager.id).await.expect("read"), Some(manager.clone()));
         let reseller_staff: Vec<i64> = store.staff_of(demo::RESELLER).await.expect("staff").iter().map(|s| s.id).collect();
-        assert_eq!(reseller_staff, vec![500, 501, 502, 503, manager.id]);
+        assert_eq!(reseller_staff, vec![500, 501, 502, 503, 509, manager.id]);
         assert_eq!(store.staff_of(demo::OTHER_RESELLER).await.expect("staff").iter().map(|s| s.id).collect::<Vec<_>>(), vec![506, elsewhere.id]);
         // Each demo partner has an admin.
         for (id, partner) in [

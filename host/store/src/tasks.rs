@@ -125,6 +125,14 @@ fn json_column(r: &AnyRow, column: &'static str) -> Result<Option<serde_json::Va
     .transpose()
 }
 
+/// The principal an actor label names, without the detail of how it acted: the operator
+/// acts as `operator(key 3)` or `operator(cli)`, and is one principal whichever key it uses.
+/// Staff (`staff:500@2`) and customers (`customer:102`) are named by their ids already, so a
+/// second key of theirs is the same principal.
+pub fn principal_of(label: &str) -> &str {
+    label.split_once('(').map_or(label, |(principal, _)| principal)
+}
+
 fn task_not_found(id: i64) -> DomainError {
     DomainError::NotFound {
         what: Entity::ApprovalTask,
@@ -298,6 +306,19 @@ impl Store {
             Some(note) if !approve => Some(json_text("note", note, MAX_TASK_OUTCOME)?),
             _ => None,
         };
+        // Four eyes: whoever asked for the action does not decide it, with any of its keys.
+        // `requested_by` never changes, so checking before the conditional update is exact.
+        let task = self.task(id).await?.ok_or_else(|| task_not_found(id))?;
+        if principal_of(&task.requested_by) == principal_of(decided_by) {
+            return Err(refused(
+                ErrorCode::SelfApproval,
+                format!(
+                    "approval task {id} was requested by {}: another person decides it (four eyes)",
+                    task.requested_by
+                ),
+            )
+            .into());
+        }
         let status = if approve {
             TaskStatus::Approved
         } else {
@@ -409,6 +430,26 @@ mod tests {
     }
 
     on_both_backends! {
+        async fn four_eyes_whoever_requested_a_task_decides_it_with_no_key_of_its_own(store: Store) {
+            seeded(&store).await;
+            for (requested_by, same) in [
+                ("staff:500@2", "staff:500@2"),
+                ("operator(key 1)", "operator(key 7)"),
+                ("operator(key 1)", "operator(cli)"),
+            ] {
+                let task = store.create_task(&NewTask { requested_by: requested_by.into(), ..refund() }, t0()).await.expect("created");
+                for approve in [true, false] {
+                    assert_eq!(code(store.decide_task(task.id, approve, same, None, t0()).await), Err("self-approval"), "{requested_by} by {same}");
+                }
+                assert_eq!(store.task(task.id).await.expect("read").map(|t| t.status), Some(TaskStatus::Pending));
+            }
+            // Another person of the same partner and role decides.
+            let task = store.create_task(&NewTask { requested_by: "staff:500@2".into(), ..refund() }, t0()).await.expect("created");
+            let approved = store.decide_task(task.id, true, "staff:509@2", None, t0()).await.expect("approved");
+            assert_eq!(approved.decided_by.as_deref(), Some("staff:509@2"));
+            assert_eq!((principal_of("staff:5@2"), principal_of("staff:50@2")), ("staff:5@2", "staff:50@2"));
+        }
+
         async fn a_task_is_created_listed_approved_and_its_outcome_recorded(store: Store) {
             seeded(&store).await;
             let created = store.create_task(&refund(), t0()).await.expect("created");

@@ -37,30 +37,68 @@ fn six_digit_code() -> Result<String, StoreError> {
     }
 }
 
+/// How many wrong codes a pending code survives: at the limit it is spent, and the partner
+/// asks for a new one. Five guesses of 10^6 codes leave a guesser one chance in 200,000.
+pub const MAX_CODE_ATTEMPTS: i64 = 5;
+/// How long a partner waits before asking again for the same phone: one SMS a minute.
+pub const RESEND_AFTER_SECONDS: i64 = 60;
+
+/// A code made for a phone: the code goes to the phone (the host's SMS sender), never back to
+/// the caller outside the demo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentCode {
+    /// The six digits.
+    pub code: String,
+    /// When it stops being accepted.
+    pub expires_at: DateTime<Utc>,
+}
+
 impl Store {
-    /// Makes a 6-digit code for `phone` (valid 10 minutes) and returns it for the SMS
-    /// gateway; only its hash is stored. A new code replaces the previous one.
-    pub async fn send_verification_code(&self, phone: &str, now: DateTime<Utc>) -> Result<String, StoreError> {
+    /// Makes a 6-digit code for `phone`, asked by `partner` (valid 10 minutes), and returns it
+    /// for the SMS sender; only its hash is stored. A partner's new code replaces its own
+    /// previous one for that phone, never another partner's; asking again within
+    /// [`RESEND_AFTER_SECONDS`] is refused (`rate-limited`), so the endpoint sends no SMS flood.
+    pub async fn send_verification_code(
+        &self,
+        partner: PartnerId,
+        phone: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SentCode, StoreError> {
         check_phone(phone)?;
         let code = six_digit_code()?;
-        let expires = now + Duration::minutes(CODE_VALIDITY_MINUTES);
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("DELETE FROM phone_verifications WHERE phone = $1")
-            .bind(phone)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO phone_verifications (phone, code_hash, expires_at) VALUES ($1, $2, $3)")
-            .bind(phone)
-            .bind(hash(&code))
-            .bind(expires.timestamp_millis())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(code)
+        let expires_at = now + Duration::minutes(CODE_VALIDITY_MINUTES);
+        // One statement: a new row, or the partner's previous code replaced once the resend
+        // delay is over (a replaced code's attempts start again with it).
+        let sent = sqlx::query(
+            "INSERT INTO phone_verifications (partner, phone, code_hash, expires_at, sent_at, attempts) \
+             VALUES ($1, $2, $3, $4, $5, 0) \
+             ON CONFLICT (partner, phone) DO UPDATE SET code_hash = excluded.code_hash, expires_at = excluded.expires_at, \
+             sent_at = excluded.sent_at, attempts = 0 WHERE phone_verifications.sent_at <= $6",
+        )
+        .bind(partner)
+        .bind(phone)
+        .bind(hash(&code))
+        .bind(expires_at.timestamp_millis())
+        .bind(now.timestamp_millis())
+        .bind((now - Duration::seconds(RESEND_AFTER_SECONDS)).timestamp_millis())
+        .execute(self.pool())
+        .await?;
+        if sent.rows_affected() == 0 {
+            return Err(refused(
+                ErrorCode::RateLimited,
+                format!(
+                    "a code was sent to {phone} less than {RESEND_AFTER_SECONDS} seconds ago: wait before asking again"
+                ),
+            )
+            .into());
+        }
+        Ok(SentCode { code, expires_at })
     }
 
-    /// Creates a customer with a phone number, which needs the code sent to that phone first
-    /// (rule 25). The code is spent. A customer created without a phone gets no SMS.
+    /// Creates a customer with a phone number, which needs the code sent to that phone for the
+    /// customer's partner first (rule 25). The code is spent. Each wrong code counts against
+    /// the pending one, which dies after [`MAX_CODE_ATTEMPTS`]. A customer created without a
+    /// phone gets no SMS.
     pub async fn create_customer_with_phone(
         &self,
         new: &NewCustomer,
@@ -69,19 +107,41 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Customer, StoreError> {
         check_phone(phone)?;
-        let spent =
-            sqlx::query("DELETE FROM phone_verifications WHERE phone = $1 AND code_hash = $2 AND expires_at >= $3")
-                .bind(phone)
-                .bind(hash(code))
-                .bind(now.timestamp_millis())
-                .execute(self.pool())
-                .await?;
+        let invalid = |why: String| -> StoreError {
+            refused(ErrorCode::VerificationCodeInvalid, format!("{why} (rule 25)")).into()
+        };
+        // The guess is counted before it is compared, in one statement: parallel guesses
+        // cannot share an attempt.
+        let counted: Option<(String, i64)> = sqlx::query_as(
+            "UPDATE phone_verifications SET attempts = attempts + 1 \
+             WHERE partner = $1 AND phone = $2 AND expires_at >= $3 AND attempts < $4 RETURNING code_hash, attempts",
+        )
+        .bind(new.partner)
+        .bind(phone)
+        .bind(now.timestamp_millis())
+        .bind(MAX_CODE_ATTEMPTS)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some((stored, attempts)) = counted else {
+            return Err(invalid(format!(
+                "no valid verification code for {phone}: none was sent for this partner, it expired, or it was spent"
+            )));
+        };
+        if stored != hash(code) {
+            let left = MAX_CODE_ATTEMPTS - attempts;
+            return Err(invalid(format!(
+                "that is not the code sent to {phone}; {left} attempts left before it must be sent again"
+            )));
+        }
+        // Spent once, even by two right guesses at once.
+        let spent = sqlx::query("DELETE FROM phone_verifications WHERE partner = $1 AND phone = $2 AND code_hash = $3")
+            .bind(new.partner)
+            .bind(phone)
+            .bind(&stored)
+            .execute(self.pool())
+            .await?;
         if spent.rows_affected() == 0 {
-            return Err(refused(
-                ErrorCode::VerificationCodeInvalid,
-                format!("no valid verification code {code:?} for {phone} (rule 25)"),
-            )
-            .into());
+            return Err(invalid(format!("the code sent to {phone} was spent already")));
         }
         let customer = self.create_customer(new, now).await?;
         sqlx::query("UPDATE customers SET phone = $1 WHERE id = $2")

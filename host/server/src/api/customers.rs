@@ -125,16 +125,22 @@ pub struct VerificationRequest {
     pub phone: String,
 }
 
-/// The code, for the SMS gateway (nothing here sends SMS).
+/// A code on its way to a phone.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerificationCode {
     /// The phone.
     pub phone: String,
-    /// The code to send.
-    pub code: String,
+    /// When the code stops being accepted (10 minutes).
+    #[schema(value_type = String)]
+    pub expires_at: chrono::DateTime<Utc>,
+    /// The code itself, on a `--demo` server only: elsewhere it goes to the phone alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
-/// Creates a verification code for a phone number (rule 25).
+/// Sends a verification code to a phone number for the caller's partner (rule 25): valid 10
+/// minutes, five wrong tries, once a minute per phone. The code goes to the phone through
+/// the host's sender, not into the answer (but on a `--demo` server).
 #[utoipa::path(post, path = "/v1/verification-codes", tag = "customers", request_body = VerificationRequest,
     responses((status = 201, body = VerificationCode), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn verification_code(
@@ -143,14 +149,21 @@ pub async fn verification_code(
     payload: Body<VerificationRequest>,
 ) -> Result<(StatusCode, Json<VerificationCode>), AppError> {
     caller.need("customers", Access::Write)?;
-    caller.staff()?;
+    let (_, partner) = caller.staff()?;
     let Body(request) = payload;
-    let code = state.store.send_verification_code(&request.phone, Utc::now()).await?;
+    let sent = state
+        .store
+        .send_verification_code(partner.id, &request.phone, Utc::now())
+        .await?;
+    if let Err(e) = state.codes.send(&request.phone, &sent.code) {
+        tracing::warn!(error = %format!("{e:#}"), phone = %crate::sms::masked(&request.phone), "sending a verification code failed");
+    }
     Ok((
         StatusCode::CREATED,
         Json(VerificationCode {
             phone: request.phone,
-            code,
+            expires_at: sent.expires_at,
+            code: state.reveal_codes.then_some(sent.code),
         }),
     ))
 }
@@ -324,7 +337,8 @@ pub async fn accept(
         "invitation",
         KeyPrincipal::Customer(customer_id),
         Vec::new(),
-        &format!("customer:{customer_id}"),
+        None,
+        crate::auth::Issuer::First(&format!("customer:{customer_id}")),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(Accepted { customer_id, api_key })))

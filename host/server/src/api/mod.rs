@@ -2,6 +2,7 @@
 //! docs/api.md for the role matrix) before it touches the domain.
 
 pub mod accounts;
+pub mod admin;
 pub mod approvals;
 pub mod audit;
 pub mod authorizations;
@@ -140,4 +141,31 @@ pub(crate) async fn resource_in_scope(
         .ok_or_else(|| AppError::not_found(pchost_domain::errors::Entity::Resource, id))?;
     caller.customer(state, resource.customer).await?;
     Ok(resource)
+}
+
+/// Records an administrative change by `caller` (docs/api.md, "The administrative audit").
+/// It is written once the change is: a process stopped in between loses the event, not the
+/// change (the tracing log has both).
+pub(crate) async fn record_event(
+    state: &crate::state::AppState,
+    caller: &crate::auth::Caller,
+    partner: Option<pchost_domain::PartnerId>,
+    action: &str,
+    target: String,
+    detail: serde_json::Value,
+) -> Result<(), AppError> {
+    state
+        .store
+        .record_admin_event(
+            &pchost_store::admin_events::NewAdminEvent {
+                actor: &caller.label(),
+                partner,
+                action,
+                target,
+                detail,
+            },
+            chrono::Utc::now(),
+        )
+        .await?;
+    Ok(())
 }

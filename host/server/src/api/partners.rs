@@ -5,7 +5,7 @@
 use super::{Page, text};
 use crate::api::approvals::{ApprovalRequestExt, act, approval_request, home_currency};
 use crate::api::extract::{Body, Params, Path};
-use crate::auth::{Access, Caller, Principal, issue_key};
+use crate::auth::{Access, Caller, Issuer, Principal, issue_key};
 use crate::error::AppError;
 use crate::state::AppState;
 use axum::Json;
@@ -60,12 +60,14 @@ pub async fn create(
     let country = text("country", &request.country, 8)?;
     let partner = state.store.create_partner(request.kind, &name, &country).await?;
     let admin = state.store.create_staff(partner.id, Role::PartnerAdmin, None).await?;
+    // Within the operator key's own scopes: `partners:write` alone mints no `*` key.
     let (_, api_key) = issue_key(
         &state,
         "first admin",
         KeyPrincipal::Staff(admin.id),
         Vec::new(),
-        &caller.label(),
+        None,
+        Issuer::Caller(&caller),
     )
     .await?;
     tracing::info!(partner = partner.id, kind = %partner.kind, by = %caller.label(), "partner registered");
@@ -275,12 +277,14 @@ pub async fn create_staff(
         .store
         .create_staff(partner, request.role, request.supervisor_id)
         .await?;
+    // Within the admin key's own scopes: `partners:write` alone mints no `*` key.
     let (_, api_key) = issue_key(
         &state,
         "staff",
         KeyPrincipal::Staff(staff.id),
         Vec::new(),
-        &caller.label(),
+        None,
+        Issuer::Caller(&caller),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(StaffCreated { staff, api_key })))

@@ -7,6 +7,7 @@
 //! and an uploaded version is compiled and loaded before the upload answers.
 
 use crate::api::extract::{Body, Params, Path};
+use crate::api::record_event;
 use crate::auth::{Access, Caller};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -18,8 +19,10 @@ use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_domain::{PartnerId, PartnerKind};
 use pchost_extensions::bound::{check_change, check_settings};
 use pchost_extensions::install::MAX_MANIFEST_BYTES;
+use pchost_extensions::signing::{self, MAX_SIGNATURE_BYTES};
 use pchost_runtime::{PluginManifest, World};
 use pchost_store::bindings::{Binding, BindingChange, BindingScope, FailurePolicy, NewBinding, PluginVersion};
+use pchost_store::publishers::PublisherKey;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -34,10 +37,15 @@ pub struct Installed {
     pub world: String,
     /// Its owner.
     pub owner: PartnerId,
+    /// The trusted publisher key that signed it, if a signature was sent.
+    #[schema(value_type = Option<Object>)]
+    pub signer: Option<PublisherKey>,
 }
 
 /// Uploads a component with its manifest as `multipart/form-data`: a `manifest` part (the
-/// `plugin.toml` text) and a `component` part (the `.wasm` bytes). The manifest's owner must
+/// `plugin.toml` text), a `component` part (the `.wasm` bytes) and, when signed, a
+/// `signature` part (the `.sig` of `pchost plugin sign`: required where the owner's scope
+/// requires signatures, and then verified against the trusted publisher keys). The manifest's owner must
 /// be the caller's partner (the operator may upload for any partner); its limits must lie
 /// within the operator's ceilings; a version is immutable and content-addressed. Each owner
 /// has an upload budget (`upload-rate-limited`) and a quota of versions and bytes. The
@@ -58,7 +66,8 @@ pub async fn upload(
     let mut multipart =
         multipart.map_err(|e| AppError::invalid_json(format!("not a multipart/form-data body: {e}")))?;
     let max_component = state.host.runtime.limits().max_component_bytes;
-    let (mut manifest, mut component) = (None, None);
+    let (mut manifest, mut component, mut signature) = (None, None, None);
+    let mut manifest_text = String::new();
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
@@ -74,6 +83,17 @@ pub async fn upload(
                     String::from_utf8(bytes.to_vec()).map_err(|_| AppError::field("manifest", "not UTF-8 text"))?;
                 manifest =
                     Some(PluginManifest::from_toml(&text).map_err(|e| AppError::field("manifest", e.to_string()))?);
+                manifest_text = text;
+            }
+            "signature" if signature.is_none() => {
+                let bytes = field.bytes().await.map_err(multipart_error)?;
+                if bytes.len() > MAX_SIGNATURE_BYTES {
+                    return Err(AppError::field(
+                        "signature",
+                        format!("at most {MAX_SIGNATURE_BYTES} bytes"),
+                    ));
+                }
+                signature = Some(bytes);
             }
             "component" if component.is_none() => {
                 let bytes = field.bytes().await.map_err(multipart_error)?;
@@ -85,14 +105,14 @@ pub async fn upload(
             other => {
                 return Err(AppError::field(
                     other.to_owned(),
-                    "unexpected or repeated part: send one `manifest` and one `component`",
+                    "unexpected or repeated part: send one `manifest`, one `component` and at most one `signature`",
                 ));
             }
         }
     }
     let manifest = manifest.ok_or_else(|| AppError::field("manifest", "the `manifest` part is missing"))?;
     let component = component.ok_or_else(|| AppError::field("component", "the `component` part is missing"))?;
-    match caller.partner() {
+    let owner_kind = match caller.partner() {
         Some(own) if own.id != manifest.owner => {
             return Err(AppError::refused(
                 ErrorCode::NotOwner,
@@ -102,17 +122,29 @@ pub async fn upload(
                 ),
             ));
         }
-        Some(_) => {}
+        Some(own) => own.kind,
         None => {
             state
                 .store
                 .partner(manifest.owner)
                 .await?
-                .ok_or_else(|| AppError::not_found(Entity::Partner, manifest.owner))?;
+                .ok_or_else(|| AppError::not_found(Entity::Partner, manifest.owner))?
+                .kind
         }
-    }
+    };
     // After the owner is known to be the caller's: nobody spends another owner's budget.
     state.uploads.check(&format!("owner:{}", manifest.owner))?;
+    // Before compiling: an unsigned, tampered or untrusted upload costs the host nothing.
+    let signer = signing::check_upload(
+        &state.store,
+        manifest.owner,
+        signing::upload_scope(owner_kind),
+        manifest_text.as_bytes(),
+        &component,
+        signature.as_deref(),
+    )
+    .await?;
+    let signed_manifest = manifest.to_toml();
     let plugin = pchost_extensions::install::install(
         &state.store,
         &state.host.runtime,
@@ -121,7 +153,28 @@ pub async fn upload(
         &state.host.plugin_quota,
     )
     .await?;
-    tracing::info!(plugin = %plugin.id, digest = %plugin.digest, by = %caller.label(), "plugin uploaded");
+    let m = &plugin.manifest;
+    if let Some(key) = &signer {
+        state
+            .store
+            .record_signer(m.owner, &m.name, &m.version, &signed_manifest, &key.fingerprint)
+            .await?;
+    }
+    // What the version holds: the first signature of the manifest stored stands.
+    let signer = state.store.plugin_signer(m.owner, &m.name, &m.version).await?;
+    tracing::info!(plugin = %plugin.id, digest = %plugin.digest, signer = ?signer.as_ref().map(|k| &k.fingerprint), by = %caller.label(), "plugin uploaded");
+    record_event(
+        &state,
+        &caller,
+        Some(plugin.manifest.owner),
+        "plugin.upload",
+        plugin.id.clone(),
+        serde_json::json!({
+            "digest": plugin.digest,
+            "signer": signer.as_ref().map(|k| serde_json::json!({ "fingerprint": k.fingerprint, "name": k.name })),
+        }),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(Installed {
@@ -129,6 +182,7 @@ pub async fn upload(
             digest: plugin.digest.clone(),
             world: plugin.manifest.world.to_string(),
             owner: plugin.manifest.owner,
+            signer,
         }),
     ))
 }
@@ -190,6 +244,15 @@ pub async fn delete_version(
     }
     pchost_extensions::install::delete(&state.store, &state.host.runtime, owner, &name, &version).await?;
     tracing::info!(plugin = %format!("{owner}/{name}@{version}"), by = %caller.label(), "plugin version deleted");
+    record_event(
+        &state,
+        &caller,
+        Some(owner),
+        "plugin.delete",
+        format!("{owner}/{name}@{version}"),
+        serde_json::json!({}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -327,6 +390,7 @@ pub async fn bind(
         .await?;
     state.host.bindings.reload(&state.store).await?;
     tracing::info!(binding = binding.id, by = %caller.label(), "plugin bound");
+    record_binding_event(&state, &caller, "binding.create", &binding).await?;
     Ok((StatusCode::CREATED, Json(binding)))
 }
 
@@ -368,6 +432,7 @@ pub async fn change(
         .update_binding(id, &change, &caller.label(), Utc::now())
         .await?;
     state.host.bindings.reload(&state.store).await?;
+    record_binding_event(&state, &caller, "binding.change", &binding).await?;
     Ok(Json(binding))
 }
 
@@ -383,6 +448,7 @@ pub async fn rollback(
     managed(&state, &caller, id).await?;
     let binding = state.store.rollback_binding(id, &caller.label(), Utc::now()).await?;
     state.host.bindings.reload(&state.store).await?;
+    record_binding_event(&state, &caller, "binding.rollback", &binding).await?;
     Ok(Json(binding))
 }
 
@@ -395,9 +461,10 @@ pub async fn unbind(
     Path(id): Path<i64>,
 ) -> Result<StatusCode, AppError> {
     caller.need("plugins", Access::Write)?;
-    managed(&state, &caller, id).await?;
+    let binding = managed(&state, &caller, id).await?;
     state.store.delete_binding(id).await?;
     state.host.bindings.reload(&state.store).await?;
+    record_binding_event(&state, &caller, "binding.delete", &binding).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -453,4 +520,31 @@ pub async fn shadow_diffs(
     .limit()?;
     managed(&state, &caller, id).await?;
     Ok(Json(state.store.shadow_diffs(id, query.after, limit).await?))
+}
+
+/// Records a change of `binding` in the administrative audit, for the partner whose scope it
+/// is (the plugin's owner for a platform-wide binding), with the revision it left.
+async fn record_binding_event(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    binding: &Binding,
+) -> Result<(), AppError> {
+    record_event(
+        state,
+        caller,
+        Some(binding.scope_id.unwrap_or(binding.plugin_owner)),
+        action,
+        format!("binding:{}", binding.id),
+        serde_json::json!({
+            "plugin": format!("{}/{}@{}", binding.plugin_owner, binding.plugin_name, binding.version),
+            "world": binding.world,
+            "scope": binding.scope,
+            "scope_id": binding.scope_id,
+            "enabled": binding.enabled,
+            "shadow_version": binding.shadow_version,
+            "settings": binding.settings,
+        }),
+    )
+    .await
 }

@@ -2,7 +2,9 @@
 //! principal with that role (or above it: a supervisor for a customer manager's or
 //! salesperson's task, the partner admin for any, the operator) approves it, which carries the
 //! action out, or rejects it, which refuses it. Rule 16 applies: a decider must see the
-//! customer the task concerns.
+//! customer the task concerns. Four eyes: whoever requested the action decides it with none
+//! of its keys (`self-approval`, enforced by the store), and a task for the platform operator
+//! is decided by the operator only.
 
 use super::Page;
 use crate::api::extract::{Body, Params, Path};
@@ -13,6 +15,7 @@ use axum::Json;
 use axum::extract::State;
 use pchost_domain::Role;
 use pchost_domain::errors::{Entity, ErrorCode};
+use pchost_store::keys::{KeyPrincipal, principal_of_label};
 use pchost_store::store::Store;
 use pchost_store::tasks::{ApprovalTask, TaskStatus};
 use serde::Deserialize;
@@ -123,10 +126,11 @@ pub async fn approve(
     caller.need("approvals", Access::Write)?;
     let Body(decision) = payload;
     decidable(&state, &caller, id, &decision).await?;
-    Ok(Json(
+    let task =
         pchost_extensions::approvals::decide_task(&state.store, id, true, &caller.label(), decision.note.as_deref())
-            .await?,
-    ))
+            .await?;
+    record_decision(&state, &caller, "task.approve", &task).await?;
+    Ok(Json(task))
 }
 
 /// Rejects a task: the action is refused and never carried out.
@@ -142,10 +146,24 @@ pub async fn reject(
     caller.need("approvals", Access::Write)?;
     let Body(decision) = payload;
     decidable(&state, &caller, id, &decision).await?;
-    Ok(Json(
+    let task =
         pchost_extensions::approvals::decide_task(&state.store, id, false, &caller.label(), decision.note.as_deref())
-            .await?,
-    ))
+            .await?;
+    record_decision(&state, &caller, "task.reject", &task).await?;
+    Ok(Json(task))
+}
+
+/// Records a decision in the administrative audit, for the task's partner.
+async fn record_decision(state: &AppState, caller: &Caller, action: &str, task: &ApprovalTask) -> Result<(), AppError> {
+    crate::api::record_event(
+        state,
+        caller,
+        Some(task.partner),
+        action,
+        format!("task:{}", task.id),
+        serde_json::json!({ "kind": task.kind, "requested_by": task.requested_by, "status": task.status }),
+    )
+    .await
 }
 
 async fn load(store: &Store, id: i64) -> Result<ApprovalTask, AppError> {
@@ -169,9 +187,12 @@ async fn decidable(state: &AppState, caller: &Caller, id: i64, decision: &Decisi
                 format!("task {id} is another partner's"),
             ));
         }
-        let may = staff.role == task.role
-            || staff.role == Role::PartnerAdmin
-            || (staff.role == Role::Supervisor && matches!(task.role, Role::CustomerManager | Role::Salesperson));
+        // A task for the platform operator is the operator's alone (four eyes across the
+        // tenant line): no partner role is above it.
+        let may = task.role != Role::PlatformOperator
+            && (staff.role == task.role
+                || staff.role == Role::PartnerAdmin
+                || (staff.role == Role::Supervisor && matches!(task.role, Role::CustomerManager | Role::Salesperson)));
         if !may {
             return Err(AppError::refused(
                 ErrorCode::RoleNotPermitted,
@@ -186,6 +207,22 @@ async fn decidable(state: &AppState, caller: &Caller, id: i64, decision: &Decisi
     }
     if let Some(customer) = task.customer {
         caller.customer(state, customer).await?;
+    }
+    // Four eyes, beyond the requester's own keys (which the store refuses): a key the
+    // requester made, or made from a key it made or held, may be in its hands too.
+    // The operator registers every partner's first admin, so every partner key descends from
+    // one it made: its own requests are held to its own keys only (the store's check).
+    if let Some(requester) = principal_of_label(&task.requested_by)
+        && requester != KeyPrincipal::Operator
+        && state.store.key_line_touches(caller.key_id, requester).await?
+    {
+        return Err(AppError::refused(
+            ErrorCode::SelfApproval,
+            format!(
+                "task {id} was requested by {}, who made or held this key or a key it was made with: decide with a key it never held (made by the operator or another admin)",
+                task.requested_by
+            ),
+        ));
     }
     if task.status != TaskStatus::Pending {
         return Err(AppError::refused(

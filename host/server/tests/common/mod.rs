@@ -52,10 +52,18 @@ pub fn pchost(dir: &Path, args: &[&str]) -> String {
 /// Starts `pchost serve --demo` (for the catalog) with `extra` arguments on a free port and
 /// waits until it serves.
 pub fn serve(dir: PathBuf, extra: &[&str]) -> Server {
+    let mut args = vec!["--demo"];
+    args.extend_from_slice(extra);
+    serve_with(dir, &args)
+}
+
+/// Starts `pchost serve` with `args` (no `--demo` unless given) on a free port and waits
+/// until it serves.
+pub fn serve_with(dir: PathBuf, args: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pchost"))
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--db"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(dir.join("pchost.db"))
-        .args(extra)
+        .args(args)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stderr(Stdio::piped())
