@@ -759,3 +759,46 @@ fn admin_key_for(app: &axum::Router, key: &str, staff: i64) -> String {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body["api_key"].as_str().expect("secret").to_owned()
 }
+
+#[test]
+fn four_eyes_an_action_asked_with_a_key_the_decider_made_is_the_deciders_own() {
+    let state = api_state();
+    bind_scripted_approval(
+        &state,
+        pchost_store::bindings::BindingScope::Partner,
+        Some(2),
+        &json!({ "escalate": "freeze" }),
+    );
+    let app = router(state);
+    // Admin 500 mints a key for admin 509 and asks through it: the task names 509.
+    let as_509 = admin_key_for(&app, keys::RESELLER_ADMIN, 509);
+    let (status, held) = call(
+        &app,
+        "POST",
+        "/v1/customers/102/freeze",
+        Some(&as_509),
+        Some(json!({ "state": "account-frozen" })),
+    );
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    assert_eq!(held["task"]["requested_by"], "staff:509@2");
+    let approve = format!("/v1/approval-tasks/{}/approve", held["task"]["id"]);
+    // 500 made the key it was asked with: it does not decide.
+    let (status, body) = call(&app, "POST", &approve, Some(keys::RESELLER_ADMIN), Some(json!({})));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("self-approval")),
+        "{body}"
+    );
+    // Nor does 509 (it asked), by any key; the operator, outside the partner, does.
+    let (status, body) = call(&app, "POST", &approve, Some(keys::RESELLER_ADMIN_2), Some(json!({})));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("self-approval"))
+    );
+    let (status, body) = call(&app, "POST", &approve, Some(keys::OPERATOR), Some(json!({})));
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("approved")),
+        "{body}"
+    );
+}

@@ -506,6 +506,7 @@ fn interrupted_task(store: &pchost_store::Store, kind: pchost_domain::ApprovalKi
                     plugin: "scripted-approval@1.0.0".into(),
                     action: serde_json::to_value(action).expect("action"),
                     requested_by: "customer:102".into(),
+                    requested_key: None,
                 },
                 Utc::now(),
             )

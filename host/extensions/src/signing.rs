@@ -10,7 +10,7 @@
 //! `{"format":"pchost-plugin-signature/1","key":"<fingerprint>","signature":"<128 hex>"}`.
 
 use crate::error::ExtensionError;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use pchost_domain::errors::ErrorCode;
 use pchost_domain::{PartnerId, PartnerKind};
 use pchost_store::bindings::BindingScope;
@@ -58,7 +58,12 @@ pub fn parse_public_key(hex_key: &str) -> Result<VerifyingKey, String> {
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or("an ed25519 public key: 64 hex digits")?;
-    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an ed25519 public key: {e}"))
+    let key = VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an ed25519 public key: {e}"))?;
+    // A small-order key verifies signatures anyone can forge.
+    if key.is_weak() {
+        return Err("a weak (small-order) ed25519 key: anyone could sign for it".into());
+    }
+    Ok(key)
 }
 
 /// A new signing key from the OS CSPRNG: its secret seed (hex, for the publisher to keep) and
@@ -162,8 +167,9 @@ pub async fn check_upload(
     }
     let public = parse_public_key(&key.public_key)
         .map_err(|e| ExtensionError::Internal(anyhow::anyhow!("stored publisher key {}: {e}", key.fingerprint)))?;
+    // Strict: no malleable signatures, no small-order components.
     public
-        .verify(&signed_message(manifest, component), &Signature::from_bytes(&bytes))
+        .verify_strict(&signed_message(manifest, component), &Signature::from_bytes(&bytes))
         .map_err(|_| {
             invalid(&format!(
                 "does not verify with publisher key {} ({}): the manifest or the component changed after signing",
@@ -176,6 +182,7 @@ pub async fn check_upload(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ed25519_dalek::Verifier;
 
     #[test]
     fn a_signature_covers_the_manifest_and_the_component_byte_for_byte() {
@@ -203,5 +210,9 @@ mod tests {
         }
         assert!(sign("00", b"m", b"c").is_err());
         assert!(parse_public_key("zz").is_err());
+        // The identity point: small order, so refused as a publisher key.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(parse_public_key(&hex::encode(identity)).is_err_and(|e| e.contains("weak")));
     }
 }

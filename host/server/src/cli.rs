@@ -609,8 +609,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CompileComponent { .. } => unreachable!("served before the async runtime starts"),
         Command::Keys(KeysCommand::CreateOperator { db, name }) => runtime.block_on(create_operator_key(db, name)),
         Command::Keys(KeysCommand::RevokeDemo { db }) => runtime.block_on(async {
-            let revoked = crate::demo::revoke_demo_keys(&db.open().await?).await?;
-            eprintln!("{revoked} demo keys revoked");
+            let store = db.open().await?;
+            let revoked = crate::demo::revoke_demo_keys(&store).await?;
+            cli_event(
+                &store,
+                None,
+                "key.revoke",
+                "demo-keys".into(),
+                serde_json::json!({ "revoked": revoked }),
+            )
+            .await?;
+            eprintln!("{revoked} demo keys and keys made with them revoked");
             Ok(ExitCode::SUCCESS)
         }),
         Command::Binding(command) => runtime.block_on(binding(command)),
@@ -637,8 +646,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 None => format!(" --db {}", db.db.display()),
             };
             anyhow::bail!(
-                "this database was seeded with --demo and {} of its demo API keys still work; their secrets are \
-                 public (README), so serving it without --demo is refused. Revoke them with \
+                "this database was seeded with --demo and {} of its demo API keys, or keys made with them, still \
+                 work; their secrets are public (README), so serving it without --demo is refused. Revoke them with \
                  `pchost keys revoke-demo{target}`, or serve it with --demo",
                 usable.len()
             );
@@ -776,6 +785,14 @@ async fn create_operator_key(db: DbArgs, name: String) -> anyhow::Result<ExitCod
             Utc::now(),
         )
         .await?;
+    cli_event(
+        &store,
+        None,
+        "key.create",
+        format!("api-key:{}", key.id),
+        serde_json::json!({ "principal": key.principal, "scopes": key.scopes }),
+    )
+    .await?;
     eprintln!("operator key {} created; it is shown once:", key.id);
     println!("{secret}");
     Ok(ExitCode::SUCCESS)
@@ -800,6 +817,14 @@ async fn install_plugin(
         ..RuntimeConfig::default()
     })?);
     let plugin = bundle::install(&store, &runtime, manifest, &wasm, &quota.quota()).await?;
+    cli_event(
+        &store,
+        Some(plugin.manifest.owner),
+        "plugin.upload",
+        plugin.id.clone(),
+        json!({ "digest": plugin.digest, "signer": null }),
+    )
+    .await?;
     print_json(&json!({ "id": plugin.id, "digest": plugin.digest, "world": plugin.manifest.world }))
 }
 
@@ -821,6 +846,7 @@ async fn delete_plugin(
         pchost_runtime::remove_artefacts(&dir, &digest)
             .with_context(|| format!("removing the artefacts of {digest} from {}", dir.display()))?;
     }
+    cli_event(&store, Some(owner), "plugin.delete", id.clone(), json!({})).await?;
     print_json(&json!({ "deleted": id, "digest": digest }))
 }
 

@@ -136,22 +136,25 @@ async fn seed_demo_keys(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The ids of the [`DEMO_KEYS`] that still work in `store`: a database seeded with `--demo`
-/// keeps them until they are revoked, and their secrets are public.
+/// The ids of the [`DEMO_KEYS`], and of the keys made with them, that still work in `store`:
+/// a database seeded with `--demo` keeps them until they are revoked, and their secrets are
+/// public (so is whatever anyone made with them).
 pub async fn usable_demo_keys(store: &Store) -> anyhow::Result<Vec<i64>> {
     let now = Utc::now();
-    let mut usable = Vec::new();
+    let mut demo = Vec::new();
     for (key, _) in DEMO_KEYS {
-        if let Some(found) = store.api_key_by_hash(&crate::auth::hash_key(key)).await?
-            && found.usable_at(now)
-        {
-            usable.push(found.id);
+        if let Some(found) = store.api_key_by_hash(&crate::auth::hash_key(key)).await? {
+            demo.push(found);
         }
     }
+    let ids: Vec<i64> = demo.iter().map(|k| k.id).collect();
+    let mut usable: Vec<i64> = demo.iter().filter(|k| k.usable_at(now)).map(|k| k.id).collect();
+    usable.extend(store.usable_descendants(&ids, now).await?);
     Ok(usable)
 }
 
-/// Revokes every [`DEMO_KEYS`] key that still works; returns how many it revoked.
+/// Revokes every [`DEMO_KEYS`] key, and key made with one, that still works; returns how many
+/// it revoked.
 pub async fn revoke_demo_keys(store: &Store) -> anyhow::Result<usize> {
     let mut revoked = 0;
     for id in usable_demo_keys(store).await? {

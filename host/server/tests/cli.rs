@@ -158,24 +158,36 @@ fn serve_without_demo_refuses_a_database_whose_public_demo_keys_still_work() {
     let db = db.to_str().expect("path");
     // Seeded once with --demo, then stopped.
     let seeded = common::serve(dir.clone(), &[]);
+    // A key made with a public demo key is as public as it.
+    let (status, made) = common::json_call(
+        &seeded,
+        "POST",
+        "/v1/api-keys",
+        "pch_demo_operator",
+        serde_json::json!({ "name": "made on the demo", "operator": true }),
+    );
+    assert_eq!(status, 201, "{made}");
+    let made = made["api_key"].as_str().expect("secret").to_owned();
     let dir = seeded.crash();
     let refused = pchost(&["serve", "--listen", "127.0.0.1:0", "--db", db]);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "{stderr}");
     assert!(
-        stderr.contains("10 of its demo API keys still work")
+        stderr.contains("11 of its demo API keys, or keys made with them, still")
             && stderr.contains(&format!("pchost keys revoke-demo --db {db}")),
         "the refusal names the command: {stderr}"
     );
     let revoked = pchost(&["keys", "revoke-demo", "--db", db]);
     assert!(revoked.status.success());
-    assert!(String::from_utf8_lossy(&revoked.stderr).contains("10 demo keys revoked"));
+    assert!(String::from_utf8_lossy(&revoked.stderr).contains("11 demo keys and keys made with them revoked"));
     // Now it serves, and the demo keys are refused.
     let server = common::serve_with(dir, &[]);
-    let (status, body) = common::json_call(&server, "GET", "/v1/me", "pch_demo_operator", Value::Null);
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (401, Some("invalid-api-key")),
-        "{body}"
-    );
+    for key in ["pch_demo_operator", made.as_str()] {
+        let (status, body) = common::json_call(&server, "GET", "/v1/me", key, Value::Null);
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("invalid-api-key")),
+            "{body}"
+        );
+    }
 }

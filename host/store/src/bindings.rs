@@ -469,6 +469,31 @@ impl Store {
         };
         self.check_installed(new.plugin_owner, &new.plugin_name, &new.version, &new.world)
             .await?;
+        let exists = || {
+            refused(
+                ErrorCode::BindingExists,
+                format!(
+                    "{}/{} is already bound to {} at this {} scope",
+                    new.plugin_owner, new.plugin_name, new.world, new.scope
+                ),
+            )
+        };
+        // An existing binding answers as such before the signature policy is asked: a restart
+        // that binds the bundled plugins again finds them bound, whatever the policy says now.
+        let bound: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM plugin_bindings WHERE world = $1 AND scope = $2 AND scope_id = $3 \
+             AND plugin_owner = $4 AND plugin_name = $5",
+        )
+        .bind(&new.world)
+        .bind(new.scope.as_str())
+        .bind(scope_id)
+        .bind(new.plugin_owner)
+        .bind(&new.plugin_name)
+        .fetch_optional(self.pool())
+        .await?;
+        if bound.is_some() {
+            return Err(exists().into());
+        }
         self.check_signed(new.scope, new.plugin_owner, &new.plugin_name, &new.version)
             .await?;
         let settings = settings_text(&new.settings)?;
@@ -490,15 +515,7 @@ impl Store {
         .bind(settings)
         .fetch_optional(self.pool())
         .await?
-        .ok_or_else(|| {
-            refused(
-                ErrorCode::BindingExists,
-                format!(
-                    "{}/{} is already bound to {} at this {} scope",
-                    new.plugin_owner, new.plugin_name, new.world, new.scope
-                ),
-            )
-        })?;
+        .ok_or_else(exists)?;
         binding_from_row(&row)
     }
 
@@ -557,6 +574,9 @@ impl Store {
             && current.shadow_version.as_ref() != Some(shadow)
         {
             self.check_installed(current.plugin_owner, &current.plugin_name, shadow, &current.world)
+                .await?;
+            // A shadow runs on live inputs, with capability reads, like the active version.
+            self.check_signed(current.scope, current.plugin_owner, &current.plugin_name, shadow)
                 .await?;
         }
         // Every right-hand side reads the row as it was before the update, on both engines.

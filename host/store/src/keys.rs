@@ -284,6 +284,30 @@ impl Store {
         Ok(false)
     }
 
+    /// The keys made, directly or down the line, with any of `roots`, that still work at
+    /// `now`: a public key's children are as public as it is.
+    pub async fn usable_descendants(&self, roots: &[i64], now: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
+        let mut found = Vec::new();
+        for root in roots {
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "WITH RECURSIVE below (id, depth) AS ( \
+                   SELECT id, 0 FROM api_keys WHERE parent_key = $1 \
+                   UNION ALL \
+                   SELECT k.id, below.depth + 1 FROM api_keys k JOIN below ON k.parent_key = below.id WHERE below.depth < 1000) \
+                 SELECT k.id FROM api_keys k JOIN below ON k.id = below.id \
+                 WHERE k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2) ORDER BY k.id",
+            )
+            .bind(root)
+            .bind(now.timestamp_millis())
+            .fetch_all(self.pool())
+            .await?;
+            found.extend(ids);
+        }
+        found.sort_unstable();
+        found.dedup();
+        Ok(found)
+    }
+
     /// Records that key `id` was used at `now`, unless it was within the last
     /// [`LAST_USED_PRECISION`] already.
     pub async fn touch_api_key(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {

@@ -605,6 +605,20 @@ impl Store {
             )
             .into());
         }
+        // An accepted invitation gave the customer its key; whoever invites sees the token, so
+        // a second one would hand the inviter a customer key of its own.
+        let accepted: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM invitations WHERE customer = $1 AND accepted_at IS NOT NULL LIMIT 1")
+                .bind(customer)
+                .fetch_optional(self.pool())
+                .await?;
+        if accepted.is_some() {
+            return Err(refused(
+                ErrorCode::InvitationUsed,
+                format!("customer {customer} accepted an invitation already: it makes more keys itself"),
+            )
+            .into());
+        }
         // 128 bits from the operating system's CSPRNG, as hex: 32 characters, as before.
         let token = hex::encode(crate::store::os_random::<16>()?);
         sqlx::query(
@@ -650,11 +664,15 @@ impl Store {
         // Claimed conditionally, with the association, in one transaction: of two acceptances
         // at once, one accepts (and gets the customer's key) and the other is refused.
         let mut tx = self.pool().begin().await?;
-        let claimed = sqlx::query("UPDATE invitations SET accepted_at = $1 WHERE token = $2 AND accepted_at IS NULL")
-            .bind(now.timestamp_millis())
-            .bind(token)
-            .execute(&mut *tx)
-            .await?;
+        let claimed = sqlx::query(
+            "UPDATE invitations SET accepted_at = $1 WHERE token = $2 AND accepted_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM invitations WHERE customer = $3 AND accepted_at IS NOT NULL)",
+        )
+        .bind(now.timestamp_millis())
+        .bind(token)
+        .bind(customer)
+        .execute(&mut *tx)
+        .await?;
         if claimed.rows_affected() != 1 {
             return Err(refused(ErrorCode::InvitationUsed, "this invitation was already accepted").into());
         }

@@ -482,6 +482,7 @@ on_both_backends! {
                     plugin: "rule@1.0.0".into(),
                     action,
                     requested_by: "test".into(),
+                    requested_key: None,
                 };
                 store.create_task(&new, t0()).await.expect("task").id
             }
@@ -1564,6 +1565,21 @@ on_both_backends! {
             }
         }
         assert_eq!(code_of(store.create_customer_with_phone(&third, phone, &sent.code, t2).await), Err("verification-code-invalid"));
+        // A new code gives five more tries, and then the day is spent: a sixth and later code
+        // within it is dead on arrival, however it is guessed.
+        let t3 = t2 + Duration::minutes(2);
+        let sent = store.send_verification_code(demo::RESELLER, phone, t3).await.expect("sent");
+        let wrong = if sent.code == "000000" { "000001" } else { "000000" };
+        for _ in 0..5 {
+            assert_eq!(code_of(store.create_customer_with_phone(&third, phone, wrong, t3).await), Err("verification-code-invalid"));
+        }
+        let t4 = t3 + Duration::minutes(2);
+        let sent = store.send_verification_code(demo::RESELLER, phone, t4).await.expect("sent");
+        assert_eq!(code_of(store.create_customer_with_phone(&third, phone, &sent.code, t4).await), Err("verification-code-invalid"));
+        // The next day, a new code works.
+        let t5 = t2 + Duration::days(1) + Duration::minutes(1);
+        let sent = store.send_verification_code(demo::RESELLER, phone, t5).await.expect("sent");
+        store.create_customer_with_phone(&third, phone, &sent.code, t5).await.expect("a new day");
         // Without a phone: created, and no number to send SMS to.
         let quiet = store.create_customer(&NewCustomer { account_name: "no-phone".into(), ..new }, t0()).await.expect("created");
         assert_eq!(store.customer_phone(quiet.id).await.expect("read"), None);
@@ -1592,13 +1608,32 @@ on_both_backends! {
     }
     async fn rule_1_an_invitation_accepted_twice_at_once_is_accepted_once(store: Store) {
         seeded(&store).await;
+        let new_customer = |round: i32| NewCustomer {
+            partner: demo::RESELLER,
+            account_name: format!("race-{round}"),
+            association: Association::Resale,
+            customer_type: CustomerType::Enterprise,
+            country: "CN".into(),
+            manager: None,
+        };
         for round in 0..20 {
-            let token = store.invite_customer(demo::RESELLER, demo::NEW_CUSTOMER, InvitationChannel::Offline, t0()).await.expect("invited");
+            let customer = store.create_customer(&new_customer(round), t0()).await.expect("registered").id;
+            let token = store.invite_customer(demo::RESELLER, customer, InvitationChannel::Offline, t0()).await.expect("invited");
             let (one, other) = tokio::join!(store.accept_invitation(&token, t0()), store.accept_invitation(&token, t0()));
             let mut codes: Vec<&str> = [&one, &other].iter().map(|r| r.as_ref().map_or_else(|e| e.code().as_str(), |_| "accepted")).collect();
             codes.sort_unstable();
             assert_eq!(codes, ["accepted", "invitation-used"], "round {round}");
         }
+        // Once a customer accepted, it is not invited again (whoever invites sees the token and
+        // would hold a customer key); a second invitation made before is dead too.
+        let customer = store.create_customer(&new_customer(99), t0()).await.expect("registered").id;
+        let first = store.invite_customer(demo::RESELLER, customer, InvitationChannel::Offline, t0()).await.expect("invited");
+        let second = store.invite_customer(demo::RESELLER, customer, InvitationChannel::Offline, t0()).await.expect("invited");
+        store.accept_invitation(&first, t0()).await.expect("accepted");
+        let code = |r: Result<_, StoreError>| r.map(|_| ()).map_err(|e| e.code().as_str());
+        assert_eq!(code(store.accept_invitation(&second, t0()).await), Err("invitation-used"));
+        let again = store.invite_customer(demo::RESELLER, customer, InvitationChannel::Online, t0()).await;
+        assert_eq!(again.map(|_| ()).map_err(|e| e.code().as_str()), Err("invitation-used"));
     }
     async fn rule_1_invitations_and_customer_operations_assign_real_name_split_quota_auto_renew(store: Store) {
         seeded(&store).await;

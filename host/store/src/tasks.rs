@@ -56,6 +56,8 @@ pub struct ApprovalTask {
     pub action: serde_json::Value,
     /// The actor label of who asked for the action.
     pub requested_by: String,
+    /// The API key it was asked with, if one was (none for a standing instruction).
+    pub requested_key: Option<i64>,
     /// Where it is.
     pub status: TaskStatus,
     /// The actor label of who decided, once decided.
@@ -87,9 +89,11 @@ pub struct NewTask {
     pub action: serde_json::Value,
     /// The actor label of who asked for the action.
     pub requested_by: String,
+    /// The API key it was asked with, if one was.
+    pub requested_key: Option<i64>,
 }
 
-const TASK_FIELDS: &str = "id, kind, partner, customer, role, reason, plugin, action, requested_by, status, decided_by, decided_at, outcome, created_at";
+const TASK_FIELDS: &str = "id, kind, partner, customer, role, reason, plugin, action, requested_by, requested_key, status, decided_by, decided_at, outcome, created_at";
 
 fn task_from_row(r: &AnyRow) -> Result<ApprovalTask, StoreError> {
     let decided_at: Option<i64> = r.try_get("decided_at")?;
@@ -103,6 +107,7 @@ fn task_from_row(r: &AnyRow) -> Result<ApprovalTask, StoreError> {
         plugin: r.try_get("plugin")?,
         action: json_column(r, "action")?.unwrap_or_default(),
         requested_by: r.try_get("requested_by")?,
+        requested_key: r.try_get("requested_key")?,
         status: store::word(r, "approval_tasks", "status")?,
         decided_by: r.try_get("decided_by")?,
         decided_at: decided_at
@@ -175,8 +180,8 @@ impl Store {
             self.existing_customer(customer).await?;
         }
         let row = sqlx::query(&format!(
-            "INSERT INTO approval_tasks (kind, partner, customer, role, reason, plugin, action, requested_by, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9) RETURNING {TASK_FIELDS}"
+            "INSERT INTO approval_tasks (kind, partner, customer, role, reason, plugin, action, requested_by, requested_key, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, 'pending', $9) RETURNING {TASK_FIELDS}"
         ))
         .bind(new.kind.as_str())
         .bind(new.partner)
@@ -187,6 +192,7 @@ impl Store {
         .bind(&action)
         .bind(&new.requested_by)
         .bind(now.timestamp_millis())
+        .bind(new.requested_key)
         .fetch_one(self.pool())
         .await?;
         task_from_row(&row)
@@ -418,6 +424,7 @@ mod tests {
             plugin: "approver@1.0.0".into(),
             action: action(),
             requested_by: "salesperson:2/503".into(),
+            requested_key: None,
         }
     }
 

@@ -40,6 +40,9 @@ fn six_digit_code() -> Result<String, StoreError> {
 /// How many wrong codes a pending code survives: at the limit it is spent, and the partner
 /// asks for a new one. Five guesses of 10^6 codes leave a guesser one chance in 200,000.
 pub const MAX_CODE_ATTEMPTS: i64 = 5;
+/// How many wrong codes a partner may send for one phone in a day, whatever codes it has
+/// asked for: resending does not buy more guesses. Ten guesses a day of 10^6 codes.
+pub const MAX_DAILY_ATTEMPTS: i64 = 10;
 /// How long a partner waits before asking again for the same phone: one SMS a minute.
 pub const RESEND_AFTER_SECONDS: i64 = 60;
 
@@ -68,12 +71,17 @@ impl Store {
         let code = six_digit_code()?;
         let expires_at = now + Duration::minutes(CODE_VALIDITY_MINUTES);
         // One statement: a new row, or the partner's previous code replaced once the resend
-        // delay is over (a replaced code's attempts start again with it).
+        // delay is over. A replaced code's own attempts start again; the day's carry on until
+        // the day is over.
         let sent = sqlx::query(
-            "INSERT INTO phone_verifications (partner, phone, code_hash, expires_at, sent_at, attempts) \
-             VALUES ($1, $2, $3, $4, $5, 0) \
+            "INSERT INTO phone_verifications (partner, phone, code_hash, expires_at, sent_at, attempts, day_attempts, day_started_at) \
+             VALUES ($1, $2, $3, $4, $5, 0, 0, $5) \
              ON CONFLICT (partner, phone) DO UPDATE SET code_hash = excluded.code_hash, expires_at = excluded.expires_at, \
-             sent_at = excluded.sent_at, attempts = 0 WHERE phone_verifications.sent_at <= $6",
+             sent_at = excluded.sent_at, attempts = 0, \
+             day_attempts = CASE WHEN phone_verifications.day_started_at <= $7 THEN 0 ELSE phone_verifications.day_attempts END, \
+             day_started_at = CASE WHEN phone_verifications.day_started_at <= $7 THEN excluded.day_started_at \
+             ELSE phone_verifications.day_started_at END \
+             WHERE phone_verifications.sent_at <= $6",
         )
         .bind(partner)
         .bind(phone)
@@ -81,6 +89,7 @@ impl Store {
         .bind(expires_at.timestamp_millis())
         .bind(now.timestamp_millis())
         .bind((now - Duration::seconds(RESEND_AFTER_SECONDS)).timestamp_millis())
+        .bind((now - Duration::days(1)).timestamp_millis())
         .execute(self.pool())
         .await?;
         if sent.rows_affected() == 0 {
@@ -112,23 +121,26 @@ impl Store {
         };
         // The guess is counted before it is compared, in one statement: parallel guesses
         // cannot share an attempt.
-        let counted: Option<(String, i64)> = sqlx::query_as(
-            "UPDATE phone_verifications SET attempts = attempts + 1 \
-             WHERE partner = $1 AND phone = $2 AND expires_at >= $3 AND attempts < $4 RETURNING code_hash, attempts",
+        let counted: Option<(String, i64, i64)> = sqlx::query_as(
+            "UPDATE phone_verifications SET attempts = attempts + 1, day_attempts = day_attempts + 1 \
+             WHERE partner = $1 AND phone = $2 AND expires_at >= $3 AND attempts < $4 AND day_attempts < $5 \
+             RETURNING code_hash, attempts, day_attempts",
         )
         .bind(new.partner)
         .bind(phone)
         .bind(now.timestamp_millis())
         .bind(MAX_CODE_ATTEMPTS)
+        .bind(MAX_DAILY_ATTEMPTS)
         .fetch_optional(self.pool())
         .await?;
-        let Some((stored, attempts)) = counted else {
+        let Some((stored, attempts, day_attempts)) = counted else {
             return Err(invalid(format!(
-                "no valid verification code for {phone}: none was sent for this partner, it expired, or it was spent"
+                "no valid verification code for {phone}: none was sent for this partner, it expired, it was spent, \
+                 or the day's {MAX_DAILY_ATTEMPTS} tries are used"
             )));
         };
         if stored != hash(code) {
-            let left = MAX_CODE_ATTEMPTS - attempts;
+            let left = (MAX_CODE_ATTEMPTS - attempts).min(MAX_DAILY_ATTEMPTS - day_attempts);
             return Err(invalid(format!(
                 "that is not the code sent to {phone}; {left} attempts left before it must be sent again"
             )));

@@ -247,6 +247,7 @@ pub(crate) async fn escalate(
                 plugin,
                 action: serde_json::to_value(action).map_err(|e| AppError::Internal(e.into()))?,
                 requested_by: caller.label(),
+                requested_key: Some(caller.key_id).filter(|id| *id != 0),
             },
             Utc::now(),
         )

@@ -471,21 +471,18 @@ pub async fn unbind(
 /// The binding, when the caller manages it: the operator any, a partner admin those of its
 /// own plugins in its own scope.
 async fn managed(state: &AppState, caller: &Caller, id: i64) -> Result<Binding, AppError> {
-    let binding = state
-        .store
-        .binding(id)
-        .await?
-        .ok_or_else(|| AppError::not_found(Entity::Binding, id))?;
+    let binding = state.store.binding(id).await?;
     if caller.is_operator() {
-        return Ok(binding);
+        return binding.ok_or_else(|| AppError::not_found(Entity::Binding, id));
     }
     let own = caller.partner_admin()?.id;
-    if binding.plugin_owner != own || binding.scope_id != Some(own) {
+    // A missing binding is refused as another tenant's would be: ids tell nothing.
+    let Some(binding) = binding.filter(|b| b.plugin_owner == own && b.scope_id == Some(own)) else {
         return Err(AppError::refused(
             ErrorCode::NotOwner,
             format!("binding {id} is not the caller's to manage"),
         ));
-    }
+    };
     Ok(binding)
 }
 

@@ -89,7 +89,7 @@ pub async fn get(
     } else {
         Some(caller.staff()?.1.id)
     };
-    let task = load(&state.store, id).await?;
+    let task = load(&state.store, &caller, id).await?;
     if own.is_some_and(|partner| partner != task.partner) {
         return Err(AppError::refused(
             ErrorCode::OutOfScope,
@@ -166,11 +166,17 @@ async fn record_decision(state: &AppState, caller: &Caller, action: &str, task: 
     .await
 }
 
-async fn load(store: &Store, id: i64) -> Result<ApprovalTask, AppError> {
-    store
-        .task(id)
-        .await?
-        .ok_or_else(|| AppError::not_found(Entity::ApprovalTask, id))
+/// Task `id`. A missing one is, to anyone but the operator, refused as another partner's
+/// would be: task ids tell nothing of other tenants' approvals.
+async fn load(store: &Store, caller: &Caller, id: i64) -> Result<ApprovalTask, AppError> {
+    match store.task(id).await? {
+        Some(task) => Ok(task),
+        None if caller.is_operator() => Err(AppError::not_found(Entity::ApprovalTask, id)),
+        None => Err(AppError::refused(
+            ErrorCode::OutOfScope,
+            format!("task {id} is another partner's"),
+        )),
+    }
 }
 
 /// The task, when the caller may decide it: the operator; or staff of the task's partner
@@ -179,7 +185,7 @@ async fn decidable(state: &AppState, caller: &Caller, id: i64, decision: &Decisi
     if decision.note.as_ref().is_some_and(|n| n.len() > 1024) {
         return Err(AppError::field("note", "at most 1024 bytes"));
     }
-    let task = load(&state.store, id).await?;
+    let task = load(&state.store, caller, id).await?;
     if let Principal::Staff { staff, partner, .. } = &caller.principal {
         if partner.id != task.partner {
             return Err(AppError::refused(
@@ -221,6 +227,22 @@ async fn decidable(state: &AppState, caller: &Caller, id: i64, decision: &Decisi
             format!(
                 "task {id} was requested by {}, who made or held this key or a key it was made with: decide with a key it never held (made by the operator or another admin)",
                 task.requested_by
+            ),
+        ));
+    }
+    // And the other way round: an action asked with a key the decider made or held (one it
+    // minted for a colleague, a new staff member's first key) is the decider's own request.
+    if let (Some(asked_with), Principal::Staff { staff, .. }) = (task.requested_key, &caller.principal)
+        && state
+            .store
+            .key_line_touches(asked_with, KeyPrincipal::Staff(staff.id))
+            .await?
+    {
+        return Err(AppError::refused(
+            ErrorCode::SelfApproval,
+            format!(
+                "task {id} was asked with a key {} made or held: another person decides it",
+                caller.label()
             ),
         ));
     }

@@ -7,10 +7,14 @@ ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;
 -- The key that made it (NULL for a first key: the demo's, the console's, an invitation's):
 -- whoever held an ancestor could act with it, so four eyes looks along this line.
 ALTER TABLE api_keys ADD COLUMN parent_key INTEGER REFERENCES api_keys (id);
+-- The key an escalated action was asked with: whoever made or held its line may have asked
+-- through it, and decides nothing asked with it (four eyes). NULL for tasks from before.
+ALTER TABLE approval_tasks ADD COLUMN requested_key INTEGER;
 
 -- A verification code belongs to the partner that asked for it (rule 25): another partner's
 -- request for the same phone no longer replaces it. Wrong guesses count against the code,
--- which dies at the limit. Codes pending at the upgrade (valid ten minutes) are dropped.
+-- which dies at the limit; a day's wrong tries are capped across codes. Codes pending at the
+-- upgrade (valid ten minutes) are dropped.
 DROP TABLE phone_verifications;
 CREATE TABLE phone_verifications (
     partner    INTEGER NOT NULL REFERENCES partners (id),
@@ -19,5 +23,9 @@ CREATE TABLE phone_verifications (
     expires_at INTEGER NOT NULL,
     sent_at    INTEGER NOT NULL,
     attempts   INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    -- Wrong tries since `day_started_at`, across resends: a new code does not buy more
+    -- guesses within the day.
+    day_attempts   INTEGER NOT NULL DEFAULT 0 CHECK (day_attempts >= 0),
+    day_started_at INTEGER NOT NULL,
     PRIMARY KEY (partner, phone)
 );
