@@ -609,6 +609,16 @@ fn rows() -> Vec<Row> {
         ),
         row("DELETE", "/v1/bindings/4", None, "u 204 n 204 r r r n r"),
         row("GET", "/v1/invocations", None, "u 200 200 200 r r r 200 r"),
+        // The seller's view of a quote: the reseller's rules ran over customer 102's whole
+        // quote, and their inputs (naming the customer) are the reseller's to read, not the
+        // seller's; the seller's own rule saw no customer (authority::a_sellers_rule_...).
+        Row {
+            method: "GET",
+            path: "/v1/invocations?owner=2",
+            body: None,
+            setup: Some(quote_of_102),
+            expect: "u 200 s 200 r r r s r",
+        },
         row("GET", "/v1/scheduler/runs", None, "u 200 r r r r r r r"),
         row("POST", "/v1/partners/3/freeze", None, "u 204 204 s r r r s r"),
         row("POST", "/v1/partners/3/unfreeze", None, "u 204 204 s r r r s r"),
