@@ -480,6 +480,35 @@ enum PluginCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Run every fixture of a directory through the real runtime under production limits:
+    /// `<case>.input.json` (a quote or an approval request, as the audit records them) with
+    /// `<case>.expected.json` (the output). Prints PASS or FAIL per case with fuel and time,
+    /// and a diff of each failure; exits non-zero if any fails.
+    Test {
+        /// The manifest (`plugin.toml`): world, contract version, grants, limits.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The component (`.wasm`).
+        #[arg(long)]
+        component: PathBuf,
+        /// The fixtures' directory.
+        #[arg(long)]
+        fixtures: PathBuf,
+        /// Read capabilities from this SQLite file instead of a fresh demo data set.
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+    /// Check a component against its manifest as an upload is checked, without storing
+    /// anything: the manifest, the world and contract version, imports against grants, the
+    /// exports, the size and shape, limits within the operator's ceilings, and compiling.
+    /// Prints a report; exits non-zero naming the first problem.
+    Check {
+        /// The component (`.wasm`).
+        component: PathBuf,
+        /// The manifest (`plugin.toml`).
+        #[arg(long)]
+        manifest: PathBuf,
+    },
     /// Make a publisher signing key: writes its secret seed to `--out` (readable by its owner
     /// only) and prints the public key for the operator to register
     /// (`POST /v1/publisher-keys`).
@@ -582,6 +611,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_json(&db.open().await?.admin_events(partner, after, limit).await?)
         }),
         Command::Plugin(PluginCommand::Keygen { out }) => keygen(&out),
+        Command::Plugin(PluginCommand::Test {
+            manifest,
+            component,
+            fixtures,
+            db,
+        }) => runtime.block_on(test_fixtures(&manifest, &component, &fixtures, db)),
+        Command::Plugin(PluginCommand::Check { component, manifest }) => check_component(&component, &manifest),
         Command::Plugin(PluginCommand::Sign {
             key,
             manifest,
@@ -733,6 +769,162 @@ async fn sync_from_store(
             tracing::warn!(error = %e, "reloading bindings failed");
         }
     }
+}
+
+/// Reads a manifest file, within the upload's size limit.
+fn read_manifest(path: &Path) -> anyhow::Result<PluginManifest> {
+    let text = read_limited(path, pchost_extensions::install::MAX_MANIFEST_BYTES as u64)?;
+    PluginManifest::from_toml(&String::from_utf8(text).with_context(|| format!("{} is not UTF-8", path.display()))?)
+        .with_context(|| format!("{} is not a valid manifest", path.display()))
+}
+
+fn check_component(component: &Path, manifest: &Path) -> anyhow::Result<ExitCode> {
+    let manifest = read_manifest(manifest)?;
+    let runtime = PluginRuntime::new(RuntimeConfig::default())?;
+    let bytes = read_limited(component, runtime.limits().max_component_bytes as u64)?;
+    let label = manifest.label();
+    match runtime.install(manifest, &bytes) {
+        Ok(plugin) => {
+            print_json(&json!({
+                "ok": true,
+                "plugin": label,
+                "world": plugin.manifest.world,
+                "world_version": plugin.manifest.world_version.to_string(),
+                "grants": plugin.manifest.grants,
+                "digest": plugin.digest,
+                "size_bytes": bytes.len(),
+            }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(refusal) => {
+            let refusal = pchost_extensions::error::ExtensionError::from(refusal);
+            print_json(&json!({
+                "ok": false,
+                "plugin": label,
+                "code": refusal.code(),
+                "message": refusal.to_string(),
+            }))?;
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn test_fixtures(
+    manifest: &Path,
+    component: &Path,
+    fixtures: &Path,
+    db: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let manifest = read_manifest(manifest)?;
+    let world = manifest.world;
+    let runtime = PluginRuntime::new(RuntimeConfig::default())?;
+    let bytes = read_limited(component, runtime.limits().max_component_bytes as u64)?;
+    let plugin = runtime.install(manifest, &bytes)?;
+    let store = match &db {
+        Some(path) => Store::open(path)
+            .await
+            .with_context(|| format!("opening {}", path.display()))?,
+        None => {
+            let store = Store::in_memory().await?;
+            store.seed_demo_if_empty(&DemoData::new(Utc::now())).await?;
+            store
+        }
+    };
+    let data: Arc<dyn pchost_runtime::CapabilityData> = Arc::new(StoreData::new(store));
+    let mut cases: Vec<(String, PathBuf)> = std::fs::read_dir(fixtures)
+        .with_context(|| format!("reading {}", fixtures.display()))?
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            let case = path.file_name()?.to_str()?.strip_suffix(".input.json")?.to_owned();
+            Some((case, path))
+        })
+        .collect();
+    cases.sort();
+    if cases.is_empty() {
+        bail!("{} holds no `<case>.input.json` fixture", fixtures.display());
+    }
+    let runtime = Arc::new(runtime);
+    let mut failed = 0;
+    for (case, input) in &cases {
+        let text = String::from_utf8(read_limited(input, MAX_INPUT_FILE_BYTES)?)
+            .with_context(|| format!("{} is not UTF-8", input.display()))?;
+        let expected_path = fixtures.join(format!("{case}.expected.json"));
+        let expected: serde_json::Value = serde_json::from_slice(&read_limited(&expected_path, MAX_INPUT_FILE_BYTES)?)
+            .with_context(|| format!("{} is not JSON", expected_path.display()))?;
+        let (id, runtime, data) = (plugin.id.clone(), runtime.clone(), data.clone());
+        let report = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
+            Ok(match world {
+                World::PricingRule => serde_json::to_value(runtime.price(&id, &serde_json::from_str(&text)?, data)?)?,
+                World::ApprovalRule => {
+                    serde_json::to_value(runtime.decide(&id, &serde_json::from_str(&text)?, data)?)?
+                }
+            })
+        })
+        .await?;
+        match report {
+            Ok(report) if report["output"] == expected => {
+                println!(
+                    "PASS {case} (fuel {}, {} us)",
+                    report["fuel_used"], report["wall_time_us"]
+                );
+            }
+            Ok(report) => {
+                failed += 1;
+                println!(
+                    "FAIL {case} (fuel {}, {} us): the output differs",
+                    report["fuel_used"], report["wall_time_us"]
+                );
+                for line in json_diff(&expected, &report["output"]) {
+                    println!("    {line}");
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                println!("FAIL {case}: {e:#}");
+            }
+        }
+    }
+    println!("{} passed, {failed} failed", cases.len() - failed);
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The lines of `actual` (pretty JSON) against those of `expected`: `- ` for an expected line
+/// missing, `+ ` for a line that should not be there, by their longest common subsequence.
+fn json_diff(expected: &serde_json::Value, actual: &serde_json::Value) -> Vec<String> {
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    let (old, new) = (pretty(expected), pretty(actual));
+    let (old, new): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    // lcs[i][j]: the longest common subsequence of old[i..] and new[j..].
+    let mut lcs = vec![vec![0usize; new.len() + 1]; old.len() + 1];
+    for i in (0..old.len()).rev() {
+        for j in (0..new.len()).rev() {
+            lcs[i][j] = if old[i] == new[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut lines) = (0, 0, Vec::new());
+    while i < old.len() || j < new.len() {
+        if i < old.len() && j < new.len() && old[i] == new[j] {
+            lines.push(format!("  {}", old[i]));
+            i += 1;
+            j += 1;
+        } else if i < old.len() && (j == new.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            lines.push(format!("- {}", old[i]));
+            i += 1;
+        } else {
+            lines.push(format!("+ {}", new[j]));
+            j += 1;
+        }
+    }
+    lines
 }
 
 fn keygen(out: &Path) -> anyhow::Result<ExitCode> {

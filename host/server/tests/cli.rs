@@ -191,3 +191,92 @@ fn serve_without_demo_refuses_a_database_whose_public_demo_keys_still_work() {
         );
     }
 }
+
+#[test]
+fn plugin_test_runs_every_fixture_and_shows_a_diff_for_each_failure() {
+    let root = built::repo_root();
+    let component = Path::new(built::WASM_DIR).join("refund_approval.wasm");
+    let manifest = root.join("plugins/refund-approval/plugin.toml");
+    let run = |fixtures: &Path| {
+        pchost(&[
+            "plugin",
+            "test",
+            "--manifest",
+            manifest.to_str().expect("path"),
+            "--component",
+            component.to_str().expect("path"),
+            "--fixtures",
+            fixtures.to_str().expect("path"),
+        ])
+    };
+    let passing = run(&root.join("examples/refund-approval"));
+    let stdout = String::from_utf8_lossy(&passing.stdout);
+    assert!(passing.status.success(), "{stdout}");
+    assert!(stdout.contains("PASS escalate-60000 (fuel "), "{stdout}");
+    assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
+
+    // One expected output changed: that case fails with a diff, the run exits non-zero.
+    let dir = std::env::temp_dir().join(format!("pchost-fixtures-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    for entry in std::fs::read_dir(root.join("examples/refund-approval"))
+        .expect("fixtures")
+        .flatten()
+    {
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).expect("copy");
+    }
+    let expected = dir.join("escalate-60000.expected.json");
+    let text = std::fs::read_to_string(&expected).expect("read");
+    std::fs::write(&expected, text.replace("customer-manager", "partner-admin")).expect("write");
+    let failing = run(&dir);
+    let stdout = String::from_utf8_lossy(&failing.stdout).into_owned();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!failing.status.success(), "{stdout}");
+    assert!(stdout.contains("FAIL escalate-60000"), "{stdout}");
+    assert!(
+        stdout.contains("-   \"role\": \"partner-admin\"") && stdout.contains("+   \"role\": \"customer-manager\""),
+        "the diff shows expected then actual: {stdout}"
+    );
+    assert!(stdout.contains("2 passed, 1 failed"), "{stdout}");
+}
+
+#[test]
+fn plugin_check_names_an_ungranted_capability_and_passes_a_well_formed_plugin() {
+    let root = built::repo_root();
+    let component = Path::new(built::WASM_DIR).join("payment_on_behalf.wasm");
+    let check = |manifest: &Path| {
+        pchost(&[
+            "plugin",
+            "check",
+            component.to_str().expect("path"),
+            "--manifest",
+            manifest.to_str().expect("path"),
+        ])
+    };
+    let good = check(&root.join("plugins/payment-on-behalf/plugin.toml"));
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    let report: Value = serde_json::from_slice(&good.stdout).expect("JSON report");
+    assert_eq!(
+        (
+            report["ok"].as_bool(),
+            report["world"].as_str(),
+            report["grants"].clone()
+        ),
+        (Some(true), Some("approval-rule"), serde_json::json!(["order"]))
+    );
+    // The same component whose manifest grants nothing: refused, naming the import.
+    let manifest = std::env::temp_dir().join(format!("pchost-check-{}.toml", std::process::id()));
+    let text = std::fs::read_to_string(root.join("plugins/payment-on-behalf/plugin.toml")).expect("manifest");
+    std::fs::write(&manifest, text.replace("grants = [\"order\"]", "grants = []")).expect("write");
+    let bad = check(&manifest);
+    let _ = std::fs::remove_file(&manifest);
+    assert!(!bad.status.success());
+    let report: Value = serde_json::from_slice(&bad.stdout).expect("JSON report");
+    assert_eq!(report["code"], "missing-grant");
+    assert!(
+        report["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("partner-center:order/orders") && m.contains("`order` grant")),
+        "{report}"
+    );
+}
