@@ -1,6 +1,7 @@
 //! Integration tests: real components, built from `plugins/` for wasm32-wasip2, run through
 //! the real runtime and the real HTTP router.
 
+mod authoring;
 mod authority;
 mod authorization;
 mod binding_settings;

@@ -480,6 +480,27 @@ enum PluginCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Start a plugin project from the worked example of a world: source, `plugin.toml`,
+    /// fixtures and a README with the commands to build, test, check and upload it.
+    New {
+        /// The plugin's name (a-z, 0-9, '-'): the project's directory and crate.
+        name: String,
+        /// pricing-rule or approval-rule.
+        #[arg(long)]
+        world: World,
+        /// The language: rust (JavaScript and Python are not supported yet).
+        #[arg(long, default_value = "rust")]
+        lang: String,
+        /// The partner that owns it.
+        #[arg(long)]
+        owner: i64,
+        /// Where to create the project directory.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The plugin SDK (default: the one of the tree pchost was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
     /// Run every fixture of a directory through the real runtime under production limits:
     /// `<case>.input.json` (a quote or an approval request, as the audit records them) with
     /// `<case>.expected.json` (the output). Prints PASS or FAIL per case with fuel and time,
@@ -611,6 +632,24 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_json(&db.open().await?.admin_events(partner, after, limit).await?)
         }),
         Command::Plugin(PluginCommand::Keygen { out }) => keygen(&out),
+        Command::Plugin(PluginCommand::New {
+            name,
+            world,
+            lang,
+            owner,
+            dir,
+            sdk,
+        }) => {
+            if lang != "rust" {
+                bail!("--lang {lang}: only rust plugins are scaffolded yet");
+            }
+            let sdk = sdk
+                .or_else(crate::scaffold::default_sdk)
+                .context("name the plugin SDK (plugins/sdk of a pchost checkout) with --sdk")?;
+            let project = crate::scaffold::new_project(&dir, &name, world, owner, &sdk)?;
+            eprintln!("{} created: see its README.md", project.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plugin(PluginCommand::Test {
             manifest,
             component,

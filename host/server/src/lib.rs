@@ -11,6 +11,7 @@ pub mod error;
 #[cfg(test)]
 mod money_properties;
 pub mod ratelimit;
+pub mod scaffold;
 pub mod scheduler;
 pub mod sms;
 pub mod state;

@@ -280,3 +280,98 @@ fn plugin_check_names_an_ungranted_capability_and_passes_a_well_formed_plugin() 
         "{report}"
     );
 }
+
+#[test]
+fn a_plugin_project_made_by_plugin_new_builds_outside_the_repository_and_passes_test_and_check() {
+    let dir = std::env::temp_dir().join(format!("pchost-new-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    // Built where the test build puts the guests, to reuse their compiled dependencies.
+    let target = Path::new(built::WASM_DIR)
+        .parent()
+        .and_then(Path::parent)
+        .expect("<target>/plugins")
+        .to_path_buf();
+    for (name, world, owner) in [("my-refunds", "approval-rule", "2"), ("my-tiers", "pricing-rule", "10")] {
+        let made = pchost(&[
+            "plugin",
+            "new",
+            name,
+            "--world",
+            world,
+            "--owner",
+            owner,
+            "--dir",
+            dir.to_str().expect("path"),
+        ]);
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        let project = dir.join(name);
+        // The README's first command.
+        let build = Command::new(env!("CARGO"))
+            .current_dir(&project)
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .expect("cargo runs");
+        assert!(
+            build.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&build.stderr)
+        );
+        let component = target
+            .join("wasm32-wasip2/release")
+            .join(format!("{}.wasm", name.replace('-', "_")));
+        let manifest = project.join("plugin.toml");
+        let tested = pchost(&[
+            "plugin",
+            "test",
+            "--manifest",
+            manifest.to_str().expect("path"),
+            "--component",
+            component.to_str().expect("path"),
+            "--fixtures",
+            project.join("fixtures").to_str().expect("path"),
+        ]);
+        let stdout = String::from_utf8_lossy(&tested.stdout);
+        assert!(
+            tested.status.success() && stdout.contains(" passed, 0 failed"),
+            "{name}: {stdout}"
+        );
+        let checked = pchost(&[
+            "plugin",
+            "check",
+            component.to_str().expect("path"),
+            "--manifest",
+            manifest.to_str().expect("path"),
+        ]);
+        let report: Value = serde_json::from_slice(&checked.stdout).expect("JSON report");
+        assert_eq!(report["ok"], true, "{name}: {report}");
+        assert_eq!(report["plugin"], format!("{name}@0.1.0"));
+    }
+    // Another language is refused plainly; so is an existing project.
+    let js = pchost(&[
+        "plugin",
+        "new",
+        "x",
+        "--world",
+        "pricing-rule",
+        "--owner",
+        "10",
+        "--lang",
+        "js",
+    ]);
+    assert!(!js.status.success() && String::from_utf8_lossy(&js.stderr).contains("only rust"));
+    let again = pchost(&[
+        "plugin",
+        "new",
+        "my-tiers",
+        "--world",
+        "pricing-rule",
+        "--owner",
+        "10",
+        "--dir",
+        dir.to_str().expect("path"),
+    ]);
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

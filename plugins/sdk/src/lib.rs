@@ -22,6 +22,9 @@
 //! `decimal` to a [`rust_decimal::Decimal`] with `to_decimal()` and back with `Decimal::into()`;
 //! the 0.2.0 rows and builder take and give `Decimal`s directly. The manifest's
 //! `world-version` must name the version the plugin is built against.
+//!
+//! The contract ships in this crate (`wit/`, a copy of the host's `wit/` that a test keeps
+//! identical), so a plugin project outside the host's repository depends on this crate alone.
 
 // The generated bindings name this crate by its path, as plugins see it.
 extern crate self as pchost_plugin_sdk;
@@ -34,7 +37,7 @@ pub use wit_bindgen;
 #[cfg(feature = "pricing-rule")]
 pub mod pricing_rule {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "partner-center:extension/pricing-rule@0.1.0",
         pub_export_macro: true,
         export_macro_name: "export_pricing_rule",
@@ -78,7 +81,7 @@ pub mod pricing_rule {
 #[cfg(feature = "pricing-rule-v2")]
 pub mod pricing_rule_v2 {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         // A world of its own name: the export macros wit-bindgen generates are named after
         // the world, and 0.1.0's `pricing-rule` already takes those names in this crate.
         inline: "package pchost:sdk; world pricing-rule-v2 { include partner-center:extension/pricing-rule@0.2.0; }",
@@ -167,7 +170,7 @@ pub mod pricing_rule_v2 {
 #[cfg(feature = "pricing-rule-v3")]
 pub mod pricing_rule_v3 {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         // A world of its own name, as for 0.2.0.
         inline: "package pchost:sdk; world pricing-rule-v3 { include partner-center:extension/pricing-rule@0.3.0; }",
         world: "pchost:sdk/pricing-rule-v3",
@@ -247,7 +250,7 @@ pub mod pricing_rule_v3 {
 #[cfg(feature = "approval-rule-v3")]
 pub mod approval_rule_v3 {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         inline: "package pchost:sdk; world approval-rule-v3 { include partner-center:extension/approval-rule@0.3.0; }",
         world: "pchost:sdk/approval-rule-v3",
         pub_export_macro: true,
@@ -372,7 +375,7 @@ macro_rules! settings_accessors {
 #[cfg(feature = "approval-rule")]
 pub mod approval_rule {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "partner-center:extension/approval-rule@0.1.0",
         pub_export_macro: true,
         export_macro_name: "export_approval_rule",
