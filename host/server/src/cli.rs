@@ -859,17 +859,22 @@ async fn test_fixtures(
     let runtime = PluginRuntime::new(RuntimeConfig::default())?;
     let bytes = read_limited(component, runtime.limits().max_component_bytes as u64)?;
     let plugin = runtime.install(manifest, &bytes)?;
-    let store = match &db {
+    // Capability reads: the fixtures' own data set (`data.json`, or `<case>.data.json` for
+    // one case), else the database named, else the demo data; scoped to the owner as in
+    // production either way.
+    let shared = fixtures.join("data.json");
+    let data = match &db {
         Some(path) => Store::open(path)
             .await
             .with_context(|| format!("opening {}", path.display()))?,
+        None if shared.is_file() => fixture_store(&shared).await?,
         None => {
             let store = Store::in_memory().await?;
             store.seed_demo_if_empty(&DemoData::new(Utc::now())).await?;
             store
         }
     };
-    let data: Arc<dyn pchost_runtime::CapabilityData> = Arc::new(StoreData::new(store));
+    let data: Arc<dyn pchost_runtime::CapabilityData> = Arc::new(StoreData::new(data));
     let mut cases: Vec<(String, PathBuf)> = std::fs::read_dir(fixtures)
         .with_context(|| format!("reading {}", fixtures.display()))?
         .flatten()
@@ -891,7 +896,13 @@ async fn test_fixtures(
         let expected_path = fixtures.join(format!("{case}.expected.json"));
         let expected: serde_json::Value = serde_json::from_slice(&read_limited(&expected_path, MAX_INPUT_FILE_BYTES)?)
             .with_context(|| format!("{} is not JSON", expected_path.display()))?;
-        let (id, runtime, data) = (plugin.id.clone(), runtime.clone(), data.clone());
+        let own_data = fixtures.join(format!("{case}.data.json"));
+        let data: Arc<dyn pchost_runtime::CapabilityData> = if own_data.is_file() {
+            Arc::new(StoreData::new(fixture_store(&own_data).await?))
+        } else {
+            data.clone()
+        };
+        let (id, runtime) = (plugin.id.clone(), runtime.clone());
         let report = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
             Ok(match world {
                 World::PricingRule => serde_json::to_value(runtime.price(&id, &serde_json::from_str(&text)?, data)?)?,
@@ -930,6 +941,19 @@ async fn test_fixtures(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// An in-memory store holding a fixture's data set: partners, customers, products, prices,
+/// orders, invoice infos and requests, staff (the demo data's shape, every list optional).
+async fn fixture_store(path: &Path) -> anyhow::Result<Store> {
+    let data: DemoData = serde_json::from_slice(&read_limited(path, MAX_INPUT_FILE_BYTES)?)
+        .with_context(|| format!("{} is not a fixture data set", path.display()))?;
+    let store = Store::in_memory().await?;
+    store
+        .seed_demo_if_empty(&data)
+        .await
+        .with_context(|| format!("loading {}", path.display()))?;
+    Ok(store)
 }
 
 /// The lines of `actual` (pretty JSON) against those of `expected`: `- ` for an expected line

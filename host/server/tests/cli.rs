@@ -375,3 +375,55 @@ fn a_plugin_project_made_by_plugin_new_builds_outside_the_repository_and_passes_
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("exists already"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn plugin_test_answers_capability_reads_from_the_fixtures_own_data() {
+    let root = built::repo_root();
+    let dir = std::env::temp_dir().join(format!("pchost-fixture-data-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    for entry in std::fs::read_dir(root.join("examples/payment-on-behalf"))
+        .expect("fixtures")
+        .flatten()
+    {
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).expect("copy");
+    }
+    // In this case's data, customer 101's largest paid order is 20,000.00: 70,000.00 is within
+    // 5 times it, so the rule (which reads the orders) approves.
+    let mut data = serde_json::to_value(pchost_store::demo::DemoData::new(chrono::Utc::now())).expect("JSON");
+    for order in data["orders"].as_array_mut().expect("orders") {
+        if order["customer"] == 101 && order["amount"] == "12000.00" {
+            order["amount"] = serde_json::json!("20000.00");
+        }
+    }
+    std::fs::write(dir.join("escalate-large.data.json"), data.to_string()).expect("data");
+    std::fs::write(dir.join("escalate-large.expected.json"), r#"{"decision": "approve"}"#).expect("expected");
+    let component = Path::new(built::WASM_DIR).join("payment_on_behalf.wasm");
+    let manifest = root.join("plugins/payment-on-behalf/plugin.toml");
+    let run = || {
+        pchost(&[
+            "plugin",
+            "test",
+            "--manifest",
+            manifest.to_str().expect("path"),
+            "--component",
+            component.to_str().expect("path"),
+            "--fixtures",
+            dir.to_str().expect("path"),
+        ])
+    };
+    let out = run();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("PASS escalate-large") && stdout.contains("2 passed, 0 failed"),
+        "{stdout}"
+    );
+    // A data set that is not one is refused, naming the file.
+    std::fs::write(dir.join("data.json"), r#"{"customerz": []}"#).expect("data");
+    let bad = run();
+    let stderr = String::from_utf8_lossy(&bad.stderr).into_owned();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!bad.status.success());
+    assert!(stderr.contains("data.json is not a fixture data set"), "{stderr}");
+}

@@ -56,8 +56,10 @@ pub const SOLUTION_PROVIDER_ADMIN: i64 = 508;
 /// for and a rule escalates to a partner admin.
 pub const STAFF_SECOND_ADMIN: i64 = 509;
 
-/// Everything the demo starts with.
-#[derive(Debug, Clone)]
+/// Everything the demo starts with; also, read from JSON, the data a plugin's test fixtures
+/// give its capability reads (`pchost plugin test`), every list optional.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DemoData {
     /// Partners.
     pub partners: Vec<Partner>,
