@@ -347,6 +347,9 @@ fn a_plugin_project_made_by_plugin_new_builds_outside_the_repository_and_passes_
         let report: Value = serde_json::from_slice(&checked.stdout).expect("JSON report");
         assert_eq!(report["ok"], true, "{name}: {report}");
         assert_eq!(report["plugin"], format!("{name}@0.1.0"));
+        if name == "my-tiers" {
+            uploaded_and_bound_it_prices_a_quote(&manifest, &component);
+        }
     }
     // Another language is refused plainly; so is an existing project.
     let js = pchost(&[
@@ -426,4 +429,49 @@ fn plugin_test_answers_capability_reads_from_the_fixtures_own_data() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!bad.status.success());
     assert!(stderr.contains("data.json is not a fixture data set"), "{stderr}");
+}
+
+/// The last steps of docs/authoring.md for the scaffolded pricing rule: seller 10 uploads it
+/// to a running host, binds it with its own settings, and a quote of its product changes as
+/// they say: 5 units reach tier 1 at 2 units, 50% off 88.50 a month.
+fn uploaded_and_bound_it_prices_a_quote(manifest: &Path, component: &Path) {
+    let dir = std::env::temp_dir().join(format!("pchost-new-server-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let server = common::serve(dir, &[]);
+    let seller = "pch_demo_seller_admin";
+    let manifest = std::fs::read_to_string(manifest).expect("manifest");
+    let component = std::fs::read(component).expect("component");
+    let (status, body) = common::upload(&server, seller, &manifest, &component);
+    assert_eq!(status, 201, "{body}");
+    let bound = common::ok(
+        201,
+        common::json_call(
+            &server,
+            "POST",
+            "/v1/bindings",
+            seller,
+            serde_json::json!({ "world": "pricing-rule", "plugin": "my-tiers", "version": "0.1.0", "position": 10,
+                "settings": { "tier-1-units": 2, "tier-1-percent": "50" } }),
+        ),
+    );
+    assert_eq!(bound["scope"], "seller", "{bound}");
+    let quote = common::ok(
+        201,
+        common::json_call(
+            &server,
+            "POST",
+            "/v1/quotes",
+            "pch_demo_customer_102",
+            serde_json::json!({ "customer_id": 102, "currency": "CNY",
+                "lines": [{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": 5 }] }),
+        ),
+    );
+    assert_eq!(quote["total"], "221.25", "{quote}");
+    assert!(
+        quote["lines"][0]["adjustments"].as_array().is_some_and(|a| a
+            .iter()
+            .any(|adj| adj["plugin"].as_str().is_some_and(|p| p.starts_with("my-tiers@0.1.0")))),
+        "the scaffolded rule priced it: {quote}"
+    );
 }
