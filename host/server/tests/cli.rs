@@ -349,6 +349,8 @@ fn a_plugin_project_made_by_plugin_new_builds_outside_the_repository_and_passes_
         assert_eq!(report["plugin"], format!("{name}@0.1.0"));
         if name == "my-tiers" {
             uploaded_and_bound_it_prices_a_quote(&manifest, &component);
+        } else {
+            uploaded_and_bound_it_decides_a_refund(&manifest, &component);
         }
     }
     // Another language is refused plainly; so is an existing project.
@@ -473,5 +475,45 @@ fn uploaded_and_bound_it_prices_a_quote(manifest: &Path, component: &Path) {
             .iter()
             .any(|adj| adj["plugin"].as_str().is_some_and(|p| p.starts_with("my-tiers@0.1.0")))),
         "the scaffolded rule priced it: {quote}"
+    );
+}
+
+/// The same for the scaffolded approval rule: reseller 2 binds it with a threshold of 1,000,
+/// and a refund of 1,200.00 of demo order 9003 is held for a customer manager.
+fn uploaded_and_bound_it_decides_a_refund(manifest: &Path, component: &Path) {
+    let dir = std::env::temp_dir().join(format!("pchost-new-approval-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let server = common::serve(dir, &[]);
+    let admin = "pch_demo_reseller_admin";
+    let manifest = std::fs::read_to_string(manifest).expect("manifest");
+    let component = std::fs::read(component).expect("component");
+    let (status, body) = common::upload(&server, admin, &manifest, &component);
+    assert_eq!(status, 201, "{body}");
+    common::ok(
+        201,
+        common::json_call(
+            &server,
+            "POST",
+            "/v1/bindings",
+            admin,
+            serde_json::json!({ "world": "approval-rule", "plugin": "my-refunds", "version": "0.1.0", "position": 10,
+                "settings": { "threshold": "1000" } }),
+        ),
+    );
+    let (status, held) = common::request(
+        &server,
+        "POST",
+        "/v1/orders/9003/refunds",
+        Some(admin),
+        "application/json",
+        serde_json::json!({ "amount": "1200.00" }).to_string().as_bytes(),
+        "Idempotency-Key: authoring-refund\r\n",
+    );
+    assert_eq!(status, 202, "{held}");
+    assert_eq!(
+        (held["task"]["role"].as_str(), held["task"]["plugin"].as_str()),
+        (Some("customer-manager"), Some("my-refunds@0.1.0")),
+        "{held}"
     );
 }
