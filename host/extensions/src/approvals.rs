@@ -124,7 +124,7 @@ pub fn decide(
 /// decides, never the customer; and a partner's rule keeps its actions inside the partner,
 /// so only a platform rule may escalate to the platform operator (four eyes: a tenant must
 /// not be able to queue work for the operator, nor an operator's task for its own staff).
-fn escalation_in_bounds(scope: BindingScope, decision: Decision) -> Result<Decision, String> {
+pub fn escalation_in_bounds(scope: BindingScope, decision: Decision) -> Result<Decision, String> {
     match &decision {
         Decision::Escalate {
             role: Role::Customer, ..

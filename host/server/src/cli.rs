@@ -824,16 +824,30 @@ fn check_component(component: &Path, manifest: &Path) -> anyhow::Result<ExitCode
     let label = manifest.label();
     match runtime.install(manifest, &bytes) {
         Ok(plugin) => {
+            // The host's standard fixtures of the world, over the demo data (whose connections
+            // live on `executor`, kept until they have run).
+            let executor = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()?;
+            let store = executor.block_on(async {
+                let store = Store::in_memory().await?;
+                store.seed_demo_if_empty(&DemoData::new(Utc::now())).await?;
+                anyhow::Ok(store)
+            })?;
+            let simulations = crate::simulations::run(&runtime, &plugin, Arc::new(StoreData::new(store)));
+            let ok = simulations.iter().all(|s| s.passed);
             print_json(&json!({
-                "ok": true,
+                "ok": ok,
                 "plugin": label,
                 "world": plugin.manifest.world,
                 "world_version": plugin.manifest.world_version.to_string(),
                 "grants": plugin.manifest.grants,
                 "digest": plugin.digest,
                 "size_bytes": bytes.len(),
+                "simulations": simulations,
             }))?;
-            Ok(ExitCode::SUCCESS)
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Err(refusal) => {
             let refusal = pchost_extensions::error::ExtensionError::from(refusal);

@@ -13,5 +13,6 @@ mod money_properties;
 pub mod ratelimit;
 pub mod scaffold;
 pub mod scheduler;
+pub mod simulations;
 pub mod sms;
 pub mod state;

@@ -264,6 +264,10 @@ fn plugin_check_names_an_ungranted_capability_and_passes_a_well_formed_plugin() 
         ),
         (Some(true), Some("approval-rule"), serde_json::json!(["order"]))
     );
+    // The host's standard fixtures ran: each of the six actions, small and large.
+    let simulations = report["simulations"].as_array().expect("simulations");
+    assert_eq!(simulations.len(), 12, "{report}");
+    assert!(simulations.iter().all(|s| s["passed"] == true), "{report}");
     // The same component whose manifest grants nothing: refused, naming the import.
     let manifest = std::env::temp_dir().join(format!("pchost-check-{}.toml", std::process::id()));
     let text = std::fs::read_to_string(root.join("plugins/payment-on-behalf/plugin.toml")).expect("manifest");
@@ -515,5 +519,41 @@ fn uploaded_and_bound_it_decides_a_refund(manifest: &Path, component: &Path) {
         (held["task"]["role"].as_str(), held["task"]["plugin"].as_str()),
         (Some("customer-manager"), Some("my-refunds@0.1.0")),
         "{held}"
+    );
+}
+
+#[test]
+fn plugin_check_runs_the_worlds_standard_fixtures_and_fails_a_rule_that_breaks_an_invariant_on_one() {
+    // A rule that prices fine at small quantities and answers a negative price past them.
+    let manifest = std::env::temp_dir().join(format!("pchost-negative-{}.toml", std::process::id()));
+    std::fs::write(
+        &manifest,
+        "name = \"negative-price\"\nversion = \"0.1.0\"\nworld = \"pricing-rule\"\nowner = 10\n",
+    )
+    .expect("manifest");
+    let component = Path::new(built::WASM_DIR).join("hostile_negative_price.wasm");
+    let out = pchost(&[
+        "plugin",
+        "check",
+        component.to_str().expect("path"),
+        "--manifest",
+        manifest.to_str().expect("path"),
+    ]);
+    let _ = std::fs::remove_file(&manifest);
+    assert!(!out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["ok"], false);
+    let failed: Vec<(&str, &str)> = report["simulations"]
+        .as_array()
+        .expect("simulations")
+        .iter()
+        .filter(|s| s["passed"] == false)
+        .map(|s| (s["name"].as_str().unwrap_or(""), s["problem"].as_str().unwrap_or("")))
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .any(|(name, problem)| *name == "pricing: 100,000 units" && problem.contains("negative unit price")),
+        "{report}"
     );
 }
