@@ -12,7 +12,9 @@
 //! ```
 //!
 //! Inputs are JSON in the form the host's audit records them (`GET /v1/invocations`), as
-//! `pchost plugin test` reads them from fixture files.
+//! `pchost plugin test` reads them from fixture files; one without `settings` gets the
+//! manifest's defaults, as every bound rule does. Use it from plain `#[test]` functions: it
+//! runs its own executor, and refuses to start inside another (`#[tokio::test]`).
 
 use anyhow::Context;
 use pchost_runtime::{CapabilityData, PluginManifest, PluginRuntime, RuntimeConfig, World};
@@ -30,6 +32,7 @@ pub struct Rule {
     runtime: PluginRuntime,
     id: String,
     world: World,
+    defaults: Vec<pchost_runtime::model::Setting>,
     data: Arc<dyn CapabilityData>,
     // The store's connections live on this runtime.
     executor: tokio::runtime::Runtime,
@@ -60,6 +63,8 @@ impl Rule {
         let bytes = std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
         let runtime = PluginRuntime::new(RuntimeConfig::default())?;
         let world = manifest.world;
+        let defaults = pchost_runtime::settings::resolve(&manifest.settings, &Default::default())
+            .map_err(|e| anyhow::anyhow!("the manifest's setting {} has no default: {}", e.field, e.message))?;
         let plugin = runtime.install(manifest, &bytes)?;
         let executor = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -70,6 +75,7 @@ impl Rule {
             id: plugin.id.clone(),
             runtime,
             world,
+            defaults,
             data,
             executor,
         })
@@ -88,12 +94,20 @@ impl Rule {
         let data = self.data.clone();
         let (output, usage, wall_time, logs) = match self.world {
             World::PricingRule => {
-                let quote = serde_json::from_value(input.clone()).context("the input is not a quote")?;
+                let mut quote: pchost_runtime::model::Quote =
+                    serde_json::from_value(input.clone()).context("the input is not a quote")?;
+                if quote.settings.is_empty() {
+                    quote.settings = self.defaults.clone();
+                }
                 let run = self.runtime.price(&self.id, &quote, data)?;
                 (serde_json::to_value(&run.output)?, run.usage, run.wall_time, run.logs)
             }
             World::ApprovalRule => {
-                let request = serde_json::from_value(input.clone()).context("the input is not an approval request")?;
+                let mut request: pchost_runtime::model::ApprovalRequest =
+                    serde_json::from_value(input.clone()).context("the input is not an approval request")?;
+                if request.settings.is_empty() {
+                    request.settings = self.defaults.clone();
+                }
                 let run = self.runtime.decide(&self.id, &request, data)?;
                 (serde_json::to_value(&run.output)?, run.usage, run.wall_time, run.logs)
             }

@@ -869,24 +869,23 @@ async fn test_fixtures(
     db: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let manifest = read_manifest(manifest)?;
-    let world = manifest.world;
     let runtime = PluginRuntime::new(RuntimeConfig::default())?;
     let bytes = read_limited(component, runtime.limits().max_component_bytes as u64)?;
     let plugin = runtime.install(manifest, &bytes)?;
-    // Capability reads: the fixtures' own data set (`data.json`, or `<case>.data.json` for
-    // one case), else the database named, else the demo data; scoped to the owner as in
-    // production either way.
+    // Capability reads, scoped to the owner as in production: a case's own data set
+    // (`<case>.data.json`), else the folder's (`data.json`), else the database named, else the
+    // demo data.
     let shared = fixtures.join("data.json");
-    let data = match &db {
-        Some(path) => Store::open(path)
+    let data = if shared.is_file() {
+        fixture_store(&shared).await?
+    } else if let Some(path) = &db {
+        Store::open(path)
             .await
-            .with_context(|| format!("opening {}", path.display()))?,
-        None if shared.is_file() => fixture_store(&shared).await?,
-        None => {
-            let store = Store::in_memory().await?;
-            store.seed_demo_if_empty(&DemoData::new(Utc::now())).await?;
-            store
-        }
+            .with_context(|| format!("opening {}", path.display()))?
+    } else {
+        let store = Store::in_memory().await?;
+        store.seed_demo_if_empty(&DemoData::new(Utc::now())).await?;
+        store
     };
     let data: Arc<dyn pchost_runtime::CapabilityData> = Arc::new(StoreData::new(data));
     let mut cases: Vec<(String, PathBuf)> = std::fs::read_dir(fixtures)
@@ -902,38 +901,18 @@ async fn test_fixtures(
     if cases.is_empty() {
         bail!("{} holds no `<case>.input.json` fixture", fixtures.display());
     }
-    let runtime = Arc::new(runtime);
+    let (runtime, plugin) = (Arc::new(runtime), plugin);
     let mut failed = 0;
     for (case, input) in &cases {
-        let text = String::from_utf8(read_limited(input, MAX_INPUT_FILE_BYTES)?)
-            .with_context(|| format!("{} is not UTF-8", input.display()))?;
-        let expected_path = fixtures.join(format!("{case}.expected.json"));
-        let expected: serde_json::Value = serde_json::from_slice(&read_limited(&expected_path, MAX_INPUT_FILE_BYTES)?)
-            .with_context(|| format!("{} is not JSON", expected_path.display()))?;
-        let own_data = fixtures.join(format!("{case}.data.json"));
-        let data: Arc<dyn pchost_runtime::CapabilityData> = if own_data.is_file() {
-            Arc::new(StoreData::new(fixture_store(&own_data).await?))
-        } else {
-            data.clone()
-        };
-        let (id, runtime) = (plugin.id.clone(), runtime.clone());
-        let report = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
-            Ok(match world {
-                World::PricingRule => serde_json::to_value(runtime.price(&id, &serde_json::from_str(&text)?, data)?)?,
-                World::ApprovalRule => {
-                    serde_json::to_value(runtime.decide(&id, &serde_json::from_str(&text)?, data)?)?
-                }
-            })
-        })
-        .await?;
-        match report {
-            Ok(report) if report["output"] == expected => {
+        // A case that cannot run (a missing expected output, a bad data set) fails alone.
+        match run_fixture(&runtime, &plugin, fixtures, case, input, &data).await {
+            Ok((report, expected)) if report["output"] == expected => {
                 println!(
                     "PASS {case} (fuel {}, {} us)",
                     report["fuel_used"], report["wall_time_us"]
                 );
             }
-            Ok(report) => {
+            Ok((report, expected)) => {
                 failed += 1;
                 println!(
                     "FAIL {case} (fuel {}, {} us): the output differs",
@@ -957,6 +936,53 @@ async fn test_fixtures(
     })
 }
 
+/// Runs one fixture: its report (output, fuel, time) and its expected output. An input
+/// without `settings` gets the manifest's defaults, as every bound rule does in production.
+async fn run_fixture(
+    runtime: &Arc<PluginRuntime>,
+    plugin: &Arc<pchost_runtime::LoadedPlugin>,
+    fixtures: &Path,
+    case: &str,
+    input: &Path,
+    shared: &Arc<dyn pchost_runtime::CapabilityData>,
+) -> anyhow::Result<(serde_json::Value, serde_json::Value)> {
+    let text = String::from_utf8(read_limited(input, MAX_INPUT_FILE_BYTES)?)
+        .with_context(|| format!("{} is not UTF-8", input.display()))?;
+    let expected_path = fixtures.join(format!("{case}.expected.json"));
+    let expected: serde_json::Value = serde_json::from_slice(&read_limited(&expected_path, MAX_INPUT_FILE_BYTES)?)
+        .with_context(|| format!("{} is not JSON", expected_path.display()))?;
+    let own_data = fixtures.join(format!("{case}.data.json"));
+    let data: Arc<dyn pchost_runtime::CapabilityData> = if own_data.is_file() {
+        Arc::new(StoreData::new(fixture_store(&own_data).await?))
+    } else {
+        shared.clone()
+    };
+    let defaults = pchost_runtime::settings::resolve(&plugin.manifest.settings, &serde_json::Map::new())
+        .map_err(|e| anyhow::anyhow!("the manifest's setting {} has no default: {}", e.field, e.message));
+    let (id, world, runtime) = (plugin.id.clone(), plugin.manifest.world, runtime.clone());
+    let report = tokio::task::spawn_blocking(move || -> anyhow::Result<serde_json::Value> {
+        Ok(match world {
+            World::PricingRule => {
+                let mut quote: Quote = serde_json::from_str(&text).context("the input is not a quote")?;
+                if quote.settings.is_empty() {
+                    quote.settings = defaults?;
+                }
+                serde_json::to_value(runtime.price(&id, &quote, data)?)?
+            }
+            World::ApprovalRule => {
+                let mut request: ApprovalRequest =
+                    serde_json::from_str(&text).context("the input is not an approval request")?;
+                if request.settings.is_empty() {
+                    request.settings = defaults?;
+                }
+                serde_json::to_value(runtime.decide(&id, &request, data)?)?
+            }
+        })
+    })
+    .await??;
+    Ok((report, expected))
+}
+
 /// An in-memory store holding a fixture's data set: partners, customers, products, prices,
 /// orders, invoice infos and requests, staff (the demo data's shape, every list optional).
 async fn fixture_store(path: &Path) -> anyhow::Result<Store> {
@@ -976,6 +1002,23 @@ fn json_diff(expected: &serde_json::Value, actual: &serde_json::Value) -> Vec<St
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
     let (old, new) = (pretty(expected), pretty(actual));
     let (old, new): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    // The table below is lines × lines: past a few million cells, name the first difference.
+    if old.len().saturating_mul(new.len()) > 4_000_000 {
+        let first = old
+            .iter()
+            .zip(&new)
+            .position(|(a, b)| a != b)
+            .unwrap_or(old.len().min(new.len()));
+        return vec![
+            format!(
+                "(too large to diff: {} lines expected, {} answered)",
+                old.len(),
+                new.len()
+            ),
+            format!("- {}", old.get(first).copied().unwrap_or("(end)")),
+            format!("+ {}", new.get(first).copied().unwrap_or("(end)")),
+        ];
+    }
     // lcs[i][j]: the longest common subsequence of old[i..] and new[j..].
     let mut lcs = vec![vec![0usize; new.len() + 1]; old.len() + 1];
     for i in (0..old.len()).rev() {
@@ -1317,13 +1360,19 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<ExitCode> {
 }
 
 fn read_limited(path: &std::path::Path, limit: u64) -> anyhow::Result<Vec<u8>> {
-    let len = std::fs::metadata(path)
+    use std::io::Read;
+    // Read at most one byte past the limit, whatever the file claims to be (a FIFO, a device,
+    // a file that grows).
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
         .with_context(|| format!("reading {}", path.display()))?
-        .len();
-    if len > limit {
-        bail!("{} is {len} bytes; the limit is {limit}", path.display());
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() as u64 > limit {
+        bail!("{} is over {limit} bytes, the limit", path.display());
     }
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    Ok(bytes)
 }
 
 async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {

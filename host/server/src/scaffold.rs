@@ -57,7 +57,12 @@ const PRICING_RULE: Template = Template {
 };
 
 /// The guests' stack: the same as the bundled plugins' (plugins/.cargo/config.toml).
-const CARGO_CONFIG: &str = include_str!("../../../plugins/.cargo/config.toml");
+const CARGO_CONFIG: &str = "# Plugins run with a 64 KiB stack instead of wasm32's default 1 MiB, as the host's
+# bundled plugins do: the whole working set stays in the pages the host keeps resident, and
+# an invocation starts without page faults. A rule that recurses deeply may need more.
+[target.wasm32-wasip2]
+rustflags = [\"-C\", \"link-arg=-zstack-size=65536\"]
+";
 
 /// The SDK of the tree this binary was built from, if it is still there.
 pub fn default_sdk() -> Option<PathBuf> {
@@ -69,12 +74,28 @@ pub fn default_sdk() -> Option<PathBuf> {
 /// Writes the project `dir/<name>` for a rule of `world` owned by partner `owner`, depending
 /// on the SDK at `sdk`. Refuses a name the manifest would refuse, and an existing directory.
 pub fn new_project(dir: &Path, name: &str, world: World, owner: i64, sdk: &Path) -> anyhow::Result<PathBuf> {
+    // The name becomes a directory, a crate and a manifest line: a-z first (cargo refuses a
+    // leading digit), then a-z, 0-9 and '-', so that it can neither leave `dir` nor inject.
+    let valid = name.len() <= 64
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        bail!("{name:?} is not a plugin name: a letter a-z, then up to 63 of a-z, 0-9 and '-'");
+    }
+    if owner <= 0 {
+        bail!("--owner {owner} is not a partner id");
+    }
     let template = match world {
         World::ApprovalRule => &APPROVAL_RULE,
         World::PricingRule => &PRICING_RULE,
     };
     let manifest = manifest_for(template.manifest, name, owner);
-    PluginManifest::from_toml(&manifest).with_context(|| format!("{name:?} as a plugin name"))?;
+    let parsed = PluginManifest::from_toml(&manifest).with_context(|| format!("the manifest of {name:?}"))?;
+    if parsed.name != name {
+        bail!("{name:?} is not a plugin name");
+    }
     let sdk = sdk
         .canonicalize()
         .with_context(|| format!("the SDK at {}", sdk.display()))?;
@@ -195,6 +216,29 @@ An input fixture is what the rule receives, as the host's audit records it
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_that_could_leave_the_folder_or_break_cargo_is_refused() {
+        let dir = std::env::temp_dir();
+        let sdk = default_sdk().expect("the SDK of this tree");
+        for name in [
+            "x\" #/../../../tmp/pwn",
+            "../up",
+            "2fa",
+            "-x",
+            "Upper",
+            "a b",
+            "",
+            &"a".repeat(65),
+        ] {
+            let refused = new_project(&dir, name, World::PricingRule, 10, &sdk);
+            assert!(refused.is_err(), "{name:?} was accepted");
+        }
+        assert!(
+            new_project(&dir, "fine", World::PricingRule, 0, &sdk).is_err(),
+            "owner 0"
+        );
+    }
 
     #[test]
     fn a_templates_manifest_takes_the_new_name_version_and_owner() {

@@ -264,9 +264,10 @@ fn plugin_check_names_an_ungranted_capability_and_passes_a_well_formed_plugin() 
         ),
         (Some(true), Some("approval-rule"), serde_json::json!(["order"]))
     );
-    // The host's standard fixtures ran: each of the six actions, small and large.
+    // The host's standard fixtures ran: each action reseller 2 can take, small and large (it
+    // has no reseller to invite), over customer 101 and its orders, which the rule reads.
     let simulations = report["simulations"].as_array().expect("simulations");
-    assert_eq!(simulations.len(), 12, "{report}");
+    assert_eq!(simulations.len(), 10, "{report}");
     assert!(simulations.iter().all(|s| s["passed"] == true), "{report}");
     // The same component whose manifest grants nothing: refused, naming the import.
     let manifest = std::env::temp_dir().join(format!("pchost-check-{}.toml", std::process::id()));
@@ -555,5 +556,34 @@ fn plugin_check_runs_the_worlds_standard_fixtures_and_fails_a_rule_that_breaks_a
             .iter()
             .any(|(name, problem)| *name == "pricing: 100,000 units" && problem.contains("negative unit price")),
         "{report}"
+    );
+}
+
+#[test]
+fn plugin_test_gives_an_input_without_settings_the_manifests_defaults_as_production_does() {
+    // refund-approval's manifest with its threshold's default lowered to 500: the fixture of
+    // a 1,000.00 refund (no settings in it) now escalates, as the bound rule would.
+    let root = built::repo_root();
+    let manifest = std::env::temp_dir().join(format!("pchost-defaults-{}.toml", std::process::id()));
+    let text = std::fs::read_to_string(root.join("plugins/refund-approval/plugin.toml")).expect("manifest");
+    assert!(text.contains("default = \"50000\""));
+    std::fs::write(&manifest, text.replace("default = \"50000\"", "default = \"500\"")).expect("write");
+    let component = Path::new(built::WASM_DIR).join("refund_approval.wasm");
+    let out = pchost(&[
+        "plugin",
+        "test",
+        "--manifest",
+        manifest.to_str().expect("path"),
+        "--component",
+        component.to_str().expect("path"),
+        "--fixtures",
+        root.join("examples/refund-approval").to_str().expect("path"),
+    ]);
+    let _ = std::fs::remove_file(&manifest);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("FAIL approve-1000") && stdout.contains("+   \"decision\": \"escalate\""),
+        "{stdout}"
     );
 }
