@@ -802,3 +802,40 @@ fn four_eyes_an_action_asked_with_a_key_the_decider_made_is_the_deciders_own() {
         "{body}"
     );
 }
+
+#[test]
+fn a_partners_staff_share_one_request_budget_so_more_staff_send_no_more() {
+    let state = api_state();
+    // Every principal keeps a large budget; reseller 2's staff together get 3 requests.
+    let tight = pchost_server::state::AppState {
+        partners: std::sync::Arc::new(pchost_server::ratelimit::RateLimiter::new(
+            pchost_server::ratelimit::RateLimit {
+                per_second: 1,
+                burst: 3,
+            },
+        )),
+        ..state
+    };
+    let app = router(tight);
+    let staff = [
+        keys::RESELLER_ADMIN,
+        keys::RESELLER_ADMIN_2,
+        keys::MANAGER,
+        keys::SUPERVISOR,
+        keys::SALESPERSON,
+    ];
+    let answered: Vec<u16> = staff
+        .iter()
+        .map(|key| call(&app, "GET", "/v1/me", Some(key), None).0.as_u16())
+        .collect();
+    assert_eq!(answered, vec![200, 200, 200, 429, 429]);
+    // Another partner's staff, and the partner's customers, have budgets of their own.
+    assert_eq!(
+        call(&app, "GET", "/v1/me", Some(keys::SELLER_ADMIN), None).0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&app, "GET", "/v1/me", Some(keys::CUSTOMER_102), None).0,
+        StatusCode::OK
+    );
+}

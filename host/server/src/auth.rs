@@ -302,6 +302,10 @@ impl FromRequestParts<AppState> for Caller {
             }
             KeyPrincipal::Customer(id) => Principal::Customer(state.store.customer(id).await?.ok_or_else(invalid)?),
         };
+        // A partner's staff share one budget besides their own: more staff buy no more.
+        if let Principal::Staff { partner, .. } = &principal {
+            state.partners.check(&format!("partner:{}", partner.id))?;
+        }
         let caller = Caller {
             key_id: record.id,
             principal,

@@ -17,6 +17,9 @@ pub const MAX_BODY_BYTES: usize = 256 << 10;
 /// multipart framing.
 pub const MAX_UPLOAD_BYTES: usize = (16 << 20) + (64 << 10);
 
+/// How many principals' worth of requests a partner's staff send together.
+pub const PARTNER_BUDGET_FACTOR: u32 = 10;
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -26,6 +29,10 @@ pub struct AppState {
     pub host: PluginHost,
     /// Per-principal request budgets.
     pub limiter: Arc<RateLimiter>,
+    /// Per-partner request budgets: all of a partner's staff together get
+    /// [`PARTNER_BUDGET_FACTOR`] times a principal's, so that adding staff does not multiply
+    /// what a partner may send.
+    pub partners: Arc<RateLimiter>,
     /// Per-owner upload budgets: each upload may cost a compilation.
     pub uploads: Arc<RateLimiter>,
     /// Where verification codes go (rule 25): the log, unless a gateway replaces it.
@@ -45,6 +52,10 @@ impl AppState {
             host: PluginHost::new(store.clone(), runtime, data),
             store,
             limiter: Arc::new(RateLimiter::new(limit)),
+            partners: Arc::new(RateLimiter::new(crate::ratelimit::RateLimit {
+                per_second: limit.per_second.saturating_mul(PARTNER_BUDGET_FACTOR),
+                burst: limit.burst.saturating_mul(PARTNER_BUDGET_FACTOR),
+            })),
             uploads: Arc::new(RateLimiter::for_uploads(UploadLimit::default())),
             codes: Arc::new(crate::sms::LogSender),
             reveal_codes: false,
