@@ -624,7 +624,10 @@ fn bad_uploads_get_a_precise_4xx_and_nothing_is_stored() {
             "core WebAssembly module",
         ),
         (
-            upload_body(&pricing("huge"), &vec![0u8; (16 << 20) + 1]),
+            upload_body(
+                &pricing("huge"),
+                &vec![0u8; pchost_runtime::DEFAULT_MAX_COMPONENT_BYTES + 1],
+            ),
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload-too-large",
             "larger than",

@@ -24,7 +24,7 @@ pub mod wit;
 
 pub use capabilities::CapabilityData;
 pub use failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, PluginFailure, RuleFailure, Usage};
-pub use limits::{ComponentLimits, InvocationLimits, RuntimeLimits};
+pub use limits::{ComponentLimits, DEFAULT_MAX_COMPONENT_BYTES, InvocationLimits, RuntimeLimits};
 pub use manifest::{Capability, PluginManifest, World, WorldVersion};
 pub use precheck::ShapeLimits;
 pub use runtime::{Invocation, LoadedPlugin, PluginRuntime, RuntimeConfig, WarmPricing, remove_artefacts};

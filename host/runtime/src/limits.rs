@@ -26,6 +26,12 @@ impl Default for InvocationLimits {
     }
 }
 
+/// The largest component accepted at install by default. A Python component (componentize-py)
+/// is about 18 MiB, most of it the interpreter's initialised heap and standard library as data;
+/// a JavaScript one (componentize-js) about 12 MiB. Size bounds what an upload stores and
+/// sends; what compile time grows with (code) is bounded apart, by [`ShapeLimits`].
+pub const DEFAULT_MAX_COMPONENT_BYTES: usize = 32 << 20;
+
 /// Operator-wide limits: ceilings for per-plugin limits and sizes of what crosses the boundary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RuntimeLimits {
@@ -102,7 +108,7 @@ impl Default for ComponentLimits {
 impl Default for RuntimeLimits {
     fn default() -> Self {
         RuntimeLimits {
-            max_component_bytes: 16 << 20,
+            max_component_bytes: DEFAULT_MAX_COMPONENT_BYTES,
             default_invocation: InvocationLimits::default(),
             max_deadline: Duration::from_secs(2),
             max_fuel: 1_000_000_000,

@@ -2,6 +2,7 @@
 //! is granted and the limits it asks for. Parsed from TOML, validated before anything else.
 
 use crate::limits::{InvocationLimits, RuntimeLimits};
+use crate::sandbox;
 use crate::settings::{self, SettingError, SettingSpec};
 use pchost_domain::PartnerId;
 use serde::{Deserialize, Serialize};
@@ -217,6 +218,13 @@ pub struct PluginManifest {
     /// Capabilities it may import.
     #[serde(default)]
     pub grants: BTreeSet<Capability>,
+    /// What the component imports but never calls: capabilities it has no grant for, and
+    /// WASI packages the host does not provide (e.g. `wasi:sockets`). A JavaScript or Python
+    /// component imports every interface of its world, whatever its rule calls; listing them
+    /// here installs it without those grants, each import linked to a stub that fails the
+    /// invocation if it is ever called. An import neither granted nor listed is refused.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub unused_imports: BTreeSet<String>,
     /// Limits it asks for.
     #[serde(default)]
     pub limits: RequestedLimits,
@@ -273,6 +281,11 @@ pub enum ManifestError {
     /// A setting's declaration is refused, or settings at a version that has none.
     #[error("{0}")]
     BadSetting(#[from] SettingError),
+    /// An entry of `unused-imports` that names nothing the host could stub.
+    #[error(
+        "unused-imports entry {0:?}: expected an ungranted capability (customer, order, pricing, invoicing) or a WASI package the host does not provide (e.g. \"wasi:sockets\")"
+    )]
+    BadUnusedImport(String),
     /// A fuel limit on a host that does not meter fuel.
     #[error(
         "this host does not meter fuel (its operator turned metering off): remove the fuel limit; the deadline still bounds the plugin"
@@ -282,6 +295,10 @@ pub enum ManifestError {
 
 /// The largest manifest accepted.
 pub const MAX_MANIFEST_BYTES: usize = 16 << 10;
+
+/// The most entries `unused-imports` may have: a world has four capabilities, and WASI a
+/// dozen packages.
+pub const MAX_UNUSED_IMPORTS: usize = 16;
 
 impl PluginManifest {
     /// Parses and validates a manifest from TOML.
@@ -334,7 +351,47 @@ impl PluginManifest {
             .into());
         }
         settings::validate(&self.settings)?;
+        self.validate_unused_imports()
+    }
+
+    /// Each entry of `unused-imports` names an ungranted capability or a WASI package the
+    /// host does not provide: stubbing a granted capability or a provided WASI interface would
+    /// only take from the plugin what it may use.
+    fn validate_unused_imports(&self) -> Result<(), ManifestError> {
+        if self.unused_imports.len() > MAX_UNUSED_IMPORTS {
+            return Err(ManifestError::BadUnusedImport(format!(
+                "{} entries; at most {MAX_UNUSED_IMPORTS}",
+                self.unused_imports.len()
+            )));
+        }
+        for entry in &self.unused_imports {
+            let valid = match entry.parse::<Capability>() {
+                Ok(capability) => !self.grants.contains(&capability),
+                Err(_) => entry.strip_prefix("wasi:").is_some_and(|package| {
+                    !package.is_empty()
+                        && package.len() <= 32
+                        && package.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+                        && !sandbox::provides_package(entry)
+                }),
+            };
+            if !valid {
+                return Err(ManifestError::BadUnusedImport(entry.chars().take(80).collect()));
+            }
+        }
         Ok(())
+    }
+
+    /// Whether `unused-imports` lists the capability.
+    pub fn lists_unused(&self, capability: Capability) -> bool {
+        self.unused_imports.contains(capability.as_str())
+    }
+
+    /// Whether `unused-imports` lists the WASI package of `import` (`wasi:sockets/tcp@0.2.9`
+    /// is in `wasi:sockets`).
+    pub fn lists_unused_wasi(&self, import: &str) -> bool {
+        import
+            .split_once('/')
+            .is_some_and(|(package, _)| package.starts_with("wasi:") && self.unused_imports.contains(package))
     }
 
     /// The fully qualified WIT world the plugin implements.
@@ -444,5 +501,38 @@ mod tests {
                 ceiling: 256
             })
         );
+    }
+
+    #[test]
+    fn unused_imports_name_only_what_the_host_would_otherwise_refuse() {
+        let base = "name = \"x\"\nversion = \"0.1.0\"\nworld = \"pricing-rule\"\nowner = 2\ngrants = [\"order\"]\n";
+        let parse = |list: &str| PluginManifest::from_toml(&format!("{base}unused-imports = {list}\n"));
+        let m = parse("[\"customer\", \"invoicing\", \"wasi:sockets\"]").expect("valid");
+        assert!(m.lists_unused(Capability::Customer) && !m.lists_unused(Capability::Order));
+        assert!(m.lists_unused_wasi("wasi:sockets/tcp@0.2.9"));
+        assert!(!m.lists_unused_wasi("wasi:http/types@0.2.9"));
+        // A granted capability, a provided WASI package, or anything else is refused.
+        for bad in [
+            "order",
+            "wasi:io",
+            "wasi:cli",
+            "network",
+            "wasi:",
+            "wasi:Sockets",
+            "acme:evil",
+        ] {
+            assert_eq!(
+                parse(&format!("[\"{bad}\"]")),
+                Err(ManifestError::BadUnusedImport(bad.into())),
+                "{bad}"
+            );
+        }
+        let many: Vec<String> = (0..=MAX_UNUSED_IMPORTS)
+            .map(|i| format!("\"wasi:p{}\"", "x".repeat(i + 1)))
+            .collect();
+        assert!(matches!(
+            parse(&format!("[{}]", many.join(", "))),
+            Err(ManifestError::BadUnusedImport(message)) if message.contains("at most 16")
+        ));
     }
 }

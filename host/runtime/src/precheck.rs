@@ -38,7 +38,7 @@ impl Default for ShapeLimits {
             core_modules: 32,
             nested_components: 16,
             functions: 50_000,
-            code_bytes: 8 << 20,
+            code_bytes: 16 << 20,
             function_bytes: 1 << 20,
         }
     }

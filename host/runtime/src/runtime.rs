@@ -37,7 +37,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, Linker, ResourceType};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 /// Fuel given to an unmetered call: wasmtime caps injected fuel at `i64::MAX`.
@@ -522,22 +522,50 @@ impl PluginRuntime {
         component: &Component,
     ) -> Result<LoadedPlugin, InstallError> {
         let component_type = component.component_type();
+        let mut unused = Vec::new();
+        // Resource types met so far, in import order: an interface that uses another's
+        // resource (sockets use `wasi:io/poll`'s pollable) names it again, and only the
+        // import that introduced a resource defines it.
+        let mut resources = Vec::new();
         for (import, item) in component_type.imports(&self.engine) {
-            // An instance imported only for the types it defines grants no capability.
-            let calls_functions = match item.ty {
+            let exports: Vec<(&str, ComponentItem)> = match &item.ty {
                 ComponentItem::ComponentInstance(instance) => instance
                     .exports(&self.engine)
-                    .any(|(_, export)| matches!(export.ty, ComponentItem::ComponentFunc(_))),
-                _ => true,
+                    .map(|(name, export)| (name, export.ty))
+                    .collect(),
+                other => vec![(import, other.clone())],
             };
-            if calls_functions {
-                check_import(import, &manifest)?;
+            // An instance imported only for the data types it defines grants no capability; one
+            // that defines a resource type needs an implementation of it.
+            if !exports
+                .iter()
+                .any(|(_, ty)| matches!(ty, ComponentItem::ComponentFunc(_) | ComponentItem::Resource(_)))
+            {
+                continue;
+            }
+            let link = check_import(import, &manifest)?;
+            let mut stubs = Vec::new();
+            for (name, ty) in exports {
+                match ty {
+                    ComponentItem::ComponentFunc(_) => stubs.push(Stub::Func(name.to_owned())),
+                    ComponentItem::Resource(resource) if !resources.contains(&resource) => {
+                        resources.push(resource);
+                        stubs.push(Stub::Resource(name.to_owned()));
+                    }
+                    _ => {}
+                }
+            }
+            if link == Link::Stub {
+                unused.push((import.to_owned(), stubs));
             }
         }
-        let pre = self
-            .linker
-            .instantiate_pre(component)
-            .map_err(|e| InstallError::Invalid(format!("{e:#}")))?;
+        let pre = if unused.is_empty() {
+            self.linker.instantiate_pre(component)
+        } else {
+            self.stubbed_linker(&manifest, &unused)
+                .and_then(|linker| linker.instantiate_pre(component))
+        }
+        .map_err(|e| InstallError::Invalid(format!("{e:#}")))?;
         let wrong_world = |e: wasmtime::Error| InstallError::WrongWorld {
             world: manifest.wit_world(),
             detail: format!("{e:#}"),
@@ -550,6 +578,38 @@ impl PluginRuntime {
             limits,
             entry,
         })
+    }
+
+    /// The runtime's linker with the plugin's unused imports linked to stubs: each function
+    /// traps, naming itself and the manifest entry; each resource type is a host type no
+    /// function ever makes. A capability's stubs shadow the host's functions, which the shared
+    /// linker holds for every plugin. Only the imports given are stubbed, each under its exact
+    /// name (a WASI one at its own version, not the one the host links).
+    fn stubbed_linker(
+        &self,
+        manifest: &PluginManifest,
+        unused: &[(String, Vec<Stub>)],
+    ) -> wasmtime::Result<Linker<InvocationState>> {
+        /// The type of every stubbed resource: nothing creates one.
+        struct Unused;
+        let mut linker = self.linker.clone();
+        linker.allow_shadowing(true);
+        for (import, stubs) in unused {
+            let mut instance = linker.instance(import)?;
+            for stub in stubs {
+                match stub {
+                    Stub::Func(name) => {
+                        let message = format!(
+                            "{import}#{name} was called, but plugin {} lists it in unused-imports: it has no grant",
+                            manifest.label()
+                        );
+                        instance.func_new(name, move |_, _, _, _| Err(wasmtime::format_err!("{message}")))?;
+                    }
+                    Stub::Resource(name) => instance.resource(name, ResourceType::host::<Unused>(), |_, _| Ok(()))?,
+                }
+            }
+        }
+        Ok(linker)
     }
 
     /// Runs a pricing rule over a quote.
@@ -1050,13 +1110,34 @@ fn check_binary(bytes: &[u8], limit: usize) -> Result<(), InstallError> {
     }
 }
 
-/// Which capability, if any, an import needs; refuses imports the host does not provide.
-pub(crate) fn check_import(import: &str, manifest: &PluginManifest) -> Result<(), InstallError> {
+/// What of an unused import [`PluginRuntime::stubbed_linker`] defines.
+enum Stub {
+    /// A function that traps.
+    Func(String),
+    /// A resource type the interface introduces.
+    Resource(String),
+}
+
+/// How an accepted import is linked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Link {
+    /// To the host's implementation.
+    Host,
+    /// To a stub that fails the invocation if called: the manifest lists it in
+    /// `unused-imports`.
+    Stub,
+}
+
+/// Which capability, if any, an import needs; refuses imports the host does not provide,
+/// unless the manifest declares them unused.
+pub(crate) fn check_import(import: &str, manifest: &PluginManifest) -> Result<Link, InstallError> {
     // The WASI a std guest needs, with no authority and nothing that waits (see `sandbox`);
     // sockets and every other WASI package are not provided.
     if import.starts_with("wasi:") {
         return if sandbox::provides(import) {
-            Ok(())
+            Ok(Link::Host)
+        } else if manifest.lists_unused_wasi(import) {
+            Ok(Link::Stub)
         } else {
             Err(InstallError::UnknownImport(import.to_owned()))
         };
@@ -1077,9 +1158,10 @@ pub(crate) fn check_import(import: &str, manifest: &PluginManifest) -> Result<()
         return Err(InstallError::UnknownImport(import.to_owned()));
     }
     match package {
-        "partner-center:types" | "partner-center:log" | "partner-center:extension" => Ok(()),
+        "partner-center:types" | "partner-center:log" | "partner-center:extension" => Ok(Link::Host),
         _ => match Capability::ALL.into_iter().find(|c| c.wit_package() == package) {
-            Some(capability) if manifest.grants.contains(&capability) => Ok(()),
+            Some(capability) if manifest.grants.contains(&capability) => Ok(Link::Host),
+            Some(capability) if manifest.lists_unused(capability) => Ok(Link::Stub),
             Some(capability) => Err(InstallError::MissingGrant {
                 capability,
                 import: import.to_owned(),
@@ -1185,12 +1267,12 @@ mod tests {
         let mut manifest =
             PluginManifest::from_toml("name = \"x\"\nversion = \"0.1.0\"\nworld = \"approval-rule\"\nowner = 2\n")
                 .expect("valid manifest");
-        assert_eq!(check_import("wasi:cli/stderr@0.2.6", &manifest), Ok(()));
+        assert_eq!(check_import("wasi:cli/stderr@0.2.6", &manifest), Ok(Link::Host));
         assert_eq!(
             check_import("wasi:sockets/tcp@0.2.6", &manifest),
             Err(InstallError::UnknownImport("wasi:sockets/tcp@0.2.6".into()))
         );
-        assert_eq!(check_import("partner-center:log/log@0.1.0", &manifest), Ok(()));
+        assert_eq!(check_import("partner-center:log/log@0.1.0", &manifest), Ok(Link::Host));
         assert_eq!(
             check_import("partner-center:order/orders@0.1.0", &manifest),
             Err(InstallError::MissingGrant {
@@ -1199,13 +1281,50 @@ mod tests {
             })
         );
         manifest.grants.insert(Capability::Order);
-        assert_eq!(check_import("partner-center:order/orders@0.1.0", &manifest), Ok(()));
+        assert_eq!(
+            check_import("partner-center:order/orders@0.1.0", &manifest),
+            Ok(Link::Host)
+        );
         assert!(matches!(
             check_import("acme:evil/net@1.0.0", &manifest),
             Err(InstallError::UnknownImport(_))
         ));
         assert!(matches!(
             check_import("partner-center:order/orders@9.0.0", &manifest),
+            Err(InstallError::UnknownImport(_))
+        ));
+    }
+
+    #[test]
+    fn imports_listed_unused_link_to_stubs_and_nothing_else_does() {
+        let manifest = PluginManifest::from_toml(
+            "name = \"x\"\nversion = \"0.1.0\"\nworld = \"approval-rule\"\nowner = 2\ngrants = [\"order\"]\nunused-imports = [\"customer\", \"wasi:sockets\"]\n",
+        )
+        .expect("valid manifest");
+        assert_eq!(
+            check_import("partner-center:customer/customers@0.1.0", &manifest),
+            Ok(Link::Stub)
+        );
+        assert_eq!(
+            check_import("partner-center:order/orders@0.1.0", &manifest),
+            Ok(Link::Host)
+        );
+        assert_eq!(check_import("wasi:sockets/tcp@0.2.9", &manifest), Ok(Link::Stub));
+        // What the list does not name keeps its check.
+        assert!(matches!(
+            check_import("partner-center:invoicing/invoices@0.1.0", &manifest),
+            Err(InstallError::MissingGrant {
+                capability: Capability::Invoicing,
+                ..
+            })
+        ));
+        assert_eq!(
+            check_import("wasi:http/types@0.2.9", &manifest),
+            Err(InstallError::UnknownImport("wasi:http/types@0.2.9".into()))
+        );
+        // A listed capability at another version is still unknown.
+        assert!(matches!(
+            check_import("partner-center:customer/customers@9.0.0", &manifest),
             Err(InstallError::UnknownImport(_))
         ));
     }

@@ -64,6 +64,14 @@ pub(crate) fn provides(import: &str) -> bool {
     version.starts_with("0.2.") && PROVIDED.contains(&interface)
 }
 
+/// Whether the sandbox provides interfaces of a WASI package (`wasi:io`): such a package
+/// cannot be declared unused (see `PluginManifest::unused_imports`).
+pub(crate) fn provides_package(package: &str) -> bool {
+    PROVIDED
+        .iter()
+        .any(|interface| interface.split_once('/').is_some_and(|(p, _)| p == package))
+}
+
 /// Links the provided WASI interfaces, with the virtual monotonic clock and non-blocking
 /// polls of this module in place of wasmtime-wasi's.
 pub(crate) fn add_to_linker(linker: &mut Linker<InvocationState>) -> wasmtime::Result<()> {

@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 /// The largest request body a JSON endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 256 << 10;
-/// The largest plugin upload: the operator's component limit (16 MiB) plus the manifest and
-/// multipart framing.
-pub const MAX_UPLOAD_BYTES: usize = (16 << 20) + (64 << 10);
+/// The largest plugin upload: the component limit (32 MiB) plus the manifest and multipart
+/// framing.
+pub const MAX_UPLOAD_BYTES: usize = pchost_runtime::DEFAULT_MAX_COMPONENT_BYTES + (64 << 10);
 
 /// How many principals' worth of requests a partner's staff send together.
 pub const PARTNER_BUDGET_FACTOR: u32 = 10;
