@@ -131,7 +131,7 @@ fn reseller_markup_never_goes_below_080_of_list_rule_19() {
     );
 }
 
-fn request(kind: ApprovalKind, customer: i64, freeze: FreezeState, amount: &str) -> ApprovalRequest {
+pub(crate) fn request(kind: ApprovalKind, customer: i64, freeze: FreezeState, amount: &str) -> ApprovalRequest {
     ApprovalRequest {
         kind,
         as_of: Utc::now(),

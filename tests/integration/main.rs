@@ -13,4 +13,5 @@ mod hostile_plugins;
 mod http_api;
 mod install;
 mod operate_on_behalf;
+mod polyglot;
 mod support;

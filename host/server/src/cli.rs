@@ -488,16 +488,17 @@ enum PluginCommand {
         /// pricing-rule or approval-rule.
         #[arg(long)]
         world: World,
-        /// The language: rust (JavaScript and Python are not supported yet).
-        #[arg(long, default_value = "rust")]
-        lang: String,
+        /// The language: rust, js (componentize-js) or python (componentize-py).
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: crate::scaffold::Lang,
         /// The partner that owns it.
         #[arg(long)]
         owner: i64,
         /// Where to create the project directory.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// The plugin SDK (default: the one of the tree pchost was built from).
+        /// The Rust plugin SDK (default: the one of the tree pchost was built from).
+        /// JavaScript and Python projects carry their kit and WIT themselves.
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
@@ -640,13 +641,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dir,
             sdk,
         }) => {
-            if lang != "rust" {
-                bail!("--lang {lang}: only rust plugins are scaffolded yet");
-            }
-            let sdk = sdk
-                .or_else(crate::scaffold::default_sdk)
-                .context("name the plugin SDK (plugins/sdk of a pchost checkout) with --sdk")?;
-            let project = crate::scaffold::new_project(&dir, &name, world, owner, &sdk)?;
+            let sdk = sdk.or_else(crate::scaffold::default_sdk);
+            let project = crate::scaffold::new_project(&dir, &name, world, lang, owner, sdk.as_deref())?;
             eprintln!("{} created: see its README.md", project.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -843,6 +839,8 @@ fn check_component(component: &Path, manifest: &Path) -> anyhow::Result<ExitCode
                 "world": plugin.manifest.world,
                 "world_version": plugin.manifest.world_version.to_string(),
                 "grants": plugin.manifest.grants,
+                // Imported, never granted: linked to stubs that fail a call.
+                "unused_imports": plugin.manifest.unused_imports,
                 "digest": plugin.digest,
                 "size_bytes": bytes.len(),
                 "simulations": simulations,
@@ -1122,7 +1120,7 @@ async fn install_plugin(
     let text = read_limited(&manifest, pchost_extensions::install::MAX_MANIFEST_BYTES as u64)?;
     let manifest =
         PluginManifest::from_toml(&String::from_utf8(text)?).with_context(|| format!("in {}", manifest.display()))?;
-    let wasm = read_limited(&component, 16 << 20)?;
+    let wasm = read_limited(&component, pchost_runtime::DEFAULT_MAX_COMPONENT_BYTES as u64)?;
     let runtime = Arc::new(PluginRuntime::new(RuntimeConfig {
         artefact_dir: Some(db.artefacts(&artefacts)),
         compile: compile.config()?,
@@ -1446,6 +1444,7 @@ async fn run_plugin(args: RunArgs) -> anyhow::Result<ExitCode> {
             memory_mib: args.memory_mib,
         },
         settings: Default::default(),
+        unused_imports: Default::default(),
     };
 
     let store = match &args.db {

@@ -1,60 +1,136 @@
 //! `pchost plugin new`: a plugin project outside this repository, from a worked example of its
-//! world: the example's source, its manifest under the new name and owner, its fixtures, the
-//! guests' stack setting and a README with the four commands (build, test, check, upload).
-//! The project depends on the SDK by path; the SDK carries the WIT it builds against.
+//! world in its language: the example's source, its manifest under the new name and owner, its
+//! fixtures and a README with the four commands (build, test, check, upload).
+//!
+//! - Rust: depends on the SDK by path; the SDK carries the WIT it builds against, and the
+//!   project gets the guests' stack setting.
+//! - JavaScript (componentize-js) and Python (componentize-py): the project holds the WIT and
+//!   the kit's module (`pchost.js`, `pchost.py`: exact decimals and the contract's shapes), and
+//!   pins its toolchain, which the README installs into the project's own folder.
 
 use anyhow::{Context, bail};
 use pchost_runtime::{PluginManifest, World};
 use std::path::{Path, PathBuf};
 
+/// The languages a project can be written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// Rust, with the plugin SDK crate.
+    Rust,
+    /// JavaScript, built with componentize-js.
+    Js,
+    /// Python, built with componentize-py.
+    Python,
+}
+
 /// A worked example a project starts from.
 struct Template {
     manifest: &'static str,
-    source: &'static str,
-    /// The SDK feature of its world and contract version.
-    feature: &'static str,
+    /// The source file's path in the project, and its text.
+    source: (&'static str, &'static str),
     fixtures: &'static [(&'static str, &'static str)],
 }
 
-const APPROVAL_RULE: Template = Template {
-    manifest: include_str!("../../../plugins/refund-approval/plugin.toml"),
-    source: include_str!("../../../plugins/refund-approval/src/lib.rs"),
-    feature: "approval-rule-v3",
-    fixtures: &[
-        (
-            "approve-1000.input.json",
-            include_str!("../../../examples/refund-approval/approve-1000.input.json"),
-        ),
-        (
-            "approve-1000.expected.json",
-            include_str!("../../../examples/refund-approval/approve-1000.expected.json"),
-        ),
-        (
-            "escalate-60000.input.json",
-            include_str!("../../../examples/refund-approval/escalate-60000.input.json"),
-        ),
-        (
-            "escalate-60000.expected.json",
-            include_str!("../../../examples/refund-approval/escalate-60000.expected.json"),
-        ),
-    ],
-};
+const REFUND_FIXTURES: &[(&str, &str)] = &[
+    (
+        "approve-1000.input.json",
+        include_str!("../../../examples/refund-approval/approve-1000.input.json"),
+    ),
+    (
+        "approve-1000.expected.json",
+        include_str!("../../../examples/refund-approval/approve-1000.expected.json"),
+    ),
+    (
+        "escalate-60000.input.json",
+        include_str!("../../../examples/refund-approval/escalate-60000.input.json"),
+    ),
+    (
+        "escalate-60000.expected.json",
+        include_str!("../../../examples/refund-approval/escalate-60000.expected.json"),
+    ),
+];
 
-const PRICING_RULE: Template = Template {
-    manifest: include_str!("../../../plugins/volume-discount/plugin.toml"),
-    source: include_str!("../../../plugins/volume-discount/src/lib.rs"),
-    feature: "pricing-rule-v3",
-    fixtures: &[
-        (
-            "tiers.input.json",
-            include_str!("../../../examples/volume-discount/tiers.input.json"),
-        ),
-        (
-            "tiers.expected.json",
-            include_str!("../../../examples/volume-discount/tiers.expected.json"),
-        ),
-    ],
-};
+const VOLUME_FIXTURES: &[(&str, &str)] = &[
+    (
+        "tiers.input.json",
+        include_str!("../../../examples/volume-discount/tiers.input.json"),
+    ),
+    (
+        "tiers.expected.json",
+        include_str!("../../../examples/volume-discount/tiers.expected.json"),
+    ),
+];
+
+/// The template of a world in a language: the bundled example plugin written in it.
+fn template(world: World, lang: Lang) -> Template {
+    macro_rules! example {
+        ($dir:literal, $source:literal, $fixtures:expr) => {
+            Template {
+                manifest: include_str!(concat!("../../../plugins/", $dir, "/plugin.toml")),
+                source: (
+                    $source,
+                    include_str!(concat!("../../../plugins/", $dir, "/", $source)),
+                ),
+                fixtures: $fixtures,
+            }
+        };
+    }
+    match (world, lang) {
+        (World::ApprovalRule, Lang::Rust) => example!("refund-approval", "src/lib.rs", REFUND_FIXTURES),
+        (World::PricingRule, Lang::Rust) => example!("volume-discount", "src/lib.rs", VOLUME_FIXTURES),
+        (World::ApprovalRule, Lang::Js) => example!("js/refund-approval", "rule.js", REFUND_FIXTURES),
+        (World::PricingRule, Lang::Js) => example!("js/volume-discount", "rule.js", VOLUME_FIXTURES),
+        (World::ApprovalRule, Lang::Python) => example!("python/refund-approval", "app.py", REFUND_FIXTURES),
+        (World::PricingRule, Lang::Python) => example!("python/volume-discount", "app.py", VOLUME_FIXTURES),
+    }
+}
+
+/// The WIT the JavaScript and Python projects build against: the SDK's copy (identical to the
+/// host's `wit/`, a test checks it), every file of it (a test checks that too).
+const WIT: &[(&str, &str)] = &[
+    ("extension.wit", include_str!("../../../plugins/sdk/wit/extension.wit")),
+    (
+        "deps/customer/customer.wit",
+        include_str!("../../../plugins/sdk/wit/deps/customer/customer.wit"),
+    ),
+    (
+        "deps/extension-0.2.0/extension.wit",
+        include_str!("../../../plugins/sdk/wit/deps/extension-0.2.0/extension.wit"),
+    ),
+    (
+        "deps/extension-0.3.0/extension.wit",
+        include_str!("../../../plugins/sdk/wit/deps/extension-0.3.0/extension.wit"),
+    ),
+    (
+        "deps/invoicing/invoicing.wit",
+        include_str!("../../../plugins/sdk/wit/deps/invoicing/invoicing.wit"),
+    ),
+    (
+        "deps/log/log.wit",
+        include_str!("../../../plugins/sdk/wit/deps/log/log.wit"),
+    ),
+    (
+        "deps/order/order.wit",
+        include_str!("../../../plugins/sdk/wit/deps/order/order.wit"),
+    ),
+    (
+        "deps/pricing/pricing.wit",
+        include_str!("../../../plugins/sdk/wit/deps/pricing/pricing.wit"),
+    ),
+    (
+        "deps/types/types.wit",
+        include_str!("../../../plugins/sdk/wit/deps/types/types.wit"),
+    ),
+];
+
+/// The JavaScript kit's module, beside the rule in a project.
+const JS_KIT: &str = include_str!("../../../plugins/js/sdk/pchost.js");
+/// The Python kit's module, beside the rule in a project.
+const PYTHON_KIT: &str = include_str!("../../../plugins/python/sdk/pchost.py");
+/// The pinned Python toolchain (the same as plugins/python/requirements.txt).
+const PYTHON_REQUIREMENTS: &str = include_str!("../../../plugins/python/requirements.txt");
+/// The pinned JavaScript toolchain: plugins/js/package.json's.
+const JS_PACKAGE: &str = include_str!("../../../plugins/js/package.json");
 
 /// The guests' stack: the same as the bundled plugins' (plugins/.cargo/config.toml).
 const CARGO_CONFIG: &str = "# Plugins run with a 64 KiB stack instead of wasm32's default 1 MiB, as the host's
@@ -71,11 +147,20 @@ pub fn default_sdk() -> Option<PathBuf> {
         .ok()
 }
 
-/// Writes the project `dir/<name>` for a rule of `world` owned by partner `owner`, depending
-/// on the SDK at `sdk`. Refuses a name the manifest would refuse, and an existing directory.
-pub fn new_project(dir: &Path, name: &str, world: World, owner: i64, sdk: &Path) -> anyhow::Result<PathBuf> {
-    // The name becomes a directory, a crate and a manifest line: a-z first (cargo refuses a
-    // leading digit), then a-z, 0-9 and '-', so that it can neither leave `dir` nor inject.
+/// Writes the project `dir/<name>` for a rule of `world` in `lang` owned by partner `owner`; a
+/// Rust project depends on the SDK at `sdk`. Refuses a name the manifest would refuse, and an
+/// existing directory.
+pub fn new_project(
+    dir: &Path,
+    name: &str,
+    world: World,
+    lang: Lang,
+    owner: i64,
+    sdk: Option<&Path>,
+) -> anyhow::Result<PathBuf> {
+    // The name becomes a directory, a crate or package and a manifest line: a-z first (cargo
+    // refuses a leading digit), then a-z, 0-9 and '-', so that it can neither leave `dir` nor
+    // inject.
     let valid = name.len() <= 64
         && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
         && name
@@ -87,42 +172,59 @@ pub fn new_project(dir: &Path, name: &str, world: World, owner: i64, sdk: &Path)
     if owner <= 0 {
         bail!("--owner {owner} is not a partner id");
     }
-    let template = match world {
-        World::ApprovalRule => &APPROVAL_RULE,
-        World::PricingRule => &PRICING_RULE,
-    };
+    let template = template(world, lang);
     let manifest = manifest_for(template.manifest, name, owner);
     let parsed = PluginManifest::from_toml(&manifest).with_context(|| format!("the manifest of {name:?}"))?;
     if parsed.name != name {
         bail!("{name:?} is not a plugin name");
     }
-    let sdk = sdk
-        .canonicalize()
-        .with_context(|| format!("the SDK at {}", sdk.display()))?;
-    if !sdk.join("Cargo.toml").is_file() || !sdk.join("wit").is_dir() {
-        bail!("{} is not the plugin SDK (no Cargo.toml and wit/ there)", sdk.display());
-    }
     let project = dir.join(name);
     if project.exists() {
         bail!("{} exists already", project.display());
     }
-    let lib = name.replace('-', "_");
-    let files: Vec<(PathBuf, String)> = [
-        ("Cargo.toml", cargo_toml(name, &sdk, template.feature)),
-        ("plugin.toml", manifest),
-        ("src/lib.rs", template.source.to_owned()),
-        (".cargo/config.toml", CARGO_CONFIG.to_owned()),
-        ("README.md", readme(name, &lib, world)),
-    ]
-    .into_iter()
-    .map(|(path, text)| (PathBuf::from(path), text))
-    .chain(
+    let wit_world = parsed.wit_world();
+    let mut files: Vec<(PathBuf, String)> = vec![
+        ("plugin.toml".into(), manifest),
+        (template.source.0.into(), template.source.1.to_owned()),
+        ("README.md".into(), readme(name, world, lang, wit_world)),
+    ];
+    match lang {
+        Lang::Rust => {
+            let sdk = sdk.context("name the plugin SDK (plugins/sdk of a pchost checkout) with --sdk")?;
+            let sdk = sdk
+                .canonicalize()
+                .with_context(|| format!("the SDK at {}", sdk.display()))?;
+            if !sdk.join("Cargo.toml").is_file() || !sdk.join("wit").is_dir() {
+                bail!("{} is not the plugin SDK (no Cargo.toml and wit/ there)", sdk.display());
+            }
+            let feature = match world {
+                World::ApprovalRule => "approval-rule-v3",
+                World::PricingRule => "pricing-rule-v3",
+            };
+            files.push(("Cargo.toml".into(), cargo_toml(name, &sdk, feature)));
+            files.push((".cargo/config.toml".into(), CARGO_CONFIG.to_owned()));
+        }
+        Lang::Js => {
+            files.push(("pchost.js".into(), JS_KIT.to_owned()));
+            files.push(("package.json".into(), package_json(name, wit_world)?));
+        }
+        Lang::Python => {
+            files.push(("pchost.py".into(), PYTHON_KIT.to_owned()));
+            files.push(("requirements.txt".into(), PYTHON_REQUIREMENTS.to_owned()));
+        }
+    }
+    if lang != Lang::Rust {
+        files.extend(
+            WIT.iter()
+                .map(|(path, text)| (Path::new("wit").join(path), (*text).to_owned())),
+        );
+    }
+    files.extend(
         template
             .fixtures
             .iter()
             .map(|(file, text)| (Path::new("fixtures").join(file), (*text).to_owned())),
-    )
-    .collect();
+    );
     for (path, text) in files {
         let path = project.join(path);
         if let Some(parent) = path.parent() {
@@ -131,6 +233,20 @@ pub fn new_project(dir: &Path, name: &str, world: World, owner: i64, sdk: &Path)
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(project)
+}
+
+/// The project's package.json: the kit's pinned toolchain (componentize-js, its wizer pinned)
+/// under the project's name, and the build command as `npm run build`.
+fn package_json(name: &str, wit_world: &str) -> anyhow::Result<String> {
+    let mut package: serde_json::Value = serde_json::from_str(JS_PACKAGE).context("the kit's package.json")?;
+    package["name"] = name.into();
+    package["description"] = format!("A {wit_world} plugin for the partner-center plugin host.").into();
+    package["scripts"] = serde_json::json!({
+        "build": format!(
+            "componentize-js rule.js --wit wit --world-name {wit_world} --disable http fetch-event -o {name}.wasm"
+        )
+    });
+    Ok(serde_json::to_string_pretty(&package)? + "\n")
 }
 
 /// The template's manifest under the new name, version 0.1.0 and owner (the comment naming
@@ -186,30 +302,60 @@ strip = "debuginfo"
     )
 }
 
-fn readme(name: &str, lib: &str, world: World) -> String {
+fn readme(name: &str, world: World, lang: Lang, wit_world: &str) -> String {
+    let lib = name.replace('-', "_");
+    let (source, component, setup, build, money) = match lang {
+        Lang::Rust => (
+            "src/lib.rs",
+            format!("target/wasm32-wasip2/release/{lib}.wasm"),
+            "rustup target add wasm32-wasip2".to_owned(),
+            "cargo build --release --target wasm32-wasip2".to_owned(),
+            "`rust_decimal::Decimal` (re-exported by the SDK)",
+        ),
+        Lang::Js => (
+            "rule.js",
+            format!("{name}.wasm"),
+            "npm install   # componentize-js, pinned in package.json, into ./node_modules".to_owned(),
+            "npm run build".to_owned(),
+            "`Decimal` of `pchost.js` (BigInt-backed)",
+        ),
+        Lang::Python => (
+            "app.py",
+            format!("{name}.wasm"),
+            "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt   # componentize-py, pinned".to_owned(),
+            format!(".venv/bin/componentize-py -d wit -w {wit_world} componentize app -o {name}.wasm"),
+            "`decimal.Decimal` (with `pchost.py` to convert)",
+        ),
+    };
     format!(
         r#"# {name}
 
 A `{world}` plugin for the partner-center plugin host, started from one of its worked
-examples: change `src/lib.rs`, `plugin.toml` (its settings) and the fixtures to your rule.
+examples: change `{source}`, `plugin.toml` (its settings) and the fixtures to your rule.
 
 ```sh
-# Build the component (once: rustup target add wasm32-wasip2).
-cargo build --release --target wasm32-wasip2
+# Once: the toolchain.
+{setup}
+# Build the component.
+{build}
 # Run every fixture: fixtures/<case>.input.json against fixtures/<case>.expected.json.
-pchost plugin test --manifest plugin.toml --component target/wasm32-wasip2/release/{lib}.wasm --fixtures fixtures
-# Check it as an upload is checked: world, imports against grants, limits, compiling.
-pchost plugin check target/wasm32-wasip2/release/{lib}.wasm --manifest plugin.toml
+pchost plugin test --manifest plugin.toml --component {component} --fixtures fixtures
+# Check it as an upload is checked: world, imports against grants, limits, standard fixtures.
+pchost plugin check {component} --manifest plugin.toml
 # Upload it with your partner admin's key, then bind it (POST /v1/bindings).
 curl -s http://127.0.0.1:8080/v1/plugins -H "authorization: Bearer $PCHOST_KEY" \
-  -F manifest=@plugin.toml -F component=@target/wasm32-wasip2/release/{lib}.wasm
+  -F manifest=@plugin.toml -F component=@{component}
 ```
 
 An input fixture is what the rule receives, as the host's audit records it
 (`GET /v1/invocations` shows real ones); the expected output is its answer. Money is exact:
-`rust_decimal::Decimal` (re-exported by the SDK), never floats. Versions are immutable: bump
-`version` in plugin.toml for each upload.
-"#
+{money}, never floats. Versions are immutable: bump `version` in plugin.toml for each upload.{imports}
+"#,
+        imports = if lang == Lang::Rust {
+            ""
+        } else {
+            "\n\nThe component imports every interface of its world, whatever the rule calls: `unused-imports`\nin plugin.toml lists the capabilities it never calls, which need no grant (a call to one fails\nthe invocation). To read one, move it from `unused-imports` to `grants`."
+        }
     )
 }
 
@@ -231,18 +377,18 @@ mod tests {
             "",
             &"a".repeat(65),
         ] {
-            let refused = new_project(&dir, name, World::PricingRule, 10, &sdk);
+            let refused = new_project(&dir, name, World::PricingRule, Lang::Rust, 10, Some(&sdk));
             assert!(refused.is_err(), "{name:?} was accepted");
         }
         assert!(
-            new_project(&dir, "fine", World::PricingRule, 0, &sdk).is_err(),
+            new_project(&dir, "fine", World::PricingRule, Lang::Js, 0, None).is_err(),
             "owner 0"
         );
     }
 
     #[test]
     fn a_templates_manifest_takes_the_new_name_version_and_owner() {
-        let manifest = manifest_for(APPROVAL_RULE.manifest, "my-refunds", 7);
+        let manifest = manifest_for(template(World::ApprovalRule, Lang::Rust).manifest, "my-refunds", 7);
         let parsed = PluginManifest::from_toml(&manifest).expect("valid");
         assert_eq!(
             (parsed.name.as_str(), parsed.version.as_str(), parsed.owner),
@@ -253,7 +399,75 @@ mod tests {
             "the example's owner comment is dropped: {manifest}"
         );
         assert!(manifest.contains("[settings.threshold]"), "settings kept");
-        let pricing = manifest_for(PRICING_RULE.manifest, "tiers", 10);
-        assert_eq!(PluginManifest::from_toml(&pricing).expect("valid").name, "tiers");
+        for lang in [Lang::Rust, Lang::Js, Lang::Python] {
+            let pricing = manifest_for(template(World::PricingRule, lang).manifest, "tiers", 10);
+            assert_eq!(
+                PluginManifest::from_toml(&pricing).expect("valid").name,
+                "tiers",
+                "{lang:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn projects_in_javascript_and_python_carry_every_wit_file_the_sdk_ships() {
+        let sdk_wit = default_sdk().expect("the SDK of this tree").join("wit");
+        let mut on_disk = Vec::new();
+        let mut pending = vec![sdk_wit.clone()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).expect("wit dir").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    on_disk.push(
+                        path.strip_prefix(&sdk_wit)
+                            .expect("inside")
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
+                }
+            }
+        }
+        on_disk.sort();
+        let mut embedded: Vec<String> = WIT.iter().map(|(path, _)| (*path).to_owned()).collect();
+        embedded.sort();
+        assert_eq!(
+            embedded, on_disk,
+            "scaffold::WIT must list every file of plugins/sdk/wit"
+        );
+    }
+
+    #[test]
+    fn a_javascript_project_pins_the_kits_toolchain_and_builds_its_world() {
+        let dir = std::env::temp_dir().join(format!("pchost-scaffold-js-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let project = new_project(&dir, "tiers", World::PricingRule, Lang::Js, 10, None).expect("made");
+        let package: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(project.join("package.json")).expect("package.json"))
+                .expect("JSON");
+        assert_eq!(package["name"], "tiers");
+        assert_eq!(
+            package["devDependencies"]["@bytecodealliance/componentize-js"],
+            "0.23.0"
+        );
+        assert_eq!(package["overrides"]["@bytecodealliance/wizer"], "10.0.0");
+        assert!(
+            package["scripts"]["build"]
+                .as_str()
+                .is_some_and(|b| b.contains("--world-name partner-center:extension/pricing-rule@0.3.0")),
+            "{package}"
+        );
+        for file in [
+            "rule.js",
+            "pchost.js",
+            "plugin.toml",
+            "README.md",
+            "wit/deps/types/types.wit",
+            "fixtures/tiers.input.json",
+        ] {
+            assert!(project.join(file).is_file(), "{file}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
