@@ -5,7 +5,8 @@
 //!
 //! Every comparison is measured side by side in the same run, on the same quotes, in
 //! alternating rounds ([`measure::alternating`], and the HTTP section's rounds). One module
-//! per section: 1-2 `warm`, 3 `versus_native`, 4 `http`, 5 `tenants`, 6 `growth`, 7 `noisy`.
+//! per section: 1-2 `warm`, 3 `versus_native`, 4 `http`, 5 `tenants`, 6 `growth`, 7 `noisy`,
+//! 8 `polyglot`.
 
 mod fixtures;
 mod growth;
@@ -15,6 +16,7 @@ mod measure;
 mod native;
 mod noisy;
 mod plot;
+mod polyglot;
 mod tenants;
 mod versus_native;
 mod warm;
@@ -48,6 +50,9 @@ fn main() -> anyhow::Result<()> {
     }
     if run("6") {
         bench.cost_growth(&mut results)?;
+    }
+    if run("8") {
+        polyglot::polyglot(&mut results, bench.data.clone())?;
     }
     if run("5") {
         tenants::tenants(&mut results)?;

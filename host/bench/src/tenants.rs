@@ -99,7 +99,7 @@ pub(crate) fn tenants(results: &mut Results) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn rss_kib() -> f64 {
+pub(crate) fn rss_kib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
