@@ -12,8 +12,13 @@
 use crate::failure::InstallError;
 use crate::manifest::PluginManifest;
 use crate::runtime::check_import;
-use wasmparser::component_types::ComponentEntityType;
+use wasmparser::component_types::{ComponentAnyTypeId, ComponentEntityType};
 use wasmparser::{Parser, Payload, ValidPayload, Validator, WasmFeatures};
+
+/// The most items (functions, types) the interfaces a component imports may have together: a
+/// JavaScript or Python component imports about 300, the host's interfaces and WASI's. It
+/// bounds the work of linking an install's imports.
+pub(crate) const MAX_IMPORTED_ITEMS: usize = 4096;
 
 /// What one component may contain, in what its compile time grows with. Checked before it is
 /// compiled; past any of them the install is refused as `component-too-complex`.
@@ -91,18 +96,37 @@ fn check_interface(
     manifest: &PluginManifest,
 ) -> Result<(), InstallError> {
     let types = types.as_ref();
+    let mut items = 0_usize;
     for &import in imports {
-        // As at `prepare`: a type, or an instance imported only for the types it defines,
-        // grants nothing (a world's `use` of the extension's types imports them so).
-        let calls_functions = match types.component_item_for_import(import).map(|item| &item.ty) {
-            Some(ComponentEntityType::Instance(instance)) => types[*instance]
-                .exports
-                .values()
-                .any(|export| matches!(export.ty, ComponentEntityType::Func(_))),
+        // As at `prepare`: a type, or an instance imported only for the data types it defines,
+        // grants nothing (a world's `use` of the extension's types imports them so); an
+        // instance with a function or a resource type needs an implementation.
+        let needs_implementation = match types.component_item_for_import(import).map(|item| &item.ty) {
+            Some(ComponentEntityType::Instance(instance)) => {
+                let exports = &types[*instance].exports;
+                items = items.saturating_add(exports.len());
+                if items > MAX_IMPORTED_ITEMS {
+                    return Err(InstallError::TooComplex {
+                        what: "items of imported interfaces",
+                        count: items as u64,
+                        limit: MAX_IMPORTED_ITEMS as u64,
+                    });
+                }
+                exports.values().any(|export| {
+                    matches!(
+                        export.ty,
+                        ComponentEntityType::Func(_)
+                            | ComponentEntityType::Type {
+                                referenced: ComponentAnyTypeId::Resource(_),
+                                ..
+                            }
+                    )
+                })
+            }
             Some(ComponentEntityType::Type { .. }) => false,
             _ => true,
         };
-        if calls_functions {
+        if needs_implementation {
             check_import(import, manifest)?;
         }
     }
@@ -282,6 +306,30 @@ mod tests {
         assert!(matches!(
             check_default(&component(&[(1, b"junk".to_vec())])),
             Err(InstallError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn imported_interfaces_of_more_items_than_allowed_are_refused_before_compiling() {
+        let importing = |functions: usize| {
+            let exports: String = (0..functions).map(|i| format!("(export \"f{i}\" (func))")).collect();
+            wat::parse_str(format!(
+                "(component (import \"partner-center:log/log@0.1.0\" (instance {exports})))"
+            ))
+            .expect("valid WAT")
+        };
+        assert_eq!(
+            check_default(&importing(MAX_IMPORTED_ITEMS + 1)),
+            Err(InstallError::TooComplex {
+                what: "items of imported interfaces",
+                count: MAX_IMPORTED_ITEMS as u64 + 1,
+                limit: MAX_IMPORTED_ITEMS as u64
+            })
+        );
+        // At the limit, the component goes on to the next check.
+        assert!(matches!(
+            check_default(&importing(MAX_IMPORTED_ITEMS)),
+            Err(InstallError::WrongWorld { .. })
         ));
     }
 }

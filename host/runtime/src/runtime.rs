@@ -527,14 +527,25 @@ impl PluginRuntime {
         // resource (sockets use `wasi:io/poll`'s pollable) names it again, and only the
         // import that introduced a resource defines it.
         let mut resources = Vec::new();
+        let mut items = 0_usize;
         for (import, item) in component_type.imports(&self.engine) {
             let exports: Vec<(&str, ComponentItem)> = match &item.ty {
                 ComponentItem::ComponentInstance(instance) => instance
                     .exports(&self.engine)
+                    .take(precheck::MAX_IMPORTED_ITEMS + 1)
                     .map(|(name, export)| (name, export.ty))
                     .collect(),
                 other => vec![(import, other.clone())],
             };
+            // As the pre-check counts them; it also bounds the search of `resources` below.
+            items = items.saturating_add(exports.len());
+            if items > precheck::MAX_IMPORTED_ITEMS {
+                return Err(InstallError::TooComplex {
+                    what: "items of imported interfaces",
+                    count: items as u64,
+                    limit: precheck::MAX_IMPORTED_ITEMS as u64,
+                });
+            }
             // An instance imported only for the data types it defines grants no capability; one
             // that defines a resource type needs an implementation of it.
             if !exports
@@ -556,6 +567,11 @@ impl PluginRuntime {
                 }
             }
             if link == Link::Stub {
+                // Only an interface can be stubbed: a bare function or type import listed
+                // unused is still one the host does not provide.
+                if !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
+                    return Err(InstallError::UnknownImport(import.to_owned()));
+                }
                 unused.push((import.to_owned(), stubs));
             }
         }
@@ -599,8 +615,13 @@ impl PluginRuntime {
             for stub in stubs {
                 match stub {
                     Stub::Func(name) => {
+                        let why = if import.starts_with("wasi:") {
+                            "the host does not provide it"
+                        } else {
+                            "it has no grant"
+                        };
                         let message = format!(
-                            "{import}#{name} was called, but plugin {} lists it in unused-imports: it has no grant",
+                            "{import}#{name} was called, but plugin {} lists it in unused-imports: {why}",
                             manifest.label()
                         );
                         instance.func_new(name, move |_, _, _, _| Err(wasmtime::format_err!("{message}")))?;

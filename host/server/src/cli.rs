@@ -590,6 +590,10 @@ struct RunArgs {
     /// Capabilities granted (repeatable): customer, order, pricing, invoicing.
     #[arg(long = "grant")]
     grants: Vec<Capability>,
+    /// Imports the component never calls (repeatable), as a manifest's `unused-imports`: a
+    /// JavaScript or Python component needs its ungranted capabilities listed.
+    #[arg(long = "unused-import")]
+    unused_imports: Vec<String>,
     /// The partner owning the plugin (default: the input's partner).
     #[arg(long)]
     owner: Option<i64>,
@@ -1444,7 +1448,7 @@ async fn run_plugin(args: RunArgs) -> anyhow::Result<ExitCode> {
             memory_mib: args.memory_mib,
         },
         settings: Default::default(),
-        unused_imports: Default::default(),
+        unused_imports: args.unused_imports.into_iter().collect(),
     };
 
     let store = match &args.db {

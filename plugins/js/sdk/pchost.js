@@ -99,11 +99,17 @@ export class Decimal {
     return new Decimal(mantissa, scale);
   }
 
-  /** The contract's decimal; throws if it does not fit (mantissa in s64, scale 0..10). */
+  /** The contract's decimal; throws if it does not fit (mantissa in s64, at most 10 places
+   * once trailing zeros past the 10th are dropped). */
   toWit() {
-    if (this.scale > MAX_SCALE) throw new RangeError(`${this} has more than ${MAX_SCALE} decimal places`);
-    if (this.mantissa < S64_MIN || this.mantissa > S64_MAX) throw new RangeError(`${this} does not fit the contract`);
-    return { mantissa: this.mantissa, scale: this.scale };
+    let value = this;
+    if (value.scale > MAX_SCALE) {
+      value = value.normalize();
+      if (value.scale < MAX_SCALE) value = value.withScale(MAX_SCALE);
+    }
+    if (value.scale > MAX_SCALE) throw new RangeError(`${this} has more than ${MAX_SCALE} decimal places: round() it`);
+    if (value.mantissa < S64_MIN || value.mantissa > S64_MAX) throw new RangeError(`${this} does not fit the contract`);
+    return { mantissa: value.mantissa, scale: value.scale };
   }
 
   toString() {
@@ -144,7 +150,8 @@ export function settingsOf(input) {
   return {
     decimal(name, fallback) {
       const value = get(name, "decimal");
-      return value === undefined ? fallback && Decimal.from(fallback) : Decimal.fromWit(value);
+      if (value !== undefined) return Decimal.fromWit(value);
+      return fallback === undefined ? undefined : Decimal.from(fallback);
     },
     integer(name, fallback) {
       const value = get(name, "integer");

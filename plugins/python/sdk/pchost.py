@@ -27,23 +27,30 @@ def to_decimal(value: types.Decimal) -> Decimal:
     return Decimal(value.mantissa).scaleb(-value.scale)
 
 
-def to_wit(value: Decimal) -> types.Decimal:
-    """A `Decimal` as the contract's decimal; raises ValueError if it does not fit."""
+def to_wit(value: Decimal | int) -> types.Decimal:
+    """A `Decimal` (or an int) as the contract's decimal; raises ValueError if it does not
+    fit: an s64 mantissa, at most 10 places once trailing zeros past the 10th are dropped."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = Decimal(value)
     if not isinstance(value, Decimal):
         raise TypeError(f"{value!r} is not a Decimal: money is never a float")
-    sign, digits, exponent = value.as_tuple()
-    if not isinstance(exponent, int):
+    if not value.is_finite():
         raise ValueError(f"{value} is not a finite number")
-    mantissa = int("".join(map(str, digits)) or "0")
-    if exponent > 0:
-        mantissa *= 10**exponent
-        exponent = 0
+    if value.as_tuple().exponent < -MAX_SCALE:
+        value = value.normalize()
+        if value.as_tuple().exponent > -MAX_SCALE:
+            value = value.quantize(Decimal(1).scaleb(-MAX_SCALE))
+    sign, digits, exponent = value.as_tuple()
     if -exponent > MAX_SCALE:
-        raise ValueError(f"{value} has more than {MAX_SCALE} decimal places")
+        raise ValueError(f"{value} has more than {MAX_SCALE} decimal places: round_places() it")
+    # Check the size before scaling up: 1E+999999999 must not become a billion-digit integer.
+    if len(digits) + max(exponent, 0) > 19:
+        raise ValueError(f"{value} does not fit the contract")
+    mantissa = int("".join(map(str, digits))) * 10 ** max(exponent, 0)
     mantissa = -mantissa if sign else mantissa
     if not -_S64 <= mantissa < _S64:
         raise ValueError(f"{value} does not fit the contract")
-    return types.Decimal(mantissa=mantissa, scale=-exponent)
+    return types.Decimal(mantissa=mantissa, scale=max(-exponent, 0))
 
 
 class Settings:
