@@ -6,7 +6,7 @@
 //! `scripts/bench` runs; it points `PCHOST_POLYGLOT_DIR` at them.
 
 use crate::fixtures::{as_of, manifest, quote};
-use crate::measure::{Results, alternating};
+use crate::measure::{Results, alternating, measure};
 use pchost_runtime::{CapabilityData, PluginManifest, PluginRuntime, RuntimeConfig};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -104,6 +104,18 @@ pub(crate) fn polyglot(results: &mut Results, data: Arc<dyn CapabilityData>) -> 
     }
     results.ratio(SECTION, "JavaScript / Rust, isolated invocation p50", &rust_ratio_js);
     results.ratio(SECTION, "Python / Rust, isolated invocation p50", &rust_ratio_py);
+    // The same calls on one live instance (not what the API does: see `warm_pricing`): what
+    // the rule itself costs, without a fresh instance's start.
+    for (rule, id) in rules.iter().zip(&ids) {
+        let mut warm = runtime.warm_pricing(id, as_of(), data.clone())?;
+        results.latency(
+            SECTION,
+            &format!("{}: warm call on one instance, 20 lines", rule.lang),
+            measure(|| {
+                black_box(warm.price(&q).ok());
+            }),
+        );
+    }
     // Resident memory of a live instance: instances held at once, each having priced a quote.
     for (rule, id) in rules.iter().zip(&ids) {
         let before = crate::tenants::rss_kib();
