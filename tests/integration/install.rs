@@ -33,7 +33,7 @@ fn an_ungranted_import_is_refused_naming_the_capability() {
     );
     assert_eq!(
         refused_message(&runtime),
-        "component imports `partner-center:order/orders@0.1.0`, which needs the `order` grant; its manifest does not grant it"
+        "component imports `partner-center:order/orders@0.1.0`, which needs the `order` grant; its manifest neither grants it nor lists it in unused-imports (for an import the rule never calls)"
     );
     assert!(runtime.plugins().is_empty(), "nothing was installed");
 }

@@ -34,7 +34,9 @@ pub enum InstallError {
     #[error("invalid component: {0}")]
     Invalid(String),
     /// It imports a capability its manifest does not grant.
-    #[error("component imports `{import}`, which needs the `{capability}` grant; its manifest does not grant it")]
+    #[error(
+        "component imports `{import}`, which needs the `{capability}` grant; its manifest neither grants it nor lists it in unused-imports (for an import the rule never calls)"
+    )]
     MissingGrant {
         /// The capability.
         capability: Capability,

@@ -590,6 +590,34 @@ fn walk_through_authoring(lang: &str, setup: &[&str]) {
                 .is_some_and(|u| u.iter().any(|i| i == "customer")),
             "{report}"
         );
+        // Without its unused-imports line, the same component imports capabilities it has no
+        // grant for: the check fails, naming the first.
+        let text = std::fs::read_to_string(&manifest).expect("manifest");
+        let strict = dir.join(format!("{name}-strict.toml"));
+        std::fs::write(
+            &strict,
+            text.lines()
+                .filter(|l| !l.starts_with("unused-imports"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+        .expect("manifest");
+        let refused = pchost(&[
+            "plugin",
+            "check",
+            component.to_str().expect("path"),
+            "--manifest",
+            strict.to_str().expect("path"),
+        ]);
+        let report: Value = serde_json::from_slice(&refused.stdout).expect("JSON report");
+        assert!(!refused.status.success(), "{report}");
+        assert_eq!(report["code"], "missing-grant", "{report}");
+        assert!(
+            report["message"].as_str().is_some_and(
+                |m| m.contains("`partner-center:customer/customers@0.1.0`, which needs the `customer` grant")
+            ),
+            "{report}"
+        );
         // A compilation of an interpreter takes 12-15 s of one core: on a test machine busy
         // with the rest of the suite, give it the room an idle server has.
         let serve = ["--compile-timeout-secs", "120"];
