@@ -1,13 +1,14 @@
 //! Section 8: one rule, the volume discount, written in Rust, JavaScript (componentize-js) and
 //! Python (componentize-py), side by side: install (compile) time, isolated invocation p50
-//! and p99 in alternating rounds, and the resident memory a live instance holds.
+//! and p99 in alternating rounds, the same with 8 MiB of each pool slot kept resident (`serve
+//! --slot-resident-kib`), a warm call, and the resident memory a live instance holds.
 //!
 //! The JavaScript and Python components come from `scripts/build-polyglot`, which
 //! `scripts/bench` runs; it points `PCHOST_POLYGLOT_DIR` at them.
 
 use crate::fixtures::{as_of, manifest, quote};
 use crate::measure::{Results, alternating, measure};
-use pchost_runtime::{CapabilityData, PluginManifest, PluginRuntime, RuntimeConfig};
+use pchost_runtime::{CapabilityData, PluginManifest, PluginRuntime, RuntimeConfig, RuntimeLimits};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use std::time::Instant;
 const SECTION: &str = "8 polyglot";
 /// Live instances held to measure the resident memory of one.
 const LIVE_INSTANCES: usize = 16;
+/// The slot memory kept resident in the operator's trade measured here.
+const RESIDENT_SLOT_BYTES: usize = 8 << 20;
 
 /// One contender: its language, manifest and component.
 struct Rule {
@@ -104,6 +107,47 @@ pub(crate) fn polyglot(results: &mut Results, data: Arc<dyn CapabilityData>) -> 
     }
     results.ratio(SECTION, "JavaScript / Rust, isolated invocation p50", &rust_ratio_js);
     results.ratio(SECTION, "Python / Rust, isolated invocation p50", &rust_ratio_py);
+    // The operator's trade (`serve --slot-resident-kib`): 8 MiB of each slot kept resident
+    // instead of 256 KiB, side by side with the default.
+    let resident = PluginRuntime::new(RuntimeConfig {
+        limits: RuntimeLimits {
+            slot_resident_bytes: RESIDENT_SLOT_BYTES,
+            ..RuntimeLimits::default()
+        },
+        ..RuntimeConfig::default()
+    })?;
+    for rule in &rules[1..] {
+        resident.install(rule.manifest.clone(), &rule.bytes)?;
+    }
+    let [jd, jr, pd, pr] = alternating(
+        10,
+        [
+            &mut || {
+                black_box(runtime.price(&js, &q, data.clone()).ok());
+            },
+            &mut || {
+                black_box(resident.price(&js, &q, data.clone()).ok());
+            },
+            &mut || {
+                black_box(runtime.price(&python, &q, data.clone()).ok());
+            },
+            &mut || {
+                black_box(resident.price(&python, &q, data.clone()).ok());
+            },
+        ],
+    );
+    for (lang, default, kept) in [("JavaScript", &jd, &jr), ("Python", &pd, &pr)] {
+        results.latency(
+            SECTION,
+            &format!("{lang}: isolated invocation, 8 MiB of each slot resident"),
+            kept.all,
+        );
+        results.ratio(
+            SECTION,
+            &format!("{lang}: 8 MiB resident / 256 KiB (default), isolated p50"),
+            &kept.ratios_to(default),
+        );
+    }
     // The same calls on one live instance (not what the API does: see `warm_pricing`): what
     // the rule itself costs, without a fresh instance's start.
     for (rule, id) in rules.iter().zip(&ids) {

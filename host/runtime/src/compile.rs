@@ -21,13 +21,6 @@ use std::time::{Duration, Instant};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// Memory (and table) bytes of a pool slot kept resident between instances: a plugin built
-/// with the SDK's 64 KiB stack (`plugins/.cargo/config.toml`) keeps its stack, data and early
-/// heap in them, so a fresh instance touches no page the kernel has to fault in again (7-9 µs
-/// per isolated invocation instead of 19-22 µs; see BENCHMARKS.md). At most this much per
-/// pool slot stays resident: 64 MiB for the default 256 slots.
-const KEEP_RESIDENT_BYTES: usize = 256 << 10;
-
 /// What the engine's configuration depends on: all a child compiler needs to build an engine
 /// whose artefacts the runtime's engine accepts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +37,9 @@ pub struct EngineSettings {
     pub memories_per_component: u32,
     /// Tables one component may have.
     pub tables_per_component: u32,
+    /// Memory (and table) bytes of a pool slot kept resident between instances
+    /// ([`crate::RuntimeLimits::slot_resident_bytes`]).
+    pub slot_resident_bytes: usize,
 }
 
 impl EngineSettings {
@@ -57,6 +53,7 @@ impl EngineSettings {
             core_instances_per_component: limits.per_component.core_instances,
             memories_per_component: limits.per_component.memories,
             tables_per_component: limits.per_component.tables,
+            slot_resident_bytes: limits.slot_resident_bytes,
         }
     }
 }
@@ -82,8 +79,8 @@ pub fn engine_config(settings: &EngineSettings) -> Config {
         // back to the kernel: the next instance would fault them all in again (and every
         // madvise costs the other cores a TLB shootdown). A rule's working set is small
         // when its stack is (the default wasm32 stack is 1 MiB, below the data).
-        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-        .table_keep_resident(KEEP_RESIDENT_BYTES);
+        .linear_memory_keep_resident(settings.slot_resident_bytes)
+        .table_keep_resident(settings.slot_resident_bytes);
     let mut config = Config::new();
     config
         .wasm_component_model(true)

@@ -77,6 +77,15 @@ pub struct RuntimeLimits {
     pub guest_turns: u32,
     /// What one component may hold of the pool, checked at install.
     pub per_component: ComponentLimits,
+    /// Memory (and table) bytes of a pool slot kept resident between instances, zeroed
+    /// rather than handed back to the kernel: a fresh instance finds them without page faults.
+    /// A plugin built with the SDK's 64 KiB stack (`plugins/.cargo/config.toml`) keeps its
+    /// stack, data and early heap in the default 256 KiB (7-9 µs per isolated invocation
+    /// instead of 19-22 µs; see BENCHMARKS.md), at most 64 MiB for the default 256 slots. An
+    /// interpreter touches megabytes per call: 8 MiB takes about a fifth off a JavaScript rule's
+    /// isolated invocation (BENCHMARKS.md, section 8), and holds up to 8 MiB per slot that
+    /// ever ran one.
+    pub slot_resident_bytes: usize,
     /// What one component may contain of what compile time grows with, checked before it is
     /// compiled.
     pub shape: ShapeLimits,
@@ -127,6 +136,7 @@ impl Default for RuntimeLimits {
             max_capability_calls: 100,
             guest_turns: std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
             per_component: ComponentLimits::default(),
+            slot_resident_bytes: 256 << 10,
             shape: ShapeLimits::default(),
         }
     }

@@ -127,6 +127,26 @@ fn random_bytes_are_refused_with_a_clear_error() {
 }
 
 #[test]
+fn slot_memory_kept_resident_beyond_an_instances_largest_memory_is_refused_at_start() {
+    let dir = std::env::temp_dir().join(format!("pchost-resident-{}", std::process::id()));
+    let db = dir.join("pchost.db");
+    let output = pchost(&[
+        "serve",
+        "--slot-resident-kib",
+        "262145",
+        "--db",
+        db.to_str().expect("path"),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("--slot-resident-kib must be at most 262144"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_price_ceiling_below_list_price_is_refused_at_start_from_the_flag_or_the_environment() {
     let output = pchost(&["serve", "--price-ceiling-partner", "0.5"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
