@@ -347,30 +347,7 @@ fn a_plugin_project_made_by_plugin_new_builds_outside_the_repository_and_passes_
             .join("wasm32-wasip2/release")
             .join(format!("{}.wasm", name.replace('-', "_")));
         let manifest = project.join("plugin.toml");
-        let tested = pchost(&[
-            "plugin",
-            "test",
-            "--manifest",
-            manifest.to_str().expect("path"),
-            "--component",
-            component.to_str().expect("path"),
-            "--fixtures",
-            project.join("fixtures").to_str().expect("path"),
-        ]);
-        let stdout = String::from_utf8_lossy(&tested.stdout);
-        assert!(
-            tested.status.success() && stdout.contains(" passed, 0 failed"),
-            "{name}: {stdout}"
-        );
-        let checked = pchost(&[
-            "plugin",
-            "check",
-            component.to_str().expect("path"),
-            "--manifest",
-            manifest.to_str().expect("path"),
-        ]);
-        let report: Value = serde_json::from_slice(&checked.stdout).expect("JSON report");
-        assert_eq!(report["ok"], true, "{name}: {report}");
+        let report = tested_and_checked(name, &project, &component);
         assert_eq!(report["plugin"], format!("{name}@0.1.0"));
         if name == "my-tiers" {
             uploaded_and_bound_it_prices_a_quote(name, &manifest, &component, &[]);
@@ -533,6 +510,38 @@ fn uploaded_and_bound_it_decides_a_refund(name: &str, manifest: &Path, component
     );
 }
 
+/// The README's `plugin test` (every fixture passes) and `plugin check` (ok) of a project made
+/// by `plugin new`: the check's report.
+fn tested_and_checked(name: &str, project: &Path, component: &Path) -> Value {
+    let manifest = project.join("plugin.toml");
+    let tested = pchost(&[
+        "plugin",
+        "test",
+        "--manifest",
+        manifest.to_str().expect("path"),
+        "--component",
+        component.to_str().expect("path"),
+        "--fixtures",
+        project.join("fixtures").to_str().expect("path"),
+    ]);
+    let stdout = String::from_utf8_lossy(&tested.stdout);
+    assert!(
+        tested.status.success() && stdout.contains(" passed, 0 failed"),
+        "{name}: {stdout}{}",
+        String::from_utf8_lossy(&tested.stderr)
+    );
+    let checked = pchost(&[
+        "plugin",
+        "check",
+        component.to_str().expect("path"),
+        "--manifest",
+        manifest.to_str().expect("path"),
+    ]);
+    let report: Value = serde_json::from_slice(&checked.stdout).expect("JSON report");
+    assert_eq!(report["ok"], true, "{name}: {report}");
+    report
+}
+
 /// docs/authoring.md for a JavaScript or Python rule, from an empty folder: `plugin new`, the
 /// README's toolchain and build commands (the pinned toolchain into the project's own
 /// folder), `plugin test`, `plugin check`, then upload, bind with settings and see the result.
@@ -578,31 +587,7 @@ fn walk_through_authoring(lang: &str, setup: &[&str]) {
         }
         let component = project.join(format!("{name}.wasm"));
         let manifest = project.join("plugin.toml");
-        let tested = pchost(&[
-            "plugin",
-            "test",
-            "--manifest",
-            manifest.to_str().expect("path"),
-            "--component",
-            component.to_str().expect("path"),
-            "--fixtures",
-            project.join("fixtures").to_str().expect("path"),
-        ]);
-        let stdout = String::from_utf8_lossy(&tested.stdout);
-        assert!(
-            tested.status.success() && stdout.contains(" passed, 0 failed"),
-            "{name}: {stdout}{}",
-            String::from_utf8_lossy(&tested.stderr)
-        );
-        let checked = pchost(&[
-            "plugin",
-            "check",
-            component.to_str().expect("path"),
-            "--manifest",
-            manifest.to_str().expect("path"),
-        ]);
-        let report: Value = serde_json::from_slice(&checked.stdout).expect("JSON report");
-        assert_eq!(report["ok"], true, "{name}: {report}");
+        let report = tested_and_checked(&name, &project, &component);
         assert_eq!(report["grants"], serde_json::json!([]), "{report}");
         assert!(
             report["unused_imports"]
