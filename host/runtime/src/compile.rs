@@ -1,8 +1,8 @@
 //! Compiling components within bounds. Compilation is the one step of an install whose cost an
 //! uploader controls beyond the size of its upload (the pre-check bounds what gets here), so
 //! it runs at most `concurrency` at a time, each within a time ceiling: in a thread of this
-//! process, or, for a server, in a child process that limits its own CPU time and address
-//! space and is killed past the ceiling.
+//! process, or, for a server, in a child process that lowers its own priority (nice 19),
+//! limits its own CPU time and address space and is killed past the ceiling.
 //!
 //! The child builds its engine from the same [`EngineSettings`] through [`engine_config`], so
 //! the parent loads what it compiled as if it had compiled it itself.
@@ -152,6 +152,11 @@ impl ChildCompiler {
 
 /// The subcommand under which a program serves [`ChildCompiler`] requests.
 pub const CHILD_SUBCOMMAND: &str = "compile-component";
+
+/// The nice value of a child compiler: the lowest priority. An uploader controls what its
+/// compilation costs (an interpreter's takes 12-15 s of a core); the live invocations of
+/// every tenant, whose guest threads run at nice 10, come first.
+const COMPILE_NICE: i32 = 19;
 
 /// The child's exit code when the component does not compile: its stderr says why.
 const EXIT_INVALID: u8 = 2;
@@ -526,6 +531,9 @@ fn serve(request: &str) -> Result<(), ChildError> {
 /// SIGXCPU, then a SIGKILL a second later).
 fn limit_self_before_engine(cpu_seconds: u64) -> std::io::Result<()> {
     use rustix::process::{Resource, Rlimit, Signal, setrlimit};
+    // Before the engine's compiler threads exist, which inherit it: an upload's compilation
+    // yields the CPU to everything else, the tenants' live invocations (nice 10) included.
+    rustix::process::setpriority_process(None, COMPILE_NICE)?;
     #[cfg(target_os = "linux")]
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
     setrlimit(

@@ -135,3 +135,35 @@ fn a_child_compiler_past_its_memory_limit_fails_the_install_and_nothing_is_kept(
     assert!(runtime.plugins().is_empty());
     assert_eq!(artefacts.files(), Vec::<String>::new());
 }
+
+#[test]
+fn a_child_compiler_runs_at_the_lowest_cpu_priority_below_the_guests() {
+    let request = serde_json::json!({
+        "engine": pchost_runtime::compile::EngineSettings::of(&RuntimeConfig::default()),
+        "cpu_seconds": 60,
+        "memory_bytes": 1u64 << 30,
+        "max_input_bytes": 1024,
+    });
+    // The child limits itself, then waits for the component on its stdin: it is read there.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pchost"))
+        .args([pchost_runtime::compile::CHILD_SUBCOMMAND, &request.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the child compiler starts");
+    let nice = |pid: u32| -> Option<i64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // After the command's name: state is field 3, nice field 19.
+        stat.rsplit_once(')')?.1.split_whitespace().nth(16)?.parse().ok()
+    };
+    let started = std::time::Instant::now();
+    let mut seen = nice(child.id());
+    while seen != Some(19) && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+        seen = nice(child.id());
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(seen, Some(19), "the child compiler's nice value");
+}
