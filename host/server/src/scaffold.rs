@@ -225,6 +225,13 @@ pub fn new_project(
             .iter()
             .map(|(file, text)| (Path::new("fixtures").join(file), (*text).to_owned())),
     );
+    // Created here, not merely checked above: a directory made meanwhile is refused too,
+    // never written into.
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir(&project).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => anyhow::anyhow!("{} exists already", project.display()),
+        _ => anyhow::Error::new(e).context(format!("creating {}", project.display())),
+    })?;
     for (path, text) in files {
         let path = project.join(path);
         if let Some(parent) = path.parent() {

@@ -435,19 +435,26 @@ fn plugin_test_answers_capability_reads_from_the_fixtures_own_data() {
     assert!(stderr.contains("data.json is not a fixture data set"), "{stderr}");
 }
 
-/// The last steps of docs/authoring.md for the scaffolded pricing rule: seller 10 uploads it
-/// to a running host, binds it with its own settings, and a quote of its product changes as
-/// they say: 5 units reach tier 1 at 2 units, 50% off 88.50 a month.
-fn uploaded_and_bound_it_prices_a_quote(name: &str, manifest: &Path, component: &Path, serve: &[&str]) {
+/// A demo server of its own (started with `serve`'s extra flags) to which `key` has uploaded
+/// the plugin `name`.
+fn serving_it_uploaded(name: &str, key: &str, manifest: &Path, component: &Path, serve: &[&str]) -> common::Server {
     let dir = std::env::temp_dir().join(format!("pchost-new-server-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let server = common::serve(dir, serve);
-    let seller = "pch_demo_seller_admin";
     let manifest = std::fs::read_to_string(manifest).expect("manifest");
     let component = std::fs::read(component).expect("component");
-    let (status, body) = common::upload(&server, seller, &manifest, &component);
+    let (status, body) = common::upload(&server, key, &manifest, &component);
     assert_eq!(status, 201, "{body}");
+    server
+}
+
+/// The last steps of docs/authoring.md for the scaffolded pricing rule: seller 10 uploads it
+/// to a running host, binds it with its own settings, and a quote of its product changes as
+/// they say: 5 units reach tier 1 at 2 units, 50% off 88.50 a month.
+fn uploaded_and_bound_it_prices_a_quote(name: &str, manifest: &Path, component: &Path, serve: &[&str]) {
+    let seller = "pch_demo_seller_admin";
+    let server = serving_it_uploaded(name, seller, manifest, component, serve);
     let bound = common::ok(
         201,
         common::json_call(
@@ -485,15 +492,8 @@ fn uploaded_and_bound_it_prices_a_quote(name: &str, manifest: &Path, component: 
 /// The same for the scaffolded approval rule: reseller 2 binds it with a threshold of 1,000,
 /// and a refund of 1,200.00 of demo order 9003 is held for a customer manager.
 fn uploaded_and_bound_it_decides_a_refund(name: &str, manifest: &Path, component: &Path, serve: &[&str]) {
-    let dir = std::env::temp_dir().join(format!("pchost-new-approval-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let server = common::serve(dir, serve);
     let admin = "pch_demo_reseller_admin";
-    let manifest = std::fs::read_to_string(manifest).expect("manifest");
-    let component = std::fs::read(component).expect("component");
-    let (status, body) = common::upload(&server, admin, &manifest, &component);
-    assert_eq!(status, 201, "{body}");
+    let server = serving_it_uploaded(name, admin, manifest, component, serve);
     common::ok(
         201,
         common::json_call(
