@@ -730,6 +730,44 @@ fn bad_uploads_get_a_precise_4xx_and_nothing_is_stored() {
 }
 
 #[test]
+fn uploads_past_the_servers_in_flight_cap_get_503_with_retry_after_before_their_body_is_read() {
+    let state = api_state();
+    let app = router(state.clone());
+    let markup = pchost_test_plugins::read(pchost_test_plugins::RESELLER_MARKUP);
+    let body = |name: &str| {
+        upload_body(
+            &plugin_manifest(name, "pricing-rule@0.3.0", demo::RESELLER, ""),
+            &markup,
+        )
+    };
+    // Every slot held, as by uploads still being received.
+    let held = tokio()
+        .block_on(
+            state
+                .uploads_in_flight
+                .clone()
+                .acquire_many_owned(pchost_server::state::MAX_UPLOADS_IN_FLIGHT as u32),
+        )
+        .expect("slots");
+    let versions_before = count(&state, "plugin_versions");
+    let (status, retry_after, refused) = upload_retry_after(&app, keys::RESELLER_ADMIN, body("in-flight-one"));
+    assert_eq!(
+        (status, refused["code"].as_str(), retry_after.as_deref()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("uploads-busy"), Some("5")),
+        "{refused}"
+    );
+    assert_eq!(count(&state, "plugin_versions"), versions_before, "nothing installed");
+    // A slot freed, the next upload goes in (and gives its slot back when done).
+    drop(held);
+    let (status, installed) = upload(&app, keys::RESELLER_ADMIN, body("in-flight-two"));
+    assert_eq!(status, StatusCode::CREATED, "{installed}");
+    assert_eq!(
+        state.uploads_in_flight.available_permits(),
+        pchost_server::state::MAX_UPLOADS_IN_FLIGHT
+    );
+}
+
+#[test]
 fn an_owners_uploads_past_its_budget_get_429_with_retry_after_and_other_owners_keep_theirs() {
     let state = api_state();
     let app = router(AppState {

@@ -88,6 +88,7 @@ error_codes! {
     CompileTimeout = ("compile-timeout", 422),
     CompileFailed = ("compile-failed", 422),
     CompileBusy = ("compile-busy", 503),
+    UploadsBusy = ("uploads-busy", 503),
     MissingGrant = ("missing-grant", 422),
     UnknownImport = ("unknown-import", 422),
     WrongWorld = ("wrong-world", 422),

@@ -17,6 +17,11 @@ pub const MAX_BODY_BYTES: usize = 256 << 10;
 /// framing.
 pub const MAX_UPLOAD_BYTES: usize = pchost_runtime::DEFAULT_MAX_COMPONENT_BYTES + (64 << 10);
 
+/// Plugin uploads whose bodies a server reads at once: each holds up to
+/// [`MAX_UPLOAD_BYTES`] in memory until it is installed or refused, so their number, not only
+/// each one's size, bounds what uploads can take of the host's memory (128 MiB).
+pub const MAX_UPLOADS_IN_FLIGHT: usize = 4;
+
 /// How many principals' worth of requests a partner's staff send together.
 pub const PARTNER_BUDGET_FACTOR: u32 = 10;
 
@@ -35,6 +40,8 @@ pub struct AppState {
     pub partners: Arc<RateLimiter>,
     /// Per-owner upload budgets: each upload may cost a compilation.
     pub uploads: Arc<RateLimiter>,
+    /// Uploads being read or installed now, at most [`MAX_UPLOADS_IN_FLIGHT`].
+    pub uploads_in_flight: Arc<tokio::sync::Semaphore>,
     /// Where verification codes go (rule 25): the log, unless a gateway replaces it.
     pub codes: Arc<dyn crate::sms::CodeSender>,
     /// Whether the API answers verification codes to the caller too: on a `--demo` server
@@ -57,6 +64,7 @@ impl AppState {
                 burst: limit.burst.saturating_mul(PARTNER_BUDGET_FACTOR),
             })),
             uploads: Arc::new(RateLimiter::for_uploads(UploadLimit::default())),
+            uploads_in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_UPLOADS_IN_FLIGHT)),
             codes: Arc::new(crate::sms::LogSender),
             reveal_codes: false,
         }

@@ -63,6 +63,18 @@ pub async fn upload(
     if !caller.is_operator() {
         caller.partner_admin()?;
     }
+    // Before a byte of the body is read: a busy server refuses at once rather than buffer
+    // more uploads than it allows at a time.
+    let _in_flight = state.uploads_in_flight.clone().try_acquire_owned().map_err(|_| {
+        AppError::retry_later(
+            ErrorCode::UploadsBusy,
+            format!(
+                "{} plugin uploads are being received already, the most this server takes at once",
+                crate::state::MAX_UPLOADS_IN_FLIGHT
+            ),
+            5,
+        )
+    })?;
     let mut multipart =
         multipart.map_err(|e| AppError::invalid_json(format!("not a multipart/form-data body: {e}")))?;
     let max_component = state.host.runtime.limits().max_component_bytes;
