@@ -187,7 +187,7 @@ fn an_unbound_plugin_of_reseller_2(state: &AppState) {
         world: "pricing-rule",
         owner: 2,
         manifest: "name = \"extra-rule\"\nversion = \"0.1.0\"\nworld = \"pricing-rule\"\nowner = 2\n",
-        size_bytes: 1000,
+        component: &[0; 1000],
     };
     let recorded = tokio()
         .block_on(state.store.record_plugin(&new, &state.host.plugin_quota))

@@ -131,12 +131,14 @@ fn installed_artefacts_reload_without_recompiling() {
             .digest
             .clone()
     };
-    assert!(
-        dir.join(format!("{digest}.cwasm")).is_file(),
-        "compiled artefact stored by digest"
-    );
     let runtime = PluginRuntime::new(config).expect("runtime");
-    let plugin = runtime.load(manifest, &digest).expect("load from the artefact store");
+    assert!(
+        runtime.compiled_artefact(&digest).expect("artefact store").is_file(),
+        "compiled artefact stored by digest and engine"
+    );
+    let plugin = runtime
+        .load(manifest, &digest, None)
+        .expect("load from the artefact store");
     let result = runtime.price(
         &plugin.id,
         &quote(demo::STANDARD_CUSTOMER, 1, &[(10, "100")]),
@@ -399,6 +401,17 @@ fn past_the_ceiling_an_in_process_compile_is_refused_and_keeps_its_turn_until_it
     std::fs::remove_dir_all(dir).expect("clean up");
 }
 
+/// A runtime keeping its artefacts in `dir`.
+fn runtime_in(dir: &std::path::Path) -> Arc<PluginRuntime> {
+    Arc::new(
+        PluginRuntime::new(RuntimeConfig {
+            artefact_dir: Some(dir.to_owned()),
+            ..RuntimeConfig::default()
+        })
+        .expect("runtime"),
+    )
+}
+
 fn temp_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("pchost-install-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -448,7 +461,7 @@ fn an_unloaded_version_stops_running_its_twin_keeps_the_code_and_the_last_takes_
         !runtime.remove_artefacts(&seller.digest).expect("kept"),
         "the twin uses them"
     );
-    assert!(dir.join(format!("{}.cwasm", seller.digest)).is_file());
+    assert!(runtime.compiled_artefact(&seller.digest).expect("store").is_file());
 
     runtime.unload(&reseller.id).expect("unloaded");
     assert!(runtime.remove_artefacts(&seller.digest).expect("removed"));
@@ -461,7 +474,7 @@ fn an_unloaded_version_stops_running_its_twin_keeps_the_code_and_the_last_takes_
         )
         .expect("installed again");
     assert!(dir.join(format!("{}.wasm", again.digest)).is_file());
-    assert!(dir.join(format!("{}.cwasm", again.digest)).is_file());
+    assert!(runtime.compiled_artefact(&again.digest).expect("store").is_file());
     assert!(
         runtime.remove_artefacts("../../etc/passwd").is_err(),
         "a digest names no other path"
@@ -473,13 +486,7 @@ fn an_unloaded_version_stops_running_its_twin_keeps_the_code_and_the_last_takes_
 fn a_deleted_version_is_unloaded_and_its_artefacts_go_with_the_last_version_of_its_bytes() {
     let dir = temp_dir("delete");
     let store = demo_store();
-    let runtime = Arc::new(
-        PluginRuntime::new(RuntimeConfig {
-            artefact_dir: Some(dir.clone()),
-            ..RuntimeConfig::default()
-        })
-        .expect("runtime"),
-    );
+    let runtime = runtime_in(&dir);
     let bytes = built::read(built::VOLUME_DISCOUNT);
     let version = |v: &str| {
         let mut m = manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]);
@@ -526,5 +533,119 @@ fn a_deleted_version_is_unloaded_and_its_artefacts_go_with_the_last_version_of_i
         .block_on(store.plugin_versions(Some(demo::SELLER)))
         .expect("versions");
     assert!(versions.is_empty());
+    std::fs::remove_dir_all(dir).expect("clean up");
+}
+
+#[test]
+fn a_runtime_that_never_saw_the_file_compiles_the_version_from_the_database_and_follows_its_deletion() {
+    let (dir_a, dir_b) = (temp_dir("replica-a"), temp_dir("replica-b"));
+    let store = demo_store();
+    let (a, b) = (runtime_in(&dir_a), runtime_in(&dir_b));
+    let bytes = built::read(built::VOLUME_DISCOUNT);
+    let installed = tokio()
+        .block_on(pchost_extensions::install::install(
+            &store,
+            &a,
+            manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]),
+            &bytes,
+            &PluginQuota::default(),
+        ))
+        .expect("installed through A");
+    assert_eq!(
+        tokio()
+            .block_on(store.plugin_component(&installed.digest))
+            .expect("read"),
+        Some(bytes.clone()),
+        "the component is kept in the database with its version"
+    );
+
+    // B has nothing on its disk: it compiles the version from the database.
+    let synced = tokio()
+        .block_on(pchost_extensions::install::sync_installed(&store, &b))
+        .expect("sync");
+    assert_eq!((synced.loaded, synced.unloaded, synced.failed.len()), (1, 0, 0));
+    let q = quote(demo::STANDARD_CUSTOMER, 1, &[(10, "100")]);
+    let priced = b.price(&installed.id, &q, demo_data()).expect("B runs it");
+    assert_eq!(priced.output.lines[0].unit_price, dec("95.00"));
+    assert!(b.compiled_artefact(&installed.digest).expect("store").is_file());
+
+    // A component changed in the database is refused, not compiled.
+    let c = runtime_in(&temp_dir("replica-c"));
+    tokio()
+        .block_on(
+            sqlx::query("UPDATE plugin_components SET bytes = $1 WHERE digest = $2")
+                .bind(&bytes[..bytes.len() - 1])
+                .bind(&installed.digest)
+                .execute(store.pool()),
+        )
+        .expect("tamper");
+    let synced = tokio()
+        .block_on(pchost_extensions::install::sync_installed(&store, &c))
+        .expect("sync");
+    assert_eq!(synced.loaded, 0);
+    assert!(
+        synced.failed[0].1.contains("does not match its digest"),
+        "{:?}",
+        synced.failed
+    );
+    assert!(c.plugins().is_empty());
+
+    // Deleted through A: B unloads it and drops its artefacts; the component leaves the
+    // database with its last version.
+    tokio()
+        .block_on(pchost_extensions::install::delete(
+            &store,
+            &a,
+            demo::SELLER,
+            "volume-discount",
+            &installed.manifest.version,
+        ))
+        .expect("deleted");
+    assert_eq!(
+        tokio()
+            .block_on(store.plugin_component(&installed.digest))
+            .expect("read"),
+        None
+    );
+    let synced = tokio()
+        .block_on(pchost_extensions::install::sync_installed(&store, &b))
+        .expect("sync");
+    assert_eq!((synced.loaded, synced.unloaded), (0, 1));
+    assert!(b.plugin(&installed.id).is_none());
+    assert_eq!(std::fs::read_dir(&dir_b).expect("B's artefacts").count(), 0);
+    for dir in [dir_a, dir_b, temp_dir("replica-c")] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[test]
+fn a_version_installed_before_components_were_kept_in_the_database_is_copied_there_by_its_node() {
+    let dir = temp_dir("backfill");
+    let store = demo_store();
+    let runtime = runtime_in(&dir);
+    let bytes = built::read(built::VOLUME_DISCOUNT);
+    let installed = tokio()
+        .block_on(pchost_extensions::install::install(
+            &store,
+            &runtime,
+            manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]),
+            &bytes,
+            &PluginQuota::default(),
+        ))
+        .expect("installed");
+    // As migration 0033 found it: the version recorded, its bytes only on this node's disk.
+    tokio()
+        .block_on(sqlx::query("DELETE FROM plugin_components").execute(store.pool()))
+        .expect("as before 0033");
+    tokio()
+        .block_on(pchost_extensions::install::sync_installed(&store, &runtime))
+        .expect("sync");
+    assert_eq!(
+        tokio()
+            .block_on(store.plugin_component(&installed.digest))
+            .expect("read"),
+        Some(bytes),
+        "copied from the artefact store for the other replicas"
+    );
     std::fs::remove_dir_all(dir).expect("clean up");
 }

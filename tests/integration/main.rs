@@ -14,4 +14,5 @@ mod http_api;
 mod install;
 mod operate_on_behalf;
 mod polyglot;
+mod replicas;
 mod support;

@@ -107,7 +107,11 @@ pub fn api_state() -> pchost_server::state::AppState {
 
 /// [`api_state`] on a runtime of the test's own (other limits).
 pub fn api_state_on(runtime: Arc<PluginRuntime>) -> pchost_server::state::AppState {
-    let store = demo_store();
+    api_state_over(demo_store(), runtime)
+}
+
+/// [`api_state`] over `store`, which holds the demo data set.
+pub fn api_state_over(store: Store, runtime: Arc<PluginRuntime>) -> pchost_server::state::AppState {
     tokio().block_on(async {
         pchost_server::demo::seed(&store)
             .await

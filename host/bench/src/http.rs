@@ -11,7 +11,9 @@ const HTTP_ROUNDS: usize = 5;
 
 /// Section 4: the quote endpoint under load from `wrk`, with the three-rule chain (platform
 /// surcharge, the seller's volume discount, the reseller's markup) as plugins (a fresh instance
-/// per invocation, every invocation audited) and as native Rust, in alternating rounds.
+/// per invocation, every invocation audited) and as native Rust, in alternating rounds; and,
+/// when `PCHOST_BENCH_POSTGRES_URL` names a PostgreSQL server (`scripts/bench` sets it), the
+/// plugins on a replica serving from PostgreSQL in the same rounds.
 pub(crate) fn http_under_load(results: &mut Results) -> anyhow::Result<()> {
     let Ok(wrk) = which("wrk") else {
         println!("4 HTTP under load: skipped, `wrk` is not installed (scripts/bench installs it)");
@@ -30,16 +32,37 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer pch_demo_customer_102"
 "#,
     )?;
-    // Both servers up at once, driven in turns: background load on this shared machine then
-    // falls on both modes alike, and the ratio is taken per round.
+    // Every server up at once, driven in turns: background load on this shared machine then
+    // falls on every mode alike, and the ratios are taken per round.
     // No rate limit: wrk drives one key as fast as the server answers.
-    let servers = [
-        HttpServer::start(&pchost, false, 1_000_000, &std::env::temp_dir())?,
-        HttpServer::start(&pchost, true, 1_000_000, &std::env::temp_dir())?,
+    let postgres = match std::env::var("PCHOST_BENCH_POSTGRES_URL").map(|url| BenchDatabase::create(&url)) {
+        Ok(Ok(database)) => Some(database),
+        Ok(Err(e)) => {
+            println!("4 HTTP under load: PostgreSQL skipped, {e:#}");
+            None
+        }
+        Err(_) => {
+            println!("4 HTTP under load: PostgreSQL skipped, set PCHOST_BENCH_POSTGRES_URL to measure it");
+            None
+        }
+    };
+    let mut servers = vec![
+        (
+            "plugins",
+            HttpServer::start(&pchost, false, 1_000_000, &std::env::temp_dir(), None)?,
+        ),
+        (
+            "native rules",
+            HttpServer::start(&pchost, true, 1_000_000, &std::env::temp_dir(), None)?,
+        ),
     ];
-    let mut rounds: [Vec<(f64, f64, f64)>; 2] = [Vec::new(), Vec::new()];
+    if let Some(database) = &postgres {
+        let server = HttpServer::start(&pchost, false, 1_000_000, &std::env::temp_dir(), Some(&database.url))?;
+        servers.push(("plugins on PostgreSQL", server));
+    }
+    let mut rounds: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); servers.len()];
     for _ in 0..HTTP_ROUNDS {
-        for (server, figures) in servers.iter().zip(rounds.iter_mut()) {
+        for ((_, server), figures) in servers.iter().zip(rounds.iter_mut()) {
             let output = std::process::Command::new(&wrk)
                 .args(["-t1", "-c8", "-d5s", "--latency", "-s"])
                 .arg(&script)
@@ -55,7 +78,7 @@ wrk.headers["Authorization"] = "Bearer pch_demo_customer_102"
             figures.push((rps, p50, p99));
         }
     }
-    for (mode, figures) in ["plugins", "native rules"].iter().zip(&rounds) {
+    for ((mode, _), figures) in servers.iter().zip(&rounds) {
         results.figure(
             "4 HTTP under load",
             &format!("POST /v1/quotes, 3-rule chain as {mode}: throughput (median of {HTTP_ROUNDS} rounds)"),
@@ -69,6 +92,19 @@ wrk.headers["Authorization"] = "Bearer pch_demo_customer_102"
                 p50: median(figures.iter().map(|f| f.1).collect()),
                 p99: median(figures.iter().map(|f| f.2).collect()),
             },
+        );
+    }
+    if let Some(on_postgres) = rounds.get(2) {
+        let ratios = on_postgres
+            .iter()
+            .zip(&rounds[0])
+            .map(|(pg, lite)| pg.0 / lite.0 * 100.0)
+            .collect();
+        results.figure(
+            "4 HTTP under load",
+            "throughput, plugins on PostgreSQL / on SQLite (median of the rounds)",
+            median(ratios),
+            "%",
         );
     }
     let ratios: Vec<f64> = rounds[0]
@@ -98,7 +134,55 @@ wrk.headers["Authorization"] = "Bearer pch_demo_customer_102"
         "%",
     );
     std::fs::remove_file(&script)?;
+    drop(servers);
+    drop(postgres);
     Ok(())
+}
+
+/// A PostgreSQL database of the benchmark's own, dropped after it.
+struct BenchDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl BenchDatabase {
+    fn create(admin_url: &str) -> anyhow::Result<Self> {
+        let name = format!("pchost_bench_{}", std::process::id());
+        admin(admin_url, &format!("CREATE DATABASE {name}"))
+            .with_context(|| format!("creating a benchmark database on {admin_url}"))?;
+        let (base, _) = admin_url.rsplit_once('/').context("the URL ends in /<database>")?;
+        Ok(BenchDatabase {
+            admin_url: admin_url.to_owned(),
+            url: format!("{base}/{name}"),
+            name,
+        })
+    }
+}
+
+impl Drop for BenchDatabase {
+    fn drop(&mut self) {
+        if let Err(e) = admin(
+            &self.admin_url,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        ) {
+            eprintln!("dropping the benchmark database {}: {e:#}", self.name);
+        }
+    }
+}
+
+/// Runs one statement on the PostgreSQL server `url` names.
+fn admin(url: &str, statement: &str) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(url).await?;
+            sqlx::query(statement).execute(&pool).await?;
+            pool.close().await;
+            anyhow::Ok(())
+        })
 }
 
 fn which(program: &str) -> anyhow::Result<PathBuf> {
@@ -146,14 +230,22 @@ pub(crate) struct HttpServer {
     pub(crate) address: String,
     pub(crate) dir: PathBuf,
     program: PathBuf,
+    database_url: Option<String>,
 }
 
 impl HttpServer {
     /// `rate_limit`: requests per second (and burst) each API key may make; `base`: where its
-    /// database and artefacts go.
-    pub(crate) fn start(pchost: &Path, native: bool, rate_limit: u32, base: &Path) -> anyhow::Result<HttpServer> {
+    /// SQLite database and artefacts go; `database_url`: PostgreSQL instead of SQLite.
+    pub(crate) fn start(
+        pchost: &Path,
+        native: bool,
+        rate_limit: u32,
+        base: &Path,
+        database_url: Option<&str>,
+    ) -> anyhow::Result<HttpServer> {
         use std::io::BufRead;
-        let dir = base.join(format!("pchost-bench-http-{}-{native}", std::process::id()));
+        let engine = if database_url.is_some() { "postgres" } else { "sqlite" };
+        let dir = base.join(format!("pchost-bench-http-{}-{native}-{engine}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let db = dir.join("pchost.db");
         let root = pchost_test_plugins::repo_root();
@@ -176,12 +268,16 @@ impl HttpServer {
         if native {
             command.arg("--native-rules-for-benchmarks");
         }
+        if let Some(url) = database_url {
+            command.arg("--database-url").arg(url);
+        }
         // From here on the server is killed on every way out, failures included.
         let mut server = HttpServer {
             child: command.spawn()?,
             address: String::new(),
             dir: dir.clone(),
             program: pchost.to_owned(),
+            database_url: database_url.map(str::to_owned),
         };
         let stderr = server.child.stderr.take().context("stderr")?;
         let mut lines = std::io::BufReader::new(stderr).lines();
@@ -223,18 +319,21 @@ impl HttpServer {
             "--version",
             "1.0.0",
         ])?;
-        // The server picks both up within its 2 s sync.
+        // The server picks both up at once on PostgreSQL (notified), within its 2 s poll on
+        // SQLite.
         std::thread::sleep(Duration::from_secs(3));
         Ok(server)
     }
 
     /// Runs a `pchost` command on this server's database (a running server picks up what it
-    /// installs or binds within its 2 s sync).
+    /// installs or binds within its 2 s poll on SQLite, at once on PostgreSQL).
     pub(crate) fn pchost(&self, args: &[&str]) -> anyhow::Result<()> {
-        let status = std::process::Command::new(&self.program)
-            .args(args)
-            .arg("--db")
-            .arg(self.dir.join("pchost.db"))
+        let mut command = std::process::Command::new(&self.program);
+        command.args(args).arg("--db").arg(self.dir.join("pchost.db"));
+        if let Some(url) = &self.database_url {
+            command.arg("--database-url").arg(url);
+        }
+        let status = command
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .status()?;

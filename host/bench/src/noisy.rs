@@ -66,7 +66,7 @@ pub(crate) fn noisy_neighbour(results: &mut Results) -> anyhow::Result<()> {
     } else {
         std::env::temp_dir()
     };
-    let server = HttpServer::start(&pchost, false, KEY_RATE_LIMIT, &base)?;
+    let server = HttpServer::start(&pchost, false, KEY_RATE_LIMIT, &base, None)?;
     let manifest = server.dir.join("noisy.toml");
     std::fs::write(
         &manifest,

@@ -31,7 +31,12 @@ pub(crate) fn tenants(results: &mut Results) -> anyhow::Result<()> {
         manifest("volume", "0.1.0", 10),
         &std::fs::read(pchost_test_plugins::VOLUME_DISCOUNT)?,
     )?;
-    let cwasm = std::fs::metadata(dir.join(format!("{}.cwasm", shared.digest)))?.len();
+    let cwasm = std::fs::metadata(
+        runtime
+            .compiled_artefact(&shared.digest)
+            .ok_or_else(|| anyhow::anyhow!("no artefact store"))?,
+    )?
+    .len();
     results.figure(
         "5 tenants",
         "compiled size of one example rule (.cwasm)",
@@ -131,12 +136,12 @@ pub(crate) fn tenants_child(args: &[String]) -> anyhow::Result<()> {
     let before = rss_kib();
     let started = Instant::now();
     for i in 0..count {
-        runtime.load(manifest(&format!("markup-{i}"), "1.0.0", 2), shared)?;
+        runtime.load(manifest(&format!("markup-{i}"), "1.0.0", 2), shared, None)?;
     }
     let startup = started.elapsed();
     let after = rss_kib();
     let started = Instant::now();
-    let fresh = runtime.load(manifest("volume", "1.0.0", 10), other)?;
+    let fresh = runtime.load(manifest("volume", "1.0.0", 10), other, None)?;
     let load_new = started.elapsed();
     let q = quote(20, 60);
     let started = Instant::now();

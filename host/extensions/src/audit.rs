@@ -139,6 +139,9 @@ pub async fn run_unrecorded<T: Send + 'static>(
     tokio::task::spawn_blocking(move || {
         let mut log = AuditLog::default();
         let result = work(&host, &mut log);
+        for record in &log.records {
+            host.metrics.observe(record);
+        }
         (log, result)
     })
     .await

@@ -135,6 +135,6 @@ fn install_code(refusal: &InstallError) -> ErrorCode {
         InstallError::VersionExists { .. } => ErrorCode::VersionExists,
         InstallError::Manifest(ManifestError::LimitOutOfRange { .. }) => ErrorCode::LimitAboveCeiling,
         InstallError::Manifest(_) => ErrorCode::InvalidField,
-        InstallError::Storage(_) | InstallError::Compiler(_) => ErrorCode::Internal,
+        InstallError::Storage(_) | InstallError::OriginalMissing(_) | InstallError::Compiler(_) => ErrorCode::Internal,
     }
 }

@@ -1,5 +1,6 @@
 //! Installing plugins: the versions recorded in the store (loaded from their compiled
-//! artefacts at start-up and whenever another process installs one), uploads within their
+//! artefacts, or compiled from the component the database keeps, at start-up and whenever
+//! another process installs one; unloaded when another deletes one), uploads within their
 //! owner's quota, deletions of versions no binding uses, and the bundled example plugins
 //! (`plugins/*/plugin.toml` beside their built components) with their demo bindings.
 
@@ -19,22 +20,101 @@ use std::sync::Arc;
 /// The largest manifest accepted, in an upload or from a file.
 pub const MAX_MANIFEST_BYTES: usize = 16 << 10;
 
-/// Loads every plugin version the store records that this runtime has not loaded yet.
-/// Returns how many it loaded.
-pub async fn load_installed(store: &Store, runtime: &PluginRuntime) -> anyhow::Result<usize> {
-    let mut loaded = 0;
-    for record in store.plugins().await? {
-        let manifest = PluginManifest::from_toml(&record.manifest)
-            .with_context(|| format!("stored manifest of plugin {}", record.digest))?;
-        if runtime.plugin(&manifest.id()).is_some() {
+/// What [`sync_installed`] did.
+#[derive(Debug, Default)]
+pub struct Synced {
+    /// Versions loaded (compiled if this node had no artefact of them).
+    pub loaded: usize,
+    /// Versions unloaded: deleted by another process.
+    pub unloaded: usize,
+    /// Versions that could not be loaded, with why: the others load regardless.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Brings the runtime in line with the store: loads every recorded version it has not loaded
+/// (from this node's compiled artefact, or compiling the component kept in the database, as a
+/// replica does for a version another one installed), and unloads the versions no longer
+/// recorded. A component installed before the database kept components, and found only in
+/// this node's artefact store, is copied into the database for the other replicas.
+pub async fn sync_installed(store: &Store, runtime: &Arc<PluginRuntime>) -> Result<Synced, ExtensionError> {
+    let mut synced = Synced::default();
+    let records = store.plugins().await?;
+    let recorded: std::collections::HashSet<String> = records.iter().map(|r| r.id()).collect();
+    for plugin in runtime.plugins() {
+        if !recorded.contains(&plugin.id) {
+            runtime.unload(&plugin.id);
+            forget_artefacts(store, runtime, &plugin.digest).await?;
+            synced.unloaded += 1;
+        }
+    }
+    for record in records {
+        let id = record.id();
+        if runtime.plugin(&id).is_some() {
+            if !record.component_stored
+                && let Some(bytes) = runtime.stored_original(&record.digest)
+                && store.store_missing_component(&record.digest, &bytes).await?
+            {
+                tracing::info!(plugin = %id, digest = %record.digest, "component copied into the database");
+            }
             continue;
         }
-        runtime
-            .load(manifest, &record.digest)
-            .with_context(|| format!("loading installed plugin {}", record.digest))?;
-        loaded += 1;
+        // Deleted since the listing: nothing to load.
+        let Some(text) = store
+            .plugin_manifest(record.owner, &record.name, &record.version)
+            .await?
+        else {
+            continue;
+        };
+        let manifest = match PluginManifest::from_toml(&text) {
+            Ok(manifest) if manifest.id() == id => manifest,
+            Ok(other) => {
+                synced
+                    .failed
+                    .push((id, format!("its stored manifest names {}", other.id())));
+                continue;
+            }
+            Err(e) => {
+                synced.failed.push((id, format!("its stored manifest: {e}")));
+                continue;
+            }
+        };
+        match load(store, runtime, manifest, &record.digest).await {
+            Ok(()) => synced.loaded += 1,
+            Err(e) => {
+                tracing::warn!(plugin = %id, digest = %record.digest, error = %e, "installed plugin not loaded");
+                synced.failed.push((id, e.to_string()));
+            }
+        }
     }
-    Ok(loaded)
+    Ok(synced)
+}
+
+/// Loads one recorded version off the async executor: from this node's artefacts if it has
+/// them, else from the component kept in the database.
+async fn load(
+    store: &Store,
+    runtime: &Arc<PluginRuntime>,
+    manifest: PluginManifest,
+    digest: &str,
+) -> Result<(), ExtensionError> {
+    let blocking = |manifest: PluginManifest, original: Option<Vec<u8>>| {
+        let (runtime, digest) = (runtime.clone(), digest.to_owned());
+        tokio::task::spawn_blocking(move || runtime.load(manifest, &digest, original.as_deref()))
+    };
+    let join = |e: tokio::task::JoinError| ExtensionError::Internal(anyhow::anyhow!("load task failed: {e}"));
+    match blocking(manifest.clone(), None).await.map_err(join)? {
+        Ok(_) => Ok(()),
+        Err(pchost_runtime::InstallError::OriginalMissing(_)) => {
+            let bytes = store.plugin_component(digest).await?.ok_or_else(|| {
+                ExtensionError::Internal(anyhow::anyhow!(
+                    "component {digest} is neither in the database nor in this node's artefact store"
+                ))
+            })?;
+            blocking(manifest, Some(bytes)).await.map_err(join)??;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Installs a component with its manifest and records it in the store. A version is
@@ -79,7 +159,7 @@ pub async fn install(
         world: m.world.as_str(),
         owner: m.owner,
         manifest: &manifest_text,
-        size_bytes: wasm.len() as u64,
+        component: wasm,
     };
     let refusal = match store.record_plugin(&new, quota).await {
         Ok(Recorded::Yes) => return Ok(plugin),

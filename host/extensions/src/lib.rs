@@ -15,6 +15,7 @@ pub mod bound;
 pub mod chain;
 pub mod error;
 pub mod install;
+pub mod metrics;
 pub mod native_rules;
 pub mod pricing;
 pub mod replay;
@@ -48,6 +49,8 @@ pub struct PluginHost {
     /// Run the bundled example rules natively instead of as plugins: the baseline of the
     /// HTTP benchmark (`serve --native-rules-for-benchmarks`), never a production mode.
     pub native_rules: bool,
+    /// Every audited invocation, counted for `/metrics`.
+    pub metrics: Arc<metrics::InvocationMetrics>,
 }
 
 impl PluginHost {
@@ -62,6 +65,7 @@ impl PluginHost {
             price_ceilings: PriceCeilings::default(),
             plugin_quota: PluginQuota::default(),
             native_rules: false,
+            metrics: Arc::default(),
         }
     }
 }

@@ -78,6 +78,23 @@ impl Admission {
         self.per_owner.saturating_sub(share.available_permits() as u32)
     }
 
+    /// The pool's slots in use and in all, the share of each owner, and the invocations of
+    /// each owner seen so far running now.
+    pub(crate) fn occupancy(&self) -> crate::runtime::Occupancy {
+        let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let mut running: Vec<(PartnerId, u32)> = owners
+            .iter()
+            .map(|(owner, share)| (*owner, self.per_owner.saturating_sub(share.available_permits() as u32)))
+            .collect();
+        running.sort_unstable();
+        crate::runtime::Occupancy {
+            slots_in_use: self.pool_size.saturating_sub(self.pool.available_permits() as u32),
+            slots: self.pool_size,
+            owner_share: self.per_owner,
+            running,
+        }
+    }
+
     fn share(&self, owner: PartnerId) -> Arc<Semaphore> {
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
         owners

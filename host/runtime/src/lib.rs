@@ -27,5 +27,5 @@ pub use failure::{CapabilityFailure, FailureKind, InstallError, InvokeError, Plu
 pub use limits::{ComponentLimits, DEFAULT_MAX_COMPONENT_BYTES, InvocationLimits, RuntimeLimits};
 pub use manifest::{Capability, PluginManifest, World, WorldVersion};
 pub use precheck::ShapeLimits;
-pub use runtime::{Invocation, LoadedPlugin, PluginRuntime, RuntimeConfig, WarmPricing, remove_artefacts};
+pub use runtime::{Invocation, LoadedPlugin, Occupancy, PluginRuntime, RuntimeConfig, WarmPricing, remove_artefacts};
 pub use state::LogLine;

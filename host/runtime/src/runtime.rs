@@ -208,7 +208,22 @@ pub struct PluginRuntime {
     executor: Handle,
     _own_executor: Option<tokio::runtime::Runtime>,
     config: RuntimeConfig,
+    /// Names this engine's compiled artefacts (see [`engine_fingerprint`]).
+    fingerprint: String,
     _ticker: EpochTicker,
+}
+
+/// How full the instance pool is: what `/metrics` reports of containment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Occupancy {
+    /// Instance slots holding a running invocation.
+    pub slots_in_use: u32,
+    /// Instance slots in all.
+    pub slots: u32,
+    /// How many of one owner's invocations may run at once.
+    pub owner_share: u32,
+    /// Each owner that has run plugins, with its invocations running now, by owner.
+    pub running: Vec<(pchost_domain::PartnerId, u32)>,
 }
 
 impl std::fmt::Debug for PluginRuntime {
@@ -257,6 +272,7 @@ impl PluginRuntime {
         let instances = limits.max_concurrent_instances;
         let settings = EngineSettings::of(&config);
         let engine = Engine::new(&engine_config(&settings))?;
+        let fingerprint = engine_fingerprint(&engine);
         let compilers = Compilers::new(config.compile.clone(), settings, limits.max_component_bytes);
 
         let mut linker = Linker::new(&engine);
@@ -295,6 +311,7 @@ impl PluginRuntime {
             executor,
             _own_executor: own_executor,
             config,
+            fingerprint,
             _ticker: ticker,
         })
     }
@@ -302,6 +319,11 @@ impl PluginRuntime {
     /// How many invocations of `owner`'s plugins are running now.
     pub fn running(&self, owner: pchost_domain::PartnerId) -> u32 {
         self.admission.running(owner)
+    }
+
+    /// How full the instance pool and each owner's share of it are now.
+    pub fn occupancy(&self) -> Occupancy {
+        self.admission.occupancy()
     }
 
     /// The engine every plugin runs on (pooling allocator, epoch deadlines, fuel metering as
@@ -383,8 +405,16 @@ impl PluginRuntime {
     }
 
     /// Loads a previously installed plugin from the artefact store, without recompiling
-    /// unless the compiled artefact is missing or was made by another engine build.
-    pub fn load(&self, manifest: PluginManifest, digest: &str) -> Result<Arc<LoadedPlugin>, InstallError> {
+    /// unless this engine has no compiled artefact of it yet (another replica installed it,
+    /// or another engine build compiled it). Compiling needs the original component: `original`
+    /// when the caller has it (from the database), else the artefact store's copy; with
+    /// neither, [`InstallError::OriginalMissing`].
+    pub fn load(
+        &self,
+        manifest: PluginManifest,
+        digest: &str,
+        original: Option<&[u8]>,
+    ) -> Result<Arc<LoadedPlugin>, InstallError> {
         let dir = self
             .config
             .artefact_dir
@@ -395,27 +425,62 @@ impl PluginRuntime {
         if limits.fuel.is_some() && !self.config.meter_fuel {
             return Err(InstallError::Manifest(crate::manifest::ManifestError::FuelNotMetered));
         }
-        let compiled = dir.join(format!("{digest}.cwasm"));
-        let code = match self
+        let compiled = self.compiled_path(dir, digest);
+        let (code, wasm) = match self
             .compiled(digest)
             .ok_or(())
             .or_else(|()| self.deserialize(&compiled))
         {
-            Ok(component) => Code::Cached(component),
+            Ok(component) => (Code::Cached(component), None),
             Err(reason) => {
-                tracing::info!(%digest, %reason, "recompiling plugin from its original component");
-                let bytes = std::fs::read(dir.join(format!("{digest}.wasm")))
-                    .map_err(|e| InstallError::Storage(format!("artefact {digest} is missing: {e}")))?;
+                let bytes = match original {
+                    Some(bytes) => bytes.to_vec(),
+                    None => match std::fs::read(dir.join(format!("{digest}.wasm"))) {
+                        Ok(bytes) => bytes,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            return Err(InstallError::OriginalMissing(digest.to_owned()));
+                        }
+                        Err(e) => return Err(InstallError::Storage(format!("artefact {digest}: {e}"))),
+                    },
+                };
                 if hex::encode(Sha256::digest(&bytes)) != digest {
                     return Err(InstallError::Storage(format!(
-                        "artefact {digest} does not match its digest"
+                        "the component stored as {digest} does not match its digest"
                     )));
                 }
-                self.compile(None, digest, &bytes)?
+                tracing::info!(%digest, %reason, "compiling plugin from its original component");
+                // The bytes were checked when installed; the shape limits hold for them
+                // still (a replica with other limits refuses what it would not install).
+                check_binary(&bytes, self.config.limits.max_component_bytes)?;
+                (self.compile(None, digest, &bytes)?, Some(bytes))
             }
         };
         let plugin = self.prepare(manifest, digest.to_owned(), limits, code.component())?;
-        self.keep(plugin, code, None)
+        self.keep(plugin, code, wasm.as_deref())
+    }
+
+    /// The original component of `digest` in the artefact store, if it is there: what an
+    /// install before components were kept in the database left only on this disk.
+    pub fn stored_original(&self, digest: &str) -> Option<Vec<u8>> {
+        let dir = self.config.artefact_dir.as_deref()?;
+        if !is_digest(digest) {
+            return None;
+        }
+        let bytes = std::fs::read(dir.join(format!("{digest}.wasm"))).ok()?;
+        (hex::encode(Sha256::digest(&bytes)) == digest).then_some(bytes)
+    }
+
+    /// Where this engine's compiled artefact of `digest` is kept, when the runtime has an
+    /// artefact store.
+    pub fn compiled_artefact(&self, digest: &str) -> Option<PathBuf> {
+        Some(self.compiled_path(self.config.artefact_dir.as_deref()?, digest))
+    }
+
+    /// Where this engine's compiled artefact of `digest` is: named by the engine's
+    /// fingerprint too, so that replicas (or versions of the host) with other engine settings
+    /// sharing a directory never overwrite each other's.
+    fn compiled_path(&self, dir: &Path, digest: &str) -> PathBuf {
+        dir.join(format!("{digest}.{}.cwasm", self.fingerprint))
     }
 
     /// Registers a prepared plugin and makes sure its artefacts are stored: the component
@@ -434,7 +499,7 @@ impl PluginRuntime {
             {
                 write_atomically(&original, wasm)?;
             }
-            let compiled = dir.join(format!("{}.cwasm", plugin.digest));
+            let compiled = self.compiled_path(dir, &plugin.digest);
             if fresh || !compiled.exists() {
                 write_atomically(&compiled, &code.into_artefact()?)?;
             }
@@ -1198,16 +1263,42 @@ pub(crate) fn check_import(import: &str, manifest: &PluginManifest) -> Result<Li
 /// version uses them.
 pub fn remove_artefacts(dir: &Path, digest: &str) -> std::io::Result<()> {
     // A digest names the files; never let it name another path.
-    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !is_digest(digest) {
         return Err(std::io::Error::other(format!("{digest:?} is not a sha256 digest")));
     }
-    for extension in ["wasm", "cwasm"] {
-        match std::fs::remove_file(dir.join(format!("{digest}.{extension}"))) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
+    // The original, and the compiled artefact of every engine fingerprint.
+    let prefix = format!("{digest}.");
+    let entries = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        entries => entries?,
+    };
+    for entry in entries {
+        let name = entry?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(&prefix) && (name.ends_with(".wasm") || name.ends_with(".cwasm")) {
+            match std::fs::remove_file(dir.join(name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
         }
     }
     Ok(())
+}
+
+fn is_digest(digest: &str) -> bool {
+    digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A short name for an engine's compatibility: wasmtime's version and every setting that
+/// changes compiled code, hashed.
+fn engine_fingerprint(engine: &Engine) -> String {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same name for the same engine in every process of a build;
+    // another build may name it otherwise, which costs a compilation, never a wrong artefact
+    // (wasmtime checks compatibility again when it deserializes).
+    let mut hasher = std::hash::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), InstallError> {

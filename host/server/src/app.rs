@@ -6,8 +6,12 @@ use crate::api::{
     accounts, admin, approvals, audit, authorizations, coupons, customers, invoices, keys, opportunities, orders,
     partners, plugins, quotes, scheduler, tasks,
 };
+use crate::auth::Caller;
+use crate::error::AppError;
 use crate::state::{AppState, MAX_BODY_BYTES, MAX_UPLOAD_BYTES};
-use axum::extract::DefaultBodyLimit;
+use crate::{lifecycle, metrics};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -127,8 +131,12 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
         .split_for_parts();
     let document = api.clone();
     let router = router
-        .route("/health", get(health))
+        .route("/health", get(lifecycle::livez))
+        .route("/livez", get(lifecycle::livez))
+        .route("/readyz", get(lifecycle::readyz))
+        .route("/metrics", get(operator_metrics))
         .route("/openapi.json", get(move || async move { Json(api) }))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(
             TraceLayer::new_for_http().make_span_with(request_span).on_response(
@@ -159,6 +167,20 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
     )
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+/// `GET /metrics` on the API's address: the operator's key only (tenants' plugin names and
+/// volumes are in it).
+async fn operator_metrics(State(state): State<AppState>, caller: Caller) -> Result<Response, AppError> {
+    caller.operator()?;
+    Ok(metrics::exposition(&state))
+}
+
+/// `/metrics` alone, for a separate address only the operator's network reaches
+/// (`serve --metrics-listen`): no key asked.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move { metrics::exposition(&state) }),
+        )
+        .with_state(state)
 }

@@ -287,9 +287,25 @@ struct ServeArgs {
     /// on start) or `sqlite:<path>`.
     #[arg(long, env = "PCHOST_DATABASE_URL")]
     database_url: Option<String>,
+    /// A TOML file of settings: each key a flag of `serve` (`listen = "0.0.0.0:8080"`,
+    /// `plugin-instances = 64`); flags and environment variables override it (docs/deploy.md).
+    #[arg(long, env = "PCHOST_CONFIG")]
+    config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "PCHOST_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Serve `/metrics` to anyone on this address too (an internal one: the scraper's network
+    /// only). Without it, `/metrics` on the API's address needs the operator's key.
+    #[arg(long, env = "PCHOST_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// On SIGTERM or Ctrl-C, how long requests in flight and the scheduler's run in progress
+    /// get to finish before the process exits anyway, in seconds.
+    #[arg(long, env = "PCHOST_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    shutdown_grace_secs: u64,
+    /// On SIGTERM, how long to go on accepting requests while `/readyz` answers 503, so that
+    /// load balancers stop sending before the listener closes, in seconds.
+    #[arg(long, env = "PCHOST_SHUTDOWN_DELAY_SECS", default_value_t = 0)]
+    shutdown_delay_secs: u64,
     /// Where compiled plugin artefacts are kept (default: `artefacts/` beside the database).
     #[arg(long)]
     artefacts: Option<PathBuf>,
@@ -746,8 +762,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         compile: args.compile.config()?,
         ..RuntimeConfig::default()
     })?);
-    let loaded = bundle::load_installed(&store, &runtime).await?;
-    tracing::info!(loaded, "installed plugins loaded");
+    // One version that cannot be loaded (say, refused by this replica's stricter limits)
+    // does not keep the others from serving; readiness names the bindings it leaves unserved.
+    let synced = bundle::sync_installed(&store, &runtime).await?;
+    for (plugin, error) in &synced.failed {
+        tracing::error!(%plugin, %error, "installed plugin version not loaded");
+    }
+    tracing::info!(
+        loaded = synced.loaded,
+        failed = synced.failed.len(),
+        "installed plugins loaded"
+    );
     let quota = args.quota.quota();
     if let (Some(manifests), Some(wasm_dir)) = (&args.bundled_plugins, &args.wasm_dir) {
         let installed = bundle::install_bundled(&store, &runtime, manifests, wasm_dir, &quota).await?;
@@ -778,47 +803,64 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let bound = state.host.bindings.reload(&store).await?;
     tracing::info!(bound, "bindings loaded");
-    let bindings = state.host.bindings.clone();
-    if args.scheduler_interval_secs > 0 {
+    let scheduler = (args.scheduler_interval_secs > 0).then(|| {
         let interval = std::time::Duration::from_secs(args.scheduler_interval_secs);
-        tokio::spawn(crate::scheduler::run_every(state.clone(), interval));
+        tokio::spawn(crate::scheduler::run_every(state.clone(), interval))
+    });
+    tokio::spawn(crate::follow::follow_changes(state.clone()));
+    if let Some(address) = args.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("listening on {address} for /metrics"))?;
+        tracing::info!(address = %listener.local_addr()?, "/metrics listening");
+        let (app, lifecycle) = (crate::app::metrics_router(state.clone()), state.lifecycle.clone());
+        tokio::spawn(async move {
+            let stopping = async move { lifecycle.stopping().await };
+            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopping).await {
+                tracing::error!(error = %e, "the /metrics listener failed");
+            }
+        });
     }
-    tokio::spawn(sync_from_store(store, runtime, bindings));
+    let lifecycle = state.lifecycle.clone();
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, "serving");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-        })
-        .await?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// How often the server picks up what another process (the CLI, another instance) installed
-/// or bound.
-const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
-
-async fn sync_from_store(
-    store: Store,
-    runtime: Arc<PluginRuntime>,
-    bindings: Arc<pchost_extensions::bound::BindingIndex>,
-) {
-    let mut ticker = tokio::time::interval(SYNC_INTERVAL);
-    loop {
-        ticker.tick().await;
-        match bundle::load_installed(&store, &runtime).await {
-            Ok(0) => {}
-            Ok(loaded) => tracing::info!(loaded, "plugin versions installed elsewhere loaded"),
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "loading installed plugins failed"),
+    let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let delay = Duration::from_secs(args.shutdown_delay_secs);
+    let signalled = {
+        let lifecycle = lifecycle.clone();
+        async move {
+            crate::lifecycle::terminate_signal().await;
+            tracing::info!(
+                delay_secs = delay.as_secs(),
+                grace_secs = grace.as_secs(),
+                "shutting down: not ready; new connections refused after the delay; draining"
+            );
+            lifecycle.begin_shutdown();
+            tokio::time::sleep(delay).await;
         }
-        if let Err(e) = bindings.reload(&store).await {
-            tracing::warn!(error = %e, "reloading bindings failed");
+    };
+    let serving = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(signalled)
+        .into_future();
+    // Requests in flight get the grace period from the signal on; then they are cut.
+    tokio::select! {
+        served = serving => served?,
+        () = async { lifecycle.stopping().await; tokio::time::sleep(delay + grace).await } => {
+            tracing::warn!("requests still in flight at the end of the grace period were cut");
+            return Ok(ExitCode::FAILURE);
         }
     }
+    if let Some(scheduler) = scheduler
+        && tokio::time::timeout(grace, scheduler).await.is_err()
+    {
+        tracing::warn!("the scheduler's run in progress outlived the grace period and was cut");
+        return Ok(ExitCode::FAILURE);
+    }
+    tracing::info!("drained; exiting");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Reads a manifest file, within the upload's size limit.
@@ -1356,7 +1398,7 @@ async fn replay(db: DbArgs, id: i64, artefacts: Option<PathBuf>) -> anyhow::Resu
         artefact_dir: Some(db.artefacts(&artefacts)),
         ..RuntimeConfig::default()
     })?);
-    bundle::load_installed(&store, &runtime).await?;
+    bundle::sync_installed(&store, &runtime).await?;
     let state = AppState::new(store, runtime, RateLimit::default());
     let report = pchost_extensions::replay::replay(&state.host, record).await?;
     print_json(&report)?;

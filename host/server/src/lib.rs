@@ -6,8 +6,12 @@ pub mod app;
 pub mod auth;
 pub mod capability_data;
 pub mod cli;
+pub mod config;
 pub mod demo;
 pub mod error;
+pub mod follow;
+pub mod lifecycle;
+pub mod metrics;
 #[cfg(test)]
 mod money_properties;
 pub mod ratelimit;

@@ -13,7 +13,7 @@
 //!   ends; then its expiry policy applies as for a grace period. One the rules escalate becomes
 //!   an approval task, once per term: approved, it orders the renewal, and the next try pays
 //!   it; rejected (or failed, its quote expired after 24 hours), the next try asks again.
-//! - `apply-expiry-policies` (rule 11): see [`Store::apply_expiry_policies`].
+//! - `apply-expiry-policies` (rule 11): see [`pchost_store::store::Store::apply_expiry_policies`].
 //! - `finish-interrupted-tasks`: the approval tasks' outbox, see
 //!   [`pchost_extensions::approvals::finish_interrupted_tasks`]. The first run comes as the
 //!   server starts, so a task a crash interrupted is finished on the restart.
@@ -29,7 +29,6 @@ use pchost_domain::{ApprovalKind, FreezeState, OrderStatus};
 use pchost_runtime::model::Decision;
 use pchost_store::orders::Payer;
 use pchost_store::resources::Resource;
-use pchost_store::store::Store;
 use std::time::Duration;
 
 /// The job that renews auto-renewing resources from 7 days before expiry (rule 11).
@@ -46,7 +45,7 @@ pub async fn run_once(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<()
     let store = &state.store;
     let started = Utc::now();
     let renewed = auto_renew(state, now).await;
-    record(store, AUTO_RENEW, started, renewed).await?;
+    record(state, AUTO_RENEW, started, renewed).await?;
 
     let started = Utc::now();
     let applied = store.apply_expiry_policies(now).await;
@@ -59,11 +58,11 @@ pub async fn run_once(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<()
             "expiry policies applied (rule 11)"
         );
     }
-    record(store, APPLY_EXPIRY_POLICIES, started, applied.map(|a| a.len())).await?;
+    record(state, APPLY_EXPIRY_POLICIES, started, applied.map(|a| a.len())).await?;
 
     let started = Utc::now();
     let finished = pchost_extensions::approvals::finish_interrupted_tasks(store, now).await;
-    record(store, FINISH_INTERRUPTED_TASKS, started, finished.map(|f| f.len())).await?;
+    record(state, FINISH_INTERRUPTED_TASKS, started, finished.map(|f| f.len())).await?;
 
     let started = Utc::now();
     let expired = store.expire_unpaid_orders(now).await;
@@ -72,16 +71,19 @@ pub async fn run_once(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<()
     {
         tracing::info!(job = EXPIRE_UNPAID_ORDERS, ?expired, "unpaid orders expired (rule 8)");
     }
-    record(store, EXPIRE_UNPAID_ORDERS, started, expired.map(|e| e.len())).await
+    record(state, EXPIRE_UNPAID_ORDERS, started, expired.map(|e| e.len())).await
 }
 
-/// Records a run that did `items` things, or failed.
+/// Records a run that did `items` things, or failed; counts every run for `/metrics`.
 async fn record(
-    store: &Store,
+    state: &AppState,
     job: &str,
     started: DateTime<Utc>,
     result: Result<usize, impl std::fmt::Display>,
 ) -> anyhow::Result<()> {
+    let store = &state.store;
+    let result = result.map_err(|e| e.to_string());
+    state.metrics.scheduler_run(job, &result);
     let finished = Utc::now();
     match result {
         Ok(0) => {}
@@ -217,12 +219,16 @@ async fn renew_one(state: &AppState, resource: Resource, now: DateTime<Utc>) -> 
     }
 }
 
-/// Runs the jobs every `interval`, for as long as the server runs.
+/// Runs the jobs every `interval` until the server shuts down; a run in progress then
+/// finishes first (the server waits for it).
 pub async fn run_every(state: AppState, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            () = state.lifecycle.stopping() => return,
+            _ = ticker.tick() => {}
+        }
         if let Err(error) = run_once(&state, Utc::now()).await {
             tracing::warn!(error = %format!("{error:#}"), "recording a scheduler run failed");
         }

@@ -47,6 +47,10 @@ pub struct AppState {
     /// Whether the API answers verification codes to the caller too: on a `--demo` server
     /// only, whose walkthrough has no phone to read them from.
     pub reveal_codes: bool,
+    /// Readiness and the graceful shutdown.
+    pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
+    /// What `/metrics` shows.
+    pub metrics: Arc<crate::metrics::ServerMetrics>,
 }
 
 impl AppState {
@@ -55,8 +59,11 @@ impl AppState {
     /// price ceilings and plugin quota. Plugins read the store.
     pub fn new(store: Store, runtime: Arc<PluginRuntime>, limit: crate::ratelimit::RateLimit) -> Self {
         let data = Arc::new(crate::capability_data::StoreData::new(store.clone()));
+        let host = PluginHost::new(store.clone(), runtime, data);
         AppState {
-            host: PluginHost::new(store.clone(), runtime, data),
+            metrics: Arc::new(crate::metrics::ServerMetrics::new(&host.metrics)),
+            lifecycle: Arc::default(),
+            host,
             store,
             limiter: Arc::new(RateLimiter::new(limit)),
             partners: Arc::new(RateLimiter::new(crate::ratelimit::RateLimit {

@@ -25,7 +25,7 @@
 mod common;
 
 use chrono::{DateTime, Months, Utc};
-use common::{Server, receive, send, serve};
+use common::{PostgresDatabase, Server, receive, runtime, send, serve};
 use pchost_store::store::Store;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -33,7 +33,6 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -66,7 +65,7 @@ fn crash_safety_on_postgres() {
         return;
     };
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let database = PostgresDatabase::create(&admin_url);
+    let database = PostgresDatabase::create(&admin_url, "crash");
     let extra = vec!["--database-url".to_owned(), database.url.clone()];
     run("PostgreSQL", data_dir("postgres"), extra, &database.url);
 }
@@ -76,64 +75,6 @@ fn data_dir(engine: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-/// A database of its own on the PostgreSQL server, dropped after the test (failing or not).
-struct PostgresDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl PostgresDatabase {
-    fn create(admin_url: &str) -> Self {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "pchost_crash_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        runtime().block_on(async {
-            sqlx::any::install_default_drivers();
-            let admin = sqlx::AnyPool::connect(admin_url).await.expect("connect to PostgreSQL");
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&admin)
-                .await
-                .expect("create the crash test's database");
-            admin.close().await;
-        });
-        let (base, _) = admin_url.rsplit_once('/').expect("URL ends in /<database>");
-        PostgresDatabase {
-            admin_url: admin_url.to_owned(),
-            url: format!("{base}/{name}"),
-            name,
-        }
-    }
-}
-
-impl Drop for PostgresDatabase {
-    fn drop(&mut self) {
-        let (url, name) = (self.admin_url.clone(), self.name.clone());
-        // A thread of its own: this may run while a failing test unwinds.
-        let _ = std::thread::spawn(move || {
-            runtime().block_on(async {
-                if let Ok(admin) = sqlx::AnyPool::connect(&url).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&admin)
-                        .await;
-                    admin.close().await;
-                }
-            })
-        })
-        .join();
-    }
 }
 
 /// The server under test: killed and restarted on the same database by whoever holds it.

@@ -239,8 +239,9 @@ pub struct NewPluginVersion<'a> {
     pub owner: PartnerId,
     /// The manifest as TOML text.
     pub manifest: &'a str,
-    /// The component's size: what it counts against its owner's quota.
-    pub size_bytes: u64,
+    /// The component: kept in the database once per digest, so every replica can compile it;
+    /// its size is what the version counts against its owner's quota.
+    pub component: &'a [u8],
 }
 
 /// What one owner may keep installed: every version counts, and counts its component's
@@ -741,6 +742,7 @@ impl Store {
     ) -> Result<Option<String>, StoreError> {
         const NAMED_BY: &str = "b.plugin_owner = $1 AND b.plugin_name = $2 \
              AND (b.version = $3 OR b.previous_version = $3 OR b.shadow_version = $3)";
+        let mut tx = self.pool().begin().await?;
         let digest: Option<String> = sqlx::query_scalar(&format!(
             "DELETE FROM plugin_versions WHERE owner = $1 AND name = $2 AND version = $3 \
              AND NOT EXISTS (SELECT 1 FROM plugin_bindings b WHERE {NAMED_BY}) RETURNING digest"
@@ -748,8 +750,27 @@ impl Store {
         .bind(owner)
         .bind(name)
         .bind(version)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *tx)
         .await?;
+        if let Some(digest) = &digest {
+            // Its component goes with the last version naming it. Locking the component first
+            // waits for an install of the same bytes being recorded (which locks it too), so
+            // the check below sees that version once it is committed.
+            if self.backend() == store::Backend::Postgres {
+                sqlx::query("SELECT digest FROM plugin_components WHERE digest = $1 FOR UPDATE")
+                    .bind(digest)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(
+                "DELETE FROM plugin_components WHERE digest = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM plugin_versions WHERE digest = $1)",
+            )
+            .bind(digest)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         let Some(digest) = digest else {
             let rows = sqlx::query(&format!(
                 "SELECT b.id, b.version, b.previous_version FROM plugin_bindings b \
@@ -880,7 +901,7 @@ mod tests {
             world,
             owner,
             manifest: "m",
-            size_bytes: 1000,
+            component: &[0; 1000],
         };
         store
             .record_plugin(&new, &PluginQuota::default())
@@ -1194,17 +1215,60 @@ mod tests {
             assert_eq!(store.plugin_versions(None).await.expect("versions").len(), versions_before.len() - 2);
         }
 
+        async fn concurrent_installs_of_one_owner_never_pass_its_quota_and_keep_their_components(store: Store) {
+            installed(&store).await;
+            // Room for one more of the seller's versions; 32 recordings at once, as from as many
+            // replicas (fewer rarely overlap enough to show the race this guards against).
+            let quota = PluginQuota { max_versions: 4, max_bytes: u64::MAX };
+            let versions: Vec<String> = (0..32).map(|i| format!("1.0.{i}")).collect();
+            let running: Vec<_> = versions
+                .iter()
+                .cloned()
+                .map(|version| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        let digest = format!("digest-{version}");
+                        let new = NewPluginVersion {
+                            digest: &digest,
+                            name: "volume-discount",
+                            version: &version,
+                            world: "pricing-rule",
+                            owner: demo::SELLER,
+                            manifest: "m",
+                            component: digest.as_bytes(),
+                        };
+                        store.record_plugin(&new, &quota).await.expect("recorded or refused")
+                    })
+                })
+                .collect();
+            let mut recorded = Vec::new();
+            for run in running {
+                recorded.push(run.await.expect("task"));
+            }
+            assert_eq!(recorded.iter().filter(|r| **r == Recorded::Yes).count(), 1, "{recorded:?}");
+            assert_eq!(store.plugin_usage(demo::SELLER).await.expect("usage").versions, 4);
+            // Each recorded version has its component; no refused one left one behind.
+            for version in &versions {
+                let digest = format!("digest-{version}");
+                let kept = store.plugin_component(&digest).await.expect("read");
+                let recorded = store.plugin_digest("volume-discount", version, demo::SELLER).await.expect("read");
+                assert_eq!(kept.is_some(), recorded.is_some(), "{version}");
+                assert_eq!(kept.as_deref(), recorded.as_ref().map(|d| d.as_bytes()));
+            }
+        }
+
         async fn an_owners_quota_refuses_a_version_past_its_count_or_its_bytes_and_writes_nothing(store: Store) {
             installed(&store).await;
             let quota = PluginQuota { max_versions: 4, max_bytes: 5000 };
-            let new = |version: &'static str, size_bytes: u64| NewPluginVersion {
+            static ZEROS: [u8; 4096] = [0; 4096];
+            let new = |version: &'static str, size_bytes: usize| NewPluginVersion {
                 digest: version,
                 name: "volume-discount",
                 version,
                 world: "pricing-rule",
                 owner: demo::SELLER,
                 manifest: "m",
-                size_bytes,
+                component: &ZEROS[..size_bytes],
             };
             // The seller has 3 versions of 1000 bytes.
             assert_eq!(store.plugin_usage(demo::SELLER).await.expect("usage"), PluginUsage { versions: 3, bytes: 3000 });

@@ -11,6 +11,7 @@ pub mod admin_events;
 pub mod audit;
 pub mod authorizations;
 pub mod bindings;
+pub mod changes;
 pub mod coupons;
 pub mod demo;
 pub mod incentives;

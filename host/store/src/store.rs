@@ -83,15 +83,41 @@ pub struct Store {
     backend: Backend,
     /// Queues this process's hottest SQLite writers (see [`Store::sqlite_writer`]).
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// The URL it was opened with, for a connection of its own (see `changes`).
+    url: DatabaseUrl,
 }
 
-/// An installed plugin version as recorded in the store.
+/// A database URL, never printed: it may hold a password.
+#[derive(Clone)]
+struct DatabaseUrl(Arc<str>);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl(..)")
+    }
+}
+
+/// An installed plugin version as recorded in the store (its manifest is read on its own:
+/// [`Store::plugin_manifest`], only for a version a runtime has not loaded).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PluginRecord {
+    /// The owning partner.
+    pub owner: PartnerId,
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
     /// sha256 of the component, hex.
     pub digest: String,
-    /// The manifest as TOML text, as it was installed.
-    pub manifest: String,
+    /// Whether the database holds its component (see [`Store::plugin_component`]).
+    pub component_stored: bool,
+}
+
+impl PluginRecord {
+    /// `owner/name@version`, as the runtime names a loaded version.
+    pub fn id(&self) -> String {
+        format!("{}/{}@{}", self.owner, self.name, self.version)
+    }
 }
 
 impl Store {
@@ -139,6 +165,7 @@ impl Store {
             pool,
             backend,
             writer: Arc::new(tokio::sync::Mutex::new(())),
+            url: DatabaseUrl(Arc::from(url)),
         })
     }
 
@@ -183,6 +210,11 @@ impl Store {
     /// The engine this store runs on.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The URL it was opened with.
+    pub(crate) fn url(&self) -> &str {
+        &self.url.0
     }
 
     /// Closes every connection (before dropping a test database, say).
@@ -514,10 +546,22 @@ impl Store {
     /// `owner` is recorded with another digest, or when the owner's versions or their bytes
     /// would exceed `quota` (checked in the same statement as the insert).
     pub async fn record_plugin(&self, new: &NewPluginVersion<'_>, quota: &PluginQuota) -> Result<Recorded, StoreError> {
-        let size = i64::try_from(new.size_bytes).unwrap_or(i64::MAX);
+        let size = i64::try_from(new.component.len()).unwrap_or(i64::MAX);
         let max_versions = i64::try_from(quota.max_versions).unwrap_or(i64::MAX);
         let max_bytes = i64::try_from(quota.max_bytes).unwrap_or(i64::MAX);
-        sqlx::query(
+        let now = Utc::now().timestamp_millis();
+        // The version and its component in one transaction: no replica ever finds a version
+        // whose bytes it cannot fetch.
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // One owner's installs take turns, on every replica: two at once would each see
+            // the quota's room before the other's row (SQLite runs one writer at a time).
+            sqlx::query("SELECT id FROM partners WHERE id = $1 FOR UPDATE")
+                .bind(new.owner)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
+        let inserted = sqlx::query(
             "INSERT INTO plugin_versions (digest, name, version, world, owner, manifest, installed_at, size_bytes) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
              WHERE (SELECT COUNT(*) FROM plugin_versions WHERE owner = $5) < $9 \
@@ -530,17 +574,69 @@ impl Store {
         .bind(new.world)
         .bind(new.owner)
         .bind(new.manifest)
-        .bind(Utc::now().timestamp_millis())
+        .bind(now)
         .bind(size)
         .bind(max_versions)
         .bind(max_bytes)
-        .execute(&self.pool)
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            // Updating the row a concurrent deletion of the last version with these bytes would
+            // remove locks it against that deletion until this commits (see
+            // `delete_plugin_version`).
+            sqlx::query(
+                "INSERT INTO plugin_components (digest, bytes, size_bytes, stored_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (digest) DO UPDATE SET stored_at = plugin_components.stored_at",
+            )
+            .bind(new.digest)
+            .bind(new.component)
+            .bind(size)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(match self.plugin_digest(new.name, new.version, new.owner).await? {
-            Some(digest) if digest == new.digest => Recorded::Yes,
+            Some(digest) if digest == new.digest => {
+                if inserted == 0 {
+                    // Recorded before the database kept components: keep this one now.
+                    self.store_missing_component(new.digest, new.component).await?;
+                }
+                Recorded::Yes
+            }
             Some(digest) => Recorded::OtherDigest(digest),
             None => Recorded::OverQuota(self.plugin_usage(new.owner).await?),
         })
+    }
+
+    /// The component stored under `digest`, if any version names it.
+    pub async fn plugin_component(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT bytes FROM plugin_components WHERE digest = $1")
+                .bind(digest)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Keeps the component of an installed version that has none in the database: one
+    /// installed before components were kept there (its bytes only on the installing node's
+    /// disk). The caller checked that `bytes` hash to `digest`. Does nothing when no version
+    /// names the digest, or its component is there already.
+    pub async fn store_missing_component(&self, digest: &str, bytes: &[u8]) -> Result<bool, StoreError> {
+        let stored = sqlx::query(
+            "INSERT INTO plugin_components (digest, bytes, size_bytes, stored_at) \
+             SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM plugin_versions WHERE digest = $1) \
+             ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(digest)
+        .bind(bytes)
+        .bind(i64::try_from(bytes.len()).unwrap_or(i64::MAX))
+        .bind(Utc::now().timestamp_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(stored.rows_affected() == 1)
     }
 
     /// How many versions `owner` has installed, and their components' bytes.
@@ -581,15 +677,21 @@ impl Store {
 
     /// Every installed plugin version, oldest first.
     pub async fn plugins(&self) -> Result<Vec<PluginRecord>, StoreError> {
-        let rows =
-            sqlx::query("SELECT digest, manifest FROM plugin_versions ORDER BY installed_at, owner, name, version")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT v.owner, v.name, v.version, v.digest, \
+             CAST(CASE WHEN EXISTS (SELECT 1 FROM plugin_components c WHERE c.digest = v.digest) THEN 1 ELSE 0 END AS BIGINT) AS stored \
+             FROM plugin_versions v ORDER BY v.installed_at, v.owner, v.name, v.version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(PluginRecord {
+                    owner: r.try_get("owner")?,
+                    name: r.try_get("name")?,
+                    version: r.try_get("version")?,
                     digest: r.try_get("digest")?,
-                    manifest: r.try_get("manifest")?,
+                    component_stored: r.try_get::<i64, _>("stored")? == 1,
                 })
             })
             .collect()
@@ -722,7 +824,7 @@ mod tests {
         async fn plugin_versions_are_recorded_once(store: Store) {
             store.seed_demo_if_empty(&DemoData::new(Utc::now())).await.expect("seed");
             let record = |digest: &'static str| {
-                let new = NewPluginVersion { digest, name: "rule", version: "0.1.0", world: "pricing-rule", owner: demo::RESELLER, manifest: "m", size_bytes: 100 };
+                let new = NewPluginVersion { digest, name: "rule", version: "0.1.0", world: "pricing-rule", owner: demo::RESELLER, manifest: "m", component: &[0; 100] };
                 let store = store.clone();
                 async move { store.record_plugin(&new, &PluginQuota::default()).await }
             };

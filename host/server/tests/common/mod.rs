@@ -28,6 +28,26 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit by itself, at most `within`; its exit status.
+    pub fn exited(mut self, within: std::time::Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the server's status") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not exit within {within:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILLs the process (`Child::kill` on Unix): no shutdown, no flush, transactions cut
     /// wherever they were. Hands back the data directory, kept for a restart.
     pub fn crash(mut self) -> PathBuf {
@@ -201,4 +221,65 @@ pub fn upload(server: &Server, key: &str, manifest: &str, component: &[u8]) -> (
         &body,
         "",
     )
+}
+
+/// A current-thread tokio runtime, for a test's direct look at the database.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// A database of its own on the PostgreSQL server, dropped after the test (failing or not).
+pub struct PostgresDatabase {
+    admin_url: String,
+    name: String,
+    /// Its URL.
+    pub url: String,
+}
+
+impl PostgresDatabase {
+    /// Creates `pchost_<purpose>_<pid>_<n>` on the server `admin_url` names.
+    pub fn create(admin_url: &str, purpose: &str) -> Self {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let name = format!(
+            "pchost_{purpose}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        runtime().block_on(async {
+            sqlx::any::install_default_drivers();
+            let admin = sqlx::AnyPool::connect(admin_url).await.expect("connect to PostgreSQL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&admin)
+                .await
+                .expect("create the test's database");
+            admin.close().await;
+        });
+        let (base, _) = admin_url.rsplit_once('/').expect("URL ends in /<database>");
+        PostgresDatabase {
+            admin_url: admin_url.to_owned(),
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        // A thread of its own: this may run while a failing test unwinds.
+        let _ = std::thread::spawn(move || {
+            runtime().block_on(async {
+                if let Ok(admin) = sqlx::AnyPool::connect(&url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&admin)
+                        .await;
+                    admin.close().await;
+                }
+            })
+        })
+        .join();
+    }
 }
