@@ -649,3 +649,53 @@ fn a_version_installed_before_components_were_kept_in_the_database_is_copied_the
     );
     std::fs::remove_dir_all(dir).expect("clean up");
 }
+
+#[test]
+fn a_sync_while_a_version_is_being_installed_does_not_take_it_for_deleted() {
+    let dir = temp_dir("sync-during-install");
+    let store = demo_store();
+    let runtime = runtime_in(&dir);
+    let bytes = built::read(built::VOLUME_DISCOUNT);
+    let versions: Vec<String> = (0..20).map(|i| format!("1.0.{i}")).collect();
+    let (installed, syncs) = tokio().block_on(async {
+        // Another change's reload, over and over while versions are compiled and recorded.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let syncing = {
+            let (store, runtime, stop) = (store.clone(), runtime.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut syncs = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let synced = pchost_extensions::install::sync_installed(&store, &runtime)
+                        .await
+                        .expect("sync");
+                    assert_eq!(synced.unloaded, 0, "nothing was deleted");
+                    syncs += 1;
+                }
+                syncs
+            })
+        };
+        let mut installed = Vec::new();
+        for version in &versions {
+            let mut manifest = manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]);
+            manifest.version = version.clone();
+            let plugin =
+                pchost_extensions::install::install(&store, &runtime, manifest, &bytes, &PluginQuota::default())
+                    .await
+                    .expect("installed");
+            installed.push(plugin);
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        (installed, syncing.await.expect("the syncs"))
+    });
+    assert!(syncs > versions.len(), "the syncs overlapped the installs ({syncs})");
+    for plugin in &installed {
+        assert!(runtime.plugin(&plugin.id).is_some(), "{} still loaded", plugin.id);
+    }
+    assert!(
+        runtime
+            .compiled_artefact(&installed[0].digest)
+            .expect("store")
+            .is_file()
+    );
+    std::fs::remove_dir_all(dir).expect("clean up");
+}

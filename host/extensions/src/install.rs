@@ -38,10 +38,14 @@ pub struct Synced {
 /// this node's artefact store, is copied into the database for the other replicas.
 pub async fn sync_installed(store: &Store, runtime: &Arc<PluginRuntime>) -> Result<Synced, ExtensionError> {
     let mut synced = Synced::default();
+    // In this order: a version loaded now, not being installed a moment later, was recorded
+    // by then if it ever will be, so the listing read after shows it.
+    let loaded = runtime.plugins();
+    let installing = Installing::now();
     let records = store.plugins().await?;
     let recorded: std::collections::HashSet<String> = records.iter().map(|r| r.id()).collect();
-    for plugin in runtime.plugins() {
-        if !recorded.contains(&plugin.id) {
+    for plugin in loaded {
+        if !recorded.contains(&plugin.id) && !installing.contains(&plugin.id) {
             runtime.unload(&plugin.id);
             forget_artefacts(store, runtime, &plugin.digest).await?;
             synced.unloaded += 1;
@@ -87,6 +91,37 @@ pub async fn sync_installed(store: &Store, runtime: &Arc<PluginRuntime>) -> Resu
         }
     }
     Ok(synced)
+}
+
+/// The versions this process is installing: loaded by the runtime, not yet recorded.
+static INSTALLING: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// One version being installed, from before it is loaded until it is recorded (or refused).
+struct Installing(String);
+
+impl Installing {
+    fn begin(id: String) -> Self {
+        INSTALLING.lock().unwrap_or_else(|e| e.into_inner()).push(id.clone());
+        Installing(id)
+    }
+
+    fn now() -> std::collections::HashSet<String> {
+        INSTALLING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for Installing {
+    fn drop(&mut self) {
+        let mut installing = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = installing.iter().position(|id| *id == self.0) {
+            installing.swap_remove(at);
+        }
+    }
 }
 
 /// Loads one recorded version off the async executor: from this node's artefacts if it has
@@ -145,6 +180,8 @@ pub async fn install(
         }
     }
     let loaded_before = runtime.plugin(&manifest.id()).is_some();
+    // Loaded before it is recorded: a sync meanwhile must not take it for deleted.
+    let _installing = Installing::begin(manifest.id());
     let bytes = wasm.to_vec();
     let compiler = runtime.clone();
     let plugin = tokio::task::spawn_blocking(move || compiler.install(manifest, &bytes))

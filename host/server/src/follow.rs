@@ -20,6 +20,10 @@ const RELISTEN_AFTER: Duration = Duration::from_secs(1);
 pub async fn follow_changes(state: AppState) {
     let postgres = state.store.backend() == pchost_store::store::Backend::Postgres;
     let mut changes = listen(&state).await;
+    // What changed between the start-up's load and the listening.
+    if changes.is_some() {
+        sync(&state, "missed").await;
+    }
     let period = if postgres { FALLBACK_POLL } else { SQLITE_POLL };
     let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
