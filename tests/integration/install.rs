@@ -561,7 +561,11 @@ fn a_runtime_that_never_saw_the_file_compiles_the_version_from_the_database_and_
 
     // B has nothing on its disk: it compiles the version from the database.
     let synced = tokio()
-        .block_on(pchost_extensions::install::sync_installed(&store, &b))
+        .block_on(pchost_extensions::install::sync_installed(
+            &store,
+            &b,
+            &Default::default(),
+        ))
         .expect("sync");
     assert_eq!((synced.loaded, synced.unloaded, synced.failed.len()), (1, 0, 0));
     let q = quote(demo::STANDARD_CUSTOMER, 1, &[(10, "100")]);
@@ -580,7 +584,11 @@ fn a_runtime_that_never_saw_the_file_compiles_the_version_from_the_database_and_
         )
         .expect("tamper");
     let synced = tokio()
-        .block_on(pchost_extensions::install::sync_installed(&store, &c))
+        .block_on(pchost_extensions::install::sync_installed(
+            &store,
+            &c,
+            &Default::default(),
+        ))
         .expect("sync");
     assert_eq!(synced.loaded, 0);
     assert!(
@@ -608,7 +616,11 @@ fn a_runtime_that_never_saw_the_file_compiles_the_version_from_the_database_and_
         None
     );
     let synced = tokio()
-        .block_on(pchost_extensions::install::sync_installed(&store, &b))
+        .block_on(pchost_extensions::install::sync_installed(
+            &store,
+            &b,
+            &Default::default(),
+        ))
         .expect("sync");
     assert_eq!((synced.loaded, synced.unloaded), (0, 1));
     assert!(b.plugin(&installed.id).is_none());
@@ -638,7 +650,11 @@ fn a_version_installed_before_components_were_kept_in_the_database_is_copied_the
         .block_on(sqlx::query("DELETE FROM plugin_components").execute(store.pool()))
         .expect("as before 0033");
     tokio()
-        .block_on(pchost_extensions::install::sync_installed(&store, &runtime))
+        .block_on(pchost_extensions::install::sync_installed(
+            &store,
+            &runtime,
+            &Default::default(),
+        ))
         .expect("sync");
     assert_eq!(
         tokio()
@@ -665,7 +681,7 @@ fn a_sync_while_a_version_is_being_installed_does_not_take_it_for_deleted() {
             tokio::spawn(async move {
                 let mut syncs = 0;
                 while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                    let synced = pchost_extensions::install::sync_installed(&store, &runtime)
+                    let synced = pchost_extensions::install::sync_installed(&store, &runtime, &Default::default())
                         .await
                         .expect("sync");
                     assert_eq!(synced.unloaded, 0, "nothing was deleted");

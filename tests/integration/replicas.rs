@@ -62,7 +62,7 @@ fn replica(url: &str) -> AppState {
     let store = tokio().block_on(Store::connect(url)).expect("connect");
     let state = AppState::new(store, shared_runtime(), pchost_server::ratelimit::RateLimit::default());
     tokio().block_on(async {
-        pchost_extensions::install::sync_installed(&state.store, &state.host.runtime)
+        pchost_extensions::install::sync_installed(&state.store, &state.host.runtime, &Default::default())
             .await
             .expect("sync");
         state.host.bindings.reload(&state.store).await.expect("bindings");

@@ -57,6 +57,15 @@ impl BindingIndex {
         Ok(count)
     }
 
+    /// The plugin versions (`owner/name@version`) the enabled bindings run, active ones only.
+    pub fn active_versions(&self) -> Vec<String> {
+        let snapshot = self.current.read().unwrap_or_else(|e| e.into_inner());
+        snapshot
+            .values()
+            .flat_map(|bindings| bindings.iter().map(|b| plugin_id(b, &b.version)))
+            .collect()
+    }
+
     /// The enabled bindings of one extension point in one scope, in order: shared with the
     /// snapshot, so a request copies no binding.
     pub fn bound(&self, world: World, scope: BindingScope, scope_id: Option<PartnerId>) -> Arc<[Binding]> {

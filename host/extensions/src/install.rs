@@ -14,6 +14,7 @@ use pchost_store::bindings::{
 };
 use pchost_store::store::Store;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -31,23 +32,70 @@ pub struct Synced {
     pub failed: Vec<(String, String)>,
 }
 
+/// Versions that failed to load, and when each may be tried again: a version that cannot
+/// load here (another replica's limits, a component refused) is not compiled again at every
+/// sync, where it would take the compile turns other tenants' uploads wait for.
+#[derive(Debug, Default)]
+pub struct LoadFailures {
+    /// By `(id, digest)`: the next try, and how many tries failed.
+    next: std::sync::Mutex<HashMap<(String, String), (std::time::Instant, u32)>>,
+}
+
+impl LoadFailures {
+    /// The first wait after a failure; each further failure doubles it, up to [`Self::LONGEST`].
+    const FIRST: std::time::Duration = std::time::Duration::from_secs(30);
+    /// The longest wait between tries.
+    const LONGEST: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+    fn due(&self, key: &(String, String)) -> bool {
+        let next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        next.get(key).is_none_or(|(at, _)| std::time::Instant::now() >= *at)
+    }
+
+    fn failed(&self, key: (String, String)) {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let tries = next.get(&key).map_or(0, |(_, tries)| *tries) + 1;
+        let wait = Self::FIRST
+            .saturating_mul(1 << tries.min(10).saturating_sub(1))
+            .min(Self::LONGEST);
+        next.insert(key, (std::time::Instant::now() + wait, tries));
+    }
+
+    fn loaded(&self, key: &(String, String)) {
+        self.next.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+}
+
 /// Brings the runtime in line with the store: loads every recorded version it has not loaded
 /// (from this node's compiled artefact, or compiling the component kept in the database, as a
-/// replica does for a version another one installed), and unloads the versions no longer
-/// recorded. A component installed before the database kept components, and found only in
-/// this node's artefact store, is copied into the database for the other replicas.
-pub async fn sync_installed(store: &Store, runtime: &Arc<PluginRuntime>) -> Result<Synced, ExtensionError> {
+/// replica does for a version another one installed), reloads one recorded again with other
+/// bytes, and unloads the versions no longer recorded. A version that failed to load is tried
+/// again only once its wait in `failures` is over. A component installed before the database
+/// kept components, and found only in this node's artefact store, is copied into the database
+/// for the other replicas. One version's failure never stops the others'.
+pub async fn sync_installed(
+    store: &Store,
+    runtime: &Arc<PluginRuntime>,
+    failures: &LoadFailures,
+) -> Result<Synced, ExtensionError> {
     let mut synced = Synced::default();
     // In this order: a version loaded now, not being installed a moment later, was recorded
     // by then if it ever will be, so the listing read after shows it.
     let loaded = runtime.plugins();
     let installing = Installing::now();
     let records = store.plugins().await?;
-    let recorded: std::collections::HashSet<String> = records.iter().map(|r| r.id()).collect();
+    let recorded: HashMap<String, &str> = records.iter().map(|r| (r.id(), r.digest.as_str())).collect();
     for plugin in loaded {
-        if !recorded.contains(&plugin.id) && !installing.contains(&plugin.id) {
+        let gone = match recorded.get(&plugin.id) {
+            None => !installing.contains(&plugin.id),
+            // Deleted and installed again with other bytes: never run the old ones.
+            Some(digest) => *digest != plugin.digest,
+        };
+        if gone {
             runtime.unload(&plugin.id);
-            forget_artefacts(store, runtime, &plugin.digest).await?;
+            if let Err(e) = forget_artefacts(store, runtime, &plugin.digest).await {
+                tracing::warn!(plugin = %plugin.id, error = %e, "the artefacts of a deleted version were not removed");
+            }
             synced.unloaded += 1;
         }
     }
@@ -56,41 +104,60 @@ pub async fn sync_installed(store: &Store, runtime: &Arc<PluginRuntime>) -> Resu
         if runtime.plugin(&id).is_some() {
             if !record.component_stored
                 && let Some(bytes) = runtime.stored_original(&record.digest)
-                && store.store_missing_component(&record.digest, &bytes).await?
             {
-                tracing::info!(plugin = %id, digest = %record.digest, "component copied into the database");
+                match store.store_missing_component(&record.digest, &bytes).await {
+                    Ok(true) => {
+                        tracing::info!(plugin = %id, digest = %record.digest, "component copied into the database")
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(plugin = %id, error = %e, "component not copied into the database"),
+                }
             }
             continue;
         }
-        // Deleted since the listing: nothing to load.
-        let Some(text) = store
-            .plugin_manifest(record.owner, &record.name, &record.version)
-            .await?
-        else {
+        let key = (id.clone(), record.digest.clone());
+        if !failures.due(&key) {
             continue;
-        };
-        let manifest = match PluginManifest::from_toml(&text) {
-            Ok(manifest) if manifest.id() == id => manifest,
-            Ok(other) => {
-                synced
-                    .failed
-                    .push((id, format!("its stored manifest names {}", other.id())));
-                continue;
+        }
+        match load_recorded(store, runtime, &record).await {
+            Ok(true) => {
+                failures.loaded(&key);
+                synced.loaded += 1;
             }
+            // Deleted since the listing: nothing to load.
+            Ok(false) => {}
             Err(e) => {
-                synced.failed.push((id, format!("its stored manifest: {e}")));
-                continue;
-            }
-        };
-        match load(store, runtime, manifest, &record.digest).await {
-            Ok(()) => synced.loaded += 1,
-            Err(e) => {
-                tracing::warn!(plugin = %id, digest = %record.digest, error = %e, "installed plugin not loaded");
+                tracing::warn!(plugin = %id, digest = %record.digest, error = %e, "installed plugin not loaded; tried again later");
+                failures.failed(key);
                 synced.failed.push((id, e.to_string()));
             }
         }
     }
     Ok(synced)
+}
+
+/// Loads a recorded version with its stored manifest; `false` when it is no longer recorded.
+async fn load_recorded(
+    store: &Store,
+    runtime: &Arc<PluginRuntime>,
+    record: &pchost_store::store::PluginRecord,
+) -> Result<bool, ExtensionError> {
+    let Some(text) = store
+        .plugin_manifest(record.owner, &record.name, &record.version)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let manifest = PluginManifest::from_toml(&text)
+        .map_err(|e| ExtensionError::Internal(anyhow::anyhow!("its stored manifest: {e}")))?;
+    if manifest.id() != record.id() {
+        return Err(ExtensionError::Internal(anyhow::anyhow!(
+            "its stored manifest names {}",
+            manifest.id()
+        )));
+    }
+    load(store, runtime, manifest, &record.digest).await?;
+    Ok(true)
 }
 
 /// The versions this process is installing: loaded by the runtime, not yet recorded.

@@ -51,6 +51,8 @@ pub struct PluginHost {
     pub native_rules: bool,
     /// Every audited invocation, counted for `/metrics`.
     pub metrics: Arc<metrics::InvocationMetrics>,
+    /// Versions that failed to load here, and when to try each again.
+    pub load_failures: Arc<install::LoadFailures>,
 }
 
 impl PluginHost {
@@ -66,6 +68,7 @@ impl PluginHost {
             plugin_quota: PluginQuota::default(),
             native_rules: false,
             metrics: Arc::default(),
+            load_failures: Arc::default(),
         }
     }
 }

@@ -40,6 +40,8 @@ pub struct InvocationMetrics {
     duration: Family<PluginLabels, Histogram>,
     fuel: Family<PluginLabels, Counter>,
     denied: Family<PluginLabels, Counter>,
+    /// Every label set created, by plugin: what [`InvocationMetrics::retain`] removes.
+    series: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PluginLabels, Vec<OutcomeLabels>>>>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -55,6 +57,7 @@ impl Default for InvocationMetrics {
             duration: Family::new_with_constructor(duration_histogram),
             fuel: Family::default(),
             denied: Family::default(),
+            series: Default::default(),
         }
     }
 }
@@ -90,15 +93,20 @@ impl InvocationMetrics {
             plugin: record.plugin.clone(),
             owner: record.owner.to_string(),
         };
-        let outcome = record.failure.as_deref().map_or_else(|| "ok".to_owned(), failure_kind);
-        self.invocations
-            .get_or_create(&OutcomeLabels {
-                plugin: plugin.plugin.clone(),
-                owner: plugin.owner.clone(),
-                purpose: record.purpose.clone(),
-                outcome,
-            })
-            .inc();
+        let outcome = OutcomeLabels {
+            plugin: plugin.plugin.clone(),
+            owner: plugin.owner.clone(),
+            purpose: record.purpose.clone(),
+            outcome: record.failure.as_deref().map_or_else(|| "ok".to_owned(), failure_kind),
+        };
+        {
+            let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
+            let outcomes = series.entry(plugin.clone()).or_default();
+            if !outcomes.contains(&outcome) {
+                outcomes.push(outcome.clone());
+            }
+        }
+        self.invocations.get_or_create(&outcome).inc();
         self.duration
             .get_or_create(&plugin)
             .observe(record.duration_us.max(0) as f64 / 1e6);
@@ -108,6 +116,26 @@ impl InvocationMetrics {
         if let Ok(denied @ 1..) = u64::try_from(record.denied_calls) {
             self.denied.get_or_create(&plugin).inc_by(denied);
         }
+    }
+}
+
+impl InvocationMetrics {
+    /// Removes the series of the plugins `keep` (given `name@version` and the owner's id) says
+    /// are gone: a deleted version's counts leave the exposition, and the memory.
+    pub fn retain(&self, keep: impl Fn(&str, &str) -> bool) {
+        let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        series.retain(|plugin, outcomes| {
+            if keep(&plugin.plugin, &plugin.owner) {
+                return true;
+            }
+            for outcome in outcomes.iter() {
+                self.invocations.remove(outcome);
+            }
+            self.duration.remove(plugin);
+            self.fuel.remove(plugin);
+            self.denied.remove(plugin);
+            false
+        });
     }
 }
 
@@ -157,6 +185,11 @@ mod tests {
         )));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        let encoded = |registry: &Registry| {
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, registry).expect("encode");
+            text
+        };
         for line in [
             r#"pchost_plugin_invocations_total{plugin="volume-discount@0.3.0",owner="10",purpose="live",outcome="ok"} 2"#,
             r#"pchost_plugin_invocations_total{plugin="volume-discount@0.3.0",owner="10",purpose="live",outcome="timeout"} 1"#,
@@ -165,5 +198,12 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");
         }
+        // Deleted: its series go.
+        metrics.retain(|plugin, _| plugin != "volume-discount@0.3.0");
+        assert!(
+            !encoded(&registry).contains("volume-discount"),
+            "{}",
+            encoded(&registry)
+        );
     }
 }

@@ -1302,7 +1302,11 @@ fn engine_fingerprint(engine: &Engine) -> String {
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), InstallError> {
-    let temp = path.with_extension("partial");
+    // A name of this process's own: replicas sharing the directory write the same artefact
+    // at the same time.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temp = path.with_extension(format!("{}-{n}.partial", std::process::id()));
     std::fs::write(&temp, bytes)
         .and_then(|()| std::fs::rename(&temp, path))
         .map_err(|e| InstallError::Storage(format!("{}: {e}", path.display())))

@@ -651,7 +651,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .init();
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => {
+            let served = runtime.block_on(serve(args));
+            // Drained, or the grace period is over: a compile still running on a blocking
+            // thread (an upload cut short, a sync) does not hold the exit.
+            runtime.shutdown_timeout(Duration::from_secs(1));
+            served
+        }
         Command::Plugin(PluginCommand::Run(args)) => runtime.block_on(run_plugin(args)),
         Command::Audit(args) => runtime.block_on(audit(args)),
         Command::AdminAudit {
@@ -762,9 +768,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         compile: args.compile.config()?,
         ..RuntimeConfig::default()
     })?);
+    let mut state = AppState::new(
+        store.clone(),
+        runtime.clone(),
+        RateLimit {
+            per_second: args.rate_limit_per_second,
+            burst: args.rate_limit_burst,
+        },
+    );
     // One version that cannot be loaded (say, refused by this replica's stricter limits)
-    // does not keep the others from serving; readiness names the bindings it leaves unserved.
-    let synced = bundle::sync_installed(&store, &runtime).await?;
+    // does not keep the others from serving: the log names it, `/metrics` counts the bound
+    // ones (`pchost_bound_versions_not_loaded`), and it is tried again later.
+    let synced = bundle::sync_installed(&store, &runtime, &state.host.load_failures).await?;
     for (plugin, error) in &synced.failed {
         tracing::error!(%plugin, %error, "installed plugin version not loaded");
     }
@@ -778,14 +793,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let installed = bundle::install_bundled(&store, &runtime, manifests, wasm_dir, &quota).await?;
         tracing::info!(?installed, "bundled plugins installed and bound");
     }
-    let mut state = AppState::new(
-        store.clone(),
-        runtime.clone(),
-        RateLimit {
-            per_second: args.rate_limit_per_second,
-            burst: args.rate_limit_burst,
-        },
-    );
     state.host.price_ceilings = PriceCeilings {
         platform: args.price_ceiling_platform,
         seller: args.price_ceiling_seller,
@@ -845,19 +852,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let serving = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(signalled)
         .into_future();
-    // Requests in flight get the grace period from the signal on; then they are cut.
+    // Requests in flight and the scheduler's run in progress share one grace period, from the
+    // end of the delay on; then they are cut.
+    let deadline = async {
+        lifecycle.stopping().await;
+        tokio::time::sleep(delay + grace).await;
+    };
+    tokio::pin!(deadline);
     tokio::select! {
         served = serving => served?,
-        () = async { lifecycle.stopping().await; tokio::time::sleep(delay + grace).await } => {
+        () = &mut deadline => {
             tracing::warn!("requests still in flight at the end of the grace period were cut");
             return Ok(ExitCode::FAILURE);
         }
     }
-    if let Some(scheduler) = scheduler
-        && tokio::time::timeout(grace, scheduler).await.is_err()
-    {
-        tracing::warn!("the scheduler's run in progress outlived the grace period and was cut");
-        return Ok(ExitCode::FAILURE);
+    if let Some(scheduler) = scheduler {
+        tokio::select! {
+            _ = scheduler => {}
+            () = &mut deadline => {
+                tracing::warn!("the scheduler's run in progress outlived the grace period and was cut");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
     }
     tracing::info!("drained; exiting");
     Ok(ExitCode::SUCCESS)
@@ -1398,8 +1414,8 @@ async fn replay(db: DbArgs, id: i64, artefacts: Option<PathBuf>) -> anyhow::Resu
         artefact_dir: Some(db.artefacts(&artefacts)),
         ..RuntimeConfig::default()
     })?);
-    bundle::sync_installed(&store, &runtime).await?;
-    let state = AppState::new(store, runtime, RateLimit::default());
+    let state = AppState::new(store.clone(), runtime.clone(), RateLimit::default());
+    bundle::sync_installed(&store, &runtime, &state.host.load_failures).await?;
     let report = pchost_extensions::replay::replay(&state.host, record).await?;
     print_json(&report)?;
     Ok(if report.identical {

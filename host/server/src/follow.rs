@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 pub const FALLBACK_POLL: Duration = Duration::from_secs(10);
 /// How often a SQLite server picks up what the CLI changed.
 pub const SQLITE_POLL: Duration = Duration::from_secs(2);
+/// How long notifications arriving together are gathered into one reload.
+const COALESCE_FOR: Duration = Duration::from_millis(5);
 /// The wait before listening again after the listening connection failed.
 const RELISTEN_AFTER: Duration = Duration::from_secs(1);
 
-/// Follows changes until the server shuts down.
+/// Follows changes for as long as the process runs.
 pub async fn follow_changes(state: AppState) {
     let postgres = state.store.backend() == pchost_store::store::Backend::Postgres;
     let mut changes = listen(&state).await;
@@ -28,8 +30,9 @@ pub async fn follow_changes(state: AppState) {
     let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // It follows until the process exits: a replica draining its requests serves them
+        // with the bindings as they are.
         let change = tokio::select! {
-            () = state.lifecycle.stopping() => return,
             _ = poll.tick() => None,
             change = next(&mut changes) => Some(change),
         };
@@ -54,11 +57,11 @@ pub async fn follow_changes(state: AppState) {
                 "missed"
             }
         };
-        // Notifications that came together are one reload.
+        // Notifications that came together are one reload; a steady stream of them delays it
+        // by at most COALESCE_FOR.
         if let Some(listening) = changes.as_mut() {
-            while let Ok(Ok(Change::Table(_))) = tokio::time::timeout(Duration::from_millis(5), listening.next()).await
-            {
-            }
+            let until = tokio::time::Instant::now() + COALESCE_FOR;
+            while let Ok(Ok(Change::Table(_))) = tokio::time::timeout_at(until, listening.next()).await {}
         }
         sync(&state, cause).await;
     }
@@ -90,11 +93,13 @@ async fn listen(state: &AppState) -> Option<Changes> {
 }
 
 /// Loads what was installed elsewhere, unloads what was deleted, and rebuilds the binding
-/// index, in that order: a binding is never indexed before the version it runs is loaded.
+/// index, in that order, so that a new binding is indexed once its version is loaded (unless
+/// loading it failed: its requests then fail closed on this replica, and the log says so).
 pub async fn sync(state: &AppState, cause: &'static str) {
     let started = Instant::now();
     state.metrics.synced(cause);
-    match pchost_extensions::install::sync_installed(&state.store, &state.host.runtime).await {
+    match pchost_extensions::install::sync_installed(&state.store, &state.host.runtime, &state.host.load_failures).await
+    {
         Ok(synced) => {
             if synced.loaded > 0 || synced.unloaded > 0 {
                 tracing::info!(

@@ -61,6 +61,7 @@ pub struct ServerMetrics {
     db_connections: Family<StateLabels, Gauge>,
     db_max_connections: Gauge,
     plugins_loaded: Gauge,
+    bound_not_loaded: Gauge,
     scheduler_runs: Family<JobLabels, Counter>,
     scheduler_items: Family<JobLabels, Counter>,
     syncs: Family<CauseLabels, Counter>,
@@ -85,6 +86,7 @@ impl ServerMetrics {
             db_connections: Family::default(),
             db_max_connections: Gauge::default(),
             plugins_loaded: Gauge::default(),
+            bound_not_loaded: Gauge::default(),
             scheduler_runs: Family::default(),
             scheduler_items: Family::default(),
             syncs: Family::default(),
@@ -129,6 +131,11 @@ impl ServerMetrics {
             "pchost_plugins_loaded",
             "Plugin versions loaded in this replica",
             metrics.plugins_loaded.clone(),
+        );
+        registry.register(
+            "pchost_bound_versions_not_loaded",
+            "Versions enabled bindings run that this replica has not loaded (compiling, or failed: see the log)",
+            metrics.bound_not_loaded.clone(),
         );
         registry.register(
             "pchost_scheduler_runs",
@@ -211,7 +218,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     let labels = RouteLabels {
@@ -226,6 +233,26 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .get_or_create(&labels)
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// The method as a label: one of a fixed set, since a client may send any token as a method
+/// and each label value is a series kept for the life of the process.
+fn method_label(method: &axum::http::Method) -> String {
+    use axum::http::Method;
+    let known = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+    ];
+    if known.contains(method) {
+        method.as_str().to_owned()
+    } else {
+        "other".to_owned()
+    }
 }
 
 /// The exposition, as Prometheus reads it.

@@ -397,9 +397,11 @@ fn concurrent_payments_reconcile(a: &Server, b: &Server, rt: &tokio::runtime::Ru
             (201, _) => {}
             // The second payment of an order paid through the other replica.
             (409, Some("order-state")) => assert!(paid.contains(order), "order {order}: {body}"),
+            // The second payment of an order the other one paid may meet the emptied balance
+            // first: it paid nothing (the ledger says so above).
+            (_, Some("insufficient-balance")) if paid.contains(order) => {}
             (_, Some("insufficient-balance")) => {
                 refused += 1;
-                assert!(!paid.contains(order), "order {order} refused and paid: {body}");
                 // Cash plus unused credit (rule 6).
                 let left: Decimal = before.accounts_of[customer]
                     .iter()
@@ -429,7 +431,7 @@ fn concurrent_payments_reconcile(a: &Server, b: &Server, rt: &tokio::runtime::Ru
     }
     assert!(refused > 0, "customer 102 could not pay all its orders");
     report(&format!(
-        "{} payment requests through A and B: {} orders paid once each, {} refused for want of balance, \
+        "{} payment requests through A and B: {} orders paid once each, {} payments refused for want of balance, \
          {} second payments refused",
         answers.len(),
         paid.len(),

@@ -212,6 +212,12 @@ impl Store {
         self.backend
     }
 
+    /// Whether the database answers a query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// The URL it was opened with.
     pub(crate) fn url(&self) -> &str {
         &self.url.0
@@ -556,7 +562,8 @@ impl Store {
         if self.backend == Backend::Postgres {
             // One owner's installs take turns, on every replica: two at once would each see
             // the quota's room before the other's row (SQLite runs one writer at a time).
-            sqlx::query("SELECT id FROM partners WHERE id = $1 FOR UPDATE")
+            // NO KEY: rows referencing the partner (orders, payments...) are not held up.
+            sqlx::query("SELECT id FROM partners WHERE id = $1 FOR NO KEY UPDATE")
                 .bind(new.owner)
                 .fetch_optional(&mut *tx)
                 .await?;

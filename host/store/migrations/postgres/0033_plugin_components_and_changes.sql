@@ -13,10 +13,12 @@ CREATE TABLE plugin_components (
 );
 
 -- What replicas keep in memory changed: installed versions and bindings (versions, settings,
--- enablement, shadows, limits). Every committed change, by any process (a replica, the CLI, a
--- migration by hand), notifies the channel `pchost_changes` at commit with the table's name;
--- replicas LISTEN and reload (docs/deploy.md). Key revocations and policies need no notice:
--- they are read from the database on every request.
+-- enablement, shadows, limits). Every committed change of a row, by any process (a replica,
+-- the CLI, SQL by hand), notifies the channel `pchost_changes` at commit with the table's
+-- name; replicas LISTEN and reload (docs/deploy.md). Per row, so that a statement changing
+-- nothing (a refused deletion, an insert over quota) makes no replica reload; PostgreSQL
+-- delivers one notice per transaction however many rows it changed. Key revocations and
+-- policies need no notice: they are read from the database on every request.
 CREATE FUNCTION pchost_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_notify('pchost_changes', TG_TABLE_NAME);
@@ -25,6 +27,6 @@ END;
 $$;
 
 CREATE TRIGGER plugin_versions_changed AFTER INSERT OR UPDATE OR DELETE ON plugin_versions
-    FOR EACH STATEMENT EXECUTE FUNCTION pchost_notify_change();
+    FOR EACH ROW EXECUTE FUNCTION pchost_notify_change();
 CREATE TRIGGER plugin_bindings_changed AFTER INSERT OR UPDATE OR DELETE ON plugin_bindings
-    FOR EACH STATEMENT EXECUTE FUNCTION pchost_notify_change();
+    FOR EACH ROW EXECUTE FUNCTION pchost_notify_change();
