@@ -92,8 +92,9 @@ pub enum InstallError {
         /// The installed component.
         digest: String,
     },
-    /// Neither the caller nor the artefact store has the original component to compile.
-    #[error("the original component {0} is not in the artefact store")]
+    /// Neither the caller nor the artefact store has the original component to compile (or
+    /// the store's copy is unreadable or altered).
+    #[error("the original component {0} is not in the artefact store, or not whole")]
     OriginalMissing(String),
     /// The artefact store could not be written.
     #[error("could not store the compiled component: {0}")]

@@ -435,12 +435,20 @@ impl PluginRuntime {
             Err(reason) => {
                 let bytes = match original {
                     Some(bytes) => bytes.to_vec(),
+                    // This node's copy, if it is there and whole; else the caller's (the
+                    // database's) is needed.
                     None => match std::fs::read(dir.join(format!("{digest}.wasm"))) {
-                        Ok(bytes) => bytes,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        Ok(bytes) if hex::encode(Sha256::digest(&bytes)) == digest => bytes,
+                        Ok(_) => {
+                            tracing::warn!(%digest, "this node's copy of the component does not match its digest");
                             return Err(InstallError::OriginalMissing(digest.to_owned()));
                         }
-                        Err(e) => return Err(InstallError::Storage(format!("artefact {digest}: {e}"))),
+                        Err(e) => {
+                            if e.kind() != std::io::ErrorKind::NotFound {
+                                tracing::warn!(%digest, error = %e, "this node's copy of the component is unreadable");
+                            }
+                            return Err(InstallError::OriginalMissing(digest.to_owned()));
+                        }
                     },
                 };
                 if hex::encode(Sha256::digest(&bytes)) != digest {

@@ -142,7 +142,9 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
         } else {
-            return Err(StoreError::UnsupportedUrl(url.chars().take(64).collect()));
+            // The scheme only: the rest may hold a password.
+            let scheme = url.split_once(':').map_or("(none)", |(scheme, _)| scheme);
+            return Err(StoreError::UnsupportedUrl(format!("{scheme}:...")));
         };
         // One connection for an in-memory database: each connection would get its own.
         let in_memory = url.contains(":memory:");
@@ -802,6 +804,16 @@ mod tests {
     use super::*;
     use crate::demo;
     use crate::testing::on_both_backends;
+
+    #[tokio::test]
+    async fn an_unsupported_url_is_refused_naming_its_scheme_never_its_password() {
+        let refused = Store::connect("mysql://pchost:s3cret@db:3306/pchost")
+            .await
+            .expect_err("refused");
+        let message = refused.to_string();
+        assert!(message.contains("\"mysql:...\""), "{message}");
+        assert!(!message.contains("s3cret"), "{message}");
+    }
 
     on_both_backends! {
         async fn demo_seed_loads_once_and_reads_back(store: Store) {
