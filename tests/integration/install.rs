@@ -715,3 +715,56 @@ fn a_sync_while_a_version_is_being_installed_does_not_take_it_for_deleted() {
     );
     std::fs::remove_dir_all(dir).expect("clean up");
 }
+
+#[test]
+fn a_starting_server_loads_the_bound_versions_first_and_the_unbound_ones_after() {
+    let (dir_a, dir_b) = (temp_dir("start-a"), temp_dir("start-b"));
+    let store = demo_store();
+    let a = runtime_in(&dir_a);
+    let bytes = built::read(built::VOLUME_DISCOUNT);
+    for version in ["1.0.0", "2.0.0"] {
+        let mut manifest = manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]);
+        manifest.version = version.into();
+        tokio()
+            .block_on(pchost_extensions::install::install(
+                &store,
+                &a,
+                manifest,
+                &bytes,
+                &PluginQuota::default(),
+            ))
+            .expect("installed");
+    }
+    let binding = pchost_store::bindings::NewBinding {
+        world: "pricing-rule".into(),
+        scope: pchost_store::bindings::BindingScope::Seller,
+        scope_id: Some(demo::SELLER),
+        plugin_owner: demo::SELLER,
+        plugin_name: "volume-discount".into(),
+        version: "2.0.0".into(),
+        position: 0,
+        failure_policy: pchost_store::bindings::FailurePolicy::FailClosed,
+        enabled: true,
+        settings: Default::default(),
+    };
+    tokio()
+        .block_on(store.create_binding(&binding, "operator", chrono::Utc::now()))
+        .expect("bound");
+    let b = runtime_in(&dir_b);
+    let failures = Default::default();
+    let synced = tokio()
+        .block_on(pchost_extensions::install::sync_bound(&store, &b, &failures))
+        .expect("sync");
+    let loaded: Vec<String> = b.plugins().iter().map(|p| p.id.clone()).collect();
+    assert_eq!(
+        (synced.loaded, loaded),
+        (1, vec![format!("{}/volume-discount@2.0.0", demo::SELLER)])
+    );
+    let synced = tokio()
+        .block_on(pchost_extensions::install::sync_installed(&store, &b, &failures))
+        .expect("sync");
+    assert_eq!((synced.loaded, b.plugins().len()), (1, 2), "then the unbound one");
+    for dir in [dir_a, dir_b] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

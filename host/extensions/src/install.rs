@@ -78,6 +78,38 @@ pub async fn sync_installed(
     runtime: &Arc<PluginRuntime>,
     failures: &LoadFailures,
 ) -> Result<Synced, ExtensionError> {
+    sync_where(store, runtime, failures, |_| true).await
+}
+
+/// [`sync_installed`] for the versions bindings name (active, previous or shadow) only: what
+/// a server loads before it listens. The others (a tenant may keep up to its quota of unbound
+/// versions, each maybe slow to compile) follow once it serves.
+pub async fn sync_bound(
+    store: &Store,
+    runtime: &Arc<PluginRuntime>,
+    failures: &LoadFailures,
+) -> Result<Synced, ExtensionError> {
+    let bound: std::collections::HashSet<String> = store
+        .bindings()
+        .await?
+        .iter()
+        .flat_map(|b| {
+            [Some(&b.version), b.previous_version.as_ref(), b.shadow_version.as_ref()]
+                .into_iter()
+                .flatten()
+                .map(|version| crate::bound::plugin_id(b, version))
+        })
+        .collect();
+    sync_where(store, runtime, failures, |id| bound.contains(id)).await
+}
+
+/// [`sync_installed`], loading only the recorded versions `wanted` names.
+async fn sync_where(
+    store: &Store,
+    runtime: &Arc<PluginRuntime>,
+    failures: &LoadFailures,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Synced, ExtensionError> {
     let mut synced = Synced::default();
     // In this order: a version loaded now, not being installed a moment later, was recorded
     // by then if it ever will be, so the listing read after shows it.
@@ -101,6 +133,9 @@ pub async fn sync_installed(
     }
     for record in records {
         let id = record.id();
+        if !wanted(&id) {
+            continue;
+        }
         if runtime.plugin(&id).is_some() {
             if !record.component_stored
                 && let Some(bytes) = runtime.stored_original(&record.digest)

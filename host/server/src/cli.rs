@@ -776,17 +776,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             burst: args.rate_limit_burst,
         },
     );
+    // The versions bindings name, before listening; the others once it serves (follow.rs).
     // One version that cannot be loaded (say, refused by this replica's stricter limits)
     // does not keep the others from serving: the log names it, `/metrics` counts the bound
     // ones (`pchost_bound_versions_not_loaded`), and it is tried again later.
-    let synced = bundle::sync_installed(&store, &runtime, &state.host.load_failures).await?;
+    let synced = bundle::sync_bound(&store, &runtime, &state.host.load_failures).await?;
     for (plugin, error) in &synced.failed {
         tracing::error!(%plugin, %error, "installed plugin version not loaded");
     }
     tracing::info!(
         loaded = synced.loaded,
         failed = synced.failed.len(),
-        "installed plugins loaded"
+        "bound plugin versions loaded"
     );
     let quota = args.quota.quota();
     if let (Some(manifests), Some(wasm_dir)) = (&args.bundled_plugins, &args.wasm_dir) {

@@ -18,14 +18,13 @@ const COALESCE_FOR: Duration = Duration::from_millis(5);
 /// The wait before listening again after the listening connection failed.
 const RELISTEN_AFTER: Duration = Duration::from_secs(1);
 
-/// Follows changes for as long as the process runs.
+/// Loads what the start-up left, then follows changes for as long as the process runs.
 pub async fn follow_changes(state: AppState) {
     let postgres = state.store.backend() == pchost_store::store::Backend::Postgres;
     let mut changes = listen(&state).await;
-    // What changed between the start-up's load and the listening.
-    if changes.is_some() {
-        sync(&state, "missed").await;
-    }
+    // The versions no binding names (the start-up loaded the bound ones only), and what
+    // changed between the start-up's load and the listening.
+    sync(&state, "start").await;
     let period = if postgres { FALLBACK_POLL } else { SQLITE_POLL };
     let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
