@@ -61,6 +61,15 @@ impl LoadFailures {
         next.insert(key, (std::time::Instant::now() + wait, tries));
     }
 
+    /// Forgets the failures of versions `recorded` no longer names (deleted, or installed again
+    /// with other bytes).
+    fn forget_unless(&self, recorded: impl Fn(&(String, String)) -> bool) {
+        self.next
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|key, _| recorded(key));
+    }
+
     fn loaded(&self, key: &(String, String)) {
         self.next.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
     }
@@ -117,6 +126,7 @@ async fn sync_where(
     let installing = Installing::now();
     let records = store.plugins().await?;
     let recorded: HashMap<String, &str> = records.iter().map(|r| (r.id(), r.digest.as_str())).collect();
+    failures.forget_unless(|key| recorded.get(&key.0) == Some(&key.1.as_str()));
     for plugin in loaded {
         let gone = match recorded.get(&plugin.id) {
             None => !installing.contains(&plugin.id),
@@ -162,8 +172,17 @@ async fn sync_where(
             // Deleted since the listing: nothing to load.
             Ok(false) => {}
             Err(e) => {
-                tracing::warn!(plugin = %id, digest = %record.digest, error = %e, "installed plugin not loaded; tried again later");
-                failures.failed(key);
+                // A busy compiler or database is tried again at the next sync; what this
+                // replica refuses waits.
+                let lasting = !matches!(
+                    e,
+                    ExtensionError::Store(_)
+                        | ExtensionError::Install(pchost_runtime::InstallError::CompileBusy { .. })
+                );
+                tracing::warn!(plugin = %id, digest = %record.digest, error = %e, lasting, "installed plugin not loaded; tried again later");
+                if lasting {
+                    failures.failed(key);
+                }
                 synced.failed.push((id, e.to_string()));
             }
         }

@@ -1274,7 +1274,8 @@ pub fn remove_artefacts(dir: &Path, digest: &str) -> std::io::Result<()> {
     if !is_digest(digest) {
         return Err(std::io::Error::other(format!("{digest:?} is not a sha256 digest")));
     }
-    // The original, and the compiled artefact of every engine fingerprint.
+    // The original, the compiled artefact of every engine fingerprint, and any write of them a
+    // crash left half done.
     let prefix = format!("{digest}.");
     let entries = match std::fs::read_dir(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -1283,7 +1284,9 @@ pub fn remove_artefacts(dir: &Path, digest: &str) -> std::io::Result<()> {
     for entry in entries {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.starts_with(&prefix) && (name.ends_with(".wasm") || name.ends_with(".cwasm")) {
+        if name.starts_with(&prefix)
+            && (name.ends_with(".wasm") || name.ends_with(".cwasm") || name.ends_with(".partial"))
+        {
             match std::fs::remove_file(dir.join(name)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
                 _ => {}
@@ -1310,14 +1313,33 @@ fn engine_fingerprint(engine: &Engine) -> String {
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), InstallError> {
-    // A name of this process's own: replicas sharing the directory write the same artefact
-    // at the same time.
+    use std::io::Write;
+    // A temporary file of this write's own, created only if no other has the name: replicas
+    // sharing the directory (each maybe PID 1 in its container) write the same artefact at
+    // the same time.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let temp = path.with_extension(format!("{}-{n}.partial", std::process::id()));
-    std::fs::write(&temp, bytes)
-        .and_then(|()| std::fs::rename(&temp, path))
-        .map_err(|e| InstallError::Storage(format!("{}: {e}", path.display())))
+    let failed = |e: std::io::Error| InstallError::Storage(format!("{}: {e}", path.display()));
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let (temp, mut file) = loop {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let temp = path.with_extension(format!("{}-{stamp}-{n}.partial", std::process::id()));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&temp) {
+            Ok(file) => break (temp, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(failed(e)),
+        }
+    };
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&temp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(failed(e));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -869,7 +869,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(scheduler) = scheduler {
         tokio::select! {
-            _ = scheduler => {}
+            ended = scheduler => {
+                if let Err(e) = ended {
+                    tracing::error!(error = %e, "the scheduler ended abnormally");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
             () = &mut deadline => {
                 tracing::warn!("the scheduler's run in progress outlived the grace period and was cut");
                 return Ok(ExitCode::FAILURE);

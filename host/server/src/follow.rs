@@ -123,4 +123,17 @@ pub async fn sync(state: &AppState, cause: &'static str) {
         ),
         Err(e) => tracing::warn!(error = %e, "reloading bindings failed"),
     }
+    let missing = crate::metrics::not_loaded(state);
+    if !missing.is_empty() {
+        tracing::warn!(
+            ?missing,
+            "enabled bindings run versions this replica has not loaded: their requests fail closed here"
+        );
+    }
+    // Deleted versions' series leave the metrics.
+    let runtime = &state.host.runtime;
+    state
+        .host
+        .metrics
+        .retain(|plugin, owner| runtime.plugin(&format!("{owner}/{plugin}")).is_some());
 }

@@ -204,12 +204,31 @@ impl ServerMetrics {
             .set((size - idle).max(0));
         self.db_max_connections
             .set(i64::from(pool.options().get_max_connections()));
-        self.plugins_loaded.set(state.host.runtime.plugins().len() as i64);
+        let runtime = &state.host.runtime;
+        self.plugins_loaded.set(runtime.plugins().len() as i64);
+        self.bound_not_loaded.set(not_loaded(state).len() as i64);
+        // A deleted version's series go with it: tenants can install and delete versions
+        // without end, and every series is kept until it is removed.
+        state
+            .host
+            .metrics
+            .retain(|plugin, owner| runtime.plugin(&format!("{owner}/{plugin}")).is_some());
         let mut text = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
     }
+}
+
+/// The versions enabled bindings run that this replica has not loaded.
+pub fn not_loaded(state: &AppState) -> Vec<String> {
+    state
+        .host
+        .bindings
+        .active_versions()
+        .into_iter()
+        .filter(|id| state.host.runtime.plugin(id).is_none())
+        .collect()
 }
 
 /// Counts and times every request that matched a route.
@@ -266,4 +285,17 @@ pub fn exposition(state: &AppState) -> Response {
         state.metrics.render(state),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Method;
+
+    #[test]
+    fn a_method_outside_the_standard_ones_is_counted_as_other() {
+        assert_eq!(method_label(&Method::POST), "POST");
+        let invented = Method::from_bytes(&[b'A'; 4096]).expect("any token is a method");
+        assert_eq!(method_label(&invented), "other");
+    }
 }

@@ -51,3 +51,49 @@ impl Store {
         Ok(Some(Changes { listener }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::on_both_backends;
+    use std::time::Duration;
+
+    /// The next change within half a second, if any.
+    async fn next(changes: &mut Changes) -> Option<Change> {
+        tokio::time::timeout(Duration::from_millis(500), changes.next())
+            .await
+            .ok()
+            .map(|c| c.expect("listening"))
+    }
+
+    on_both_backends! {
+        async fn a_committed_change_notifies_and_a_statement_changing_nothing_does_not(store: Store) {
+            store.seed_demo_if_empty(&crate::demo::DemoData::new(chrono::Utc::now())).await.expect("seed");
+            let Some(mut changes) = store.listen_changes().await.expect("listen") else {
+                assert_eq!(store.backend(), Backend::Sqlite, "only SQLite has no notifications");
+                return;
+            };
+            // A refused deletion, an update of no row: nothing to reload.
+            sqlx::query("DELETE FROM plugin_bindings WHERE id = -1").execute(store.pool()).await.expect("delete");
+            sqlx::query("UPDATE plugin_versions SET world = world WHERE owner = -1").execute(store.pool()).await.expect("update");
+            assert_eq!(next(&mut changes).await, None);
+            // A transaction changing two rows: one notice.
+            let mut tx = store.pool().begin().await.expect("begin");
+            for version in ["1.0.0", "2.0.0"] {
+                sqlx::query(
+                    "INSERT INTO plugin_versions (digest, name, version, world, owner, manifest, installed_at, size_bytes) \
+                     VALUES ('d', 'rule', $1, 'pricing-rule', $2, 'm', 0, 0)",
+                )
+                .bind(version)
+                .bind(crate::demo::SELLER)
+                .execute(&mut *tx)
+                .await
+                .expect("insert");
+            }
+            assert_eq!(next(&mut changes).await, None, "nothing before the commit");
+            tx.commit().await.expect("commit");
+            assert_eq!(next(&mut changes).await, Some(Change::Table("plugin_versions".into())));
+            assert_eq!(next(&mut changes).await, None, "one notice per transaction");
+        }
+    }
+}
