@@ -474,6 +474,11 @@ fn invocations_counted(server: &Server) -> u64 {
         "no invocation of the volume discount counted on {}:\n{text}",
         server.address
     );
+    assert!(
+        text.lines().any(|l| l == "pchost_bound_versions_not_loaded 0"),
+        "every bound version loaded on {}",
+        server.address
+    );
     for family in [
         "pchost_http_requests_total{",
         "pchost_instance_slots{",
