@@ -145,3 +145,81 @@ fn rule_11_two_replicas_schedulers_overlapping_renew_a_resource_once() {
         b.store.close().await;
     });
 }
+
+#[test]
+fn metrics_count_a_bound_version_this_replica_has_not_loaded_and_drop_a_deleted_versions_series() {
+    // A runtime of the test's own: it unloads versions.
+    let state = api_state_on(std::sync::Arc::new(runtime()));
+    // A quote runs the bundled rules: their invocations are counted.
+    let app = pchost_server::app::router(state.clone());
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/quotes",
+        Some("pch_demo_customer_101"),
+        Some(serde_json::json!({ "customer_id": 101, "currency": "CNY",
+            "lines": [{ "product_id": 2001, "period": "month", "period_count": 1, "quantity": 1 }] })),
+    );
+    assert_eq!(status, axum::http::StatusCode::CREATED, "{body}");
+    let counted = |text: &str| {
+        text.lines()
+            .any(|l| l.starts_with("pchost_plugin_invocations_total{plugin=\"volume-discount@"))
+    };
+    let text = state.metrics.render(&state);
+    assert!(counted(&text), "{text}");
+    assert!(
+        text.lines().any(|l| l == "pchost_bound_versions_not_loaded 0"),
+        "{text}"
+    );
+
+    // Another replica recorded a version and bound it; this one has not loaded it.
+    let new = pchost_store::bindings::NewPluginVersion {
+        digest: &"0".repeat(64),
+        name: "elsewhere",
+        version: "0.1.0",
+        world: "pricing-rule",
+        owner: pchost_store::demo::RESELLER,
+        manifest: "name = \"elsewhere\"\nversion = \"0.1.0\"\nworld = \"pricing-rule\"\nowner = 2\n",
+        component: &[0; 100],
+    };
+    let binding = pchost_store::bindings::NewBinding {
+        world: "pricing-rule".into(),
+        scope: pchost_store::bindings::BindingScope::Partner,
+        scope_id: Some(pchost_store::demo::RESELLER),
+        plugin_owner: pchost_store::demo::RESELLER,
+        plugin_name: "elsewhere".into(),
+        version: "0.1.0".into(),
+        position: 50,
+        failure_policy: pchost_store::bindings::FailurePolicy::FailClosed,
+        enabled: true,
+        settings: Default::default(),
+    };
+    tokio().block_on(async {
+        state
+            .store
+            .record_plugin(&new, &state.host.plugin_quota)
+            .await
+            .expect("record");
+        state
+            .store
+            .create_binding(&binding, "operator", Utc::now())
+            .await
+            .expect("bound");
+        state.host.bindings.reload(&state.store).await.expect("reload");
+    });
+    assert_eq!(
+        pchost_server::metrics::not_loaded(&state),
+        vec![format!("{}/elsewhere@0.1.0", pchost_store::demo::RESELLER)]
+    );
+    let text = state.metrics.render(&state);
+    assert!(
+        text.lines().any(|l| l == "pchost_bound_versions_not_loaded 1"),
+        "{text}"
+    );
+
+    // The bundled versions gone from this replica: their series go too.
+    for plugin in state.host.runtime.plugins() {
+        state.host.runtime.unload(&plugin.id);
+    }
+    assert!(!counted(&state.metrics.render(&state)), "a deleted version's series go");
+}
