@@ -401,6 +401,20 @@ fn past_the_ceiling_an_in_process_compile_is_refused_and_keeps_its_turn_until_it
     std::fs::remove_dir_all(dir).expect("clean up");
 }
 
+/// Installs the volume discount as `version` of seller 10, recorded in `store`.
+async fn install_volume_discount(
+    store: &pchost_store::store::Store,
+    runtime: &Arc<PluginRuntime>,
+    version: &str,
+) -> Arc<pchost_runtime::LoadedPlugin> {
+    let mut manifest = manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]);
+    manifest.version = version.into();
+    let bytes = built::read(built::VOLUME_DISCOUNT);
+    pchost_extensions::install::install(store, runtime, manifest, &bytes, &PluginQuota::default())
+        .await
+        .expect("installed")
+}
+
 /// A runtime keeping its artefacts in `dir`.
 fn runtime_in(dir: &std::path::Path) -> Arc<PluginRuntime> {
     Arc::new(
@@ -542,15 +556,7 @@ fn a_runtime_that_never_saw_the_file_compiles_the_version_from_the_database_and_
     let store = demo_store();
     let (a, b) = (runtime_in(&dir_a), runtime_in(&dir_b));
     let bytes = built::read(built::VOLUME_DISCOUNT);
-    let installed = tokio()
-        .block_on(pchost_extensions::install::install(
-            &store,
-            &a,
-            manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]),
-            &bytes,
-            &PluginQuota::default(),
-        ))
-        .expect("installed through A");
+    let installed = tokio().block_on(install_volume_discount(&store, &a, "1.0.0"));
     assert_eq!(
         tokio()
             .block_on(store.plugin_component(&installed.digest))
@@ -636,15 +642,7 @@ fn a_version_installed_before_components_were_kept_in_the_database_is_copied_the
     let store = demo_store();
     let runtime = runtime_in(&dir);
     let bytes = built::read(built::VOLUME_DISCOUNT);
-    let installed = tokio()
-        .block_on(pchost_extensions::install::install(
-            &store,
-            &runtime,
-            manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]),
-            &bytes,
-            &PluginQuota::default(),
-        ))
-        .expect("installed");
+    let installed = tokio().block_on(install_volume_discount(&store, &runtime, "1.0.0"));
     // As migration 0033 found it: the version recorded, its bytes only on this node's disk.
     tokio()
         .block_on(sqlx::query("DELETE FROM plugin_components").execute(store.pool()))
@@ -671,7 +669,6 @@ fn a_sync_while_a_version_is_being_installed_does_not_take_it_for_deleted() {
     let dir = temp_dir("sync-during-install");
     let store = demo_store();
     let runtime = runtime_in(&dir);
-    let bytes = built::read(built::VOLUME_DISCOUNT);
     let versions: Vec<String> = (0..20).map(|i| format!("1.0.{i}")).collect();
     let (installed, syncs) = tokio().block_on(async {
         // Another change's reload, over and over while versions are compiled and recorded.
@@ -692,13 +689,7 @@ fn a_sync_while_a_version_is_being_installed_does_not_take_it_for_deleted() {
         };
         let mut installed = Vec::new();
         for version in &versions {
-            let mut manifest = manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]);
-            manifest.version = version.clone();
-            let plugin =
-                pchost_extensions::install::install(&store, &runtime, manifest, &bytes, &PluginQuota::default())
-                    .await
-                    .expect("installed");
-            installed.push(plugin);
+            installed.push(install_volume_discount(&store, &runtime, version).await);
         }
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         (installed, syncing.await.expect("the syncs"))
@@ -721,19 +712,8 @@ fn a_starting_server_loads_the_bound_versions_first_and_the_unbound_ones_after()
     let (dir_a, dir_b) = (temp_dir("start-a"), temp_dir("start-b"));
     let store = demo_store();
     let a = runtime_in(&dir_a);
-    let bytes = built::read(built::VOLUME_DISCOUNT);
     for version in ["1.0.0", "2.0.0"] {
-        let mut manifest = manifest("volume-discount", "pricing-rule@0.3.0", demo::SELLER, &[]);
-        manifest.version = version.into();
-        tokio()
-            .block_on(pchost_extensions::install::install(
-                &store,
-                &a,
-                manifest,
-                &bytes,
-                &PluginQuota::default(),
-            ))
-            .expect("installed");
+        tokio().block_on(install_volume_discount(&store, &a, version));
     }
     let binding = pchost_store::bindings::NewBinding {
         world: "pricing-rule".into(),

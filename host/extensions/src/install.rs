@@ -123,7 +123,7 @@ async fn sync_where(
     // In this order: a version loaded now, not being installed a moment later, was recorded
     // by then if it ever will be, so the listing read after shows it.
     let loaded = runtime.plugins();
-    let installing = Installing::now();
+    let installing = Installing::now(runtime);
     let records = store.plugins().await?;
     let recorded: HashMap<String, &str> = records.iter().map(|r| (r.id(), r.digest.as_str())).collect();
     failures.forget_unless(|key| recorded.get(&key.0) == Some(&key.1.as_str()));
@@ -214,24 +214,29 @@ async fn load_recorded(
     Ok(true)
 }
 
-/// The versions this process is installing: loaded by the runtime, not yet recorded.
-static INSTALLING: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+/// The versions this process is installing, by runtime (its address, while an install holds
+/// it) and id: loaded by the runtime, not yet recorded.
+static INSTALLING: std::sync::Mutex<Vec<(usize, String)>> = std::sync::Mutex::new(Vec::new());
 
 /// One version being installed, from before it is loaded until it is recorded (or refused).
-struct Installing(String);
+struct Installing((usize, String));
 
 impl Installing {
-    fn begin(id: String) -> Self {
-        INSTALLING.lock().unwrap_or_else(|e| e.into_inner()).push(id.clone());
-        Installing(id)
+    fn begin(runtime: &Arc<PluginRuntime>, id: String) -> Self {
+        let key = (Arc::as_ptr(runtime) as usize, id);
+        INSTALLING.lock().unwrap_or_else(|e| e.into_inner()).push(key.clone());
+        Installing(key)
     }
 
-    fn now() -> std::collections::HashSet<String> {
+    /// The ids `runtime` is installing now.
+    fn now(runtime: &Arc<PluginRuntime>) -> std::collections::HashSet<String> {
+        let runtime = Arc::as_ptr(runtime) as usize;
         INSTALLING
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .cloned()
+            .filter(|(of, _)| *of == runtime)
+            .map(|(_, id)| id.clone())
             .collect()
     }
 }
@@ -239,7 +244,7 @@ impl Installing {
 impl Drop for Installing {
     fn drop(&mut self) {
         let mut installing = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = installing.iter().position(|id| *id == self.0) {
+        if let Some(at) = installing.iter().position(|key| *key == self.0) {
             installing.swap_remove(at);
         }
     }
@@ -302,7 +307,7 @@ pub async fn install(
     }
     let loaded_before = runtime.plugin(&manifest.id()).is_some();
     // Loaded before it is recorded: a sync meanwhile must not take it for deleted.
-    let _installing = Installing::begin(manifest.id());
+    let _installing = Installing::begin(runtime, manifest.id());
     let bytes = wasm.to_vec();
     let compiler = runtime.clone();
     let plugin = tokio::task::spawn_blocking(move || compiler.install(manifest, &bytes))
