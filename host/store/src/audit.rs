@@ -85,6 +85,11 @@ pub struct AuditFilter {
     pub before: Option<i64>,
     /// Only those run for this purpose: `live`, `shadow` or `replay`.
     pub purpose: Option<String>,
+    /// Only those whose as-of time is at or after this time (for a live or shadow run, when
+    /// it ran; a replay keeps the recorded one's).
+    pub since: Option<DateTime<Utc>>,
+    /// Only those whose as-of time is before this time.
+    pub until: Option<DateTime<Utc>>,
 }
 
 const INVOCATION_FIELDS: &str = "id, plugin, digest, world, owner, input_hash, input, as_of, output, failure, duration_us, fuel_used, capability_calls, denied_calls, logs, purpose";
@@ -225,6 +230,7 @@ impl Store {
              AND ($5 = '' OR plugin = $5 OR substr(plugin, 1, length($5) + 1) = $5 || '@') \
              AND ($6 = '' OR world = $6) AND ($7 = '' OR outcome = $7) AND ($8 = 0 OR id < $9) \
              AND ($10 = '' OR purpose = $10) \
+             AND ($11 = 0 OR as_of >= $12) AND ($13 = 0 OR as_of < $14) \
              ORDER BY id DESC LIMIT $4"
         ))
         .bind(i64::from(filter.owner.is_some()))
@@ -241,6 +247,10 @@ impl Store {
         .bind(i64::from(filter.before.is_some()))
         .bind(filter.before.unwrap_or(0))
         .bind(filter.purpose.clone().unwrap_or_default())
+        .bind(i64::from(filter.since.is_some()))
+        .bind(filter.since.map_or(0, |t| t.timestamp_millis()))
+        .bind(i64::from(filter.until.is_some()))
+        .bind(filter.until.map_or(0, |t| t.timestamp_millis()))
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(invocation_from_row).collect()

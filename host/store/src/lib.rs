@@ -12,6 +12,7 @@ pub mod audit;
 pub mod authorizations;
 pub mod bindings;
 pub mod changes;
+pub mod console_sessions;
 pub mod coupons;
 pub mod demo;
 pub mod incentives;

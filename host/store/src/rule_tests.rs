@@ -2109,10 +2109,19 @@ on_both_backends! {
             owner: Some(demo::RESELLER),
             digest: Some("dd".into()),
             purpose: Some("live".into()),
+            since: Some(t0()),
+            until: Some(t0() + Duration::minutes(1)),
         };
         assert_eq!(found(combined).await, vec![ids[0]]);
         let page = store.invocations(&AuditFilter { before: Some(ids[4]), ..AuditFilter::default() }, 2).await.expect("page");
         assert_eq!(page.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[3], ids[2]]);
+        // The time filters, on the as-of time: from a time on (inclusive), before a time (exclusive).
+        let later = crate::audit::InvocationRecord { as_of: t0() + Duration::hours(1), ..record("rule@0.1.0", "pricing-rule", false) };
+        let later = store.record_invocation(&later, t0()).await.expect("recorded");
+        assert_eq!(found(AuditFilter { since: Some(t0() + Duration::minutes(30)), ..AuditFilter::default() }).await, vec![later]);
+        assert_eq!(found(AuditFilter { since: Some(t0() + Duration::hours(1)), ..AuditFilter::default() }).await, vec![later]);
+        assert_eq!(found(AuditFilter { until: Some(t0() + Duration::hours(1)), ..AuditFilter::default() }).await, vec![ids[4], ids[3], ids[2], ids[1], ids[0]]);
+        assert_eq!(found(AuditFilter { since: Some(t0()), until: Some(t0() + Duration::minutes(1)), plugin: Some("rule".into()), ..AuditFilter::default() }).await, vec![ids[4], ids[1], ids[0]]);
     }
 
     async fn an_order_from_a_saved_quote_claims_it_once_and_a_repeat_writes_nothing(store: Store) {
