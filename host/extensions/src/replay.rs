@@ -126,8 +126,7 @@ pub async fn replay(host: &PluginHost, record: InvocationRecord) -> Result<Repla
     .await?;
     let replayed = replayed?;
     let replay = ids.first().copied();
-    let mut differences = Vec::new();
-    diff("", &recorded, &replayed, &mut differences);
+    let differences = differences(&recorded, &replayed);
     Ok(ReplayReport {
         invocation: id,
         replay,
@@ -159,6 +158,14 @@ fn bad_input(id: i64, e: serde_json::Error) -> ExtensionError {
     ExtensionError::Internal(anyhow::anyhow!(
         "the recorded input of invocation {id} is unreadable: {e}"
     ))
+}
+
+/// Where two answers differ, by JSON pointer: for a replay, or for a shadow version's answer
+/// beside the active one's (in [`Difference`]'s `recorded` and `replayed` then).
+pub fn differences(a: &Value, b: &Value) -> Vec<Difference> {
+    let mut out = Vec::new();
+    diff("", a, b, &mut out);
+    out
 }
 
 /// Collects the JSON pointers where `a` and `b` differ.
