@@ -47,6 +47,7 @@ error_codes! {
     RoleNotPermitted = ("role-not-permitted", 403),
     OutOfScope = ("out-of-scope", 403),
     ScopeMissing = ("scope-missing", 403),
+    CsrfRejected = ("csrf-rejected", 403),
     NotOwner = ("not-owner", 403),
     RateLimited = ("rate-limited", 429),
     UploadRateLimited = ("upload-rate-limited", 429),

@@ -136,6 +136,7 @@ pub fn router_and_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi)
         .route("/readyz", get(lifecycle::readyz))
         .route("/metrics", get(operator_metrics))
         .route("/openapi.json", get(move || async move { Json(api) }))
+        .merge(crate::console::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(

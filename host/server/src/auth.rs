@@ -236,18 +236,12 @@ impl FromRequestParts<AppState> for Caller {
                 "send the API key as `Authorization: Bearer pch_...`",
             )
         })?;
-        let invalid = || {
-            AppError::refused(
-                ErrorCode::InvalidApiKey,
-                "the API key is not valid (unknown, revoked or malformed)",
-            )
-        };
         // Failed attempts count against the client address, so guessing keys (or flooding
         // the key lookup) is rate-limited like any other request.
         let refuse = || -> AppError {
             let client = crate::state::client_addr(parts);
             match state.limiter.check(&format!("addr:{client}")) {
-                Ok(()) => invalid(),
+                Ok(()) => invalid_key(),
                 Err(limited) => limited,
             }
         };
@@ -269,6 +263,16 @@ impl FromRequestParts<AppState> for Caller {
         else {
             return Err(refuse());
         };
+        Caller::of_key(state, record, now).await
+    }
+}
+
+impl Caller {
+    /// The caller a usable key stands for, counted against its principal's rate limits (and its
+    /// partner's); the key's last use is recorded. What the API's `Authorization` header and
+    /// a console session both resolve to.
+    pub(crate) async fn of_key(state: &AppState, record: ApiKey, now: DateTime<Utc>) -> Result<Caller, AppError> {
+        let invalid = invalid_key;
         // Requests count against the principal, not the key: more keys buy no more requests.
         state.limiter.check(&format!("principal:{}", record.principal))?;
         if record
@@ -315,6 +319,14 @@ impl FromRequestParts<AppState> for Caller {
         tracing::Span::current().record("principal", caller.label());
         Ok(caller)
     }
+}
+
+/// The refusal of a key that is unknown, revoked, expired or malformed: which one is not said.
+pub(crate) fn invalid_key() -> AppError {
+    AppError::refused(
+        ErrorCode::InvalidApiKey,
+        "the API key is not valid (unknown, revoked or malformed)",
+    )
 }
 
 /// What a request does to an area: read it or change it.

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod capability_data;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod error;
 pub mod follow;

@@ -7,6 +7,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use chrono::{DateTime, Utc};
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_store::audit::{AuditFilter, InvocationRecord};
 use serde::Deserialize;
@@ -28,6 +29,13 @@ pub struct InvocationQuery {
     pub failed: Option<bool>,
     /// Why the plugin ran: `live`, `shadow` or `replay`.
     pub purpose: Option<String>,
+    /// As of this time or later (RFC 3339, e.g. `2026-12-06T13:00:00Z`): for a live or shadow
+    /// run, when it ran; a replay keeps the recorded invocation's.
+    #[param(value_type = Option<String>)]
+    pub since: Option<DateTime<Utc>>,
+    /// As of before this time (RFC 3339).
+    #[param(value_type = Option<String>)]
+    pub until: Option<DateTime<Utc>>,
     /// Ids below this one (paging, newest first).
     pub before: Option<i64>,
     /// At most this many (1 to 500, default 50).
@@ -35,7 +43,7 @@ pub struct InvocationQuery {
 }
 
 /// Lists recorded plugin invocations, newest first: plugin, digest, world, owner, input (and
-/// its sha256), as-of time, output or failure, duration, fuel and logs.
+/// its sha256), as-of time, output or failure, duration, fuel and logs. Filters combine.
 #[utoipa::path(get, path = "/v1/invocations", tag = "audit", params(InvocationQuery),
     responses((status = 200, description = "invocation records"), (status = "4XX", body = crate::error::ErrorBody)), security(("api_key" = [])))]
 pub async fn invocations(
@@ -80,6 +88,8 @@ pub async fn invocations(
         failed: query.failed,
         before: query.before,
         purpose: query.purpose,
+        since: query.since,
+        until: query.until,
     };
     Ok(Json(state.store.invocations(&filter, limit).await?))
 }
@@ -97,6 +107,17 @@ pub async fn replay(
     Path(id): Path<i64>,
 ) -> Result<Json<pchost_extensions::replay::ReplayReport>, AppError> {
     caller.need("audit", Access::Write)?;
+    let record = visible_invocation(&state, &caller, id).await?;
+    Ok(Json(pchost_extensions::replay::replay(&state.host, record).await?))
+}
+
+/// Invocation `id`, when the caller may see it: the operator any, a partner admin those of
+/// its partner's plugins.
+pub(crate) async fn visible_invocation(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<InvocationRecord, AppError> {
     let record = state
         .store
         .invocation(id)
@@ -108,5 +129,5 @@ pub async fn replay(
             format!("invocation {id} is of another owner's plugin"),
         ));
     }
-    Ok(Json(pchost_extensions::replay::replay(&state.host, record).await?))
+    Ok(record)
 }

@@ -59,13 +59,28 @@ pub async fn upload(
     caller: Caller,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(StatusCode, Json<Installed>), AppError> {
+    let _in_flight = admit_upload(&state, &caller)?;
+    let mut multipart =
+        multipart.map_err(|e| AppError::invalid_json(format!("not a multipart/form-data body: {e}")))?;
+    let mut parts = UploadParts::default();
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if !parts.read(&state, &name, field).await? {
+            return Err(AppError::field(name, UploadParts::EXPECTED));
+        }
+    }
+    Ok((StatusCode::CREATED, Json(install_upload(&state, &caller, parts).await?)))
+}
+
+/// Checks that the caller may upload, then takes one of the server's upload places (held
+/// until the guard drops): a busy server refuses at once rather than buffer more uploads than
+/// it allows at a time, before a byte of the body is read.
+pub(crate) fn admit_upload(state: &AppState, caller: &Caller) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
     caller.need("plugins", Access::Write)?;
     if !caller.is_operator() {
         caller.partner_admin()?;
     }
-    // Before a byte of the body is read: a busy server refuses at once rather than buffer
-    // more uploads than it allows at a time.
-    let _in_flight = state.uploads_in_flight.clone().try_acquire_owned().map_err(|_| {
+    state.uploads_in_flight.clone().try_acquire_owned().map_err(|_| {
         AppError::retry_later(
             ErrorCode::UploadsBusy,
             format!(
@@ -74,16 +89,32 @@ pub async fn upload(
             ),
             5,
         )
-    })?;
-    let mut multipart =
-        multipart.map_err(|e| AppError::invalid_json(format!("not a multipart/form-data body: {e}")))?;
-    let max_component = state.host.runtime.limits().max_component_bytes;
-    let (mut manifest, mut component, mut signature) = (None, None, None);
-    let mut manifest_text = String::new();
-    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-        let name = field.name().unwrap_or_default().to_owned();
-        match name.as_str() {
-            "manifest" if manifest.is_none() => {
+    })
+}
+
+/// The parts of an upload, each checked against its limit as it is read.
+#[derive(Debug, Default)]
+pub(crate) struct UploadParts {
+    manifest: Option<(PluginManifest, String)>,
+    component: Option<axum::body::Bytes>,
+    signature: Option<axum::body::Bytes>,
+}
+
+impl UploadParts {
+    /// What a part other than those expected is told.
+    pub(crate) const EXPECTED: &str =
+        "unexpected or repeated part: send one `manifest`, one `component` and at most one `signature`";
+
+    /// Reads `field` when it is a part not read yet (`manifest`, `component`, `signature`);
+    /// false for any other, left unread.
+    pub(crate) async fn read(
+        &mut self,
+        state: &AppState,
+        name: &str,
+        field: axum::extract::multipart::Field<'_>,
+    ) -> Result<bool, AppError> {
+        match name {
+            "manifest" if self.manifest.is_none() => {
                 let bytes = field.bytes().await.map_err(multipart_error)?;
                 if bytes.len() > MAX_MANIFEST_BYTES {
                     return Err(AppError::field(
@@ -93,11 +124,11 @@ pub async fn upload(
                 }
                 let text =
                     String::from_utf8(bytes.to_vec()).map_err(|_| AppError::field("manifest", "not UTF-8 text"))?;
-                manifest =
-                    Some(PluginManifest::from_toml(&text).map_err(|e| AppError::field("manifest", e.to_string()))?);
-                manifest_text = text;
+                let manifest =
+                    PluginManifest::from_toml(&text).map_err(|e| AppError::field("manifest", e.to_string()))?;
+                self.manifest = Some((manifest, text));
             }
-            "signature" if signature.is_none() => {
+            "signature" if self.signature.is_none() => {
                 let bytes = field.bytes().await.map_err(multipart_error)?;
                 if bytes.len() > MAX_SIGNATURE_BYTES {
                     return Err(AppError::field(
@@ -105,25 +136,42 @@ pub async fn upload(
                         format!("at most {MAX_SIGNATURE_BYTES} bytes"),
                     ));
                 }
-                signature = Some(bytes);
+                self.signature = Some(bytes);
             }
-            "component" if component.is_none() => {
+            "component" if self.component.is_none() => {
                 let bytes = field.bytes().await.map_err(multipart_error)?;
+                let max_component = state.host.runtime.limits().max_component_bytes;
                 if bytes.len() > max_component {
                     return Err(AppError::payload_too_large(max_component));
                 }
-                component = Some(bytes);
+                self.component = Some(bytes);
             }
-            other => {
-                return Err(AppError::field(
-                    other.to_owned(),
-                    "unexpected or repeated part: send one `manifest`, one `component` and at most one `signature`",
-                ));
-            }
+            _ => return Ok(false),
         }
+        Ok(true)
     }
-    let manifest = manifest.ok_or_else(|| AppError::field("manifest", "the `manifest` part is missing"))?;
-    let component = component.ok_or_else(|| AppError::field("component", "the `component` part is missing"))?;
+
+    /// Without an empty signature part: what a form's file input left empty sends.
+    pub(crate) fn without_empty_signature(mut self) -> Self {
+        self.signature = self.signature.filter(|s| !s.is_empty());
+        self
+    }
+}
+
+/// Installs an upload's version for `caller`: the owner is the caller's partner (any, for the
+/// operator), the signature is checked, then the component is compiled and stored.
+pub(crate) async fn install_upload(
+    state: &AppState,
+    caller: &Caller,
+    parts: UploadParts,
+) -> Result<Installed, AppError> {
+    let (manifest, manifest_text) = parts
+        .manifest
+        .ok_or_else(|| AppError::field("manifest", "the `manifest` part is missing"))?;
+    let component = parts
+        .component
+        .ok_or_else(|| AppError::field("component", "the `component` part is missing"))?;
+    let signature = parts.signature;
     let owner_kind = match caller.partner() {
         Some(own) if own.id != manifest.owner => {
             return Err(AppError::refused(
@@ -176,8 +224,8 @@ pub async fn upload(
     let signer = state.store.plugin_signer(m.owner, &m.name, &m.version).await?;
     tracing::info!(plugin = %plugin.id, digest = %plugin.digest, signer = ?signer.as_ref().map(|k| &k.fingerprint), by = %caller.label(), "plugin uploaded");
     record_event(
-        &state,
-        &caller,
+        state,
+        caller,
         Some(plugin.manifest.owner),
         "plugin.upload",
         plugin.id.clone(),
@@ -187,19 +235,16 @@ pub async fn upload(
         }),
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Installed {
-            id: plugin.id.clone(),
-            digest: plugin.digest.clone(),
-            world: plugin.manifest.world.to_string(),
-            owner: plugin.manifest.owner,
-            signer,
-        }),
-    ))
+    Ok(Installed {
+        id: plugin.id.clone(),
+        digest: plugin.digest.clone(),
+        world: plugin.manifest.world.to_string(),
+        owner: plugin.manifest.owner,
+        signer,
+    })
 }
 
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> AppError {
+pub(crate) fn multipart_error(e: axum::extract::multipart::MultipartError) -> AppError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         AppError::payload_too_large(crate::state::MAX_UPLOAD_BYTES)
     } else {
@@ -482,7 +527,7 @@ pub async fn unbind(
 
 /// The binding, when the caller manages it: the operator any, a partner admin those of its
 /// own plugins in its own scope.
-async fn managed(state: &AppState, caller: &Caller, id: i64) -> Result<Binding, AppError> {
+pub(crate) async fn managed(state: &AppState, caller: &Caller, id: i64) -> Result<Binding, AppError> {
     let binding = state.store.binding(id).await?;
     if caller.is_operator() {
         return binding.ok_or_else(|| AppError::not_found(Entity::Binding, id));
