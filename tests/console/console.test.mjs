@@ -255,7 +255,6 @@ try {
   // Its second admin approves it: the refund is carried out.
   const second = await signIn(browser, KEYS.secondAdmin);
   await second.page.goto(`${base}/console/tasks`);
-  await second.page.getByLabel('Note (optional, kept with the decision)').first().fill('checked with the customer');
   await submit(second.page, second.page.getByRole('button', { name: `Approve task ${task}` }), /done=approved/);
   await expectText(second.page, 'The task is approved', 'the approval');
   const decided = await apiOk(200, 'GET', `/v1/approval-tasks/${task}`, KEYS.secondAdmin);
@@ -287,6 +286,9 @@ try {
     form: { csrf: 'x' }, headers: { origin: 'https://evil.example' }, maxRedirects: 0,
   });
   if (crossSite.status() !== 403) fail(`a cross-site form: ${crossSite.status()}`);
+  // Neither signed the salesperson out.
+  await salesperson.page.goto(`${base}/console/tasks`);
+  if (!salesperson.page.url().includes('/console/tasks')) fail(`forged forms ended the session: ${salesperson.page.url()}`);
 
   // Health: the operator sees every plugin's last hour; the seller its own only.
   await operator.page.goto(`${base}/console/health`);

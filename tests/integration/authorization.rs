@@ -578,6 +578,13 @@ fn rows() -> Vec<Row> {
             expect: "u 201 n 201 r r r n r",
         },
         Row {
+            method: "GET",
+            path: "/v1/plugins/2/extra-rule/0.1.0",
+            body: None,
+            setup: Some(an_unbound_plugin_of_reseller_2),
+            expect: "u 200 s 200 200 200 200 s r",
+        },
+        Row {
             method: "DELETE",
             path: "/v1/plugins/2/extra-rule/0.1.0",
             body: None,

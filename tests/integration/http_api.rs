@@ -906,6 +906,61 @@ fn uploads_past_an_owners_quota_of_versions_or_bytes_get_409_and_store_nothing()
 }
 
 #[test]
+fn a_version_is_read_with_its_manifest_by_whoever_may_list_its_owners_versions() {
+    let state = api_state();
+    let app = router(state.clone());
+    let markup = pchost_test_plugins::read(pchost_test_plugins::RESELLER_MARKUP);
+    let settings =
+        "[settings.rate]\ntype = \"decimal\"\nmin = \"0\"\nmax = \"1\"\ndefault = \"0.08\"\ndoc = \"The markup.\"\n";
+    let (status, body) = upload(
+        &app,
+        keys::RESELLER_ADMIN,
+        upload_body(
+            &plugin_manifest(
+                "readable",
+                "pricing-rule@0.3.0",
+                demo::RESELLER,
+                &format!("[limits]\nfuel = 5000000\n{settings}"),
+            ),
+            &markup,
+        ),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let path = "/v1/plugins/2/readable/2.0.0";
+    // The reseller's staff, salesperson included, read it: the version and its manifest.
+    let (status, body) = call(&app, "GET", path, Some(keys::SALESPERSON), None);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["name"], &body["version"], &body["manifest"]["world-version"]),
+        (&json!("readable"), &json!("2.0.0"), &json!("0.3.0")),
+    );
+    assert!(body["digest"].as_str().is_some_and(|d| d.len() == 64), "{body}");
+    assert_eq!(body["manifest"]["limits"]["fuel"], 5_000_000, "{body}");
+    assert_eq!(body["manifest"]["settings"]["rate"]["default"], "0.08", "{body}");
+    // Another tenant learns nothing of it, not even whether it exists.
+    for other in ["/v1/plugins/2/readable/2.0.0", "/v1/plugins/2/nothing/1.0.0"] {
+        let (status, body) = call(&app, "GET", other, Some(keys::SELLER_ADMIN), None);
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("out-of-scope")),
+            "{body}"
+        );
+    }
+    let (status, body) = call(
+        &app,
+        "GET",
+        "/v1/plugins/2/nothing/1.0.0",
+        Some(keys::RESELLER_ADMIN),
+        None,
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not-found")),
+        "{body}"
+    );
+}
+
+#[test]
 fn a_version_is_deleted_by_its_owner_or_the_operator_once_no_binding_names_it() {
     let state = api_state();
     let app = router(state.clone());

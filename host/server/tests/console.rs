@@ -138,6 +138,21 @@ fn console_sessions_refuse_forged_forms_customers_unknown_cookies_and_revoked_ke
     assert!(wrong.body.contains("That key is not valid"), "{}", wrong.body);
     assert!(wrong.header("set-cookie").is_none());
 
+    // Another site's page cannot sign the browser in with a key of its choosing.
+    for extra in ["Origin: https://evil.example\r\n", "Sec-Fetch-Site: cross-site\r\n"] {
+        let planted = browse(
+            &server,
+            "POST",
+            "/console/login",
+            None,
+            "key=pch_demo_seller_admin",
+            extra,
+        );
+        assert_eq!(planted.status, 403, "{extra}: {}", planted.body);
+        assert!(planted.body.contains("csrf-rejected"), "{}", planted.body);
+        assert!(planted.header("set-cookie").is_none(), "{:?}", planted.headers);
+    }
+
     // The seller signs in: its pages show its plugins only, under a strict content policy.
     let seller = sign_in(&server, "pch_demo_seller_admin");
     let page = browse(&server, "GET", "/console/plugins", Some(&seller), "", "");
@@ -312,7 +327,7 @@ fn console_pages_answer_bad_input_with_the_apis_codes() {
         ("/console/tasks?status=maybe", "invalid-field"),
         (
             "/console/bindings/new?owner=10&plugin=nothing&version=1.0.0",
-            "plugin-version-not-found",
+            "plugin version 10/nothing@1.0.0 not found",
         ),
     ] {
         let answer = browse(&server, "GET", path, Some(&operator), "", "");
@@ -345,33 +360,39 @@ fn console_pages_answer_bad_input_with_the_apis_codes() {
     // Nor the health figures drawn from those invocations.
     let health = browse(&server, "GET", "/console/health", Some(&salesperson), "", "");
     assert_eq!(health.status, 403, "{}", health.body);
-    // A bind form naming another tenant's version tells nothing of it (its settings included).
-    let probe = browse(
-        &server,
-        "POST",
-        "/console/bindings",
-        Some(&salesperson),
-        &format!(
-            "csrf={}&world=pricing-rule&owner=10&plugin=volume-discount&version=0.2.0&setting.tier-1-units=abc",
-            token_of(&browse(&server, "GET", "/console/bindings", Some(&salesperson), "", ""))
-        ),
-        "",
-    );
-    assert_eq!(probe.status, 403, "{}", probe.body);
-    assert!(
-        probe.body.contains("out-of-scope") && !probe.body.contains("tier-1-units"),
-        "{}",
-        probe.body
-    );
+    // A bind form is refused as the API refuses it, before any setting is read: a salesperson
+    // binds nothing, and an admin naming another tenant's version learns nothing of it (its
+    // settings included).
+    let probe = |session: &str, key_name: &str| {
+        let token = token_of(&browse(&server, "GET", "/console/bindings", Some(session), "", ""));
+        let answer = browse(
+            &server,
+            "POST",
+            "/console/bindings",
+            Some(session),
+            &format!(
+                "csrf={token}&world=pricing-rule&owner=10&plugin=volume-discount&version=0.2.0&setting.tier-1-units=abc"
+            ),
+            "",
+        );
+        assert_eq!(answer.status, 403, "{key_name}: {}", answer.body);
+        assert!(!answer.body.contains("tier-1-units"), "{key_name}: {}", answer.body);
+        answer.body
+    };
+    assert!(probe(&salesperson, "salesperson").contains("role-not-permitted"));
+    let reseller = sign_in(&server, "pch_demo_reseller_admin");
+    assert!(probe(&reseller, "reseller admin").contains("out-of-scope"));
 }
 
 /// The browser journey: skipped, saying so, when `scripts/console-browser` has not set up the
 /// browser (`scripts/test` and `.ci/run` always do).
 #[test]
 fn the_console_journey_in_a_real_browser() {
+    use std::io::Write;
     let Ok(chromium) = std::env::var("PCHOST_CONSOLE_CHROMIUM") else {
-        eprintln!(
-            "SKIPPED the_console_journey_in_a_real_browser: PCHOST_CONSOLE_CHROMIUM is not set (scripts/test sets it up)"
+        let _ = writeln!(
+            std::io::stderr(),
+            "console: SKIPPED the_console_journey_in_a_real_browser: PCHOST_CONSOLE_CHROMIUM is not set (scripts/test sets it up)"
         );
         return;
     };
@@ -425,5 +446,10 @@ fn the_console_journey_in_a_real_browser() {
         })
         .count();
     assert!(kept >= 15, "{kept} screenshots in {}", shots.display());
-    eprintln!("console: {kept} screenshots kept in {}", shots.display());
+    // Past the test harness's capture, so that the log of every run says where they are.
+    let _ = writeln!(
+        std::io::stderr(),
+        "console: {kept} screenshots of the journey kept in {}",
+        shots.display()
+    );
 }

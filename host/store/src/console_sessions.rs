@@ -22,6 +22,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = now.timestamp_millis();
         let mut tx = self.pool().begin().await?;
+        // Sign-ins with one key take turns on PostgreSQL, so that two at once cannot both keep
+        // the key's oldest session past the cap (SQLite has one writer already).
+        if self.backend() == crate::store::Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))::TEXT")
+                .bind(format!("console_sessions:{key_id}"))
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1 OR ended_at IS NOT NULL")
             .bind(now)
             .execute(&mut *tx)

@@ -278,6 +278,52 @@ pub async fn versions(
     Ok(Json(state.store.plugin_versions(owner).await?))
 }
 
+/// An installed version with its manifest.
+#[derive(Debug, Serialize)]
+pub struct VersionDetail {
+    /// The version, as listed.
+    #[serde(flatten)]
+    pub version: PluginVersion,
+    /// Its manifest: extension point and contract version, grants, the limits it asks for, the
+    /// settings it declares.
+    pub manifest: PluginManifest,
+}
+
+/// Gets an installed version with its manifest: who may list the owner's versions may read it.
+#[utoipa::path(get, path = "/v1/plugins/{owner}/{name}/{version}", tag = "plugins",
+    params(("owner" = i64, Path), ("name" = String, Path), ("version" = String, Path)),
+    responses((status = 200, description = "the version and its manifest"), (status = "4XX", body = crate::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((owner, name, version)): Path<(PartnerId, String, String)>,
+) -> Result<Json<VersionDetail>, AppError> {
+    caller.need("plugins", Access::Read)?;
+    if !caller.is_operator() {
+        caller.partner_or(Some(owner))?;
+    }
+    let id = format!("{owner}/{name}@{version}");
+    let found = state
+        .store
+        .plugin_versions(Some(owner))
+        .await?
+        .into_iter()
+        .find(|v| v.name == name && v.version == version)
+        .ok_or_else(|| AppError::not_found(Entity::PluginVersion, &id))?;
+    let manifest = state
+        .store
+        .plugin_manifest(owner, &name, &version)
+        .await?
+        .ok_or_else(|| AppError::not_found(Entity::PluginVersion, &id))?;
+    let manifest = PluginManifest::from_toml(&manifest)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("the stored manifest of {id} does not read: {e}")))?;
+    Ok(Json(VersionDetail {
+        version: found,
+        manifest,
+    }))
+}
+
 /// Deletes an installed version that no binding names as its active, previous or shadow
 /// version (`version-in-use` otherwise): its record, its loaded code, and its stored
 /// component unless another version has the same bytes. The owner's admin, or the operator.

@@ -152,8 +152,14 @@ impl FromRequestParts<AppState> for Session {
             Err(e) => Err(e),
         }
         .map_err(|e| page::failure(None, e.into()))?;
-        // Ended, expired, or its key revoked or expired since.
+        // Ended, expired, or its key revoked or expired since. Counted against the client's
+        // address, as an unknown API key is: made-up cookies cost the database no more than
+        // made-up keys.
         let Some(key) = key.filter(|k| k.usable_at(now)) else {
+            let client = crate::state::client_addr(parts);
+            if let Err(limited) = state.limiter.check(&format!("addr:{client}")) {
+                return Err(page::failure(None, limited));
+            }
             return Err(to_login("expired"));
         };
         let caller = Caller::of_key(state, key, now)

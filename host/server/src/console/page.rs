@@ -132,9 +132,10 @@ pub(crate) fn login(reason: Option<&str>, error: Option<&str>, status: StatusCod
                 aria-describedby="key-help";
             p #key-help .help {
                 "The key of the platform operator or of a partner's staff member (" code { "pch_…" } "). "
-                "It is kept in a secure, HTTP-only cookie until the browser closes (12 hours at most) and "
-                "checked on every request: revoking the key ends the session. Pages show what the key's "
-                "role and scopes allow over the API, and nothing more."
+                "It is checked, then this browser gets a session (a random token in a secure, HTTP-only "
+                "cookie, never the key) until the browser closes, 12 hours at most. Every request checks the "
+                "key again: revoking it ends the session. Pages show what the key's role and scopes allow "
+                "over the API, and nothing more."
             }
             button type="submit" { "Sign in" }
         }
@@ -176,6 +177,7 @@ pub(crate) fn done(what: Option<&str>) -> Markup {
         "rolled-back" => "The binding is rolled back to its previous version and settings.",
         "unbound" => "The binding is removed.",
         "approved" => "The task is approved and its action carried out (see its outcome).",
+        "approved-failed" => "The task is approved, but its action was refused when carried out: see its outcome.",
         "rejected" => "The task is rejected: its action is refused.",
         _ => return html! {},
     };

@@ -29,8 +29,8 @@ fn owner_filter(fields: &Fields) -> Result<Option<i64>, AppError> {
     number("owner", fields.filled("owner"))
 }
 
-/// A version's manifest when the caller may see the version (as `GET /v1/plugins` lists it):
-/// others' versions are refused as that listing refuses them, before anything of them is read.
+/// A version's manifest, through `GET /v1/plugins/{owner}/{name}/{version}`: others' versions
+/// are refused as that route refuses them, before anything of them is read.
 async fn visible_manifest(
     state: &AppState,
     session: &Session,
@@ -38,26 +38,17 @@ async fn visible_manifest(
     name: &str,
     version: &str,
 ) -> Result<PluginManifest, AppError> {
-    let Json(versions) = api::versions(
+    let Json(detail) = api::version(
         State(state.clone()),
         session.caller.clone(),
-        Params(VersionQuery { owner: Some(owner) }),
+        Path((owner, name.to_owned(), version.to_owned())),
     )
     .await?;
-    let found = versions.iter().any(|v| v.name == name && v.version == version);
-    match found {
-        true => manifest(state, owner, name, version).await?,
-        false => None,
-    }
-    .ok_or_else(|| {
-        AppError::refused(
-            ErrorCode::PluginVersionNotFound,
-            format!("no installed version {owner}/{name}@{version} the caller may see"),
-        )
-    })
+    Ok(detail.manifest)
 }
 
-/// A version's manifest, as installed.
+/// A version's manifest, as installed (what `GET /v1/plugins/{owner}/{name}/{version}`
+/// answers); for versions the caller was shown by the API already.
 async fn manifest(state: &AppState, owner: i64, name: &str, version: &str) -> Result<Option<PluginManifest>, AppError> {
     Ok(state
         .store
@@ -514,7 +505,12 @@ pub(super) async fn bind(State(state): State<AppState>, posted: Posted) -> Page 
         let owner: i64 = number("owner", fields.filled("owner"))?.ok_or_else(|| AppError::field("owner", "missing"))?;
         let plugin = fields.filled("plugin").unwrap_or_default().to_owned();
         let version = fields.filled("version").unwrap_or_default().to_owned();
-        // The settings are typed by a manifest the caller may see, and the API checks the rest.
+        // Who may not bind is refused as the API refuses it, before any setting is read; the
+        // settings are typed by a manifest the caller may see, and the API checks the rest.
+        session.caller.need("plugins", crate::auth::Access::Write)?;
+        if !session.caller.is_operator() {
+            session.caller.partner_admin()?;
+        }
         let manifest = visible_manifest(&state, session, owner, &plugin, &version).await?;
         let settings = settings_of(&manifest, fields)?;
         Ok::<_, AppError>(NewBindingRequest {

@@ -99,7 +99,7 @@ pub(super) async fn list(State(state): State<AppState>, session: Session, query:
                     @let note = format!("note-{}", task.id);
                     form.stack method="post" action=(format!("/console/tasks/{}/approve", task.id)) {
                         (token(&session))
-                        label for=(note) { "Note (optional, kept with the decision)" }
+                        label for=(note) { "Reason (kept with a rejection)" }
                         textarea #(note) name="note" rows="2" maxlength="1024" {}
                         div.actions {
                             button type="submit" { "Approve" span.visually-hidden { " task " (task.id) } }
@@ -138,10 +138,10 @@ pub(super) async fn decide(
         _ => Err(AppError::field("path", "approve or reject")),
     }
     .map_err(fail)?;
-    let done = if task.status == TaskStatus::Rejected {
-        "rejected"
-    } else {
-        "approved"
+    let done = match task.status {
+        TaskStatus::Rejected => "rejected",
+        TaskStatus::Failed => "approved-failed",
+        _ => "approved",
     };
     // The page that starts with the decided task.
     Ok(Redirect::to(&format!(
