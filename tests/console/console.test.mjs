@@ -210,6 +210,10 @@ try {
   // never reaching the customer, and the differences page shows both answers side by side.
   const manifestNext = join(shots, 'seller-tiers-1.1.0.toml');
   writeFileSync(manifestNext, manifest.replace('version = "1.0.0"', 'version = "1.1.0"'));
+  // And a third, the same code as 1.0.0 with a fuel limit far too small: in shadow it runs out
+  // of fuel on every quote, which the health page counts by kind.
+  const manifestStarved = join(shots, 'seller-tiers-1.2.0.toml');
+  writeFileSync(manifestStarved, manifest.replace('version = "1.0.0"', 'version = "1.2.0"').replace('grants = []', 'grants = []\n\n[limits]\nfuel = 1000'));
   await seller.page.goto(`${base}/console/plugins`);
   await seller.page.getByLabel('Manifest (plugin.toml)').setInputFiles(manifestNext);
   await seller.page.getByLabel('Component (.wasm)').setInputFiles(shadowComponentPath);
@@ -229,6 +233,19 @@ try {
   await expectText(seller.page, 'Where the answers differ', 'the shadow\'s difference');
   await expectText(seller.page, 'Shadow 1.1.0', 'both answers side by side');
   await shot(seller.page, 'seller-shadow-diffs');
+
+  await seller.page.goto(`${base}/console/plugins`);
+  await seller.page.getByLabel('Manifest (plugin.toml)').setInputFiles(manifestStarved);
+  await seller.page.getByLabel('Component (.wasm)').setInputFiles(componentPath);
+  await submit(seller.page, seller.page.getByRole('button', { name: 'Upload' }), /done=uploaded/);
+  await expectText(seller.page, 'fuel 1000', 'the limits a manifest asks for');
+  await seller.page.goto(bindingUrl);
+  await seller.page.getByLabel('Shadow with').selectOption('1.2.0');
+  await submit(seller.page, seller.page.getByRole('button', { name: 'Shadow on' }), /done=changed/);
+  const starved = await quoteOf102();
+  if (starved.total !== quote.total) fail(`a failing shadow changed the quote: ${starved.total} against ${quote.total}`);
+  await seller.page.goto(`${base}/console/invocations?purpose=shadow&outcome=failed`);
+  await expectText(seller.page, 'out-of-fuel', 'the shadow\'s failure in the audit');
 
   await seller.page.goto(`${base}/console/bindings`);
   await expectText(seller.page, 'seller-tiers@1.0.0', 'the seller\'s bindings');
@@ -294,6 +311,8 @@ try {
   await operator.page.goto(`${base}/console/health`);
   await expectText(operator.page, 'seller-tiers@1.0.0', 'the seller\'s plugin in the operator\'s health page');
   await expectText(operator.page, 'refund-approval@0.2.0', 'the reseller\'s plugin in the operator\'s health page');
+  await expectText(operator.page, 'Failures by kind (docs/errors.md)', 'the failures chart');
+  await expectText(operator.page, 'out-of-fuel', 'the shadow\'s failures counted by kind');
   await shot(operator.page, 'operator-health');
   await seller.page.goto(`${base}/console/health`);
   await expectText(seller.page, 'seller-tiers@1.0.0', 'the seller\'s own plugin');
