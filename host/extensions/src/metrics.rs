@@ -308,7 +308,7 @@ fn quantile(counts: &[u64; DURATION_BUCKETS + 1], q: f64) -> f64 {
 }
 
 /// The kind of a recorded failure (`{"kind": {"kind": "timeout", ...}}`), or `failed`.
-fn failure_kind(failure: &str) -> String {
+pub fn failure_kind(failure: &str) -> String {
     serde_json::from_str::<serde_json::Value>(failure)
         .ok()
         .and_then(|f| f.pointer("/kind/kind").and_then(|k| k.as_str()).map(str::to_owned))

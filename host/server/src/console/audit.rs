@@ -2,7 +2,7 @@
 //! full, and its replay (identical, or where the answers differ).
 
 use super::page::{failure, json_block, time, token, urlencode};
-use super::{Fields, Nav, Posted, Session, page};
+use super::{Fields, Nav, PathId, Posted, Session, page};
 use crate::api::audit::{self as api, InvocationQuery};
 use crate::api::extract::{Params, Path};
 use crate::error::AppError;
@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::response::Response;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use maud::html;
+use pchost_extensions::metrics::failure_kind;
 use pchost_runtime::{World, WorldVersion};
 use pchost_store::audit::InvocationRecord;
 
@@ -41,15 +42,9 @@ fn worlds() -> Vec<&'static str> {
         .collect()
 }
 
-/// `ok`, or the recorded failure's kind.
+/// `ok`, or the recorded failure's kind: what `/metrics` and the health page count it as.
 fn outcome(record: &InvocationRecord) -> String {
-    match &record.failure {
-        None => "ok".into(),
-        Some(failure) => serde_json::from_str::<serde_json::Value>(failure)
-            .ok()
-            .and_then(|f| f.pointer("/kind/kind").and_then(|k| k.as_str()).map(str::to_owned))
-            .unwrap_or_else(|| "failed".into()),
-    }
+    record.failure.as_deref().map_or_else(|| "ok".to_owned(), failure_kind)
 }
 
 pub(super) async fn list(State(state): State<AppState>, session: Session, query: Fields) -> Page {
@@ -184,15 +179,8 @@ fn duration(micros: i64) -> String {
     }
 }
 
-pub(super) async fn detail(
-    State(state): State<AppState>,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    session: Session,
-) -> Page {
+pub(super) async fn detail(State(state): State<AppState>, PathId(id): PathId, session: Session) -> Page {
     let fail = |e| failure(Some(&session), e);
-    let id: i64 = id
-        .parse()
-        .map_err(|_| fail(AppError::field("path", "an id is a number")))?;
     session.caller.need("audit", crate::auth::Access::Read).map_err(fail)?;
     let r = api::visible_invocation(&state, &session.caller, id)
         .await
@@ -232,16 +220,9 @@ pub(super) async fn detail(
     Ok(page(&session, Nav::Audit, &format!("Invocation #{id}"), body))
 }
 
-pub(super) async fn replay(
-    State(state): State<AppState>,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    posted: Posted,
-) -> Page {
+pub(super) async fn replay(State(state): State<AppState>, PathId(id): PathId, posted: Posted) -> Page {
     let session = &posted.session;
     let fail = |e| failure(Some(session), e);
-    let id: i64 = id
-        .parse()
-        .map_err(|_| fail(AppError::field("path", "an id is a number")))?;
     let Json(report) = api::replay(State(state), session.caller.clone(), Path(id))
         .await
         .map_err(fail)?;

@@ -267,6 +267,23 @@ impl Fields {
     }
 }
 
+/// An id in a console path (`/console/bindings/{id}`): a number, or the API's `invalid-field`
+/// refusal as a page.
+#[derive(Debug)]
+pub(crate) struct PathId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let refused = || page::failure(None, AppError::field("path", "an id is a number"));
+        let axum::extract::Path(id) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| refused())?;
+        id.parse().map(PathId).map_err(|_| refused())
+    }
+}
+
 /// A page's query string, as fields.
 impl<S: Send + Sync> FromRequestParts<S> for Fields {
     type Rejection = Response;

@@ -4,7 +4,7 @@
 //! goes through the API's handler, with its checks.
 
 use super::page::{done, failure, json_block, time, token, urlencode};
-use super::{Fields, Nav, Posted, Session, page};
+use super::{Fields, Nav, PathId, Posted, Session, page};
 use crate::api::extract::{Body, Params, Path};
 use crate::api::plugins::{self as api, DiffQuery, NewBindingRequest, UploadParts, VersionQuery};
 use crate::error::AppError;
@@ -273,11 +273,6 @@ pub(super) async fn delete(
         .await
         .map_err(|e| failure(Some(session), e))?;
     Ok(Redirect::to("/console/plugins?done=deleted").into_response())
-}
-
-/// An id in a console path, refused with the API's error when it is not a number.
-fn path_id(id: &str) -> Result<i64, AppError> {
-    id.parse().map_err(|_| AppError::field("path", "an id is a number"))
 }
 
 pub(super) async fn bindings(State(state): State<AppState>, session: Session, query: Fields) -> Page {
@@ -550,11 +545,10 @@ async fn visible_binding(state: &AppState, session: &Session, id: i64) -> Result
 
 pub(super) async fn binding(
     State(state): State<AppState>,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    PathId(id): PathId,
     session: Session,
     query: Fields,
 ) -> Page {
-    let id = path_id(&id).map_err(|e| failure(Some(&session), e))?;
     let fail = |e| failure(Some(&session), e);
     let (b, manages) = visible_binding(&state, &session, id).await.map_err(fail)?;
     let manifest = manifest(&state, b.plugin_owner, &b.plugin_name, &b.version)
@@ -671,13 +665,8 @@ pub(super) async fn binding(
     Ok(page(&session, Nav::Bindings, &format!("Binding #{id}"), body))
 }
 
-pub(super) async fn change(
-    State(state): State<AppState>,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    posted: Posted,
-) -> Page {
+pub(super) async fn change(State(state): State<AppState>, PathId(id): PathId, posted: Posted) -> Page {
     let (session, fields) = (&posted.session, &posted.fields);
-    let id = path_id(&id).map_err(|e| failure(Some(session), e))?;
     let fail = |e| failure(Some(session), e);
     let change = async {
         let version = || fields.filled("version").map(str::to_owned);
@@ -738,26 +727,16 @@ pub(super) async fn change(
     Ok(Redirect::to(&format!("/console/bindings/{id}?done=changed")).into_response())
 }
 
-pub(super) async fn rollback(
-    State(state): State<AppState>,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    posted: Posted,
-) -> Page {
+pub(super) async fn rollback(State(state): State<AppState>, PathId(id): PathId, posted: Posted) -> Page {
     let session = &posted.session;
-    let id = path_id(&id).map_err(|e| failure(Some(session), e))?;
     let Json(_) = api::rollback(State(state), session.caller.clone(), Path(id))
         .await
         .map_err(|e| failure(Some(session), e))?;
     Ok(Redirect::to(&format!("/console/bindings/{id}?done=rolled-back")).into_response())
 }
 
-pub(super) async fn unbind(
-    State(state): State<AppState>,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    posted: Posted,
-) -> Page {
+pub(super) async fn unbind(State(state): State<AppState>, PathId(id): PathId, posted: Posted) -> Page {
     let session = &posted.session;
-    let id = path_id(&id).map_err(|e| failure(Some(session), e))?;
     api::unbind(State(state), session.caller.clone(), Path(id))
         .await
         .map_err(|e| failure(Some(session), e))?;
@@ -766,11 +745,10 @@ pub(super) async fn unbind(
 
 pub(super) async fn shadow_diffs(
     State(state): State<AppState>,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    PathId(id): PathId,
     session: Session,
     query: Fields,
 ) -> Page {
-    let id = path_id(&id).map_err(|e| failure(Some(&session), e))?;
     let fail = |e| failure(Some(&session), e);
     let after = number("after", query.filled("after")).map_err(fail)?.unwrap_or(0);
     let Json(diffs) = api::shadow_diffs(
