@@ -224,36 +224,90 @@ impl Store {
 
     /// The newest invocations matching `filter`, newest first, at most `limit` (capped).
     pub async fn invocations(&self, filter: &AuditFilter, limit: u32) -> Result<Vec<InvocationRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {INVOCATION_FIELDS} FROM invocations \
-             WHERE ($1 = 0 OR owner = $2) AND ($3 = '' OR digest = $3) \
-             AND ($5 = '' OR plugin = $5 OR substr(plugin, 1, length($5) + 1) = $5 || '@') \
-             AND ($6 = '' OR world = $6) AND ($7 = '' OR outcome = $7) AND ($8 = 0 OR id < $9) \
-             AND ($10 = '' OR purpose = $10) \
-             AND ($11 = 0 OR as_of >= $12) AND ($13 = 0 OR as_of < $14) \
-             ORDER BY id DESC LIMIT $4"
-        ))
-        .bind(i64::from(filter.owner.is_some()))
-        .bind(filter.owner.unwrap_or(0))
-        .bind(filter.digest.clone().unwrap_or_default())
-        .bind(i64::from(limit.min(MAX_AUDIT_PAGE)))
-        .bind(filter.plugin.clone().unwrap_or_default())
-        .bind(filter.world.clone().unwrap_or_default())
-        .bind(match filter.failed {
-            None => "",
-            Some(true) => "failed",
-            Some(false) => "ok",
-        })
-        .bind(i64::from(filter.before.is_some()))
-        .bind(filter.before.unwrap_or(0))
-        .bind(filter.purpose.clone().unwrap_or_default())
-        .bind(i64::from(filter.since.is_some()))
-        .bind(filter.since.map_or(0, |t| t.timestamp_millis()))
-        .bind(i64::from(filter.until.is_some()))
-        .bind(filter.until.map_or(0, |t| t.timestamp_millis()))
-        .fetch_all(self.pool())
-        .await?;
+        let (sql, args) = invocations_query(filter, limit);
+        let rows = bind_audit_args(sqlx::query(&sql), args).fetch_all(self.pool()).await?;
         rows.iter().map(invocation_from_row).collect()
+    }
+}
+
+/// The query of [`Store::invocations`] and its values in placeholder order.
+fn invocations_query(filter: &AuditFilter, limit: u32) -> (String, Vec<AuditArg>) {
+    let (conditions, mut args) = audit_conditions(filter);
+    args.push(AuditArg::Int(i64::from(limit.min(MAX_AUDIT_PAGE))));
+    let sql = format!(
+        "SELECT {INVOCATION_FIELDS} FROM invocations{conditions} ORDER BY id DESC LIMIT ${}",
+        args.len()
+    );
+    (sql, args)
+}
+
+fn bind_audit_args<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    args: Vec<AuditArg>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for arg in args {
+        query = match arg {
+            AuditArg::Int(v) => query.bind(v),
+            AuditArg::Text(v) => query.bind(v),
+        };
+    }
+    query
+}
+
+/// A value bound to one of [`audit_conditions`]' placeholders.
+enum AuditArg {
+    Int(i64),
+    Text(String),
+}
+
+/// The `WHERE` clause of the filters that are set, and their values in placeholder order.
+/// Only the set ones are written: a condition such as `($1 = 0 OR owner = $2)` keeps either
+/// engine from using an index (SQLite plans it once, for any value), so a tenant's page of a
+/// large audit, or a page far back, would scan the table from its newest row. Written alone,
+/// the owner and the component are sought in their indexes, and `id < $n` in the key.
+fn audit_conditions(filter: &AuditFilter) -> (String, Vec<AuditArg>) {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut args = Vec::new();
+    let mut condition = |sql: &str, arg: AuditArg| {
+        args.push(arg);
+        conditions.push(sql.replace("$?", &format!("${}", args.len())));
+    };
+    if let Some(owner) = filter.owner {
+        condition("owner = $?", AuditArg::Int(owner));
+    }
+    if let Some(digest) = &filter.digest {
+        condition("digest = $?", AuditArg::Text(digest.clone()));
+    }
+    if let Some(plugin) = &filter.plugin {
+        // A label exactly, or a name: any of its versions.
+        condition(
+            "(plugin = $? OR substr(plugin, 1, length($?) + 1) = $? || '@')",
+            AuditArg::Text(plugin.clone()),
+        );
+    }
+    if let Some(world) = &filter.world {
+        condition("world = $?", AuditArg::Text(world.clone()));
+    }
+    if let Some(failed) = filter.failed {
+        let outcome = if failed { "failed" } else { "ok" };
+        condition("outcome = $?", AuditArg::Text(outcome.to_owned()));
+    }
+    if let Some(before) = filter.before {
+        condition("id < $?", AuditArg::Int(before));
+    }
+    if let Some(purpose) = &filter.purpose {
+        condition("purpose = $?", AuditArg::Text(purpose.clone()));
+    }
+    if let Some(since) = filter.since {
+        condition("as_of >= $?", AuditArg::Int(since.timestamp_millis()));
+    }
+    if let Some(until) = filter.until {
+        condition("as_of < $?", AuditArg::Int(until.timestamp_millis()));
+    }
+    if conditions.is_empty() {
+        (String::new(), args)
+    } else {
+        (format!(" WHERE {}", conditions.join(" AND ")), args)
     }
 }
 
@@ -286,6 +340,57 @@ mod tests {
             logs: r#"["priced"]"#.into(),
             purpose: purpose.into(),
         }
+    }
+
+    /// A tenant's page of the audit, and a page far back, are sought in an index, not found by
+    /// reading the table from its newest row (SQLite's own plan, on the real schema).
+    #[tokio::test]
+    async fn a_tenants_page_and_a_page_far_back_are_sought_in_an_index() {
+        let database = crate::testing::SqliteFile::create().await;
+        let plan = |filter: AuditFilter| {
+            let store = database.store.clone();
+            async move {
+                let (sql, args) = invocations_query(&filter, 50);
+                let explain = format!("EXPLAIN QUERY PLAN {sql}");
+                let rows = bind_audit_args(sqlx::query(&explain), args)
+                    .fetch_all(store.pool())
+                    .await
+                    .expect("plan");
+                rows.iter()
+                    .map(|r| r.try_get::<String, _>("detail").expect("detail"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+        };
+        let tenant = AuditFilter {
+            owner: Some(10),
+            before: Some(1_000_000),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            plan(tenant).await,
+            "SEARCH invocations USING INDEX invocations_by_owner (owner=? AND id<?)"
+        );
+        let far_back = AuditFilter {
+            before: Some(1_000_000),
+            purpose: Some(PURPOSE_LIVE.into()),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            plan(far_back).await,
+            "SEARCH invocations USING INTEGER PRIMARY KEY (rowid<?)"
+        );
+        let component = AuditFilter {
+            digest: Some("dd".into()),
+            failed: Some(true),
+            ..AuditFilter::default()
+        };
+        assert!(
+            plan(component)
+                .await
+                .starts_with("SEARCH invocations USING INDEX invocations_by_digest (digest=?")
+        );
+        database.remove().await;
     }
 
     on_both_backends! {
