@@ -317,6 +317,17 @@ try {
   await seller.page.goto(`${base}/console/health`);
   await expectText(seller.page, 'seller-tiers@1.0.0', 'the seller\'s own plugin');
   await expectNoText(seller.page, 'refund-approval', 'a seller\'s health page shows no other owner\'s plugins');
+  // Asked to, the page reloads itself (a meta refresh: the content security policy forbids
+  // scripts), and stops when asked.
+  await seller.page.getByRole('link', { name: 'every 10 s', exact: true }).click();
+  await seller.page.waitForURL(/\/console\/health\?reload=10$/);
+  const loadedAt = await seller.page.evaluate(() => performance.timeOrigin);
+  await seller.page.waitForEvent('load', { timeout: 20000 });
+  const reloadedAt = await seller.page.evaluate(() => performance.timeOrigin);
+  if (!(reloadedAt - loadedAt >= 9000)) fail(`the health page reloaded after ${reloadedAt - loadedAt} ms, not 10 s`);
+  await expectText(seller.page, 'seller-tiers@1.0.0', 'the reloaded health page');
+  await seller.page.getByRole('link', { name: 'never', exact: true }).click();
+  await seller.page.waitForURL(/\/console\/health$/);
 
   // Signing out ends the session: the pages ask for a key again.
   await submit(operator.page, operator.page.getByRole('button', { name: 'Sign out' }), /reason=signed-out/);

@@ -357,9 +357,36 @@ fn console_pages_answer_bad_input_with_the_apis_codes() {
     let audit = browse(&server, "GET", "/console/invocations", Some(&salesperson), "", "");
     assert_eq!(audit.status, 403, "{}", audit.body);
     assert!(audit.body.contains("role-not-permitted"), "{}", audit.body);
-    // Nor the health figures drawn from those invocations.
+    // Nor the health figures drawn from those invocations, reloading or not.
     let health = browse(&server, "GET", "/console/health", Some(&salesperson), "", "");
     assert_eq!(health.status, 403, "{}", health.body);
+    let health = browse(&server, "GET", "/console/health?reload=10", Some(&salesperson), "", "");
+    assert_eq!(health.status, 403, "{}", health.body);
+    // The health page reloads itself only when asked, at one of three periods, without a script.
+    let reload = r#"<meta http-equiv="refresh" content="30">"#;
+    let health = browse(&server, "GET", "/console/health", Some(&operator), "", "");
+    assert_eq!(health.status, 200, "{}", health.body);
+    assert!(!health.body.contains("http-equiv"), "{}", health.body);
+    let health = browse(&server, "GET", "/console/health?reload=30", Some(&operator), "", "");
+    assert_eq!(health.status, 200, "{}", health.body);
+    assert!(health.body.contains(reload), "{}", health.body);
+    for asked in ["1", "0", "-30", "30.5", "3600", "soon"] {
+        let refused = browse(
+            &server,
+            "GET",
+            &format!("/console/health?reload={asked}"),
+            Some(&operator),
+            "",
+            "",
+        );
+        assert_eq!(refused.status, 400, "reload={asked}: {}", refused.body);
+        assert!(refused.body.contains("invalid-field"), "{}", refused.body);
+        assert!(
+            !refused.body.contains("http-equiv"),
+            "a refusal does not reload: {}",
+            refused.body
+        );
+    }
     // A bind form is refused as the API refuses it, before any setting is read: a salesperson
     // binds nothing, and an admin naming another tenant's version learns nothing of it (its
     // settings included).

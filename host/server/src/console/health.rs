@@ -3,9 +3,10 @@
 //! the same figures in tables. The operator sees every plugin, a partner's admins their own
 //! (whoever may read the invocation audit).
 
-use super::page::failure;
-use super::{Nav, Session, page};
+use super::page::{failure, reloading_page};
+use super::{Fields, Nav, Session, page};
 use crate::auth::Access;
+use crate::error::AppError;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::Response;
@@ -15,7 +16,12 @@ use pchost_extensions::metrics::{Hour, PluginHour};
 
 type Page = Result<Response, Response>;
 
-pub(super) async fn show(State(state): State<AppState>, session: Session) -> Page {
+/// How often the page may reload itself, in seconds (`?reload=`): often enough to watch an
+/// incident unfold, never so often that a tab left open weighs on the host. It is opt-in, and
+/// it ends with the session (which reloading does not prolong).
+const RELOAD_CHOICES: [u32; 3] = [10, 30, 60];
+
+pub(super) async fn show(State(state): State<AppState>, session: Session, query: Fields) -> Page {
     // The figures are of invocations: who may read the invocation audit may see them.
     let caller = &session.caller;
     caller
@@ -25,6 +31,7 @@ pub(super) async fn show(State(state): State<AppState>, session: Session) -> Pag
             false => caller.partner_admin().map(|_| ()),
         })
         .map_err(|e| failure(Some(&session), e))?;
+    let reload = reload_of(&query).map_err(|e| failure(Some(&session), e))?;
     let owner = session.caller.partner().map(|p| p.id.to_string());
     let now = Utc::now();
     let hour = state.host.metrics.last_hour(now, owner.as_deref());
@@ -41,6 +48,16 @@ pub(super) async fn show(State(state): State<AppState>, session: Session) -> Pag
             @if owner.is_some() { ", your plugins only" }
             " (every replica keeps its own; the operator's Prometheus adds them up from "
             code { "/metrics" } "). Figures as of " (now.format("%H:%M:%S UTC")) "."
+        }
+        nav.reload aria-label="Reload" {
+            "Reload this page: "
+            @for every in RELOAD_CHOICES {
+                a href=(format!("/console/health?reload={every}")) aria-current=[(reload == Some(every)).then_some("true")] {
+                    "every " (every) " s"
+                }
+                " · "
+            }
+            a href="/console/health" aria-current=[reload.is_none().then_some("true")] { "never" }
         }
         ul.tiles {
             li { span.figure { (total) } " invocations" }
@@ -66,7 +83,23 @@ pub(super) async fn show(State(state): State<AppState>, session: Session) -> Pag
             @if hour.plugins.is_empty() { p { "No invocations in the last hour." } } @else { (latency(&hour.plugins)) }
         }
     };
-    Ok(page(&session, Nav::Health, "Health", body))
+    Ok(match reload {
+        Some(every) => reloading_page(&session, Nav::Health, "Health", every, body),
+        None => page(&session, Nav::Health, "Health", body),
+    })
+}
+
+/// The `reload` period asked for, if any: one of [`RELOAD_CHOICES`].
+fn reload_of(query: &Fields) -> Result<Option<u32>, AppError> {
+    let Some(asked) = query.filled("reload") else {
+        return Ok(None);
+    };
+    asked
+        .parse()
+        .ok()
+        .filter(|every| RELOAD_CHOICES.contains(every))
+        .map(Some)
+        .ok_or_else(|| AppError::field("reload", "10, 30 or 60 (seconds), or none"))
 }
 
 const WIDTH: f64 = 720.0;

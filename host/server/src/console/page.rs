@@ -29,16 +29,31 @@ const SECTIONS: &[(Nav, &str, &str)] = &[
 
 /// A whole page: the frame around `body`, with status 200.
 pub(crate) fn page(session: &Session, current: Nav, title: &str, body: Markup) -> Response {
-    frame(Some(session), current, title, body, StatusCode::OK)
+    frame(Some(session), current, title, body, StatusCode::OK, None)
 }
 
-fn frame(session: Option<&Session>, current: Nav, title: &str, body: Markup, status: StatusCode) -> Response {
+/// A whole page that the browser reloads every `every_secs` seconds, without a script.
+pub(crate) fn reloading_page(session: &Session, current: Nav, title: &str, every_secs: u32, body: Markup) -> Response {
+    frame(Some(session), current, title, body, StatusCode::OK, Some(every_secs))
+}
+
+fn frame(
+    session: Option<&Session>,
+    current: Nav,
+    title: &str,
+    body: Markup,
+    status: StatusCode,
+    reload_secs: Option<u32>,
+) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(every) = reload_secs {
+                    meta http-equiv="refresh" content=(every);
+                }
                 title { (title) " · pchost console" }
                 link rel="stylesheet" href="/console/console.css";
             }
@@ -112,7 +127,7 @@ pub(crate) fn failure(session: Option<&Session>, error: AppError) -> Response {
         p { "Nothing was changed by this request. The codes are listed in docs/errors.md." }
         p { "Use the browser's Back button to return to the form, or " a href="/console" { "go to the console" } "." }
     };
-    let mut response = frame(session, Nav::None, "Refused", body, api.status());
+    let mut response = frame(session, Nav::None, "Refused", body, api.status(), None);
     if let Some(retry_after) = retry_after {
         response
             .headers_mut()
@@ -140,7 +155,7 @@ pub(crate) fn login(reason: Option<&str>, error: Option<&str>, status: StatusCod
             button type="submit" { "Sign in" }
         }
     };
-    frame(None, Nav::None, "Sign in", body, status)
+    frame(None, Nav::None, "Sign in", body, status, None)
 }
 
 /// Text for a query string: every byte but the unreserved ones percent-encoded.
