@@ -839,3 +839,64 @@ fn four_eyes_a_task_a_platform_rule_hands_to_the_operator_is_decided_by_the_oper
     );
     assert_eq!(freeze_state(&state), pchost_domain::FreezeState::AccountFrozen);
 }
+
+#[test]
+fn rule_16_a_page_of_tasks_holds_the_ones_the_staff_sees_however_many_others_come_between() {
+    let state = api_state();
+    let app = router(state.clone());
+    let task = |customer: i64| NewTask {
+        kind: pchost_domain::ApprovalKind::Refund,
+        partner: demo::RESELLER,
+        customer: Some(customer),
+        role: pchost_domain::Role::CustomerManager,
+        reason: "big".into(),
+        plugin: "refund-approval@0.2.0".into(),
+        action: json!({ "refund": { "order": 9001, "amount": "60000.00" } }),
+        requested_by: "partner-admin:2/500".into(),
+        requested_key: None,
+    };
+    // One task of the manager's customer 101 after 600 of the salesperson's customer 102.
+    let created = tokio().block_on(async {
+        for _ in 0..600 {
+            state
+                .store
+                .create_task(&task(demo::STANDARD_CUSTOMER), Utc::now())
+                .await
+                .expect("task");
+        }
+        state
+            .store
+            .create_task(&task(demo::KEY_ACCOUNT_CUSTOMER), Utc::now())
+            .await
+            .expect("task")
+    });
+    let ids = |key: &str| {
+        let (status, tasks) = call(
+            &app,
+            "GET",
+            "/v1/approval-tasks?status=pending&limit=50",
+            Some(key),
+            None,
+        );
+        assert_eq!(status, StatusCode::OK, "{tasks}");
+        tasks
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .map(|t| (t["id"].as_i64().expect("id"), t["customer"].as_i64().expect("customer")))
+            .collect::<Vec<_>>()
+    };
+    // The first page of customer 101's manager (and its supervisor) holds that task, not an
+    // empty page that 102's tasks filled.
+    assert_eq!(ids(keys::MANAGER), vec![(created.id, demo::KEY_ACCOUNT_CUSTOMER)]);
+    assert_eq!(ids(keys::SUPERVISOR), vec![(created.id, demo::KEY_ACCOUNT_CUSTOMER)]);
+    // The salesperson's page is full of its own customer's, and the admin's of every one.
+    let salesperson = ids(keys::SALESPERSON);
+    assert_eq!(salesperson.len(), 50);
+    assert!(
+        salesperson
+            .iter()
+            .all(|(_, customer)| *customer == demo::STANDARD_CUSTOMER)
+    );
+    assert_eq!(ids(keys::RESELLER_ADMIN).len(), 50);
+}

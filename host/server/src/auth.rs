@@ -419,6 +419,17 @@ impl Caller {
         matches!(self.principal, Principal::Operator)
     }
 
+    /// Rule 16: the staff whose customers a customer manager, salesperson (itself) or
+    /// supervisor (itself and the staff under it) sees; `None` for a partner admin, who sees
+    /// all of its partner's, and for anyone who is not staff.
+    pub fn managers_seen(&self) -> Option<Vec<i64>> {
+        match &self.principal {
+            Principal::Staff { staff, .. } if staff.role == Role::PartnerAdmin => None,
+            Principal::Staff { staff, supervised, .. } => Some(supervised.iter().copied().chain([staff.id]).collect()),
+            _ => None,
+        }
+    }
+
     /// The caller's staff record and partner, refusing anyone else.
     pub fn staff(&self) -> Result<(&Staff, &Partner), AppError> {
         match &self.principal {

@@ -1393,7 +1393,11 @@ async fn tasks(command: TasksCommand) -> anyhow::Result<ExitCode> {
     match command {
         TasksCommand::List { db, status } => {
             let status = status.map(|s| s.parse()).transpose()?;
-            print_json(&db.open().await?.tasks(None, status, 0, 500).await?)
+            let filter = pchost_store::tasks::TaskFilter {
+                status,
+                ..Default::default()
+            };
+            print_json(&db.open().await?.tasks(&filter, 0, 500).await?)
         }
         TasksCommand::Approve { db, id, note } => {
             let store = db.open().await?;

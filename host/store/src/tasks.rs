@@ -35,6 +35,18 @@ pchost_domain::word_enum! {
     }
 }
 
+/// Which tasks [`Store::tasks`] lists.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskFilter {
+    /// Of this partner only; `None`: every partner's (the operator).
+    pub partner: Option<PartnerId>,
+    /// In this status only.
+    pub status: Option<TaskStatus>,
+    /// Rule 16: only the tasks that concern no customer, or a customer of the task's partner
+    /// managed by one of these staff; `None`: every customer's (a partner admin, the operator).
+    pub managers: Option<Vec<i64>>,
+}
+
 /// An action waiting for a person's decision.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalTask {
@@ -255,26 +267,51 @@ impl Store {
         row.as_ref().map(task_from_row).transpose()
     }
 
-    /// A page of tasks, of one partner or of all, in one status or any, by id, after `after`;
-    /// at most `limit` (capped at [`MAX_TASK_PAGE`]).
-    pub async fn tasks(
-        &self,
-        partner: Option<PartnerId>,
-        status: Option<TaskStatus>,
-        after: i64,
-        limit: u32,
-    ) -> Result<Vec<ApprovalTask>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {TASK_FIELDS} FROM approval_tasks \
-             WHERE ($1 = 0 OR partner = $2) AND ($3 = '' OR status = $3) AND id > $4 ORDER BY id LIMIT $5"
-        ))
-        .bind(i64::from(partner.is_some()))
-        .bind(partner.unwrap_or(0))
-        .bind(status.map(TaskStatus::as_str).unwrap_or(""))
-        .bind(after)
-        .bind(i64::from(limit.min(MAX_TASK_PAGE)))
-        .fetch_all(self.pool())
-        .await?;
+    /// A page of the tasks matching `filter`, by id, after `after`; at most `limit` (capped at
+    /// [`MAX_TASK_PAGE`]). Only the filters that are set are written, so that a partner's page
+    /// is sought in its index rather than found by reading every tenant's tasks.
+    pub async fn tasks(&self, filter: &TaskFilter, after: i64, limit: u32) -> Result<Vec<ApprovalTask>, StoreError> {
+        let mut next = 0;
+        let mut placeholder = || {
+            next += 1;
+            format!("${next}")
+        };
+        let mut sql = format!("SELECT {TASK_FIELDS} FROM approval_tasks WHERE id > {}", placeholder());
+        if filter.partner.is_some() {
+            sql.push_str(&format!(" AND partner = {}", placeholder()));
+        }
+        if filter.status.is_some() {
+            sql.push_str(&format!(" AND status = {}", placeholder()));
+        }
+        if let Some(managers) = &filter.managers {
+            // Rule 16, in the query rather than after it: a page holds the tasks the caller
+            // sees, however many others' come between them. No managers: no customer's task.
+            let managers = managers.iter().map(|_| placeholder()).collect::<Vec<_>>().join(", ");
+            let managed = if managers.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " OR customer IN (SELECT c.id FROM customers c \
+                     WHERE c.partner = approval_tasks.partner AND c.manager IN ({managers}))"
+                )
+            };
+            sql.push_str(&format!(" AND (customer IS NULL{managed})"));
+        }
+        sql.push_str(&format!(" ORDER BY id LIMIT {}", placeholder()));
+        let mut query = sqlx::query(&sql).bind(after);
+        if let Some(partner) = filter.partner {
+            query = query.bind(partner);
+        }
+        if let Some(status) = filter.status {
+            query = query.bind(status.as_str());
+        }
+        for manager in filter.managers.iter().flatten() {
+            query = query.bind(*manager);
+        }
+        let rows = query
+            .bind(i64::from(limit.min(MAX_TASK_PAGE)))
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(task_from_row).collect()
     }
 
@@ -474,7 +511,7 @@ mod tests {
 
             let other = NewTask { partner: demo::OTHER_RESELLER, customer: None, ..refund() };
             let other = store.create_task(&other, t0()).await.expect("created");
-            let pending = store.tasks(Some(demo::RESELLER), Some(TaskStatus::Pending), 0, 10).await.expect("list");
+            let pending = store.tasks(&TaskFilter { partner: Some(demo::RESELLER), status: Some(TaskStatus::Pending), ..TaskFilter::default() }, 0, 10).await.expect("list");
             assert_eq!(pending, vec![created.clone()]);
 
             let t1 = t0() + Duration::minutes(5);
@@ -482,7 +519,7 @@ mod tests {
             assert_eq!(approved.status, TaskStatus::Approved);
             assert_eq!((approved.decided_by.as_deref(), approved.decided_at), (Some("partner-admin:2/500"), Some(t1)));
             assert_eq!(approved.outcome, None, "an approval's note is ignored");
-            assert!(store.tasks(Some(demo::RESELLER), Some(TaskStatus::Pending), 0, 10).await.expect("list").is_empty());
+            assert!(store.tasks(&TaskFilter { partner: Some(demo::RESELLER), status: Some(TaskStatus::Pending), ..TaskFilter::default() }, 0, 10).await.expect("list").is_empty());
 
             let again = store.decide_task(created.id, false, "partner-admin:2/500", None, t1).await;
             match again {
@@ -503,12 +540,12 @@ mod tests {
             assert_eq!(store.task(created.id).await.expect("read"), Some(done.clone()));
 
             // Every partner, every status, by id; paged after an id.
-            let all = store.tasks(None, None, 0, 10).await.expect("list");
+            let all = store.tasks(&TaskFilter::default(), 0, 10).await.expect("list");
             assert_eq!(all, vec![done.clone(), other.clone()]);
-            assert_eq!(store.tasks(None, None, created.id, 10).await.expect("page"), vec![other.clone()]);
-            assert_eq!(store.tasks(None, None, 0, 1).await.expect("page"), vec![done.clone()]);
-            assert_eq!(store.tasks(None, Some(TaskStatus::Approved), 0, 10).await.expect("list"), vec![done]);
-            assert_eq!(store.tasks(Some(demo::OTHER_RESELLER), None, 0, 10).await.expect("list"), vec![other]);
+            assert_eq!(store.tasks(&TaskFilter::default(), created.id, 10).await.expect("page"), vec![other.clone()]);
+            assert_eq!(store.tasks(&TaskFilter::default(), 0, 1).await.expect("page"), vec![done.clone()]);
+            assert_eq!(store.tasks(&TaskFilter { status: Some(TaskStatus::Approved), ..TaskFilter::default() }, 0, 10).await.expect("list"), vec![done]);
+            assert_eq!(store.tasks(&TaskFilter { partner: Some(demo::OTHER_RESELLER), ..TaskFilter::default() }, 0, 10).await.expect("list"), vec![other]);
         }
 
         async fn a_rejection_keeps_its_note_and_a_refused_action_fails_the_task(store: Store) {
@@ -535,8 +572,40 @@ mod tests {
             assert_eq!(code(store.decide_task(failing.id, true, "operator", None, t1).await), Err("task-not-pending"));
             assert_eq!(code(store.record_task_outcome(failing.id, refusal, true).await), Err("task-outcome-recorded"));
             let failed_ids: Vec<i64> =
-                store.tasks(Some(demo::RESELLER), Some(TaskStatus::Failed), 0, 10).await.expect("list").iter().map(|t| t.id).collect();
+                store.tasks(&TaskFilter { partner: Some(demo::RESELLER), status: Some(TaskStatus::Failed), ..TaskFilter::default() }, 0, 10).await.expect("list").iter().map(|t| t.id).collect();
             assert_eq!(failed_ids, vec![failing.id]);
+        }
+
+        async fn rule_16_a_page_of_tasks_holds_those_of_the_staffs_customers_however_many_others_come_between(store: Store) {
+            seeded(&store).await;
+            let of = |customer: Option<i64>| NewTask { customer, ..refund() };
+            // The manager's customer 101, then 600 tasks of the salesperson's customer 102,
+            // then a task of no customer and another of 101's.
+            let first = store.create_task(&of(Some(demo::KEY_ACCOUNT_CUSTOMER)), t0()).await.expect("created");
+            for _ in 0..600 {
+                store.create_task(&of(Some(demo::STANDARD_CUSTOMER)), t0()).await.expect("created");
+            }
+            let no_customer = store.create_task(&of(None), t0()).await.expect("created");
+            let last = store.create_task(&of(Some(demo::KEY_ACCOUNT_CUSTOMER)), t0()).await.expect("created");
+            let page = |managers: Option<Vec<i64>>, after: i64| {
+                let store = store.clone();
+                let filter = TaskFilter { partner: Some(demo::RESELLER), status: Some(TaskStatus::Pending), managers };
+                async move { store.tasks(&filter, after, 10).await.expect("list").iter().map(|t| t.id).collect::<Vec<_>>() }
+            };
+            let manager = Some(vec![demo::STAFF_MANAGER]);
+            assert_eq!(page(manager.clone(), 0).await, vec![first.id, no_customer.id, last.id]);
+            assert_eq!(page(manager, first.id).await, vec![no_customer.id, last.id]);
+            // A supervisor's list names itself and the managers under it.
+            let supervisor = Some(vec![demo::STAFF_SUPERVISOR, demo::STAFF_MANAGER]);
+            assert_eq!(page(supervisor, 0).await, vec![first.id, no_customer.id, last.id]);
+            // Staff managing no customer see the tasks of none.
+            assert_eq!(page(Some(Vec::new()), 0).await, vec![no_customer.id]);
+            let salesperson = page(Some(vec![demo::STAFF_SALESPERSON]), 0).await;
+            assert_eq!(salesperson.len(), 10);
+            assert!(salesperson.iter().all(|id| *id > first.id && *id < no_customer.id), "{salesperson:?}");
+            // The admin (no managers named) sees every one, in order.
+            assert_eq!(page(None, 0).await.first(), Some(&first.id));
+            assert_eq!(page(None, last.id - 2).await, vec![no_customer.id, last.id]);
         }
 
         async fn task_refusals_name_the_field(store: Store) {

@@ -219,11 +219,7 @@ pub async fn list(
                 "a customer does not list customers",
             ));
         }
-        Principal::Staff {
-            staff,
-            partner,
-            supervised,
-        } => {
+        Principal::Staff { staff, partner, .. } => {
             if query.partner_id.is_some() {
                 return Err(AppError::field("partner_id", "only the operator filters by partner"));
             }
@@ -232,9 +228,7 @@ pub async fn list(
                 Role::PartnerAdmin if partner.kind == PartnerKind::Distributor => {
                     filter.partners.extend(state.store.resellers_of(partner.id).await?);
                 }
-                Role::PartnerAdmin => {}
-                Role::Supervisor => filter.managers = Some(supervised.iter().copied().chain([staff.id]).collect()),
-                _ => filter.managers = Some(vec![staff.id]),
+                _ => filter.managers = caller.managers_seen(),
             }
             if partner.kind == PartnerKind::Seller {
                 return Ok(Json(Vec::new()));

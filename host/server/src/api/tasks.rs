@@ -17,7 +17,7 @@ use pchost_domain::Role;
 use pchost_domain::errors::{Entity, ErrorCode};
 use pchost_store::keys::{KeyPrincipal, principal_of_label};
 use pchost_store::store::Store;
-use pchost_store::tasks::{ApprovalTask, TaskStatus};
+use pchost_store::tasks::{ApprovalTask, TaskFilter, TaskStatus};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -57,22 +57,14 @@ pub async fn list(
     } else {
         Some(caller.staff()?.1.id)
     };
-    let tasks = state.store.tasks(partner, query.status, query.after, limit).await?;
-    if caller.is_operator() || caller.role() == Role::PartnerAdmin {
-        return Ok(Json(tasks));
-    }
-    // Rule 16: a manager, supervisor or salesperson sees only the tasks of its customers.
-    let mut visible = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        let sees = match task.customer {
-            Some(customer) => caller.customer(&state, customer).await.is_ok(),
-            None => true,
-        };
-        if sees {
-            visible.push(task);
-        }
-    }
-    Ok(Json(visible))
+    // Rule 16: a manager, supervisor or salesperson sees only the tasks of its customers, and
+    // the query leaves the others out, so that a page is full whenever more follow.
+    let filter = TaskFilter {
+        partner,
+        status: query.status,
+        managers: caller.managers_seen(),
+    };
+    Ok(Json(state.store.tasks(&filter, query.after, limit).await?))
 }
 
 /// Gets a task of the caller's partner.

@@ -46,9 +46,9 @@ pub(super) async fn list(State(state): State<AppState>, session: Session, query:
     )
     .await
     .map_err(fail)?;
-    // Rule 16 leaves out, after paging, the tasks of customers the caller does not see: a page
-    // may hold fewer than PAGE while more follow, so a page with any task links to the next.
-    let next = tasks.last().map(|t| t.id);
+    // The tasks of customers the caller does not see (rule 16) are left out by the query, so a
+    // page holds fewer than PAGE only when no more follow.
+    let next = tasks.last().filter(|_| tasks.len() == PAGE as usize).map(|t| t.id);
     let body = html! {
         (done(query.get("done")))
         p.help {
