@@ -420,13 +420,14 @@ impl Caller {
     }
 
     /// Rule 16: the staff whose customers a customer manager, salesperson (itself) or
-    /// supervisor (itself and the staff under it) sees; `None` for a partner admin, who sees
-    /// all of its partner's, and for anyone who is not staff.
+    /// supervisor (itself and the staff under it) sees; `None` (no limit) for the operator and
+    /// a partner admin, who sees all of its partner's; none at all for a customer.
     pub fn managers_seen(&self) -> Option<Vec<i64>> {
         match &self.principal {
+            Principal::Operator => None,
             Principal::Staff { staff, .. } if staff.role == Role::PartnerAdmin => None,
             Principal::Staff { staff, supervised, .. } => Some(supervised.iter().copied().chain([staff.id]).collect()),
-            _ => None,
+            Principal::Customer(_) => Some(Vec::new()),
         }
     }
 

@@ -275,18 +275,20 @@ fn audit_conditions(filter: &AuditFilter) -> (String, Vec<AuditArg>) {
     if let Some(owner) = filter.owner {
         condition("owner = $?", AuditArg::Int(owner));
     }
-    if let Some(digest) = &filter.digest {
-        condition("digest = $?", AuditArg::Text(digest.clone()));
+    // A blank text filter filters nothing, as `?digest=` always has over the API.
+    let given = |value: &Option<String>| value.as_deref().filter(|v| !v.is_empty()).map(str::to_owned);
+    if let Some(digest) = given(&filter.digest) {
+        condition("digest = $?", AuditArg::Text(digest));
     }
-    if let Some(plugin) = &filter.plugin {
+    if let Some(plugin) = given(&filter.plugin) {
         // A label exactly, or a name: any of its versions.
         condition(
             "(plugin = $? OR substr(plugin, 1, length($?) + 1) = $? || '@')",
-            AuditArg::Text(plugin.clone()),
+            AuditArg::Text(plugin),
         );
     }
-    if let Some(world) = &filter.world {
-        condition("world = $?", AuditArg::Text(world.clone()));
+    if let Some(world) = given(&filter.world) {
+        condition("world = $?", AuditArg::Text(world));
     }
     if let Some(failed) = filter.failed {
         let outcome = if failed { "failed" } else { "ok" };
@@ -295,8 +297,8 @@ fn audit_conditions(filter: &AuditFilter) -> (String, Vec<AuditArg>) {
     if let Some(before) = filter.before {
         condition("id < $?", AuditArg::Int(before));
     }
-    if let Some(purpose) = &filter.purpose {
-        condition("purpose = $?", AuditArg::Text(purpose.clone()));
+    if let Some(purpose) = given(&filter.purpose) {
+        condition("purpose = $?", AuditArg::Text(purpose));
     }
     if let Some(since) = filter.since {
         condition("as_of >= $?", AuditArg::Int(since.timestamp_millis()));
@@ -465,6 +467,16 @@ mod tests {
             assert_eq!(found(Some("shadow")).await, vec![shadow]);
             assert_eq!(found(Some("replay")).await, vec![replay]);
             assert_eq!(found(Some("other")).await, Vec::<i64>::new());
+            // Blank text filters filter nothing (`?plugin=&world=` over the API).
+            let blank = AuditFilter {
+                digest: Some(String::new()),
+                plugin: Some(String::new()),
+                world: Some(String::new()),
+                purpose: Some(String::new()),
+                ..AuditFilter::default()
+            };
+            let ids: Vec<i64> = store.invocations(&blank, 10).await.expect("list").iter().map(|r| r.id).collect();
+            assert_eq!(ids, vec![later, replay, shadow, live]);
             let combined = AuditFilter {
                 plugin: Some("rule@0.1.0".into()),
                 purpose: Some("live".into()),

@@ -606,6 +606,18 @@ mod tests {
             // The admin (no managers named) sees every one, in order.
             assert_eq!(page(None, 0).await.first(), Some(&first.id));
             assert_eq!(page(None, last.id - 2).await, vec![no_customer.id, last.id]);
+            // A task of the reseller's naming another partner's customer stays hidden from the
+            // manager, even were that customer's manager id the manager's own (staff_sees
+            // compares partners first).
+            sqlx::query("UPDATE customers SET manager = $1 WHERE id = $2")
+                .bind(demo::STAFF_MANAGER)
+                .bind(demo::OTHER_RESELLERS_CUSTOMER)
+                .execute(store.pool())
+                .await
+                .expect("manager");
+            let foreign = store.create_task(&of(Some(demo::OTHER_RESELLERS_CUSTOMER)), t0()).await.expect("created");
+            assert_eq!(page(Some(vec![demo::STAFF_MANAGER]), last.id).await, Vec::<i64>::new());
+            assert_eq!(page(None, last.id).await, vec![foreign.id]);
         }
 
         async fn task_refusals_name_the_field(store: Store) {
